@@ -1,0 +1,59 @@
+// Package pipeline runs records one way through the bridge: source →
+// identity/history reduction → mapping → a Sink (export files, stdout).
+// The server and `iisbridge convert` both drive it, so offline conversion
+// and $export agree.
+//
+// CONTRACT STUB: the types in this file are the agreed seam between the
+// server (consumer) and the pipeline (implementer).
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"iisbridge/fhirout"
+)
+
+// Query selects what an export contains. Zero values mean "no limit".
+type Query struct {
+	Types      []string  // resource types; empty = every type the exporter serves
+	Since      time.Time // meta.lastUpdated > Since (and deletions after Since)
+	Until      time.Time // meta.lastUpdated <= Until
+	AsOf       time.Time // snapshot (the manifest's transactionTime): nothing indexed after it
+	PatientIDs []string  // restrict to these Patient ids (Group members, `patient`); nil = everyone
+	Provenance bool      // includeAssociatedData=LatestProvenanceResources
+}
+
+// Sink receives an export's records. Implementations apply output-side
+// options (_typeFilter, _elements) and write files.
+type Sink interface {
+	Resource(r *fhirout.Object) error
+	// Deleted reports a resource deleted (or merged away) after Query.Since;
+	// called only when Since is set.
+	Deleted(resourceType, id string, at time.Time) error
+	// Issue receives an OperationOutcome about one bad input record.
+	Issue(oo *fhirout.Object) error
+}
+
+// Exporter streams the converted, reduced data set. Export must keep
+// memory flat in the data set's size and stop promptly when ctx is done.
+type Exporter interface {
+	Export(ctx context.Context, q Query, sink Sink) error
+	ResourceTypes() []string
+}
+
+// Membership is one organization → patient link learned from v2 traffic
+// (VXU sender, QBP asker with a single match). The server's Group store is
+// filled from these (one persistent Group per organization).
+type Membership struct {
+	OrgKey    string // stable key: MSH-22 id, else MSH-4 (namespace|universal id)
+	OrgName   string
+	PatientID string
+	First     time.Time // first evidence (message time)
+	Last      time.Time
+}
+
+// MembershipSource is implemented by exporters that learn Groups.
+type MembershipSource interface {
+	Memberships(ctx context.Context, fn func(Membership) error) error
+}
