@@ -1,0 +1,547 @@
+// Package config reads the iisbridge server configuration (YAML) and checks
+// it up front, so a typo is reported with its file:line:column before the
+// server binds a port rather than surfacing as odd behaviour later.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults used when a key is absent.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultDataDir       = "./data"
+	DefaultConcurrency   = 2
+	DefaultPerClient     = 2
+	DefaultMaxResources  = 100000
+	DefaultMaxBytes      = 256 << 20
+	DefaultExpiry        = time.Hour
+	DefaultRetryAfter    = 2 * time.Second
+	DefaultGroupRefresh  = 5 * time.Minute
+	DefaultManifestStyle = "stu2"
+)
+
+// Config is the whole server configuration. Relative paths are resolved
+// against the directory of the config file by Load.
+type Config struct {
+	File     string    `yaml:"-"` // path it was loaded from ("" for Default)
+	Listen   string    `yaml:"listen"`
+	BaseURL  string    `yaml:"base_url"`
+	DataDir  string    `yaml:"data_dir"`
+	Sources  []Source  `yaml:"sources"`
+	Identity yaml.Node `yaml:"identity"` // opaque: interpreted by the pipeline's index
+	Jobs     Jobs      `yaml:"jobs"`
+	Manifest string    `yaml:"manifest"` // stu2 | stu4
+	Auth     Auth      `yaml:"auth"`
+	Groups   []Group   `yaml:"groups"`
+}
+
+// Source is one input archive set.
+type Source struct {
+	Name     string   `yaml:"name"`
+	Kind     string   `yaml:"kind"`     // v2archive
+	Paths    []string `yaml:"paths"`    // files or globs
+	Mapping  string   `yaml:"mapping"`  // optional; "" = mapping.Default()
+	Encoding string   `yaml:"encoding"` // optional, e.g. windows-1252
+}
+
+// Jobs bounds the $export worker pool and its files.
+type Jobs struct {
+	Concurrency  int      `yaml:"concurrency"`
+	PerClient    int      `yaml:"per_client"` // running+queued jobs per client
+	MaxResources int64    `yaml:"max_resources_per_file"`
+	MaxBytes     int64    `yaml:"max_bytes_per_file"`
+	Expiry       Duration `yaml:"expiry"`
+	RetryAfter   Duration `yaml:"retry_after"`
+	GroupRefresh Duration `yaml:"group_refresh"`
+}
+
+// Auth lists the registered SMART Backend Services clients.
+type Auth struct {
+	Clients []Client `yaml:"clients"`
+}
+
+// Client is one registered backend client. JWKS is the inline key set
+// (a JSON object written as YAML); JWKSURL is preferred by the IG.
+type Client struct {
+	ClientID string         `yaml:"client_id"`
+	JWKSURL  string         `yaml:"jwks_url"`
+	JWKS     map[string]any `yaml:"jwks"`
+	Scopes   []string       `yaml:"scopes"`
+	Groups   []string       `yaml:"groups"`   // Group ids or org keys it may see; empty = all
+	Manifest string         `yaml:"manifest"` // per-client override of the manifest style
+}
+
+// Group is a static Group (tests, demos): members by Patient id.
+type Group struct {
+	ID      string   `yaml:"id"` // optional; derived from the name when empty
+	Name    string   `yaml:"name"`
+	OrgKey  string   `yaml:"org_key"`
+	Members []string `yaml:"members"`
+}
+
+// Duration is a YAML duration ("90s", "1h") that remembers where it was
+// written so validation can point at it.
+type Duration struct {
+	time.Duration
+	raw       string
+	line, col int
+}
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	d.raw, d.line, d.col = n.Value, n.Line, n.Column
+	if n.Kind != yaml.ScalarNode || d.raw == "" {
+		d.raw = "(not a scalar)"
+	}
+	if v, err := time.ParseDuration(n.Value); err == nil {
+		d.Duration = v
+	}
+	return nil
+}
+
+// Problem is one thing wrong with the configuration, at a position.
+type Problem struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return fmt.Sprintf("%s: %s", p.File, p.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
+}
+
+// Error lists every problem found, not just the first.
+type Error struct{ Problems []Problem }
+
+func (e *Error) Error() string {
+	s := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Default is the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+// Load reads and validates a configuration file. Validation failures are
+// an *Error listing each problem with file:line:column.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; path names the file in problems and
+// anchors relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			c := Default()
+			c.File = path
+			return c, nil
+		}
+		return nil, &Error{[]Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	v := &validator{file: path}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	v.checkKeys(doc, schema, "")
+	c := &Config{File: path}
+	if err := doc.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				v.addLine(m)
+			}
+		} else {
+			v.add(doc, "%v", err)
+		}
+	}
+	if len(v.problems) == 0 {
+		c.applyDefaults()
+		c.resolvePaths(filepath.Dir(path))
+		v.validate(c, doc)
+	}
+	if len(v.problems) > 0 {
+		return nil, &Error{v.problems}
+	}
+	return c, nil
+}
+
+// schema lists the keys allowed in each mapping; "*" marks a section whose
+// content is free (identity, inline JWKS); "[]" is the element of a list.
+var schema = map[string]any{
+	"listen": nil, "base_url": nil, "data_dir": nil, "manifest": nil,
+	"identity": "*",
+	"sources": map[string]any{"[]": map[string]any{
+		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil}},
+	"jobs": map[string]any{
+		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
+		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil},
+	"auth": map[string]any{"clients": map[string]any{"[]": map[string]any{
+		"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil}}},
+	"groups": map[string]any{"[]": map[string]any{
+		"id": nil, "name": nil, "org_key": nil, "members": nil}},
+}
+
+type validator struct {
+	file     string
+	problems []Problem
+}
+
+func (v *validator) add(n *yaml.Node, format string, args ...any) {
+	p := Problem{File: v.file, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		p.Line, p.Col = n.Line, n.Column
+	}
+	v.problems = append(v.problems, p)
+}
+
+var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// addLine turns a yaml.v3 "line N: msg" type error into a Problem.
+func (v *validator) addLine(m string) {
+	if g := lineMsg.FindStringSubmatch(m); g != nil {
+		l, _ := strconv.Atoi(g[1])
+		v.problems = append(v.problems, Problem{File: v.file, Line: l, Col: 1, Msg: g[2]})
+		return
+	}
+	v.problems = append(v.problems, Problem{File: v.file, Msg: m})
+}
+
+func (v *validator) checkKeys(n *yaml.Node, spec any, path string) {
+	switch s := spec.(type) {
+	case string: // free-form
+		return
+	case map[string]any:
+		if elem, ok := s["[]"]; ok {
+			if n.Kind != yaml.SequenceNode {
+				if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+					v.add(n, "%s: want a list", path)
+				}
+				return
+			}
+			for i, c := range n.Content {
+				v.checkKeys(c, elem, fmt.Sprintf("%s[%d]", path, i))
+			}
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				v.add(n, "%s: want a mapping", strings.TrimPrefix(path, "."))
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			sub, ok := s[k.Value]
+			if !ok {
+				v.add(k, "unknown key %q%s", k.Value, where(path))
+				continue
+			}
+			if sub != nil {
+				v.checkKeys(val, sub, path+"."+k.Value)
+			}
+		}
+	}
+}
+
+func where(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " in " + strings.TrimPrefix(path, ".")
+}
+
+// node finds the value node at a key path (list indexes as ints), or the
+// nearest ancestor found, so a problem still points somewhere useful.
+func node(n *yaml.Node, path ...any) *yaml.Node {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return n
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					n, found = n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return n
+			}
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return n
+			}
+			n = n.Content[k]
+		}
+	}
+	return n
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen + "/fhir"
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Manifest == "" {
+		c.Manifest = DefaultManifestStyle
+	}
+	j := &c.Jobs
+	if j.Concurrency == 0 {
+		j.Concurrency = DefaultConcurrency
+	}
+	if j.PerClient == 0 {
+		j.PerClient = DefaultPerClient
+	}
+	if j.MaxResources == 0 {
+		j.MaxResources = DefaultMaxResources
+	}
+	if j.MaxBytes == 0 {
+		j.MaxBytes = DefaultMaxBytes
+	}
+	if j.Expiry.raw == "" {
+		j.Expiry.Duration = DefaultExpiry
+	}
+	if j.RetryAfter.raw == "" {
+		j.RetryAfter.Duration = DefaultRetryAfter
+	}
+	if j.GroupRefresh.raw == "" {
+		j.GroupRefresh.Duration = DefaultGroupRefresh
+	}
+	for i := range c.Sources {
+		if c.Sources[i].Kind == "" {
+			c.Sources[i].Kind = "v2archive"
+		}
+	}
+}
+
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.DataDir = abs(c.DataDir)
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		s.Mapping = abs(s.Mapping)
+		for j := range s.Paths {
+			s.Paths[j] = abs(s.Paths[j])
+		}
+	}
+}
+
+var groupID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+func (v *validator) validate(c *Config, doc *yaml.Node) {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		v.add(node(doc, "listen"), "listen: want HOST:PORT: %v", err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(node(doc, "listen"), "listen: bad port %q", port)
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		v.add(node(doc, "base_url"), "base_url: want an absolute http(s) URL without query, e.g. https://iis.example.org/fhir")
+	}
+	if c.Manifest != "stu2" && c.Manifest != "stu4" {
+		v.add(node(doc, "manifest"), "manifest: want stu2 or stu4, not %q", c.Manifest)
+	}
+	if parent := filepath.Dir(filepath.Clean(c.DataDir)); !isDir(parent) {
+		v.add(node(doc, "data_dir"), "data_dir: parent directory %s does not exist", parent)
+	}
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		n := node(doc, "sources", i)
+		if s.Name == "" {
+			v.add(n, "sources[%d]: name is required", i)
+		} else if names[s.Name] {
+			v.add(node(doc, "sources", i, "name"), "sources[%d]: duplicate name %q", i, s.Name)
+		}
+		names[s.Name] = true
+		if s.Kind != "v2archive" {
+			v.add(node(doc, "sources", i, "kind"), "sources[%d]: kind %q is not supported (want v2archive)", i, s.Kind)
+		}
+		if len(s.Paths) == 0 {
+			v.add(n, "sources[%d]: paths: at least one file or glob is required", i)
+		}
+		for j, p := range s.Paths {
+			m, err := filepath.Glob(p)
+			switch {
+			case err != nil:
+				v.add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: bad glob: %v", i, j, err)
+			case len(m) == 0:
+				v.add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: no file matches %s", i, j, p)
+			}
+		}
+		if s.Mapping != "" {
+			if _, err := os.Stat(s.Mapping); err != nil {
+				v.add(node(doc, "sources", i, "mapping"), "sources[%d].mapping: %v", i, err)
+			}
+		}
+	}
+	j := c.Jobs
+	pos := func(k string) *yaml.Node { return node(doc, "jobs", k) }
+	if j.Concurrency < 1 || j.Concurrency > 256 {
+		v.add(pos("concurrency"), "jobs.concurrency: want 1..256, not %d", j.Concurrency)
+	}
+	if j.PerClient < 1 {
+		v.add(pos("per_client"), "jobs.per_client: want at least 1, not %d", j.PerClient)
+	}
+	if j.MaxResources < 1 {
+		v.add(pos("max_resources_per_file"), "jobs.max_resources_per_file: want at least 1")
+	}
+	if j.MaxBytes < 4096 {
+		v.add(pos("max_bytes_per_file"), "jobs.max_bytes_per_file: want at least 4096")
+	}
+	v.duration(j.Expiry, "jobs.expiry", time.Minute, 0)
+	v.duration(j.RetryAfter, "jobs.retry_after", time.Second, 120*time.Second)
+	if j.RetryAfter.Duration%time.Second != 0 {
+		v.add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
+	}
+	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
+
+	ids := map[string]bool{}
+	for i, cl := range c.Auth.Clients {
+		n := node(doc, "auth", "clients", i)
+		if cl.ClientID == "" {
+			v.add(n, "auth.clients[%d]: client_id is required", i)
+		} else if ids[cl.ClientID] {
+			v.add(node(doc, "auth", "clients", i, "client_id"), "auth.clients[%d]: duplicate client_id %q", i, cl.ClientID)
+		}
+		ids[cl.ClientID] = true
+		if (cl.JWKSURL == "") == (cl.JWKS == nil) {
+			v.add(n, "auth.clients[%d]: give exactly one of jwks_url and jwks", i)
+		}
+		if cl.JWKSURL != "" {
+			if u, err := url.Parse(cl.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				v.add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want an absolute https URL", i)
+			}
+		}
+		if cl.JWKS != nil {
+			if _, ok := cl.JWKS["keys"].([]any); !ok {
+				v.add(node(doc, "auth", "clients", i, "jwks"), "auth.clients[%d].jwks: want a JWKS object with a keys list", i)
+			}
+		}
+		if len(cl.Scopes) == 0 {
+			v.add(n, "auth.clients[%d]: scopes: at least one scope is required", i)
+		}
+		if cl.Manifest != "" && cl.Manifest != "stu2" && cl.Manifest != "stu4" {
+			v.add(node(doc, "auth", "clients", i, "manifest"), "auth.clients[%d].manifest: want stu2 or stu4", i)
+		}
+	}
+	gids := map[string]bool{}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		n := node(doc, "groups", i)
+		if g.Name == "" {
+			v.add(n, "groups[%d]: name is required", i)
+		}
+		if g.ID == "" {
+			g.ID = Slug(g.Name)
+		}
+		if !groupID.MatchString(g.ID) {
+			v.add(n, "groups[%d]: id %q is not a FHIR id ([A-Za-z0-9-.], 1..64)", i, g.ID)
+		} else if gids[g.ID] {
+			v.add(n, "groups[%d]: duplicate id %q", i, g.ID)
+		}
+		gids[g.ID] = true
+		for j, m := range g.Members {
+			if !groupID.MatchString(m) {
+				v.add(node(doc, "groups", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
+			}
+		}
+	}
+}
+
+func (v *validator) duration(d Duration, name string, lo, hi time.Duration) {
+	if d.raw == "" {
+		return
+	}
+	n := &yaml.Node{Line: d.line, Column: d.col}
+	if _, err := time.ParseDuration(d.raw); err != nil {
+		v.add(n, "%s: %q is not a duration (e.g. 90s, 15m, 1h)", name, d.raw)
+		return
+	}
+	if d.Duration < lo || (hi > 0 && d.Duration > hi) {
+		if hi > 0 {
+			v.add(n, "%s: want %v..%v, not %v", name, lo, hi, d.Duration)
+		} else {
+			v.add(n, "%s: want at least %v, not %v", name, lo, d.Duration)
+		}
+	}
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// Slug turns a name into a FHIR id: lower-case letters, digits and '-'.
+func Slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 64 {
+			break
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+// AuthEnabled says whether any client is registered (else the server runs
+// without authorization, which serve allows on loopback only).
+func (c *Config) AuthEnabled() bool { return len(c.Auth.Clients) > 0 }
+
+// ManifestFor returns the manifest style for a client.
+func (c *Config) ManifestFor(clientID string) string {
+	for _, cl := range c.Auth.Clients {
+		if cl.ClientID == clientID && cl.Manifest != "" {
+			return cl.Manifest
+		}
+	}
+	return c.Manifest
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.BaseURL != "http://127.0.0.1:8080/fhir" || c.Manifest != "stu2" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Jobs.Expiry.Duration != time.Hour || c.Jobs.RetryAfter.Duration != 2*time.Second || c.Jobs.Concurrency != 2 {
+		t.Errorf("job defaults: %+v", c.Jobs)
+	}
+	if c.AuthEnabled() {
+		t.Error("auth enabled without clients")
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	c, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9443" || c.BaseURL != "https://iis.example.org/fhir" {
+		t.Errorf("listen/base: %q %q", c.Listen, c.BaseURL)
+	}
+	abs, _ := filepath.Abs("testdata")
+	if got := c.DataDir; got != filepath.Join("testdata", "data") && got != filepath.Join(abs, "data") {
+		t.Errorf("data dir not resolved against the config: %q", got)
+	}
+	if len(c.Sources) != 1 || c.Sources[0].Kind != "v2archive" || c.Sources[0].Paths[0] != filepath.Join("testdata", "archive", "*.hl7") {
+		t.Errorf("sources: %+v", c.Sources)
+	}
+	if c.Identity.Kind == 0 || len(c.Identity.Content) == 0 {
+		t.Errorf("identity section not kept as a node: %+v", c.Identity)
+	}
+	if c.Jobs.Expiry.Duration != 30*time.Minute || c.Jobs.RetryAfter.Duration != 3*time.Second || c.Jobs.MaxResources != 5000 {
+		t.Errorf("jobs: %+v", c.Jobs)
+	}
+	if len(c.Auth.Clients) != 2 || c.Auth.Clients[1].JWKS == nil || c.ManifestFor("ehr-b") != "stu4" || c.ManifestFor("plan-a") != "stu2" {
+		t.Errorf("clients: %+v", c.Auth.Clients)
+	}
+	if len(c.Groups) != 1 || c.Groups[0].ID != "riverside-pediatrics" || len(c.Groups[0].Members) != 2 {
+		t.Errorf("groups: %+v", c.Groups)
+	}
+}
+
+func TestProblemsHavePositions(t *testing.T) {
+	p := write(t, "bad.yaml", `listen: 127.0.0.1:8080
+colour: blue
+jobs:
+  expiry: soon
+  retry_after: 1500ms
+  concurency: 3
+sources:
+  - name: a
+    kind: sql
+    paths: [nowhere/*.hl7]
+auth:
+  clients:
+    - client_id: c1
+      scopes: [system/*.rs]
+`)
+	_, err := Load(p)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	want := []string{
+		"bad.yaml:2:1: unknown key \"colour\"",
+		"bad.yaml:6:3: unknown key \"concurency\" in jobs",
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %q in:\n%s", w, msg)
+		}
+	}
+	// Unknown keys stop value checks; fix them and look again.
+	p = write(t, "bad2.yaml", `jobs:
+  expiry: soon
+  retry_after: 1500ms
+sources:
+  - name: a
+    kind: sql
+    paths: [nowhere/*.hl7]
+auth:
+  clients:
+    - client_id: c1
+      scopes: [system/*.rs]
+`)
+	_, err = Load(p)
+	msg = err.Error()
+	for _, w := range []string{
+		"bad2.yaml:2:11: jobs.expiry: \"soon\" is not a duration",
+		"bad2.yaml:3:16: jobs.retry_after: want whole seconds",
+		"bad2.yaml:6:11: sources[0]: kind \"sql\"",
+		"bad2.yaml:7:13: sources[0].paths[0]: no file matches",
+		"bad2.yaml:10:7: auth.clients[0]: give exactly one of jwks_url and jwks",
+	} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %q in:\n%s", w, msg)
+		}
+	}
+}
+
+func TestTypeErrorsReported(t *testing.T) {
+	p := write(t, "t.yaml", "jobs:\n  concurrency: many\n")
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:2:1:") {
+		t.Fatalf("want a positioned type error, got %v", err)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{"Riverside Pediatrics": "riverside-pediatrics", "  A&B  clinic ": "a-b-clinic", "ÉCOLE": "cole"} {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
