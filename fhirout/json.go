@@ -1,0 +1,242 @@
+package fhirout
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the compact JSON encoding to dst (no trailing newline).
+// Strings are escaped per RFC 8259, plus U+2028/U+2029 (JavaScript line
+// terminators); invalid UTF-8 becomes U+FFFD. HTML characters are not
+// escaped. Values of other Go types than the documented ones are encoded
+// with encoding/json (null when that fails).
+func (o *Object) AppendJSON(dst []byte) []byte {
+	if o == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	for i, k := range o.keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendValue(dst, o.vals[i])
+	}
+	return append(dst, '}')
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	return o.AppendJSON(make([]byte, 0, 512)), nil
+}
+
+// String is the compact JSON text, for debugging and tests.
+func (o *Object) String() string { return string(o.AppendJSON(nil)) }
+
+func appendValue(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return appendString(dst, x)
+	case *Object:
+		return x.AppendJSON(dst)
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, e)
+		}
+		return append(dst, ']')
+	case bool:
+		return strconv.AppendBool(dst, x)
+	case Number:
+		if x == "" {
+			return append(dst, "null"...)
+		}
+		return append(dst, x...)
+	case nil:
+		return append(dst, "null"...)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case []string:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, e)
+		}
+		return append(dst, ']')
+	case []*Object:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = e.AppendJSON(dst)
+		}
+		return append(dst, ']')
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return append(dst, "null"...)
+	}
+	return append(dst, b...)
+}
+
+// safeASCII[c] is true when byte c < utf8.RuneSelf needs no escaping.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safeASCII[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// ParseObject decodes JSON text into an Object, keeping key order. Numbers
+// stay Number (their text), arrays are []any, null is nil. The text must
+// hold exactly one JSON object.
+func ParseObject(data []byte) (*Object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("fhirout: parse JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("fhirout: parse JSON: offset %d: want an object, got %v", dec.InputOffset(), tok)
+	}
+	o, err := parseObject(dec)
+	if err != nil {
+		return nil, fmt.Errorf("fhirout: parse JSON: offset %d: %w", dec.InputOffset(), err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("fhirout: parse JSON: offset %d: data after the object", dec.InputOffset())
+	}
+	return o, nil
+}
+
+// parseObject reads members after the opening '{' up to the closing '}'.
+func parseObject(dec *json.Decoder) (*Object, error) {
+	o := &Object{}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := tok.(json.Delim); ok && d == '}' {
+			return o, nil
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a key, got %v", tok)
+		}
+		v, err := parseValue(dec)
+		if err != nil {
+			return nil, err
+		}
+		// A duplicate key keeps its first position and its last value,
+		// like encoding/json does for maps.
+		o.Set(key, v)
+	}
+}
+
+var errUnexpectedEnd = errors.New("unexpected end of JSON")
+
+func parseValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return nil, errUnexpectedEnd
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch x := tok.(type) {
+	case json.Delim:
+		switch x {
+		case '{':
+			return parseObject(dec)
+		case '[':
+			arr := []any{}
+			for dec.More() {
+				v, err := parseValue(dec)
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+			}
+			if _, err := dec.Token(); err != nil { // ']'
+				return nil, err
+			}
+			return arr, nil
+		}
+		return nil, fmt.Errorf("unexpected %v", x)
+	case json.Number:
+		return Number(x), nil
+	case string, bool, nil:
+		return x, nil
+	}
+	return nil, fmt.Errorf("unexpected token %v", tok)
+}

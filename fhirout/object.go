@@ -1,0 +1,273 @@
+// Package fhirout builds FHIR JSON resources and writes them: NDJSON files
+// per resource type with rotation, and OperationOutcome for errors.
+//
+// An Object is a small ordered JSON object. Resources are built key by key
+// in the order FHIR presents them, so output is stable and readable, and
+// encoding is a single append pass without reflection.
+package fhirout
+
+import (
+	"iter"
+	"slices"
+)
+
+// Object is a JSON object with keys kept in insertion order; a resource is
+// an Object whose first key is resourceType. Values are string, bool,
+// Number, *Object or []any of those (nil encodes as null). Lookups are
+// linear: FHIR objects have few keys, and a scan beats a map at that size.
+// An Object is not safe for concurrent mutation.
+type Object struct {
+	keys []string
+	vals []any
+}
+
+// Number is a JSON number kept as its decimal text (FHIR decimals keep
+// their precision: "0.50" stays "0.50").
+type Number string
+
+// NewResource returns an Object whose first key is resourceType.
+func NewResource(resourceType string) *Object {
+	o := &Object{keys: make([]string, 0, 8), vals: make([]any, 0, 8)}
+	o.keys = append(o.keys, "resourceType")
+	o.vals = append(o.vals, resourceType)
+	return o
+}
+
+// NewObject returns an empty Object.
+func NewObject() *Object { return &Object{} }
+
+// ResourceType is the string value of "resourceType", or "".
+func (o *Object) ResourceType() string { return o.str("resourceType") }
+
+// ID is the string value of "id", or "".
+func (o *Object) ID() string { return o.str("id") }
+
+func (o *Object) str(key string) string {
+	if v, ok := o.Get(key); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// Len is the number of keys.
+func (o *Object) Len() int { return len(o.keys) }
+
+// Keys returns a copy of the keys in order.
+func (o *Object) Keys() []string { return slices.Clone(o.keys) }
+
+// All iterates over the members in order.
+func (o *Object) All() iter.Seq2[string, any] {
+	return func(yield func(string, any) bool) {
+		for i, k := range o.keys {
+			if !yield(k, o.vals[i]) {
+				return
+			}
+		}
+	}
+}
+
+func (o *Object) index(key string) int {
+	for i, k := range o.keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// Get returns the value at key.
+func (o *Object) Get(key string) (any, bool) {
+	if i := o.index(key); i >= 0 {
+		return o.vals[i], true
+	}
+	return nil, false
+}
+
+// Set replaces the value at key in place, else appends key.
+func (o *Object) Set(key string, v any) {
+	if i := o.index(key); i >= 0 {
+		o.vals[i] = v
+		return
+	}
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, v)
+}
+
+// Delete removes key, keeping the order of the others.
+func (o *Object) Delete(key string) {
+	if i := o.index(key); i >= 0 {
+		o.keys = slices.Delete(o.keys, i, i+1)
+		o.vals = slices.Delete(o.vals, i, i+1)
+	}
+}
+
+// Child returns the object at key, creating it when absent (a non-object
+// value at key is replaced).
+func (o *Object) Child(key string) *Object {
+	i := o.index(key)
+	if i >= 0 {
+		if c, ok := o.vals[i].(*Object); ok && c != nil {
+			return c
+		}
+		c := &Object{}
+		o.vals[i] = c
+		return c
+	}
+	c := &Object{}
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, c)
+	return c
+}
+
+// Elem returns the i-th (0-based) object of the array at key, creating the
+// array and padding it with empty objects as needed. A non-array value at
+// key is replaced; a non-object element at i is replaced. i < 0 panics.
+func (o *Object) Elem(key string, i int) *Object {
+	if i < 0 {
+		panic("fhirout: Object.Elem: negative index")
+	}
+	j := o.index(key)
+	var arr []any
+	if j >= 0 {
+		arr, _ = o.vals[j].([]any)
+	}
+	for len(arr) <= i {
+		arr = append(arr, &Object{})
+	}
+	c, ok := arr[i].(*Object)
+	if !ok || c == nil {
+		c = &Object{}
+		arr[i] = c
+	}
+	if j >= 0 {
+		o.vals[j] = arr
+	} else {
+		o.keys = append(o.keys, key)
+		o.vals = append(o.vals, arr)
+	}
+	return c
+}
+
+// Append adds v to the array at key, creating it (a non-array value at key
+// is replaced).
+func (o *Object) Append(key string, v any) {
+	if j := o.index(key); j >= 0 {
+		arr, _ := o.vals[j].([]any)
+		o.vals[j] = append(arr, v)
+		return
+	}
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, []any{v})
+}
+
+// Clone is a deep copy.
+func (o *Object) Clone() *Object {
+	if o == nil {
+		return nil
+	}
+	c := &Object{keys: slices.Clone(o.keys), vals: make([]any, len(o.vals))}
+	for i, v := range o.vals {
+		c.vals[i] = cloneValue(v)
+	}
+	return c
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case *Object:
+		return x.Clone()
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = cloneValue(e)
+		}
+		return a
+	case []string:
+		return slices.Clone(x)
+	case []*Object:
+		a := make([]*Object, len(x))
+		for i, e := range x {
+			a[i] = e.Clone()
+		}
+		return a
+	}
+	return v // immutable scalars
+}
+
+// Prune removes empty strings, empty numbers, nulls, empty objects and
+// empty arrays, recursively, so a mapping never emits "" or {} (both
+// invalid FHIR). Null elements inside a non-empty array are kept: FHIR
+// uses them to align primitive arrays with their "_" extension arrays.
+func (o *Object) Prune() {
+	n := 0
+	for i, k := range o.keys {
+		v, keep := pruneValue(o.vals[i])
+		if !keep {
+			continue
+		}
+		o.keys[n], o.vals[n] = k, v
+		n++
+	}
+	clear(o.keys[n:])
+	clear(o.vals[n:])
+	o.keys, o.vals = o.keys[:n], o.vals[:n]
+}
+
+// pruneValue returns the pruned value and whether it is worth keeping.
+func pruneValue(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return x, x != ""
+	case Number:
+		return x, x != ""
+	case *Object:
+		if x == nil {
+			return nil, false
+		}
+		x.Prune()
+		return x, len(x.keys) > 0
+	case []any:
+		n, real := 0, false
+		for _, e := range x {
+			if e == nil {
+				x[n] = nil
+				n++
+				continue
+			}
+			if pe, ok := pruneValue(e); ok {
+				x[n] = pe
+				n++
+				real = true
+			}
+		}
+		clear(x[n:])
+		return x[:n], real
+	case []string:
+		n := 0
+		for _, s := range x {
+			if s != "" {
+				x[n] = s
+				n++
+			}
+		}
+		return x[:n], n > 0
+	case []*Object:
+		n := 0
+		for _, e := range x {
+			if e == nil {
+				continue
+			}
+			if e.Prune(); len(e.keys) > 0 {
+				x[n] = e
+				n++
+			}
+		}
+		clear(x[n:])
+		return x[:n], n > 0
+	}
+	return v, true
+}
