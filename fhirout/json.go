@@ -20,13 +20,13 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '{')
-	for i, k := range o.keys {
+	for i := range o.m {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = appendString(dst, o.m[i].key)
 		dst = append(dst, ':')
-		dst = appendValue(dst, o.vals[i])
+		dst = appendValue(dst, o.m[i].val)
 	}
 	return append(dst, '}')
 }

@@ -17,8 +17,12 @@ import (
 // linear: FHIR objects have few keys, and a scan beats a map at that size.
 // An Object is not safe for concurrent mutation.
 type Object struct {
-	keys []string
-	vals []any
+	m []member
+}
+
+type member struct {
+	key string
+	val any
 }
 
 // Number is a JSON number kept as its decimal text (FHIR decimals keep
@@ -27,9 +31,8 @@ type Number string
 
 // NewResource returns an Object whose first key is resourceType.
 func NewResource(resourceType string) *Object {
-	o := &Object{keys: make([]string, 0, 8), vals: make([]any, 0, 8)}
-	o.keys = append(o.keys, "resourceType")
-	o.vals = append(o.vals, resourceType)
+	o := &Object{m: make([]member, 1, 12)}
+	o.m[0] = member{"resourceType", resourceType}
 	return o
 }
 
@@ -52,16 +55,22 @@ func (o *Object) str(key string) string {
 }
 
 // Len is the number of keys.
-func (o *Object) Len() int { return len(o.keys) }
+func (o *Object) Len() int { return len(o.m) }
 
 // Keys returns a copy of the keys in order.
-func (o *Object) Keys() []string { return slices.Clone(o.keys) }
+func (o *Object) Keys() []string {
+	keys := make([]string, len(o.m))
+	for i := range o.m {
+		keys[i] = o.m[i].key
+	}
+	return keys
+}
 
 // All iterates over the members in order.
 func (o *Object) All() iter.Seq2[string, any] {
 	return func(yield func(string, any) bool) {
-		for i, k := range o.keys {
-			if !yield(k, o.vals[i]) {
+		for _, m := range o.m {
+			if !yield(m.key, m.val) {
 				return
 			}
 		}
@@ -69,18 +78,27 @@ func (o *Object) All() iter.Seq2[string, any] {
 }
 
 func (o *Object) index(key string) int {
-	for i, k := range o.keys {
-		if k == key {
+	for i := range o.m {
+		if o.m[i].key == key {
 			return i
 		}
 	}
 	return -1
 }
 
+// add appends a member; the first one reserves room for a typical FHIR
+// element (most have 2-4 keys), saving the 1-2-4 growth steps.
+func (o *Object) add(key string, v any) {
+	if o.m == nil {
+		o.m = make([]member, 0, 4)
+	}
+	o.m = append(o.m, member{key, v})
+}
+
 // Get returns the value at key.
 func (o *Object) Get(key string) (any, bool) {
 	if i := o.index(key); i >= 0 {
-		return o.vals[i], true
+		return o.m[i].val, true
 	}
 	return nil, false
 }
@@ -88,18 +106,16 @@ func (o *Object) Get(key string) (any, bool) {
 // Set replaces the value at key in place, else appends key.
 func (o *Object) Set(key string, v any) {
 	if i := o.index(key); i >= 0 {
-		o.vals[i] = v
+		o.m[i].val = v
 		return
 	}
-	o.keys = append(o.keys, key)
-	o.vals = append(o.vals, v)
+	o.add(key, v)
 }
 
 // Delete removes key, keeping the order of the others.
 func (o *Object) Delete(key string) {
 	if i := o.index(key); i >= 0 {
-		o.keys = slices.Delete(o.keys, i, i+1)
-		o.vals = slices.Delete(o.vals, i, i+1)
+		o.m = slices.Delete(o.m, i, i+1)
 	}
 }
 
@@ -108,16 +124,15 @@ func (o *Object) Delete(key string) {
 func (o *Object) Child(key string) *Object {
 	i := o.index(key)
 	if i >= 0 {
-		if c, ok := o.vals[i].(*Object); ok && c != nil {
+		if c, ok := o.m[i].val.(*Object); ok && c != nil {
 			return c
 		}
 		c := &Object{}
-		o.vals[i] = c
+		o.m[i].val = c
 		return c
 	}
 	c := &Object{}
-	o.keys = append(o.keys, key)
-	o.vals = append(o.vals, c)
+	o.add(key, c)
 	return c
 }
 
@@ -131,7 +146,7 @@ func (o *Object) Elem(key string, i int) *Object {
 	j := o.index(key)
 	var arr []any
 	if j >= 0 {
-		arr, _ = o.vals[j].([]any)
+		arr, _ = o.m[j].val.([]any)
 	}
 	for len(arr) <= i {
 		arr = append(arr, &Object{})
@@ -142,10 +157,9 @@ func (o *Object) Elem(key string, i int) *Object {
 		arr[i] = c
 	}
 	if j >= 0 {
-		o.vals[j] = arr
+		o.m[j].val = arr
 	} else {
-		o.keys = append(o.keys, key)
-		o.vals = append(o.vals, arr)
+		o.add(key, arr)
 	}
 	return c
 }
@@ -154,12 +168,11 @@ func (o *Object) Elem(key string, i int) *Object {
 // is replaced).
 func (o *Object) Append(key string, v any) {
 	if j := o.index(key); j >= 0 {
-		arr, _ := o.vals[j].([]any)
-		o.vals[j] = append(arr, v)
+		arr, _ := o.m[j].val.([]any)
+		o.m[j].val = append(arr, v)
 		return
 	}
-	o.keys = append(o.keys, key)
-	o.vals = append(o.vals, []any{v})
+	o.add(key, []any{v})
 }
 
 // Clone is a deep copy.
@@ -167,9 +180,9 @@ func (o *Object) Clone() *Object {
 	if o == nil {
 		return nil
 	}
-	c := &Object{keys: slices.Clone(o.keys), vals: make([]any, len(o.vals))}
-	for i, v := range o.vals {
-		c.vals[i] = cloneValue(v)
+	c := &Object{m: make([]member, len(o.m))}
+	for i, m := range o.m {
+		c.m[i] = member{m.key, cloneValue(m.val)}
 	}
 	return c
 }
@@ -202,17 +215,16 @@ func cloneValue(v any) any {
 // uses them to align primitive arrays with their "_" extension arrays.
 func (o *Object) Prune() {
 	n := 0
-	for i, k := range o.keys {
-		v, keep := pruneValue(o.vals[i])
+	for _, m := range o.m {
+		v, keep := pruneValue(m.val)
 		if !keep {
 			continue
 		}
-		o.keys[n], o.vals[n] = k, v
+		o.m[n] = member{m.key, v}
 		n++
 	}
-	clear(o.keys[n:])
-	clear(o.vals[n:])
-	o.keys, o.vals = o.keys[:n], o.vals[:n]
+	clear(o.m[n:])
+	o.m = o.m[:n]
 }
 
 // pruneValue returns the pruned value and whether it is worth keeping.
@@ -229,7 +241,7 @@ func pruneValue(v any) (any, bool) {
 			return nil, false
 		}
 		x.Prune()
-		return x, len(x.keys) > 0
+		return x, len(x.m) > 0
 	case []any:
 		n, real := 0, false
 		for _, e := range x {
@@ -261,7 +273,7 @@ func pruneValue(v any) (any, bool) {
 			if e == nil {
 				continue
 			}
-			if e.Prune(); len(e.keys) > 0 {
+			if e.Prune(); len(e.m) > 0 {
 				x[n] = e
 				n++
 			}
