@@ -1,0 +1,251 @@
+package hl7v2
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Message is one parsed message. It references the bytes given to Parse
+// (no copy): the caller must not modify them while the Message is in use.
+// A Message is safe for concurrent reads.
+type Message struct{ impl messageImpl }
+
+type messageImpl struct {
+	data     []byte
+	d        Delimiters
+	segs     Segments
+	seps     []int32 // field separator offsets of all segments, relative to each segment start
+	warnings []string
+}
+
+// maxMessage keeps offsets within int32.
+const maxMessage = math.MaxInt32
+
+// Parse splits data (one message; segments ended by \r, \n or \r\n) into
+// segments. It fails when data does not start with MSH (after an optional
+// BOM / whitespace) or MSH-1/MSH-2 are unusable.
+//
+// Parse records where segments and fields start; fields, repetitions and
+// components are found when accessed. Blank lines, leading spaces on a line,
+// MLLP framing bytes (0x0B, 0x1C) and trailing field separators are
+// tolerated. A line whose name is not a 3-character segment name but looks
+// like one (letters and digits before the field separator, e.g. "WHOOPS|")
+// is kept with a warning; a line that is no segment at all is skipped with
+// a warning, or fails Parse when it holds binary control bytes.
+func Parse(data []byte) (*Message, error) {
+	m := new(Message)
+	if err := m.impl.parse(data); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *messageImpl) parse(data []byte) error {
+	if len(data) > maxMessage {
+		return fmt.Errorf("hl7v2: message of %d bytes is too large", len(data))
+	}
+	m.data = data
+	start := skipLeader(data)
+	rest := data[start:]
+	if len(rest) < 3 || string(rest[:3]) != "MSH" {
+		return fmt.Errorf("hl7v2: message does not start with MSH (found %s)", describeStart(rest))
+	}
+	d, repaired, err := readDelimiters(rest)
+	if err != nil {
+		return err
+	}
+	m.d = d
+	if repaired != "" {
+		m.warnings = append(m.warnings, repaired+" (repaired)")
+	}
+	fs := d.Field
+	// Typical segments hold a field separator every 8 to 10 bytes and a
+	// segment every 80 to 120: size both tables once.
+	seps := make([]int32, 0, len(rest)/6+16)
+	type rec struct{ start, end, s0, s1 int32 }
+	recs := make([]rec, 0, len(rest)/64+4)
+	line := 1
+	for _, c := range data[:start] {
+		if c == '\n' {
+			line++
+		}
+	}
+	n := len(data)
+	for pos := start; pos < n; {
+		c := data[pos]
+		if c == '\n' || c == '\r' {
+			if c == '\n' || pos+1 >= n || data[pos+1] != '\n' {
+				line++
+			}
+			pos++
+			continue
+		}
+		// Leading blanks and MLLP framing on a line carry nothing.
+		for pos < n && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == 0x0b || data[pos] == 0x1c) {
+			pos++
+		}
+		ls := pos
+		s0 := len(seps)
+		for pos < n {
+			c = data[pos]
+			if c == fs {
+				seps = append(seps, int32(pos-ls))
+			} else if c <= '\r' && (c == '\r' || c == '\n') {
+				break
+			}
+			pos++
+		}
+		le := pos
+		if le > ls && data[le-1] == 0x1c { // MLLP end block without \r
+			le--
+			if len(seps) > s0 && int(seps[len(seps)-1]) >= le-ls {
+				seps = seps[:len(seps)-1]
+			}
+		}
+		if le == ls {
+			continue
+		}
+		nameEnd := le - ls
+		if len(seps) > s0 {
+			nameEnd = int(seps[s0])
+		}
+		name := data[ls : ls+nameEnd]
+		switch {
+		case validSegmentName(name):
+			if !knownSegment(name) && name[0] != 'Z' {
+				m.warnings = append(m.warnings, fmt.Sprintf("line %d: unknown segment %s kept", line, name))
+			}
+		case alnum(name) && (len(seps) > s0 || len(name) > 3):
+			m.warnings = append(m.warnings, fmt.Sprintf("line %d: invalid segment name %.10q kept", line, name))
+		default:
+			if isBinary(data[ls:le]) {
+				return fmt.Errorf("hl7v2: line %d: binary data, not a segment", line)
+			}
+			if !isBlank(data[ls:le]) {
+				m.warnings = append(m.warnings, fmt.Sprintf("line %d: not a segment (no segment name), skipped", line))
+			}
+			seps = seps[:s0]
+			continue
+		}
+		if len(recs) > 0 && isHeaderName(name) && string(name) == "MSH" {
+			m.warnings = append(m.warnings, fmt.Sprintf("line %d: second MSH in one message", line))
+		}
+		recs = append(recs, rec{int32(ls), int32(le), int32(s0), int32(len(seps))})
+	}
+	m.seps = seps
+	m.segs = make(Segments, len(recs))
+	for i, r := range recs {
+		raw := data[r.start:r.end:r.end]
+		nameLen := len(raw)
+		if r.s1 > r.s0 {
+			nameLen = int(seps[r.s0])
+		}
+		m.segs[i].impl = segmentImpl{
+			raw:  raw,
+			seps: seps[r.s0:r.s1:r.s1],
+			name: internName(raw[:nameLen]),
+			d:    d,
+			hdr:  isHeaderName(raw[:nameLen]),
+		}
+	}
+	return nil
+}
+
+// skipLeader skips a UTF-8 byte order mark, whitespace and MLLP start bytes.
+func skipLeader(b []byte) int {
+	i := 0
+	if len(b) >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf {
+		i = 3
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n', 0x0b, 0x0c:
+			i++
+			continue
+		}
+		break
+	}
+	return i
+}
+
+// describeStart names what was found instead of MSH without echoing
+// content (it may be PHI): a segment-like name, or a byte count.
+func describeStart(b []byte) string {
+	if len(b) == 0 {
+		return "no data"
+	}
+	i := 0
+	for i < len(b) && i < 4 && isAlnum(b[i]) {
+		i++
+	}
+	if i == 3 {
+		return strconv.Quote(string(b[:3]))
+	}
+	return fmt.Sprintf("%d bytes of other data", len(b))
+}
+
+func validSegmentName(b []byte) bool {
+	return len(b) == 3 && b[0] >= 'A' && b[0] <= 'Z' && isUpperAlnum(b[1]) && isUpperAlnum(b[2])
+}
+
+func isUpperAlnum(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c byte) bool      { return isUpperAlnum(c) || c >= 'a' && c <= 'z' }
+
+func alnum(b []byte) bool {
+	if len(b) == 0 || len(b) > 16 {
+		return false
+	}
+	for _, c := range b {
+		if !isAlnum(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isBinary reports control bytes that never occur in ER7 text.
+func isBinary(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1b && c != 0x1c {
+			return true
+		}
+		if c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1c {
+			return false
+		}
+	}
+	return true
+}
+
+// Delimiters returns the message's encoding characters.
+func (m *Message) Delimiters() Delimiters { return m.impl.d }
+
+// Raw returns the bytes given to Parse.
+func (m *Message) Raw() []byte { return m.impl.data }
+
+// Segments lists every segment in order (MSH first). The slice is shared:
+// do not modify it.
+func (m *Message) Segments() Segments { return m.impl.segs }
+
+// Type is MSH-9: code (VXU), trigger (V04), structure (VXU_V04, may be empty).
+func (m *Message) Type() (code, trigger, structure string) {
+	v := m.impl.segs[0].Field(9).Rep(1)
+	return v.Component(1).String(), v.Component(2).String(), v.Component(3).String()
+}
+
+// ControlID is MSH-10, decoded.
+func (m *Message) ControlID() string { return m.impl.segs[0].Field(10).Rep(1).String() }
+
+// Warnings lists non-fatal oddities seen while parsing (unknown non-Z
+// segment names, repaired MSH-2, ...), for the error file. They name lines
+// and segments, never field content.
+func (m *Message) Warnings() []string { return m.impl.warnings }

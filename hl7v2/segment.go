@@ -1,0 +1,251 @@
+package hl7v2
+
+import "bytes"
+
+// Segment is one segment view. The zero Segment (IsZero) stands for an
+// absent segment: every accessor on it returns empty values.
+type Segment struct{ impl segmentImpl }
+
+type segmentImpl struct {
+	raw  []byte  // without terminator
+	seps []int32 // offsets in raw of each field separator
+	name string
+	d    Delimiters
+	hdr  bool // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+}
+
+func (s Segment) IsZero() bool { return s.impl.raw == nil }
+
+// Name is the segment name (PID, ZPI, ...).
+func (s Segment) Name() string { return s.impl.name }
+
+// NumFields counts the fields sent, trailing empty ones included (for MSH,
+// MSH-1 and MSH-2 count).
+func (s Segment) NumFields() int {
+	if s.impl.hdr {
+		return len(s.impl.seps) + 1
+	}
+	return len(s.impl.seps)
+}
+
+// Raw returns the segment's bytes without its terminator.
+func (s Segment) Raw() []byte { return s.impl.raw }
+
+// Field returns field n (1-based, as in PID-3; for MSH, MSH-1 is the field
+// separator and MSH-2 the encoding characters, both returned literally:
+// never split or decoded). An absent field is empty.
+func (s Segment) Field(n int) Field {
+	si := &s.impl
+	if n < 1 || si.raw == nil {
+		return Field{}
+	}
+	k := n // index of the field among the pieces split at the separator
+	if si.hdr {
+		switch n {
+		case 1:
+			return Field{fieldImpl{raw: si.raw[3:4:4], d: si.d, literal: true}}
+		case 2:
+			f := s.piece(1)
+			f.impl.literal = true
+			return f
+		}
+		k = n - 1
+	}
+	return s.piece(k)
+}
+
+func (s Segment) piece(k int) Field {
+	seps := s.impl.seps
+	if k > len(seps) {
+		return Field{}
+	}
+	start := int(seps[k-1]) + 1
+	end := len(s.impl.raw)
+	if k < len(seps) {
+		end = int(seps[k])
+	}
+	return Field{fieldImpl{raw: s.impl.raw[start:end:end], d: s.impl.d}}
+}
+
+// Field is one field with its repetitions.
+type Field struct{ impl fieldImpl }
+
+type fieldImpl struct {
+	raw     []byte
+	d       Delimiters
+	literal bool // MSH-1, MSH-2: never split or decoded
+}
+
+// NumReps counts the repetitions sent: 0 for an empty field.
+func (f Field) NumReps() int {
+	if len(f.impl.raw) == 0 {
+		return 0
+	}
+	if f.impl.literal {
+		return 1
+	}
+	return countByte(f.impl.raw, f.impl.d.Repetition) + 1
+}
+
+// Rep returns repetition i (1-based); empty when absent.
+func (f Field) Rep(i int) Value {
+	if f.impl.literal {
+		if i == 1 {
+			return Value{valueImpl{raw: f.impl.raw, d: f.impl.d, literal: true}}
+		}
+		return Value{}
+	}
+	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.Repetition, i), d: f.impl.d, level: levelRep}}
+}
+
+// Raw returns the field's undecoded bytes, repetitions included.
+func (f Field) Raw() []byte { return f.impl.raw }
+
+// String decodes the whole field (repetition separators kept).
+func (f Field) String() string {
+	return Value{valueImpl{raw: f.impl.raw, d: f.impl.d, level: levelRep, literal: f.impl.literal}}.String()
+}
+
+// Value is a view of one field repetition, component or subcomponent.
+// Accessors do not allocate; String decodes escapes and allocates only the
+// returned string.
+//
+// Component and Sub step down one level at a time. On a repetition,
+// Component(i) is the i-th component and Sub(i) means Component(1).Sub(i).
+// On a component, Component(1) is the component itself (a value without
+// delimiters is its own first component) and Sub(i) the i-th subcomponent.
+// On a subcomponent, Component(1) and Sub(1) are the value itself. Any
+// other index gives an empty Value.
+type Value struct{ impl valueImpl }
+
+type valueImpl struct {
+	raw     []byte
+	d       Delimiters
+	level   uint8
+	literal bool
+}
+
+const (
+	levelRep uint8 = iota
+	levelComp
+	levelSub
+)
+
+// Raw returns the undecoded bytes.
+func (v Value) Raw() []byte { return v.impl.raw }
+
+// IsEmpty reports a value not sent: no bytes, or only separators of a
+// lower level (as in "^^^").
+func (v Value) IsEmpty() bool {
+	r := v.impl.raw
+	if v.impl.literal || len(r) == 0 {
+		return len(r) == 0
+	}
+	d := &v.impl.d
+	for _, c := range r {
+		switch {
+		case c == d.Subcomponent && c != 0:
+		case c == d.Component && v.impl.level == levelRep:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// IsNull reports the explicit null "" (erase the stored value).
+func (v Value) IsNull() bool {
+	r := v.impl.raw
+	return !v.impl.literal && len(r) == 2 && r[0] == '"' && r[1] == '"'
+}
+
+// Component returns component i (1-based); see Value for the levels.
+func (v Value) Component(i int) Value {
+	switch {
+	case v.impl.level == levelRep && !v.impl.literal:
+		return v.down(nth(v.impl.raw, v.impl.d.Component, i), levelComp)
+	case i == 1:
+		return v
+	}
+	return Value{}
+}
+
+// Sub returns subcomponent i (1-based); see Value for the levels.
+func (v Value) Sub(i int) Value {
+	switch {
+	case v.impl.literal:
+		if i == 1 {
+			return v
+		}
+		return Value{}
+	case v.impl.level == levelRep:
+		return v.Component(1).Sub(i)
+	case v.impl.level == levelComp:
+		return v.down(nth(v.impl.raw, v.impl.d.Subcomponent, i), levelSub)
+	case i == 1:
+		return v
+	}
+	return Value{}
+}
+
+func (v Value) down(raw []byte, level uint8) Value {
+	return Value{valueImpl{raw: raw, d: v.impl.d, level: level}}
+}
+
+// NumComponents counts the components sent: 0 when empty, 1 below the
+// repetition level.
+func (v Value) NumComponents() int {
+	if len(v.impl.raw) == 0 {
+		return 0
+	}
+	if v.impl.level != levelRep || v.impl.literal {
+		return 1
+	}
+	return countByte(v.impl.raw, v.impl.d.Component) + 1
+}
+
+// NumSubs counts the subcomponents sent: of component 1 on a repetition,
+// 0 when empty, 1 on a subcomponent.
+func (v Value) NumSubs() int {
+	switch {
+	case len(v.impl.raw) == 0:
+		return 0
+	case v.impl.literal || v.impl.level == levelSub:
+		return 1
+	case v.impl.level == levelRep:
+		return v.Component(1).NumSubs()
+	}
+	return countByte(v.impl.raw, v.impl.d.Subcomponent) + 1
+}
+
+// nth returns the i-th (1-based) piece of b split at sep, or nil.
+// A zero sep means the level has no separator: b is its only piece.
+func nth(b []byte, sep byte, i int) []byte {
+	if i < 1 || len(b) == 0 {
+		return nil
+	}
+	if sep == 0 {
+		if i == 1 {
+			return b
+		}
+		return nil
+	}
+	for ; i > 1; i-- {
+		j := bytes.IndexByte(b, sep)
+		if j < 0 {
+			return nil
+		}
+		b = b[j+1:]
+	}
+	if j := bytes.IndexByte(b, sep); j >= 0 {
+		return b[:j:j]
+	}
+	return b
+}
+
+func countByte(b []byte, c byte) int {
+	if c == 0 {
+		return 0
+	}
+	return bytes.Count(b, []byte{c})
+}

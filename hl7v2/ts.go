@@ -1,0 +1,203 @@
+package hl7v2
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Precision of a TS/DTM/DT value as sent.
+type Precision int
+
+const (
+	PrecYear Precision = iota + 1
+	PrecMonth
+	PrecDay
+	PrecHour
+	PrecMinute
+	PrecSecond
+	PrecFraction
+)
+
+// TS is a parsed TS/DTM/DT: YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ].
+type TS struct {
+	Time      time.Time // in the value's own offset, or UTC when it has none
+	Precision Precision
+	HasOffset bool
+	// DroppedOffset is an offset that was sent but ignored as implausible
+	// ("+0", "-0007", "+2500"): the value is read without offset. Callers
+	// should warn about it.
+	DroppedOffset string
+	fracDigits    int // digits of the fraction as sent (PrecFraction)
+}
+
+// ParseTS parses a TS/DTM/DT value (surrounding spaces ignored). Errors
+// describe the problem without repeating the value (it may be a birth date).
+//
+// Rules where real feeds stray from the standard:
+//   - 17 to 20 digits without a dot: digits past the seconds are a fraction
+//     (20180531144917033 is 14:49:17.033).
+//   - An offset must be + or - and 4 digits, hours up to 14 and minutes 00,
+//     15, 30 or 45; anything else is dropped (DroppedOffset), not an error.
+//   - Impossible dates and times (20111301, 20091051, hour 24) are errors,
+//     as is anything that is not digits in the layout above.
+func ParseTS(s string) (TS, error) {
+	var t TS
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return t, fmt.Errorf("hl7v2: empty timestamp")
+	}
+	loc := time.UTC
+	if k := strings.IndexAny(s, "+-"); k >= 0 {
+		off := s[k:]
+		s = s[:k]
+		if secs, ok := parseOffset(off); ok {
+			t.HasOffset = true
+			loc = fixedZone(secs)
+		} else if len(off) <= 5 && allDigits(off[1:]) {
+			t.DroppedOffset = off
+		} else {
+			return TS{}, fmt.Errorf("hl7v2: timestamp: bad offset, want +/-ZZZZ")
+		}
+	}
+	frac := ""
+	if k := strings.IndexByte(s, '.'); k >= 0 {
+		frac = s[k+1:]
+		s = s[:k]
+		if len(s) != 14 {
+			return TS{}, fmt.Errorf("hl7v2: timestamp: fraction without seconds")
+		}
+		if frac == "" || len(frac) > 9 || !allDigits(frac) {
+			return TS{}, fmt.Errorf("hl7v2: timestamp: bad fraction")
+		}
+	} else if len(s) > 14 && len(s) <= 20 && allDigits(s) {
+		s, frac = s[:14], s[14:]
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+	}
+	if !allDigits(s) {
+		return TS{}, fmt.Errorf("hl7v2: timestamp: not YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]")
+	}
+	switch len(s) {
+	case 4:
+		t.Precision = PrecYear
+	case 6:
+		t.Precision = PrecMonth
+	case 8:
+		t.Precision = PrecDay
+	case 10:
+		t.Precision = PrecHour
+	case 12:
+		t.Precision = PrecMinute
+	case 14:
+		t.Precision = PrecSecond
+	default:
+		return TS{}, fmt.Errorf("hl7v2: timestamp: %d digits before the fraction/offset, want 4, 6, 8, 10, 12 or 14", len(s))
+	}
+	num := func(a, b, def int) int {
+		if len(s) < b {
+			return def
+		}
+		n, _ := strconv.Atoi(s[a:b])
+		return n
+	}
+	year, month, day := num(0, 4, 0), num(4, 6, 1), num(6, 8, 1)
+	hour, minute, sec := num(8, 10, 0), num(10, 12, 0), num(12, 14, 0)
+	ns := 0
+	if frac != "" {
+		t.Precision = PrecFraction
+		t.fracDigits = len(frac)
+		ns, _ = strconv.Atoi(frac)
+		for k := len(frac); k < 9; k++ {
+			ns *= 10
+		}
+	}
+	switch {
+	case month < 1 || month > 12:
+		return TS{}, fmt.Errorf("hl7v2: timestamp: month %02d does not exist", month)
+	case day < 1 || day > daysIn(year, month):
+		return TS{}, fmt.Errorf("hl7v2: timestamp: day %02d does not exist in month %02d", day, month)
+	case hour > 23 || minute > 59 || sec > 59:
+		return TS{}, fmt.Errorf("hl7v2: timestamp: time %02d:%02d:%02d does not exist", hour, minute, sec)
+	}
+	t.Time = time.Date(year, time.Month(month), day, hour, minute, sec, ns, loc)
+	return t, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func daysIn(year, month int) int {
+	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// parseOffset reads +HHMM / -HHMM with a plausible value.
+func parseOffset(off string) (int, bool) {
+	if len(off) != 5 || (off[0] != '+' && off[0] != '-') || !allDigits(off[1:]) {
+		return 0, false
+	}
+	h, _ := strconv.Atoi(off[1:3])
+	m, _ := strconv.Atoi(off[3:5])
+	if h > 14 || m%15 != 0 {
+		return 0, false
+	}
+	secs := h*3600 + m*60
+	if off[0] == '-' {
+		secs = -secs
+	}
+	return secs, true
+}
+
+func fixedZone(secs int) *time.Location {
+	if secs == 0 {
+		return time.UTC
+	}
+	return time.FixedZone("", secs)
+}
+
+// FHIRDate renders at most day precision: 2023, 2023-01, 2023-01-05.
+func (t TS) FHIRDate() string {
+	switch t.Precision {
+	case 0:
+		return ""
+	case PrecYear:
+		return t.Time.Format("2006")
+	case PrecMonth:
+		return t.Time.Format("2006-01")
+	}
+	return t.Time.Format("2006-01-02")
+}
+
+// FHIRDateTime renders a FHIR dateTime at the sent precision; with a time
+// part, seconds are padded and the offset is the value's own, else def's
+// (the wall clock is read in def, so daylight saving applies; nil def is
+// UTC). A fraction keeps the digits sent.
+func (t TS) FHIRDateTime(def *time.Location) string {
+	if t.Precision <= PrecDay {
+		return t.FHIRDate()
+	}
+	tm := t.Time
+	if !t.HasOffset {
+		if def == nil {
+			def = time.UTC
+		}
+		tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), def)
+	}
+	layout := "2006-01-02T15:04:05Z07:00"
+	if t.Precision == PrecFraction {
+		digits := t.fracDigits
+		if digits == 0 {
+			digits = 9
+		}
+		layout = "2006-01-02T15:04:05." + strings.Repeat("0", digits) + "Z07:00"
+	}
+	return tm.Format(layout)
+}
