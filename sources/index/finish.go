@@ -1,0 +1,95 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// finish runs after new messages landed: after a rewrite it rebuilds the
+// union-find from the messages that remain; then it points every key at
+// its root (so a person is one indexed lookup) and diffs the set of
+// Patient ids against the previous one, recording merged-away ids as
+// deleted.
+func (x *Index) finish(ctx context.Context, rebuild bool) error {
+	w := &writer{x: x, ctx: ctx, st: &UpdateStats{}}
+	defer w.rollback()
+	if err := w.begin(); err != nil {
+		return err
+	}
+	tx := w.tx
+	if rebuild {
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET parent = id`); err != nil {
+			return fmt.Errorf("index: rebuild links: %w", err)
+		}
+		x.uf.nodes.reset()
+		rows, err := tx.QueryContext(ctx, `SELECT key_id, links FROM messages WHERE links IS NOT NULL ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		type link struct {
+			a     int64
+			links string
+		}
+		// Replayed in chunks: the result set must be closed before the
+		// union-find writes through the same transaction.
+		var pending []link
+		flush := func() error {
+			for _, l := range pending {
+				for _, s := range strings.Split(l.links, ",") {
+					b, _ := strconv.ParseInt(s, 10, 64)
+					if err := x.uf.union(l.a, b); err != nil {
+						return err
+					}
+				}
+			}
+			pending = pending[:0]
+			return nil
+		}
+		for rows.Next() {
+			var l link
+			if err := rows.Scan(&l.a, &l.links); err != nil {
+				rows.Close()
+				return err
+			}
+			pending = append(pending, l)
+		}
+		rows.Close()
+		// pending can be large only after a rewrite of a big index, a rare
+		// event; it holds two numbers per linking message.
+		if err := flush(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id NOT IN (SELECT key_id FROM messages WHERE key_id IS NOT NULL)
+			AND parent = id AND NOT EXISTS (SELECT 1 FROM keys c WHERE c.parent = keys.id AND c.id != keys.id)`); err != nil {
+			return err
+		}
+	}
+	// Path compression to the root for every key.
+	for {
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET parent = (SELECT p.parent FROM keys p WHERE p.id = keys.parent)
+			WHERE parent != id AND parent != (SELECT p.parent FROM keys p WHERE p.id = keys.parent)`)
+		if err != nil {
+			return fmt.Errorf("index: compress links: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			break
+		}
+	}
+	x.uf.nodes.reset()
+	// Patients: new roots are recorded, vanished ones are gone (merged).
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO patients(pid, first_at)
+		SELECT pid, ? FROM keys WHERE parent = id`, w.stamp); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE patients SET gone_at = NULL WHERE gone_at IS NOT NULL
+		AND pid IN (SELECT pid FROM keys WHERE parent = id)`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE patients SET gone_at = ? WHERE gone_at IS NULL
+		AND pid NOT IN (SELECT pid FROM keys WHERE parent = id)`, w.stamp); err != nil {
+		return err
+	}
+	return w.commit()
+}

@@ -1,0 +1,178 @@
+// Package index is the bridge's on-disk index of v2 message archives
+// (SQLite, modernc.org/sqlite): where every message sits, which person it
+// belongs to (identity keys joined by a persistent union-find), which
+// organizations reported or queried whom, and when the bridge indexed what.
+//
+// An export never holds an archive in memory: it walks persons in Patient
+// id order from the index and re-reads each person's messages from the
+// archive by offset. Indexing is incremental: appended bytes and new files
+// are read, unchanged files are skipped after comparing size, mtime and the
+// hashes of the first and last indexed 4 KB; a file changed in place is
+// re-indexed (its old messages removed, the links rebuilt).
+//
+// Gzip inputs (detected by content) are decompressed once into
+// DIR/spool/ so messages can be re-read by offset; a changed gzip file is
+// spooled and indexed again as a whole.
+//
+// Patient ids: the hash of the smallest identity key of the person (IIS id
+// keys sort before MRN keys, MRN keys before demographics), optionally
+// salted (IdentityConfig.IDSalt). When a later link merges two persons
+// already exported, the loser's id is recorded as deleted.
+package index
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"iisbridge/sources/v2archive"
+)
+
+// Options tune an Index.
+type Options struct {
+	Identity  IdentityConfig
+	Reader    v2archive.Options
+	BatchSize int              // messages per write transaction; default 10000
+	CacheSize int              // identity keys cached in memory (×2 at most); default 100000
+	Now       func() time.Time // clock for indexed-at times; default time.Now
+}
+
+// Index is an open on-disk index. Update and the read methods are safe
+// for concurrent use; exports read from a Snapshot.
+type Index struct {
+	db   *sql.DB
+	dir  string
+	opts Options
+
+	// commitMu orders batches (stamped and committed while holding it)
+	// against snapshots (opened while holding it), so a snapshot taken
+	// after time T sees every message whose indexed-at time is before T.
+	commitMu sync.RWMutex
+	updateMu sync.Mutex // one Update at a time
+	uf       *unionFind
+}
+
+const schemaVersion = "1"
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+	id INTEGER PRIMARY KEY,
+	path TEXT NOT NULL UNIQUE,
+	read_path TEXT NOT NULL,   -- path itself, or its decompressed spool
+	gz INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last seen
+	mtime INTEGER NOT NULL DEFAULT 0,
+	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
+	head_hash BLOB, tail_hash BLOB,        -- first / last 4 KB indexed (gz: of path)
+	next_line INTEGER NOT NULL DEFAULT 1,
+	next_index INTEGER NOT NULL DEFAULT 0,
+	indexed_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS messages(
+	id INTEGER PRIMARY KEY,      -- arrival order
+	file_id INTEGER NOT NULL,
+	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
+	control_id TEXT NOT NULL,
+	msh7 INTEGER NOT NULL,       -- unix ns, 0 = unknown
+	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
+	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2
+	key_id INTEGER,              -- first identity key (P)
+	links TEXT,                  -- the other keys' ids, comma separated
+	org_key TEXT, org_name TEXT, -- sender organization (MSH-22 else MSH-4)
+	has00 INTEGER NOT NULL DEFAULT 0, -- VXU with an administered (RXA-9 00) dose
+	msa2 TEXT,                   -- RSP: the query's MSH-10
+	err TEXT,                    -- E: the reason
+	indexed_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_file ON messages(file_id);
+CREATE INDEX IF NOT EXISTS messages_query ON messages(control_id) WHERE kind = 'Q';
+CREATE TABLE IF NOT EXISTS keys(
+	id INTEGER PRIMARY KEY,
+	key TEXT NOT NULL UNIQUE,
+	parent INTEGER NOT NULL,
+	pid TEXT NOT NULL);          -- Patient id if this key is the root
+CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
+CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
+CREATE TABLE IF NOT EXISTS patients(
+	pid TEXT PRIMARY KEY,
+	first_at INTEGER NOT NULL,
+	gone_at INTEGER) WITHOUT ROWID;
+`
+
+// Open opens (creating) the index in dir.
+func Open(dir string, opts Options) (*Index, error) {
+	opts.Identity = opts.Identity.withDefaults()
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 10000
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 100000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o755); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	dsn := "file:" + filepath.Join(dir, "index.db") +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
+		"&_pragma=cache_size(-16000)&_pragma=temp_store(FILE)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", dir, err)
+	}
+	x := &Index{db: db, dir: dir, opts: opts, uf: newUnionFind(opts.Identity, opts.CacheSize)}
+	if err := x.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index: %s: %w", dir, err)
+	}
+	return x, nil
+}
+
+// init creates the schema; an index built with other identity rules is
+// emptied (its person ids would be wrong) and rebuilt by the next Update.
+func (x *Index) init() error {
+	if _, err := x.db.Exec(schema); err != nil {
+		return err
+	}
+	want := x.fingerprint()
+	var have string
+	err := x.db.QueryRow(`SELECT v FROM meta WHERE k = 'fingerprint'`).Scan(&have)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint', ?)`, want)
+		return err
+	}
+	if err != nil || have == want {
+		return err
+	}
+	_, err = x.db.Exec(`DELETE FROM messages; DELETE FROM keys; DELETE FROM files; DELETE FROM patients;
+		UPDATE meta SET v = ? WHERE k = 'fingerprint'`, want)
+	return err
+}
+
+func (x *Index) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		V string
+		I IdentityConfig
+		E string
+	}{schemaVersion, x.opts.Identity, x.opts.Reader.Encoding})
+	h := sha256.Sum256(b)
+	return fmt.Sprintf("%x", h[:8])
+}
+
+// Identity is the identity configuration in force.
+func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
+
+// ReaderOptions are the archive reader options messages are re-read with.
+func (x *Index) ReaderOptions() v2archive.Options { return x.opts.Reader }
+
+// Close closes the database.
+func (x *Index) Close() error { return x.db.Close() }

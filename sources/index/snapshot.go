@@ -1,0 +1,313 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"iisbridge/sources"
+)
+
+// Snapshot is a consistent read view of the index (one SQLite read
+// transaction): indexing may go on while an export reads it. Close it.
+type Snapshot struct {
+	x     *Index
+	tx    *sql.Tx
+	files map[int64]fileRef
+}
+
+type fileRef struct{ path, readPath string }
+
+// Snapshot opens a read view that includes every batch stamped before the
+// call.
+func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
+	x.commitMu.RLock()
+	defer x.commitMu.RUnlock()
+	tx, err := x.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("index: snapshot: %w", err)
+	}
+	s := &Snapshot{x: x, tx: tx, files: map[int64]fileRef{}}
+	// The first read pins the WAL snapshot.
+	rows, err := tx.QueryContext(ctx, `SELECT id, path, read_path FROM files`)
+	if err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("index: snapshot: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var f fileRef
+		if err := rows.Scan(&id, &f.path, &f.readPath); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		s.files[id] = f
+	}
+	return s, rows.Err()
+}
+
+// Close ends the read transaction.
+func (s *Snapshot) Close() error { return s.tx.Rollback() }
+
+// Person is one person: its Patient id and root key node.
+type Person struct {
+	ID   string
+	root int64
+}
+
+// Persons lists up to n persons with an id greater than after, in id
+// order (keyset pagination).
+func (s *Snapshot) Persons(ctx context.Context, after string, n int) ([]Person, error) {
+	rows, err := s.tx.QueryContext(ctx, `SELECT pid, id FROM keys WHERE parent = id AND pid > ? ORDER BY pid LIMIT ?`, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("index: persons: %w", err)
+	}
+	defer rows.Close()
+	var out []Person
+	for rows.Next() {
+		var p Person
+		if err := rows.Scan(&p.ID, &p.root); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Person looks up one Patient id; ok is false when no current person has it.
+func (s *Snapshot) Person(ctx context.Context, id string) (p Person, ok bool, err error) {
+	err = s.tx.QueryRowContext(ctx, `SELECT pid, id FROM keys WHERE parent = id AND pid = ?`, id).Scan(&p.ID, &p.root)
+	if err == sql.ErrNoRows {
+		return p, false, nil
+	}
+	return p, err == nil, err
+}
+
+// Message is one indexed message of a person.
+type Message struct {
+	Loc       sources.Location // Source is the original file; read with Read
+	Type      string           // MSH-9.1^MSH-9.2
+	Time      time.Time        // MSH-7 (zero when absent or unusable)
+	IndexedAt time.Time
+	OrgKey    string
+	OrgName   string
+	Warnings  string // reader warnings about the input around it
+	readPath  string
+	seq       int64
+}
+
+// Seq is the arrival order of the message in the index.
+func (m *Message) Seq() int64 { return m.seq }
+
+// ReadLoc is the location to re-read the message from (the spool for a
+// gzip input).
+func (m *Message) ReadLoc() sources.Location {
+	l := m.Loc
+	l.Source = m.readPath
+	return l
+}
+
+// Messages lists the messages of person p, oldest first (MSH-7, then
+// arrival), skipping those indexed after asOf when it is set.
+func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Message, error) {
+	lim := int64(1<<63 - 1)
+	if !asOf.IsZero() {
+		lim = asOf.UnixNano()
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
+		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
+		FROM keys k JOIN messages m ON m.key_id = k.id
+		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.msh7, m.id`, p.root, lim)
+	if err != nil {
+		return nil, fmt.Errorf("index: messages: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var fileID, msh7, at int64
+		if err := rows.Scan(&m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+			&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings); err != nil {
+			return nil, err
+		}
+		f := s.files[fileID]
+		m.Loc.Source, m.readPath = f.path, f.readPath
+		if msh7 != 0 {
+			m.Time = time.Unix(0, msh7).UTC()
+		}
+		m.IndexedAt = time.Unix(0, at).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Problem is an input record that is not a person's message: broken input
+// (Kind "error"), reader warnings without a message ("warning"), or a
+// message the bridge does not convert ("skipped": queries, candidate
+// lists, ACKs...).
+type Problem struct {
+	Loc       sources.Location
+	Kind      string
+	Type      string
+	Reason    string
+	IndexedAt time.Time
+}
+
+// Problems calls fn for each error and warning item indexed in
+// (since, asOf] (zero = unbounded), in arrival order. Skipped messages
+// are counted by Counts, not listed.
+func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(Problem) error) error {
+	lo, hi := int64(-1), int64(1<<63-1)
+	if !since.IsZero() {
+		lo = since.UnixNano()
+	}
+	if !asOf.IsZero() {
+		hi = asOf.UnixNano()
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT file_id, off, len, line, idx, control_id, kind, type, coalesce(err, ''), indexed_at
+		FROM messages WHERE kind IN ('E', 'W') AND indexed_at > ? AND indexed_at <= ? ORDER BY id`, lo, hi)
+	if err != nil {
+		return fmt.Errorf("index: problems: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Problem
+		var fileID, at int64
+		if err := rows.Scan(&fileID, &p.Loc.Offset, &p.Loc.Length, &p.Loc.Line, &p.Loc.Index, &p.Loc.ControlID,
+			&p.Kind, &p.Type, &p.Reason, &at); err != nil {
+			return err
+		}
+		p.Loc.Source = s.files[fileID].path
+		p.Kind = map[string]string{"E": "error", "W": "warning"}[p.Kind]
+		p.IndexedAt = time.Unix(0, at).UTC()
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// DeletedPatients calls fn for each Patient id merged away in (since, asOf].
+func (s *Snapshot) DeletedPatients(ctx context.Context, since, asOf time.Time, fn func(id string, at time.Time) error) error {
+	lo, hi := int64(-1), int64(1<<63-1)
+	if !since.IsZero() {
+		lo = since.UnixNano()
+	}
+	if !asOf.IsZero() {
+		hi = asOf.UnixNano()
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT pid, gone_at FROM patients WHERE gone_at > ? AND gone_at <= ? ORDER BY pid`, lo, hi)
+	if err != nil {
+		return fmt.Errorf("index: deleted patients: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return err
+		}
+		if err := fn(id, time.Unix(0, at).UTC()); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Counts tallies the index by kind of record.
+type Counts struct {
+	Files      int64
+	Records    int64 // every item indexed
+	Person     int64 // VXU and single-match RSP messages
+	Queries    int64 // QBP
+	Candidates int64 // RSP with candidates or no match
+	Skipped    int64 // other message types (ACK...)
+	Errors     int64 // broken input
+	Warnings   int64 // warning-only items
+	Persons    int64
+	Keys       int64
+}
+
+// Counts tallies the snapshot.
+func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	rows, err := s.tx.QueryContext(ctx, `SELECT kind, count(*) FROM messages GROUP BY kind`)
+	if err != nil {
+		return c, err
+	}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return c, err
+		}
+		c.Records += n
+		switch k {
+		case "P":
+			c.Person = n
+		case "Q":
+			c.Queries = n
+		case "C":
+			c.Candidates = n
+		case "S":
+			c.Skipped = n
+		case "E":
+			c.Errors = n
+		case "W":
+			c.Warnings = n
+		}
+	}
+	rows.Close()
+	err = s.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM keys WHERE parent = id),
+		(SELECT count(*) FROM keys)`).Scan(&c.Files, &c.Persons, &c.Keys)
+	return c, err
+}
+
+// Membership is one organization → person link (see pipeline.Membership).
+type Membership struct {
+	OrgKey, OrgName string
+	PatientID       string
+	First, Last     time.Time
+}
+
+// Memberships lists organization → person links, ordered by organization
+// then Patient id: VXU senders with an administered (00) dose, and QBP
+// askers whose RSP (MSA-2 = the QBP's MSH-10) named exactly one person.
+// Times are message times (MSH-7).
+func (s *Snapshot) Memberships(ctx context.Context, fn func(Membership) error) error {
+	rows, err := s.tx.QueryContext(ctx, `
+		WITH ev(org_key, org_name, key_id, t) AS (
+			SELECT org_key, org_name, key_id, msh7 FROM messages
+			WHERE kind = 'P' AND has00 = 1 AND org_key IS NOT NULL
+			UNION ALL
+			SELECT q.org_key, q.org_name, r.key_id, q.msh7 FROM messages r
+			JOIN messages q ON q.kind = 'Q' AND q.control_id = r.msa2
+			WHERE r.kind = 'P' AND r.msa2 IS NOT NULL AND q.org_key IS NOT NULL)
+		SELECT ev.org_key, max(coalesce(ev.org_name, '')), root.pid, min(ev.t), max(ev.t)
+		FROM ev JOIN keys k ON k.id = ev.key_id JOIN keys root ON root.id = k.parent
+		GROUP BY ev.org_key, root.pid ORDER BY ev.org_key, root.pid`)
+	if err != nil {
+		return fmt.Errorf("index: memberships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Membership
+		var first, last int64
+		if err := rows.Scan(&m.OrgKey, &m.OrgName, &m.PatientID, &first, &last); err != nil {
+			return err
+		}
+		if first != 0 {
+			m.First = time.Unix(0, first).UTC()
+		}
+		if last != 0 {
+			m.Last = time.Unix(0, last).UTC()
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

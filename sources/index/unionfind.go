@@ -1,0 +1,146 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// unionFind is the persistent union-find over identity keys (table keys:
+// id, key, parent, pid). The root of a component is always its smallest
+// key, so the Patient id (hash of the root key) does not depend on the
+// order in which links were learned. Nodes are cached in bounded
+// generational maps; every change is written through to the open
+// transaction.
+type unionFind struct {
+	cfg   IdentityConfig
+	tx    *sql.Tx
+	stmts struct{ byKey, byID, insert, setParent *sql.Stmt }
+	ids   *genCache[string, int64]
+	nodes *genCache[int64, ufNode]
+	added int64 // keys created
+	joins int64 // unions that merged two components
+}
+
+type ufNode struct {
+	parent int64
+	key    string
+}
+
+func newUnionFind(cfg IdentityConfig, cacheSize int) *unionFind {
+	return &unionFind{cfg: cfg, ids: newGenCache[string, int64](cacheSize), nodes: newGenCache[int64, ufNode](cacheSize)}
+}
+
+// begin binds the statements to tx (one per batch).
+func (u *unionFind) begin(ctx context.Context, tx *sql.Tx) error {
+	u.tx = tx
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = tx.PrepareContext(ctx, q)
+		return s
+	}
+	u.stmts.byKey = prep(`SELECT id FROM keys WHERE key = ?`)
+	u.stmts.byID = prep(`SELECT parent, key FROM keys WHERE id = ?`)
+	u.stmts.insert = prep(`INSERT INTO keys(key, parent, pid) VALUES(?, 0, ?)`)
+	u.stmts.setParent = prep(`UPDATE keys SET parent = ? WHERE id = ?`)
+	return err
+}
+
+// id returns the node of key, creating a singleton component.
+func (u *unionFind) id(key string) (int64, error) {
+	if id, ok := u.ids.get(key); ok {
+		return id, nil
+	}
+	var id int64
+	err := u.stmts.byKey.QueryRow(key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		res, err := u.stmts.insert.Exec(key, u.cfg.PatientID(key))
+		if err != nil {
+			return 0, fmt.Errorf("add identity key: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		if _, err := u.stmts.setParent.Exec(id, id); err != nil {
+			return 0, err
+		}
+		u.added++
+		u.nodes.put(id, ufNode{parent: id, key: key})
+	} else if err != nil {
+		return 0, fmt.Errorf("look up identity key: %w", err)
+	}
+	u.ids.put(key, id)
+	return id, nil
+}
+
+func (u *unionFind) node(id int64) (ufNode, error) {
+	if n, ok := u.nodes.get(id); ok {
+		return n, nil
+	}
+	var n ufNode
+	if err := u.stmts.byID.QueryRow(id).Scan(&n.parent, &n.key); err != nil {
+		return n, fmt.Errorf("identity key %d: %w", id, err)
+	}
+	u.nodes.put(id, n)
+	return n, nil
+}
+
+func (u *unionFind) setParent(id int64, n ufNode, parent int64) error {
+	if n.parent == parent {
+		return nil
+	}
+	n.parent = parent
+	u.nodes.put(id, n)
+	_, err := u.stmts.setParent.Exec(parent, id)
+	return err
+}
+
+// find returns the root of id, compressing the path behind it.
+func (u *unionFind) find(id int64) (int64, ufNode, error) {
+	root := id
+	var rn ufNode
+	for {
+		n, err := u.node(root)
+		if err != nil {
+			return 0, rn, err
+		}
+		if n.parent == root {
+			rn = n
+			break
+		}
+		root = n.parent
+	}
+	for id != root {
+		n, err := u.node(id)
+		if err != nil {
+			return 0, rn, err
+		}
+		next := n.parent
+		if err := u.setParent(id, n, root); err != nil {
+			return 0, rn, err
+		}
+		id = next
+	}
+	return root, rn, nil
+}
+
+// union joins the components of a and b; the smaller root key wins.
+func (u *unionFind) union(a, b int64) error {
+	ra, na, err := u.find(a)
+	if err != nil {
+		return err
+	}
+	rb, nb, err := u.find(b)
+	if err != nil || ra == rb {
+		return err
+	}
+	u.joins++
+	winner, loser, ln := ra, rb, nb
+	if nb.key < na.key {
+		winner, loser, ln = rb, ra, na
+	}
+	return u.setParent(loser, ln, winner)
+}
