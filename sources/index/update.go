@@ -56,7 +56,7 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	defer x.updateMu.Unlock()
 	start := time.Now()
 	var st UpdateStats
-	files, err := expandPaths(paths)
+	files, err := expandPaths(paths, x.dir)
 	if err != nil {
 		return st, err
 	}
@@ -87,11 +87,18 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	return st, nil
 }
 
-func expandPaths(paths []string) ([]string, error) {
+// expandPaths lists the files behind paths, leaving out the index's own
+// data directory (an archive tree may hold it).
+func expandPaths(paths []string, dataDir string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
+	own, _ := filepath.Abs(dataDir)
+	mine := func(p string) bool {
+		a, err := filepath.Abs(p)
+		return err == nil && (a == own || strings.HasPrefix(a, own+string(filepath.Separator)))
+	}
 	add := func(p string) {
-		if !seen[p] {
+		if !seen[p] && !mine(p) {
 			seen[p] = true
 			out = append(out, p)
 		}
@@ -122,7 +129,7 @@ func expandPaths(paths []string) ([]string, error) {
 				if err != nil {
 					return err
 				}
-				if p != m && strings.HasPrefix(d.Name(), ".") {
+				if p != m && (strings.HasPrefix(d.Name(), ".") || d.IsDir() && mine(p)) {
 					if d.IsDir() {
 						return fs.SkipDir
 					}
@@ -594,8 +601,8 @@ func (x *Index) classify(m *hl7v2.Message, data []byte, r *msgRow) {
 		if single(segs, msh) {
 			r.kind = "P"
 			pid, _ := segs.Find("PID", 1)
-			// MRNs in an answer are the asker's (MSH-5 of the RSP).
-			r.keys = cfg.patientKeys(pid, hdKey(msh.Field(5).Rep(1)), r.keys)
+			// MRNs in an answer are the asker's (MSH-6, receiving facility).
+			r.keys = cfg.patientKeys(pid, hdKey(msh.Field(6).Rep(1)), r.keys)
 		} else {
 			r.kind = "C"
 		}

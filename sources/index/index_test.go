@@ -1,0 +1,351 @@
+package index
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vxu builds a small CDC-style VXU^V04 (segments ended by \r).
+func vxu(ctrl, fac, ts, pid3, name, dob, sex string, rxas ...string) string {
+	var b strings.Builder
+	b.WriteString("MSH|^~\\&|EHR|" + fac + "|IIS|MYIIS|" + ts + "||VXU^V04^VXU_V04|" + ctrl + "|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS\r")
+	b.WriteString("PID|1||" + pid3 + "||" + name + "||" + dob + "|" + sex + "\r")
+	for i, r := range rxas {
+		b.WriteString("ORC|RE||" + fac + "-" + ctrl + "-" + string(rune('1'+i)) + "^" + fac + "\r")
+		b.WriteString(r + "\r")
+	}
+	return b.String()
+}
+
+func rxa(date, cvx, src string) string {
+	return "RXA|0|1|" + date + "||" + cvx + "^vaccine^CVX|0.5|mL^mL^UCUM||" + src + "^x^NIP001||||||LOT1||||CP|A"
+}
+
+func rsp(ctrl, asker, qctrl, ts, pid3, name, dob, sex string, pids int) string {
+	var b strings.Builder
+	b.WriteString("MSH|^~\\&|IIS|MYIIS|EHR|" + asker + "|" + ts + "||RSP^K11^RSP_K11|" + ctrl + "|P|2.5.1|||NE|NE|||||Z32^CDCPHINVS\r")
+	b.WriteString("MSA|AA|" + qctrl + "\rQAK|" + qctrl + "|OK|Z34^Request Immunization History^CDCPHINVS\r")
+	for i := 0; i < pids; i++ {
+		b.WriteString("PID|1||" + pid3 + "||" + name + "||" + dob + "|" + sex + "\r")
+	}
+	return b.String()
+}
+
+func qbp(ctrl, asker, ts string) string {
+	return "MSH|^~\\&|EHR|" + asker + "|IIS|MYIIS|" + ts + "||QBP^Q11^QBP_Q11|" + ctrl + "|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS\r" +
+		"QPD|Z34^Request Immunization History^CDCPHINVS|" + ctrl + "|X1^^^" + asker + "^MR|SMITH^JOHN||20200101|M\rRCP|I|1^RD&records&HL70126\r"
+}
+
+func write(t *testing.T, path string, msgs ...string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(msgs, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendTo(t *testing.T, path string, msgs ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(msgs, "\n") + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clock hands out increasing times so indexed-at stamps differ per batch.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
+
+func openTest(t *testing.T, dir string, c *clock) *Index {
+	t.Helper()
+	x, err := Open(dir, Options{Now: c.now, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+// persons maps Patient id → number of messages.
+func persons(t *testing.T, x *Index) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := map[string]int{}
+	after := ""
+	for {
+		ps, err := s.Persons(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			return out
+		}
+		for _, p := range ps {
+			ms, err := s.Messages(ctx, p, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p.ID] = len(ms)
+			after = p.ID
+		}
+	}
+}
+
+func TestIdentityLinks(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch,
+		"this is not a message\n",
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")),
+		// Same person at another clinic, no shared id, same demographics.
+		vxu("2", "CLINICB", "20240102120000", "B7^^^CLINICB^MR", "Smith^John", "20200101", "M", rxa("20240101", "08", "01")),
+		// Another person, MRN only, placeholder name: no demographics key.
+		vxu("3", "CLINICA", "20240103120000", "A2^^^CLINICA^MR", "DOE^BABY GIRL", "20231201", "F"),
+		vxu("4", "CLINICC", "20240104120000", "C9^^^CLINICC^MR", "DOE^BABY GIRL", "20231201", "F"),
+		qbp("Q1", "CLINICC", "20240105120000"),
+		// The IIS answers CLINICC with C9 and the SR id; a later VXU from
+		// CLINICA carries A2 with the same SR: C9 and A2 join.
+		rsp("R1", "CLINICC", "Q1", "20240105120001", "C9^^^CLINICC^MR~S200^^^MYIIS^SR", "DOE^BABY GIRL", "20231201", "F", 1),
+	)
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	st, err := x.Update(ctx, []string{dir + "/*.hl7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.New != 1 || st.Messages != 7 || st.Errors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	got := persons(t, x)
+	// SMITH (2 msgs), A2 (1), C9+RSP (2)
+	if len(got) != 3 {
+		t.Fatalf("persons %v", got)
+	}
+	appendTo(t, arch, vxu("5", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S200^^^MYIIS^SR", "DOE^JANE", "20231201", "F", rxa("20240106", "20", "00")))
+	st, err = x.Update(ctx, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Appended != 1 || st.Messages != 1 {
+		t.Fatalf("append stats %+v", st)
+	}
+	got2 := persons(t, x)
+	if len(got2) != 2 {
+		t.Fatalf("after link: persons %v", got2)
+	}
+	var sizes []int
+	for _, n := range got2 {
+		sizes = append(sizes, n)
+	}
+	if sizes[0]+sizes[1] != 6 {
+		t.Fatalf("messages per person %v", got2)
+	}
+	// The IIS-id person keeps an id derived from its SR key; the former
+	// MRN-only person (A2) that merged into it is reported gone.
+	var gone []string
+	s, _ := x.Snapshot(ctx)
+	defer s.Close()
+	s.DeletedPatients(ctx, time.Time{}, time.Time{}, func(id string, at time.Time) error { gone = append(gone, id); return nil })
+	if len(gone) != 1 {
+		t.Fatalf("gone %v", gone)
+	}
+	for _, id := range gone {
+		if _, ok := got2[id]; ok || got[id] == 0 {
+			t.Fatalf("gone id %s: before %v after %v", id, got, got2)
+		}
+	}
+	want := x.Identity().PatientID(prefixIIS + "MYIIS|S200")
+	if got2[want] != 4 {
+		t.Fatalf("SR person %s: %v", want, got2)
+	}
+	var ms []Membership
+	if err := s.Memberships(ctx, func(m Membership) error { ms = append(ms, m); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// CLINICA gave doses to SMITH and to S200 (msg 5); CLINICC asked
+	// about S200 and got one match; CLINICB only sent a historical dose.
+	var desc []string
+	for _, m := range ms {
+		desc = append(desc, m.OrgKey+">"+m.PatientID[:6])
+	}
+	smith := ""
+	for id, n := range got2 {
+		if id != want && n == 2 {
+			smith = id
+		}
+	}
+	exp := []string{"CLINICA>" + min6(smith, want)[0], "CLINICA>" + min6(smith, want)[1], "CLINICC>" + want[:6]}
+	if strings.Join(desc, " ") != strings.Join(exp, " ") {
+		t.Fatalf("memberships %v, want %v", desc, exp)
+	}
+}
+
+func min6(a, b string) [2]string {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a[:6], b[:6]}
+}
+
+func TestIncremental(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	a, b := filepath.Join(in, "a.hl7"), filepath.Join(in, "b.hl7")
+	write(t, a, vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	count := func() int64 {
+		s, err := x.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		n, err := s.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Records
+	}
+	if _, err := x.Update(ctx, []string{in}); err != nil || count() != 1 {
+		t.Fatalf("first: %v %d", err, count())
+	}
+	st, _ := x.Update(ctx, []string{in})
+	if st.Unchanged != 1 || st.Messages != 0 || count() != 1 {
+		t.Fatalf("unchanged: %+v", st)
+	}
+	// Appended bytes only.
+	appendTo(t, a, vxu("2", "CLINICA", "20240102120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"))
+	st, _ = x.Update(ctx, []string{in})
+	if st.Appended != 1 || st.Messages != 1 || count() != 2 {
+		t.Fatalf("append: %+v count %d", st, count())
+	}
+	// The appended message keeps absolute offsets and ordinals.
+	s, _ := x.Snapshot(ctx)
+	ps, _ := s.Persons(ctx, "", 10)
+	ms, _ := s.Messages(ctx, ps[0], time.Time{})
+	s.Close()
+	if len(ms) != 2 || ms[1].Loc.Index != 2 || ms[1].Loc.Offset <= ms[0].Loc.Offset || ms[1].Loc.Line <= 1 {
+		t.Fatalf("locations %+v", ms)
+	}
+	// New file.
+	write(t, b, vxu("3", "CLINICB", "20240103120000", "B1^^^CLINICB^MR", "ROE^ANN", "20200202", "F"))
+	st, _ = x.Update(ctx, []string{in})
+	if st.New != 1 || st.Unchanged != 1 || count() != 3 {
+		t.Fatalf("new file: %+v", st)
+	}
+	if n := len(persons(t, x)); n != 2 {
+		t.Fatalf("persons %d", n)
+	}
+	// a.hl7 rewritten in place (same size, other content): re-indexed, its
+	// old messages gone, the links rebuilt.
+	old, _ := os.ReadFile(a)
+	rew := strings.ReplaceAll(string(old), "SMITH^JOHN", "SMYTH^JOHN")
+	rew = strings.ReplaceAll(rew, "A1^^^CLINICA^MR", "Z1^^^CLINICA^MR")
+	os.WriteFile(a, []byte(rew), 0o644)
+	st, _ = x.Update(ctx, []string{in})
+	if st.Rewritten != 1 || st.Messages != 2 || count() != 3 {
+		t.Fatalf("rewrite: %+v count %d", st, count())
+	}
+	got := persons(t, x)
+	if len(got) != 2 || got[x.Identity().PatientID(prefixMRN+"CLINICA|MR|Z1")] != 2 {
+		t.Fatalf("after rewrite %v", got)
+	}
+	// Shrunk file: re-indexed too.
+	write(t, a, vxu("9", "CLINICA", "20240109120000", "Z1^^^CLINICA^MR", "SMYTH^JOHN", "20200101", "M"))
+	st, _ = x.Update(ctx, []string{in})
+	if st.Rewritten != 1 || count() != 2 {
+		t.Fatalf("shrink: %+v count %d", st, count())
+	}
+}
+
+func TestPersistence(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.hl7")
+	write(t, a,
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"),
+		vxu("2", "CLINICB", "20240101120000", "B1^^^CLINICB^MR~S1^^^MYIIS^SR", "SMITH^JOHNNY", "20200101", "M"))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	data := filepath.Join(dir, "data")
+	x, err := Open(data, Options{Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := x.Update(ctx, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	// A new process: the union-find is on disk; a message linking A1 to
+	// S1 joins the two persons.
+	b := filepath.Join(dir, "b.hl7")
+	write(t, b, vxu("3", "CLINICA", "20240102120000", "A1^^^CLINICA^MR~S1^^^MYIIS^SR", "SMITH^JOHN", "20200101", "M"))
+	x = openTest(t, data, c)
+	if _, err := x.Update(ctx, []string{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got := persons(t, x)
+	if len(got) != 1 || got[x.Identity().PatientID(prefixIIS+"MYIIS|S1")] != 3 {
+		t.Fatalf("persons %v", got)
+	}
+}
+
+func TestGzipSpool(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.log") // gzip by content, not by name
+	var buf strings.Builder
+	zw := gzipWriter(&buf)
+	zw.Write([]byte(vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M") + "\n" +
+		vxu("2", "CLINICA", "20240102120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M") + "\n"))
+	zw.Close()
+	os.WriteFile(a, []byte(buf.String()), 0o644)
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	if _, err := x.Update(ctx, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := x.Snapshot(ctx)
+	defer s.Close()
+	ps, _ := s.Persons(ctx, "", 10)
+	if len(ps) != 1 {
+		t.Fatalf("persons %v", ps)
+	}
+	ms, _ := s.Messages(ctx, ps[0], time.Time{})
+	if len(ms) != 2 || ms[1].Loc.Source != a || !strings.HasPrefix(ms[1].ReadLoc().Source, filepath.Join(dir, "data", "spool")) {
+		t.Fatalf("messages %+v", ms)
+	}
+	st, _ := x.Update(ctx, []string{a})
+	if st.Unchanged != 1 {
+		t.Fatalf("gzip unchanged: %+v", st)
+	}
+}
+
+func TestNormName(t *testing.T) {
+	for in, want := range map[string]string{" Müller ": "MULLER", "peña": "PENA", "O'Brien-Smith": "OBRIEN SMITH", `""`: ""} {
+		if got := normName(in); got != want {
+			t.Errorf("normName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := DefaultIdentity()
+	for in, want := range map[string]bool{"BABY BOY": true, "TWIN A": true, "Baby Girl 2": true, "JANE": false, "BABY JANE": false} {
+		if got := c.placeholder(normName(in)); got != want {
+			t.Errorf("placeholder(%q) = %v", in, got)
+		}
+	}
+}
