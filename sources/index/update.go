@@ -38,12 +38,12 @@ type UpdateStats struct {
 const hashWindow = 4096
 
 type fileRow struct {
-	id                     int64
-	path, readPath         string
-	gz                     bool
-	size, mtime, indexed   int64
-	head, tail             []byte
-	nextLine, nextIndex    int64
+	id                   int64
+	path, readPath       string
+	gz                   bool
+	size, mtime, indexed int64
+	head, tail           []byte
+	nextLine, nextIndex  int64
 }
 
 // Update indexes what is new in paths (files, directories walked
