@@ -1,0 +1,428 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"iisbridge/fhirout"
+	"iisbridge/pipeline"
+)
+
+var (
+	errDeleted  = errors.New("export deleted by the client")
+	errShutdown = errors.New("export interrupted by server shutdown; start a new export")
+)
+
+// liveJob is the in-memory side of a queued or running job.
+type liveJob struct {
+	id, owner string
+	principal *Principal
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	written   atomic.Int64
+	started   atomic.Bool
+	mu        sync.Mutex
+	lastPoll  time.Time
+}
+
+// kickoff handles $export at one level.
+func (s *Server) kickoff(level string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		async, lenient := preferences(r)
+		if !acceptsFHIRJSON(r) {
+			s.outcome(w, r, http.StatusBadRequest, "not-supported", "kick-off requires the header Accept: application/fhir+json")
+			return
+		}
+		if !async {
+			s.outcome(w, r, http.StatusBadRequest, "not-supported", "kick-off requires the header Prefer: respond-async")
+			return
+		}
+		var group *groupRow
+		if level == levelGroup {
+			g, err := s.store.group(r.Context(), mux.Vars(r)["id"])
+			if err != nil {
+				s.internalError(w, r, "reading the Group store", err)
+				return
+			}
+			if g == nil || !p.MaySeeGroup(g.ID, g.OrgKey) {
+				s.outcome(w, r, http.StatusNotFound, "not-found", "no Group with this id")
+				return
+			}
+			group = g
+		} else if p.Groups != nil {
+			s.outcome(w, r, http.StatusForbidden, "forbidden", "this client may export only its Groups: use Group/[id]/$export")
+			return
+		}
+		params, rerr := kickoffParams(r)
+		if rerr == nil {
+			var spec *exportSpec
+			spec, rerr = s.buildSpec(params, level, lenient, r.Method == http.MethodPost, p)
+			if rerr == nil {
+				rerr = s.resolvePatients(r.Context(), spec, group)
+			}
+			if rerr == nil {
+				s.startJob(w, r, spec, p)
+				return
+			}
+		}
+		writeResource(w, rerr.status, fhirout.OperationOutcome(rerr.issues...))
+	}
+}
+
+// resolvePatients fixes the export's patients: a Group's members, checked
+// against the `patient` parameter; unknown or non-member ids are a 400.
+func (s *Server) resolvePatients(ctx context.Context, spec *exportSpec, g *groupRow) *requestError {
+	if g != nil {
+		spec.groupID = g.ID
+		members, err := s.store.memberIDs(ctx, g.ID)
+		if err != nil {
+			return &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exception", Diagnostics: "reading the Group store failed"}}}
+		}
+		if spec.patientRefs == nil {
+			spec.query.PatientIDs = members
+			if spec.query.PatientIDs == nil {
+				spec.query.PatientIDs = []string{}
+			}
+			return nil
+		}
+		set := make(map[string]bool, len(members))
+		for _, m := range members {
+			set[m] = true
+		}
+		n := 0
+		for _, id := range spec.patientRefs {
+			if !set[id] {
+				n++
+			}
+		}
+		if n > 0 {
+			return badRequest("invalid", "parameter patient: %d of the references are not members of Group %s", n, g.ID)
+		}
+		spec.query.PatientIDs = spec.patientRefs
+		return nil
+	}
+	if spec.patientRefs == nil {
+		return nil
+	}
+	if pc, ok := s.exporter.(PatientChecker); ok {
+		missing, err := pc.MissingPatients(ctx, spec.patientRefs)
+		if err != nil {
+			return &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exception", Diagnostics: "checking the patient parameter failed"}}}
+		}
+		if len(missing) > 0 {
+			return badRequest("not-found", "parameter patient: %d of the references name no Patient on this server", len(missing))
+		}
+	}
+	spec.query.PatientIDs = spec.patientRefs
+	return nil
+}
+
+func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSpec, p *Principal) {
+	ctx := r.Context()
+	// The per-client check and the insert are not atomic across requests;
+	// the lock makes them so within this process.
+	s.mu.Lock()
+	n, err := s.store.activeJobs(ctx, p.ClientID)
+	if err != nil {
+		s.mu.Unlock()
+		s.internalError(w, r, "counting jobs", err)
+		return
+	}
+	if n >= s.opts.PerClient {
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter.Seconds())*5))
+		s.outcome(w, r, http.StatusTooManyRequests, "throttled",
+			fmt.Sprintf("this client already has %d exports queued or running (limit %d); wait for one to finish or DELETE it", n, s.opts.PerClient))
+		return
+	}
+	style := s.opts.ManifestStyle
+	if p.Manifest != "" {
+		style = p.Manifest
+	}
+	req := s.baseURL + trimPrefix(r.URL.Path, s.prefix)
+	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
+		req += "?" + r.URL.RawQuery
+	}
+	rec := &jobRecord{
+		ID: newID(), Owner: p.ClientID, State: stateQueued, Level: spec.level, Request: req, Style: style,
+		RequiresToken: s.opts.TokenURL != "", SinceGiven: spec.hasSince, Created: s.now(),
+	}
+	if err := s.store.insertJob(ctx, rec); err != nil {
+		s.mu.Unlock()
+		s.internalError(w, r, "recording the job", err)
+		return
+	}
+	jctx, cancel := context.WithCancelCause(context.Background())
+	lj := &liveJob{id: rec.ID, owner: p.ClientID, principal: p, ctx: jctx, cancel: cancel}
+	s.running[rec.ID] = lj
+	s.wg.Add(1)
+	s.mu.Unlock()
+	info(r).job = rec.ID
+	s.log.Info("export job queued", "job", rec.ID, "client", p.ClientID, "level", spec.level, "types", spec.query.Types)
+	go s.work(lj, spec)
+	w.Header().Set("Content-Location", s.baseURL+"/bulkstatus/"+rec.ID)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func trimPrefix(path, prefix string) string {
+	if len(path) >= len(prefix) && path[:len(prefix)] == prefix {
+		return path[len(prefix):]
+	}
+	return path
+}
+
+// work runs one job when a worker slot is free.
+func (s *Server) work(j *liveJob, spec *exportSpec) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, j.id)
+		s.mu.Unlock()
+	}()
+	select {
+	case s.sem <- struct{}{}:
+	case <-j.ctx.Done():
+		s.ended(j, time.Time{}, nil, context.Cause(j.ctx))
+		return
+	}
+	defer func() { <-s.sem }()
+	start := s.now().UTC().Truncate(time.Millisecond)
+	ok, err := s.store.setRunning(j.ctx, j.id, start)
+	if err != nil || !ok {
+		if err == nil {
+			err = errDeleted
+		}
+		s.ended(j, start, nil, err)
+		return
+	}
+	j.started.Store(true)
+	spec.query.AsOf = start
+	files, err := s.export(j, spec)
+	if cause := context.Cause(j.ctx); cause != nil {
+		err = cause
+	}
+	s.ended(j, start, files, err)
+}
+
+// ended records a job's outcome. Deleted jobs leave nothing behind; failed
+// ones keep only their error message.
+func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) {
+	ctx := context.Background()
+	now := s.now()
+	dur := time.Duration(0)
+	if !start.IsZero() {
+		dur = now.Sub(start)
+	}
+	switch {
+	case errors.Is(err, errDeleted):
+		os.RemoveAll(s.jobDir(j.id))
+		s.metrics.jobEnded(stateDeleted, dur)
+		s.log.Info("export job deleted", "job", j.id)
+		return
+	case err != nil:
+		os.RemoveAll(s.jobDir(j.id))
+		msg := err.Error()
+		if !errors.Is(err, errShutdown) {
+			msg = "export failed: " + msg
+		}
+		if _, e := s.store.finish(ctx, j.id, stateFailed, msg, nil, now, now.Add(s.opts.Expiry)); e != nil {
+			s.log.Error("recording a failed job", "job", j.id, "err", e)
+		}
+		s.metrics.jobEnded(stateFailed, dur)
+		s.log.Warn("export job failed", "job", j.id, "err", err, "ms", dur.Milliseconds())
+		return
+	}
+	live, e := s.store.finish(ctx, j.id, stateDone, "", files, now, now.Add(s.opts.Expiry))
+	if e != nil {
+		s.log.Error("recording a finished job", "job", j.id, "err", e)
+	}
+	if !live { // deleted while its last lines were written
+		os.RemoveAll(s.jobDir(j.id))
+		return
+	}
+	var n int64
+	for _, f := range files {
+		if f.Kind == "output" {
+			s.metrics.exported(f.Type, f.Count)
+			n += f.Count
+		}
+	}
+	s.metrics.jobEnded(stateDone, dur)
+	s.log.Info("export job done", "job", j.id, "resources", n, "files", len(files), "ms", dur.Milliseconds())
+}
+
+// export writes the job's files: output per type, deleted Bundles and the
+// error OperationOutcomes.
+func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
+	dir := s.jobDir(j.id)
+	kinds := []string{"output", "error", "deleted"}
+	ws := make(map[string]resourceWriter, 3)
+	for _, k := range kinds {
+		err := os.MkdirAll(filepath.Join(dir, k), 0o750)
+		var w resourceWriter
+		if err == nil {
+			w, err = s.opts.newWriter(filepath.Join(dir, k), s.opts.Rotate)
+		}
+		if err != nil {
+			for _, w := range ws {
+				w.Close()
+			}
+			return nil, fmt.Errorf("creating export files: %w", err)
+		}
+		ws[k] = w
+	}
+	sink := &jobSink{
+		ctx: j.ctx, job: j, owner: j.principal, out: ws["output"], errs: ws["error"], del: ws["deleted"],
+		types: spec.query.Types, filters: spec.filters, elements: &spec.elements,
+		seen: map[uint64]struct{}{},
+	}
+	err := sink.run(s, spec)
+	if err == nil {
+		err = sink.flushDeleted()
+	}
+	var files []jobFile
+	for _, k := range kinds {
+		infos, cerr := ws[k].Close()
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("writing export files: %w", cerr)
+		}
+		for _, fi := range infos {
+			files = append(files, jobFile{Kind: k, Type: fi.Type, Name: filepath.Base(fi.Path), Count: fi.Count, Bytes: fi.Bytes})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// jobSink receives the exporter's stream and applies the output-side
+// options: type limits, _typeFilter, _elements, one line per resource id.
+type jobSink struct {
+	ctx            context.Context
+	job            *liveJob
+	owner          *Principal
+	out, errs, del resourceWriter
+	types          []string
+	filters        typeFilters
+	elements       *elementSpec
+	// seen holds a 64-bit hash per Type/id written: 8 bytes a resource
+	// instead of the id strings keeps memory small for millions of lines.
+	seen    map[uint64]struct{}
+	pending []fhirout.Deleted
+	n       int
+}
+
+// writeError marks a failure to write files (disk full): the job fails.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "writing export files: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+func (k *jobSink) run(s *Server, spec *exportSpec) error {
+	for _, w := range spec.warnings {
+		if err := k.errs.Write(fhirout.OperationOutcome(w)); err != nil {
+			return &writeError{err}
+		}
+	}
+	if spec.withGroups {
+		if err := s.exportGroups(k.ctx, k, spec); err != nil {
+			return err
+		}
+	}
+	if len(spec.query.Types) == 0 || (spec.query.PatientIDs != nil && len(spec.query.PatientIDs) == 0) {
+		return nil // only Group asked, or an empty Group: nothing to read
+	}
+	return s.exporter.Export(k.ctx, spec.query, k)
+}
+
+func idHash(t, id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(t))
+	h.Write([]byte{'/'})
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+func (k *jobSink) Resource(r *fhirout.Object) error {
+	if k.n++; k.n&1023 == 0 {
+		if err := k.ctx.Err(); err != nil {
+			return context.Cause(k.ctx)
+		}
+	}
+	t := r.ResourceType()
+	if !slices.Contains(k.types, t) && t != "Group" {
+		return nil
+	}
+	if !k.filters.match(r) {
+		return nil
+	}
+	h := idHash(t, r.ID())
+	if _, dup := k.seen[h]; dup {
+		return nil
+	}
+	k.seen[h] = struct{}{}
+	k.elements.apply(r)
+	if err := k.out.Write(r); err != nil {
+		return &writeError{err}
+	}
+	k.job.written.Add(1)
+	return nil
+}
+
+const deletedPerBundle = 100
+
+func (k *jobSink) Deleted(t, id string, at time.Time) error {
+	if !slices.Contains(k.types, t) {
+		return nil
+	}
+	h := idHash(t, id)
+	if _, dup := k.seen[h]; dup {
+		return nil // never in both output and deleted
+	}
+	k.seen[h] = struct{}{}
+	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: id, At: at})
+	if len(k.pending) >= deletedPerBundle {
+		return k.flushDeleted()
+	}
+	return nil
+}
+
+func (k *jobSink) flushDeleted() error {
+	if len(k.pending) == 0 {
+		return nil
+	}
+	b := fhirout.DeletedBundle(k.pending...)
+	k.pending = k.pending[:0]
+	if err := k.del.Write(b); err != nil {
+		return &writeError{err}
+	}
+	return nil
+}
+
+func (k *jobSink) Issue(oo *fhirout.Object) error {
+	if err := k.errs.Write(oo); err != nil {
+		return &writeError{err}
+	}
+	return nil
+}
+
+var _ pipeline.Sink = (*jobSink)(nil)
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error("internal error", "request_id", info(r).id, "what", what, "err", err)
+	s.outcome(w, r, http.StatusInternalServerError, "exception", what+" failed")
+}

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+
+	"iisbridge/fhirout"
+)
+
+// Canonicals of the Bulk Data IG.
+const (
+	bulkCapability      = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+	opExport            = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+	opPatientExport     = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+	opGroupExport       = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+	securityServiceCS   = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+	oauthURIsExtension  = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+	softwareName        = "iisbridge"
+	capabilityStatement = "2024-01-01"
+)
+
+func coding(system, code, display string) *fhirout.Object {
+	c := fhirout.NewObject()
+	c.Set("system", system)
+	c.Set("code", code)
+	if display != "" {
+		c.Set("display", display)
+	}
+	return c
+}
+
+func operation(name, def string) *fhirout.Object {
+	o := fhirout.NewObject()
+	o.Set("name", name)
+	o.Set("definition", def)
+	return o
+}
+
+// capabilityStatement serves /metadata: what is exported, at which levels,
+// with which _typeFilter parameters, and the SMART security service.
+func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
+	cs := fhirout.NewResource("CapabilityStatement")
+	cs.Set("id", "iisbridge")
+	cs.Set("url", s.baseURL+"/metadata")
+	cs.Set("name", "IisbridgeBulkData")
+	cs.Set("title", "iisbridge Bulk Data server")
+	cs.Set("status", "active")
+	cs.Set("date", capabilityStatement)
+	cs.Set("publisher", softwareName)
+	cs.Set("description", "FHIR Bulk Data Access ($export) of immunization registry data converted from HL7 v2.5.1.")
+	cs.Set("kind", "instance")
+	cs.Set("instantiates", []any{bulkCapability})
+	cs.Child("software").Set("name", softwareName)
+	impl := cs.Child("implementation")
+	impl.Set("description", "iisbridge")
+	impl.Set("url", s.baseURL)
+	cs.Set("fhirVersion", "4.0.1")
+	cs.Set("format", []any{"json"})
+
+	rest := fhirout.NewObject()
+	rest.Set("mode", "server")
+	sec := rest.Child("security")
+	if s.opts.TokenURL != "" {
+		ext := fhirout.NewObject()
+		ext.Set("url", oauthURIsExtension)
+		tok := fhirout.NewObject()
+		tok.Set("url", "token")
+		tok.Set("valueUri", s.opts.TokenURL)
+		ext.Set("extension", []any{tok})
+		sec.Set("extension", []any{ext})
+		svc := fhirout.NewObject()
+		svc.Set("coding", []any{coding(securityServiceCS, "SMART-on-FHIR", "SMART-on-FHIR")})
+		svc.Set("text", "OAuth2 using SMART Backend Services (client_credentials with a signed JWT assertion)")
+		sec.Set("service", []any{svc})
+		sec.Set("description", "SMART Backend Services: token endpoint "+s.opts.TokenURL)
+	} else {
+		sec.Set("description", "Authorization is disabled on this instance (no clients configured; loopback only).")
+	}
+
+	var resources []any
+	types := slices.Clone(s.servedTypes(levelSystem))
+	sort.Strings(types)
+	for _, t := range types {
+		res := fhirout.NewObject()
+		res.Set("type", t)
+		if t == "Group" {
+			for _, code := range []string{"read", "search-type"} {
+				in := fhirout.NewObject()
+				in.Set("code", code)
+				res.Append("interaction", in)
+			}
+			sp := fhirout.NewObject()
+			sp.Set("name", "identifier")
+			sp.Set("definition", "http://hl7.org/fhir/SearchParameter/Group-identifier")
+			sp.Set("type", "token")
+			res.Append("searchParam", sp)
+			res.Set("operation", []any{operation("export", opGroupExport)})
+		}
+		if t == "Patient" {
+			res.Set("operation", []any{operation("export", opPatientExport)})
+		}
+		names := make([]string, 0)
+		for n := range searchParams[t] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			d := searchParamDocs[t+"."+n]
+			sp := fhirout.NewObject()
+			sp.Set("name", n)
+			sp.Set("definition", d.def)
+			sp.Set("type", d.typ)
+			sp.Set("documentation", "Usable in _typeFilter of $export.")
+			res.Append("searchParam", sp)
+		}
+		resources = append(resources, res)
+	}
+	if !slices.Contains(types, "Patient") { // Patient/$export is served regardless
+		res := fhirout.NewObject()
+		res.Set("type", "Patient")
+		res.Set("operation", []any{operation("export", opPatientExport)})
+		resources = append(resources, res)
+	}
+	rest.Set("resource", resources)
+	rest.Set("operation", []any{operation("export", opExport)})
+	cs.Set("rest", []any{rest})
+	writeResource(w, http.StatusOK, cs)
+}
+
+// smartConfiguration serves SMART discovery. With authorization off it
+// answers 404 with an OperationOutcome rather than advertise a token
+// endpoint that does not exist.
+func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
+	if s.opts.TokenURL == "" {
+		s.outcome(w, r, http.StatusNotFound, "not-found",
+			"SMART authorization is not enabled on this server (no clients configured); requests need no token")
+		return
+	}
+	scopes := []string{"system/*.read", "system/*.rs"}
+	for _, t := range s.servedTypes(levelSystem) {
+		scopes = append(scopes, "system/"+t+".read", "system/"+t+".rs")
+	}
+	doc := map[string]any{
+		"token_endpoint":                                   s.opts.TokenURL,
+		"grant_types_supported":                            []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
+		"scopes_supported":                                 scopes,
+		"capabilities":                                     []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(doc)
+}
+
+// TokenURL returns the token endpoint URL for a public FHIR base URL:
+// /auth/token at the same origin.
+func TokenURL(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/auth/token"
+}

@@ -1,0 +1,385 @@
+// Package server serves the bridge's data with the FHIR Bulk Data Access
+// IG's $export protocol: kick-off at system, Patient and Group level,
+// status polling, manifests and NDJSON file download, plus the Groups
+// learned from v2 traffic, CapabilityStatement, SMART discovery, health
+// and metrics. Jobs run in a worker pool and persist in SQLite, so a
+// restart keeps finished exports.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"iisbridge/fhirout"
+	"iisbridge/pipeline"
+)
+
+// Options configure a Server. Zero values take the defaults noted.
+type Options struct {
+	Exporter pipeline.Exporter
+	DataDir  string // required: job store and export files live here
+	// BaseURL is the public FHIR base, e.g. https://iis.example.org/fhir;
+	// routes are served under its path and every URL handed out is built
+	// from it.
+	BaseURL    string
+	Authorizer Authorizer // nil = NoAuth
+	// TokenURL is the SMART token endpoint; "" means authorization is off
+	// and discovery says so.
+	TokenURL       string
+	Concurrency    int                   // workers; default 2
+	PerClient      int                   // queued+running jobs per client; default 2
+	Rotate         fhirout.RotateOptions // per output file
+	Expiry         time.Duration         // how long finished files stay; default 1h
+	RetryAfter     time.Duration         // polling interval advised; default 2s (whole seconds)
+	GroupRefresh   time.Duration         // re-read memberships; 0 = only on RefreshGroups
+	ManifestStyle  string                // "stu2" (default) or "stu4"
+	StaticGroups   []StaticGroup
+	Logger         *slog.Logger
+	Now            func() time.Time
+	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
+
+	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
+}
+
+// StaticGroup is a configured Group (tests, demos).
+type StaticGroup struct {
+	ID, Name, OrgKey string
+	Members          []string // Patient ids
+}
+
+// PatientChecker is implemented by exporters that can tell which Patient
+// ids exist, so an unknown `patient` is refused at kick-off (400) rather
+// than yielding an empty export.
+type PatientChecker interface {
+	MissingPatients(ctx context.Context, ids []string) ([]string, error)
+}
+
+// resourceWriter is what a job writes files with (a *fhirout.DirWriter).
+type resourceWriter interface {
+	Write(r *fhirout.Object) error
+	Close() ([]fhirout.FileInfo, error)
+}
+
+// Server is the $export server. Create with New, serve Handler, Close to
+// stop workers.
+type Server struct {
+	opts     Options
+	exporter pipeline.Exporter
+	auth     Authorizer
+	store    *store
+	log      *slog.Logger
+	now      func() time.Time
+	baseURL  string // no trailing slash
+	prefix   string // route prefix: the base URL's path
+	jobsDir  string
+	metrics  *metrics
+
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	mu       sync.Mutex
+	running  map[string]*liveJob
+	dl       map[string]int // active downloads per job
+	gzMu     sync.Mutex
+	stopOnce sync.Once
+}
+
+// New opens (or creates) the job store in DataDir, fails jobs a previous
+// process left running, loads static Groups and starts the janitor.
+func New(o Options) (*Server, error) {
+	if o.Exporter == nil {
+		return nil, errors.New("server: Options.Exporter is required")
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("server: Options.DataDir is required")
+	}
+	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server: BaseURL %q is not an absolute http(s) URL", o.BaseURL)
+	}
+	if o.Authorizer == nil {
+		o.Authorizer = NoAuth{}
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.PerClient <= 0 {
+		o.PerClient = 2
+	}
+	if o.Expiry <= 0 {
+		o.Expiry = time.Hour
+	}
+	if o.RetryAfter < time.Second {
+		o.RetryAfter = 2 * time.Second
+	}
+	o.RetryAfter = o.RetryAfter.Truncate(time.Second)
+	if o.MinPollSpacing == 0 {
+		o.MinPollSpacing = o.RetryAfter / 2
+	}
+	if o.ManifestStyle == "" {
+		o.ManifestStyle = "stu2"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.newWriter == nil {
+		o.newWriter = func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) {
+			return fhirout.NewDirWriter(dir, opts)
+		}
+	}
+	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	st, err := openStore(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{
+		opts: o, exporter: o.Exporter, auth: o.Authorizer, store: st, log: o.Logger, now: o.Now,
+		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
+		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: newMetrics(),
+		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
+		running: map[string]*liveJob{}, dl: map[string]int{},
+	}
+	ctx := context.Background()
+	ids, err := st.failInterrupted(ctx, s.now())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server: recovering jobs: %w", err)
+	}
+	for _, id := range ids {
+		s.log.Warn("export job interrupted by restart", "job", id)
+		os.RemoveAll(s.jobDir(id))
+	}
+	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server: static groups: %w", err)
+	}
+	s.wg.Add(1)
+	go s.janitor()
+	return s, nil
+}
+
+// Close cancels running jobs (they end as interrupted, like after a
+// crash), waits for workers up to ctx's deadline and closes the store.
+func (s *Server) Close(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.mu.Lock()
+		for _, j := range s.running {
+			j.cancel(errShutdown)
+		}
+		s.mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("server: workers still running at close: %w", ctx.Err())
+	}
+	return s.store.Close()
+}
+
+func (s *Server) jobDir(id string) string { return filepath.Join(s.jobsDir, id) }
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.outcome(w, r, http.StatusNotFound, "not-found", "no such endpoint")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.outcome(w, r, http.StatusMethodNotAllowed, "not-supported", "method "+r.Method+" is not allowed here")
+	})
+	r.Use(s.routeName)
+	p := s.prefix
+	open := r.NewRoute().Subrouter()
+	open.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	open.HandleFunc(p+"/metadata", s.capabilityStatement).Methods(http.MethodGet, http.MethodHead)
+	open.HandleFunc(p+"/.well-known/smart-configuration", s.smartConfiguration).Methods(http.MethodGet, http.MethodHead)
+
+	sec := r.NewRoute().Subrouter()
+	sec.Use(s.authorize)
+	sec.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet)
+	sec.HandleFunc(p+"/$export", s.kickoff(levelSystem)).Methods(http.MethodGet, http.MethodPost)
+	sec.HandleFunc(p+"/Patient/$export", s.kickoff(levelPatient)).Methods(http.MethodGet, http.MethodPost)
+	sec.HandleFunc(p+"/Group/{id}/$export", s.kickoff(levelGroup)).Methods(http.MethodGet, http.MethodPost)
+	sec.HandleFunc(p+"/Group", s.searchGroups).Methods(http.MethodGet)
+	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)
+	sec.HandleFunc(p+"/bulkstatus/{job}", s.status).Methods(http.MethodGet)
+	sec.HandleFunc(p+"/bulkstatus/{job}", s.deleteJob).Methods(http.MethodDelete)
+	sec.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
+	return s.observe(r)
+}
+
+type ctxKey int
+
+const (
+	keyInfo ctxKey = iota
+	keyPrincipal
+)
+
+// reqInfo travels with a request so the outer logging middleware learns
+// the route template and job id chosen inside.
+type reqInfo struct {
+	id    string
+	route string
+	job   string
+}
+
+func info(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(keyInfo).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+func principal(r *http.Request) *Principal {
+	if p, ok := r.Context().Value(keyPrincipal).(*Principal); ok {
+		return p
+	}
+	return &Principal{ClientID: AnonymousClient}
+}
+
+func (s *Server) routeName(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt := mux.CurrentRoute(r); rt != nil {
+			if t, err := rt.GetPathTemplate(); err == nil {
+				info(r).route = t
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// observe gives every request an id (X-Request-Id echoed or generated),
+// counts it and logs it by route template: never the query string, which
+// may hold patient references.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), route: "unmatched"}
+		if !validRequestID(ri.id) {
+			ri.id = newID()[:16]
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), keyInfo, ri)))
+		s.metrics.request(ri.route, sw.status)
+		attrs := []any{"request_id", ri.id, "method", r.Method, "route", ri.route, "status", sw.status,
+			"bytes", sw.bytes, "ms", time.Since(start).Milliseconds()}
+		if ri.job != "" {
+			attrs = append(attrs, "job", ri.job)
+		}
+		s.log.Info("http", attrs...)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.auth.Authorize(r)
+		if err != nil {
+			status, msg := http.StatusUnauthorized, "authorization failed"
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				if ae.Status != 0 {
+					status = ae.Status
+				}
+				msg = ae.Msg
+			}
+			code := "login"
+			if status == http.StatusForbidden {
+				code = "forbidden"
+			} else {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="iisbridge"`)
+			}
+			s.outcome(w, r, status, code, msg)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
+	})
+}
+
+// writeResource writes a FHIR resource as application/fhir+json.
+func writeResource(w http.ResponseWriter, status int, o *fhirout.Object) {
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(status)
+	w.Write(append(o.AppendJSON(nil), '\n'))
+}
+
+// outcome answers with a one-issue OperationOutcome.
+func (s *Server) outcome(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	sev := "error"
+	if status >= 500 {
+		sev = "fatal"
+	}
+	writeResource(w, status, fhirout.OperationOutcome(fhirout.Issue{Severity: sev, Code: code, Diagnostics: msg}))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.store.db.PingContext(r.Context()); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "job store unavailable")
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

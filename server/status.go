@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"iisbridge/fhirout"
+)
+
+// lookupJob finds the request's job for its client; anything the client
+// may not see (unknown, deleted, expired, another client's) is a 404.
+func (s *Server) lookupJob(w http.ResponseWriter, r *http.Request) *jobRecord {
+	id := mux.Vars(r)["job"]
+	info(r).job = id
+	rec, err := s.store.job(r.Context(), id)
+	if err != nil {
+		s.internalError(w, r, "reading the job store", err)
+		return nil
+	}
+	if rec == nil || rec.State == stateDeleted || rec.Owner != principal(r).ClientID {
+		s.outcome(w, r, http.StatusNotFound, "not-found", "no export job with this id (unknown, deleted or not yours)")
+		return nil
+	}
+	if !rec.Expires.IsZero() && !s.now().Before(rec.Expires) {
+		s.outcome(w, r, http.StatusNotFound, "not-found", "this export has expired; start a new export")
+		return nil
+	}
+	return rec
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	rec := s.lookupJob(w, r)
+	if rec == nil {
+		return
+	}
+	retry := strconv.Itoa(int(s.opts.RetryAfter / time.Second))
+	switch rec.State {
+	case stateQueued, stateRunning:
+		s.mu.Lock()
+		lj := s.running[rec.ID]
+		s.mu.Unlock()
+		progress := "queued"
+		if lj != nil {
+			lj.mu.Lock()
+			now := time.Now()
+			tooFast := !lj.lastPoll.IsZero() && now.Sub(lj.lastPoll) < s.opts.MinPollSpacing
+			if !tooFast {
+				lj.lastPoll = now
+			}
+			lj.mu.Unlock()
+			if tooFast {
+				w.Header().Set("Retry-After", retry)
+				s.outcome(w, r, http.StatusTooManyRequests, "throttled", "polled faster than Retry-After advises")
+				return
+			}
+			if lj.started.Load() {
+				progress = "running: " + strconv.FormatInt(lj.written.Load(), 10) + " resources written"
+			}
+		}
+		w.Header().Set("X-Progress", progress)
+		w.Header().Set("Retry-After", retry)
+		w.WriteHeader(http.StatusAccepted)
+	case stateFailed:
+		writeResource(w, http.StatusInternalServerError, fhirout.OperationOutcome(fhirout.Issue{
+			Severity: "fatal", Code: "exception", Diagnostics: rec.Error}))
+	case stateDone:
+		m := s.manifest(rec)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Expires", rec.Expires.UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusOK)
+		w.Write(append(m.AppendJSON(nil), '\n'))
+	}
+}
+
+// manifest builds the completion manifest. Style stu2 (default) has
+// "request" and "error"; stu4 drops "request" and calls errors "outcome".
+func (s *Server) manifest(rec *jobRecord) *fhirout.Object {
+	m := fhirout.NewObject()
+	m.Set("transactionTime", fhirout.FormatInstant(rec.TransactionTime))
+	if rec.Style != "stu4" {
+		m.Set("request", rec.Request)
+	}
+	m.Set("requiresAccessToken", rec.RequiresToken)
+	lists := map[string][]any{"output": {}, "deleted": {}, "error": {}}
+	for _, f := range rec.Files {
+		it := fhirout.NewObject()
+		it.Set("type", f.Type)
+		it.Set("url", s.baseURL+"/bulkfiles/"+rec.ID+"/"+f.Kind+"/"+f.Name)
+		it.Set("count", fhirout.Number(strconv.FormatInt(f.Count, 10)))
+		lists[f.Kind] = append(lists[f.Kind], it)
+	}
+	m.Set("output", lists["output"])
+	if rec.SinceGiven {
+		m.Set("deleted", lists["deleted"])
+	}
+	if rec.Style == "stu4" {
+		m.Set("outcome", lists["error"])
+	} else {
+		m.Set("error", lists["error"])
+	}
+	return m
+}
+
+// deleteJob cancels a running job or releases a finished one's files.
+func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
+	rec := s.lookupJob(w, r)
+	if rec == nil {
+		return
+	}
+	if err := s.store.markDeleted(r.Context(), rec.ID); err != nil {
+		s.internalError(w, r, "deleting the job", err)
+		return
+	}
+	s.mu.Lock()
+	lj := s.running[rec.ID]
+	s.mu.Unlock()
+	if lj != nil {
+		lj.cancel(errDeleted) // the worker removes the files when it stops
+	} else {
+		s.removeFiles(rec.ID)
+	}
+	s.log.Info("export job deleted by client", "job", rec.ID)
+	writeResource(w, http.StatusAccepted, fhirout.OperationOutcome(fhirout.Issue{
+		Severity: "information", Code: "informational", Diagnostics: "export deleted; its status and files are gone"}))
+}
+
+// removeFiles deletes a job's directory unless a download is in progress,
+// in which case the janitor retries later.
+func (s *Server) removeFiles(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dl[id] > 0 {
+		return false
+	}
+	if err := removeAll(s.jobDir(id)); err != nil {
+		s.log.Error("removing export files", "job", id, "err", err)
+		return false
+	}
+	return true
+}
+
+// janitor purges expired exports and refreshes Groups on schedule.
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	every := min(max(s.opts.Expiry/4, time.Second), time.Minute)
+	purge := time.NewTicker(every)
+	defer purge.Stop()
+	var refresh <-chan time.Time
+	if s.opts.GroupRefresh > 0 {
+		t := time.NewTicker(s.opts.GroupRefresh)
+		defer t.Stop()
+		refresh = t.C
+	}
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-purge.C:
+			s.purgeExpired(context.Background())
+		case <-refresh:
+			if err := s.RefreshGroups(context.Background()); err != nil {
+				s.log.Error("refreshing Groups", "err", err)
+			}
+		}
+	}
+}
+
+// purgeExpired deletes expired jobs' files and marks them deleted; jobs
+// being downloaded wait for the next round.
+func (s *Server) purgeExpired(ctx context.Context) {
+	ids, err := s.store.expiredJobs(ctx, s.now())
+	if err != nil {
+		s.log.Error("listing expired jobs", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if !s.removeFiles(id) {
+			continue
+		}
+		if err := s.store.markDeleted(ctx, id); err != nil {
+			s.log.Error("expiring job", "job", id, "err", err)
+			continue
+		}
+		s.log.Info("export job expired", "job", id)
+	}
+	if err := s.store.forgetJobs(ctx, s.now().Add(-7*24*time.Hour)); err != nil {
+		s.log.Error("forgetting old jobs", "err", err)
+	}
+}

@@ -1,0 +1,449 @@
+package server
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"iisbridge/fhirout"
+)
+
+// typeFilters holds the parsed _typeFilter queries: several for one type
+// are OR-ed, the parameters inside one query AND-ed, and a type without a
+// filter passes untouched. One filter path serves all three export levels.
+type typeFilters map[string][]*filterQuery
+
+type filterQuery struct {
+	src     string
+	clauses []func(*fhirout.Object) bool
+}
+
+func (tf typeFilters) match(r *fhirout.Object) bool {
+	qs, ok := tf[r.ResourceType()]
+	if !ok {
+		return true
+	}
+	for _, q := range qs {
+		if q.match(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *filterQuery) match(r *fhirout.Object) bool {
+	for _, c := range q.clauses {
+		if !c(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// searchKind is the FHIR search parameter type.
+type searchKind int
+
+const (
+	kindDate searchKind = iota
+	kindToken
+	kindString
+	kindReference
+)
+
+type searchParam struct {
+	kind searchKind
+	// get lists the element values the parameter searches.
+	dates   func(r *fhirout.Object) []string // date params
+	tokens  func(r *fhirout.Object) []coded  // token params
+	strings func(r *fhirout.Object) []string // string and reference params
+}
+
+// coded is one system|code (or system|value) pair on a resource.
+type coded struct{ system, code string }
+
+// searchParams are the _typeFilter parameters served, by type. The
+// CapabilityStatement lists the same set.
+var searchParams = map[string]map[string]searchParam{
+	"Immunization": {
+		"date":         {kind: kindDate, dates: func(r *fhirout.Object) []string { return strs(r, "occurrenceDateTime") }},
+		"status":       {kind: kindToken, tokens: func(r *fhirout.Object) []coded { return codes(r, "status", "http://hl7.org/fhir/event-status") }},
+		"vaccine-code": {kind: kindToken, tokens: func(r *fhirout.Object) []coded { return codings(r, "vaccineCode") }},
+		"location":     {kind: kindReference, strings: func(r *fhirout.Object) []string { return refs(r, "location") }},
+		"lot-number":   {kind: kindString, strings: func(r *fhirout.Object) []string { return strs(r, "lotNumber") }},
+	},
+	"Patient": {
+		"birthdate": {kind: kindDate, dates: func(r *fhirout.Object) []string { return strs(r, "birthDate") }},
+		"gender": {kind: kindToken, tokens: func(r *fhirout.Object) []coded {
+			return codes(r, "gender", "http://hl7.org/fhir/administrative-gender")
+		}},
+		"address-postalcode": {kind: kindString, strings: func(r *fhirout.Object) []string { return sub(r, "address", "postalCode") }},
+		"identifier":         {kind: kindToken, tokens: identifiers},
+	},
+}
+
+// searchParamDocs are the definitions named in the CapabilityStatement.
+var searchParamDocs = map[string]struct{ typ, def string }{
+	"Immunization.date":          {"date", "http://hl7.org/fhir/SearchParameter/clinical-date"},
+	"Immunization.status":        {"token", "http://hl7.org/fhir/SearchParameter/Immunization-status"},
+	"Immunization.vaccine-code":  {"token", "http://hl7.org/fhir/SearchParameter/Immunization-vaccine-code"},
+	"Immunization.location":      {"reference", "http://hl7.org/fhir/SearchParameter/Immunization-location"},
+	"Immunization.lot-number":    {"string", "http://hl7.org/fhir/SearchParameter/Immunization-lot-number"},
+	"Patient.birthdate":          {"date", "http://hl7.org/fhir/SearchParameter/individual-birthdate"},
+	"Patient.gender":             {"token", "http://hl7.org/fhir/SearchParameter/individual-gender"},
+	"Patient.address-postalcode": {"string", "http://hl7.org/fhir/SearchParameter/individual-address-postalcode"},
+	"Patient.identifier":         {"token", "http://hl7.org/fhir/SearchParameter/Patient-identifier"},
+}
+
+func strs(r *fhirout.Object, key string) []string {
+	if v, ok := r.Get(key); ok {
+		if s, ok := v.(string); ok {
+			return []string{s}
+		}
+	}
+	return nil
+}
+
+func objects(r *fhirout.Object, key string) []*fhirout.Object {
+	v, ok := r.Get(key)
+	if !ok {
+		return nil
+	}
+	switch x := v.(type) {
+	case *fhirout.Object:
+		return []*fhirout.Object{x}
+	case []any:
+		out := make([]*fhirout.Object, 0, len(x))
+		for _, e := range x {
+			if o, ok := e.(*fhirout.Object); ok {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func sub(r *fhirout.Object, key, field string) []string {
+	var out []string
+	for _, o := range objects(r, key) {
+		out = append(out, strs(o, field)...)
+	}
+	return out
+}
+
+func codes(r *fhirout.Object, key, system string) []coded {
+	var out []coded
+	for _, s := range strs(r, key) {
+		out = append(out, coded{system, s})
+	}
+	return out
+}
+
+func codings(r *fhirout.Object, key string) []coded {
+	var out []coded
+	for _, cc := range objects(r, key) {
+		for _, c := range objects(cc, "coding") {
+			sys, _ := c.Get("system")
+			code, _ := c.Get("code")
+			s, _ := sys.(string)
+			cd, _ := code.(string)
+			out = append(out, coded{s, cd})
+		}
+	}
+	return out
+}
+
+func identifiers(r *fhirout.Object) []coded {
+	var out []coded
+	for _, id := range objects(r, "identifier") {
+		sys, _ := id.Get("system")
+		val, _ := id.Get("value")
+		s, _ := sys.(string)
+		v, _ := val.(string)
+		out = append(out, coded{s, v})
+	}
+	return out
+}
+
+func refs(r *fhirout.Object, key string) []string { return sub(r, key, "reference") }
+
+var filterStart = regexp.MustCompile(`,([A-Z][A-Za-z]+\?)`)
+
+// splitTypeFilters splits one _typeFilter value that may hold a comma list
+// of queries; commas inside a query (OR-ed values) stay, since only a comma
+// followed by "Type?" starts a new query.
+func splitTypeFilters(v string) []string {
+	idx := filterStart.FindAllStringSubmatchIndex(v, -1)
+	var out []string
+	last := 0
+	for _, m := range idx {
+		out = append(out, v[last:m[0]])
+		last = m[2]
+	}
+	return append(out, v[last:])
+}
+
+// parseTypeFilter parses one "Type?param=value&..." query.
+func parseTypeFilter(q string, served func(string) bool) (string, *filterQuery, error) {
+	typ, rawQuery, ok := strings.Cut(q, "?")
+	if !ok || typ == "" {
+		return "", nil, fmt.Errorf("%q is not of the form Type?search", q)
+	}
+	if !served(typ) {
+		return "", nil, fmt.Errorf("resource type %q is not exported by this server", typ)
+	}
+	params := searchParams[typ]
+	fq := &filterQuery{src: q}
+	pairs, err := parseQueryKeepPlus(rawQuery)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %v", typ, err)
+	}
+	if len(pairs) == 0 {
+		return "", nil, fmt.Errorf("%s: empty search", typ)
+	}
+	for _, p := range pairs {
+		name, mod, _ := strings.Cut(p.name, ":")
+		sp, ok := params[name]
+		if !ok {
+			return "", nil, fmt.Errorf("%s: search parameter %q is not supported in _typeFilter", typ, name)
+		}
+		c, err := sp.clause(mod, p.value)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s?%s: %v", typ, p.name, err)
+		}
+		fq.clauses = append(fq.clauses, c)
+	}
+	return typ, fq, nil
+}
+
+// clause compiles one parameter; comma-separated values are OR-ed.
+func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, error) {
+	if value == "" {
+		return nil, fmt.Errorf("empty value")
+	}
+	vals := strings.Split(value, ",")
+	var tests []func(*fhirout.Object) bool
+	switch sp.kind {
+	case kindDate:
+		if mod != "" {
+			return nil, fmt.Errorf("modifier :%s is not supported on a date parameter", mod)
+		}
+		for _, v := range vals {
+			t, err := dateTest(v)
+			if err != nil {
+				return nil, err
+			}
+			get := sp.dates
+			tests = append(tests, func(r *fhirout.Object) bool {
+				for _, d := range get(r) {
+					if s, e, ok := dateRange(d); ok && t(s, e) {
+						return true
+					}
+				}
+				return false
+			})
+		}
+	case kindToken:
+		if mod != "" && mod != "not" {
+			return nil, fmt.Errorf("modifier :%s is not supported on a token parameter", mod)
+		}
+		for _, v := range vals {
+			sys, code, hasSys := strings.Cut(v, "|")
+			if !hasSys {
+				code, sys = sys, ""
+			}
+			get := sp.tokens
+			tests = append(tests, func(r *fhirout.Object) bool {
+				for _, c := range get(r) {
+					if code != "" && c.code != code {
+						continue
+					}
+					if hasSys && c.system != sys {
+						continue
+					}
+					return true
+				}
+				return false
+			})
+		}
+	case kindString:
+		if mod != "" && mod != "exact" && mod != "contains" {
+			return nil, fmt.Errorf("modifier :%s is not supported on a string parameter", mod)
+		}
+		for _, v := range vals {
+			want := v
+			get := sp.strings
+			tests = append(tests, func(r *fhirout.Object) bool {
+				for _, s := range get(r) {
+					switch mod {
+					case "exact":
+						if s == want {
+							return true
+						}
+					case "contains":
+						if strings.Contains(strings.ToLower(s), strings.ToLower(want)) {
+							return true
+						}
+					default:
+						if len(s) >= len(want) && strings.EqualFold(s[:len(want)], want) {
+							return true
+						}
+					}
+				}
+				return false
+			})
+		}
+	case kindReference:
+		if mod != "" {
+			return nil, fmt.Errorf("modifier :%s is not supported on a reference parameter", mod)
+		}
+		for _, v := range vals {
+			want := v
+			get := sp.strings
+			tests = append(tests, func(r *fhirout.Object) bool {
+				for _, s := range get(r) {
+					if s == want || strings.HasSuffix(s, "/"+want) {
+						return true
+					}
+				}
+				return false
+			})
+		}
+	}
+	not := mod == "not"
+	return func(r *fhirout.Object) bool {
+		for _, t := range tests {
+			if t(r) {
+				return !not
+			}
+		}
+		return not
+	}, nil
+}
+
+var datePrefixes = []string{"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"}
+
+// dateTest compiles "[prefix]date" into a test on a target range [s, e),
+// following FHIR search's range semantics for partial dates.
+func dateTest(v string) (func(s, e time.Time) bool, error) {
+	prefix := "eq"
+	for _, p := range datePrefixes {
+		if strings.HasPrefix(v, p) {
+			prefix, v = p, v[2:]
+			break
+		}
+	}
+	qs, qe, ok := dateRange(v)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with zone)", v)
+	}
+	within := func(s, e time.Time) bool { return !s.Before(qs) && !e.After(qe) }
+	switch prefix {
+	case "eq":
+		return within, nil
+	case "ne":
+		return func(s, e time.Time) bool { return !within(s, e) }, nil
+	case "lt":
+		return func(s, e time.Time) bool { return s.Before(qs) }, nil
+	case "gt":
+		return func(s, e time.Time) bool { return e.After(qe) }, nil
+	case "le":
+		return func(s, e time.Time) bool { return s.Before(qs) || within(s, e) }, nil
+	case "ge":
+		return func(s, e time.Time) bool { return e.After(qe) || within(s, e) }, nil
+	case "sa":
+		return func(s, e time.Time) bool { return !s.Before(qe) }, nil
+	default: // eb
+		return func(s, e time.Time) bool { return !e.After(qs) }, nil
+	}
+}
+
+var dateRE = regexp.MustCompile(`^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
+
+// dateRange turns a FHIR date, dateTime or instant, possibly partial, into
+// the interval [start, end) it denotes. A time without zone is taken as UTC.
+func dateRange(v string) (time.Time, time.Time, bool) {
+	m := dateRE.FindStringSubmatch(v)
+	if m == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	num := func(s string, def int) int {
+		if s == "" {
+			return def
+		}
+		n := 0
+		for _, c := range s {
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	loc := time.UTC
+	if z := m[8]; z != "" && z != "Z" {
+		h, mi := num(z[1:3], 0), num(z[4:6], 0)
+		off := (h*60 + mi) * 60
+		if z[0] == '-' {
+			off = -off
+		}
+		loc = time.FixedZone("", off)
+	}
+	y, mo, d := num(m[1], 0), num(m[2], 1), num(m[3], 1)
+	if mo < 1 || mo > 12 || d < 1 || d > 31 {
+		return time.Time{}, time.Time{}, false
+	}
+	h, mi, s := num(m[4], 0), num(m[5], 0), num(m[6], 0)
+	if h > 23 || mi > 59 || s > 60 {
+		return time.Time{}, time.Time{}, false
+	}
+	var ns int
+	if f := m[7]; f != "" {
+		frac := (f[1:] + "000000000")[:9]
+		ns = num(frac, 0)
+	}
+	start := time.Date(y, time.Month(mo), d, h, mi, s, ns, loc)
+	if start.Day() != d { // 2021-02-30
+		return time.Time{}, time.Time{}, false
+	}
+	var end time.Time
+	switch {
+	case m[2] == "":
+		end = start.AddDate(1, 0, 0)
+	case m[3] == "":
+		end = start.AddDate(0, 1, 0)
+	case m[4] == "":
+		end = start.AddDate(0, 0, 1)
+	case m[6] == "":
+		end = start.Add(time.Minute)
+	case m[7] == "":
+		end = start.Add(time.Second)
+	default:
+		end = start.Add(time.Millisecond)
+	}
+	return start.UTC(), end.UTC(), true
+}
+
+// queryPair is one name=value of a query string.
+type queryPair struct{ name, value string }
+
+// parseQueryKeepPlus parses a query string keeping a raw '+' as a plus:
+// clients send application/fhir+ndjson and +05:00 offsets unencoded, and
+// url.ParseQuery would turn them into spaces.
+func parseQueryKeepPlus(raw string) ([]queryPair, error) {
+	var out []queryPair
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k, err := url.PathUnescape(k)
+		if err != nil {
+			return nil, fmt.Errorf("bad escape in parameter name")
+		}
+		if v, err = url.PathUnescape(v); err != nil {
+			return nil, fmt.Errorf("bad escape in parameter %s", k)
+		}
+		out = append(out, queryPair{k, v})
+	}
+	return out, nil
+}
