@@ -1,14 +1,18 @@
 // Package mapping turns source records (v2 messages, SQL rows) into FHIR
 // resources with declarative YAML mappings that IIS admins edit.
 //
-// CONTRACT STUB: the signatures in this file are the agreed public API used
-// by pipeline/, server/ and cmd/. The mapping implementer replaces the
-// bodies (and may split the file); changing a signature needs the lead.
+// The language is described in README.md; the default mappings for CDC
+// VXU^V04 and RSP^K11 are in defaults/.
 package mapping
 
 import (
+	"embed"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"iisbridge/fhirout"
@@ -18,7 +22,7 @@ import (
 
 // Mapping is a compiled mapping: validated once, applied per record,
 // safe for concurrent use.
-type Mapping struct{ impl mappingImpl }
+type Mapping struct{ impl *mappingImpl }
 
 // Problem is one thing wrong with a mapping file, at a position.
 type Problem struct {
@@ -42,10 +46,64 @@ func (e *CheckError) Error() string {
 
 // Load reads, validates and compiles a mapping file (and the code-table
 // files it names, relative to it). Validation errors are a *CheckError.
-func Load(path string) (*Mapping, error) { panic("unimplemented") }
+func Load(path string) (*Mapping, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return compileMapping(data, path, dirFS(filepath.Dir(path)), ".")
+}
+
+// Parse compiles a mapping held in memory; table files are read from fsys
+// relative to dir. name is the file name shown in problems.
+func Parse(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
+	return compileMapping(data, name, fsys, dir)
+}
+
+func compileMapping(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
+	impl, problems := compile(data, name, fsys, dir)
+	if len(problems) > 0 {
+		return nil, &CheckError{Problems: problems}
+	}
+	return &Mapping{impl: impl}, nil
+}
+
+// Stats says how big a compiled mapping is (for `mapping check`).
+func (m *Mapping) Stats() (resources, rules int) {
+	return len(m.impl.resources), m.impl.nRules
+}
+
+// File is the mapping's file name as given to Load ("defaults/default.yaml"
+// for the shipped one).
+func (m *Mapping) File() string { return m.impl.file }
+
+// dirFS opens files relative to a directory, ".." included (a table may
+// be shared by several mappings).
+type dirFS string
+
+func (d dirFS) Open(name string) (fs.File, error) { return os.Open(filepath.Join(string(d), filepath.FromSlash(name))) }
 
 // Default is the shipped mapping for CDC IIS v2.5.1 VXU^V04 / RSP^K11.
-func Default() *Mapping { panic("unimplemented") }
+func Default() *Mapping {
+	defaultOnce.Do(func() {
+		data, err := fs.ReadFile(defaultFS, "defaults/default.yaml")
+		if err == nil {
+			defaultMapping, err = compileMapping(data, "defaults/default.yaml", defaultFS, "defaults")
+		}
+		if err != nil {
+			panic("mapping: the shipped default mapping is invalid: " + err.Error())
+		}
+	})
+	return defaultMapping
+}
+
+//go:embed defaults
+var defaultFS embed.FS
+
+var (
+	defaultOnce    sync.Once
+	defaultMapping *Mapping
+)
 
 // Row is one relational record: column name to value (the SQL source
 // implements it later).
@@ -83,6 +141,4 @@ type Output struct {
 }
 
 // Apply converts one record. It never panics on bad input.
-func (m *Mapping) Apply(in Input, trace bool) Output { panic("unimplemented") }
-
-type mappingImpl struct{}
+func (m *Mapping) Apply(in Input, trace bool) Output { return m.apply(in, trace) }

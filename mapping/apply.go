@@ -1,0 +1,554 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/hl7v2"
+)
+
+type mappingImpl struct {
+	file      string
+	source    string
+	messages  [][2]string
+	when      *cond
+	tz        *time.Location
+	lets      []letDef
+	resources []*resourceDef
+	nVars     int
+	nRules    int
+}
+
+// scope is where paths resolve at run time: the message, an ORDER group,
+// one segment / OBX group, or one repetition (relative paths).
+type scope struct {
+	parent   *scope
+	ownsSegs bool
+	segs     hl7v2.Segments
+	hasItem  bool
+	item     hl7v2.Value
+	label    string // e.g. ORDER[2], OBX[3], PID-3[2]; "" at the root
+}
+
+// env is the state of one Apply call.
+type env struct {
+	m       *mappingImpl
+	msg     *hl7v2.Message
+	row     Row
+	in      *Input
+	vars    []string
+	zone    *time.Location
+	orders  []hl7v2.Order
+	ordersOK bool
+	out     *Output
+	trace   bool
+
+	rule     *rule // current rule, for issues
+	scope    *scope
+	rejected bool
+	sets     int // values written, for required blocks
+}
+
+func (m *Mapping) apply(in Input, trace bool) (out Output) {
+	impl := m.impl
+	if impl == nil {
+		return out
+	}
+	e := &env{m: impl, msg: in.Msg, row: in.Row, in: &in, out: &out, trace: trace}
+	defer func() {
+		// Apply never panics on bad input: a bug in a rule is reported as
+		// one exception issue for the record.
+		if r := recover(); r != nil {
+			out.Resources = nil
+			out.Issues = append(out.Issues, fhirout.Issue{Severity: "error", Code: "exception",
+				Diagnostics: fmt.Sprintf("mapping failed on this record: %v", r), Input: e.input("")})
+		}
+	}()
+	root := &scope{ownsSegs: true}
+	switch impl.source {
+	case "v2":
+		if in.Msg == nil {
+			return out
+		}
+		if len(impl.messages) > 0 {
+			code, trig, _ := in.Msg.Type()
+			ok := false
+			for _, t := range impl.messages {
+				if strings.EqualFold(t[0], strings.TrimSpace(code)) && strings.EqualFold(t[1], strings.TrimSpace(trig)) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return out
+			}
+		}
+		root.segs = in.Msg.Segments()
+	case "sql":
+		if in.Row == nil {
+			return out
+		}
+	}
+	e.vars = make([]string, impl.nVars)
+	e.vars[0] = in.PatientID
+	if !in.LastUpdated.IsZero() {
+		e.vars[1] = fhirout.FormatInstant(in.LastUpdated)
+	}
+	e.vars[2] = in.Loc.Source
+	e.vars[3] = in.Loc.ControlID
+	if impl.when != nil && !e.test(impl.when, root) {
+		return out
+	}
+	for _, l := range impl.lets {
+		e.vars[l.slot] = e.evalQuiet(l.x, root)
+	}
+	for _, r := range impl.resources {
+		e.resource(r, root)
+	}
+	return out
+}
+
+func (e *env) resource(r *resourceDef, root *scope) {
+	if r.foreach == nil {
+		e.instance(r, root)
+		return
+	}
+	e.each(r.foreach, root, func(s *scope) { e.instance(r, s) })
+}
+
+func (e *env) instance(r *resourceDef, s *scope) {
+	e.rule, e.scope, e.rejected = nil, s, false
+	if r.when != nil && !e.test(r.when, s) {
+		return
+	}
+	for _, l := range r.lets {
+		e.vars[l.slot] = e.evalQuiet(l.x, s)
+	}
+	obj := fhirout.NewResource(r.typ)
+	issuesBefore := len(e.out.Issues)
+	traceBefore := len(e.out.Trace)
+	if r.id != nil {
+		id := e.evalQuiet(r.id, s)
+		if id != "" {
+			obj.Set("id", id)
+		}
+		if r.asSlot >= 0 {
+			e.vars[r.asSlot] = id
+		}
+	}
+	e.rules(r.rules, s, obj, r.typ)
+	if e.rejected {
+		if e.trace {
+			e.out.Trace = e.out.Trace[:traceBefore]
+		}
+		// Issues raised before the rejection stay: they explain it.
+		_ = issuesBefore
+		return
+	}
+	obj.Prune()
+	e.out.Resources = append(e.out.Resources, obj)
+}
+
+// each runs fn for every item of a foreach in scope s.
+func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
+	switch fe.kind {
+	case eachOrder:
+		if !e.ordersOK && e.msg != nil {
+			e.orders, e.ordersOK = e.msg.Orders(), true
+		}
+		for i, o := range e.orders {
+			is := &scope{parent: s, ownsSegs: true, segs: o.All, label: "ORDER[" + strconv.Itoa(i+1) + "]"}
+			if fe.where == nil || e.test(fe.where, is) {
+				fn(is)
+			}
+		}
+	case eachSeg:
+		segs := segsFor(s, fe.up)
+		if fe.groupBy != nil {
+			e.groups(fe, s, segs, fn)
+			return
+		}
+		n := 0
+		for i := range segs {
+			if segs[i].Name() != fe.seg {
+				continue
+			}
+			n++
+			is := &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], label: fe.seg + "[" + strconv.Itoa(n) + "]"}
+			if fe.where == nil || e.test(fe.where, is) {
+				fn(is)
+			}
+		}
+	case eachRep:
+		p := fe.path.p
+		segs := segsFor(s, fe.path.up)
+		seg, ok := segs.Find(p.Segment, max(p.SegOcc, 0))
+		if !ok {
+			return
+		}
+		f := seg.Field(p.Field)
+		for r := 1; r <= f.NumReps(); r++ {
+			v := f.Rep(r)
+			if v.IsEmpty() || v.IsNull() {
+				continue
+			}
+			is := &scope{parent: s, hasItem: true, item: v}
+			is.label = p.Segment + "-" + strconv.Itoa(p.Field) + "[" + strconv.Itoa(r) + "]"
+			if fe.where == nil || e.test(fe.where, is) {
+				fn(is)
+			}
+		}
+	}
+}
+
+// groups runs fn once per group of segments sharing the group_by value, in
+// order of first appearance; items with an empty key form one group.
+func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*scope)) {
+	var keys []string
+	var members []hl7v2.Segments
+	for i := range segs {
+		if segs[i].Name() != fe.seg {
+			continue
+		}
+		is := &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1]}
+		if fe.where != nil && !e.test(fe.where, is) {
+			continue
+		}
+		k := e.evalQuiet(fe.groupBy, is)
+		j := 0
+		for j < len(keys) && keys[j] != k {
+			j++
+		}
+		if j == len(keys) {
+			keys = append(keys, k)
+			members = append(members, nil)
+		}
+		members[j] = append(members[j], segs[i])
+	}
+	for j := range keys {
+		fn(&scope{parent: s, ownsSegs: true, segs: members[j], label: fe.seg + " group " + strconv.Quote(keys[j])})
+	}
+}
+
+func (e *env) rules(rs []*rule, s *scope, obj *fhirout.Object, elem string) {
+	for _, r := range rs {
+		if e.rejected {
+			return
+		}
+		if r.foreach != nil {
+			e.each(r.foreach, s, func(is *scope) { e.ruleBody(r, is, obj, elem) })
+			continue
+		}
+		e.ruleBody(r, s, obj, elem)
+	}
+}
+
+func (e *env) ruleBody(r *rule, s *scope, obj *fhirout.Object, elem string) {
+	if e.rejected {
+		return
+	}
+	if r.when != nil && !e.test(r.when, s) {
+		return
+	}
+	e.rule, e.scope = r, s
+	if r.issue != "" {
+		if r.reject {
+			e.reject(r.code, r.issue)
+		} else {
+			e.issue("warning", r.code, r.issue)
+		}
+		return
+	}
+	if r.children != nil {
+		target, path := obj, elem
+		if r.tgt != nil {
+			target, path = e.object(obj, r.tgt, elem)
+		}
+		before := e.sets
+		e.rules(r.children, s, target, path)
+		if r.required && e.sets == before && !e.rejected {
+			e.rule, e.scope = r, s
+			e.reject("required", r.element+" is required and no rule gave it a value")
+		}
+		return
+	}
+	v, src := e.ruleValue(r, s)
+	if e.rejected {
+		return
+	}
+	if v == nil {
+		if r.required {
+			e.reject("required", r.element+" is required and has no value")
+		}
+		return
+	}
+	e.set(obj, r.tgt, elem, v, src)
+}
+
+// ruleValue computes a value rule's typed value (nil when empty).
+func (e *env) ruleValue(r *rule, s *scope) (any, string) {
+	var raw string
+	src := r.source
+	switch {
+	case r.constant != nil:
+		return r.constant, ""
+	case r.value != nil:
+		raw = e.eval(r.value, s)
+	case r.cases != nil:
+		for _, c := range r.cases {
+			if c.when != nil && !e.test(c.when, s) {
+				continue
+			}
+			if c.constant != nil {
+				return c.constant, ""
+			}
+			raw = e.eval(c.value, s)
+			if e.rejected {
+				return nil, ""
+			}
+			if raw != "" {
+				src = c.source
+				break
+			}
+		}
+	}
+	if e.rejected {
+		return nil, ""
+	}
+	if raw == "" {
+		if r.def != nil {
+			return r.def, ""
+		}
+		return nil, ""
+	}
+	v, err := convert(r.kind, raw)
+	if err != nil {
+		e.issue("error", "value", fmt.Sprintf("%s is %s: value from %s %v; element left out", r.element, r.kind, orConst(src), err))
+		return nil, ""
+	}
+	return v, src
+}
+
+func orConst(s string) string {
+	if s == "" {
+		return "the rule"
+	}
+	return s
+}
+
+// eval evaluates x; a function error becomes an issue (and "" value), a
+// reject error rejects the resource.
+func (e *env) eval(x expr, s *scope) string {
+	v, err := x.eval(e, s)
+	if err != nil {
+		var rj *rejectError
+		if errors.As(err, &rj) {
+			e.reject(rj.code, rj.msg)
+			return ""
+		}
+		el := "this element"
+		if e.rule != nil {
+			el = e.rule.element
+		}
+		e.issue("error", "value", fmt.Sprintf("%s: %s: %v; element left out", el, x.String(), err))
+		return ""
+	}
+	return v
+}
+
+// evalQuiet is for ids and lets, which have no element: errors are
+// reported without rejecting.
+func (e *env) evalQuiet(x expr, s *scope) string {
+	saved := e.rule
+	e.rule = nil
+	v, err := x.eval(e, s)
+	e.rule = saved
+	if err != nil {
+		e.issue("warning", "value", fmt.Sprintf("%s: %v", x.String(), err))
+		return ""
+	}
+	return v
+}
+
+func (e *env) test(c *cond, s *scope) bool {
+	if c == nil {
+		return true
+	}
+	switch c.kind {
+	case condPresent:
+		return e.eval(c.x, s) != ""
+	case condEmpty:
+		return e.eval(c.x, s) == ""
+	case condEquals:
+		return strings.EqualFold(e.eval(c.x, s), c.lits[0])
+	case condIn:
+		v := e.eval(c.x, s)
+		for _, l := range c.lits {
+			if strings.EqualFold(v, l) {
+				return true
+			}
+		}
+		return false
+	case condMatches:
+		return c.re.MatchString(e.eval(c.x, s))
+	case condNot:
+		return !e.test(c.subs[0], s)
+	case condAll:
+		for _, sub := range c.subs {
+			if !e.test(sub, s) {
+				return false
+			}
+		}
+		return true
+	case condAny:
+		for _, sub := range c.subs {
+			if e.test(sub, s) {
+				return true
+			}
+		}
+		return false
+	case condHas:
+		found := false
+		fe := *c.has
+		where := fe.where
+		fe.where = nil
+		e.each(&fe, s, func(is *scope) {
+			if !found && (where == nil || e.test(where, is)) {
+				found = true
+			}
+		})
+		return found
+	}
+	return false
+}
+
+// object walks (creating) the object a block rule writes into.
+func (e *env) object(obj *fhirout.Object, t *target, elem string) (*fhirout.Object, string) {
+	for _, st := range t.steps {
+		obj, elem = e.step(obj, st, elem)
+	}
+	return obj, elem
+}
+
+func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, string) {
+	switch st.idx {
+	case -1:
+		if e.trace {
+			elem += "." + st.key
+		}
+		return obj.Child(st.key), elem
+	case -2:
+		child := fhirout.NewObject()
+		obj.Append(st.key, child)
+		if e.trace {
+			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
+		}
+		return child, elem
+	}
+	if e.trace {
+		elem += "." + st.key + "[" + strconv.Itoa(st.idx) + "]"
+	}
+	return obj.Elem(st.key, st.idx), elem
+}
+
+func arrayLen(obj *fhirout.Object, key string) int {
+	v, _ := obj.Get(key)
+	a, _ := v.([]any)
+	return len(a)
+}
+
+func (e *env) set(obj *fhirout.Object, t *target, elem string, v any, src string) {
+	n := len(t.steps)
+	for _, st := range t.steps[:n-1] {
+		obj, elem = e.step(obj, st, elem)
+	}
+	last := t.steps[n-1]
+	switch last.idx {
+	case -1:
+		obj.Set(last.key, v)
+		if e.trace {
+			elem += "." + last.key
+		}
+	case -2:
+		obj.Append(last.key, v)
+		if e.trace {
+			elem += "." + last.key + "[" + strconv.Itoa(arrayLen(obj, last.key)-1) + "]"
+		}
+	default:
+		cur, _ := obj.Get(last.key)
+		a, _ := cur.([]any)
+		for len(a) <= last.idx {
+			a = append(a, "")
+		}
+		a[last.idx] = v
+		obj.Set(last.key, a)
+		if e.trace {
+			elem += "." + last.key + "[" + strconv.Itoa(last.idx) + "]"
+		}
+	}
+	e.sets++
+	if e.trace {
+		e.out.Trace = append(e.out.Trace, Trace{Element: elem, Rule: e.rule.pos, Source: e.sourceLabel(src), Value: fmt.Sprint(v)})
+	}
+}
+
+// sourceLabel qualifies a rule's source with the foreach item it read.
+func (e *env) sourceLabel(src string) string {
+	s := e.scope
+	if src == "" || s == nil {
+		return src
+	}
+	if strings.HasPrefix(src, ".") {
+		for t := s; t != nil; t = t.parent {
+			if t.hasItem {
+				return t.label + src
+			}
+		}
+		return src
+	}
+	if strings.HasPrefix(src, "$") {
+		return src
+	}
+	for t := s; t != nil; t = t.parent {
+		if t.label != "" && !t.hasItem {
+			return t.label + " " + src
+		}
+	}
+	return src
+}
+
+// ---- issues ----
+
+func (e *env) input(field string) *fhirout.Input {
+	l := e.in.Loc
+	return &fhirout.Input{Source: l.Source, Offset: l.Offset, Line: l.Line, Index: l.Index, ControlID: l.ControlID, Field: field}
+}
+
+func (e *env) issue(severity, code, msg string) {
+	is := fhirout.Issue{Severity: severity, Code: code, Diagnostics: msg}
+	if e.rule != nil {
+		is.Rule = e.rule.pos
+		is.Expression = []string{e.rule.element}
+		is.Input = e.input(e.sourceLabel(e.rule.source))
+	} else {
+		is.Input = e.input("")
+	}
+	e.out.Issues = append(e.out.Issues, is)
+}
+
+func (e *env) warnf(code, format string, a ...any) {
+	e.issue("warning", code, fmt.Sprintf(format, a...))
+}
+
+// reject drops the resource being built; the rest of the record converts.
+func (e *env) reject(code, msg string) {
+	if e.rejected {
+		return
+	}
+	e.issue("error", code, msg+"; resource rejected")
+	e.rejected = true
+}

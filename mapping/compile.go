@@ -1,0 +1,924 @@
+package mapping
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"iisbridge/hl7v2"
+)
+
+type position struct{ line, col int }
+
+// compiler turns the YAML tree into rules, collecting every problem.
+type compiler struct {
+	file     string // as shown in problems
+	fsys     fs.FS  // table files, relative to the mapping file's directory
+	dir      string // fsys path of that directory
+	problems []Problem
+
+	m       *mappingImpl
+	tables  map[string]*table
+	consts  map[string]string
+	vars    map[string]int // name → slot
+	columns map[string]bool
+	nRules  int
+}
+
+func (c *compiler) errorf(at position, format string, a ...any) {
+	c.problems = append(c.problems, Problem{File: c.file, Line: at.line, Col: at.col, Msg: fmt.Sprintf(format, a...)})
+}
+
+func pos(n *yaml.Node) position { return position{n.Line, n.Column} }
+
+// fields checks that n is a mapping with only allowed keys and returns
+// key → value node (plus the key nodes, for positions).
+func (c *compiler) fields(n *yaml.Node, what string, allowed ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		c.errorf(pos(n), "%s must be a mapping (key: value lines)", what)
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ok := false
+		for _, a := range allowed {
+			if k.Value == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			c.errorf(pos(k), "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
+			continue
+		}
+		if _, dup := out[k.Value]; dup {
+			c.errorf(pos(k), "key %q given twice in %s", k.Value, what)
+		}
+		out[k.Value] = deref(v)
+	}
+	return out
+}
+
+// deref follows YAML aliases (*name), so a list of rules can be reused.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func (c *compiler) scalar(n *yaml.Node, what string) (string, bool) {
+	if n == nil {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode {
+		c.errorf(pos(n), "%s must be a single value", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (c *compiler) list(n *yaml.Node, what string) []*yaml.Node {
+	n = deref(n)
+	if n.Kind != yaml.SequenceNode {
+		c.errorf(pos(n), "%s must be a list", what)
+		return nil
+	}
+	return n.Content
+}
+
+// ---- scopes (compile time) ----
+
+type scopeKind int
+
+const (
+	scopeRoot  scopeKind = iota // the whole message / row
+	scopeGroup                  // an ORDER group
+	scopeSegs                   // one segment, or an OBX group
+	scopeRep                    // one repetition of a field
+)
+
+// cscope mirrors the runtime scope chain so a path knows, at Load, which
+// scope holds its segment.
+type cscope struct {
+	parent *cscope
+	kind   scopeKind
+	seg    string // scopeSegs: the segment name it holds
+	fhir   string // FHIR element path of the current object, e.g. Patient.identifier
+	ftype  string // its FHIR type, e.g. Identifier
+}
+
+// orderSegs are the segments an ORDER group owns; any other segment named
+// inside an ORDER resolves in the whole message (PID, MSH, ...).
+func orderOwns(name string) bool {
+	switch name {
+	case "ORC", "TQ1", "TQ2", "RXA", "RXR", "OBX", "NTE":
+		return true
+	}
+	return strings.HasPrefix(name, "Z")
+}
+
+func (s *cscope) owns(name string) bool {
+	switch s.kind {
+	case scopeRoot:
+		return true
+	case scopeGroup:
+		return orderOwns(name)
+	case scopeSegs:
+		return s.seg == name
+	}
+	return false
+}
+
+// upFor counts segment-owning scopes to climb to reach name's owner.
+func (s *cscope) upFor(name string) int {
+	up := 0
+	for ; s != nil; s = s.parent {
+		if s.kind == scopeRep {
+			continue
+		}
+		if s.owns(name) {
+			return up
+		}
+		up++
+	}
+	return up
+}
+
+func (s *cscope) inRep() bool {
+	for ; s != nil; s = s.parent {
+		if s.kind == scopeRep {
+			return true
+		}
+	}
+	return false
+}
+
+var relPathRE = regexp.MustCompile(`^\.(?:([1-9][0-9]*)(?:\.([1-9][0-9]*))?)?$`)
+var columnRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
+	if c.m.source == "sql" {
+		if !columnRE.MatchString(tok) {
+			c.errorf(at, "%q is not a column name", tok)
+			return nil
+		}
+		if !c.columns[tok] {
+			c.errorf(at, "unknown column %q (not in columns:)", tok)
+			return nil
+		}
+		return &colExpr{name: tok}
+	}
+	if strings.HasPrefix(tok, ".") {
+		m := relPathRE.FindStringSubmatch(tok)
+		if m == nil {
+			c.errorf(at, "malformed relative path %q (want ., .N or .N.M)", tok)
+			return nil
+		}
+		if !cs.inRep() {
+			c.errorf(at, "relative path %q outside a foreach over repetitions", tok)
+			return nil
+		}
+		comp, _ := strconv.Atoi(m[1])
+		sub, _ := strconv.Atoi(m[2])
+		return &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+	}
+	p, err := hl7v2.ParsePath(tok)
+	if err != nil {
+		c.errorf(at, "malformed v2 path %q: %v", tok, err)
+		return nil
+	}
+	if !c.checkSegment(p.Segment, at) {
+		return nil
+	}
+	if n := maxFields(p.Segment); n > 0 && p.Field > n {
+		c.errorf(at, "%s has %d fields in v2.5.1; %s names field %d", p.Segment, n, tok, p.Field)
+		return nil
+	}
+	return &pathExpr{text: tok, p: p, up: cs.upFor(p.Segment)}
+}
+
+func (c *compiler) checkSegment(name string, at position) bool {
+	if strings.HasPrefix(name, "Z") && len(name) == 3 {
+		return true
+	}
+	if _, ok := knownSegments[name]; !ok {
+		c.errorf(at, "unknown v2 segment %q", name)
+		return false
+	}
+	return true
+}
+
+func (c *compiler) lookupVar(name string, at position, text string) expr {
+	if v, ok := c.consts[name]; ok {
+		return &litExpr{v}
+	}
+	if slot, ok := c.vars[name]; ok {
+		return &varExpr{name: name, slot: slot}
+	}
+	c.errorf(at, "expression %q: unknown variable $%s", text, name)
+	return nil
+}
+
+func (c *compiler) newVar(name string, at position) int {
+	if _, ok := c.vars[name]; ok {
+		c.errorf(at, "variable $%s defined twice", name)
+	}
+	if _, ok := c.consts[name]; ok {
+		c.errorf(at, "variable $%s is already a constant", name)
+	}
+	slot := len(c.vars)
+	c.vars[name] = slot
+	return slot
+}
+
+// ---- top level ----
+
+func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
+	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
+		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, columns: map[string]bool{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := 1, err.Error()
+		if m := regexp.MustCompile(`^yaml: line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return nil, []Problem{{File: file, Line: line, Col: 1, Msg: "invalid YAML: " + msg}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, []Problem{{File: file, Line: 1, Col: 1, Msg: "empty mapping file"}}
+	}
+	c.top(doc.Content[0])
+	if len(c.problems) > 0 {
+		return nil, c.problems
+	}
+	c.m.nVars = len(c.vars)
+	c.m.nRules = c.nRules
+	return c.m, nil
+}
+
+var builtinVars = []string{"input.patient_id", "input.last_updated", "input.source", "input.control_id"}
+
+func (c *compiler) top(n *yaml.Node) {
+	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources")
+	c.m.source = "v2"
+	if v, ok := c.scalar(f["source"], "source"); ok {
+		if v != "v2" && v != "sql" {
+			c.errorf(pos(f["source"]), "source must be v2 or sql, not %q", v)
+		}
+		c.m.source = v
+	}
+	for _, b := range builtinVars {
+		c.vars[b] = len(c.vars)
+	}
+	if n := f["messages"]; n != nil {
+		if c.m.source != "v2" {
+			c.errorf(pos(n), "messages: applies to source: v2 only")
+		}
+		for _, it := range c.list(n, "messages") {
+			s, _ := c.scalar(it, "a message type")
+			code, trig, ok := strings.Cut(s, "^")
+			if !ok || len(code) != 3 || len(trig) != 3 {
+				c.errorf(pos(it), "message type %q: want CODE^TRIGGER, e.g. VXU^V04", s)
+				continue
+			}
+			c.m.messages = append(c.m.messages, [2]string{code, trig})
+		}
+	}
+	if n := f["columns"]; n != nil {
+		if c.m.source != "sql" {
+			c.errorf(pos(n), "columns: applies to source: sql only")
+		}
+		for _, it := range c.list(n, "columns") {
+			s, _ := c.scalar(it, "a column name")
+			if !columnRE.MatchString(s) {
+				c.errorf(pos(it), "%q is not a column name", s)
+			}
+			c.columns[s] = true
+		}
+	} else if c.m.source == "sql" {
+		c.errorf(pos(n0(n)), "source: sql needs a columns: list")
+	}
+	if n := f["settings"]; n != nil {
+		sf := c.fields(n, "settings", "timezone")
+		if v, ok := c.scalar(sf["timezone"], "timezone"); ok {
+			loc, err := time.LoadLocation(v)
+			if err != nil {
+				c.errorf(pos(sf["timezone"]), "unknown timezone %q (want an IANA name such as America/Chicago)", v)
+			} else {
+				c.m.tz = loc
+			}
+		}
+	}
+	if n := f["constants"]; n != nil {
+		if n.Kind != yaml.MappingNode {
+			c.errorf(pos(n), "constants must be a mapping of name: value")
+		} else {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if !columnRE.MatchString(k.Value) {
+					c.errorf(pos(k), "constant name %q: use letters, digits and _", k.Value)
+				}
+				s, _ := c.scalar(v, "constant "+k.Value)
+				c.consts[k.Value] = s
+			}
+		}
+	}
+	if n := f["tables"]; n != nil {
+		c.compileTables(n)
+	}
+	root := &cscope{kind: scopeRoot}
+	if n := f["when"]; n != nil {
+		c.m.when = c.compileCond(n, root)
+	}
+	if n := f["let"]; n != nil {
+		c.m.lets = c.compileLets(n, root)
+	}
+	rn := f["resources"]
+	if rn == nil {
+		c.errorf(pos(n), "no resources: list")
+		return
+	}
+	for _, it := range c.list(rn, "resources") {
+		if r := c.compileResource(it, root); r != nil {
+			c.m.resources = append(c.m.resources, r)
+		}
+	}
+}
+
+func n0(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return &yaml.Node{Line: 1, Column: 1}
+	}
+	return n
+}
+
+func (c *compiler) compileTables(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		c.errorf(pos(n), "tables must be a mapping of name: definition")
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		t := &table{name: k.Value, entries: map[string]tableEntry{}}
+		if c.tables[t.name] != nil {
+			c.errorf(pos(k), "table %q defined twice", t.name)
+		}
+		c.tables[t.name] = t
+		f := c.fields(v, "table "+t.name, "policy", "file", "codes")
+		pn := "pass"
+		if s, ok := c.scalar(f["policy"], "policy"); ok {
+			pn = s
+		}
+		t.policy = policies[pn]
+		if t.policy == nil {
+			names := []string{}
+			for _, p := range Policies() {
+				names = append(names, p.Name)
+			}
+			c.errorf(pos(n0(f["policy"])), "table %s: unknown policy %q (one of %s)", t.name, pn, strings.Join(names, ", "))
+			t.policy = policies["pass"]
+		}
+		if f["file"] == nil && f["codes"] == nil {
+			c.errorf(pos(k), "table %s: give file: or codes:", t.name)
+		}
+		if s, ok := c.scalar(f["file"], "file"); ok {
+			if c.fsys == nil {
+				c.errorf(pos(f["file"]), "table %s: files are not available here", t.name)
+			} else {
+				c.loadCSV(t, c.fsys, path.Join(c.dir, s), path.Join(path.Dir(c.file), s))
+			}
+		}
+		if cn := f["codes"]; cn != nil {
+			if cn.Kind != yaml.MappingNode {
+				c.errorf(pos(cn), "table %s: codes must be a mapping of from: code or from: {code, display, system}", t.name)
+				continue
+			}
+			for j := 0; j+1 < len(cn.Content); j += 2 {
+				from, to := cn.Content[j], cn.Content[j+1]
+				var e tableEntry
+				if to.Kind == yaml.ScalarNode {
+					e.code = to.Value
+				} else {
+					ef := c.fields(to, "code "+from.Value, "code", "display", "system")
+					e.code, _ = c.scalar(ef["code"], "code")
+					e.display, _ = c.scalar(ef["display"], "display")
+					e.system, _ = c.scalar(ef["system"], "system")
+				}
+				if _, dup := t.entries[from.Value]; dup {
+					c.errorf(pos(from), "table %s: code %q listed twice", t.name, from.Value)
+				}
+				t.add(from.Value, e)
+			}
+		}
+	}
+}
+
+type letDef struct {
+	slot int
+	x    expr
+}
+
+func (c *compiler) compileLets(n *yaml.Node, cs *cscope) []letDef {
+	if n.Kind != yaml.MappingNode {
+		c.errorf(pos(n), "let must be a mapping of name: expression")
+		return nil
+	}
+	var out []letDef
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		s, ok := c.scalar(v, "let "+k.Value)
+		if !ok {
+			continue
+		}
+		x := c.parseExpr(s, pos(v), cs)
+		slot := c.newVar(k.Value, pos(k))
+		if x != nil {
+			out = append(out, letDef{slot, x})
+		}
+	}
+	return out
+}
+
+// ---- resources ----
+
+type resourceDef struct {
+	typ     string
+	pos     string
+	foreach *foreachDef
+	when    *cond
+	lets    []letDef
+	id      expr
+	asSlot  int // -1: none
+	rules   []*rule
+}
+
+func (c *compiler) at(n *yaml.Node) string { return fmt.Sprintf("%s:%d", c.file, n.Line) }
+
+func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
+	f := c.fields(n, "a resource", "resource", "as", "foreach", "when", "let", "id", "rules")
+	r := &resourceDef{pos: c.at(n), asSlot: -1}
+	var ok bool
+	r.typ, ok = c.scalar(f["resource"], "resource")
+	if !ok {
+		c.errorf(pos(n), "resource: missing (the FHIR resource type, e.g. Patient)")
+		return nil
+	}
+	if !knownResourceType(r.typ) {
+		c.errorf(pos(f["resource"]), "unknown FHIR R4 resource type %q", r.typ)
+		return nil
+	}
+	scope := root
+	if fn := f["foreach"]; fn != nil {
+		r.foreach, scope = c.compileForeach(fn, nil, nil, root)
+	}
+	if wn := f["when"]; wn != nil {
+		r.when = c.compileCond(wn, scope)
+	}
+	if ln := f["let"]; ln != nil {
+		r.lets = c.compileLets(ln, scope)
+	}
+	if s, ok := c.scalar(f["id"], "id"); ok {
+		r.id = c.parseExpr(s, pos(f["id"]), scope)
+	}
+	if s, ok := c.scalar(f["as"], "as"); ok {
+		r.asSlot = c.newVar(s, pos(f["as"]))
+	}
+	if rn := f["rules"]; rn != nil {
+		r.rules = c.compileRules(rn, withFHIR(scope, r.typ, r.typ))
+	}
+	return r
+}
+
+// withFHIR returns a scope identical to s for paths but carrying the FHIR
+// element path of the object rules write into.
+func withFHIR(s *cscope, fhirPath, ftype string) *cscope {
+	cp := *s
+	cp.fhir = fhirPath
+	cp.ftype = ftype
+	return &cp
+}
+
+// ---- foreach ----
+
+type foreachKind int
+
+const (
+	eachOrder foreachKind = iota // ORDER groups
+	eachSeg                      // segments by name
+	eachRep                      // repetitions at a path
+)
+
+type foreachDef struct {
+	kind    foreachKind
+	text    string
+	seg     string
+	up      int
+	path    *pathExpr
+	where   *cond
+	groupBy expr
+}
+
+// compileForeach returns the definition and the scope its items open.
+func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*foreachDef, *cscope) {
+	s, ok := c.scalar(n, "foreach")
+	if !ok {
+		return nil, cs
+	}
+	fe := &foreachDef{text: s}
+	var inner *cscope
+	switch {
+	case c.m.source == "sql":
+		c.errorf(pos(n), "foreach is not available for source: sql (one row is one record)")
+		return nil, cs
+	case s == "ORDER":
+		if cs.kind != scopeRoot {
+			c.errorf(pos(n), "foreach: ORDER only at the top (resources or top-level rules)")
+		}
+		fe.kind = eachOrder
+		inner = &cscope{parent: cs, kind: scopeGroup}
+	case len(s) == 3 && !strings.ContainsAny(s, "-[]."):
+		if !c.checkSegment(s, pos(n)) {
+			return nil, cs
+		}
+		fe.kind, fe.seg, fe.up = eachSeg, s, cs.upFor(s)
+		inner = &cscope{parent: cs, kind: scopeSegs, seg: s}
+	default:
+		x := c.compilePath(s, pos(n), cs)
+		if x == nil {
+			return nil, cs
+		}
+		p := x.(*pathExpr)
+		if p.rel || p.p.Rep != -1 || p.p.Component != 0 {
+			c.errorf(pos(n), "foreach %q: want ORDER, a segment name (NK1, OBX) or a field with [*] (PID-3[*])", s)
+			return nil, cs
+		}
+		fe.kind, fe.path = eachRep, p
+		inner = &cscope{parent: cs, kind: scopeRep}
+	}
+	if groupBy != nil {
+		if fe.kind != eachSeg {
+			c.errorf(pos(groupBy), "group_by needs a foreach over segments (e.g. foreach: OBX)")
+		} else if gs, ok := c.scalar(groupBy, "group_by"); ok {
+			fe.groupBy = c.parseExpr(gs, pos(groupBy), inner)
+		}
+	}
+	if where != nil {
+		fe.where = c.compileCond(where, inner)
+	}
+	inner.fhir, inner.ftype = cs.fhir, cs.ftype
+	return fe, inner
+}
+
+// ---- conditions ----
+
+type condKind int
+
+const (
+	condPresent condKind = iota
+	condEmpty
+	condEquals
+	condIn
+	condMatches
+	condNot
+	condAll
+	condAny
+	condHas
+)
+
+type cond struct {
+	kind condKind
+	x    expr
+	lits []string
+	re   *regexp.Regexp
+	subs []*cond
+	has  *foreachDef
+}
+
+func (c *compiler) compileCond(n *yaml.Node, cs *cscope) *cond {
+	f := c.fields(n, "a condition", "present", "empty", "value", "equals", "in", "matches", "not", "all", "any", "has", "where")
+	count := 0
+	for _, k := range []string{"present", "empty", "value", "not", "all", "any", "has"} {
+		if f[k] != nil {
+			count++
+		}
+	}
+	if count != 1 {
+		c.errorf(pos(n), "a condition needs exactly one of present, empty, value (with equals/in/matches), not, all, any, has")
+		return nil
+	}
+	expr1 := func(k string) expr {
+		s, ok := c.scalar(f[k], k)
+		if !ok {
+			return nil
+		}
+		return c.parseExpr(s, pos(f[k]), cs)
+	}
+	switch {
+	case f["present"] != nil:
+		return &cond{kind: condPresent, x: expr1("present")}
+	case f["empty"] != nil:
+		return &cond{kind: condEmpty, x: expr1("empty")}
+	case f["value"] != nil:
+		cd := &cond{x: expr1("value")}
+		ops := 0
+		if v := f["equals"]; v != nil {
+			ops++
+			cd.kind = condEquals
+			s, _ := c.scalar(v, "equals")
+			cd.lits = []string{s}
+		}
+		if v := f["in"]; v != nil {
+			ops++
+			cd.kind = condIn
+			for _, it := range c.list(v, "in") {
+				s, _ := c.scalar(it, "an in: value")
+				cd.lits = append(cd.lits, s)
+			}
+		}
+		if v := f["matches"]; v != nil {
+			ops++
+			cd.kind = condMatches
+			s, _ := c.scalar(v, "matches")
+			re, err := regexp.Compile(s)
+			if err != nil {
+				c.errorf(pos(v), "bad regular expression: %v", err)
+			}
+			cd.re = re
+		}
+		if ops != 1 {
+			c.errorf(pos(f["value"]), "value: needs exactly one of equals, in, matches")
+		}
+		return cd
+	case f["not"] != nil:
+		return &cond{kind: condNot, subs: []*cond{c.compileCond(f["not"], cs)}}
+	case f["all"] != nil, f["any"] != nil:
+		k, kind := "all", condAll
+		if f["any"] != nil {
+			k, kind = "any", condAny
+		}
+		cd := &cond{kind: kind}
+		for _, it := range c.list(f[k], k) {
+			cd.subs = append(cd.subs, c.compileCond(it, cs))
+		}
+		return cd
+	default:
+		fe, _ := c.compileForeach(f["has"], f["where"], nil, cs)
+		if fe != nil && fe.kind == eachOrder {
+			c.errorf(pos(f["has"]), "has: takes a segment name or a field with [*]")
+		}
+		return &cond{kind: condHas, has: fe}
+	}
+}
+
+// ---- rules ----
+
+type rule struct {
+	pos      string
+	line     int
+	tgt      *target
+	value    expr
+	constant any // typed, when const:
+	cases    []ruleCase
+	def      any // typed default
+	when     *cond
+	required bool
+	foreach  *foreachDef
+	children []*rule
+	issue    string // warn / reject message
+	reject   bool
+	code     string // issue code
+	source   string // source label for trace and issues
+	kind     elemKind
+	element  string // FHIR element path, e.g. Patient.name.family
+}
+
+type ruleCase struct {
+	when     *cond
+	value    expr
+	constant any
+	source   string
+}
+
+func (c *compiler) compileRules(n *yaml.Node, cs *cscope) []*rule {
+	var out []*rule
+	for _, it := range c.list(n, "rules") {
+		if r := c.compileRule(it, cs); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (c *compiler) compileRule(n *yaml.Node, cs *cscope) *rule {
+	f := c.fields(n, "a rule", "target", "value", "const", "cases", "default", "when", "required",
+		"foreach", "where", "group_by", "rules", "warn", "reject", "code")
+	c.nRules++
+	r := &rule{pos: c.at(n), line: n.Line}
+	scope := cs
+	if fn := f["foreach"]; fn != nil {
+		r.foreach, scope = c.compileForeach(fn, f["where"], f["group_by"], cs)
+	} else if f["where"] != nil || f["group_by"] != nil {
+		c.errorf(pos(n), "where: and group_by: need a foreach:")
+	}
+	if wn := f["when"]; wn != nil {
+		r.when = c.compileCond(wn, scope)
+	}
+	if v, ok := c.scalar(f["required"], "required"); ok {
+		r.required = v == "true"
+		if v != "true" && v != "false" {
+			c.errorf(pos(f["required"]), "required must be true or false")
+		}
+	}
+	valueKeys := 0
+	for _, k := range []string{"value", "const", "cases", "rules", "warn", "reject"} {
+		if f[k] != nil {
+			valueKeys++
+		}
+	}
+	if valueKeys != 1 {
+		c.errorf(pos(n), "a rule needs exactly one of value, const, cases, rules, warn, reject")
+		return nil
+	}
+	for _, k := range []string{"warn", "reject"} {
+		if s, ok := c.scalar(f[k], k); ok {
+			r.issue, r.reject = s, k == "reject"
+			r.code = "processing"
+			if k == "reject" {
+				r.code = "invalid"
+			}
+			if cd, ok := c.scalar(f["code"], "code"); ok {
+				r.code = cd
+			}
+			if f["target"] != nil {
+				r.element = cs.fhir + "." + stripIdx(f["target"].Value)
+			} else {
+				r.element = cs.fhir
+			}
+			return r
+		}
+	}
+	if f["code"] != nil {
+		c.errorf(pos(f["code"]), "code: goes with warn: or reject:")
+	}
+	tn := f["target"]
+	elemScope := withFHIR(scope, cs.fhir, cs.ftype)
+	if tn == nil {
+		if f["rules"] == nil {
+			c.errorf(pos(n), "a rule with a value needs a target: (the FHIR element it writes)")
+			return nil
+		}
+		if f["default"] != nil {
+			c.errorf(pos(f["default"]), "default: needs a value rule")
+		}
+		r.element = cs.fhir
+		r.children = c.compileRules(f["rules"], elemScope)
+		return r
+	}
+	ts, _ := c.scalar(tn, "target")
+	tgt, err := parseTarget(ts)
+	if err != nil {
+		c.errorf(pos(tn), "target %q: %v", ts, err)
+		return nil
+	}
+	r.tgt = tgt
+	r.element = cs.fhir + "." + tgt.plain
+	kind, ftype, err := resolveTarget(cs.ftype, cs.fhir, tgt)
+	if err != nil {
+		c.errorf(pos(tn), "%v", err)
+		return nil
+	}
+	r.kind = kind
+	if f["rules"] != nil {
+		if kind != kindObject {
+			c.errorf(pos(tn), "%s is a %s element: give it a value, not rules", r.element, kind)
+			return nil
+		}
+		if f["default"] != nil {
+			c.errorf(pos(f["default"]), "default: needs a value rule")
+		}
+		r.children = c.compileRules(f["rules"], withFHIR(scope, r.element, ftype))
+		return r
+	}
+	if kind == kindObject {
+		c.errorf(pos(tn), "%s is a complex element: give it rules:, not a value", r.element)
+		return nil
+	}
+	if s, ok := c.scalar(f["const"], "const"); ok {
+		r.constant = c.typed(kind, s, r.element, pos(f["const"]))
+	}
+	if s, ok := c.scalar(f["value"], "value"); ok {
+		r.value = c.parseExpr(s, pos(f["value"]), scope)
+		r.source = sourceOf(r.value)
+	}
+	if cn := f["cases"]; cn != nil {
+		for _, it := range c.list(cn, "cases") {
+			cf := c.fields(it, "a case", "when", "value", "const")
+			var rc ruleCase
+			if wn := cf["when"]; wn != nil {
+				rc.when = c.compileCond(wn, scope)
+			}
+			if s, ok := c.scalar(cf["value"], "value"); ok {
+				rc.value = c.parseExpr(s, pos(cf["value"]), scope)
+				rc.source = sourceOf(rc.value)
+			}
+			if s, ok := c.scalar(cf["const"], "const"); ok {
+				rc.constant = c.typed(kind, s, r.element, pos(cf["const"]))
+			}
+			if (cf["value"] == nil) == (cf["const"] == nil) {
+				c.errorf(pos(it), "a case needs exactly one of value, const")
+			}
+			r.cases = append(r.cases, rc)
+		}
+	}
+	if s, ok := c.scalar(f["default"], "default"); ok {
+		r.def = c.typed(kind, s, r.element, pos(f["default"]))
+	}
+	return r
+}
+
+// typed converts a constant at Load, so a wrong type is a check problem.
+func (c *compiler) typed(k elemKind, s, element string, at position) any {
+	v, err := convert(k, s)
+	if err != nil {
+		c.errorf(at, "%s is %s: %q %v", element, k, s, err)
+		return nil
+	}
+	return v
+}
+
+// sourceOf names the first source path or column an expression reads.
+func sourceOf(x expr) string {
+	switch x := x.(type) {
+	case *pathExpr:
+		return x.text
+	case *colExpr:
+		return x.name
+	case *varExpr:
+		return "$" + x.name
+	case *callExpr:
+		for _, a := range x.args {
+			if s := sourceOf(a); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// ---- targets ----
+
+type step struct {
+	key string
+	idx int // -1: plain, -2: append ([]), else index
+}
+
+type target struct {
+	text  string
+	plain string // without indices, for validation and Expression
+	steps []step
+}
+
+var stepRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
+
+func parseTarget(s string) (*target, error) {
+	t := &target{text: s}
+	if s == "" {
+		return nil, fmt.Errorf("empty")
+	}
+	var plain []string
+	for _, part := range strings.Split(s, ".") {
+		m := stepRE.FindStringSubmatch(part)
+		if m == nil {
+			return nil, fmt.Errorf("malformed element %q (want name, name[0] or name[])", part)
+		}
+		st := step{key: m[1], idx: -1}
+		switch {
+		case strings.HasSuffix(part, "[]"):
+			st.idx = -2
+		case m[2] != "":
+			st.idx, _ = strconv.Atoi(m[2])
+		}
+		t.steps = append(t.steps, st)
+		plain = append(plain, m[1])
+	}
+	t.plain = strings.Join(plain, ".")
+	return t, nil
+}
+
+func stripIdx(s string) string {
+	t, err := parseTarget(s)
+	if err != nil {
+		return s
+	}
+	return t.plain
+}

@@ -1,0 +1,324 @@
+package mapping
+
+import (
+	"fmt"
+	"strings"
+
+	"iisbridge/hl7v2"
+)
+
+// An expression is the value side of a rule: a source path, a literal, a
+// variable or a function call, parsed once at Load.
+//
+//	PID-5.1            v2 path (absolute: resolved against the current group)
+//	.4.1               path relative to the current foreach repetition
+//	birth_date         column name (source: sql)
+//	"text" 'text' 45   literals
+//	$sender            variable (let:, constants:, a resource's as:, $input.*)
+//	concat("Patient/", $patient)
+type expr interface {
+	eval(e *env, s *scope) (string, error)
+	String() string
+}
+
+type litExpr struct{ s string }
+
+func (l *litExpr) eval(*env, *scope) (string, error) { return l.s, nil }
+func (l *litExpr) String() string                    { return fmt.Sprintf("%q", l.s) }
+
+type varExpr struct {
+	name string
+	slot int
+}
+
+func (v *varExpr) eval(e *env, _ *scope) (string, error) { return e.vars[v.slot], nil }
+func (v *varExpr) String() string                        { return "$" + v.name }
+
+// pathExpr reads a v2 value. up is how many segment-owning scopes to climb
+// from the current one (decided at Load from the segment name); rel paths
+// read the nearest foreach repetition instead.
+type pathExpr struct {
+	text string
+	p    hl7v2.Path
+	up   int
+	rel  bool
+	comp int // rel only
+	sub  int // rel only
+}
+
+func (p *pathExpr) String() string { return p.text }
+
+func (p *pathExpr) value(s *scope) hl7v2.Value {
+	if p.rel {
+		for s != nil && !s.hasItem {
+			s = s.parent
+		}
+		if s == nil {
+			return hl7v2.Value{}
+		}
+		v := s.item
+		if p.comp > 0 {
+			v = v.Component(p.comp)
+			if p.sub > 0 {
+				v = v.Sub(p.sub)
+			}
+		}
+		return v
+	}
+	return segsFor(s, p.up).Value(p.p)
+}
+
+func (p *pathExpr) eval(_ *env, s *scope) (string, error) {
+	v := p.value(s)
+	if v.IsEmpty() || v.IsNull() {
+		return "", nil
+	}
+	return strings.TrimSpace(v.String()), nil
+}
+
+// values expands [*] in the path (join, first_nonempty).
+func (p *pathExpr) values(s *scope) []string {
+	if p.rel {
+		str, _ := p.eval(nil, s)
+		return []string{str}
+	}
+	vs := segsFor(s, p.up).Values(p.p)
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if v.IsEmpty() || v.IsNull() {
+			continue
+		}
+		out = append(out, strings.TrimSpace(v.String()))
+	}
+	return out
+}
+
+func (p *pathExpr) wildcard() bool {
+	return !p.rel && (p.p.Rep == -1 || p.p.SegOcc == -1)
+}
+
+// segsFor climbs up segment-owning scopes.
+func segsFor(s *scope, up int) hl7v2.Segments {
+	for s != nil && !s.ownsSegs {
+		s = s.parent
+	}
+	for ; up > 0 && s != nil; up-- {
+		s = s.parent
+		for s != nil && !s.ownsSegs {
+			s = s.parent
+		}
+	}
+	if s == nil {
+		return nil
+	}
+	return s.segs
+}
+
+// colExpr reads a relational column.
+type colExpr struct{ name string }
+
+func (c *colExpr) String() string { return c.name }
+func (c *colExpr) eval(e *env, _ *scope) (string, error) {
+	if e.row == nil {
+		return "", nil
+	}
+	v, _ := e.row.Column(c.name)
+	return strings.TrimSpace(v), nil
+}
+
+type callExpr struct {
+	fn   *Func
+	args []expr
+	data any // compile-time binding (table, ...)
+	text string
+}
+
+func (c *callExpr) String() string { return c.text }
+
+func (c *callExpr) eval(e *env, s *scope) (string, error) {
+	var buf [6]string
+	args := buf[:0]
+	if len(c.args) > len(buf) {
+		args = make([]string, 0, len(c.args))
+	}
+	for _, a := range c.args {
+		if c.fn.Expand {
+			if p, ok := a.(*pathExpr); ok && p.wildcard() {
+				args = append(args, p.values(s)...)
+				continue
+			}
+		}
+		v, err := a.eval(e, s)
+		if err != nil {
+			return "", err
+		}
+		args = append(args, v)
+	}
+	return c.fn.eval(e, s, c, args)
+}
+
+// ---- parsing ----
+
+type exprParser struct {
+	c    *compiler
+	src  string
+	pos  int
+	at   position
+	cs   *cscope
+	errs int
+}
+
+// parseExpr parses text; problems are reported at `at`.
+func (c *compiler) parseExpr(text string, at position, cs *cscope) expr {
+	p := &exprParser{c: c, src: text, at: at, cs: cs}
+	before := len(c.problems)
+	x := p.parse()
+	if len(c.problems) > before {
+		return nil
+	}
+	p.skipSpace()
+	if p.pos < len(p.src) {
+		c.errorf(at, "expression %q: unexpected %q at column %d", text, p.src[p.pos:], p.pos+1)
+		return nil
+	}
+	return x
+}
+
+func (p *exprParser) skipSpace() {
+	for p.pos < len(p.src) && (p.src[p.pos] == ' ' || p.src[p.pos] == '\t') {
+		p.pos++
+	}
+}
+
+func (p *exprParser) fail(format string, a ...any) expr {
+	p.c.errorf(p.at, "expression %q: %s", p.src, fmt.Sprintf(format, a...))
+	p.pos = len(p.src)
+	return nil
+}
+
+func (p *exprParser) parse() expr {
+	p.skipSpace()
+	if p.pos >= len(p.src) {
+		return p.fail("value missing")
+	}
+	switch ch := p.src[p.pos]; {
+	case ch == '"' || ch == '\'':
+		return p.parseString(ch)
+	case ch == '$':
+		p.pos++
+		start := p.pos
+		for p.pos < len(p.src) && isNameByte(p.src[p.pos]) {
+			p.pos++
+		}
+		name := p.src[start:p.pos]
+		if name == "" {
+			return p.fail("variable name missing after $")
+		}
+		return p.c.lookupVar(name, p.at, p.src)
+	}
+	start := p.pos
+	for p.pos < len(p.src) && !strings.ContainsRune(",() \t", rune(p.src[p.pos])) {
+		p.pos++
+	}
+	tok := p.src[start:p.pos]
+	if tok == "" {
+		return p.fail("unexpected %q", p.src[p.pos:p.pos+1])
+	}
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == '(' {
+		return p.parseCall(tok)
+	}
+	if isDigits(tok) {
+		return &litExpr{tok}
+	}
+	return p.c.compilePath(tok, p.at, p.cs)
+}
+
+func (p *exprParser) parseString(q byte) expr {
+	p.pos++
+	var b strings.Builder
+	for p.pos < len(p.src) {
+		ch := p.src[p.pos]
+		switch {
+		case ch == '\\' && p.pos+1 < len(p.src):
+			b.WriteByte(p.src[p.pos+1])
+			p.pos += 2
+		case ch == q:
+			p.pos++
+			return &litExpr{b.String()}
+		default:
+			b.WriteByte(ch)
+			p.pos++
+		}
+	}
+	return p.fail("unterminated string")
+}
+
+func (p *exprParser) parseCall(name string) expr {
+	start := p.pos - len(name)
+	for start > 0 && p.src[start-1] == ' ' {
+		start--
+	}
+	p.pos++ // (
+	fn := funcs[name]
+	if fn == nil {
+		return p.fail("unknown function %s (see iisbridge mapping docs)", name)
+	}
+	call := &callExpr{fn: fn}
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == ')' {
+		p.pos++
+	} else {
+		for {
+			a := p.parse()
+			if a == nil {
+				return nil
+			}
+			call.args = append(call.args, a)
+			p.skipSpace()
+			if p.pos >= len(p.src) {
+				return p.fail("missing ) after arguments of %s", name)
+			}
+			if p.src[p.pos] == ',' {
+				p.pos++
+				continue
+			}
+			if p.src[p.pos] == ')' {
+				p.pos++
+				break
+			}
+			return p.fail("expected , or ) in arguments of %s", name)
+		}
+	}
+	call.text = name + "(" + argsText(call.args) + ")"
+	if n := len(call.args); n < fn.MinArgs || (fn.MaxArgs >= 0 && n > fn.MaxArgs) {
+		return p.fail("%s takes %s, got %d argument(s)", name, fn.argCount(), n)
+	}
+	if fn.compile != nil {
+		if err := fn.compile(p.c, call); err != nil {
+			return p.fail("%s: %v", name, err)
+		}
+	}
+	return call
+}
+
+func argsText(args []expr) string {
+	s := make([]string, len(args))
+	for i, a := range args {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func isNameByte(b byte) bool {
+	return b == '_' || b == '.' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

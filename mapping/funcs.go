@@ -1,0 +1,470 @@
+package mapping
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"iisbridge/hl7v2"
+)
+
+// Func is one mapping function. Its name, parameters and doc are declared
+// once, here, and drive the compiler's argument checks, `iisbridge mapping
+// docs` and the README section generated from it.
+type Func struct {
+	Name    string
+	Params  string // as shown to admins, e.g. "table, code[, field]"
+	Doc     string // one line
+	MinArgs int
+	MaxArgs int  // -1: any number
+	Expand  bool // a path argument with [*] passes every value
+
+	compile func(c *compiler, call *callExpr) error
+	eval    func(e *env, s *scope, call *callExpr, args []string) (string, error)
+}
+
+func (f *Func) argCount() string {
+	switch {
+	case f.MaxArgs < 0:
+		return fmt.Sprintf("at least %d argument(s)", f.MinArgs)
+	case f.MinArgs == f.MaxArgs:
+		return fmt.Sprintf("%d argument(s)", f.MinArgs)
+	}
+	return fmt.Sprintf("%d to %d arguments", f.MinArgs, f.MaxArgs)
+}
+
+var funcs = map[string]*Func{}
+
+func registerFunc(f *Func) {
+	if funcs[f.Name] != nil {
+		panic("mapping: function registered twice: " + f.Name)
+	}
+	funcs[f.Name] = f
+}
+
+// Funcs lists the registered functions by name.
+func Funcs() []*Func {
+	out := make([]*Func, 0, len(funcs))
+	for _, f := range funcs {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func init() {
+	registerFunc(&Func{Name: "date", Params: "ts", MinArgs: 1, MaxArgs: 1,
+		Doc:  "v2 TS/DT → FHIR date at the sent precision, at most day (`201508` → `2015-08`); an impossible date is an error",
+		eval: fnDate})
+	registerFunc(&Func{Name: "datetime", Params: "ts", MinArgs: 1, MaxArgs: 1,
+		Doc:  "v2 TS → FHIR dateTime at the sent precision; a time gets the value's offset, else MSH-7's, else settings.timezone",
+		eval: fnDateTime})
+	registerFunc(&Func{Name: "hash", Params: "value, ...", MinArgs: 1, MaxArgs: -1,
+		Doc:  "stable id: 32 lowercase hex chars of SHA-256 over the values; same input, same id on every run and machine",
+		eval: fnHash})
+	registerFunc(&Func{Name: "uuid", Params: "value, ...", MinArgs: 1, MaxArgs: -1,
+		Doc:  "stable name-based UUID (version 5 layout) over the values",
+		eval: fnUUID})
+	registerFunc(&Func{Name: "concat", Params: "value, ...", MinArgs: 1, MaxArgs: -1, Expand: true,
+		Doc:  "the values one after the other; empty when every value is empty",
+		eval: fnConcat})
+	registerFunc(&Func{Name: "join", Params: "separator, value, ...", MinArgs: 2, MaxArgs: -1, Expand: true,
+		Doc:  "the non-empty values with separator between them; a path with [*] contributes every repetition",
+		eval: fnJoin})
+	registerFunc(&Func{Name: "first_nonempty", Params: "value, ...", MinArgs: 1, MaxArgs: -1, Expand: true,
+		Doc:  "the first value that is not empty",
+		eval: fnFirst})
+	registerFunc(&Func{Name: "if", Params: "test, then[, else]", MinArgs: 2, MaxArgs: 3,
+		Doc: "then when test is not empty, else the else value (or empty)",
+		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+			if a[0] != "" {
+				return a[1], nil
+			}
+			if len(a) == 3 {
+				return a[2], nil
+			}
+			return "", nil
+		}})
+	registerFunc(&Func{Name: "trim", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "value without leading and trailing spaces",
+		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) { return strings.TrimSpace(a[0]), nil }})
+	registerFunc(&Func{Name: "upper", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "value in upper case",
+		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) { return strings.ToUpper(a[0]), nil }})
+	registerFunc(&Func{Name: "lower", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "value in lower case",
+		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) { return strings.ToLower(a[0]), nil }})
+	registerFunc(&Func{Name: "slug", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "value usable inside a URI: lower case, every character but a-z 0-9 . - becomes -",
+		eval: fnSlug})
+	registerFunc(&Func{Name: "number", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "a decimal number as sent (`0.50` stays `0.50`, `.5` → `0.5`); anything else is an error",
+		eval: fnNumber})
+	registerFunc(&Func{Name: "boolean", Params: "value", MinArgs: 1, MaxArgs: 1,
+		Doc:  "Y/YES/T/TRUE/1 → true, N/NO/F/FALSE/0 → false (any case); anything else is an error",
+		eval: fnBoolean})
+	registerFunc(&Func{Name: "table", Params: "table, code[, field]", MinArgs: 2, MaxArgs: 3,
+		Doc: "looks code up in a table; field is code (default), display or system; an unmapped code follows the table's policy (only the code lookup applies it)",
+		compile: compileTable, eval: fnTable})
+	registerFunc(&Func{Name: "cvx", Params: "code", MinArgs: 1, MaxArgs: 1,
+		Doc:  "normalizes a numeric CVX code to its table form (`045` → `45`, `3` → `03`); other text is returned trimmed",
+		eval: fnCVX})
+	registerFunc(&Func{Name: "ndc", Params: "code", MinArgs: 1, MaxArgs: 1,
+		Doc:  "normalizes an NDC (10-digit hyphenated 4-4-2, 5-3-2, 5-4-1, or 11-digit) to 11 digits without hyphens; anything else is an error",
+		eval: fnNDC})
+	registerFunc(&Func{Name: "code_in", Params: "field, system, ...", MinArgs: 2, MaxArgs: -1,
+		Doc: "code of the first CWE/CE triplet (1-3, then 4-6) of a v2 field whose coding system is one of the systems (any case; \"\" = none sent)",
+		compile: compileCodeIn, eval: fnCodeIn})
+	registerFunc(&Func{Name: "text_in", Params: "field, system, ...", MinArgs: 2, MaxArgs: -1,
+		Doc: "text of the first CWE/CE triplet of a v2 field whose coding system is one of the systems",
+		compile: compileCodeIn, eval: fnCodeIn})
+	registerFunc(&Func{Name: "replace", Params: "value, regexp, replacement", MinArgs: 3, MaxArgs: 3,
+		Doc: "value with every match of a regular expression (a literal, checked at load) replaced ($1 refers to a group)",
+		compile: compileReplace, eval: fnReplace})
+}
+
+// ---- dates ----
+
+func fnDate(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	if a[0] == "" {
+		return "", nil
+	}
+	ts, err := hl7v2.ParseTS(a[0])
+	if err != nil {
+		return "", errors.New("not a valid v2 date")
+	}
+	return ts.FHIRDate(), nil
+}
+
+func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	if a[0] == "" {
+		return "", nil
+	}
+	ts, err := hl7v2.ParseTS(a[0])
+	if err != nil {
+		return "", errors.New("not a valid v2 timestamp")
+	}
+	if ts.HasOffset || ts.Precision < hl7v2.PrecHour {
+		return ts.FHIRDateTime(time.UTC), nil
+	}
+	return ts.FHIRDateTime(e.defaultZone()), nil
+}
+
+// defaultZone is the zone of a timestamp without offset: MSH-7's offset
+// when it has one, else settings.timezone. Computed once per record.
+func (e *env) defaultZone() *time.Location {
+	if e.zone != nil {
+		return e.zone
+	}
+	e.zone = e.m.tz
+	if e.msg != nil {
+		if msh, ok := e.msg.Segments().Find("MSH", 1); ok {
+			if ts, err := hl7v2.ParseTS(strings.TrimSpace(msh.Field(7).Rep(1).Component(1).String())); err == nil && ts.HasOffset {
+				_, off := ts.Time.Zone()
+				e.zone = time.FixedZone("", off)
+			}
+		}
+	}
+	return e.zone
+}
+
+// ---- ids ----
+
+func fnHash(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	h := sha256.New()
+	for i, s := range a {
+		if i > 0 {
+			h.Write([]byte{0x1f})
+		}
+		h.Write([]byte(s))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16]), nil
+}
+
+// uuidNamespace is fixed so ids are stable across versions.
+var uuidNamespace = []byte("iisbridge.mapping.uuid")
+
+func fnUUID(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	h := sha1.New()
+	h.Write(uuidNamespace)
+	for _, s := range a {
+		h.Write([]byte{0x1f})
+		h.Write([]byte(s))
+	}
+	b := h.Sum(nil)[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32], nil
+}
+
+// ---- strings ----
+
+func fnConcat(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	n := 0
+	for _, s := range a {
+		n += len(s)
+	}
+	if n == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range a {
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+func fnJoin(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	var b strings.Builder
+	for _, s := range a[1:] {
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(a[0])
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+func fnFirst(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	for _, s := range a {
+		if s != "" {
+			return s, nil
+		}
+	}
+	return "", nil
+}
+
+func fnSlug(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	b := []byte(strings.ToLower(a[0]))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b), nil
+}
+
+var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+func fnNumber(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	s := a[0]
+	if s == "" {
+		return "", nil
+	}
+	s = strings.TrimPrefix(s, "+")
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if strings.HasPrefix(s, ".") {
+		s = "0" + s
+	}
+	// Leading zeros are not JSON: 007 → 7, 00.5 → 0.5.
+	for len(s) > 1 && s[0] == '0' && s[1] != '.' {
+		s = s[1:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	if !decimalRE.MatchString(s) {
+		return "", errors.New("not a number")
+	}
+	return s, nil
+}
+
+func fnBoolean(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	switch strings.ToUpper(a[0]) {
+	case "":
+		return "", nil
+	case "Y", "YES", "T", "TRUE", "1":
+		return "true", nil
+	case "N", "NO", "F", "FALSE", "0":
+		return "false", nil
+	}
+	return "", errors.New("not a yes/no value")
+}
+
+func fnCVX(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	s := a[0]
+	if !isDigits(s) {
+		return s, nil
+	}
+	s = strings.TrimLeft(s, "0")
+	if len(s) < 2 {
+		s = strings.Repeat("0", 2-len(s)) + s
+	}
+	return s, nil
+}
+
+func fnNDC(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	s := a[0]
+	if s == "" {
+		return "", nil
+	}
+	parts := strings.Split(s, "-")
+	switch len(parts) {
+	case 1:
+		if len(s) == 11 && isDigits(s) {
+			return s, nil
+		}
+	case 3:
+		if isDigits(parts[0]) && isDigits(parts[1]) && isDigits(parts[2]) {
+			l := [3]int{len(parts[0]), len(parts[1]), len(parts[2])}
+			switch l {
+			case [3]int{4, 4, 2}, [3]int{5, 3, 2}, [3]int{5, 4, 1}, [3]int{5, 4, 2}:
+				return pad(parts[0], 5) + pad(parts[1], 4) + pad(parts[2], 2), nil
+			}
+		}
+	}
+	return "", errors.New("not an NDC (10-digit hyphenated or 11-digit)")
+}
+
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return strings.Repeat("0", n-len(s)) + s
+}
+
+// ---- coded fields ----
+
+type codeInData struct {
+	path    *pathExpr
+	systems []string
+	text    bool
+}
+
+func compileCodeIn(c *compiler, call *callExpr) error {
+	p, ok := call.args[0].(*pathExpr)
+	if !ok || p.wildcard() {
+		return errors.New("the first argument must be a v2 field path without [*], e.g. RXA-5")
+	}
+	if !p.rel && p.p.Component != 0 {
+		return errors.New("the first argument must name a whole field or repetition (RXA-5, not RXA-5.1)")
+	}
+	if p.rel && p.comp != 0 {
+		return errors.New("the first argument must name a whole repetition")
+	}
+	d := &codeInData{path: p, text: call.fn.Name == "text_in"}
+	for _, a := range call.args[1:] {
+		l, ok := a.(*litExpr)
+		if !ok {
+			return errors.New("systems must be quoted literals, e.g. \"CVX\"")
+		}
+		d.systems = append(d.systems, l.s)
+	}
+	call.data = d
+	return nil
+}
+
+func fnCodeIn(_ *env, s *scope, call *callExpr, _ []string) (string, error) {
+	d := call.data.(*codeInData)
+	v := d.path.value(s)
+	for _, base := range [2]int{1, 4} {
+		code := strings.TrimSpace(v.Component(base).String())
+		text := strings.TrimSpace(v.Component(base + 1).String())
+		if code == "" && text == "" {
+			continue
+		}
+		sys := strings.TrimSpace(v.Component(base + 2).String())
+		for _, want := range d.systems {
+			if strings.EqualFold(sys, want) {
+				if d.text {
+					return text, nil
+				}
+				return code, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// ---- replace ----
+
+func compileReplace(c *compiler, call *callExpr) error {
+	l, ok := call.args[1].(*litExpr)
+	if !ok {
+		return errors.New("the regular expression must be a quoted literal")
+	}
+	re, err := regexp.Compile(l.s)
+	if err != nil {
+		return fmt.Errorf("bad regular expression: %v", err)
+	}
+	call.data = re
+	return nil
+}
+
+func fnReplace(_ *env, _ *scope, call *callExpr, a []string) (string, error) {
+	return call.data.(*regexp.Regexp).ReplaceAllString(a[0], a[2]), nil
+}
+
+// ---- tables ----
+
+func compileTable(c *compiler, call *callExpr) error {
+	l, ok := call.args[0].(*litExpr)
+	if !ok {
+		return errors.New("the table name must be a quoted literal, e.g. table(\"cvx\", RXA-5.1)")
+	}
+	t := c.tables[l.s]
+	if t == nil {
+		return fmt.Errorf("unknown table %q (declare it under tables:)", l.s)
+	}
+	field := "code"
+	if len(call.args) == 3 {
+		f, ok := call.args[2].(*litExpr)
+		if !ok || (f.s != "code" && f.s != "display" && f.s != "system") {
+			return errors.New(`field must be "code", "display" or "system"`)
+		}
+		field = f.s
+	}
+	call.data = &tableRef{t: t, field: field}
+	return nil
+}
+
+type tableRef struct {
+	t     *table
+	field string
+}
+
+func fnTable(e *env, s *scope, call *callExpr, a []string) (string, error) {
+	ref := call.data.(*tableRef)
+	code := a[1]
+	if code == "" {
+		return "", nil
+	}
+	ent, ok := ref.t.lookup(code)
+	if ok {
+		switch ref.field {
+		case "display":
+			return ent.display, nil
+		case "system":
+			return ent.system, nil
+		}
+		return ent.code, nil
+	}
+	if ref.field != "code" {
+		return "", nil
+	}
+	return ref.t.policy.Unmapped(e, ref.t, code)
+}
+
+// errReject marks a value error that rejects the whole resource.
+type rejectError struct {
+	code string
+	msg  string
+}
+
+func (r *rejectError) Error() string { return r.msg }
+
+func quoteCode(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,147 @@
+package mapping
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+)
+
+// Policy says what a table lookup does with a code the table lacks. Like
+// functions, policies are declared once here and drive check and docs.
+type Policy struct {
+	Name     string
+	Doc      string
+	Unmapped func(e *env, t *table, code string) (string, error)
+}
+
+var policies = map[string]*Policy{}
+
+func registerPolicy(p *Policy) { policies[p.Name] = p }
+
+// Policies lists the table policies by name.
+func Policies() []*Policy {
+	out := make([]*Policy, 0, len(policies))
+	for _, p := range policies {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func init() {
+	registerPolicy(&Policy{Name: "pass", Doc: "an unmapped code passes through unchanged",
+		Unmapped: func(_ *env, _ *table, code string) (string, error) { return code, nil }})
+	registerPolicy(&Policy{Name: "warn", Doc: "an unmapped code passes through, with a warning issue",
+		Unmapped: func(e *env, t *table, code string) (string, error) {
+			e.warnf("code-invalid", "code %s is not in table %s; kept as sent", quoteCode(code), t.name)
+			return code, nil
+		}})
+	registerPolicy(&Policy{Name: "reject", Doc: "an unmapped code rejects the resource (error issue code-invalid); the rest of the record still converts",
+		Unmapped: func(_ *env, t *table, code string) (string, error) {
+			return "", &rejectError{code: "code-invalid", msg: fmt.Sprintf("code %s is not in table %s", quoteCode(code), t.name)}
+		}})
+	registerPolicy(&Policy{Name: "drop", Doc: "an unmapped code gives an empty value, with a warning issue",
+		Unmapped: func(e *env, t *table, code string) (string, error) {
+			e.warnf("code-invalid", "code %s is not in table %s; left out", quoteCode(code), t.name)
+			return "", nil
+		}})
+	registerPolicy(&Policy{Name: "omit", Doc: "an unmapped code gives an empty value, silently (the element is left out, or first_nonempty/cases move on)",
+		Unmapped: func(*env, *table, string) (string, error) { return "", nil }})
+}
+
+type tableEntry struct{ code, display, system string }
+
+type table struct {
+	name    string
+	policy  *Policy
+	entries map[string]tableEntry
+}
+
+// lookup matches exactly, then case-insensitively (keys are stored as
+// sent and upper-cased).
+func (t *table) lookup(code string) (tableEntry, bool) {
+	if e, ok := t.entries[code]; ok {
+		return e, true
+	}
+	e, ok := t.entries[strings.ToUpper(code)]
+	return e, ok
+}
+
+func (t *table) add(from string, e tableEntry) {
+	t.entries[from] = e
+	if u := strings.ToUpper(from); u != from {
+		if _, dup := t.entries[u]; !dup {
+			t.entries[u] = e
+		}
+	}
+}
+
+// loadCSV reads a table file: header row, then from,code,display[,system][,status].
+// A row whose status is "inactive" or "deprecated" still maps (old data
+// carries old codes). Problems are reported with the file's own line.
+func (c *compiler) loadCSV(t *table, fsys fs.FS, name, display string) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		c.problems = append(c.problems, Problem{File: display, Line: 1, Col: 1, Msg: "cannot read table file: " + msg})
+		return
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.Comment = '#'
+	header := true
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line, col := r.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				c.problems = append(c.problems, Problem{File: display, Line: pe.Line, Col: pe.Column, Msg: "invalid CSV: " + pe.Err.Error()})
+			} else {
+				c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: "invalid CSV: " + err.Error()})
+			}
+			return
+		}
+		if header {
+			header = false
+			if len(rec) < 2 || !strings.EqualFold(strings.TrimSpace(rec[0]), "from") || !strings.EqualFold(strings.TrimSpace(rec[1]), "code") {
+				c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: "header must be from,code,display[,system][,status]"})
+				return
+			}
+			continue
+		}
+		if len(rec) < 2 || len(rec) > 5 {
+			c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: fmt.Sprintf("want 2 to 5 columns (from,code,display[,system][,status]), got %d", len(rec))})
+			continue
+		}
+		from := strings.TrimSpace(rec[0])
+		if from == "" {
+			c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: "empty from column"})
+			continue
+		}
+		e := tableEntry{code: strings.TrimSpace(rec[1])}
+		if len(rec) > 2 {
+			e.display = strings.TrimSpace(rec[2])
+		}
+		if len(rec) > 3 {
+			e.system = strings.TrimSpace(rec[3])
+		}
+		if _, dup := t.entries[from]; dup {
+			c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: fmt.Sprintf("code %q listed twice", from)})
+			continue
+		}
+		t.add(from, e)
+	}
+}
