@@ -57,8 +57,13 @@ func appendValue(dst []byte, v any) []byte {
 	case bool:
 		return strconv.AppendBool(dst, x)
 	case Number:
-		if x == "" {
-			return append(dst, "null"...)
+		if !validNumber(string(x)) {
+			// Never let a bad number break the NDJSON line: emit it as a
+			// string (schema validation will flag it, not the JSON parser).
+			if x == "" {
+				return append(dst, "null"...)
+			}
+			return appendString(dst, string(x))
 		}
 		return append(dst, x...)
 	case nil:
@@ -91,6 +96,51 @@ func appendValue(dst []byte, v any) []byte {
 		return append(dst, "null"...)
 	}
 	return append(dst, b...)
+}
+
+// validNumber reports whether s is a JSON number (RFC 8259 grammar).
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i >= len(s) {
+		return false
+	}
+	switch {
+	case s[i] == '0':
+		i++
+	case '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // safeASCII[c] is true when byte c < utf8.RuneSelf needs no escaping.

@@ -197,3 +197,23 @@ func TestReflectDeepEqualAfterClone(t *testing.T) {
 		t.Fatal("clone differs")
 	}
 }
+
+func TestNumberValidity(t *testing.T) {
+	for _, ok := range []string{"0", "-0", "1", "0.50", "-12.5e-3", "1E10", "123456789012345678901234567890"} {
+		if !validNumber(ok) {
+			t.Errorf("validNumber(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"", "-", "01", "1.", ".5", "+1", "1e", "1e+", "NaN", "1,5", "0x10", "1 "} {
+		if validNumber(bad) {
+			t.Errorf("validNumber(%q) = true", bad)
+		}
+	}
+	o := NewObject()
+	o.Set("a", Number("1,5"))
+	o.Set("b", Number(""))
+	o.Set("c", Number("2.50"))
+	if got := o.String(); got != `{"a":"1,5","b":null,"c":2.50}` {
+		t.Fatalf("bad numbers must keep the JSON valid: %s", got)
+	}
+}

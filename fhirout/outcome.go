@@ -43,8 +43,9 @@ const DeletedAtURL = "http://iisbridge.dev/fhir/StructureDefinition/deleted-at"
 // OperationOutcome builds one OperationOutcome resource holding issues.
 // Each issue gets details.text (the plain reason), diagnostics (a one-line
 // summary with the input location and rule) and, with an Input, the
-// input-location extension. An unknown severity becomes "error" and an
-// empty code "processing", so the result is always valid FHIR. With no
+// input-location extension. An unknown severity becomes "error" and a code
+// outside the FHIR IssueType set "processing", so the result is always
+// valid FHIR. With no
 // issues it holds one "information" issue, since FHIR requires at least one.
 func OperationOutcome(issues ...Issue) *Object {
 	oo := NewResource("OperationOutcome")
@@ -59,6 +60,18 @@ func OperationOutcome(issues ...Issue) *Object {
 	return oo
 }
 
+// issueTypes is the FHIR R4 IssueType value set (required binding).
+var issueTypes = map[string]bool{
+	"invalid": true, "structure": true, "required": true, "value": true, "invariant": true,
+	"security": true, "login": true, "unknown": true, "expired": true, "forbidden": true,
+	"suppressed": true, "processing": true, "not-supported": true, "duplicate": true,
+	"multiple-matches": true, "not-found": true, "deleted": true, "too-long": true,
+	"code-invalid": true, "extension": true, "too-costly": true, "business-rule": true,
+	"conflict": true, "transient": true, "lock-error": true, "no-store": true,
+	"exception": true, "timeout": true, "incomplete": true, "throttled": true,
+	"informational": true,
+}
+
 func issueObject(is Issue) *Object {
 	o := &Object{}
 	if ext := inputExtension(is.Input, is.Rule); ext != nil {
@@ -71,7 +84,7 @@ func issueObject(is Issue) *Object {
 		o.Set("severity", "error")
 	}
 	code := strings.TrimSpace(is.Code)
-	if code == "" {
+	if !issueTypes[code] {
 		code = "processing"
 	}
 	o.Set("code", code)
@@ -167,7 +180,12 @@ func Summary(is Issue) string {
 		}
 		if in.ControlID != "" {
 			sp()
-			b.WriteString("MSH-10 ")
+			// Files carry v2 messages (MSH-10); tables have row keys.
+			if in.Line > 0 || in.Offset > 0 {
+				b.WriteString("MSH-10 ")
+			} else {
+				b.WriteString("key ")
+			}
 			b.WriteString(in.ControlID)
 		}
 		if in.Field != "" {

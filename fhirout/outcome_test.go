@@ -13,7 +13,7 @@ func TestOperationOutcome(t *testing.T) {
 		Issue{Severity: "error", Code: "invalid", Diagnostics: "impossible date\nmonth 13",
 			Expression: []string{"Patient.birthDate"}, Rule: "default.yaml:40",
 			Input: &Input{Source: "file.hl7", Offset: 345, Line: 12, Index: 3, ControlID: "ABC", Field: "PID-7"}},
-		Issue{Severity: "bogus", Diagnostics: "request-level"},
+		Issue{Severity: "bogus", Code: "not-a-code", Diagnostics: "request-level"},
 		Issue{Severity: "warning", Code: "code-invalid", Input: &Input{Source: "vxu.hl7", Line: 1}},
 	)
 	got := oo.String()
@@ -48,7 +48,8 @@ func TestSummary(t *testing.T) {
 		{Issue{Diagnostics: "x", Rule: "m.yaml:3"}, "x [rule m.yaml:3]"},
 		{Issue{Input: &Input{Source: "tbl", Index: 7, Field: "dob"}, Diagnostics: "bad"}, "tbl record 7 field dob: bad"},
 		{Issue{Input: &Input{Line: 4}}, "line 4 offset 0"},
-		{Issue{Input: &Input{ControlID: "M1"}, Rule: "r:1"}, "MSH-10 M1 [rule r:1]"},
+		{Issue{Input: &Input{ControlID: "row-9"}, Rule: "r:1"}, "key row-9 [rule r:1]"},
+		{Issue{Input: &Input{Source: "a.hl7", Offset: 10, ControlID: "M1"}}, "a.hl7 offset 10 MSH-10 M1"},
 	} {
 		if got := Summary(tc.is); got != tc.want {
 			t.Errorf("Summary(%+v) = %q, want %q", tc.is, got, tc.want)

@@ -2,6 +2,7 @@ package fhirout
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,8 +87,8 @@ func (w *DirWriter) WriteLine(t string, line []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	if !validType(t) {
-		return fmt.Errorf("fhirout: resource type %q is not a FHIR resource type name", t)
+	if err := checkLine(t, line); err != nil {
+		return err
 	}
 	n := int64(len(line)) + 1
 	tf := d.open[t]
@@ -182,6 +183,21 @@ func (w *DirWriter) Close() ([]FileInfo, error) {
 	return d.files, d.closeErr
 }
 
+// checkLine refuses what would break NDJSON: a bad type name, an empty
+// line or one holding a newline (pretty-printed JSON).
+func checkLine(t string, line []byte) error {
+	if !validType(t) {
+		return fmt.Errorf("fhirout: resource type %q is not a FHIR resource type name", t)
+	}
+	if len(line) == 0 {
+		return fmt.Errorf("fhirout: empty %s line", t)
+	}
+	if bytes.IndexByte(line, '\n') >= 0 {
+		return fmt.Errorf("fhirout: %s line holds a newline: NDJSON needs one resource per line", t)
+	}
+	return nil
+}
+
 // validType accepts FHIR resource type names (letters, starting upper
 // case): they become file names, so nothing else may pass.
 func validType(t string) bool {
@@ -227,6 +243,9 @@ func (w *StreamWriter) WriteLine(t string, line []byte) error {
 	s := &w.impl
 	if s.err != nil {
 		return s.err
+	}
+	if err := checkLine(t, line); err != nil {
+		return err
 	}
 	if _, err := s.w.Write(line); err != nil {
 		s.err = fmt.Errorf("fhirout: write NDJSON stream: %w", err)

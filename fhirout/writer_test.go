@@ -3,6 +3,7 @@ package fhirout
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -158,6 +159,15 @@ func TestDirWriterErrors(t *testing.T) {
 	}
 	if err := w.Write(NewObject()); err == nil {
 		t.Error("object without resourceType accepted")
+	}
+	if err := w.WriteLine("Patient", []byte("{\n}")); err == nil {
+		t.Error("line with a newline accepted")
+	}
+	if err := w.WriteLine("Patient", nil); err == nil {
+		t.Error("empty line accepted")
+	}
+	if err := NewStreamWriter(io.Discard).WriteLine("Patient", []byte("{\n}")); err == nil {
+		t.Error("StreamWriter accepted a line with a newline")
 	}
 	// A failing file: make the path a directory so create fails and the
 	// error names the path.
