@@ -28,10 +28,11 @@ const SchemaEnv = "IISBRIDGE_FHIR_SCHEMA"
 var ErrNoSchema = errors.New(SchemaEnv + " not set: point it at the FHIR R4 fhir.schema.json to validate resources")
 
 var (
-	once     sync.Once
-	loadErr  error
-	compiler *jsonschema.Compiler
-	schemaID string
+	once      sync.Once
+	loadErr   error
+	compiler  *jsonschema.Compiler
+	schemaID  string
+	resources map[string]bool // resource types of the schema
 
 	mu     sync.Mutex // guards compiler and byType
 	byType = map[string]*jsonschema.Schema{}
@@ -59,6 +60,22 @@ func load() {
 		loadErr = fmt.Errorf("fhirtest: %s: not a JSON schema object", path)
 		return
 	}
+	resources = map[string]bool{}
+	if defs, ok := m["definitions"].(map[string]any); ok {
+		if rl, ok := defs["ResourceList"].(map[string]any); ok {
+			if one, ok := rl["oneOf"].([]any); ok {
+				for _, r := range one {
+					if ref, ok := r.(map[string]any)["$ref"].(string); ok {
+						resources[strings.TrimPrefix(ref, "#/definitions/")] = true
+					}
+				}
+			}
+		}
+	}
+	if len(resources) == 0 {
+		loadErr = fmt.Errorf("fhirtest: %s: no definitions/ResourceList: not the FHIR JSON schema", path)
+		return
+	}
 	schemaID, _ = m["id"].(string)
 	if schemaID == "" {
 		schemaID = "file:///fhir.schema.json"
@@ -71,28 +88,17 @@ func load() {
 	compiler = c
 }
 
-// schemaFor returns the compiled definition of resourceType; an unknown
-// or empty type validates against the whole schema (which rejects it).
+// schemaFor returns the compiled definition of a resource type (known to
+// be one of the schema's resources).
 func schemaFor(resourceType string) (*jsonschema.Schema, error) {
-	once.Do(load)
-	if loadErr != nil {
-		return nil, loadErr
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	if s, ok := byType[resourceType]; ok {
 		return s, nil
 	}
-	loc := schemaID
-	if resourceType != "" && !strings.ContainsAny(resourceType, "/#~") {
-		loc += "#/definitions/" + resourceType
-	}
-	s, err := compiler.Compile(loc)
+	s, err := compiler.Compile(schemaID + "#/definitions/" + resourceType)
 	if err != nil {
-		// Not a definition: fall back to the root (oneOf every resource).
-		if s, err = compiler.Compile(schemaID); err != nil {
-			return nil, fmt.Errorf("fhirtest: compile schema: %w", err)
-		}
+		return nil, fmt.Errorf("fhirtest: compile schema for %s: %w", resourceType, err)
 	}
 	byType[resourceType] = s
 	return s, nil
@@ -106,10 +112,19 @@ func Check(resourceJSON []byte) error {
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}
-	var rt, id string
-	if m, ok := inst.(map[string]any); ok {
-		rt, _ = m["resourceType"].(string)
-		id, _ = m["id"].(string)
+	once.Do(load)
+	if loadErr != nil {
+		return loadErr
+	}
+	m, ok := inst.(map[string]any)
+	if !ok {
+		return fmt.Errorf("not a FHIR resource: want a JSON object")
+	}
+	rt, _ := m["resourceType"].(string)
+	id, _ := m["id"].(string)
+	if !resources[rt] {
+		// The schema's root would say so too, once per resource type.
+		return fmt.Errorf("%s/%s is not valid FHIR R4: resourceType %q is not an R4 resource", orNone(rt), orNone(id), rt)
 	}
 	sch, err := schemaFor(rt)
 	if err != nil {

@@ -103,3 +103,19 @@ func TestSkipWithoutSchema(t *testing.T) {
 		t.Fatal("Validate should skip when the schema is unset")
 	}
 }
+
+func TestCheckNotAResource(t *testing.T) {
+	needSchema(t)
+	for in, want := range map[string]string{
+		`[1]`:                                  "want a JSON object",
+		`{"id":"x"}`:                           `resourceType "" is not an R4 resource`,
+		`{"resourceType":"Nonsense","id":"n"}`: `resourceType "Nonsense"`,
+		`{"resourceType":"HumanName"}`:         `resourceType "HumanName"`,
+		`{oops`:                                "not JSON",
+	} {
+		err := Check([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) || len(err.Error()) > 200 {
+			t.Errorf("Check(%s) = %v, want a short error with %q", in, err, want)
+		}
+	}
+}
