@@ -1,0 +1,236 @@
+package pipeline
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/sources/index"
+)
+
+// doseRec is one Immunization as one message reported it.
+type doseRec struct {
+	obj     *fhirout.Object
+	msg     *index.Message
+	ord     int    // position of the record in the person's history
+	sender  string // organization key of the message
+	fill    string // ORC-3 (FILL identifier), "" when unusable
+	cvx     string // vaccine code, CVX table form when CVX
+	date    string // occurrence day
+	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
+	deleted bool   // RXA-21 D (status entered-in-error)
+}
+
+func (d *doseRec) content() string { return d.cvx + "|" + d.date }
+
+// dose is the reduced state of one dose of a person.
+type dose struct {
+	key         string // CVX|date
+	obj         *fhirout.Object
+	records     []*doseRec // every record behind it
+	lastUpdated time.Time
+	deleted     bool
+	deletedAt   time.Time
+}
+
+// unseenDelete is a D record that matches no dose.
+type unseenDelete struct{ rec *doseRec }
+
+const cvxSystem = "http://hl7.org/fhir/sid/cvx"
+
+// newDoseRec reads what reduction needs from a mapped Immunization.
+func newDoseRec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
+	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey}
+	codings := list(child(obj, "vaccineCode"), "coding")
+	for _, c := range codings {
+		co, _ := c.(*fhirout.Object)
+		if str(co, "system") == cvxSystem && str(co, "code") != "" {
+			d.cvx = normCVX(str(co, "code"))
+			break
+		}
+	}
+	if d.cvx == "" && len(codings) > 0 {
+		co, _ := codings[0].(*fhirout.Object)
+		d.cvx = str(co, "system") + "#" + str(co, "code")
+	}
+	d.date = str(obj, "occurrenceDateTime")
+	if len(d.date) > 10 {
+		d.date = d.date[:10]
+	}
+	if d.date == "" {
+		d.date = str(obj, "occurrenceString")
+	}
+	for _, id := range list(obj, "identifier") {
+		io, _ := id.(*fhirout.Object)
+		for _, c := range list(child(io, "type"), "coding") {
+			if co, _ := c.(*fhirout.Object); str(co, "code") == "FILL" {
+				d.fill = str(io, "system") + "|" + str(io, "value")
+			}
+		}
+	}
+	d.deleted = str(obj, "status") == "entered-in-error"
+	switch {
+	case rsp:
+		d.rank = 0
+	case isTrue(obj, "primarySource"):
+		d.rank = 2
+	default:
+		d.rank = 1
+	}
+	return d
+}
+
+func isTrue(o *fhirout.Object, k string) bool {
+	v, _ := o.Get(k)
+	b, _ := v.(bool)
+	return b
+}
+
+// normCVX compares CVX numerically and renders the table form (045 → 45,
+// 3 → 03).
+func normCVX(s string) string {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return strings.TrimSpace(s)
+	}
+	if n < 10 {
+		return "0" + strconv.Itoa(n)
+	}
+	return strconv.Itoa(n)
+}
+
+// reduceDoses turns every record of one person (oldest first) into one
+// dose per CVX + day in its latest state.
+//
+// Records with the same sender and ORC-3 form a chain (an order and its
+// RXA-21 U updates and D delete); its latest record is its state. Records
+// without a usable ORC-3 chain on sender + CVX + day. Chains are grouped
+// by CVX + day (the IIS practice: one person, one vaccine, one day is one
+// dose). The dose is the best live record: administered (00) from the
+// giver beats historical (01) copies, which beat RSP copies; later beats
+// earlier. The dose is deleted when a chain of the group ended in D after
+// the latest administered record of the group. A D that matches no chain
+// and no dose is returned as unseen.
+func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
+	// A fill id reused by several orders of one message is no id (some
+	// senders put the patient id there).
+	seen := map[[2]any]int{}
+	for _, r := range recs {
+		if r.fill != "" {
+			seen[[2]any{r.msg.Seq(), r.fill}]++
+		}
+	}
+	type chain struct {
+		recs []*doseRec
+	}
+	chains := map[string]*chain{}
+	var order []string
+	for _, r := range recs {
+		if r.fill != "" && seen[[2]any{r.msg.Seq(), r.fill}] > 1 {
+			r.fill = ""
+		}
+		k := "F|" + r.sender + "|" + r.fill
+		if r.fill == "" {
+			k = "C|" + r.sender + "|" + r.content()
+		}
+		c := chains[k]
+		if c == nil {
+			c = &chain{}
+			chains[k] = c
+			order = append(order, k)
+		}
+		c.recs = append(c.recs, r)
+	}
+	type group struct {
+		live     []*doseRec // latest record of each live chain
+		dels     []*doseRec // final D of each deleted chain
+		all      []*doseRec
+		firstOrd int
+	}
+	groups := map[string]*group{}
+	var gorder []string
+	get := func(k string, ord int) *group {
+		g := groups[k]
+		if g == nil {
+			g = &group{firstOrd: ord}
+			groups[k] = g
+			gorder = append(gorder, k)
+		}
+		return g
+	}
+	for _, k := range order {
+		c := chains[k]
+		last := c.recs[len(c.recs)-1]
+		var lastLive *doseRec
+		for _, r := range c.recs {
+			if !r.deleted {
+				lastLive = r
+			}
+		}
+		switch {
+		case !last.deleted:
+			g := get(last.content(), c.recs[0].ord)
+			g.live = append(g.live, last)
+			g.all = append(g.all, c.recs...)
+		case lastLive != nil:
+			g := get(lastLive.content(), c.recs[0].ord)
+			g.dels = append(g.dels, last)
+			g.all = append(g.all, c.recs...)
+		case last.fill == "":
+			// A D without ORC-3 deletes by content.
+			g := get(last.content(), c.recs[0].ord)
+			g.dels = append(g.dels, last)
+			g.all = append(g.all, c.recs...)
+		default:
+			// D for an order this sender never reported: a warning, and
+			// nothing is deleted (matching is on sender + ORC-3).
+			for _, r := range c.recs {
+				unseen = append(unseen, unseenDelete{r})
+			}
+		}
+	}
+	for _, k := range gorder {
+		g := groups[k]
+		if len(g.live) == 0 && len(g.dels) == 0 {
+			continue
+		}
+		d := &dose{key: k, records: g.all}
+		for _, r := range g.all {
+			if r.msg.IndexedAt.After(d.lastUpdated) {
+				d.lastUpdated = r.msg.IndexedAt
+			}
+		}
+		lastGiver := -1
+		for _, r := range g.live {
+			if r.rank == 2 && r.ord > lastGiver {
+				lastGiver = r.ord
+			}
+		}
+		var del *doseRec
+		for _, r := range g.dels {
+			if r.ord > lastGiver && (del == nil || r.ord > del.ord) {
+				del = r
+			}
+		}
+		if del != nil || len(g.live) == 0 {
+			if del == nil {
+				del = g.dels[len(g.dels)-1]
+			}
+			d.deleted, d.deletedAt = true, del.msg.IndexedAt
+			d.obj = del.obj
+		} else {
+			best := g.live[0]
+			for _, r := range g.live[1:] {
+				if r.rank > best.rank || r.rank == best.rank && r.ord > best.ord {
+					best = r
+				}
+			}
+			d.obj = best.obj
+		}
+		doses = append(doses, d)
+	}
+	sort.Slice(doses, func(i, j int) bool { return doses[i].key < doses[j].key })
+	return doses, unseen
+}

@@ -1,0 +1,127 @@
+package pipeline
+
+import (
+	"strings"
+
+	"iisbridge/fhirout"
+)
+
+// MergePatients merges the Patient resources mapped from one person's
+// messages, given newest first (MSH-7, then arrival). The newest message
+// wins element by element; an element the newer messages do not carry is
+// taken from the newest older one that does (empty = not sent keeps the
+// stored value). Identifiers are the union of all messages; names and
+// addresses that the newer messages no longer carry are kept with use
+// "old". The result is the first object, modified.
+func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
+	if len(newestFirst) == 0 {
+		return nil
+	}
+	out := newestFirst[0]
+	for _, old := range newestFirst[1:] {
+		for _, k := range old.Keys() {
+			v, _ := old.Get(k)
+			switch k {
+			case "resourceType", "id", "meta":
+				continue
+			case "identifier":
+				mergeList(out, k, v, identifierKey, "")
+			case "name":
+				mergeList(out, k, v, nameKey, "old")
+			case "address":
+				mergeList(out, k, v, addressKey, "old")
+			default:
+				if _, ok := out.Get(k); !ok {
+					out.Set(k, v)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mergeList appends the entries of older (an array of objects) that out's
+// array at k lacks, by key; use, when set, marks them non-current.
+func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Object) string, use string) {
+	olds, _ := older.([]any)
+	cur, _ := out.Get(k)
+	have := map[string]bool{}
+	curs, _ := cur.([]any)
+	for _, c := range curs {
+		if o, ok := c.(*fhirout.Object); ok {
+			have[key(o)] = true
+		}
+	}
+	for _, e := range olds {
+		o, ok := e.(*fhirout.Object)
+		if !ok {
+			continue
+		}
+		kk := key(o)
+		if have[kk] {
+			continue
+		}
+		have[kk] = true
+		if use != "" {
+			o.Set("use", use)
+		}
+		out.Append(k, o)
+	}
+}
+
+func str(o *fhirout.Object, k string) string {
+	if o == nil {
+		return ""
+	}
+	v, _ := o.Get(k)
+	s, _ := v.(string)
+	return s
+}
+
+func child(o *fhirout.Object, k string) *fhirout.Object {
+	if o == nil {
+		return nil
+	}
+	v, _ := o.Get(k)
+	c, _ := v.(*fhirout.Object)
+	return c
+}
+
+func list(o *fhirout.Object, k string) []any {
+	if o == nil {
+		return nil
+	}
+	v, _ := o.Get(k)
+	l, _ := v.([]any)
+	return l
+}
+
+func strs(o *fhirout.Object, k string) string {
+	var b []string
+	for _, v := range list(o, k) {
+		if s, ok := v.(string); ok {
+			b = append(b, s)
+		}
+	}
+	return strings.Join(b, " ")
+}
+
+func identifierKey(o *fhirout.Object) string {
+	t := ""
+	for _, c := range list(child(o, "type"), "coding") {
+		if co, ok := c.(*fhirout.Object); ok {
+			t = str(co, "code")
+			break
+		}
+	}
+	return str(o, "system") + "|" + str(o, "value") + "|" + t
+}
+
+func nameKey(o *fhirout.Object) string {
+	return strings.ToUpper(str(o, "family") + "|" + strs(o, "given") + "|" + strs(o, "prefix") + "|" + strs(o, "suffix"))
+}
+
+func addressKey(o *fhirout.Object) string {
+	return strings.ToUpper(strs(o, "line") + "|" + str(o, "city") + "|" + str(o, "district") + "|" +
+		str(o, "state") + "|" + str(o, "postalCode") + "|" + str(o, "country"))
+}

@@ -1,0 +1,473 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/mapping"
+	"iisbridge/sources/index"
+	"iisbridge/sources/v2archive"
+)
+
+// Options configure a Pipeline over v2 message archives.
+type Options struct {
+	DataDir  string   // where the index (and gzip spools) live
+	Paths    []string // archive files, directories, globs
+	Mapping  *mapping.Mapping
+	Identity index.IdentityConfig
+	Reader   v2archive.Options
+	// Now is the clock behind indexed-at times (tests); default time.Now.
+	Now func() time.Time
+	// NoUpdate skips indexing Paths in Open (call Update).
+	NoUpdate bool
+}
+
+// Pipeline is the Exporter over the on-disk index: one Patient per
+// person, one Immunization per dose, in their latest state.
+type Pipeline struct {
+	opts Options
+	idx  *index.Index
+	mu   sync.Mutex
+	last Stats
+}
+
+var (
+	_ Exporter         = (*Pipeline)(nil)
+	_ MembershipSource = (*Pipeline)(nil)
+)
+
+// Stats accounts for one export: every record of the index is converted
+// (folded into a resource), reported deleted, or reported as an issue or
+// skipped.
+type Stats struct {
+	Persons        int64 // persons visited (after PatientIDs)
+	Messages       int64 // person messages re-read and mapped
+	ReadErrors     int64 // person messages that could not be re-read
+	Patients       int64 // Patient resources emitted
+	Immunizations  int64
+	Provenances    int64
+	Deleted        int64 // deletions reported to the sink
+	UnseenDeletes  int64 // RXA-21 D matching no dose (warnings)
+	DoseRecords    int64 // Immunizations mapped from messages (before reduction)
+	OtherResources int64 // mapped resources of other types (not exported)
+	Issues         int64 // OperationOutcomes sent to the sink
+	Problems       int64 // of them: broken input recorded by the index
+	Unchanged      int64 // persons skipped: nothing indexed after Since
+}
+
+// Open opens (creating) the index in DataDir and brings it up to date
+// with Paths.
+func Open(opts Options) (*Pipeline, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("pipeline: no data directory")
+	}
+	if opts.Mapping == nil {
+		opts.Mapping = mapping.Default()
+	}
+	idx, err := index.Open(opts.DataDir, index.Options{Identity: opts.Identity, Reader: opts.Reader, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{opts: opts, idx: idx}
+	if !opts.NoUpdate && len(opts.Paths) > 0 {
+		if _, err := p.Update(context.Background()); err != nil {
+			idx.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Update indexes what is new in the configured paths (the server calls it
+// periodically).
+func (p *Pipeline) Update(ctx context.Context) (index.UpdateStats, error) {
+	return p.idx.Update(ctx, p.opts.Paths)
+}
+
+// Index is the underlying index.
+func (p *Pipeline) Index() *index.Index { return p.idx }
+
+// Close closes the index.
+func (p *Pipeline) Close() error { return p.idx.Close() }
+
+// Stats are the counts of the last finished export.
+func (p *Pipeline) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// ResourceTypes lists the types Export emits (Provenance only when asked).
+func (p *Pipeline) ResourceTypes() []string { return []string{"Patient", "Immunization"} }
+
+// Memberships lists organization → patient links learned from v2 traffic.
+func (p *Pipeline) Memberships(ctx context.Context, fn func(Membership) error) error {
+	s, err := p.idx.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Memberships(ctx, func(m index.Membership) error {
+		return fn(Membership{OrgKey: m.OrgKey, OrgName: m.OrgName, PatientID: m.PatientID, First: m.First, Last: m.Last})
+	})
+}
+
+const personPage = 256
+
+// Export streams the reduced data set person by person, in Patient id
+// order, from one consistent snapshot of the index.
+func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
+	snap, err := p.idx.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, types: map[string]bool{}}
+	for _, t := range q.Types {
+		e.types[t] = true
+	}
+	if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
+		return err
+	}
+	if q.PatientIDs != nil {
+		ids := slices.Clone(q.PatientIDs)
+		sort.Strings(ids)
+		for _, id := range slices.Compact(ids) {
+			pp, ok, err := snap.Person(ctx, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := e.person(pp); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		after := ""
+		for {
+			ps, err := snap.Persons(ctx, after, personPage)
+			if err != nil {
+				return err
+			}
+			for _, pp := range ps {
+				if err := e.person(pp); err != nil {
+					return err
+				}
+			}
+			if len(ps) < personPage {
+				break
+			}
+			after = ps[len(ps)-1].ID
+		}
+	}
+	if !q.Since.IsZero() && e.want("Patient") {
+		var only map[string]bool
+		if q.PatientIDs != nil {
+			only = map[string]bool{}
+			for _, id := range q.PatientIDs {
+				only[id] = true
+			}
+		}
+		err := snap.DeletedPatients(ctx, q.Since, q.AsOf, func(id string, at time.Time) error {
+			if (only != nil && !only[id]) || !e.inWindow(at) {
+				return nil
+			}
+			e.st.Deleted++
+			return sink.Deleted("Patient", id, at)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.last = e.st
+	p.mu.Unlock()
+	return nil
+}
+
+type export struct {
+	p     *Pipeline
+	ctx   context.Context
+	q     Query
+	sink  Sink
+	snap  *index.Snapshot
+	types map[string]bool
+	st    Stats
+}
+
+func (e *export) want(t string) bool {
+	if t == "Provenance" {
+		return e.q.Provenance || e.types[t]
+	}
+	return len(e.types) == 0 || e.types[t]
+}
+
+// inWindow applies Since (exclusive) and Until (inclusive) to a time.
+func (e *export) inWindow(t time.Time) bool {
+	if !e.q.Since.IsZero() && !t.After(e.q.Since) {
+		return false
+	}
+	return e.q.Until.IsZero() || !t.After(e.q.Until)
+}
+
+// fresh says whether problems of a record indexed at t belong in this
+// export: a _since export reports only what is new.
+func (e *export) fresh(t time.Time) bool {
+	return e.q.Since.IsZero() || t.After(e.q.Since)
+}
+
+func (e *export) issue(oo *fhirout.Object) error {
+	e.st.Issues++
+	return e.sink.Issue(oo)
+}
+
+func (e *export) problem(pr index.Problem) error {
+	is := fhirout.Issue{Severity: "error", Code: "structure", Diagnostics: pr.Reason, Input: input(pr.Loc.Source, pr.Loc.Offset, pr.Loc.Line, pr.Loc.Index, pr.Loc.ControlID, "")}
+	if pr.Kind == "warning" {
+		is.Severity, is.Code = "warning", "informational"
+	}
+	e.st.Problems++
+	return e.issue(fhirout.OperationOutcome(is))
+}
+
+func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.Input {
+	return &fhirout.Input{Source: src, Offset: off, Line: line, Index: idx, ControlID: ctrl, Field: field}
+}
+
+// person exports one person: its messages re-read and mapped, the
+// Patients merged, the doses reduced.
+func (e *export) person(pp index.Person) error {
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
+	msgs, err := e.snap.Messages(e.ctx, pp, e.q.AsOf)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	e.st.Persons++
+	var maxAt time.Time
+	for i := range msgs {
+		if msgs[i].IndexedAt.After(maxAt) {
+			maxAt = msgs[i].IndexedAt
+		}
+	}
+	if !e.q.Since.IsZero() && !maxAt.After(e.q.Since) {
+		e.st.Unchanged++
+		return nil
+	}
+	var (
+		pats    []*fhirout.Object
+		patMsgs []*index.Message
+		patAt   time.Time
+		recs    []*doseRec
+		ropts   = e.p.idx.ReaderOptions()
+		mp      = e.p.opts.Mapping
+		pid     = pp.ID
+	)
+	for i := range msgs {
+		m := &msgs[i]
+		fresh := e.fresh(m.IndexedAt)
+		if m.Warnings != "" && fresh {
+			is := fhirout.Issue{Severity: "warning", Code: "informational", Diagnostics: m.Warnings,
+				Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
+			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+				return err
+			}
+		}
+		it, err := v2archive.ReadAt(m.ReadLoc(), ropts)
+		if err == nil && it.Err != nil {
+			err = it.Err
+		}
+		if err == nil && it.Message == nil {
+			err = errors.New("no message at the indexed location")
+		}
+		if err != nil {
+			e.st.ReadErrors++
+			if fresh {
+				is := fhirout.Issue{Severity: "error", Code: "exception",
+					Diagnostics: "indexed message cannot be read again (archive changed since indexing?): " + err.Error(),
+					Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
+				if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		e.st.Messages++
+		out := mp.Apply(mapping.Input{Msg: it.Message, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
+		if len(out.Issues) > 0 && fresh {
+			if err := e.issue(fhirout.OperationOutcome(out.Issues...)); err != nil {
+				return err
+			}
+		}
+		rsp := strings.HasPrefix(m.Type, "RSP")
+		for j, r := range out.Resources {
+			switch r.ResourceType() {
+			case "Patient":
+				pats = append(pats, r)
+				patMsgs = append(patMsgs, m)
+				if m.IndexedAt.After(patAt) {
+					patAt = m.IndexedAt
+				}
+			case "Immunization":
+				e.st.DoseRecords++
+				recs = append(recs, newDoseRec(r, m, i*100000+j, rsp))
+			default:
+				e.st.OtherResources++
+			}
+		}
+	}
+	if len(pats) > 0 && e.want("Patient") && e.inWindow(patAt) {
+		slices.Reverse(pats)
+		pat := MergePatients(pats)
+		pat.Set("id", pid)
+		pat.Child("meta").Set("lastUpdated", fhirout.FormatInstant(patAt))
+		if err := e.emit(pat, patMsgs, patAt); err != nil {
+			return err
+		}
+		e.st.Patients++
+	}
+	doses, unseen := reduceDoses(recs)
+	for _, u := range unseen {
+		e.st.UnseenDeletes++
+		m := u.rec.msg
+		if !e.fresh(m.IndexedAt) {
+			continue
+		}
+		is := fhirout.Issue{Severity: "warning", Code: "not-found",
+			Diagnostics: "RXA-21 D deletes a dose this sender never reported (no earlier order with the same sending facility and ORC-3); nothing deleted",
+			Expression:  []string{"Immunization.status"},
+			Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "RXA-21")}
+		if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+			return err
+		}
+	}
+	if !e.want("Immunization") {
+		return nil
+	}
+	for _, d := range doses {
+		id := hashID(pid + "|" + d.key)
+		if d.deleted {
+			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) {
+				e.st.Deleted++
+				if err := e.sink.Deleted("Immunization", id, d.deletedAt); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !e.inWindow(d.lastUpdated) {
+			continue
+		}
+		imm := d.obj
+		imm.Set("id", id)
+		imm.Set("patient", refObject("Patient/"+pid))
+		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
+		var ms []*index.Message
+		for _, r := range d.records {
+			if len(ms) == 0 || ms[len(ms)-1] != r.msg {
+				ms = append(ms, r.msg)
+			}
+		}
+		if err := e.emit(imm, ms, d.lastUpdated); err != nil {
+			return err
+		}
+		e.st.Immunizations++
+	}
+	return nil
+}
+
+// emit sends a resource, then its Provenance when asked.
+func (e *export) emit(r *fhirout.Object, msgs []*index.Message, at time.Time) error {
+	if err := e.sink.Resource(r); err != nil {
+		return err
+	}
+	if !e.want("Provenance") {
+		return nil
+	}
+	e.st.Provenances++
+	return e.sink.Resource(Provenance(r.ResourceType()+"/"+r.ID(), msgs, at))
+}
+
+func refObject(ref string) *fhirout.Object {
+	o := fhirout.NewObject()
+	o.Set("reference", ref)
+	return o
+}
+
+func hashID(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// Provenance names the source messages behind one resource: target the
+// resource, recorded the time the bridge indexed the latest of them, one
+// agent per sending organization, one entity per message (what.identifier
+// = MSH-10). It carries no patient data.
+func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhirout.Object {
+	p := fhirout.NewResource("Provenance")
+	p.Set("id", hashID("Provenance|"+target))
+	p.Child("meta").Set("lastUpdated", fhirout.FormatInstant(recorded))
+	p.Set("target", []any{refObject(target)})
+	p.Set("recorded", fhirout.FormatInstant(recorded))
+	orgs := map[string]string{}
+	var keys []string
+	for _, m := range msgs {
+		k := m.OrgKey
+		if k == "" {
+			k = "unknown"
+		}
+		if _, ok := orgs[k]; !ok {
+			keys = append(keys, k)
+		}
+		if m.OrgName != "" || orgs[k] == "" {
+			orgs[k] = m.OrgName
+		}
+	}
+	sort.Strings(keys)
+	var agents []any
+	for _, k := range keys {
+		a := fhirout.NewObject()
+		c := fhirout.NewObject()
+		c.Set("system", "http://terminology.hl7.org/CodeSystem/provenance-participant-type")
+		c.Set("code", "author")
+		a.Child("type").Set("coding", []any{c})
+		who := a.Child("who")
+		who.Child("identifier").Set("value", k)
+		if orgs[k] != "" {
+			who.Set("display", orgs[k])
+		}
+		agents = append(agents, a)
+	}
+	p.Set("agent", agents)
+	var ents []any
+	for _, m := range msgs {
+		en := fhirout.NewObject()
+		en.Set("role", "source")
+		what := en.Child("what")
+		if m.Loc.ControlID != "" {
+			what.Child("identifier").Set("value", m.Loc.ControlID)
+		}
+		d := m.Type + " message"
+		if m.OrgKey != "" {
+			d += " from " + m.OrgKey
+		}
+		if !m.Time.IsZero() {
+			d += " at " + m.Time.Format(time.RFC3339)
+		}
+		what.Set("display", fmt.Sprintf("%s (record %d)", d, m.Loc.Index))
+		ents = append(ents, en)
+	}
+	p.Set("entity", ents)
+	return p
+}
