@@ -176,7 +176,8 @@ func (w *writer) begin() error {
 		return fmt.Errorf("index: begin: %w", err)
 	}
 	w.tx, w.n = tx, 0
-	w.stamp = w.x.opts.Now().UnixNano()
+	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
+	w.stamp = w.x.opts.Now().Truncate(time.Millisecond).UnixNano()
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(file_id, off, len, line, idx,
 		control_id, msh7, kind, type, key_id, links, org_key, org_name, has00, msa2, err, indexed_at)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {

@@ -1,0 +1,208 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/fhirout/fhirtest"
+	"iisbridge/mapping"
+)
+
+// memSink keeps what an export sends.
+type memSink struct {
+	res     []*fhirout.Object
+	deleted []string
+	issues  []*fhirout.Object
+}
+
+func (s *memSink) Resource(r *fhirout.Object) error { s.res = append(s.res, r); return nil }
+func (s *memSink) Deleted(t, id string, at time.Time) error {
+	s.deleted = append(s.deleted, t+"/"+id)
+	return nil
+}
+func (s *memSink) Issue(oo *fhirout.Object) error { s.issues = append(s.issues, oo); return nil }
+
+func (s *memSink) of(t string) []*fhirout.Object {
+	var out []*fhirout.Object
+	for _, r := range s.res {
+		if r.ResourceType() == t {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type order struct{ orc3, date, cvx, src, lot, action string }
+
+func vxu(ctrl, fac, ts, pid3, name, dob, sex, addr string, orders ...order) string {
+	var b strings.Builder
+	b.WriteString("MSH|^~\\&|EHR|" + fac + "|IIS|MYIIS|" + ts + "-0500||VXU^V04^VXU_V04|" + ctrl + "|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS\r")
+	b.WriteString("PID|1||" + pid3 + "||" + name + "||" + dob + "|" + sex + "|||" + addr + "\r")
+	for _, o := range orders {
+		b.WriteString("ORC|RE||" + o.orc3 + "^" + fac + "\r")
+		b.WriteString("RXA|0|1|" + o.date + "||" + o.cvx + "^vaccine^CVX|0.5|mL^mL^UCUM||" + o.src + "^x^NIP001||||||" + o.lot + "||MSD^Merck^MVX|||CP|" + o.action + "\r")
+	}
+	return b.String()
+}
+
+func write(t *testing.T, path string, appendMode bool, msgs ...string) {
+	t.Helper()
+	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if appendMode {
+		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, m := range msgs {
+		if _, err := f.WriteString(m + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }
+
+func cvxDates(imms []*fhirout.Object) []string {
+	var out []string
+	for _, r := range imms {
+		var cvx string
+		for _, c := range list(child(r, "vaccineCode"), "coding") {
+			if co := c.(*fhirout.Object); str(co, "system") == cvxSystem {
+				cvx = str(co, "code")
+			}
+		}
+		out = append(out, cvx+"@"+str(r, "occurrenceDateTime")[:10]+"/"+str(r, "status")+"/"+str(r, "lotNumber"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestExportReduces(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "archive.hl7")
+	write(t, arch, false,
+		// Clinic A gives HepB; clinic B (own MRN, same demographics)
+		// resends it as history and gives DTaP.
+		vxu("A1", "CLINICA", "20240101100000", "MA1^^^CLINICA^MR", "SMITH^JOHN", "20231201", "M", "1 MAIN ST^^BOSTON^MA^02101",
+			order{"A-1", "20240101", "08", "00", "LOT1", "A"}),
+		vxu("B1", "CLINICB", "20240301100000", "MB7^^^CLINICB^MR", "SMITH^JOHN", "20231201", "M", "1 MAIN ST^^BOSTON^MA^02101",
+			order{"B-1", "20240101", "08", "01", "", "A"},
+			order{"B-2", "20240301", "20", "00", "LOTD", "A"}),
+		// Clinic A corrects the lot of its HepB; the family moved.
+		vxu("A2", "CLINICA", "20240401100000", "MA1^^^CLINICA^MR", "SMITH^JOHN", "20231201", "M", "9 ELM ST^^SALEM^MA^01970",
+			order{"A-1", "20240101", "08", "00", "LOT1B", "U"}),
+		// Another child, MRN only.
+		vxu("C1", "CLINICC", "20240201100000", "MC1^^^CLINICC^MR", "ROE^ANN", "20220202", "F", "",
+			order{"C-1", "20240201", "03", "00", "LOTM", "A"}),
+	)
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var s memSink
+	if err := p.Export(ctx, Query{}, &s); err != nil {
+		t.Fatal(err)
+	}
+	pats := s.of("Patient")
+	if len(pats) != 2 {
+		t.Fatalf("%d patients", len(pats))
+	}
+	var smith *fhirout.Object
+	for _, pt := range pats {
+		if len(list(pt, "identifier")) >= 2 {
+			smith = pt
+		}
+	}
+	if smith == nil {
+		t.Fatalf("no merged patient: %v", pats)
+	}
+	// Both MRNs; the latest address current, the old one kept as old.
+	addrs := list(smith, "address")
+	if len(addrs) != 2 || str(addrs[0].(*fhirout.Object), "city") != "SALEM" || str(addrs[1].(*fhirout.Object), "use") != "old" {
+		t.Fatalf("addresses %v", smith)
+	}
+	imms := s.of("Immunization")
+	got := cvxDates(imms)
+	want := []string{"03@2024-02-01/completed/LOTM", "08@2024-01-01/completed/LOT1B", "20@2024-03-01/completed/LOTD"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("doses %v, want %v", got, want)
+	}
+	ids := map[string]bool{}
+	for _, r := range s.res {
+		if ids[r.ResourceType()+"/"+r.ID()] {
+			t.Fatalf("duplicate %s/%s", r.ResourceType(), r.ID())
+		}
+		ids[r.ResourceType()+"/"+r.ID()] = true
+	}
+	for _, r := range imms {
+		ref := str(child(r, "patient"), "reference")
+		if !ids[ref] {
+			t.Fatalf("immunization %s references %s, not exported", r.ID(), ref)
+		}
+	}
+	// Second pass: clinic B deletes its DTaP; clinic C deletes an order it
+	// never sent.
+	t1 := c.t
+	write(t, arch, true,
+		vxu("B2", "CLINICB", "20240501100000", "MB7^^^CLINICB^MR", "SMITH^JOHN", "20231201", "M", "",
+			order{"B-2", "20240301", "20", "00", "LOTD", "D"}),
+		vxu("C2", "CLINICC", "20240502100000", "MC1^^^CLINICC^MR", "ROE^ANN", "20220202", "F", "",
+			order{"C-404", "20240115", "21", "00", "", "D"}),
+	)
+	if _, err := p.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var s2 memSink
+	if err := p.Export(ctx, Query{Since: t1}, &s2); err != nil {
+		t.Fatal(err)
+	}
+	if len(s2.deleted) != 1 || !strings.HasPrefix(s2.deleted[0], "Immunization/") {
+		t.Fatalf("deleted %v", s2.deleted)
+	}
+	// Both persons have new messages, so both Patients come back; no dose
+	// record is newer than Since except the deletion.
+	if got := cvxDates(s2.of("Immunization")); len(got) != 0 {
+		t.Fatalf("since doses %v", got)
+	}
+	if n := len(s2.of("Patient")); n != 2 {
+		t.Fatalf("since patients %d", n)
+	}
+	warned := false
+	for _, oo := range s2.issues {
+		if strings.Contains(oo.String(), "never reported") {
+			warned = true
+		}
+	}
+	if !warned || p.Stats().UnseenDeletes != 1 {
+		t.Fatalf("no unseen-D warning: %v", s2.issues)
+	}
+	// A full export no longer has the deleted dose, and lists no deletions.
+	var s3 memSink
+	if err := p.Export(ctx, Query{Provenance: true}, &s3); err != nil {
+		t.Fatal(err)
+	}
+	if got := cvxDates(s3.of("Immunization")); len(got) != 2 || len(s3.deleted) != 0 {
+		t.Fatalf("after delete %v %v", got, s3.deleted)
+	}
+	if n := len(s3.of("Provenance")); n != 4 {
+		t.Fatalf("%d provenances", n)
+	}
+	// Every resource and outcome is valid FHIR R4 (when the schema is set).
+	for _, r := range append(append(s3.res, s2.issues...), s.res...) {
+		fhirtest.Validate(t, []byte(r.String()))
+	}
+}
