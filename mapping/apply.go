@@ -36,16 +36,16 @@ type scope struct {
 
 // env is the state of one Apply call.
 type env struct {
-	m       *mappingImpl
-	msg     *hl7v2.Message
-	row     Row
-	in      *Input
-	vars    []string
-	zone    *time.Location
-	orders  []hl7v2.Order
+	m        *mappingImpl
+	msg      *hl7v2.Message
+	row      Row
+	in       *Input
+	vars     []string
+	zone     *time.Location
+	orders   []hl7v2.Order
 	ordersOK bool
-	out     *Output
-	trace   bool
+	out      *Output
+	trace    bool
 
 	rule     *rule // current rule, for issues
 	scope    *scope
@@ -129,7 +129,6 @@ func (e *env) instance(r *resourceDef, s *scope) {
 		e.vars[l.slot] = e.evalQuiet(l.x, s)
 	}
 	obj := fhirout.NewResource(r.typ)
-	issuesBefore := len(e.out.Issues)
 	traceBefore := len(e.out.Trace)
 	if r.id != nil {
 		id := e.evalQuiet(r.id, s)
@@ -141,12 +140,16 @@ func (e *env) instance(r *resourceDef, s *scope) {
 		}
 	}
 	e.rules(r.rules, s, obj, r.typ)
-	if e.rejected {
-		if e.trace {
-			e.out.Trace = e.out.Trace[:traceBefore]
+	if e.trace {
+		ref := r.typ + "/" + obj.ID()
+		if e.rejected {
+			ref += " (rejected)"
 		}
-		// Issues raised before the rejection stay: they explain it.
-		_ = issuesBefore
+		for i := traceBefore; i < len(e.out.Trace); i++ {
+			e.out.Trace[i].Resource = ref
+		}
+	}
+	if e.rejected {
 		return
 	}
 	obj.Prune()
@@ -360,15 +363,12 @@ func (e *env) eval(x expr, s *scope) string {
 	return v
 }
 
-// evalQuiet is for ids and lets, which have no element: errors are
-// reported without rejecting.
+// evalQuiet is for ids, lets and group keys, which write no element: a
+// function error gives "" silently, since the rules that write the same
+// source values report it where it matters.
 func (e *env) evalQuiet(x expr, s *scope) string {
-	saved := e.rule
-	e.rule = nil
 	v, err := x.eval(e, s)
-	e.rule = saved
 	if err != nil {
-		e.issue("warning", "value", fmt.Sprintf("%s: %v", x.String(), err))
 		return ""
 	}
 	return v

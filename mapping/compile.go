@@ -266,8 +266,6 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	return c.m, nil
 }
 
-var builtinVars = []string{"input.patient_id", "input.last_updated", "input.source", "input.control_id"}
-
 func (c *compiler) top(n *yaml.Node) {
 	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources")
 	c.m.source = "v2"
@@ -277,8 +275,8 @@ func (c *compiler) top(n *yaml.Node) {
 		}
 		c.m.source = v
 	}
-	for _, b := range builtinVars {
-		c.vars[b] = len(c.vars)
+	for _, b := range builtinDocs { // slots 0-3, in this order (see apply)
+		c.vars[b[0]] = len(c.vars)
 	}
 	if n := f["messages"]; n != nil {
 		if c.m.source != "v2" {
@@ -759,6 +757,12 @@ func (c *compiler) compileRule(n *yaml.Node, cs *cscope) *rule {
 			if cd, ok := c.scalar(f["code"], "code"); ok {
 				r.code = cd
 			}
+			if r.when != nil {
+				r.source = sourceOfCond(r.when)
+			}
+			if r.source == "" && r.foreach != nil {
+				r.source = r.foreach.text
+			}
 			if f["target"] != nil {
 				r.element = cs.fhir + "." + stripIdx(f["target"].Value)
 			} else {
@@ -870,6 +874,23 @@ func sourceOf(x expr) string {
 			if s := sourceOf(a); s != "" {
 				return s
 			}
+		}
+	}
+	return ""
+}
+
+func sourceOfCond(c *cond) string {
+	if c == nil {
+		return ""
+	}
+	if c.x != nil {
+		if s := sourceOf(c.x); s != "" {
+			return s
+		}
+	}
+	for _, sub := range c.subs {
+		if s := sourceOfCond(sub); s != "" {
+			return s
 		}
 	}
 	return ""

@@ -111,7 +111,7 @@ func init() {
 		Doc:  "Y/YES/T/TRUE/1 → true, N/NO/F/FALSE/0 → false (any case); anything else is an error",
 		eval: fnBoolean})
 	registerFunc(&Func{Name: "table", Params: "table, code[, field]", MinArgs: 2, MaxArgs: 3,
-		Doc: "looks code up in a table; field is code (default), display or system; an unmapped code follows the table's policy (only the code lookup applies it)",
+		Doc:     "looks code up in a table; field is code (default), display or system; an unmapped code follows the table's policy (only the code lookup applies it)",
 		compile: compileTable, eval: fnTable})
 	registerFunc(&Func{Name: "cvx", Params: "code", MinArgs: 1, MaxArgs: 1,
 		Doc:  "normalizes a numeric CVX code to its table form (`045` → `45`, `3` → `03`); other text is returned trimmed",
@@ -120,13 +120,13 @@ func init() {
 		Doc:  "normalizes an NDC (10-digit hyphenated 4-4-2, 5-3-2, 5-4-1, or 11-digit) to 11 digits without hyphens; anything else is an error",
 		eval: fnNDC})
 	registerFunc(&Func{Name: "code_in", Params: "field, system, ...", MinArgs: 2, MaxArgs: -1,
-		Doc: "code of the first CWE/CE triplet (1-3, then 4-6) of a v2 field whose coding system is one of the systems (any case; \"\" = none sent)",
+		Doc:     "code of the first CWE/CE triplet (1-3, then 4-6) of a v2 field whose coding system is one of the systems (any case; \"\" = none sent)",
 		compile: compileCodeIn, eval: fnCodeIn})
 	registerFunc(&Func{Name: "text_in", Params: "field, system, ...", MinArgs: 2, MaxArgs: -1,
-		Doc: "text of the first CWE/CE triplet of a v2 field whose coding system is one of the systems",
+		Doc:     "text of the first CWE/CE triplet of a v2 field whose coding system is one of the systems",
 		compile: compileCodeIn, eval: fnCodeIn})
 	registerFunc(&Func{Name: "replace", Params: "value, regexp, replacement", MinArgs: 3, MaxArgs: 3,
-		Doc: "value with every match of a regular expression (a literal, checked at load) replaced ($1 refers to a group)",
+		Doc:     "value with every match of a regular expression (a literal, checked at load) replaced ($1 refers to a group)",
 		compile: compileReplace, eval: fnReplace})
 }
 

@@ -81,7 +81,9 @@ func (m *Mapping) File() string { return m.impl.file }
 // be shared by several mappings).
 type dirFS string
 
-func (d dirFS) Open(name string) (fs.File, error) { return os.Open(filepath.Join(string(d), filepath.FromSlash(name))) }
+func (d dirFS) Open(name string) (fs.File, error) {
+	return os.Open(filepath.Join(string(d), filepath.FromSlash(name)))
+}
 
 // Default is the shipped mapping for CDC IIS v2.5.1 VXU^V04 / RSP^K11.
 func Default() *Mapping {
@@ -129,6 +131,8 @@ type Trace struct {
 	Rule    string // file:line
 	Source  string // e.g. PID-5.1
 	Value   string
+	// Resource is the resource the element belongs to, "Patient/<id>".
+	Resource string
 }
 
 // Output is what one record became. Resources in emission order (Patient

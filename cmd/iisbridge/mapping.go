@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"iisbridge/mapping"
+	"iisbridge/sources/v2archive"
+)
+
+func init() {
+	register(&command{
+		Name:  "mapping check",
+		Usage: "FILE",
+		Short: "validate a mapping file and its tables; list every problem with file:line:column",
+		Run:   func(args []string) int { return mappingCheck(args, os.Stdout, os.Stderr) },
+	})
+	register(&command{
+		Name:  "mapping preview",
+		Usage: "[--mapping FILE] [--index N] MESSAGE.hl7",
+		Short: "show the FHIR resources one message becomes, and which rule and source value made each element",
+		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
+	})
+	register(&command{
+		Name:  "mapping docs",
+		Usage: "",
+		Short: "print the mapping functions and table policies as Markdown",
+		Run: func(args []string) int {
+			fmt.Print(mapping.Docs())
+			return 0
+		},
+	})
+}
+
+func mappingCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mapping check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: iisbridge mapping check FILE") }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	m, err := mapping.Load(fs.Arg(0))
+	if err != nil {
+		var ce *mapping.CheckError
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				fmt.Fprintln(stdout, p)
+			}
+			fmt.Fprintf(stderr, "%d problem(s)\n", len(ce.Problems))
+			return 1
+		}
+		fmt.Fprintf(stderr, "iisbridge mapping check: %v\n", err)
+		return 1
+	}
+	res, rules := m.Stats()
+	fmt.Fprintf(stdout, "ok: %d resources, %d rules\n", res, rules)
+	return 0
+}
+
+// loadMapping returns the mapping at path, or the default when path is "".
+func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
+	if path == "" {
+		return mapping.Default(), true
+	}
+	m, err := mapping.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n%v\n", path, err)
+		return nil, false
+	}
+	return m, true
+}
+
+func mappingPreview(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mapping preview", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
+	index := fs.Int("index", 1, "preview the `N`-th message of the file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] MESSAGE.hl7")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || *index < 1 {
+		fs.Usage()
+		return 2
+	}
+	m, ok := loadMapping(*mapFile, stderr)
+	if !ok {
+		return 1
+	}
+	rd, err := v2archive.Open([]string{fs.Arg(0)}, v2archive.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge mapping preview: %v\n", err)
+		return 1
+	}
+	defer rd.Close()
+	n := 0
+	for {
+		it, err := rd.Next()
+		if err == io.EOF {
+			fmt.Fprintf(stderr, "iisbridge mapping preview: %s holds %d message(s), not %d\n", fs.Arg(0), n, *index)
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge mapping preview: %v\n", err)
+			return 1
+		}
+		if it.Err == nil && it.Message == nil {
+			continue // warnings only
+		}
+		if n++; n < *index {
+			continue
+		}
+		if it.Err != nil {
+			fmt.Fprintf(stderr, "%s: not a message: %v\n", it.Loc, it.Err)
+			return 1
+		}
+		code, trig, _ := it.Message.Type()
+		fmt.Fprintf(stdout, "Message %s^%s at %s\n", code, trig, it.Loc)
+		out := m.Apply(mapping.Input{Msg: it.Message, Loc: it.Loc}, true)
+		printPreview(stdout, out, code+"^"+trig)
+		return 0
+	}
+}
+
+func printPreview(w io.Writer, out mapping.Output, msgType string) {
+	if len(out.Resources) == 0 && len(out.Issues) == 0 {
+		fmt.Fprintf(w, "\nno resources: the mapping does not cover %s\n", msgType)
+		return
+	}
+	// Resources, each followed by the trace of its elements.
+	shown := map[string]bool{}
+	for _, r := range out.Resources {
+		ref := r.ResourceType() + "/" + r.ID()
+		fmt.Fprintf(w, "\n=== %s\n", ref)
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, r.AppendJSON(nil), "", "  "); err != nil {
+			buf.Reset()
+			buf.Write(r.AppendJSON(nil))
+		}
+		buf.WriteByte('\n')
+		w.Write(buf.Bytes())
+		printTrace(w, out.Trace, ref)
+		shown[ref] = true
+	}
+	// Rejected resources: what was built before the rejection.
+	for _, t := range out.Trace {
+		if !shown[t.Resource] {
+			shown[t.Resource] = true
+			fmt.Fprintf(w, "\n=== %s: not emitted\n", t.Resource)
+			printTrace(w, out.Trace, t.Resource)
+		}
+	}
+	if len(out.Issues) > 0 {
+		fmt.Fprintf(w, "\n=== Issues (%d)\n", len(out.Issues))
+		for _, is := range out.Issues {
+			fmt.Fprintf(w, "%-7s %-12s %s\n", is.Severity, is.Code, is.Diagnostics)
+			var where []string
+			if len(is.Expression) > 0 {
+				where = append(where, "element "+strings.Join(is.Expression, ", "))
+			}
+			if is.Input != nil && is.Input.Field != "" {
+				where = append(where, "source "+is.Input.Field)
+			}
+			if is.Rule != "" {
+				where = append(where, "rule "+is.Rule)
+			}
+			if len(where) > 0 {
+				fmt.Fprintf(w, "        %s\n", strings.Join(where, "; "))
+			}
+		}
+	}
+}
+
+func printTrace(w io.Writer, trace []mapping.Trace, ref string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "--- trace\nELEMENT\tVALUE\tFROM\tRULE\n")
+	for _, t := range trace {
+		if t.Resource != ref {
+			continue
+		}
+		src := t.Source
+		if src == "" {
+			src = "(constant)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Element, clip(t.Value, 48), src, t.Rule)
+	}
+	tw.Flush()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
