@@ -50,6 +50,6 @@ func ExampleDirWriter() {
 		fmt.Println(f.Type, f.Count, f.Bytes)
 	}
 	// Output:
-	// Patient 2 68
-	// Patient 1 34
+	// Patient 2 72
+	// Patient 1 36
 }
