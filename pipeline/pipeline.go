@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"iisbridge/fhirout"
+	"iisbridge/hl7v2"
 	"iisbridge/mapping"
 	"iisbridge/sources/index"
 	"iisbridge/sources/v2archive"
@@ -288,8 +289,9 @@ func (e *export) person(pp index.Person) error {
 		if err == nil && it.Err != nil {
 			err = it.Err
 		}
-		if err == nil && it.Message == nil {
-			err = errors.New("no message at the indexed location")
+		var msg *hl7v2.Message
+		if err == nil {
+			msg, err = hl7v2.Parse(it.Data)
 		}
 		if err != nil {
 			e.st.ReadErrors++
@@ -304,7 +306,7 @@ func (e *export) person(pp index.Person) error {
 			continue
 		}
 		e.st.Messages++
-		out := mp.Apply(mapping.Input{Msg: it.Message, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
+		out := mp.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
 		if len(out.Issues) > 0 && fresh {
 			if err := e.issue(fhirout.OperationOutcome(out.Issues...)); err != nil {
 				return err

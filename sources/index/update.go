@@ -470,7 +470,7 @@ func (w *writer) read(f *fileRow, from int64) error {
 		if err != nil {
 			return fmt.Errorf("index: %s: %w", f.path, err)
 		}
-		if it.Err == nil && it.Message == nil && len(it.Warnings) == 0 {
+		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
 		if err := w.begin(); err != nil {
@@ -513,10 +513,15 @@ func (w *writer) ingest(fileID int64, it *v2archive.Item) error {
 	switch {
 	case it.Err != nil:
 		r.err = it.Err.Error()
-	case it.Message == nil:
+	case len(it.Data) == 0:
 		r.kind, r.err = "W", strings.Join(it.Warnings, "; ")
 	default:
-		w.x.classify(it.Message, it.Data, &r)
+		m, err := hl7v2.Parse(it.Data)
+		if err != nil {
+			r.err = err.Error()
+			break
+		}
+		w.x.classify(m, it.Data, &r)
 		if len(it.Warnings) > 0 {
 			r.err = strings.Join(it.Warnings, "; ")
 		}
