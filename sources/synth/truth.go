@@ -1,0 +1,535 @@
+package synth
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Truth is the content of truth.json: what a correct bridge must export
+// from the archive. The package documentation describes every field.
+type Truth struct {
+	Version       int            `json:"version"`
+	Config        TruthConfig    `json:"config"`
+	IIS           Organization   `json:"iis"`
+	Facilities    []Organization `json:"facilities"`
+	Files         []File         `json:"files"`
+	Counts        Counts         `json:"counts"`
+	UnseenDeletes []UnseenDelete `json:"unseen_deletes"`
+	Broken        []Broken       `json:"broken"`
+	Persons       []Person       `json:"persons"`
+	Links         []Link         `json:"links"`
+	Messages      []Message      `json:"messages"`
+}
+
+type TruthConfig struct {
+	Seed            int64     `json:"seed"`
+	People          int       `json:"people"`
+	Facilities      int       `json:"facilities"`
+	Messages        int       `json:"messages"`
+	Start           time.Time `json:"start"`
+	End             time.Time `json:"end"`
+	Framings        []string  `json:"framings"`
+	FilesPerFraming int       `json:"files_per_framing"`
+}
+
+// Organization is the IIS or a reporting facility. Key is the MSH-4
+// namespace (also the MR assigning authority and the ORC-3 namespace);
+// OrgKey is the Group key per pipeline.Membership (MSH-22 XON-10 when the
+// facility sends MSH-22, else "namespace|OID").
+type Organization struct {
+	Key    string `json:"key"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	OID    string `json:"oid"`
+	OrgID  string `json:"msh22_id,omitempty"`
+	OrgKey string `json:"org_key"`
+}
+
+type File struct {
+	Name     string `json:"name"`
+	Framing  string `json:"framing"`
+	Gzip     bool   `json:"gzip,omitempty"`
+	Charset  string `json:"charset"` // UTF-8 or ISO-8859-1
+	Messages int    `json:"messages"`
+	Batches  int    `json:"batches,omitempty"`
+	Bytes    int64  `json:"bytes"`
+}
+
+type Counts struct {
+	Messages       int            `json:"messages"`
+	ByKind         map[string]int `json:"by_kind"`    // VXU, QBP, RSP, ACK, broken
+	ByProfile      map[string]int `json:"by_profile"` // Z22, Z34, Z44, Z32, Z42, Z31, Z33, Z23, and broken reasons
+	Persons        int            `json:"persons"`
+	Doses          int            `json:"doses"`
+	Completed      int            `json:"completed"`
+	NotDone        int            `json:"not_done"`
+	EnteredInError int            `json:"entered_in_error"`
+	Links          int            `json:"links"`
+}
+
+type UnseenDelete struct {
+	File      string `json:"file"`
+	Index     int    `json:"index"`
+	ControlID string `json:"control_id"`
+	Person    string `json:"person"`
+	Facility  string `json:"facility"`
+	Filler    string `json:"filler"`
+	CVX       string `json:"cvx"`
+	Date      string `json:"date"`
+}
+
+type Broken struct {
+	File   string `json:"file"`
+	Index  int    `json:"index"`
+	Reason string `json:"reason"` // no-msh, garbage, mllp-truncated
+}
+
+type Person struct {
+	Key               string       `json:"key"`
+	IISID             string       `json:"iis_id,omitempty"`
+	IDs               []FacilityID `json:"ids"`
+	Name              Name         `json:"name"`
+	FormerNames       []Name       `json:"former_names,omitempty"`
+	BirthDate         string       `json:"birth_date"`
+	Sex               string       `json:"sex"`
+	Address           Address      `json:"address"`
+	FormerAddresses   []Address    `json:"former_addresses,omitempty"`
+	Phone             string       `json:"phone,omitempty"`
+	MothersMaidenName string       `json:"mothers_maiden_name"`
+	Twin              string       `json:"twin,omitempty"`
+	DemographicKey    string       `json:"demographic_key"`
+	Messages          int          `json:"messages"`
+	PatientLevel      int          `json:"patient_level_orders,omitempty"`
+	Doses             []Dose       `json:"doses"`
+}
+
+type FacilityID struct {
+	Facility string `json:"facility"`
+	MRN      string `json:"mrn"`
+}
+
+type Name struct {
+	Family string `json:"family"`
+	Given  string `json:"given"`
+	Middle string `json:"middle,omitempty"`
+}
+
+type Address struct {
+	Line    string `json:"line"`
+	City    string `json:"city"`
+	State   string `json:"state"`
+	Zip     string `json:"zip"`
+	Country string `json:"country"`
+	County  string `json:"county"`
+}
+
+type Dose struct {
+	Key           string     `json:"key"`
+	CVX           string     `json:"cvx"`
+	Date          string     `json:"date"`
+	Facility      string     `json:"facility"`
+	Filler        string     `json:"filler"`
+	Status        string     `json:"status"`     // completed, not-done, entered-in-error
+	Completion    string     `json:"completion"` // RXA-20 as sent: CP, RE, NA
+	Lot           string     `json:"lot,omitempty"`
+	MVX           string     `json:"mvx,omitempty"`
+	PrimarySource bool       `json:"primary_source"`
+	RefusalReason string     `json:"refusal_reason,omitempty"` // NIP002
+	Updated       bool       `json:"updated,omitempty"`
+	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
+}
+
+type Link struct {
+	OrgKey   string    `json:"org_key"`
+	Facility string    `json:"facility"`
+	Person   string    `json:"person"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+	Via      []string  `json:"via"` // vxu, qbp
+}
+
+type Message struct {
+	File      string    `json:"file"`
+	Index     int       `json:"index"`
+	Kind      string    `json:"kind"`
+	Profile   string    `json:"profile"`
+	ControlID string    `json:"control_id,omitempty"`
+	Person    string    `json:"person,omitempty"`
+	Time      time.Time `json:"time,omitzero"`
+}
+
+// ReadTruth loads a truth.json written by Generate.
+func ReadTruth(path string) (*Truth, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var t Truth
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if t.Version != truthVersion {
+		return nil, fmt.Errorf("%s: truth version %d, want %d", path, t.Version, truthVersion)
+	}
+	return &t, nil
+}
+
+const truthVersion = 1
+
+// tperson replays what the bridge receives about one person, in message
+// time order, with the rules documented in the package doc.
+type tperson struct {
+	p      *person
+	out    Person
+	doses  []*Dose
+	byKey  map[string]*Dose
+	links  []*Link
+	hasPID bool
+}
+
+func newTPerson(p *person) *tperson {
+	tp := &tperson{p: p, byKey: map[string]*Dose{}}
+	tp.out.Key = p.key
+	if p.twin != nil {
+		tp.out.Twin = p.twin.key
+	}
+	return tp
+}
+
+func toName(n name) Name { return Name{n.Family, n.Given, n.Middle} }
+func toAddr(a address) Address {
+	return Address{Line: a.Street, City: a.City, State: a.State, Zip: a.Zip, Country: "USA", County: a.County}
+}
+
+func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
+	w := tw.w
+	tp.out.Messages++
+	if s := m.pid; s != nil {
+		for _, mr := range s.mrs {
+			id := FacilityID{mr[0], mr[1]}
+			if !slices.Contains(tp.out.IDs, id) {
+				tp.out.IDs = append(tp.out.IDs, id)
+			}
+		}
+		if s.sr != "" {
+			tp.out.IISID = s.sr
+		}
+		n, a := toName(s.nm), toAddr(s.addr)
+		if tp.hasPID && n != tp.out.Name && !slices.Contains(tp.out.FormerNames, tp.out.Name) {
+			tp.out.FormerNames = append(tp.out.FormerNames, tp.out.Name)
+		}
+		if tp.hasPID && a != tp.out.Address && !slices.Contains(tp.out.FormerAddresses, tp.out.Address) {
+			tp.out.FormerAddresses = append(tp.out.FormerAddresses, tp.out.Address)
+		}
+		tp.out.Name, tp.out.Address = n, a
+		if s.phone != "" {
+			tp.out.Phone = s.phone
+		}
+		tp.out.BirthDate, tp.out.Sex = isoDate(s.dob), string(s.sex)
+		tp.out.MothersMaidenName = s.mom.Family
+		tp.out.DemographicKey = tp.p.demoKeyOf(s)
+		tp.hasPID = true
+	}
+	sender := iisNS
+	if m.sender >= 0 {
+		sender = w.facs[m.sender].NS
+	}
+	for _, rw := range m.rows {
+		if rw.cvx == "998" {
+			tp.out.PatientLevel++
+			continue
+		}
+		if rw.action == "U" || rw.action == "D" {
+			var d *Dose
+			for _, x := range tp.doses {
+				if x.Facility == sender && x.Filler == rw.filler {
+					d = x
+				}
+			}
+			switch {
+			case d == nil && rw.action == "D":
+				tw.unseen = append(tw.unseen, UnseenDelete{File: file, Index: index, ControlID: m.ctrl, Person: tp.p.key,
+					Facility: sender, Filler: rw.filler, CVX: rw.cvx, Date: isoDate(rw.date)})
+			case d == nil:
+				// not generated: a U always follows its A
+			case rw.action == "D":
+				d.Status = "entered-in-error"
+				t := timeOf(m.ts)
+				d.DeletedAt = &t
+			default:
+				d.Lot, d.Updated = rw.lot, true
+			}
+			continue
+		}
+		k := tp.p.key + "-" + rw.cvx + "-" + isoCompact(rw.date)
+		d := tp.byKey[k]
+		if d == nil {
+			d = &Dose{Key: k, CVX: rw.cvx, Date: isoDate(rw.date), Facility: sender, Filler: rw.filler,
+				Completion: rw.status, Lot: rw.lot, MVX: rw.mvx, RefusalReason: rw.reason}
+			switch rw.status {
+			case "CP":
+				d.Status = "completed"
+			default:
+				d.Status = "not-done"
+			}
+			d.PrimarySource = rw.rxa9 == "00"
+			tp.byKey[k] = d
+			tp.doses = append(tp.doses, d)
+			continue
+		}
+		if rw.rxa9 == "00" && !d.PrimarySource { // 00 beats 01: the giver's record replaces a historical copy
+			d.PrimarySource = true
+			d.Facility, d.Filler, d.Lot, d.MVX = sender, rw.filler, rw.lot, rw.mvx
+		}
+	}
+	if m.linkOrg >= 0 {
+		f := w.facs[m.linkOrg]
+		via := "vxu"
+		if m.kind == "RSP" {
+			via = "qbp"
+		}
+		t := timeOf(m.linkTS)
+		var l *Link
+		for _, x := range tp.links {
+			if x.Facility == f.NS {
+				l = x
+			}
+		}
+		if l == nil {
+			l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, First: t}
+			tp.links = append(tp.links, l)
+		}
+		l.Last = t
+		if !slices.Contains(l.Via, via) {
+			l.Via = append(l.Via, via)
+			slices.Sort(l.Via)
+		}
+	}
+}
+
+func (tp *tperson) finish() (*Person, []*Link) {
+	out := &tp.out
+	out.Doses = make([]Dose, 0, len(tp.doses))
+	for _, d := range tp.doses {
+		out.Doses = append(out.Doses, *d)
+	}
+	slices.SortFunc(out.Doses, func(a, b Dose) int {
+		return cmp.Or(cmp.Compare(a.Date, b.Date), cmp.Compare(a.CVX, b.CVX))
+	})
+	slices.SortFunc(tp.links, func(a, b *Link) int {
+		return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.OrgKey, b.OrgKey))
+	})
+	return out, tp.links
+}
+
+// truthWriter streams the large sections (persons, links, messages) to
+// temporary files and assembles truth.json at the end, so memory stays
+// flat however many messages are generated.
+type truthWriter struct {
+	w                        *world
+	dir                      string
+	persons, links, messages *spool
+	unseen                   []UnseenDelete
+	broken                   []Broken
+	counts                   Counts
+}
+
+type spool struct {
+	f     *os.File
+	bw    *bufio.Writer
+	n     int
+	lineB []byte
+}
+
+func newSpool(dir, name string) (*spool, error) {
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	return &spool{f: f, bw: bufio.NewWriterSize(f, 1<<16)}, nil
+}
+
+func (s *spool) add(line []byte) error {
+	if s.n > 0 {
+		s.bw.WriteString(",\n")
+	}
+	s.n++
+	_, err := s.bw.Write(line)
+	return err
+}
+
+func (s *spool) copyTo(dst io.Writer) error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(dst, s.f)
+	return err
+}
+
+func (s *spool) remove() {
+	s.f.Close()
+	os.Remove(s.f.Name())
+}
+
+func newTruthWriter(w *world, dir string) (*truthWriter, error) {
+	tw := &truthWriter{w: w, dir: dir, unseen: []UnseenDelete{}, broken: []Broken{}}
+	tw.counts.ByKind, tw.counts.ByProfile = map[string]int{}, map[string]int{}
+	var err error
+	for _, x := range []struct {
+		s    **spool
+		name string
+	}{{&tw.persons, ".truth-persons.tmp"}, {&tw.links, ".truth-links.tmp"}, {&tw.messages, ".truth-messages.tmp"}} {
+		if *x.s, err = newSpool(dir, x.name); err != nil {
+			tw.cleanup()
+			return nil, err
+		}
+	}
+	return tw, nil
+}
+
+func (tw *truthWriter) cleanup() {
+	for _, s := range []*spool{tw.persons, tw.links, tw.messages} {
+		if s != nil {
+			s.remove()
+		}
+	}
+}
+
+// message records one written record. Hand-formatted: a million of these
+// go through here for the benchmark archive.
+func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, person string, ts int64) error {
+	tw.counts.Messages++
+	tw.counts.ByKind[kind]++
+	tw.counts.ByProfile[profile]++
+	b := tw.messages.lineB[:0]
+	b = append(b, `{"file":`...)
+	b = strconv.AppendQuote(b, file)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"kind":`...)
+	b = strconv.AppendQuote(b, kind)
+	b = append(b, `,"profile":`...)
+	b = strconv.AppendQuote(b, profile)
+	if ctrl != "" {
+		b = append(b, `,"control_id":`...)
+		b = strconv.AppendQuote(b, ctrl)
+	}
+	if person != "" {
+		b = append(b, `,"person":`...)
+		b = strconv.AppendQuote(b, person)
+	}
+	if ts != 0 {
+		b = append(b, `,"time":"`...)
+		b = timeOf(ts).AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	tw.messages.lineB = b
+	return tw.messages.add(b)
+}
+
+func (tw *truthWriter) person(tp *tperson) error {
+	p, links := tp.finish()
+	tw.counts.Persons++
+	for _, d := range p.Doses {
+		tw.counts.Doses++
+		switch d.Status {
+		case "completed":
+			tw.counts.Completed++
+		case "not-done":
+			tw.counts.NotDone++
+		default:
+			tw.counts.EnteredInError++
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := tw.persons.add(b); err != nil {
+		return err
+	}
+	for _, l := range links {
+		tw.counts.Links++
+		b, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		if err := tw.links.add(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish writes truth.json (header first, then the spooled sections).
+func (tw *truthWriter) finish(cfg Config, files []File) (err error) {
+	defer tw.cleanup()
+	cfgOut := TruthConfig{Seed: cfg.Seed, People: cfg.People, Facilities: cfg.Facilities, Messages: cfg.Messages,
+		Start: cfg.Start, End: cfg.End, Framings: cfg.Framings, FilesPerFraming: cfg.FilesPerFraming}
+	if cfg.Messages > 0 {
+		cfgOut.People = 0
+	}
+	iis := Organization{Key: iisNS, Name: iisName, Kind: "iis", OID: iisOID, OrgKey: iisNS + "|" + iisOID}
+	var facs []Organization
+	for _, f := range tw.w.facs {
+		facs = append(facs, Organization{Key: f.NS, Name: f.Name, Kind: f.Kind, OID: f.OID, OrgID: f.OrgID, OrgKey: f.orgKey()})
+	}
+	path := filepath.Join(tw.dir, "truth.json")
+	out, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(path+".tmp", path)
+		} else {
+			os.Remove(path + ".tmp")
+		}
+	}()
+	bw := bufio.NewWriterSize(out, 1<<20)
+	put := func(key string, v any, last bool) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(bw, "%q:%s,\n", key, b)
+	}
+	bw.WriteString("{\n")
+	put("version", truthVersion, false)
+	put("config", cfgOut, false)
+	put("iis", iis, false)
+	put("facilities", facs, false)
+	put("files", files, false)
+	put("counts", tw.counts, false)
+	put("unseen_deletes", tw.unseen, false)
+	put("broken", tw.broken, false)
+	for i, s := range []struct {
+		key string
+		sp  *spool
+	}{{"persons", tw.persons}, {"links", tw.links}, {"messages", tw.messages}} {
+		fmt.Fprintf(bw, "%q:[\n", s.key)
+		if err := s.sp.copyTo(bw); err != nil {
+			return err
+		}
+		if i < 2 {
+			bw.WriteString("\n],\n")
+		} else {
+			bw.WriteString("\n]\n}\n")
+		}
+	}
+	return bw.Flush()
+}
