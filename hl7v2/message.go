@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -63,8 +64,7 @@ func (m *messageImpl) parse(data []byte) error {
 	// Typical segments hold a field separator every 8 to 10 bytes and a
 	// segment every 80 to 120: size both tables once.
 	seps := make([]int32, 0, len(rest)/6+16)
-	type rec struct{ start, end, s0, s1 int32 }
-	recs := make([]rec, 0, len(rest)/64+4)
+	table := make([]segData, 0, len(rest)/64+4)
 	line := 1
 	for _, c := range data[:start] {
 		if c == '\n' {
@@ -72,6 +72,7 @@ func (m *messageImpl) parse(data []byte) error {
 		}
 	}
 	n := len(data)
+	nextCR, nextLF := -1, -1
 	for pos := start; pos < n; {
 		c := data[pos]
 		if c == '\n' || c == '\r' {
@@ -87,21 +88,27 @@ func (m *messageImpl) parse(data []byte) error {
 		}
 		ls := pos
 		s0 := len(seps)
-		for pos < n {
-			c = data[pos]
-			if c == fs {
-				seps = append(seps, int32(pos-ls))
-			} else if c <= '\r' && (c == '\r' || c == '\n') {
+		// The line ends at the nearer of the next \r and \n; each is
+		// searched again only once passed.
+		if nextCR < pos {
+			nextCR = indexFrom(data, pos, '\r')
+		}
+		if nextLF < pos {
+			nextLF = indexFrom(data, pos, '\n')
+		}
+		le := min(nextCR, nextLF)
+		pos = le
+		for off, ln := 0, data[ls:le]; ; {
+			j := bytes.IndexByte(ln[off:], fs)
+			if j < 0 {
 				break
 			}
-			pos++
+			off += j
+			seps = append(seps, int32(off))
+			off++
 		}
-		le := pos
 		if le > ls && data[le-1] == 0x1c { // MLLP end block without \r
 			le--
-			if len(seps) > s0 && int(seps[len(seps)-1]) >= le-ls {
-				seps = seps[:len(seps)-1]
-			}
 		}
 		if le == ls {
 			continue
@@ -111,9 +118,11 @@ func (m *messageImpl) parse(data []byte) error {
 			nameEnd = int(seps[s0])
 		}
 		name := data[ls : ls+nameEnd]
+		nameStr, known := lookupName(name)
 		switch {
+		case known:
 		case validSegmentName(name):
-			if !knownSegment(name) && name[0] != 'Z' {
+			if name[0] != 'Z' {
 				m.warnings = append(m.warnings, fmt.Sprintf("line %d: unknown segment %s kept", line, name))
 			}
 		case alnum(name) && (len(seps) > s0 || len(name) > 3):
@@ -128,28 +137,32 @@ func (m *messageImpl) parse(data []byte) error {
 			seps = seps[:s0]
 			continue
 		}
-		if len(recs) > 0 && isHeaderName(name) && string(name) == "MSH" {
+		if nameStr == "" {
+			nameStr = string(name)
+		}
+		hdr := nameStr == "MSH" || nameStr == "FHS" || nameStr == "BHS"
+		if len(table) > 0 && nameStr == "MSH" {
 			m.warnings = append(m.warnings, fmt.Sprintf("line %d: second MSH in one message", line))
 		}
-		recs = append(recs, rec{int32(ls), int32(le), int32(s0), int32(len(seps))})
+		// seps is still growing: the segment takes its slice at the end.
+		table = append(table, segData{raw: data[ls:le:le], name: nameStr, d: d, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
 	}
 	m.seps = seps
-	m.segs = make(Segments, len(recs))
-	for i, r := range recs {
-		raw := data[r.start:r.end:r.end]
-		nameLen := len(raw)
-		if r.s1 > r.s0 {
-			nameLen = int(seps[r.s0])
-		}
-		m.segs[i].impl = segmentImpl{
-			raw:  raw,
-			seps: seps[r.s0:r.s1:r.s1],
-			name: internName(raw[:nameLen]),
-			d:    d,
-			hdr:  isHeaderName(raw[:nameLen]),
-		}
+	m.segs = make(Segments, len(table))
+	for i := range table {
+		t := &table[i]
+		t.seps = seps[t.s0:t.s1:t.s1]
+		m.segs[i].impl.segData = t
 	}
 	return nil
+}
+
+// indexFrom is the index of c in b at or after from, or len(b).
+func indexFrom(b []byte, from int, c byte) int {
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return len(b)
 }
 
 // skipLeader skips a UTF-8 byte order mark, whitespace and MLLP start bytes.

@@ -18,15 +18,32 @@ var segmentNames = func() map[string]string {
 	return m
 }()
 
-func knownSegment(name []byte) bool {
-	_, ok := segmentNames[string(name)]
-	return ok
-}
-
-// internName returns name as a string, shared for standard names.
-func internName(name []byte) string {
-	if s, ok := segmentNames[string(name)]; ok {
-		return s
+// lookupName returns a standard name as a shared string; "" and false
+// for others. The segments of immunization messages skip the map.
+func lookupName(name []byte) (string, bool) {
+	if len(name) != 3 {
+		return "", false
 	}
-	return string(name)
+	switch string(name) {
+	case "MSH":
+		return "MSH", true
+	case "PID":
+		return "PID", true
+	case "ORC":
+		return "ORC", true
+	case "RXA":
+		return "RXA", true
+	case "RXR":
+		return "RXR", true
+	case "OBX":
+		return "OBX", true
+	case "NTE":
+		return "NTE", true
+	case "NK1":
+		return "NK1", true
+	case "PD1":
+		return "PD1", true
+	}
+	s, ok := segmentNames[string(name)]
+	return s, ok
 }

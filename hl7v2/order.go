@@ -31,6 +31,9 @@ func (m *Message) Orders() []Order {
 		start, cur = -1, Order{}
 	}
 	for i, s := range segs {
+		if s.IsZero() {
+			continue
+		}
 		switch s.impl.name {
 		case "ORC":
 			closeGroup(i)
@@ -54,7 +57,7 @@ func (m *Message) Orders() []Order {
 			}
 		case "NTE", "TQ1", "TQ2":
 		default:
-			if s.impl.name[0] != 'Z' && knownSegment([]byte(s.impl.name)) {
+			if _, known := segmentNames[s.impl.name]; known && s.impl.name[0] != 'Z' {
 				closeGroup(i)
 				orc = -1
 			}

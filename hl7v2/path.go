@@ -168,7 +168,7 @@ func (s Segments) Find(name string, n int) (Segment, bool) {
 		n = 1
 	}
 	for _, seg := range s {
-		if seg.impl.name == name {
+		if seg.impl.segData != nil && seg.impl.name == name {
 			if n--; n == 0 {
 				return seg, true
 			}
@@ -201,7 +201,7 @@ func (s Segments) Values(p Path) []Value {
 	}
 	var out []Value
 	for _, seg := range s {
-		if seg.impl.name == p.Segment {
+		if seg.impl.segData != nil && seg.impl.name == p.Segment {
 			out = p.appendFrom(out, seg)
 		}
 	}

@@ -6,22 +6,36 @@ import "bytes"
 // absent segment: every accessor on it returns empty values.
 type Segment struct{ impl segmentImpl }
 
-type segmentImpl struct {
+// segmentImpl points into the message's segment table, so that a Segment
+// is one word to copy.
+type segmentImpl struct{ *segData }
+
+type segData struct {
 	raw  []byte  // without terminator
 	seps []int32 // offsets in raw of each field separator
 	name string
 	d    Delimiters
-	hdr  bool // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+	hdr  bool  // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+	s0   int32 // seps is m.seps[s0:s1]
+	s1   int32
 }
 
-func (s Segment) IsZero() bool { return s.impl.raw == nil }
+func (s Segment) IsZero() bool { return s.impl.segData == nil }
 
 // Name is the segment name (PID, ZPI, ...).
-func (s Segment) Name() string { return s.impl.name }
+func (s Segment) Name() string {
+	if s.impl.segData == nil {
+		return ""
+	}
+	return s.impl.name
+}
 
 // NumFields counts the fields sent, trailing empty ones included (for MSH,
 // MSH-1 and MSH-2 count).
 func (s Segment) NumFields() int {
+	if s.impl.segData == nil {
+		return 0
+	}
 	if s.impl.hdr {
 		return len(s.impl.seps) + 1
 	}
@@ -29,14 +43,19 @@ func (s Segment) NumFields() int {
 }
 
 // Raw returns the segment's bytes without its terminator.
-func (s Segment) Raw() []byte { return s.impl.raw }
+func (s Segment) Raw() []byte {
+	if s.impl.segData == nil {
+		return nil
+	}
+	return s.impl.raw
+}
 
 // Field returns field n (1-based, as in PID-3; for MSH, MSH-1 is the field
 // separator and MSH-2 the encoding characters, both returned literally:
 // never split or decoded). An absent field is empty.
 func (s Segment) Field(n int) Field {
-	si := &s.impl
-	if n < 1 || si.raw == nil {
+	si := s.impl.segData
+	if n < 1 || si == nil {
 		return Field{}
 	}
 	k := n // index of the field among the pieces split at the separator
@@ -231,21 +250,44 @@ func nth(b []byte, sep byte, i int) []byte {
 		return nil
 	}
 	for ; i > 1; i-- {
-		j := bytes.IndexByte(b, sep)
+		j := indexByte(b, sep)
 		if j < 0 {
 			return nil
 		}
 		b = b[j+1:]
 	}
-	if j := bytes.IndexByte(b, sep); j >= 0 {
+	if j := indexByte(b, sep); j >= 0 {
 		return b[:j:j]
 	}
 	return b
+}
+
+// indexByte is bytes.IndexByte without its call and setup cost on the
+// short values that components usually are.
+func indexByte(b []byte, c byte) int {
+	if len(b) > 32 {
+		return bytes.IndexByte(b, c)
+	}
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
 }
 
 func countByte(b []byte, c byte) int {
 	if c == 0 {
 		return 0
 	}
-	return bytes.Count(b, []byte{c})
+	if len(b) > 64 {
+		return bytes.Count(b, []byte{c})
+	}
+	n := 0
+	for _, x := range b {
+		if x == c {
+			n++
+		}
+	}
+	return n
 }

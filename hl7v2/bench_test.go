@@ -1,0 +1,165 @@
+package hl7v2
+
+import (
+	"testing"
+)
+
+// accessAll touches every field of the segments a mapping reads, and in
+// each every repetition and component, as Raw (no decoding).
+func accessAll(m *Message) int {
+	n := 0
+	for _, s := range m.Segments() {
+		switch s.Name() {
+		case "MSH", "PID", "ORC", "RXA", "RXR", "OBX":
+		default:
+			continue
+		}
+		for i := 1; i <= s.NumFields(); i++ {
+			f := s.Field(i)
+			n += len(f.Raw())
+			for r := 1; r <= f.NumReps(); r++ {
+				v := f.Rep(r)
+				for c := 1; c <= v.NumComponents(); c++ {
+					n += len(v.Component(c).Raw())
+				}
+			}
+		}
+	}
+	return n
+}
+
+// accessAllStrings decodes every component of the same segments.
+func accessAllStrings(m *Message) int {
+	n := 0
+	for _, s := range m.Segments() {
+		switch s.Name() {
+		case "MSH", "PID", "ORC", "RXA", "RXR", "OBX":
+		default:
+			continue
+		}
+		for i := 1; i <= s.NumFields(); i++ {
+			f := s.Field(i)
+			for r := 1; r <= f.NumReps(); r++ {
+				v := f.Rep(r)
+				for c := 1; c <= v.NumComponents(); c++ {
+					n += len(v.Component(c).String())
+				}
+			}
+		}
+	}
+	return n
+}
+
+func TestAccessDoesNotAllocate(t *testing.T) {
+	m, err := Parse(readTestdata(t, "vxu_v04.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := m.Segments()
+	p, _ := ParsePath("PID-3[2].4")
+	allocs := testing.AllocsPerRun(100, func() {
+		accessAll(m)
+		segs.Value(p).Raw()
+		segs.Find("OBX", 3)
+		m.Segments()[2].Name()
+		m.Segments()[13].Name()
+		segs.Value(p).IsEmpty()
+		segs.Value(p).IsNull()
+	})
+	if allocs != 0 {
+		t.Errorf("field access allocates %.1f times per walk", allocs)
+	}
+	// String of a plain value allocates only the result.
+	v := segs.Value(Path{Segment: "PID", Field: 5, Component: 1})
+	if a := testing.AllocsPerRun(100, func() { _ = v.String() }); a > 1 {
+		t.Errorf("String allocates %.1f times", a)
+	}
+	buf := make([]byte, 0, 64)
+	e := segs.Value(Path{Segment: "NTE", Field: 3})
+	if a := testing.AllocsPerRun(100, func() { buf = e.AppendDecoded(buf[:0]) }); a != 0 {
+		t.Errorf("AppendDecoded into a large enough buffer allocates %.1f times", a)
+	}
+}
+
+func TestParseAllocations(t *testing.T) {
+	data := readTestdata(t, "vxu_v04.hl7")
+	// Message, field table, segment table, Segments, and the name of the
+	// one Z-segment (standard names are shared).
+	if a := testing.AllocsPerRun(100, func() { Parse(data) }); a > 5 {
+		t.Errorf("Parse allocates %.1f times, want at most 5", a)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	data := readTestdata(b, "vxu_v04.hl7")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseAndAccessVXU(b *testing.B) {
+	data := readTestdata(b, "vxu_v04.hl7")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		accessAll(m)
+	}
+}
+
+func BenchmarkParseAndStringVXU(b *testing.B) {
+	data := readTestdata(b, "vxu_v04.hl7")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		accessAllStrings(m)
+	}
+}
+
+func BenchmarkFieldAccess(b *testing.B) {
+	m, err := Parse(readTestdata(b, "vxu_v04.hl7"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	segs := m.Segments()
+	paths := []Path{}
+	for _, s := range []string{"PID-3[2].1", "PID-5.1", "PID-7", "RXA-5.1", "RXA-3", "OBX[3]-5", "ORC-3.1", "MSH-10"} {
+		p, err := ParsePath(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for _, p := range paths {
+			n += len(segs.Value(p).Raw())
+		}
+	}
+	if n == 0 {
+		b.Fatal("no data")
+	}
+}
+
+func BenchmarkOrders(b *testing.B) {
+	m, err := Parse(readTestdata(b, "rsp_k11_z32.hl7"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Orders()
+	}
+}
