@@ -1,6 +1,7 @@
 package v2archive
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"unicode/utf8"
@@ -94,6 +95,9 @@ func (s *stream) charmap(raw []byte, cm *charmap.Charmap) []byte {
 
 // msh18 returns MSH-18 (character set), first repetition, upper case.
 func msh18(raw []byte) (string, bool) {
+	if i := bytes.IndexByte(raw, '\r'); i >= 0 {
+		raw = raw[:i+1] // the header is enough
+	}
 	m, err := hl7v2.Parse(raw)
 	if err != nil {
 		return "", false

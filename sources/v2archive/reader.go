@@ -70,14 +70,17 @@ func (o Options) normalized() (Options, error) {
 
 // Item is one message, or one stretch of broken input.
 //
-// A message has Data and Message set and Err nil. A broken stretch has
+// A message has Data and Header set and Err nil. A broken stretch has
 // Err set (an *Error) and no Data. Rarely an Item has neither: it only
 // carries Warnings about the input (a batch count mismatch with no message
-// to attach it to). Data and Message are valid until the next call to
+// to attach it to). Data and Header are valid until the next call to
 // Next; copy Data to keep it.
 type Item struct {
-	Data     []byte // one message, UTF-8, framing removed, segments ended by \r
-	Message  *hl7v2.Message
+	Data []byte // one message, UTF-8, framing removed, segments ended by \r
+	// Header is the MSH segment parsed on its own (Segments() holds MSH
+	// only): type, sender, time and control id without a full parse. Call
+	// hl7v2.Parse(Data) for the rest.
+	Header   *hl7v2.Message
 	Loc      sources.Location
 	Err      error
 	Warnings []string // non-fatal problems of the input around this item

@@ -1,6 +1,7 @@
 package v2archive
 
 import (
+	"encoding/binary"
 	"io"
 )
 
@@ -130,8 +131,14 @@ func (s *scanner) skipTerm() {
 // next reads one token. Segment bytes are appended to *dst up to limit
 // bytes of segment content; the segment's terminator is not stored.
 func (s *scanner) next(dst *[]byte, limit int) token {
-	if s.r == s.w && !s.fill() {
-		return s.endTok()
+	for { // BOMs at the start of a segment are dropped
+		if s.r == s.w && !s.fill() {
+			return s.endTok()
+		}
+		if p := s.peek(3); len(p) < 3 || p[0] != 0xEF || p[1] != 0xBB || p[2] != 0xBF {
+			break
+		}
+		s.advance(3)
 	}
 	t := token{off: s.off, line: s.line, ctrl: -1}
 	switch s.buf[s.r] {
@@ -150,12 +157,6 @@ func (s *scanner) next(dst *[]byte, limit int) token {
 		s.skipTerm()
 		t.kind, t.end = tokBlank, s.off
 		return t
-	case 0xEF:
-		if p := s.peek(3); len(p) >= 3 && p[1] == 0xBB && p[2] == 0xBF {
-			// a BOM: dropped, the segment starts after it
-			s.advance(3)
-			t.off = s.off
-		}
 	}
 	t.kind = tokSeg
 	d := *dst
@@ -163,6 +164,13 @@ func (s *scanner) next(dst *[]byte, limit int) token {
 	for {
 		b := s.buf[s.r:s.w]
 		i := 0
+		for i+8 <= len(b) { // 8 bytes at a time until one is < 0x20
+			x := binary.LittleEndian.Uint64(b[i:])
+			if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 {
+				break
+			}
+			i += 8
+		}
 		for i < len(b) && class[b[i]] == clText {
 			i++
 		}

@@ -1,6 +1,7 @@
 package v2archive
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 
@@ -303,13 +304,19 @@ func (s *stream) close(dataEnd int, end int64, reason string) *Item {
 		return it
 	}
 	it.Warnings = warns
-	msg, err := hl7v2.Parse(data)
+	// The header alone is parsed: enough for MSH-10 and for callers that
+	// only route or count; the full parse is the caller's.
+	hdr := data
+	if i := bytes.IndexByte(data, '\r'); i >= 0 {
+		hdr = data[:i+1]
+	}
+	msh, err := hl7v2.Parse(hdr)
 	if err != nil {
 		it.Err = &Error{Reason: "MSH: " + err.Error()}
 		return it
 	}
-	it.Data, it.Message = data, msg
-	it.Loc.ControlID = msg.ControlID()
+	it.Data, it.Header = data, msh
+	it.Loc.ControlID = msh.ControlID()
 	return it
 }
 
