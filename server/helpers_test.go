@@ -303,13 +303,16 @@ func (h *harness) do(method, url string, body string, hdr ...string) *http.Respo
 	if body != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/fhir+json")
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gzip
+	resp, err := plainTransport.RoundTrip(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// plainTransport sends exactly the headers given: no transparent gzip.
+var plainTransport = &http.Transport{DisableCompression: true}
 
 var kickHeaders = []string{"Accept", "application/fhir+json", "Prefer", "respond-async"}
 
