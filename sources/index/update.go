@@ -597,8 +597,11 @@ func (x *Index) classify(m *hl7v2.Message, data []byte, r *msgRow) {
 			if o.RXA.IsZero() {
 				continue
 			}
-			cvx := strings.TrimSpace(o.RXA.Field(5).Rep(1).Component(1).String())
-			if strings.TrimSpace(o.RXA.Field(9).Rep(1).Component(1).String()) == "00" && cvx != "998" {
+			// An administered dose: RXA-9 00, not a refusal or not-given
+			// row (RXA-20 RE/NA), not a deletion (RXA-21 D), not 998.
+			val := func(f int) string { return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String())) }
+			st := val(20)
+			if val(9) == "00" && val(5) != "998" && st != "RE" && st != "NA" && val(21) != "D" {
 				r.has00 = true
 			}
 		}
@@ -659,14 +662,19 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 }
 
 // orgOf names the sending organization: MSH-22 (XON id in .10, name in
-// .1) when filled, else MSH-4.
+// .1) when filled, else MSH-4 as "namespace|universal id" (the
+// pipeline.Membership.OrgKey convention).
 func orgOf(msh hl7v2.Segment) (key, name string) {
 	xon := msh.Field(22).Rep(1)
 	if !xon.IsNull() {
 		if id := strings.TrimSpace(xon.Component(10).String()); id != "" {
-			return strings.ToUpper(id), strings.TrimSpace(xon.Component(1).String())
+			return id, strings.TrimSpace(xon.Component(1).String())
 		}
 	}
 	hd := hl7v2.ParseHD(msh.Field(4).Rep(1))
-	return hdKey(msh.Field(4).Rep(1)), hd.Namespace
+	key = strings.TrimSpace(hd.Namespace)
+	if u := strings.TrimSpace(hd.UniversalID); u != "" {
+		key += "|" + u
+	}
+	return key, hd.Namespace
 }

@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/fhirout/fhirtest"
+	"iisbridge/mapping"
+	"iisbridge/sources/synth"
+)
+
+// genWorld writes a synthetic archive and opens a pipeline over it.
+func genWorld(t testing.TB, cfg synth.Config) (*Pipeline, *synth.Truth) {
+	t.Helper()
+	dir := t.TempDir()
+	sum, err := synth.Generate(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := synth.ReadTruth(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range sum.Files {
+		paths = append(paths, filepath.Join(dir, f))
+	}
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: paths, Mapping: mapping.Default(), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, truth
+}
+
+func idents(pt *fhirout.Object) []string {
+	var out []string
+	for _, v := range list(pt, "identifier") {
+		io := v.(*fhirout.Object)
+		typ := ""
+		for _, c := range list(child(io, "type"), "coding") {
+			typ = str(c.(*fhirout.Object), "code")
+		}
+		out = append(out, typ+"|"+str(io, "value"))
+	}
+	return out
+}
+
+// TestSynthTruth checks the export against the generator's truth: one
+// Patient per person holding all of its ids, the final dose set, the
+// deletions, the unseen-D warnings and the memberships.
+func TestSynthTruth(t *testing.T) {
+	p, truth := genWorld(t, synth.Config{Seed: 7, People: 60})
+	ctx := context.Background()
+	var s memSink
+	if err := p.Export(ctx, Query{Since: time.Unix(1, 0)}, &s); err != nil {
+		t.Fatal(err)
+	}
+	pats := s.of("Patient")
+	if len(pats) != len(truth.Persons) {
+		t.Errorf("%d Patients, truth has %d persons", len(pats), len(truth.Persons))
+	}
+	// Which Patients hold each id.
+	holders := map[string][]string{}
+	byID := map[string]*fhirout.Object{}
+	for _, pt := range pats {
+		byID[pt.ID()] = pt
+		seen := map[string]bool{}
+		for _, k := range idents(pt) {
+			if !seen[k] {
+				seen[k] = true
+				holders[k] = append(holders[k], pt.ID())
+			}
+		}
+	}
+	pidOf := map[string]string{} // truth person key → Patient id
+	for _, tp := range truth.Persons {
+		keys := []string{}
+		for _, id := range tp.IDs {
+			keys = append(keys, "MR|"+id.MRN)
+		}
+		if tp.IISID != "" {
+			keys = append(keys, "SR|"+tp.IISID)
+		}
+		for _, k := range keys {
+			h := holders[k]
+			if len(h) != 1 {
+				t.Errorf("person %s: id %s held by %d Patients", tp.Key, k, len(h))
+				continue
+			}
+			if pidOf[tp.Key] != "" && pidOf[tp.Key] != h[0] {
+				t.Errorf("person %s split over Patients %s and %s", tp.Key, pidOf[tp.Key], h[0])
+			}
+			pidOf[tp.Key] = h[0]
+		}
+		pt := byID[pidOf[tp.Key]]
+		if pt == nil {
+			t.Errorf("person %s: no Patient", tp.Key)
+			continue
+		}
+		// Demographics: the latest wins; the former names are kept as old.
+		n0 := list(pt, "name")[0].(*fhirout.Object)
+		if str(n0, "family") != tp.Name.Family || !strings.HasPrefix(strs(n0, "given"), tp.Name.Given) ||
+			str(pt, "birthDate") != tp.BirthDate {
+			t.Errorf("person %s: current name/birth date differ from truth", tp.Key)
+		}
+		olds := 0
+		for _, n := range list(pt, "name") {
+			if str(n.(*fhirout.Object), "use") == "old" {
+				olds++
+			}
+		}
+		if olds < len(tp.FormerNames) {
+			t.Errorf("person %s: %d old names, truth has %d former names", tp.Key, olds, len(tp.FormerNames))
+		}
+		if a := list(pt, "address"); len(a) == 0 || strs(a[0].(*fhirout.Object), "line") != tp.Address.Line {
+			t.Errorf("person %s: current address differs from truth", tp.Key)
+		}
+	}
+	// Doses per Patient.
+	got := map[string][]string{}
+	for _, im := range s.of("Immunization") {
+		pid := strings.TrimPrefix(str(child(im, "patient"), "reference"), "Patient/")
+		got[pid] = append(got[pid], cvxDates([]*fhirout.Object{im})[0])
+	}
+	deleted := 0
+	for _, tp := range truth.Persons {
+		var want []string
+		for _, d := range tp.Doses {
+			if d.Status == "entered-in-error" {
+				deleted++
+				continue
+			}
+			want = append(want, d.CVX+"@"+d.Date+"/"+d.Status+"/"+d.Lot)
+		}
+		sort.Strings(want)
+		g := got[pidOf[tp.Key]]
+		sort.Strings(g)
+		if strings.Join(g, " ") != strings.Join(want, " ") {
+			t.Errorf("person %s doses:\n got %v\nwant %v", tp.Key, g, want)
+		}
+	}
+	if len(s.deleted) != deleted {
+		t.Errorf("%d deletions listed, truth has %d deleted doses", len(s.deleted), deleted)
+	}
+	if st := p.Stats(); st.UnseenDeletes != int64(len(truth.UnseenDeletes)) {
+		t.Errorf("%d unseen deletes, truth %d", st.UnseenDeletes, len(truth.UnseenDeletes))
+	}
+	// Memberships.
+	var wantM, gotM []string
+	for _, l := range truth.Links {
+		wantM = append(wantM, fmt.Sprintf("%s>%s %s..%s", l.OrgKey, pidOf[l.Person], l.First.UTC().Format(time.RFC3339), l.Last.UTC().Format(time.RFC3339)))
+	}
+	p.Memberships(ctx, func(m Membership) error {
+		gotM = append(gotM, fmt.Sprintf("%s>%s %s..%s", m.OrgKey, m.PatientID, m.First.Format(time.RFC3339), m.Last.Format(time.RFC3339)))
+		return nil
+	})
+	sort.Strings(wantM)
+	sort.Strings(gotM)
+	if strings.Join(gotM, "\n") != strings.Join(wantM, "\n") {
+		t.Errorf("memberships:\n got %d %v\nwant %d %v", len(gotM), gotM, len(wantM), wantM)
+	}
+	// In = out: every record of the archive is accounted for.
+	snap, _ := p.Index().Snapshot(ctx)
+	c, _ := snap.Counts(ctx)
+	snap.Close()
+	if c.Records != int64(truth.Counts.Messages) || c.Errors != int64(len(truth.Broken)) ||
+		c.Skipped != int64(truth.Counts.ByKind["ACK"]) || c.Queries != int64(truth.Counts.ByKind["QBP"]) {
+		t.Errorf("index counts %+v vs truth %+v", c, truth.Counts)
+	}
+	if st := p.Stats(); st.Messages+st.ReadErrors != c.Person || st.Problems != c.Errors+c.Warnings {
+		t.Errorf("export stats %+v vs index %+v", st, c)
+	}
+	for _, r := range s.res[:min(len(s.res), 200)] {
+		fhirtest.Validate(t, []byte(r.String()))
+	}
+}
