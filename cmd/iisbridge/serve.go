@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"iisbridge/config"
+	"iisbridge/fhirout"
+	"iisbridge/mapping"
+	"iisbridge/pipeline"
+	"iisbridge/server"
+	"iisbridge/sources/index"
+	"iisbridge/sources/synth"
+	"iisbridge/sources/v2archive"
+)
+
+func init() {
+	register(&command{
+		Name:  "serve",
+		Usage: "[--config FILE] [--addr HOST:PORT] [--data DIR]",
+		Short: "serve FHIR Bulk Data $export (without --config: demo data generated into the data dir)",
+		Run:   runServe,
+	})
+}
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data, no auth, loopback only")
+	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
+	data := fs.String("data", "", "data directory (overrides the config)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "iisbridge serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge serve: invalid configuration:\n%v\n", err)
+			return 1
+		}
+	}
+	if *addr != "" {
+		if cfg.BaseURL == "http://"+cfg.Listen+"/fhir" { // defaulted: follow the address
+			cfg.BaseURL = "http://" + *addr + "/fhir"
+		}
+		cfg.Listen = *addr
+	}
+	if *data != "" {
+		cfg.DataDir = *data
+	}
+	if err := serve(cfg, *cfgPath == "", log); err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
+	// Authorization first: refuse to expose data before anything else.
+	var auth server.Authorizer
+	tokenURL := ""
+	if cfg.AuthEnabled() {
+		// TODO(smart): SMART Backend Services (token endpoint at /auth/token,
+		// JWT assertion checks) is the next issue; until it lands a config
+		// with clients cannot be honoured, and serving without auth is wrong.
+		return errors.New("auth.clients are configured but SMART Backend Services authorization is not implemented yet; remove auth.clients to run unauthenticated on loopback")
+	}
+	if !isLoopback(cfg.Listen) {
+		return fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
+	}
+	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
+	auth = server.NoAuth{}
+
+	m, paths, readerOpts, err := sourcesOf(cfg)
+	if err != nil {
+		return err
+	}
+	identity := index.DefaultIdentity()
+	if cfg.Identity.Kind != 0 {
+		if err := cfg.Identity.Decode(&identity); err != nil {
+			return fmt.Errorf("%s: identity: %w", cfg.File, err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	if demo && len(paths) == 0 {
+		dir := filepath.Join(cfg.DataDir, "demo")
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			log.Info("generating demo archives", "dir", dir, "people", 200)
+			if _, err := synth.Generate(dir, synth.Config{Seed: 1, People: 200}); err != nil {
+				return fmt.Errorf("generating demo data: %w", err)
+			}
+		}
+		paths = []string{dir}
+	}
+	start := time.Now()
+	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(cfg.DataDir, "index"), Paths: paths, Mapping: m, Identity: identity, Reader: readerOpts})
+	if err != nil {
+		return fmt.Errorf("opening the index: %w", err)
+	}
+	defer p.Close()
+	log.Info("index up to date", "ms", time.Since(start).Milliseconds())
+
+	var static []server.StaticGroup
+	for _, g := range cfg.Groups {
+		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
+	}
+	srv, err := server.New(server.Options{
+		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
+		Authorizer: auth, TokenURL: tokenURL,
+		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
+		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
+		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
+		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.RefreshGroups(ctx); err != nil {
+		log.Error("loading Groups", "err", err)
+	}
+	go refreshLoop(ctx, p, srv, cfg.Jobs.GroupRefresh.Duration, log)
+
+	hs := &http.Server{Addr: cfg.Listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		srv.Close(context.Background())
+		return err
+	}
+	log.Info("serving FHIR Bulk Data", "base", cfg.BaseURL, "listen", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	return srv.Close(sctx)
+}
+
+// sourcesOf loads the sources' mapping (checked up front: a bad mapping
+// stops the server with its positions) and gathers their paths. The
+// pipeline takes one mapping and one encoding, so sources must agree.
+func sourcesOf(cfg *config.Config) (*mapping.Mapping, []string, v2archive.Options, error) {
+	var paths []string
+	mapFile, enc := "", ""
+	for i, s := range cfg.Sources {
+		if i > 0 && (s.Mapping != mapFile || s.Encoding != enc) {
+			return nil, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
+		}
+		mapFile, enc = s.Mapping, s.Encoding
+		paths = append(paths, s.Paths...)
+	}
+	m := mapping.Default()
+	if mapFile != "" {
+		var err error
+		if m, err = mapping.Load(mapFile); err != nil {
+			return nil, nil, v2archive.Options{}, fmt.Errorf("invalid mapping:\n%w", err)
+		}
+	}
+	return m, paths, v2archive.Options{Encoding: enc}, nil
+}
+
+// refreshLoop indexes new archive data and rebuilds the learned Groups.
+func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := p.Update(ctx); err != nil {
+				log.Error("index update", "err", err)
+				continue
+			}
+			if err := srv.RefreshGroups(ctx); err != nil {
+				log.Error("refreshing Groups", "err", err)
+			}
+		}
+	}
+}
