@@ -230,7 +230,7 @@ func (s *stream) open(t token, segStart int, orphan bool) {
 }
 
 func segLabel(b []byte) string {
-	if len(b) >= 3 && isAlnum(b[0]) && isAlnum(b[1]) && isAlnum(b[2]) && (len(b) == 3 || !isAlnum(b[3])) {
+	if len(b) >= 3 && isUpperAlnum(b[0]) && isUpperAlnum(b[1]) && isUpperAlnum(b[2]) && (len(b) == 3 || !isAlnum(b[3])) {
 		return string(b[:3])
 	}
 	return ""
@@ -400,3 +400,5 @@ func countField(seg []byte) (int, bool) {
 	n, err := strconv.Atoi(string(f))
 	return n, err == nil
 }
+
+func isUpperAlnum(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
