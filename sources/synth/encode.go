@@ -171,6 +171,13 @@ func (p *person) pid(e *enc, s *pidSnap, setID int, full bool) {
 	if !full {
 		return
 	}
+	if p.adult {
+		e.b = append(e.b, "PD1|||||||||||02^Reminder/Recall - any method^HL70215|N|"...)
+		e.date(p.dob)
+		e.b = append(e.b, "|||A"...)
+		e.end()
+		return
+	}
 	e.b = append(e.b, "PD1|||||||||||02^Reminder/Recall - any method^HL70215|N|"...)
 	e.date(p.dob)
 	e.b = append(e.b, "|||A|"...)

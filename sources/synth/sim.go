@@ -62,7 +62,14 @@ func (p *person) simulate(ec encodeCtx) error {
 		}
 		return "165"
 	}
-	for _, st := range schedule {
+	sched := schedule
+	if p.adult {
+		sched = nil
+		if r.Float64() < 0.15 {
+			sched = []step{{int(w.startDay-p.dob) + r.IntN(int(w.endDay-w.startDay)), []string{"115"}}}
+		}
+	}
+	for _, st := range sched {
 		d := p.dob + day(st.AgeDays+r.IntN(21))
 		if d > w.endDay {
 			continue
@@ -94,15 +101,23 @@ func (p *person) simulate(ec encodeCtx) error {
 			}
 			continue
 		}
-		if r.Float64() < 0.55 {
-			if p.ageYears(d) >= 3 && len(w.pharmacies) > 0 && r.Float64() < 0.5 {
+		pFlu, pPharm := 0.55, 0.5
+		if p.adult {
+			pFlu, pPharm = 0.45, 0.75
+		}
+		if r.Float64() < pFlu {
+			if p.ageYears(d) >= 3 && len(w.pharmacies) > 0 && r.Float64() < pPharm {
 				visit(d, w.pharmacies[r.IntN(len(w.pharmacies))], "141")
 			} else {
 				visit(d, -2, "150")
 			}
 		}
 	}
-	if r.Float64() < 0.3 {
+	pCovid := 0.3
+	if p.adult {
+		pCovid = 0.45
+	}
+	if r.Float64() < pCovid {
 		d := w.startDay + day(r.IntN(min(365, int(w.endDay-w.startDay))))
 		if p.ageYears(d) >= 12 {
 			site := -2

@@ -34,24 +34,32 @@ type world struct {
 	clinics, pharmacies, mvs []int
 	startTS, endTS           int64
 	startDay, endDay         day
-	dobLo                    day
-	dobSpan                  uint64
-	permASCII, permLatin     *perm
-	drawASCII, drawLatin     uint64
-	nextPerson               int
-	unseenPlanned            bool
-	outsiderSeq              int
+	// Key spaces: [latin][adult]. Children and adults have disjoint birth
+	// date ranges and the two family lists are disjoint, so the four
+	// permutations never hand out the same (family, given, birth date).
+	dobLo         [2]day
+	dobSpan       [2]uint64
+	perms         [2][2]*perm
+	draws         [2][2]uint64
+	nextPerson    int
+	unseenPlanned bool
+	outsiderSeq   int
 }
 
 func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, seed: uint64(cfg.Seed)}
 	w.startTS, w.endTS = cfg.Start.Unix(), cfg.End.Unix()
 	w.startDay, w.endDay = localDay(w.startTS), localDay(w.endTS)
-	w.dobLo = w.startDay - 18*365
-	w.dobSpan = uint64(w.endDay - 30 - w.dobLo)
+	w.dobLo[0] = w.startDay - 18*365
+	w.dobSpan[0] = uint64(w.endDay - 30 - w.dobLo[0])
+	w.dobLo[1] = w.startDay - 80*365
+	w.dobSpan[1] = uint64(w.dobLo[0] - w.dobLo[1])
 	g := uint64(len(givenA))
-	w.permASCII = newPerm(w.dobSpan*uint64(len(familiesASCII))*g, splitmix(w.seed^0xa5c11))
-	w.permLatin = newPerm(w.dobSpan*uint64(len(familiesLatin))*g, splitmix(w.seed^0x1a71))
+	for li, fams := range [][]string{familiesASCII, familiesLatin} {
+		for ai := range 2 {
+			w.perms[li][ai] = newPerm(w.dobSpan[ai]*uint64(len(fams))*g, splitmix(w.seed^uint64(0xa5c11+li*2+ai)))
+		}
+	}
 	for i := 0; i < cfg.Facilities; i++ {
 		n := facilityNames[i]
 		f := &facility{idx: i, NS: n.NS, Name: n.Name, Kind: n.Kind, App: n.App,
@@ -61,7 +69,7 @@ func newWorld(cfg Config) *world {
 		switch f.Kind {
 		case kindClinic:
 			w.clinics = append(w.clinics, i)
-			f.historyOnFirst, f.historyAt = 0.7, 0.15
+			f.historyOnFirst, f.historyAt = 0.5, 0.08
 			f.srAware = i%4 == 0
 			if i%4 == 0 || i%4 == 2 && i >= 4 {
 				f.OrgID = "IL" + strconv.Itoa(1000+i*37)
@@ -78,6 +86,10 @@ func newWorld(cfg Config) *world {
 	}
 	return w
 }
+
+// adultShare of persons are adults (flu, COVID, Tdap; mostly single-dose
+// pharmacy visits), the rest children on the childhood schedule.
+const adultShare = 0.4
 
 type name struct{ Family, Given, Middle string }
 
@@ -126,6 +138,7 @@ type person struct {
 	doses    []*dose
 	twin     *person
 	twinNo   int // 1 or 2 for twins
+	adult    bool
 	nonASCII bool
 
 	seen     map[string]bool // link keys of emitted PID messages
@@ -151,20 +164,22 @@ func (w *world) newPerson(latin bool, twinOf *person) *person {
 		g = givenB[gi]
 		p.baseFam, p.dob = twinOf.baseFam, twinOf.dob
 		p.twin, twinOf.twin = twinOf, p
+		p.adult = twinOf.adult
 		twinOf.twinNo, p.twinNo = 1, 2
 	} else {
-		var x uint64
+		li, ai := 0, 0
 		fams := familiesASCII
 		if latin {
-			x = w.permLatin.at(w.drawLatin)
-			w.drawLatin++
-			fams = familiesLatin
-		} else {
-			x = w.permASCII.at(w.drawASCII)
-			w.drawASCII++
+			li, fams = 1, familiesLatin
 		}
-		p.dob = w.dobLo + day(x%w.dobSpan)
-		x /= w.dobSpan
+		if r.Float64() < adultShare {
+			ai = 1
+			p.adult = true
+		}
+		x := w.perms[li][ai].at(w.draws[li][ai])
+		w.draws[li][ai]++
+		p.dob = w.dobLo[ai] + day(x%w.dobSpan[ai])
+		x /= w.dobSpan[ai]
 		p.baseFam = fams[x%uint64(len(fams))]
 		g = givenA[x/uint64(len(fams))]
 	}
