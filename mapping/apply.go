@@ -1,11 +1,13 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"iisbridge/fhirout"
 	"iisbridge/hl7v2"
@@ -51,6 +53,28 @@ type env struct {
 	scope    *scope
 	rejected bool
 	sets     int // values written, for required blocks
+	stack    []string
+	scratch  []byte
+}
+
+// peek evaluates x for a comparison. A plain path is decoded into the
+// env's scratch buffer instead of a new string: the result is only valid
+// until the next peek, which is all a condition needs.
+func (e *env) peek(x expr, s *scope) string {
+	p, ok := x.(*pathExpr)
+	if !ok {
+		return e.eval(x, s)
+	}
+	v := p.value(s)
+	if v.IsEmpty() || v.IsNull() {
+		return ""
+	}
+	e.scratch = v.AppendDecoded(e.scratch[:0])
+	b := bytes.TrimSpace(e.scratch)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func (m *Mapping) apply(in Input, trace bool) (out Output) {
@@ -58,7 +82,7 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 	if impl == nil {
 		return out
 	}
-	e := &env{m: impl, msg: in.Msg, row: in.Row, in: &in, out: &out, trace: trace}
+	e := &env{m: impl, msg: in.Msg, row: in.Row, in: &in, out: &out, trace: trace, stack: make([]string, 0, 32)}
 	defer func() {
 		// Apply never panics on bad input: a bug in a rule is reported as
 		// one exception issue for the record.
@@ -380,13 +404,13 @@ func (e *env) test(c *cond, s *scope) bool {
 	}
 	switch c.kind {
 	case condPresent:
-		return e.eval(c.x, s) != ""
+		return e.peek(c.x, s) != ""
 	case condEmpty:
-		return e.eval(c.x, s) == ""
+		return e.peek(c.x, s) == ""
 	case condEquals:
-		return strings.EqualFold(e.eval(c.x, s), c.lits[0])
+		return strings.EqualFold(e.peek(c.x, s), c.lits[0])
 	case condIn:
-		v := e.eval(c.x, s)
+		v := e.peek(c.x, s)
 		for _, l := range c.lits {
 			if strings.EqualFold(v, l) {
 				return true
@@ -394,7 +418,7 @@ func (e *env) test(c *cond, s *scope) bool {
 		}
 		return false
 	case condMatches:
-		return c.re.MatchString(e.eval(c.x, s))
+		return c.re.MatchString(e.peek(c.x, s))
 	case condNot:
 		return !e.test(c.subs[0], s)
 	case condAll:

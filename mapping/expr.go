@@ -136,25 +136,26 @@ type callExpr struct {
 func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
-	var buf [6]string
-	args := buf[:0]
-	if len(c.args) > len(buf) {
-		args = make([]string, 0, len(c.args))
-	}
+	// Arguments go on the env's stack, not a fresh slice: nested calls
+	// push above and truncate back, so one Apply reuses one array.
+	base := len(e.stack)
 	for _, a := range c.args {
 		if c.fn.Expand {
 			if p, ok := a.(*pathExpr); ok && p.wildcard() {
-				args = append(args, p.values(s)...)
+				e.stack = append(e.stack, p.values(s)...)
 				continue
 			}
 		}
 		v, err := a.eval(e, s)
 		if err != nil {
+			e.stack = e.stack[:base]
 			return "", err
 		}
-		args = append(args, v)
+		e.stack = append(e.stack, v)
 	}
-	return c.fn.eval(e, s, c, args)
+	v, err := c.fn.eval(e, s, c, e.stack[base:len(e.stack):len(e.stack)])
+	e.stack = e.stack[:base]
+	return v, err
 }
 
 // ---- parsing ----

@@ -1,0 +1,45 @@
+package mapping
+
+import (
+	"strings"
+	"testing"
+
+	"iisbridge/hl7v2"
+)
+
+// benchVXU is a typical ~1 KB VXU: one patient, two doses.
+var benchVXU = strings.Join([]string{
+	"MSH|^~\\&|MYEHR|NORTHCLINIC|IIS|STATEIIS|20240310142530-0500||VXU^V04^VXU_V04|MSG-0001|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS",
+	"PID|1||MRN4471^^^NORTHCLINIC^MR||Quillfeather^Marigold^Ann^^^^L|Thistlewood^^^^^^M|20230115|F||2106-3^White^CDCREC|12 Larkspur Lane^^Fernvale^WI^53703^USA^H||^PRN^PH^^^608^5550142|||||||||2186-5^Not Hispanic or Latino^CDCREC",
+	"NK1|1|Quillfeather^Rosalind^^^^^L|MTH^Mother^HL70063",
+	"ORC|RE||NC-DOSE-1001^MYEHR||||||||||1234567890^Pendergast^Orrin^^^Dr^^^NPPES^^^^NPI",
+	"RXA|0|1|20240310101500|20240310101500|08^Hep B, adolescent or pediatric^CVX|0.5|mL^milliliters^UCUM||00^New immunization record^NIP001|1234567890^Pendergast^Orrin^^^^^^NPPES^^^^NPI|^^^NORTHCLINIC||||LOT778A|20251231|MSD^Merck and Co^MVX|||CP|A",
+	"RXR|IM^Intramuscular^HL70162|LT^Left Thigh^HL70163",
+	"OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible - Medicaid^HL70064||||||F",
+	"OBX|2|CE|30963-3^Vaccine funding source^LN|2|VXC1^Federal funds^CDCPHINVS||||||F",
+	"ORC|RE||NC-DOSE-0007^MYEHR",
+	"RXA|0|1|20230601|20230601|03^MMR^CVX|999|||01^Historical information - source unspecified^NIP001",
+}, "\r") + "\r"
+
+// BenchmarkConvertVXU is the end-to-end cost of one message: parse,
+// Apply, JSON encoding of every resource.
+func BenchmarkConvertVXU(b *testing.B) {
+	m := Default()
+	data := []byte(benchVXU)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		msg, err := hl7v2.Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := m.Apply(Input{Msg: msg}, false)
+		if len(out.Resources) != 3 {
+			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
+		}
+		for _, r := range out.Resources {
+			buf = r.AppendJSON(buf[:0])
+		}
+	}
+}
