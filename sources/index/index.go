@@ -60,7 +60,7 @@ type Index struct {
 	uf       *unionFind
 }
 
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -92,7 +92,6 @@ CREATE TABLE IF NOT EXISTS messages(
 	err TEXT,                    -- E: the reason
 	indexed_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_file ON messages(file_id);
 CREATE INDEX IF NOT EXISTS messages_query ON messages(control_id) WHERE kind = 'Q';
 CREATE TABLE IF NOT EXISTS keys(
 	id INTEGER PRIMARY KEY,

@@ -19,6 +19,7 @@ type unionFind struct {
 	stmts struct{ byKey, byID, insert, setParent *sql.Stmt }
 	ids   *genCache[string, int64]
 	nodes *genCache[int64, ufNode]
+	next  int64 // id of the next key (0 = read max(id) first)
 	added int64 // keys created
 	joins int64 // unions that merged two components
 }
@@ -46,7 +47,10 @@ func (u *unionFind) begin(ctx context.Context, tx *sql.Tx) error {
 	}
 	u.stmts.byKey = prep(`SELECT id FROM keys WHERE key = ?`)
 	u.stmts.byID = prep(`SELECT parent, key FROM keys WHERE id = ?`)
-	u.stmts.insert = prep(`INSERT INTO keys(key, parent, pid) VALUES(?, 0, ?)`)
+	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?)`)
+	if err == nil && u.next == 0 {
+		err = tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM keys`).Scan(&u.next)
+	}
 	u.stmts.setParent = prep(`UPDATE keys SET parent = ? WHERE id = ?`)
 	return err
 }
@@ -59,14 +63,13 @@ func (u *unionFind) id(key string) (int64, error) {
 	var id int64
 	err := u.stmts.byKey.QueryRow(key).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		res, err := u.stmts.insert.Exec(key, u.cfg.PatientID(key))
-		if err != nil {
+		// Ids are handed out here (one writer at a time), so a new key is
+		// one INSERT with parent = itself.
+		id = u.next
+		if _, err := u.stmts.insert.Exec(id, key, id, u.cfg.PatientID(key)); err != nil {
 			return 0, fmt.Errorf("add identity key: %w", err)
 		}
-		id, _ = res.LastInsertId()
-		if _, err := u.stmts.setParent.Exec(id, id); err != nil {
-			return 0, err
-		}
+		u.next++
 		u.added++
 		u.nodes.put(id, ufNode{parent: id, key: key})
 	} else if err != nil {

@@ -197,6 +197,7 @@ func (w *writer) rollback() {
 		w.tx = nil
 		w.x.uf.ids.reset()
 		w.x.uf.nodes.reset()
+		w.x.uf.next = 0
 		w.x.commitMu.Unlock()
 	}
 }
@@ -214,6 +215,7 @@ func (w *writer) commit() error {
 	if err != nil {
 		w.x.uf.ids.reset()
 		w.x.uf.nodes.reset()
+		w.x.uf.next = 0
 		return fmt.Errorf("index: commit: %w", err)
 	}
 	return nil
@@ -599,7 +601,9 @@ func (x *Index) classify(m *hl7v2.Message, data []byte, r *msgRow) {
 			}
 			// An administered dose: RXA-9 00, not a refusal or not-given
 			// row (RXA-20 RE/NA), not a deletion (RXA-21 D), not 998.
-			val := func(f int) string { return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String())) }
+			val := func(f int) string {
+				return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String()))
+			}
 			st := val(20)
 			if val(9) == "00" && val(5) != "998" && st != "RE" && st != "NA" && val(21) != "D" {
 				r.has00 = true
