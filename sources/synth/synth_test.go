@@ -630,3 +630,26 @@ func BenchmarkGenerate(b *testing.B) {
 	b.ReportMetric(20000, "msgs/op")
 	_ = fmt.Sprint()
 }
+
+func TestWalkTruth(t *testing.T) {
+	dir, _, tr := demo(t)
+	var persons, links, msgs int
+	hdr, err := WalkTruth(filepath.Join(dir, "truth.json"), TruthWalker{
+		Person:  func(p *Person) error { persons++; return nil },
+		Link:    func(l *Link) error { links++; return nil },
+		Message: func(m *Message) error { msgs++; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Persons != nil || persons != len(tr.Persons) || links != len(tr.Links) || msgs != len(tr.Messages) {
+		t.Errorf("walked %d/%d/%d, read %d/%d/%d", persons, links, msgs, len(tr.Persons), len(tr.Links), len(tr.Messages))
+	}
+	if persons != hdr.Counts.Persons || links != hdr.Counts.Links || hdr.Files == nil {
+		t.Errorf("header counts %+v", hdr.Counts)
+	}
+	stop := fmt.Errorf("stop")
+	if _, err := WalkTruth(filepath.Join(dir, "truth.json"), TruthWalker{Link: func(*Link) error { return stop }}); err == nil || !strings.Contains(err.Error(), "stop") {
+		t.Errorf("walker error lost: %v", err)
+	}
+}

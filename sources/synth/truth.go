@@ -166,20 +166,133 @@ type Message struct {
 	Time      time.Time `json:"time,omitzero"`
 }
 
-// ReadTruth loads a truth.json written by Generate.
+// ReadTruth loads a truth.json written by Generate. For the big benchmark
+// truth prefer WalkTruth, which does not hold the large sections.
 func ReadTruth(path string) (*Truth, error) {
+	var persons []Person
+	var links []Link
+	var msgs []Message
+	t, err := WalkTruth(path, TruthWalker{
+		Person:  func(p *Person) error { persons = append(persons, *p); return nil },
+		Link:    func(l *Link) error { links = append(links, *l); return nil },
+		Message: func(m *Message) error { msgs = append(msgs, *m); return nil },
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.Persons, t.Links, t.Messages = persons, links, msgs
+	return t, nil
+}
+
+// TruthWalker receives the large sections of truth.json one element at a
+// time; a nil func skips its section. The pointer is valid for the call.
+type TruthWalker struct {
+	Person  func(*Person) error
+	Link    func(*Link) error
+	Message func(*Message) error
+}
+
+// WalkTruth reads path in constant memory: the small sections come back
+// in the Truth (Persons, Links and Messages left nil), the large ones go
+// to w element by element, in file order.
+func WalkTruth(path string, w TruthWalker) (*Truth, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var t Truth
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
-	if err := dec.Decode(&t); err != nil {
+	t, err := walkTruth(json.NewDecoder(bufio.NewReaderSize(f, 1<<20)), w)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return t, nil
+}
+
+func walkTruth(dec *json.Decoder, w TruthWalker) (*Truth, error) {
+	var t Truth
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("not a truth object (%v)", err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var each func() error
+		switch key {
+		case "persons":
+			var p Person
+			each = func() error {
+				p = Person{}
+				if err := dec.Decode(&p); err != nil || w.Person == nil {
+					return err
+				}
+				return w.Person(&p)
+			}
+		case "links":
+			var l Link
+			each = func() error {
+				l = Link{}
+				if err := dec.Decode(&l); err != nil || w.Link == nil {
+					return err
+				}
+				return w.Link(&l)
+			}
+		case "messages":
+			var m Message
+			each = func() error {
+				m = Message{}
+				if err := dec.Decode(&m); err != nil || w.Message == nil {
+					return err
+				}
+				return w.Message(&m)
+			}
+		}
+		if each == nil {
+			var dst any
+			switch key {
+			case "version":
+				dst = &t.Version
+			case "config":
+				dst = &t.Config
+			case "iis":
+				dst = &t.IIS
+			case "facilities":
+				dst = &t.Facilities
+			case "files":
+				dst = &t.Files
+			case "counts":
+				dst = &t.Counts
+			case "unseen_deletes":
+				dst = &t.UnseenDeletes
+			case "broken":
+				dst = &t.Broken
+			default:
+				dst = new(json.RawMessage)
+			}
+			if err := dec.Decode(dst); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+			if key == "version" && t.Version != truthVersion {
+				return nil, fmt.Errorf("truth version %d, want %d", t.Version, truthVersion)
+			}
+			continue
+		}
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return nil, fmt.Errorf("%s: not an array (%v)", key, err)
+		}
+		for dec.More() {
+			if err := each(); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+	}
 	if t.Version != truthVersion {
-		return nil, fmt.Errorf("%s: truth version %d, want %d", path, t.Version, truthVersion)
+		return nil, fmt.Errorf("truth version %d, want %d", t.Version, truthVersion)
 	}
 	return &t, nil
 }
