@@ -255,7 +255,7 @@ func (h *harness) start(mod func(*Options)) {
 	ts := httptest.NewUnstartedServer(nil)
 	o := Options{
 		Exporter: h.exp, DataDir: h.dir, BaseURL: "http://" + ts.Listener.Addr().String() + "/fhir",
-		Authorizer: headerAuth{}, RetryAfter: time.Second, MinPollSpacing: 300 * time.Millisecond,
+		Authorizer: headerAuth{}, RetryAfter: time.Second, MinPollSpacing: 40 * time.Millisecond,
 		StaticGroups: staticGroups, Logger: slog.New(slog.NewTextHandler(&syncBuf{b: h.log}, nil)),
 	}
 	if mod != nil {
@@ -409,7 +409,7 @@ func (h *harness) wait(status string, hdr ...string) *http.Response {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("job %s still running after 10s", status)
 		}
-		time.Sleep(350 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

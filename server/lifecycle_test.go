@@ -40,7 +40,7 @@ func (h *harness) awaitStarted() {
 }
 
 func TestPollingWhileRunning(t *testing.T) {
-	h, release := blockingHarness(t, nil)
+	h, release := blockingHarness(t, func(o *Options) { o.MinPollSpacing = 0 })
 	st := h.accepted(h.kick("/Patient/$export", ""))
 	h.awaitStarted()
 	r := h.do("GET", st, "", "Accept", "application/json")
