@@ -8,7 +8,9 @@ import (
 )
 
 func TestDateRange(t *testing.T) {
-	d := func(y int, m time.Month, day, h, mi, s int) time.Time { return time.Date(y, m, day, h, mi, s, 0, time.UTC) }
+	d := func(y int, m time.Month, day, h, mi, s int) time.Time {
+		return time.Date(y, m, day, h, mi, s, 0, time.UTC)
+	}
 	cases := []struct {
 		in         string
 		start, end time.Time
