@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/mapping"
+	"iisbridge/pipeline"
+)
+
+// writerSink sends an export to convert's writer: resources and
+// OperationOutcomes alike; deletions only exist for _since exports.
+type writerSink struct {
+	w      resourceWriter
+	counts map[string]int64
+}
+
+func (s *writerSink) Resource(r *fhirout.Object) error {
+	s.counts[r.ResourceType()]++
+	return s.w.Write(r)
+}
+func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
+func (s *writerSink) Issue(oo *fhirout.Object) error {
+	s.counts["OperationOutcome"]++
+	return s.w.Write(oo)
+}
+
+// reduceConvert is convert's default mode: the archive goes through the
+// same index and identity/history reduction as the server's $export, so
+// the output has one Patient per person and one Immunization per dose in
+// its latest state. The index lives in dataDir, or in a temporary
+// directory removed afterwards when dataDir is "".
+func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourceWriter,
+	dw *fhirout.DirWriter, sw *fhirout.StreamWriter, stderr io.Writer) int {
+	if dataDir == "" {
+		tmp, err := os.MkdirTemp("", "iisbridge-convert-")
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		dataDir = tmp
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	t0 := time.Now()
+	p, err := pipeline.Open(pipeline.Options{DataDir: dataDir, Paths: paths, Mapping: m, NoUpdate: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+		return 1
+	}
+	defer p.Close()
+	ust, err := p.Update(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+		return 1
+	}
+	t1 := time.Now()
+	sink := &writerSink{w: w, counts: map[string]int64{}}
+	werr := p.Export(ctx, pipeline.Query{}, sink)
+	var files []fhirout.FileInfo
+	if dw != nil {
+		var cerr error
+		files, cerr = dw.Close()
+		werr = errors.Join(werr, cerr)
+	} else {
+		werr = errors.Join(werr, sw.Flush())
+	}
+	st := p.Stats()
+	snap, err := p.Index().Snapshot(ctx)
+	if err == nil {
+		c, _ := snap.Counts(ctx)
+		snap.Close()
+		fmt.Fprintf(stderr, "indexed %d record(s) from %d file(s) in %s (%d new this run): %d person message(s), %d quer(ies), %d candidate/no-match answer(s), %d skipped (other types), %d broken input(s), %d warning(s)\n",
+			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings)
+	}
+	fmt.Fprintf(stderr, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
+		st.Messages, st.ReadErrors, st.Patients, st.Immunizations, st.DoseRecords, st.UnseenDeletes, st.Issues, time.Since(t1).Round(time.Millisecond))
+	for _, f := range files {
+		fmt.Fprintf(stderr, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
+	}
+	if werr != nil {
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)
+		return 1
+	}
+	return 0
+}
