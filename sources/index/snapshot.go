@@ -311,3 +311,8 @@ func (s *Snapshot) Memberships(ctx context.Context, fn func(Membership) error) e
 	}
 	return rows.Err()
 }
+
+// NewMessage builds a Message outside the index (tests of consumers).
+func NewMessage(seq int64, loc sources.Location, orgKey string, indexedAt time.Time) Message {
+	return Message{seq: seq, Loc: loc, OrgKey: orgKey, IndexedAt: indexedAt}
+}
