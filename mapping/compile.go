@@ -251,6 +251,10 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 		if m := regexp.MustCompile(`^yaml: line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
+			// yaml.v3 numbers parser errors from 0 (scanner errors from 1).
+			if strings.HasPrefix(msg, "did not find expected") {
+				line++
+			}
 		}
 		return nil, []Problem{{File: file, Line: line, Col: 1, Msg: "invalid YAML: " + msg}}
 	}

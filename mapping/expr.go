@@ -293,7 +293,7 @@ func (p *exprParser) parseCall(name string) expr {
 	}
 	call.text = name + "(" + argsText(call.args) + ")"
 	if n := len(call.args); n < fn.MinArgs || (fn.MaxArgs >= 0 && n > fn.MaxArgs) {
-		return p.fail("%s takes %s, got %d argument(s)", name, fn.argCount(), n)
+		return p.fail("%s takes %s, not %d", name, fn.argCount(), n)
 	}
 	if fn.compile != nil {
 		if err := fn.compile(p.c, call); err != nil {

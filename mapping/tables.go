@@ -104,16 +104,16 @@ func (c *compiler) loadCSV(t *table, fsys fs.FS, name, display string) {
 		if err == io.EOF {
 			break
 		}
-		line, col := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				c.problems = append(c.problems, Problem{File: display, Line: pe.Line, Col: pe.Column, Msg: "invalid CSV: " + pe.Err.Error()})
 			} else {
-				c.problems = append(c.problems, Problem{File: display, Line: line, Col: col, Msg: "invalid CSV: " + err.Error()})
+				c.problems = append(c.problems, Problem{File: display, Line: 1, Col: 1, Msg: "invalid CSV: " + err.Error()})
 			}
 			return
 		}
+		line, col := r.FieldPos(0)
 		if header {
 			header = false
 			if len(rec) < 2 || !strings.EqualFold(strings.TrimSpace(rec[0]), "from") || !strings.EqualFold(strings.TrimSpace(rec[1]), "code") {
