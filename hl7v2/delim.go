@@ -105,3 +105,19 @@ func usableDelimiter(c byte) bool {
 	}
 	return true
 }
+
+// delims packs Delimiters into one word, so that views carrying them stay
+// small enough to travel in registers.
+type delims uint64
+
+func pack(d Delimiters) delims {
+	return delims(d.Field) | delims(d.Component)<<8 | delims(d.Repetition)<<16 |
+		delims(d.Escape)<<24 | delims(d.Subcomponent)<<32 | delims(d.Truncation)<<40
+}
+
+func (p delims) field() byte { return byte(p) }
+func (p delims) comp() byte  { return byte(p >> 8) }
+func (p delims) rep() byte   { return byte(p >> 16) }
+func (p delims) esc() byte   { return byte(p >> 24) }
+func (p delims) sub() byte   { return byte(p >> 32) }
+func (p delims) trunc() byte { return byte(p >> 40) }

@@ -20,11 +20,11 @@ func (v Value) String() string {
 	if v.IsNull() {
 		return ""
 	}
-	esc := v.impl.d.Escape
+	esc := v.impl.d.esc()
 	if (esc == 0 || bytes.IndexByte(r, esc) < 0) && utf8.Valid(r) {
 		return string(r)
 	}
-	return string(decode(make([]byte, 0, len(r)+8), r, &v.impl.d))
+	return string(decode(make([]byte, 0, len(r)+8), r, v.impl.d))
 }
 
 // AppendDecoded appends the decoded value to dst, as String would return
@@ -37,12 +37,12 @@ func (v Value) AppendDecoded(dst []byte) []byte {
 	if len(r) == 0 || v.IsNull() {
 		return dst
 	}
-	return decode(dst, r, &v.impl.d)
+	return decode(dst, r, v.impl.d)
 }
 
 // decode appends r to dst with escapes resolved.
-func decode(dst, r []byte, d *Delimiters) []byte {
-	esc := d.Escape
+func decode(dst, r []byte, d delims) []byte {
+	esc := d.esc()
 	for len(r) > 0 {
 		i := -1
 		if esc != 0 {
@@ -66,22 +66,22 @@ func decode(dst, r []byte, d *Delimiters) []byte {
 
 // appendEscape resolves one escape sequence seq (between the escape
 // characters; whole is the sequence with them).
-func appendEscape(dst, seq, whole []byte, d *Delimiters) []byte {
+func appendEscape(dst, seq, whole []byte, d delims) []byte {
 	if len(seq) == 1 {
 		switch seq[0] {
 		case 'F':
-			return append(dst, d.Field)
+			return append(dst, d.field())
 		case 'S':
-			return append(dst, d.Component)
+			return append(dst, d.comp())
 		case 'T':
-			return append(dst, d.Subcomponent)
+			return append(dst, d.sub())
 		case 'R':
-			return append(dst, d.Repetition)
+			return append(dst, d.rep())
 		case 'E':
-			return append(dst, d.Escape)
+			return append(dst, d.esc())
 		case 'P':
-			if d.Truncation != 0 {
-				return append(dst, d.Truncation)
+			if d.trunc() != 0 {
+				return append(dst, d.trunc())
 			}
 		case 'H', 'N':
 			return dst

@@ -38,10 +38,14 @@ func FuzzParse(f *testing.F) {
 		}
 		walk(m)
 		m.Warnings()
-		for _, o := range m.Orders() {
+		orders := m.Orders()
+		for _, o := range orders {
 			if o.RXA.Name() != "RXA" {
 				t.Fatal("order without RXA")
 			}
+		}
+		if n := countSegments(m, "RXA"); n != len(orders) {
+			t.Fatalf("%d RXA but %d orders", n, len(orders))
 		}
 		for _, s := range m.Segments() {
 			if bytes.ContainsAny(s.Raw(), "\r\n") {
@@ -55,9 +59,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if p, err := ParsePath(path); err == nil {
 			segs := m.Segments()
-			segs.Value(p).String()
+			_ = segs.Value(p).String()
 			for _, v := range segs.Values(p) {
-				v.String()
+				_ = v.String()
 				ParseCX(v)
 				ParseXPN(v)
 				ParseXCN(v)

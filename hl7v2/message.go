@@ -61,10 +61,11 @@ func (m *messageImpl) parse(data []byte) error {
 		m.warnings = append(m.warnings, repaired+" (repaired)")
 	}
 	fs := d.Field
-	// Typical segments hold a field separator every 8 to 10 bytes and a
-	// segment every 80 to 120: size both tables once.
-	seps := make([]int32, 0, len(rest)/6+16)
-	table := make([]segData, 0, len(rest)/64+4)
+	packed := pack(d)
+	// Exact (or, with CRLF, close) table sizes cost three vector scans and
+	// save regrowing.
+	seps := make([]int32, 0, bytes.Count(rest, []byte{fs}))
+	table := make([]segData, 0, max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))+1)
 	line := 1
 	for _, c := range data[:start] {
 		if c == '\n' {
@@ -140,12 +141,13 @@ func (m *messageImpl) parse(data []byte) error {
 		if nameStr == "" {
 			nameStr = string(name)
 		}
-		hdr := nameStr == "MSH" || nameStr == "FHS" || nameStr == "BHS"
+		// A header without fields (a bare "MSH" line) has no MSH-1 to return.
+		hdr := (nameStr == "MSH" || nameStr == "FHS" || nameStr == "BHS") && len(seps) > s0
 		if len(table) > 0 && nameStr == "MSH" {
 			m.warnings = append(m.warnings, fmt.Sprintf("line %d: second MSH in one message", line))
 		}
 		// seps is still growing: the segment takes its slice at the end.
-		table = append(table, segData{raw: data[ls:le:le], name: nameStr, d: d, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
+		table = append(table, segData{raw: data[ls:le:le], name: nameStr, d: packed, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
 	}
 	m.seps = seps
 	m.segs = make(Segments, len(table))

@@ -58,6 +58,7 @@ func TestParseTolerates(t *testing.T) {
 		{"unknown segment", "MSH|^~\\&|A\rXYZ|1\rPID|1", "MSH XYZ PID", []string{"line 2: unknown segment XYZ kept"}},
 		{"invalid name kept", "MSH|^~\\&|A\rPID|1\nWHOOPS||CE\nOBX|1", "MSH PID WHOOPS OBX", []string{`line 3: invalid segment name "WHOOPS" kept`}},
 		{"text line skipped", "MSH|^~\\&|A\rNTE|1||first part of a note\rthat went on, here\rOBX|1", "MSH NTE OBX", []string{"line 3: not a segment (no segment name), skipped"}},
+		{"bare MSH line later", "MSH|^~\\&|A\rMSH\rPID|1", "MSH MSH PID", []string{"line 2: second MSH in one message"}},
 		{"second MSH", "MSH|^~\\&|A\rPID|1\rMSH|^~\\&|B", "MSH PID MSH", []string{"line 3: second MSH in one message"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +66,7 @@ func TestParseTolerates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			walk(m) // every value reachable without panic
 			var names []string
 			for _, s := range m.Segments() {
 				names = append(names, s.Name())

@@ -14,7 +14,7 @@ type segData struct {
 	raw  []byte  // without terminator
 	seps []int32 // offsets in raw of each field separator
 	name string
-	d    Delimiters
+	d    delims
 	hdr  bool  // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
 	s0   int32 // seps is m.seps[s0:s1]
 	s1   int32
@@ -91,7 +91,7 @@ type Field struct{ impl fieldImpl }
 
 type fieldImpl struct {
 	raw     []byte
-	d       Delimiters
+	d       delims
 	literal bool // MSH-1, MSH-2: never split or decoded
 }
 
@@ -103,7 +103,7 @@ func (f Field) NumReps() int {
 	if f.impl.literal {
 		return 1
 	}
-	return countByte(f.impl.raw, f.impl.d.Repetition) + 1
+	return countByte(f.impl.raw, f.impl.d.rep()) + 1
 }
 
 // Rep returns repetition i (1-based); empty when absent.
@@ -114,7 +114,7 @@ func (f Field) Rep(i int) Value {
 		}
 		return Value{}
 	}
-	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.Repetition, i), d: f.impl.d, level: levelRep}}
+	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.rep(), i), d: f.impl.d, level: levelRep}}
 }
 
 // Raw returns the field's undecoded bytes, repetitions included.
@@ -139,7 +139,7 @@ type Value struct{ impl valueImpl }
 
 type valueImpl struct {
 	raw     []byte
-	d       Delimiters
+	d       delims
 	level   uint8
 	literal bool
 }
@@ -160,11 +160,11 @@ func (v Value) IsEmpty() bool {
 	if v.impl.literal || len(r) == 0 {
 		return len(r) == 0
 	}
-	d := &v.impl.d
+	sub, comp := v.impl.d.sub(), v.impl.d.comp()
 	for _, c := range r {
 		switch {
-		case c == d.Subcomponent && c != 0:
-		case c == d.Component && v.impl.level == levelRep:
+		case c == sub && c != 0:
+		case c == comp && v.impl.level == levelRep:
 		default:
 			return false
 		}
@@ -182,7 +182,7 @@ func (v Value) IsNull() bool {
 func (v Value) Component(i int) Value {
 	switch {
 	case v.impl.level == levelRep && !v.impl.literal:
-		return v.down(nth(v.impl.raw, v.impl.d.Component, i), levelComp)
+		return v.down(nth(v.impl.raw, v.impl.d.comp(), i), levelComp)
 	case i == 1:
 		return v
 	}
@@ -200,7 +200,7 @@ func (v Value) Sub(i int) Value {
 	case v.impl.level == levelRep:
 		return v.Component(1).Sub(i)
 	case v.impl.level == levelComp:
-		return v.down(nth(v.impl.raw, v.impl.d.Subcomponent, i), levelSub)
+		return v.down(nth(v.impl.raw, v.impl.d.sub(), i), levelSub)
 	case i == 1:
 		return v
 	}
@@ -220,7 +220,7 @@ func (v Value) NumComponents() int {
 	if v.impl.level != levelRep || v.impl.literal {
 		return 1
 	}
-	return countByte(v.impl.raw, v.impl.d.Component) + 1
+	return countByte(v.impl.raw, v.impl.d.comp()) + 1
 }
 
 // NumSubs counts the subcomponents sent: of component 1 on a repetition,
@@ -234,7 +234,7 @@ func (v Value) NumSubs() int {
 	case v.impl.level == levelRep:
 		return v.Component(1).NumSubs()
 	}
-	return countByte(v.impl.raw, v.impl.d.Subcomponent) + 1
+	return countByte(v.impl.raw, v.impl.d.sub()) + 1
 }
 
 // nth returns the i-th (1-based) piece of b split at sep, or nil.
