@@ -17,15 +17,30 @@
 //
 // Segments may end in \r, \n or \r\n, mixed. Blank lines, a UTF-8 byte
 // order mark or whitespace before MSH, MLLP framing bytes and trailing
-// separators are tolerated. Warnings reports what was tolerated but worth
-// telling: a repaired MSH-2 (MSH|^~&| lacks the escape character: \ is
-// assumed), unknown non-Z segment names, lines that are not segments.
+// separators are tolerated. Parse fails when the data does not start with
+// MSH, when MSH-1/MSH-2 are unusable, or on a line of binary bytes.
+// Warnings reports what was tolerated but worth telling, naming lines and
+// segments but never content:
+//
+//   - a repaired MSH-2: MSH|^~&| lacks the escape character, \ is assumed
+//     (with MSH|^~\| the subcomponent separator & is);
+//   - an unknown segment name that is not a Z-segment (kept);
+//   - a segment-like name that is not 3 characters, such as WHOOPS| (kept);
+//   - a line with no segment name at all, such as text wrapped out of an
+//     NTE (skipped);
+//   - a second MSH (a split error upstream).
+//
+// Views (Segment, Field, Value) are small values that point into the
+// input; accessors never allocate. Rep(i), Component(i) and Sub(i) scan from
+// the start of their parent, which suits the few values a mapping reads.
 //
 // # Values
 //
 // An empty value was not sent (keep what is stored); the two-character
 // value "" is the explicit null (erase it): IsNull reports it and String
-// returns "". A value holding only separators ("^^") is empty too.
+// returns "". A value holding only separators of lower levels ("^^") is
+// empty too. Absent fields, repetitions, components and segments are empty
+// values, never errors.
 //
 // # Escape sequences
 //
@@ -56,8 +71,11 @@
 //
 // Numbers are 1-based; an absent index means the first. A path without a
 // component addresses the whole repetition: its text decoded with
-// component separators kept. Paths resolve against any Segments: a whole
-// message or one ORDER group.
+// component separators kept ("Doe^Jane"). Paths resolve against any
+// Segments: a whole message or one ORDER group. Segments.Value gives the
+// first match; Segments.Values expands [*] (one value per segment
+// occurrence, empty ones included so OBX[*]-5 lines up with the OBX
+// segments; one per repetition sent, none for an empty field).
 //
 // # ORDER groups
 //
@@ -66,12 +84,16 @@
 // and 2.4 feeds send, still forms one), the RXR after it and the OBX (with
 // their NTE) up to the next ORC or RXA. Z-segments anywhere in a group stay
 // in Order.All. Segments before the first ORC/RXA (PID, PD1, NK1, ...)
-// belong to no group.
+// belong to no group, and so does an ORC that no RXA follows. A group also
+// ends at a standard segment that has no place in an ORDER (a second PID
+// in an RSP). Every RXA is in exactly one group.
 //
 // # Data types
 //
 // ParseTS reads TS/DTM/DT with its precision (see ParseTS for tolerated
-// deviations) and renders FHIR date and dateTime; ParseHD, ParseCX,
+// deviations: 17-digit timestamps, implausible offsets reported in
+// TS.DroppedOffset rather than failing) and renders FHIR date and
+// dateTime, never inventing a time; ParseHD, ParseCX,
 // ParseXPN, ParseXAD, ParseXTN, ParseCWE (also CE), ParseXCN and ParseNM
 // read the composite and numeric types IIS messages use.
 package hl7v2

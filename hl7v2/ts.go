@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -115,6 +116,8 @@ func ParseTS(s string) (TS, error) {
 		}
 	}
 	switch {
+	case year == 0:
+		return TS{}, errors.New("hl7v2: timestamp: year 0000 does not exist")
 	case month < 1 || month > 12:
 		return TS{}, fmt.Errorf("hl7v2: timestamp: month %02d does not exist", month)
 	case day < 1 || day > daysIn(year, month):

@@ -76,6 +76,7 @@ func TestParseTSErrors(t *testing.T) {
 		{"", "empty"},
 		{"   ", "empty"},
 		{"20111301", "month 13 does not exist"},
+		{"00000101", "year 0000 does not exist"},
 		{"20110001", "month 00 does not exist"},
 		{"20230230", "day 30 does not exist in month 02"},
 		{"20190229", "day 29 does not exist in month 02"},
