@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 const (
@@ -241,8 +242,25 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 		if !z31 {
 			mrs = [][2]string{{f.NS, "QX" + strconv.Itoa(w.outsiderSeq)}}
 		}
+		var cands []givenName
+		if z31 {
+			for k := 1; len(cands) < 2+r.IntN(2); k++ {
+				if c := givenA[(slices.Index(givenA, gv)+k)%len(givenA)]; c.Sex == gv.Sex {
+					cands = append(cands, c)
+				}
+			}
+		}
+		charset := ""
+		for _, c := range append(cands, gv) {
+			if utf8.RuneCountInString(c.Name) != len(c.Name) {
+				charset = "UNICODE UTF-8"
+				if ec.latin1 {
+					charset = "8859/1"
+				}
+			}
+		}
 		e := &enc{term: ec.term, latin1: ec.latin1}
-		e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", ctrl, "ER", "AL", "", "Z34^CDCPHINVS", f.msh22(), iisNS)
+		e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", ctrl, "ER", "AL", charset, "Z34^CDCPHINVS", f.msh22(), iisNS)
 		e.qpd(false, "Q"+ctrl, mrs, nm, name{}, dob, gv.Sex, nil, "")
 		e.b = append(e.b, "RCP|I|5^RD&records&HL70126|R^real-time^HL70394"...)
 		e.end()
@@ -253,7 +271,7 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 		}
 		rctrl := iisNS + ".Q" + strconv.Itoa(w.outsiderSeq)
 		e.b = e.b[:0]
-		e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", rctrl, "NE", "NE", "", profile+"^CDCPHINVS", iisNS, f.OrgID)
+		e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", rctrl, "NE", "NE", charset, profile+"^CDCPHINVS", iisNS, f.msh22())
 		e.b = append(e.b, "MSA|AA|"...)
 		e.s(ctrl)
 		e.end()
@@ -268,8 +286,8 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 		e.end()
 		e.qpd(false, "Q"+ctrl, mrs, nm, name{}, dob, gv.Sex, nil, "")
 		if z31 {
-			for k := 1; k <= 2+r.IntN(2); k++ {
-				c := givenA[(slices.Index(givenA, gv)+k*7)%len(givenA)]
+			for k, c := range cands {
+				k++
 				e.b = append(e.b, "PID|"...)
 				e.b = strconv.AppendInt(e.b, int64(k), 10)
 				e.b = append(e.b, "||"...)

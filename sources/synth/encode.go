@@ -505,7 +505,7 @@ func (p *person) newRSP(fac int, ts int64, ec encodeCtx, q *message, z44, withMR
 	m := &message{kind: "RSP", profile: profile, ctrl: p.ctrl(iisNS), ts: ts, sender: -1, linkOrg: -1,
 		pid: p.snap(mrs, p.sr, true)}
 	e := &enc{b: make([]byte, 0, 4096), term: ec.term, latin1: ec.latin1}
-	e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", m.ctrl, "NE", "NE", p.charset(ec), profile+"^CDCPHINVS", iisNS, f.OrgID)
+	e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", m.ctrl, "NE", "NE", p.charset(ec), profile+"^CDCPHINVS", iisNS, f.msh22())
 	e.b = append(e.b, "MSA|AA|"...)
 	e.s(q.ctrl)
 	e.end()

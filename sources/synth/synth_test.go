@@ -272,6 +272,11 @@ func TestTruthAccountsForEveryRecord(t *testing.T) {
 			if p := strings.SplitN(mshField(segs[0], 21), "^", 2)[0]; p != m.Profile {
 				t.Errorf("%s #%d: MSH-21 %q, truth profile %s", f.Name, m.Index, p, m.Profile)
 			}
+			nonASCII := bytes.ContainsFunc(rec.data, func(r rune) bool { return r >= 0x80 })
+			wantCS := map[bool]string{false: "UNICODE UTF-8", true: "8859/1"}[f.Charset == "ISO-8859-1"]
+			if cs := mshField(segs[0], 18); nonASCII && cs != wantCS || !nonASCII && cs != "" {
+				t.Errorf("%s #%d: MSH-18 %q for a message with non-ASCII text %v", f.Name, m.Index, cs, nonASCII)
+			}
 			if ts := mshField(segs[0], 7); ts != m.Time.Format("20060102150405-0700") {
 				t.Errorf("%s #%d: MSH-7 %s, truth %s", f.Name, m.Index, ts, m.Time)
 			}
