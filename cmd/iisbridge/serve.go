@@ -195,6 +195,9 @@ func sourcesOf(cfg *config.Config) (*mapping.Mapping, []string, v2archive.Option
 			return nil, nil, v2archive.Options{}, fmt.Errorf("invalid mapping:\n%w", err)
 		}
 	}
+	if enc == "" {
+		enc = "auto" // as `iisbridge index` writes it: the index fingerprints the encoding
+	}
 	return m, paths, v2archive.Options{Encoding: enc}, nil
 }
 

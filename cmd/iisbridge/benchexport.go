@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"iisbridge/pipeline"
+	"iisbridge/server"
+	"iisbridge/sources/index"
+	"iisbridge/sources/v2archive"
+)
+
+func init() {
+	register(&command{
+		Name:  "bench export",
+		Usage: "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [PATH...]",
+		Short: "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
+		Run:   runBenchExport,
+	})
+}
+
+// runBenchExport runs the real server in-process over the pipeline index in
+// DIR/index (indexing PATHs first when given), starts N system exports at
+// once, polls them as a client honouring Retry-After would, downloads every
+// file and checks that line counts equal the manifest's. Peak RSS is reset
+// after indexing, so it covers the exports only.
+func runBenchExport(args []string) int {
+	fs := flag.NewFlagSet("bench export", flag.ContinueOnError)
+	data := fs.String("data", "data", "data directory holding index/ (as written by iisbridge index --data DIR/index)")
+	n := fs.Int("concurrent", 1, "exports started at once")
+	workers := fs.Int("workers", 2, "server worker pool size")
+	types := fs.String("type", "", "_type for the exports (default: all)")
+	encoding := fs.String("encoding", "auto", "input encoding the index was built with")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintf(os.Stderr, "iisbridge bench export: %v\n", err); return 1 }
+	t0 := time.Now()
+	// Same identity rules and encoding as `iisbridge index` defaults: the
+	// index empties itself when they differ from what built it.
+	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(*data, "index"), Paths: fs.Args(),
+		Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}})
+	if err != nil {
+		return fail(err)
+	}
+	defer p.Close()
+	if fs.NArg() > 0 {
+		fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
+	}
+	exportDir, err := os.MkdirTemp(*data, "bench-export-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(exportDir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := server.New(server.Options{
+		Exporter: p, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
+		Concurrency: *workers, PerClient: *n, RetryAfter: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Close(context.Background())
+	go http.Serve(ln, srv.Handler())
+	resetPeakRSS()
+	base := "http://" + ln.Addr().String() + "/fhir"
+	q := "_outputFormat=application/fhir+ndjson"
+	if *types != "" {
+		q += "&_type=" + *types
+	}
+	start := time.Now()
+	type result struct {
+		wall   time.Duration
+		counts map[string]int64
+		files  int
+		err    error
+	}
+	results := make([]result, *n)
+	var wg sync.WaitGroup
+	for i := range *n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			m, err := exportOnce(base, q)
+			r.wall = time.Since(start)
+			if err != nil {
+				r.err = err
+				return
+			}
+			r.counts, r.files, r.err = checkFiles(m)
+		}()
+	}
+	// Peak RSS of the exports themselves: sampled when the last manifest
+	// arrives would miss the download; report both at the end.
+	wg.Wait()
+	total := time.Since(start)
+	ok := true
+	for i, r := range results {
+		if r.err != nil {
+			fmt.Printf("export %d: FAILED: %v\n", i+1, r.err)
+			ok = false
+			continue
+		}
+		var parts []string
+		var sum int64
+		for _, t := range []string{"Group", "Patient", "Immunization", "Provenance"} {
+			if c, found := r.counts[t]; found {
+				parts = append(parts, fmt.Sprintf("%s=%d", t, c))
+				sum += c
+			}
+		}
+		fmt.Printf("export %d: manifest+download after %.1fs, %d files, %d resources (%s), counts exact\n", i+1, r.wall.Seconds(), r.files, sum, strings.Join(parts, " "))
+	}
+	fmt.Printf("all %d exports: %.1fs; peak RSS %d MB (VmHWM since indexing)\n", *n, total.Seconds(), peakRSSKB()/1024)
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+type benchManifest struct {
+	Output []struct {
+		Type  string `json:"type"`
+		URL   string `json:"url"`
+		Count int64  `json:"count"`
+	} `json:"output"`
+	Error []json.RawMessage `json:"error"`
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+// exportOnce kicks off a system export and polls as the IG's clients do.
+func exportOnce(base, query string) (*benchManifest, error) {
+	req, _ := http.NewRequest("GET", base+"/$export?"+query, nil)
+	req.Header.Set("Accept", "application/fhir+json")
+	req.Header.Set("Prefer", "respond-async")
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return nil, fmt.Errorf("kick-off: %s", resp.Status)
+	}
+	status := resp.Header.Get("Content-Location")
+	for {
+		resp, err := benchClient.Get(status)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var m benchManifest
+			if err := json.Unmarshal(body, &m); err != nil {
+				return nil, err
+			}
+			return &m, nil
+		case http.StatusAccepted, http.StatusTooManyRequests:
+			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			time.Sleep(time.Duration(max(secs, 1)) * time.Second)
+		default:
+			return nil, fmt.Errorf("status: %s: %s", resp.Status, body)
+		}
+	}
+}
+
+// checkFiles downloads every output file and compares line counts.
+func checkFiles(m *benchManifest) (map[string]int64, int, error) {
+	counts := map[string]int64{}
+	for _, it := range m.Output {
+		resp, err := benchClient.Get(it.URL)
+		if err != nil {
+			return nil, 0, err
+		}
+		var lines int64
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			lines++
+		}
+		resp.Body.Close()
+		if err := sc.Err(); err != nil {
+			return nil, 0, err
+		}
+		if lines != it.Count {
+			return nil, 0, fmt.Errorf("%s: %d lines, manifest says %d", it.URL, lines, it.Count)
+		}
+		counts[it.Type] += lines
+	}
+	return counts, len(m.Output), nil
+}
+
+// resetPeakRSS clears the kernel's VmHWM mark (Linux), so the peak reported
+// covers only what follows.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSSKB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
