@@ -305,7 +305,18 @@ func v2Dump(args []string, stdout, stderr io.Writer) int {
 	pathArg := fs.String("path", "", "print only this value per message (PID-5.1, OBX[*]-5, ...)")
 	enc := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge v2 dump [--path P] [--encoding E] PATH...")
+		fmt.Fprint(stderr, `usage: iisbridge v2 dump [--path P] [--encoding E] PATH...
+
+One JSON object per message: {"loc":{...},"segments":[...]} where each
+segment is [name, field1, field2, ...]; a field is its value, or
+{"reps":[...]} when repeated; a value with components is an array of them,
+a component with subcomponents an array of strings; values are decoded, ""
+(explicit null) is null, empty trailing parts are left out. Broken input:
+{"loc":{...},"error":"..."}.
+With --path, one line per message (empty when absent or broken; errors go
+to stderr), so lines stay aligned with the input.
+
+`)
 		fs.PrintDefaults()
 	}
 	paths, err := v2ParseArgs(fs, args)

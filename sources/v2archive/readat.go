@@ -26,7 +26,7 @@ func ReadAt(loc sources.Location, opts Options) (*Item, error) {
 	if loc.Source == "-" || loc.Source == "" {
 		return nil, errors.New("v2archive: ReadAt: standard input cannot be read again")
 	}
-	if loc.Offset < 0 || loc.Length <= 0 || loc.Length > int64(o.MaxMessageBytes)+16 {
+	if loc.Offset < 0 || loc.Length <= 0 || loc.Length > 2*int64(o.MaxMessageBytes)+1<<16 {
 		return nil, fmt.Errorf("v2archive: ReadAt %s: bad span (offset %d, length %d)", loc.Source, loc.Offset, loc.Length)
 	}
 	f, err := os.Open(loc.Source)

@@ -6,6 +6,33 @@
 // mix. Each message comes out as UTF-8 bytes with its Location; broken
 // input becomes an error Item and the stream goes on.
 //
+// # Framing
+//
+// Segments end with \r, \n or \r\n (also \r\r\n, what a second CRLF
+// conversion leaves), mixed freely. An MSH segment starts a message. A
+// message ends at the next MSH, a blank line, an MLLP start (0x0B) or end
+// (0x1C, with the 0x0D after it) byte, a batch segment (FHS, BHS, BTS,
+// FTS) or the end of input. Inside an MLLP frame blank lines do not end
+// the message. Batch segments are not messages; BTS-1 and FTS-1 are
+// checked against the messages and batches seen, and a mismatch is a
+// warning on the last message of the batch. UTF-8 BOMs at the start of a
+// segment and lines of DOS end-of-file marks (0x1A) are dropped.
+//
+// Broken input becomes an Item with Err: segments before any MSH (the item
+// spans them up to the next boundary), a message holding control bytes
+// such as NUL, a segment over MaxSegmentBytes or a message over
+// MaxMessageBytes (skipped without being held), an MLLP frame cut short,
+// an unusable MSH, an empty file, a file that cannot be opened, a read
+// error such as a corrupt gzip stream (the message being read then fails).
+//
+// # Locations
+//
+// Loc.Offset and Loc.Length give the item's span in the (decompressed)
+// stream: from the MLLP start byte, or the first byte of MSH, to the end
+// of its last segment terminator or MLLP end. ReadAt re-reads a span.
+// Loc.Line counts line breaks (\r\n, \n, or a lone \r) before the span,
+// plus one. Loc.Index counts the items of the file, errors included.
+//
 // Memory stays flat: input is read through a fixed buffer and a message is
 // held only up to Options.MaxMessageBytes.
 package v2archive
@@ -42,7 +69,7 @@ type Options struct {
 const (
 	defaultMaxMessage = 4 << 20
 	defaultMaxSegment = 1 << 20
-	readBufSize       = 64 << 10
+	readBufSize       = 256 << 10
 )
 
 func (o Options) normalized() (Options, error) {

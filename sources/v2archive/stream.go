@@ -106,6 +106,10 @@ func (s *stream) next() *Item {
 			t = s.sc.next(&s.buf, s.opts.MaxSegmentBytes)
 		}
 		seg := s.buf[segStart:]
+		if t.kind == tokSeg && isEOFMarks(seg) {
+			// DOS end-of-file marks (Ctrl-Z) on a line of their own
+			t.kind, s.buf, seg = tokBlank, s.buf[:segStart], nil
+		}
 		if ready != nil {
 			// Blank lines and batch trailers after a message are consumed
 			// now so that count warnings travel with that message.
@@ -402,3 +406,12 @@ func countField(seg []byte) (int, bool) {
 }
 
 func isUpperAlnum(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+func isEOFMarks(b []byte) bool {
+	for _, c := range b {
+		if c != 0x1A {
+			return false
+		}
+	}
+	return len(b) > 0
+}
