@@ -250,17 +250,19 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 				}
 			}
 		}
-		charset := ""
-		for _, c := range append(cands, gv) {
-			if utf8.RuneCountInString(c.Name) != len(c.Name) {
-				charset = "UNICODE UTF-8"
-				if ec.latin1 {
-					charset = "8859/1"
+		charset := func(gs ...givenName) string {
+			for _, c := range gs {
+				if utf8.RuneCountInString(c.Name) != len(c.Name) {
+					if ec.latin1 {
+						return "8859/1"
+					}
+					return "UNICODE UTF-8"
 				}
 			}
+			return ""
 		}
 		e := &enc{term: ec.term, latin1: ec.latin1}
-		e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", ctrl, "ER", "AL", charset, "Z34^CDCPHINVS", f.msh22(), iisNS)
+		e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", ctrl, "ER", "AL", charset(gv), "Z34^CDCPHINVS", f.msh22(), iisNS)
 		e.qpd(false, "Q"+ctrl, mrs, nm, name{}, dob, gv.Sex, nil, "")
 		e.b = append(e.b, "RCP|I|5^RD&records&HL70126|R^real-time^HL70394"...)
 		e.end()
@@ -271,7 +273,7 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 		}
 		rctrl := iisNS + ".Q" + strconv.Itoa(w.outsiderSeq)
 		e.b = e.b[:0]
-		e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", rctrl, "NE", "NE", charset, profile+"^CDCPHINVS", iisNS, f.msh22())
+		e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", rctrl, "NE", "NE", charset(append(cands, gv)...), profile+"^CDCPHINVS", iisNS, f.msh22())
 		e.b = append(e.b, "MSA|AA|"...)
 		e.s(ctrl)
 		e.end()
