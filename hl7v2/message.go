@@ -147,7 +147,7 @@ func (m *messageImpl) parse(data []byte) error {
 			m.warnings = append(m.warnings, fmt.Sprintf("line %d: second MSH in one message", line))
 		}
 		// seps is still growing: the segment takes its slice at the end.
-		table = append(table, segData{raw: data[ls:le:le], name: nameStr, d: packed, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
+		table = append(table, segData{raw: data[ls:le:le], name: nameStr, key: nameKey(nameStr), d: packed, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
 	}
 	m.seps = seps
 	m.segs = make(Segments, len(table))

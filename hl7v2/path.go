@@ -20,7 +20,7 @@ type Path struct {
 	Field     int
 	Rep       int // 0 = first; -1 = all
 	Component int // 0 = whole repetition
-	Sub       int // 0 = whole component
+	Sub       int // 0 = whole component; without Component, of component 1
 }
 
 // maxIndex bounds the numbers in a path (fields, repetitions, ...).
@@ -133,9 +133,9 @@ func (p Path) String() string {
 	b.WriteByte('-')
 	b.WriteString(strconv.Itoa(p.Field))
 	writeIndex(&b, p.Rep)
-	if p.Component > 0 {
+	if p.Component > 0 || p.Sub > 0 {
 		b.WriteByte('.')
-		b.WriteString(strconv.Itoa(p.Component))
+		b.WriteString(strconv.Itoa(max(p.Component, 1)))
 		if p.Sub > 0 {
 			b.WriteByte('.')
 			b.WriteString(strconv.Itoa(p.Sub))
@@ -167,8 +167,10 @@ func (s Segments) Find(name string, n int) (Segment, bool) {
 	if n == 0 {
 		n = 1
 	}
+	key := nameKey(name)
 	for _, seg := range s {
-		if seg.impl.segData != nil && seg.impl.name == name {
+		sd := seg.impl.segData
+		if sd != nil && (key != 0 && sd.key == key || key == 0 && sd.name == name) {
 			if n--; n == 0 {
 				return seg, true
 			}
@@ -200,8 +202,10 @@ func (s Segments) Values(p Path) []Value {
 		return p.appendFrom(nil, seg)
 	}
 	var out []Value
+	key := nameKey(p.Segment)
 	for _, seg := range s {
-		if seg.impl.segData != nil && seg.impl.name == p.Segment {
+		sd := seg.impl.segData
+		if sd != nil && (key != 0 && sd.key == key || key == 0 && sd.name == p.Segment) {
 			out = p.appendFrom(out, seg)
 		}
 	}
@@ -225,9 +229,9 @@ func (p Path) inField(f Field, rep int) Value {
 	v := f.Rep(rep)
 	if p.Component > 0 {
 		v = v.Component(p.Component)
-		if p.Sub > 0 {
-			v = v.Sub(p.Sub)
-		}
+	}
+	if p.Sub > 0 { // on a repetition (no Component): component 1's, as Sub does
+		v = v.Sub(p.Sub)
 	}
 	return v
 }

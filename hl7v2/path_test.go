@@ -85,8 +85,19 @@ func TestParsePathErrors(t *testing.T) {
 	}
 }
 
+func TestPathSubWithoutComponent(t *testing.T) {
+	p := Path{Segment: "PID", Field: 3, Sub: 2}
+	if s := p.String(); s != "PID-3.1.2" {
+		t.Errorf("String = %q", s)
+	}
+	m := mustParse(t, "MSH|^~\\&|A\rPID|1||a&b^c")
+	if got := m.Segments().Value(p).String(); got != "b" {
+		t.Errorf("Value = %q, want b", got)
+	}
+}
+
 func TestFind(t *testing.T) {
-	m := mustParse(t, "MSH|^~\\&|A\rOBX|1\rNTE|1\rOBX|2\r")
+	m := mustParse(t, "MSH|^~\\&|A\rOBX|1\rNTE|1\rOBX|2\rZLONGNAME|z\r")
 	segs := m.Segments()
 	for _, tc := range []struct {
 		name string
@@ -100,6 +111,9 @@ func TestFind(t *testing.T) {
 		{"OBX", 3, false, ""},
 		{"OBX", -1, false, ""},
 		{"PID", 1, false, ""},
+		{"ZLONGNAME", 1, true, "z"},
+		{"ZLONGNAMX", 1, false, ""},
+		{"", 1, false, ""},
 	} {
 		s, ok := segs.Find(tc.name, tc.n)
 		if ok != tc.ok || s.Field(1).String() != tc.id || s.IsZero() == ok {

@@ -15,8 +15,9 @@ type segData struct {
 	seps []int32 // offsets in raw of each field separator
 	name string
 	d    delims
-	hdr  bool  // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
-	s0   int32 // seps is m.seps[s0:s1]
+	hdr  bool   // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+	key  uint32 // nameKey(name), for fast Find
+	s0   int32  // seps is m.seps[s0:s1]
 	s1   int32
 }
 
@@ -290,4 +291,17 @@ func countByte(b []byte, c byte) int {
 		}
 	}
 	return n
+}
+
+// nameKey packs a name of up to 3 bytes (the standard length) into one
+// word; longer names get 0 and are compared as strings.
+func nameKey(name string) uint32 {
+	if len(name) == 0 || len(name) > 3 {
+		return 0
+	}
+	k := uint32(len(name)) << 24
+	for i := 0; i < len(name); i++ {
+		k |= uint32(name[i]) << (8 * i)
+	}
+	return k
 }
