@@ -142,6 +142,7 @@ func (g *generator) fillFile(fw *fileWriter, quota, people int) error {
 func (g *generator) window(fw *fileWriter, ec encodeCtx, n, quota int) (bool, error) {
 	w := g.w
 	g.windows++
+	w.arena = w.arena[:0] // the previous window's messages are written out
 	wr := rand.New(rand.NewPCG(w.seed^0x5eed, g.windows))
 	var persons []*person
 	for i := 0; i < n; i++ {
@@ -261,18 +262,18 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 			}
 			return ""
 		}
-		e := &enc{term: ec.term, latin1: ec.latin1}
+		e := w.newEnc(ec)
 		e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", ctrl, "ER", "AL", charset(gv), "Z34^CDCPHINVS", f.msh22(), iisNS)
 		e.qpd(false, "Q"+ctrl, mrs, nm, name{}, dob, gv.Sex, nil, "")
 		e.b = append(e.b, "RCP|I|5^RD&records&HL70126|R^real-time^HL70394"...)
 		e.end()
-		q := &message{kind: "QBP", profile: "Z34", ctrl: ctrl, ts: ts, sender: fac, linkOrg: -1, data: e.bytes()}
+		q := &message{kind: "QBP", profile: "Z34", ctrl: ctrl, ts: ts, sender: fac, linkOrg: -1, data: w.take(e)}
 		profile := "Z33"
 		if z31 {
 			profile = "Z31"
 		}
 		rctrl := iisNS + ".Q" + strconv.Itoa(w.outsiderSeq)
-		e.b = e.b[:0]
+		e = w.newEnc(ec)
 		e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", rctrl, "NE", "NE", charset(append(cands, gv)...), profile+"^CDCPHINVS", iisNS, f.msh22())
 		e.b = append(e.b, "MSA|AA|"...)
 		e.s(ctrl)
@@ -303,7 +304,7 @@ func (g *generator) outsiders(r *rand.Rand, ec encodeCtx) []*event {
 				e.end()
 			}
 		}
-		rsp := &message{kind: "RSP", profile: profile, ctrl: rctrl, ts: ts, sender: -1, linkOrg: -1, data: e.bytes()}
+		rsp := &message{kind: "RSP", profile: profile, ctrl: rctrl, ts: ts, sender: -1, linkOrg: -1, data: w.take(e)}
 		evs = append(evs, &event{ts: ts, msgs: []*message{q, rsp}})
 	}
 	return evs

@@ -9,8 +9,23 @@ import (
 // goes out as UTF-8 or, for "latin1" files, as ISO-8859-1 bytes.
 type enc struct {
 	b      []byte
+	start  int // where this message begins in b (the window's arena)
 	term   string
 	latin1 bool
+}
+
+// newEnc starts a message in the arena of the window being generated:
+// one growing buffer instead of an allocation or two per message. Only
+// one message is encoded at a time.
+func (w *world) newEnc(ec encodeCtx) *enc {
+	return &enc{b: w.arena, start: len(w.arena), term: ec.term, latin1: ec.latin1}
+}
+
+// take ends the message and returns its bytes (capacity clipped, so a
+// later message never writes into them).
+func (w *world) take(e *enc) []byte {
+	w.arena = e.b
+	return e.b[e.start:len(e.b):len(e.b)]
 }
 
 func (e *enc) s(str string) {
@@ -35,11 +50,6 @@ func (e *enc) f(str string) { e.b = append(e.b, '|'); e.s(str) }
 func (e *enc) end()         { e.b = append(e.b, e.term...) }
 func (e *enc) date(d day)   { e.b = appendDate(e.b, d) }
 func (e *enc) ts(t int64)   { e.b = appendTS(e.b, t) }
-func (e *enc) bytes() []byte {
-	out := make([]byte, len(e.b))
-	copy(out, e.b)
-	return out
-}
 
 // msh writes MSH-1..MSH-23. charset goes to MSH-18.
 func (e *enc) msh(app, fac, rapp, rfac string, ts int64, typ, ctrl, ackA, ackB, charset, profile, org22, org23 string) {
@@ -380,7 +390,7 @@ func (p *person) newVXU(fac int, ts int64, ec encodeCtx, rows []row, hist, given
 	mrs, sr := p.vxuIDs(fac)
 	m := &message{kind: "VXU", profile: "Z22", ctrl: p.ctrl(f.NS), ts: ts, sender: fac, rows: rows, linkOrg: -1,
 		pid: p.snap(mrs, sr, f.Kind == kindClinic)}
-	e := &enc{b: make([]byte, 0, 2048), term: ec.term, latin1: ec.latin1}
+	e := p.w.newEnc(ec)
 	e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "VXU^V04^VXU_V04", m.ctrl, "ER", "AL", p.charset(ec), "Z22^CDCPHINVS", f.msh22(), iisNS)
 	p.pid(e, m.pid, 1, f.Kind == kindClinic)
 	n := len(hist)
@@ -394,7 +404,7 @@ func (p *person) newVXU(fac int, ts int64, ec encodeCtx, rows []row, hist, given
 	if level998 {
 		e.order998(localDay(ts), f.NS)
 	}
-	m.data = e.bytes()
+	m.data = p.w.take(e)
 	return m
 }
 
@@ -403,7 +413,7 @@ func (p *person) newChangeVXU(fac int, ts int64, ec encodeCtx, rw row, a *action
 	mrs, sr := p.vxuIDs(fac)
 	m := &message{kind: "VXU", profile: "Z22", ctrl: p.ctrl(f.NS), ts: ts, sender: fac, rows: []row{rw}, linkOrg: -1,
 		pid: p.snap(mrs, sr, f.Kind == kindClinic)}
-	e := &enc{b: make([]byte, 0, 1024), term: ec.term, latin1: ec.latin1}
+	e := p.w.newEnc(ec)
 	e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "VXU^V04^VXU_V04", m.ctrl, "ER", "AL", p.charset(ec), "Z22^CDCPHINVS", f.msh22(), iisNS)
 	p.pid(e, m.pid, 1, false)
 	d := a.d
@@ -411,19 +421,19 @@ func (p *person) newChangeVXU(fac int, ts int64, ec encodeCtx, rw row, a *action
 		d = &dose{cvx: rw.cvx, date: rw.date, status: "CP", mvx: mvxMSD, exp: isoCompact(rw.date + 400), site: "RD", vfc: vfcCodes[0]}
 	}
 	p.orderGiven(e, d, rw, f)
-	m.data = e.bytes()
+	m.data = p.w.take(e)
 	return m
 }
 
 func (p *person) newACK(vxu *message, fac int, ec encodeCtx) *message {
 	f := p.w.facs[fac]
 	m := &message{kind: "ACK", profile: "Z23", ctrl: p.ctrl(iisNS), ts: vxu.ts, sender: -1, linkOrg: -1}
-	e := &enc{term: ec.term, latin1: ec.latin1}
+	e := p.w.newEnc(ec)
 	e.msh(iisApp, iisMSH4, f.App, f.msh4, vxu.ts, "ACK^V04^ACK", m.ctrl, "NE", "NE", "", "Z23^CDCPHINVS", "", "")
 	e.b = append(e.b, "MSA|AA|"...)
 	e.s(vxu.ctrl)
 	e.end()
-	m.data = e.b
+	m.data = p.w.take(e)
 	return m
 }
 
@@ -482,12 +492,12 @@ func (p *person) newQBP(fac int, ts int64, ec encodeCtx, z44, withMR bool) *mess
 	if withMR {
 		mrs = [][2]string{{f.NS, p.mrnAt(fac)}}
 	}
-	e := &enc{b: make([]byte, 0, 512), term: ec.term, latin1: ec.latin1}
+	e := p.w.newEnc(ec)
 	e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "QBP^Q11^QBP_Q11", m.ctrl, "ER", "AL", p.charset(ec), profile+"^CDCPHINVS", f.msh22(), iisNS)
 	e.qpd(z44, "Q"+m.ctrl, mrs, p.nm, p.momMaid, p.dob, p.sex, &p.addr, p.phone)
 	e.b = append(e.b, "RCP|I|5^RD&records&HL70126|R^real-time^HL70394"...)
 	e.end()
-	m.data = e.bytes()
+	m.data = p.w.take(e)
 	m.pid = nil
 	return m
 }
@@ -504,7 +514,7 @@ func (p *person) newRSP(fac int, ts int64, ec encodeCtx, q *message, z44, withMR
 	}
 	m := &message{kind: "RSP", profile: profile, ctrl: p.ctrl(iisNS), ts: ts, sender: -1, linkOrg: -1,
 		pid: p.snap(mrs, p.sr, true)}
-	e := &enc{b: make([]byte, 0, 4096), term: ec.term, latin1: ec.latin1}
+	e := p.w.newEnc(ec)
 	e.msh(iisApp, iisMSH4, f.App, f.msh4, ts, "RSP^K11^RSP_K11", m.ctrl, "NE", "NE", p.charset(ec), profile+"^CDCPHINVS", iisNS, f.msh22())
 	e.b = append(e.b, "MSA|AA|"...)
 	e.s(q.ctrl)
@@ -570,7 +580,7 @@ func (p *person) newRSP(fac int, ts int64, ec encodeCtx, q *message, z44, withMR
 		e.b = append(e.b, "OBX|5|CE|59783-1^Status in immunization series^LN|1|LA13421-5^Due^LN||||||F"...)
 		e.end()
 	}
-	m.data = e.bytes()
+	m.data = p.w.take(e)
 	return m
 }
 

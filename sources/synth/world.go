@@ -43,6 +43,7 @@ type world struct {
 	draws         [2][2]uint64
 	nextPerson    int
 	unseenPlanned bool
+	arena         []byte // encoded messages of the current window
 	outsiderSeq   int
 }
 
