@@ -26,7 +26,8 @@ type compiler struct {
 	m       *mappingImpl
 	tables  map[string]*table
 	consts  map[string]string
-	vars    map[string]int // name → slot
+	vars    map[string]int    // name → slot
+	varSrc  map[string]string // let name → the source path it reads
 	columns map[string]bool
 	nRules  int
 }
@@ -222,7 +223,7 @@ func (c *compiler) lookupVar(name string, at position, text string) expr {
 		return &litExpr{v}
 	}
 	if slot, ok := c.vars[name]; ok {
-		return &varExpr{name: name, slot: slot}
+		return &varExpr{name: name, slot: slot, src: c.varSrc[name]}
 	}
 	c.errorf(at, "expression %q: unknown variable $%s", text, name)
 	return nil
@@ -244,7 +245,7 @@ func (c *compiler) newVar(name string, at position) int {
 
 func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
-		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, columns: map[string]bool{}}
+		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()
@@ -445,6 +446,7 @@ func (c *compiler) compileLets(n *yaml.Node, cs *cscope) []letDef {
 		x := c.parseExpr(s, pos(v), cs)
 		slot := c.newVar(k.Value, pos(k))
 		if x != nil {
+			c.varSrc[k.Value] = sourceOf(x)
 			out = append(out, letDef{slot, x})
 		}
 	}
@@ -872,6 +874,9 @@ func sourceOf(x expr) string {
 	case *colExpr:
 		return x.name
 	case *varExpr:
+		if x.src != "" && !strings.HasPrefix(x.src, "$") {
+			return x.src
+		}
 		return "$" + x.name
 	case *callExpr:
 		for _, a := range x.args {

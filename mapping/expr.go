@@ -29,6 +29,7 @@ func (l *litExpr) String() string                    { return fmt.Sprintf("%q", 
 type varExpr struct {
 	name string
 	slot int
+	src  string // the source path its let reads, for issues and traces
 }
 
 func (v *varExpr) eval(e *env, _ *scope) (string, error) { return e.vars[v.slot], nil }

@@ -112,12 +112,12 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		for _, wmsg := range it.Warnings {
 			issues = append(issues, inputIssue("warning", "structure", wmsg, it.Loc))
 		}
-		msg := it.Message
+		var msg *hl7v2.Message
 		switch {
 		case it.Err != nil:
 			st.inputErrs++
 			issues = append(issues, inputIssue("error", "structure", "not a message: "+it.Err.Error(), it.Loc))
-		case msg == nil && it.Data != nil:
+		case it.Data != nil:
 			msg, err = hl7v2.Parse(it.Data)
 			if err != nil {
 				st.unparsed++

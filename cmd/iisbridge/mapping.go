@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"iisbridge/hl7v2"
 	"iisbridge/mapping"
 	"iisbridge/sources/v2archive"
 )
@@ -111,14 +112,14 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	for {
 		it, err := rd.Next()
 		if err == io.EOF {
-			fmt.Fprintf(stderr, "iisbridge mapping preview: %s holds %d message(s), not %d\n", fs.Arg(0), n, *index)
+			fmt.Fprintf(stderr, "iisbridge mapping preview: %s holds %d record(s), not %d\n", fs.Arg(0), n, *index)
 			return 1
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "iisbridge mapping preview: %v\n", err)
 			return 1
 		}
-		if it.Err == nil && it.Message == nil {
+		if it.Err == nil && it.Data == nil {
 			continue // warnings only
 		}
 		if n++; n < *index {
@@ -128,9 +129,14 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: not a message: %v\n", it.Loc, it.Err)
 			return 1
 		}
-		code, trig, _ := it.Message.Type()
+		msg, err := hl7v2.Parse(it.Data)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: message not parsed: %v\n", it.Loc, err)
+			return 1
+		}
+		code, trig, _ := msg.Type()
 		fmt.Fprintf(stdout, "Message %s^%s at %s\n", code, trig, it.Loc)
-		out := m.Apply(mapping.Input{Msg: it.Message, Loc: it.Loc}, true)
+		out := m.Apply(mapping.Input{Msg: msg, Loc: it.Loc}, true)
 		printPreview(stdout, out, code+"^"+trig)
 		return 0
 	}
