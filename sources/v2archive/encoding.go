@@ -1,7 +1,6 @@
 package v2archive
 
 import (
-	"bytes"
 	"encoding/binary"
 	"strings"
 	"unicode/utf8"
@@ -30,15 +29,15 @@ func isASCII(b []byte) bool {
 
 // decode returns raw as UTF-8 (raw itself when nothing changes, else a
 // buffer reused across messages) and warnings about the choice made.
-func (s *stream) decode(raw []byte) ([]byte, []string, error) {
+func (s *stream) decode(raw []byte, msh *hl7v2.Message) ([]byte, []string) {
 	if isASCII(raw) {
-		return raw, nil, nil
+		return raw, nil
 	}
 	enc := s.opts.Encoding
 	var warns []string
 	if enc == "auto" {
 		enc = ""
-		if cs, ok := msh18(raw); ok {
+		if cs, ok := msh18(msh); ok {
 			switch {
 			case cs == "", cs == "ASCII":
 			case cs == "8859/1":
@@ -64,20 +63,20 @@ func (s *stream) decode(raw []byte) ([]byte, []string, error) {
 	switch enc {
 	case "utf-8":
 		if utf8.Valid(raw) {
-			return raw, warns, nil
+			return raw, warns
 		}
 		s.conv = append(s.conv[:0], strings.ToValidUTF8(string(raw), "\uFFFD")...)
-		return s.conv, append(warns, "invalid UTF-8 bytes replaced by U+FFFD"), nil
+		return s.conv, append(warns, "invalid UTF-8 bytes replaced by U+FFFD")
 	case "latin1":
 		s.conv = s.conv[:0]
 		for _, c := range raw {
 			s.conv = utf8.AppendRune(s.conv, rune(c))
 		}
-		return s.conv, warns, nil
+		return s.conv, warns
 	case "latin9":
-		return s.charmap(raw, charmap.ISO8859_15), warns, nil
+		return s.charmap(raw, charmap.ISO8859_15), warns
 	default:
-		return s.charmap(raw, charmap.Windows1252), warns, nil
+		return s.charmap(raw, charmap.Windows1252), warns
 	}
 }
 
@@ -94,15 +93,8 @@ func (s *stream) charmap(raw []byte, cm *charmap.Charmap) []byte {
 }
 
 // msh18 returns MSH-18 (character set), first repetition, upper case.
-func msh18(raw []byte) (string, bool) {
-	if i := bytes.IndexByte(raw, '\r'); i >= 0 {
-		raw = raw[:i+1] // the header is enough
-	}
-	m, err := hl7v2.Parse(raw)
-	if err != nil {
-		return "", false
-	}
-	segs := m.Segments()
+func msh18(msh *hl7v2.Message) (string, bool) {
+	segs := msh.Segments()
 	if len(segs) == 0 {
 		return "", false
 	}

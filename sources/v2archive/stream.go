@@ -301,25 +301,24 @@ func (s *stream) close(dataEnd int, end int64, reason string) *Item {
 		}
 		return it
 	}
+	// The header alone is parsed: enough for MSH-10 and MSH-18 and for
+	// callers that only route or count; the full parse is the caller's.
 	raw := s.buf[m.start:dataEnd]
-	data, warns, err := s.decode(raw)
-	if err != nil {
-		it.Err = &Error{Reason: err.Error()}
-		return it
-	}
-	it.Warnings = warns
-	// The header alone is parsed: enough for MSH-10 and for callers that
-	// only route or count; the full parse is the caller's.
-	hdr := data
-	if i := bytes.IndexByte(data, '\r'); i >= 0 {
-		hdr = data[:i+1]
-	}
-	msh, err := hl7v2.Parse(hdr)
+	hdr := headerEnd(raw)
+	msh, err := hl7v2.Parse(raw[:hdr])
 	if err != nil {
 		it.Err = &Error{Reason: "MSH: " + err.Error()}
 		return it
 	}
-	it.Data, it.Header = data, msh
+	data, warns := s.decode(raw, msh)
+	if len(data) > 0 && &data[0] != &raw[0] && !isASCII(raw[:hdr]) {
+		// the header itself was re-encoded: parse the UTF-8 form
+		if msh, err = hl7v2.Parse(data[:headerEnd(data)]); err != nil {
+			it.Err = &Error{Reason: "MSH: " + err.Error()}
+			return it
+		}
+	}
+	it.Data, it.Header, it.Warnings = data, msh, warns
 	it.Loc.ControlID = msh.ControlID()
 	return it
 }
@@ -414,4 +413,12 @@ func isEOFMarks(b []byte) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+// headerEnd returns the end of the first segment of a message (its \r).
+func headerEnd(b []byte) int {
+	if i := bytes.IndexByte(b, '\r'); i >= 0 {
+		return i + 1
+	}
+	return len(b)
 }
