@@ -127,7 +127,8 @@ func (m *messageImpl) parse(data []byte) error {
 				m.warnings = append(m.warnings, fmt.Sprintf("line %d: unknown segment %s kept", line, name))
 			}
 		case alnum(name) && (len(seps) > s0 || len(name) > 3):
-			m.warnings = append(m.warnings, fmt.Sprintf("line %d: invalid segment name %.10q kept", line, name))
+			// Not echoed: a wrapped line can start with a person's name.
+			m.warnings = append(m.warnings, fmt.Sprintf("line %d: invalid segment name (%d characters, not 3) kept", line, len(name)))
 		default:
 			if isBinary(data[ls:le]) {
 				return fmt.Errorf("hl7v2: line %d: binary data, not a segment", line)
