@@ -50,8 +50,12 @@ func (p *person) simulate(ec encodeCtx) error {
 		if d > w.endDay || d < w.startDay {
 			return
 		}
+		ts := tsAt(d, 8*3600+r.IntN(9*3600))
+		if ts-3600 < w.startTS || ts+4*3600 > w.endTS { // room for the query before and the report after
+			return
+		}
 		taken[d] = true
-		add(&action{ts: tsAt(d, 8*3600+r.IntN(9*3600)), kind: actVisit, fac: fac, cvx: cvx})
+		add(&action{ts: ts, kind: actVisit, fac: fac, cvx: cvx})
 	}
 	outside := func(d day, cvx string) {
 		p.doses = append(p.doses, &dose{ord: len(p.doses), cvx: cvx, date: d, fac: -1, status: "CP"})
