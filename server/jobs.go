@@ -200,10 +200,13 @@ func (s *Server) work(j *liveJob, spec *exportSpec) {
 	}
 	defer func() { <-s.sem }()
 	start := s.now().UTC().Truncate(time.Millisecond)
-	ok, err := s.store.setRunning(j.ctx, j.id, start)
+	ok, err := s.store.setRunning(context.Background(), j.id, start)
+	if cause := context.Cause(j.ctx); cause != nil {
+		err = cause
+	}
 	if err != nil || !ok {
 		if err == nil {
-			err = errDeleted
+			err = errDeleted // deleted between kick-off and start
 		}
 		s.ended(j, start, nil, err)
 		return

@@ -161,7 +161,7 @@ func TestDownloadRangeGzipAndIsolation(t *testing.T) {
 	}
 	// Another client cannot read the file or the status.
 	expectStatus(t, h.do("GET", u, "", "X-Client", "client-b"), 404, "")
-	st := strings.Replace(u[:strings.Index(u, "/bulkfiles/")], "", "", 1) + "/bulkstatus/" + strings.Split(u[strings.Index(u, "/bulkfiles/")+11:], "/")[0]
+	st := u[:strings.Index(u, "/bulkfiles/")] + "/bulkstatus/" + strings.Split(u[strings.Index(u, "/bulkfiles/")+11:], "/")[0]
 	expectStatus(t, h.do("GET", st, "", "X-Client", "client-b"), 404, "")
 	expectStatus(t, h.do("DELETE", st, "", "X-Client", "client-b"), 404, "")
 	// A file of one job is not reachable through another job's URL, nor
@@ -407,4 +407,20 @@ func TestManyConcurrentExports(t *testing.T) {
 func validateCapability(t *testing.T, b string) {
 	t.Helper()
 	validate(t, []byte(strings.Replace(b, `"fhirVersion":"4.0.1"`, `"fhirVersion":"4.0.0"`, 1)))
+}
+
+func TestShutdownEndsRunningJobs(t *testing.T) {
+	h, _ := blockingHarness(t, nil)
+	st := h.accepted(h.kick("/Patient/$export", ""))
+	h.awaitStarted()
+	old := h.ts.URL
+	h.stop() // graceful: cancels the running export
+	h2 := &harness{t: t, exp: &fakeExporter{}, dir: h.dir, log: &bytes.Buffer{}}
+	h2.start(nil)
+	st = strings.Replace(st, old, h2.ts.URL, 1)
+	expectStatus(t, h2.do("GET", st, ""), 500, "interrupted by server shutdown; start a new export")
+	id := st[strings.LastIndex(st, "/")+1:]
+	if _, err := os.Stat(filepath.Join(h.dir, "jobs", id)); !os.IsNotExist(err) {
+		t.Errorf("interrupted job left files: %v", err)
+	}
 }
