@@ -306,9 +306,19 @@ func (e *export) person(pp index.Person) error {
 			continue
 		}
 		e.st.Messages++
+		var issues []fhirout.Issue
+		if fresh {
+			for _, w := range msg.Warnings() {
+				issues = append(issues, fhirout.Issue{Severity: "warning", Code: "structure", Diagnostics: w,
+					Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")})
+			}
+		}
 		out := mp.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
-		if len(out.Issues) > 0 && fresh {
-			if err := e.issue(fhirout.OperationOutcome(out.Issues...)); err != nil {
+		if fresh {
+			issues = append(issues, out.Issues...)
+		}
+		if len(issues) > 0 {
+			if err := e.issue(fhirout.OperationOutcome(issues...)); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "convert",
-		Usage: "[--mapping FILE] [--out DIR|-] [--max-resources N] PATH...",
+		Usage: "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...",
 		Short: "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
 		Run:   func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
 	})
@@ -53,8 +53,10 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
 	outDir := fs.String("out", "out", "output `dir`ectory, or - for NDJSON on standard output")
 	maxRes := fs.Int64("max-resources", 0, "start a new file after `N` resources of a type (0: no limit)")
+	noReduce := fs.Bool("no-reduce", false, "convert message by message (no identity/history reduction: a Patient per message)")
+	dataDir := fs.String("data", "", "index `dir`ectory for the reduction (default: a temporary one, removed afterwards)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] PATH...")
+		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,10 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		w = dw
+	}
+	if !*noReduce {
+		// Default: the same index + reduction as $export (reduce.go).
+		return reduceConvert(fs.Args(), m, *dataDir, w, dw, sw, stderr)
 	}
 	st := &convertStats{skipped: map[string]int{}, resources: map[string]int64{}}
 	progress := newProgress(stderr)
