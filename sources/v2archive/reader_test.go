@@ -190,6 +190,12 @@ func TestBatches(t *testing.T) {
 			t.Errorf("items %+v", items)
 		}
 	})
+	t.Run("missing trailer after a blank line", func(t *testing.T) {
+		items, c := readString(t, "BHS|^~\\&\r"+a+"\r\n\r\n", Options{})
+		if len(items) != 1 || len(items[0].warns) != 1 || c.Warnings != 1 {
+			t.Errorf("items %+v", items)
+		}
+	})
 	t.Run("empty batch with wrong count", func(t *testing.T) {
 		items, c := readString(t, "BHS|^~\\&\rBTS|4\r", Options{})
 		if len(items) != 1 || items[0].data != "" || items[0].err != "" || len(items[0].warns) != 1 || c.Messages != 0 || c.Warnings != 1 {

@@ -113,7 +113,7 @@ func (s *stream) next() *Item {
 		if ready != nil {
 			// Blank lines and batch trailers after a message are consumed
 			// now so that count warnings travel with that message.
-			absorb := t.kind == tokBlank || t.kind == tokFrameEnd && !s.msg.open ||
+			absorb := t.kind == tokBlank || t.kind == tokEOF || t.kind == tokFrameEnd && !s.msg.open ||
 				t.kind == tokSeg && (isSegName(seg, "BTS") || isSegName(seg, "FTS"))
 			if !absorb {
 				s.hold(t, segStart)
