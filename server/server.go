@@ -4,6 +4,30 @@
 // learned from v2 traffic, CapabilityStatement, SMART discovery, health
 // and metrics. Jobs run in a worker pool and persist in SQLite, so a
 // restart keeps finished exports.
+//
+// Choices where the IG leaves room:
+//   - Restart: jobs queued or running when the process stopped are not
+//     resumed; their status answers 500 "interrupted by server restart;
+//     start a new export" and partial files are removed. A graceful
+//     shutdown ends them the same way ("...server shutdown...").
+//   - gzip: with Accept-Encoding: gzip a file is compressed once into a
+//     sibling .gz and served with http.ServeContent, so Range, If-Range and
+//     strong ETags work on the gzip bytes too (ETag suffixed -gzip).
+//   - Expiry: files live Options.Expiry (default 1h) after the job ends;
+//     an expired job answers 404 at once and is purged by a janitor, which
+//     skips jobs with a download in progress until the next round.
+//   - _since at Group level filters every member alike (no older data for
+//     members who joined later); Group resources count as updated at the
+//     last membership refresh.
+//   - _elements: a type that no listed element applies to is left whole;
+//     SUBSETTED is tagged only when something was removed.
+//   - A client bound to Groups (Principal.Groups) may export only through
+//     Group/[id]/$export; system and Patient level answer 403.
+//   - Without authorization (NoAuth) SMART discovery answers 404 and the
+//     CapabilityStatement declares no security service: nothing is claimed
+//     that does not exist.
+//   - Each Type/id is written once per export (first wins; a deletion of a
+//     written id is dropped); the check keeps a 64-bit hash per resource.
 package server
 
 import (
