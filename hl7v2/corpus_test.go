@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -105,4 +106,29 @@ func countSegments(m *Message, name string) int {
 		}
 	}
 	return n
+}
+
+// The NYC CIR answer escapes the & of "PCV & PPSV" in ORC-3 and OBX-5.
+func TestCorpusEscapes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(corpusDir(t), "aira-iis-sandbox-fits", "030.hl7"))
+	if err != nil {
+		t.Skipf("corpus file missing: %v", err)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePath("OBX[*]-5.1")
+	found := 0
+	for _, v := range m.Segments().Values(p) {
+		if bytes.Contains(v.Raw(), []byte(`PCV \T\ PPSV`)) {
+			found++
+			if s := v.String(); !strings.Contains(s, "(PCV & PPSV)") {
+				t.Errorf("decoded %q", s)
+			}
+		}
+	}
+	if found == 0 {
+		t.Error(`no OBX-5 with "PCV \T\ PPSV"`)
+	}
 }
