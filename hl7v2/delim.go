@@ -25,7 +25,8 @@ var DefaultDelimiters = Delimiters{'|', '^', '~', '\\', '&', 0}
 // header MSH|^~&| lacks the escape character, so it becomes \ (or, when the
 // third character is \, the subcomponent separator becomes &); Parse reports
 // the repair in Warnings. Any other count, a repeated character, or a
-// letter, digit, space or line break as a delimiter is an error.
+// letter, digit, space, control or non-ASCII byte as a delimiter is an
+// error.
 func ReadDelimiters(seg []byte) (Delimiters, error) {
 	d, _, err := readDelimiters(seg)
 	return d, err
@@ -42,7 +43,7 @@ func readDelimiters(seg []byte) (d Delimiters, repaired string, err error) {
 	name := string(seg[:3])
 	fs := seg[3]
 	if !usableDelimiter(fs) {
-		return d, "", fmt.Errorf("hl7v2: %s-1: field separator %q is unusable", name, fs)
+		return d, "", fmt.Errorf("hl7v2: %s-1: field separator %q is unusable", name, []byte{fs})
 	}
 	enc := seg[4:]
 	for i, c := range enc {
@@ -76,11 +77,11 @@ func readDelimiters(seg []byte) (d Delimiters, repaired string, err error) {
 			continue
 		}
 		if !usableDelimiter(c) {
-			return Delimiters{}, "", fmt.Errorf("hl7v2: %s-2: encoding character %q is unusable", name, c)
+			return Delimiters{}, "", fmt.Errorf("hl7v2: %s-2: encoding character %q is unusable", name, []byte{c})
 		}
 		for _, o := range set[i+1:] {
 			if o == c {
-				return Delimiters{}, "", fmt.Errorf("hl7v2: %s-2: encoding character %q used twice", name, c)
+				return Delimiters{}, "", fmt.Errorf("hl7v2: %s-2: encoding character %q used twice", name, []byte{c})
 			}
 		}
 	}
@@ -100,7 +101,7 @@ func usableDelimiter(c byte) bool {
 	switch {
 	case c >= '0' && c <= '9', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
 		return false
-	case c <= ' ' || c == 0x7f:
+	case c <= ' ' || c >= 0x7f: // non-ASCII bytes occur inside UTF-8 text
 		return false
 	}
 	return true

@@ -16,10 +16,11 @@ func TestParseRejects(t *testing.T) {
 		{"no encoding chars", "MSH||A|B", "MSH-2: 0 encoding characters"},
 		{"two encoding chars", "MSH|^~|A", "MSH-2: 2 encoding characters"},
 		{"six encoding chars", "MSH|^~\\&#!|A", "MSH-2: 6 encoding characters"},
-		{"duplicate", "MSH|^^\\&|A", `encoding character '^' used twice`},
-		{"letter separator", "MSHA^~\\&A", "MSH-1: field separator 'A' is unusable"},
-		{"space separator", "MSH ^~\\& A", "MSH-1: field separator ' ' is unusable"},
-		{"letter encoding", "MSH|^~\\a|", "encoding character 'a' is unusable"},
+		{"duplicate", "MSH|^^\\&|A", `encoding character "^" used twice`},
+		{"letter separator", "MSHA^~\\&A", `MSH-1: field separator "A" is unusable`},
+		{"space separator", "MSH ^~\\& A", `MSH-1: field separator " " is unusable`},
+		{"non-ASCII encoding", "MSH|\xdd~\\&|", `encoding character "\xdd" is unusable`},
+		{"letter encoding", "MSH|^~\\a|", `encoding character "a" is unusable`},
 		{"field sep in encoding chars", "MSH|^|\\&|", "MSH-2: 1 encoding characters"},
 		{"binary line", "MSH|^~\\&|A\r\x00\x01\x02garbage\r", "line 2: binary data"},
 	} {
@@ -240,7 +241,7 @@ func TestReadDelimiters(t *testing.T) {
 		{"PID|^~\\&|", Delimiters{}, "does not start with MSH, FHS or BHS"},
 		{"MSH", Delimiters{}, "does not start with MSH, FHS or BHS"},
 		{"msh|^~\\&|", Delimiters{}, "does not start with MSH, FHS or BHS"},
-		{"MSH\r^~\\&", Delimiters{}, "MSH-1: field separator '\\r' is unusable"},
+		{"MSH\r^~\\&", Delimiters{}, `MSH-1: field separator "\r" is unusable`},
 		{"FHS|^~|", Delimiters{}, "FHS-2: 2 encoding characters"},
 	} {
 		d, err := ReadDelimiters([]byte(tc.seg))

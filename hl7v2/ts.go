@@ -37,8 +37,8 @@ type TS struct {
 // describe the problem without repeating the value (it may be a birth date).
 //
 // Rules where real feeds stray from the standard:
-//   - 17 to 20 digits without a dot: digits past the seconds are a fraction
-//     (20180531144917033 is 14:49:17.033).
+//   - More than 14 digits without a dot (up to 23): digits past the
+//     seconds are a fraction (20180531144917033 is 14:49:17.033).
 //   - An offset must be + or - and 4 digits, hours up to 14 and minutes 00,
 //     15, 30 or 45; anything else is dropped (DroppedOffset), not an error.
 //   - Impossible dates and times (20111301, 20091051, hour 24) are errors,
@@ -72,11 +72,8 @@ func ParseTS(s string) (TS, error) {
 		if frac == "" || len(frac) > 9 || !allDigits(frac) {
 			return TS{}, fmt.Errorf("hl7v2: timestamp: bad fraction")
 		}
-	} else if len(s) > 14 && len(s) <= 20 && allDigits(s) {
+	} else if len(s) > 14 && len(s) <= 14+9 && allDigits(s) {
 		s, frac = s[:14], s[14:]
-		if len(frac) > 9 {
-			frac = frac[:9]
-		}
 	}
 	if !allDigits(s) {
 		return TS{}, fmt.Errorf("hl7v2: timestamp: not YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]")
