@@ -106,7 +106,7 @@ func (s *stream) next() *Item {
 			t = s.sc.next(&s.buf, s.opts.MaxSegmentBytes)
 		}
 		seg := s.buf[segStart:]
-		if t.kind == tokSeg && isEOFMarks(seg) {
+		if t.kind == tokSeg && !t.over && isEOFMarks(seg) {
 			// DOS end-of-file marks (Ctrl-Z) on a line of their own
 			t.kind, s.buf, seg = tokBlank, s.buf[:segStart], nil
 		}
