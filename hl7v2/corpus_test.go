@@ -64,6 +64,7 @@ func TestCorpus(t *testing.T) {
 				t.Logf("%s: %q", f, m.Warnings())
 			}
 			walk(m)
+			checkSplit(t, m)
 			o := m.Orders()
 			orders += len(o)
 			if rxa := countSegments(m, "RXA"); rxa != len(o) {

@@ -47,16 +47,7 @@ func FuzzParse(f *testing.F) {
 		if n := countSegments(m, "RXA"); n != len(orders) {
 			t.Fatalf("%d RXA but %d orders", n, len(orders))
 		}
-		for _, s := range m.Segments() {
-			if bytes.ContainsAny(s.Raw(), "\r\n") {
-				t.Fatalf("segment %q holds a line break", s.Name())
-			}
-			for i := 1; i <= s.NumFields(); i++ {
-				if v := s.Field(i).Rep(1); !utf8.ValidString(v.String()) && !v.impl.literal {
-					t.Fatalf("%s-%d: String is not UTF-8", s.Name(), i)
-				}
-			}
-		}
+		checkSplit(t, m)
 		if p, err := ParsePath(path); err == nil {
 			segs := m.Segments()
 			_ = segs.Value(p).String()
@@ -86,4 +77,61 @@ func FuzzParseTS(f *testing.F) {
 		ts.FHIRDateTime(nil)
 		ParseNM(s)
 	})
+}
+
+// checkSplit verifies that the pieces of every level join back into their
+// parent's raw bytes, and that String always returns UTF-8.
+func checkSplit(t *testing.T, m *Message) {
+	d := m.Delimiters()
+	for _, s := range m.Segments() {
+		raw := s.Raw()
+		if bytes.ContainsAny(raw, "\r\n") {
+			t.Fatalf("segment %q holds a line break", s.Name())
+		}
+		parts := [][]byte{[]byte(s.Name())}
+		first := 1
+		if s.impl.hdr {
+			first = 2
+		}
+		for i := first; i <= s.NumFields(); i++ {
+			f := s.Field(i)
+			parts = append(parts, f.Raw())
+			if f.impl.literal {
+				continue
+			}
+			var reps [][]byte
+			for r := 1; r <= f.NumReps(); r++ {
+				v := f.Rep(r)
+				reps = append(reps, v.Raw())
+				var comps [][]byte
+				for c := 1; c <= v.NumComponents(); c++ {
+					cv := v.Component(c)
+					comps = append(comps, cv.Raw())
+					var subs [][]byte
+					for k := 1; k <= cv.NumSubs(); k++ {
+						sv := cv.Sub(k)
+						subs = append(subs, sv.Raw())
+						if !utf8.ValidString(sv.String()) {
+							t.Fatalf("%s-%d: String is not UTF-8", s.Name(), i)
+						}
+					}
+					if got := bytes.Join(subs, []byte{d.Subcomponent}); !bytes.Equal(got, cv.Raw()) {
+						t.Fatalf("%s-%d: subcomponents join to %q, not %q", s.Name(), i, got, cv.Raw())
+					}
+				}
+				if got := bytes.Join(comps, []byte{d.Component}); !bytes.Equal(got, v.Raw()) {
+					t.Fatalf("%s-%d: components join to %q, not %q", s.Name(), i, got, v.Raw())
+				}
+				if !utf8.ValidString(v.String()) {
+					t.Fatalf("%s-%d: String is not UTF-8", s.Name(), i)
+				}
+			}
+			if got := bytes.Join(reps, []byte{d.Repetition}); !bytes.Equal(got, f.Raw()) {
+				t.Fatalf("%s-%d: repetitions join to %q, not %q", s.Name(), i, got, f.Raw())
+			}
+		}
+		if got := bytes.Join(parts, []byte{d.Field}); !bytes.Equal(got, raw) && s.NumFields() > 0 {
+			t.Fatalf("%s: fields join to %q, not %q", s.Name(), got, raw)
+		}
+	}
 }

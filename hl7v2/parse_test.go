@@ -69,6 +69,7 @@ func TestParseTolerates(t *testing.T) {
 				t.Fatal(err)
 			}
 			walk(m) // every value reachable without panic
+			checkSplit(t, m)
 			var names []string
 			for _, s := range m.Segments() {
 				names = append(names, s.Name())
