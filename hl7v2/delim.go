@@ -7,8 +7,6 @@ import (
 
 // Delimiters are the encoding characters of one message (MSH-1, MSH-2).
 // Truncation is 0 when MSH-2 has no fifth character (before v2.7).
-// A zero Escape or Subcomponent means the message declared none (see
-// ReadDelimiters on repaired headers).
 type Delimiters struct {
 	Field, Component, Repetition, Escape, Subcomponent, Truncation byte
 }

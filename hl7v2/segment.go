@@ -21,6 +21,7 @@ type segData struct {
 	s1   int32
 }
 
+// IsZero reports the zero Segment, which stands for an absent one.
 func (s Segment) IsZero() bool { return s.impl.segData == nil }
 
 // Name is the segment name (PID, ZPI, ...).

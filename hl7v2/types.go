@@ -6,22 +6,34 @@ import (
 	"strings"
 )
 
-// Typed views of composite data types. The parsers take a repetition (the
-// type's parts are components) or a component (parts are subcomponents, as
-// for the HD in CX-4); every string is decoded.
+// The typed views below are read by the Parse functions, which take a
+// repetition (the type's parts are components) or a component (parts are
+// subcomponents, as for the HD in CX-4); every string is decoded, and a
+// part not sent is "".
+
+// HD is a hierarchic designator (assigning authority, facility).
 type HD struct{ Namespace, UniversalID, UniversalIDType string }
+
+// CX is an extended identifier (PID-3 patient ids).
 type CX struct {
 	ID, CheckDigit     string
 	AssigningAuthority HD
 	IDType             string
 	AssigningFacility  HD
 }
+// XPN is a person name; Family is the surname of FN.
 type XPN struct{ Family, Given, Middle, Suffix, Prefix, Degree, NameType string }
+// XAD is an address; Street is the street line of SAD.
 type XAD struct{ Street, Other, City, State, Zip, Country, Type, County string }
+// XTN is a telecommunication number or email address.
 type XTN struct {
 	Number, Use, Equipment, Email, CountryCode, AreaCode, Local, Extension string
 }
+// CWE is a coded value (also CE): code, text and coding system, with the
+// alternate triplet.
 type CWE struct{ Code, Text, System, AltCode, AltText, AltSystem string }
+// XCN is a person with an identifier (ordering or administering
+// provider).
 type XCN struct {
 	ID, Family, Given, Middle, Suffix, Prefix string
 	AssigningAuthority                        HD
