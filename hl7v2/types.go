@@ -21,17 +21,22 @@ type CX struct {
 	IDType             string
 	AssigningFacility  HD
 }
+
 // XPN is a person name; Family is the surname of FN.
 type XPN struct{ Family, Given, Middle, Suffix, Prefix, Degree, NameType string }
+
 // XAD is an address; Street is the street line of SAD.
 type XAD struct{ Street, Other, City, State, Zip, Country, Type, County string }
+
 // XTN is a telecommunication number or email address.
 type XTN struct {
 	Number, Use, Equipment, Email, CountryCode, AreaCode, Local, Extension string
 }
+
 // CWE is a coded value (also CE): code, text and coding system, with the
 // alternate triplet.
 type CWE struct{ Code, Text, System, AltCode, AltText, AltSystem string }
+
 // XCN is a person with an identifier (ordering or administering
 // provider).
 type XCN struct {
