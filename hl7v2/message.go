@@ -223,7 +223,7 @@ func alnum(b []byte) bool {
 // isBinary reports control bytes that never occur in ER7 text.
 func isBinary(b []byte) bool {
 	for _, c := range b {
-		if c < ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1b && c != 0x1c {
+		if c < ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1a && c != 0x1b && c != 0x1c {
 			return true
 		}
 		if c == 0x7f {
@@ -233,9 +233,10 @@ func isBinary(b []byte) bool {
 	return false
 }
 
+// isBlank reports a line of blanks, MLLP framing or DOS end-of-file bytes.
 func isBlank(b []byte) bool {
 	for _, c := range b {
-		if c != ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1c {
+		if c != ' ' && c != '\t' && c != 0x0b && c != 0x0c && c != 0x1a && c != 0x1c {
 			return false
 		}
 	}

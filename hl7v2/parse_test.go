@@ -51,6 +51,7 @@ func TestParseTolerates(t *testing.T) {
 		{"BOM and whitespace", "\xef\xbb\xbf \r\n\tMSH|^~\\&|A\rPID|1", "MSH PID", nil},
 		{"MLLP framing", "\x0bMSH|^~\\&|A\rPID|1\r\x1c\r", "MSH PID", nil},
 		{"MLLP end without CR", "\x0bMSH|^~\\&|A\rPID|1|x\x1c", "MSH PID", nil},
+		{"DOS end of file", "MSH|^~\\&|A\r\nPID|1\r\n\x1a", "MSH PID", nil},
 		{"indented segment", "MSH|^~\\&|A\r  PID|1", "MSH PID", nil},
 		{"trailing bars", "MSH|^~\\&|A|||\rPID|1|||||\r", "MSH PID", nil},
 		{"segment without fields", "MSH|^~\\&|A\rPV1\rPID|1", "MSH PV1 PID", nil},
