@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,6 +25,7 @@ type mappingImpl struct {
 	resources []*resourceDef
 	nVars     int
 	nRules    int
+	padded    bool // some target has an index > 0: Prune after building
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,
@@ -55,7 +58,14 @@ type env struct {
 	sets     int // values written, for required blocks
 	stack    []string
 	scratch  []byte
+	nodes    []node
+	memo     [memoSize]memoEntry
+	gen      uint64
 }
+
+// envPool reuses envs (and their memo table) across Apply calls.
+var envPool = sync.Pool{New: func() any { return new(env) }}
+var envGen atomic.Uint64
 
 // peek evaluates x for a comparison. A plain path is decoded into the
 // env's scratch buffer instead of a new string: the result is only valid
@@ -65,7 +75,7 @@ func (e *env) peek(x expr, s *scope) string {
 	if !ok {
 		return e.eval(x, s)
 	}
-	v := p.value(s)
+	v := p.value(e, s)
 	if v.IsEmpty() || v.IsNull() {
 		return ""
 	}
@@ -82,7 +92,9 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 	if impl == nil {
 		return out
 	}
-	e := &env{m: impl, msg: in.Msg, row: in.Row, in: &in, out: &out, trace: trace, stack: make([]string, 0, 32)}
+	e := envPool.Get().(*env)
+	e.reset(impl, &in, &out, trace)
+	defer envPool.Put(e)
 	defer func() {
 		// Apply never panics on bad input: a bug in a rule is reported as
 		// one exception issue for the record.
@@ -136,6 +148,15 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 	return out
 }
 
+func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
+	// Field by field: the memo table stays (its entries die by generation).
+	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
+	e.vars, e.zone, e.orders, e.ordersOK = nil, nil, nil, false
+	e.rule, e.scope, e.rejected, e.sets = nil, nil, false, 0
+	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	e.gen = envGen.Add(1)
+}
+
 func (e *env) resource(r *resourceDef, root *scope) {
 	if r.foreach == nil {
 		e.instance(r, root)
@@ -163,7 +184,8 @@ func (e *env) instance(r *resourceDef, s *scope) {
 			e.vars[r.asSlot] = id
 		}
 	}
-	e.rules(r.rules, s, obj, r.typ)
+	root := &node{obj: obj, path: r.typ}
+	e.rules(r.rules, s, root)
 	if e.trace {
 		ref := r.typ + "/" + obj.ID()
 		if e.rejected {
@@ -176,7 +198,9 @@ func (e *env) instance(r *resourceDef, s *scope) {
 	if e.rejected {
 		return
 	}
-	obj.Prune()
+	if e.m.padded {
+		obj.Prune() // explicit indexes may have padded arrays with {}
+	}
 	e.out.Resources = append(e.out.Resources, obj)
 }
 
@@ -261,20 +285,20 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*sco
 	}
 }
 
-func (e *env) rules(rs []*rule, s *scope, obj *fhirout.Object, elem string) {
+func (e *env) rules(rs []*rule, s *scope, n *node) {
 	for _, r := range rs {
 		if e.rejected {
 			return
 		}
 		if r.foreach != nil {
-			e.each(r.foreach, s, func(is *scope) { e.ruleBody(r, is, obj, elem) })
+			e.each(r.foreach, s, func(is *scope) { e.ruleBody(r, is, n) })
 			continue
 		}
-		e.ruleBody(r, s, obj, elem)
+		e.ruleBody(r, s, n)
 	}
 }
 
-func (e *env) ruleBody(r *rule, s *scope, obj *fhirout.Object, elem string) {
+func (e *env) ruleBody(r *rule, s *scope, n *node) {
 	if e.rejected {
 		return
 	}
@@ -291,12 +315,16 @@ func (e *env) ruleBody(r *rule, s *scope, obj *fhirout.Object, elem string) {
 		return
 	}
 	if r.children != nil {
-		target, path := obj, elem
+		// The block's element is made only when a nested rule writes, so
+		// a block with nothing to say leaves no empty object behind.
+		target := n
 		if r.tgt != nil {
-			target, path = e.object(obj, r.tgt, elem)
+			for _, st := range r.tgt.steps {
+				target = e.newNode(target, st)
+			}
 		}
 		before := e.sets
-		e.rules(r.children, s, target, path)
+		e.rules(r.children, s, target)
 		if r.required && e.sets == before && !e.rejected {
 			e.rule, e.scope = r, s
 			e.reject("required", r.element+" is required and no rule gave it a value")
@@ -313,7 +341,7 @@ func (e *env) ruleBody(r *rule, s *scope, obj *fhirout.Object, elem string) {
 		}
 		return
 	}
-	e.set(obj, r.tgt, elem, v, src)
+	e.set(n, r.tgt, v, src)
 }
 
 // ruleValue computes a value rule's typed value (nil when empty).
@@ -450,12 +478,27 @@ func (e *env) test(c *cond, s *scope) bool {
 	return false
 }
 
-// object walks (creating) the object a block rule writes into.
-func (e *env) object(obj *fhirout.Object, t *target, elem string) (*fhirout.Object, string) {
-	for _, st := range t.steps {
-		obj, elem = e.step(obj, st, elem)
+// node is an element a block rule writes into, made on first write.
+type node struct {
+	parent *node
+	st     step
+	obj    *fhirout.Object // nil until made
+	path   string          // concrete element path, for traces
+}
+
+func (e *env) newNode(parent *node, st step) *node {
+	if len(e.nodes) == cap(e.nodes) {
+		e.nodes = make([]node, 0, 64)
 	}
-	return obj, elem
+	e.nodes = append(e.nodes, node{parent: parent, st: st})
+	return &e.nodes[len(e.nodes)-1]
+}
+
+func (e *env) made(n *node) *fhirout.Object {
+	if n.obj == nil {
+		n.obj, n.path = e.step(e.made(n.parent), n.st, n.parent.path)
+	}
+	return n.obj
 }
 
 func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, string) {
@@ -485,33 +528,35 @@ func arrayLen(obj *fhirout.Object, key string) int {
 	return len(a)
 }
 
-func (e *env) set(obj *fhirout.Object, t *target, elem string, v any, src string) {
-	n := len(t.steps)
-	for _, st := range t.steps[:n-1] {
+func (e *env) set(n *node, t *target, v any, src string) {
+	obj := e.made(n)
+	elem := n.path
+	last := len(t.steps) - 1
+	for _, st := range t.steps[:last] {
 		obj, elem = e.step(obj, st, elem)
 	}
-	last := t.steps[n-1]
-	switch last.idx {
+	st := t.steps[last]
+	switch st.idx {
 	case -1:
-		obj.Set(last.key, v)
+		obj.Set(st.key, v)
 		if e.trace {
-			elem += "." + last.key
+			elem += "." + st.key
 		}
 	case -2:
-		obj.Append(last.key, v)
+		obj.Append(st.key, v)
 		if e.trace {
-			elem += "." + last.key + "[" + strconv.Itoa(arrayLen(obj, last.key)-1) + "]"
+			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}
 	default:
-		cur, _ := obj.Get(last.key)
+		cur, _ := obj.Get(st.key)
 		a, _ := cur.([]any)
-		for len(a) <= last.idx {
+		for len(a) <= st.idx {
 			a = append(a, "")
 		}
-		a[last.idx] = v
-		obj.Set(last.key, a)
+		a[st.idx] = v
+		obj.Set(st.key, a)
 		if e.trace {
-			elem += "." + last.key + "[" + strconv.Itoa(last.idx) + "]"
+			elem += "." + st.key + "[" + strconv.Itoa(st.idx) + "]"
 		}
 	}
 	e.sets++

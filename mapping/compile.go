@@ -801,6 +801,9 @@ func (c *compiler) compileRule(n *yaml.Node, cs *cscope) *rule {
 		return nil
 	}
 	r.tgt = tgt
+	if tgt.padded {
+		c.m.padded = true
+	}
 	r.element = cs.fhir + "." + tgt.plain
 	kind, ftype, err := resolveTarget(cs.ftype, cs.fhir, tgt)
 	if err != nil {
@@ -913,9 +916,10 @@ type step struct {
 }
 
 type target struct {
-	text  string
-	plain string // without indices, for validation and Expression
-	steps []step
+	padded bool // an index > 0 may pad an array with empty objects
+	text   string
+	plain  string // without indices, for validation and Expression
+	steps  []step
 }
 
 var stepRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
@@ -937,6 +941,9 @@ func parseTarget(s string) (*target, error) {
 			st.idx = -2
 		case m[2] != "":
 			st.idx, _ = strconv.Atoi(m[2])
+			if st.idx > 0 {
+				t.padded = true
+			}
 		}
 		t.steps = append(t.steps, st)
 		plain = append(plain, m[1])

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"iisbridge/hl7v2"
 )
@@ -49,7 +50,7 @@ type pathExpr struct {
 
 func (p *pathExpr) String() string { return p.text }
 
-func (p *pathExpr) value(s *scope) hl7v2.Value {
+func (p *pathExpr) value(e *env, s *scope) hl7v2.Value {
 	if p.rel {
 		for s != nil && !s.hasItem {
 			s = s.parent
@@ -66,11 +67,23 @@ func (p *pathExpr) value(s *scope) hl7v2.Value {
 		}
 		return v
 	}
-	return segsFor(s, p.up).Value(p.p)
+	o := ownerScope(s, p.up)
+	if o == nil {
+		return hl7v2.Value{}
+	}
+	// Rules read the same fields again and again (RXA-5 in conditions,
+	// codings and ids): remember each path's value per scope.
+	slot := &e.memo[memoHash(p, o)]
+	if slot.gen == e.gen && slot.p == p && slot.s == o {
+		return slot.v
+	}
+	v := o.segs.Value(p.p)
+	*slot = memoEntry{gen: e.gen, p: p, s: o, v: v}
+	return v
 }
 
-func (p *pathExpr) eval(_ *env, s *scope) (string, error) {
-	v := p.value(s)
+func (p *pathExpr) eval(e *env, s *scope) (string, error) {
+	v := p.value(e, s)
 	if v.IsEmpty() || v.IsNull() {
 		return "", nil
 	}
@@ -100,6 +113,14 @@ func (p *pathExpr) wildcard() bool {
 
 // segsFor climbs up segment-owning scopes.
 func segsFor(s *scope, up int) hl7v2.Segments {
+	if o := ownerScope(s, up); o != nil {
+		return o.segs
+	}
+	return nil
+}
+
+// ownerScope climbs up segment-owning scopes.
+func ownerScope(s *scope, up int) *scope {
 	for s != nil && !s.ownsSegs {
 		s = s.parent
 	}
@@ -109,10 +130,25 @@ func segsFor(s *scope, up int) hl7v2.Segments {
 			s = s.parent
 		}
 	}
-	if s == nil {
-		return nil
-	}
-	return s.segs
+	return s
+}
+
+// memo is a small direct-mapped cache of path values for one Apply;
+// entries of earlier Applies are invalid by generation.
+const memoSize = 256
+
+type memoEntry struct {
+	gen uint64
+	p   *pathExpr
+	s   *scope
+	v   hl7v2.Value
+}
+
+func memoHash(p *pathExpr, s *scope) int {
+	h := uintptr(unsafe.Pointer(p))*31 + uintptr(unsafe.Pointer(s))
+	h ^= h >> 7
+	h ^= h >> 13
+	return int(h % memoSize)
 }
 
 // colExpr reads a relational column.

@@ -368,9 +368,9 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 	return nil
 }
 
-func fnCodeIn(_ *env, s *scope, call *callExpr, _ []string) (string, error) {
+func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 	d := call.data.(*codeInData)
-	v := d.path.value(s)
+	v := d.path.value(e, s)
 	for _, base := range [2]int{1, 4} {
 		code := strings.TrimSpace(v.Component(base).String())
 		text := strings.TrimSpace(v.Component(base + 1).String())
