@@ -1,9 +1,6 @@
 package synth
 
-import (
-	"strconv"
-	"unicode/utf8"
-)
+import "strconv"
 
 // enc appends ER7 text. Segments end with the file's terminator; text
 // goes out as UTF-8 or, for "latin1" files, as ISO-8859-1 bytes.
@@ -394,9 +391,8 @@ func (p *person) newVXU(fac int, ts int64, ec encodeCtx, rows []row, hist, given
 	e.msh(f.App, f.msh4, iisApp, iisMSH4, ts, "VXU^V04^VXU_V04", m.ctrl, "ER", "AL", p.charset(ec), "Z22^CDCPHINVS", f.msh22(), iisNS)
 	p.pid(e, m.pid, 1, f.Kind == kindClinic)
 	n := len(hist)
-	for i, d := range hist {
+	for i := range hist {
 		e.orderHistory(rows[i], f.NS)
-		_ = d
 	}
 	for i, d := range given {
 		p.orderGiven(e, d, rows[n+i], f)
@@ -583,6 +579,3 @@ func (p *person) newRSP(fac int, ts int64, ec encodeCtx, q *message, z44, withMR
 	m.data = p.w.take(e)
 	return m
 }
-
-// validUTF8 is used by tests of the encoder.
-var _ = utf8.ValidString

@@ -373,7 +373,6 @@ func (p *person) siteFor(v *vaccine, d day) string {
 
 // doChange sends a VXU holding a single U or D row.
 func (p *person) doChange(a *action, ec encodeCtx) error {
-	r := p.rng
 	var rw row
 	var fac int
 	switch a.kind {
@@ -405,7 +404,6 @@ func (p *person) doChange(a *action, ec encodeCtx) error {
 	if rw.action == "U" {
 		m.linkOrg, m.linkTS = fac, ts
 	}
-	_ = r
 	return p.emit(&event{ts: ts, p: p, msgs: []*message{m}})
 }
 

@@ -685,7 +685,6 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.SetBytes(bytes)
 	b.ReportMetric(20000, "msgs/op")
-	_ = fmt.Sprint()
 }
 
 func TestWalkTruth(t *testing.T) {
