@@ -1,0 +1,25 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestGenCommand(t *testing.T) {
+	dir := t.TempDir()
+	if code := runGen([]string{"--seed", "5", "--people", "40", "--framing", "msh,mllp", "--out", dir}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, name := range []string{"msh-01.hl7", "mllp-01.hl7", "truth.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code := runGen([]string{"--framing", "zip", "--out", t.TempDir()}); code != 1 {
+		t.Errorf("unknown framing: exit %d, want 1", code)
+	}
+	if code := runGen([]string{"--bogus"}); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
+	}
+}
