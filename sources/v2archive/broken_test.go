@@ -40,6 +40,7 @@ func TestBrokenInput(t *testing.T) {
 		{"binary garbage between messages", a + "\r\x00\x01\x02\xff\xfe\r\r" + b, []string{"M1", "!no MSH segment: data at line 6 does not follow a message header; binary data: byte 0x00", "M2"}, 1, int64(len(a) + 1), 6},
 		{"broken MSH-2", "MSH|\r" + b, []string{"!MSH:", "M2"}, 0, 0, 1},
 		{"DOS end-of-file mark", a + "\x1a\x1a\r\n", []string{"M1"}, 0, 0, 1},
+		{"whitespace lines between messages", a + " \t \r\n  " + b, []string{"M1", "M2"}, 0, 0, 1},
 		{"Ctrl-Z inside a segment", strings.Replace(a, "DOE", "D\x1aE", 1), []string{"!binary data: byte 0x1A"}, 0, 0, 1},
 		{"empty", "", []string{"!empty file"}, 0, 0, 1},
 		{"only blank lines", "\r\n\r\n\x0b\x1c\r", []string{"!no HL7 message in input"}, 0, 0, 1},

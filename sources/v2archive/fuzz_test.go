@@ -90,7 +90,7 @@ func FuzzReader(f *testing.F) {
 		}
 		rest = bytes.ReplaceAll(rest, []byte("\xEF\xBB\xBF"), nil)
 		for _, line := range strings.FieldsFunc(string(rest), func(r rune) bool { return r == '\r' || r == '\n' || r == 0x0B || r == 0x1C }) {
-			if batchName([]byte(line)) == "" && !isEOFMarks([]byte(line)) {
+			if batchName(trimIndent([]byte(line))) == "" && !isBlankLine([]byte(line)) {
 				t.Fatalf("bytes %q belong to no item", line)
 			}
 		}

@@ -16,7 +16,8 @@
 // the message. Batch segments are not messages; BTS-1 and FTS-1 are
 // checked against the messages and batches seen, and a mismatch is a
 // warning on the last message of the batch. UTF-8 BOMs at the start of a
-// segment and lines of DOS end-of-file marks (0x1A) are dropped.
+// segment are dropped; lines of only spaces, tabs or DOS end-of-file marks
+// (0x1A) count as blank; an indented MSH still starts a message.
 //
 // Broken input becomes an Item with Err: segments before any MSH (the item
 // spans them up to the next boundary), a message holding control bytes

@@ -126,6 +126,7 @@ func TestFramings(t *testing.T) {
 		{"mixed in one file", mllp(a) + "\n" + bN + "\n" + c + msg("M4", "LOE", "\r\n") + mllp(msg("M5", "KOE", "\n")),
 			[]string{a, bN, c, msg("M4", "LOE", "\r\n"), msg("M5", "KOE", "\n")}},
 		{"BOM", "\xEF\xBB\xBF" + a + b, []string{a, b}},
+		{"indented MSH", a + "\t  " + b, []string{a, "\t  " + b}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,10 +106,10 @@ func (s *stream) next() *Item {
 			t = s.sc.next(&s.buf, s.opts.MaxSegmentBytes)
 		}
 		seg := s.buf[segStart:]
-		if t.kind == tokSeg && !t.over && isEOFMarks(seg) {
-			// DOS end-of-file marks (Ctrl-Z) on a line of their own
+		if t.kind == tokSeg && !t.over && isBlankLine(seg) {
 			t.kind, s.buf, seg = tokBlank, s.buf[:segStart], nil
 		}
+		seg = trimIndent(seg) // an indented MSH still starts a message
 		if ready != nil {
 			// Blank lines and batch trailers after a message are consumed
 			// now so that count warnings travel with that message.
@@ -228,7 +228,7 @@ func (s *stream) open(t token, segStart int, orphan bool) {
 	}
 	s.frameUsed = s.frameUsed || s.inFrame
 	if orphan {
-		m.name = segLabel(s.buf[segStart:])
+		m.name = segLabel(trimIndent(s.buf[segStart:]))
 	}
 	s.msg = m
 }
@@ -406,13 +406,22 @@ func countField(seg []byte) (int, bool) {
 
 func isUpperAlnum(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
-func isEOFMarks(b []byte) bool {
+// isBlankLine reports a line of spaces, tabs and DOS end-of-file marks
+// (Ctrl-Z): a blank line.
+func isBlankLine(b []byte) bool {
 	for _, c := range b {
-		if c != 0x1A {
+		if c != ' ' && c != '\t' && c != 0x1A {
 			return false
 		}
 	}
 	return len(b) > 0
+}
+
+func trimIndent(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
 }
 
 // headerEnd returns the end of the first segment of a message (its \r).
