@@ -61,31 +61,22 @@ func (s Segment) Field(n int) Field {
 		return Field{}
 	}
 	k := n // index of the field among the pieces split at the separator
+	literal := false
 	if si.hdr {
-		switch n {
-		case 1:
+		if n == 1 {
 			return Field{fieldImpl{raw: si.raw[3:4:4], d: si.d, literal: true}}
-		case 2:
-			f := s.piece(1)
-			f.impl.literal = true
-			return f
 		}
-		k = n - 1
+		k, literal = n-1, n == 2
 	}
-	return s.piece(k)
-}
-
-func (s Segment) piece(k int) Field {
-	seps := s.impl.seps
+	seps := si.seps
 	if k > len(seps) {
 		return Field{}
 	}
-	start := int(seps[k-1]) + 1
-	end := len(s.impl.raw)
+	start, end := int(seps[k-1])+1, len(si.raw)
 	if k < len(seps) {
 		end = int(seps[k])
 	}
-	return Field{fieldImpl{raw: s.impl.raw[start:end:end], d: s.impl.d}}
+	return Field{fieldImpl{raw: si.raw[start:end:end], d: si.d, literal: literal}}
 }
 
 // Field is one field with its repetitions.
@@ -182,35 +173,26 @@ func (v Value) IsNull() bool {
 
 // Component returns component i (1-based); see Value for the levels.
 func (v Value) Component(i int) Value {
-	switch {
-	case v.impl.level == levelRep && !v.impl.literal:
-		return v.down(nth(v.impl.raw, v.impl.d.comp(), i), levelComp)
-	case i == 1:
-		return v
+	if v.impl.level != levelRep || v.impl.literal {
+		if i == 1 {
+			return v
+		}
+		return Value{}
 	}
-	return Value{}
+	return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.comp(), i), d: v.impl.d, level: levelComp}}
 }
 
 // Sub returns subcomponent i (1-based); see Value for the levels.
 func (v Value) Sub(i int) Value {
 	switch {
-	case v.impl.literal:
-		if i == 1 {
-			return v
-		}
-		return Value{}
-	case v.impl.level == levelRep:
+	case v.impl.level == levelComp && !v.impl.literal:
+		return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.sub(), i), d: v.impl.d, level: levelSub}}
+	case v.impl.level == levelRep && !v.impl.literal:
 		return v.Component(1).Sub(i)
-	case v.impl.level == levelComp:
-		return v.down(nth(v.impl.raw, v.impl.d.sub(), i), levelSub)
 	case i == 1:
 		return v
 	}
 	return Value{}
-}
-
-func (v Value) down(raw []byte, level uint8) Value {
-	return Value{valueImpl{raw: raw, d: v.impl.d, level: level}}
 }
 
 // NumComponents counts the components sent: 0 when empty, 1 below the
@@ -251,14 +233,36 @@ func nth(b []byte, sep byte, i int) []byte {
 		}
 		return nil
 	}
+	if len(b) > 32 {
+		return nthLong(b, sep, i)
+	}
+	// One pass over a short value beats a call per separator.
+	start := 0
+	for j, c := range b {
+		if c == sep {
+			if i == 1 {
+				return b[start:j:j]
+			}
+			i--
+			start = j + 1
+		}
+	}
+	if i == 1 {
+		return b[start:]
+	}
+	return nil
+}
+
+// nthLong is nth with vector searches, for long values.
+func nthLong(b []byte, sep byte, i int) []byte {
 	for ; i > 1; i-- {
-		j := indexByte(b, sep)
+		j := bytes.IndexByte(b, sep)
 		if j < 0 {
 			return nil
 		}
 		b = b[j+1:]
 	}
-	if j := indexByte(b, sep); j >= 0 {
+	if j := bytes.IndexByte(b, sep); j >= 0 {
 		return b[:j:j]
 	}
 	return b
