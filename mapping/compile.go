@@ -922,7 +922,7 @@ type target struct {
 	steps  []step
 }
 
-var stepRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
+var stepRE = regexp.MustCompile(`^(_?[A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
 
 func parseTarget(s string) (*target, error) {
 	t := &target{text: s}

@@ -278,6 +278,21 @@ func TestDefaultBadCodes(t *testing.T) {
 	}
 }
 
+func TestDefaultBirthTimeAndOddOffset(t *testing.T) {
+	out := Default().Apply(Input{Msg: msg(t, `
+MSH|^~\&|A|CLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
+PID|1||X^^^Y^MR||Doe^J||201501020304|F
+RXA|0|1|20240301101500-0007|20240301|08^HepB^CVX`)}, false)
+	p := byType(t, out, "Patient")[0]
+	want(t, p, "birthDate", "2015-01-02")
+	want(t, p, "_birthDate.extension[0].url", "http://hl7.org/fhir/StructureDefinition/patient-birthTime")
+	want(t, p, "_birthDate.extension[0].valueDateTime", "2015-01-02T03:04:00Z")
+	want(t, byType(t, out, "Immunization")[0], "occurrenceDateTime", "2024-03-01T10:15:00Z")
+	if is := findIssue(out, "timestamp offset is not ±HHMM; dropped"); is == nil || is.Input.Field != "ORDER[1] RXA-3" {
+		t.Errorf("odd offset warning: %+v", is)
+	}
+}
+
 func TestDefaultRSP(t *testing.T) {
 	out := applyDefault(t, "rsp_z42.hl7")
 	ps, imms := byType(t, out, "Patient"), byType(t, out, "Immunization")

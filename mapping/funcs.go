@@ -154,6 +154,9 @@ func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if ts.HasOffset || ts.Precision < hl7v2.PrecHour {
 		return ts.FHIRDateTime(time.UTC), nil
 	}
+	if len(a[0]) > 8 && strings.ContainsAny(a[0][8:], "+-") {
+		e.warnf("value", "timestamp offset is not ±HHMM; dropped, the zone of MSH-7 or settings.timezone used")
+	}
 	return ts.FHIRDateTime(e.defaultZone()), nil
 }
 

@@ -83,7 +83,7 @@ func tree(t testing.TB, o *fhirout.Object) map[string]any {
 	return v
 }
 
-var stepRx = regexp.MustCompile(`^([A-Za-z]+)(?:\[(\d+)\])?$`)
+var stepRx = regexp.MustCompile(`^(_?[A-Za-z]+)(?:\[(\d+)\])?$`)
 
 // jget reads a dotted path with [i] indexes; nil when absent.
 func jget(v any, path string) any {

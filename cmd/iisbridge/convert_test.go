@@ -119,7 +119,7 @@ func readNDJSON(t *testing.T, path string) []string {
 
 func TestConvert(t *testing.T) {
 	dir := t.TempDir()
-	code, _, errs := runCmd(t, convCmd, "--out", dir, "testdata/archive.hl7")
+	code, _, errs := runCmd(t, convCmd, "--no-reduce", "--out", dir, "testdata/archive.hl7")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -161,7 +161,7 @@ func TestConvert(t *testing.T) {
 }
 
 func TestConvertStdoutAndRotation(t *testing.T) {
-	code, out, errs := runCmd(t, convCmd, "--out", "-", "../../mapping/testdata/vxu_full.hl7", "../../mapping/testdata/rsp_z42.hl7")
+	code, out, errs := runCmd(t, convCmd, "--no-reduce", "--out", "-", "../../mapping/testdata/vxu_full.hl7", "../../mapping/testdata/rsp_z42.hl7")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -170,7 +170,7 @@ func TestConvertStdoutAndRotation(t *testing.T) {
 		t.Errorf("%d NDJSON lines on stdout:\n%s", len(lines), out)
 	}
 	dir := t.TempDir()
-	if code, _, errs := runCmd(t, convCmd, "--out", dir, "--max-resources", "3", "testdata/archive.hl7"); code != 0 {
+	if code, _, errs := runCmd(t, convCmd, "--no-reduce", "--out", dir, "--max-resources", "3", "testdata/archive.hl7"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	n := 0
