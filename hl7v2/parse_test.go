@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -196,6 +197,34 @@ func TestLevels(t *testing.T) {
 	}
 	if n := r1.Component(5).NumSubs(); n != 0 {
 		t.Errorf("absent NumSubs = %d", n)
+	}
+}
+
+// Long values take the vector paths of splitting and counting.
+func TestLongValues(t *testing.T) {
+	var reps []string
+	for i := 0; i < 40; i++ {
+		reps = append(reps, fmt.Sprintf("id%02d^^^AUTHORITY-WITH-A-LONG-NAME&2.16.840.1.113883.3.%d&ISO^MR", i, i))
+	}
+	m := mustParse(t, "MSH|^~\\&|A\rPID|1||"+strings.Join(reps, "~"))
+	f := m.Segments()[1].Field(3)
+	if n := f.NumReps(); n != 40 {
+		t.Fatalf("NumReps = %d", n)
+	}
+	for _, i := range []int{1, 17, 40} {
+		v := f.Rep(i)
+		if got, want := v.Component(1).String(), fmt.Sprintf("id%02d", i-1); got != want {
+			t.Errorf("rep %d component 1 = %q, want %q", i, got, want)
+		}
+		if got, want := v.Component(4).Sub(2).String(), fmt.Sprintf("2.16.840.1.113883.3.%d", i-1); got != want {
+			t.Errorf("rep %d 4.2 = %q, want %q", i, got, want)
+		}
+		if v.NumComponents() != 5 || v.Component(4).NumSubs() != 3 || !v.Component(6).IsEmpty() {
+			t.Errorf("rep %d: %d components", i, v.NumComponents())
+		}
+	}
+	if !f.Rep(41).IsEmpty() || !f.Rep(1).Component(4).Sub(4).IsEmpty() {
+		t.Error("past the end is not empty")
 	}
 }
 

@@ -268,20 +268,6 @@ func nthLong(b []byte, sep byte, i int) []byte {
 	return b
 }
 
-// indexByte is bytes.IndexByte without its call and setup cost on the
-// short values that components usually are.
-func indexByte(b []byte, c byte) int {
-	if len(b) > 32 {
-		return bytes.IndexByte(b, c)
-	}
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
 func countByte(b []byte, c byte) int {
 	if c == 0 {
 		return 0
