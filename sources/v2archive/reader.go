@@ -137,6 +137,7 @@ type Reader struct {
 	queue []input // expanded inputs of the current argument
 	cur   *stream
 	close io.Closer
+	pf    *prefetch // reads the current input ahead, when the Reader opened it
 	stdin io.Reader
 
 	counts    Counts
@@ -180,7 +181,7 @@ func OpenReader(name string, r io.Reader, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	rd := &Reader{opts: o}
-	if it := rd.start(name, r, nil); it != nil {
+	if it := rd.start(name, r, nil, false); it != nil {
 		rd.queue = append(rd.queue, input{path: name, err: it.Err})
 	}
 	return rd, nil
@@ -243,6 +244,7 @@ func (r *Reader) Counts() Counts {
 // Close releases the current input. Standard input is not closed.
 func (r *Reader) Close() error {
 	var err error
+	r.stopPrefetch()
 	if r.close != nil {
 		err = r.close.Close()
 		r.close = nil
@@ -255,7 +257,15 @@ func (r *Reader) Close() error {
 	return err
 }
 
+func (r *Reader) stopPrefetch() {
+	if r.pf != nil {
+		r.pf.stop()
+		r.pf = nil
+	}
+}
+
 func (r *Reader) endFile() {
+	r.stopPrefetch()
 	r.bytesDone += r.cur.sc.nbytes
 	r.mbuf = r.cur.buf[:0]
 	r.cur = nil
@@ -267,7 +277,7 @@ func (r *Reader) endFile() {
 
 func (r *Reader) openFile(path string) error {
 	if path == "-" {
-		if it := r.start("-", r.stdin, nil); it != nil {
+		if it := r.start("-", r.stdin, nil, true); it != nil {
 			return it.Err
 		}
 		return nil
@@ -276,14 +286,14 @@ func (r *Reader) openFile(path string) error {
 	if err != nil {
 		return err
 	}
-	if it := r.start(path, f, f); it != nil {
+	if it := r.start(path, f, f, true); it != nil {
 		return it.Err
 	}
 	return nil
 }
 
 // start begins reading src; gzip is recognised by its magic bytes.
-func (r *Reader) start(name string, src io.Reader, c io.Closer) *Item {
+func (r *Reader) start(name string, src io.Reader, c io.Closer, async bool) *Item {
 	r.counts.Files++
 	src, err := maybeGzip(src)
 	if err != nil {
@@ -294,6 +304,10 @@ func (r *Reader) start(name string, src io.Reader, c io.Closer) *Item {
 	}
 	if r.rbuf == nil {
 		r.rbuf = make([]byte, readBufSize)
+	}
+	if async {
+		r.pf = newPrefetch(src)
+		src = r.pf
 	}
 	r.cur = newStream(name, newScanner(src, r.rbuf, 0, 1), &r.opts, r.mbuf)
 	r.close = c

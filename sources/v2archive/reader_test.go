@@ -378,3 +378,24 @@ func TestReadAtPlain(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseMidStream(t *testing.T) {
+	var b strings.Builder
+	for b.Len() < 3<<20 {
+		b.WriteString(msg("M1", "DOE", "\r"))
+	}
+	p := writeFile(t, t.TempDir(), "big.hl7", []byte(b.String()))
+	r, err := Open([]string{p, p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, err := r.Next(); err != nil || it.Loc.ControlID != "M1" {
+		t.Fatalf("Next: %v %v", it, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("Next after Close: %v", err)
+	}
+}
