@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,9 @@ type Options struct {
 	Now func() time.Time
 	// NoUpdate skips indexing Paths in Open (call Update).
 	NoUpdate bool
+	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
+	// Output order does not depend on it.
+	Workers int
 }
 
 // Pipeline is the Exporter over the on-disk index: one Patient per
@@ -39,6 +43,8 @@ type Pipeline struct {
 	idx  *index.Index
 	mu   sync.Mutex
 	last Stats
+	// workers read, map and reduce persons in parallel (GOMAXPROCS).
+	workers int
 }
 
 var (
@@ -78,7 +84,10 @@ func Open(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{opts: opts, idx: idx}
+	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers}
+	if p.workers <= 0 {
+		p.workers = runtime.GOMAXPROCS(0)
+	}
 	if !opts.NoUpdate && len(opts.Paths) > 0 {
 		if _, err := p.Update(context.Background()); err != nil {
 			idx.Close()
@@ -132,44 +141,15 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer snap.Close()
-	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, types: map[string]bool{}}
+	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, types: map[string]bool{}, st: &Stats{}}
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
 	if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
 		return err
 	}
-	if q.PatientIDs != nil {
-		ids := slices.Clone(q.PatientIDs)
-		sort.Strings(ids)
-		for _, id := range slices.Compact(ids) {
-			pp, ok, err := snap.Person(ctx, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				if err := e.person(pp); err != nil {
-					return err
-				}
-			}
-		}
-	} else {
-		after := ""
-		for {
-			ps, err := snap.Persons(ctx, after, personPage)
-			if err != nil {
-				return err
-			}
-			for _, pp := range ps {
-				if err := e.person(pp); err != nil {
-					return err
-				}
-			}
-			if len(ps) < personPage {
-				break
-			}
-			after = ps[len(ps)-1].ID
-		}
+	if err := e.persons(); err != nil {
+		return err
 	}
 	if !q.Since.IsZero() && e.want("Patient") {
 		var only map[string]bool
@@ -191,9 +171,193 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		}
 	}
 	p.mu.Lock()
-	p.last = e.st
+	p.last = *e.st
 	p.mu.Unlock()
 	return nil
+}
+
+// persons lists the persons of the export in Patient id order: the
+// PatientIDs asked for, or everyone by keyset pages.
+func (e *export) eachPerson(fn func(index.Person) error) error {
+	if e.q.PatientIDs != nil {
+		ids := slices.Clone(e.q.PatientIDs)
+		sort.Strings(ids)
+		for _, id := range slices.Compact(ids) {
+			pp, ok, err := e.snap.Person(e.ctx, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := fn(pp); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	after := ""
+	for {
+		ps, err := e.snap.Persons(e.ctx, after, personPage)
+		if err != nil {
+			return err
+		}
+		for _, pp := range ps {
+			if err := fn(pp); err != nil {
+				return err
+			}
+		}
+		if len(ps) < personPage {
+			return nil
+		}
+		after = ps[len(ps)-1].ID
+	}
+}
+
+// persons exports every person. With several CPUs, persons are read,
+// mapped and reduced by workers and emitted in order by this goroutine;
+// at most a window of persons is in flight, so memory stays flat.
+func (e *export) persons() error {
+	workers := e.p.workers
+	if workers <= 1 {
+		return e.eachPerson(e.person)
+	}
+	type job struct {
+		seq int
+		pp  index.Person
+	}
+	type result struct {
+		seq int
+		buf *buffer
+		st  Stats
+		err error
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	window := 4 * workers
+	jobs := make(chan job)
+	results := make(chan result, window)
+	sem := make(chan struct{}, window)
+	var prodErr error
+	go func() {
+		defer close(jobs)
+		seq := 0
+		prodErr = e.eachPerson(func(pp index.Person) error {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case jobs <- job{seq, pp}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			seq++
+			return nil
+		})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				pe := *e
+				pe.ctx = ctx
+				buf := &buffer{}
+				pe.sink, pe.st = buf, &Stats{}
+				err := pe.person(j.pp)
+				results <- result{j.seq, buf, *pe.st, err}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	pending := map[int]result{}
+	next := 0
+	var err error
+	for r := range results {
+		pending[r.seq] = r
+		for {
+			r, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			<-sem
+			if err == nil {
+				err = r.err
+			}
+			if err == nil {
+				e.st.add(r.st)
+				err = r.buf.replay(e.sink)
+			}
+			if err != nil {
+				cancel()
+			}
+		}
+	}
+	if err == nil && prodErr != nil {
+		err = prodErr
+	}
+	return err
+}
+
+// buffer records what one person's export sends, for in-order replay.
+type buffer struct{ items []bufItem }
+
+type bufItem struct {
+	kind    byte // r resource, d deleted, i issue
+	obj     *fhirout.Object
+	typ, id string
+	at      time.Time
+}
+
+func (b *buffer) Resource(r *fhirout.Object) error {
+	b.items = append(b.items, bufItem{kind: 'r', obj: r})
+	return nil
+}
+func (b *buffer) Deleted(t, id string, at time.Time) error {
+	b.items = append(b.items, bufItem{kind: 'd', typ: t, id: id, at: at})
+	return nil
+}
+func (b *buffer) Issue(oo *fhirout.Object) error {
+	b.items = append(b.items, bufItem{kind: 'i', obj: oo})
+	return nil
+}
+
+func (b *buffer) replay(s Sink) error {
+	for _, it := range b.items {
+		var err error
+		switch it.kind {
+		case 'r':
+			err = s.Resource(it.obj)
+		case 'd':
+			err = s.Deleted(it.typ, it.id, it.at)
+		default:
+			err = s.Issue(it.obj)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stats) add(o Stats) {
+	s.Persons += o.Persons
+	s.Messages += o.Messages
+	s.ReadErrors += o.ReadErrors
+	s.Patients += o.Patients
+	s.Immunizations += o.Immunizations
+	s.Provenances += o.Provenances
+	s.Deleted += o.Deleted
+	s.UnseenDeletes += o.UnseenDeletes
+	s.DoseRecords += o.DoseRecords
+	s.OtherResources += o.OtherResources
+	s.Issues += o.Issues
+	s.Problems += o.Problems
+	s.Unchanged += o.Unchanged
 }
 
 type export struct {
@@ -203,7 +367,7 @@ type export struct {
 	sink  Sink
 	snap  *index.Snapshot
 	types map[string]bool
-	st    Stats
+	st    *Stats // the copy per worker gets its own
 }
 
 func (e *export) want(t string) bool {

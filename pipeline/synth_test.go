@@ -178,6 +178,22 @@ func TestSynthTruth(t *testing.T) {
 	if st := p.Stats(); st.Messages+st.ReadErrors != c.Person || st.Problems != c.Errors+c.Warnings {
 		t.Errorf("export stats %+v vs index %+v", st, c)
 	}
+	// Parallel and sequential exports are the same stream.
+	seq := func(workers int) string {
+		p.workers = workers
+		var m memSink
+		if err := p.Export(ctx, Query{Since: time.Unix(1, 0)}, &m); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, r := range m.res {
+			b.WriteString(r.ResourceType() + "/" + r.ID() + " ")
+		}
+		return b.String() + strings.Join(m.deleted, " ") + fmt.Sprint(len(m.issues))
+	}
+	if a, b := seq(1), seq(3); a != b {
+		t.Errorf("sequential and parallel exports differ")
+	}
 	for _, r := range s.res[:min(len(s.res), 200)] {
 		fhirtest.Validate(t, []byte(r.String()))
 	}
