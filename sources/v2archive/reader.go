@@ -130,7 +130,8 @@ type Counts struct {
 	Bytes    int64 // input bytes read, after gzip decompression
 }
 
-// Reader streams Items from a list of inputs, in order.
+// Reader streams Items from a list of inputs, in order. It is not safe for
+// concurrent use.
 type Reader struct {
 	opts  Options
 	args  []string
@@ -167,6 +168,9 @@ func Open(paths []string, opts Options) (*Reader, error) {
 		return nil, errors.New("v2archive: no input paths")
 	}
 	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			continue // an existing name is taken literally
+		}
 		if _, err := filepath.Match(p, ""); err != nil {
 			return nil, fmt.Errorf("v2archive: pattern %q: %w", p, err)
 		}
