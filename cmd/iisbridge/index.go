@@ -94,7 +94,7 @@ func runIndex(args []string) int {
 		rate = float64(st.Messages) / s
 	}
 	fmt.Fprintf(os.Stderr, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
-		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e6), rate)
+		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e3), rate)
 	fmt.Fprintf(os.Stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
 		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged)
 	fmt.Fprintf(os.Stderr, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",

@@ -91,5 +91,11 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 		AND pid NOT IN (SELECT pid FROM keys WHERE parent = id)`, w.stamp); err != nil {
 		return err
 	}
+	// Person and key totals for Counts, kept so a summary needs no scan.
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta(k, v)
+		SELECT 'persons', count(*) FROM keys WHERE parent = id
+		UNION ALL SELECT 'keys', coalesce(max(id), 0) FROM keys`); err != nil {
+		return err
+	}
 	return w.commit()
 }

@@ -60,7 +60,7 @@ type Index struct {
 	uf       *unionFind
 }
 
-const schemaVersion = "2"
+const schemaVersion = "3"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS keys(
 	pid TEXT NOT NULL);          -- Patient id if this key is the root
 CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
 CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
+CREATE TABLE IF NOT EXISTS counts(kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS patients(
 	pid TEXT PRIMARY KEY,
 	first_at INTEGER NOT NULL,
@@ -152,7 +153,7 @@ func (x *Index) init() error {
 	if err != nil || have == want {
 		return err
 	}
-	_, err = x.db.Exec(`DELETE FROM messages; DELETE FROM keys; DELETE FROM files; DELETE FROM patients;
+	_, err = x.db.Exec(`DELETE FROM messages; DELETE FROM keys; DELETE FROM files; DELETE FROM patients; DELETE FROM counts;
 		UPDATE meta SET v = ? WHERE k = 'fingerprint'`, want)
 	return err
 }

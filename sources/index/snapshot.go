@@ -226,14 +226,14 @@ type Counts struct {
 	Skipped    int64 // other message types (ACK...)
 	Errors     int64 // broken input
 	Warnings   int64 // warning-only items
-	Persons    int64
-	Keys       int64
+	Persons    int64 // after the last Update
+	Keys       int64 // identity keys ever created (ids are not reused)
 }
 
 // Counts tallies the snapshot.
 func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	rows, err := s.tx.QueryContext(ctx, `SELECT kind, count(*) FROM messages GROUP BY kind`)
+	rows, err := s.tx.QueryContext(ctx, `SELECT kind, n FROM counts`)
 	if err != nil {
 		return c, err
 	}
@@ -261,8 +261,9 @@ func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 		}
 	}
 	rows.Close()
-	err = s.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM keys WHERE parent = id),
-		(SELECT count(*) FROM keys)`).Scan(&c.Files, &c.Persons, &c.Keys)
+	err = s.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files),
+		coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'persons'), 0),
+		coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'keys'), 0)`).Scan(&c.Files, &c.Persons, &c.Keys)
 	return c, err
 }
 

@@ -160,6 +160,7 @@ type writer struct {
 	n      int
 	stamp  int64
 	insMsg *sql.Stmt
+	kinds map[string]int64 // records by kind in this batch (table counts)
 	// progress of the file being read, saved with every commit
 	cur *fileRow
 	pos struct{ size, line, index int64 }
@@ -208,6 +209,13 @@ func (w *writer) commit() error {
 	}
 	if err := w.saveProgress(); err != nil {
 		return err
+	}
+	for k, n := range w.kinds {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO counts(kind, n) VALUES(?, ?)
+			ON CONFLICT(kind) DO UPDATE SET n = n + excluded.n`, k, n); err != nil {
+			return err
+		}
+		delete(w.kinds, k)
 	}
 	err := w.tx.Commit()
 	w.tx = nil
@@ -285,6 +293,10 @@ func (w *writer) file(path string) (changed, rewritten bool, err error) {
 			w.st.Rewritten++
 			rewritten = true
 			if err := w.begin(); err != nil {
+				return false, false, err
+			}
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE counts SET n = n - coalesce((SELECT count(*) FROM messages m
+				WHERE m.file_id = ? AND m.kind = counts.kind), 0)`, f.id); err != nil {
 				return false, false, err
 			}
 			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM messages WHERE file_id = ?`, f.id); err != nil {
@@ -551,6 +563,10 @@ func (w *writer) ingest(fileID int64, it *v2archive.Item) error {
 			links = strings.Join(ids, ",")
 		}
 	}
+	if w.kinds == nil {
+		w.kinds = map[string]int64{}
+	}
+	w.kinds[r.kind]++
 	_, err := w.insMsg.Exec(fileID, it.Loc.Offset, it.Loc.Length, it.Loc.Line, it.Loc.Index,
 		it.Loc.ControlID, r.msh7, r.kind, r.typ, keyID, links, nullStr(r.orgKey), nullStr(r.orgName),
 		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp)
