@@ -160,7 +160,7 @@ type writer struct {
 	n      int
 	stamp  int64
 	insMsg *sql.Stmt
-	kinds map[string]int64 // records by kind in this batch (table counts)
+	kinds  map[string]int64 // records by kind in this batch (table counts)
 	// progress of the file being read, saved with every commit
 	cur *fileRow
 	pos struct{ size, line, index int64 }
