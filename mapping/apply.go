@@ -36,7 +36,21 @@ type scope struct {
 	segs     hl7v2.Segments
 	hasItem  bool
 	item     hl7v2.Value
-	label    string // e.g. ORDER[2], OBX[3], PID-3[2]; "" at the root
+	lname    string   // label: ORDER, OBX, PID-3 ...; "" at the root
+	lidx     int      // label index (1-based), or -1 for a group
+	lkey     string   // group key
+	kids     []*scope // segment scopes by index, shared by foreach loops
+}
+
+// label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
+func (s *scope) label() string {
+	switch {
+	case s.lname == "":
+		return ""
+	case s.lidx < 0:
+		return s.lname + " group " + strconv.Quote(s.lkey)
+	}
+	return s.lname + "[" + strconv.Itoa(s.lidx) + "]"
 }
 
 // env is the state of one Apply call.
@@ -212,7 +226,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 			e.orders, e.ordersOK = e.msg.Orders(), true
 		}
 		for i, o := range e.orders {
-			is := &scope{parent: s, ownsSegs: true, segs: o.All, label: "ORDER[" + strconv.Itoa(i+1) + "]"}
+			is := &scope{parent: s, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1}
 			if fe.where == nil || e.test(fe.where, is) {
 				fn(is)
 			}
@@ -223,13 +237,28 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 			e.groups(fe, s, segs, fn)
 			return
 		}
+		// Loops over the segments of the current scope share one scope per
+		// segment, so the path memo serves every loop (OBX-3.1 is read once).
+		share := fe.up == 0 && s.ownsSegs
+		if share && s.kids == nil {
+			s.kids = make([]*scope, len(segs))
+		}
 		n := 0
 		for i := range segs {
 			if segs[i].Name() != fe.seg {
 				continue
 			}
 			n++
-			is := &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], label: fe.seg + "[" + strconv.Itoa(n) + "]"}
+			var is *scope
+			if share {
+				is = s.kids[i]
+			}
+			if is == nil {
+				is = &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], lname: fe.seg, lidx: n}
+				if share {
+					s.kids[i] = is
+				}
+			}
 			if fe.where == nil || e.test(fe.where, is) {
 				fn(is)
 			}
@@ -247,8 +276,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 			if v.IsEmpty() || v.IsNull() {
 				continue
 			}
-			is := &scope{parent: s, hasItem: true, item: v}
-			is.label = p.Segment + "-" + strconv.Itoa(p.Field) + "[" + strconv.Itoa(r) + "]"
+			is := &scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r}
 			if fe.where == nil || e.test(fe.where, is) {
 				fn(is)
 			}
@@ -281,7 +309,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*sco
 		members[j] = append(members[j], segs[i])
 	}
 	for j := range keys {
-		fn(&scope{parent: s, ownsSegs: true, segs: members[j], label: fe.seg + " group " + strconv.Quote(keys[j])})
+		fn(&scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]})
 	}
 }
 
@@ -574,7 +602,7 @@ func (e *env) sourceLabel(src string) string {
 	if strings.HasPrefix(src, ".") {
 		for t := s; t != nil; t = t.parent {
 			if t.hasItem {
-				return t.label + src
+				return t.label() + src
 			}
 		}
 		return src
@@ -583,8 +611,8 @@ func (e *env) sourceLabel(src string) string {
 		return src
 	}
 	for t := s; t != nil; t = t.parent {
-		if t.label != "" && !t.hasItem {
-			return t.label + " " + src
+		if t.lname != "" && !t.hasItem {
+			return t.label() + " " + src
 		}
 	}
 	return src

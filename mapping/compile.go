@@ -29,6 +29,7 @@ type compiler struct {
 	vars    map[string]int    // name → slot
 	varSrc  map[string]string // let name → the source path it reads
 	columns map[string]bool
+	paths   map[string]*pathExpr // interned absolute paths
 	nRules  int
 }
 
@@ -204,7 +205,16 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		c.errorf(at, "%s has %d fields in v2.5.1; %s names field %d", p.Segment, n, tok, p.Field)
 		return nil
 	}
-	return &pathExpr{text: tok, p: p, up: cs.upFor(p.Segment)}
+	// One pathExpr per distinct path and scope depth, so the per-Apply
+	// memo serves every rule that reads the same field.
+	up := cs.upFor(p.Segment)
+	key := fmt.Sprintf("%s#%d", tok, up)
+	if x, ok := c.paths[key]; ok {
+		return x
+	}
+	x := &pathExpr{text: tok, p: p, up: up}
+	c.paths[key] = x
+	return x
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {
@@ -245,7 +255,7 @@ func (c *compiler) newVar(name string, at position) int {
 
 func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
-		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}}
+		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()
@@ -523,6 +533,7 @@ const (
 )
 
 type foreachDef struct {
+	label   string // eachRep: PID-3, for item labels
 	kind    foreachKind
 	text    string
 	seg     string
@@ -567,6 +578,7 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 			return nil, cs
 		}
 		fe.kind, fe.path = eachRep, p
+		fe.label = p.p.Segment + "-" + strconv.Itoa(p.p.Field)
 		inner = &cscope{parent: cs, kind: scopeRep}
 	}
 	if groupBy != nil {
