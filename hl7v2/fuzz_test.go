@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -73,8 +74,19 @@ func FuzzParseTS(f *testing.F) {
 		if ts.Precision < PrecYear || ts.Precision > PrecFraction {
 			t.Fatalf("ParseTS(%q): precision %d", s, ts.Precision)
 		}
-		ts.FHIRDate()
-		ts.FHIRDateTime(nil)
+		date := ts.FHIRDate()
+		if _, err := time.Parse("2006-01-02"[:len(date)], date); err != nil || len(date) != 4 && len(date) != 7 && len(date) != 10 {
+			t.Fatalf("ParseTS(%q).FHIRDate() = %q", s, date)
+		}
+		dt := ts.FHIRDateTime(nil)
+		if ts.Precision >= PrecHour {
+			back, err := time.Parse(time.RFC3339Nano, dt)
+			if err != nil || !back.Equal(ts.Time) {
+				t.Fatalf("ParseTS(%q).FHIRDateTime() = %q (%v), instant %v", s, dt, err, ts.Time)
+			}
+		} else if dt != date {
+			t.Fatalf("ParseTS(%q): FHIRDateTime %q without time differs from FHIRDate %q", s, dt, date)
+		}
 		ParseNM(s)
 	})
 }
