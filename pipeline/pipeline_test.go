@@ -190,6 +190,31 @@ func TestExportReduces(t *testing.T) {
 	if !warned || p.Stats().UnseenDeletes != 1 {
 		t.Fatalf("no unseen-D warning: %v", s2.issues)
 	}
+	// A snapshot as of the first indexing still has the DTaP. A window
+	// ending then (Until without AsOf) selects current resources last
+	// updated in it: the DTaP, deleted later, is in neither list.
+	var s4 memSink
+	if err := p.Export(ctx, Query{AsOf: t1}, &s4); err != nil {
+		t.Fatal(err)
+	}
+	if got := cvxDates(s4.of("Immunization")); len(got) != 3 {
+		t.Fatalf("as of first indexing: %v", got)
+	}
+	var s5 memSink
+	if err := p.Export(ctx, Query{Since: t1.Add(-time.Hour), Until: t1}, &s5); err != nil {
+		t.Fatal(err)
+	}
+	if len(s5.deleted) != 0 || len(s5.of("Immunization")) != 2 {
+		t.Fatalf("until first indexing: %v %v", s5.deleted, cvxDates(s5.of("Immunization")))
+	}
+	// PatientIDs restricts to those persons; unknown ids are ignored.
+	var s6 memSink
+	if err := p.Export(ctx, Query{PatientIDs: []string{smith.ID(), "nobody"}, Types: []string{"Immunization"}}, &s6); err != nil {
+		t.Fatal(err)
+	}
+	if got := cvxDates(s6.res); len(got) != 1 || got[0] != "08@2024-01-01/completed/LOT1B" {
+		t.Fatalf("one patient, immunizations only: %v", got)
+	}
 	// A full export no longer has the deleted dose, and lists no deletions.
 	var s3 memSink
 	if err := p.Export(ctx, Query{Provenance: true}, &s3); err != nil {
