@@ -278,6 +278,31 @@ func TestDefaultBadCodes(t *testing.T) {
 	}
 }
 
+func TestDefaultMisc(t *testing.T) {
+	out := applyDefault(t, "vxu_misc.hl7")
+	p := byType(t, out, "Patient")[0]
+	// An identifier type outside v2-0203 is kept as text.
+	want(t, p, "identifier[0].type.text", "XYZ")
+	absent(t, p, "identifier[0].type.coding")
+	// PID-14 work phone; PID-24 alone → boolean; PID-29 → deceasedDateTime.
+	want(t, p, "telecom[0].use", "work")
+	want(t, p, "telecom[0].value", "3125550100")
+	want(t, p, "multipleBirthBoolean", true)
+	want(t, p, "deceasedDateTime", "2023-11-11")
+	absent(t, p, "deceasedBoolean")
+	want(t, p, "contact[0].relationship[0].coding[1].code", "GUARD")
+	want(t, p, "contact[0].telecom[0].system", "email")
+	// A VIS named by vaccine type (30956-7) with its dates.
+	im := byType(t, out, "Immunization")[0]
+	want(t, im, "education[0].documentType", "CVX 45")
+	want(t, im, "education[0].publicationDate", "2012-02-02")
+	want(t, im, "education[0].presentationDate", "2023-01-05")
+	// ORC-2 placer id (vxu_full).
+	full := byType(t, applyDefault(t, "vxu_full.hl7"), "Immunization")[0]
+	want(t, full, "identifier[1].type.coding[0].code", "PLAC")
+	want(t, full, "identifier[1].value", "PL-55")
+}
+
 func TestDefaultBirthTimeAndOddOffset(t *testing.T) {
 	out := Default().Apply(Input{Msg: msg(t, `
 MSH|^~\&|A|CLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
