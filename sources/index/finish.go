@@ -24,19 +24,34 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 			return fmt.Errorf("index: rebuild links: %w", err)
 		}
 		x.uf.nodes.reset()
-		rows, err := tx.QueryContext(ctx, `SELECT key_id, links FROM messages WHERE links IS NOT NULL ORDER BY id`)
-		if err != nil {
-			return err
-		}
+		// Replayed in pages of linking messages: a result set must be
+		// closed before the union-find writes through the same
+		// transaction, and memory stays bounded.
 		type link struct {
-			a     int64
+			id, a int64
 			links string
 		}
-		// Replayed in chunks: the result set must be closed before the
-		// union-find writes through the same transaction.
-		var pending []link
-		flush := func() error {
-			for _, l := range pending {
+		after := int64(0)
+		for {
+			rows, err := tx.QueryContext(ctx, `SELECT id, key_id, links FROM messages
+				WHERE links IS NOT NULL AND id > ? ORDER BY id LIMIT 10000`, after)
+			if err != nil {
+				return err
+			}
+			var page []link
+			for rows.Next() {
+				var l link
+				if err := rows.Scan(&l.id, &l.a, &l.links); err != nil {
+					rows.Close()
+					return err
+				}
+				page = append(page, l)
+			}
+			rows.Close()
+			if len(page) == 0 {
+				break
+			}
+			for _, l := range page {
 				for _, s := range strings.Split(l.links, ",") {
 					b, _ := strconv.ParseInt(s, 10, 64)
 					if err := x.uf.union(l.a, b); err != nil {
@@ -44,22 +59,7 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 					}
 				}
 			}
-			pending = pending[:0]
-			return nil
-		}
-		for rows.Next() {
-			var l link
-			if err := rows.Scan(&l.a, &l.links); err != nil {
-				rows.Close()
-				return err
-			}
-			pending = append(pending, l)
-		}
-		rows.Close()
-		// pending can be large only after a rewrite of a big index, a rare
-		// event; it holds two numbers per linking message.
-		if err := flush(); err != nil {
-			return err
+			after = page[len(page)-1].id
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id NOT IN (SELECT key_id FROM messages WHERE key_id IS NOT NULL)
 			AND parent = id AND NOT EXISTS (SELECT 1 FROM keys c WHERE c.parent = keys.id AND c.id != keys.id)`); err != nil {
