@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,11 +160,15 @@ func (x *Index) init() error {
 }
 
 func (x *Index) fingerprint() string {
+	enc := strings.ToLower(x.opts.Reader.Encoding)
+	if enc == "" {
+		enc = "auto"
+	}
 	b, _ := json.Marshal(struct {
 		V string
 		I IdentityConfig
 		E string
-	}{schemaVersion, x.opts.Identity, x.opts.Reader.Encoding})
+	}{schemaVersion, x.opts.Identity, enc})
 	h := sha256.Sum256(b)
 	return fmt.Sprintf("%x", h[:8])
 }
