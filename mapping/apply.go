@@ -73,6 +73,7 @@ type env struct {
 	stack    []string
 	scratch  []byte
 	nodes    []node
+	scopes   []scope
 	memo     [memoSize]memoEntry
 	gen      uint64
 }
@@ -118,7 +119,7 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 				Diagnostics: fmt.Sprintf("mapping failed on this record: %v", r), Input: e.input("")})
 		}
 	}()
-	root := &scope{ownsSegs: true}
+	root := e.newScope(scope{ownsSegs: true})
 	switch impl.source {
 	case "v2":
 		if in.Msg == nil {
@@ -167,7 +168,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.vars, e.zone, e.orders, e.ordersOK = nil, nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets = nil, nil, false, 0
+	clear(e.nodes) // drop references to the last message and its output
+	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	e.scopes = e.scopes[:0]
 	e.gen = envGen.Add(1)
 }
 
@@ -226,7 +230,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 			e.orders, e.ordersOK = e.msg.Orders(), true
 		}
 		for i, o := range e.orders {
-			is := &scope{parent: s, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1}
+			is := e.newScope(scope{parent: s, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1})
 			if fe.where == nil || e.test(fe.where, is) {
 				fn(is)
 			}
@@ -254,7 +258,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 				is = s.kids[i]
 			}
 			if is == nil {
-				is = &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], lname: fe.seg, lidx: n}
+				is = e.newScope(scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], lname: fe.seg, lidx: n})
 				if share {
 					s.kids[i] = is
 				}
@@ -276,7 +280,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 			if v.IsEmpty() || v.IsNull() {
 				continue
 			}
-			is := &scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r}
+			is := e.newScope(scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r})
 			if fe.where == nil || e.test(fe.where, is) {
 				fn(is)
 			}
@@ -293,7 +297,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*sco
 		if segs[i].Name() != fe.seg {
 			continue
 		}
-		is := &scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1]}
+		is := e.newScope(scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1]})
 		if fe.where != nil && !e.test(fe.where, is) {
 			continue
 		}
@@ -309,7 +313,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*sco
 		members[j] = append(members[j], segs[i])
 	}
 	for j := range keys {
-		fn(&scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]})
+		fn(e.newScope(scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]}))
 	}
 }
 
@@ -512,6 +516,16 @@ type node struct {
 	st     step
 	obj    *fhirout.Object // nil until made
 	path   string          // concrete element path, for traces
+}
+
+// newScope places a scope in the env's slab: scopes live for one Apply
+// (the memo ignores earlier generations), so they need no allocation each.
+func (e *env) newScope(v scope) *scope {
+	if len(e.scopes) == cap(e.scopes) {
+		e.scopes = make([]scope, 0, 32)
+	}
+	e.scopes = append(e.scopes, v)
+	return &e.scopes[len(e.scopes)-1]
 }
 
 func (e *env) newNode(parent *node, st step) *node {
