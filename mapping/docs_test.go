@@ -27,3 +27,26 @@ func TestReadmeReference(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExample compiles the example mapping of README.md.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```yaml\n")
+	if i < 0 {
+		t.Fatal("README.md has no yaml example")
+	}
+	s = s[i+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	m, err := Parse([]byte(s), "README.md example", os.DirFS("defaults"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.Apply(Input{Msg: readMsg(t, "vxu_full.hl7")}, false)
+	if len(out.Resources) != 3 {
+		t.Errorf("README example gives %d resources, want 3", len(out.Resources))
+	}
+}
