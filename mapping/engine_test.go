@@ -165,6 +165,8 @@ resources:
       - {target: 'telecom[6].value', value: 'code_in(RXA-5, "cvx")'}
       - {target: 'telecom[7].value', value: 'text_in(RXA-5, "CVX")'}
       - {target: 'telecom[8].value', value: 'code_in(RXA-5, "NDC")'}
+      - {target: 'contact[0].name.text', value: 'except(ORC-3.1, "f-1", "0")'}
+      - {target: 'contact[1].name.text', value: 'except(PID-3.1, "0", "9999")'}
 `, nil)
 	out := apply(m, msg(t, engineMsg))
 	p := byType(t, out, "Patient")[0]
@@ -186,6 +188,9 @@ resources:
 	want(t, p, "telecom[6].value", "08")
 	want(t, p, "telecom[7].value", "HepB")
 	absent(t, p, "telecom[8]")
+	// contact[0] got nothing (ORC-3.1 is F-1): pruned, so A1 moves up.
+	want(t, p, "contact[0].name.text", "A1")
+	absent(t, p, "contact[1]")
 }
 
 func TestCases(t *testing.T) {

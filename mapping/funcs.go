@@ -92,6 +92,16 @@ func init() {
 			}
 			return "", nil
 		}})
+	registerFunc(&Func{Name: "except", Params: "value, none, ...", MinArgs: 2, MaxArgs: -1,
+		Doc: "value, or empty when it equals one of the none values (any case): except(ORC-3.1, \"0\", \"9999\")",
+		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+			for _, n := range a[1:] {
+				if strings.EqualFold(a[0], n) {
+					return "", nil
+				}
+			}
+			return a[0], nil
+		}})
 	registerFunc(&Func{Name: "trim", Params: "value", MinArgs: 1, MaxArgs: 1,
 		Doc:  "value without leading and trailing spaces",
 		eval: func(_ *env, _ *scope, _ *callExpr, a []string) (string, error) { return strings.TrimSpace(a[0]), nil }})
