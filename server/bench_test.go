@@ -21,7 +21,7 @@ func BenchmarkSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	k := &jobSink{ctx: context.Background(), job: &liveJob{}, out: out, types: []string{"Patient", "Immunization"},
-		filters: typeFilters{typ: {fq}}, elements: &elementSpec{}, seen: map[uint64]struct{}{}}
+		filters: typeFilters{typ: {fq}}, elements: &elementSpec{}, seen: newRecentIDs(recentWindow)}
 	base := fakeImms[0]
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -290,7 +290,7 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 	sink := &jobSink{
 		ctx: j.ctx, job: j, owner: j.principal, out: ws["output"], errs: ws["error"], del: ws["deleted"],
 		types: spec.query.Types, filters: spec.filters, elements: &spec.elements,
-		seen: map[uint64]struct{}{},
+		seen: newRecentIDs(recentWindow),
 	}
 	err := sink.run(s, spec)
 	if err == nil {
@@ -322,9 +322,11 @@ type jobSink struct {
 	types          []string
 	filters        typeFilters
 	elements       *elementSpec
-	// seen holds a 64-bit hash per Type/id written: 8 bytes a resource
-	// instead of the id strings keeps memory small for millions of lines.
-	seen    map[uint64]struct{}
+	// seen guards "each id once per export" over a sliding window: the
+	// exporter streams person by person with ids derived from the person,
+	// so repeats can only be near each other, and memory stays flat in the
+	// export's size (a set of every id would not).
+	seen    *recentIDs
 	pending []fhirout.Deleted
 	n       int
 }
@@ -352,6 +354,37 @@ func (k *jobSink) run(s *Server, spec *exportSpec) error {
 	return s.exporter.Export(k.ctx, spec.query, k)
 }
 
+// recentWindow is how many recent ids a job remembers (about 1.5 MB).
+const recentWindow = 1 << 16
+
+// recentIDs is a set of the last n id hashes (ring buffer + map).
+type recentIDs struct {
+	ring []uint64
+	pos  int
+	full bool
+	set  map[uint64]struct{}
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{ring: make([]uint64, n), set: make(map[uint64]struct{}, n)}
+}
+
+// add reports whether h is among the recent ids, remembering it if not.
+func (r *recentIDs) add(h uint64) bool {
+	if _, ok := r.set[h]; ok {
+		return true
+	}
+	if r.full {
+		delete(r.set, r.ring[r.pos])
+	}
+	r.ring[r.pos] = h
+	r.set[h] = struct{}{}
+	if r.pos++; r.pos == len(r.ring) {
+		r.pos, r.full = 0, true
+	}
+	return false
+}
+
 func idHash(t, id string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(t))
@@ -373,11 +406,9 @@ func (k *jobSink) Resource(r *fhirout.Object) error {
 	if !k.filters.match(r) {
 		return nil
 	}
-	h := idHash(t, r.ID())
-	if _, dup := k.seen[h]; dup {
+	if k.seen.add(idHash(t, r.ID())) {
 		return nil
 	}
-	k.seen[h] = struct{}{}
 	k.elements.apply(r)
 	if err := k.out.Write(r); err != nil {
 		return &writeError{err}
@@ -392,11 +423,9 @@ func (k *jobSink) Deleted(t, id string, at time.Time) error {
 	if !slices.Contains(k.types, t) {
 		return nil
 	}
-	h := idHash(t, id)
-	if _, dup := k.seen[h]; dup {
+	if k.seen.add(idHash(t, id)) {
 		return nil // never in both output and deleted
 	}
-	k.seen[h] = struct{}{}
 	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: id, At: at})
 	if len(k.pending) >= deletedPerBundle {
 		return k.flushDeleted()

@@ -27,7 +27,9 @@
 //     CapabilityStatement declares no security service: nothing is claimed
 //     that does not exist.
 //   - Each Type/id is written once per export (first wins; a deletion of a
-//     written id is dropped); the check keeps a 64-bit hash per resource.
+//     written id is dropped). The exporter guarantees it globally (person
+//     by person, ids derived from the person); the server re-checks over a
+//     sliding window of the last 65,536 ids so memory stays flat.
 package server
 
 import (

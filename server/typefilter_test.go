@@ -142,3 +142,18 @@ func TestQueryKeepsPlus(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentIDs(t *testing.T) {
+	r := newRecentIDs(3)
+	for i, c := range []struct {
+		h    uint64
+		want bool
+	}{{1, false}, {2, false}, {1, true}, {3, false}, {4, false}, {1, false}, {4, true}, {2, false}} {
+		if got := r.add(c.h); got != c.want {
+			t.Errorf("step %d: add(%d) = %v, want %v", i, c.h, got, c.want)
+		}
+	}
+	if len(r.set) != 3 {
+		t.Errorf("window holds %d ids, want 3", len(r.set))
+	}
+}

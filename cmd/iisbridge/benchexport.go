@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"iisbridge/fhirout"
 	"iisbridge/pipeline"
 	"iisbridge/server"
 	"iisbridge/sources/index"
@@ -44,6 +46,8 @@ func runBenchExport(args []string) int {
 	workers := fs.Int("workers", 2, "server worker pool size")
 	types := fs.String("type", "", "_type for the exports (default: all)")
 	encoding := fs.String("encoding", "auto", "input encoding the index was built with")
+	perFile := fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,6 +76,7 @@ func runBenchExport(args []string) int {
 	srv, err := server.New(server.Options{
 		Exporter: p, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
 		Concurrency: *workers, PerClient: *n, RetryAfter: time.Second,
+		Rotate: fhirout.RotateOptions{MaxResources: *perFile},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -80,6 +85,14 @@ func runBenchExport(args []string) int {
 	defer srv.Close(context.Background())
 	go http.Serve(ln, srv.Handler())
 	resetPeakRSS()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	base := "http://" + ln.Addr().String() + "/fhir"
 	q := "_outputFormat=application/fhir+ndjson"
 	if *types != "" {
