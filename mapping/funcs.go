@@ -472,7 +472,8 @@ func fnTable(e *env, s *scope, call *callExpr, a []string) (string, error) {
 	return ref.t.policy.Unmapped(e, ref.t, code)
 }
 
-// errReject marks a value error that rejects the whole resource.
+// rejectError is a value error that rejects the whole resource (table
+// policy reject); other function errors only drop the element.
 type rejectError struct {
 	code string
 	msg  string
