@@ -74,6 +74,7 @@ type env struct {
 	scratch  []byte
 	nodes    []node
 	scopes   []scope
+	arena    []byte // string arena of the current Apply (see text)
 	memo     [memoSize]memoEntry
 	gen      uint64
 }
@@ -81,6 +82,32 @@ type env struct {
 // envPool reuses envs (and their memo table) across Apply calls.
 var envPool = sync.Pool{New: func() any { return new(env) }}
 var envGen atomic.Uint64
+
+// text decodes and trims v into the env's string arena: one allocation
+// per few KB of values instead of one per value. Arena bytes are never
+// written again once handed out (a full arena is replaced, not reused),
+// so the strings stay valid wherever they end up.
+func (e *env) text(v hl7v2.Value) string {
+	const chunk = 2048
+	if len(v.Raw()) > chunk/4 {
+		return strings.TrimSpace(v.String())
+	}
+	if cap(e.arena)-len(e.arena) < len(v.Raw())+16 {
+		e.arena = make([]byte, 0, chunk)
+	}
+	start := len(e.arena)
+	e.arena = v.AppendDecoded(e.arena)
+	if cap(e.arena) > chunk { // AppendDecoded grew past the chunk: it reallocated
+		b := bytes.TrimSpace(e.arena[start:])
+		e.arena = nil
+		return string(b)
+	}
+	b := bytes.TrimSpace(e.arena[start:])
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
 
 // peek evaluates x for a comparison. A plain path is decoded into the
 // env's scratch buffer instead of a new string: the result is only valid
@@ -171,6 +198,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	e.arena = nil // its strings belong to the last output
 	e.scopes = e.scopes[:0]
 	e.gen = envGen.Add(1)
 }

@@ -87,7 +87,7 @@ func (p *pathExpr) eval(e *env, s *scope) (string, error) {
 	if v.IsEmpty() || v.IsNull() {
 		return "", nil
 	}
-	return strings.TrimSpace(v.String()), nil
+	return e.text(v), nil
 }
 
 // values expands [*] in the path (join, first_nonempty).
