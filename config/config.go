@@ -47,6 +47,8 @@ type Config struct {
 	Manifest string    `yaml:"manifest"` // stu2 | stu4
 	Auth     Auth      `yaml:"auth"`
 	Groups   []Group   `yaml:"groups"`
+
+	baseDefaulted bool
 }
 
 // Source is one input archive set.
@@ -315,6 +317,7 @@ func (c *Config) applyDefaults() {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.Listen + "/fhir"
+		c.baseDefaulted = true
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if c.DataDir == "" {
@@ -376,6 +379,11 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		v.add(node(doc, "listen"), "listen: want HOST:PORT: %v", err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add(node(doc, "listen"), "listen: bad port %q", port)
+	}
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && c.baseDefaulted {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			v.add(node(doc, "listen"), "base_url is required when listening on all interfaces (%s): clients need a reachable URL", c.Listen)
+		}
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 		v.add(node(doc, "base_url"), "base_url: want an absolute http(s) URL without query, e.g. https://iis.example.org/fhir")

@@ -138,3 +138,14 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseURLRequiredOnAllInterfaces(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("listen: 0.0.0.0:8080\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1:9: base_url is required") {
+		t.Fatalf("got %v", err)
+	}
+	c, err := Parse("c.yaml", []byte("listen: 0.0.0.0:8080\nbase_url: https://iis.example.org/fhir\n"))
+	if err != nil || c.BaseURL != "https://iis.example.org/fhir" {
+		t.Fatalf("got %v, %v", c, err)
+	}
+}
