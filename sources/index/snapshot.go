@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 
 	"iisbridge/sources"
@@ -15,6 +16,10 @@ type Snapshot struct {
 	x     *Index
 	tx    *sql.Tx
 	files map[int64]fileRef
+	msgs  *sql.Stmt // a person's messages: prepared once, run per person
+	// msgsMu: one driver statement cannot run twice at once; the
+	// connection serializes the calls anyway.
+	msgsMu sync.Mutex
 }
 
 type fileRef struct{ path, readPath string }
@@ -45,11 +50,26 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		s.files[id] = f
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	s.msgs, err = tx.PrepareContext(ctx, `SELECT m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
+		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
+		FROM keys k JOIN messages m ON m.key_id = k.id
+		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.msh7, m.id`)
+	if err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("index: snapshot: %w", err)
+	}
+	return s, nil
 }
 
 // Close ends the read transaction.
-func (s *Snapshot) Close() error { return s.tx.Rollback() }
+func (s *Snapshot) Close() error {
+	s.msgs.Close()
+	return s.tx.Rollback()
+}
 
 // Person is one person: its Patient id and root key node.
 type Person struct {
@@ -116,10 +136,9 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 	if !asOf.IsZero() {
 		lim = asOf.UnixNano()
 	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
-		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
-		FROM keys k JOIN messages m ON m.key_id = k.id
-		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.msh7, m.id`, p.root, lim)
+	s.msgsMu.Lock()
+	defer s.msgsMu.Unlock()
+	rows, err := s.msgs.QueryContext(ctx, p.root, lim)
 	if err != nil {
 		return nil, fmt.Errorf("index: messages: %w", err)
 	}
