@@ -303,6 +303,24 @@ func TestDefaultMisc(t *testing.T) {
 	want(t, full, "identifier[1].value", "PL-55")
 }
 
+func TestDefaultORC3IsPatientID(t *testing.T) {
+	out := Default().Apply(Input{Msg: msg(t, `
+MSH|^~\&|A|NDCLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
+PID|1||P-77^^^NDCLINIC^MR||Doe^J||20150102|F
+ORC|RE||P-77
+RXA|0|1|20240301|20240301|08^HepB^CVX
+ORC|RE||P-77
+RXA|0|1|20240401|20240401|08^HepB^CVX`)}, false)
+	imms := byType(t, out, "Immunization")
+	if len(imms) != 2 || imms[0]["id"] == imms[1]["id"] {
+		t.Fatalf("two doses under a reused ORC-3 must keep distinct ids: %v", imms)
+	}
+	absent(t, imms[0], "identifier")
+	if issueCount(out, "warning", "incomplete", "or the patient id") != 2 {
+		t.Errorf("warnings: %+v", out.Issues)
+	}
+}
+
 func TestDefaultBirthTimeAndOddOffset(t *testing.T) {
 	out := Default().Apply(Input{Msg: msg(t, `
 MSH|^~\&|A|CLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
