@@ -89,7 +89,7 @@ func TestHeadersRequired(t *testing.T) {
 	expectStatus(t, h.do("GET", h.url("/fhir/$export"), "", "Accept", "application/fhir+json"), 400, "Prefer: respond-async")
 	expectStatus(t, h.do("GET", h.url("/fhir/$export"), "", "Accept", "application/json", "Prefer", "respond-async"), 400, "Accept")
 	// Prefer is a comma list; other preferences ride along.
-	h.done(h.accepted(h.do("GET", h.url("/fhir/Patient/$export"), "", "Accept", "application/fhir+json", "Prefer", "return=minimal, respond-async")))
+	h.done(h.accepted(h.do("GET", h.url("/fhir/Patient/$export"), "", "Accept", "application/fhir+json", "Prefer", "return=minimal, respond-async; wait=5")))
 }
 
 func TestSinceUntil(t *testing.T) {

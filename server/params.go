@@ -64,8 +64,8 @@ func badRequest(code, format string, args ...any) *requestError {
 func preferences(r *http.Request) (async, lenient bool) {
 	for _, h := range r.Header.Values("Prefer") {
 		for _, p := range strings.Split(h, ",") {
-			p = strings.ToLower(strings.TrimSpace(p))
-			p = strings.ReplaceAll(p, " ", "")
+			p, _, _ = strings.Cut(p, ";") // preference parameters do not matter here
+			p = strings.ToLower(strings.ReplaceAll(p, " ", ""))
 			switch p {
 			case "respond-async":
 				async = true
