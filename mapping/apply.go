@@ -136,7 +136,10 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 	}
 	e := envPool.Get().(*env)
 	e.reset(impl, &in, &out, trace)
-	defer envPool.Put(e)
+	defer func() {
+		e.msg, e.row, e.in, e.out, e.rule, e.scope = nil, nil, nil, nil, nil, nil
+		envPool.Put(e)
+	}()
 	defer func() {
 		// Apply never panics on bad input: a bug in a rule is reported as
 		// one exception issue for the record.
