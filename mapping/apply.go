@@ -70,6 +70,7 @@ type env struct {
 	scope    *scope
 	rejected bool
 	sets     int // values written, for required blocks
+	started  int // resource instances started, for default ids
 	stack    []string
 	scratch  []byte
 	nodes    []node
@@ -197,7 +198,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	// Field by field: the memo table stays (its entries die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.vars, e.zone, e.orders, e.ordersOK = nil, nil, nil, false
-	e.rule, e.scope, e.rejected, e.sets = nil, nil, false, 0
+	e.rule, e.scope, e.rejected, e.sets, e.started = nil, nil, false, 0, 0
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -224,14 +225,29 @@ func (e *env) instance(r *resourceDef, s *scope) {
 	}
 	obj := fhirout.NewResource(r.typ)
 	traceBefore := len(e.out.Trace)
+	e.started++
+	var id string
 	if r.id != nil {
-		id := e.evalQuiet(r.id, s)
-		if id != "" {
-			obj.Set("id", id)
+		id = e.evalQuiet(r.id, s)
+	}
+	if id == "" {
+		// No id rule (or it gave nothing): still stable, from the record's
+		// own id, the sender and the resource's place in the output.
+		ctl := e.in.Loc.ControlID
+		var sender string
+		if e.msg != nil {
+			if ctl == "" {
+				ctl = e.msg.ControlID()
+			}
+			if msh, ok := e.msg.Segments().Find("MSH", 1); ok {
+				sender = msh.Field(4).Rep(1).String()
+			}
 		}
-		if r.asSlot >= 0 {
-			e.vars[r.asSlot] = id
-		}
+		id, _ = fnHash(nil, nil, nil, []string{r.typ, sender, ctl, strconv.Itoa(e.started)})
+	}
+	obj.Set("id", id)
+	if r.asSlot >= 0 {
+		e.vars[r.asSlot] = id
 	}
 	root := &node{obj: obj, path: r.typ}
 	e.rules(r.rules, s, root)

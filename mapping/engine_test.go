@@ -524,3 +524,21 @@ func wantProblems(t testing.TB, got []string, want ...string) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestDefaultIDWithoutIDRule(t *testing.T) {
+	m := compileYAML(t, `
+resources:
+  - resource: Immunization
+    foreach: ORDER
+    rules:
+      - {target: status, const: completed}
+`, nil)
+	a, b := apply(m, msg(t, engineMsg)), apply(m, msg(t, engineMsg))
+	if len(a.Resources) != 2 {
+		t.Fatalf("%d resources", len(a.Resources))
+	}
+	id0, id1 := a.Resources[0].ID(), a.Resources[1].ID()
+	if id0 == "" || id0 == id1 || id0 != b.Resources[0].ID() || id1 != b.Resources[1].ID() {
+		t.Errorf("default ids must be stable and distinct: %q %q", id0, id1)
+	}
+}
