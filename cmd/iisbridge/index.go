@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 
@@ -19,7 +21,7 @@ func init() {
 		Name:  "index",
 		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
 		Short: "index v2 archives (incremental: only new files and appended bytes are read)",
-		Run:   runIndex,
+		Run:   func(args []string) int { return runIndex(args, os.Stderr) },
 	})
 }
 
@@ -35,14 +37,17 @@ func loadIdentity(path string) (index.IdentityConfig, error) {
 		return cfg, err
 	}
 	cfg = index.IdentityConfig{}
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
-func runIndex(args []string) int {
+func runIndex(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	data := fs.String("data", "data", "index directory")
 	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
 	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
@@ -51,23 +56,23 @@ func runIndex(args []string) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: iisbridge index [--data DIR] PATH...")
+		fmt.Fprintln(stderr, "usage: iisbridge index [--data DIR] PATH...")
 		return 2
 	}
 	if *mapFile != "" {
 		if _, err := mapping.Load(*mapFile); err != nil {
-			fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 			return 1
 		}
 	}
 	id, err := loadIdentity(*identity)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	x, err := index.Open(*data, index.Options{Identity: id, Reader: v2archive.Options{Encoding: *encoding}})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	defer x.Close()
@@ -75,29 +80,29 @@ func runIndex(args []string) int {
 	defer stop()
 	st, err := x.Update(ctx, fs.Args())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	snap, err := x.Snapshot(ctx)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	defer snap.Close()
 	c, err := snap.Counts(ctx)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge index: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	rate := 0.0
 	if s := st.Elapsed.Seconds(); s > 0 {
 		rate = float64(st.Messages) / s
 	}
-	fmt.Fprintf(os.Stderr, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
+	fmt.Fprintf(stderr, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
 		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e3), rate)
-	fmt.Fprintf(os.Stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
+	fmt.Fprintf(stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
 		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged)
-	fmt.Fprintf(os.Stderr, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
+	fmt.Fprintf(stderr, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
 		*data, c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings, c.Persons, c.Keys)
 	return 0
 }

@@ -3,6 +3,7 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"unicode"
 
@@ -63,6 +64,18 @@ func (c IdentityConfig) withDefaults() IdentityConfig {
 		c.PlaceholderNames = d.PlaceholderNames
 	}
 	return c
+}
+
+// Validate reports rules the index does not know.
+func (c IdentityConfig) Validate() error {
+	for _, r := range c.Rules {
+		switch strings.ToLower(r) {
+		case "iis", "mrn", "demographics":
+		default:
+			return fmt.Errorf("identity: unknown rule %q (want iis, mrn or demographics)", r)
+		}
+	}
+	return nil
 }
 
 func (c IdentityConfig) has(rule string) bool {

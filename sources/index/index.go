@@ -111,6 +111,9 @@ CREATE TABLE IF NOT EXISTS patients(
 // Open opens (creating) the index in dir.
 func Open(dir string, opts Options) (*Index, error) {
 	opts.Identity = opts.Identity.withDefaults()
+	if err := opts.Identity.Validate(); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 10000
 	}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestIndexCommand(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	ident := filepath.Join(dir, "identity.yaml")
+	os.WriteFile(ident, []byte("rules: [iis, mrn]\nmrn_types: [MR]\n"), 0o644)
+	var out strings.Builder
+	if rc := runIndex([]string{"--data", data, "--identity", ident, "testdata/archive.hl7"}, &out); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, out.String())
+	}
+	if !strings.Contains(out.String(), "1 new") || !strings.Contains(out.String(), "1 errors") {
+		t.Fatalf("first run: %s", out.String())
+	}
+	out.Reset()
+	if rc := runIndex([]string{"--data", data, "--identity", ident, "testdata/archive.hl7"}, &out); rc != 0 ||
+		!strings.Contains(out.String(), "indexed 0 records") || !strings.Contains(out.String(), "1 unchanged") {
+		t.Fatalf("second run rc %d: %s", rc, out.String())
+	}
+	out.Reset()
+	for _, bad := range []string{"rules: [bogus\n", "rules: [iis, soundex]\n", "rulez: [iis]\n"} {
+		os.WriteFile(ident, []byte(bad), 0o644)
+		if rc := runIndex([]string{"--data", data, "--identity", ident, "testdata/archive.hl7"}, &out); rc != 1 {
+			t.Fatalf("bad identity file %q: rc %d", bad, rc)
+		}
+	}
+	if rc := runIndex([]string{"--data", data}, &out); rc != 2 {
+		t.Fatalf("no paths: rc %d", rc)
+	}
+}
