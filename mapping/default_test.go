@@ -43,6 +43,7 @@ func TestDefaultPatient(t *testing.T) {
 	}
 	p := ps[0]
 	want(t, p, "meta.profile[0]", "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient")
+	absent(t, p, "meta.security") // PD1-12 N
 	// PID-3: MR of the sender, SR of the IIS authority, SS, ISO OID.
 	want(t, p, "identifier[0].value", "MRN4471")
 	want(t, p, "identifier[0].system", sid+"sender/northclinic/northclinic")
@@ -325,9 +326,11 @@ func TestDefaultBirthTimeAndOddOffset(t *testing.T) {
 	out := Default().Apply(Input{Msg: msg(t, `
 MSH|^~\&|A|CLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
 PID|1||X^^^Y^MR||Doe^J||201501020304|F
+PD1|||||||||||01|Y
 RXA|0|1|20240301101500-0007|20240301|08^HepB^CVX`)}, false)
 	p := byType(t, out, "Patient")[0]
 	want(t, p, "birthDate", "2015-01-02")
+	want(t, p, "meta.security[0].code", "R") // PD1-12 Y
 	want(t, p, "_birthDate.extension[0].url", "http://hl7.org/fhir/StructureDefinition/patient-birthTime")
 	want(t, p, "_birthDate.extension[0].valueDateTime", "2015-01-02T03:04:00Z")
 	want(t, byType(t, out, "Immunization")[0], "occurrenceDateTime", "2024-03-01T10:15:00Z")
