@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"iisbridge/hl7v2"
+	"iisbridge/sources"
 	"iisbridge/sources/v2archive"
 )
 
@@ -476,41 +477,84 @@ func (w *writer) read(f *fileRow, from int64) error {
 	w.cur = f
 	w.pos.size, w.pos.line, w.pos.index = from, baseLine, baseIndex
 	defer func() { w.cur = nil }()
-	for {
-		it, err := rd.Next()
-		if err == io.EOF {
-			break
+	// Reading, parsing and classifying run in their own goroutine, ahead
+	// of the SQL writes (the two halves cost about the same).
+	ctx, cancel := context.WithCancel(w.ctx)
+	chunks := make(chan []prepared, 8)
+	// On any return, stop the reader and wait for it (it closes chunks)
+	// before the deferred Close of rd and the file.
+	defer func() {
+		cancel()
+		for range chunks {
 		}
-		if err != nil {
-			return fmt.Errorf("index: %s: %w", f.path, err)
+	}()
+	var readErr error
+	go func() {
+		defer close(chunks)
+		chunk := make([]prepared, 0, 256)
+		for {
+			it, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				readErr = fmt.Errorf("index: %s: %w", f.path, err)
+				return
+			}
+			if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
+				continue
+			}
+			it.Loc.Offset += from
+			it.Loc.Line += int(baseLine) - 1
+			it.Loc.Index += int(baseIndex)
+			chunk = append(chunk, w.x.prepare(it))
+			if len(chunk) == cap(chunk) {
+				select {
+				case chunks <- chunk:
+				case <-ctx.Done():
+					return
+				}
+				chunk = make([]prepared, 0, 256)
+			}
 		}
-		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
-			continue
+		if len(chunk) > 0 {
+			select {
+			case chunks <- chunk:
+			case <-ctx.Done():
+			}
 		}
-		if err := w.begin(); err != nil {
-			return err
-		}
-		it.Loc.Offset += from
-		it.Loc.Line += int(baseLine) - 1
-		it.Loc.Index += int(baseIndex)
-		if err := w.ingest(f.id, it); err != nil {
-			return err
-		}
-		w.pos.size = it.Loc.Offset + it.Loc.Length
-		w.pos.index = int64(it.Loc.Index)
-		w.pos.line = int64(it.Loc.Line) // refined at the end of the file
-		w.st.Messages++
-		if it.Err != nil {
-			w.st.Errors++
-		}
-		if w.n++; w.n >= w.x.opts.BatchSize {
-			if err := w.commit(); err != nil {
+	}()
+	for chunk := range chunks {
+		for i := range chunk {
+			pr := &chunk[i]
+			if err := w.begin(); err != nil {
 				return err
 			}
-			if err := w.ctx.Err(); err != nil {
+			if err := w.store(f.id, pr); err != nil {
 				return err
 			}
+			w.pos.size = pr.loc.Offset + pr.loc.Length
+			w.pos.index = int64(pr.loc.Index)
+			w.pos.line = int64(pr.loc.Line) // refined at the end of the file
+			w.st.Messages++
+			if pr.row.kind == "E" {
+				w.st.Errors++
+			}
+			if w.n++; w.n >= w.x.opts.BatchSize {
+				if err := w.commit(); err != nil {
+					return err
+				}
+				if err := w.ctx.Err(); err != nil {
+					return err
+				}
+			}
 		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if err := w.ctx.Err(); err != nil {
+		return err
 	}
 	w.st.Bytes += cr.n
 	if err := w.begin(); err != nil {
@@ -521,8 +565,15 @@ func (w *writer) read(f *fileRow, from int64) error {
 	return w.saveProgress()
 }
 
-// ingest classifies one item and stores it with its identity keys.
-func (w *writer) ingest(fileID int64, it *v2archive.Item) error {
+// prepared is one item classified, ready to store.
+type prepared struct {
+	loc sources.Location
+	row msgRow
+}
+
+// prepare classifies one item (no database access: it runs ahead of the
+// writer).
+func (x *Index) prepare(it *v2archive.Item) prepared {
 	r := msgRow{kind: "E"}
 	switch {
 	case it.Err != nil:
@@ -535,11 +586,17 @@ func (w *writer) ingest(fileID int64, it *v2archive.Item) error {
 			r.err = err.Error()
 			break
 		}
-		w.x.classify(m, it.Data, &r)
+		x.classify(m, it.Data, &r)
 		if len(it.Warnings) > 0 {
 			r.err = strings.Join(it.Warnings, "; ")
 		}
 	}
+	return prepared{loc: it.Loc, row: r}
+}
+
+// store writes one prepared item with its identity keys.
+func (w *writer) store(fileID int64, pr *prepared) error {
+	r, loc := &pr.row, &pr.loc
 	var keyID, links any
 	if len(r.keys) > 0 {
 		ids := make([]string, 0, len(r.keys))
@@ -567,11 +624,11 @@ func (w *writer) ingest(fileID int64, it *v2archive.Item) error {
 		w.kinds = map[string]int64{}
 	}
 	w.kinds[r.kind]++
-	_, err := w.insMsg.Exec(fileID, it.Loc.Offset, it.Loc.Length, it.Loc.Line, it.Loc.Index,
-		it.Loc.ControlID, r.msh7, r.kind, r.typ, keyID, links, nullStr(r.orgKey), nullStr(r.orgName),
+	_, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
+		loc.ControlID, r.msh7, r.kind, r.typ, keyID, links, nullStr(r.orgKey), nullStr(r.orgName),
 		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp)
 	if err != nil {
-		return fmt.Errorf("index: %s: %w", it.Loc, err)
+		return fmt.Errorf("index: %s: %w", loc, err)
 	}
 	return nil
 }
