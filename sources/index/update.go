@@ -29,7 +29,6 @@ type UpdateStats struct {
 	Appended  int   // grown: only the new bytes were read
 	Rewritten int   // changed in place: indexed again from the start
 	Unchanged int   // skipped
-	Missing   int   // indexed before, gone now (their messages stay)
 	Messages  int64 // items read (messages and error items)
 	Errors    int64 // error items among them
 	Bytes     int64 // bytes read
