@@ -531,6 +531,29 @@ func (e *export) person(pp index.Person) error {
 	if !e.want("Immunization") {
 		return nil
 	}
+	// Persons merged into this one took their Immunization ids with them
+	// (ids hash the Patient id): a _since export lists those as deleted,
+	// and the doses under their new ids count as updated at the merge.
+	olds, ats, err := e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf)
+	if err != nil {
+		return err
+	}
+	for i, old := range olds {
+		for _, d := range doses {
+			if ats[i].After(d.lastUpdated) {
+				d.lastUpdated = ats[i]
+			}
+		}
+		if e.q.Since.IsZero() || !e.inWindow(ats[i]) {
+			continue
+		}
+		for _, d := range doses {
+			e.st.Deleted++
+			if err := e.sink.Deleted("Immunization", hashID(old+"|"+d.key), ats[i]); err != nil {
+				return err
+			}
+		}
+	}
 	for _, d := range doses {
 		id := hashID(pid + "|" + d.key)
 		if d.deleted {

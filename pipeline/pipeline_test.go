@@ -231,3 +231,50 @@ func TestExportReduces(t *testing.T) {
 		fhirtest.Validate(t, []byte(r.String()))
 	}
 }
+
+// TestMergeDeletions: when a later message links a person to the IIS id,
+// the person's id changes (the IIS id key names it); a _since export lists
+// the former Patient id and its Immunization ids as deleted.
+func TestMergeDeletions(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, false,
+		vxu("A1", "CLINICA", "20240101100000", "MA1^^^CLINICA^MR", "SMITH^JOHN", "20231201", "M", "",
+			order{"A-1", "20240101", "08", "00", "LOT1", "A"}))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var s1 memSink
+	p.Export(ctx, Query{}, &s1)
+	if len(s1.res) != 2 {
+		t.Fatalf("first export: %d resources", len(s1.res))
+	}
+	oldPat, oldImm := s1.of("Patient")[0].ID(), s1.of("Immunization")[0].ID()
+	t1 := c.t
+	write(t, arch, true,
+		vxu("A2", "CLINICA", "20240201100000", "MA1^^^CLINICA^MR~S77^^^MYIIS^SR", "SMITH^JOHN", "20231201", "M", ""))
+	if _, err := p.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var s2 memSink
+	if err := p.Export(ctx, Query{Since: t1}, &s2); err != nil {
+		t.Fatal(err)
+	}
+	pats := s2.of("Patient")
+	if len(pats) != 1 || pats[0].ID() == oldPat {
+		t.Fatalf("after link: %v", pats)
+	}
+	// The dose comes back under its new id, referencing the new Patient.
+	imms := s2.of("Immunization")
+	if len(imms) != 1 || imms[0].ID() == oldImm || str(child(imms[0], "patient"), "reference") != "Patient/"+pats[0].ID() {
+		t.Fatalf("dose after link: %v", imms)
+	}
+	want := map[string]bool{"Patient/" + oldPat: true, "Immunization/" + oldImm: true}
+	if len(s2.deleted) != 2 || !want[s2.deleted[0]] || !want[s2.deleted[1]] {
+		t.Fatalf("deleted %v, want %v", s2.deleted, want)
+	}
+}
