@@ -208,11 +208,22 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 }
 
 func (e *env) resource(r *resourceDef, root *scope) {
+	want := e.in.Want
 	if r.foreach == nil {
-		e.instance(r, root)
+		if want == nil || want(r.typ, -1) {
+			e.instance(r, root)
+		}
 		return
 	}
-	e.each(r.foreach, root, func(s *scope) { e.instance(r, s) })
+	e.each(r.foreach, root, func(s *scope) {
+		order := -1
+		if s.lname == "ORDER" {
+			order = s.lidx - 1
+		}
+		if want == nil || want(r.typ, order) {
+			e.instance(r, s)
+		}
+	})
 }
 
 func (e *env) instance(r *resourceDef, s *scope) {

@@ -123,6 +123,12 @@ type Input struct {
 	PatientID string
 	// LastUpdated becomes meta.lastUpdated of every resource; zero = omit.
 	LastUpdated time.Time
+	// Want, when set, is asked before each resource is built: its type and,
+	// for a resource made per ORDER group, the group's 0-based index in
+	// Msg.Orders() (else -1). Returning false skips the resource at no cost,
+	// so a caller that already knows which doses it needs (the history
+	// reduction) maps only those.
+	Want func(resourceType string, order int) bool
 }
 
 // Trace says which rule produced one FHIR element, from which source value.
