@@ -210,9 +210,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 func (e *env) resource(r *resourceDef, root *scope) {
 	want := e.in.Want
 	if r.foreach == nil {
-		if want == nil || want(r.typ, -1) {
-			e.instance(r, root)
-		}
+		e.instance(r, root, want == nil || want(r.typ, -1))
 		return
 	}
 	e.each(r.foreach, root, func(s *scope) {
@@ -220,13 +218,13 @@ func (e *env) resource(r *resourceDef, root *scope) {
 		if s.lname == "ORDER" {
 			order = s.lidx - 1
 		}
-		if want == nil || want(r.typ, order) {
-			e.instance(r, s)
-		}
+		e.instance(r, s, want == nil || want(r.typ, order))
 	})
 }
 
-func (e *env) instance(r *resourceDef, s *scope) {
+// instance builds one resource. When build is false (Input.Want refused
+// it) only its id is worked out, because later resources may refer to it.
+func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	e.rule, e.scope, e.rejected = nil, s, false
 	if r.when != nil && !e.test(r.when, s) {
 		return
@@ -259,6 +257,9 @@ func (e *env) instance(r *resourceDef, s *scope) {
 	obj.Set("id", id)
 	if r.asSlot >= 0 {
 		e.vars[r.asSlot] = id
+	}
+	if !build {
+		return
 	}
 	root := &node{obj: obj, path: r.typ}
 	e.rules(r.rules, s, root)
