@@ -69,6 +69,7 @@ type env struct {
 	rule     *rule // current rule, for issues
 	scope    *scope
 	rejected bool
+	quiet    bool // evaluating an id, let or group key: functions do not warn
 	sets     int // values written, for required blocks
 	started  int // resource instances started, for default ids
 	stack    []string
@@ -198,7 +199,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	// Field by field: the memo table stays (its entries die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.vars, e.zone, e.orders, e.ordersOK = nil, nil, nil, false
-	e.rule, e.scope, e.rejected, e.sets, e.started = nil, nil, false, 0, 0
+	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -510,7 +511,10 @@ func (e *env) eval(x expr, s *scope) string {
 // function error gives "" silently, since the rules that write the same
 // source values report it where it matters.
 func (e *env) evalQuiet(x expr, s *scope) string {
+	q := e.quiet
+	e.quiet = true
 	v, err := x.eval(e, s)
+	e.quiet = q
 	if err != nil {
 		return ""
 	}

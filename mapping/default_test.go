@@ -469,3 +469,93 @@ func splitMessages(b []byte) [][]byte {
 	}
 	return out
 }
+
+// An MRN belongs to the facility that assigned it: a VXU's sender, or the
+// asker (MSH-6) of the RSP that answers it, unless CX-4 names another. The
+// IIS that sends the RSP must not leak into the system, or a merged Patient
+// carries the same MRN twice.
+func TestDefaultMRNSystemIsTheFacilitys(t *testing.T) {
+	system := func(t *testing.T, text, value string) string {
+		t.Helper()
+		out := Default().Apply(Input{Msg: msg(t, text)}, false)
+		for _, p := range byType(t, out, "Patient") {
+			ids, _ := p["identifier"].([]any)
+			for _, id := range ids {
+				id := id.(map[string]any)
+				if id["value"] == value {
+					s, _ := id["system"].(string)
+					return s
+				}
+			}
+		}
+		t.Fatalf("no identifier %s; issues %+v", value, out.Issues)
+		return ""
+	}
+	for _, tc := range []struct {
+		name, pid3, sys string
+	}{
+		{"no CX-4", "MRN-9^^^^MR", sid + "sender/northclinic/mr"},
+		{"CX-4 of the asker", "MRN-9^^^NORTHCLINIC^MR", sid + "sender/northclinic/northclinic"},
+		{"CX-4 of another facility", "MRN-9^^^SOUTHHOSP^MR", sid + "sender/southhosp/southhosp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vxu := system(t, `
+MSH|^~\&|EHR|NORTHCLINIC|IIS|STATEIIS|20240301||VXU^V04|V1|P|2.5.1
+PID|1||`+tc.pid3+`||Doe^Jo||20150102|F
+ORC|RE||D-1
+RXA|0|1|20240301|20240301|08^HepB^CVX`, "MRN-9")
+			rsp := system(t, `
+MSH|^~\&|STATEIIS|STATEIIS|EHR|NORTHCLINIC|20240302||RSP^K11^RSP_K11|R1|P|2.5.1|||||||||Z42^CDCPHINVS
+MSA|AA|Q1
+QAK|Q1|OK|Z44^Request Evaluated History and Forecast^CDCPHINVS
+PID|1||IIS-5^^^STATEIIS^SR~`+tc.pid3+`||Doe^Jo||20150102|F
+ORC|RE||9999
+RXA|0|1|20240301|20240301|08^HepB^CVX`, "MRN-9")
+			if vxu != tc.sys || rsp != tc.sys {
+				t.Errorf("VXU system %q, RSP system %q, want both %q", vxu, rsp, tc.sys)
+			}
+		})
+	}
+}
+
+// An implausible offset (+0, -0007) is dropped by hl7v2.ParseTS; the date
+// functions say so, naming the field, never the value.
+func TestDefaultDroppedOffsetWarns(t *testing.T) {
+	out := Default().Apply(Input{Msg: msg(t, `
+MSH|^~\&|A|CLINIC|C|D|20240301||VXU^V04|1|P|2.5.1
+PID|1||X^^^Y^MR||Doe^J||20150102+0|F
+ORC|RE||D-1
+RXA|0|1|20240301+0|20240301|08^HepB^CVX|||||||||||20251231-0007`)}, false)
+	want(t, byType(t, out, "Patient")[0], "birthDate", "2015-01-02")
+	im := byType(t, out, "Immunization")[0]
+	want(t, im, "occurrenceDateTime", "2024-03-01")
+	want(t, im, "expirationDate", "2025-12-31")
+	fields := map[string]int{}
+	for _, is := range out.Issues {
+		if !strings.Contains(is.Diagnostics, "timestamp offset is not ±HHMM; dropped") {
+			continue
+		}
+		if is.Severity != "warning" || is.Input == nil {
+			t.Errorf("offset issue: %+v", is)
+			continue
+		}
+		for _, phi := range []string{"20150102", "2015-01-02", "+0"} {
+			if strings.Contains(is.Diagnostics, phi) {
+				t.Errorf("offset warning repeats the value: %q", is.Diagnostics)
+			}
+		}
+		fields[is.Input.Field]++
+	}
+	// One per rule that read the field; the Immunization id, which reads
+	// RXA-3 as well, stays quiet.
+	wantFields := map[string]int{"PID-7": 1, "ORDER[1] RXA-3": 1, "ORDER[1] RXA-16": 1}
+	if len(fields) != len(wantFields) {
+		t.Errorf("offset warnings by field %v, want %v", fields, wantFields)
+	}
+	for f, n := range wantFields {
+		if fields[f] != n {
+			t.Errorf("offset warnings by field %v, want %v", fields, wantFields)
+			break
+		}
+	}
+}

@@ -142,7 +142,7 @@ func init() {
 
 // ---- dates ----
 
-func fnDate(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+func fnDate(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if a[0] == "" {
 		return "", nil
 	}
@@ -150,7 +150,21 @@ func fnDate(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if err != nil {
 		return "", errors.New("not a valid v2 date")
 	}
+	if ts.DroppedOffset != "" {
+		e.offsetDropped("the date is read as sent")
+	}
 	return ts.FHIRDate(), nil
+}
+
+// offsetDropped warns that a timestamp's offset was implausible ("+0",
+// "-0007") and ignored. The issue names the rule's element and source
+// field, never the value (it may be a birth date). Ids and lets evaluate
+// quietly: the rules that write the same field report it.
+func (e *env) offsetDropped(what string) {
+	if e == nil || e.quiet {
+		return
+	}
+	e.warnf("value", "timestamp offset is not ±HHMM; dropped, %s", what)
 }
 
 func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
@@ -162,10 +176,13 @@ func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 		return "", errors.New("not a valid v2 timestamp")
 	}
 	if ts.HasOffset || ts.Precision < hl7v2.PrecHour {
+		if ts.DroppedOffset != "" {
+			e.offsetDropped("the date is read as sent")
+		}
 		return ts.FHIRDateTime(time.UTC), nil
 	}
-	if len(a[0]) > 8 && strings.ContainsAny(a[0][8:], "+-") {
-		e.warnf("value", "timestamp offset is not ±HHMM; dropped, the zone of MSH-7 or settings.timezone used")
+	if ts.DroppedOffset != "" {
+		e.offsetDropped("the zone of MSH-7 or settings.timezone used")
 	}
 	return ts.FHIRDateTime(e.defaultZone()), nil
 }
