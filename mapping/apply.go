@@ -70,13 +70,14 @@ type env struct {
 	scope    *scope
 	rejected bool
 	quiet    bool // evaluating an id, let or group key: functions do not warn
-	sets     int // values written, for required blocks
-	started  int // resource instances started, for default ids
+	sets     int  // values written, for required blocks
+	started  int  // resource instances started, for default ids
 	stack    []string
 	scratch  []byte
 	nodes    []node
 	scopes   []scope
 	arena    []byte // string arena of the current Apply (see text)
+	slab     fhirout.Slab
 	memo     [memoSize]memoEntry
 	gen      uint64
 }
@@ -204,6 +205,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
 	e.arena = nil // its strings belong to the last output
+	e.slab.Reset()
 	e.scopes = e.scopes[:0]
 	e.gen = envGen.Add(1)
 }
@@ -233,7 +235,6 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	for _, l := range r.lets {
 		e.vars[l.slot] = e.evalQuiet(l.x, s)
 	}
-	obj := fhirout.NewResource(r.typ)
 	traceBefore := len(e.out.Trace)
 	e.started++
 	var id string
@@ -255,13 +256,14 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 		}
 		id, _ = fnHash(nil, nil, nil, []string{r.typ, sender, ctl, strconv.Itoa(e.started)})
 	}
-	obj.Set("id", id)
 	if r.asSlot >= 0 {
 		e.vars[r.asSlot] = id
 	}
 	if !build {
 		return
 	}
+	obj := e.slab.Resource(r.typ, r.room)
+	obj.Set("id", id)
 	root := &node{obj: obj, path: r.typ}
 	e.rules(r.rules, s, root)
 	if e.trace {
@@ -472,7 +474,7 @@ func (e *env) ruleValue(r *rule, s *scope) (any, string) {
 		}
 		return nil, ""
 	}
-	v, err := convert(r.kind, raw)
+	v, err := e.convertTo(r.kind, raw)
 	if err != nil {
 		e.issue("error", "value", fmt.Sprintf("%s is %s: value from %s %v; element left out", r.element, r.kind, orConst(src), err))
 		return nil, ""
@@ -612,10 +614,10 @@ func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, 
 		if e.trace {
 			elem += "." + st.key
 		}
-		return obj.Child(st.key), elem
+		return e.slab.Child(obj, st.key, st.room), elem
 	case -2:
-		child := fhirout.NewObject()
-		obj.Append(st.key, child)
+		child := e.slab.Object(st.room)
+		e.slab.Append(obj, st.key, child, st.arr)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}
@@ -648,7 +650,7 @@ func (e *env) set(n *node, t *target, v any, src string) {
 			elem += "." + st.key
 		}
 	case -2:
-		obj.Append(st.key, v)
+		e.slab.Append(obj, st.key, v, st.arr)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}

@@ -474,6 +474,7 @@ type resourceDef struct {
 	id      expr
 	asSlot  int // -1: none
 	rules   []*rule
+	room    int // keys of the resource object, for fhirout.Slab
 }
 
 func (c *compiler) at(n *yaml.Node) string { return fmt.Sprintf("%s:%d", c.file, n.Line) }
@@ -509,7 +510,9 @@ func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
 	}
 	if rn := f["rules"]; rn != nil {
 		r.rules = c.compileRules(rn, withFHIR(scope, r.typ, r.typ))
+		sizeRules(r.rules)
 	}
+	r.room = resourceRoom(r.rules)
 	return r
 }
 
@@ -923,8 +926,10 @@ func sourceOfCond(c *cond) string {
 // ---- targets ----
 
 type step struct {
-	key string
-	idx int // -1: plain, -2: append ([]), else index
+	key  string
+	idx  int // -1: plain, -2: append ([]), else index
+	room int // keys the object made here will hold (see sizeRules); 0 = unknown
+	arr  int // idx -2: values the array will hold
 }
 
 type target struct {

@@ -1,0 +1,161 @@
+package fhirout
+
+import "unsafe"
+
+// Slab makes Objects, their members and their arrays from a few shared
+// chunks instead of one heap allocation each: a mapped message builds
+// dozens of small objects, and allocating them one by one (and collecting
+// them) is most of the cost of building a resource.
+//
+// Each Object gets room for the keys its caller expects; past that room it
+// grows on its own like any slice, so a wrong guess costs an allocation,
+// never correctness. Memory handed out is never handed out again, so the
+// objects are independent and outlive the Slab. A Slab is not safe for
+// concurrent use; the zero value is ready.
+type Slab struct {
+	objs []Object
+	mems []member
+	arrs []any
+	strs []string
+	hdrs [][]any
+}
+
+// Chunk sizes: a VXU with one patient and two doses fills about one of each.
+const (
+	slabObjects = 64
+	slabMembers = 256
+	slabArray   = 64
+	slabStrings = 128
+	slabHeaders = 32
+)
+
+// Reset lets go of the current chunks (objects already made keep theirs
+// alive), so the Slab holds no reference to earlier output.
+func (s *Slab) Reset() { s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil }
+
+// Object returns an empty Object with room for n keys.
+func (s *Slab) Object(n int) *Object {
+	if len(s.objs) == cap(s.objs) {
+		s.objs = make([]Object, 0, slabObjects)
+	}
+	s.objs = append(s.objs, Object{m: s.members(n)})
+	return &s.objs[len(s.objs)-1]
+}
+
+// Resource returns an Object whose first key is resourceType, with room
+// for n keys in all.
+func (s *Slab) Resource(resourceType string, n int) *Object {
+	o := s.Object(max(n, 1))
+	o.m = append(o.m, member{"resourceType", resourceType})
+	return o
+}
+
+func (s *Slab) members(n int) []member {
+	if n <= 0 {
+		return nil
+	}
+	if n > slabMembers/4 {
+		return make([]member, 0, n)
+	}
+	if cap(s.mems)-len(s.mems) < n {
+		s.mems = make([]member, 0, slabMembers)
+	}
+	i := len(s.mems)
+	s.mems = s.mems[:i+n]
+	return s.mems[i : i : i+n]
+}
+
+func (s *Slab) array(n int) []any {
+	if n > slabArray/4 {
+		return make([]any, 0, n)
+	}
+	if cap(s.arrs)-len(s.arrs) < n {
+		s.arrs = make([]any, 0, slabArray)
+	}
+	i := len(s.arrs)
+	s.arrs = s.arrs[:i+n]
+	return s.arrs[i : i : i+n]
+}
+
+// Child is o.Child(key), a new child coming from the slab with room for n
+// keys.
+func (s *Slab) Child(o *Object, key string, n int) *Object {
+	i := o.index(key)
+	if i >= 0 {
+		if c, ok := o.m[i].val.(*Object); ok && c != nil {
+			return c
+		}
+		c := s.Object(n)
+		o.m[i].val = c
+		return c
+	}
+	c := s.Object(n)
+	o.add(key, c)
+	return c
+}
+
+// Append is o.Append(key, v), a new array coming from the slab with room
+// for n values.
+func (s *Slab) Append(o *Object, key string, v any, n int) {
+	if j := o.index(key); j >= 0 {
+		arr, _ := o.m[j].val.([]any)
+		if arr == nil {
+			arr = s.array(max(n, 1))
+		}
+		o.m[j].val = s.box(sliceType, unsafe.Pointer(s.header(append(arr, v))))
+		return
+	}
+	o.add(key, s.box(sliceType, unsafe.Pointer(s.header(append(s.array(max(n, 1)), v)))))
+}
+
+// Boxing. Putting a string or a slice into an `any` copies its header to a
+// fresh heap object: one allocation per element value, and one per Append
+// (the array's header changes each time). The Slab instead keeps headers
+// in chunks and builds the interface value around a pointer into them.
+// The result is an ordinary string, Number or []any interface: type
+// switches, == and reflection see no difference. A header is written once,
+// before it is handed out, and never again.
+
+type eface struct{ typ, data unsafe.Pointer }
+
+func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType = typeWord("")
+	numberType = typeWord(Number(""))
+	sliceType  = typeWord([]any(nil))
+)
+
+func (s *Slab) box(typ, data unsafe.Pointer) any {
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, data
+	return v
+}
+
+func (s *Slab) str(v string) unsafe.Pointer {
+	if len(s.strs) == cap(s.strs) {
+		s.strs = make([]string, 0, slabStrings)
+	}
+	s.strs = append(s.strs, v)
+	return unsafe.Pointer(&s.strs[len(s.strs)-1])
+}
+
+func (s *Slab) header(a []any) *[]any {
+	if len(s.hdrs) == cap(s.hdrs) {
+		s.hdrs = make([][]any, 0, slabHeaders)
+	}
+	s.hdrs = append(s.hdrs, a)
+	return &s.hdrs[len(s.hdrs)-1]
+}
+
+// String is any(v) without an allocation of its own.
+func (s *Slab) String(v string) any {
+	if v == "" {
+		return ""
+	}
+	return s.box(stringType, s.str(v))
+}
+
+// Number is any(Number(v)) without an allocation of its own.
+func (s *Slab) Number(v string) any { return s.box(numberType, s.str(v)) }
