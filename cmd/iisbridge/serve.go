@@ -83,6 +83,58 @@ func isLoopback(listen string) bool {
 }
 
 func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
+	b, err := openBridge(cfg, demo, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go refreshLoop(ctx, b.p, b.srv, cfg.Jobs.GroupRefresh.Duration, log)
+
+	hs := &http.Server{Addr: cfg.Listen, Handler: b.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		b.close(context.Background())
+		return err
+	}
+	log.Info("serving FHIR Bulk Data", "base", cfg.BaseURL, "listen", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		b.close(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	return b.close(sctx)
+}
+
+// bridge is what serve listens with: the pipeline over the sources and
+// the $export server driving it. Tests open one behind httptest.
+type bridge struct {
+	p   *pipeline.Pipeline
+	srv *server.Server
+}
+
+// close stops the server's workers, then the index they read.
+func (b *bridge) close(ctx context.Context) error {
+	err := b.srv.Close(ctx)
+	if perr := b.p.Close(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// openBridge checks the authorization setup, brings the index up to date
+// (generating the demo archives first when demo and no sources are
+// configured), opens the server and loads its Groups.
+func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error) {
 	// Authorization first: refuse to expose data before anything else.
 	var auth server.Authorizer
 	tokenURL := ""
@@ -90,43 +142,39 @@ func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
 		// TODO(smart): SMART Backend Services (token endpoint at /auth/token,
 		// JWT assertion checks) is the next issue; until it lands a config
 		// with clients cannot be honoured, and serving without auth is wrong.
-		return errors.New("auth.clients are configured but SMART Backend Services authorization is not implemented yet; remove auth.clients to run unauthenticated on loopback")
+		return nil, errors.New("auth.clients are configured but SMART Backend Services authorization is not implemented yet; remove auth.clients to run unauthenticated on loopback")
 	}
 	if !isLoopback(cfg.Listen) {
-		return fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
+		return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
 	}
 	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
 	auth = server.NoAuth{}
 
 	m, paths, readerOpts, err := sourcesOf(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	identity := index.DefaultIdentity()
 	if cfg.Identity.Kind != 0 {
 		if err := cfg.Identity.Decode(&identity); err != nil {
-			return fmt.Errorf("%s: identity: %w", cfg.File, err)
+			return nil, fmt.Errorf("%s: identity: %w", cfg.File, err)
 		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return err
+		return nil, err
 	}
 	if demo && len(paths) == 0 {
-		dir := filepath.Join(cfg.DataDir, "demo")
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
-			log.Info("generating demo archives", "dir", dir, "people", 200)
-			if _, err := synth.Generate(dir, synth.Config{Seed: 1, People: 200}); err != nil {
-				return fmt.Errorf("generating demo data: %w", err)
-			}
+		dir, err := demoArchive(cfg.DataDir, log)
+		if err != nil {
+			return nil, err
 		}
 		paths = []string{dir}
 	}
 	start := time.Now()
 	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(cfg.DataDir, "index"), Paths: paths, Mapping: m, Identity: identity, Reader: readerOpts})
 	if err != nil {
-		return fmt.Errorf("opening the index: %w", err)
+		return nil, fmt.Errorf("opening the index: %w", err)
 	}
-	defer p.Close()
 	log.Info("index up to date", "ms", time.Since(start).Milliseconds())
 
 	var static []server.StaticGroup
@@ -142,37 +190,65 @@ func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
 	})
 	if err != nil {
-		return err
+		p.Close()
+		return nil, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := srv.RefreshGroups(ctx); err != nil {
+	if err := srv.RefreshGroups(context.Background()); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	go refreshLoop(ctx, p, srv, cfg.Jobs.GroupRefresh.Duration, log)
+	return &bridge{p: p, srv: srv}, nil
+}
 
-	hs := &http.Server{Addr: cfg.Listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		srv.Close(context.Background())
-		return err
+// Demo data layout under the data directory: the archives alone in
+// demo/ (that directory is what gets indexed, so nothing else may live
+// there) and the generator's truth beside it, for comparing exports.
+const (
+	demoDir   = "demo"
+	demoTruth = "demo-truth.json"
+)
+
+var demoWorld = synth.Config{Seed: 1, People: 200}
+
+// demoArchive returns the demo archive directory under dataDir,
+// generating it on first use. Generation goes to a scratch directory that
+// is renamed into place once complete, so a crash mid-way never leaves a
+// partial archive that a restart would index.
+func demoArchive(dataDir string, log *slog.Logger) (string, error) {
+	dir := filepath.Join(dataDir, demoDir)
+	truth := filepath.Join(dataDir, demoTruth)
+	if _, err := os.Stat(dir); err == nil {
+		// Earlier versions left truth.json among the archives, where the
+		// index read it as a broken message; an index that did keeps it
+		// (vanished files keep their messages), so it is rebuilt.
+		old := filepath.Join(dir, "truth.json")
+		if _, err := os.Stat(old); err == nil {
+			log.Info("moving the demo truth out of the archive directory; rebuilding the index", "truth", truth)
+			if err := os.Rename(old, truth); err != nil {
+				return "", fmt.Errorf("demo data: %w", err)
+			}
+			if err := os.RemoveAll(filepath.Join(dataDir, "index")); err != nil {
+				return "", fmt.Errorf("demo data: %w", err)
+			}
+		}
+		return dir, nil
+	} else if !os.IsNotExist(err) {
+		return "", fmt.Errorf("demo data: %w", err)
 	}
-	log.Info("serving FHIR Bulk Data", "base", cfg.BaseURL, "listen", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		srv.Close(context.Background())
-		return err
-	case <-ctx.Done():
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("demo data: %w", err)
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Error("http shutdown", "err", err)
+	log.Info("generating demo archives", "dir", dir, "seed", demoWorld.Seed, "people", demoWorld.People)
+	if _, err := synth.Generate(tmp, demoWorld); err != nil {
+		return "", fmt.Errorf("generating demo data: %w", err)
 	}
-	return srv.Close(sctx)
+	if err := os.Rename(filepath.Join(tmp, "truth.json"), truth); err != nil {
+		return "", fmt.Errorf("demo data: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("demo data: %w", err)
+	}
+	return dir, nil
 }
 
 // sourcesOf loads the sources' mapping (checked up front: a bad mapping

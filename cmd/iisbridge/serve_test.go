@@ -1,9 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"iisbridge/config"
+	"iisbridge/pipeline"
+	"iisbridge/sources/index"
+	"iisbridge/sources/synth"
+	"iisbridge/sources/v2archive"
 )
 
 func TestServeRefusesUnauthenticatedNonLoopback(t *testing.T) {
@@ -36,4 +45,117 @@ func TestIsLoopback(t *testing.T) {
 			t.Errorf("isLoopback(%q) = %v", addr, got)
 		}
 	}
+}
+
+func indexCounts(t *testing.T, p *pipeline.Pipeline) index.Counts {
+	t.Helper()
+	snap, err := p.Index().Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	c, err := snap.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// demoErrors runs a Patient export of the bridge and returns its error
+// file's lines, failing when one names truth.json or the broken records
+// the demo truth lists are missing.
+func demoErrors(t *testing.T, c *bulkClient, truth *synth.Truth) {
+	t.Helper()
+	_, m := c.export("/Patient/$export", nil)
+	res := c.fetch(m)
+	for _, oo := range res.issues {
+		if b := mustJSON(t, oo); strings.Contains(string(b), "truth.json") {
+			t.Errorf("error file mentions truth.json: %s", b)
+		}
+	}
+	checkIssues(t, truth, res.issues)
+	if n := len(res.byType["Patient"]); n != len(truth.Persons) {
+		t.Errorf("demo export: %d Patients, truth %d", n, len(truth.Persons))
+	}
+}
+
+func TestServeDemoIndexesArchivesOnly(t *testing.T) {
+	t.Parallel() // mostly waiting out Retry-After
+	data := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir = data
+	b, c, stop := startBridge(t, cfg, true)
+	truthPath := filepath.Join(data, demoTruth)
+	truth, err := synth.ReadTruth(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, f := range truth.Files {
+		want = append(want, f.Name)
+	}
+	ents, err := os.ReadDir(filepath.Join(data, demoDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("demo directory holds %v, want the archives %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(data, demoDir+".tmp")); !os.IsNotExist(err) {
+		t.Errorf("scratch directory left behind (%v)", err)
+	}
+	demoErrors(t, c, truth)
+	if n := indexCounts(t, b.p).Records; n != int64(truth.Counts.Messages) {
+		t.Errorf("index holds %d records, truth %d messages", n, truth.Counts.Messages)
+	}
+	fi, _ := os.Stat(truthPath)
+	stop()
+
+	// Restart: nothing regenerated, the same files found unchanged.
+	b, c, _ = startBridge(t, cfg, true)
+	if fi2, err := os.Stat(truthPath); err != nil || !fi2.ModTime().Equal(fi.ModTime()) {
+		t.Errorf("demo regenerated at restart (%v)", err)
+	}
+	st, err := b.p.Update(context.Background())
+	if err != nil || st.Files != len(truth.Files) || st.Unchanged != st.Files {
+		t.Errorf("restart: update %+v (%v), want %d files all unchanged", st, err, len(truth.Files))
+	}
+	demoErrors(t, c, truth)
+}
+
+// A data directory from before the fix has truth.json among the
+// archives, and an index holding it as a broken record: both are fixed.
+func TestServeDemoMigratesOldLayout(t *testing.T) {
+	t.Parallel() // mostly waiting out Retry-After
+	data := t.TempDir()
+	dir := filepath.Join(data, demoDir)
+	if _, err := synth.Generate(dir, demoWorld); err != nil {
+		t.Fatal(err)
+	}
+	truth, err := synth.ReadTruth(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(data, "index"), Paths: []string{dir}, Reader: v2archive.Options{Encoding: "auto"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := indexCounts(t, p).Errors; n != int64(len(truth.Broken))+1 {
+		t.Fatalf("old layout: index holds %d broken records, want the truth's %d and truth.json", n, len(truth.Broken))
+	}
+	p.Close()
+	cfg := config.Default()
+	cfg.DataDir = data
+	_, c, _ := startBridge(t, cfg, true)
+	if _, err := os.Stat(filepath.Join(dir, "truth.json")); !os.IsNotExist(err) {
+		t.Errorf("truth.json still among the archives (%v)", err)
+	}
+	if _, err := synth.ReadTruth(filepath.Join(data, demoTruth)); err != nil {
+		t.Errorf("truth not moved beside the archives: %v", err)
+	}
+	demoErrors(t, c, truth)
 }
