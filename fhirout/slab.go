@@ -18,6 +18,28 @@ type Slab struct {
 	arrs []any
 	strs []string
 	hdrs [][]any
+	// Chunk sizes learnt from what was used between Resets, so a Slab
+	// reset per record allocates about one right-sized chunk of each kind.
+	sizes [5]chunkSize
+}
+
+const (
+	kObjects = iota
+	kMembers
+	kArrays
+	kStrings
+	kHeaders
+)
+
+type chunkSize struct{ used, next int }
+
+// chunk is the length of a new chunk of kind k, at least need.
+func (s *Slab) chunk(k, def, need int) int {
+	n := s.sizes[k].next
+	if n == 0 {
+		n = def
+	}
+	return max(n, need)
 }
 
 // Chunk sizes: a VXU with one patient and two doses fills about one of each.
@@ -31,13 +53,23 @@ const (
 
 // Reset lets go of the current chunks (objects already made keep theirs
 // alive), so the Slab holds no reference to earlier output.
-func (s *Slab) Reset() { s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil }
+func (s *Slab) Reset() {
+	s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil
+	for k := range s.sizes {
+		c := &s.sizes[k]
+		if c.used > 0 {
+			c.next = min(max(c.used+c.used/8, 8), 4096)
+		}
+		c.used = 0
+	}
+}
 
 // Object returns an empty Object with room for n keys.
 func (s *Slab) Object(n int) *Object {
 	if len(s.objs) == cap(s.objs) {
-		s.objs = make([]Object, 0, slabObjects)
+		s.objs = make([]Object, 0, s.chunk(kObjects, slabObjects, 1))
 	}
+	s.sizes[kObjects].used++
 	s.objs = append(s.objs, Object{m: s.members(n)})
 	return &s.objs[len(s.objs)-1]
 }
@@ -54,11 +86,9 @@ func (s *Slab) members(n int) []member {
 	if n <= 0 {
 		return nil
 	}
-	if n > slabMembers/4 {
-		return make([]member, 0, n)
-	}
+	s.sizes[kMembers].used += n
 	if cap(s.mems)-len(s.mems) < n {
-		s.mems = make([]member, 0, slabMembers)
+		s.mems = make([]member, 0, s.chunk(kMembers, slabMembers, n))
 	}
 	i := len(s.mems)
 	s.mems = s.mems[:i+n]
@@ -66,11 +96,9 @@ func (s *Slab) members(n int) []member {
 }
 
 func (s *Slab) array(n int) []any {
-	if n > slabArray/4 {
-		return make([]any, 0, n)
-	}
+	s.sizes[kArrays].used += n
 	if cap(s.arrs)-len(s.arrs) < n {
-		s.arrs = make([]any, 0, slabArray)
+		s.arrs = make([]any, 0, s.chunk(kArrays, slabArray, n))
 	}
 	i := len(s.arrs)
 	s.arrs = s.arrs[:i+n]
@@ -135,16 +163,18 @@ func (s *Slab) box(typ, data unsafe.Pointer) any {
 
 func (s *Slab) str(v string) unsafe.Pointer {
 	if len(s.strs) == cap(s.strs) {
-		s.strs = make([]string, 0, slabStrings)
+		s.strs = make([]string, 0, s.chunk(kStrings, slabStrings, 1))
 	}
+	s.sizes[kStrings].used++
 	s.strs = append(s.strs, v)
 	return unsafe.Pointer(&s.strs[len(s.strs)-1])
 }
 
 func (s *Slab) header(a []any) *[]any {
 	if len(s.hdrs) == cap(s.hdrs) {
-		s.hdrs = make([][]any, 0, slabHeaders)
+		s.hdrs = make([][]any, 0, s.chunk(kHeaders, slabHeaders, 1))
 	}
+	s.sizes[kHeaders].used++
 	s.hdrs = append(s.hdrs, a)
 	return &s.hdrs[len(s.hdrs)-1]
 }
