@@ -112,6 +112,14 @@ func (e *env) text(v hl7v2.Value) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
+// textOf is text(v) with empty and null values giving "".
+func (e *env) textOf(v hl7v2.Value) string {
+	if v.IsEmpty() || v.IsNull() {
+		return ""
+	}
+	return e.text(v)
+}
+
 // peek evaluates x for a comparison. A plain path is decoded into the
 // env's scratch buffer instead of a new string: the result is only valid
 // until the next peek, which is all a condition needs.
@@ -120,7 +128,12 @@ func (e *env) peek(x expr, s *scope) string {
 	if !ok {
 		return e.eval(x, s)
 	}
-	v := p.value(e, s)
+	return e.peekValue(p.value(e, s))
+}
+
+// peekValue is v decoded and trimmed into the scratch buffer (valid until
+// the next peek).
+func (e *env) peekValue(v hl7v2.Value) string {
 	if v.IsEmpty() || v.IsNull() {
 		return ""
 	}

@@ -90,21 +90,20 @@ func (p *pathExpr) eval(e *env, s *scope) (string, error) {
 	return e.text(v), nil
 }
 
-// values expands [*] in the path (join, first_nonempty).
-func (p *pathExpr) values(s *scope) []string {
+// appendValues expands [*] in the path (join, first_nonempty), appending
+// the non-empty values to dst.
+func (p *pathExpr) appendValues(e *env, s *scope, dst []string) []string {
 	if p.rel {
-		str, _ := p.eval(nil, s)
-		return []string{str}
+		str, _ := p.eval(e, s)
+		return append(dst, str)
 	}
-	vs := segsFor(s, p.up).Values(p.p)
-	out := make([]string, 0, len(vs))
-	for _, v := range vs {
+	for _, v := range segsFor(s, p.up).Values(p.p) {
 		if v.IsEmpty() || v.IsNull() {
 			continue
 		}
-		out = append(out, strings.TrimSpace(v.String()))
+		dst = append(dst, e.text(v))
 	}
-	return out
+	return dst
 }
 
 func (p *pathExpr) wildcard() bool {
@@ -168,18 +167,27 @@ type callExpr struct {
 	args []expr
 	data any // compile-time binding (table, ...)
 	text string
+	// pure: evaluating the call never reports an issue nor fails, so
+	// skipping it changes nothing but time. lazy: fn.lazy may run instead
+	// of fn.eval, evaluating only the arguments it needs (every argument
+	// is pure, so the ones it skips would have said nothing).
+	pure bool
+	lazy bool
 }
 
 func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
+	if c.lazy {
+		return c.fn.lazy(e, s, c)
+	}
 	// Arguments go on the env's stack, not a fresh slice: nested calls
 	// push above and truncate back, so one Apply reuses one array.
 	base := len(e.stack)
 	for _, a := range c.args {
 		if c.fn.Expand {
 			if p, ok := a.(*pathExpr); ok && p.wildcard() {
-				e.stack = append(e.stack, p.values(s)...)
+				e.stack = p.appendValues(e, s, e.stack)
 				continue
 			}
 		}
@@ -337,6 +345,9 @@ func (p *exprParser) parseCall(name string) expr {
 			return p.fail("%s: %v", name, err)
 		}
 	}
+	args := allPure(call.args)
+	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
+	call.lazy = args && fn.lazy != nil
 	return call
 }
 
@@ -359,4 +370,15 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// allPure reports whether evaluating every x is free of issues and errors:
+// paths, literals, variables and pure calls.
+func allPure(xs []expr) bool {
+	for _, x := range xs {
+		if c, ok := x.(*callExpr); ok && !c.pure {
+			return false
+		}
+	}
+	return true
 }

@@ -28,6 +28,14 @@ type Func struct {
 
 	compile func(c *compiler, call *callExpr) error
 	eval    func(e *env, s *scope, call *callExpr, args []string) (string, error)
+
+	// pure: never an issue nor an error (pureCall decides per call).
+	pure     bool
+	pureCall func(call *callExpr) bool
+	// lazy, when every argument of a call is pure, replaces eval and
+	// evaluates only the arguments it needs (first_nonempty stops at the
+	// first value, if at its branch, code_in reads its field itself).
+	lazy func(e *env, s *scope, call *callExpr) (string, error)
 }
 
 func (f *Func) argCount() string {
@@ -402,18 +410,19 @@ func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 	d := call.data.(*codeInData)
 	v := d.path.value(e, s)
 	for _, base := range [2]int{1, 4} {
-		code := strings.TrimSpace(v.Component(base).String())
-		text := strings.TrimSpace(v.Component(base + 1).String())
-		if code == "" && text == "" {
+		code, text := v.Component(base), v.Component(base+1)
+		if e.peekValue(code) == "" && e.peekValue(text) == "" {
 			continue
 		}
-		sys := strings.TrimSpace(v.Component(base + 2).String())
+		// The system is compared in the scratch buffer; only the value
+		// returned goes to the arena.
+		sys := e.peekValue(v.Component(base + 2))
 		for _, want := range d.systems {
 			if strings.EqualFold(sys, want) {
 				if d.text {
-					return text, nil
+					return e.textOf(text), nil
 				}
-				return code, nil
+				return e.textOf(code), nil
 			}
 		}
 	}
@@ -499,3 +508,62 @@ type rejectError struct {
 func (r *rejectError) Error() string { return r.msg }
 
 func quoteCode(s string) string { return strconv.Quote(s) }
+
+// Purity and lazy forms (see Func). Runs after the registrations above
+// (init functions of one file run in order).
+func init() {
+	for _, name := range []string{"hash", "uuid", "concat", "join", "first_nonempty", "if", "except",
+		"trim", "upper", "lower", "slug", "cvx", "code_in", "text_in", "replace"} {
+		funcs[name].pure = true
+	}
+	// A table lookup is pure unless an unmapped code warns or rejects.
+	funcs["table"].pureCall = func(call *callExpr) bool {
+		ref := call.data.(*tableRef)
+		switch ref.t.policy.Name {
+		case "pass", "omit":
+			return true
+		}
+		return ref.field != "code"
+	}
+	funcs["first_nonempty"].lazy = lazyFirst
+	funcs["if"].lazy = lazyIf
+	funcs["code_in"].lazy = lazyCodeIn
+	funcs["text_in"].lazy = lazyCodeIn
+}
+
+func lazyFirst(e *env, s *scope, call *callExpr) (string, error) {
+	for _, a := range call.args {
+		if p, ok := a.(*pathExpr); ok && p.wildcard() {
+			base := len(e.stack)
+			e.stack = p.appendValues(e, s, e.stack)
+			vs := e.stack[base:]
+			e.stack = e.stack[:base]
+			for _, v := range vs {
+				if v != "" {
+					return v, nil
+				}
+			}
+			continue
+		}
+		if v, _ := a.eval(e, s); v != "" {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
+func lazyIf(e *env, s *scope, call *callExpr) (string, error) {
+	if t, _ := call.args[0].eval(e, s); t != "" {
+		return call.args[1].eval(e, s)
+	}
+	if len(call.args) == 3 {
+		return call.args[2].eval(e, s)
+	}
+	return "", nil
+}
+
+// lazyCodeIn is code_in / text_in without evaluating the arguments, which
+// compileCodeIn already holds.
+func lazyCodeIn(e *env, s *scope, call *callExpr) (string, error) {
+	return fnCodeIn(e, s, call, nil)
+}
