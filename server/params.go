@@ -299,7 +299,10 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 		case "includeAssociatedData":
 			for _, v := range strings.Split(q.value, ",") {
 				switch v = strings.TrimSpace(v); {
-				case v == "LatestProvenanceResources" && isServed("Provenance"):
+				// Every Exporter honours Query.Provenance (the pipeline
+				// contract), whether or not it lists Provenance among the
+				// types it exports unasked.
+				case v == "LatestProvenanceResources":
 					provenance = true
 				default:
 					fail(q.name, "not-supported", "value %q is not supported by this server", v)

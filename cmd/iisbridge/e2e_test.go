@@ -86,7 +86,16 @@ type manifest struct {
 
 func (c *bulkClient) do(method, u string, hdr ...string) (*http.Response, []byte) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, u, nil)
+	return c.send(method, u, nil, hdr...)
+}
+
+func (c *bulkClient) send(method, u string, body []byte, hdr ...string) (*http.Response, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -98,11 +107,11 @@ func (c *bulkClient) do(method, u string, hdr ...string) (*http.Response, []byte
 		c.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		c.t.Fatalf("%s %s: reading the body: %v", method, u, err)
 	}
-	return resp, body
+	return resp, got
 }
 
 // retryAfter reads Retry-After (seconds or an HTTP date); ok is false
@@ -126,7 +135,24 @@ func (c *bulkClient) export(path string, query url.Values) (string, *manifest) {
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	resp, body := c.do(http.MethodGet, u, "Accept", "application/fhir+json", "Prefer", "respond-async")
+	return c.kickoff(http.MethodGet, u, nil)
+}
+
+// exportPost kicks off with a Parameters body holding params.
+func (c *bulkClient) exportPost(path string, params ...map[string]any) (string, *manifest) {
+	c.t.Helper()
+	body := mustJSON(c.t, map[string]any{"resourceType": "Parameters", "parameter": params})
+	return c.kickoff(http.MethodPost, c.base+path, body)
+}
+
+func (c *bulkClient) kickoff(method, u string, body []byte) (string, *manifest) {
+	c.t.Helper()
+	path := strings.TrimPrefix(u, c.base)
+	hdr := []string{"Accept", "application/fhir+json", "Prefer", "respond-async"}
+	if body != nil {
+		hdr = append(hdr, "Content-Type", "application/fhir+json")
+	}
+	resp, body := c.send(method, u, body, hdr...)
 	if resp.StatusCode != http.StatusAccepted {
 		c.t.Fatalf("kick-off %s: status %d, want 202: %s", path, resp.StatusCode, body)
 	}
@@ -582,10 +608,48 @@ func TestEndToEndBulkExportEqualsTruth(t *testing.T) {
 	}
 	checkDeleted(t, rg.deleted, groupDeleted, written)
 
-	t.Logf("%d Patients, %d Immunizations, %d deleted, %d error lines; Group %s: %d members, %d deleted",
-		len(pats), len(res.byType["Immunization"]), len(rs.deleted), len(res.issues), org, len(members), len(rg.deleted))
+	// 4. Two persons by POST, with their Provenance: the truth's doses of
+	// exactly those two, and one Provenance per resource written.
+	two := []synth.Person{truth.Persons[0], truth.Persons[len(truth.Persons)-1]}
+	_, mp := c.exportPost("/Patient/$export",
+		map[string]any{"name": "patient", "valueReference": map[string]any{"reference": "Patient/" + pidOf[two[0].Key]}},
+		map[string]any{"name": "patient", "valueReference": map[string]any{"reference": "Patient/" + pidOf[two[1].Key]}},
+		map[string]any{"name": "includeAssociatedData", "valueCoding": map[string]any{
+			"system": "http://hl7.org/fhir/uv/bulkdata/CodeSystem/include-associated-data", "code": "LatestProvenanceResources"}})
+	rp := c.fetch(mp)
+	gotPats = gotPats[:0]
+	for _, pt := range rp.byType["Patient"] {
+		gotPats = append(gotPats, str(pt, "id"))
+	}
+	slices.Sort(gotPats)
+	wantPats := []string{pidOf[two[0].Key], pidOf[two[1].Key]}
+	slices.Sort(wantPats)
+	if !slices.Equal(gotPats, wantPats) {
+		t.Errorf("patient-parameter export Patients %v, want %v", gotPats, wantPats)
+	}
+	checkDoses(t, two, pidOf, rp.byType["Immunization"])
+	targets := map[string]int{}
+	for _, pv := range rp.byType["Provenance"] {
+		for _, tg := range arr(pv, "target") {
+			targets[str(tg, "reference")]++
+		}
+	}
+	for _, typ := range []string{"Patient", "Immunization"} {
+		for _, r := range rp.byType[typ] {
+			if ref := typ + "/" + str(r, "id"); targets[ref] != 1 {
+				t.Errorf("%s is the target of %d Provenance resources, want 1", ref, targets[ref])
+			}
+			delete(targets, typ+"/"+str(r, "id"))
+		}
+	}
+	if len(targets) > 0 {
+		t.Errorf("Provenance for resources not written: %v", targets)
+	}
 
-	// 4. DELETE the first job: its status and files are gone.
+	t.Logf("%d Patients, %d Immunizations, %d deleted, %d error lines; Group %s: %d members, %d deleted; 2 Patients: %d Provenance",
+		len(pats), len(res.byType["Immunization"]), len(rs.deleted), len(res.issues), org, len(members), len(rg.deleted), len(rp.byType["Provenance"]))
+
+	// 5. DELETE the first job: its status and files are gone.
 	resp, body = c.do(http.MethodDelete, status)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("DELETE %s: %d %s", status, resp.StatusCode, body)
