@@ -646,10 +646,73 @@ func TestEndToEndBulkExportEqualsTruth(t *testing.T) {
 		t.Errorf("Provenance for resources not written: %v", targets)
 	}
 
+	// 5. System level, filtered and subsetted on the real mapping's
+	// shapes: completed doses of the most common CVX, female Patients
+	// reduced to their identifiers.
+	cvxN := map[string]int{}
+	for _, tp := range truth.Persons {
+		for _, d := range tp.Doses {
+			cvxN[d.CVX]++
+		}
+	}
+	cvx := ""
+	for k, n := range cvxN {
+		if cvx == "" || n > cvxN[cvx] || n == cvxN[cvx] && k < cvx {
+			cvx = k
+		}
+	}
+	_, mf := c.export("/$export", url.Values{
+		"_type":       {"Patient,Immunization"},
+		"_typeFilter": {"Immunization?status=completed&vaccine-code=http://hl7.org/fhir/sid/cvx|" + cvx, "Patient?gender=female"},
+		"_elements":   {"Patient.identifier"},
+	})
+	rf := c.fetch(mf)
+	wantDoses, gotDoses := 0, len(rf.byType["Immunization"])
+	var female []string
+	for _, tp := range truth.Persons {
+		for _, d := range tp.Doses {
+			if d.CVX == cvx && d.Status == "completed" {
+				wantDoses++
+			}
+		}
+		if tp.Sex == "F" {
+			female = append(female, pidOf[tp.Key])
+		}
+	}
+	for _, im := range rf.byType["Immunization"] {
+		if k := doseKey(im); !strings.HasPrefix(k, cvx+"@") || !strings.Contains(k, "/completed/") {
+			t.Errorf("filtered export wrote dose %s", k)
+		}
+	}
+	if gotDoses != wantDoses || wantDoses == 0 {
+		t.Errorf("filtered export: %d completed CVX %s doses, truth %d", gotDoses, cvx, wantDoses)
+	}
+	gotPats = gotPats[:0]
+	for _, pt := range rf.byType["Patient"] {
+		gotPats = append(gotPats, str(pt, "id"))
+		subsetted := false
+		for _, tag := range arr(obj(pt, "meta"), "tag") {
+			subsetted = subsetted || str(tag, "code") == "SUBSETTED"
+		}
+		if !subsetted || len(arr(pt, "identifier")) == 0 {
+			t.Errorf("_elements=Patient.identifier: Patient %s without SUBSETTED tag or identifiers", str(pt, "id"))
+		}
+		for k := range pt {
+			if k != "resourceType" && k != "id" && k != "meta" && k != "identifier" {
+				t.Errorf("_elements=Patient.identifier left Patient.%s", k)
+			}
+		}
+	}
+	slices.Sort(gotPats)
+	slices.Sort(female)
+	if !slices.Equal(gotPats, female) {
+		t.Errorf("filtered export Patients:\n got %v\nwant the female persons %v", gotPats, female)
+	}
+
 	t.Logf("%d Patients, %d Immunizations, %d deleted, %d error lines; Group %s: %d members, %d deleted; 2 Patients: %d Provenance",
 		len(pats), len(res.byType["Immunization"]), len(rs.deleted), len(res.issues), org, len(members), len(rg.deleted), len(rp.byType["Provenance"]))
 
-	// 5. DELETE the first job: its status and files are gone.
+	// 6. DELETE the first job: its status and files are gone.
 	resp, body = c.do(http.MethodDelete, status)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("DELETE %s: %d %s", status, resp.StatusCode, body)
