@@ -21,15 +21,19 @@ type doseRec struct {
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
 	deleted bool   // RXA-21 D (status entered-in-error)
+	// Where the record came from when obj was not kept (the memo):
+	// the message's position in the person's list and its ORDER index.
+	msgIdx, order int
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
 
 // dose is the reduced state of one dose of a person.
 type dose struct {
-	key         string // CVX|date
-	obj         *fhirout.Object
-	records     []*doseRec // every record behind it
+	key         string          // CVX|date
+	obj         *fhirout.Object // nil when win is a remembered copy
+	win         *doseRec        // the record whose state is the dose's
+	records     []*doseRec      // every record behind it
 	lastUpdated time.Time
 	deleted     bool
 	deletedAt   time.Time
@@ -40,9 +44,32 @@ type unseenDelete struct{ rec *doseRec }
 
 const cvxSystem = "http://hl7.org/fhir/sid/cvx"
 
+// doseFields are what the reduction reads from one mapped Immunization.
+type doseFields struct {
+	fill, cvx, date  string
+	primary, deleted bool
+}
+
 // newDoseRec reads what reduction needs from a mapped Immunization.
 func newDoseRec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
-	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey}
+	return readDoseFields(obj).rec(obj, m, ord, rsp)
+}
+
+func (f doseFields) rec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
+	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted, msgIdx: -1}
+	switch {
+	case rsp:
+		d.rank = 0
+	case f.primary:
+		d.rank = 2
+	default:
+		d.rank = 1
+	}
+	return d
+}
+
+func readDoseFields(obj *fhirout.Object) doseFields {
+	var d doseFields
 	codings := list(child(obj, "vaccineCode"), "coding")
 	for _, c := range codings {
 		co, _ := c.(*fhirout.Object)
@@ -71,14 +98,7 @@ func newDoseRec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseR
 		}
 	}
 	d.deleted = str(obj, "status") == "entered-in-error"
-	switch {
-	case rsp:
-		d.rank = 0
-	case isTrue(obj, "primarySource"):
-		d.rank = 2
-	default:
-		d.rank = 1
-	}
+	d.primary = isTrue(obj, "primarySource")
 	return d
 }
 
@@ -219,7 +239,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 				del = g.dels[len(g.dels)-1]
 			}
 			d.deleted, d.deletedAt = true, del.msg.IndexedAt
-			d.obj = del.obj
+			d.obj, d.win = del.obj, del
 		} else {
 			best := g.live[0]
 			for _, r := range g.live[1:] {
@@ -227,7 +247,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 					best = r
 				}
 			}
-			d.obj = best.obj
+			d.obj, d.win = best.obj, best
 		}
 		doses = append(doses, d)
 	}

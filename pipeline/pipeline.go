@@ -45,6 +45,15 @@ type Pipeline struct {
 	last Stats
 	// workers read, map and reduce persons in parallel (GOMAXPROCS).
 	workers int
+	// fullMap turns the ORDER memo off (tests compare both paths).
+	fullMap bool
+}
+
+// memoOK says whether exports may map each distinct ORDER group of a
+// person once (ordermemo.go): only the default mapping's dependencies
+// are known.
+func (p *Pipeline) memoOK() bool {
+	return !p.fullMap && p.opts.Mapping == mapping.Default()
 }
 
 var (
@@ -65,6 +74,7 @@ type Stats struct {
 	Deleted        int64 // deletions reported to the sink
 	UnseenDeletes  int64 // RXA-21 D matching no dose (warnings)
 	DoseRecords    int64 // Immunizations mapped from messages (before reduction)
+	OrdersMapped   int64 // ORDER groups mapped (the memo skips resent copies; winners mapped again count)
 	OtherResources int64 // mapped resources of other types (not exported)
 	Issues         int64 // OperationOutcomes sent to the sink
 	Problems       int64 // of them: broken input recorded by the index
@@ -354,6 +364,7 @@ func (s *Stats) add(o Stats) {
 	s.Deleted += o.Deleted
 	s.UnseenDeletes += o.UnseenDeletes
 	s.DoseRecords += o.DoseRecords
+	s.OrdersMapped += o.OrdersMapped
 	s.OtherResources += o.OtherResources
 	s.Issues += o.Issues
 	s.Problems += o.Problems
@@ -438,7 +449,12 @@ func (e *export) person(pp index.Person) error {
 		ropts   = e.p.idx.ReaderOptions()
 		mp      = e.p.opts.Mapping
 		pid     = pp.ID
+		memo    map[string]*memoEntry
+		parsed  []*hl7v2.Message // by position in msgs, with the memo
 	)
+	if e.p.memoOK() {
+		memo, parsed = map[string]*memoEntry{}, make([]*hl7v2.Message, len(msgs))
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		fresh := e.fresh(m.IndexedAt)
@@ -477,7 +493,31 @@ func (e *export) person(pp index.Person) error {
 					Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")})
 			}
 		}
+		rsp := strings.HasPrefix(m.Type, "RSP")
+		if memo != nil {
+			mpats, mrecs, missues := e.mapMemo(memo, msg, m, i, pid, rsp)
+			if fresh {
+				issues = append(issues, missues...)
+			}
+			if len(issues) > 0 {
+				if err := e.issue(fhirout.OperationOutcome(issues...)); err != nil {
+					return err
+				}
+			}
+			for _, r := range mpats {
+				pats = append(pats, r)
+				patMsgs = append(patMsgs, m)
+				if m.IndexedAt.After(patAt) {
+					patAt = m.IndexedAt
+				}
+			}
+			e.st.DoseRecords += int64(len(mrecs))
+			recs = append(recs, mrecs...)
+			parsed[i] = msg
+			continue
+		}
 		out := mp.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
+		e.st.OrdersMapped += int64(len(msg.Orders()))
 		if fresh {
 			issues = append(issues, out.Issues...)
 		}
@@ -486,7 +526,6 @@ func (e *export) person(pp index.Person) error {
 				return err
 			}
 		}
-		rsp := strings.HasPrefix(m.Type, "RSP")
 		for j, r := range out.Resources {
 			switch r.ResourceType() {
 			case "Patient":
@@ -569,6 +608,11 @@ func (e *export) person(pp index.Person) error {
 			continue
 		}
 		imm := d.obj
+		if imm == nil {
+			if imm, err = e.remap(d.win, parsed, pid); err != nil {
+				return err
+			}
+		}
 		imm.Set("id", id)
 		imm.Set("patient", refObject("Patient/"+pid))
 		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))

@@ -1,0 +1,187 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"iisbridge/fhirout"
+	"iisbridge/hl7v2"
+	"iisbridge/mapping"
+	"iisbridge/sources/index"
+)
+
+// Every VXU resends the person's whole history as RXA-9 01 rows, so
+// mapping every ORDER group of every message is quadratic in a person's
+// history. With the default mapping an export instead maps each distinct
+// ORDER group of a person once (per sending context), remembers what the
+// reduction keys on and the issues it raised, and maps again only the
+// groups that win the reduction, for their Immunization.
+//
+// What the default mapping's Immunization depends on besides the ORDER
+// group's own segments: $sender (MSH-4.1, MSH-4.2, MSH-3.1), PID-3.1 (an
+// ORC-3 equal to it is no dose id), the zone of MSH-7 (RXA-3 without
+// offset), the message type and whether a second PID exists (an RSP with
+// candidates maps nothing), $patient (the person, fixed) and
+// $input.last_updated (overwritten by the export). orderContext holds
+// exactly those; a custom mapping may read anything, so it is mapped in
+// full (Pipeline.memoOK).
+
+// memoEntry is what mapping one ORDER group gave. Its issues are
+// reported once, with the message the group first appeared in: a resent
+// history row repeats no warnings.
+type memoEntry struct {
+	has bool // an Immunization was built (not skipped, not rejected)
+	f   doseFields
+}
+
+// orderContext is the part of a message, outside its ORDER groups, that
+// the default Immunization rules read.
+func orderContext(msg *hl7v2.Message) string {
+	var b strings.Builder
+	segs := msg.Segments()
+	if msh, ok := segs.Find("MSH", 1); ok {
+		for _, n := range []int{3, 4, 9} {
+			b.Write(msh.Field(n).Raw())
+			b.WriteByte(0)
+		}
+		ts := msh.Field(7).Rep(1).Component(1).String()
+		if len(ts) > 8 {
+			if i := strings.IndexAny(ts[8:], "+-"); i >= 0 {
+				b.WriteString(ts[8+i:])
+			}
+		}
+		b.WriteByte(0)
+	}
+	if pid, ok := segs.Find("PID", 1); ok {
+		b.Write(pid.Field(3).Raw())
+	}
+	b.WriteByte(0)
+	if _, ok := segs.Find("PID", 2); ok {
+		b.WriteByte('2')
+	}
+	b.WriteByte(0)
+	return b.String()
+}
+
+// orderKey is the memo key of one ORDER group in its context.
+func orderKey(ctx string, o hl7v2.Order) string {
+	n := len(ctx)
+	for _, s := range o.All {
+		n += len(s.Raw()) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(ctx)
+	for _, s := range o.All {
+		b.Write(s.Raw())
+		b.WriteByte('\r')
+	}
+	return b.String()
+}
+
+// mapMemo maps one message of a person with the memo: its Patient (every
+// message: the merge keeps old names and addresses) and the ORDER groups
+// not seen before, in one Apply. It returns the Patients, the dose
+// records and the issues of what it mapped.
+func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue) {
+	mp := e.p.opts.Mapping
+	ctx := orderContext(msg)
+	orders := msg.Orders()
+	keys := make([]string, len(orders))
+	var missed []int
+	fresh := map[string]bool{}
+	for k, o := range orders {
+		keys[k] = orderKey(ctx, o)
+		if noDose(o) {
+			memo[keys[k]] = &memoEntry{}
+			continue
+		}
+		if memo[keys[k]] == nil && !fresh[keys[k]] {
+			fresh[keys[k]] = true
+			missed = append(missed, k)
+		}
+	}
+	in := mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}
+	in.Want = func(t string, ord int) bool {
+		if t != "Immunization" {
+			return true
+		}
+		_, ok := slices.BinarySearch(missed, ord)
+		return ok
+	}
+	out := mp.Apply(in, false)
+	e.st.OrdersMapped += int64(len(missed))
+	issues = out.Issues
+	var imms []*fhirout.Object
+	for _, r := range out.Resources {
+		switch r.ResourceType() {
+		case "Patient":
+			pats = append(pats, r)
+		case "Immunization":
+			imms = append(imms, r)
+		default:
+			e.st.OtherResources++
+		}
+	}
+	objs := map[int]*fhirout.Object{}
+	if len(imms) == len(missed) {
+		for j, k := range missed {
+			objs[k] = imms[j]
+		}
+	} else {
+		// Some group gave no Immunization (998, rejected): map them one by
+		// one to learn which (the issues were had above).
+		for _, k := range missed {
+			in.Want = func(t string, ord int) bool { return t == "Immunization" && ord == k }
+			for _, r := range mp.Apply(in, false).Resources {
+				if r.ResourceType() == "Immunization" {
+					objs[k] = r
+				}
+			}
+		}
+	}
+	for _, k := range missed {
+		ent := &memoEntry{}
+		if obj := objs[k]; obj != nil {
+			ent.has, ent.f = true, readDoseFields(obj)
+		}
+		memo[keys[k]] = ent
+	}
+	for k := range orders {
+		ent := memo[keys[k]]
+		if !ent.has {
+			continue
+		}
+		r := ent.f.rec(objs[k], m, i*100000+k+1, rsp)
+		r.msgIdx, r.order = i, k
+		recs = append(recs, r)
+	}
+	return pats, recs, issues
+}
+
+// remap maps the winning ORDER group of a dose again, from its message,
+// for its Immunization (the memo keeps no objects of copies).
+func (e *export) remap(r *doseRec, msgs []*hl7v2.Message, pid string) (*fhirout.Object, error) {
+	m := r.msg
+	in := mapping.Input{Msg: msgs[r.msgIdx], Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt,
+		Want: func(t string, ord int) bool { return t == "Immunization" && ord == r.order }}
+	e.st.OrdersMapped++
+	for _, res := range e.p.opts.Mapping.Apply(in, false).Resources {
+		if res.ResourceType() == "Immunization" {
+			return res, nil
+		}
+	}
+	return nil, fmt.Errorf("pipeline: %s: ORDER[%d] gave no Immunization when mapped again", m.Loc.Source, r.order+1)
+}
+
+// noDose says the default mapping makes no Immunization of an ORDER
+// group: RXA-5 998 (no vaccine administered) coded as CVX.
+func noDose(o hl7v2.Order) bool {
+	f := o.RXA.Field(5).Rep(1)
+	if strings.TrimSpace(f.Component(1).String()) != "998" {
+		return false
+	}
+	sys := strings.ToUpper(strings.TrimSpace(f.Component(3).String()))
+	return sys == "CVX" || sys == "HL70292"
+}
