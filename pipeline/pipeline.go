@@ -714,3 +714,30 @@ func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhiro
 	p.Set("entity", ents)
 	return p
 }
+
+// MissingPatients returns the ids among ids that name no Patient in the
+// current index (server.PatientChecker: an unknown `patient` is a 400 at
+// kick-off), in the order given, each once.
+func (p *Pipeline) MissingPatients(ctx context.Context, ids []string) ([]string, error) {
+	snap, err := p.idx.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Close()
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		_, ok, err := snap.Person(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
