@@ -77,9 +77,12 @@ type env struct {
 	nodes    []node
 	scopes   []scope
 	arena    []byte // string arena of the current Apply (see text)
-	slab     fhirout.Slab
-	memo     [memoSize]memoEntry
-	gen      uint64
+	// arenaUsed counts the arena bytes of this Apply; arenaSize is the
+	// next arena's size, learnt from the last Apply.
+	arenaUsed, arenaSize int
+	slab                 fhirout.Slab
+	memo                 [memoSize]memoEntry
+	gen                  uint64
 }
 
 // envPool reuses envs (and their memo table) across Apply calls.
@@ -87,29 +90,45 @@ var envPool = sync.Pool{New: func() any { return new(env) }}
 var envGen atomic.Uint64
 
 // text decodes and trims v into the env's string arena: one allocation
-// per few KB of values instead of one per value. Arena bytes are never
-// written again once handed out (a full arena is replaced, not reused),
-// so the strings stay valid wherever they end up.
+// per record instead of one per value. Arena bytes are never written again
+// once handed out (values are appended after them; a full arena is
+// replaced, not reused), so the strings stay valid wherever they end up.
 func (e *env) text(v hl7v2.Value) string {
-	const chunk = 2048
-	if len(v.Raw()) > chunk/4 {
+	raw := v.Raw()
+	if len(raw) > 1024 {
 		return strings.TrimSpace(v.String())
 	}
-	if cap(e.arena)-len(e.arena) < len(v.Raw())+16 {
-		e.arena = make([]byte, 0, chunk)
-	}
+	e.reserve(len(raw) + 16)
 	start := len(e.arena)
+	// Should decoding outgrow the room, append moves the arena to a new
+	// array; the strings handed out keep pointing into the old one.
 	e.arena = v.AppendDecoded(e.arena)
-	if cap(e.arena) > chunk { // AppendDecoded grew past the chunk: it reallocated
-		b := bytes.TrimSpace(e.arena[start:])
-		e.arena = nil
-		return string(b)
-	}
+	e.arenaUsed += len(e.arena) - start
 	b := bytes.TrimSpace(e.arena[start:])
 	if len(b) == 0 {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// reserve makes room for n more bytes in the arena. A new arena has the
+// size the last record needed, so a record costs about one allocation.
+func (e *env) reserve(n int) {
+	if cap(e.arena)-len(e.arena) < n {
+		e.arena = make([]byte, 0, max(e.arenaSize, n, 256))
+	}
+}
+
+// keep copies b into the arena and returns it as a string.
+func (e *env) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	e.reserve(len(b))
+	start := len(e.arena)
+	e.arena = append(e.arena, b...)
+	e.arenaUsed += len(b)
+	return unsafe.String(&e.arena[start], len(b))
 }
 
 // textOf is text(v) with empty and null values giving "".
@@ -218,6 +237,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.scopes)
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
 	e.arena = nil // its strings belong to the last output
+	if e.arenaUsed > 0 {
+		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
+	}
+	e.arenaUsed = 0
 	e.slab.Reset()
 	e.scopes = e.scopes[:0]
 	e.gen = envGen.Add(1)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"iisbridge/hl7v2"
 )
@@ -215,7 +216,7 @@ func (e *env) defaultZone() *time.Location {
 
 // ---- ids ----
 
-func fnHash(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+func fnHash(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	h := sha256.New()
 	for i, s := range a {
 		if i > 0 {
@@ -224,7 +225,12 @@ func fnHash(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 		h.Write([]byte(s))
 	}
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16]), nil
+	var out [32]byte
+	hex.Encode(out[:], h.Sum(sum[:0])[:16])
+	if e == nil {
+		return string(out[:]), nil
+	}
+	return e.keep(out[:]), nil
 }
 
 // uuidNamespace is fixed so ids are stable across versions.
@@ -246,7 +252,7 @@ func fnUUID(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 
 // ---- strings ----
 
-func fnConcat(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+func fnConcat(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	n := 0
 	for _, s := range a {
 		n += len(s)
@@ -254,12 +260,13 @@ func fnConcat(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if n == 0 {
 		return "", nil
 	}
-	var b strings.Builder
-	b.Grow(n)
+	e.reserve(n)
+	start := len(e.arena)
 	for _, s := range a {
-		b.WriteString(s)
+		e.arena = append(e.arena, s...)
 	}
-	return b.String(), nil
+	e.arenaUsed += n
+	return unsafe.String(&e.arena[start], n), nil
 }
 
 func fnJoin(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
@@ -285,7 +292,27 @@ func fnFirst(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	return "", nil
 }
 
-func fnSlug(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
+func fnSlug(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	if ascii(a[0]) {
+		// The common case, built in the arena: the same bytes as below.
+		e.reserve(len(a[0]))
+		start := len(e.arena)
+		for i := 0; i < len(a[0]); i++ {
+			c := a[0][i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+				c = '-'
+			}
+			e.arena = append(e.arena, c)
+		}
+		e.arenaUsed += len(a[0])
+		if len(a[0]) == 0 {
+			return "", nil
+		}
+		return unsafe.String(&e.arena[start], len(a[0])), nil
+	}
 	b := []byte(strings.ToLower(a[0]))
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
@@ -566,4 +593,13 @@ func lazyIf(e *env, s *scope, call *callExpr) (string, error) {
 // compileCodeIn already holds.
 func lazyCodeIn(e *env, s *scope, call *callExpr) (string, error) {
 	return fnCodeIn(e, s, call, nil)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
