@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,10 @@ type Index struct {
 	commitMu sync.RWMutex
 	updateMu sync.Mutex // one Update at a time
 	uf       *unionFind
+	// rebuilt is why Open emptied the index ("" = it did not); the first
+	// Update reports it in UpdateStats.Rebuilt.
+	rebuilt     string
+	rebuiltTold bool
 }
 
 const schemaVersion = "3"
@@ -141,32 +146,104 @@ func Open(dir string, opts Options) (*Index, error) {
 	return x, nil
 }
 
-// init creates the schema; an index built with other identity rules is
-// emptied (its person ids would be wrong) and rebuilt by the next Update.
+// init creates the schema; an index built with other identity rules, an
+// older schema or another reader encoding is emptied (its person ids or
+// offsets would be wrong) and rebuilt by the next Update. The rebuild is
+// logged and reported (Rebuilt, UpdateStats.Rebuilt), never silent.
 func (x *Index) init() error {
 	if _, err := x.db.Exec(schema); err != nil {
 		return err
 	}
 	want := x.fingerprint()
+	parts := x.fingerprintParts()
 	var have string
 	err := x.db.QueryRow(`SELECT v FROM meta WHERE k = 'fingerprint'`).Scan(&have)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint', ?)`, want)
+		_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint', ?), ('fingerprint_parts', ?)`, want, parts.encode())
 		return err
 	}
-	if err != nil || have == want {
+	if err != nil {
 		return err
 	}
+	var haveParts string
+	if err := x.db.QueryRow(`SELECT v FROM meta WHERE k = 'fingerprint_parts'`).Scan(&haveParts); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if have == want {
+		if haveParts == "" {
+			_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?)`, parts.encode())
+		}
+		return err
+	}
+	var dropped int64
+	if err := x.db.QueryRow(`SELECT count(*) FROM messages`).Scan(&dropped); err != nil {
+		return err
+	}
+	x.rebuilt = parts.why(haveParts)
+	slog.Warn("index: emptied, to be rebuilt from the archives by the next update",
+		"dir", x.dir, "reason", x.rebuilt, "dropped_messages", dropped)
 	_, err = x.db.Exec(`DELETE FROM messages; DELETE FROM keys; DELETE FROM files; DELETE FROM patients; DELETE FROM counts;
-		UPDATE meta SET v = ? WHERE k = 'fingerprint'`, want)
+		UPDATE meta SET v = ? WHERE k = 'fingerprint';
+		INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`, want, parts.encode())
 	return err
 }
 
-func (x *Index) fingerprint() string {
+// fpParts are the inputs of the fingerprint, kept to say why it changed.
+// The identity rules are kept as a hash (they may hold the id salt).
+type fpParts struct {
+	Schema   string `json:"schema"`
+	Identity string `json:"identity"`
+	Encoding string `json:"encoding"`
+}
+
+func (x *Index) fingerprintParts() fpParts {
+	b, _ := json.Marshal(x.opts.Identity)
+	h := sha256.Sum256(b)
+	return fpParts{Schema: schemaVersion, Identity: fmt.Sprintf("%x", h[:8]), Encoding: x.encoding()}
+}
+
+func (f fpParts) encode() string {
+	b, _ := json.Marshal(f)
+	return string(b)
+}
+
+// why says what changed since the index was built with old (its stored
+// parts; "" for an index from before they were stored).
+func (f fpParts) why(old string) string {
+	var o fpParts
+	if old == "" || json.Unmarshal([]byte(old), &o) != nil {
+		return "index built by an older version of iisbridge (schema, identity rules or encoding unknown)"
+	}
+	var r []string
+	if o.Schema != f.Schema {
+		r = append(r, fmt.Sprintf("index schema version %s, this version uses %s", o.Schema, f.Schema))
+	}
+	if o.Identity != f.Identity {
+		r = append(r, "identity rules changed (person ids would differ)")
+	}
+	if o.Encoding != f.Encoding {
+		r = append(r, fmt.Sprintf("reader encoding changed from %s to %s", o.Encoding, f.Encoding))
+	}
+	if len(r) == 0 {
+		return "index fingerprint changed"
+	}
+	return strings.Join(r, "; ")
+}
+
+// Rebuilt says why Open emptied the index for a rebuild ("" when it
+// did not).
+func (x *Index) Rebuilt() string { return x.rebuilt }
+
+func (x *Index) encoding() string {
 	enc := strings.ToLower(x.opts.Reader.Encoding)
 	if enc == "" {
 		enc = "auto"
 	}
+	return enc
+}
+
+func (x *Index) fingerprint() string {
+	enc := x.encoding()
 	b, _ := json.Marshal(struct {
 		V string
 		I IdentityConfig

@@ -33,6 +33,10 @@ type UpdateStats struct {
 	Errors    int64 // error items among them
 	Bytes     int64 // bytes read
 	Elapsed   time.Duration
+	// Rebuilt, on the first Update after Open emptied the index, says why
+	// (schema, identity rules or encoding changed): everything is read
+	// again.
+	Rebuilt string
 }
 
 const hashWindow = 4096
@@ -56,6 +60,9 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	defer x.updateMu.Unlock()
 	start := time.Now()
 	var st UpdateStats
+	if !x.rebuiltTold {
+		st.Rebuilt, x.rebuiltTold = x.rebuilt, true
+	}
 	files, err := expandPaths(paths, x.dir)
 	if err != nil {
 		return st, err
