@@ -864,6 +864,16 @@ func TestEndToEndIncrementalExport(t *testing.T) {
 	if !slices.Equal(mergedGot, mergedWant) {
 		t.Errorf("deleted Patients %v, want the merged-away %v", mergedGot, mergedWant)
 	}
+	// A merged-away Patient is no Patient to export any more.
+	for _, ref := range append(mergedGot, "Patient/nosuchpatient") {
+		body := mustJSON(t, map[string]any{"resourceType": "Parameters", "parameter": []any{
+			map[string]any{"name": "patient", "valueReference": map[string]any{"reference": ref}}}})
+		resp, got := c.send(http.MethodPost, c.base+"/Patient/$export", body,
+			"Accept", "application/fhir+json", "Prefer", "respond-async", "Content-Type", "application/fhir+json")
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("kick-off for %s: %d, want 400: %s", ref, resp.StatusCode, got)
+		}
+	}
 	t.Logf("%s from record %d on came later: first export %d Patients; then %d Patients, %d Immunizations, %d deleted (%d Patients, %d never exported)",
 		held, before+1, len(r0.byType["Patient"]), len(ri.byType["Patient"]), len(ri.byType["Immunization"]), len(ri.deleted), len(mergedGot), unknown)
 }
