@@ -217,6 +217,9 @@ func (c *bulkClient) download(f manifestFile) []map[string]any {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+ndjson") {
 		c.t.Errorf("download %s: Content-Type %q", f.URL, ct)
 	}
+	if !resp.Uncompressed { // net/http asked for gzip and undid it
+		c.t.Errorf("download %s: not gzip-encoded although the client accepts gzip", f.URL)
+	}
 	var out []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(nil, 1<<22)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,9 +66,9 @@ func indexCounts(t *testing.T, p *pipeline.Pipeline) index.Counts {
 // demoErrors runs a Patient export of the bridge and returns its error
 // file's lines, failing when one names truth.json or the broken records
 // the demo truth lists are missing.
-func demoErrors(t *testing.T, c *bulkClient, truth *synth.Truth) {
+func demoErrors(t *testing.T, c *bulkClient, truth *synth.Truth) (status string, m *manifest) {
 	t.Helper()
-	_, m := c.export("/Patient/$export", nil)
+	status, m = c.export("/Patient/$export", nil)
 	res := c.fetch(m)
 	for _, oo := range res.issues {
 		if b := mustJSON(t, oo); strings.Contains(string(b), "truth.json") {
@@ -77,6 +79,7 @@ func demoErrors(t *testing.T, c *bulkClient, truth *synth.Truth) {
 	if n := len(res.byType["Patient"]); n != len(truth.Persons) {
 		t.Errorf("demo export: %d Patients, truth %d", n, len(truth.Persons))
 	}
+	return status, m
 }
 
 func TestServeDemoIndexesArchivesOnly(t *testing.T) {
@@ -108,7 +111,7 @@ func TestServeDemoIndexesArchivesOnly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, demoDir+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("scratch directory left behind (%v)", err)
 	}
-	demoErrors(t, c, truth)
+	status, m := demoErrors(t, c, truth)
 	if n := indexCounts(t, b.p).Records; n != int64(truth.Counts.Messages) {
 		t.Errorf("index holds %d records, truth %d messages", n, truth.Counts.Messages)
 	}
@@ -124,6 +127,19 @@ func TestServeDemoIndexesArchivesOnly(t *testing.T) {
 	if err != nil || st.Files != len(truth.Files) || st.Unchanged != st.Files {
 		t.Errorf("restart: update %+v (%v), want %d files all unchanged", st, err, len(truth.Files))
 	}
+	// The finished export survives the restart (new port, same paths).
+	_, job, _ := strings.Cut(status, "/bulkstatus/")
+	resp, body := c.do(http.MethodGet, c.base+"/bulkstatus/"+job)
+	var m2 manifest
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &m2) != nil || len(m2.Output) != len(m.Output) {
+		t.Fatalf("restart: status of the earlier export: %d %s", resp.StatusCode, body)
+	}
+	for i, f := range m2.Output {
+		if f.Count != m.Output[i].Count || !strings.HasPrefix(f.URL, c.base+"/") {
+			t.Errorf("restart: manifest output %+v, before %+v", f, m.Output[i])
+		}
+	}
+	c.download(m2.Output[0])
 	demoErrors(t, c, truth)
 }
 
