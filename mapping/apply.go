@@ -82,6 +82,7 @@ type env struct {
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
 	memo                 [memoSize]memoEntry
+	calls                [callMemoSize]callEntry
 	gen                  uint64
 }
 

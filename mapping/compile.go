@@ -30,6 +30,7 @@ type compiler struct {
 	varSrc  map[string]string // let name → the source path it reads
 	columns map[string]bool
 	paths   map[string]*pathExpr // interned absolute paths
+	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
 	nRules  int
 }
 
@@ -255,7 +256,7 @@ func (c *compiler) newVar(name string, at position) int {
 
 func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
-		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}}
+		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()

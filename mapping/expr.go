@@ -173,11 +173,48 @@ type callExpr struct {
 	// is pure, so the ones it skips would have said nothing).
 	pure bool
 	lazy bool
+	// memo: pure and reading no variable, so its value depends only on
+	// the scope; it is remembered per scope for the Apply, and identical
+	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
+	// let and a rule is worked out once per ORDER).
+	memo bool
 }
 
 func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
+	if !c.memo {
+		return c.run(e, s)
+	}
+	slot := &e.calls[callHash(c, s)]
+	if slot.gen == e.gen && slot.c == c && slot.s == s {
+		return slot.v, nil
+	}
+	v, err := c.run(e, s)
+	if err == nil {
+		*slot = callEntry{gen: e.gen, c: c, s: s, v: v}
+	}
+	return v, err
+}
+
+// callEntry is one remembered call value (see memoEntry).
+type callEntry struct {
+	gen uint64
+	c   *callExpr
+	s   *scope
+	v   string
+}
+
+const callMemoSize = 128
+
+func callHash(c *callExpr, s *scope) int {
+	h := uintptr(unsafe.Pointer(c))*31 + uintptr(unsafe.Pointer(s))
+	h ^= h >> 7
+	h ^= h >> 13
+	return int(h % callMemoSize)
+}
+
+func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
 		return c.fn.lazy(e, s, c)
 	}
@@ -348,6 +385,18 @@ func (p *exprParser) parseCall(name string) expr {
 	args := allPure(call.args)
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
+	if call.pure && !readsVars(call) {
+		// Paths are interned per scope depth, so the key tells apart the
+		// same text resolving to different segments.
+		var key strings.Builder
+		key.WriteString(call.text)
+		fingerprint(call, &key)
+		if prev := p.c.calls[key.String()]; prev != nil {
+			return prev
+		}
+		call.memo = true
+		p.c.calls[key.String()] = call
+	}
 	return call
 }
 
@@ -381,4 +430,32 @@ func allPure(xs []expr) bool {
 		}
 	}
 	return true
+}
+
+// readsVars reports whether x reads a variable (whose value may change
+// between resources evaluated in one scope).
+func readsVars(x expr) bool {
+	switch x := x.(type) {
+	case *varExpr:
+		return true
+	case *callExpr:
+		for _, a := range x.args {
+			if readsVars(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fingerprint writes the identity of every path x reads.
+func fingerprint(x expr, b *strings.Builder) {
+	switch x := x.(type) {
+	case *pathExpr:
+		fmt.Fprintf(b, "|%p", x)
+	case *callExpr:
+		for _, a := range x.args {
+			fingerprint(a, b)
+		}
+	}
 }

@@ -55,3 +55,39 @@ func parseOne(t *testing.T, m *Mapping, x string) *callExpr {
 	t.Fatalf("no rule value %s", x)
 	return nil
 }
+
+// Identical pure calls share one compiled call whose value is remembered
+// per scope: each ORDER still gets its own, and a call reading a variable
+// (which changes between resources) is never remembered.
+func TestCallMemoPerScope(t *testing.T) {
+	m := compileYAML(t, `
+resources:
+  - resource: Immunization
+    foreach: ORDER
+    when: {present: 'code_in(RXA-5, "CVX")'}
+    let:
+      code: 'code_in(RXA-5, "CVX")'
+    id: 'hash(code_in(RXA-5, "CVX"), ORC-3.1)'
+    rules:
+      - {target: status, const: completed}
+      - {target: vaccineCode.text, value: 'code_in(RXA-5, "CVX")'}
+      - {target: lotNumber, value: 'concat($code, "-lot")'}
+`, nil)
+	out := apply(m, msg(t, engineMsg))
+	imms := byType(t, out, "Immunization")
+	if len(imms) != 2 {
+		t.Fatalf("%d Immunizations", len(imms))
+	}
+	want(t, imms[0], "vaccineCode.text", "08")
+	want(t, imms[0], "lotNumber", "08-lot")
+	want(t, imms[1], "vaccineCode.text", "03")
+	want(t, imms[1], "lotNumber", "03-lot")
+	r := m.impl.resources[0]
+	first := r.when.x.(*callExpr)
+	if !first.memo || r.lets[0].x != first || r.rules[1].value != first {
+		t.Error("the three code_in(RXA-5, \"CVX\") are not one remembered call")
+	}
+	if c := r.rules[2].value.(*callExpr); c.memo {
+		t.Error("a call reading $code is remembered")
+	}
+}
