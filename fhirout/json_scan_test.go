@@ -1,0 +1,43 @@
+package fhirout
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// appendString skips plain text eight bytes at a time; every byte value
+// at every position of such a word, beside bytes that could borrow into
+// it, must still be escaped exactly as one byte at a time would.
+func TestAppendStringWordScan(t *testing.T) {
+	for _, fill := range []string{"a", " ", "\x7f", "!", "#", "[", "]", "0"} {
+		for b := 0; b < 256; b++ {
+			for p := 0; p < 17; p++ {
+				w := []byte(strings.Repeat(fill, 17))
+				w[p] = byte(b)
+				roundTrip(t, string(w))
+			}
+		}
+	}
+	for _, s := range []string{
+		"Quillfeather Marigold Ann 12 Larkspur Lane",
+		`a long plain run then "quotes" and \backslash\ and` + "\t tab \x01 ctl",
+		"unicode after eight bytes: Müller 東京 \u2028 end",
+		"bad utf8 after eight: \xff\xfe tail",
+		strings.Repeat("x", 64) + `"`,
+	} {
+		roundTrip(t, s)
+	}
+}
+
+func roundTrip(t *testing.T, s string) {
+	t.Helper()
+	got := appendString(nil, s)
+	var back string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%q encodes to invalid JSON %s: %v", s, got, err)
+	}
+	if want := string([]rune(s)); back != want { // invalid bytes become U+FFFD
+		t.Fatalf("%q round-trips to %q", s, back)
+	}
+}
