@@ -24,6 +24,10 @@ type doseRec struct {
 	// Where the record came from when obj was not kept (the memo):
 	// the message's position in the person's list and its ORDER index.
 	msgIdx, order int
+	// predicted: the fields were predicted from v2 values (predict.go),
+	// predFill is the FILL key as predicted (fill may be cleared later).
+	predicted bool
+	predFill  string
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }

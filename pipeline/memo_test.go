@@ -11,24 +11,13 @@ import (
 	"iisbridge/sources/synth"
 )
 
-// exportBoth exports with the ORDER memo and with every group mapped,
-// and fails unless both send the same resources and deletions. It returns
-// the two sinks and OrdersMapped of each.
-func exportBoth(t *testing.T, p *Pipeline, q Query) (memo, full *memSink, mMemo, mFull int64) {
+// exportModes exports with dose keys predicted from v2 values (the
+// default), with the ORDER memo only, and with every group mapped, and
+// fails unless all send the same resources and deletions. It returns the
+// default's sink and OrdersMapped of each mode.
+func exportModes(t *testing.T, p *Pipeline, q Query) (pred *memSink, mapped [3]int64) {
 	t.Helper()
 	ctx := context.Background()
-	memo, full = &memSink{}, &memSink{}
-	p.fullMap = false
-	if err := p.Export(ctx, q, memo); err != nil {
-		t.Fatal(err)
-	}
-	mMemo = p.Stats().OrdersMapped
-	p.fullMap = true
-	defer func() { p.fullMap = false }()
-	if err := p.Export(ctx, q, full); err != nil {
-		t.Fatal(err)
-	}
-	mFull = p.Stats().OrdersMapped
 	js := func(s *memSink) []string {
 		var out []string
 		for _, r := range s.res {
@@ -37,28 +26,48 @@ func exportBoth(t *testing.T, p *Pipeline, q Query) (memo, full *memSink, mMemo,
 		slices.Sort(out)
 		return out
 	}
-	a, b := js(memo), js(full)
-	if len(a) != len(b) {
-		t.Fatalf("memo export sent %d resources, full mapping %d", len(a), len(b))
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			t.Fatalf("memo and full mapping differ:\nmemo: %s\nfull: %s", a[i], b[i])
+	defer func() { p.fullMap = false; p.noPredict.Store(false) }()
+	var sinks [3]*memSink
+	for i, mode := range []string{"predict", "memo", "full"} {
+		p.noPredict.Store(i > 0)
+		p.fullMap = i > 1
+		sinks[i] = &memSink{}
+		if err := p.Export(ctx, q, sinks[i]); err != nil {
+			t.Fatal(err)
+		}
+		mapped[i] = p.Stats().OrdersMapped
+		if i == 0 && p.noPredict.Load() {
+			t.Fatal("a prediction was wrong (the export fell back to mapping)")
+		}
+		if i == 0 {
+			continue
+		}
+		a, b := js(sinks[i]), js(sinks[0])
+		if len(a) != len(b) {
+			t.Fatalf("%s export sent %d resources, predict %d", mode, len(a), len(b))
+		}
+		for j := range a {
+			if a[j] != b[j] {
+				t.Fatalf("%s and predict differ:\n%s: %s\npredict: %s", mode, mode, a[j], b[j])
+			}
+		}
+		if !slices.Equal(sinks[i].deleted, sinks[0].deleted) {
+			t.Fatalf("deletions differ: %s %v, predict %v", mode, sinks[i].deleted, sinks[0].deleted)
+		}
+		if len(sinks[0].issues) > len(sinks[i].issues) {
+			t.Fatalf("predict raised %d outcomes, %s only %d", len(sinks[0].issues), mode, len(sinks[i].issues))
 		}
 	}
-	if !slices.Equal(memo.deleted, full.deleted) {
-		t.Fatalf("deletions differ: memo %v, full %v", memo.deleted, full.deleted)
-	}
-	if len(memo.issues) > len(full.issues) {
-		t.Fatalf("memo export raised %d outcomes, full mapping only %d", len(memo.issues), len(full.issues))
-	}
-	return memo, full, mMemo, mFull
+	return sinks[0], mapped
 }
 
 func TestMemoMatchesFullSynth(t *testing.T) {
 	p, _ := genWorld(t, synth.Config{Seed: 7, Messages: 3000, Framings: []string{"msh"}})
-	exportBoth(t, p, Query{Provenance: true})
-	exportBoth(t, p, Query{Since: time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)})
+	_, n := exportModes(t, p, Query{Provenance: true})
+	if n[0] >= n[1] || n[1] > n[2] {
+		t.Fatalf("ORDER groups mapped: predict %d, memo %d, full %d", n[0], n[1], n[2])
+	}
+	exportModes(t, p, Query{Since: time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)})
 }
 
 // A clinic resending the whole history as 01 rows with the same ORC-3
@@ -91,18 +100,57 @@ func TestMemoResentHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	memo, _, mMemo, mFull := exportBoth(t, p, Query{Provenance: true})
+	memo, n := exportModes(t, p, Query{Provenance: true})
 	if got := cvxDates(memo.of("Immunization")); !slices.Equal(got, []string{"20@2020-03-02/completed/L2"}) {
 		t.Fatalf("doses %v, want the updated DTaP only (Hep B deleted, 9876 rejected)", got)
 	}
 	if len(memo.of("Patient")) != 1 {
 		t.Fatalf("%d Patients", len(memo.of("Patient")))
 	}
-	// Distinct dose groups: hep 00, hep 01, dtap 00, bad, dtap 01, dtap U,
-	// hep D (7; the U winner was kept, nothing is mapped again); in full,
-	// every group of every message (18).
-	if mMemo != 7 || mFull != 18 {
-		t.Fatalf("memo mapped %d ORDER groups, full mapping %d: resent rows were mapped again", mMemo, mFull)
+	// Predicting: hep 00, dtap 00 and the U (new RXA-3) teach the model,
+	// bad is rejected (4; the U winner was kept). Memo: each distinct
+	// group, hep 00, hep 01, dtap 00, bad, dtap 01, dtap U, hep D (7). In
+	// full: every group of every message (18).
+	if n != [3]int64{4, 7, 18} {
+		t.Fatalf("ORDER groups mapped (predict, memo, full) = %v, want [4 7 18]", n)
 	}
-	exportBoth(t, p, Query{Since: time.Date(2026, 1, 1, 0, 3, 30, 0, time.UTC)})
+	exportModes(t, p, Query{Since: time.Date(2026, 1, 1, 0, 3, 30, 0, time.UTC)})
+}
+
+// A model that contradicts the mapping is caught: the person is exported
+// again by mapping, predictions stop, and the output is unchanged.
+func TestMispredictionFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.hl7")
+	const pid3 = "MR78^^^CLINIC^MR"
+	write(t, path, false,
+		vxu("M1", "CLINIC", "20200102120000", pid3, "ROE^BEN", "20200101", "M", "", order{"C-1", "20200102", "08", "00", "L1", "A"}),
+		vxu("M2", "CLINIC", "20200301120000", pid3, "ROE^BEN", "20200101", "M", "", order{"C-1", "20200102", "08", "01", "L1", "A"},
+			order{"C-2", "20200301", "20", "00", "L2", "A"}))
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var full memSink
+	p.fullMap = true
+	if err := p.Export(ctx, Query{}, &full); err != nil {
+		t.Fatal(err)
+	}
+	p.fullMap = false
+	p.learned.cvx["20^vaccine^CVX"] = "21" // wrong on purpose
+	var got memSink
+	if err := p.Export(ctx, Query{}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !p.noPredict.Load() {
+		t.Fatal("the contradiction went unnoticed")
+	}
+	if a, b := cvxDates(got.of("Immunization")), cvxDates(full.of("Immunization")); !slices.Equal(a, b) || len(a) != 2 {
+		t.Fatalf("doses %v, mapping every record gives %v", a, b)
+	}
+	if len(got.of("Patient")) != 1 {
+		t.Fatalf("%d Patients after the retry", len(got.of("Patient")))
+	}
 }

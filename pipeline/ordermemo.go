@@ -31,8 +31,9 @@ import (
 // reported once, with the message the group first appeared in: a resent
 // history row repeats no warnings.
 type memoEntry struct {
-	has bool // an Immunization was built (not skipped, not rejected)
-	f   doseFields
+	has       bool // an Immunization was built (not skipped, not rejected)
+	f         doseFields
+	predicted bool // f was predicted, not mapped (predict.go)
 }
 
 // orderContext is the part of a message, outside its ORDER groups, that
@@ -84,13 +85,23 @@ func orderKey(ctx string, o hl7v2.Order) string {
 // message: the merge keeps old names and addresses) and the ORDER groups
 // not seen before, in one Apply. It returns the Patients, the dose
 // records and the issues of what it mapped.
-func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue) {
+func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp, predict bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue, err error) {
 	mp := e.p.opts.Mapping
 	ctx := orderContext(msg)
 	orders := msg.Orders()
 	keys := make([]string, len(orders))
-	var missed []int
-	fresh := map[string]bool{}
+	segs := msg.Segments()
+	msh, _ := segs.Find("MSH", 1)
+	pidSeg, _ := segs.Find("PID", 1)
+	if _, two := segs.Find("PID", 2); two && value(msh.Field(9).Rep(1).Component(1)) != "VXU" {
+		predict = false // an RSP with candidates maps nothing
+	}
+	tz := mshOffset(msh)
+	var (
+		candidates []int
+		vks        = map[int]v2Keys{}
+		fresh      = map[string]bool{}
+	)
 	for k, o := range orders {
 		keys[k] = orderKey(ctx, o)
 		if noDose(o) {
@@ -99,29 +110,50 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		}
 		if memo[keys[k]] == nil && !fresh[keys[k]] {
 			fresh[keys[k]] = true
-			missed = append(missed, k)
+			candidates = append(candidates, k)
 		}
 	}
 	in := mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}
-	in.Want = func(t string, ord int) bool {
-		if t != "Immunization" {
-			return true
-		}
-		_, ok := slices.BinarySearch(missed, ord)
-		return ok
-	}
+	// The Patient first: no Patient means the message maps to nothing
+	// (the mapping's own conditions), so nothing is predicted.
+	in.Want = func(t string, _ int) bool { return t != "Immunization" }
 	out := mp.Apply(in, false)
-	e.st.OrdersMapped += int64(len(missed))
 	issues = out.Issues
-	var imms []*fhirout.Object
 	for _, r := range out.Resources {
-		switch r.ResourceType() {
-		case "Patient":
+		if r.ResourceType() == "Patient" {
 			pats = append(pats, r)
-		case "Immunization":
-			imms = append(imms, r)
-		default:
+		} else {
 			e.st.OtherResources++
+		}
+	}
+	predict = predict && len(pats) > 0
+	var missed []int
+	for _, k := range candidates {
+		if predict {
+			vk := readV2Keys(orders[k], msh, pidSeg, tz)
+			if f, ok := e.p.learned.predict(vk); ok {
+				memo[keys[k]] = &memoEntry{has: true, f: f, predicted: true}
+				continue
+			}
+			vks[k] = vk
+		}
+		missed = append(missed, k)
+	}
+	var imms []*fhirout.Object
+	if len(missed) > 0 {
+		in.Want = func(t string, ord int) bool {
+			_, ok := slices.BinarySearch(missed, ord)
+			return t == "Immunization" && ok
+		}
+		out := mp.Apply(in, false)
+		e.st.OrdersMapped += int64(len(missed))
+		issues = append(issues, out.Issues...)
+		for _, r := range out.Resources {
+			if r.ResourceType() == "Immunization" {
+				imms = append(imms, r)
+			} else {
+				e.st.OtherResources++
+			}
 		}
 	}
 	objs := map[int]*fhirout.Object{}
@@ -145,6 +177,9 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		ent := &memoEntry{}
 		if obj := objs[k]; obj != nil {
 			ent.has, ent.f = true, readDoseFields(obj)
+			if vk, ok := vks[k]; ok && !e.p.learned.learn(vk, ent.f) {
+				return nil, nil, nil, errMispredicted
+			}
 		}
 		memo[keys[k]] = ent
 	}
@@ -155,9 +190,23 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		}
 		r := ent.f.rec(objs[k], m, i*100000+k+1, rsp)
 		r.msgIdx, r.order = i, k
+		if ent.predicted {
+			r.predicted, r.predFill = true, ent.f.fill
+		}
 		recs = append(recs, r)
 	}
-	return pats, recs, issues
+	return pats, recs, issues, nil
+}
+
+// mshOffset is the zone offset MSH-7 carries ("" none), as sent.
+func mshOffset(msh hl7v2.Segment) string {
+	ts := msh.Field(7).Rep(1).Component(1).String()
+	if len(ts) > 8 {
+		if i := strings.IndexAny(ts[8:], "+-"); i >= 0 {
+			return ts[8+i:]
+		}
+	}
+	return ""
 }
 
 // remap maps the winning ORDER group of a dose again, from its message,
@@ -169,8 +218,14 @@ func (e *export) remap(r *doseRec, msgs []*hl7v2.Message, pid string) (*fhirout.
 	e.st.OrdersMapped++
 	for _, res := range e.p.opts.Mapping.Apply(in, false).Resources {
 		if res.ResourceType() == "Immunization" {
+			if r.predicted && !checkWinner(res, r) {
+				return nil, errMispredicted
+			}
 			return res, nil
 		}
+	}
+	if r.predicted {
+		return nil, errMispredicted
 	}
 	return nil, fmt.Errorf("pipeline: %s: ORDER[%d] gave no Immunization when mapped again", m.Loc.Source, r.order+1)
 }

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"iisbridge/fhirout"
@@ -47,7 +49,18 @@ type Pipeline struct {
 	workers int
 	// fullMap turns the ORDER memo off (tests compare both paths).
 	fullMap bool
+	// learned predicts dose keys from v2 values; noPredict is set when a
+	// prediction proved wrong (or by tests).
+	learned   *learned
+	noPredict atomic.Bool
 }
+
+// How an export maps a person's messages.
+const (
+	mapFull    = iota // every resource of every message
+	mapMemo           // each distinct ORDER group once (ordermemo.go)
+	mapPredict        // and dose keys predicted from v2 values (predict.go)
+)
 
 // memoOK says whether exports may map each distinct ORDER group of a
 // person once (ordermemo.go): only the default mapping's dependencies
@@ -94,7 +107,7 @@ func Open(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers}
+	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers, learned: newLearned()}
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
@@ -421,8 +434,37 @@ func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.In
 }
 
 // person exports one person: its messages re-read and mapped, the
-// Patients merged, the doses reduced.
+// Patients merged, the doses reduced. What it sends is buffered, so a
+// person whose predicted dose keys prove wrong is exported again.
 func (e *export) person(pp index.Person) error {
+	if !e.p.memoOK() {
+		return e.personRun(pp, mapFull)
+	}
+	mode := mapPredict
+	if e.p.noPredict.Load() {
+		mode = mapMemo
+	}
+	for {
+		pe := *e
+		buf := &buffer{}
+		pe.sink, pe.st = buf, &Stats{}
+		err := pe.personRun(pp, mode)
+		if errors.Is(err, errMispredicted) && mode == mapPredict {
+			if !e.p.noPredict.Swap(true) {
+				slog.Warn("pipeline: a dose key predicted from v2 values differs from the mapping's; every dose record is mapped from now on")
+			}
+			mode = mapMemo
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e.st.add(*pe.st)
+		return buf.replay(e.sink)
+	}
+}
+
+func (e *export) personRun(pp index.Person, mode int) error {
 	if err := e.ctx.Err(); err != nil {
 		return err
 	}
@@ -452,7 +494,7 @@ func (e *export) person(pp index.Person) error {
 		memo    map[string]*memoEntry
 		parsed  []*hl7v2.Message // by position in msgs, with the memo
 	)
-	if e.p.memoOK() {
+	if mode != mapFull {
 		memo, parsed = map[string]*memoEntry{}, make([]*hl7v2.Message, len(msgs))
 	}
 	for i := range msgs {
@@ -495,7 +537,10 @@ func (e *export) person(pp index.Person) error {
 		}
 		rsp := strings.HasPrefix(m.Type, "RSP")
 		if memo != nil {
-			mpats, mrecs, missues := e.mapMemo(memo, msg, m, i, pid, rsp)
+			mpats, mrecs, missues, err := e.mapMemo(memo, msg, m, i, pid, rsp, mode == mapPredict)
+			if err != nil {
+				return err
+			}
 			if fresh {
 				issues = append(issues, missues...)
 			}

@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"iisbridge/fhirout"
+	"iisbridge/hl7v2"
+)
+
+// The ORDER memo still maps every distinct dose record once, although
+// only the winner of each dose is exported. The reduction keys on few
+// values, which the default mapping derives from few fields: the CVX
+// (and whether the dose exists at all: no code or a code the CVX table
+// rejects drops it) from RXA-5 alone, the day from RXA-3 and the zone of
+// MSH-7, the FILL identifier from ORC-3.1 (none when 0, 9999 or PID-3.1)
+// and a system from the sender (MSH-4, MSH-3), the status from RXA-21,
+// primarySource from RXA-9. What the mapping makes of an RXA-5, an RXA-3
+// or a sender is learned from the records it maps; a record whose values
+// are all known is keyed without mapping it. Winners are mapped and
+// checked against the prediction: a difference stops predictions for the
+// pipeline and the person is exported again by mapping.
+
+// errMispredicted says a winner's mapped Immunization disagreed with the
+// values the reduction was keyed on.
+var errMispredicted = errors.New("pipeline: predicted dose key differs from the mapped Immunization")
+
+// learnedMax bounds each table (distinct RXA-5 values, RXA-3 values,
+// senders); past it, records with new values are mapped.
+const learnedMax = 200000
+
+// learned holds what the mapping made of single v2 values.
+type learned struct {
+	mu      sync.RWMutex
+	cvx     map[string]string // RXA-5 as sent → doseFields.cvx
+	date    map[string]string // RXA-3 as sent, NUL, MSH-7 offset → doseFields.date
+	fillSys map[string]string // MSH-4, NUL, MSH-3 as sent → FILL identifier system
+}
+
+func newLearned() *learned {
+	return &learned{cvx: map[string]string{}, date: map[string]string{}, fillSys: map[string]string{}}
+}
+
+// v2Keys are the v2 values one ORDER group's reduction key depends on.
+type v2Keys struct {
+	rxa5, rxa3, sender string
+	fill               string // ORC-3.1 after the none-values; "" = no id
+	deleted, primary   bool
+	ok                 bool // RXA-21 and RXA-9 read unambiguously
+}
+
+// value reads a component the way the mapping does: decoded, trimmed,
+// "" for empty or null.
+func value(v hl7v2.Value) string {
+	if v.IsEmpty() || v.IsNull() {
+		return ""
+	}
+	return strings.TrimSpace(v.String())
+}
+
+func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
+	var k v2Keys
+	k.rxa5 = string(o.RXA.Field(5).Raw())
+	k.rxa3 = string(o.RXA.Field(3).Raw()) + "\x00" + tz
+	k.sender = string(msh.Field(4).Raw()) + "\x00" + string(msh.Field(3).Raw())
+	if !o.ORC.IsZero() {
+		f := value(o.ORC.Field(3).Rep(1).Component(1))
+		p := value(pid.Field(3).Rep(1).Component(1))
+		if !strings.EqualFold(f, "0") && !strings.EqualFold(f, "9999") && !strings.EqualFold(f, p) {
+			k.fill = f
+		}
+	}
+	a := value(o.RXA.Field(21).Rep(1).Component(1))
+	s := value(o.RXA.Field(9).Rep(1).Component(1))
+	k.deleted, k.primary = a == "D", s == "00"
+	// Only exact forms: how the mapping compares other cases is its own.
+	k.ok = (a == "D" || !strings.EqualFold(a, "D")) && (s == "00" || !strings.EqualFold(s, "00"))
+	return k
+}
+
+// predict gives the doseFields the mapping would give, when every value
+// is known.
+func (l *learned) predict(k v2Keys) (doseFields, bool) {
+	if !k.ok {
+		return doseFields{}, false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	f := doseFields{deleted: k.deleted, primary: k.primary}
+	var ok bool
+	if f.cvx, ok = l.cvx[k.rxa5]; !ok {
+		return f, false
+	}
+	if f.date, ok = l.date[k.rxa3]; !ok {
+		return f, false
+	}
+	if k.fill != "" {
+		sys, ok := l.fillSys[k.sender]
+		if !ok {
+			return f, false
+		}
+		f.fill = sys + "|" + k.fill
+	}
+	return f, true
+}
+
+// learn records what the mapping made of one record's values; false when
+// it contradicts the model (a prediction would have been wrong).
+func (l *learned) learn(k v2Keys, f doseFields) bool {
+	if !k.ok || f.deleted != k.deleted || f.primary != k.primary {
+		return false
+	}
+	if (f.fill == "") != (k.fill == "") || k.fill != "" && !strings.HasSuffix(f.fill, "|"+k.fill) {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	agree := func(m map[string]string, key, v string) bool {
+		old, ok := m[key]
+		if !ok && len(m) < learnedMax {
+			m[key] = v
+		}
+		return !ok || old == v
+	}
+	good := agree(l.cvx, k.rxa5, f.cvx) && agree(l.date, k.rxa3, f.date)
+	if k.fill != "" {
+		good = agree(l.fillSys, k.sender, strings.TrimSuffix(f.fill, "|"+k.fill)) && good
+	}
+	return good
+}
+
+// checkWinner compares a winner's mapped Immunization with the record it
+// was predicted as.
+func checkWinner(obj *fhirout.Object, r *doseRec) bool {
+	f := readDoseFields(obj)
+	return f.cvx == r.cvx && f.date == r.date && f.deleted == r.deleted && f.fill == r.predFill &&
+		(r.rank == 0 || f.primary == (r.rank == 2))
+}
