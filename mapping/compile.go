@@ -190,9 +190,18 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 			c.errorf(at, "relative path %q outside a foreach over repetitions", tok)
 			return nil
 		}
+		// A relative path reads the nearest repetition wherever it is, so
+		// one pathExpr per text serves every rule (and lets identical calls
+		// such as table("race", .1) be one remembered call).
+		key := "rel:" + tok
+		if x, ok := c.paths[key]; ok {
+			return x
+		}
 		comp, _ := strconv.Atoi(m[1])
 		sub, _ := strconv.Atoi(m[2])
-		return &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+		c.paths[key] = x
+		return x
 	}
 	p, err := hl7v2.ParsePath(tok)
 	if err != nil {
