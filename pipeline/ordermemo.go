@@ -85,7 +85,10 @@ func orderKey(ctx string, o hl7v2.Order) string {
 // message: the merge keeps old names and addresses) and the ORDER groups
 // not seen before, in one Apply. It returns the Patients, the dose
 // records and the issues of what it mapped.
-func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp, predict bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue, err error) {
+//
+// pmemo maps a patientKey to the Patient mapped from it (nil: none);
+// pkey is this message's, seen says the Patient returned is remembered.
+func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.Object, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp, predict bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue, pkey string, seen bool, err error) {
 	mp := e.p.opts.Mapping
 	ctx := orderContext(msg)
 	orders := msg.Orders()
@@ -113,20 +116,6 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 			candidates = append(candidates, k)
 		}
 	}
-	in := mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}
-	// The Patient first: no Patient means the message maps to nothing
-	// (the mapping's own conditions), so nothing is predicted.
-	in.Want = func(t string, _ int) bool { return t != "Immunization" }
-	out := mp.Apply(in, false)
-	issues = out.Issues
-	for _, r := range out.Resources {
-		if r.ResourceType() == "Patient" {
-			pats = append(pats, r)
-		} else {
-			e.st.OtherResources++
-		}
-	}
-	predict = predict && len(pats) > 0
 	var missed []int
 	for _, k := range candidates {
 		if predict {
@@ -139,22 +128,55 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		}
 		missed = append(missed, k)
 	}
+	// The Patient of a message whose patient segments and context an
+	// earlier message of the person had is that message's Patient again.
+	pkey = patientKey(msg, len(orders) > 0)
+	prev, seen := pmemo[pkey]
+	if seen {
+		if prev != nil {
+			pats = append(pats, prev)
+		}
+	}
 	var imms []*fhirout.Object
-	if len(missed) > 0 {
+	in := mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}
+	if !seen || len(missed) > 0 {
 		in.Want = func(t string, ord int) bool {
+			if t != "Immunization" {
+				return !seen
+			}
 			_, ok := slices.BinarySearch(missed, ord)
-			return t == "Immunization" && ok
+			return ok
 		}
 		out := mp.Apply(in, false)
 		e.st.OrdersMapped += int64(len(missed))
-		issues = append(issues, out.Issues...)
+		issues = out.Issues
 		for _, r := range out.Resources {
-			if r.ResourceType() == "Immunization" {
+			switch r.ResourceType() {
+			case "Patient":
+				pats = append(pats, r)
+			case "Immunization":
 				imms = append(imms, r)
-			} else {
+			default:
 				e.st.OtherResources++
 			}
 		}
+		if !seen {
+			pmemo[pkey] = nil
+			if len(pats) == 1 {
+				pmemo[pkey] = pats[0]
+			}
+		}
+	}
+	if predict && len(pats) == 0 && len(missed) < len(candidates) {
+		// No Patient: the mapping's own conditions may drop the whole
+		// message, so map this one without predictions.
+		for _, k := range candidates {
+			delete(memo, keys[k])
+		}
+		if !seen {
+			delete(pmemo, pkey)
+		}
+		return e.mapMemo(memo, pmemo, msg, m, i, pid, rsp, false)
 	}
 	objs := map[int]*fhirout.Object{}
 	if len(imms) == len(missed) {
@@ -178,7 +200,7 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		if obj := objs[k]; obj != nil {
 			ent.has, ent.f = true, readDoseFields(obj)
 			if vk, ok := vks[k]; ok && !e.p.learned.learn(vk, ent.f) {
-				return nil, nil, nil, errMispredicted
+				return nil, nil, nil, "", false, errMispredicted
 			}
 		}
 		memo[keys[k]] = ent
@@ -195,7 +217,7 @@ func (e *export) mapMemo(memo map[string]*memoEntry, msg *hl7v2.Message, m *inde
 		}
 		recs = append(recs, r)
 	}
-	return pats, recs, issues, nil
+	return pats, recs, issues, pkey, seen, nil
 }
 
 // mshOffset is the zone offset MSH-7 carries ("" none), as sent.
@@ -209,25 +231,54 @@ func mshOffset(msh hl7v2.Segment) string {
 	return ""
 }
 
-// remap maps the winning ORDER group of a dose again, from its message,
-// for its Immunization (the memo keeps no objects of copies).
-func (e *export) remap(r *doseRec, msgs []*hl7v2.Message, pid string) (*fhirout.Object, error) {
-	m := r.msg
-	in := mapping.Input{Msg: msgs[r.msgIdx], Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt,
-		Want: func(t string, ord int) bool { return t == "Immunization" && ord == r.order }}
-	e.st.OrdersMapped++
-	for _, res := range e.p.opts.Mapping.Apply(in, false).Resources {
-		if res.ResourceType() == "Immunization" {
-			if r.predicted && !checkWinner(res, r) {
-				return nil, errMispredicted
+// remap maps the winning ORDER groups of doses again, for their
+// Immunizations (the memo keeps no objects of copies and predicted
+// records were never mapped): one Apply per message.
+func (e *export) remap(doses []*dose, msgs []*hl7v2.Message, pid string) error {
+	byMsg := map[int][]*dose{}
+	var idxs []int
+	for _, d := range doses {
+		i := d.win.msgIdx
+		if byMsg[i] == nil {
+			idxs = append(idxs, i)
+		}
+		byMsg[i] = append(byMsg[i], d)
+	}
+	slices.Sort(idxs)
+	for _, i := range idxs {
+		ds := byMsg[i]
+		slices.SortFunc(ds, func(a, b *dose) int { return a.win.order - b.win.order })
+		orders := make([]int, len(ds))
+		for j, d := range ds {
+			orders[j] = d.win.order
+		}
+		m := ds[0].win.msg
+		in := mapping.Input{Msg: msgs[i], Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt,
+			Want: func(t string, ord int) bool {
+				_, ok := slices.BinarySearch(orders, ord)
+				return t == "Immunization" && ok
+			}}
+		e.st.OrdersMapped += int64(len(orders))
+		var imms []*fhirout.Object
+		for _, res := range e.p.opts.Mapping.Apply(in, false).Resources {
+			if res.ResourceType() == "Immunization" {
+				imms = append(imms, res)
 			}
-			return res, nil
+		}
+		if len(imms) != len(ds) {
+			if ds[0].win.predicted || len(ds) > 1 {
+				return errMispredicted
+			}
+			return fmt.Errorf("pipeline: %s: ORDER[%d] gave no Immunization when mapped again", m.Loc.Source, orders[0]+1)
+		}
+		for j, d := range ds {
+			if d.win.predicted && !checkWinner(imms[j], d.win) {
+				return errMispredicted
+			}
+			d.obj = imms[j]
 		}
 	}
-	if r.predicted {
-		return nil, errMispredicted
-	}
-	return nil, fmt.Errorf("pipeline: %s: ORDER[%d] gave no Immunization when mapped again", m.Loc.Source, r.order+1)
+	return nil
 }
 
 // noDose says the default mapping makes no Immunization of an ORDER
@@ -239,4 +290,32 @@ func noDose(o hl7v2.Order) bool {
 	}
 	sys := strings.ToUpper(strings.TrimSpace(f.Component(3).String()))
 	return sys == "CVX" || sys == "HL70292"
+}
+
+// patientKey is what the default Patient rules read: every segment
+// outside the ORDER groups but MSH, and of MSH the sender, receiver, type
+// and zone (MSH-7's time and MSH-10 only feed the id, which the identity
+// layer sets); whether the message has ORDER groups (an RSP without
+// doses maps nothing).
+func patientKey(msg *hl7v2.Message, orders bool) string {
+	var b strings.Builder
+	segs := msg.Segments()
+	msh, _ := segs.Find("MSH", 1)
+	for _, n := range []int{3, 4, 5, 6, 9} {
+		b.Write(msh.Field(n).Raw())
+		b.WriteByte(0)
+	}
+	b.WriteString(mshOffset(msh))
+	if orders {
+		b.WriteString("\x00O")
+	}
+	for _, s := range segs {
+		switch s.Name() {
+		case "MSH", "ORC", "RXA", "RXR", "OBX", "NTE", "TQ1", "TQ2", "MSA", "QAK", "QPD", "RCP", "ERR":
+			continue
+		}
+		b.WriteByte('\r')
+		b.Write(s.Raw())
+	}
+	return b.String()
 }

@@ -493,9 +493,12 @@ func (e *export) personRun(pp index.Person, mode int) error {
 		pid     = pp.ID
 		memo    map[string]*memoEntry
 		parsed  []*hl7v2.Message // by position in msgs, with the memo
+		pmemo   map[string]*fhirout.Object
+		patPos  map[string]int // patientKey → its Patient's place in pats
 	)
 	if mode != mapFull {
 		memo, parsed = map[string]*memoEntry{}, make([]*hl7v2.Message, len(msgs))
+		pmemo, patPos = map[string]*fhirout.Object{}, map[string]int{}
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -537,9 +540,21 @@ func (e *export) personRun(pp index.Person, mode int) error {
 		}
 		rsp := strings.HasPrefix(m.Type, "RSP")
 		if memo != nil {
-			mpats, mrecs, missues, err := e.mapMemo(memo, msg, m, i, pid, rsp, mode == mapPredict)
+			mpats, mrecs, missues, pkey, seen, err := e.mapMemo(memo, pmemo, msg, m, i, pid, rsp, mode == mapPredict)
 			if err != nil {
 				return err
+			}
+			if seen && len(mpats) > 0 {
+				// The same Patient again: it moves to this, newer, place
+				// (an older identical copy adds nothing to the merge).
+				if j, ok := patPos[pkey]; ok && j < len(pats) && pats[j] == mpats[0] {
+					pats = slices.Delete(pats, j, j+1)
+					for k, v := range patPos {
+						if v > j {
+							patPos[k] = v - 1
+						}
+					}
+				}
 			}
 			if fresh {
 				issues = append(issues, missues...)
@@ -550,6 +565,7 @@ func (e *export) personRun(pp index.Person, mode int) error {
 				}
 			}
 			for _, r := range mpats {
+				patPos[pkey] = len(pats)
 				pats = append(pats, r)
 				patMsgs = append(patMsgs, m)
 				if m.IndexedAt.After(patAt) {
@@ -638,6 +654,17 @@ func (e *export) personRun(pp index.Person, mode int) error {
 			}
 		}
 	}
+	var again []*dose
+	for _, d := range doses {
+		if d.obj == nil && !d.deleted && e.inWindow(d.lastUpdated) {
+			again = append(again, d)
+		}
+	}
+	if len(again) > 0 {
+		if err := e.remap(again, parsed, pid); err != nil {
+			return err
+		}
+	}
 	for _, d := range doses {
 		id := hashID(pid + "|" + d.key)
 		if d.deleted {
@@ -653,11 +680,6 @@ func (e *export) personRun(pp index.Person, mode int) error {
 			continue
 		}
 		imm := d.obj
-		if imm == nil {
-			if imm, err = e.remap(d.win, parsed, pid); err != nil {
-				return err
-			}
-		}
 		imm.Set("id", id)
 		imm.Set("patient", refObject("Patient/"+pid))
 		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
