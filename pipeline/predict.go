@@ -28,7 +28,7 @@ var errMispredicted = errors.New("pipeline: predicted dose key differs from the 
 
 // learnedMax bounds each table (distinct RXA-5 values, RXA-3 values,
 // senders); past it, records with new values are mapped.
-const learnedMax = 200000
+const learnedMax = 50000
 
 // learned holds what the mapping made of single v2 values.
 type learned struct {
