@@ -124,7 +124,9 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 				memo[keys[k]] = &memoEntry{has: true, f: f, predicted: true}
 				continue
 			}
-			vks[k] = vk
+			if vk.ok {
+				vks[k] = vk // mapped below; teaches the model
+			}
 		}
 		missed = append(missed, k)
 	}

@@ -64,8 +64,11 @@ func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
 	k.rxa5 = string(o.RXA.Field(5).Raw())
 	k.rxa3 = string(o.RXA.Field(3).Raw()) + "\x00" + tz
 	k.sender = string(msh.Field(4).Raw()) + "\x00" + string(msh.Field(3).Raw())
+	spaced := false
 	if !o.ORC.IsZero() {
-		f := value(o.ORC.Field(3).Rep(1).Component(1))
+		v := o.ORC.Field(3).Rep(1).Component(1)
+		f := value(v)
+		spaced = !v.IsEmpty() && !v.IsNull() && v.String() != f
 		p := value(pid.Field(3).Rep(1).Component(1))
 		if !strings.EqualFold(f, "0") && !strings.EqualFold(f, "9999") && !strings.EqualFold(f, p) {
 			k.fill = f
@@ -75,7 +78,8 @@ func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
 	s := value(o.RXA.Field(9).Rep(1).Component(1))
 	k.deleted, k.primary = a == "D", s == "00"
 	// Only exact forms: how the mapping compares other cases is its own.
-	k.ok = (a == "D" || !strings.EqualFold(a, "D")) && (s == "00" || !strings.EqualFold(s, "00"))
+	// An ORC-3 with spaces around it is left to the mapping too.
+	k.ok = !spaced && (a == "D" || !strings.EqualFold(a, "D")) && (s == "00" || !strings.EqualFold(s, "00"))
 	return k
 }
 
