@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,35 @@ func TestMispredictionFallsBack(t *testing.T) {
 	}
 	if len(got.of("Patient")) != 1 {
 		t.Fatalf("%d Patients after the retry", len(got.of("Patient")))
+	}
+}
+
+// A winner whose key was predicted still reports its mapping issues.
+func TestPredictedWinnerReportsIssues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.hl7")
+	write(t, path, false,
+		vxu("T1", "CLINIC", "20200102120000", "MR1^^^CLINIC^MR", "ROE^CY", "20200101", "M", "", order{"C-1", "20200102", "08", "00", "L1", "A"}),
+		vxu("T2", "CLINIC", "20200102120000", "MR2^^^CLINIC^MR", "POE^DI", "20190101", "F", "", order{"9999", "20200102", "08", "00", "L1", "A"}))
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default(), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var s memSink
+	if err := p.Export(context.Background(), Query{}, &s); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().OrdersMapped; n != 2 {
+		t.Fatalf("%d ORDER groups mapped, want 2 (T1 teaching, T2 predicted and mapped as the winner)", n)
+	}
+	found := false
+	for _, oo := range s.issues {
+		if j := string(oo.AppendJSON(nil)); strings.Contains(j, "no usable dose id") && strings.Contains(j, "T2") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no ORC-3 warning for T2 among %d outcomes", len(s.issues))
 	}
 }

@@ -237,18 +237,35 @@ func mshOffset(msh hl7v2.Segment) string {
 // Immunizations (the memo keeps no objects of copies and predicted
 // records were never mapped): one Apply per message.
 func (e *export) remap(doses []*dose, msgs []*hl7v2.Message, pid string) error {
-	byMsg := map[int][]*dose{}
-	var idxs []int
-	for _, d := range doses {
-		i := d.win.msgIdx
-		if byMsg[i] == nil {
-			idxs = append(idxs, i)
-		}
-		byMsg[i] = append(byMsg[i], d)
+	// Predicted winners were never mapped: their issues are reported now
+	// (a separate Apply from remembered ones, whose issues were).
+	type group struct {
+		msg  int
+		pred bool
 	}
-	slices.Sort(idxs)
-	for _, i := range idxs {
-		ds := byMsg[i]
+	byMsg := map[group][]*dose{}
+	var idxs []group
+	for _, d := range doses {
+		g := group{d.win.msgIdx, d.win.predicted}
+		if byMsg[g] == nil {
+			idxs = append(idxs, g)
+		}
+		byMsg[g] = append(byMsg[g], d)
+	}
+	slices.SortFunc(idxs, func(a, b group) int {
+		if a.msg != b.msg {
+			return a.msg - b.msg
+		}
+		if a.pred == b.pred {
+			return 0
+		}
+		if a.pred {
+			return 1
+		}
+		return -1
+	})
+	for _, g := range idxs {
+		ds, i := byMsg[g], g.msg
 		slices.SortFunc(ds, func(a, b *dose) int { return a.win.order - b.win.order })
 		orders := make([]int, len(ds))
 		for j, d := range ds {
@@ -262,7 +279,13 @@ func (e *export) remap(doses []*dose, msgs []*hl7v2.Message, pid string) error {
 			}}
 		e.st.OrdersMapped += int64(len(orders))
 		var imms []*fhirout.Object
-		for _, res := range e.p.opts.Mapping.Apply(in, false).Resources {
+		out := e.p.opts.Mapping.Apply(in, false)
+		if g.pred && len(out.Issues) > 0 && e.fresh(m.IndexedAt) {
+			if err := e.issue(fhirout.OperationOutcome(out.Issues...)); err != nil {
+				return err
+			}
+		}
+		for _, res := range out.Resources {
 			if res.ResourceType() == "Immunization" {
 				imms = append(imms, res)
 			}
