@@ -13,6 +13,7 @@ import (
 	"iisbridge/fhirout/fhirtest"
 	"iisbridge/mapping"
 	"iisbridge/sources/synth"
+	"iisbridge/sources/synth/synthtest"
 )
 
 // genWorld writes a synthetic archive and opens a pipeline over it.
@@ -80,26 +81,11 @@ func TestSynthTruth(t *testing.T) {
 			}
 		}
 	}
-	pidOf := map[string]string{} // truth person key → Patient id
+	pidOf, problems := synthtest.MatchPatients(truth.Persons, holders)
+	for _, p := range problems {
+		t.Error(p)
+	}
 	for _, tp := range truth.Persons {
-		keys := []string{}
-		for _, id := range tp.IDs {
-			keys = append(keys, "MR|"+id.MRN)
-		}
-		if tp.IISID != "" {
-			keys = append(keys, "SR|"+tp.IISID)
-		}
-		for _, k := range keys {
-			h := holders[k]
-			if len(h) != 1 {
-				t.Errorf("person %s: id %s held by %d Patients", tp.Key, k, len(h))
-				continue
-			}
-			if pidOf[tp.Key] != "" && pidOf[tp.Key] != h[0] {
-				t.Errorf("person %s split over Patients %s and %s", tp.Key, pidOf[tp.Key], h[0])
-			}
-			pidOf[tp.Key] = h[0]
-		}
 		pt := byID[pidOf[tp.Key]]
 		if pt == nil {
 			t.Errorf("person %s: no Patient", tp.Key)

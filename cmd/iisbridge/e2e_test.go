@@ -29,6 +29,7 @@ import (
 	"iisbridge/fhirout/fhirtest"
 	"iisbridge/server"
 	"iisbridge/sources/synth"
+	"iisbridge/sources/synth/synthtest"
 )
 
 // startBridge opens cfg's bridge behind an httptest server on loopback
@@ -343,35 +344,9 @@ func matchPatients(t *testing.T, persons []synth.Person, pats []map[string]any) 
 			holders[k] = append(holders[k], str(pt, "id"))
 		}
 	}
-	pidOf := map[string]string{}
-	personOf := map[string]string{}
-	for _, tp := range persons {
-		var keys []string
-		for _, id := range tp.IDs {
-			keys = append(keys, "MR|"+id.MRN)
-		}
-		if tp.IISID != "" {
-			keys = append(keys, "SR|"+tp.IISID)
-		}
-		for _, k := range keys {
-			h := holders[k]
-			if len(h) != 1 {
-				t.Errorf("person %s: identifier %s on %d Patients, want 1", tp.Key, k, len(h))
-				continue
-			}
-			if pidOf[tp.Key] != "" && pidOf[tp.Key] != h[0] {
-				t.Errorf("person %s split over Patients %s and %s", tp.Key, pidOf[tp.Key], h[0])
-			}
-			pidOf[tp.Key] = h[0]
-		}
-		if pid := pidOf[tp.Key]; pid != "" {
-			if other := personOf[pid]; other != "" {
-				t.Errorf("persons %s and %s share Patient %s", other, tp.Key, pid)
-			}
-			personOf[pid] = tp.Key
-		} else {
-			t.Errorf("person %s: no Patient holds its identifiers", tp.Key)
-		}
+	pidOf, problems := synthtest.MatchPatients(persons, holders)
+	for _, p := range problems {
+		t.Error(p)
 	}
 	return pidOf
 }
