@@ -638,21 +638,15 @@ func (e *export) personRun(pp index.Person, mode int) error {
 	if err != nil {
 		return err
 	}
-	for i, old := range olds {
+	for i := range olds {
 		for _, d := range doses {
 			if ats[i].After(d.lastUpdated) {
 				d.lastUpdated = ats[i]
 			}
 		}
-		if e.q.Since.IsZero() || !e.inWindow(ats[i]) {
-			continue
-		}
-		for _, d := range doses {
-			e.st.Deleted++
-			if err := e.sink.Deleted("Immunization", hashID(old+"|"+d.key), ats[i]); err != nil {
-				return err
-			}
-		}
+	}
+	if err := e.formerDeleted(pp, olds, ats, recs); err != nil {
+		return err
 	}
 	var again []*dose
 	for _, d := range doses {
@@ -693,6 +687,65 @@ func (e *export) personRun(pp index.Person, mode int) error {
 			return err
 		}
 		e.st.Immunizations++
+	}
+	return nil
+}
+
+// formerDeleted lists, in a _since export, the Immunizations of the
+// Patients merged into pp (olds, gone at ats) as deleted: exactly the
+// doses each of them had, which are the doses reduced from the messages
+// of its component when it was last current (index
+// Snapshot.FormerMessages), among this person's records. A dose live then
+// is deleted at the merge; one already deleted then keeps its own time
+// (the former Patient's export would have listed it then). Nothing is
+// kept per Patient id: the former doses are worked out again from the
+// person's records, which the export holds anyway.
+func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, recs []*doseRec) error {
+	if e.q.Since.IsZero() {
+		return nil
+	}
+	var ids []string
+	var at []time.Time
+	for i, old := range olds {
+		if ats[i].After(e.q.Since) {
+			ids, at = append(ids, old), append(at, ats[i])
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	seqs, err := e.snap.FormerMessages(e.ctx, pp, ids)
+	if err != nil {
+		return err
+	}
+	for i, old := range ids {
+		if len(seqs[i]) == 0 {
+			continue
+		}
+		in := make(map[int64]bool, len(seqs[i]))
+		for _, s := range seqs[i] {
+			in[s] = true
+		}
+		var sub []*doseRec
+		for _, r := range recs {
+			if in[r.msg.Seq()] {
+				sub = append(sub, r)
+			}
+		}
+		doses, _ := reduceDoses(sub)
+		for _, d := range doses {
+			when := at[i]
+			if d.deleted {
+				when = d.deletedAt
+			}
+			if !e.inWindow(when) {
+				continue
+			}
+			e.st.Deleted++
+			if err := e.sink.Deleted("Immunization", hashID(old+"|"+d.key), when); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

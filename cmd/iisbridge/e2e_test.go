@@ -771,17 +771,19 @@ func TestEndToEndIncrementalExport(t *testing.T) {
 		state[ref] = line
 	}
 	unknown := 0
+	written := byRef(t, ri)
+	seenDel := map[string]bool{}
 	for _, ref := range ri.deleted {
-		if _, ok := state[ref]; !ok {
-			// Known imprecision: a merge lists the survivor's whole dose
-			// set under the former Patient's ids, also doses that Patient
-			// never had. Harmless to a client (deleting nothing); only
-			// Immunizations may be affected.
-			if !strings.HasPrefix(ref, "Immunization/") {
-				t.Errorf("incremental export deletes %s, which the first export did not have", ref)
-			}
+		// Deleted lists exactly what existed and was removed: a merge
+		// deletes the former Patient's own doses, no others.
+		if _, ok := state[ref]; !ok || seenDel[ref] {
+			t.Errorf("incremental export deletes %s, which the first export did not have (or listed twice)", ref)
 			unknown++
 		}
+		if _, ok := written[ref]; ok {
+			t.Errorf("incremental export both writes and deletes %s", ref)
+		}
+		seenDel[ref] = true
 		delete(state, ref)
 	}
 	full := byRef(t, res)
