@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -276,5 +277,104 @@ func TestMergeDeletions(t *testing.T) {
 	want := map[string]bool{"Patient/" + oldPat: true, "Immunization/" + oldImm: true}
 	if len(s2.deleted) != 2 || !want[s2.deleted[0]] || !want[s2.deleted[1]] {
 		t.Fatalf("deleted %v, want %v", s2.deleted, want)
+	}
+}
+
+// TestMergeDeletesFormerDosesOnly: when an MRN-only person is linked to
+// an IIS person, a _since export deletes the former Patient and exactly
+// the Immunizations it had (also one added after the first export), not
+// the survivor's doses under the former id, and not a dose the former
+// Patient had already deleted before Since.
+func TestMergeDeletesFormerDosesOnly(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, false,
+		vxu("A1", "CLINICA", "20240101100000", "S77^^^MYIIS^SR", "SMITH^JOHN", "20231201", "M", "",
+			order{"A-1", "20240101", "08", "00", "LOT1", "A"}, order{"A-2", "20240301", "20", "00", "LOT2", "A"}),
+		vxu("B1", "CLINICB", "20240102100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
+			order{"B-1", "20240115", "10", "00", "LOT3", "A"}, order{"B-2", "20240116", "03", "00", "LOT4", "A"}),
+		vxu("B2", "CLINICB", "20240103100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
+			order{"B-2", "20240116", "03", "00", "LOT4", "D"}))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var s1 memSink
+	if err := p.Export(ctx, Query{}, &s1); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s1.of("Patient")); got != 2 {
+		t.Fatalf("first export: %d Patients, want 2", got)
+	}
+	var formerPat, survivorPat string
+	for _, r := range s1.of("Immunization") {
+		ref := str(child(r, "patient"), "reference")
+		if str(r, "occurrenceDateTime")[:10] == "2024-01-15" {
+			formerPat = strings.TrimPrefix(ref, "Patient/")
+		} else {
+			survivorPat = strings.TrimPrefix(ref, "Patient/")
+		}
+	}
+	if formerPat == "" || survivorPat == "" || formerPat == survivorPat {
+		t.Fatalf("first export: Patients %q and %q", formerPat, survivorPat)
+	}
+	t1 := c.t
+	// A dose of the MRN-only person after the first export (its own
+	// update, so the former Patient had it), then the link, with a dose.
+	write(t, arch, true,
+		vxu("B3", "CLINICB", "20240601100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
+			order{"B-3", "20240601", "49", "00", "LOT5", "A"}))
+	if _, err := p.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, arch, true,
+		vxu("A3", "CLINICB", "20240701100000", "S77^^^MYIIS^SR~MB1^^^CLINICB^MR", "SMITH^JOHN", "20231201", "M", "",
+			order{"A-3", "20240701", "83", "00", "LOT6", "A"}))
+	if _, err := p.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var s2 memSink
+	if err := p.Export(ctx, Query{Since: t1}, &s2); err != nil {
+		t.Fatal(err)
+	}
+	pats := s2.of("Patient")
+	if len(pats) != 1 || pats[0].ID() != survivorPat {
+		t.Fatalf("after link: Patients %v, want %s", pats, survivorPat)
+	}
+	if got := len(s2.of("Immunization")); got != 5 {
+		t.Errorf("after link: %d Immunizations, want the 5 live doses under the survivor", got)
+	}
+	want := []string{
+		"Patient/" + formerPat,
+		"Immunization/" + hashID(formerPat+"|10|2024-01-15"),
+		"Immunization/" + hashID(formerPat+"|49|2024-06-01"),
+	}
+	got := slices.Clone(s2.deleted)
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("deleted %v, want %v", got, want)
+	}
+	written := map[string]bool{}
+	for _, r := range s2.res {
+		written[r.ResourceType()+"/"+r.ID()] = true
+	}
+	for _, d := range s2.deleted {
+		if written[d] {
+			t.Errorf("%s both written and deleted", d)
+		}
+	}
+	// Without Since nothing is deleted; a Since after the link neither.
+	for _, q := range []Query{{}, {Since: c.t}} {
+		var s memSink
+		if err := p.Export(ctx, q, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.deleted) != 0 {
+			t.Errorf("Since %v: deleted %v", q.Since, s.deleted)
+		}
 	}
 }
