@@ -645,7 +645,8 @@ func (e *export) personRun(pp index.Person, mode int) error {
 			}
 		}
 	}
-	if err := e.formerDeleted(pp, olds, ats, recs); err != nil {
+	former, err := e.formerDeleted(pp, olds, ats, recs)
+	if err != nil {
 		return err
 	}
 	var again []*dose
@@ -662,7 +663,7 @@ func (e *export) personRun(pp index.Person, mode int) error {
 	for _, d := range doses {
 		id := hashID(pid + "|" + d.key)
 		if d.deleted {
-			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) {
+			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
 				e.st.Deleted++
 				if err := e.sink.Deleted("Immunization", id, d.deletedAt); err != nil {
 					return err
@@ -699,10 +700,11 @@ func (e *export) personRun(pp index.Person, mode int) error {
 // is deleted at the merge; one already deleted then keeps its own time
 // (the former Patient's export would have listed it then). Nothing is
 // kept per Patient id: the former doses are worked out again from the
-// person's records, which the export holds anyway.
-func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, recs []*doseRec) error {
+// person's records, which the export holds anyway. It returns the
+// arrival numbers of the former Patients' messages (see onlyFormer).
+func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, recs []*doseRec) (map[int64]bool, error) {
 	if e.q.Since.IsZero() {
-		return nil
+		return nil, nil
 	}
 	var ids []string
 	var at []time.Time
@@ -712,12 +714,13 @@ func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, 
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	seqs, err := e.snap.FormerMessages(e.ctx, pp, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	all := map[int64]bool{}
 	for i, old := range ids {
 		if len(seqs[i]) == 0 {
 			continue
@@ -725,6 +728,7 @@ func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, 
 		in := make(map[int64]bool, len(seqs[i]))
 		for _, s := range seqs[i] {
 			in[s] = true
+			all[s] = true
 		}
 		var sub []*doseRec
 		for _, r := range recs {
@@ -743,11 +747,26 @@ func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, 
 			}
 			e.st.Deleted++
 			if err := e.sink.Deleted("Immunization", hashID(old+"|"+d.key), when); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return all, nil
+}
+
+// onlyFormer says whether every record of a dose came from former
+// Patients' messages (before their merge): a dose deleted there never
+// existed under the survivor's id, so its deletion is theirs to list.
+func onlyFormer(d *dose, former map[int64]bool) bool {
+	if len(former) == 0 {
+		return false
+	}
+	for _, r := range d.records {
+		if !former[r.msg.Seq()] {
+			return false
+		}
+	}
+	return true
 }
 
 // emit sends a resource, then its Provenance when asked.

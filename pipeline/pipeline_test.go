@@ -284,7 +284,8 @@ func TestMergeDeletions(t *testing.T) {
 // an IIS person, a _since export deletes the former Patient and exactly
 // the Immunizations it had (also one added after the first export), not
 // the survivor's doses under the former id, and not a dose the former
-// Patient had already deleted before Since.
+// Patient had already deleted before Since. A dose the former Patient
+// deleted after Since is its deletion, not the survivor's.
 func TestMergeDeletesFormerDosesOnly(t *testing.T) {
 	dir := t.TempDir()
 	arch := filepath.Join(dir, "a.hl7")
@@ -292,7 +293,8 @@ func TestMergeDeletesFormerDosesOnly(t *testing.T) {
 		vxu("A1", "CLINICA", "20240101100000", "S77^^^MYIIS^SR", "SMITH^JOHN", "20231201", "M", "",
 			order{"A-1", "20240101", "08", "00", "LOT1", "A"}, order{"A-2", "20240301", "20", "00", "LOT2", "A"}),
 		vxu("B1", "CLINICB", "20240102100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
-			order{"B-1", "20240115", "10", "00", "LOT3", "A"}, order{"B-2", "20240116", "03", "00", "LOT4", "A"}),
+			order{"B-1", "20240115", "10", "00", "LOT3", "A"}, order{"B-2", "20240116", "03", "00", "LOT4", "A"},
+			order{"B-4", "20240120", "21", "00", "LOT7", "A"}),
 		vxu("B2", "CLINICB", "20240103100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
 			order{"B-2", "20240116", "03", "00", "LOT4", "D"}))
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -326,7 +328,7 @@ func TestMergeDeletesFormerDosesOnly(t *testing.T) {
 	// update, so the former Patient had it), then the link, with a dose.
 	write(t, arch, true,
 		vxu("B3", "CLINICB", "20240601100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
-			order{"B-3", "20240601", "49", "00", "LOT5", "A"}))
+			order{"B-3", "20240601", "49", "00", "LOT5", "A"}, order{"B-4", "20240120", "21", "00", "LOT7", "D"}))
 	if _, err := p.Update(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +353,9 @@ func TestMergeDeletesFormerDosesOnly(t *testing.T) {
 		"Patient/" + formerPat,
 		"Immunization/" + hashID(formerPat+"|10|2024-01-15"),
 		"Immunization/" + hashID(formerPat+"|49|2024-06-01"),
+		// Deleted after Since but before the link: the former Patient's
+		// deletion, never a dose of the survivor's.
+		"Immunization/" + hashID(formerPat+"|21|2024-01-20"),
 	}
 	got := slices.Clone(s2.deleted)
 	sort.Strings(got)
