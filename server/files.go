@@ -93,6 +93,12 @@ func (w *countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+func (w *countWriter) ReadFrom(src io.Reader) (int64, error) {
+	n, err := readFrom(w.ResponseWriter, src)
+	w.n += n
+	return n, err
+}
+
 // acceptsGzip says whether Accept-Encoding lists gzip with a non-zero q.
 func acceptsGzip(r *http.Request) bool {
 	for _, h := range r.Header.Values("Accept-Encoding") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -354,43 +353,100 @@ func (k *jobSink) run(s *Server, spec *exportSpec) error {
 	return s.exporter.Export(k.ctx, spec.query, k)
 }
 
-// recentWindow is how many recent ids a job remembers (about 1.5 MB).
+// recentWindow is how many recent ids a job remembers (1.5 MB).
 const recentWindow = 1 << 16
 
-// recentIDs is a set of the last n id hashes (ring buffer + map).
+// recentIDs is a set of the last n id hashes: a ring buffer in arrival
+// order plus an open-addressing table (linear probing, load <= 1/2). A Go
+// map cost a hashed lookup, an insert and a delete per exported resource;
+// this table does the same in one or two cache lines.
 type recentIDs struct {
-	ring []uint64
-	pos  int
-	full bool
-	set  map[uint64]struct{}
+	ring  []uint64
+	pos   int
+	full  bool
+	table []uint64 // 0 is an empty slot
+	shift uint     // 64 - log2(len(table))
+	n     int
 }
 
 func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{ring: make([]uint64, n), set: make(map[uint64]struct{}, n)}
+	size, bits := 2, uint(1)
+	for size < 2*n {
+		size, bits = size*2, bits+1
+	}
+	return &recentIDs{ring: make([]uint64, n), table: make([]uint64, size), shift: 64 - bits}
 }
+
+// zeroKey stands for a hash of 0, which marks empty slots.
+const zeroKey = 0x9e3779b97f4a7c15
+
+// home is h's preferred slot (Fibonacci hashing spreads FNV's low bits).
+func (r *recentIDs) home(h uint64) int { return int((h * 0x9e3779b97f4a7c15) >> r.shift) }
 
 // add reports whether h is among the recent ids, remembering it if not.
 func (r *recentIDs) add(h uint64) bool {
-	if _, ok := r.set[h]; ok {
-		return true
+	if h == 0 {
+		h = zeroKey
+	}
+	mask := len(r.table) - 1
+	i := r.home(h)
+	for ; r.table[i] != 0; i = (i + 1) & mask {
+		if r.table[i] == h {
+			return true
+		}
 	}
 	if r.full {
-		delete(r.set, r.ring[r.pos])
+		r.remove(r.ring[r.pos])
+		// removal may shift entries back over the free slot found above
+		for i = r.home(h); r.table[i] != 0; i = (i + 1) & mask {
+		}
 	}
+	r.table[i] = h
+	r.n++
 	r.ring[r.pos] = h
-	r.set[h] = struct{}{}
 	if r.pos++; r.pos == len(r.ring) {
 		r.pos, r.full = 0, true
 	}
 	return false
 }
 
+// remove deletes h (present) and shifts later entries of its probe run
+// back, so lookups never need tombstones.
+func (r *recentIDs) remove(h uint64) {
+	mask := len(r.table) - 1
+	i := r.home(h)
+	for r.table[i] != h {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; r.table[j] != 0; j = (j + 1) & mask {
+		k := r.home(r.table[j])
+		// the entry at j stays when its home lies cyclically in (i, j]
+		if (i < j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
+			continue
+		}
+		r.table[i] = r.table[j]
+		i = j
+	}
+	r.table[i] = 0
+	r.n--
+}
+
+// len is how many ids the window holds.
+func (r *recentIDs) len() int { return r.n }
+
+// idHash is FNV-1a 64 of t+"/"+id, computed in place: hash/fnv would
+// copy both strings to byte slices for every resource.
 func idHash(t, id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(t))
-	h.Write([]byte{'/'})
-	h.Write([]byte(id))
-	return h.Sum64()
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(t); i++ {
+		h = (h ^ uint64(t[i])) * prime
+	}
+	h = (h ^ '/') * prime
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * prime
+	}
+	return h
 }
 
 func (k *jobSink) Resource(r *fhirout.Object) error {

@@ -38,6 +38,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -355,6 +356,23 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// ReadFrom keeps the connection's sendfile path for file downloads
+// (http.ServeContent copies with io.Copy, which a plain wrapper hides).
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.wrote = true
+	n, err := readFrom(w.ResponseWriter, src)
+	w.bytes += n
+	return n, err
+}
+
+// readFrom copies src to w through w's own ReadFrom when it has one.
+func readFrom(w http.ResponseWriter, src io.Reader) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{w}, src)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -153,7 +153,7 @@ func TestRecentIDs(t *testing.T) {
 			t.Errorf("step %d: add(%d) = %v, want %v", i, c.h, got, c.want)
 		}
 	}
-	if len(r.set) != 3 {
-		t.Errorf("window holds %d ids, want 3", len(r.set))
+	if r.len() != 3 {
+		t.Errorf("window holds %d ids, want 3", r.len())
 	}
 }
