@@ -95,12 +95,7 @@ func TestMemoResentHistory(t *testing.T) {
 		vxu("M6", "CLINIC", "20200404120000", pid3, name, dob, "F", "2 ELM ST^^TOWN^MA^01000", bad, fc),
 	}
 	write(t, path, false, msgs...)
-	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, _ := openTest(t, dir, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), path)
 	memo, n := exportModes(t, p, Query{Provenance: true})
 	if got := cvxDates(memo.of("Immunization")); !slices.Equal(got, []string{"20@2020-03-02/completed/L2"}) {
 		t.Fatalf("doses %v, want the updated DTaP only (Hep B deleted, 9876 rejected)", got)

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"iisbridge/mapping"
 )
 
 // MissingPatients names the ids the index does not know, including one
@@ -18,12 +16,7 @@ func TestMissingPatients(t *testing.T) {
 	write(t, arch, false,
 		vxu("A1", "CLINICA", "20240101100000", "MA1^^^CLINICA^MR", "SMITH^JOHN", "20231201", "M", "",
 			order{"A-1", "20240101", "08", "00", "LOT1", "A"}))
-	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, _ := openTest(t, dir, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), arch)
 	ctx := context.Background()
 	var s memSink
 	if err := p.Export(ctx, Query{}, &s); err != nil {

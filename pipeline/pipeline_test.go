@@ -74,6 +74,20 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }
 
+// openTest opens a pipeline over paths with its data in dir and a clock
+// that starts at start and ticks a minute per reading, closed at the end
+// of the test.
+func openTest(t testing.TB, dir string, start time.Time, paths ...string) (*Pipeline, *clock) {
+	t.Helper()
+	c := &clock{t: start}
+	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: paths, Mapping: mapping.Default(), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, c
+}
+
 func cvxDates(imms []*fhirout.Object) []string {
 	var out []string
 	for _, r := range imms {
@@ -107,12 +121,7 @@ func TestExportReduces(t *testing.T) {
 		vxu("C1", "CLINICC", "20240201100000", "MC1^^^CLINICC^MR", "ROE^ANN", "20220202", "F", "",
 			order{"C-1", "20240201", "03", "00", "LOTM", "A"}),
 	)
-	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, c := openTest(t, dir, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), arch)
 	ctx := context.Background()
 	var s memSink
 	if err := p.Export(ctx, Query{}, &s); err != nil {
@@ -242,12 +251,7 @@ func TestMergeDeletions(t *testing.T) {
 	write(t, arch, false,
 		vxu("A1", "CLINICA", "20240101100000", "MA1^^^CLINICA^MR", "SMITH^JOHN", "20231201", "M", "",
 			order{"A-1", "20240101", "08", "00", "LOT1", "A"}))
-	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, c := openTest(t, dir, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), arch)
 	ctx := context.Background()
 	var s1 memSink
 	p.Export(ctx, Query{}, &s1)
@@ -297,12 +301,7 @@ func TestMergeDeletesFormerDosesOnly(t *testing.T) {
 			order{"B-4", "20240120", "21", "00", "LOT7", "A"}),
 		vxu("B2", "CLINICB", "20240103100000", "MB1^^^CLINICB^MR", "SMYTHE^JON", "20231202", "M", "",
 			order{"B-2", "20240116", "03", "00", "LOT4", "D"}))
-	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{arch}, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, c := openTest(t, dir, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), arch)
 	ctx := context.Background()
 	var s1 memSink
 	if err := p.Export(ctx, Query{}, &s1); err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"iisbridge/fhirout"
 	"iisbridge/fhirout/fhirtest"
-	"iisbridge/mapping"
 	"iisbridge/sources/synth"
 	"iisbridge/sources/synth/synthtest"
 )
@@ -32,12 +31,7 @@ func genWorld(t testing.TB, cfg synth.Config) (*Pipeline, *synth.Truth) {
 	for _, f := range sum.Files {
 		paths = append(paths, filepath.Join(dir, f))
 	}
-	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: paths, Mapping: mapping.Default(), Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, _ := openTest(t, dir, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), paths...)
 	return p, truth
 }
 
