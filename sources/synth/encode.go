@@ -361,14 +361,21 @@ func (e *enc) orderHistory(rw row, ns string) {
 }
 
 func (e *enc) order998(d day, ns string) {
+	e.rxa998(d, ns)
+	e.b = append(e.b, "OBX|1|CE|59784-9^Disease with presumed immunity^LN|1|38907003^Varicella infection^SCT||||||F"...)
+	e.end()
+}
+
+// rxa998 writes the ORC and RXA of a patient-level ORDER ("998 no vaccine
+// administered", not administered): the carrier of immunity and forecast
+// OBX, never a dose.
+func (e *enc) rxa998(d day, ns string) {
 	e.orc("9999", ns, -1)
 	e.b = append(e.b, "RXA|0|1|"...)
 	e.date(d)
 	e.b = append(e.b, '|')
 	e.date(d)
 	e.b = append(e.b, "|998^no vaccine administered^CVX|999||||||||||||||NA|A"...)
-	e.end()
-	e.b = append(e.b, "OBX|1|CE|59784-9^Disease with presumed immunity^LN|1|38907003^Varicella infection^SCT||||||F"...)
 	e.end()
 }
 
@@ -554,13 +561,7 @@ func (p *person) newRSP(fac int, ts int64, ec encodeCtx, q *message, z44, withMR
 	}
 	if z44 {
 		today := localDay(ts)
-		e.orc("9999", iisNS, -1)
-		e.b = append(e.b, "RXA|0|1|"...)
-		e.date(today)
-		e.b = append(e.b, '|')
-		e.date(today)
-		e.b = append(e.b, "|998^no vaccine administered^CVX|999||||||||||||||NA|A"...)
-		e.end()
+		e.rxa998(today, iisNS)
 		e.b = append(e.b, "OBX|1|CE|30956-7^vaccine type^LN|1|88^influenza, unspecified formulation^CVX||||||F"...)
 		e.end()
 		e.b = append(e.b, "OBX|2|CE|59779-9^Immunization Schedule used^LN|1|VXC16^ACIP^CDCPHINVS||||||F"...)
