@@ -52,15 +52,6 @@ func resolveTarget(typ, shown string, t *target) (elemKind, string, error) {
 		}
 		var ok bool
 		el, ok = r4.Lookup(cur, st.key)
-		if !ok && cur == "Element" {
-			// The sibling of a primitive (_birthDate) holds id and extension.
-			switch st.key {
-			case "extension":
-				el, ok = r4.Element{Name: "extension", Type: "Extension", Array: true, Kind: r4.JSONObject}, true
-			case "id":
-				el, ok = r4.Element{Name: "id", Type: "string", Kind: r4.JSONString}, true
-			}
-		}
 		if !ok {
 			return 0, "", fmt.Errorf("unknown FHIR element %s.%s (%s has no element %q)", shown, st.key, cur, st.key)
 		}

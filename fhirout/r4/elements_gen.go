@@ -423,6 +423,10 @@ var typeTable = []typeDef{
 		{"unit", "string", false, JSONString},
 		{"value", "decimal", false, JSONNumber},
 	}},
+	{"Element", false, []Element{
+		{"extension", "Extension", true, JSONObject},
+		{"id", "string", false, JSONString},
+	}},
 	{"Expression", false, []Element{
 		{"description", "string", false, JSONString},
 		{"expression", "string", false, JSONString},

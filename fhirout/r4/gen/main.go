@@ -110,7 +110,9 @@ func generate(path string) ([]byte, error) {
 	}
 
 	types := map[string][]elem{}
-	queue := slices.Clone(roots)
+	// Element is the type of a primitive's sibling (_birthDate: id and
+	// extension), which Lookup hands out; keep it so paths through it resolve.
+	queue := append(slices.Clone(roots), "Element")
 	seen := map[string]bool{}
 	for len(queue) > 0 {
 		name := queue[0]
