@@ -23,41 +23,64 @@ func ReadAt(loc sources.Location, opts Options) (*Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	if loc.Source == "-" || loc.Source == "" {
-		return nil, errors.New("v2archive: ReadAt: standard input cannot be read again")
-	}
-	if loc.Offset < 0 || loc.Length <= 0 || loc.Length > 2*int64(o.MaxMessageBytes)+1<<16 {
-		return nil, fmt.Errorf("v2archive: ReadAt %s: bad span (offset %d, length %d)", loc.Source, loc.Offset, loc.Length)
+	if err := checkSpan(loc, &o); err != nil {
+		return nil, err
 	}
 	f, err := os.Open(loc.Source)
 	if err != nil {
 		return nil, fmt.Errorf("v2archive: ReadAt: %w", err)
 	}
 	defer f.Close()
+	if isGzipFile(f) {
+		return readGzipAt(f, loc, &o)
+	}
 	span := make([]byte, loc.Length)
-	var head [2]byte
-	if n, _ := f.ReadAt(head[:], 0); n == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		src, err := maybeGzip(f)
-		if err != nil {
-			return nil, fmt.Errorf("v2archive: ReadAt %s: %w", loc.Source, err)
-		}
-		if _, err := io.CopyN(io.Discard, src, loc.Offset); err != nil {
-			return nil, fmt.Errorf("v2archive: ReadAt %s: skipping to offset %d: %w", loc.Source, loc.Offset, err)
-		}
-		if _, err := io.ReadFull(src, span); err != nil {
-			return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
-		}
-	} else if _, err := f.ReadAt(span, loc.Offset); err != nil {
+	if _, err := f.ReadAt(span, loc.Offset); err != nil {
 		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
 	}
 	return readSpan(loc, span, &o), nil
 }
 
+// checkSpan refuses locations that cannot hold one message.
+func checkSpan(loc sources.Location, o *Options) error {
+	if loc.Source == "-" || loc.Source == "" {
+		return errors.New("v2archive: ReadAt: standard input cannot be read again")
+	}
+	if loc.Offset < 0 || loc.Length <= 0 || loc.Length > 2*int64(o.MaxMessageBytes)+1<<16 {
+		return fmt.Errorf("v2archive: ReadAt %s: bad span (offset %d, length %d)", loc.Source, loc.Offset, loc.Length)
+	}
+	return nil
+}
+
+// isGzipFile says whether f starts with the gzip magic bytes.
+func isGzipFile(f *os.File) bool {
+	var head [2]byte
+	n, _ := f.ReadAt(head[:], 0)
+	return n == 2 && head[0] == 0x1f && head[1] == 0x8b
+}
+
+// readGzipAt decompresses f from its start up to loc and reads the span.
+func readGzipAt(f *os.File, loc sources.Location, o *Options) (*Item, error) {
+	src, err := maybeGzip(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return nil, fmt.Errorf("v2archive: ReadAt %s: %w", loc.Source, err)
+	}
+	if _, err := io.CopyN(io.Discard, src, loc.Offset); err != nil {
+		return nil, fmt.Errorf("v2archive: ReadAt %s: skipping to offset %d: %w", loc.Source, loc.Offset, err)
+	}
+	span := make([]byte, loc.Length)
+	if _, err := io.ReadFull(src, span); err != nil {
+		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
+	}
+	return readSpan(loc, span, o), nil
+}
+
 // readSpan scans span, which starts at loc, and returns its first item.
 func readSpan(loc sources.Location, span []byte, o *Options) *Item {
 	line := max(loc.Line, 1)
-	sc := newScanner(bytes.NewReader(span), make([]byte, 4096), loc.Offset, line)
-	s := newStream(loc.Source, sc, o, nil)
+	sc := newScanner(bytes.NewReader(span), make([]byte, min(len(span)+16, 4096)), loc.Offset, line)
+	// The message is collected in one buffer sized for the span, not grown.
+	s := newStream(loc.Source, sc, o, make([]byte, 0, len(span)+16))
 	s.span = true
 	s.index = max(loc.Index-1, 0)
 	it := s.next()

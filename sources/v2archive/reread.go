@@ -1,0 +1,139 @@
+package v2archive
+
+import (
+	"container/list"
+	"fmt"
+	"os"
+	"sync"
+
+	"iisbridge/sources"
+)
+
+// Rereader reads indexed messages again, as ReadAt does, but keeps the
+// archive files open between calls: an export re-reads every message of
+// an archive, and opening the file for each one cost more than the read.
+// At most maxOpen files stay open (least recently used closed first).
+// It is safe for concurrent use; Close it when done.
+type Rereader struct {
+	opts    Options
+	maxOpen int
+
+	mu     sync.Mutex
+	files  map[string]*list.Element // of *openFile
+	lru    list.List
+	closed bool
+}
+
+type openFile struct {
+	path  string
+	f     *os.File
+	gzip  bool
+	users int  // ReadAt calls using f now
+	gone  bool // evicted or closed while in use: the last user closes f
+}
+
+// NewRereader returns a Rereader for archives read with opts.
+func NewRereader(opts Options) (*Rereader, error) {
+	o, err := opts.normalized()
+	if err != nil {
+		return nil, err
+	}
+	return &Rereader{opts: o, maxOpen: 32, files: map[string]*list.Element{}}, nil
+}
+
+// ReadAt reads the message at loc again (see the package function ReadAt).
+func (r *Rereader) ReadAt(loc sources.Location) (*Item, error) {
+	if err := checkSpan(loc, &r.opts); err != nil {
+		return nil, err
+	}
+	of, err := r.acquire(loc.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer r.release(of)
+	if of.gzip {
+		return readGzipAt(of.f, loc, &r.opts)
+	}
+	span := make([]byte, loc.Length)
+	if _, err := of.f.ReadAt(span, loc.Offset); err != nil {
+		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
+	}
+	return readSpan(loc, span, &r.opts), nil
+}
+
+func (r *Rereader) acquire(path string) (*openFile, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("v2archive: ReadAt %s: rereader closed", path)
+	}
+	if el, ok := r.files[path]; ok {
+		r.lru.MoveToFront(el)
+		of := el.Value.(*openFile)
+		of.users++
+		r.mu.Unlock()
+		return of, nil
+	}
+	r.mu.Unlock()
+
+	// Open outside the lock; a racing opener of the same path loses and
+	// closes its copy.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("v2archive: ReadAt: %w", err)
+	}
+	gz := isGzipFile(f)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.files[path]; ok {
+		f.Close()
+		r.lru.MoveToFront(el)
+		of := el.Value.(*openFile)
+		of.users++
+		return of, nil
+	}
+	if r.closed {
+		f.Close()
+		return nil, fmt.Errorf("v2archive: ReadAt %s: rereader closed", path)
+	}
+	of := &openFile{path: path, f: f, gzip: gz, users: 1}
+	r.files[path] = r.lru.PushFront(of)
+	for r.lru.Len() > r.maxOpen {
+		old := r.lru.Back()
+		r.evict(old)
+	}
+	return of, nil
+}
+
+// evict drops el from the cache; its file closes now or when its last
+// user is done. Call with mu held.
+func (r *Rereader) evict(el *list.Element) {
+	of := el.Value.(*openFile)
+	r.lru.Remove(el)
+	delete(r.files, of.path)
+	of.gone = true
+	if of.users == 0 {
+		of.f.Close()
+	}
+}
+
+func (r *Rereader) release(of *openFile) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	of.users--
+	if of.gone && of.users == 0 {
+		of.f.Close()
+	}
+}
+
+// Close closes the open files; ReadAt calls under way finish first.
+func (r *Rereader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for r.lru.Len() > 0 {
+		r.evict(r.lru.Back())
+	}
+	return nil
+}
