@@ -1,0 +1,129 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Merged is a Patient id merged into a person, and when it went.
+type Merged struct {
+	ID string
+	At time.Time
+}
+
+// Walk calls fn for every person with messages indexed up to asOf (zero:
+// all), in Patient id order, with those messages as Messages returns them
+// and the Patient ids merged into the person as MergedInto(p, zero, asOf)
+// returns them. It reads two cursors ordered by person in one pass
+// instead of two queries per person, which cost more than the rows. The
+// slices passed to fn are fn's to keep.
+func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, msgs []Message, merged []Merged) error) error {
+	hi := int64(1<<63 - 1)
+	if !asOf.IsZero() {
+		hi = asOf.UnixNano()
+	}
+	// Roots in pid order come from keys_root_pid; SQLite sorts each
+	// person's rows alone (a partial sort), so the cursor streams.
+	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
+		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
+		FROM keys r INDEXED BY keys_root_pid JOIN keys k ON k.parent = r.id JOIN messages m ON m.key_id = k.id
+		WHERE r.parent = r.id AND m.indexed_at <= ? ORDER BY r.pid, m.msh7, m.id`, hi)
+	if err != nil {
+		return fmt.Errorf("index: walk: %w", err)
+	}
+	defer rows.Close()
+	mrows, err := s.tx.QueryContext(ctx, `SELECT r.pid, pa.pid, pa.gone_at
+		FROM keys r INDEXED BY keys_root_pid JOIN keys k ON k.parent = r.id JOIN patients pa ON pa.pid = k.pid
+		WHERE r.parent = r.id AND k.id != k.parent AND pa.gone_at > -1 AND pa.gone_at <= ? ORDER BY r.pid, pa.pid`, hi)
+	if err != nil {
+		return fmt.Errorf("index: walk: merged patients: %w", err)
+	}
+	defer mrows.Close()
+	merges := &mergeCursor{rows: mrows}
+
+	var (
+		cur  Person
+		msgs []Message
+	)
+	flush := func() error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		merged, err := merges.take(cur.ID)
+		if err != nil {
+			return err
+		}
+		err = fn(cur, msgs, merged)
+		msgs = nil
+		return err
+	}
+	for rows.Next() {
+		var p Person
+		var m Message
+		var fileID, msh7, at int64
+		if err := rows.Scan(&p.ID, &p.root, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+			&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings); err != nil {
+			return fmt.Errorf("index: walk: %w", err)
+		}
+		if p != cur {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur = p
+		}
+		f := s.files[fileID]
+		m.Loc.Source, m.readPath = f.path, f.readPath
+		if msh7 != 0 {
+			m.Time = time.Unix(0, msh7).UTC()
+		}
+		m.IndexedAt = time.Unix(0, at).UTC()
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("index: walk: %w", err)
+	}
+	return flush()
+}
+
+// mergeCursor hands out the merged-patient rows of each person in turn.
+type mergeCursor struct {
+	rows    *sql.Rows
+	pending bool // row below is read but not handed out
+	done    bool
+	person  string
+	row     Merged
+}
+
+// take returns the rows of person pid; persons before it (none have
+// messages, so none are exported) are skipped.
+func (c *mergeCursor) take(pid string) ([]Merged, error) {
+	var out []Merged
+	for {
+		if !c.pending {
+			if c.done || !c.rows.Next() {
+				c.done = true
+				if err := c.rows.Err(); err != nil {
+					return nil, fmt.Errorf("index: walk: merged patients: %w", err)
+				}
+				return out, nil
+			}
+			var at int64
+			if err := c.rows.Scan(&c.person, &c.row.ID, &at); err != nil {
+				return nil, fmt.Errorf("index: walk: merged patients: %w", err)
+			}
+			c.row.At = time.Unix(0, at).UTC()
+			c.pending = true
+		}
+		switch {
+		case c.person < pid:
+			c.pending = false
+		case c.person == pid:
+			out = append(out, c.row)
+			c.pending = false
+		default:
+			return out, nil
+		}
+	}
+}

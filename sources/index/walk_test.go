@@ -1,0 +1,96 @@
+package index
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestWalk: the one-pass walk gives, person by person, exactly what the
+// per-person queries give (Persons, Messages, MergedInto), for the whole
+// index and as of a moment between two updates; persons without messages
+// in the window are left out.
+func TestWalk(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	const girl, dob = "DOE^BABY GIRL", "20231201"
+	write(t, arch,
+		vxu("1", "CLINICA", "20240101120000", "S1^^^MYIIS^SR", girl, dob, "F", rxa("20240101", "08", "00")),
+		vxu("2", "CLINICA", "20240102120000", "A2^^^CLINICA^MR", girl, dob, "F", rxa("20240102", "10", "00")),
+		vxu("3", "CLINICB", "20240102130000", "B7^^^CLINICB^MR", "ROE^ANN", "20200202", "F", rxa("20240102", "03", "00")))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	if _, err := x.Update(ctx, []string{arch}); err != nil {
+		t.Fatal(err)
+	}
+	between := c.t.Add(time.Millisecond)
+	appendTo(t, arch,
+		vxu("4", "CLINICA", "20240103120000", "A2^^^CLINICA^MR", girl, dob, "F", rxa("20240103", "49", "00")),
+		vxu("5", "CLINICC", "20240104120000", "C1^^^CLINICC^MR", "POE^AL", "20210303", "M", rxa("20240104", "20", "00")),
+		vxu("6", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S1^^^MYIIS^SR", girl, dob, "F"))
+	if _, err := x.Update(ctx, []string{arch}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type person struct {
+		P      Person
+		Msgs   []Message
+		Merged []Merged
+	}
+	merges := 0
+	for _, asOf := range []time.Time{{}, between} {
+		var want []person
+		ps, err := s.Persons(ctx, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			msgs, err := s.Messages(ctx, p, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) == 0 {
+				continue
+			}
+			ids, ats, err := s.MergedInto(ctx, p, time.Time{}, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var merged []Merged
+			for i := range ids {
+				merged = append(merged, Merged{ids[i], ats[i]})
+			}
+			merges += len(merged)
+			want = append(want, person{p, msgs, merged})
+		}
+		var got []person
+		err = s.Walk(ctx, asOf, func(p Person, msgs []Message, merged []Merged) error {
+			got = append(got, person{p, msgs, merged})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("as of %v: walk\n%+v\nper-person queries\n%+v", asOf, got, want)
+		}
+		if asOf.IsZero() && len(want) != 3 {
+			t.Errorf("%d persons with messages, want 3", len(want))
+		}
+		// As of the first update the girl is already one person (persons
+		// are current), and CLINICC's person has no messages yet.
+		if !asOf.IsZero() && len(want) != 2 {
+			t.Errorf("as of the first update: %d persons, want 2", len(want))
+		}
+	}
+	if merges != 1 {
+		t.Errorf("%d merged Patients seen, want 1 (the test needs a merge)", merges)
+	}
+}
