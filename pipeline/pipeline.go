@@ -154,8 +154,6 @@ func (p *Pipeline) Memberships(ctx context.Context, fn func(Membership) error) e
 	})
 }
 
-const personPage = 256
-
 // Export streams the reduced data set person by person, in Patient id
 // order, from one consistent snapshot of the index.
 func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
@@ -164,7 +162,12 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer snap.Close()
-	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, types: map[string]bool{}, st: &Stats{}}
+	rr, err := v2archive.NewRereader(p.idx.ReaderOptions())
+	if err != nil {
+		return err
+	}
+	defer rr.Close()
+	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, types: map[string]bool{}, st: &Stats{}}
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
@@ -199,41 +202,48 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	return nil
 }
 
-// persons lists the persons of the export in Patient id order: the
-// PatientIDs asked for, or everyone by keyset pages.
-func (e *export) eachPerson(fn func(index.Person) error) error {
-	if e.q.PatientIDs != nil {
-		ids := slices.Clone(e.q.PatientIDs)
-		sort.Strings(ids)
-		for _, id := range slices.Compact(ids) {
-			pp, ok, err := e.snap.Person(e.ctx, id)
+// work is one person of an export with what the index holds of it.
+type work struct {
+	pp     index.Person
+	msgs   []index.Message
+	merged []index.Merged // Patient ids merged into pp
+}
+
+// eachPerson lists the persons of the export in Patient id order, with
+// their messages: the PatientIDs asked for, or everyone in one walk of
+// the index.
+func (e *export) eachPerson(fn func(*work) error) error {
+	if e.q.PatientIDs == nil {
+		return e.snap.Walk(e.ctx, e.q.AsOf, func(pp index.Person, msgs []index.Message, merged []index.Merged) error {
+			return fn(&work{pp: pp, msgs: msgs, merged: merged})
+		})
+	}
+	ids := slices.Clone(e.q.PatientIDs)
+	sort.Strings(ids)
+	for _, id := range slices.Compact(ids) {
+		pp, ok, err := e.snap.Person(e.ctx, id)
+		if err != nil || !ok {
 			if err != nil {
 				return err
 			}
-			if ok {
-				if err := fn(pp); err != nil {
-					return err
-				}
-			}
+			continue
 		}
-		return nil
-	}
-	after := ""
-	for {
-		ps, err := e.snap.Persons(e.ctx, after, personPage)
+		w := &work{pp: pp}
+		if w.msgs, err = e.snap.Messages(e.ctx, pp, e.q.AsOf); err != nil {
+			return err
+		}
+		olds, ats, err := e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf)
 		if err != nil {
 			return err
 		}
-		for _, pp := range ps {
-			if err := fn(pp); err != nil {
-				return err
-			}
+		for i := range olds {
+			w.merged = append(w.merged, index.Merged{ID: olds[i], At: ats[i]})
 		}
-		if len(ps) < personPage {
-			return nil
+		if err := fn(w); err != nil {
+			return err
 		}
-		after = ps[len(ps)-1].ID
 	}
+	return nil
 }
 
 // persons exports every person. With several CPUs, persons are read,
@@ -246,7 +256,7 @@ func (e *export) persons() error {
 	}
 	type job struct {
 		seq int
-		pp  index.Person
+		w   *work
 	}
 	type result struct {
 		seq int
@@ -264,14 +274,14 @@ func (e *export) persons() error {
 	go func() {
 		defer close(jobs)
 		seq := 0
-		prodErr = e.eachPerson(func(pp index.Person) error {
+		prodErr = e.eachPerson(func(w *work) error {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 			select {
-			case jobs <- job{seq, pp}:
+			case jobs <- job{seq, w}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -289,7 +299,7 @@ func (e *export) persons() error {
 				pe.ctx = ctx
 				buf := &buffer{}
 				pe.sink, pe.st = buf, &Stats{}
-				err := pe.person(j.pp)
+				err := pe.person(j.w)
 				results <- result{j.seq, buf, *pe.st, err}
 			}
 		}()
@@ -390,6 +400,7 @@ type export struct {
 	q     Query
 	sink  Sink
 	snap  *index.Snapshot
+	rr    *v2archive.Rereader // archive files stay open for the export
 	types map[string]bool
 	st    *Stats // the copy per worker gets its own
 }
@@ -436,9 +447,9 @@ func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.In
 // person exports one person: its messages re-read and mapped, the
 // Patients merged, the doses reduced. What it sends is buffered, so a
 // person whose predicted dose keys prove wrong is exported again.
-func (e *export) person(pp index.Person) error {
+func (e *export) person(w *work) error {
 	if !e.p.memoOK() {
-		return e.personRun(pp, mapFull)
+		return e.personRun(w, mapFull)
 	}
 	mode := mapPredict
 	if e.p.noPredict.Load() {
@@ -448,7 +459,7 @@ func (e *export) person(pp index.Person) error {
 		pe := *e
 		buf := &buffer{}
 		pe.sink, pe.st = buf, &Stats{}
-		err := pe.personRun(pp, mode)
+		err := pe.personRun(w, mode)
 		if errors.Is(err, errMispredicted) && mode == mapPredict {
 			if !e.p.noPredict.Swap(true) {
 				slog.Warn("pipeline: a dose key predicted from v2 values differs from the mapping's; every dose record is mapped from now on")
@@ -464,13 +475,13 @@ func (e *export) person(pp index.Person) error {
 	}
 }
 
-func (e *export) personRun(pp index.Person, mode int) error {
+func (e *export) personRun(w *work, mode int) error {
 	if err := e.ctx.Err(); err != nil {
 		return err
 	}
-	msgs, err := e.snap.Messages(e.ctx, pp, e.q.AsOf)
-	if err != nil || len(msgs) == 0 {
-		return err
+	pp, msgs := w.pp, w.msgs
+	if len(msgs) == 0 {
+		return nil
 	}
 	e.st.Persons++
 	var maxAt time.Time
@@ -488,7 +499,6 @@ func (e *export) personRun(pp index.Person, mode int) error {
 		patMsgs []*index.Message
 		patAt   time.Time
 		recs    []*doseRec
-		ropts   = e.p.idx.ReaderOptions()
 		mp      = e.p.opts.Mapping
 		pid     = pp.ID
 		memo    map[string]*memoEntry
@@ -510,7 +520,7 @@ func (e *export) personRun(pp index.Person, mode int) error {
 				return err
 			}
 		}
-		it, err := v2archive.ReadAt(m.ReadLoc(), ropts)
+		it, err := e.rr.ReadAt(m.ReadLoc())
 		if err == nil && it.Err != nil {
 			err = it.Err
 		}
@@ -634,14 +644,12 @@ func (e *export) personRun(pp index.Person, mode int) error {
 	// Persons merged into this one took their Immunization ids with them
 	// (ids hash the Patient id): a _since export lists those as deleted,
 	// and the doses under their new ids count as updated at the merge.
-	olds, ats, err := e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf)
-	if err != nil {
-		return err
-	}
-	for i := range olds {
+	olds, ats := make([]string, len(w.merged)), make([]time.Time, len(w.merged))
+	for i, mg := range w.merged {
+		olds[i], ats[i] = mg.ID, mg.At
 		for _, d := range doses {
-			if ats[i].After(d.lastUpdated) {
-				d.lastUpdated = ats[i]
+			if mg.At.After(d.lastUpdated) {
+				d.lastUpdated = mg.At
 			}
 		}
 	}
