@@ -27,10 +27,11 @@ import (
 
 func init() {
 	register(&command{
-		Name:  "bench export",
-		Usage: "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [PATH...]",
-		Short: "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
-		Run:   runBenchExport,
+		Name:    "bench export",
+		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [PATH...]",
+		Short:   "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
+		Run:     runBenchExport,
+		Streams: true,
 	})
 }
 

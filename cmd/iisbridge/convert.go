@@ -21,10 +21,11 @@ import (
 
 func init() {
 	register(&command{
-		Name:  "convert",
-		Usage: "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...",
-		Short: "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
-		Run:   func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
+		Name:    "convert",
+		Usage:   "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...",
+		Short:   "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
+		Run:     func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
+		Streams: true,
 	})
 }
 

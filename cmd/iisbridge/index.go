@@ -18,10 +18,11 @@ import (
 
 func init() {
 	register(&command{
-		Name:  "index",
-		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
-		Short: "index v2 archives (incremental: only new files and appended bytes are read)",
-		Run:   func(args []string) int { return runIndex(args, os.Stderr) },
+		Name:    "index",
+		Usage:   "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
+		Short:   "index v2 archives (incremental: only new files and appended bytes are read)",
+		Run:     func(args []string) int { return runIndex(args, os.Stderr) },
+		Streams: true,
 	})
 }
 

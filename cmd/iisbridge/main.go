@@ -18,6 +18,9 @@ type command struct {
 	Usage string // one line: arguments after the name
 	Short string // one line: what it does
 	Run   func(args []string) int
+	// Streams marks the long streaming commands, which run with the
+	// garbage collector settings of gc.go.
+	Streams bool
 }
 
 var commands = map[string]*command{}
@@ -38,6 +41,9 @@ func run(args []string) int {
 	}
 	for n := min(len(args), 3); n > 0; n-- {
 		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+			if c.Streams {
+				tuneGC()
+			}
 			return c.Run(args[n:])
 		}
 	}

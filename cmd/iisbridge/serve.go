@@ -26,10 +26,11 @@ import (
 
 func init() {
 	register(&command{
-		Name:  "serve",
-		Usage: "[--config FILE] [--addr HOST:PORT] [--data DIR]",
-		Short: "serve FHIR Bulk Data $export (without --config: demo data generated into the data dir)",
-		Run:   runServe,
+		Name:    "serve",
+		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR]",
+		Short:   "serve FHIR Bulk Data $export (without --config: demo data generated into the data dir)",
+		Run:     runServe,
+		Streams: true,
 	})
 }
 
