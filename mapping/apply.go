@@ -69,9 +69,10 @@ type env struct {
 	rule     *rule // current rule, for issues
 	scope    *scope
 	rejected bool
-	quiet    bool // evaluating an id, let or group key: functions do not warn
-	sets     int  // values written, for required blocks
-	started  int  // resource instances started, for default ids
+	quiet    bool           // evaluating an id, let or group key: functions do not warn
+	sets     int            // values written, for required blocks
+	started  int            // resource instances started, for default ids
+	pending  []pendingStart // unbuilt instances not yet counted in started
 	stack    []string
 	scratch  []byte
 	nodes    []node
@@ -236,6 +237,8 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
+	clear(e.pending)
+	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
 	e.arena = nil // its strings belong to the last output
 	if e.arenaUsed > 0 {
@@ -263,9 +266,14 @@ func (e *env) resource(r *resourceDef, root *scope) {
 }
 
 // instance builds one resource. When build is false (Input.Want refused
-// it) only its id is worked out, because later resources may refer to it.
+// it) only its id is worked out, because later resources may refer to it,
+// or, when nothing can see its id and lets, only what unbuilt says.
 func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	e.rule, e.scope, e.rejected = nil, s, false
+	if !build && r.skipUnbuilt {
+		e.unbuilt(r, s)
+		return
+	}
 	if r.when != nil && !e.test(r.when, s) {
 		return
 	}
@@ -291,6 +299,7 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 				sender = msh.Field(4).Rep(1).String()
 			}
 		}
+		e.settle()
 		id, _ = fnHash(nil, nil, nil, []string{r.typ, sender, ctl, strconv.Itoa(e.started)})
 	}
 	if r.asSlot >= 0 {

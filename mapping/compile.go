@@ -32,6 +32,13 @@ type compiler struct {
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
 	nRules  int
+
+	// Who reads the variables of a resource (see unbuilt.go): slotOwner
+	// maps a resource's let and as: slots to it; curRes is the resource
+	// being compiled and inner is set while its lets, id and rules are.
+	slotOwner map[int]*resourceDef
+	curRes    *resourceDef
+	inner     bool
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -243,6 +250,7 @@ func (c *compiler) lookupVar(name string, at position, text string) expr {
 		return &litExpr{v}
 	}
 	if slot, ok := c.vars[name]; ok {
+		c.noteVarRead(slot)
 		return &varExpr{name: name, slot: slot, src: c.varSrc[name]}
 	}
 	c.errorf(at, "expression %q: unknown variable $%s", text, name)
@@ -265,7 +273,8 @@ func (c *compiler) newVar(name string, at position) int {
 
 func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
-		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{}}
+		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{},
+		slotOwner: map[int]*resourceDef{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()
@@ -288,6 +297,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	}
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
+	analyzeUnbuilt(c.m)
 	return c.m, nil
 }
 
@@ -485,6 +495,13 @@ type resourceDef struct {
 	asSlot  int // -1: none
 	rules   []*rule
 	room    int // keys of the resource object, for fhirout.Slab
+
+	// What an instance Input.Want refuses must still do (unbuilt.go).
+	observed    bool // its let or as: variables are read from outside it
+	skipUnbuilt bool // its lets and id can be skipped when not built
+	whenPure    bool // testing its when: raises no issue
+	whenLater   bool // ... and reads no variable: it may be tested later
+	needStarted bool // this or a later resource may make a default id
 }
 
 func (c *compiler) at(n *yaml.Node) string { return fmt.Sprintf("%s:%d", c.file, n.Line) }
@@ -502,6 +519,8 @@ func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
 		c.errorf(pos(f["resource"]), "unknown FHIR R4 resource type %q", r.typ)
 		return nil
 	}
+	c.curRes, c.inner = r, false
+	defer func() { c.curRes, c.inner = nil, false }()
 	scope := root
 	if fn := f["foreach"]; fn != nil {
 		r.foreach, scope = c.compileForeach(fn, nil, nil, root)
@@ -509,14 +528,19 @@ func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
 	if wn := f["when"]; wn != nil {
 		r.when = c.compileCond(wn, scope)
 	}
+	c.inner = true // lets, id and rules: recomputed by every built instance
 	if ln := f["let"]; ln != nil {
 		r.lets = c.compileLets(ln, scope)
+		for _, l := range r.lets {
+			c.slotOwner[l.slot] = r
+		}
 	}
 	if s, ok := c.scalar(f["id"], "id"); ok {
 		r.id = c.parseExpr(s, pos(f["id"]), scope)
 	}
 	if s, ok := c.scalar(f["as"], "as"); ok {
 		r.asSlot = c.newVar(s, pos(f["as"]))
+		c.slotOwner[r.asSlot] = r
 	}
 	if rn := f["rules"]; rn != nil {
 		r.rules = c.compileRules(rn, withFHIR(scope, r.typ, r.typ))
