@@ -73,11 +73,17 @@ type env struct {
 	sets     int            // values written, for required blocks
 	started  int            // resource instances started, for default ids
 	pending  []pendingStart // unbuilt instances not yet counted in started
-	stack    []string
-	scratch  []byte
-	nodes    []node
-	scopes   []scope
-	arena    []byte // string arena of the current Apply (see text)
+	inv      Input          // Apply's input (e.in points here)
+	outv     Output         // Apply's output (e.out points here)
+	// lastTime formatted as a FHIR instant: $input.last_updated
+	lastTime    time.Time
+	lastInstant string
+	refs        []*scope // chunk for scope.kids
+	stack       []string
+	scratch     []byte
+	nodes       []node
+	scopes      []scope
+	arena       []byte // string arena of the current Apply (see text)
 	// arenaUsed counts the arena bytes of this Apply; arenaSize is the
 	// next arena's size, learnt from the last Apply.
 	arenaUsed, arenaSize int
@@ -172,12 +178,12 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 		return out
 	}
 	e := envPool.Get().(*env)
-	e.reset(impl, &in, &out, trace)
+	// The input and output live in the env while it works (pointers to
+	// apply's own would move both to the heap on every call).
+	e.inv = in
+	e.reset(impl, &e.inv, &e.outv, trace)
 	defer func() {
-		e.msg, e.row, e.in, e.out, e.rule, e.scope = nil, nil, nil, nil, nil, nil
-		envPool.Put(e)
-	}()
-	defer func() {
+		out = e.outv
 		// Apply never panics on bad input: a bug in a rule is reported as
 		// one exception issue for the record.
 		if r := recover(); r != nil {
@@ -185,41 +191,66 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 			out.Issues = append(out.Issues, fhirout.Issue{Severity: "error", Code: "exception",
 				Diagnostics: fmt.Sprintf("mapping failed on this record: %v", r), Input: e.input("")})
 		}
+		e.inv, e.outv = Input{}, Output{}
+		e.msg, e.row, e.in, e.out, e.rule, e.scope = nil, nil, nil, nil, nil, nil
+		envPool.Put(e)
 	}()
+	e.record(&e.inv)
+	return out // set by the deferred function
+}
+
+// record maps the record in (the env's copy of Apply's input) into e.out.
+func (e *env) record(in *Input) {
+	impl := e.m
 	root := e.newScope(scope{ownsSegs: true})
 	switch impl.source {
 	case "v2":
 		if in.Msg == nil {
-			return out
+			return
 		}
 		if len(impl.messages) > 0 {
-			code, trig, _ := in.Msg.Type()
+			// Message.Type, decoded into the scratch buffer instead of
+			// two new strings.
+			typ := in.Msg.Segments()[0].Field(9).Rep(1)
+			b := typ.Component(1).AppendDecoded(e.scratch[:0])
+			n := len(b)
+			b = typ.Component(2).AppendDecoded(b)
+			e.scratch = b
+			code, trig := bytes.TrimSpace(b[:n]), bytes.TrimSpace(b[n:])
 			ok := false
 			for _, t := range impl.messages {
-				if strings.EqualFold(t[0], strings.TrimSpace(code)) && strings.EqualFold(t[1], strings.TrimSpace(trig)) {
+				if bytes.EqualFold([]byte(t[0]), code) && bytes.EqualFold([]byte(t[1]), trig) {
 					ok = true
 					break
 				}
 			}
 			if !ok {
-				return out
+				return
 			}
 		}
 		root.segs = in.Msg.Segments()
 	case "sql":
 		if in.Row == nil {
-			return out
+			return
 		}
 	}
-	e.vars = make([]string, impl.nVars)
+	if cap(e.vars) < impl.nVars {
+		e.vars = make([]string, impl.nVars)
+	}
+	e.vars = e.vars[:impl.nVars]
+	clear(e.vars)
 	e.vars[0] = in.PatientID
 	if !in.LastUpdated.IsZero() {
-		e.vars[1] = fhirout.FormatInstant(in.LastUpdated)
+		// An export gives many records the same time: format it once.
+		if !in.LastUpdated.Equal(e.lastTime) || e.lastInstant == "" {
+			e.lastTime, e.lastInstant = in.LastUpdated, fhirout.FormatInstant(in.LastUpdated)
+		}
+		e.vars[1] = e.lastInstant
 	}
 	e.vars[2] = in.Loc.Source
 	e.vars[3] = in.Loc.ControlID
 	if impl.when != nil && !e.test(impl.when, root) {
-		return out
+		return
 	}
 	for _, l := range impl.lets {
 		e.vars[l.slot] = e.evalQuiet(l.x, root)
@@ -227,16 +258,17 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 	for _, r := range impl.resources {
 		e.resource(r, root)
 	}
-	return out
 }
 
 func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	// Field by field: the memo table stays (its entries die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
-	e.vars, e.zone, e.orders, e.ordersOK = nil, nil, nil, false
+	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
+	clear(e.refs)
+	e.refs = e.refs[:0]
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -256,13 +288,43 @@ func (e *env) resource(r *resourceDef, root *scope) {
 		e.instance(r, root, want == nil || want(r.typ, -1))
 		return
 	}
-	e.each(r.foreach, root, func(s *scope) {
+	e.each(r.foreach, root, eachBody{kind: bodyInstance, res: r})
+}
+
+// What each runs per item. A closure would do, but one capturing its
+// variables is a heap allocation per loop; this is a plain value.
+type bodyKind uint8
+
+const (
+	bodyInstance bodyKind = iota // e.instance(res, item)
+	bodyRule                     // e.ruleBody(r, item, n)
+	bodyHas                      // found when where holds for the item
+)
+
+type eachBody struct {
+	kind  bodyKind
+	res   *resourceDef
+	r     *rule
+	n     *node
+	where *cond
+}
+
+// run runs b for the item is; false stops the loop (has: found).
+func (e *env) run(b *eachBody, is *scope) bool {
+	switch b.kind {
+	case bodyInstance:
 		order := -1
-		if s.lname == "ORDER" {
-			order = s.lidx - 1
+		if is.lname == "ORDER" {
+			order = is.lidx - 1
 		}
-		e.instance(r, s, want == nil || want(r.typ, order))
-	})
+		want := e.in.Want
+		e.instance(b.res, is, want == nil || want(b.res.typ, order))
+	case bodyRule:
+		e.ruleBody(b.r, is, b.n)
+	case bodyHas:
+		return b.where != nil && !e.test(b.where, is)
+	}
+	return true
 }
 
 // instance builds one resource. When build is false (Input.Want refused
@@ -310,7 +372,8 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	}
 	obj := e.slab.Resource(r.typ, r.room)
 	obj.Set("id", id)
-	root := &node{obj: obj, path: r.typ}
+	root := e.newNode(nil, step{})
+	root.obj, root.path = obj, r.typ
 	e.rules(r.rules, s, root)
 	if e.trace {
 		ref := r.typ + "/" + obj.ID()
@@ -330,8 +393,9 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	e.out.Resources = append(e.out.Resources, obj)
 }
 
-// each runs fn for every item of a foreach in scope s.
-func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
+// each runs b for every item of a foreach in scope s, until b says stop;
+// it reports whether it ran to the end.
+func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 	switch fe.kind {
 	case eachOrder:
 		if !e.ordersOK && e.msg != nil {
@@ -339,21 +403,20 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 		}
 		for i, o := range e.orders {
 			is := e.newScope(scope{parent: s, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1})
-			if fe.where == nil || e.test(fe.where, is) {
-				fn(is)
+			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
+				return false
 			}
 		}
 	case eachSeg:
 		segs := segsFor(s, fe.up)
 		if fe.groupBy != nil {
-			e.groups(fe, s, segs, fn)
-			return
+			return e.groups(fe, s, segs, b)
 		}
 		// Loops over the segments of the current scope share one scope per
 		// segment, so the path memo serves every loop (OBX-3.1 is read once).
 		share := fe.up == 0 && s.ownsSegs
 		if share && s.kids == nil {
-			s.kids = make([]*scope, len(segs))
+			s.kids = e.scopeRefs(len(segs))
 		}
 		n := 0
 		for i := range segs {
@@ -371,8 +434,8 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 					s.kids[i] = is
 				}
 			}
-			if fe.where == nil || e.test(fe.where, is) {
-				fn(is)
+			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
+				return false
 			}
 		}
 	case eachRep:
@@ -380,7 +443,7 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 		segs := segsFor(s, fe.path.up)
 		seg, ok := segs.Find(p.Segment, max(p.SegOcc, 0))
 		if !ok {
-			return
+			return true
 		}
 		f := seg.Field(p.Field)
 		for r := 1; r <= f.NumReps(); r++ {
@@ -389,16 +452,17 @@ func (e *env) each(fe *foreachDef, s *scope, fn func(*scope)) {
 				continue
 			}
 			is := e.newScope(scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r})
-			if fe.where == nil || e.test(fe.where, is) {
-				fn(is)
+			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
+				return false
 			}
 		}
 	}
+	return true
 }
 
 // groups runs fn once per group of segments sharing the group_by value, in
 // order of first appearance; items with an empty key form one group.
-func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*scope)) {
+func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
 	var keys []string
 	var members []hl7v2.Segments
 	for i := range segs {
@@ -421,8 +485,11 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, fn func(*sco
 		members[j] = append(members[j], segs[i])
 	}
 	for j := range keys {
-		fn(e.newScope(scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]}))
+		if !e.run(&b, e.newScope(scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]})) {
+			return false
+		}
 	}
+	return true
 }
 
 func (e *env) rules(rs []*rule, s *scope, n *node) {
@@ -431,7 +498,7 @@ func (e *env) rules(rs []*rule, s *scope, n *node) {
 			return
 		}
 		if r.foreach != nil {
-			e.each(r.foreach, s, func(is *scope) { e.ruleBody(r, is, n) })
+			e.each(r.foreach, s, eachBody{kind: bodyRule, r: r, n: n})
 			continue
 		}
 		e.ruleBody(r, s, n)
@@ -607,16 +674,11 @@ func (e *env) test(c *cond, s *scope) bool {
 		}
 		return false
 	case condHas:
-		found := false
+		// The where is the body's, not the loop's: the loop stops at the
+		// first item that satisfies it.
 		fe := *c.has
-		where := fe.where
 		fe.where = nil
-		e.each(&fe, s, func(is *scope) {
-			if !found && (where == nil || e.test(where, is)) {
-				found = true
-			}
-		})
-		return found
+		return !e.each(&fe, s, eachBody{kind: bodyHas, where: c.has.where})
 	}
 	return false
 }
@@ -637,6 +699,16 @@ func (e *env) newScope(v scope) *scope {
 	}
 	e.scopes = append(e.scopes, v)
 	return &e.scopes[len(e.scopes)-1]
+}
+
+// scopeRefs gives a zeroed slice of n scope pointers for one Apply.
+func (e *env) scopeRefs(n int) []*scope {
+	if cap(e.refs)-len(e.refs) < n {
+		e.refs = make([]*scope, 0, max(n, 64))
+	}
+	k := len(e.refs)
+	e.refs = e.refs[:k+n]
+	return e.refs[k : k+n : k+n]
 }
 
 func (e *env) newNode(parent *node, st step) *node {

@@ -97,13 +97,48 @@ func (p *pathExpr) appendValues(e *env, s *scope, dst []string) []string {
 		str, _ := p.eval(e, s)
 		return append(dst, str)
 	}
-	for _, v := range segsFor(s, p.up).Values(p.p) {
-		if v.IsEmpty() || v.IsNull() {
-			continue
+	// Segments.Values, walked in place instead of into a new slice.
+	segs := segsFor(s, p.up)
+	if p.p.SegOcc >= 0 {
+		seg, ok := segs.Find(p.p.Segment, p.p.SegOcc)
+		if !ok {
+			return dst
 		}
-		dst = append(dst, e.text(v))
+		return p.appendFrom(e, seg, dst)
+	}
+	for _, seg := range segs {
+		if !seg.IsZero() && seg.Name() == p.p.Segment {
+			dst = p.appendFrom(e, seg, dst)
+		}
 	}
 	return dst
+}
+
+// appendFrom appends the non-empty values of the path in seg: its
+// repetition, or every one with [*] (hl7v2's Path.appendFrom).
+func (p *pathExpr) appendFrom(e *env, seg hl7v2.Segment, dst []string) []string {
+	f := seg.Field(p.p.Field)
+	if p.p.Rep >= 0 {
+		return p.appendText(e, f, max(p.p.Rep, 1), dst)
+	}
+	for r := 1; r <= f.NumReps(); r++ {
+		dst = p.appendText(e, f, r, dst)
+	}
+	return dst
+}
+
+func (p *pathExpr) appendText(e *env, f hl7v2.Field, rep int, dst []string) []string {
+	v := f.Rep(rep)
+	if p.p.Component > 0 {
+		v = v.Component(p.p.Component)
+	}
+	if p.p.Sub > 0 { // on a repetition (no Component): component 1's, as Sub does
+		v = v.Sub(p.p.Sub)
+	}
+	if v.IsEmpty() || v.IsNull() {
+		return dst
+	}
+	return append(dst, e.text(v))
 }
 
 func (p *pathExpr) wildcard() bool {

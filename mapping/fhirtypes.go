@@ -91,16 +91,25 @@ func convert(k elemKind, s string) (any, error) {
 			return false, nil
 		}
 		return nil, errBool
-	case kindInt:
-		if _, err := strconv.ParseInt(s, 10, 32); err != nil || strings.HasPrefix(s, "+") || (len(s) > 1 && s[0] == '0') {
-			return nil, errors.New("is not an integer")
-		}
-		return fhirout.Number(s), nil
-	case kindDecimal:
-		if !decimalRE.MatchString(s) {
-			return nil, errors.New("is not a decimal number")
+	case kindInt, kindDecimal:
+		if err := checkNumber(k, s); err != nil {
+			return nil, err
 		}
 		return fhirout.Number(s), nil
 	}
 	return s, nil
+}
+
+// checkNumber is convert's check of an integer or decimal value.
+func checkNumber(k elemKind, s string) error {
+	if k == kindInt {
+		if _, err := strconv.ParseInt(s, 10, 32); err != nil || strings.HasPrefix(s, "+") || (len(s) > 1 && s[0] == '0') {
+			return errors.New("is not an integer")
+		}
+		return nil
+	}
+	if !isDecimal(s) {
+		return errors.New("is not a decimal number")
+	}
+	return nil
 }

@@ -162,7 +162,7 @@ func fnDate(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if ts.DroppedOffset != "" {
 		e.offsetDropped("the date is read as sent")
 	}
-	return ts.FHIRDate(), nil
+	return e.fhirDate(ts), nil
 }
 
 // offsetDropped warns that a timestamp's offset was implausible ("+0",
@@ -188,12 +188,96 @@ func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 		if ts.DroppedOffset != "" {
 			e.offsetDropped("the date is read as sent")
 		}
-		return ts.FHIRDateTime(time.UTC), nil
+		return e.fhirDateTime(ts, time.UTC), nil
 	}
 	if ts.DroppedOffset != "" {
 		e.offsetDropped("the zone of MSH-7 or settings.timezone used")
 	}
-	return ts.FHIRDateTime(e.defaultZone()), nil
+	return e.fhirDateTime(ts, e.defaultZone()), nil
+}
+
+// fhirDate is ts.FHIRDate() written into the arena: time.Format costs an
+// allocation and a layout walk per value, and every dose has dates.
+func (e *env) fhirDate(ts hl7v2.TS) string {
+	if ts.Precision == 0 {
+		return ""
+	}
+	y, mo, d := ts.Time.Date()
+	if y < 0 || y > 9999 {
+		return ts.FHIRDate()
+	}
+	e.reserve(10)
+	start := len(e.arena)
+	e.arena = appendDigits(e.arena, y, 4)
+	if ts.Precision >= hl7v2.PrecMonth {
+		e.arena = appendDigits(append(e.arena, '-'), int(mo), 2)
+	}
+	if ts.Precision >= hl7v2.PrecDay {
+		e.arena = appendDigits(append(e.arena, '-'), d, 2)
+	}
+	e.arenaUsed += len(e.arena) - start
+	return unsafe.String(&e.arena[start], len(e.arena)-start)
+}
+
+// fhirDateTime is ts.FHIRDateTime(def) written into the arena, up to
+// second precision (a fraction keeps hl7v2's own formatting).
+func (e *env) fhirDateTime(ts hl7v2.TS, def *time.Location) string {
+	if ts.Precision <= hl7v2.PrecDay {
+		return e.fhirDate(ts)
+	}
+	if ts.Precision > hl7v2.PrecSecond {
+		return ts.FHIRDateTime(def)
+	}
+	tm := ts.Time
+	if !ts.HasOffset {
+		if def == nil {
+			def = time.UTC
+		}
+		tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), def)
+	}
+	y, mo, d := tm.Date()
+	if y < 0 || y > 9999 {
+		return ts.FHIRDateTime(def)
+	}
+	h, mi, sec := tm.Clock()
+	_, off := tm.Zone()
+	// Layout 2006-01-02T15:04:05Z07:00: Z for a zero offset, else ±hh:mm.
+	e.reserve(25)
+	start := len(e.arena)
+	b := appendDigits(e.arena, y, 4)
+	b = appendDigits(append(b, '-'), int(mo), 2)
+	b = appendDigits(append(b, '-'), d, 2)
+	b = appendDigits(append(b, 'T'), h, 2)
+	b = appendDigits(append(b, ':'), mi, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	if off == 0 {
+		b = append(b, 'Z')
+	} else {
+		zone, sign := off/60, byte('+') // minutes, truncated as Format does
+		if zone < 0 {
+			zone, sign = -zone, '-'
+		}
+		b = appendDigits(append(b, sign), zone/60, 2)
+		b = appendDigits(append(b, ':'), zone%60, 2)
+	}
+	e.arena = b
+	e.arenaUsed += len(b) - start
+	return unsafe.String(&e.arena[start], len(b)-start)
+}
+
+// appendDigits appends n (0 <= n) zero-padded to width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var buf [8]byte
+	i := len(buf)
+	for n >= 10 || width > 1 {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		width--
+	}
+	i--
+	buf[i] = byte('0' + n)
+	return append(b, buf[i:]...)
 }
 
 // defaultZone is the zone of a timestamp without offset: MSH-7's offset
@@ -269,18 +353,37 @@ func fnConcat(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	return unsafe.String(&e.arena[start], n), nil
 }
 
-func fnJoin(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
-	var b strings.Builder
+func fnJoin(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
+	n, k := 0, 0
+	var only string
+	for _, s := range a[1:] {
+		if s != "" {
+			n += len(s)
+			k++
+			only = s
+		}
+	}
+	switch k {
+	case 0:
+		return "", nil
+	case 1:
+		return only, nil
+	}
+	n += (k - 1) * len(a[0])
+	// Built in the arena (see fnConcat).
+	e.reserve(n)
+	start := len(e.arena)
 	for _, s := range a[1:] {
 		if s == "" {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteString(a[0])
+		if len(e.arena) > start {
+			e.arena = append(e.arena, a[0]...)
 		}
-		b.WriteString(s)
+		e.arena = append(e.arena, s...)
 	}
-	return b.String(), nil
+	e.arenaUsed += n
+	return unsafe.String(&e.arena[start], n), nil
 }
 
 func fnFirst(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
@@ -324,6 +427,49 @@ func fnSlug(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 
 var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
+// isDecimal is decimalRE.MatchString by hand (a regexp match costs more
+// than the rest of writing a number; a test keeps the two in step).
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = skipDigits(s, i+1)
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := skipDigits(s, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := skipDigits(s, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(s)
+}
+
+func skipDigits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
 func fnNumber(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	s := a[0]
 	if s == "" {
@@ -342,7 +488,7 @@ func fnNumber(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if neg {
 		s = "-" + s
 	}
-	if !decimalRE.MatchString(s) {
+	if !isDecimal(s) {
 		return "", errors.New("not a number")
 	}
 	return s, nil
@@ -365,12 +511,19 @@ func fnCVX(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if !isDigits(s) {
 		return s, nil
 	}
-	s = strings.TrimLeft(s, "0")
-	if len(s) < 2 {
-		s = strings.Repeat("0", 2-len(s)) + s
+	// Without leading zeros, padded to two digits: a substring of s
+	// whenever s has two digits or more, so nothing is allocated.
+	t := strings.TrimLeft(s, "0")
+	switch {
+	case len(t) >= 2:
+		return t, nil
+	case len(s) >= 2:
+		return s[len(s)-2:], nil // "08", "008" → "08"; "00" → "00"
 	}
-	return s, nil
+	return cvxPadded[s[0]-'0'], nil
 }
+
+var cvxPadded = [10]string{"00", "01", "02", "03", "04", "05", "06", "07", "08", "09"}
 
 func fnNDC(_ *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	s := a[0]

@@ -1,0 +1,109 @@
+package mapping
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"iisbridge/hl7v2"
+)
+
+// The hand-written matchers and allocation-free functions agree with
+// what they replace.
+func TestHandWrittenEquivalents(t *testing.T) {
+	decimals := []string{"", "-", "0", "00", "01", "-0", "1", "12", "1.", "1.5", ".5", "0.50", "-0.5", "1e5", "1E+5", "1e-", "1e",
+		"1.5e10", "1.e5", "+1", "1a", "a", "9999999999999999999", "1.2.3", "--1", "-.5", "0e0", "10E-02", " 1", "1 "}
+	for _, s := range decimals {
+		if got, want := isDecimal(s), decimalRE.MatchString(s); got != want {
+			t.Errorf("isDecimal(%q) = %v, regexp %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "0", "00", "000", "3", "03", "003", "08", "8", "45", "045", "0045", "100", "0100", "998", "x1", "1x", "０1"} {
+		got, _ := fnCVX(nil, nil, nil, []string{s})
+		want := s
+		if isDigits(s) {
+			want = strings.TrimLeft(s, "0")
+			if len(want) < 2 {
+				want = strings.Repeat("0", 2-len(want)) + want
+			}
+		}
+		if got != want {
+			t.Errorf("cvx(%q) = %q, want %q", s, got, want)
+		}
+	}
+	e := &env{}
+	for _, a := range [][]string{{", "}, {", ", ""}, {", ", "a"}, {", ", "", "a", ""}, {", ", "a", "b"}, {"", "a", "", "b", "c"}, {" ext. ", "", ""}} {
+		var b strings.Builder
+		for _, s := range a[1:] {
+			if s == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString(a[0])
+			}
+			b.WriteString(s)
+		}
+		if got, _ := fnJoin(e, nil, nil, a); got != b.String() {
+			t.Errorf("join(%q) = %q, want %q", a, got, b.String())
+		}
+	}
+}
+
+// A path with [*] read in place gives what Segments.Values gives.
+func TestAppendValuesMatchesValues(t *testing.T) {
+	m := msg(t, `
+MSH|^~\&|APP|CLINIC-A|IIS|STATE|20240301120000-0600||VXU^V04^VXU_V04|CTRL-1|P|2.5.1
+PID|1||A1^^^AUTH1&1.2&ISO^MR~~B2^^^^PI~""~C3^^^AUTH3^SR||Doe^Jane^Q^^^^L~^Janie|||F
+PID|2||X9^^^Z^MR
+OBX|1|CE|64994-7^elig^LN|1|V02^Medicaid^HL70064
+OBX|2|CE|30963-3^funding^LN|2|VXC1^Fed\T\eral^CDCPHINVS
+`)
+	e := &env{}
+	root := &scope{ownsSegs: true, segs: m.Segments()}
+	for _, text := range []string{"PID-3[*]", "PID-3[*].1", "PID-3[*].4.2", "PID-3[*].4", "PID[*]-3.1", "PID[*]-3[*].1", "PID[2]-3[*].1",
+		"PID-5[*].2", "OBX[*]-5.2", "OBX[*]-3[*].1", "PID-3[*].1.1", "NK1[*]-2", "PID[3]-3[*]"} {
+		p, err := hl7v2.ParsePath(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := &pathExpr{text: text, p: p}
+		var want []string
+		for _, v := range m.Segments().Values(p) {
+			if !v.IsEmpty() && !v.IsNull() {
+				want = append(want, strings.TrimSpace(v.String()))
+			}
+		}
+		got := x.appendValues(e, root, nil)
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("%s: %q, Values gives %q", text, got, want)
+		}
+	}
+}
+
+// date() and datetime() write what hl7v2's FHIRDate and FHIRDateTime
+// give, in every zone the mapping may read a time in.
+func TestDatesMatchHL7v2(t *testing.T) {
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Skip(err)
+	}
+	zones := []*time.Location{nil, time.UTC, chicago, time.FixedZone("", -5*3600), time.FixedZone("", 5*3600+1800), time.FixedZone("", -30), time.FixedZone("", 45*60)}
+	values := []string{"2024", "202403", "20240310", "2024031014", "202403101415", "20240310141530", "20240310141530.12", "20240310141530.1234",
+		"20240310141530-0500", "20240310141530+0000", "2024031014+0530", "18500101120000", "18500101", "00010101120000", "20240310141530+0", "20240310-0007",
+		"20241103013000", "20240310023000", "99991231235959-1400", "20240310141530.1-0600"}
+	e := &env{}
+	for _, v := range values {
+		ts, err := hl7v2.ParseTS(v)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if got, want := e.fhirDate(ts), ts.FHIRDate(); got != want {
+			t.Errorf("date %s: %q, hl7v2 %q", v, got, want)
+		}
+		for _, z := range zones {
+			if got, want := e.fhirDateTime(ts, z), ts.FHIRDateTime(z); got != want {
+				t.Errorf("datetime %s in %v: %q, hl7v2 %q", v, z, got, want)
+			}
+		}
+	}
+}
