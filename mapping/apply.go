@@ -147,15 +147,14 @@ func (e *env) textOf(v hl7v2.Value) string {
 	return e.text(v)
 }
 
-// peek evaluates x for a comparison. A plain path is decoded into the
-// env's scratch buffer instead of a new string: the result is only valid
-// until the next peek, which is all a condition needs.
+// peek evaluates x for a comparison. A plain path's text is remembered
+// per scope (pathExpr.str): the same fields are tested again and again.
 func (e *env) peek(x expr, s *scope) string {
 	p, ok := x.(*pathExpr)
 	if !ok {
 		return e.eval(x, s)
 	}
-	return e.peekValue(p.value(e, s))
+	return p.str(e, s)
 }
 
 // peekValue is v decoded and trimmed into the scratch buffer (valid until
@@ -371,7 +370,7 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 		return
 	}
 	obj := e.slab.Resource(r.typ, r.room)
-	obj.Set("id", id)
+	obj.Set("id", e.slab.String(id)) // boxed by the slab: no allocation
 	root := e.newNode(nil, step{})
 	root.obj, root.path = obj, r.typ
 	e.rules(r.rules, s, root)

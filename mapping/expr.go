@@ -51,43 +51,66 @@ type pathExpr struct {
 func (p *pathExpr) String() string { return p.text }
 
 func (p *pathExpr) value(e *env, s *scope) hl7v2.Value {
+	if slot := p.entry(e, s); slot != nil {
+		return slot.v
+	}
+	return hl7v2.Value{}
+}
+
+// entry is the memo entry of the path in scope s (nil when the scope it
+// reads does not exist). Rules read the same fields again and again
+// (RXA-20.1 in four conditions, RXA-9.1 in six, OBX-3.1 in every OBX
+// loop): each path's value, and its text once asked for, is remembered
+// per scope for the Apply.
+func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
+	var o *scope
 	if p.rel {
-		for s != nil && !s.hasItem {
-			s = s.parent
+		o = s
+		for o != nil && !o.hasItem {
+			o = o.parent
 		}
-		if s == nil {
-			return hl7v2.Value{}
-		}
-		v := s.item
+	} else {
+		o = ownerScope(s, p.up)
+	}
+	if o == nil {
+		return nil
+	}
+	slot := &e.memo[memoHash(p, o)]
+	if slot.gen == e.gen && slot.p == p && slot.s == o {
+		return slot
+	}
+	var v hl7v2.Value
+	if p.rel {
+		v = o.item
 		if p.comp > 0 {
 			v = v.Component(p.comp)
 			if p.sub > 0 {
 				v = v.Sub(p.sub)
 			}
 		}
-		return v
+	} else {
+		v = o.segs.Value(p.p)
 	}
-	o := ownerScope(s, p.up)
-	if o == nil {
-		return hl7v2.Value{}
-	}
-	// Rules read the same fields again and again (RXA-5 in conditions,
-	// codings and ids): remember each path's value per scope.
-	slot := &e.memo[memoHash(p, o)]
-	if slot.gen == e.gen && slot.p == p && slot.s == o {
-		return slot.v
-	}
-	v := o.segs.Value(p.p)
 	*slot = memoEntry{gen: e.gen, p: p, s: o, v: v}
-	return v
+	return slot
+}
+
+// str is the path's value decoded and trimmed ("" when empty or null),
+// made once per scope: conditions and values that read the same field
+// share it.
+func (p *pathExpr) str(e *env, s *scope) string {
+	slot := p.entry(e, s)
+	if slot == nil {
+		return ""
+	}
+	if !slot.hasStr {
+		slot.str, slot.hasStr = e.textOf(slot.v), true
+	}
+	return slot.str
 }
 
 func (p *pathExpr) eval(e *env, s *scope) (string, error) {
-	v := p.value(e, s)
-	if v.IsEmpty() || v.IsNull() {
-		return "", nil
-	}
-	return e.text(v), nil
+	return p.str(e, s), nil
 }
 
 // appendValues expands [*] in the path (join, first_nonempty), appending
@@ -172,10 +195,12 @@ func ownerScope(s *scope, up int) *scope {
 const memoSize = 256
 
 type memoEntry struct {
-	gen uint64
-	p   *pathExpr
-	s   *scope
-	v   hl7v2.Value
+	gen    uint64
+	p      *pathExpr
+	s      *scope
+	v      hl7v2.Value
+	str    string // v decoded and trimmed, once hasStr
+	hasStr bool
 }
 
 func memoHash(p *pathExpr, s *scope) int {
