@@ -79,6 +79,8 @@ type env struct {
 	lastTime    time.Time
 	lastInstant string
 	refs        []*scope // chunk for scope.kids
+	grouped     []groupItem
+	groupSegs   hl7v2.Segments
 	stack       []string
 	scratch     []byte
 	nodes       []node
@@ -155,20 +157,6 @@ func (e *env) peek(x expr, s *scope) string {
 		return e.eval(x, s)
 	}
 	return p.str(e, s)
-}
-
-// peekValue is v decoded and trimmed into the scratch buffer (valid until
-// the next peek).
-func (e *env) peekValue(v hl7v2.Value) string {
-	if v.IsEmpty() || v.IsNull() {
-		return ""
-	}
-	e.scratch = v.AppendDecoded(e.scratch[:0])
-	b := bytes.TrimSpace(e.scratch)
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func (m *Mapping) apply(in Input, trace bool) (out Output) {
@@ -268,6 +256,8 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.scopes)
 	clear(e.refs)
 	e.refs = e.refs[:0]
+	clear(e.groupSegs)
+	e.groupSegs = e.groupSegs[:0]
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -461,9 +451,13 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 
 // groups runs fn once per group of segments sharing the group_by value, in
 // order of first appearance; items with an empty key form one group.
+//
+// The items and the groups' segments go to env buffers (grouped and
+// groupSegs) instead of slices of their own: a group's segments are a
+// slice of groupSegs that later appends never overwrite.
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
-	var keys []string
-	var members []hl7v2.Segments
+	base := len(e.grouped)
+	defer func() { e.grouped = e.grouped[:base] }()
 	for i := range segs {
 		if segs[i].Name() != fe.seg {
 			continue
@@ -472,23 +466,36 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 		if fe.where != nil && !e.test(fe.where, is) {
 			continue
 		}
-		k := e.evalQuiet(fe.groupBy, is)
-		j := 0
-		for j < len(keys) && keys[j] != k {
-			j++
-		}
-		if j == len(keys) {
-			keys = append(keys, k)
-			members = append(members, nil)
-		}
-		members[j] = append(members[j], segs[i])
+		e.grouped = append(e.grouped, groupItem{e.evalQuiet(fe.groupBy, is), segs[i]})
 	}
-	for j := range keys {
-		if !e.run(&b, e.newScope(scope{parent: s, ownsSegs: true, segs: members[j], lname: fe.seg, lidx: -1, lkey: keys[j]})) {
+	items := e.grouped[base:len(e.grouped):len(e.grouped)] // nested groups append past it
+	for x := range items {
+		k := items[x].key
+		first := true
+		for y := 0; y < x && first; y++ {
+			first = items[y].key != k
+		}
+		if !first {
+			continue // its group has run
+		}
+		start := len(e.groupSegs)
+		for y := x; y < len(items); y++ {
+			if items[y].key == k {
+				e.groupSegs = append(e.groupSegs, items[y].seg)
+			}
+		}
+		members := e.groupSegs[start:len(e.groupSegs):len(e.groupSegs)]
+		if !e.run(&b, e.newScope(scope{parent: s, ownsSegs: true, segs: members, lname: fe.seg, lidx: -1, lkey: k})) {
 			return false
 		}
 	}
 	return true
+}
+
+// groupItem is one segment of a group_by foreach with its key.
+type groupItem struct {
+	key string
+	seg hl7v2.Segment
 }
 
 func (e *env) rules(rs []*rule, s *scope, n *node) {
@@ -692,9 +699,13 @@ type node struct {
 
 // newScope places a scope in the env's slab: scopes live for one Apply
 // (the memo ignores earlier generations), so they need no allocation each.
+//
+// A full chunk is replaced by one twice its size (the scopes handed out
+// keep pointing into the old one), and the last chunk is kept for the
+// next Apply: after a few records, a record needs no new chunk at all.
 func (e *env) newScope(v scope) *scope {
 	if len(e.scopes) == cap(e.scopes) {
-		e.scopes = make([]scope, 0, 32)
+		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
 	e.scopes = append(e.scopes, v)
 	return &e.scopes[len(e.scopes)-1]
@@ -711,8 +722,8 @@ func (e *env) scopeRefs(n int) []*scope {
 }
 
 func (e *env) newNode(parent *node, st step) *node {
-	if len(e.nodes) == cap(e.nodes) {
-		e.nodes = make([]node, 0, 64)
+	if len(e.nodes) == cap(e.nodes) { // see newScope
+		e.nodes = make([]node, 0, max(64, 2*cap(e.nodes)))
 	}
 	e.nodes = append(e.nodes, node{parent: parent, st: st})
 	return &e.nodes[len(e.nodes)-1]
@@ -742,6 +753,14 @@ func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, 
 	}
 	if e.trace {
 		elem += "." + st.key + "[" + strconv.Itoa(st.idx) + "]"
+	}
+	if st.idx == 0 {
+		if _, ok := obj.Get(st.key); !ok {
+			// What Elem would make, [{}], from the slab.
+			child := e.slab.Object(st.room)
+			e.slab.Append(obj, st.key, child, max(st.arr, 1))
+			return child, elem
+		}
 	}
 	return obj.Elem(st.key, st.idx), elem
 }

@@ -229,7 +229,53 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: tok, p: p, up: up}
+	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up)}
+	c.paths[key] = x
+	return x
+}
+
+// fieldPath is, for a path to a component or subcomponent, the path of
+// its repetition (RXA-10 for RXA-10.2.1), so that the paths into one
+// field find the segment and split the field once per scope, not once
+// each (the default mapping reads six components of RXA-10 and ORC-12,
+// and every code_in reads three to six of its field). nil for a path to
+// a repetition, or one with [*].
+func (c *compiler) fieldPath(p hl7v2.Path, up int) *pathExpr {
+	if p.Component == 0 && p.Sub == 0 || p.Rep < 0 || p.SegOcc < 0 {
+		return nil
+	}
+	q := p
+	q.Component, q.Sub = 0, 0
+	key := fmt.Sprintf("field:%+v#%d", q, up)
+	if x, ok := c.paths[key]; ok {
+		return x
+	}
+	x := &pathExpr{text: q.String(), p: q, up: up}
+	c.paths[key] = x
+	return x
+}
+
+// componentPath is the path of component k of p (a field or
+// repetition), interned as compilePath would intern its text.
+func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
+	tok := p.text + "." + strconv.Itoa(k)
+	if p.rel {
+		tok = "." + strconv.Itoa(k)
+		key := "rel:" + tok
+		if x, ok := c.paths[key]; ok {
+			return x
+		}
+		x := &pathExpr{text: tok, rel: true, comp: k}
+		c.paths[key] = x
+		return x
+	}
+	key := fmt.Sprintf("%s#%d", tok, p.up)
+	if x, ok := c.paths[key]; ok {
+		return x
+	}
+	q := p.p
+	q.Component = k
+	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up)}
 	c.paths[key] = x
 	return x
 }

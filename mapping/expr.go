@@ -46,6 +46,9 @@ type pathExpr struct {
 	rel  bool
 	comp int // rel only
 	sub  int // rel only
+	// field, for a path into a component, is the path of its repetition:
+	// the value is found from the field's remembered one (see fieldPath).
+	field *pathExpr
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -87,6 +90,20 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 			if p.sub > 0 {
 				v = v.Sub(p.sub)
 			}
+		}
+	} else if p.field != nil {
+		// Segments.Value: the repetition, then the component and
+		// subcomponent (Path.inField).
+		f := p.field.entry(e, s)
+		if f == nil {
+			return nil
+		}
+		v = f.v
+		if p.p.Component > 0 {
+			v = v.Component(p.p.Component)
+		}
+		if p.p.Sub > 0 {
+			v = v.Sub(p.p.Sub)
 		}
 	} else {
 		v = o.segs.Value(p.p)

@@ -301,19 +301,25 @@ func (e *env) defaultZone() *time.Location {
 // ---- ids ----
 
 func fnHash(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
-	h := sha256.New()
+	// The values joined by 0x1f, hashed in one call (a streaming
+	// hash.Hash is an allocation and two writes per value).
+	var buf []byte
+	if e != nil {
+		buf = e.scratch[:0]
+	}
 	for i, s := range a {
 		if i > 0 {
-			h.Write([]byte{0x1f})
+			buf = append(buf, 0x1f)
 		}
-		h.Write([]byte(s))
+		buf = append(buf, s...)
 	}
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(buf)
 	var out [32]byte
-	hex.Encode(out[:], h.Sum(sum[:0])[:16])
+	hex.Encode(out[:], sum[:16])
 	if e == nil {
 		return string(out[:]), nil
 	}
+	e.scratch = buf
 	return e.keep(out[:]), nil
 }
 
@@ -561,6 +567,11 @@ type codeInData struct {
 	path    *pathExpr
 	systems []string
 	text    bool
+	// comps are the paths of the field's components 1-6 (RXA-5.1 ...
+	// RXA-5.6), interned like any path: code_in and text_in over one
+	// field (six calls per dose in the default mapping) and the rules
+	// reading RXA-5.1 or RXA-5.2 share each component's remembered text.
+	comps [6]*pathExpr
 }
 
 func compileCodeIn(c *compiler, call *callExpr) error {
@@ -575,6 +586,9 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 		return errors.New("the first argument must name a whole repetition")
 	}
 	d := &codeInData{path: p, text: call.fn.Name == "text_in"}
+	for k := range d.comps {
+		d.comps[k] = c.componentPath(p, k+1)
+	}
 	for _, a := range call.args[1:] {
 		l, ok := a.(*litExpr)
 		if !ok {
@@ -588,21 +602,18 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 
 func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 	d := call.data.(*codeInData)
-	v := d.path.value(e, s)
-	for _, base := range [2]int{1, 4} {
-		code, text := v.Component(base), v.Component(base+1)
-		if e.peekValue(code) == "" && e.peekValue(text) == "" {
+	for _, base := range [2]int{0, 3} {
+		code, text := d.comps[base].str(e, s), d.comps[base+1].str(e, s)
+		if code == "" && text == "" {
 			continue
 		}
-		// The system is compared in the scratch buffer; only the value
-		// returned goes to the arena.
-		sys := e.peekValue(v.Component(base + 2))
+		sys := d.comps[base+2].str(e, s)
 		for _, want := range d.systems {
 			if strings.EqualFold(sys, want) {
 				if d.text {
-					return e.textOf(text), nil
+					return text, nil
 				}
-				return e.textOf(code), nil
+				return code, nil
 			}
 		}
 	}
