@@ -138,7 +138,7 @@ func (d *dirWriterImpl) create(t string, seq int) (*typeFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fhirout: %w", err) // *PathError names the file
 	}
-	tf := &typeFile{f: f, w: bufio.NewWriterSize(f, bufSize), seq: seq, idx: len(d.files)}
+	tf := &typeFile{f: f, w: bufio.NewWriterSize(newDropBehind(f), bufSize), seq: seq, idx: len(d.files)}
 	d.files = append(d.files, FileInfo{Type: t, Path: path})
 	d.open[t] = tf
 	return tf, nil
