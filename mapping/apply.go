@@ -80,6 +80,8 @@ type env struct {
 	lastInstant string
 	refs        []*scope // chunk for scope.kids
 	grouped     []groupItem
+	reps        []repLoop // see repScopes
+	repItems    []*scope
 	groupSegs   hl7v2.Segments
 	stack       []string
 	scratch     []byte
@@ -258,6 +260,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.refs = e.refs[:0]
 	clear(e.groupSegs)
 	e.groupSegs = e.groupSegs[:0]
+	clear(e.reps)
+	e.reps = e.reps[:0]
+	clear(e.repItems)
+	e.repItems = e.repItems[:0]
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -428,25 +434,51 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 			}
 		}
 	case eachRep:
-		p := fe.path.p
-		segs := segsFor(s, fe.path.up)
-		seg, ok := segs.Find(p.Segment, max(p.SegOcc, 0))
-		if !ok {
-			return true
-		}
-		f := seg.Field(p.Field)
-		for r := 1; r <= f.NumReps(); r++ {
-			v := f.Rep(r)
-			if v.IsEmpty() || v.IsNull() {
-				continue
-			}
-			is := e.newScope(scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r})
+		for _, is := range e.repScopes(fe, s) {
 			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// repLoop is the item scopes of a foreach over repetitions in a scope.
+type repLoop struct {
+	parent *scope
+	path   *pathExpr
+	items  []*scope
+}
+
+// repScopes gives the scopes of the non-empty repetitions fe loops over
+// in s. Loops over the same field in the same scope (the default
+// mapping has three over PID-10, three over PID-22, two over each of
+// PID-3, PID-13, PID-14) share them, as segment loops share theirs, so
+// the path and call memos serve them all (.1 and table("race", .1) are
+// worked out once per repetition).
+func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
+	for i := len(e.reps) - 1; i >= 0; i-- {
+		if r := &e.reps[i]; r.parent == s && r.path == fe.path {
+			return r.items
+		}
+	}
+	start := len(e.repItems)
+	p := fe.path.p
+	segs := segsFor(s, fe.path.up)
+	if seg, ok := segs.Find(p.Segment, max(p.SegOcc, 0)); ok {
+		f := seg.Field(p.Field)
+		for r, n := 1, f.NumReps(); r <= n; r++ { // NumReps counts separators: once
+			v := f.Rep(r)
+			if v.IsEmpty() || v.IsNull() {
+				continue
+			}
+			e.repItems = append(e.repItems, e.newScope(scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r}))
+		}
+	}
+	// Later appends go past this slice; a grown buffer leaves it intact.
+	items := e.repItems[start:len(e.repItems):len(e.repItems)]
+	e.reps = append(e.reps, repLoop{s, fe.path, items})
+	return items
 }
 
 // groups runs fn once per group of segments sharing the group_by value, in

@@ -161,7 +161,7 @@ func (p *pathExpr) appendFrom(e *env, seg hl7v2.Segment, dst []string) []string 
 	if p.p.Rep >= 0 {
 		return p.appendText(e, f, max(p.p.Rep, 1), dst)
 	}
-	for r := 1; r <= f.NumReps(); r++ {
+	for r, n := 1, f.NumReps(); r <= n; r++ {
 		dst = p.appendText(e, f, r, dst)
 	}
 	return dst
