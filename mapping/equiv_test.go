@@ -107,3 +107,34 @@ func TestDatesMatchHL7v2(t *testing.T) {
 		}
 	}
 }
+
+// An if or first_nonempty that cannot be lazy still fails, and still
+// reports, as if every argument had been evaluated, though the branch
+// it does not return is only checked.
+func TestChoiceChecksUnusedArguments(t *testing.T) {
+	m := compileYAML(t, `
+tables:
+  warned: {policy: warn, codes: {F: female}}
+resources:
+  - resource: Patient
+    rules:
+      - {target: birthDate, value: 'if(PID-5.1, "2020-01-01", concat("x", date(PID-8)))'}
+      - {target: gender, value: 'if(PID-5.1, table("warned", PID-8), hash(date(PID-8)))'}
+      - {target: 'name[0].family', value: 'first_nonempty(PID-5.1, concat(date(PID-8)))'}
+      - {target: 'name[0].given[]', value: 'first_nonempty(PID-39, table("warned", PID-5.2), hash("x"))'}
+      - {target: 'name[0].text', value: 'if(PID-39, date(PID-8), concat("t-", table("warned", PID-5.2)))'}
+`, nil)
+	out := apply(m, msg(t, engineMsg))
+	p := byType(t, out, "Patient")[0]
+	absent(t, p, "birthDate") // date(PID-8) fails the whole call
+	absent(t, p, "gender")
+	absent(t, p, "name[0].family")
+	want(t, p, "name[0].given[0]", "Jane")
+	absent(t, p, "name[0].text") // date(PID-8) fails before the table warns
+	if n := issueCount(out, "error", "value", "not a valid v2 date"); n != 4 {
+		t.Errorf("%d date errors, want 4: %+v", n, out.Issues)
+	}
+	if n := issueCount(out, "warning", "code-invalid", "not in table warned"); n != 1 {
+		t.Errorf("%d warnings from the warned table, want 1: %+v", n, out.Issues)
+	}
+}

@@ -255,6 +255,8 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
+	// choose: an if or first_nonempty that is not lazy (runChoice).
+	choose bool
 }
 
 func (c *callExpr) String() string { return c.text }
@@ -295,6 +297,9 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
 		return c.fn.lazy(e, s, c)
 	}
+	if c.choose {
+		return c.runChoice(e, s)
+	}
 	// Arguments go on the env's stack, not a fresh slice: nested calls
 	// push above and truncate back, so one Apply reuses one array.
 	base := len(e.stack)
@@ -315,6 +320,77 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	v, err := c.fn.eval(e, s, c, e.stack[base:len(e.stack):len(e.stack)])
 	e.stack = e.stack[:base]
 	return v, err
+}
+
+// runChoice runs if or first_nonempty when some argument may fail or
+// report (so the call cannot be lazy). Every argument is still evaluated
+// in order, as eval would, for its errors and issues; but an argument
+// whose value cannot be the result is only checked (check), so e.g. the
+// default Immunization id, if($fill, hash(...), hash(..., date(RXA-3),
+// ...)), hashes once, not twice.
+func (c *callExpr) runChoice(e *env, s *scope) (string, error) {
+	var out string
+	found := false
+	for i, a := range c.args {
+		var need bool
+		switch c.fn.Name {
+		case "if":
+			need = i == 0 || found && i == 1 || !found && i == 2
+		default: // first_nonempty
+			need = !found
+		}
+		if !need {
+			if err := check(e, s, a); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if p, ok := a.(*pathExpr); ok && c.fn.Expand && p.wildcard() {
+			base := len(e.stack)
+			e.stack = p.appendValues(e, s, e.stack)
+			for _, v := range e.stack[base:] {
+				if v != "" && !found {
+					out, found = v, true
+				}
+			}
+			e.stack = e.stack[:base]
+			continue
+		}
+		v, err := a.eval(e, s)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case c.fn.Name != "if":
+			out, found = v, v != ""
+		case i == 0:
+			found = v != "" // then the then branch, else the else branch
+		default:
+			out = v
+		}
+	}
+	return out, nil
+}
+
+// check evaluates x only for what it may report or fail with, its value
+// being unused: paths, literals, variables and pure calls say nothing; a
+// pure function (hash, concat...) over other arguments fails only when
+// one of them does.
+func check(e *env, s *scope, x expr) error {
+	c, ok := x.(*callExpr)
+	if !ok || c.pure {
+		return nil
+	}
+	if c.fn.pure {
+		for _, a := range c.args {
+			if err := check(e, s, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := c.eval(e, s)
+	return err
 }
 
 // ---- parsing ----
@@ -462,6 +538,7 @@ func (p *exprParser) parseCall(name string) expr {
 	args := allPure(call.args)
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
+	call.choose = !call.lazy && (name == "if" || name == "first_nonempty")
 	if call.pure && !readsVars(call) {
 		// Paths are interned per scope depth, so the key tells apart the
 		// same text resolving to different segments.
