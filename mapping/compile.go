@@ -698,7 +698,7 @@ type cond struct {
 	kind condKind
 	x    expr
 	lits []string
-	re   *regexp.Regexp
+	re   *matcher // matches: (match.go)
 	subs []*cond
 	has  *foreachDef
 }
@@ -751,8 +751,9 @@ func (c *compiler) compileCond(n *yaml.Node, cs *cscope) *cond {
 			re, err := regexp.Compile(s)
 			if err != nil {
 				c.errorf(pos(v), "bad regular expression: %v", err)
+			} else {
+				cd.re = newMatcher(re)
 			}
-			cd.re = re
 		}
 		if ops != 1 {
 			c.errorf(pos(f["value"]), "value: needs exactly one of equals, in, matches")

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,52 @@ resources:
 	}
 	if n := issueCount(out, "warning", "code-invalid", "not in table warned"); n != 1 {
 		t.Errorf("%d warnings from the warned table, want 1: %+v", n, out.Issues)
+	}
+}
+
+// A pattern matched without the regexp gives the regexp's answer.
+func TestFastMatcher(t *testing.T) {
+	patterns := []string{`^V[0-9]{2}$`, `(?i)^(ml|milliliters?|millilitres?)$`, `\{\{`, `^[0-9]{4}-[0-9]$`, `^[0-9]{10}`,
+		`^(a|bc)?d$`, `x$`, `(?i)k`, `^$`, ``, `^.{2}$`, `(?s)^.$`, `^[^0-9]$`, `(?i)^[a-c]x$`, `a|b$`, `^a*$`, `\bV\b`, `(?m)^V$`}
+	fast := 0
+	for _, p := range patterns {
+		m := newMatcher(regexp.MustCompile(p))
+		if m.fast != nil {
+			fast++
+		}
+		var inputs []string
+		for _, s := range []string{"", "V", "V0", "V01", "v01", "V012", "xV01", "V01\n", "ml", "ML", "mL", "milliliter", "Milliliters", "millilitres",
+			"millilitre", "mls", "ml ", " ml", "{{", "a{{b", "{", "{ {", "2106-3", "2106-33", "21063", "2024031014", "20240310", "ad", "bcd", "d", "abcd",
+			"x", "xx", "\n", "k", "K", "ab", "a\nb", "7", "bx", "Cx", "dx", "a", "b", "aa", "V", "milliliterſ", "\u212a", "é", "V0\u0661"} {
+			inputs = append(inputs, s)
+		}
+		for _, s := range inputs {
+			if got, want := m.MatchString(s), m.re.MatchString(s); got != want {
+				t.Errorf("%q on %q: %v, regexp %v", p, s, got, want)
+			}
+		}
+	}
+	// Random strings over the patterns' alphabet.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "V0123456789mlitersMLI{} -\nabcdxkK."
+	for _, p := range patterns {
+		m := newMatcher(regexp.MustCompile(p))
+		for range 3000 {
+			b := make([]byte, rnd.IntN(14))
+			for i := range b {
+				b[i] = alphabet[rnd.IntN(len(alphabet))]
+			}
+			if got, want := m.MatchString(string(b)), m.re.MatchString(string(b)); got != want {
+				t.Fatalf("%q on %q: %v, regexp %v", p, b, got, want)
+			}
+		}
+	}
+	for _, p := range patterns[:5] { // the default mapping's
+		if newMatcher(regexp.MustCompile(p)).fast == nil {
+			t.Errorf("%q goes to the regexp", p)
+		}
+	}
+	if fast < 10 {
+		t.Errorf("only %d of %d patterns matched without the regexp", fast, len(patterns))
 	}
 }
