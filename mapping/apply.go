@@ -79,6 +79,7 @@ type env struct {
 	lastTime    time.Time
 	lastInstant string
 	refs        []*scope // chunk for scope.kids
+	esc         byte     // the message's escape character (see plain)
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
@@ -110,6 +111,9 @@ func (e *env) text(v hl7v2.Value) string {
 	if len(raw) > 1024 {
 		return strings.TrimSpace(v.String())
 	}
+	if plain(raw, e.esc) {
+		return e.keep(raw) // decoding and trimming would change nothing
+	}
 	e.reserve(len(raw) + 16)
 	start := len(e.arena)
 	// Should decoding outgrow the room, append moves the arena to a new
@@ -121,6 +125,28 @@ func (e *env) text(v hl7v2.Value) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// plain reports whether raw reads as itself: printable ASCII (valid
+// UTF-8, nothing Latin-1 to convert) without the escape character, not
+// the null "", with no space to trim at either end. Most values are.
+func plain(raw []byte, esc byte) bool {
+	n := len(raw)
+	if n == 0 {
+		return true
+	}
+	if raw[0] == ' ' || raw[n-1] == ' ' || n == 2 && raw[0] == '"' && raw[1] == '"' {
+		return false
+	}
+	if esc == 0 {
+		esc = '\\' // unknown: the usual one (refusing a byte is always safe)
+	}
+	for _, c := range raw {
+		if c < 0x20 || c > 0x7e || c == esc {
+			return false
+		}
+	}
+	return true
 }
 
 // reserve makes room for n more bytes in the arena. A new arena has the
@@ -252,6 +278,10 @@ func (e *env) record(in *Input) {
 func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	// Field by field: the memo table stays (its entries die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
+	e.esc = 0
+	if in.Msg != nil {
+		e.esc = in.Msg.Delimiters().Escape
+	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
 	clear(e.nodes) // drop references to the last message and its output

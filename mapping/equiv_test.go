@@ -2,6 +2,8 @@ package mapping
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -185,5 +187,50 @@ func TestFastMatcher(t *testing.T) {
 	}
 	if fast < 10 {
 		t.Errorf("only %d of %d patterns matched without the regexp", fast, len(patterns))
+	}
+}
+
+// text copies a plain value as it is and decodes the others: either way
+// it gives Value.String trimmed, for every value of the fixtures.
+func TestTextMatchesString(t *testing.T) {
+	texts := []string{engineMsg, benchVXU8, "MSH|^~\\&|A|B\rPID|1||\"\"~ x ~a\\F\\b~\xe9t\xe9~caf\xc3\xa9~\tt\t~a&b^ c ^d~\\X41\\"}
+	for _, name := range []string{"vxu_full.hl7", "vxu_misc.hl7", "vxu_status.hl7", "vxu_badcodes.hl7", "rsp_z42.hl7"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, string(data))
+	}
+	n := 0
+	for _, text := range texts {
+		m := msg(t, text)
+		e := &env{esc: m.Delimiters().Escape}
+		check := func(v hl7v2.Value) {
+			if v.IsEmpty() || v.IsNull() {
+				return
+			}
+			n++
+			if got, want := e.text(v), strings.TrimSpace(v.String()); got != want {
+				t.Errorf("%q: text %q, String %q", v.Raw(), got, want)
+			}
+		}
+		for _, seg := range m.Segments() {
+			for f := 1; f <= seg.NumFields(); f++ {
+				fl := seg.Field(f)
+				for r := 1; r <= max(fl.NumReps(), 1); r++ {
+					v := fl.Rep(r)
+					check(v)
+					for c := 1; c <= v.NumComponents(); c++ {
+						check(v.Component(c))
+						for sc := 1; sc <= v.Component(c).NumSubs(); sc++ {
+							check(v.Component(c).Sub(sc))
+						}
+					}
+				}
+			}
+		}
+	}
+	if n < 500 {
+		t.Errorf("only %d values compared", n)
 	}
 }

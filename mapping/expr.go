@@ -108,7 +108,8 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	} else {
 		v = o.segs.Value(p.p)
 	}
-	*slot = memoEntry{gen: e.gen, p: p, s: o, v: v}
+	// Field by field: cheaper than a struct copy with its write barrier.
+	slot.gen, slot.p, slot.s, slot.v, slot.str, slot.hasStr = e.gen, p, o, v, "", false
 	return slot
 }
 
@@ -271,7 +272,7 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	}
 	v, err := c.run(e, s)
 	if err == nil {
-		*slot = callEntry{gen: e.gen, c: c, s: s, v: v}
+		slot.gen, slot.c, slot.s, slot.v = e.gen, c, s, v
 	}
 	return v, err
 }
