@@ -313,7 +313,12 @@ func (e *env) resource(r *resourceDef, root *scope) {
 		e.instance(r, root, want == nil || want(r.typ, -1))
 		return
 	}
-	e.each(r.foreach, root, eachBody{kind: bodyInstance, res: r})
+	fe := r.foreach
+	if want != nil && fe.kind == eachOrder && fe.where == nil && r.skipUnbuilt && r.whenPure && e.msg != nil {
+		e.wantedOrders(r, root)
+		return
+	}
+	e.each(fe, root, eachBody{kind: bodyInstance, res: r})
 }
 
 // What each runs per item. A closure would do, but one capturing its
@@ -423,11 +428,9 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 	switch fe.kind {
 	case eachOrder:
-		if !e.ordersOK && e.msg != nil {
-			e.orders, e.ordersOK = e.msg.Orders(), true
-		}
-		for i, o := range e.orders {
-			is := e.newScope(scope{parent: s, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1})
+		e.loadOrders()
+		for i := range e.orders {
+			is := e.orderScope(s, i)
 			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
 				return false
 			}

@@ -137,10 +137,13 @@ func condReadsVars(c *cond) bool {
 	return c.has != nil && condReadsVars(c.has.where)
 }
 
-// pendingStart is an unbuilt instance whose when: is yet to be counted.
+// pendingStart is an unbuilt instance whose when: is yet to be counted:
+// in scope s, or, when s is nil, in ORDER group order of parent.
 type pendingStart struct {
-	r *resourceDef
-	s *scope
+	r      *resourceDef
+	s      *scope
+	parent *scope
+	order  int
 }
 
 // unbuilt does for an instance Input.Want refused what others may see of
@@ -152,7 +155,7 @@ func (e *env) unbuilt(r *resourceDef, s *scope) {
 	case !r.needStarted:
 		return // nothing will ever count it
 	case r.whenLater:
-		e.pending = append(e.pending, pendingStart{r, s})
+		e.pending = append(e.pending, pendingStart{r: r, s: s})
 		return
 	}
 	if r.when != nil && !e.test(r.when, s) {
@@ -161,10 +164,60 @@ func (e *env) unbuilt(r *resourceDef, s *scope) {
 	e.started++
 }
 
+// wantedOrders is each over ORDER groups for a resource whose refused
+// instances are skippable (skipUnbuilt, whenPure) and whose foreach has
+// no where: the groups are only counted (one per RXA segment, as
+// Message.Orders makes them) and Want is asked about each index; the
+// groups themselves (Message.Orders: a dozen allocations) are made only
+// when an instance is built or its when: must be tested. A call for the
+// Patient alone then never looks at the doses.
+func (e *env) wantedOrders(r *resourceDef, root *scope) {
+	n := 0
+	for _, seg := range e.msg.Segments() {
+		if seg.Name() == "RXA" {
+			n++
+		}
+	}
+	want := e.in.Want
+	for k := range n {
+		if want(r.typ, k) {
+			e.instance(r, e.orderScope(root, k), true)
+			continue
+		}
+		// e.unbuilt, the scope made only when needed.
+		e.rule, e.scope, e.rejected = nil, root, false
+		switch {
+		case !r.needStarted:
+		case r.whenLater:
+			e.pending = append(e.pending, pendingStart{r: r, parent: root, order: k})
+		default:
+			if is := e.orderScope(root, k); r.when == nil || e.test(r.when, is) {
+				e.started++
+			}
+		}
+	}
+}
+
+// loadOrders reads the message's ORDER groups once per Apply.
+func (e *env) loadOrders() {
+	if !e.ordersOK && e.msg != nil {
+		e.orders, e.ordersOK = e.msg.Orders(), true
+	}
+}
+
+// orderScope is a new scope for ORDER group k (0-based) under s.
+func (e *env) orderScope(s *scope, k int) *scope {
+	e.loadOrders()
+	return e.newScope(scope{parent: s, ownsSegs: true, segs: e.orders[k].All, lname: "ORDER", lidx: k + 1})
+}
+
 // settle counts the put-off instances whose when: holds, so e.started is
 // what it would be had every instance been tested in turn.
 func (e *env) settle() {
 	for _, p := range e.pending {
+		if p.s == nil {
+			p.s = e.orderScope(p.parent, p.order)
+		}
 		if p.r.when == nil || e.test(p.r.when, p.s) {
 			e.started++
 		}

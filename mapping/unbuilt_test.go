@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -152,4 +154,30 @@ func TestUnbuiltDefault(t *testing.T) {
 	}
 	builtAlone(t, Default(), unbuiltMsg)
 	builtAlone(t, Default(), benchVXU8)
+}
+
+// wantedOrders counts ORDER groups as RXA segments: Message.Orders makes
+// exactly one group per RXA, whatever surrounds it.
+func TestOrdersAreRXAs(t *testing.T) {
+	texts := []string{engineMsg, unbuiltMsg, benchVXU8, benchVXU,
+		"MSH|^~\\&|A|B|||||VXU^V04|1|P|2.5.1\nPID|1\nRXA|0|1|2024\nORC|RE\nORC|RE\nRXA|0|1\nNTE|1\nRXA|0|1\nPV1|1\nRXA|0\nZXY|1\nRXR|IM\nOBX|1\nRXA|1"}
+	for _, name := range []string{"vxu_full.hl7", "vxu_misc.hl7", "vxu_status.hl7", "vxu_badcodes.hl7", "rsp_z42.hl7", "rsp_z31.hl7", "qbp.hl7"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, string(data))
+	}
+	for i, text := range texts {
+		m := msg(t, text)
+		n := 0
+		for _, seg := range m.Segments() {
+			if seg.Name() == "RXA" {
+				n++
+			}
+		}
+		if got := len(m.Orders()); got != n {
+			t.Errorf("message %d: %d ORDER groups, %d RXA", i, got, n)
+		}
+	}
 }
