@@ -120,7 +120,7 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 	for _, k := range candidates {
 		if predict {
 			vk := readV2Keys(orders[k], msh, pidSeg, tz)
-			if f, ok := e.p.learned.predict(vk); ok {
+			if f, ok := e.lv.predict(vk); ok {
 				memo[keys[k]] = &memoEntry{has: true, f: f, predicted: true}
 				continue
 			}

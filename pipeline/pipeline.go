@@ -167,7 +167,7 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer rr.Close()
-	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, types: map[string]bool{}, st: &Stats{}}
+	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{}}
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
@@ -294,9 +294,10 @@ func (e *export) persons() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			lv := e.p.learned.view()
 			for j := range jobs {
 				pe := *e
-				pe.ctx = ctx
+				pe.ctx, pe.lv = ctx, lv
 				buf := &buffer{}
 				pe.sink, pe.st = buf, &Stats{}
 				err := pe.person(j.w)
@@ -401,6 +402,7 @@ type export struct {
 	sink  Sink
 	snap  *index.Snapshot
 	rr    *v2archive.Rereader // archive files stay open for the export
+	lv    *learnedView        // this goroutine's view of Pipeline.learned
 	types map[string]bool
 	st    *Stats // the copy per worker gets its own
 }

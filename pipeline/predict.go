@@ -43,11 +43,23 @@ func newLearned() *learned {
 }
 
 // v2Keys are the v2 values one ORDER group's reduction key depends on.
+// The raw fields point into the message: keys are built from them only
+// to learn, so predicting allocates nothing.
 type v2Keys struct {
-	rxa5, rxa3, sender string
-	fill               string // ORC-3.1 after the none-values; "" = no id
-	deleted, primary   bool
-	ok                 bool // RXA-21 and RXA-9 read unambiguously
+	rxa5, rxa3, msh4, msh3 []byte // as sent
+	tz                     string // MSH-7's zone offset
+	fill                   string // ORC-3.1 after the none-values; "" = no id
+	deleted, primary       bool
+	ok                     bool // RXA-21 and RXA-9 read unambiguously
+}
+
+// dateKey and senderKey are the learned tables' keys: RXA-3 NUL zone,
+// MSH-4 NUL MSH-3, appended to dst.
+func (k *v2Keys) dateKey(dst []byte) []byte {
+	return append(append(append(dst, k.rxa3...), 0), k.tz...)
+}
+func (k *v2Keys) senderKey(dst []byte) []byte {
+	return append(append(append(dst, k.msh4...), 0), k.msh3...)
 }
 
 // value reads a component the way the mapping does: decoded, trimmed,
@@ -61,9 +73,8 @@ func value(v hl7v2.Value) string {
 
 func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
 	var k v2Keys
-	k.rxa5 = string(o.RXA.Field(5).Raw())
-	k.rxa3 = string(o.RXA.Field(3).Raw()) + "\x00" + tz
-	k.sender = string(msh.Field(4).Raw()) + "\x00" + string(msh.Field(3).Raw())
+	k.rxa5, k.rxa3, k.tz = o.RXA.Field(5).Raw(), o.RXA.Field(3).Raw(), tz
+	k.msh4, k.msh3 = msh.Field(4).Raw(), msh.Field(3).Raw()
 	spaced := false
 	if !o.ORC.IsZero() {
 		v := o.ORC.Field(3).Rep(1).Component(1)
@@ -83,24 +94,56 @@ func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
 	return k
 }
 
+// learnedView is one goroutine's read-through copy of learned: once a
+// value is known, the goroutine reads its own maps, without the shared
+// lock (on which two workers contended). Learned values never change, so
+// a copy cannot go stale.
+type learnedView struct {
+	l                  *learned
+	cvx, date, fillSys map[string]string
+	scratch            []byte
+}
+
+func (l *learned) view() *learnedView {
+	return &learnedView{l: l, cvx: map[string]string{}, date: map[string]string{}, fillSys: map[string]string{}}
+}
+
+// get looks key up in local, then in the shared table.
+func (v *learnedView) get(local map[string]string, shared func(*learned) map[string]string, key []byte) (string, bool) {
+	if s, ok := local[string(key)]; ok {
+		return s, true
+	}
+	v.l.mu.RLock()
+	s, ok := shared(v.l)[string(key)]
+	v.l.mu.RUnlock()
+	if ok && len(local) < learnedMax {
+		local[string(key)] = s
+	}
+	return s, ok
+}
+
+func sharedCVX(l *learned) map[string]string     { return l.cvx }
+func sharedDate(l *learned) map[string]string    { return l.date }
+func sharedFillSys(l *learned) map[string]string { return l.fillSys }
+
 // predict gives the doseFields the mapping would give, when every value
 // is known.
-func (l *learned) predict(k v2Keys) (doseFields, bool) {
+func (v *learnedView) predict(k v2Keys) (doseFields, bool) {
 	if !k.ok {
 		return doseFields{}, false
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
 	f := doseFields{deleted: k.deleted, primary: k.primary}
 	var ok bool
-	if f.cvx, ok = l.cvx[k.rxa5]; !ok {
+	if f.cvx, ok = v.get(v.cvx, sharedCVX, k.rxa5); !ok {
 		return f, false
 	}
-	if f.date, ok = l.date[k.rxa3]; !ok {
+	v.scratch = k.dateKey(v.scratch[:0])
+	if f.date, ok = v.get(v.date, sharedDate, v.scratch); !ok {
 		return f, false
 	}
 	if k.fill != "" {
-		sys, ok := l.fillSys[k.sender]
+		v.scratch = k.senderKey(v.scratch[:0])
+		sys, ok := v.get(v.fillSys, sharedFillSys, v.scratch)
 		if !ok {
 			return f, false
 		}
@@ -127,9 +170,9 @@ func (l *learned) learn(k v2Keys, f doseFields) bool {
 		}
 		return !ok || old == v
 	}
-	good := agree(l.cvx, k.rxa5, f.cvx) && agree(l.date, k.rxa3, f.date)
+	good := agree(l.cvx, string(k.rxa5), f.cvx) && agree(l.date, string(k.dateKey(nil)), f.date)
 	if k.fill != "" {
-		good = agree(l.fillSys, k.sender, strings.TrimSuffix(f.fill, "|"+k.fill)) && good
+		good = agree(l.fillSys, string(k.senderKey(nil)), strings.TrimSuffix(f.fill, "|"+k.fill)) && good
 	}
 	return good
 }
