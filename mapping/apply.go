@@ -80,6 +80,7 @@ type env struct {
 	lastInstant string
 	refs        []*scope // chunk for scope.kids
 	esc         byte     // the message's escape character (see plain)
+	nResources  int      // most resources an Apply of this env made
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
@@ -400,7 +401,10 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	if !build {
 		return
 	}
-	obj := e.slab.Resource(r.typ, r.room)
+	// slab.Resource, with the type boxed by the slab too (Resource puts
+	// it into an interface: an allocation per resource).
+	obj := e.slab.Object(max(r.room, 1))
+	obj.Set("resourceType", e.slab.String(r.typ))
 	obj.Set("id", e.slab.String(id)) // boxed by the slab: no allocation
 	root := e.newNode(nil, step{})
 	root.obj, root.path = obj, r.typ
@@ -420,7 +424,12 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	if e.m.padded {
 		obj.Prune() // explicit indexes may have padded arrays with {}
 	}
+	if e.out.Resources == nil {
+		// Sized from the last record: one allocation, not one per doubling.
+		e.out.Resources = make([]*fhirout.Object, 0, max(e.nResources, 4))
+	}
 	e.out.Resources = append(e.out.Resources, obj)
+	e.nResources = max(e.nResources, len(e.out.Resources))
 }
 
 // each runs b for every item of a foreach in scope s, until b says stop;
