@@ -96,6 +96,7 @@ type env struct {
 	slab                 fhirout.Slab
 	memo                 [memoSize]memoEntry
 	calls                [callMemoSize]callEntry
+	segs                 [segMemoSize]segEntry
 	gen                  uint64
 }
 

@@ -39,6 +39,8 @@ type compiler struct {
 	slotOwner map[int]*resourceDef
 	curRes    *resourceDef
 	inner     bool
+
+	segIDs map[string]int // see segID
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -229,7 +231,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up)}
+	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up), seg: c.segID(p)}
 	c.paths[key] = x
 	return x
 }
@@ -250,7 +252,7 @@ func (c *compiler) fieldPath(p hl7v2.Path, up int) *pathExpr {
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: q.String(), p: q, up: up}
+	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q)}
 	c.paths[key] = x
 	return x
 }
@@ -275,9 +277,24 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	}
 	q := p.p
 	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up)}
+	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up), seg: c.segID(q)}
 	c.paths[key] = x
 	return x
+}
+
+// segID numbers the segment occurrence a path reads (PID, OBX[2]) for
+// the segment memo (env.segment); 0 for paths not read through it.
+func (c *compiler) segID(p hl7v2.Path) int {
+	if p.Component != 0 || p.Sub != 0 {
+		return 0 // read through their field (fieldPath), or expanded
+	}
+	key := fmt.Sprintf("seg:%s[%d]", p.Segment, max(p.SegOcc, 0))
+	if id, ok := c.segIDs[key]; ok {
+		return id
+	}
+	id := len(c.segIDs) + 1
+	c.segIDs[key] = id
+	return id
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {
@@ -320,7 +337,7 @@ func (c *compiler) newVar(name string, at position) int {
 func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []Problem) {
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
 		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{},
-		slotOwner: map[int]*resourceDef{}}
+		slotOwner: map[int]*resourceDef{}, segIDs: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()

@@ -234,3 +234,37 @@ func TestTextMatchesString(t *testing.T) {
 		t.Errorf("only %d values compared", n)
 	}
 }
+
+// Paths read through the memo (their field's value, their segment found
+// once per scope) give what Segments.Value gives, at the top and in each
+// ORDER group.
+func TestMemoPathsMatchValue(t *testing.T) {
+	paths := []string{"MSH-4.1", "MSH-9.2", "MSH-7", "PID-3", "PID-3.1", "PID-3.4.2", "PID-3[2].1", "PID-5.1.1", "PID-10[*].2", "PID[2]-3.1",
+		"PID-11.7", "NK1-3.1", "NK1[2]-2.1.1", "PD1-16.1", "RXA-5.1", "RXA-5.2", "RXA-10.2.1", "RXA-10.9.1", "RXA-6", "RXA-3", "ORC-3.1",
+		"ORC-12.13", "RXR-1.3", "OBX-3.1", "OBX[2]-5.1", "OBX[9]-5", "OBX-5[2].1", "PID-13[*].4", "ZZZ-1.1"}
+	for _, text := range []string{engineMsg, benchVXU8, unbuiltMsg} {
+		m := msg(t, text)
+		c := &compiler{m: &mappingImpl{source: "v2"}, paths: map[string]*pathExpr{}, segIDs: map[string]int{}}
+		root := &cscope{kind: scopeRoot}
+		group := &cscope{parent: root, kind: scopeGroup}
+		e := &env{gen: 1, esc: '\\'}
+		rs := &scope{ownsSegs: true, segs: m.Segments()}
+		check := func(cs *cscope, s *scope, segs hl7v2.Segments) {
+			for _, tok := range paths {
+				x := c.compilePath(tok, position{}, cs).(*pathExpr)
+				want := segs.Value(x.p)
+				if cs == group && !orderOwns(x.p.Segment) {
+					want = m.Segments().Value(x.p) // the whole message
+				}
+				if got := x.value(e, s); string(got.Raw()) != string(want.Raw()) || got.IsEmpty() != want.IsEmpty() || got.String() != want.String() {
+					t.Errorf("%s: %q, Segments.Value %q", tok, got.Raw(), want.Raw())
+				}
+			}
+		}
+		check(root, rs, m.Segments())
+		for i, o := range m.Orders() {
+			e.gen++ // scopes of a new Apply, as far as the memo knows
+			check(group, &scope{parent: rs, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1}, o.All)
+		}
+	}
+}

@@ -49,6 +49,9 @@ type pathExpr struct {
 	// field, for a path into a component, is the path of its repetition:
 	// the value is found from the field's remembered one (see fieldPath).
 	field *pathExpr
+	// seg, for a path to a repetition, numbers its segment occurrence:
+	// the segment is found once per scope (env.segment), not per field.
+	seg int
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -104,6 +107,12 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		}
 		if p.p.Sub > 0 {
 			v = v.Sub(p.p.Sub)
+		}
+	} else if p.seg > 0 {
+		// Segments.Value of a path without component: the segment's
+		// field's repetition.
+		if seg, ok := e.segment(p, o); ok {
+			v = seg.Field(p.p.Field).Rep(max(p.p.Rep, 1))
 		}
 	} else {
 		v = o.segs.Value(p.p)
@@ -226,6 +235,30 @@ func memoHash(p *pathExpr, s *scope) int {
 	h ^= h >> 7
 	h ^= h >> 13
 	return int(h % memoSize)
+}
+
+// segEntry remembers where a segment occurrence is in a scope.
+type segEntry struct {
+	gen uint64
+	s   *scope
+	id  int
+	seg hl7v2.Segment
+	ok  bool
+}
+
+const segMemoSize = 64
+
+// segment is o.segs.Find for p's segment occurrence, remembered per
+// scope for the Apply: RXA is found once per ORDER, not once per field.
+func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
+	h := (uintptr(unsafe.Pointer(o))>>4 ^ uintptr(p.seg)*0x9e37) % segMemoSize
+	slot := &e.segs[h]
+	if slot.gen == e.gen && slot.s == o && slot.id == p.seg {
+		return slot.seg, slot.ok
+	}
+	seg, ok := o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
+	slot.gen, slot.s, slot.id, slot.seg, slot.ok = e.gen, o, p.seg, seg, ok
+	return seg, ok
 }
 
 // colExpr reads a relational column.
