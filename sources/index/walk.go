@@ -24,12 +24,14 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	if !asOf.IsZero() {
 		hi = asOf.UnixNano()
 	}
-	// Roots in pid order come from keys_root_pid; SQLite sorts each
-	// person's rows alone (a partial sort), so the cursor streams.
+	// Messages are read in table order and sorted by person: seeking each
+	// person's messages instead (roots in pid order, their keys, their
+	// messages) read the table at random and cost twice as much. SQLite's
+	// sorter keeps bounded memory and spills to temporary files.
 	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
 		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
-		FROM keys r INDEXED BY keys_root_pid JOIN keys k ON k.parent = r.id JOIN messages m ON m.key_id = k.id
-		WHERE r.parent = r.id AND m.indexed_at <= ? ORDER BY r.pid, m.msh7, m.id`, hi)
+		FROM messages m JOIN keys k ON k.id = m.key_id JOIN keys r ON r.id = k.parent
+		WHERE m.key_id IS NOT NULL AND m.indexed_at <= ? ORDER BY r.pid, m.msh7, m.id`, hi)
 	if err != nil {
 		return fmt.Errorf("index: walk: %w", err)
 	}
