@@ -65,20 +65,15 @@ func orderContext(msg *hl7v2.Message) string {
 	return b.String()
 }
 
-// orderKey is the memo key of one ORDER group in its context.
-func orderKey(ctx string, o hl7v2.Order) string {
-	n := len(ctx)
+// appendOrderKey appends the memo key of one ORDER group in its context:
+// looked up from a reused buffer, a key becomes a string only when it is
+// new (every message resends the person's history).
+func appendOrderKey(dst []byte, ctx string, o hl7v2.Order) []byte {
+	dst = append(dst, ctx...)
 	for _, s := range o.All {
-		n += len(s.Raw()) + 1
+		dst = append(append(dst, s.Raw()...), '\r')
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(ctx)
-	for _, s := range o.All {
-		b.Write(s.Raw())
-		b.WriteByte('\r')
-	}
-	return b.String()
+	return dst
 }
 
 // mapMemo maps one message of a person with the memo: its Patient (every
@@ -92,7 +87,8 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 	mp := e.p.opts.Mapping
 	ctx := orderContext(msg)
 	orders := msg.Orders()
-	keys := make([]string, len(orders))
+	keys := make([]string, len(orders))    // of the groups not in the memo
+	ents := make([]*memoEntry, len(orders)) // of the groups in the memo
 	segs := msg.Segments()
 	msh, _ := segs.Find("MSH", 1)
 	pidSeg, _ := segs.Find("PID", 1)
@@ -102,29 +98,46 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 	tz := mshOffset(msh)
 	var (
 		candidates []int
-		vks        = map[int]v2Keys{}
-		fresh      = map[string]bool{}
+		vks        map[int]v2Keys
+		fresh      map[string]bool
+		kb         = make([]byte, 0, 1024)
 	)
 	for k, o := range orders {
-		keys[k] = orderKey(ctx, o)
-		if noDose(o) {
-			memo[keys[k]] = &memoEntry{}
+		kb = appendOrderKey(kb[:0], ctx, o)
+		if ent := memo[string(kb)]; ent != nil {
+			ents[k] = ent
 			continue
 		}
-		if memo[keys[k]] == nil && !fresh[keys[k]] {
+		keys[k] = string(kb)
+		if noDose(o) {
+			ents[k] = &memoEntry{}
+			memo[keys[k]] = ents[k]
+			continue
+		}
+		if !fresh[keys[k]] {
+			if fresh == nil {
+				fresh = map[string]bool{}
+			}
 			fresh[keys[k]] = true
 			candidates = append(candidates, k)
 		}
 	}
 	var missed []int
+	var mk msgKeys
+	if predict && len(candidates) > 0 {
+		mk = readMsgKeys(msh, pidSeg, tz)
+	}
 	for _, k := range candidates {
 		if predict {
-			vk := readV2Keys(orders[k], msh, pidSeg, tz)
+			vk := readV2Keys(orders[k], &mk, kb)
 			if f, ok := e.lv.predict(vk); ok {
 				memo[keys[k]] = &memoEntry{has: true, f: f, predicted: true}
 				continue
 			}
 			if vk.ok {
+				if vks == nil {
+					vks = map[int]v2Keys{}
+				}
 				vks[k] = vk // mapped below; teaches the model
 			}
 		}
@@ -208,7 +221,10 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 		memo[keys[k]] = ent
 	}
 	for k := range orders {
-		ent := memo[keys[k]]
+		ent := ents[k]
+		if ent == nil {
+			ent = memo[keys[k]]
+		}
 		if !ent.has {
 			continue
 		}

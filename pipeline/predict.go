@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync"
@@ -71,26 +72,51 @@ func value(v hl7v2.Value) string {
 	return strings.TrimSpace(v.String())
 }
 
-func readV2Keys(o hl7v2.Order, msh, pid hl7v2.Segment, tz string) v2Keys {
+// msgKeys are the values readV2Keys needs from outside the ORDER group,
+// read once per message.
+type msgKeys struct {
+	msh4, msh3 []byte
+	pid3       string // PID-3.1 as the mapping reads it
+	tz         string
+}
+
+func readMsgKeys(msh, pid hl7v2.Segment, tz string) msgKeys {
+	return msgKeys{msh4: msh.Field(4).Raw(), msh3: msh.Field(3).Raw(), pid3: value(pid.Field(3).Rep(1).Component(1)), tz: tz}
+}
+
+// trimmed is v decoded into buf and trimmed, as value reads it, without
+// a string (nil for empty or null).
+func trimmed(buf []byte, v hl7v2.Value) []byte {
+	if v.IsEmpty() || v.IsNull() {
+		return nil
+	}
+	return bytes.TrimSpace(v.AppendDecoded(buf[:0]))
+}
+
+func readV2Keys(o hl7v2.Order, mk *msgKeys, buf []byte) v2Keys {
 	var k v2Keys
-	k.rxa5, k.rxa3, k.tz = o.RXA.Field(5).Raw(), o.RXA.Field(3).Raw(), tz
-	k.msh4, k.msh3 = msh.Field(4).Raw(), msh.Field(3).Raw()
+	k.rxa5, k.rxa3, k.tz = o.RXA.Field(5).Raw(), o.RXA.Field(3).Raw(), mk.tz
+	k.msh4, k.msh3 = mk.msh4, mk.msh3
 	spaced := false
 	if !o.ORC.IsZero() {
-		v := o.ORC.Field(3).Rep(1).Component(1)
-		f := value(v)
-		spaced = !v.IsEmpty() && !v.IsNull() && v.String() != f
-		p := value(pid.Field(3).Rep(1).Component(1))
-		if !strings.EqualFold(f, "0") && !strings.EqualFold(f, "9999") && !strings.EqualFold(f, p) {
-			k.fill = f
+		var f []byte
+		if v := o.ORC.Field(3).Rep(1).Component(1); !v.IsEmpty() && !v.IsNull() {
+			d := v.AppendDecoded(buf[:0])
+			f = bytes.TrimSpace(d)
+			spaced = len(f) != len(d)
+		}
+		if !bytes.EqualFold(f, []byte("0")) && !bytes.EqualFold(f, []byte("9999")) && !strings.EqualFold(string(f), mk.pid3) {
+			k.fill = string(f)
 		}
 	}
-	a := value(o.RXA.Field(21).Rep(1).Component(1))
-	s := value(o.RXA.Field(9).Rep(1).Component(1))
-	k.deleted, k.primary = a == "D", s == "00"
+	a := trimmed(buf, o.RXA.Field(21).Rep(1).Component(1))
+	k.deleted = string(a) == "D"
+	aOK := k.deleted || !bytes.EqualFold(a, []byte("D"))
+	s := trimmed(buf, o.RXA.Field(9).Rep(1).Component(1))
+	k.primary = string(s) == "00"
 	// Only exact forms: how the mapping compares other cases is its own.
 	// An ORC-3 with spaces around it is left to the mapping too.
-	k.ok = !spaced && (a == "D" || !strings.EqualFold(a, "D")) && (s == "00" || !strings.EqualFold(s, "00"))
+	k.ok = !spaced && aOK && (k.primary || !bytes.EqualFold(s, []byte("00")))
 	return k
 }
 
