@@ -87,7 +87,7 @@ func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.O
 	mp := e.p.opts.Mapping
 	ctx := orderContext(msg)
 	orders := msg.Orders()
-	keys := make([]string, len(orders))    // of the groups not in the memo
+	keys := make([]string, len(orders))     // of the groups not in the memo
 	ents := make([]*memoEntry, len(orders)) // of the groups in the memo
 	segs := msg.Segments()
 	msh, _ := segs.Find("MSH", 1)
