@@ -140,24 +140,36 @@ func normCVX(s string) string {
 func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 	// A fill id reused by several orders of one message is no id (some
 	// senders put the patient id there).
-	seen := map[[2]any]int{}
+	type fillKey struct {
+		seq  int64
+		fill string
+	}
+	var seen map[fillKey]int
 	for _, r := range recs {
 		if r.fill != "" {
-			seen[[2]any{r.msg.Seq(), r.fill}]++
+			if seen == nil {
+				seen = map[fillKey]int{}
+			}
+			seen[fillKey{r.msg.Seq(), r.fill}]++
 		}
+	}
+	// Struct keys: no string is built per record.
+	type chainKey struct {
+		byFill           bool
+		sender, id, date string // id: the fill id, or the CVX (with date) when none
 	}
 	type chain struct {
 		recs []*doseRec
 	}
-	chains := map[string]*chain{}
-	var order []string
+	chains := map[chainKey]*chain{}
+	var order []chainKey
 	for _, r := range recs {
-		if r.fill != "" && seen[[2]any{r.msg.Seq(), r.fill}] > 1 {
+		if r.fill != "" && seen[fillKey{r.msg.Seq(), r.fill}] > 1 {
 			r.fill = ""
 		}
-		k := "F|" + r.sender + "|" + r.fill
+		k := chainKey{byFill: true, sender: r.sender, id: r.fill}
 		if r.fill == "" {
-			k = "C|" + r.sender + "|" + r.content()
+			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
 		}
 		c := chains[k]
 		if c == nil {
@@ -168,19 +180,29 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		c.recs = append(c.recs, r)
 	}
 	type group struct {
+		key      string     // CVX|date
 		live     []*doseRec // latest record of each live chain
 		dels     []*doseRec // final D of each deleted chain
 		all      []*doseRec
 		firstOrd int
 	}
-	groups := map[string]*group{}
-	var gorder []string
-	get := func(k string, ord int) *group {
+	type groupKey struct{ cvx, date string }
+	groups := map[groupKey]*group{}
+	byKey := map[string]*group{}
+	var gorder []*group
+	get := func(r *doseRec, ord int) *group {
+		k := groupKey{r.cvx, r.date}
 		g := groups[k]
 		if g == nil {
-			g = &group{firstOrd: ord}
+			// Values that print alike (a "|" in a code) are one dose, as
+			// their Immunization ids would be.
+			key := r.content()
+			if g = byKey[key]; g == nil {
+				g = &group{key: key, firstOrd: ord}
+				byKey[key] = g
+				gorder = append(gorder, g)
+			}
 			groups[k] = g
-			gorder = append(gorder, k)
 		}
 		return g
 	}
@@ -195,16 +217,16 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		}
 		switch {
 		case !last.deleted:
-			g := get(last.content(), c.recs[0].ord)
+			g := get(last, c.recs[0].ord)
 			g.live = append(g.live, last)
 			g.all = append(g.all, c.recs...)
 		case lastLive != nil:
-			g := get(lastLive.content(), c.recs[0].ord)
+			g := get(lastLive, c.recs[0].ord)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
 		case last.fill == "":
 			// A D without ORC-3 deletes by content.
-			g := get(last.content(), c.recs[0].ord)
+			g := get(last, c.recs[0].ord)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
 		default:
@@ -215,12 +237,11 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 			}
 		}
 	}
-	for _, k := range gorder {
-		g := groups[k]
+	for _, g := range gorder {
 		if len(g.live) == 0 && len(g.dels) == 0 {
 			continue
 		}
-		d := &dose{key: k, records: g.all}
+		d := &dose{key: g.key, records: g.all}
 		for _, r := range g.all {
 			if r.msg.IndexedAt.After(d.lastUpdated) {
 				d.lastUpdated = r.msg.IndexedAt
