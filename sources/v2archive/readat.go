@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"iisbridge/hl7v2"
 	"iisbridge/sources"
 )
 
@@ -77,6 +78,70 @@ func readGzipAt(f *os.File, loc sources.Location, o *Options) (*Item, error) {
 
 // readSpan scans span, which starts at loc, and returns its first item.
 func readSpan(loc sources.Location, span []byte, o *Options) *Item {
+	if data, ok := plainMessage(span, o); ok {
+		// What the stream would collect is the span itself: skip it.
+		it := &Item{Loc: loc}
+		it.Loc.Line, it.Loc.Index = max(loc.Line, 1), max(loc.Index-1, 0)+1
+		msh, err := hl7v2.Parse(data[:headerEnd(data)])
+		if err != nil {
+			it.Err = &Error{Reason: "MSH: " + err.Error()}
+			return it
+		}
+		it.Data, it.Header, it.Loc.ControlID = data, msh, msh.ControlID()
+		return it
+	}
+	return readSpanStream(loc, span, o)
+}
+
+// plainMessage reports whether span is one message in the plainest form,
+// the form of nearly every re-read: ASCII without control bytes but CR,
+// starting with MSH, segments ended by CR, no blank line, no further MSH
+// or batch segment, within the size limits. Its data is then the span
+// (with a CR added when the last segment had none).
+func plainMessage(span []byte, o *Options) ([]byte, bool) {
+	if len(span) < 4 || string(span[:3]) != "MSH" || len(span) > o.MaxMessageBytes {
+		return nil, false
+	}
+	start := 0
+	for i := 0; i <= len(span); i++ {
+		if i < len(span) {
+			c := span[i]
+			if c != '\r' {
+				if c < 0x20 || c >= 0x7f {
+					return nil, false
+				}
+				continue
+			}
+		}
+		seg := span[start:i]
+		if len(seg) == 0 {
+			if i == len(span) && start > 0 {
+				break // the last segment had its CR
+			}
+			return nil, false // a blank line ends a message
+		}
+		if len(seg) > o.MaxSegmentBytes || isBlankLine(seg) {
+			return nil, false
+		}
+		if start > 0 {
+			t := trimIndent(seg)
+			if isSegName(t, "MSH") || batchName(t) != "" {
+				return nil, false
+			}
+		}
+		start = i + 1
+	}
+	if span[len(span)-1] == '\r' {
+		return span, true
+	}
+	if len(span)+1 > o.MaxMessageBytes {
+		return nil, false
+	}
+	return append(span[:len(span):len(span)], '\r'), true
+}
+
+// readSpanStream reads span through the stream, as Next reads a file.
+func readSpanStream(loc sources.Location, span []byte, o *Options) *Item {
 	line := max(loc.Line, 1)
 	sc := newScanner(bytes.NewReader(span), make([]byte, min(len(span)+16, 4096)), loc.Offset, line)
 	// The message is collected in one buffer sized for the span, not grown.
