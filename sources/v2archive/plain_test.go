@@ -24,8 +24,8 @@ func TestPlainSpanFastPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	edges := []string{
-		msg("E1", "DOE", "\r"),                                      // plain
-		msg("E2", "DOE", "\r") + " PID|2||X\r",                      // indented segment
+		msg("E1", "DOE", "\r"),                                        // plain
+		msg("E2", "DOE", "\r") + " PID|2||X\r",                        // indented segment
 		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|E3|P|2.5.1\rPID|1\t|X\r", // tab
 		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|E4|P|2.5.1\r   \r",       // blank line of spaces
 		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|E5|P|2.5.1\rBHS|x\rPID|1\r",
