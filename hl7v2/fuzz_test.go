@@ -45,6 +45,9 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("order without RXA")
 			}
 		}
+		if !sameOrders(orders, ordersRef(m)) {
+			t.Fatalf("orders %q, want %q", orderShape(orders), orderShape(ordersRef(m)))
+		}
 		if n := countSegments(m, "RXA"); n != len(orders) {
 			t.Fatalf("%d RXA but %d orders", n, len(orders))
 		}

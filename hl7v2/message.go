@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 )
 
 // Message is one parsed message. It references the bytes given to Parse
 // (no copy): the caller must not modify them while the Message is in use.
 // A Message is safe for concurrent reads.
-type Message struct{ impl messageImpl }
+type Message struct {
+	impl messageImpl
+
+	ordersOnce sync.Once
+	orders     []Order // Orders, computed once
+}
 
 type messageImpl struct {
 	data     []byte

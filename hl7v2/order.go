@@ -16,29 +16,65 @@ type Order struct {
 // patient-level segment. A group ends at the next ORC or RXA and at any
 // standard segment that cannot sit in an ORDER (PID starts another patient
 // in an RSP); TQ1/TQ2, RXR, OBX, NTE, Z-segments and unknown segments stay
-// in the group. Orders is computed on each call.
+// in the group.
+//
+// Orders is computed on the first call and remembered: every call returns
+// the same slice, and it is safe for concurrent use like the rest of the
+// Message. The slice, and the OBX and All slices of its Orders, are shared
+// (they view the message's segment table): do not modify them.
 func (m *Message) Orders() []Order {
+	m.ordersOnce.Do(func() { m.orders = m.computeOrders() })
+	return m.orders
+}
+
+// Name keys of the segments Orders looks at.
+var (
+	keyORC = nameKey("ORC")
+	keyRXA = nameKey("RXA")
+	keyRXR = nameKey("RXR")
+	keyOBX = nameKey("OBX")
+	keyNTE = nameKey("NTE")
+	keyTQ1 = nameKey("TQ1")
+	keyTQ2 = nameKey("TQ2")
+)
+
+// computeOrders splits the message into ORDER groups. It allocates the
+// result only: All and, when a group's OBX segments are adjacent (the
+// usual case), OBX are views of the segment table; OBX segments split by
+// NTE or other segments are gathered in one array shared by the message.
+func (m *Message) computeOrders() []Order {
 	segs := m.impl.segs
-	var out []Order
-	orc := -1   // index of an ORC not yet used by an RXA
-	start := -1 // first segment of the open group, -1 when none
+	nRXA := 0
+	for _, s := range segs {
+		if s.impl.segData != nil && s.impl.key == keyRXA {
+			nRXA++
+		}
+	}
+	if nRXA == 0 {
+		return nil
+	}
+	out := make([]Order, 0, nRXA)
+	var spill []Segment // OBX of groups whose OBX are not adjacent
+	orc := -1           // index of an ORC not yet used by an RXA
+	start := -1         // first segment of the open group, -1 when none
+	obx0 := -1          // index in segs of the group's first OBX while they are adjacent
 	var cur Order
 	closeGroup := func(end int) {
 		if start >= 0 {
 			cur.All = segs[start:end:end]
 			out = append(out, cur)
 		}
-		start, cur = -1, Order{}
+		start, obx0, cur = -1, -1, Order{}
 	}
 	for i, s := range segs {
 		if s.IsZero() {
 			continue
 		}
-		switch s.impl.name {
-		case "ORC":
+		switch s.impl.key {
+		case keyORC:
 			closeGroup(i)
 			orc = i
-		case "RXA":
+		case keyRXA:
 			closeGroup(i)
 			start = i
 			if orc >= 0 {
@@ -47,15 +83,32 @@ func (m *Message) Orders() []Order {
 				orc = -1
 			}
 			cur.RXA = s
-		case "RXR":
+		case keyRXR:
 			if start >= 0 && cur.RXR.IsZero() {
 				cur.RXR = s
 			}
-		case "OBX":
-			if start >= 0 {
-				cur.OBX = append(cur.OBX, s)
+		case keyOBX:
+			if start < 0 {
+				break
 			}
-		case "NTE", "TQ1", "TQ2":
+			switch n := len(cur.OBX); {
+			case n == 0:
+				obx0 = i
+				cur.OBX = segs[i : i+1 : i+1]
+			case obx0 >= 0 && obx0+n == i:
+				cur.OBX = segs[obx0 : i+1 : i+1]
+			default:
+				if obx0 >= 0 { // first gap in this group: move its OBX to spill
+					if spill == nil {
+						spill = make([]Segment, 0, countOBX(segs[i:])+n)
+					}
+					spill = append(spill, cur.OBX...)
+					obx0 = -1
+				}
+				spill = append(spill, s)
+				cur.OBX = spill[len(spill)-n-1 : len(spill) : len(spill)]
+			}
+		case keyNTE, keyTQ1, keyTQ2:
 		default:
 			if _, known := segmentNames[s.impl.name]; known && s.impl.name[0] != 'Z' {
 				closeGroup(i)
@@ -64,5 +117,19 @@ func (m *Message) Orders() []Order {
 		}
 	}
 	closeGroup(len(segs))
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// countOBX counts the OBX segments of segs.
+func countOBX(segs Segments) int {
+	n := 0
+	for _, s := range segs {
+		if s.impl.segData != nil && s.impl.key == keyOBX {
+			n++
+		}
+	}
+	return n
 }
