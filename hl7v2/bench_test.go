@@ -202,3 +202,17 @@ func BenchmarkOrdersVXU8(b *testing.B) {
 		m.computeOrders()
 	}
 }
+
+// BenchmarkParseTS reads the timestamps a VXU carries: dates, MSH-7 with
+// an offset, a fraction and a half-hour offset.
+func BenchmarkParseTS(b *testing.B) {
+	in := []string{"20221016", "20240425102854-0600", "20240211", "20180531144917.033", "20240425102854+0530", "202404"}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, s := range in {
+			if _, err := ParseTS(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -71,6 +71,9 @@ func FuzzParseTS(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ts, err := ParseTS(s)
+		if ref, rerr := parseTSRef(s); sameTS(ts, err, ref, rerr) != nil {
+			t.Fatalf("ParseTS(%q) differs from the reference: %v", s, sameTS(ts, err, ref, rerr))
+		}
 		if err != nil {
 			return
 		}

@@ -3,8 +3,8 @@ package hl7v2
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,7 +50,7 @@ func ParseTS(s string) (TS, error) {
 		return t, fmt.Errorf("hl7v2: empty timestamp")
 	}
 	loc := time.UTC
-	if k := strings.IndexAny(s, "+-"); k >= 0 {
+	if k := indexSign(s); k >= 0 {
 		off := s[k:]
 		s = s[:k]
 		if secs, ok := parseOffset(off); ok {
@@ -94,12 +94,12 @@ func ParseTS(s string) (TS, error) {
 	default:
 		return TS{}, fmt.Errorf("hl7v2: timestamp: %d digits before the fraction/offset, want 4, 6, 8, 10, 12 or 14", len(s))
 	}
+	// s is all digits: read them without strconv.
 	num := func(a, b, def int) int {
 		if len(s) < b {
 			return def
 		}
-		n, _ := strconv.Atoi(s[a:b])
-		return n
+		return digits(s[a:b])
 	}
 	year, month, day := num(0, 4, 0), num(4, 6, 1), num(6, 8, 1)
 	hour, minute, sec := num(8, 10, 0), num(10, 12, 0), num(12, 14, 0)
@@ -107,7 +107,7 @@ func ParseTS(s string) (TS, error) {
 	if frac != "" {
 		t.Precision = PrecFraction
 		t.fracDigits = len(frac)
-		ns, _ = strconv.Atoi(frac)
+		ns = digits(frac)
 		for k := len(frac); k < 9; k++ {
 			ns *= 10
 		}
@@ -126,6 +126,25 @@ func ParseTS(s string) (TS, error) {
 	return t, nil
 }
 
+// indexSign is strings.IndexAny(s, "+-") without its set building.
+func indexSign(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '+' || s[i] == '-' {
+			return i
+		}
+	}
+	return -1
+}
+
+// digits is the value of s, all decimal digits (at most 9 of them).
+func digits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -135,8 +154,19 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
+// daysIn is the number of days of month (1-12) of year (1-9999) in the
+// proleptic Gregorian calendar, as time.Date counts them.
 func daysIn(year, month int) int {
-	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // parseOffset reads +HHMM / -HHMM with a plausible value.
@@ -144,8 +174,7 @@ func parseOffset(off string) (int, bool) {
 	if len(off) != 5 || (off[0] != '+' && off[0] != '-') || !allDigits(off[1:]) {
 		return 0, false
 	}
-	h, _ := strconv.Atoi(off[1:3])
-	m, _ := strconv.Atoi(off[3:5])
+	h, m := digits(off[1:3]), digits(off[3:5])
 	if h > 14 || m%15 != 0 {
 		return 0, false
 	}
@@ -156,11 +185,31 @@ func parseOffset(off string) (int, bool) {
 	return secs, true
 }
 
+// zones holds the unnamed fixed zones of the offsets parseOffset accepts
+// (quarter hours from -14:45 to +14:45), made on first use: time.FixedZone
+// allocates a new Location each call for the ones it does not cache
+// itself (half hours, -13, -14). The zones are equal to FixedZone's.
+var zones [2*maxOffsetQuarters + 1]atomic.Pointer[time.Location]
+
+const maxOffsetQuarters = 14*4 + 3
+
 func fixedZone(secs int) *time.Location {
 	if secs == 0 {
 		return time.UTC
 	}
-	return time.FixedZone("", secs)
+	q := secs / 900
+	if q*900 != secs || q < -maxOffsetQuarters || q > maxOffsetQuarters {
+		return time.FixedZone("", secs)
+	}
+	z := &zones[q+maxOffsetQuarters]
+	if loc := z.Load(); loc != nil {
+		return loc
+	}
+	loc := time.FixedZone("", secs)
+	if !z.CompareAndSwap(nil, loc) {
+		loc = z.Load()
+	}
+	return loc
 }
 
 // FHIRDate renders at most day precision: 2023, 2023-01, 2023-01-05.
