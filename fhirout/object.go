@@ -9,6 +9,7 @@ package fhirout
 import (
 	"iter"
 	"slices"
+	"unsafe"
 )
 
 // Object is a JSON object with keys kept in insertion order; a resource is
@@ -147,21 +148,56 @@ func (o *Object) Elem(key string, i int) *Object {
 	var arr []any
 	if j >= 0 {
 		arr, _ = o.m[j].val.([]any)
+		if i < len(arr) {
+			// The array stays where it is: no need to store (box) it again.
+			c, ok := arr[i].(*Object)
+			if !ok || c == nil {
+				c = &Object{}
+				arr[i] = c
+			}
+			return c
+		}
 	}
-	for len(arr) <= i {
-		arr = append(arr, &Object{})
+	if arr == nil && i == 0 {
+		// The usual case, a new [{}]: array, object and the array's
+		// interface header in one allocation.
+		b := &elem1{}
+		b.arr[0] = &b.obj
+		b.hdr = b.arr[:]
+		v := boxSlice(&b.hdr)
+		if j >= 0 {
+			o.m[j].val = v
+		} else {
+			o.add(key, v)
+		}
+		return &b.obj
 	}
-	c, ok := arr[i].(*Object)
-	if !ok || c == nil {
-		c = &Object{}
-		arr[i] = c
+	pad := make([]Object, i+1-len(arr)) // the new elements, in one block
+	for k := range pad {
+		arr = append(arr, &pad[k])
 	}
 	if j >= 0 {
 		o.m[j].val = arr
 	} else {
 		o.add(key, arr)
 	}
-	return c
+	return &pad[len(pad)-1]
+}
+
+// elem1 is what Elem makes for a new one-element array.
+type elem1 struct {
+	hdr []any
+	arr [1]any
+	obj Object
+}
+
+// boxSlice is any(*h) without copying the header to a new heap object:
+// the interface points at *h, which must never change afterwards.
+func boxSlice(h *[]any) any {
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = sliceType, unsafe.Pointer(h)
+	return v
 }
 
 // Append adds v to the array at key, creating it (a non-array value at key

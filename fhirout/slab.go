@@ -78,7 +78,7 @@ func (s *Slab) Object(n int) *Object {
 // for n keys in all.
 func (s *Slab) Resource(resourceType string, n int) *Object {
 	o := s.Object(max(n, 1))
-	o.m = append(o.m, member{"resourceType", resourceType})
+	o.m = append(o.m, member{"resourceType", s.String(resourceType)}) // boxed by the slab
 	return o
 }
 
