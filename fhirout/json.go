@@ -26,11 +26,32 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, o.m[i].key)
-		dst = append(dst, ':')
+		dst = appendKey(dst, o.m[i].key)
 		dst = appendValue(dst, o.m[i].val)
 	}
 	return append(dst, '}')
+}
+
+// appendKey appends "key": — keys are short element names that need no
+// escaping: one check and one copy, else appendString.
+func appendKey(dst []byte, k string) []byte {
+	if !plainShort(k) {
+		return append(appendString(dst, k), ':')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, k...)
+	return append(dst, '"', ':')
+}
+
+// plainShort reports whether s needs no escaping, a byte at a time (for
+// short strings: keys, codes).
+func plainShort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || !safeASCII[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -160,19 +181,35 @@ const hexDigits = "0123456789abcdef"
 // set, which the same test rules out).
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
+// plainWord reports whether s[i:i+8] needs no escaping: printable ASCII
+// other than '"' and '\\'.
+func plainWord(s string, i int) bool {
+	w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+	q, b := w^(ones*'"'), w^(ones*'\\')
+	return ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w)&highs == 0
+}
+
 func appendString(dst []byte, s string) []byte {
+	if len(s) < 8 && plainShort(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		// Most text needs no escaping: skip it eight bytes at a time.
 		for ; i+8 <= len(s); i += 8 {
-			w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-			q, b := w^(ones*'"'), w^(ones*'\\')
-			if ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w)&highs != 0 {
+			if !plainWord(s, i) {
 				break
 			}
 		}
 		if i >= len(s) {
+			break
+		}
+		// A tail shorter than a word: the last eight bytes, overlapping
+		// what was checked, are clean when it is.
+		if i+8 > len(s) && len(s) >= 8 && plainWord(s, len(s)-8) {
 			break
 		}
 		c := s[i]
