@@ -54,8 +54,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 		tx.Rollback()
 		return nil, err
 	}
-	s.msgs, err = tx.PrepareContext(ctx, `SELECT m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
-		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
+	s.msgs, err = tx.PrepareContext(ctx, `SELECT `+messageColumns+`
 		FROM keys k JOIN messages m ON m.key_id = k.id
 		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.msh7, m.id`)
 	if err != nil {
@@ -145,21 +144,36 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
-		var m Message
-		var fileID, msh7, at int64
-		if err := rows.Scan(&m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-			&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings); err != nil {
+		m, err := s.scanMessage(rows)
+		if err != nil {
 			return nil, err
 		}
-		f := s.files[fileID]
-		m.Loc.Source, m.readPath = f.path, f.readPath
-		if msh7 != 0 {
-			m.Time = time.Unix(0, msh7).UTC()
-		}
-		m.IndexedAt = time.Unix(0, at).UTC()
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// messageColumns are the columns scanMessage reads, in its order.
+const messageColumns = `m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
+	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')`
+
+// scanMessage reads messageColumns, after the columns of pre (read into
+// pre's pointers).
+func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
+	var m Message
+	var fileID, msh7, at int64
+	dest := append(pre, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+		&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings)
+	if err := rows.Scan(dest...); err != nil {
+		return m, err
+	}
+	f := s.files[fileID]
+	m.Loc.Source, m.readPath = f.path, f.readPath
+	if msh7 != 0 {
+		m.Time = time.Unix(0, msh7).UTC()
+	}
+	m.IndexedAt = time.Unix(0, at).UTC()
+	return m, nil
 }
 
 // Problem is an input record that is not a person's message: broken input

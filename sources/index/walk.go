@@ -28,8 +28,7 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	// person's messages instead (roots in pid order, their keys, their
 	// messages) read the table at random and cost twice as much. SQLite's
 	// sorter keeps bounded memory and spills to temporary files.
-	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
-		m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')
+	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, `+messageColumns+`
 		FROM messages m JOIN keys k ON k.id = m.key_id JOIN keys r ON r.id = k.parent
 		WHERE m.key_id IS NOT NULL AND m.indexed_at <= ? ORDER BY r.pid, m.msh7, m.id`, hi)
 	if err != nil {
@@ -63,10 +62,8 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	}
 	for rows.Next() {
 		var p Person
-		var m Message
-		var fileID, msh7, at int64
-		if err := rows.Scan(&p.ID, &p.root, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-			&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings); err != nil {
+		m, err := s.scanMessage(rows, &p.ID, &p.root)
+		if err != nil {
 			return fmt.Errorf("index: walk: %w", err)
 		}
 		if p != cur {
@@ -75,12 +72,6 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 			}
 			cur = p
 		}
-		f := s.files[fileID]
-		m.Loc.Source, m.readPath = f.path, f.readPath
-		if msh7 != 0 {
-			m.Time = time.Unix(0, msh7).UTC()
-		}
-		m.IndexedAt = time.Unix(0, at).UTC()
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
