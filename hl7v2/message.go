@@ -2,8 +2,10 @@ package hl7v2
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"sync"
 )
@@ -105,15 +107,7 @@ func (m *messageImpl) parse(data []byte) error {
 		}
 		le := min(nextCR, nextLF)
 		pos = le
-		for off, ln := 0, data[ls:le]; ; {
-			j := bytes.IndexByte(ln[off:], fs)
-			if j < 0 {
-				break
-			}
-			off += j
-			seps = append(seps, int32(off))
-			off++
-		}
+		seps = appendSeps(seps, data, ls, le, fs)
 		if le > ls && data[le-1] == 0x1c { // MLLP end block without \r
 			le--
 		}
@@ -164,6 +158,35 @@ func (m *messageImpl) parse(data []byte) error {
 		m.segs[i].impl.segData = t
 	}
 	return nil
+}
+
+// appendSeps appends the offsets, relative to ls, of every fs in
+// data[ls:le]. Fields are short (a VXU has one separator every 5-8 bytes),
+// so a search call per separator costs more than reading the line eight
+// bytes at a time and picking the matches out of each word. Words may
+// extend past le into data: matches there are masked off.
+func appendSeps(seps []int32, data []byte, ls, le int, fs byte) []int32 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	pat := uint64(fs) * 0x0101010101010101
+	p := ls
+	for ; p < le && p+8 <= len(data); p += 8 {
+		x := binary.LittleEndian.Uint64(data[p:p+8:p+8]) ^ pat
+		// The high bit of each zero byte of x, exactly (no carries
+		// cross bytes: (x&0x7f)+0x7f stays within the byte).
+		m := ^((x&low7 + low7) | x | low7)
+		if r := le - p; r < 8 {
+			m &= 1<<(8*uint(r)) - 1
+		}
+		for ; m != 0; m &= m - 1 {
+			seps = append(seps, int32(p-ls+bits.TrailingZeros64(m)>>3))
+		}
+	}
+	for ; p < le; p++ {
+		if data[p] == fs {
+			seps = append(seps, int32(p-ls))
+		}
+	}
+	return seps
 }
 
 // indexFrom is the index of c in b at or after from, or len(b).
