@@ -38,7 +38,7 @@ func readDelimiters(seg []byte) (d Delimiters, repaired string, err error) {
 	if len(seg) < 4 || !isHeaderName(seg[:3]) {
 		return d, "", errNoHeader
 	}
-	name := string(seg[:3])
+	name := headerName(seg[:3])
 	fs := seg[3]
 	if !usableDelimiter(fs) {
 		return d, "", fmt.Errorf("hl7v2: %s-1: field separator %q is unusable", name, []byte{fs})
@@ -92,6 +92,18 @@ func isHeaderName(b []byte) bool {
 	}
 	s := string(b) // no allocation: compared, not kept
 	return s == "MSH" || s == "FHS" || s == "BHS"
+}
+
+// headerName is the name of a header segment (isHeaderName) as a shared
+// string: no allocation per message for error texts rarely written.
+func headerName(b []byte) string {
+	switch string(b) {
+	case "FHS":
+		return "FHS"
+	case "BHS":
+		return "BHS"
+	}
+	return "MSH"
 }
 
 // usableDelimiter rejects characters that would make data ambiguous.
