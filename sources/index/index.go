@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,7 +134,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
-		"&_pragma=cache_size(-16000)&_pragma=temp_store(FILE)"
+		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
@@ -261,3 +262,7 @@ func (x *Index) ReaderOptions() v2archive.Options { return x.opts.Reader }
 
 // Close closes the database.
 func (x *Index) Close() error { return x.db.Close() }
+
+// cacheKB is the SQLite page cache of the index's connections (negative:
+// KiB), sized for indexing's random B-tree inserts.
+const cacheKB = -16000
