@@ -232,12 +232,8 @@ func (e *export) eachPerson(fn func(*work) error) error {
 		if w.msgs, err = e.snap.Messages(e.ctx, pp, e.q.AsOf); err != nil {
 			return err
 		}
-		olds, ats, err := e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf)
-		if err != nil {
+		if w.merged, err = e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf); err != nil {
 			return err
-		}
-		for i := range olds {
-			w.merged = append(w.merged, index.Merged{ID: olds[i], At: ats[i]})
 		}
 		if err := fn(w); err != nil {
 			return err
@@ -646,16 +642,14 @@ func (e *export) personRun(w *work, mode int) error {
 	// Persons merged into this one took their Immunization ids with them
 	// (ids hash the Patient id): a _since export lists those as deleted,
 	// and the doses under their new ids count as updated at the merge.
-	olds, ats := make([]string, len(w.merged)), make([]time.Time, len(w.merged))
-	for i, mg := range w.merged {
-		olds[i], ats[i] = mg.ID, mg.At
+	for _, mg := range w.merged {
 		for _, d := range doses {
 			if mg.At.After(d.lastUpdated) {
 				d.lastUpdated = mg.At
 			}
 		}
 	}
-	former, err := e.formerDeleted(pp, olds, ats, recs)
+	former, err := e.formerDeleted(pp, w.merged, recs)
 	if err != nil {
 		return err
 	}
@@ -703,7 +697,7 @@ func (e *export) personRun(w *work, mode int) error {
 }
 
 // formerDeleted lists, in a _since export, the Immunizations of the
-// Patients merged into pp (olds, gone at ats) as deleted: exactly the
+// Patients merged into pp (gone at their At) as deleted: exactly the
 // doses each of them had, which are the doses reduced from the messages
 // of its component when it was last current (index
 // Snapshot.FormerMessages), among this person's records. A dose live then
@@ -712,15 +706,15 @@ func (e *export) personRun(w *work, mode int) error {
 // kept per Patient id: the former doses are worked out again from the
 // person's records, which the export holds anyway. It returns the
 // arrival numbers of the former Patients' messages (see onlyFormer).
-func (e *export) formerDeleted(pp index.Person, olds []string, ats []time.Time, recs []*doseRec) (map[int64]bool, error) {
+func (e *export) formerDeleted(pp index.Person, merged []index.Merged, recs []*doseRec) (map[int64]bool, error) {
 	if e.q.Since.IsZero() {
 		return nil, nil
 	}
 	var ids []string
 	var at []time.Time
-	for i, old := range olds {
-		if ats[i].After(e.q.Since) {
-			ids, at = append(ids, old), append(at, ats[i])
+	for _, mg := range merged {
+		if mg.At.After(e.q.Since) {
+			ids, at = append(ids, mg.ID), append(at, mg.At)
 		}
 	}
 	if len(ids) == 0 {

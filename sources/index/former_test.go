@@ -49,12 +49,12 @@ func TestFormerMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range ps {
-		ids, _, err := s.MergedInto(ctx, p, time.Time{}, time.Time{})
+		merged, err := s.MergedInto(ctx, p, time.Time{}, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ids) == 1 {
-			survivor, formerID = p, ids[0]
+		if len(merged) == 1 {
+			survivor, formerID = p, merged[0].ID
 		}
 	}
 	if formerID == "" {

@@ -366,7 +366,7 @@ func NewMessage(seq int64, loc sources.Location, orgKey string, indexedAt time.T
 // MergedInto lists the Patient ids that were merged into person p (gone
 // in (since, asOf]), with the time they went: their Immunization ids are
 // gone with them.
-func (s *Snapshot) MergedInto(ctx context.Context, p Person, since, asOf time.Time) (ids []string, at []time.Time, err error) {
+func (s *Snapshot) MergedInto(ctx context.Context, p Person, since, asOf time.Time) ([]Merged, error) {
 	lo, hi := int64(-1), int64(1<<63-1)
 	if !since.IsZero() {
 		lo = since.UnixNano()
@@ -377,16 +377,18 @@ func (s *Snapshot) MergedInto(ctx context.Context, p Person, since, asOf time.Ti
 	rows, err := s.tx.QueryContext(ctx, `SELECT pa.pid, pa.gone_at FROM keys k JOIN patients pa ON pa.pid = k.pid
 		WHERE k.parent = ? AND k.id != k.parent AND pa.gone_at > ? AND pa.gone_at <= ? ORDER BY pa.pid`, p.root, lo, hi)
 	if err != nil {
-		return nil, nil, fmt.Errorf("index: merged patients: %w", err)
+		return nil, fmt.Errorf("index: merged patients: %w", err)
 	}
 	defer rows.Close()
+	var out []Merged
 	for rows.Next() {
-		var id string
+		var m Merged
 		var t int64
-		if err := rows.Scan(&id, &t); err != nil {
-			return nil, nil, err
+		if err := rows.Scan(&m.ID, &t); err != nil {
+			return nil, err
 		}
-		ids, at = append(ids, id), append(at, time.Unix(0, t).UTC())
+		m.At = time.Unix(0, t).UTC()
+		out = append(out, m)
 	}
-	return ids, at, rows.Err()
+	return out, rows.Err()
 }

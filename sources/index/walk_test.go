@@ -59,13 +59,9 @@ func TestWalk(t *testing.T) {
 			if len(msgs) == 0 {
 				continue
 			}
-			ids, ats, err := s.MergedInto(ctx, p, time.Time{}, asOf)
+			merged, err := s.MergedInto(ctx, p, time.Time{}, asOf)
 			if err != nil {
 				t.Fatal(err)
-			}
-			var merged []Merged
-			for i := range ids {
-				merged = append(merged, Merged{ids[i], ats[i]})
 			}
 			merges += len(merged)
 			want = append(want, person{p, msgs, merged})
