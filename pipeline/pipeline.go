@@ -33,6 +33,8 @@ type Options struct {
 	Now func() time.Time
 	// NoUpdate skips indexing Paths in Open (call Update).
 	NoUpdate bool
+	// Progress is index.Options.Progress: bytes of the archives indexed.
+	Progress func(done, total int64)
 	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
 	// Output order does not depend on it.
 	Workers int
@@ -103,7 +105,7 @@ func Open(opts Options) (*Pipeline, error) {
 	if opts.Mapping == nil {
 		opts.Mapping = mapping.Default()
 	}
-	idx, err := index.Open(opts.DataDir, index.Options{Identity: opts.Identity, Reader: opts.Reader, Now: opts.Now})
+	idx, err := index.Open(opts.DataDir, index.Options{Identity: opts.Identity, Reader: opts.Reader, Now: opts.Now, Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}

@@ -336,8 +336,8 @@ func TestMetadataDiscoveryHealthMetrics(t *testing.T) {
 		`iisbridge_resources_exported_total{type="Patient"} 4`,
 		`iisbridge_resources_exported_total{type="Immunization"} 6`,
 		`iisbridge_job_duration_seconds_count 1`,
-		`iisbridge_http_requests_total{route="/fhir/Patient/$export",code="202"} 1`,
-		`iisbridge_http_requests_total{route="unmatched",code="404"} 1`,
+		`iisbridge_http_requests_total{code="202",route="/fhir/Patient/$export"} 1`,
+		`iisbridge_http_requests_total{code="404",route="unmatched"} 1`,
 		`iisbridge_file_bytes_served_total `,
 	} {
 		if !strings.Contains(b, want) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -53,9 +54,22 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 	cs.Set("description", "FHIR Bulk Data Access ($export) of immunization registry data converted from HL7 v2.5.1.")
 	cs.Set("kind", "instance")
 	cs.Set("instantiates", []any{bulkCapability})
-	cs.Child("software").Set("name", softwareName)
+	sw := cs.Child("software")
+	sw.Set("name", softwareName)
+	if s.opts.Version != "" {
+		sw.Set("version", s.opts.Version)
+	}
 	impl := cs.Child("implementation")
-	impl.Set("description", "iisbridge")
+	desc := "iisbridge"
+	if mi := s.mapping.Load(); mi != nil {
+		// The file's base name only: no server paths reach clients.
+		name := "built-in default"
+		if mi.Path != "" {
+			name = filepath.Base(mi.Path)
+		}
+		desc += "; mapping " + name + " sha256:" + mi.SHA256
+	}
+	impl.Set("description", desc)
 	impl.Set("url", s.baseURL)
 	cs.Set("fhirVersion", "4.0.1")
 	cs.Set("format", []any{"json"})

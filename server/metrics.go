@@ -1,126 +1,202 @@
 package server
 
 import (
-	"fmt"
+	"context"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are hand-written Prometheus counters (text format 0.0.4).
-type metrics struct {
-	mu        sync.Mutex
-	requests  map[[2]string]int64 // route, status
-	resources map[string]int64    // exported, by type
-	bytes     int64               // file bytes served
-	ended     map[string]int64    // jobs finished, by outcome
-	durCount  int64
-	durSum    float64
-	durBucket []int64 // cumulative counts per durBounds
+// Metrics are the process's Prometheus metrics, served at /metrics. One
+// set lives for the whole process: the start-up handler (Starting) and the
+// Server share it, and the command feeds the ingest side (Indexed).
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	resources    *prometheus.CounterVec
+	bytesServed  prometheus.Counter
+	jobsEnded    *prometheus.CounterVec
+	jobDuration  prometheus.Histogram
+	ingested     prometheus.Counter
+	broken       prometheus.Counter
+	unreadable   prometheus.Counter
+	buildInfo    *prometheus.GaugeVec
+	mappingInfo  *prometheus.GaugeVec
+	ready        prometheus.Gauge
+	indexRatio   prometheus.Gauge
+
+	mu      sync.Mutex
+	jobs    *jobsCollector // of the Server using these metrics
+	handler http.Handler
 }
 
-var durBounds = []float64{1, 5, 15, 60, 300, 900, 3600}
-
-func newMetrics() *metrics {
-	return &metrics{requests: map[[2]string]int64{}, resources: map[string]int64{}, ended: map[string]int64{},
-		durBucket: make([]int64, len(durBounds))}
+// NewMetrics registers the Go runtime and process collectors and the
+// bridge's own metrics in a fresh registry.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) prometheus.Collector { reg.MustRegister(c); return c }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{reg: reg}
+	m.httpRequests = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iisbridge_http_requests_total", Help: "HTTP requests by route template and status.",
+	}, []string{"route", "code"})).(*prometheus.CounterVec)
+	m.httpDuration = f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "iisbridge_http_request_duration_seconds", Help: "HTTP request latency by route template and status.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120},
+	}, []string{"route", "code"})).(*prometheus.HistogramVec)
+	m.resources = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iisbridge_resources_exported_total", Help: "Resources written to export files, by type.",
+	}, []string{"type"})).(*prometheus.CounterVec)
+	m.bytesServed = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "iisbridge_file_bytes_served_total", Help: "Bytes of export files sent.",
+	})).(prometheus.Counter)
+	m.jobsEnded = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iisbridge_jobs_ended_total", Help: "Export jobs ended since start, by outcome.",
+	}, []string{"state"})).(*prometheus.CounterVec)
+	m.jobDuration = f(prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "iisbridge_job_duration_seconds", Help: "Run time of successful export jobs.",
+		Buckets: []float64{1, 5, 15, 60, 300, 900, 3600},
+	})).(prometheus.Histogram)
+	m.ingested = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "iisbridge_ingest_messages_total", Help: "Archive records indexed since start (messages and broken input).",
+	})).(prometheus.Counter)
+	m.broken = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "iisbridge_ingest_broken_total", Help: "Stretches of broken input (not messages) found while indexing.",
+	})).(prometheus.Counter)
+	m.unreadable = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "iisbridge_export_unreadable_messages_total", Help: "Indexed messages an export could not read again from the archive.",
+	})).(prometheus.Counter)
+	m.buildInfo = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "iisbridge_build_info", Help: "Always 1: the running build's module version, VCS revision and Go version.",
+	}, []string{"version", "revision", "goversion"})).(*prometheus.GaugeVec)
+	m.mappingInfo = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "iisbridge_mapping_info", Help: "Always 1: the live mapping's file and the SHA-256 of its content.",
+	}, []string{"path", "sha256"})).(*prometheus.GaugeVec)
+	m.ready = f(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "iisbridge_ready", Help: "1 when the index is current and exports are accepted.",
+	})).(prometheus.Gauge)
+	m.indexRatio = f(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "iisbridge_startup_index_ratio", Help: "Share of the archives' bytes indexed at start-up (1 when done).",
+	})).(prometheus.Gauge)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
+	return m
 }
 
-func (m *metrics) request(route string, status int) {
-	m.mu.Lock()
-	m.requests[[2]string{route, strconv.Itoa(status)}]++
-	m.mu.Unlock()
+// Registry is where further collectors may be registered.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// SetBuildInfo records the running build.
+func (m *Metrics) SetBuildInfo(version, revision, goVersion string) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
 }
 
-func (m *metrics) exported(t string, n int64) {
-	m.mu.Lock()
-	m.resources[t] += n
-	m.mu.Unlock()
+// SetMapping records the live mapping (path as configured, content hash).
+func (m *Metrics) SetMapping(path, sha256 string) {
+	m.mappingInfo.Reset()
+	m.mappingInfo.WithLabelValues(path, sha256).Set(1)
 }
 
-func (m *metrics) served(n int64) {
-	m.mu.Lock()
-	m.bytes += n
-	m.mu.Unlock()
+// Indexed counts what one index update read.
+func (m *Metrics) Indexed(records, broken int64) {
+	m.ingested.Add(float64(records))
+	m.broken.Add(float64(broken))
 }
 
-func (m *metrics) jobEnded(state string, d time.Duration) {
+// Unreadable counts messages an export could not read again.
+func (m *Metrics) Unreadable(n int64) { m.unreadable.Add(float64(n)) }
+
+// SetStartup records the start-up indexing's progress (0..1) and
+// readiness.
+func (m *Metrics) SetStartup(ratio float64, ready bool) {
+	m.indexRatio.Set(ratio)
+	if ready {
+		m.ready.Set(1)
+	} else {
+		m.ready.Set(0)
+	}
+}
+
+func (m *Metrics) request(route string, status int, d time.Duration) {
+	code := strconv.Itoa(status)
+	m.httpRequests.WithLabelValues(route, code).Inc()
+	m.httpDuration.WithLabelValues(route, code).Observe(d.Seconds())
+}
+
+func (m *Metrics) exported(t string, n int64) { m.resources.WithLabelValues(t).Add(float64(n)) }
+
+func (m *Metrics) served(n int64) { m.bytesServed.Add(float64(n)) }
+
+func (m *Metrics) jobEnded(state string, d time.Duration) {
+	m.jobsEnded.WithLabelValues(state).Inc()
+	if state == stateDone {
+		m.jobDuration.Observe(d.Seconds())
+	}
+}
+
+// attach makes the job-state gauge read s's store (one Server at a time).
+func (m *Metrics) attach(s *Server) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ended[state]++
-	if state != stateDone {
-		return
+	if m.jobs == nil {
+		m.jobs = &jobsCollector{}
+		m.reg.MustRegister(m.jobs)
 	}
-	sec := d.Seconds()
-	m.durCount++
-	m.durSum += sec
-	for i, b := range durBounds {
-		if sec <= b {
-			m.durBucket[i]++
-		}
-	}
+	m.jobs.mu.Lock()
+	m.jobs.s = s
+	m.jobs.mu.Unlock()
 }
 
-func label(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	counts, err := s.store.jobCounts(r.Context())
-	if err != nil {
-		s.internalError(w, r, "reading the job store", err)
-		return
-	}
-	var b strings.Builder
-	b.WriteString("# HELP iisbridge_jobs Export jobs in the store by state.\n# TYPE iisbridge_jobs gauge\n")
-	for _, st := range []string{stateQueued, stateRunning, stateDone, stateFailed, stateDeleted} {
-		fmt.Fprintf(&b, "iisbridge_jobs{state=%q} %d\n", st, counts[st])
-	}
-	m := s.metrics
+func (m *Metrics) detach(s *Server) {
 	m.mu.Lock()
-	b.WriteString("# HELP iisbridge_jobs_ended_total Export jobs ended since start, by outcome.\n# TYPE iisbridge_jobs_ended_total counter\n")
-	for _, st := range sortedKeys(m.ended) {
-		fmt.Fprintf(&b, "iisbridge_jobs_ended_total{state=\"%s\"} %d\n", label(st), m.ended[st])
-	}
-	b.WriteString("# HELP iisbridge_resources_exported_total Resources written to export files, by type.\n# TYPE iisbridge_resources_exported_total counter\n")
-	for _, t := range sortedKeys(m.resources) {
-		fmt.Fprintf(&b, "iisbridge_resources_exported_total{type=\"%s\"} %d\n", label(t), m.resources[t])
-	}
-	b.WriteString("# HELP iisbridge_file_bytes_served_total Bytes of export files sent.\n# TYPE iisbridge_file_bytes_served_total counter\n")
-	fmt.Fprintf(&b, "iisbridge_file_bytes_served_total %d\n", m.bytes)
-	b.WriteString("# HELP iisbridge_job_duration_seconds Run time of successful export jobs.\n# TYPE iisbridge_job_duration_seconds histogram\n")
-	for i, bound := range durBounds {
-		fmt.Fprintf(&b, "iisbridge_job_duration_seconds_bucket{le=\"%g\"} %d\n", bound, m.durBucket[i])
-	}
-	fmt.Fprintf(&b, "iisbridge_job_duration_seconds_bucket{le=\"+Inf\"} %d\n", m.durCount)
-	fmt.Fprintf(&b, "iisbridge_job_duration_seconds_sum %g\niisbridge_job_duration_seconds_count %d\n", m.durSum, m.durCount)
-	b.WriteString("# HELP iisbridge_http_requests_total HTTP requests by route template and status.\n# TYPE iisbridge_http_requests_total counter\n")
-	keys := make([][2]string, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
+	defer m.mu.Unlock()
+	if m.jobs != nil {
+		m.jobs.mu.Lock()
+		if m.jobs.s == s {
+			m.jobs.s = nil
 		}
-		return keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(&b, "iisbridge_http_requests_total{route=\"%s\",code=\"%s\"} %d\n", label(k[0]), k[1], m.requests[k])
+		m.jobs.mu.Unlock()
 	}
-	m.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Write([]byte(b.String()))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+var jobsDesc = prometheus.NewDesc("iisbridge_jobs", "Export jobs in the store by state.", []string{"state"}, nil)
+
+// jobsCollector reads the job store at scrape time.
+type jobsCollector struct {
+	mu sync.Mutex
+	s  *Server
 }
+
+func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	s := c.s
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := s.store.jobCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
+		return
+	}
+	for _, st := range []string{stateQueued, stateRunning, stateDone, stateFailed, stateDeleted} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(counts[st]), st)
+	}
+}
+
+// ServeHTTP serves the metrics in the Prometheus exposition format.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) { s.metrics.ServeHTTP(w, r) }

@@ -46,6 +46,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -77,6 +78,11 @@ type Options struct {
 	Logger         *slog.Logger
 	Now            func() time.Time
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
+	// Metrics is the process's metric set (shared with Starting); nil = a
+	// private one.
+	Metrics *Metrics
+	// Version names the build in the CapabilityStatement (software.version).
+	Version string
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 }
@@ -112,7 +118,8 @@ type Server struct {
 	baseURL  string // no trailing slash
 	prefix   string // route prefix: the base URL's path
 	jobsDir  string
-	metrics  *metrics
+	metrics  *Metrics
+	mapping  atomic.Pointer[MappingInfo]
 
 	sem      chan struct{}
 	wg       sync.WaitGroup
@@ -165,6 +172,9 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
 	if o.newWriter == nil {
 		o.newWriter = func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) {
 			return fhirout.NewDirWriter(dir, opts)
@@ -180,7 +190,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		opts: o, exporter: o.Exporter, auth: o.Authorizer, store: st, log: o.Logger, now: o.Now,
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
-		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: newMetrics(),
+		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: o.Metrics,
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
 		running: map[string]*liveJob{}, dl: map[string]int{},
 	}
@@ -198,6 +208,7 @@ func New(o Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("server: static groups: %w", err)
 	}
+	s.metrics.attach(s)
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
@@ -221,6 +232,7 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("server: workers still running at close: %w", ctx.Err())
 	}
+	s.metrics.detach(s)
 	return s.store.Close()
 }
 
@@ -245,6 +257,7 @@ func (s *Server) Handler() http.Handler {
 	p := s.prefix
 	open := r.NewRoute().Subrouter()
 	open.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	open.HandleFunc("/readyz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	open.HandleFunc(p+"/metadata", s.capabilityStatement).Methods(http.MethodGet, http.MethodHead)
 	open.HandleFunc(p+"/.well-known/smart-configuration", s.smartConfiguration).Methods(http.MethodGet, http.MethodHead)
 
@@ -327,7 +340,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", ri.id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), keyInfo, ri)))
-		s.metrics.request(ri.route, sw.status)
+		s.metrics.request(ri.route, sw.status, time.Since(start))
 		attrs := []any{"request_id", ri.id, "method", r.Method, "route", ri.route, "status", sw.status,
 			"bytes", sw.bytes, "ms", time.Since(start).Milliseconds()}
 		if ri.job != "" {
@@ -418,6 +431,19 @@ func (s *Server) outcome(w http.ResponseWriter, r *http.Request, status int, cod
 	writeResource(w, status, fhirout.OperationOutcome(fhirout.Issue{Severity: sev, Code: code, Diagnostics: msg}))
 }
 
+// MappingInfo names the live mapping: the file as configured ("" for the
+// built-in default) and the SHA-256 of its content.
+type MappingInfo struct{ Path, SHA256 string }
+
+// SetMapping records the live mapping for the CapabilityStatement and
+// /metrics (after a reload too).
+func (s *Server) SetMapping(mi MappingInfo) {
+	s.mapping.Store(&mi)
+	s.metrics.SetMapping(mi.Path, mi.SHA256)
+}
+
+// healthz serves /healthz (the process is alive and its job store answers)
+// and, once the Server exists, /readyz: the index is current.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.store.db.PingContext(r.Context()); err != nil {

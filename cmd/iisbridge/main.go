@@ -1,18 +1,27 @@
 // Command iisbridge serves immunization registry data as FHIR Bulk Data.
 //
 // Each subcommand lives in its own file and registers itself in init with
-// register, so adding one never touches this file.
+// register, so adding one never touches this file. The dispatcher gives
+// every command the same conventions without the command doing anything
+// for them (cli.go): `CMD --help`, `-h` and `help CMD` print its help on
+// standard output and exit 0; flags may follow positional arguments;
+// unknown commands and flags get a "did you mean"; `--log-format` and
+// `--log-level` are accepted anywhere; SIGINT/SIGTERM end the command with
+// exit status 130. Results go to standard output, progress and logs to
+// standard error.
 package main
 
 import (
-	"fmt"
 	"os"
-	"sort"
 	"strings"
 )
 
 // command is one subcommand. Name may hold a space for a nested command
 // ("v2 stats"); the longest registered prefix of the arguments wins.
+//
+// Run must parse its flags with a flag.FlagSet (ContinueOnError) before
+// doing anything else: the dispatcher learns the command's flags by
+// running it once with -h and reading the defaults it prints.
 type command struct {
 	Name  string
 	Usage string // one line: arguments after the name
@@ -21,6 +30,8 @@ type command struct {
 	// Streams marks the long streaming commands, which run with the
 	// garbage collector settings of gc.go.
 	Streams bool
+	// Long is optional help text printed by `help CMD` after Short.
+	Long string
 }
 
 var commands = map[string]*command{}
@@ -34,33 +45,13 @@ func register(c *command) {
 
 func main() { os.Exit(run(os.Args[1:])) }
 
-func run(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(os.Stdout)
-		return 0
-	}
+// find returns the command named by the longest prefix of args, and how
+// many arguments its name took.
+func find(args []string) (*command, int) {
 	for n := min(len(args), 3); n > 0; n-- {
 		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
-			if c.Streams {
-				tuneGC()
-			}
-			return c.Run(args[n:])
+			return c, n
 		}
 	}
-	fmt.Fprintf(os.Stderr, "iisbridge: unknown command %q\n\n", strings.Join(args, " "))
-	usage(os.Stderr)
-	return 2
-}
-
-func usage(w *os.File) {
-	fmt.Fprintln(w, "usage: iisbridge COMMAND [ARGS]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := commands[n]
-		fmt.Fprintf(w, "  %-16s %s\n      %s\n", n, c.Usage, c.Short)
-	}
+	return nil, 0
 }

@@ -46,6 +46,10 @@ type Options struct {
 	BatchSize int              // messages per write transaction; default 10000
 	CacheSize int              // identity keys cached in memory (×2 at most); default 100000
 	Now       func() time.Time // clock for indexed-at times; default time.Now
+	// Progress, when set, is called during Update with the bytes of the
+	// input files covered so far (skipped files count as covered) and
+	// their total size: progress bars and readiness.
+	Progress func(done, total int64)
 }
 
 // Index is an open on-disk index. Update and the read methods are safe

@@ -69,18 +69,22 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	}
 	w := &writer{x: x, ctx: ctx, st: &st}
 	defer w.rollback()
+	sizes := w.sizes(files)
 	rebuild := false
-	for _, p := range files {
+	for i, p := range files {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
 		st.Files++
+		w.prog.size = sizes[i]
 		changed, rewritten, err := w.file(p)
 		if err != nil {
 			return st, err
 		}
 		rebuild = rebuild || rewritten
 		_ = changed
+		w.prog.base += sizes[i]
+		w.progress(0)
 	}
 	if err := w.commit(); err != nil {
 		return st, err
@@ -171,6 +175,34 @@ type writer struct {
 	// progress of the file being read, saved with every commit
 	cur *fileRow
 	pos struct{ size, line, index int64 }
+	// for Options.Progress: bytes of the files before the current one,
+	// the current file's size and the total
+	prog struct{ base, size, total int64 }
+}
+
+// sizes returns the sizes of files and sets the progress total; nil when
+// nobody asked for progress.
+func (w *writer) sizes(files []string) []int64 {
+	out := make([]int64, len(files))
+	if w.x.opts.Progress == nil {
+		return out
+	}
+	for i, p := range files {
+		if fi, err := os.Stat(p); err == nil {
+			out[i] = fi.Size()
+			w.prog.total += fi.Size()
+		}
+	}
+	w.x.opts.Progress(0, w.prog.total)
+	return out
+}
+
+// progress reports off bytes read into the current file (a gzip file's
+// decompressed offset is capped at its size).
+func (w *writer) progress(off int64) {
+	if w.x.opts.Progress != nil {
+		w.x.opts.Progress(w.prog.base+min(off, w.prog.size), w.prog.total)
+	}
 }
 
 func (w *writer) begin() error {
@@ -545,6 +577,9 @@ func (w *writer) read(f *fileRow, from int64) error {
 			w.st.Messages++
 			if pr.row.kind == "E" {
 				w.st.Errors++
+			}
+			if i == len(chunk)-1 {
+				w.progress(w.pos.size)
 			}
 			if w.n++; w.n >= w.x.opts.BatchSize {
 				if err := w.commit(); err != nil {

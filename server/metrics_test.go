@@ -1,0 +1,158 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape parses /metrics with the Prometheus text parser.
+func scrape(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, text)
+	}
+	return fams
+}
+
+// sample finds the metric of family name whose labels include want.
+func sample(fams map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
+	f := fams[name]
+	if f == nil {
+		return nil
+	}
+next:
+	for _, m := range f.Metric {
+		got := map[string]string{}
+		for _, l := range m.Label {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		return m
+	}
+	return nil
+}
+
+func TestMetricsExposition(t *testing.T) {
+	met := NewMetrics()
+	met.SetBuildInfo("v1.2.3", "abc123", "go1.26")
+	met.Indexed(120, 3)
+	met.Unreadable(2)
+	h := newHarness(t, func(o *Options) { o.Metrics = met })
+	h.s.SetMapping(MappingInfo{Path: "/etc/iisbridge/my-mapping.yaml", SHA256: "feedface"})
+	h.done(h.accepted(h.kick("/Patient/$export", "")))
+	h.do("GET", h.url("/fhir/Group/no-such-group"), "")
+	fams := scrape(t, body(t, h.do("GET", h.url("/metrics"), "")))
+
+	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds", "process_open_fds"} {
+		if fams[name] == nil {
+			t.Errorf("no %s (Go runtime / process collectors)", name)
+		}
+	}
+	// Latency by route template, never the raw path.
+	m := sample(fams, "iisbridge_http_request_duration_seconds", map[string]string{"route": "/fhir/Patient/$export", "code": "202"})
+	if m == nil || m.GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("kick-off latency histogram: %v", m)
+	}
+	if sample(fams, "iisbridge_http_request_duration_seconds", map[string]string{"route": "/fhir/Group/{id}"}) == nil {
+		t.Error("Group read not recorded under its route template")
+	}
+	for _, f := range fams {
+		for _, mm := range f.Metric {
+			for _, l := range mm.Label {
+				if l.GetName() == "route" && strings.Contains(l.GetValue(), "no-such-group") {
+					t.Errorf("%s carries a raw path: %s", f.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"iisbridge_jobs_ended_total", map[string]string{"state": "done"}, 1},
+		{"iisbridge_jobs", map[string]string{"state": "done"}, 1},
+		{"iisbridge_resources_exported_total", map[string]string{"type": "Patient"}, 4},
+		{"iisbridge_ingest_messages_total", nil, 120},
+		{"iisbridge_ingest_broken_total", nil, 3},
+		{"iisbridge_export_unreadable_messages_total", nil, 2},
+		{"iisbridge_build_info", map[string]string{"version": "v1.2.3", "revision": "abc123"}, 1},
+		{"iisbridge_mapping_info", map[string]string{"path": "/etc/iisbridge/my-mapping.yaml", "sha256": "feedface"}, 1},
+	}
+	for _, c := range checks {
+		m := sample(fams, c.name, c.labels)
+		if m == nil {
+			t.Errorf("no %s%v", c.name, c.labels)
+			continue
+		}
+		v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+	if m := sample(fams, "iisbridge_job_duration_seconds", nil); m == nil || m.GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("job duration histogram: %v", m)
+	}
+
+	// The live mapping is named in the CapabilityStatement by base name
+	// and hash, never by its server path.
+	cs := body(t, h.do("GET", h.url("/fhir/metadata"), ""))
+	if !strings.Contains(cs, "my-mapping.yaml sha256:feedface") || strings.Contains(cs, "/etc/iisbridge") {
+		t.Errorf("CapabilityStatement implementation: %s", cs)
+	}
+}
+
+func TestStartingHandler(t *testing.T) {
+	met := NewMetrics()
+	ts := httptest.NewServer(Starting(met, nil, func() string { return "indexing 37 %" }, 3*time.Second))
+	defer ts.Close()
+	get := func(path string) (*http.Response, string) {
+		r, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, body(t, r)
+	}
+	if r, b := get("/healthz"); r.StatusCode != 200 || strings.TrimSpace(b) != "ok" {
+		t.Errorf("/healthz while starting: %d %q, want 200 ok (live)", r.StatusCode, b)
+	}
+	if r, b := get("/readyz"); r.StatusCode != 503 || !strings.Contains(b, "indexing 37 %") {
+		t.Errorf("/readyz while starting: %d %q", r.StatusCode, b)
+	}
+	for _, path := range []string{"/fhir/$export", "/fhir/Patient/$export?_type=Patient", "/fhir/Group/x/$export", "/fhir/metadata"} {
+		r, b := get(path)
+		if r.StatusCode != 503 || r.Header.Get("Retry-After") != "3" {
+			t.Errorf("%s while starting: %d, Retry-After %q", path, r.StatusCode, r.Header.Get("Retry-After"))
+		}
+		var oo struct {
+			ResourceType string `json:"resourceType"`
+			Issue        []struct {
+				Code, Diagnostics string
+			} `json:"issue"`
+		}
+		if err := json.Unmarshal([]byte(b), &oo); err != nil || oo.ResourceType != "OperationOutcome" ||
+			len(oo.Issue) != 1 || oo.Issue[0].Code != "transient" || !strings.Contains(oo.Issue[0].Diagnostics, "indexing 37 %") {
+			t.Errorf("%s: body %s", path, b)
+		}
+		validate(t, []byte(b))
+	}
+	_, mb := get("/metrics")
+	fams := scrape(t, mb)
+	if sample(fams, "iisbridge_http_requests_total", map[string]string{"code": "503"}) == nil || fams["go_goroutines"] == nil {
+		t.Errorf("metrics while starting lack requests or runtime:\n%s", mb)
+	}
+}
