@@ -152,3 +152,10 @@ type Output struct {
 
 // Apply converts one record. It never panics on bad input.
 func (m *Mapping) Apply(in Input, trace bool) Output { return m.apply(in, trace) }
+
+// DefaultSource is the shipped mapping's YAML text (the server names the
+// live mapping by the hash of its text).
+func DefaultSource() []byte {
+	b, _ := fs.ReadFile(defaultFS, "defaults/default.yaml")
+	return b
+}

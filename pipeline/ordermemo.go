@@ -84,7 +84,7 @@ func appendOrderKey(dst []byte, ctx string, o hl7v2.Order) []byte {
 // pmemo maps a patientKey to the Patient mapped from it (nil: none);
 // pkey is this message's, seen says the Patient returned is remembered.
 func (e *export) mapMemo(memo map[string]*memoEntry, pmemo map[string]*fhirout.Object, msg *hl7v2.Message, m *index.Message, i int, pid string, rsp, predict bool) (pats []*fhirout.Object, recs []*doseRec, issues []fhirout.Issue, pkey string, seen bool, err error) {
-	mp := e.p.opts.Mapping
+	mp := e.m
 	ctx := orderContext(msg)
 	orders := msg.Orders()
 	keys := make([]string, len(orders))     // of the groups not in the memo
@@ -295,7 +295,7 @@ func (e *export) remap(doses []*dose, msgs []*hl7v2.Message, pid string) error {
 			}}
 		e.st.OrdersMapped += int64(len(orders))
 		var imms []*fhirout.Object
-		out := e.p.opts.Mapping.Apply(in, false)
+		out := e.m.Apply(in, false)
 		if g.pred && len(out.Issues) > 0 && e.fresh(m.IndexedAt) {
 			if err := e.issue(fhirout.OperationOutcome(out.Issues...)); err != nil {
 				return err

@@ -33,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// NoUpdate skips indexing Paths in Open (call Update).
 	NoUpdate bool
+	// OnExport, when set, receives the counts of every finished export
+	// (the server's metrics: messages that could not be read again).
+	OnExport func(Stats)
 	// Progress is index.Options.Progress: bytes of the archives indexed.
 	Progress func(done, total int64)
 	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
@@ -55,7 +58,17 @@ type Pipeline struct {
 	// prediction proved wrong (or by tests).
 	learned   *learned
 	noPredict atomic.Bool
+	// live is the mapping exports start with (SetMapping swaps it).
+	live atomic.Pointer[mapping.Mapping]
 }
+
+// SetMapping makes m the mapping of exports started from now on; running
+// exports finish with the one they started with (a reload never mixes
+// two mappings in one export).
+func (p *Pipeline) SetMapping(m *mapping.Mapping) { p.live.Store(m) }
+
+// Mapping is the live mapping.
+func (p *Pipeline) Mapping() *mapping.Mapping { return p.live.Load() }
 
 // How an export maps a person's messages.
 const (
@@ -67,8 +80,8 @@ const (
 // memoOK says whether exports may map each distinct ORDER group of a
 // person once (ordermemo.go): only the default mapping's dependencies
 // are known.
-func (p *Pipeline) memoOK() bool {
-	return !p.fullMap && p.opts.Mapping == mapping.Default()
+func (p *Pipeline) memoOK(m *mapping.Mapping) bool {
+	return !p.fullMap && m == mapping.Default()
 }
 
 var (
@@ -113,6 +126,7 @@ func Open(opts Options) (*Pipeline, error) {
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
+	p.live.Store(opts.Mapping)
 	if !opts.NoUpdate && len(opts.Paths) > 0 {
 		if _, err := p.Update(context.Background()); err != nil {
 			idx.Close()
@@ -169,7 +183,7 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer rr.Close()
-	e := &export{p: p, ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{}}
+	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{}}
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
@@ -201,6 +215,9 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	p.mu.Lock()
 	p.last = *e.st
 	p.mu.Unlock()
+	if p.opts.OnExport != nil {
+		p.opts.OnExport(*e.st)
+	}
 	return nil
 }
 
@@ -395,6 +412,7 @@ func (s *Stats) add(o Stats) {
 
 type export struct {
 	p     *Pipeline
+	m     *mapping.Mapping // the live mapping when the export started
 	ctx   context.Context
 	q     Query
 	sink  Sink
@@ -448,7 +466,7 @@ func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.In
 // Patients merged, the doses reduced. What it sends is buffered, so a
 // person whose predicted dose keys prove wrong is exported again.
 func (e *export) person(w *work) error {
-	if !e.p.memoOK() {
+	if !e.p.memoOK(e.m) {
 		return e.personRun(w, mapFull)
 	}
 	mode := mapPredict
@@ -499,7 +517,7 @@ func (e *export) personRun(w *work, mode int) error {
 		patMsgs []*index.Message
 		patAt   time.Time
 		recs    []*doseRec
-		mp      = e.p.opts.Mapping
+		mp      = e.m
 		pid     = pp.ID
 		memo    map[string]*memoEntry
 		parsed  []*hl7v2.Message // by position in msgs, with the memo

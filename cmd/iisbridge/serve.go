@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,48 +30,87 @@ import (
 func init() {
 	register(&command{
 		Name:    "serve",
-		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR]",
-		Short:   "serve FHIR Bulk Data $export (without --config: demo data generated into the data dir)",
+		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [PATH...]",
+		Short:   "serve FHIR Bulk Data $export (without --config or PATHs: demo data generated into the data dir)",
 		Run:     runServe,
 		Streams: true,
+		Long: `Three ways to run it:
+  serve                      the demo: a synthetic IIS world generated into ./data/demo
+  serve PATH...              these archives (files, folders, globs), default mapping, data dir ./serve-data
+  serve --config FILE        what the config says (testdata/example.yaml documents every key)
+Without auth.clients in the config the server runs unauthenticated and only on loopback.
+
+The port is bound first (a port in use is reported before any indexing); then the
+index is brought up to date while /healthz answers "ok", /readyz answers 503
+"indexing N %" and exports answer 503 with Retry-After. /readyz answers 200 once
+exports are accepted. SIGHUP reloads the config and the mapping (an invalid one is
+refused and the running one kept); SIGINT/SIGTERM stop the server gracefully.
+The data directory is locked: a second server on it fails at once.`,
 	})
 }
 
+// defaultServeData is the data directory of `serve PATH...`: not the
+// demo's, so the two never share an index.
+const defaultServeData = "./serve-data"
+
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data, no auth, loopback only")
+	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
 	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
-	data := fs.String("data", "", "data directory (overrides the config)")
+	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./serve-data with PATHs)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "iisbridge serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.Default()
 	cfg := config.Default()
 	if *cfgPath != "" {
+		if fs.NArg() > 0 {
+			fmt.Fprintln(os.Stderr, "iisbridge serve: give PATHs or --config, not both (the config's sources say what is served)")
+			return 2
+		}
 		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			fmt.Fprintf(os.Stderr, "iisbridge serve: invalid configuration:\n%v\n", err)
 			return 1
 		}
 	}
-	if *addr != "" {
-		if cfg.BaseURL == "http://"+cfg.Listen+"/fhir" { // defaulted: follow the address
-			cfg.BaseURL = "http://" + *addr + "/fhir"
+	if fs.NArg() > 0 {
+		paths := make([]string, fs.NArg())
+		for i, p := range fs.Args() {
+			if p == "-" {
+				fmt.Fprintln(os.Stderr, "iisbridge serve: standard input cannot be served (messages are re-read for every export); save it to a file")
+				return 2
+			}
+			paths[i], _ = filepath.Abs(p)
 		}
-		cfg.Listen = *addr
+		cfg.Sources = []config.Source{{Name: "command-line", Kind: "v2archive", Paths: paths}}
+		cfg.DataDir = defaultServeData
 	}
-	if *data != "" {
-		cfg.DataDir = *data
-	}
-	if err := serve(cfg, *cfgPath == "", log); err != nil {
+	applyOverrides(cfg, *addr, *data)
+	o := serveOptions{cfgPath: *cfgPath, addr: *addr, data: *data}
+	if err := serve(cmdContext(), cfg, *cfgPath == "" && fs.NArg() == 0, log, o); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 1 // interrupted: the dispatcher says so and exits 130
+		}
 		fmt.Fprintf(os.Stderr, "iisbridge serve: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// serveOptions are the command line's, re-applied to a reloaded config.
+type serveOptions struct{ cfgPath, addr, data string }
+
+func applyOverrides(cfg *config.Config, addr, data string) {
+	if addr != "" {
+		if cfg.BaseURL == "http://"+cfg.Listen+"/fhir" { // defaulted: follow the address
+			cfg.BaseURL = "http://" + addr + "/fhir"
+		}
+		cfg.Listen = addr
+	}
+	if data != "" {
+		cfg.DataDir = data
+	}
 }
 
 func isLoopback(listen string) bool {
@@ -83,44 +125,86 @@ func isLoopback(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
-	b, err := openBridge(cfg, demo, log)
+// serve runs the server until ctx ends (SIGINT/SIGTERM). Order matters:
+// configuration and authorization are checked, the data directory locked
+// and the port bound before any indexing, so every mistake shows at once;
+// then the port answers (live, not ready) while the index catches up.
+func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger, o serveOptions) error {
+	pre, err := prepare(cfg, demo, log)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go refreshLoop(ctx, b.p, b.srv, cfg.Jobs.GroupRefresh.Duration, log)
-
-	hs := &http.Server{Addr: cfg.Listen, Handler: b.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	defer pre.lock.release()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		b.close(context.Background())
-		return err
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
-	log.Info("serving FHIR Bulk Data", "base", cfg.BaseURL, "listen", ln.Addr().String())
+	bi := readBuildInfo()
+	pre.metrics.SetBuildInfo(bi.Version, bi.Revision, bi.Go)
+	var handler atomic.Pointer[http.Handler]
+	starting := server.Starting(pre.metrics, log, pre.state, cfg.Jobs.RetryAfter.Duration)
+	handler.Store(&starting)
+	hs := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		b.close(context.Background())
-		return err
-	case <-ctx.Done():
+	log.Info("listening; indexing before exports are accepted", "listen", ln.Addr().String(), "base", cfg.BaseURL, "data_dir", cfg.DataDir)
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			log.Error("http shutdown", "err", err)
+		}
 	}
+
+	b, err := pre.open(ctx)
+	if err != nil {
+		shutdown()
+		return err
+	}
+	h := b.srv.Handler()
+	handler.Store(&h)
+	pre.metrics.SetStartup(1, true)
+	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", b.mapping.Path, "mapping_sha256", b.mapping.SHA256)
+	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case err := <-errc:
+			b.close(context.Background())
+			return err
+		case <-hup:
+			b.reload(ctx, o, log)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	stopRequested() // a running server stopping on a signal is a normal end
 	log.Info("shutting down")
+	shutdown()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Error("http shutdown", "err", err)
-	}
 	return b.close(sctx)
 }
 
 // bridge is what serve listens with: the pipeline over the sources and
 // the $export server driving it. Tests open one behind httptest.
 type bridge struct {
-	p   *pipeline.Pipeline
-	srv *server.Server
+	p       *pipeline.Pipeline
+	srv     *server.Server
+	lock    *dataLock
+	metrics *server.Metrics
+	mapping server.MappingInfo
+	cfg     *config.Config
+	// hooks follow a reloaded configuration (reload.go).
+	hooks []reloadHook
 }
 
 // close stops the server's workers, then the index they read.
@@ -129,16 +213,51 @@ func (b *bridge) close(ctx context.Context) error {
 	if perr := b.p.Close(); err == nil {
 		err = perr
 	}
+	b.lock.release()
 	return err
 }
 
-// openBridge checks the authorization setup, brings the index up to date
-// (generating the demo archives first when demo and no sources are
-// configured), opens the server and loads its Groups.
+// openBridge checks the configuration, locks the data directory, brings
+// the index up to date and opens the server (what serve does, without
+// the listener).
 func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error) {
+	pre, err := prepare(cfg, demo, log)
+	if err != nil {
+		return nil, err
+	}
+	b, err := pre.open(context.Background())
+	if err != nil {
+		pre.lock.release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// prepared is everything checked before the port is bound.
+type prepared struct {
+	cfg      *config.Config
+	demo     bool
+	log      *slog.Logger
+	auth     server.Authorizer
+	tokenURL string
+	m        *mapping.Mapping
+	mi       server.MappingInfo
+	paths    []string
+	reader   v2archive.Options
+	identity index.IdentityConfig
+	lock     *dataLock
+	metrics  *server.Metrics
+	// start-up progress for /readyz
+	phase    atomic.Value // string
+	progress *meter
+}
+
+// prepare checks the authorization setup, the mapping and the identity
+// rules and locks the data directory.
+func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error) {
+	pre := &prepared{cfg: cfg, demo: demo, log: log, metrics: server.NewMetrics()}
+	pre.phase.Store("starting")
 	// Authorization first: refuse to expose data before anything else.
-	var auth server.Authorizer
-	tokenURL := ""
 	if cfg.AuthEnabled() {
 		// TODO(smart): SMART Backend Services (token endpoint at /auth/token,
 		// JWT assertion checks) is the next issue; until it lands a config
@@ -149,34 +268,79 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 		return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
 	}
 	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
-	auth = server.NoAuth{}
+	pre.auth = server.NoAuth{}
 
-	m, paths, readerOpts, err := sourcesOf(cfg)
-	if err != nil {
+	var err error
+	if pre.m, pre.mi, pre.paths, pre.reader, err = sourcesOf(cfg); err != nil {
 		return nil, err
 	}
-	identity := index.DefaultIdentity()
+	pre.identity = index.DefaultIdentity()
 	if cfg.Identity.Kind != 0 {
-		if err := cfg.Identity.Decode(&identity); err != nil {
+		if err := cfg.Identity.Decode(&pre.identity); err != nil {
 			return nil, fmt.Errorf("%s: identity: %w", cfg.File, err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	if pre.lock, err = lockDataDir(cfg.DataDir, "serve"); err != nil {
 		return nil, err
 	}
-	if demo && len(paths) == 0 {
+	return pre, nil
+}
+
+// state is what /readyz says while starting.
+func (pre *prepared) state() string {
+	ph, _ := pre.phase.Load().(string)
+	if ph == "indexing" && pre.progress != nil {
+		if p := pre.progress.percent(); p >= 0 {
+			return fmt.Sprintf("indexing %d %%", p)
+		}
+	}
+	return ph
+}
+
+// open brings the index up to date (generating the demo archives first
+// when demo and no sources are configured), opens the server and loads
+// its Groups. Cancelling ctx stops indexing promptly; what was indexed
+// is kept and the next start resumes.
+func (pre *prepared) open(ctx context.Context) (*bridge, error) {
+	cfg, log := pre.cfg, pre.log
+	paths := pre.paths
+	if pre.demo && len(paths) == 0 {
+		pre.phase.Store("generating demo data")
 		dir, err := demoArchive(cfg.DataDir, log)
 		if err != nil {
 			return nil, err
 		}
 		paths = []string{dir}
 	}
+	pre.progress = newMeter(os.Stderr, "indexing", true)
+	pre.phase.Store("indexing")
 	start := time.Now()
-	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(cfg.DataDir, "index"), Paths: paths, Mapping: m, Identity: identity, Reader: readerOpts})
+	met := pre.metrics
+	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Paths: paths, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
+		NoUpdate: true,
+		Progress: func(done, total int64) {
+			pre.progress.set(done, total)
+			if total > 0 {
+				met.SetStartup(float64(done)/float64(total), false)
+			}
+		},
+		OnExport: func(st pipeline.Stats) { met.Unreadable(st.ReadErrors) },
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the index: %w", err)
 	}
-	log.Info("index up to date", "ms", time.Since(start).Milliseconds())
+	st, err := p.Update(ctx)
+	pre.progress.finish()
+	met.Indexed(st.Messages, st.Errors)
+	if err != nil {
+		p.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("indexing: %w", err)
+	}
+	log.Info("index up to date", "records", st.Messages, "broken", st.Errors, "files", st.Files, "ms", time.Since(start).Milliseconds())
+	pre.phase.Store("loading Groups")
 
 	var static []server.StaticGroup
 	for _, g := range cfg.Groups {
@@ -184,20 +348,24 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	}
 	srv, err := server.New(server.Options{
 		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
-		Authorizer: auth, TokenURL: tokenURL,
+		Authorizer: pre.auth, TokenURL: pre.tokenURL,
 		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
+		Metrics: met, Version: readBuildInfo().Version,
 	})
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	if err := srv.RefreshGroups(context.Background()); err != nil {
+	srv.SetMapping(pre.mi)
+	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	return &bridge{p: p, srv: srv}, nil
+	b := &bridge{p: p, srv: srv, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg}
+	b.onReload("mapping", b.reloadMapping)
+	return b, nil
 }
 
 // Demo data layout under the data directory: the archives alone in
@@ -253,33 +421,51 @@ func demoArchive(dataDir string, log *slog.Logger) (string, error) {
 }
 
 // sourcesOf loads the sources' mapping (checked up front: a bad mapping
-// stops the server with its positions) and gathers their paths. The
-// pipeline takes one mapping and one encoding, so sources must agree.
-func sourcesOf(cfg *config.Config) (*mapping.Mapping, []string, v2archive.Options, error) {
+// stops the server with its positions), names it by file and content
+// hash, and gathers the sources' paths. The pipeline takes one mapping
+// and one encoding, so sources must agree.
+func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []string, v2archive.Options, error) {
 	var paths []string
+	var mi server.MappingInfo
 	mapFile, enc := "", ""
 	for i, s := range cfg.Sources {
 		if i > 0 && (s.Mapping != mapFile || s.Encoding != enc) {
-			return nil, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
+			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
 		}
 		mapFile, enc = s.Mapping, s.Encoding
 		paths = append(paths, s.Paths...)
 	}
-	m := mapping.Default()
-	if mapFile != "" {
-		var err error
-		if m, err = mapping.Load(mapFile); err != nil {
-			return nil, nil, v2archive.Options{}, fmt.Errorf("invalid mapping:\n%w", err)
-		}
+	m, mi, err := loadLiveMapping(mapFile)
+	if err != nil {
+		return nil, mi, nil, v2archive.Options{}, err
 	}
 	if enc == "" {
 		enc = "auto" // as `iisbridge index` writes it: the index fingerprints the encoding
 	}
-	return m, paths, v2archive.Options{Encoding: enc}, nil
+	return m, mi, paths, v2archive.Options{Encoding: enc}, nil
+}
+
+// loadLiveMapping loads the mapping file ("" = the built-in default) and
+// names it by the SHA-256 of its text.
+func loadLiveMapping(file string) (*mapping.Mapping, server.MappingInfo, error) {
+	if file == "" {
+		sum := sha256.Sum256(mapping.DefaultSource())
+		return mapping.Default(), server.MappingInfo{SHA256: hex.EncodeToString(sum[:])}, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, server.MappingInfo{}, fmt.Errorf("invalid mapping: %w", err)
+	}
+	m, err := mapping.Load(file)
+	if err != nil {
+		return nil, server.MappingInfo{}, fmt.Errorf("invalid mapping:\n%w", err)
+	}
+	sum := sha256.Sum256(data)
+	return m, server.MappingInfo{Path: file, SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
 // refreshLoop indexes new archive data and rebuilds the learned Groups.
-func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, every time.Duration, log *slog.Logger) {
+func refreshLoop(ctx context.Context, b *bridge, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -290,11 +476,13 @@ func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := p.Update(ctx); err != nil {
+			st, err := b.p.Update(ctx)
+			b.metrics.Indexed(st.Messages, st.Errors)
+			if err != nil {
 				log.Error("index update", "err", err)
 				continue
 			}
-			if err := srv.RefreshGroups(ctx); err != nil {
+			if err := b.srv.RefreshGroups(ctx); err != nil {
 				log.Error("refreshing Groups", "err", err)
 			}
 		}
