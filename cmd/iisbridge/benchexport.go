@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -42,7 +41,7 @@ func init() {
 // after indexing, so it covers the exports only.
 func runBenchExport(args []string) int {
 	fs := flag.NewFlagSet("bench export", flag.ContinueOnError)
-	data := fs.String("data", "data", "data directory holding index/ (as written by iisbridge index --data DIR/index)")
+	data := fs.String("data", "data", "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
 	n := fs.Int("concurrent", 1, "exports started at once")
 	workers := fs.Int("workers", 2, "server worker pool size")
 	types := fs.String("type", "", "_type for the exports (default: all)")
@@ -53,10 +52,20 @@ func runBenchExport(args []string) int {
 		return 2
 	}
 	fail := func(err error) int { fmt.Fprintf(os.Stderr, "iisbridge bench export: %v\n", err); return 1 }
+	if fs.NArg() == 0 {
+		if err := requireIndex(*data); err != nil {
+			return fail(err)
+		}
+	}
+	lock, err := lockDataDir(*data, "bench export")
+	if err != nil {
+		return fail(err)
+	}
+	defer lock.release()
 	t0 := time.Now()
 	// Same identity rules and encoding as `iisbridge index` defaults: the
 	// index empties itself when they differ from what built it.
-	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(*data, "index"), Paths: fs.Args(),
+	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(*data), Paths: fs.Args(),
 		Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}})
 	if err != nil {
 		return fail(err)

@@ -8,9 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
-
-	"golang.org/x/term"
 
 	"iisbridge/fhirout"
 	"iisbridge/hl7v2"
@@ -55,7 +52,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	outDir := fs.String("out", "out", "output `dir`ectory, or - for NDJSON on standard output")
 	maxRes := fs.Int64("max-resources", 0, "start a new file after `N` resources of a type (0: no limit)")
 	noReduce := fs.Bool("no-reduce", false, "convert message by message (no identity/history reduction: a Patient per message)")
-	dataDir := fs.String("data", "", "index `dir`ectory for the reduction (default: a temporary one, removed afterwards)")
+	dataDir := fs.String("data", "", "data `dir`ectory whose index/ the reduction uses (default: a temporary one, removed afterwards)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...")
 		fs.PrintDefaults()
@@ -96,17 +93,28 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		w = dw
 	}
+	// The summary is the result: on stdout, unless stdout carries the
+	// NDJSON itself.
+	summary := stdout
+	if sw != nil {
+		summary = stderr
+	}
+	ctx := cmdContext()
 	if !*noReduce {
 		// Default: the same index + reduction as $export (reduce.go).
-		return reduceConvert(fs.Args(), m, *dataDir, w, dw, sw, stderr)
+		return reduceConvert(ctx, fs.Args(), m, *dataDir, w, dw, sw, summary, stderr)
 	}
 	st := &convertStats{skipped: map[string]int{}, resources: map[string]int64{}}
-	progress := newProgress(stderr)
+	progress := newMeter(stderr, "converting", true)
 
 	// The loop: read → parse → map → write. One message at a time, so
 	// memory stays flat whatever the archive size.
 	var werr error
 	for werr == nil {
+		if ctx.Err() != nil {
+			progress.finish()
+			return discardPartial(dw, sw, stderr)
+		}
 		it, err := rd.Next()
 		if err == io.EOF {
 			break
@@ -167,9 +175,11 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 			werr = w.Write(fhirout.OperationOutcome(issues...))
 			st.resources["OperationOutcome"]++
 		}
-		progress.update(rd.Counts())
+		if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
+			progress.set(c.Bytes, 0)
+		}
 	}
-	progress.done()
+	progress.finish()
 	c := rd.Counts()
 	st.bytes, st.inputFiles = c.Bytes, c.Files
 
@@ -181,7 +191,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	} else {
 		werr = errors.Join(werr, sw.Flush())
 	}
-	st.print(stderr, files)
+	st.print(summary, files)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: writing output: %v\n", werr)
 		return 1
@@ -243,34 +253,19 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// progress redraws one status line on stderr, only when it is a terminal.
-type progress struct {
-	w    io.Writer
-	on   bool
-	last time.Time
-	t0   time.Time
-}
-
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, on: ok && term.IsTerminal(int(f.Fd())), t0: time.Now()}
-}
-
-func (p *progress) update(c v2archive.Counts) {
-	if !p.on || (c.Messages+c.Errors)%256 != 0 {
-		return
+// discardPartial ends an interrupted convert: files written to a folder
+// are removed (a partial NDJSON file must not pass for a result); on
+// standard output the stream is cut, and stderr says so.
+func discardPartial(dw *fhirout.DirWriter, sw *fhirout.StreamWriter, stderr io.Writer) int {
+	if dw != nil {
+		files, _ := dw.Close()
+		for _, f := range files {
+			os.Remove(f.Path)
+		}
+		fmt.Fprintf(stderr, "iisbridge convert: interrupted; removed %d partial output file(s)\n", len(files))
+	} else {
+		sw.Flush()
+		fmt.Fprintln(stderr, "iisbridge convert: interrupted; the NDJSON on standard output is INCOMPLETE")
 	}
-	now := time.Now()
-	if now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = now
-	rate := float64(c.Messages) / now.Sub(p.t0).Seconds()
-	fmt.Fprintf(p.w, "\r%d messages, %s read, %.0f msg/s ", c.Messages, humanBytes(c.Bytes), rate)
-}
-
-func (p *progress) done() {
-	if p.on && !p.last.IsZero() {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
+	return 1
 }

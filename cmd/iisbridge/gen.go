@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,8 +15,11 @@ func init() {
 	register(&command{
 		Name:  "gen",
 		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR]",
-		Short: "write a synthetic IIS message archive and its truth.json (demo data, benchmark fixture)",
+		Short: "write a synthetic IIS message archive, and its truth beside it in DIR.truth.json (demo data, benchmark fixture)",
 		Run:   runGen,
+		Long: `The archive folder holds only archives (so it can be indexed or served as it is);
+the generator's truth (every person, dose and broken record: the tests' oracle) is
+written beside it, to DIR.truth.json unless --truth says otherwise.`,
 	})
 }
 
@@ -27,7 +31,8 @@ func runGen(args []string) int {
 	messages := fs.Int("messages", 0, "exact number of records to write; 0 = whatever the people imply")
 	framing := fs.String("framing", "", "comma-separated subset of "+strings.Join(synth.Framings(), ",")+"; empty = all")
 	perFraming := fs.Int("files-per-framing", 1, "files written for each framing")
-	out := fs.String("out", "gen-out", "output directory")
+	out := fs.String("out", "gen-out", "output `dir`ectory (archives only)")
+	truthPath := fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -39,10 +44,33 @@ func runGen(args []string) int {
 	if *framing != "" {
 		cfg.Framings = strings.Split(*framing, ",")
 	}
+	if *truthPath == "" {
+		*truthPath = filepath.Clean(*out) + ".truth.json"
+	}
 	start := time.Now()
+	bar := newMeter(os.Stderr, "generating", false)
+	done := make(chan struct{})
+	go func() { // synth has no progress hook: count the bytes written
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				bar.set(dirBytes(*out), 0)
+			}
+		}
+	}()
 	sum, err := synth.Generate(*out, cfg)
+	close(done)
+	bar.finish()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "iisbridge gen: %v\n", err)
+		return 1
+	}
+	if err := os.Rename(filepath.Join(*out, "truth.json"), *truthPath); err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge gen: moving the truth out of the archive folder: %v\n", err)
 		return 1
 	}
 	el := time.Since(start)
@@ -51,6 +79,18 @@ func runGen(args []string) int {
 	for _, f := range sum.Files {
 		fmt.Println("  " + f)
 	}
-	fmt.Println("  truth.json")
+	fmt.Println("truth: " + *truthPath)
 	return 0
+}
+
+// dirBytes is the size of the files directly in dir.
+func dirBytes(dir string) int64 {
+	es, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range es {
+		if fi, err := e.Info(); err == nil && !e.IsDir() {
+			n += fi.Size()
+		}
+	}
+	return n
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,7 +19,9 @@ func init() {
 		Name:    "index",
 		Usage:   "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
 		Short:   "index v2 archives (incremental: only new files and appended bytes are read)",
-		Run:     func(args []string) int { return runIndex(args, os.Stderr) },
+		Run:     func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
+		Long: `The index goes to DIR/index: DIR is the same data directory serve and bench export
+take. Interrupted (Ctrl-C), it keeps what it committed; rerun to resume.`,
 		Streams: true,
 	})
 }
@@ -46,10 +46,15 @@ func loadIdentity(path string) (index.IdentityConfig, error) {
 	return cfg, cfg.Validate()
 }
 
-func runIndex(args []string, stderr io.Writer) int {
+// runIndex writes everything to out (tests).
+func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, out) }
+
+// runIndexTo indexes; the summary is the result (stdout), progress and
+// problems go to stderr.
+func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "data", "index directory")
+	data := fs.String("data", "data", "data `dir`ectory; the index is written to DIR/index")
 	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
 	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
 	encoding := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
@@ -71,15 +76,26 @@ func runIndex(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
-	x, err := index.Open(*data, index.Options{Identity: id, Reader: v2archive.Options{Encoding: *encoding}})
+	lock, err := lockDataDir(*data, "index")
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
+		return 1
+	}
+	defer lock.release()
+	bar := newMeter(stderr, "indexing", true)
+	x, err := index.Open(indexDir(*data), index.Options{Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
 	}
 	defer x.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx := cmdContext()
 	st, err := x.Update(ctx, fs.Args())
+	bar.finish()
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "iisbridge index: stopped after %d records; what was committed is kept\n", st.Messages)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
@@ -99,11 +115,11 @@ func runIndex(args []string, stderr io.Writer) int {
 	if s := st.Elapsed.Seconds(); s > 0 {
 		rate = float64(st.Messages) / s
 	}
-	fmt.Fprintf(stderr, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
+	fmt.Fprintf(stdout, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
 		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e3), rate)
-	fmt.Fprintf(stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
+	fmt.Fprintf(stdout, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
 		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged)
-	fmt.Fprintf(stderr, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
-		*data, c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings, c.Persons, c.Keys)
+	fmt.Fprintf(stdout, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
+		indexDir(*data), c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings, c.Persons, c.Keys)
 	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"time"
 
 	"iisbridge/fhirout"
@@ -19,10 +18,16 @@ import (
 type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
+	// progress: Patients written of the persons indexed
+	persons int64
+	bar     *meter
 }
 
 func (s *writerSink) Resource(r *fhirout.Object) error {
 	s.counts[r.ResourceType()]++
+	if s.bar != nil && r.ResourceType() == "Patient" {
+		s.bar.set(min(s.counts["Patient"], s.persons), s.persons)
+	}
 	return s.w.Write(r)
 }
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
@@ -36,8 +41,8 @@ func (s *writerSink) Issue(oo *fhirout.Object) error {
 // the output has one Patient per person and one Immunization per dose in
 // its latest state. The index lives in dataDir, or in a temporary
 // directory removed afterwards when dataDir is "".
-func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourceWriter,
-	dw *fhirout.DirWriter, sw *fhirout.StreamWriter, stderr io.Writer) int {
+func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, dataDir string, w resourceWriter,
+	dw *fhirout.DirWriter, sw *fhirout.StreamWriter, summary, stderr io.Writer) int {
 	if dataDir == "" {
 		tmp, err := os.MkdirTemp("", "iisbridge-convert-")
 		if err != nil {
@@ -47,23 +52,43 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 		defer os.RemoveAll(tmp)
 		dataDir = tmp
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	lock, err := lockDataDir(dataDir, "convert")
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+		return 1
+	}
+	defer lock.release()
 	t0 := time.Now()
-	p, err := pipeline.Open(pipeline.Options{DataDir: dataDir, Paths: paths, Mapping: m, NoUpdate: true})
+	bar := newMeter(stderr, "indexing", true)
+	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(dataDir), Paths: paths, Mapping: m, NoUpdate: true, Progress: bar.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
 		return 1
 	}
 	defer p.Close()
 	ust, err := p.Update(ctx)
+	bar.finish()
+	if ctx.Err() != nil {
+		return discardPartial(dw, sw, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
 		return 1
 	}
 	t1 := time.Now()
 	sink := &writerSink{w: w, counts: map[string]int64{}}
+	ebar := newMeter(stderr, "converting", false)
+	if snap, err := p.Index().Snapshot(ctx); err == nil {
+		if c, err := snap.Counts(ctx); err == nil {
+			sink.persons, sink.bar = int64(c.Persons), ebar
+		}
+		snap.Close()
+	}
 	werr := p.Export(ctx, pipeline.Query{}, sink)
+	ebar.finish()
+	if ctx.Err() != nil {
+		return discardPartial(dw, sw, stderr)
+	}
 	var files []fhirout.FileInfo
 	if dw != nil {
 		var cerr error
@@ -77,13 +102,13 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 	if err == nil {
 		c, _ := snap.Counts(ctx)
 		snap.Close()
-		fmt.Fprintf(stderr, "indexed %d record(s) from %d file(s) in %s (%d new this run): %d person message(s), %d quer(ies), %d candidate/no-match answer(s), %d skipped (other types), %d broken input(s), %d warning(s)\n",
+		fmt.Fprintf(summary, "indexed %d record(s) from %d file(s) in %s (%d new this run): %d person message(s), %d quer(ies), %d candidate/no-match answer(s), %d skipped (other types), %d broken input(s), %d warning(s)\n",
 			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings)
 	}
-	fmt.Fprintf(stderr, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
+	fmt.Fprintf(summary, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
 		st.Messages, st.ReadErrors, st.Patients, st.Immunizations, st.DoseRecords, st.UnseenDeletes, st.Issues, time.Since(t1).Round(time.Millisecond))
 	for _, f := range files {
-		fmt.Fprintf(stderr, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
+		fmt.Fprintf(summary, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)

@@ -78,4 +78,3 @@ func (b *bridge) reloadMapping(_ context.Context, next *config.Config) error {
 	b.mapping = mi
 	return nil
 }
-
