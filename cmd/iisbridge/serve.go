@@ -49,6 +49,10 @@ The data directory is locked: a second server on it fails at once.`,
 	})
 }
 
+// beforeIndex runs just before start-up indexing (tests hold the server
+// there to see it not ready).
+var beforeIndex = func(context.Context) {}
+
 // defaultServeData is the data directory of `serve PATH...`: not the
 // demo's, so the two never share an index.
 const defaultServeData = "./serve-data"
@@ -314,6 +318,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 	}
 	pre.progress = newMeter(os.Stderr, "indexing", true)
 	pre.phase.Store("indexing")
+	beforeIndex(ctx)
 	start := time.Now()
 	met := pre.metrics
 	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Paths: paths, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
