@@ -201,7 +201,9 @@ func Parse(path string, data []byte) (*Config, error) {
 // content is free (identity, inline JWKS); "[]" is the element of a list.
 var schema = map[string]any{
 	"listen": nil, "base_url": nil, "data_dir": nil, "manifest": nil,
-	"identity": "*",
+	// identity: index.IdentityConfig's keys (a test keeps them in step)
+	"identity": map[string]any{
+		"rules": nil, "iis_authorities": nil, "mrn_types": nil, "placeholder_names": nil, "id_salt": nil},
 	"sources": map[string]any{"[]": map[string]any{
 		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil}},
 	"jobs": map[string]any{

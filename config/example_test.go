@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"regexp"
+	"testing"
+)
 
 // The example the README points to must stay loadable as the config evolves.
 func TestExampleConfigLoads(t *testing.T) {
@@ -14,4 +18,31 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.AuthEnabled() {
 		t.Fatal("the example runs without auth clients (loopback only)")
 	}
+}
+
+// Every key the config accepts is documented in the example (set, or
+// shown commented out).
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(spec any, path string)
+	walk = func(spec any, path string) {
+		m, ok := spec.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, sub := range m {
+			if k == "[]" {
+				walk(sub, path)
+				continue
+			}
+			if !regexp.MustCompile(`(?m)^[#\s-]*` + regexp.QuoteMeta(k) + `:`).Match(data) {
+				t.Errorf("testdata/example.yaml does not document %s%s", path, k)
+			}
+			walk(sub, path+k+".")
+		}
+	}
+	walk(schema, "")
 }

@@ -16,10 +16,10 @@ import (
 
 func init() {
 	register(&command{
-		Name:    "index",
-		Usage:   "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
-		Short:   "index v2 archives (incremental: only new files and appended bytes are read)",
-		Run:     func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
+		Name:  "index",
+		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
+		Short: "index v2 archives (incremental: only new files and appended bytes are read)",
+		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
 		Long: `The index goes to DIR/index: DIR is the same data directory serve and bench export
 take. Interrupted (Ctrl-C), it keeps what it committed; rerun to resume.`,
 		Streams: true,

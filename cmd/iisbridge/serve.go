@@ -283,6 +283,9 @@ func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error)
 		if err := cfg.Identity.Decode(&pre.identity); err != nil {
 			return nil, fmt.Errorf("%s: identity: %w", cfg.File, err)
 		}
+		if err := pre.identity.Validate(); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: identity: %w", cfg.File, cfg.Identity.Line, cfg.Identity.Column, err)
+		}
 	}
 	if pre.lock, err = lockDataDir(cfg.DataDir, "serve"); err != nil {
 		return nil, err
