@@ -255,14 +255,22 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 		os.RemoveAll(s.jobDir(j.id))
 		return
 	}
-	var n int64
+	var n, issues int64
 	for _, f := range files {
-		if f.Kind == "output" {
+		switch f.Kind {
+		case "output":
 			s.metrics.exported(f.Type, f.Count)
 			n += f.Count
+		case "error":
+			issues += f.Count
 		}
 	}
 	s.metrics.jobEnded(stateDone, dur)
+	if issues > 0 {
+		// Records were skipped or reported: an admin should look.
+		s.log.Warn("export job done with issues in its error file", "job", j.id, "resources", n, "issues", issues, "files", len(files), "ms", dur.Milliseconds())
+		return
+	}
 	s.log.Info("export job done", "job", j.id, "resources", n, "files", len(files), "ms", dur.Milliseconds())
 }
 

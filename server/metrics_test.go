@@ -114,6 +114,13 @@ func TestMetricsExposition(t *testing.T) {
 	if !strings.Contains(cs, "my-mapping.yaml sha256:feedface") || strings.Contains(cs, "/etc/iisbridge") {
 		t.Errorf("CapabilityStatement implementation: %s", cs)
 	}
+
+	// The fake exporter reports one broken input record: the job's end is
+	// a warning, not routine (read once the workers have stopped).
+	h.stop()
+	if lg := h.log.String(); !strings.Contains(lg, `level=WARN msg="export job done with issues in its error file"`) || !strings.Contains(lg, "issues=1") {
+		t.Errorf("log lacks the export warning:\n%s", lg)
+	}
 }
 
 func TestStartingHandler(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -11,8 +12,9 @@ import (
 	"golang.org/x/term"
 )
 
-// plainEvery is how often a meter writes a progress line when standard
-// error is not a terminal (a log file, a pipe, systemd's journal).
+// plainEvery is how often a meter logs its progress when standard error
+// is not a terminal (a log file, a pipe, systemd's journal): an INFO line
+// in the process's log format, like every other line there.
 var plainEvery = 10 * time.Second
 
 // meter shows the progress of long work on standard error: a bar with
@@ -69,7 +71,7 @@ func (m *meter) set(done, total int64) {
 	}
 	if now := time.Now(); now.Sub(m.last) >= plainEvery {
 		m.last = now
-		fmt.Fprintln(m.w, m.line(now))
+		slog.Info(m.line(now))
 	}
 }
 
