@@ -164,6 +164,10 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		}
 	}
 
+	// SIGHUP from now on reloads (once ready) instead of ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	b, err := pre.open(ctx)
 	if err != nil {
 		shutdown()
@@ -175,9 +179,6 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", b.mapping.Path, "mapping_sha256", b.mapping.SHA256)
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case err := <-errc:
