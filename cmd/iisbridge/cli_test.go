@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -324,5 +325,31 @@ func TestInterruptUnwatchedCommand(t *testing.T) {
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted || !strings.Contains(e.String(), "interrupted; rerun to resume") {
 		t.Errorf("v2 stats - after SIGINT: %v %q", err, e.String())
+	}
+}
+
+// Every log line has the chosen format, the index package's warnings
+// included (they used the log package's own format before).
+func TestJSONLogsOneFormat(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d")
+	ident := filepath.Join(dir, "identity.yaml")
+	os.WriteFile(ident, []byte("rules: [iis, mrn]\n"), 0o644)
+	if code, _, errs := runMain(t, "index", "--data", data, "testdata/archive.hl7"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	// Other identity rules: the index says it is emptied and rebuilt.
+	code, _, errs := runMain(t, "--log-format=json", "index", "--data", data, "--identity", ident, "testdata/archive.hl7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "emptied") {
+		t.Fatalf("no rebuild warning: %q", errs)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["level"] == nil || rec["msg"] == nil {
+			t.Errorf("not a JSON log line: %q", l)
+		}
 	}
 }
