@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Docker cannot run on the project's machines, so the Dockerfile is
+// checked by reading it: the essentials a registry's operators rely on.
+
+// dockerInstr is one Dockerfile instruction, continuation lines joined.
+type dockerInstr struct{ cmd, args string }
+
+func readDockerfile(t *testing.T, path string) []dockerInstr {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []dockerInstr
+	var cur strings.Builder
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if cur.Len() == 0 && (l == "" || strings.HasPrefix(l, "#")) {
+			continue
+		}
+		if s, ok := strings.CutSuffix(l, "\\"); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(l)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		out = append(out, dockerInstr{strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	return out
+}
+
+func TestDockerfile(t *testing.T) {
+	ins := readDockerfile(t, "../../Dockerfile")
+	var stages [][]dockerInstr
+	for _, in := range ins {
+		if in.cmd == "FROM" {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			t.Fatalf("%s before FROM", in.cmd)
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], in)
+	}
+	if len(stages) < 2 {
+		t.Fatalf("%d stage(s), want a multi-stage build", len(stages))
+	}
+	// The build stage uses the module's Go version and builds the command.
+	gomod, _ := os.ReadFile("../../go.mod")
+	goVer := regexp.MustCompile(`(?m)^go (\S+)`).FindSubmatch(gomod)
+	build := stages[0]
+	if goVer == nil || !strings.Contains(build[0].args, "golang:"+string(goVer[1])) || !strings.Contains(build[0].args, " AS build") {
+		t.Errorf("build stage %q, want golang:%s AS build", build[0].args, goVer[1])
+	}
+	built := false
+	for _, in := range build {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go build") && strings.Contains(in.args, "./cmd/iisbridge") && strings.Contains(in.args, "CGO_ENABLED=0") {
+			built = true
+			for _, v := range []string{"main.version", "main.revision"} { // version.go's link-time variables
+				if !strings.Contains(in.args, v) {
+					t.Errorf("go build does not set %s", v)
+				}
+			}
+		}
+	}
+	if !built {
+		t.Error("no static go build of ./cmd/iisbridge in the build stage")
+	}
+	final := stages[len(stages)-1]
+	has := func(cmd string, pred func(string) bool) bool {
+		for _, in := range final {
+			if in.cmd == cmd && pred(in.args) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("COPY", func(a string) bool { return strings.HasPrefix(a, "--from=build ") }) {
+		t.Error("final stage does not copy the binary from the build stage")
+	}
+	user := ""
+	for _, in := range final {
+		if in.cmd == "USER" {
+			user = in.args
+		}
+	}
+	if u, _, _ := strings.Cut(user, ":"); u == "" || u == "root" || u == "0" {
+		t.Errorf("final stage runs as %q, want a non-root user", user)
+	}
+	if !has("VOLUME", func(a string) bool { return strings.Contains(a, `"/data"`) }) {
+		t.Error("no /data volume")
+	}
+	if !has("ENTRYPOINT", func(a string) bool { return strings.Contains(a, "iisbridge") }) {
+		t.Error("no iisbridge entrypoint")
+	}
+	// CMD's flags are real serve flags.
+	for _, in := range final {
+		if in.cmd == "CMD" {
+			args := regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(in.args, -1)
+			var words []string
+			for _, a := range args {
+				words = append(words, a[1])
+			}
+			checkServeArgs(t, "Dockerfile CMD", words)
+		}
+	}
+}
+
+// checkServeArgs fails when args are not a valid serve command line.
+func checkServeArgs(t *testing.T, where string, args []string) {
+	t.Helper()
+	if len(args) == 0 || args[0] != "serve" {
+		t.Errorf("%s: %v does not run serve", where, args)
+		return
+	}
+	rest, _, err := globalFlags(args[1:])
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if _, err := reorderFlags(rest, probeFlags(commands["serve"])); err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+}
+
+func TestSystemdUnit(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/iisbridge.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]map[string]string{}
+	var sec string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "["):
+			sec = strings.Trim(l, "[]")
+			sections[sec] = map[string]string{}
+		default:
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || sec == "" {
+				t.Errorf("not a unit line: %q", l)
+				continue
+			}
+			sections[sec][k] = v
+		}
+	}
+	svc := sections["Service"]
+	if svc == nil || sections["Unit"] == nil || sections["Install"] == nil {
+		t.Fatalf("sections: %v", sections)
+	}
+	exec := strings.Fields(svc["ExecStart"])
+	if len(exec) < 2 || !strings.HasSuffix(exec[0], "/iisbridge") {
+		t.Fatalf("ExecStart %q", svc["ExecStart"])
+	}
+	checkServeArgs(t, "ExecStart", exec[1:])
+	if !strings.Contains(svc["ExecReload"], "-HUP") {
+		t.Errorf("ExecReload %q does not send SIGHUP (the reload signal)", svc["ExecReload"])
+	}
+	if u := svc["User"]; u == "" || u == "root" {
+		t.Errorf("User=%q, want a non-root user", u)
+	}
+	if !strings.Contains(svc["SuccessExitStatus"], "130") {
+		t.Error("SuccessExitStatus lacks 130 (stopped during start-up indexing)")
+	}
+	if svc["StateDirectory"] == "" {
+		t.Error("no StateDirectory for the data directory")
+	}
+}
