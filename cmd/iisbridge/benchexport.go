@@ -41,7 +41,7 @@ func init() {
 // after indexing, so it covers the exports only.
 func runBenchExport(args []string) int {
 	fs := flag.NewFlagSet("bench export", flag.ContinueOnError)
-	data := fs.String("data", "data", "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
+	data := fs.String("data", defaultArchiveData, "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
 	n := fs.Int("concurrent", 1, "exports started at once")
 	workers := fs.Int("workers", 2, "server worker pool size")
 	types := fs.String("type", "", "_type for the exports (default: all)")

@@ -54,7 +54,7 @@ func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, o
 func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "data", "data `dir`ectory; the index is written to DIR/index")
+	data := fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
 	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
 	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
 	encoding := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")

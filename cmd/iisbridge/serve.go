@@ -36,7 +36,7 @@ func init() {
 		Streams: true,
 		Long: `Three ways to run it:
   serve                      the demo: a synthetic IIS world generated into ./data/demo
-  serve PATH...              these archives (files, folders, globs), default mapping, data dir ./serve-data
+  serve PATH...              these archives (files, folders, globs), default mapping, data dir ./archive-data
   serve --config FILE        what the config says (testdata/example.yaml documents every key)
 Without auth.clients in the config the server runs unauthenticated and only on loopback.
 
@@ -53,15 +53,16 @@ The data directory is locked: a second server on it fails at once.`,
 // there to see it not ready).
 var beforeIndex = func(context.Context) {}
 
-// defaultServeData is the data directory of `serve PATH...`: not the
-// demo's, so the two never share an index.
-const defaultServeData = "./serve-data"
+// defaultArchiveData is the data directory of `serve PATH...`, `index`
+// and `bench export`: not the demo's (./data), so a real archive and the
+// demo never share an index.
+const defaultArchiveData = "./archive-data"
 
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
 	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
-	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./serve-data with PATHs)")
+	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -88,7 +89,7 @@ func runServe(args []string) int {
 			paths[i], _ = filepath.Abs(p)
 		}
 		cfg.Sources = []config.Source{{Name: "command-line", Kind: "v2archive", Paths: paths}}
-		cfg.DataDir = defaultServeData
+		cfg.DataDir = defaultArchiveData
 	}
 	applyOverrides(cfg, *addr, *data)
 	o := serveOptions{cfgPath: *cfgPath, addr: *addr, data: *data}
