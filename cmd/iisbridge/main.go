@@ -20,8 +20,11 @@ import (
 // ("v2 stats"); the longest registered prefix of the arguments wins.
 //
 // Run must parse its flags with a flag.FlagSet (ContinueOnError) before
-// doing anything else: the dispatcher learns the command's flags by
-// running it once with -h and reading the defaults it prints.
+// doing anything else, and write through os.Stdout and os.Stderr as they
+// are when it runs: the dispatcher learns the command's flags by running
+// it once with -h, its output captured, and reading the defaults it
+// prints. Long work should run under cmdContext() so Ctrl-C can stop it
+// cleanly.
 type command struct {
 	Name  string
 	Usage string // one line: arguments after the name

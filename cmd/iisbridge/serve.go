@@ -255,7 +255,7 @@ type prepared struct {
 	metrics  *server.Metrics
 	// start-up progress for /readyz
 	phase    atomic.Value // string
-	progress *meter
+	progress atomic.Pointer[meter]
 }
 
 // prepare checks the authorization setup, the mapping and the identity
@@ -298,8 +298,8 @@ func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error)
 // state is what /readyz says while starting.
 func (pre *prepared) state() string {
 	ph, _ := pre.phase.Load().(string)
-	if ph == "indexing" && pre.progress != nil {
-		if p := pre.progress.percent(); p >= 0 {
+	if m := pre.progress.Load(); ph == "indexing" && m != nil {
+		if p := m.percent(); p >= 0 {
 			return fmt.Sprintf("indexing %d %%", p)
 		}
 	}
@@ -321,7 +321,8 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 		}
 		paths = []string{dir}
 	}
-	pre.progress = newMeter(os.Stderr, "indexing", true)
+	bar := newMeter(os.Stderr, "indexing", true)
+	pre.progress.Store(bar)
 	pre.phase.Store("indexing")
 	beforeIndex(ctx)
 	start := time.Now()
@@ -329,7 +330,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Paths: paths, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
 		NoUpdate: true,
 		Progress: func(done, total int64) {
-			pre.progress.set(done, total)
+			bar.set(done, total)
 			if total > 0 {
 				met.SetStartup(float64(done)/float64(total), false)
 			}
@@ -340,7 +341,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 		return nil, fmt.Errorf("opening the index: %w", err)
 	}
 	st, err := p.Update(ctx)
-	pre.progress.finish()
+	bar.finish()
 	met.Indexed(st.Messages, st.Errors)
 	if err != nil {
 		p.Close()
