@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -47,8 +48,16 @@ func runGen(args []string) int {
 	if *truthPath == "" {
 		*truthPath = filepath.Clean(*out) + ".truth.json"
 	}
+	// A new output directory is written under a scratch name and renamed
+	// into place once complete, so an interrupted run leaves nothing that
+	// could be taken for an archive.
+	dir, staged := *out, false
+	if _, err := os.Stat(*out); os.IsNotExist(err) {
+		dir, staged = filepath.Clean(*out)+".partial", true
+		os.RemoveAll(dir)
+	}
 	start := time.Now()
-	bar := newMeter(os.Stderr, "generating", false)
+	bar := newMeter(os.Stderr, "generating", true)
 	done := make(chan struct{})
 	go func() { // synth has no progress hook: count the bytes written
 		t := time.NewTicker(200 * time.Millisecond)
@@ -58,21 +67,42 @@ func runGen(args []string) int {
 			case <-done:
 				return
 			case <-t.C:
-				bar.set(dirBytes(*out), 0)
+				bar.set(dirBytes(dir), 0)
 			}
 		}
 	}()
-	sum, err := synth.Generate(*out, cfg)
+	type result struct {
+		sum *synth.Summary
+		err error
+	}
+	rc := make(chan result, 1)
+	go func() { s, err := synth.Generate(dir, cfg); rc <- result{s, err} }()
+	var r result
+	select {
+	case r = <-rc:
+	case <-cmdContext().Done():
+		r.err = errInterrupted
+	}
 	close(done)
 	bar.finish()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge gen: %v\n", err)
+	if r.err == nil {
+		if err := os.Rename(filepath.Join(dir, "truth.json"), *truthPath); err != nil {
+			r.err = fmt.Errorf("moving the truth out of the archive folder: %w", err)
+		} else if staged {
+			r.err = os.Rename(dir, *out)
+		}
+	}
+	if r.err != nil {
+		switch {
+		case staged:
+			os.RemoveAll(dir)
+			fmt.Fprintf(os.Stderr, "iisbridge gen: %v; nothing written to %s\n", r.err, *out)
+		default:
+			fmt.Fprintf(os.Stderr, "iisbridge gen: %v; %s may hold a PARTIAL archive\n", r.err, *out)
+		}
 		return 1
 	}
-	if err := os.Rename(filepath.Join(*out, "truth.json"), *truthPath); err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge gen: moving the truth out of the archive folder: %v\n", err)
-		return 1
-	}
+	sum := r.sum
 	el := time.Since(start)
 	fmt.Printf("wrote %d files to %s: %d messages, %d bytes, %d persons, %d doses (%.1fs, %.1f MB/s)\n",
 		len(sum.Files), *out, sum.Messages, sum.Bytes, sum.People, sum.Doses, el.Seconds(), float64(sum.Bytes)/1e6/el.Seconds())
@@ -82,6 +112,8 @@ func runGen(args []string) int {
 	fmt.Println("truth: " + *truthPath)
 	return 0
 }
+
+var errInterrupted = errors.New("interrupted")
 
 // dirBytes is the size of the files directly in dir.
 func dirBytes(dir string) int64 {

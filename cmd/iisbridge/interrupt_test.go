@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"iisbridge/fhirout"
 )
@@ -52,5 +55,49 @@ func TestDiscardPartialRemovesWrittenFiles(t *testing.T) {
 	discardPartial(nil, fhirout.NewStreamWriter(&out), &errs)
 	if !strings.Contains(errs.String(), "INCOMPLETE") {
 		t.Errorf("stdout stream not marked incomplete: %q", errs.String())
+	}
+}
+
+// gen writes a new archive folder under a scratch name: complete, it is
+// renamed into place with its truth beside it; interrupted, nothing is
+// left that could be taken for an archive.
+func TestGenStagedAndInterrupted(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "g")
+	if code, _, errs := runMain(t, "gen", "--people", "20", "--framing", "msh", "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(out, "msh-01.hl7")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(out + ".truth.json"); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(out + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("scratch folder left (%v)", err)
+	}
+
+	big := filepath.Join(t.TempDir(), "big")
+	cmd := iisbridge(t, "gen", "--messages", "2000000", "--framing", "msh", "--out", big)
+	var e bytes.Buffer
+	cmd.Stderr = &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ { // until it is writing
+		if _, err := os.Stat(big + ".partial"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted || !strings.Contains(e.String(), "nothing written to") {
+		t.Errorf("gen after SIGINT: %v %q", err, e.String())
+	}
+	for _, p := range []string{big, big + ".partial", big + ".truth.json"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after the interrupt (%v)", p, err)
+		}
 	}
 }
