@@ -35,6 +35,14 @@ type Sink interface {
 	Issue(oo *fhirout.Object) error
 }
 
+// ProgressSink is implemented by sinks that show how far an export is
+// (the server's X-Progress): Progress is called after each person sent,
+// with the persons sent so far and the number the export will visit (the
+// index's person count, or the Patient ids asked for; 0 = unknown).
+type ProgressSink interface {
+	Progress(done, total int64)
+}
+
 // Exporter streams the converted, reduced data set. Export must keep
 // memory flat in the data set's size and stop promptly when ctx is done.
 type Exporter interface {

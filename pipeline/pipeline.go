@@ -187,6 +187,14 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
+	if ps, ok := sink.(ProgressSink); ok {
+		e.prog = ps
+		if q.PatientIDs != nil {
+			e.total = int64(len(slices.Compact(slices.Sorted(slices.Values(q.PatientIDs)))))
+		} else if c, err := snap.Counts(ctx); err == nil {
+			e.total = c.Persons
+		}
+	}
 	if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
 		return err
 	}
@@ -267,7 +275,13 @@ func (e *export) eachPerson(fn func(*work) error) error {
 func (e *export) persons() error {
 	workers := e.p.workers
 	if workers <= 1 {
-		return e.eachPerson(e.person)
+		return e.eachPerson(func(w *work) error {
+			if err := e.person(w); err != nil {
+				return err
+			}
+			e.tick()
+			return nil
+		})
 	}
 	type job struct {
 		seq int
@@ -340,6 +354,7 @@ func (e *export) persons() error {
 			if err == nil {
 				e.st.add(r.st)
 				err = r.buf.replay(e.sink)
+				e.tick()
 			}
 			if err != nil {
 				cancel()
@@ -421,6 +436,17 @@ type export struct {
 	lv    *learnedView        // this goroutine's view of Pipeline.learned
 	types map[string]bool
 	st    *Stats // the copy per worker gets its own
+	// progress, reported by the goroutine that feeds the sink
+	prog        ProgressSink
+	done, total int64
+}
+
+// tick reports one more person sent to the sink.
+func (e *export) tick() {
+	if e.prog != nil {
+		e.done++
+		e.prog.Progress(e.done, e.total)
+	}
 }
 
 func (e *export) want(t string) bool {

@@ -32,6 +32,8 @@ type liveJob struct {
 	cancel    context.CancelCauseFunc
 	written   atomic.Int64
 	started   atomic.Bool
+	// persons sent of the total the exporter announced (0 = unknown)
+	persons, personsTotal atomic.Int64
 	mu        sync.Mutex
 	lastPoll  time.Time
 }
@@ -479,6 +481,12 @@ func (k *jobSink) Resource(r *fhirout.Object) error {
 	}
 	k.job.written.Add(1)
 	return nil
+}
+
+// Progress records how far the exporter is (pipeline.ProgressSink).
+func (k *jobSink) Progress(done, total int64) {
+	k.job.persons.Store(done)
+	k.job.personsTotal.Store(total)
 }
 
 const deletedPerBundle = 100

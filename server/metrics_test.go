@@ -163,3 +163,18 @@ func TestStartingHandler(t *testing.T) {
 		t.Errorf("metrics while starting lack requests or runtime:\n%s", mb)
 	}
 }
+
+// Once the exporter says how many persons the export visits, X-Progress
+// carries a percentage.
+func TestXProgressPercent(t *testing.T) {
+	h, release := blockingHarness(t, func(o *Options) { o.MinPollSpacing = 0 })
+	st := h.accepted(h.kick("/Patient/$export", ""))
+	h.awaitStarted()
+	r := h.do("GET", st, "", "Accept", "application/json")
+	expectStatus(t, r, 202, "")
+	if p := r.Header.Get("X-Progress"); p != "running: 37 % (3 of 8 persons), 0 resources written" {
+		t.Errorf("X-Progress %q", p)
+	}
+	release()
+	h.done(st)
+}

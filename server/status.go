@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,6 +60,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			}
 			if lj.started.Load() {
 				progress = "running: " + strconv.FormatInt(lj.written.Load(), 10) + " resources written"
+				if done, total := lj.persons.Load(), lj.personsTotal.Load(); total > 0 {
+					// 99 % at most until the files are closed and the job is done.
+					pct := min(99, 100*done/total)
+					progress = fmt.Sprintf("running: %d %% (%d of %d persons), %d resources written", pct, done, total, lj.written.Load())
+				}
 			}
 		}
 		w.Header().Set("X-Progress", progress)

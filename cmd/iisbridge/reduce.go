@@ -18,16 +18,14 @@ import (
 type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
-	// progress: Patients written of the persons indexed
-	persons int64
-	bar     *meter
+	bar    *meter
 }
+
+// Progress is pipeline.ProgressSink: persons sent of the total.
+func (s *writerSink) Progress(done, total int64) { s.bar.set(done, total) }
 
 func (s *writerSink) Resource(r *fhirout.Object) error {
 	s.counts[r.ResourceType()]++
-	if s.bar != nil && r.ResourceType() == "Patient" {
-		s.bar.set(min(s.counts["Patient"], s.persons), s.persons)
-	}
 	return s.w.Write(r)
 }
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
@@ -76,14 +74,8 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 		return 1
 	}
 	t1 := time.Now()
-	sink := &writerSink{w: w, counts: map[string]int64{}}
-	ebar := newMeter(stderr, "converting", false)
-	if snap, err := p.Index().Snapshot(ctx); err == nil {
-		if c, err := snap.Counts(ctx); err == nil {
-			sink.persons, sink.bar = int64(c.Persons), ebar
-		}
-		snap.Close()
-	}
+	ebar := newMeter(stderr, "converting persons", false)
+	sink := &writerSink{w: w, counts: map[string]int64{}, bar: ebar}
 	werr := p.Export(ctx, pipeline.Query{}, sink)
 	ebar.finish()
 	if ctx.Err() != nil {
