@@ -34,8 +34,8 @@ type liveJob struct {
 	started   atomic.Bool
 	// persons sent of the total the exporter announced (0 = unknown)
 	persons, personsTotal atomic.Int64
-	mu        sync.Mutex
-	lastPoll  time.Time
+	mu                    sync.Mutex
+	lastPoll              time.Time
 }
 
 // kickoff handles $export at one level.
