@@ -32,10 +32,11 @@ type liveJob struct {
 	cancel    context.CancelCauseFunc
 	written   atomic.Int64
 	started   atomic.Bool
+	mu        sync.Mutex
+	lastPoll  time.Time
+
 	// persons sent of the total the exporter announced (0 = unknown)
 	persons, personsTotal atomic.Int64
-	mu                    sync.Mutex
-	lastPoll              time.Time
 }
 
 // kickoff handles $export at one level.
