@@ -188,11 +188,11 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		e.types[t] = true
 	}
 	if ps, ok := sink.(ProgressSink); ok {
-		e.prog = ps
+		e.prog = &progress{sink: ps}
 		if q.PatientIDs != nil {
-			e.total = int64(len(slices.Compact(slices.Sorted(slices.Values(q.PatientIDs)))))
+			e.prog.total = int64(len(slices.Compact(slices.Sorted(slices.Values(q.PatientIDs)))))
 		} else if c, err := snap.Counts(ctx); err == nil {
-			e.total = c.Persons
+			e.prog.total = c.Persons
 		}
 	}
 	if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
@@ -436,16 +436,21 @@ type export struct {
 	lv    *learnedView        // this goroutine's view of Pipeline.learned
 	types map[string]bool
 	st    *Stats // the copy per worker gets its own
-	// progress, reported by the goroutine that feeds the sink
-	prog        ProgressSink
+	// prog is set when the sink is a ProgressSink; a pointer, as workers
+	// copy the export (only the goroutine feeding the sink ticks)
+	prog *progress
+}
+
+type progress struct {
+	sink        ProgressSink
 	done, total int64
 }
 
 // tick reports one more person sent to the sink.
 func (e *export) tick() {
-	if e.prog != nil {
-		e.done++
-		e.prog.Progress(e.done, e.total)
+	if p := e.prog; p != nil {
+		p.done++
+		p.sink.Progress(p.done, p.total)
 	}
 }
 

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 	"log/slog"
 	"slices"
 
 	"iisbridge/config"
+	"iisbridge/server"
 )
 
 // A reloadHook is one part of a running server that follows its
@@ -62,6 +67,46 @@ func (b *bridge) reload(ctx context.Context, o serveOptions, log *slog.Logger) {
 	log.Info("reload done", "refused", failed)
 }
 
+// watchEvery is how often the config and mapping files are checked for
+// a change (a reload then follows, as on SIGHUP).
+var watchEvery = 5 * time.Second
+
+// watchFiles signals changed when a file of paths() changes size or
+// modification time (polling: portable, and cheap at this rate).
+func watchFiles(ctx context.Context, paths func() []string, every time.Duration, changed chan<- struct{}) {
+	stamp := func() string {
+		var b strings.Builder
+		for _, p := range paths() {
+			if p == "" {
+				continue
+			}
+			if fi, err := os.Stat(p); err == nil {
+				fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+			} else {
+				fmt.Fprintf(&b, "%s missing\n", p)
+			}
+		}
+		return b.String()
+	}
+	last := stamp()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := stamp(); now != last {
+			last = now
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // reloadMapping is the mapping's hook: the new mapping must compile; new
 // exports use it, running ones finish with the old.
 func (b *bridge) reloadMapping(_ context.Context, next *config.Config) error {
@@ -69,12 +114,22 @@ func (b *bridge) reloadMapping(_ context.Context, next *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if mi == b.mapping {
+	old := b.liveMapping()
+	if mi == old {
 		return nil
 	}
 	b.p.SetMapping(m)
 	b.srv.SetMapping(mi)
-	slog.Info("mapping reloaded", "mapping", mi.Path, "mapping_sha256", mi.SHA256, "was_sha256", b.mapping.SHA256)
+	b.log.Info("mapping reloaded", "mapping", mi.Path, "mapping_sha256", mi.SHA256, "was_sha256", old.SHA256)
+	b.mu.Lock()
 	b.mapping = mi
+	b.mu.Unlock()
 	return nil
+}
+
+// liveMapping names the live mapping.
+func (b *bridge) liveMapping() server.MappingInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mapping
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"iisbridge/config"
 )
@@ -146,5 +147,45 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	}()
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// An edited mapping file is picked up without a signal.
+func TestServeReloadsOnFileChange(t *testing.T) {
+	dir := t.TempDir()
+	mapFile := copyDefaults(t, filepath.Join(dir, "m"))
+	archive, _ := filepath.Abs("testdata/archive.hl7")
+	cfgFile := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfgFile, []byte("listen: "+freeAddr(t)+"\ndata_dir: data\nsources:\n  - name: a\n    paths: ["+archive+"]\n    mapping: m/default.yaml\n"), 0o644)
+	defer func(d time.Duration) { watchEvery = d }(watchEvery)
+	watchEvery = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuf
+	done := make(chan error, 1)
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- serve(ctx, cfg, false, slog.New(slog.NewTextHandler(&logs, nil)), serveOptions{cfgPath: cfgFile}) }()
+	waitFor := func(what string) {
+		t.Helper()
+		for range 200 {
+			if strings.Contains(logs.String(), what) {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("no %q in the log:\n%s", what, logs.String())
+	}
+	waitFor("ready: serving")
+	data, _ := os.ReadFile(mapFile)
+	os.WriteFile(mapFile, append([]byte("# edited again\n"), data...), 0o644)
+	waitFor("mapping reloaded")
+	if !strings.Contains(logs.String(), hashOf(t, mapFile)) {
+		t.Errorf("reload does not name the new hash:\n%s", logs.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -179,6 +180,10 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	pre.metrics.SetStartup(1, true)
 	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", b.mapping.Path, "mapping_sha256", b.mapping.SHA256)
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
+	changed := make(chan struct{}, 1)
+	if o.cfgPath != "" {
+		go watchFiles(ctx, func() []string { return []string{o.cfgPath, b.liveMapping().Path} }, watchEvery, changed)
+	}
 
 	for {
 		select {
@@ -186,6 +191,10 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			b.close(context.Background())
 			return err
 		case <-hup:
+			b.reload(ctx, o, log)
+			continue
+		case <-changed:
+			log.Info("configuration or mapping file changed")
 			b.reload(ctx, o, log)
 			continue
 		case <-ctx.Done():
@@ -207,6 +216,8 @@ type bridge struct {
 	srv     *server.Server
 	lock    *dataLock
 	metrics *server.Metrics
+	log     *slog.Logger
+	mu      sync.Mutex // guards mapping (read by the file watcher)
 	mapping server.MappingInfo
 	cfg     *config.Config
 	// hooks follow a reloaded configuration (reload.go).
@@ -374,7 +385,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	b := &bridge{p: p, srv: srv, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg}
+	b := &bridge{p: p, srv: srv, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	return b, nil
 }
