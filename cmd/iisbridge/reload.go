@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
-	"log/slog"
-	"slices"
 
 	"iisbridge/config"
 	"iisbridge/server"

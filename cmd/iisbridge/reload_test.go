@@ -166,7 +166,9 @@ func TestServeReloadsOnFileChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- serve(ctx, cfg, false, slog.New(slog.NewTextHandler(&logs, nil)), serveOptions{cfgPath: cfgFile}) }()
+	go func() {
+		done <- serve(ctx, cfg, false, slog.New(slog.NewTextHandler(&logs, nil)), serveOptions{cfgPath: cfgFile})
+	}()
 	waitFor := func(what string) {
 		t.Helper()
 		for range 200 {
