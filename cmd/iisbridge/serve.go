@@ -44,8 +44,9 @@ Without auth.clients in the config the server runs unauthenticated and only on l
 The port is bound first (a port in use is reported before any indexing); then the
 index is brought up to date while /healthz answers "ok", /readyz answers 503
 "indexing N %" and exports answer 503 with Retry-After. /readyz answers 200 once
-exports are accepted. SIGHUP reloads the config and the mapping (an invalid one is
-refused and the running one kept); SIGINT/SIGTERM stop the server gracefully.
+exports are accepted. SIGHUP, or an edit of the config or mapping file (checked
+every 5 s), reloads the config and the mapping (an invalid one is refused and the
+running one kept); SIGINT/SIGTERM stop the server gracefully.
 The data directory is locked: a second server on it fails at once.`,
 	})
 }
@@ -185,6 +186,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		go watchFiles(ctx, func() []string { return []string{o.cfgPath, b.liveMapping().Path} }, watchEvery, changed)
 	}
 
+running:
 	for {
 		select {
 		case err := <-errc:
@@ -192,14 +194,12 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			return err
 		case <-hup:
 			b.reload(ctx, o, log)
-			continue
 		case <-changed:
 			log.Info("configuration or mapping file changed")
 			b.reload(ctx, o, log)
-			continue
 		case <-ctx.Done():
+			break running
 		}
-		break
 	}
 	stopRequested() // a running server stopping on a signal is a normal end
 	log.Info("shutting down")
