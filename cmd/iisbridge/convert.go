@@ -105,7 +105,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		return reduceConvert(ctx, fs.Args(), m, *dataDir, w, dw, sw, summary, stderr)
 	}
 	st := &convertStats{skipped: map[string]int{}, resources: map[string]int64{}}
-	progress := newMeter(stderr, "converting", true)
+	progress := newMeter(stderr, "converting", "bytes")
 
 	// The loop: read → parse → map → write. One message at a time, so
 	// memory stays flat whatever the archive size.

@@ -57,7 +57,7 @@ func runGen(args []string) int {
 		os.RemoveAll(dir)
 	}
 	start := time.Now()
-	bar := newMeter(os.Stderr, "generating", true)
+	bar := newMeter(os.Stderr, "generating", "bytes")
 	done := make(chan struct{})
 	go func() { // synth has no progress hook: count the bytes written
 		t := time.NewTicker(200 * time.Millisecond)

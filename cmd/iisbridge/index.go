@@ -82,7 +82,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer lock.release()
-	bar := newMeter(stderr, "indexing", true)
+	bar := newMeter(stderr, "indexing", "bytes")
 	x, err := index.Open(indexDir(*data), index.Options{Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)

@@ -24,7 +24,8 @@ type meter struct {
 	mu    sync.Mutex
 	w     io.Writer
 	what  string
-	bytes bool // units are bytes (else items)
+	unit  string // "bytes", or what is counted ("persons")
+	bytes bool
 	bar   *progressbar.ProgressBar
 	t0    time.Time
 	last  time.Time
@@ -37,22 +38,28 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// newMeter starts a meter for what ("indexing"), counting bytes or items.
-func newMeter(w io.Writer, what string, bytes bool) *meter {
-	m := &meter{w: w, what: what, bytes: bytes, t0: time.Now()}
+// newMeter starts a meter for what ("indexing"), counting unit: "bytes"
+// or things ("persons").
+func newMeter(w io.Writer, what, unit string) *meter {
+	bytes := unit == "bytes"
+	m := &meter{w: w, what: what, unit: unit, bytes: bytes, t0: time.Now()}
 	m.last = m.t0
 	if isTerminal(w) {
-		m.bar = progressbar.NewOptions64(-1,
+		opts := []progressbar.Option{
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowBytes(bytes),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(100 * time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionFullWidth(),
-		)
+		}
+		if bytes {
+			opts = append(opts, progressbar.OptionShowBytes(true)) // with its rate
+		} else {
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit))
+		}
+		m.bar = progressbar.NewOptions64(-1, opts...)
 	}
 	return m
 }
@@ -101,7 +108,7 @@ func (m *meter) line(now time.Time) string {
 	}
 	unit := "/s"
 	if !m.bytes {
-		unit = " items/s"
+		unit = " " + m.unit + "/s"
 	}
 	if m.total <= 0 {
 		return fmt.Sprintf("%s: %s, %s%s", m.what, m.amount(m.done), m.amount(int64(rate)), unit)

@@ -18,7 +18,7 @@ func TestMeterPlainLines(t *testing.T) {
 	defer func(d time.Duration) { plainEvery = d }(plainEvery)
 	plainEvery = 0
 
-	m := newMeter(&buf, "indexing", true)
+	m := newMeter(&buf, "indexing", "bytes")
 	m.t0 = time.Now().Add(-10 * time.Second)
 	m.set(37<<20, 100<<20)
 	if m.percent() != 37 {

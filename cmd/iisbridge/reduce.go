@@ -57,7 +57,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	}
 	defer lock.release()
 	t0 := time.Now()
-	bar := newMeter(stderr, "indexing", true)
+	bar := newMeter(stderr, "indexing", "bytes")
 	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(dataDir), Paths: paths, Mapping: m, NoUpdate: true, Progress: bar.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
@@ -74,7 +74,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 		return 1
 	}
 	t1 := time.Now()
-	ebar := newMeter(stderr, "converting persons", false)
+	ebar := newMeter(stderr, "converting", "persons")
 	sink := &writerSink{w: w, counts: map[string]int64{}, bar: ebar}
 	werr := p.Export(ctx, pipeline.Query{}, sink)
 	ebar.finish()

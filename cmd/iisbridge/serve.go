@@ -332,7 +332,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 		}
 		paths = []string{dir}
 	}
-	bar := newMeter(os.Stderr, "indexing", true)
+	bar := newMeter(os.Stderr, "indexing", "bytes")
 	pre.progress.Store(bar)
 	pre.phase.Store("indexing")
 	beforeIndex(ctx)
