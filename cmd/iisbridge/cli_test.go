@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The CLI tests run this test binary as the iisbridge command (TestMain
@@ -286,6 +289,35 @@ func TestServeReadyThenStops(t *testing.T) {
 	waitLine(t, sc, "ready: serving")
 	if r, b := get(t, "http://"+addr+"/readyz"); r.StatusCode != 200 {
 		t.Errorf("/readyz when ready: %d %q", r.StatusCode, b)
+	}
+	// The start-up indexing, the build and the live mapping are in /metrics.
+	_, mb := get(t, "http://"+addr+"/metrics")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(mb))
+	if err != nil {
+		t.Fatalf("metrics: %v\n%s", err, mb)
+	}
+	value := func(name string) float64 {
+		f := fams[name]
+		if f == nil || len(f.Metric) != 1 {
+			t.Errorf("metric %s: %v", name, f)
+			return -1
+		}
+		return f.Metric[0].GetCounter().GetValue() + f.Metric[0].GetGauge().GetValue()
+	}
+	if v := value("iisbridge_ingest_messages_total"); v != 6 {
+		t.Errorf("ingest messages %v, want the archive's 6 records", v)
+	}
+	if v := value("iisbridge_ingest_broken_total"); v != 1 {
+		t.Errorf("broken input %v, want 1", v)
+	}
+	if value("iisbridge_ready") != 1 || value("iisbridge_build_info") != 1 || value("iisbridge_mapping_info") != 1 {
+		t.Errorf("ready/build/mapping info missing:\n%s", mb)
+	}
+	for _, l := range fams["iisbridge_build_info"].GetMetric()[0].GetLabel() {
+		if l.GetName() == "goversion" && !strings.HasPrefix(l.GetValue(), "go1.") {
+			t.Errorf("build info goversion %q", l.GetValue())
+		}
 	}
 	// A second server on the same data directory fails at once.
 	code, _, errs := runMain(t, "serve", "--addr", freeAddr(t), "--data", data, "testdata/archive.hl7")
