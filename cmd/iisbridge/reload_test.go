@@ -191,3 +191,20 @@ func TestServeReloadsOnFileChange(t *testing.T) {
 		t.Errorf("serve: %v", err)
 	}
 }
+
+// Identity rules are checked with the config, with their position.
+func TestServeRefusesBadIdentity(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "c.yaml")
+	archive, _ := filepath.Abs("testdata/archive.hl7")
+	for body, want := range map[string]string{
+		"identity:\n  rules: [iis, soundex]\n": "c.yaml:6:3: identity:",
+		"identity:\n  mtach: [iis]\n":          `c.yaml:6:3: unknown key "mtach" in identity`,
+	} {
+		os.WriteFile(cfgFile, []byte("data_dir: data\nsources:\n  - name: a\n    paths: ["+archive+"]\n"+body), 0o644)
+		code, _, errs := runMain(t, "serve", "--config", cfgFile)
+		if code != 1 || !strings.Contains(errs, want) {
+			t.Errorf("%q: exit %d, %s", body, code, errs)
+		}
+	}
+}
