@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"iisbridge/fhirout"
 )
@@ -159,11 +160,11 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 }
 
 // TokenURL returns the token endpoint URL for a public FHIR base URL:
-// /auth/token at the same origin.
+// [base]/auth/token.
 func TokenURL(baseURL string) string {
-	u, err := url.Parse(baseURL)
-	if err != nil {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host + "/auth/token"
+	return u.String() + "/auth/token"
 }
