@@ -28,8 +28,8 @@ type tokenKeys struct {
 	path string
 	mu   sync.RWMutex
 	keys []jose.JSONWebKey
-	mod  time.Time
-	last atomic.Int64 // unix nanos of the last reload for an unknown kid
+	fi   os.FileInfo  // of the loaded file: a rotation renames a new one in
+	last atomic.Int64 // unix nanos of the last check of the file
 }
 
 func openTokenKeys(dir string) (*tokenKeys, error) {
@@ -75,7 +75,7 @@ func (tk *tokenKeys) load() error {
 		return err
 	}
 	tk.mu.Lock()
-	tk.keys, tk.mod = keys, fi.ModTime()
+	tk.keys, tk.fi = keys, fi
 	tk.mu.Unlock()
 	return nil
 }
@@ -84,7 +84,7 @@ func (tk *tokenKeys) load() error {
 func (tk *tokenKeys) reloadIfChanged(log *slog.Logger) {
 	fi, err := os.Stat(tk.path)
 	tk.mu.RLock()
-	same := err == nil && fi.ModTime().Equal(tk.mod)
+	same := err == nil && os.SameFile(fi, tk.fi) && fi.ModTime().Equal(tk.fi.ModTime())
 	tk.mu.RUnlock()
 	if same {
 		return
@@ -103,26 +103,19 @@ func (tk *tokenKeys) current() jose.JSONWebKey {
 	return tk.keys[0]
 }
 
-// verifier returns the public key for kid; an unknown kid reloads the file
-// (at most once a second) in case the key was rotated meanwhile.
+// verifier returns the public key for kid, or nil. The key file is
+// re-checked at most once a second, so a rotation (or retirement) done by
+// `iisbridge auth rotate-key` applies within a second.
 func (tk *tokenKeys) verifier(kid string, now time.Time, log *slog.Logger) any {
-	for attempt := 0; attempt < 2; attempt++ {
-		tk.mu.RLock()
-		for _, k := range tk.keys {
-			if k.KeyID == kid {
-				tk.mu.RUnlock()
-				return k.Public().Key
-			}
-		}
-		tk.mu.RUnlock()
-		retry := now.UnixNano()-tk.last.Load() >= int64(time.Second)
-		if retry {
-			tk.last.Store(now.UnixNano())
-		}
-		if !retry {
-			return nil
-		}
+	if last := tk.last.Load(); now.UnixNano()-last >= int64(time.Second) && tk.last.CompareAndSwap(last, now.UnixNano()) {
 		tk.reloadIfChanged(log)
+	}
+	tk.mu.RLock()
+	defer tk.mu.RUnlock()
+	for _, k := range tk.keys {
+		if k.KeyID == kid {
+			return k.Public().Key
+		}
 	}
 	return nil
 }

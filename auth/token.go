@@ -218,6 +218,7 @@ func audienceIs(aud jwt.Audience, want string) bool {
 
 // issue signs an access token for a client.
 func (s *Service) issue(clientID, granted string) (string, error) {
+	s.keys.reloadIfChanged(s.log) // a rotation signs from the next token on
 	k := s.keys.current()
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k},
 		(&jose.SignerOptions{}).WithType("JWT"))
