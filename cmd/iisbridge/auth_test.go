@@ -1,0 +1,127 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"iisbridge/config"
+)
+
+// TestServeWithAuth: serve with auth.clients uses SMART Backend Services:
+// no token is 401, a token from the token endpoint exports, and the
+// manifest's counts match the files.
+func TestServeWithAuth(t *testing.T) {
+	dir := t.TempDir()
+	_, _, cfg := genWorld(t, dir)
+	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	jwk, _ := json.Marshal(jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1"})
+	var jm map[string]any
+	json.Unmarshal(jwk, &jm)
+	cfg.Auth.Clients = []config.Client{{ClientID: "registry-reporting", JWKS: map[string]any{"keys": []any{jm}},
+		Scopes: []string{"system/*.rs"}, SystemExport: true}}
+	_, c, _ := startBridge(t, cfg, false)
+	get := func(u, tok string, hdr ...string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", u, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	kick := []string{"Accept", "application/fhir+json", "Prefer", "respond-async"}
+	if resp, _ := get(c.base+"/$export", "", kick...); resp.StatusCode != 401 {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	tokenURL := c.base + "/auth/token"
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
+	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "registry-reporting", Subject: "registry-reporting",
+		Audience: jwt.Audience{tokenURL}, Expiry: jwt.NewNumericDate(time.Now().Add(4 * time.Minute)), ID: "once"}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.hc.PostForm(tokenURL, url.Values{"grant_type": {"client_credentials"}, "scope": {"system/*.rs"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tr.AccessToken == "" {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	resp, b := get(c.base+"/$export?_type=Patient,Immunization", tr.AccessToken, kick...)
+	if resp.StatusCode != 202 {
+		t.Fatalf("kick-off: %d %s", resp.StatusCode, b)
+	}
+	status := resp.Header.Get("Content-Location")
+	var m manifest
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, b := get(status, tr.AccessToken)
+		if resp.StatusCode == 200 {
+			json.Unmarshal([]byte(b), &m)
+			break
+		}
+		if resp.StatusCode != 202 && resp.StatusCode != 429 || time.Now().After(deadline) {
+			t.Fatalf("status: %d %s", resp.StatusCode, b)
+		}
+	}
+	if m.RequiresAccessToken == nil || !*m.RequiresAccessToken || len(m.Output) == 0 {
+		t.Fatalf("manifest: %+v", m)
+	}
+	for _, f := range m.Output {
+		if resp, _ := get(f.URL, ""); resp.StatusCode != 401 {
+			t.Errorf("file without token: %d", resp.StatusCode)
+		}
+		resp, b := get(f.URL, tr.AccessToken)
+		if n := strings.Count(b, "\n"); resp.StatusCode != 200 || n != f.Count {
+			t.Errorf("%s: %d, %d lines, manifest %d", f.URL, resp.StatusCode, n, f.Count)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "auth", "audit.log")); err != nil {
+		t.Errorf("default audit log: %v", err)
+	}
+}
+
+func TestAuthRotateKeyCommand(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		if code := runAuthRotateKey([]string{"--data", dir}); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "auth", "token-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 2 {
+		t.Errorf("keys after three rotations: %d, %v (want the current and the previous)", len(set.Keys), err)
+	}
+	if code := runAuthRotateKey([]string{"--data", dir, "extra"}); code != 2 {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}
