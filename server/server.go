@@ -23,6 +23,14 @@
 //     SUBSETTED is tagged only when something was removed.
 //   - A client bound to Groups (Principal.Groups) may export only through
 //     Group/[id]/$export; system and Patient level answer 403.
+//   - Authorization (package auth implements it for SMART): the
+//     Principal's Levels and Types bound a kick-off (403 outside them),
+//     its Groups bound Group export and reads (404 outside them); Group
+//     reads need read on Group, output files read on their type. With a
+//     FileURLVerifier a signed file URL stands in for the token (any
+//     Authorization header is ignored; a signature that does not hold is
+//     403), and jobs of a Principal with SignedURLs get manifests whose
+//     URLs are signed when the manifest is served.
 //   - Without authorization (NoAuth) SMART discovery answers 404 and the
 //     CapabilityStatement declares no security service: nothing is claimed
 //     that does not exist.
