@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -139,6 +141,7 @@ func TestEndToEnd(t *testing.T) {
 		{"kid missing", form(sign(t, jose.RS384, e.rsaKey, "", e.claims("ehr-rsa"), nil)), 401, "invalid_client", "missing_kid"},
 		{"kid unknown", form(sign(t, jose.RS384, e.rsaKey, "rsa9", e.claims("ehr-rsa"), nil)), 401, "invalid_client", "unknown_kid"},
 		{"key type does not fit alg", form(sign(t, jose.ES384, e.ecKey, "rsa1", e.claims("ehr-rsa"), nil)), 401, "invalid_client", "key_type_mismatch"},
+		{"ES384 signature DER-encoded, not R‖S", form(derSigned(t, e.ecKey, "ec1", e.claims("ehr-ec"))), 401, "invalid_client", "bad_signature"},
 		{"signed by another key", form(sign(t, jose.ES384, otherEC, "c1", e.claims("clinic"), nil)), 401, "invalid_client", "bad_signature"},
 		{"aud the FHIR base", form(rsaSigned(with("ehr-rsa", func(c map[string]any) { c["aud"] = e.base }))), 401, "invalid_client", "bad_aud"},
 		{"aud not exact", form(rsaSigned(with("ehr-rsa", func(c map[string]any) { c["aud"] = e.tokenURL + "/" }))), 401, "invalid_client", "bad_aud"},
@@ -310,4 +313,18 @@ func (e *env) serverSigned(claims map[string]any) string {
 		e.t.Fatal(err)
 	}
 	return out
+}
+
+// derSigned signs an ES384 JWS with an ASN.1 DER signature instead of the
+// 96-byte R‖S that JWS requires.
+func derSigned(t *testing.T, key *ecdsa.PrivateKey, kid string, claims map[string]any) string {
+	h, _ := json.Marshal(map[string]any{"alg": "ES384", "typ": "JWT", "kid": kid})
+	c, _ := json.Marshal(claims)
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	sum := sha512.Sum384([]byte(input))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

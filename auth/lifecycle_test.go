@@ -194,6 +194,14 @@ func TestJWKSURLFetching(t *testing.T) {
 	if resp.StatusCode != 401 || resp2.StatusCode != 401 || e.jwksFetches.Load() != 2 {
 		t.Errorf("unknown kids refetched: %d fetches", e.jwksFetches.Load())
 	}
+	// Past max-age the set is fetched again; a kid on two fitting keys
+	// selects none.
+	e.jwksBody.Store([]byte(publicJWKS(t, jose.JSONWebKey{Key: &e.ecKey.PublicKey, KeyID: "dup"}, jose.JSONWebKey{Key: &newKey.PublicKey, KeyID: "dup"})))
+	e.offset.Store(int64(12 * time.Minute))
+	resp, m := e.postToken(tokenForm(sign(t, jose.ES384, newKey, "dup", e.claims("ehr-ec"), nil), "system/Patient.rs"))
+	if resp.StatusCode != 401 || e.jwksFetches.Load() != 3 || e.lastAudit()["reason"] != "ambiguous_kid" {
+		t.Errorf("ambiguous kid after the cache expired: %d %v, %d fetches", resp.StatusCode, m, e.jwksFetches.Load())
+	}
 }
 
 // TestAuditLog: one line per token, kick-off, completed poll, download
