@@ -227,7 +227,7 @@ func (s *Service) Reload(path string) error {
 		s.log.Error("config reload refused; the previous clients stay in force", "file", path, "problems", err.Error())
 		return err
 	}
-	s.log.Info("auth clients reloaded", "file", path, "clients", len(cfg.Auth.Clients))
+	s.log.Info("auth clients reloaded (other settings apply at the next restart)", "file", path, "clients", len(cfg.Auth.Clients))
 	return nil
 }
 
