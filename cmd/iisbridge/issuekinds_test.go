@@ -9,7 +9,9 @@ import (
 
 func TestIssueKinds(t *testing.T) {
 	k := newIssueKinds()
-	w := func(s string) fhirout.Issue { return fhirout.Issue{Severity: "warning", Code: "required", Diagnostics: s} }
+	w := func(s string) fhirout.Issue {
+		return fhirout.Issue{Severity: "warning", Code: "required", Diagnostics: s}
+	}
 	// Two records lack PID-8; one of them says so twice (counted once).
 	k.add(fhirout.OperationOutcome(w("PID-8 is empty"), w("PID-8 is empty"), w(`code "X" is not in table mvx`)))
 	k.add(fhirout.OperationOutcome(w("PID-8 is empty"), w(`code "Y" is not in table mvx`), w("line 12: bad segment")))
