@@ -333,6 +333,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
 		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{},
 		slotOwner: map[int]*resourceDef{}, segIDs: map[string]int{}}
+	c.m.consts = c.consts
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()

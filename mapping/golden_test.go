@@ -209,7 +209,7 @@ func TestGoldenImmunization(t *testing.T) {
 			want: map[string]any{"status": "not-done", "_primarySource.extension[0].url": dar, "statusReason.coding[1].code": "PATOBJ"}, warn: "RXA-9 (information source) is empty"},
 		// RXA-20 / RXA-18 statusReason.
 		{rule: "RE without RXA-18 → PATOBJ", set: map[string]string{"RXA-20": "RE"}, res: "Immunization",
-			want: map[string]any{"status": "not-done", "statusReason.coding[0].code": "PATOBJ"}, warn: "statusReason PATOBJ assumed"},
+			want: map[string]any{"status": "not-done", "statusReason.coding[0].code": "PATOBJ"}, warn: "statusReason is the mapping's default refusal reason"},
 		{rule: "RE, RXA-18 01 → RELIG", set: map[string]string{"RXA-20": "RE", "RXA-18": "01^Religious exemption^NIP002"}, res: "Immunization",
 			want: map[string]any{"statusReason.coding[0].code": "01", "statusReason.coding[1].code": "RELIG"}},
 		{rule: "NA without reason → data-absent", set: map[string]string{"RXA-20": "NA"}, res: "Immunization",
