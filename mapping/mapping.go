@@ -58,6 +58,12 @@ func (m *Mapping) Stats() (resources, rules int) {
 	return len(m.impl.resources), m.impl.nRules
 }
 
+// Constant is the value of one of the mapping's constants.
+func (m *Mapping) Constant(name string) (string, bool) {
+	v, ok := m.impl.consts[name]
+	return v, ok
+}
+
 // File is the mapping's file name as given to Load ("defaults/default.yaml"
 // for the shipped one).
 func (m *Mapping) File() string { return m.impl.file }
