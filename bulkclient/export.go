@@ -160,52 +160,57 @@ func Export(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	defer func() {
-		sum.Elapsed = time.Since(start)
-		sum.ElapsedSeconds = sum.Elapsed.Seconds()
-		if c.tokens != nil {
-			sum.Tokens = c.tokens.Issued()
-		}
-	}()
+	err = c.export(ctx, &sum)
+	sum.Elapsed = time.Since(start)
+	sum.ElapsedSeconds = sum.Elapsed.Seconds()
+	if c.tokens != nil {
+		sum.Tokens = c.tokens.Issued()
+	}
+	return sum, err
+}
+
+func (c *client) export(ctx context.Context, sum *Summary) error {
+	cfg := c.cfg
 	if err := prepareOutDir(cfg.OutDir); err != nil {
-		return sum, err
+		return err
 	}
 	if cfg.ClientID != "" {
 		if err := c.setupAuth(ctx); err != nil {
-			return sum, err
+			return err
 		}
 	}
 	sum.StatusURL = cfg.StatusURL
 	if sum.StatusURL == "" {
+		var err error
 		if sum.StatusURL, err = c.kickoff(ctx); err != nil {
-			return sum, err
+			return err
 		}
 	}
 	m, raw, err := c.poll(ctx, sum.StatusURL)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	sum.TransactionTime, sum.RequiresAccessToken = m.TransactionTime, m.RequiresAccessToken
 	// The manifest as received: it carries transactionTime, the _since of
 	// the next incremental export. Signed URLs in it are credentials for
 	// a while, hence 0600.
 	if err := os.WriteFile(filepath.Join(cfg.OutDir, "manifest.json"), raw, 0o600); err != nil {
-		return sum, fmt.Errorf("saving the manifest: %w", err)
+		return fmt.Errorf("saving the manifest: %w", err)
 	}
 	sum.Files = c.downloadAll(ctx, m)
 	if f := sum.Failed(); len(f) > 0 {
-		return sum, fmt.Errorf("%d of %d files failed (first: %s %s: %s); the job stays on the server: continue it with the status URL %s",
+		return fmt.Errorf("%d of %d files failed (first: %s %s: %s); the job stays on the server: continue it with the status URL %s",
 			len(f), len(sum.Files), f[0].Kind, f[0].Type, f[0].Err, sum.StatusURL)
 	}
 	os.Remove(filepath.Join(cfg.OutDir, partialDir)) // empty after success
 	if cfg.KeepJob {
-		return sum, nil
+		return nil
 	}
 	if err := c.deleteJob(ctx, sum.StatusURL); err != nil {
-		return sum, err
+		return err
 	}
 	sum.JobDeleted = true
-	return sum, nil
+	return nil
 }
 
 func newClient(cfg Config) (*client, error) {
