@@ -204,27 +204,30 @@ func printSummary(w io.Writer, dir string, s *bulkclient.Summary) {
 	}
 }
 
-func runClientKeygen(args []string) int {
+func runClientKeygen(args []string) int { return clientKeygen(args, os.Stdout, os.Stderr) }
+
+func clientKeygen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("client keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	alg := fs.String("alg", "", "RS384 (RSA 3072) or ES384 (P-384)")
 	out := fs.String("out", "", "directory for private.pem and jwks.json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *alg == "" || *out == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: iisbridge client keygen --alg RS384|ES384 --out DIR")
+		fmt.Fprintln(stderr, "usage: iisbridge client keygen --alg RS384|ES384 --out DIR")
 		return 2
 	}
 	k, err := bulkclient.GenerateKey(strings.ToUpper(*alg))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge client keygen: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge client keygen: %v\n", err)
 		return 2
 	}
 	priv, jwks, err := bulkclient.WriteKeyFiles(k, *out)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge client keygen: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge client keygen: %v\n", err)
 		return 1
 	}
-	fmt.Printf("private key %s (keep it secret)\npublic JWK Set %s (register it with the server)\nkid %s, alg %s\n", priv, jwks, k.KID, k.Alg)
+	fmt.Fprintf(stdout, "private key %s (keep it secret)\npublic JWK Set %s (register it with the server)\nkid %s, alg %s\n", priv, jwks, k.KID, k.Alg)
 	return 0
 }
