@@ -15,6 +15,7 @@
 package bulkclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -326,9 +328,17 @@ func (c *client) setupAuth(ctx context.Context) error {
 // client authorizes. A 401 gets one retry with a new token: the token
 // may have expired in flight or the server's clock may run ahead.
 func (c *client) send(ctx context.Context, method, u string, hdr http.Header, withToken bool) (*http.Response, error) {
+	return c.sendBody(ctx, method, u, hdr, nil, withToken)
+}
+
+func (c *client) sendBody(ctx context.Context, method, u string, hdr http.Header, body []byte, withToken bool) (*http.Response, error) {
 	stale := ""
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, redactURL(u), err)
 		}
@@ -367,8 +377,8 @@ func readBody(resp *http.Response) []byte {
 	return b
 }
 
-// kickoffURL is the export request as a GET URL.
-func (c *client) kickoffURL() string {
+// kickoffRequest is the export request: endpoint URL and parameters.
+func (c *client) kickoffRequest() (string, url.Values) {
 	var path string
 	switch c.cfg.Level {
 	case System:
@@ -391,11 +401,35 @@ func (c *client) kickoffURL() string {
 	for _, f := range c.cfg.TypeFilters {
 		q.Add("_typeFilter", f)
 	}
-	u := c.cfg.Server + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	return c.cfg.Server + path, q
+}
+
+// parametersBody is the kick-off as a POST Parameters resource, for
+// servers that refuse GET (STU4 makes POST the only kick-off): one
+// parameter per value, _type split into one per type.
+func parametersBody(q url.Values) []byte {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
 	}
-	return u
+	sort.Strings(keys)
+	params := []map[string]any{}
+	for _, k := range keys {
+		for _, v := range q[k] {
+			switch k {
+			case "_type":
+				for _, t := range strings.Split(v, ",") {
+					params = append(params, map[string]any{"name": k, "valueString": t})
+				}
+			case "_since", "_until":
+				params = append(params, map[string]any{"name": k, "valueInstant": v})
+			default:
+				params = append(params, map[string]any{"name": k, "valueString": v})
+			}
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+	return b
 }
 
 var kickoffHeaders = http.Header{"Accept": {"application/fhir+json"}, "Prefer": {"respond-async"}}
@@ -404,9 +438,14 @@ var kickoffHeaders = http.Header{"Accept": {"application/fhir+json"}, "Prefer": 
 // server refusing a concurrent job or busy) are retried after
 // Retry-After.
 func (c *client) kickoff(ctx context.Context) (string, error) {
-	u := c.kickoffURL()
+	endpoint, q := c.kickoffRequest()
+	u := endpoint
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	method, hdr, reqBody := http.MethodGet, kickoffHeaders, []byte(nil)
 	for retry := 0; ; retry++ {
-		resp, err := c.send(ctx, http.MethodGet, u, kickoffHeaders, true)
+		resp, err := c.sendBody(ctx, method, u, hdr, reqBody, true)
 		if err != nil {
 			if ctx.Err() != nil || retry >= c.cfg.Retries {
 				return "", fmt.Errorf("kick-off: %w", err)
@@ -415,6 +454,15 @@ func (c *client) kickoff(ctx context.Context) (string, error) {
 			if err := sleep(ctx, backoff(c.cfg.PollInterval, retry)); err != nil {
 				return "", err
 			}
+			continue
+		}
+		if resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet {
+			drain(resp)
+			c.prog.Status("kick-off: GET refused (405); trying POST with a Parameters body")
+			method, u, reqBody = http.MethodPost, endpoint, parametersBody(q)
+			hdr = kickoffHeaders.Clone()
+			hdr.Set("Content-Type", "application/fhir+json")
+			retry--
 			continue
 		}
 		body := readBody(resp)
@@ -437,7 +485,7 @@ func (c *client) kickoff(ctx context.Context) (string, error) {
 				return "", err
 			}
 		default:
-			return "", fmt.Errorf("kick-off GET %s: %s", redactURL(u), describeFailure(resp, body))
+			return "", fmt.Errorf("kick-off %s %s: %s", method, redactURL(u), describeFailure(resp, body))
 		}
 	}
 }

@@ -198,6 +198,26 @@ func TestExportOpenServer(t *testing.T) {
 	}
 }
 
+// A server that refuses GET kick-offs (STU4) gets the same request as a
+// POST Parameters body.
+func TestExportFallsBackToPOST(t *testing.T) {
+	t.Parallel()
+	srv := bulkclienttest.New(t, bulkclienttest.Options{PostOnly: true, Polls: 1})
+	sum, err := bulkclient.Export(context.Background(), bulkclient.Config{
+		Server: srv.Base, Level: bulkclient.Patient, Types: []string{"Patient", "Immunization"},
+		Since: "2024-01-01T00:00:00Z", TypeFilters: []string{"Immunization?status=completed"},
+		OutDir: filepath.Join(t.TempDir(), "out"),
+	})
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	checkSaved(t, srv, sum)
+	const want = `/fhir/Patient/$export {"parameter":[{"name":"_since","valueInstant":"2024-01-01T00:00:00Z"},{"name":"_type","valueString":"Patient"},{"name":"_type","valueString":"Immunization"},{"name":"_typeFilter","valueString":"Immunization?status=completed"}],"resourceType":"Parameters"}`
+	if k := srv.Stats().Kickoffs; len(k) != 1 || k[0] != want {
+		t.Errorf("kick-offs %q\nwant %q", k, want)
+	}
+}
+
 func TestExportRefusesBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full")

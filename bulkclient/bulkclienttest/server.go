@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -51,6 +52,9 @@ type Options struct {
 	Break bool
 	// Lie makes the manifest overstate one file's count by one.
 	Lie bool
+	// PostOnly refuses GET kick-offs with 405, as STU4 servers may; a
+	// POST kick-off is recorded as the path and its Parameters body.
+	PostOnly bool
 }
 
 // File is one file the server serves.
@@ -125,6 +129,9 @@ func New(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("GET /fhir/$export", s.kickoff)
 	mux.HandleFunc("GET /fhir/Patient/$export", s.kickoff)
 	mux.HandleFunc("GET /fhir/Group/{id}/$export", s.kickoff)
+	mux.HandleFunc("POST /fhir/$export", s.kickoff)
+	mux.HandleFunc("POST /fhir/Patient/$export", s.kickoff)
+	mux.HandleFunc("POST /fhir/Group/{id}/$export", s.kickoff)
 	mux.HandleFunc("GET /fhir/status/{job}", s.status)
 	mux.HandleFunc("DELETE /fhir/status/{job}", s.delete)
 	mux.HandleFunc("GET /fhir/files/{name}", s.file)
@@ -305,6 +312,19 @@ func (s *Server) kickoff(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Accept") != "application/fhir+json" || r.Header.Get("Prefer") != "respond-async" {
 		s.t.Errorf("kick-off: Accept %q, Prefer %q", r.Header.Get("Accept"), r.Header.Get("Prefer"))
 	}
+	request := r.URL.RequestURI()
+	switch {
+	case r.Method == http.MethodGet && s.opts.PostOnly:
+		w.Header().Set("Allow", "POST")
+		outcome(w, http.StatusMethodNotAllowed, "not-supported", "kick-off by POST only")
+		return
+	case r.Method == http.MethodPost:
+		if ct := r.Header.Get("Content-Type"); ct != "application/fhir+json" {
+			s.t.Errorf("POST kick-off with Content-Type %q", ct)
+		}
+		body, _ := io.ReadAll(r.Body)
+		request += " " + string(body)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opts.Throttle && !s.throttledKO {
@@ -314,7 +334,7 @@ func (s *Server) kickoff(w http.ResponseWriter, r *http.Request) {
 		outcome(w, http.StatusTooManyRequests, "throttled", "another export is running")
 		return
 	}
-	s.stats.Kickoffs = append(s.stats.Kickoffs, r.URL.RequestURI())
+	s.stats.Kickoffs = append(s.stats.Kickoffs, request)
 	s.polls = 0
 	s.notBefore = time.Time{}
 	w.Header().Set("Content-Location", s.Base+"/status/1")

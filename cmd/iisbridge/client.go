@@ -177,11 +177,10 @@ func printSummary(w io.Writer, dir string, s *bulkclient.Summary) {
 		if f.Err != "" {
 			state = "FAILED: " + f.Err
 		}
-		extra := ""
 		if f.Resumes > 0 {
-			extra = fmt.Sprintf(", resumed %d×", f.Resumes)
+			state += fmt.Sprintf(" (resumed %d×)", f.Resumes)
 		}
-		fmt.Fprintf(w, "%-8s %-20s %9d lines (%s%s)  %s  %s\n", f.Kind, f.Type, f.Lines, count, extra, f.Path, state)
+		fmt.Fprintf(w, "%-7s %-18s %9d lines  %-15s %s  %s\n", f.Kind, f.Type, f.Lines, count, f.Path, state)
 	}
 	res := s.Resources()
 	types := make([]string, 0, len(res))

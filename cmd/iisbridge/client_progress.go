@@ -49,6 +49,7 @@ func (p *barProgress) Downloading(files int, resources int64) {
 	p.bar = progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", files)),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSpinnerType(14),
