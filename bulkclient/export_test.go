@@ -198,6 +198,23 @@ func TestExportOpenServer(t *testing.T) {
 	}
 }
 
+// A transfer that stops sending is abandoned after the stall timeout and
+// resumed.
+func TestExportResumesStalledTransfer(t *testing.T) {
+	t.Parallel()
+	srv := bulkclienttest.New(t, bulkclienttest.Options{Stall: true, Polls: 1})
+	sum, err := bulkclient.Export(context.Background(), bulkclient.Config{
+		Server: srv.Base, OutDir: filepath.Join(t.TempDir(), "out"), StallTimeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	checkSaved(t, srv, sum)
+	if sum.Files[1].Resumes != 1 || srv.Stats().RangeGets != 1 {
+		t.Errorf("stalled file resumed %d times, %d Range requests; want 1", sum.Files[1].Resumes, srv.Stats().RangeGets)
+	}
+}
+
 // A server that refuses GET kick-offs (STU4) gets the same request as a
 // POST Parameters body.
 func TestExportFallsBackToPOST(t *testing.T) {
@@ -215,6 +232,29 @@ func TestExportFallsBackToPOST(t *testing.T) {
 	const want = `/fhir/Patient/$export {"parameter":[{"name":"_since","valueInstant":"2024-01-01T00:00:00Z"},{"name":"_type","valueString":"Patient"},{"name":"_type","valueString":"Immunization"},{"name":"_typeFilter","valueString":"Immunization?status=completed"}],"resourceType":"Parameters"}`
 	if k := srv.Stats().Kickoffs; len(k) != 1 || k[0] != want {
 		t.Errorf("kick-offs %q\nwant %q", k, want)
+	}
+}
+
+// --job continues a job an earlier run left on the server: no new
+// kick-off.
+func TestExportContinuesJob(t *testing.T) {
+	t.Parallel()
+	srv := bulkclienttest.New(t, bulkclienttest.Options{Polls: 1})
+	first, err := bulkclient.Export(context.Background(), bulkclient.Config{
+		Server: srv.Base, OutDir: filepath.Join(t.TempDir(), "one"), KeepJob: true,
+	})
+	if err != nil || first.JobDeleted || srv.Stats().Deleted {
+		t.Fatalf("first export: %v (job deleted %v)", err, first.JobDeleted)
+	}
+	second, err := bulkclient.Export(context.Background(), bulkclient.Config{
+		Server: srv.Base, OutDir: filepath.Join(t.TempDir(), "two"), StatusURL: first.StatusURL,
+	})
+	if err != nil {
+		t.Fatalf("continued export: %v", err)
+	}
+	checkSaved(t, srv, second)
+	if st := srv.Stats(); len(st.Kickoffs) != 1 || !st.Deleted || !second.JobDeleted {
+		t.Errorf("kick-offs %d, deleted %v: want 1 and the job deleted by the second run", len(st.Kickoffs), st.Deleted)
 	}
 }
 

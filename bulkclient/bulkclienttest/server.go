@@ -52,6 +52,9 @@ type Options struct {
 	Break bool
 	// Lie makes the manifest overstate one file's count by one.
 	Lie bool
+	// Stall sends half of the first transfer of the first Immunization
+	// file and then nothing, holding the connection open.
+	Stall bool
 	// PostOnly refuses GET kick-offs with 405, as STU4 servers may; a
 	// POST kick-off is recorded as the path and its Parameters body.
 	PostOnly bool
@@ -492,6 +495,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string) {
 		w.Write(data[:len(data)/2])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
+	}
+	if s.opts.Stall && first && name == "imm1.ndjson" {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:len(data)/2])
+		w.(http.Flusher).Flush()
+		select { // until the client gives up on us
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+			s.t.Errorf("GET %s: the client waited 30 s on a stalled transfer", name)
+		}
+		return
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
 	s.mu.Lock()
