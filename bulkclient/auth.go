@@ -115,7 +115,6 @@ func (ts *tokenSource) assertion() (string, error) {
 		Subject:  ts.clientID,
 		Audience: jwt.Audience{ts.tokenURL},
 		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
-		IssuedAt: jwt.NewNumericDate(now),
 		ID:       hex.EncodeToString(jti[:]),
 	}
 	s, err := jwt.Signed(signer).Claims(claims).Serialize()

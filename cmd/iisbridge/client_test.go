@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"iisbridge/bulkclient"
 	"iisbridge/bulkclient/bulkclienttest"
@@ -20,8 +26,14 @@ import (
 // the JSON summary from stdout and stderr.
 func runExport(t *testing.T, args ...string) (int, bulkclient.Summary, string) {
 	t.Helper()
+	return runExportTTY(t, false, args...)
+}
+
+// runExportTTY is runExport with the terminal progress bar when tty.
+func runExportTTY(t *testing.T, tty bool, args ...string) (int, bulkclient.Summary, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := clientExport(context.Background(), append(args, "--json"), &stdout, &stderr, false)
+	code := clientExport(context.Background(), append(args, "--json"), &stdout, &stderr, tty)
 	var sum bulkclient.Summary
 	if stdout.Len() > 0 {
 		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
@@ -114,11 +126,92 @@ func TestClientExportFromIISBridge(t *testing.T) {
 	}
 }
 
+// halfWriter passes half of a 200 response (of its Content-Length, or
+// of its first write when it has none, as a gzip-encoded one) and then
+// drops the connection.
+type halfWriter struct {
+	http.ResponseWriter
+	status int
+	left   int64 // -1: not known yet
+}
+
+func (w *halfWriter) WriteHeader(code int) {
+	w.status, w.left = code, -1
+	if n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil {
+		w.left = n / 2
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *halfWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.left < 0 {
+		w.left = int64(len(p)) / 2
+	}
+	if w.status != http.StatusOK || int64(len(p)) <= w.left {
+		w.left -= int64(len(p))
+		return w.ResponseWriter.Write(p)
+	}
+	w.ResponseWriter.Write(p[:w.left])
+	w.ResponseWriter.(http.Flusher).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// A download broken midway resumes against the real server's Range,
+// If-Range and ETag handling, over its gzip encoding: every file's
+// first transfer is cut in half.
+func TestClientExportResumesAgainstIISBridge(t *testing.T) {
+	t.Parallel()
+	_, _, cfg := genWorld(t, t.TempDir())
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	cfg.Listen, cfg.BaseURL = ts.Listener.Addr().String(), "http://"+ts.Listener.Addr().String()+"/fhir"
+	cfg.Jobs.RetryAfter.Duration = time.Second
+	b, err := openBridge(cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		ts.Close()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	broken := map[string]bool{}
+	h := b.srv.Handler()
+	ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := strings.Contains(r.URL.Path, "/bulkfiles/") && !broken[r.URL.Path]
+		broken[r.URL.Path] = true
+		mu.Unlock()
+		if first {
+			w = &halfWriter{ResponseWriter: w}
+		}
+		h.ServeHTTP(w, r)
+	})
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.close(ctx)
+	})
+	code, sum, stderr := runExport(t, "--server", cfg.BaseURL, "--system", "--out", filepath.Join(t.TempDir(), "out"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if len(sum.Files) == 0 {
+		t.Fatal("no files")
+	}
+	for _, f := range sum.Files {
+		if f.Resumes != 1 || !f.Gzip || f.Count == nil || f.Lines != *f.Count {
+			t.Errorf("%s %s: resumed %d×, gzip %v, %d lines, count %v", f.Kind, f.Type, f.Resumes, f.Gzip, f.Lines, f.Count)
+		}
+	}
+}
+
 // A server whose manifest count lies: exit 1, the file named, the job kept.
 func TestClientExportCountMismatchExitCode(t *testing.T) {
 	t.Parallel()
 	srv := bulkclienttest.New(t, bulkclienttest.Options{Lie: true, Polls: 1})
-	code, sum, stderr := runExport(t, "--server", srv.Base, "--out", filepath.Join(t.TempDir(), "out"))
+	code, sum, stderr := runExportTTY(t, true, "--server", srv.Base, "--out", filepath.Join(t.TempDir(), "out"))
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
