@@ -201,8 +201,8 @@ func (c *client) export(ctx context.Context, sum *Summary) error {
 	}
 	sum.Files = c.downloadAll(ctx, m)
 	if f := sum.Failed(); len(f) > 0 {
-		return fmt.Errorf("%d of %d files failed (first: %s %s: %s); the job stays on the server: continue it with the status URL %s",
-			len(f), len(sum.Files), f[0].Kind, f[0].Type, f[0].Err, sum.StatusURL)
+		return fmt.Errorf("%d of %d files failed (first: %s %s: %s); the job stays on the server",
+			len(f), len(sum.Files), f[0].Kind, f[0].Type, f[0].Err)
 	}
 	os.Remove(filepath.Join(cfg.OutDir, partialDir)) // empty after success
 	if cfg.KeepJob {
@@ -586,6 +586,15 @@ func (c *client) poll(ctx context.Context, status string) (*Manifest, []byte, er
 			}
 			if m.Error == nil {
 				m.Error = m.Outcome
+			}
+			// Absolute per the IG; relative ones are read against the
+			// status URL rather than refused.
+			for _, list := range [][]ManifestFile{m.Output, m.Deleted, m.Error} {
+				for i := range list {
+					if u, err := resp.Request.URL.Parse(list[i].URL); err == nil && list[i].URL != "" {
+						list[i].URL = u.String()
+					}
+				}
 			}
 			return &m, body, nil
 		case resp.StatusCode == http.StatusAccepted:

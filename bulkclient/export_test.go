@@ -176,8 +176,8 @@ func TestExportCountMismatchFails(t *testing.T) {
 	if srv.Stats().Deleted || sum.JobDeleted {
 		t.Error("job deleted although the download failed")
 	}
-	if !strings.Contains(err.Error(), sum.StatusURL) {
-		t.Errorf("error %q does not say how to continue the job", err)
+	if !strings.Contains(err.Error(), "job stays on the server") || sum.StatusURL == "" {
+		t.Errorf("error %q does not say the job stays, or no status URL (%q)", err, sum.StatusURL)
 	}
 }
 

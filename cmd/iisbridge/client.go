@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -23,7 +24,7 @@ func init() {
 	register(&command{
 		Name: "client export",
 		Usage: "--server BASE [--client-id ID --key KEY.pem] [--group ID | --patient-level | --system] " +
-			"[--type T,...] [--since T] [--type-filter Q]... [--out DIR] [--scope S] [--job STATUS_URL] [--keep-job] [--json]",
+			"[--type T,...] [--since T] [--type-filter Q]... [--param NAME=VALUE]... [--out DIR] [--scope S] [--job STATUS_URL] [--keep-job] [--json]",
 		Short: "a Bulk Data client for any server: SMART Backend Services token, $export, polling, resumable downloads checked against the manifest",
 		Run:   runClientExport,
 	})
@@ -67,6 +68,8 @@ func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	since := fs.String("since", "", "_since: a FHIR instant, e.g. the transactionTime of the previous export")
 	var typeFilters stringList
 	fs.Var(&typeFilters, "type-filter", "_typeFilter, Type?search (repeatable)")
+	var params stringList
+	fs.Var(&params, "param", "any other kick-off parameter as NAME=VALUE, e.g. _until=... or _elements=... (repeatable)")
 	out := fs.String("out", "", "directory for the files, new or empty (default bulk-export-<UTC time>)")
 	parallel := fs.Int("parallel", 4, "concurrent downloads")
 	keep := fs.Bool("keep-job", false, "do not DELETE the job on the server after the download")
@@ -107,6 +110,16 @@ func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		Server: *server, Level: level, Group: *group, Since: *since, TypeFilters: typeFilters,
 		ClientID: *clientID, Scope: *scope, TokenURL: *tokenURL,
 		OutDir: *out, Parallel: *parallel, KeepJob: *keep, StatusURL: *job,
+	}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return usage(fmt.Sprintf("--param %q is not NAME=VALUE", p))
+		}
+		if cfg.Params == nil {
+			cfg.Params = url.Values{}
+		}
+		cfg.Params.Add(k, v)
 	}
 	if *types != "" {
 		for _, t := range strings.Split(*types, ",") {
@@ -153,11 +166,11 @@ func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("interrupted (%w)", err)
-			if sum.StatusURL != "" {
-				err = fmt.Errorf("%w; the job stays on the server: continue with --job %s", err, sum.StatusURL)
-			}
 		}
 		fmt.Fprintf(stderr, "iisbridge client export: %v\n", err)
+		if sum.StatusURL != "" && !sum.JobDeleted {
+			fmt.Fprintf(stderr, "continue the job with: iisbridge client export --server %s --job %s --out NEW_DIR (and the same --client-id/--key)\n", *server, sum.StatusURL)
+		}
 		return 1
 	}
 	return 0

@@ -74,7 +74,7 @@ func TestClientExportFromIISBridge(t *testing.T) {
 		level    []string
 		patients int
 	}{
-		{[]string{"--system"}, len(truth.Persons)},
+		{[]string{"--system", "--param", "_outputFormat=application/fhir+ndjson"}, len(truth.Persons)},
 		{[]string{"--patient-level", "--type", "Patient,Immunization", "--since", "2000-01-01T00:00:00Z"}, len(truth.Persons)},
 		{[]string{"--group", str(group, "id"), "--type-filter", "Immunization?status=completed"}, len(arr(group, "member"))},
 	} {
@@ -215,7 +215,7 @@ func TestClientExportCountMismatchExitCode(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if len(sum.Failed()) != 1 || !strings.Contains(stderr, "manifest's count is 4") || !strings.Contains(stderr, "--job") && !strings.Contains(stderr, sum.StatusURL) {
+	if len(sum.Failed()) != 1 || !strings.Contains(stderr, "manifest's count is 4") || !strings.Contains(stderr, "--job "+sum.StatusURL) {
 		t.Errorf("failed %v; stderr:\n%s", sum.Failed(), stderr)
 	}
 	if srv.Stats().Deleted {
@@ -256,6 +256,7 @@ func TestClientExportUsage(t *testing.T) {
 		{"--server", "http://x/fhir", "--client-id", "a"},
 		{"--server", "http://x/fhir", "--client-id", "a", "--key", "/nonexistent/key.pem"},
 		{"--server", "http://x/fhir", "stray"},
+		{"--server", "http://x/fhir", "--param", "novalue"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := clientExport(context.Background(), args, &stdout, &stderr, false); code != 2 || stderr.Len() == 0 {
