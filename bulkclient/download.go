@@ -1,6 +1,7 @@
 package bulkclient
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -54,9 +55,12 @@ func (c *client) download(ctx context.Context, j fileJob) FileResult {
 		validator string // strong ETag, else Last-Modified: what If-Range sends
 		encoding  string // Content-Encoding of the bytes we hold
 		failures  int
+		// lines counts identity-encoded bytes as they arrive, so that
+		// such a file needs no second pass.
+		lines = &lineCounter{}
 	)
 	restart := func() error {
-		have, validator, encoding = 0, "", ""
+		have, validator, encoding, lines = 0, "", "", &lineCounter{}
 		if err := f.Truncate(0); err != nil {
 			return err
 		}
@@ -140,7 +144,11 @@ func (c *client) download(ctx context.Context, j fileJob) FileResult {
 			}
 			return fail(fmt.Errorf("GET %s: %s", res.URL, describeFailure(resp, body)))
 		}
-		n, err := c.receive(ctx, f, resp)
+		var w io.Writer = f
+		if encoding == "" {
+			w = io.MultiWriter(f, lines)
+		}
+		n, err := c.receive(ctx, w, resp)
 		have += n
 		res.Bytes += n
 		if err == nil {
@@ -154,20 +162,27 @@ func (c *client) download(ctx context.Context, j fileJob) FileResult {
 	}
 
 	res.Gzip = encoding == "gzip"
-	lines, err := finish(f, part, j.path, encoding)
-	res.Lines = lines
-	if err != nil {
-		return fail(err)
+	if encoding == "" {
+		res.Lines = lines.Lines()
+		if err := os.Rename(part, j.path); err != nil {
+			return fail(err)
+		}
+	} else {
+		n, err := decode(f, part, j.path, encoding)
+		res.Lines = n
+		if err != nil {
+			return fail(err)
+		}
 	}
-	if j.file.Count != nil && *j.file.Count != lines {
-		return fail(fmt.Errorf("%d lines, but the manifest's count is %d", lines, *j.file.Count))
+	if j.file.Count != nil && *j.file.Count != res.Lines {
+		return fail(fmt.Errorf("%d lines, but the manifest's count is %d", res.Lines, *j.file.Count))
 	}
 	return res
 }
 
 // receive appends resp's body to f, aborting when nothing arrives for
 // the stall timeout. It returns the bytes written.
-func (c *client) receive(ctx context.Context, f *os.File, resp *http.Response) (int64, error) {
+func (c *client) receive(ctx context.Context, f io.Writer, resp *http.Response) (int64, error) {
 	defer resp.Body.Close()
 	stalled := time.AfterFunc(c.cfg.StallTimeout, func() { resp.Body.Close() })
 	defer stalled.Stop()
@@ -220,15 +235,14 @@ func rangeStart(cr string) (int64, bool) {
 	return n, err == nil
 }
 
-// finish decodes the complete part file into dst, counting NDJSON lines,
+// decode decodes the complete part file into dst, counting NDJSON lines,
 // and removes the part.
-func finish(f *os.File, part, dst, encoding string) (int64, error) {
+func decode(f *os.File, part, dst, encoding string) (int64, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	var src io.Reader = f
+	var src io.Reader
 	switch encoding {
-	case "":
 	case "gzip":
 		zr, err := gzip.NewReader(f)
 		if err != nil {
@@ -269,19 +283,26 @@ type lineCounter struct {
 }
 
 func (lc *lineCounter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		switch b {
-		case '\n':
-			if lc.inLine {
-				lc.n++
-			}
-			lc.inLine = false
-		case '\r', ' ', '\t':
-		default:
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		if !lc.inLine && len(bytes.TrimLeft(seg, " \t\r")) > 0 {
 			lc.inLine = true
 		}
+		if i < 0 {
+			break
+		}
+		if lc.inLine {
+			lc.n++
+		}
+		lc.inLine = false
+		p = p[i+1:]
 	}
-	return len(p), nil
+	return n, nil
 }
 
 func (lc *lineCounter) Lines() int64 {
@@ -289,4 +310,16 @@ func (lc *lineCounter) Lines() int64 {
 		return lc.n + 1
 	}
 	return lc.n
+}
+
+// CountLines counts NDJSON lines the way the client checks a manifest's
+// count, over the readers in sequence.
+func CountLines(rs ...io.Reader) (int64, error) {
+	lc := &lineCounter{}
+	for _, r := range rs {
+		if _, err := io.Copy(lc, r); err != nil {
+			return 0, err
+		}
+	}
+	return lc.Lines(), nil
 }

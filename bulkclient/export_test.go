@@ -298,3 +298,28 @@ func (r recorder) Status(msg string) {
 func (recorder) Downloading(int, int64)         {}
 func (recorder) Received(int64)                 {}
 func (recorder) FileDone(bulkclient.FileResult) {}
+
+// Line counts are what a manifest's count means: resources, so blank
+// lines do not count and a last line without its newline does, however
+// the bytes are split into writes.
+func TestLineCount(t *testing.T) {
+	for _, tc := range []struct {
+		data string
+		want int64
+	}{
+		{"", 0},
+		{"{}\n{}\n", 2},
+		{"{}\n{}", 2},
+		{"{}\r\n{}\r\n", 2},
+		{"{}\n\n{}\n\n", 2},
+		{"\n \n\t\r\n", 0},
+		{"  {}\n", 1},
+	} {
+		for split := 0; split <= len(tc.data); split++ {
+			got, err := bulkclient.CountLines(strings.NewReader(tc.data[:split]), strings.NewReader(tc.data[split:]))
+			if err != nil || got != tc.want {
+				t.Errorf("%q split at %d: %d lines (%v), want %d", tc.data, split, got, err, tc.want)
+			}
+		}
+	}
+}
