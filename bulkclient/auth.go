@@ -70,14 +70,27 @@ func discover(ctx context.Context, hc *http.Client, base string) (*smartConfig, 
 	return &c, nil
 }
 
-// defaultScope asks for read access to everything, in the scope syntax
-// the server says it understands: v2 (.rs) when it lists permission-v2,
-// else v1 (.read).
-func defaultScope(c *smartConfig) string {
+// defaultScope asks for what the export needs, in the scope syntax the
+// server says it understands (v2 ".rs" when it lists permission-v2, else
+// v1 ".read"): read on each type of _type, plus Group for a Group-level
+// export (Bulk Data STU3), or read on everything without _type. Asking
+// for no more than needed also fits registrations narrower than "*".
+func defaultScope(c *smartConfig, types []string, level Level) string {
+	suffix := ".read"
 	if c != nil && slices.Contains(c.Capabilities, "permission-v2") {
-		return "system/*.rs"
+		suffix = ".rs"
 	}
-	return "system/*.read"
+	if len(types) == 0 {
+		return "system/*" + suffix
+	}
+	var scopes []string
+	for _, t := range types {
+		scopes = append(scopes, "system/"+t+suffix)
+	}
+	if level == Group && !slices.Contains(types, "Group") {
+		scopes = append(scopes, "system/Group"+suffix)
+	}
+	return strings.Join(scopes, " ")
 }
 
 // tokenSource hands out a bearer token and fetches a new one shortly

@@ -56,7 +56,7 @@ type Config struct {
 
 	ClientID string
 	Key      *Key
-	Scope    string // default: every type, in the server's scope syntax
+	Scope    string // default: read on the exported types, in the server's scope syntax
 	TokenURL string // default: discovered from smart-configuration
 
 	OutDir   string // created; must be empty when it exists
@@ -316,7 +316,7 @@ func (c *client) setupAuth(ctx context.Context) error {
 	}
 	scope := c.cfg.Scope
 	if scope == "" {
-		scope = defaultScope(sc)
+		scope = defaultScope(sc, c.cfg.Types, c.cfg.Level)
 	}
 	c.tokens = &tokenSource{hc: c.hc, tokenURL: tokenURL, clientID: c.cfg.ClientID, key: c.cfg.Key, scope: scope, now: time.Now}
 	// Fail early, before a job exists, when the server refuses us.

@@ -101,6 +101,9 @@ func TestExportAgainstStrictSMARTServer(t *testing.T) {
 			if st.TokensIssued < 2 || sum.Tokens != st.TokensIssued {
 				t.Errorf("%d tokens issued (client counted %d): the export outlives a token, so at least 2", st.TokensIssued, sum.Tokens)
 			}
+			if sc := st.Scopes[0]; sc != "system/Patient.rs system/Immunization.rs system/Group.rs" {
+				t.Errorf("scope %q: want read on the types and on Group", sc)
+			}
 			if st.Throttled != 2 {
 				t.Errorf("%d 429s sent, want 2", st.Throttled)
 			}
@@ -140,7 +143,7 @@ func TestExportAgainstStrictSMARTServer(t *testing.T) {
 func TestExportSignedURLsGetNoToken(t *testing.T) {
 	t.Parallel()
 	key, opts := registered(t, bulkclient.ES384)
-	opts.Signed, opts.Polls = true, 1
+	opts.Signed, opts.Polls, opts.PermissionV1 = true, 1, true
 	srv := bulkclienttest.New(t, opts)
 	sum, err := bulkclient.Export(context.Background(), bulkclient.Config{
 		Server: srv.Base, Level: bulkclient.System, ClientID: opts.ClientID, Key: key,
@@ -153,8 +156,12 @@ func TestExportSignedURLsGetNoToken(t *testing.T) {
 	if sum.RequiresAccessToken {
 		t.Error("summary says requiresAccessToken")
 	}
-	if st := srv.Stats(); st.Downloads != len(srv.Files) {
+	st := srv.Stats()
+	if st.Downloads != len(srv.Files) {
 		t.Errorf("%d complete transfers, want %d", st.Downloads, len(srv.Files))
+	}
+	if len(st.Scopes) != 1 || st.Scopes[0] != "system/*.read" {
+		t.Errorf("scopes %q: want v1 read on everything from a server without permission-v2", st.Scopes)
 	}
 }
 

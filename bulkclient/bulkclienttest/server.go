@@ -55,6 +55,8 @@ type Options struct {
 	// Stall sends half of the first transfer of the first Immunization
 	// file and then nothing, holding the connection open.
 	Stall bool
+	// PermissionV1 advertises v1 scopes only (no permission-v2).
+	PermissionV1 bool
 	// PostOnly refuses GET kick-offs with 405, as STU4 servers may; a
 	// POST kick-off is recorded as the path and its Parameters body.
 	PostOnly bool
@@ -95,7 +97,8 @@ type Server struct {
 // Stats is what the server saw.
 type Stats struct {
 	TokensIssued  int
-	ExpiredTokens int // requests refused because their token had expired
+	Scopes        []string // scope of each token request
+	ExpiredTokens int      // requests refused because their token had expired
 	Kickoffs      []string
 	Polls         int
 	Throttled     int // 429s sent
@@ -160,6 +163,7 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Kickoffs = append([]string(nil), st.Kickoffs...)
+	st.Scopes = append([]string(nil), st.Scopes...)
 	return st
 }
 
@@ -183,12 +187,16 @@ func (s *Server) smartConfig(w http.ResponseWriter, r *http.Request) {
 		outcome(w, http.StatusNotFound, "not-found", "no authorization on this server")
 		return
 	}
+	caps := []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"}
+	if s.opts.PermissionV1 {
+		caps = caps[:2]
+	}
 	writeJSON(w, http.StatusOK, "application/json", map[string]any{
 		"token_endpoint":                                   s.TokenURL,
 		"grant_types_supported":                            []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
-		"capabilities":                                     []string{"client-confidential-asymmetric", "permission-v2"},
+		"capabilities":                                     caps,
 	})
 }
 
@@ -272,6 +280,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.tokens[access] = now.Add(s.opts.TokenLife)
 	s.stats.TokensIssued++
+	s.stats.Scopes = append(s.stats.Scopes, r.PostForm.Get("scope"))
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, "application/json", map[string]any{

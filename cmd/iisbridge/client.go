@@ -59,7 +59,7 @@ func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	clientID := fs.String("client-id", "", "registered client_id (with --key; without both, no token is sent)")
 	keyPath := fs.String("key", "", "private key: PEM (PKCS#8, PKCS#1, SEC1) or JWK")
 	kid := fs.String("kid", "", "key id to send (default: the JWK's kid, else the RFC 7638 thumbprint, as keygen registers it)")
-	scope := fs.String("scope", "", "scopes to request (default system/*.rs, or system/*.read when the server lists no permission-v2)")
+	scope := fs.String("scope", "", "scopes to request (default: system/T.rs per --type, plus Group at Group level, else system/*.rs; .read when the server lists no permission-v2)")
 	tokenURL := fs.String("token-url", "", "token endpoint (default: from BASE/.well-known/smart-configuration)")
 	group := fs.String("group", "", "export the Group with this id (Group/[id]/$export)")
 	patientLevel := fs.Bool("patient-level", false, "export all patients (Patient/$export; the default)")
