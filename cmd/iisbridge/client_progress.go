@@ -53,6 +53,10 @@ func (p *barProgress) Downloading(files int, resources int64) {
 		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", files)),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSpinnerType(14),
+		// No spinner ticker: its goroutine reads the bar's state without
+		// the bar's lock (a data race in v3.19.1). The spinner turns as
+		// bytes arrive instead, and so stops when a transfer stalls.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 		progressbar.OptionClearOnFinish(),
 	)
 }
