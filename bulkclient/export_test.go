@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,6 +130,13 @@ func TestExportAgainstStrictSMARTServer(t *testing.T) {
 			}
 			if fi, err := os.Stat(filepath.Join(out, "manifest.json")); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Errorf("manifest.json: %v", err)
+			}
+			shown, _ := json.Marshal(sum)
+			shown = append(shown, strings.Join(statuses, "\n")...)
+			for _, tok := range srv.IssuedTokens() {
+				if bytes.Contains(shown, []byte(tok)) {
+					t.Errorf("an access token appears in the summary or progress")
+				}
 			}
 			progress := strings.Join(statuses, "\n")
 			for _, s := range []string{"step 1 of 4", "429", "resuming"} {
@@ -328,5 +338,72 @@ func TestLineCount(t *testing.T) {
 				t.Errorf("%q split at %d: %d lines (%v), want %d", tc.data, split, got, err, tc.want)
 			}
 		}
+	}
+}
+
+// Server refusals reach the user as the server worded them (RFC 6749
+// error and description, OperationOutcome issues), and nothing secret
+// comes along.
+func TestExportShowsServerErrors(t *testing.T) {
+	key, _ := bulkclient.GenerateKey(bulkclient.ES384)
+	oo := func(w http.ResponseWriter, status int, code, msg string) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":%q,"diagnostics":%q}]}`, code, msg)
+	}
+	for _, tc := range []struct {
+		name    string
+		handler func(base string) http.HandlerFunc
+		auth    bool
+		want    string
+	}{
+		{"token refused", func(base string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/fhir/.well-known/smart-configuration":
+					fmt.Fprintf(w, `{"token_endpoint":%q,"capabilities":["permission-v2"]}`, base+"/token")
+				case "/token":
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusUnauthorized)
+					fmt.Fprint(w, `{"error":"invalid_client","error_description":"kid not registered for this client"}`)
+				default:
+					t.Errorf("%s %s after the token was refused", r.Method, r.URL.Path)
+				}
+			}
+		}, true, "token request refused (401 invalid_client): kid not registered for this client"},
+		{"no discovery", func(base string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) { oo(w, http.StatusNotFound, "not-found", "no SMART here") }
+		}, true, "SMART discovery: GET " + "BASE/fhir/.well-known/smart-configuration: 404 Not Found: error not-found: no SMART here"},
+		{"kick-off refused", func(base string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				oo(w, http.StatusBadRequest, "invalid", "_type Observation is not supported")
+			}
+		}, false, "kick-off GET BASE/fhir/Patient/$export?…: 400 Bad Request: error invalid: _type Observation is not supported"},
+		{"job failed", func(base string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "$export") {
+					w.Header().Set("Content-Location", base+"/fhir/status/9")
+					w.WriteHeader(http.StatusAccepted)
+					return
+				}
+				oo(w, http.StatusInternalServerError, "exception", "source archive unreadable")
+			}
+		}, false, "export failed: 500 Internal Server Error: error exception: source archive unreadable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var base string
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.handler(base)(w, r) }))
+			defer ts.Close()
+			base = ts.URL
+			cfg := bulkclient.Config{Server: base + "/fhir", Types: []string{"Observation"}, OutDir: filepath.Join(t.TempDir(), "out"), Retries: 1, PollInterval: 10 * time.Millisecond}
+			if tc.auth {
+				cfg.ClientID, cfg.Key = "c1", key
+			}
+			_, err := bulkclient.Export(context.Background(), cfg)
+			want := strings.ReplaceAll(tc.want, "BASE", base)
+			if err == nil || err.Error() != want {
+				t.Errorf("error\n got %v\nwant %s", err, want)
+			}
+		})
 	}
 }

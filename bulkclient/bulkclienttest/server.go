@@ -167,6 +167,18 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// IssuedTokens lists every access token handed out, for tests that
+// check a client never shows one.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	return out
+}
+
 func (s *Server) auth() bool { return s.opts.ClientID != "" }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
