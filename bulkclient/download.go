@@ -157,6 +157,11 @@ func (c *client) download(ctx context.Context, j fileJob) FileResult {
 		if ctx.Err() != nil {
 			return fail(ctx.Err())
 		}
+		if n > 0 {
+			// Progress was made: Retries bounds breaks in a row, not
+			// over a long transfer on a flaky network.
+			failures = 0
+		}
 		failures++
 		c.prog.Status(fmt.Sprintf("%s %s: transfer broke after %d bytes (%v); resuming", j.kind, j.file.Type, have, err))
 	}
