@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"iisbridge/auth/scope"
+	"iisbridge/diag"
 )
 
 // Defaults used when a key is absent.
@@ -128,29 +129,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Problem is one thing wrong with the configuration, at a position.
-type Problem struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (p Problem) String() string {
-	if p.Line == 0 {
-		return fmt.Sprintf("%s: %s", p.File, p.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
-}
+type Problem = diag.Problem
 
 // Error lists every problem found, not just the first.
-type Error struct{ Problems []Problem }
-
-func (e *Error) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
-}
+type Error = diag.List
 
 // Default is the configuration used when no file is given.
 func Default() *Config {
@@ -180,7 +162,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			c.File = path
 			return c, nil
 		}
-		return nil, &Error{[]Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		return nil, &Error{Problems: []Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
 	v := &validator{file: path}
 	doc := &root
@@ -205,7 +187,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		v.validate(c, doc)
 	}
 	if len(v.problems) > 0 {
-		return nil, &Error{v.problems}
+		return nil, &Error{Problems: v.problems}
 	}
 	return c, nil
 }

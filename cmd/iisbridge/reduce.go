@@ -19,6 +19,7 @@ import (
 type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
+	kinds  *issueKinds
 }
 
 func (s *writerSink) Resource(r *fhirout.Object) error {
@@ -28,6 +29,7 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
+	s.kinds.add(oo)
 	return s.w.Write(oo)
 }
 
@@ -62,7 +64,7 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 		return 1
 	}
 	t1 := time.Now()
-	sink := &writerSink{w: w, counts: map[string]int64{}}
+	sink := &writerSink{w: w, counts: map[string]int64{}, kinds: newIssueKinds()}
 	werr := p.Export(ctx, pipeline.Query{}, sink)
 	var files []fhirout.FileInfo
 	if dw != nil {
@@ -85,6 +87,7 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 	for _, f := range files {
 		fmt.Fprintf(stderr, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}
+	sink.kinds.print(stderr)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)
 		return 1
