@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"iisbridge/config"
+	"iisbridge/server"
 )
 
 // TestServeWithAuth: serve with auth.clients uses SMART Backend Services:
@@ -123,5 +125,93 @@ func TestAuthRotateKeyCommand(t *testing.T) {
 	}
 	if code := runAuthRotateKey([]string{"--data", dir, "extra"}); code != 2 {
 		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+// `iisbridge client export` against `iisbridge serve` with auth on, keys
+// from `client keygen`: system and Patient level by an RS384 client with
+// bearer file URLs, Group level by an ES384 client bound to its Group with
+// signed file URLs; every file's lines equal the manifest's count.
+func TestClientExportWithAuthOn(t *testing.T) {
+	t.Parallel()
+	_, truth, cfg := genWorld(t, t.TempDir())
+	members := map[string]int{}
+	for _, l := range truth.Links {
+		members[l.OrgKey]++
+	}
+	org := ""
+	for k, n := range members {
+		if org == "" || n > members[org] || n == members[org] && k < org {
+			org = k
+		}
+	}
+	group := server.OrgGroupID(org)
+	keys := t.TempDir()
+	jwks := func(alg string) map[string]any {
+		dir := filepath.Join(keys, alg)
+		var out, errb bytes.Buffer
+		if code := clientKeygen([]string{"--alg", alg, "--out", dir}, &out, &errb); code != 0 {
+			t.Fatalf("keygen %s: %s", alg, errb.String())
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "jwks.json"))
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	cfg.Auth.Clients = []config.Client{
+		{ClientID: "state-program", JWKS: jwks("RS384"), Scopes: []string{"system/*.read"}, SystemExport: true, PatientExport: true},
+		{ClientID: "clinic", JWKS: jwks("ES384"), Scopes: []string{"system/*.rs"}, Groups: []string{group}, FileURLs: "signed"},
+	}
+	_, c, _ := startBridge(t, cfg, false)
+	for _, tc := range []struct {
+		client, alg string
+		level       []string
+		signed      bool
+	}{
+		{"state-program", "RS384", []string{"--system"}, false},
+		{"state-program", "RS384", []string{"--patient-level", "--type", "Patient,Immunization"}, false},
+		{"clinic", "ES384", []string{"--group", group}, true},
+	} {
+		t.Run(tc.level[0], func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, sum, stderr := runExport(t, append([]string{"--server", c.base, "--client-id", tc.client,
+				"--key", filepath.Join(keys, tc.alg, "private.pem"), "--out", out}, tc.level...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var m struct {
+				RequiresAccessToken bool `json:"requiresAccessToken"`
+				Output              []struct {
+					Type  string `json:"type"`
+					URL   string `json:"url"`
+					Count int64  `json:"count"`
+				} `json:"output"`
+			}
+			raw, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+			if err != nil || json.Unmarshal(raw, &m) != nil {
+				t.Fatalf("manifest.json: %v", err)
+			}
+			if m.RequiresAccessToken == tc.signed || len(m.Output) == 0 {
+				t.Errorf("requiresAccessToken %v with signed URLs %v", m.RequiresAccessToken, tc.signed)
+			}
+			want := map[string]int64{}
+			for _, f := range m.Output {
+				want[f.Type] += f.Count
+				if strings.Contains(f.URL, "signature=") != tc.signed {
+					t.Errorf("file URL %s (signed %v)", f.URL, tc.signed)
+				}
+			}
+			got := sum.Resources()
+			for typ, n := range want {
+				if got[typ] != n {
+					t.Errorf("%s: %d lines, manifest %d", typ, got[typ], n)
+				}
+			}
+			if got["Patient"] == 0 || got["Immunization"] == 0 || sum.Tokens == 0 {
+				t.Errorf("resources %v, tokens %d", got, sum.Tokens)
+			}
+		})
 	}
 }
