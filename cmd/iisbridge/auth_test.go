@@ -2,16 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,6 +215,69 @@ func TestClientExportWithAuthOn(t *testing.T) {
 			}
 			if got["Patient"] == 0 || got["Immunization"] == 0 || sum.Tokens == 0 {
 				t.Errorf("resources %v, tokens %d", got, sum.Tokens)
+			}
+		})
+	}
+}
+
+// A download broken midway resumes with auth on too: Range requests on
+// signed file URLs (no token) and on bearer ones.
+func TestClientExportResumesWithAuthOn(t *testing.T) {
+	t.Parallel()
+	_, _, cfg := genWorld(t, t.TempDir())
+	keys := filepath.Join(t.TempDir(), "keys")
+	var out, errb bytes.Buffer
+	if code := clientKeygen([]string{"--alg", "ES384", "--out", keys}, &out, &errb); code != 0 {
+		t.Fatalf("keygen: %s", errb.String())
+	}
+	b, _ := os.ReadFile(filepath.Join(keys, "jwks.json"))
+	var jwks map[string]any
+	json.Unmarshal(b, &jwks)
+	for _, mode := range []string{"signed", "bearer"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := *cfg
+			cfg.DataDir = filepath.Join(t.TempDir(), "data")
+			cfg.Auth.Clients = []config.Client{{ClientID: "c", JWKS: jwks, Scopes: []string{"system/*.rs"}, SystemExport: true, FileURLs: mode}}
+			ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+			cfg.Listen, cfg.BaseURL = ts.Listener.Addr().String(), "http://"+ts.Listener.Addr().String()+"/fhir"
+			cfg.Jobs.RetryAfter.Duration = time.Second
+			br, err := openBridge(&cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				ts.Close()
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			broken := map[string]bool{}
+			h := br.srv.Handler()
+			ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				first := strings.Contains(r.URL.Path, "/bulkfiles/") && !broken[r.URL.Path]
+				broken[r.URL.Path] = true
+				mu.Unlock()
+				if first {
+					w = &halfWriter{ResponseWriter: w}
+				}
+				h.ServeHTTP(w, r)
+			})
+			ts.Start()
+			t.Cleanup(func() {
+				ts.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				br.close(ctx)
+			})
+			code, sum, stderr := runExport(t, "--server", cfg.BaseURL, "--system", "--client-id", "c",
+				"--key", filepath.Join(keys, "private.pem"), "--out", filepath.Join(t.TempDir(), "out"))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if len(sum.Files) == 0 {
+				t.Fatal("no files")
+			}
+			for _, f := range sum.Files {
+				if f.Resumes != 1 || f.Count == nil || f.Lines != *f.Count {
+					t.Errorf("%s %s: resumed %d×, %d lines, count %v", f.Kind, f.Type, f.Resumes, f.Lines, f.Count)
+				}
 			}
 		})
 	}
