@@ -24,6 +24,10 @@
 //     (system/*.read covers system/Patient.rs; .read ≡ .rs). Granular v2
 //     scopes (with ?query) are refused at the token endpoint
 //     (invalid_scope) and in the config, never silently widened.
+//   - groups: entries match Group ids or organization keys, not names
+//     (names are not unique). A client with groups may not have
+//     system_export or patient_export (the config refuses it).
+//   - An optional client_id form parameter must equal the assertion's iss.
 //   - Group reads (GET Group, Group/[id]) need read on Group
 //     (system/Group.rs or a wildcard); Group/[id]/$export does not.
 //   - /metrics needs a valid token unless auth.metrics is "open".

@@ -154,6 +154,7 @@ func TestEndToEnd(t *testing.T) {
 		{"jku not the registered URL", form(sign(t, jose.ES384, e.ecKey, "ec1", e.claims("ehr-ec"), map[string]any{"jku": "https://attacker.example/jwks.json"})), 401, "invalid_client", "jku_mismatch"},
 		{"jku on an inline-key client", form(sign(t, jose.RS384, e.rsaKey, "rsa1", e.claims("ehr-rsa"), map[string]any{"jku": e.jwks.URL + "/jwks.json"})), 401, "invalid_client", "jku_mismatch"},
 		{"typ not JWT", form(sign(t, jose.RS384, e.rsaKey, "rsa1", e.claims("ehr-rsa"), map[string]any{"typ": "JOSE+JSON"})), 401, "invalid_client", "bad_typ"},
+		{"client_id not the assertion's iss", edit(form(e.assertion("ehr-rsa")), "client_id", "clinic"), 401, "invalid_client", "client_id_mismatch"},
 		{"scope not registered", tokenForm(e.assertion("ehr-ec"), "system/Observation.rs"), 400, "invalid_scope", "no_scope_granted"},
 		{"scope granular", tokenForm(e.assertion("ehr-rsa"), "system/Immunization.rs?status=completed"), 400, "invalid_scope", "granular_scope"},
 		{"scope not a system scope", tokenForm(e.assertion("ehr-rsa"), "patient/*.read"), 400, "invalid_scope", "no_scope_granted"},

@@ -121,6 +121,9 @@ func (s *Service) token(r *http.Request) (clientID string, resp *tokenResponse, 
 		}
 		return clientID, nil, terr
 	}
+	if id := form.Get("client_id"); id != "" && id != c.id {
+		return c.id, nil, invalidClient("client_id_mismatch", "client_id (optional) must equal the assertion's iss")
+	}
 	granted, err := scope.Grant(form.Get("scope"), c.scopes)
 	if err != nil {
 		return c.id, nil, &tokenError{http.StatusBadRequest, "invalid_scope", "granular_scope", err.Error()}
