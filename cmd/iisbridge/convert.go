@@ -105,6 +105,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		return reduceConvert(ctx, fs.Args(), m, *dataDir, w, dw, sw, summary, stderr)
 	}
 	st := &convertStats{skipped: map[string]int{}, resources: map[string]int64{}}
+	kinds := newIssueKinds() // records per warning kind, after the summary
 	progress := newMeter(stderr, "converting", "bytes")
 
 	// The loop: read → parse → map → write. One message at a time, so
@@ -172,7 +173,9 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 					st.errors++
 				}
 			}
-			werr = w.Write(fhirout.OperationOutcome(issues...))
+			oo := fhirout.OperationOutcome(issues...)
+			kinds.add(oo)
+			werr = w.Write(oo)
 			st.resources["OperationOutcome"]++
 		}
 		if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
@@ -192,6 +195,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		werr = errors.Join(werr, sw.Flush())
 	}
 	st.print(summary, files)
+	kinds.print(summary)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: writing output: %v\n", werr)
 		return 1

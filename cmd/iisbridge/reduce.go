@@ -19,6 +19,7 @@ type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
 	bar    *meter
+	kinds  *issueKinds
 }
 
 // Progress is pipeline.ProgressSink: persons sent of the total.
@@ -31,6 +32,7 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
+	s.kinds.add(oo)
 	return s.w.Write(oo)
 }
 
@@ -75,7 +77,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	}
 	t1 := time.Now()
 	ebar := newMeter(stderr, "converting", "persons")
-	sink := &writerSink{w: w, counts: map[string]int64{}, bar: ebar}
+	sink := &writerSink{w: w, counts: map[string]int64{}, bar: ebar, kinds: newIssueKinds()}
 	werr := p.Export(ctx, pipeline.Query{}, sink)
 	ebar.finish()
 	if ctx.Err() != nil {
@@ -102,6 +104,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	for _, f := range files {
 		fmt.Fprintf(summary, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}
+	sink.kinds.print(summary)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)
 		return 1

@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"iisbridge/auth"
 	"iisbridge/config"
 	"iisbridge/fhirout"
 	"iisbridge/mapping"
@@ -144,6 +146,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	defer pre.lock.release()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		pre.closeAuth()
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
 	bi := readBuildInfo()
@@ -171,10 +174,20 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var authHup chan os.Signal // the auth service reloads its clients itself
+	if pre.svc != nil && cfg.File != "" {
+		authHup = make(chan os.Signal, 1)
+		signal.Notify(authHup, syscall.SIGHUP)
+		defer signal.Stop(authHup)
+	}
 	b, err := pre.open(ctx)
 	if err != nil {
 		shutdown()
 		return err
+	}
+	if authHup != nil {
+		// Clients reload on a change of the file or on SIGHUP.
+		go b.auth.Watch(ctx, cfg.File, 2*time.Second, authHup)
 	}
 	h := b.srv.Handler()
 	handler.Store(&h)
@@ -214,6 +227,7 @@ running:
 type bridge struct {
 	p       *pipeline.Pipeline
 	srv     *server.Server
+	auth    *auth.Service // nil without clients
 	lock    *dataLock
 	metrics *server.Metrics
 	log     *slog.Logger
@@ -229,6 +243,11 @@ func (b *bridge) close(ctx context.Context) error {
 	err := b.srv.Close(ctx)
 	if perr := b.p.Close(); err == nil {
 		err = perr
+	}
+	if b.auth != nil {
+		if aerr := b.auth.Close(); err == nil {
+			err = aerr
+		}
 	}
 	b.lock.release()
 	return err
@@ -250,12 +269,21 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	return b, nil
 }
 
+// closeAuth closes the auth service when the bridge never opened.
+func (pre *prepared) closeAuth() {
+	if pre.svc != nil {
+		pre.svc.Close()
+		pre.svc = nil
+	}
+}
+
 // prepared is everything checked before the port is bound.
 type prepared struct {
 	cfg      *config.Config
 	demo     bool
 	log      *slog.Logger
 	auth     server.Authorizer
+	svc      *auth.Service // nil without clients
 	tokenURL string
 	m        *mapping.Mapping
 	mi       server.MappingInfo
@@ -270,22 +298,18 @@ type prepared struct {
 }
 
 // prepare checks the authorization setup, the mapping and the identity
-// rules and locks the data directory.
+// rules, locks the data directory and opens the auth service.
 func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error) {
 	pre := &prepared{cfg: cfg, demo: demo, log: log, metrics: server.NewMetrics()}
 	pre.phase.Store("starting")
 	// Authorization first: refuse to expose data before anything else.
-	if cfg.AuthEnabled() {
-		// TODO(smart): SMART Backend Services (token endpoint at /auth/token,
-		// JWT assertion checks) is the next issue; until it lands a config
-		// with clients cannot be honoured, and serving without auth is wrong.
-		return nil, errors.New("auth.clients are configured but SMART Backend Services authorization is not implemented yet; remove auth.clients to run unauthenticated on loopback")
-	}
-	if !isLoopback(cfg.Listen) {
-		return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
-	}
-	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
 	pre.auth = server.NoAuth{}
+	if !cfg.AuthEnabled() {
+		if !isLoopback(cfg.Listen) {
+			return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
+		}
+		log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
+	}
 
 	var err error
 	if pre.m, pre.mi, pre.paths, pre.reader, err = sourcesOf(cfg); err != nil {
@@ -302,6 +326,22 @@ func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error)
 	}
 	if pre.lock, err = lockDataDir(cfg.DataDir, "serve"); err != nil {
 		return nil, err
+	}
+	if cfg.AuthEnabled() {
+		// After the lock: the service keeps keys, replay cache and audit
+		// log in the data directory.
+		pre.tokenURL = server.TokenURL(cfg.BaseURL)
+		pre.svc, err = auth.Open(auth.Options{Config: cfg, DataDir: filepath.Join(cfg.DataDir, "auth"),
+			BaseURL: cfg.BaseURL, TokenURL: pre.tokenURL, Logger: log})
+		if err != nil {
+			pre.lock.release()
+			return nil, err
+		}
+		pre.auth = pre.svc
+		if strings.HasPrefix(cfg.BaseURL, "http:") && !isLoopback(cfg.Listen) {
+			log.Warn("base_url is plain http on a non-loopback address: tokens travel unencrypted; put TLS in front", "base_url", cfg.BaseURL)
+		}
+		log.Info("SMART Backend Services authorization on", "clients", len(cfg.Auth.Clients), "token_endpoint", pre.tokenURL)
 	}
 	return pre, nil
 }
@@ -321,8 +361,13 @@ func (pre *prepared) state() string {
 // when demo and no sources are configured), opens the server and loads
 // its Groups. Cancelling ctx stops indexing promptly; what was indexed
 // is kept and the next start resumes.
-func (pre *prepared) open(ctx context.Context) (*bridge, error) {
+func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	cfg, log := pre.cfg, pre.log
+	defer func() {
+		if err != nil {
+			pre.closeAuth()
+		}
+	}()
 	paths := pre.paths
 	if pre.demo && len(paths) == 0 {
 		pre.phase.Store("generating demo data")
@@ -368,7 +413,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 	for _, g := range cfg.Groups {
 		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
 		Authorizer: pre.auth, TokenURL: pre.tokenURL,
 		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
@@ -376,7 +421,11 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
 		Metrics: met, Version: readBuildInfo().Version,
-	})
+	}
+	if svc := pre.svc; svc != nil {
+		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -385,7 +434,7 @@ func (pre *prepared) open(ctx context.Context) (*bridge, error) {
 	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	b := &bridge{p: p, srv: srv, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
+	b = &bridge{p: p, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	return b, nil
 }
