@@ -125,7 +125,7 @@ func TestMetricsExposition(t *testing.T) {
 
 func TestStartingHandler(t *testing.T) {
 	met := NewMetrics()
-	ts := httptest.NewServer(Starting(met, nil, func() string { return "indexing 37 %" }, 3*time.Second))
+	ts := httptest.NewServer(Starting(met, nil, func() string { return "indexing 37 %" }, 3*time.Second, true))
 	defer ts.Close()
 	get := func(path string) (*http.Response, string) {
 		r, err := http.Get(ts.URL + path)
@@ -177,4 +177,18 @@ func TestXProgressPercent(t *testing.T) {
 	}
 	release()
 	h.done(st)
+}
+
+// With authorization on, /metrics is not open while starting.
+func TestStartingHandlerGuardsMetrics(t *testing.T) {
+	ts := httptest.NewServer(Starting(NewMetrics(), nil, func() string { return "indexing" }, time.Second, false))
+	defer ts.Close()
+	r, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 503 {
+		t.Errorf("/metrics while starting with auth: %d, want 503", r.StatusCode)
+	}
 }

@@ -17,11 +17,12 @@ import (
 //
 //   - /healthz answers 200 "ok" (live);
 //   - /readyz answers 503 with state() ("indexing 37 %");
-//   - /metrics serves m (no authorization exists yet, and it holds no
-//     patient data; the Server's /metrics is behind its Authorizer);
+//   - /metrics serves m when metricsOpen (no authorization configured, or
+//     the operators opened it): it holds no patient data; otherwise it
+//     answers 503 like the rest until the Server's Authorizer guards it;
 //   - everything else, $export included, answers 503 with Retry-After and
 //     an OperationOutcome saying why.
-func Starting(m *Metrics, log *slog.Logger, state func() string, retryAfter time.Duration) http.Handler {
+func Starting(m *Metrics, log *slog.Logger, state func() string, retryAfter time.Duration, metricsOpen bool) http.Handler {
 	if retryAfter < time.Second {
 		retryAfter = 2 * time.Second
 	}
@@ -42,7 +43,9 @@ func Starting(m *Metrics, log *slog.Logger, state func() string, retryAfter time
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, state())
 	}).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", m).Methods(http.MethodGet)
+	if metricsOpen {
+		r.Handle("/metrics", m).Methods(http.MethodGet)
+	}
 	r.PathPrefix("/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", secs)
 		s.outcome(w, r, http.StatusServiceUnavailable, "transient", "the server is starting ("+strings.TrimSpace(state())+"); retry after "+secs+" s")

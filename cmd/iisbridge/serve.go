@@ -152,7 +152,9 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	bi := readBuildInfo()
 	pre.metrics.SetBuildInfo(bi.Version, bi.Revision, bi.Go)
 	var handler atomic.Pointer[http.Handler]
-	starting := server.Starting(pre.metrics, log, pre.state, cfg.Jobs.RetryAfter.Duration)
+	// /metrics while starting: only where it needs no token once running.
+	metricsOpen := !cfg.AuthEnabled() || cfg.Auth.Metrics == "open"
+	starting := server.Starting(pre.metrics, log, pre.state, cfg.Jobs.RetryAfter.Duration, metricsOpen)
 	handler.Store(&starting)
 	hs := &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
