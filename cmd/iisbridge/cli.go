@@ -290,7 +290,7 @@ func reorderFlags(args []string, fs *flagSet) ([]string, error) {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		value, known := fs.takesValue[name]
 		if !known {
-			names := make([]string, 0, len(fs.takesValue))
+			names := []string{"help"}
 			for n := range fs.takesValue {
 				names = append(names, n)
 			}
