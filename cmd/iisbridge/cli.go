@@ -89,6 +89,11 @@ func helpCmd(args []string) int {
 		usage(os.Stdout)
 		return 0
 	}
+	switch args[0] {
+	case "help", "version":
+		usage(os.Stdout) // both are described there
+		return 0
+	}
 	if c, n := find(args); c != nil && n == len(args) {
 		printHelp(os.Stdout, c)
 		return 0
