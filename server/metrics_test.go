@@ -159,7 +159,7 @@ func TestStartingHandler(t *testing.T) {
 	}
 	_, mb := get("/metrics")
 	fams := scrape(t, mb)
-	if sample(fams, "iisbridge_http_requests_total", map[string]string{"code": "503"}) == nil || fams["go_goroutines"] == nil {
+	if sample(fams, "iisbridge_http_requests_total", map[string]string{"code": "503", "route": "starting"}) == nil || fams["go_goroutines"] == nil {
 		t.Errorf("metrics while starting lack requests or runtime:\n%s", mb)
 	}
 }

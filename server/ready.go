@@ -47,6 +47,7 @@ func Starting(m *Metrics, log *slog.Logger, state func() string, retryAfter time
 		r.Handle("/metrics", m).Methods(http.MethodGet)
 	}
 	r.PathPrefix("/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info(r).route = "starting" // one label for every refused route
 		w.Header().Set("Retry-After", secs)
 		s.outcome(w, r, http.StatusServiceUnavailable, "transient", "the server is starting ("+strings.TrimSpace(state())+"); retry after "+secs+" s")
 	})
