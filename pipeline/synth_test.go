@@ -55,7 +55,7 @@ func TestSynthTruth(t *testing.T) {
 	p, truth := genWorld(t, synth.Config{Seed: 7, People: 60})
 	ctx := context.Background()
 	var s memSink
-	if err := p.Export(ctx, Query{Since: time.Unix(1, 0)}, &s); err != nil {
+	if err := p.Export(ctx, Query{Since: time.Unix(1, 0), SourceIssues: true}, &s); err != nil {
 		t.Fatal(err)
 	}
 	pats := s.of("Patient")
@@ -162,7 +162,7 @@ func TestSynthTruth(t *testing.T) {
 	seq := func(workers int) string {
 		p.workers = workers
 		var m memSink
-		if err := p.Export(ctx, Query{Since: time.Unix(1, 0)}, &m); err != nil {
+		if err := p.Export(ctx, Query{Since: time.Unix(1, 0), SourceIssues: true}, &m); err != nil {
 			t.Fatal(err)
 		}
 		var b strings.Builder

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,19 +68,21 @@ type Index struct {
 	rebuiltTold bool
 }
 
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files(
 	id INTEGER PRIMARY KEY,
-	path TEXT NOT NULL UNIQUE,
+	path TEXT NOT NULL UNIQUE, -- canonical absolute path
 	read_path TEXT NOT NULL,   -- path itself, or its decompressed spool
 	gz INTEGER NOT NULL DEFAULT 0,
-	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last seen
-	mtime INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last compared (with mtime, ino, ctime)
+	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
+	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
 	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
-	head_hash BLOB, tail_hash BLOB,        -- first / last 4 KB indexed (gz: of path)
+	prefix_crc INTEGER,                    -- CRC-64 of those bytes (NULL: unknown)
+	head_crc INTEGER,                      -- CRC-64 of their first 4 KB (finds a moved file)
 	next_line INTEGER NOT NULL DEFAULT 1,
 	next_index INTEGER NOT NULL DEFAULT 0,
 	indexed_at INTEGER NOT NULL DEFAULT 0);
@@ -88,7 +91,8 @@ CREATE TABLE IF NOT EXISTS messages(
 	file_id INTEGER NOT NULL,
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	control_id TEXT NOT NULL,
-	msh7 INTEGER NOT NULL,       -- unix ns, 0 = unknown
+	msh7 INTEGER NOT NULL,       -- unix µs, 0 = unknown
+	hash INTEGER,                -- CRC-64 of the message as read (v2archive.DataHash): re-reads are checked against it
 	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
 	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2
 	key_id INTEGER,              -- first identity key (P)
@@ -97,7 +101,7 @@ CREATE TABLE IF NOT EXISTS messages(
 	has00 INTEGER NOT NULL DEFAULT 0, -- VXU with an administered (RXA-9 00) dose
 	msa2 TEXT,                   -- RSP: the query's MSH-10
 	err TEXT,                    -- E: the reason
-	indexed_at INTEGER NOT NULL);
+	indexed_at INTEGER NOT NULL); -- unix µs, as every time below
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_query ON messages(control_id) WHERE kind = 'Q';
 CREATE TABLE IF NOT EXISTS keys(
@@ -266,3 +270,17 @@ func (x *Index) Close() error { return x.db.Close() }
 // cacheKB is the SQLite page cache of the index's connections (negative:
 // KiB), sized for indexing's random B-tree inserts.
 const cacheKB = -16000
+
+// Times in the index are unix microseconds: every FHIR instant (years
+// 0001-9999) fits, where nanoseconds overflow outside 1678-2262 (a _since
+// in 2300 wrapped around to 1715). Indexed-at stamps are whole
+// milliseconds, so bounds truncated to microseconds compare exactly.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// Open bounds of time windows.
+const (
+	noLower = int64(math.MinInt64)
+	noUpper = int64(math.MaxInt64)
+)
