@@ -61,7 +61,7 @@ const headWindow = 4096
 // index last compared it may have changed again within the file system's
 // timestamp granularity, so equal size and times do not prove it
 // unchanged; its content is compared instead (git's "racily clean").
-const racyWindow = 2 * time.Second
+var racyWindow = 2 * time.Second
 
 // Gzip expansion limits: a gzip input that decompresses to more than
 // maxGzipRatio times its size, and more than gzipRatioFloor bytes, is a
@@ -652,7 +652,7 @@ func (w *writer) apply(a *action) (rewritten bool, err error) {
 	if a.c.broken != "" && a.c.path == "" {
 		// Nothing kept (gzip bomb): only the error item.
 		w.cur = f
-		w.pos.size, w.pos.line, w.pos.index, w.pos.crc = 0, 1, 0, sql.NullInt64{}
+		w.pos.size, w.pos.line, w.pos.index, w.pos.crc, w.pos.final = 0, 1, 0, sql.NullInt64{}, true
 		defer func() { w.cur = nil }()
 		if err := w.brokenItem(f, a.c.broken); err != nil {
 			return rewritten, err

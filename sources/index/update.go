@@ -33,6 +33,7 @@ type writer struct {
 	pos struct {
 		size, line, index int64
 		crc               sql.NullInt64 // checksum of the first size bytes, known at the end of a file
+		final             bool          // the file is read to its end
 	}
 }
 
@@ -101,22 +102,23 @@ func (w *writer) commit() error {
 
 // saveProgress records how far the current file is indexed, in the same
 // transaction as its messages, so a crash never indexes bytes twice. In
-// the middle of a file the checksum of what was read is not known: the
-// row then keeps its former size and times, so the next Update reads the
-// file again from the start.
+// the middle of a file (pos.final unset) the checksum of what was read is
+// not known: the row then keeps its former size and times, so the next
+// Update reads the file again from the start. A file read to its end with
+// no checksum (broken gzip) is read again whenever it changes.
 func (w *writer) saveProgress() error {
 	f := w.cur
 	if f == nil || w.tx == nil {
 		return nil
 	}
-	if !w.pos.crc.Valid {
+	if !w.pos.final {
 		_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET indexed_size = ?, prefix_crc = NULL, head_crc = NULL,
 			next_line = ?, next_index = ?, indexed_at = ? WHERE id = ?`,
 			w.pos.size, w.pos.line, w.pos.index, w.stamp, f.id)
 		return err
 	}
 	var head sql.NullInt64
-	if w.pos.size > 0 {
+	if w.pos.crc.Valid && w.pos.size > 0 {
 		buf := make([]byte, min(w.pos.size, headWindow))
 		if err := readFull(f.readPath, buf); err != nil {
 			return fmt.Errorf("index: %s: %w", f.path, err)
@@ -168,7 +170,7 @@ func (w *writer) read(f *fileRow, from int64, c *content) error {
 	defer rd.Close()
 	baseLine, baseIndex := f.nextLine, f.nextIndex
 	w.cur = f
-	w.pos.size, w.pos.line, w.pos.index, w.pos.crc = from, baseLine, baseIndex, sql.NullInt64{}
+	w.pos.size, w.pos.line, w.pos.index, w.pos.crc, w.pos.final = from, baseLine, baseIndex, sql.NullInt64{}, false
 	defer func() { w.cur = nil }()
 	// Reading, parsing and classifying run in their own goroutine, ahead
 	// of the SQL writes (the two halves cost about the same).
@@ -255,6 +257,7 @@ func (w *writer) read(f *fileRow, from int64, c *content) error {
 	}
 	w.pos.size = from + cr.n
 	w.pos.line = baseLine + cr.lines
+	w.pos.final = true
 	if c.broken != "" {
 		// What follows could not be read: an error item, and no checksum,
 		// so any change reads the file again from the start.

@@ -422,6 +422,9 @@ func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[`) }
 // start with a dot (.git, editor backups) are skipped.
 func walk(dir string) []input {
 	var out []input
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		dir += string(filepath.Separator) // a link to a directory: walk what it names
+	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			out = append(out, input{path: p, err: err})
