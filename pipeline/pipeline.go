@@ -71,6 +71,7 @@ type Pipeline struct {
 	noPredict atomic.Bool
 	paths     []string // Paths and the Sources' paths
 	roots     []root
+	ingest    map[string]int64 // IngestCounts, under mu
 }
 
 // How an export maps a person's messages.
@@ -131,7 +132,7 @@ func Open(opts Options) (*Pipeline, error) {
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
-	if !opts.NoUpdate && len(opts.Paths) > 0 {
+	if !opts.NoUpdate && len(p.paths) > 0 {
 		if _, err := p.Update(context.Background()); err != nil {
 			idx.Close()
 			return nil, err
@@ -143,7 +144,29 @@ func Open(opts Options) (*Pipeline, error) {
 // Update indexes what is new in the configured paths (the server calls it
 // periodically).
 func (p *Pipeline) Update(ctx context.Context) (index.UpdateStats, error) {
-	return p.idx.Update(ctx, p.paths)
+	st, err := p.idx.Update(ctx, p.paths)
+	p.mu.Lock()
+	if p.ingest == nil {
+		p.ingest = map[string]int64{}
+	}
+	for k, n := range map[string]int{"dropped": st.Dropped, "moved": st.Moved, "unreadable": st.Unreadable, "broken": st.Broken} {
+		p.ingest[k] += int64(n)
+	}
+	p.mu.Unlock()
+	return st, err
+}
+
+// IngestCounts totals what the updates of this process met, by event:
+// files dropped (gone or no longer configured), moved, unreadable, broken
+// (the server's /metrics).
+func (p *Pipeline) IngestCounts() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int64{"dropped": 0, "moved": 0, "unreadable": 0, "broken": 0}
+	for k, n := range p.ingest {
+		out[k] = n
+	}
+	return out
 }
 
 // Index is the underlying index.

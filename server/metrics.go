@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"iisbridge/pipeline"
 )
 
 // metrics are hand-written Prometheus counters (text format 0.0.4).
@@ -20,13 +22,14 @@ type metrics struct {
 	durCount  int64
 	durSum    float64
 	durBucket []int64 // cumulative counts per durBounds
+	lost      map[string]int64 // source records exports could not read, by reason
 }
 
 var durBounds = []float64{1, 5, 15, 60, 300, 900, 3600}
 
 func newMetrics() *metrics {
 	return &metrics{requests: map[[2]string]int64{}, resources: map[string]int64{}, ended: map[string]int64{},
-		durBucket: make([]int64, len(durBounds))}
+		durBucket: make([]int64, len(durBounds)), lost: map[string]int64{}}
 }
 
 func (m *metrics) request(route string, status int) {
@@ -38,6 +41,14 @@ func (m *metrics) request(route string, status int) {
 func (m *metrics) exported(t string, n int64) {
 	m.mu.Lock()
 	m.resources[t] += n
+	m.mu.Unlock()
+}
+
+func (m *metrics) unreadable(l pipeline.Loss) {
+	m.mu.Lock()
+	for r, n := range l.ByReason {
+		m.lost[r] += n
+	}
 	m.mu.Unlock()
 }
 
@@ -97,6 +108,17 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(&b, "iisbridge_job_duration_seconds_bucket{le=\"+Inf\"} %d\n", m.durCount)
 	fmt.Fprintf(&b, "iisbridge_job_duration_seconds_sum %g\niisbridge_job_duration_seconds_count %d\n", m.durSum, m.durCount)
+	b.WriteString("# HELP iisbridge_export_records_unreadable_total Indexed source records exports could not read and left out, by reason.\n# TYPE iisbridge_export_records_unreadable_total counter\n")
+	for _, r := range sortedKeys(m.lost) {
+		fmt.Fprintf(&b, "iisbridge_export_records_unreadable_total{reason=\"%s\"} %d\n", label(r), m.lost[r])
+	}
+	if ic, ok := s.exporter.(IngestCounter); ok {
+		c := ic.IngestCounts()
+		b.WriteString("# HELP iisbridge_index_files_total Archive files by what indexing met: dropped (gone or no longer configured), moved, unreadable, broken.\n# TYPE iisbridge_index_files_total counter\n")
+		for _, k := range sortedKeys(c) {
+			fmt.Fprintf(&b, "iisbridge_index_files_total{event=\"%s\"} %d\n", label(k), c[k])
+		}
+	}
 	b.WriteString("# HELP iisbridge_http_requests_total HTTP requests by route template and status.\n# TYPE iisbridge_http_requests_total counter\n")
 	keys := make([][2]string, 0, len(m.requests))
 	for k := range m.requests {

@@ -77,6 +77,9 @@ type Options struct {
 	Logger         *slog.Logger
 	Now            func() time.Time
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
+	// OnUnreadable is what a job does when the exporter could not read
+	// part of the source: UnreadableFail (default) or UnreadableWarn.
+	OnUnreadable string
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 }
@@ -158,6 +161,13 @@ func New(o Options) (*Server, error) {
 	}
 	if o.ManifestStyle == "" {
 		o.ManifestStyle = "stu2"
+	}
+	switch o.OnUnreadable {
+	case "":
+		o.OnUnreadable = UnreadableFail
+	case UnreadableFail, UnreadableWarn:
+	default:
+		return nil, fmt.Errorf("server: OnUnreadable %q: want %s or %s", o.OnUnreadable, UnreadableFail, UnreadableWarn)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

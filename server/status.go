@@ -69,6 +69,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			Severity: "fatal", Code: "exception", Diagnostics: rec.Error}))
 	case stateDone:
 		m := s.manifest(rec)
+		if err := s.addLoss(r.Context(), m, rec); err != nil {
+			s.internalError(w, r, "reading the job store", err)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Expires", rec.Expires.UTC().Format(http.TimeFormat))
 		w.WriteHeader(http.StatusOK)

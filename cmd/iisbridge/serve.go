@@ -151,7 +151,7 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
 	auth = server.NoAuth{}
 
-	m, paths, readerOpts, err := sourcesOf(cfg)
+	m, sources, readerOpts, err := sourcesOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -164,15 +164,15 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
-	if demo && len(paths) == 0 {
+	if demo && len(sources) == 0 {
 		dir, err := demoArchive(cfg.DataDir, log)
 		if err != nil {
 			return nil, err
 		}
-		paths = []string{dir}
+		sources = []pipeline.Source{{Name: "demo", Paths: []string{dir}}}
 	}
 	start := time.Now()
-	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(cfg.DataDir, "index"), Paths: paths, Mapping: m, Identity: identity, Reader: readerOpts})
+	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(cfg.DataDir, "index"), Sources: sources, Mapping: m, Identity: identity, Reader: readerOpts})
 	if err != nil {
 		return nil, fmt.Errorf("opening the index: %w", err)
 	}
@@ -189,6 +189,7 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
+		OnUnreadable: cfg.Jobs.OnUnreadable,
 	})
 	if err != nil {
 		p.Close()
@@ -253,17 +254,17 @@ func demoArchive(dataDir string, log *slog.Logger) (string, error) {
 }
 
 // sourcesOf loads the sources' mapping (checked up front: a bad mapping
-// stops the server with its positions) and gathers their paths. The
+// stops the server with its positions) and gathers their named paths. The
 // pipeline takes one mapping and one encoding, so sources must agree.
-func sourcesOf(cfg *config.Config) (*mapping.Mapping, []string, v2archive.Options, error) {
-	var paths []string
+func sourcesOf(cfg *config.Config) (*mapping.Mapping, []pipeline.Source, v2archive.Options, error) {
+	var paths []pipeline.Source
 	mapFile, enc := "", ""
 	for i, s := range cfg.Sources {
 		if i > 0 && (s.Mapping != mapFile || s.Encoding != enc) {
 			return nil, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
 		}
 		mapFile, enc = s.Mapping, s.Encoding
-		paths = append(paths, s.Paths...)
+		paths = append(paths, pipeline.Source{Name: s.Name, Paths: s.Paths})
 	}
 	m := mapping.Default()
 	if mapFile != "" {
