@@ -21,7 +21,7 @@ type metrics struct {
 	ended     map[string]int64    // jobs finished, by outcome
 	durCount  int64
 	durSum    float64
-	durBucket []int64 // cumulative counts per durBounds
+	durBucket []int64          // cumulative counts per durBounds
 	lost      map[string]int64 // source records exports could not read, by reason
 }
 
