@@ -101,9 +101,11 @@ func runIndex(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
 		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e3), rate)
-	fmt.Fprintf(stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
-		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged)
+	fmt.Fprintf(stderr, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged, %d moved, %d dropped, %d unreadable, %d broken\n",
+		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged, st.Moved, st.Dropped, st.Unreadable, st.Broken)
+	// Warnings as a system export's error file holds them: warning-only
+	// items and messages carrying reader warnings (mixed encodings...).
 	fmt.Fprintf(stderr, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
-		*data, c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings, c.Persons, c.Keys)
+		*data, c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned, c.Persons, c.Keys)
 	return 0
 }

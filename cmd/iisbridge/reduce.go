@@ -19,6 +19,9 @@ import (
 type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
+	// issues written, by severity: the summary counts what the
+	// OperationOutcome file holds
+	warnings, errors int64
 }
 
 func (s *writerSink) Resource(r *fhirout.Object) error {
@@ -28,6 +31,20 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
+	v, _ := oo.Get("issue")
+	list, _ := v.([]any)
+	for _, is := range list {
+		o, _ := is.(*fhirout.Object)
+		if o == nil {
+			continue
+		}
+		switch sev, _ := o.Get("severity"); sev {
+		case "warning", "information":
+			s.warnings++
+		default:
+			s.errors++
+		}
+	}
 	return s.w.Write(oo)
 }
 
@@ -63,7 +80,7 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 	}
 	t1 := time.Now()
 	sink := &writerSink{w: w, counts: map[string]int64{}}
-	werr := p.Export(ctx, pipeline.Query{}, sink)
+	werr := p.Export(ctx, pipeline.Query{SourceIssues: true}, sink)
 	var files []fhirout.FileInfo
 	if dw != nil {
 		var cerr error
@@ -78,10 +95,11 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 		c, _ := snap.Counts(ctx)
 		snap.Close()
 		fmt.Fprintf(stderr, "indexed %d record(s) from %d file(s) in %s (%d new this run): %d person message(s), %d quer(ies), %d candidate/no-match answer(s), %d skipped (other types), %d broken input(s), %d warning(s)\n",
-			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings)
+			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned)
 	}
 	fmt.Fprintf(stderr, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
 		st.Messages, st.ReadErrors, st.Patients, st.Immunizations, st.DoseRecords, st.UnseenDeletes, st.Issues, time.Since(t1).Round(time.Millisecond))
+	fmt.Fprintf(stderr, "issues: %d warning(s), %d error(s)\n", sink.warnings, sink.errors)
 	for _, f := range files {
 		fmt.Fprintf(stderr, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}

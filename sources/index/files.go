@@ -584,8 +584,8 @@ func (w *writer) relocate(acts []*action, drops []*fileRow) error {
 
 // deleteMessages removes a file's messages and their counts.
 func (w *writer) deleteMessages(fileID int64) error {
-	if _, err := w.tx.ExecContext(w.ctx, `UPDATE counts SET n = n - coalesce((SELECT count(*) FROM messages m
-		WHERE m.file_id = ? AND m.kind = counts.kind), 0)`, fileID); err != nil {
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE counts SET n = n - coalesce((SELECT CASE counts.kind WHEN ? THEN sum(m.warn)
+		ELSE sum(m.kind = counts.kind) END FROM messages m WHERE m.file_id = ?), 0)`, kindWarned, fileID); err != nil {
 		return err
 	}
 	_, err := w.tx.ExecContext(w.ctx, `DELETE FROM messages WHERE file_id = ?`, fileID)

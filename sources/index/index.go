@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS messages(
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	control_id TEXT NOT NULL,
 	msh7 INTEGER NOT NULL,       -- unix µs, 0 = unknown
+	warn INTEGER NOT NULL DEFAULT 0, -- warning issues an export reports about it as read (reader, parser)
 	hash INTEGER,                -- CRC-64 of the message as read (v2archive.DataHash): re-reads are checked against it
 	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
 	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2

@@ -280,6 +280,11 @@ func (s *Snapshot) DeletedPatients(ctx context.Context, since, asOf time.Time, f
 	return rows.Err()
 }
 
+// kindWarned counts, in table counts, the warning issues an export
+// reports about messages as read (Counts.Warned), so summaries count
+// what error files hold.
+const kindWarned = "w"
+
 // Counts tallies the index by kind of record.
 type Counts struct {
 	Files      int64
@@ -290,6 +295,7 @@ type Counts struct {
 	Skipped    int64 // other message types (ACK...)
 	Errors     int64 // broken input
 	Warnings   int64 // warning-only items
+	Warned     int64 // warnings about messages as read (reader, parser): an export reports each
 	Persons    int64 // after the last Update
 	Keys       int64 // identity keys ever created (ids are not reused)
 }
@@ -308,8 +314,12 @@ func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 			rows.Close()
 			return c, err
 		}
-		c.Records += n
+		if k != kindWarned {
+			c.Records += n
+		}
 		switch k {
+		case kindWarned:
+			c.Warned = n
 		case "P":
 			c.Person = n
 		case "Q":

@@ -51,8 +51,8 @@ func (w *writer) begin() error {
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(file_id, off, len, line, idx,
-		control_id, msh7, kind, type, key_id, links, org_key, org_name, has00, msa2, err, indexed_at, hash)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		control_id, msh7, kind, type, key_id, links, org_key, org_name, has00, msa2, err, indexed_at, hash, warn)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
@@ -295,7 +295,9 @@ func (x *Index) prepare(it *v2archive.Item) prepared {
 		r.hash = int64(v2archive.DataHash(it.Data))
 		if len(it.Warnings) > 0 {
 			r.err = strings.Join(it.Warnings, "; ")
+			r.warn = 1 // an export reports them in one issue
 		}
+		r.warn += len(m.Warnings())
 	}
 	return prepared{loc: it.Loc, row: r}
 }
@@ -330,9 +332,10 @@ func (w *writer) store(fileID int64, pr *prepared) error {
 		w.kinds = map[string]int64{}
 	}
 	w.kinds[r.kind]++
+	w.kinds[kindWarned] += int64(r.warn)
 	_, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, r.msh7, r.kind, r.typ, keyID, links, nullStr(r.orgKey), nullStr(r.orgName),
-		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp, r.hash)
+		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp, r.hash, r.warn)
 	if err != nil {
 		return fmt.Errorf("index: %s: %w", loc, err)
 	}
@@ -354,6 +357,7 @@ type msgRow struct {
 	has00           bool
 	msa2, err       string
 	hash            any // int64 DataHash of the message, nil for error items
+	warn            int // warning issues an export reports about the message as read (reader, parser)
 }
 
 // classify reads the few fields indexing needs: MSH-4/5/7/9/21/22, PID-3,
