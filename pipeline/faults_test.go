@@ -315,3 +315,20 @@ func TestUnreadableReasons(t *testing.T) {
 		}
 	}
 }
+
+// At start-up a missing file, a corrupt gzip file or a directory that
+// cannot be listed does not stop the pipeline (nor the server on it): the
+// rest is indexed and served.
+func TestOpenSurvivesUnreadableInput(t *testing.T) {
+	dir := t.TempDir()
+	a, b, _, _, _ := faultWorld(t, dir)
+	os.WriteFile(filepath.Join(dir, "in", "c.gz"), []byte{0x1f, 0x8b, 8, 0, 0, 0}, 0o644)
+	p := openNamed(t, dir, filepath.Join(dir, "in"), filepath.Join(dir, "missing.hl7"), a, b)
+	owner := map[string]string{}
+	if got := served(t, p, &lossSink{}, owner); len(got) != allMRNs {
+		t.Fatalf("export: %d MRNs, want %d", len(got), allMRNs)
+	}
+	if c := p.IngestCounts(); c["unreadable"] != 1 || c["broken"] != 1 {
+		t.Errorf("ingest counts %v: want the missing file unreadable and the gzip broken", c)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -199,5 +200,53 @@ func TestHTTPTruncatedSource(t *testing.T) {
 				t.Fatalf("after the update: %d %s", code, body)
 			}
 		})
+	}
+}
+
+// An archive gzipped under the running server (the plain file replaced by
+// its .gz): the export before the next index update fails (its messages
+// are gone from where they were indexed); after it the messages are
+// served from the gzip file, the same Patients as before, nothing lost.
+func TestHTTPGzippedSourceKeepsServing(t *testing.T) {
+	t.Parallel()
+	b, c, big := faultBridge(t, "fail")
+	code, body := c.rawExport("")
+	if code != http.StatusOK {
+		t.Fatalf("first export: %d %s", code, body)
+	}
+	before, _, _ := c.identifiersByPatient(body)
+	data, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	os.WriteFile(big+".gz", buf.Bytes(), 0o644)
+	os.Remove(big)
+	if code, body = c.rawExport(""); code != http.StatusInternalServerError || !strings.Contains(string(body), "gone") {
+		t.Fatalf("export with the file gzipped away: %d %s; want a failed job (records gone)", code, body)
+	}
+	st, err := b.p.Update(t.Context())
+	if err != nil || st.Moved != 1 || st.Dropped != 0 {
+		t.Fatalf("update: %+v %v; want the file found again, moved", st, err)
+	}
+	code, body = c.rawExport("")
+	if code != http.StatusOK || strings.Contains(string(body), "unreadable-records") {
+		t.Fatalf("after the update: %d %s", code, body)
+	}
+	after, _, _ := c.identifiersByPatient(body)
+	if len(after) != len(before) {
+		t.Fatalf("%d Patients after the move, %d before", len(after), len(before))
+	}
+	for id, ids := range before {
+		if len(after[id]) != len(ids) {
+			t.Errorf("Patient %s: identifiers %v, before %v", id, after[id], ids)
+		}
+	}
+	_, mb := c.do(http.MethodGet, strings.TrimSuffix(c.base, "/fhir")+"/metrics")
+	if !strings.Contains(string(mb), `iisbridge_index_files_total{event="moved"} 1`) {
+		t.Errorf("/metrics does not count the moved file:\n%s", mb)
 	}
 }
