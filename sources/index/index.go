@@ -5,14 +5,32 @@
 //
 // An export never holds an archive in memory: it walks persons in Patient
 // id order from the index and re-reads each person's messages from the
-// archive by offset. Indexing is incremental: appended bytes and new files
-// are read, unchanged files are skipped after comparing size, mtime and the
-// hashes of the first and last indexed 4 KB; a file changed in place is
-// re-indexed (its old messages removed, the links rebuilt).
+// archive by offset. Every message is stored with its MSH-10 and a CRC-64
+// of its bytes (v2archive.DataHash), and every re-read is checked against
+// them (Message.Verify): bytes that changed since indexing are never
+// taken for the message indexed there.
 //
-// Gzip inputs (detected by content) are decompressed once into
-// DIR/spool/ so messages can be re-read by offset; a changed gzip file is
-// spooled and indexed again as a whole.
+// Indexing is incremental. Files are keyed by canonical absolute path. A
+// file whose size, mtime, inode and ctime are as last seen (and were not
+// modified within racyWindow of that look) is skipped unread; any
+// difference makes Update compare the CRC-64 of every byte indexed: the
+// same prefix means appended bytes (read) or only touched; anything else
+// is a rewrite (its old messages removed, the file read again, the links
+// rebuilt). A new path whose content starts with the indexed content of a
+// file gone or rewritten (renamed, rotated, gzipped) takes that file's
+// row: its messages stay and are re-read from the new place. Files that
+// are gone or no longer under the paths given are dropped with their
+// messages. A file that cannot be read now keeps what was indexed of it
+// and does not stop the update.
+//
+// Gzip inputs (detected by content) are decompressed into DIR/spool/ so
+// messages can be re-read by offset (spooled to a temporary name and
+// renamed into place, so running exports keep their bytes); a gzip bomb
+// (more than maxGzipRatio times its size, past gzipRatioFloor) is
+// reported as broken input and not spooled, a corrupt stream keeps what
+// decompressed and reports the rest.
+//
+// Times are stored as unix microseconds (no overflow in years 0001-9999).
 //
 // Patient ids: the hash of the smallest identity key of the person (IIS id
 // keys sort before MRN keys, MRN keys before demographics), optionally
