@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -20,7 +21,7 @@ func init() {
 	register(&command{
 		Name:    "index",
 		Usage:   "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
-		Short:   "index v2 archives (incremental: only new files and appended bytes are read)",
+		Short:   "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:     func(args []string) int { return runIndex(args, os.Stderr) },
 		Streams: true,
 	})
@@ -59,6 +60,17 @@ func runIndex(args []string, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "usage: iisbridge index [--data DIR] PATH...")
 		return 2
+	}
+	// The index holds exactly the files under the paths given (files no
+	// longer under them are dropped): a mistyped path must not empty it.
+	for _, a := range fs.Args() {
+		if _, err := os.Lstat(a); err == nil {
+			continue
+		}
+		if m, err := filepath.Glob(a); err != nil || len(m) == 0 {
+			fmt.Fprintf(stderr, "iisbridge index: %s: no such file or directory (nothing indexed, nothing dropped)\n", a)
+			return 1
+		}
 	}
 	if *mapFile != "" {
 		if _, err := mapping.Load(*mapFile); err != nil {

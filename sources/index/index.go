@@ -155,6 +155,15 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
+	// Temporary spools a killed update left behind (an update under way
+	// in another process renames its own within the hour).
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "spool", "tmp-*")); len(tmps) > 0 {
+		for _, t := range tmps {
+			if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(t)
+			}
+		}
+	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
 		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)"
