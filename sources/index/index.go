@@ -5,7 +5,7 @@
 //
 // An export never holds an archive in memory: it walks persons in Patient
 // id order from the index and re-reads each person's messages from the
-// archive by offset. Every message is stored with its MSH-10 and a CRC-64
+// archive by offset. Every message is stored with its MSH-10 and a 64-bit checksum
 // of its bytes (v2archive.DataHash), and every re-read is checked against
 // them (Message.Verify): bytes that changed since indexing are never
 // taken for the message indexed there.
@@ -13,7 +13,7 @@
 // Indexing is incremental. Files are keyed by canonical absolute path. A
 // file whose size, mtime, inode and ctime are as last seen (and were not
 // modified within racyWindow of that look) is skipped unread; any
-// difference makes Update compare the CRC-64 of every byte indexed: the
+// difference makes Update compare the checksum (v2archive.DataHash) of every byte indexed: the
 // same prefix means appended bytes (read) or only touched; anything else
 // is a rewrite (its old messages removed, the file read again, the links
 // rebuilt). A new path whose content starts with the indexed content of a
@@ -99,8 +99,8 @@ CREATE TABLE IF NOT EXISTS files(
 	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
 	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
 	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
-	prefix_crc INTEGER,                    -- CRC-64 of those bytes (NULL: unknown)
-	head_crc INTEGER,                      -- CRC-64 of their first 4 KB (finds a moved file)
+	prefix_crc INTEGER,                    -- checksum (v2archive.DataHash) of those bytes (NULL: unknown)
+	head_crc INTEGER,                      -- checksum (v2archive.DataHash) of their first 4 KB (finds a moved file)
 	next_line INTEGER NOT NULL DEFAULT 1,
 	next_index INTEGER NOT NULL DEFAULT 0,
 	indexed_at INTEGER NOT NULL DEFAULT 0);
@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS messages(
 	control_id TEXT NOT NULL,
 	msh7 INTEGER NOT NULL,       -- unix µs, 0 = unknown
 	warn INTEGER NOT NULL DEFAULT 0, -- warning issues an export reports about it as read (reader, parser)
-	hash INTEGER,                -- CRC-64 of the message as read (v2archive.DataHash): re-reads are checked against it
+	hash INTEGER,                -- checksum (v2archive.DataHash) of the message as read (v2archive.DataHash): re-reads are checked against it
 	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
 	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2
 	key_id INTEGER,              -- first identity key (P)
