@@ -26,6 +26,10 @@
 //   - Without authorization (NoAuth) SMART discovery answers 404 and the
 //     CapabilityStatement declares no security service: nothing is claimed
 //     that does not exist.
+//   - An export whose source could not be read in full (Options.OnUnreadable)
+//     fails by default; with "warn" it completes with an `extension` on the
+//     manifest and an OperationOutcome (code incomplete) counting the loss.
+//     Source-wide broken-input issues go to system exports only.
 //   - Each Type/id is written once per export (first wins; a deletion of a
 //     written id is dropped). The exporter guarantees it globally (person
 //     by person, ids derived from the person); the server re-checks over a

@@ -152,6 +152,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// Spool paths are stored: absolute, so they read from any directory.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
