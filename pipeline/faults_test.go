@@ -332,3 +332,25 @@ func TestOpenSurvivesUnreadableInput(t *testing.T) {
 		t.Errorf("ingest counts %v: want the missing file unreadable and the gzip broken", c)
 	}
 }
+
+// _since far outside 1678-2262 does not wrap around the index's times:
+// 2300 gives what 2100 gives (nothing), 1500 everything.
+func TestFarSince(t *testing.T) {
+	dir := t.TempDir()
+	a, b, _, _, _ := faultWorld(t, dir)
+	os.WriteFile(filepath.Join(dir, "in", "broken.hl7"), []byte("PID|1|orphan\r"), 0o644)
+	p := openNamed(t, dir, filepath.Join(dir, "in"), a, b)
+	count := func(year int) (int, int) {
+		var s memSink
+		if err := p.Export(context.Background(), Query{Since: time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC), SourceIssues: true}, &s); err != nil {
+			t.Fatal(err)
+		}
+		return len(s.res), len(s.issues)
+	}
+	r21, i21 := count(2100)
+	r23, i23 := count(2300)
+	r15, i15 := count(1500)
+	if r21 != 0 || i21 != 0 || r23 != 0 || i23 != 0 || r15 == 0 || i15 != 1 {
+		t.Fatalf("_since 2100: %d resources %d issues; 2300: %d, %d; 1500: %d, %d", r21, i21, r23, i23, r15, i15)
+	}
+}
