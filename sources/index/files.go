@@ -158,7 +158,7 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	if !x.rebuiltTold {
 		st.Rebuilt, x.rebuiltTold = x.rebuilt, true
 	}
-	files, err := x.expandPaths(paths, &st)
+	files, blocked, err := x.expandPaths(paths, &st)
 	if err != nil {
 		return st, err
 	}
@@ -166,7 +166,7 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	if err != nil {
 		return st, err
 	}
-	acts, drops, err := x.plan(ctx, files, rows, &st)
+	acts, drops, err := x.plan(ctx, files, blocked, rows, &st)
 	defer func() {
 		for _, a := range acts {
 			a.c.discard()
@@ -234,29 +234,34 @@ func canonical(p string) (string, error) {
 
 // expandPaths lists the files behind paths by canonical path, leaving out
 // the index's own data directory (an archive tree may hold it). Missing or
-// unlistable paths are logged and counted, not fatal: their files are
-// gone for this update.
-func (x *Index) expandPaths(paths []string, st *UpdateStats) ([]string, error) {
-	var out []string
+// unlistable paths are logged and counted, not fatal: the files of a
+// missing one are gone; those under one that exists but cannot be listed
+// (blocked) are kept as indexed.
+func (x *Index) expandPaths(paths []string, st *UpdateStats) (out, blocked []string, err error) {
 	seen := map[string]bool{}
 	own, err := canonical(x.dir)
 	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+		return nil, nil, fmt.Errorf("index: %w", err)
 	}
 	mine := func(a string) bool { return a == own || strings.HasPrefix(a, own+string(filepath.Separator)) }
 	for _, arg := range paths {
 		if arg == "-" {
-			return nil, errors.New("index: standard input cannot be indexed (messages must be re-readable); save it to a file")
+			return nil, nil, errors.New("index: standard input cannot be indexed (messages must be re-readable); save it to a file")
 		}
 		if _, err := os.Lstat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
 			if _, err := filepath.Match(arg, ""); err != nil {
-				return nil, fmt.Errorf("index: pattern %q: %w", arg, err)
+				return nil, nil, fmt.Errorf("index: pattern %q: %w", arg, err)
 			}
 		}
 		for _, in := range v2archive.Expand(arg) {
 			if in.Err != nil {
 				st.Unreadable++
-				slog.Warn("index: input cannot be listed; files indexed from it are dropped", "path", in.Path, "err", errText(in.Err))
+				if errors.Is(in.Err, fs.ErrNotExist) {
+					slog.Warn("index: input not found; files indexed from it are dropped", "path", in.Path, "err", errText(in.Err))
+				} else if a, err := canonical(in.Path); err == nil {
+					blocked = append(blocked, a)
+					slog.Warn("index: input cannot be listed; files indexed from it are kept", "path", in.Path, "err", errText(in.Err))
+				}
 				continue
 			}
 			a, err := canonical(in.Path)
@@ -267,7 +272,7 @@ func (x *Index) expandPaths(paths []string, st *UpdateStats) ([]string, error) {
 			out = append(out, a)
 		}
 	}
-	return out, nil
+	return out, blocked, nil
 }
 
 // errText words an error without repeating the path.
@@ -302,8 +307,15 @@ func (x *Index) fileRows(ctx context.Context) (map[string]*fileRow, error) {
 // plan decides what to do with each file: compare the listed files with
 // their rows, match new paths against rows whose file went away or
 // changed (a move keeps the messages), and drop the rest of those.
-func (x *Index) plan(ctx context.Context, files []string, rows map[string]*fileRow, st *UpdateStats) (acts []*action, drops []*fileRow, err error) {
+func (x *Index) plan(ctx context.Context, files, blocked []string, rows map[string]*fileRow, st *UpdateStats) (acts []*action, drops []*fileRow, err error) {
 	listed := map[int64]bool{}
+	for _, f := range rows {
+		for _, b := range blocked {
+			if f.path == b || strings.HasPrefix(f.path, b+string(filepath.Separator)) {
+				listed[f.id] = true // cannot be listed now: kept as indexed
+			}
+		}
+	}
 	var fresh []*action
 	for _, p := range files {
 		if err := ctx.Err(); err != nil {

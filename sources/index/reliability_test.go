@@ -421,3 +421,32 @@ func TestVerifyRefusesOtherBytes(t *testing.T) {
 		t.Fatalf("a message without a stored checksum verified: %v", err)
 	}
 }
+
+// A folder that cannot be listed keeps what was indexed from it; a
+// folder that is gone drops it.
+func TestUnlistableFolderKept(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: file permissions are not enforced")
+	}
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "in", "sub")
+	os.MkdirAll(sub, 0o755)
+	fourVXU(t, filepath.Join(sub, "a.hl7"))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	in := filepath.Join(dir, "in")
+	if _, err := x.Update(ctx, []string{in}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(sub, 0)
+	st, err := x.Update(ctx, []string{in})
+	os.Chmod(sub, 0o755)
+	if err != nil || st.Dropped != 0 || st.Unreadable != 1 || len(persons(t, x)) != 4 {
+		t.Fatalf("unlistable folder: %+v %v", st, err)
+	}
+	os.RemoveAll(sub)
+	if st, err := x.Update(ctx, []string{in}); err != nil || st.Dropped != 1 {
+		t.Fatalf("gone folder: %+v %v", st, err)
+	}
+}
