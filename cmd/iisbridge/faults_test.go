@@ -250,3 +250,88 @@ func TestHTTPGzippedSourceKeepsServing(t *testing.T) {
 		t.Errorf("/metrics does not count the moved file:\n%s", mb)
 	}
 }
+
+// swapWorld writes an archive of 42 one-VXU persons whose 21st and 22nd
+// messages have the same length, and returns it with their spans.
+func swapWorld(t *testing.T, path string) (data []byte, x, y [2]int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range 42 {
+		n := strconv.Itoa(100 + i)
+		start := b.Len()
+		b.WriteString("MSH|^~\\&|EHR|CLINICA|IIS|MYIIS|20240101120000||VXU^V04^VXU_V04|C" + n + "|P|2.5.1\r" +
+			"PID|1||M" + n + "^^^CLINICA^MR||FAMILY" + n + "^GIVEN||20200101|F\r" +
+			"ORC|RE||O" + n + "^CLINICA\rRXA|0|1|20240101||08^HepB^CVX|0.5|mL^mL^UCUM||00^x^NIP001||||||L1||MSD^Merck^MVX|||CP|A\r\n")
+		switch i {
+		case 20:
+			x = [2]int{start, b.Len()}
+		case 21:
+			y = [2]int{start, b.Len()}
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(b.String()), x, y
+}
+
+// Two same-length VXUs of different persons swapped in the middle of a
+// served file (modification time set back): over HTTP no Patient is
+// served with another person's data, the export says what it left out,
+// and the next update reads the file again.
+func TestHTTPSwappedMessages(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "world", "a.hl7")
+	os.MkdirAll(filepath.Dir(arch), 0o755)
+	data, x, y := swapWorld(t, arch)
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Sources = []config.Source{{Name: "registry", Kind: "v2archive", Paths: []string{arch}}}
+	cfg.Jobs.OnUnreadable = "warn"
+	b, c, _ := startBridge(t, cfg, false)
+	code, body := c.rawExport("")
+	if code != http.StatusOK {
+		t.Fatalf("first export: %d %s", code, body)
+	}
+	before, _, _ := c.identifiersByPatient(body)
+	if len(before) != 42 {
+		t.Fatalf("%d Patients, want 42", len(before))
+	}
+	fi, _ := os.Stat(arch)
+	sw := bytes.Clone(data)
+	copy(sw[x[0]:x[1]], data[y[0]:y[1]])
+	copy(sw[y[0]:y[1]], data[x[0]:x[1]])
+	f, _ := os.OpenFile(arch, os.O_WRONLY, 0)
+	f.WriteAt(sw, 0)
+	f.Close()
+	os.Chtimes(arch, fi.ModTime(), fi.ModTime())
+	check := func(body []byte) (map[string]map[string]bool, map[string]any) {
+		pats, _, m := c.identifiersByPatient(body)
+		for id, ids := range pats {
+			for v := range ids {
+				if !before[id][v] {
+					t.Errorf("Patient %s served with identifier %s, another person's", id, v)
+				}
+			}
+		}
+		return pats, m
+	}
+	code, body = c.rawExport("")
+	if code != http.StatusOK {
+		t.Fatalf("export after the swap: %d %s", code, body)
+	}
+	pats, m := check(body)
+	ext := obj(obj(m, "extension"), "http://iisbridge.dev/fhir/StructureDefinition/unreadable-records")
+	if n, _ := ext["count"].(float64); n != 2 || !strings.Contains(str(ext, "message"), "2 changed") || len(pats) != 40 {
+		t.Fatalf("export after the swap: %d Patients, loss %v; want the 2 swapped left out as changed", len(pats), ext)
+	}
+	st, err := b.p.Update(t.Context())
+	if err != nil || st.Unchanged != 0 || st.Rewritten != 1 {
+		t.Fatalf("update after the swap: %+v %v; want the file read again", st, err)
+	}
+	code, body = c.rawExport("")
+	if pats, m := check(body); code != http.StatusOK || len(pats) != 42 || m["extension"] != nil {
+		t.Fatalf("after the update: %d, %d Patients: %s", code, len(pats), body)
+	}
+}
