@@ -974,7 +974,7 @@ func unreadable(err error) (why, text string) {
 	if strings.HasPrefix(err.Error(), "v2archive:") {
 		return UnreadableIO, "reading the archive file failed"
 	}
-	return UnreadableChanged, "the message indexed here no longer parses: " + err.Error()
+	return UnreadableChanged, "the message indexed here no longer parses"
 }
 
 // root is where the locations of one path argument are given from.

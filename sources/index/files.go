@@ -200,7 +200,8 @@ func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error)
 	if err := w.commit(); err != nil {
 		return st, err
 	}
-	if st.New+st.Appended+st.Rewritten+st.Dropped+st.Moved > 0 {
+	// A file only moved changed no message: no links to redo.
+	if st.New+st.Appended+st.Rewritten+st.Dropped > 0 || st.Messages > 0 {
 		if err := x.finish(ctx, rebuild); err != nil {
 			return st, err
 		}
