@@ -365,3 +365,26 @@ func TestFarSince(t *testing.T) {
 		t.Fatalf("_since 2100: %d resources %d issues; 2300: %d, %d; 1500: %d, %d", r21, i21, r23, i23, r15, i15)
 	}
 }
+
+// An export's error file holds issues about the records it exports: the
+// source-wide broken input (records that are no one's) only when asked
+// (system exports).
+func TestSourceIssuesOnlyWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	a, b, _, _, _ := faultWorld(t, dir)
+	os.WriteFile(filepath.Join(dir, "in", "broken.hl7"), []byte("PID|1|orphan\r"), 0o644)
+	p := openNamed(t, dir, filepath.Join(dir, "in"), a, b)
+	for _, q := range []Query{{}, {PatientIDs: []string{}}, {SourceIssues: true}} {
+		var s memSink
+		if err := p.Export(context.Background(), q, &s); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if q.SourceIssues {
+			want = 1
+		}
+		if len(s.issues) != want || want == 1 && !strings.Contains(s.issues[0].String(), `"registry/broken.hl7"`) {
+			t.Errorf("%+v: issues %v, want %d about registry/broken.hl7", q, s.issues, want)
+		}
+	}
+}
