@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"iisbridge/auth/scope"
+	"iisbridge/diag"
 )
 
 // Defaults used when a key is absent.
@@ -77,9 +80,13 @@ type Jobs struct {
 	OnUnreadable string `yaml:"on_unreadable"`
 }
 
-// Auth lists the registered SMART Backend Services clients.
+// Auth lists the registered SMART Backend Services clients and the
+// server-wide authorization settings (see package auth).
 type Auth struct {
-	Clients []Client `yaml:"clients"`
+	Clients  []Client `yaml:"clients"`
+	FileURLs string   `yaml:"file_urls"` // bearer (default) | signed: the default for clients
+	AuditLog string   `yaml:"audit_log"` // JSON lines; default DATA_DIR/auth/audit.log
+	Metrics  string   `yaml:"metrics"`   // token (default): /metrics needs a token; open: it does not
 }
 
 // Client is one registered backend client. JWKS is the inline key set
@@ -91,6 +98,13 @@ type Client struct {
 	Scopes   []string       `yaml:"scopes"`
 	Groups   []string       `yaml:"groups"`   // Group ids or org keys it may see; empty = all
 	Manifest string         `yaml:"manifest"` // per-client override of the manifest style
+	// InsecureJWKSURL allows an http jwks_url (tests on loopback).
+	InsecureJWKSURL bool `yaml:"insecure_jwks_url"`
+	// SystemExport and PatientExport grant [base]/$export and
+	// Patient/$export; without them only Group/[id]/$export is allowed.
+	SystemExport  bool   `yaml:"system_export"`
+	PatientExport bool   `yaml:"patient_export"`
+	FileURLs      string `yaml:"file_urls"` // bearer | signed; "" = auth.file_urls
 }
 
 // Group is a static Group (tests, demos): members by Patient id.
@@ -121,29 +135,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Problem is one thing wrong with the configuration, at a position.
-type Problem struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (p Problem) String() string {
-	if p.Line == 0 {
-		return fmt.Sprintf("%s: %s", p.File, p.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
-}
+type Problem = diag.Problem
 
 // Error lists every problem found, not just the first.
-type Error struct{ Problems []Problem }
-
-func (e *Error) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
-}
+type Error = diag.List
 
 // Default is the configuration used when no file is given.
 func Default() *Config {
@@ -173,7 +168,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			c.File = path
 			return c, nil
 		}
-		return nil, &Error{[]Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		return nil, &Error{Problems: []Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
 	v := &validator{file: path}
 	doc := &root
@@ -198,7 +193,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		v.validate(c, doc)
 	}
 	if len(v.problems) > 0 {
-		return nil, &Error{v.problems}
+		return nil, &Error{Problems: v.problems}
 	}
 	return c, nil
 }
@@ -213,8 +208,10 @@ var schema = map[string]any{
 	"jobs": map[string]any{
 		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
 		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil, "on_unreadable": nil},
-	"auth": map[string]any{"clients": map[string]any{"[]": map[string]any{
-		"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil}}},
+	"auth": map[string]any{"file_urls": nil, "audit_log": nil, "metrics": nil,
+		"clients": map[string]any{"[]": map[string]any{
+			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
+			"insecure_jwks_url": nil, "system_export": nil, "patient_export": nil, "file_urls": nil}}},
 	"groups": map[string]any{"[]": map[string]any{
 		"id": nil, "name": nil, "org_key": nil, "members": nil}},
 }
@@ -372,6 +369,7 @@ func (c *Config) resolvePaths(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.DataDir = abs(c.DataDir)
+	c.Auth.AuditLog = abs(c.Auth.AuditLog)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		s.Mapping = abs(s.Mapping)
@@ -472,19 +470,47 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		if cl.JWKSURL != "" {
 			if u, err := url.Parse(cl.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 				v.add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want an absolute https URL", i)
+			} else if u.Scheme == "http" && !cl.InsecureJWKSURL {
+				v.add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want https (insecure_jwks_url: true allows http, for tests)", i)
 			}
+		} else if cl.InsecureJWKSURL {
+			v.add(node(doc, "auth", "clients", i, "insecure_jwks_url"), "auth.clients[%d].insecure_jwks_url: only meaningful with jwks_url", i)
 		}
 		if cl.JWKS != nil {
 			if _, ok := cl.JWKS["keys"].([]any); !ok {
 				v.add(node(doc, "auth", "clients", i, "jwks"), "auth.clients[%d].jwks: want a JWKS object with a keys list", i)
+			} else {
+				for k, msg := range CheckJWKS(cl.JWKS) {
+					v.add(node(doc, "auth", "clients", i, "jwks", "keys", k), "auth.clients[%d].jwks.keys[%d]: %s", i, k, msg)
+				}
 			}
 		}
 		if len(cl.Scopes) == 0 {
 			v.add(n, "auth.clients[%d]: scopes: at least one scope is required", i)
 		}
+		for j, sc := range cl.Scopes {
+			if _, err := scope.Parse(sc); err != nil {
+				v.add(node(doc, "auth", "clients", i, "scopes", j), "auth.clients[%d].scopes[%d]: %v", i, j, err)
+			}
+		}
+		if len(cl.Groups) > 0 && (cl.SystemExport || cl.PatientExport) {
+			v.add(n, "auth.clients[%d]: system_export and patient_export reach every patient; a client bound to groups may not have them", i)
+		}
 		if cl.Manifest != "" && cl.Manifest != "stu2" && cl.Manifest != "stu4" {
 			v.add(node(doc, "auth", "clients", i, "manifest"), "auth.clients[%d].manifest: want stu2 or stu4", i)
 		}
+		if cl.FileURLs != "" && cl.FileURLs != "bearer" && cl.FileURLs != "signed" {
+			v.add(node(doc, "auth", "clients", i, "file_urls"), "auth.clients[%d].file_urls: want bearer or signed", i)
+		}
+	}
+	if f := c.Auth.FileURLs; f != "" && f != "bearer" && f != "signed" {
+		v.add(node(doc, "auth", "file_urls"), "auth.file_urls: want bearer or signed, not %q", f)
+	}
+	if m := c.Auth.Metrics; m != "" && m != "token" && m != "open" {
+		v.add(node(doc, "auth", "metrics"), "auth.metrics: want token or open, not %q", m)
+	}
+	if a := c.Auth.AuditLog; a != "" && !isDir(filepath.Dir(a)) {
+		v.add(node(doc, "auth", "audit_log"), "auth.audit_log: directory %s does not exist", filepath.Dir(a))
 	}
 	gids := map[string]bool{}
 	for i := range c.Groups {

@@ -150,6 +150,54 @@ func TestBaseURLRequiredOnAllInterfaces(t *testing.T) {
 	}
 }
 
+func TestAuthClientProblems(t *testing.T) {
+	p := write(t, "a.yaml", `auth:
+  file_urls: sometimes
+  metrics: public
+  clients:
+    - client_id: plain-http
+      jwks_url: http://keys.example.org/jwks.json
+      scopes: [system/*.rs]
+    - client_id: granular
+      jwks_url: https://keys.example.org/jwks.json
+      scopes: ["system/Immunization.rs?status=completed", patient/*.read]
+    - client_id: bad-keys
+      jwks:
+        keys:
+          - {kty: EC, crv: P-384, x: p03hh9kzKTwBpfxJXAZJN5HMzoikChqfcqjeuj8QTWgMCsy8c09h8F9SUXimFmHi, y: -vl7WUlfpdqjHFSTwKTdtZVvQufCKNpxrw42fxt_f1w0U4EUN6QCRc421jn8TgSM}
+          - {kty: oct, kid: s, k: c2VjcmV0}
+      scopes: [system/*.read]
+      groups: [riverside]
+      system_export: true
+      file_urls: maybe
+    - client_id: insecure-inline
+      insecure_jwks_url: true
+      jwks: {keys: []}
+      scopes: [system/*.read]
+`)
+	_, err := Load(p)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, w := range []string{
+		"a.yaml:2:14: auth.file_urls: want bearer or signed",
+		"a.yaml:3:12: auth.metrics: want token or open",
+		"a.yaml:6:17: auth.clients[0].jwks_url: want https (insecure_jwks_url: true allows http",
+		"a.yaml:10:16: auth.clients[1].scopes[0]: scope \"system/Immunization.rs?status=completed\": granular scopes",
+		"a.yaml:10:59: auth.clients[1].scopes[1]: scope \"patient/*.read\": only system/ scopes",
+		"a.yaml:14:13: auth.clients[2].jwks.keys[0]: kid is required",
+		"a.yaml:15:13: auth.clients[2].jwks.keys[1]: holds private key material",
+		"a.yaml:11:7: auth.clients[2]: system_export and patient_export reach every patient",
+		"a.yaml:19:18: auth.clients[2].file_urls: want bearer or signed",
+		"a.yaml:21:26: auth.clients[3].insecure_jwks_url: only meaningful with jwks_url",
+	} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %q in:\n%s", w, msg)
+		}
+	}
+}
+
 func TestOnUnreadable(t *testing.T) {
 	c, err := Parse("x.yaml", nil)
 	if err != nil || c.Jobs.OnUnreadable != "fail" {

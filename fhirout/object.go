@@ -9,7 +9,6 @@ package fhirout
 import (
 	"iter"
 	"slices"
-	"unsafe"
 )
 
 // Object is a JSON object with keys kept in insertion order; a resource is
@@ -159,12 +158,10 @@ func (o *Object) Elem(key string, i int) *Object {
 		}
 	}
 	if arr == nil && i == 0 {
-		// The usual case, a new [{}]: array, object and the array's
-		// interface header in one allocation.
+		// The usual case, a new [{}]: array and object in one allocation.
 		b := &elem1{}
 		b.arr[0] = &b.obj
-		b.hdr = b.arr[:]
-		v := boxSlice(&b.hdr)
+		var v any = b.arr[:]
 		if j >= 0 {
 			o.m[j].val = v
 		} else {
@@ -186,18 +183,8 @@ func (o *Object) Elem(key string, i int) *Object {
 
 // elem1 is what Elem makes for a new one-element array.
 type elem1 struct {
-	hdr []any
 	arr [1]any
 	obj Object
-}
-
-// boxSlice is any(*h) without copying the header to a new heap object:
-// the interface points at *h, which must never change afterwards.
-func boxSlice(h *[]any) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = sliceType, unsafe.Pointer(h)
-	return v
 }
 
 // Append adds v to the array at key, creating it (a non-array value at key

@@ -1,7 +1,5 @@
 package fhirout
 
-import "unsafe"
-
 // Slab makes Objects, their members and their arrays from a few shared
 // chunks instead of one heap allocation each: a mapped message builds
 // dozens of small objects, and allocating them one by one (and collecting
@@ -16,19 +14,15 @@ type Slab struct {
 	objs []Object
 	mems []member
 	arrs []any
-	strs []string
-	hdrs [][]any
 	// Chunk sizes learnt from what was used between Resets, so a Slab
 	// reset per record allocates about one right-sized chunk of each kind.
-	sizes [5]chunkSize
+	sizes [3]chunkSize
 }
 
 const (
 	kObjects = iota
 	kMembers
 	kArrays
-	kStrings
-	kHeaders
 )
 
 type chunkSize struct{ used, next int }
@@ -47,14 +41,12 @@ const (
 	slabObjects = 64
 	slabMembers = 256
 	slabArray   = 64
-	slabStrings = 128
-	slabHeaders = 32
 )
 
 // Reset lets go of the current chunks (objects already made keep theirs
 // alive), so the Slab holds no reference to earlier output.
 func (s *Slab) Reset() {
-	s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil
+	s.objs, s.mems, s.arrs = nil, nil, nil
 	for k := range s.sizes {
 		c := &s.sizes[k]
 		if c.used > 0 {
@@ -78,7 +70,7 @@ func (s *Slab) Object(n int) *Object {
 // for n keys in all.
 func (s *Slab) Resource(resourceType string, n int) *Object {
 	o := s.Object(max(n, 1))
-	o.m = append(o.m, member{"resourceType", s.String(resourceType)}) // boxed by the slab
+	o.m = append(o.m, member{"resourceType", s.String(resourceType)})
 	return o
 }
 
@@ -130,62 +122,19 @@ func (s *Slab) Append(o *Object, key string, v any, n int) {
 		if arr == nil {
 			arr = s.array(max(n, 1))
 		}
-		o.m[j].val = s.box(sliceType, unsafe.Pointer(s.header(append(arr, v))))
+		o.m[j].val = append(arr, v)
 		return
 	}
-	o.add(key, s.box(sliceType, unsafe.Pointer(s.header(append(s.array(max(n, 1)), v)))))
+	o.add(key, append(s.array(max(n, 1)), v))
 }
 
-// Boxing. Putting a string or a slice into an `any` copies its header to a
-// fresh heap object: one allocation per element value, and one per Append
-// (the array's header changes each time). The Slab instead keeps headers
-// in chunks and builds the interface value around a pointer into them.
-// The result is an ordinary string, Number or []any interface: type
-// switches, == and reflection see no difference. A header is written once,
-// before it is handed out, and never again.
-
-type eface struct{ typ, data unsafe.Pointer }
-
-func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
-
-var (
-	stringType = typeWord("")
-	numberType = typeWord(Number(""))
-	sliceType  = typeWord([]any(nil))
-)
-
-func (s *Slab) box(typ, data unsafe.Pointer) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = typ, data
-	return v
-}
-
-func (s *Slab) str(v string) unsafe.Pointer {
-	if len(s.strs) == cap(s.strs) {
-		s.strs = make([]string, 0, s.chunk(kStrings, slabStrings, 1))
-	}
-	s.sizes[kStrings].used++
-	s.strs = append(s.strs, v)
-	return unsafe.Pointer(&s.strs[len(s.strs)-1])
-}
-
-func (s *Slab) header(a []any) *[]any {
-	if len(s.hdrs) == cap(s.hdrs) {
-		s.hdrs = make([][]any, 0, s.chunk(kHeaders, slabHeaders, 1))
-	}
-	s.sizes[kHeaders].used++
-	s.hdrs = append(s.hdrs, a)
-	return &s.hdrs[len(s.hdrs)-1]
-}
-
-// String is any(v) without an allocation of its own.
+// String is any(v); the empty string needs no allocation.
 func (s *Slab) String(v string) any {
 	if v == "" {
 		return ""
 	}
-	return s.box(stringType, s.str(v))
+	return v
 }
 
-// Number is any(Number(v)) without an allocation of its own.
-func (s *Slab) Number(v string) any { return s.box(numberType, s.str(v)) }
+// Number is any(Number(v)).
+func (s *Slab) Number(v string) any { return Number(v) }

@@ -79,11 +79,12 @@
 //
 // # ORDER groups
 //
-// Message.Orders groups VXU^V04 and RSP^K11 bodies: each RXA forms one
-// group with the ORC immediately before it (an RXA without ORC, as 2.3.1
+// Message.Orders groups VXU^V04 and RSP^K11 bodies by the VXU_V04 ORDER
+// structure (OrderSegments, InOrder): each RXA forms one group with the ORC
+// before it and the PRT/TQ1/TQ2 between them (an RXA without ORC, as 2.3.1
 // and 2.4 feeds send, still forms one), the RXR after it and the OBX (with
-// their NTE) up to the next ORC or RXA. Z-segments anywhere in a group stay
-// in Order.All. Segments before the first ORC/RXA (PID, PD1, NK1, ...)
+// their NTE and v2.8 PRT) up to the next ORC or RXA. Z-segments anywhere in
+// a group stay in Order.All. Segments before the first ORC/RXA (PID, PD1, NK1, ...)
 // belong to no group, and so does an ORC that no RXA follows. A group also
 // ends at a standard segment that has no place in an ORDER (a second PID
 // in an RSP). Every RXA is in exactly one group.

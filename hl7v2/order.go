@@ -7,16 +7,33 @@ type Order struct {
 	All           Segments // every segment of the group in order, ORC first
 }
 
-// Orders returns the ORDER groups of a VXU^V04 / RSP^K11 message: each RXA
-// with its own ORC (the one before it, if not already used), RXR and the
-// OBX/NTE/Z segments that follow it up to the next ORC or RXA.
+// OrderSegments are the segments of the VXU_V04 / RSP_K11 ORDER group
+// (v2.5.1 to v2.8): ORC [{PRT}] [{TQ1 [{TQ2}]}] RXA [{PRT}] [RXR]
+// [{OBX [{PRT}] [{NTE}]}]. PRT (participation) is v2.7+. Z-segments may
+// sit in a group too. Do not modify.
+var OrderSegments = []string{"ORC", "PRT", "TQ1", "TQ2", "RXA", "RXR", "OBX", "NTE"}
+
+// InOrder says whether a segment of this name belongs in an ORDER group:
+// one of OrderSegments or a Z-segment.
+func InOrder(name string) bool {
+	switch name {
+	case "ORC", "PRT", "TQ1", "TQ2", "RXA", "RXR", "OBX", "NTE":
+		return true
+	}
+	return len(name) > 0 && name[0] == 'Z'
+}
+
+// Orders returns the ORDER groups of a VXU^V04 / RSP^K11 message (the
+// structure of OrderSegments): each RXA with its own ORC (the one before
+// it, if not already used), and the PRT/TQ1/TQ2 between them, RXR and the
+// OBX/NTE/PRT/Z segments that follow it up to the next ORC or RXA.
 //
 // Segments before the first ORC or RXA (PID, PD1, NK1, ...) belong to no
 // group; so does an ORC that no RXA follows before the next ORC, RXA or
 // patient-level segment. A group ends at the next ORC or RXA and at any
 // standard segment that cannot sit in an ORDER (PID starts another patient
-// in an RSP); TQ1/TQ2, RXR, OBX, NTE, Z-segments and unknown segments stay
-// in the group.
+// in an RSP); PRT, TQ1/TQ2, RXR, OBX, NTE, Z-segments and unknown segments
+// stay in the group.
 //
 // Orders is computed on the first call and remembered: every call returns
 // the same slice, and it is safe for concurrent use like the rest of the
@@ -36,6 +53,7 @@ var (
 	keyNTE = nameKey("NTE")
 	keyTQ1 = nameKey("TQ1")
 	keyTQ2 = nameKey("TQ2")
+	keyPRT = nameKey("PRT")
 )
 
 // computeOrders splits the message into ORDER groups. It allocates the
@@ -108,7 +126,7 @@ func (m *Message) computeOrders() []Order {
 				spill = append(spill, s)
 				cur.OBX = spill[len(spill)-n-1 : len(spill) : len(spill)]
 			}
-		case keyNTE, keyTQ1, keyTQ2:
+		case keyNTE, keyTQ1, keyTQ2, keyPRT:
 		default:
 			if _, known := segmentNames[s.impl.name]; known && s.impl.name[0] != 'Z' {
 				closeGroup(i)

@@ -123,3 +123,51 @@ func TestOrdersShapes(t *testing.T) {
 		t.Errorf("RXR = %q, want the first", got)
 	}
 }
+
+// TestOrdersV28PRT: v2.8 puts PRT (participation) between ORC and RXA and
+// after OBX; they stay in the ORDER, whose ORC is kept (ms-fhir-converter
+// 001 shape: a patient-level OBX/PRT/NTE before the first ORC).
+func TestOrdersV28PRT(t *testing.T) {
+	msg := "MSH|^~\\&|A|B|C|D|20210818||VXU^V04^VXU_V04|1|P|2.8\r" +
+		"PID|1||P1^^^X^MR||DOE^JANE||20200101|F\r" +
+		"OBX|1|NM|8867-4^heartrate^LN||60\r" +
+		"PRT|1|AD||AD^Admitting Provider^HL70912\r" +
+		"NTE|1||note\r" +
+		"ORC|RE|4422|13696|||||||||654^Thomas\r" +
+		"PRT||AD||AD||PPT\r" +
+		"TQ1|1\r" +
+		"RXA|0|1|20210818||49281021588^TENIVAC^NDC|0.5\r" +
+		"PRT||AD||AP\r" +
+		"RXR|C28161^Intramuscular^NCIT\r" +
+		"OBX|1|CE|30963-3^Vaccine Funding Source^LN|1|PHC70\r" +
+		"PRT||CO||CP\r" +
+		"NTE|1||after\r" +
+		"ORC|RE||13697\r" +
+		"RXA|0|1|20210818||08^HepB^CVX\r"
+	m, err := Parse([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ORC PRT TQ1 RXA PRT RXR OBX PRT NTE | ORC RXA"
+	if got := orderShape(m.Orders()); got != want {
+		t.Fatalf("orders %q, want %q", got, want)
+	}
+	o := m.Orders()[0]
+	if got := o.ORC.Field(3).Rep(1).Component(1).String(); got != "13696" {
+		t.Errorf("ORC-3 = %q: the ORC before PRT was lost", got)
+	}
+	if got := o.ORC.Field(12).Rep(1).Component(1).String(); got != "654" {
+		t.Errorf("ORC-12 = %q", got)
+	}
+	if len(o.OBX) != 1 || o.RXR.IsZero() {
+		t.Errorf("OBX %d, RXR zero %v", len(o.OBX), o.RXR.IsZero())
+	}
+	for _, name := range OrderSegments {
+		if !InOrder(name) {
+			t.Errorf("InOrder(%s) false", name)
+		}
+	}
+	if InOrder("PID") || !InOrder("ZVX") {
+		t.Error("InOrder: PID in, or Z-segment out")
+	}
+}

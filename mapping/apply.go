@@ -26,6 +26,7 @@ type mappingImpl struct {
 	nVars     int
 	nRules    int
 	padded    bool // some target has an index > 0: Prune after building
+	consts    map[string]string
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,

@@ -128,15 +128,10 @@ type cscope struct {
 	ftype  string // its FHIR type, e.g. Identifier
 }
 
-// orderSegs are the segments an ORDER group owns; any other segment named
-// inside an ORDER resolves in the whole message (PID, MSH, ...).
-func orderOwns(name string) bool {
-	switch name {
-	case "ORC", "TQ1", "TQ2", "RXA", "RXR", "OBX", "NTE":
-		return true
-	}
-	return strings.HasPrefix(name, "Z")
-}
+// orderOwns says an ORDER group owns the segment (hl7v2.OrderSegments and
+// Z-segments); any other segment named inside an ORDER resolves in the
+// whole message (PID, MSH, ...).
+func orderOwns(name string) bool { return hl7v2.InOrder(name) }
 
 func (s *cscope) owns(name string) bool {
 	switch s.kind {
@@ -338,6 +333,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
 		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{},
 		slotOwner: map[int]*resourceDef{}, segIDs: map[string]int{}}
+	c.m.consts = c.consts
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()

@@ -242,7 +242,7 @@ func TestDefaultBadCodes(t *testing.T) {
 	if len(imms) != 4 {
 		t.Fatalf("%d Immunizations, want 4 (405 and the impossible date rejected)", len(imms))
 	}
-	if issueCount(out, "error", "code-invalid", `code "405" is not in table cvx`) != 1 {
+	if issueCount(out, "error", "code-invalid", "RXA-5's CVX code is not in the CVX table and no NDC or CPT code is beside it") != 1 {
 		t.Error("405 not rejected")
 	}
 	if issueCount(out, "error", "required", "occurrenceDateTime is required") != 1 {
@@ -252,16 +252,19 @@ func TestDefaultBadCodes(t *testing.T) {
 	want(t, imms[0], "vaccineCode.coding[0].code", "03")
 	want(t, imms[0], "vaccineCode.coding[1].code", "90707")
 	absent(t, imms[0], "primarySource")
+	want(t, imms[0], "_primarySource.extension[0].valueCode", "unknown")
 	if issueCount(out, "warning", "code-invalid", "RXA-9 is not an NIP001 code") != 1 {
 		t.Error("RXA-9 warning")
 	}
 	// 045 compares numerically with 45.
 	want(t, imms[1], "vaccineCode.coding[0].code", "45")
-	// NDC only: kept, normalized, warned.
-	want(t, imms[2], "vaccineCode.coding[0].system", "http://hl7.org/fhir/sid/ndc")
-	want(t, imms[2], "vaccineCode.coding[0].code", "49281021588")
-	if issueCount(out, "warning", "incomplete", "NDC but no CVX") != 1 {
-		t.Error("NDC warning")
+	// NDC only: kept, normalized, CVX from the NDC crosswalk (TENIVAC → 113).
+	want(t, imms[2], "vaccineCode.coding[0].system", "http://hl7.org/fhir/sid/cvx")
+	want(t, imms[2], "vaccineCode.coding[0].code", "113")
+	want(t, imms[2], "vaccineCode.coding[1].system", "http://hl7.org/fhir/sid/ndc")
+	want(t, imms[2], "vaccineCode.coding[1].code", "49281021588")
+	if issueCount(out, "warning", "incomplete", "NDC-to-CVX table does not list") != 0 {
+		t.Error("NDC warning for a listed NDC")
 	}
 	// CPT only: CVX through the CPT table; NCIt route kept with v2/v3.
 	last := imms[3]
@@ -295,7 +298,7 @@ func TestDefaultMisc(t *testing.T) {
 	want(t, p, "contact[0].telecom[0].system", "email")
 	// A VIS named by vaccine type (30956-7) with its dates.
 	im := byType(t, out, "Immunization")[0]
-	want(t, im, "education[0].documentType", "CVX 45")
+	want(t, im, "education[0].documentType", "Hep B, unspecified formulation") // CVX 45's description, not a made-up string
 	want(t, im, "education[0].publicationDate", "2012-02-02")
 	want(t, im, "education[0].presentationDate", "2023-01-05")
 	// ORC-2 placer id (vxu_full).

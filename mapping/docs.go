@@ -13,7 +13,8 @@ const (
 )
 
 // Docs is the Markdown reference of the registered functions and table
-// policies, generated from the registries the compiler uses.
+// policies, generated from the registries the compiler uses, and the
+// Choices table of the default mapping.
 func Docs() string {
 	var b strings.Builder
 	b.WriteString("### Functions\n\n| Function | Does |\n|---|---|\n")
@@ -28,6 +29,7 @@ func Docs() string {
 	for _, v := range builtinDocs {
 		fmt.Fprintf(&b, "| `$%s` | %s |\n", v[0], v[1])
 	}
+	b.WriteString(choicesDocs())
 	return b.String()
 }
 

@@ -50,3 +50,18 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("README example gives %d resources, want 3", len(out.Resources))
 	}
 }
+
+// TestDocsShowChoices: `mapping docs` shows the default mapping's choices,
+// the refusal statusReason read from the mapping itself.
+func TestDocsShowChoices(t *testing.T) {
+	d := Docs()
+	v, ok := Default().Constant("refusal_default_reason")
+	if !ok || v == "" {
+		t.Fatal("default mapping lacks constant refusal_default_reason")
+	}
+	for _, s := range []string{"### Choices of the default mapping", "RXA-20 `RE` (refusal) with RXA-18 empty", "statusReason v3-ActReason `" + v + "`"} {
+		if !strings.Contains(d, s) {
+			t.Errorf("docs lack %q", s)
+		}
+	}
+}

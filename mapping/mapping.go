@@ -7,14 +7,13 @@ package mapping
 
 import (
 	"embed"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"iisbridge/diag"
 	"iisbridge/fhirout"
 	"iisbridge/hl7v2"
 	"iisbridge/sources"
@@ -25,24 +24,10 @@ import (
 type Mapping struct{ impl *mappingImpl }
 
 // Problem is one thing wrong with a mapping file, at a position.
-type Problem struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (p Problem) String() string { return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg) }
+type Problem = diag.Problem
 
 // CheckError lists every problem found in a mapping (not just the first).
-type CheckError struct{ Problems []Problem }
-
-func (e *CheckError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
-}
+type CheckError = diag.List
 
 // Load reads, validates and compiles a mapping file (and the code-table
 // files it names, relative to it). Validation errors are a *CheckError.
@@ -71,6 +56,12 @@ func compileMapping(data []byte, name string, fsys fs.FS, dir string) (*Mapping,
 // Stats says how big a compiled mapping is (for `mapping check`).
 func (m *Mapping) Stats() (resources, rules int) {
 	return len(m.impl.resources), m.impl.nRules
+}
+
+// Constant is the value of one of the mapping's constants.
+func (m *Mapping) Constant(name string) (string, bool) {
+	v, ok := m.impl.consts[name]
+	return v, ok
 }
 
 // File is the mapping's file name as given to Load ("defaults/default.yaml"

@@ -8,6 +8,7 @@ var knownSegments = map[string]int{
 	"GT1": 57, "IN1": 53, "IN2": 72, "IN3": 28, "ORC": 31, "TQ1": 14, "TQ2": 10,
 	"RXA": 26, "RXR": 6, "OBX": 25, "NTE": 4, "MSA": 6, "ERR": 12, "QAK": 6, "QPD": 0,
 	"RCP": 7, "MRG": 7, "FHS": 12, "FTS": 2, "BHS": 12, "BTS": 3, "OBR": 50, "SPM": 30,
+	"PRT": 24, // v2.7+ participation, in ORDER groups of v2.8 messages
 }
 
 func maxFields(seg string) int { return knownSegments[seg] }

@@ -13,11 +13,19 @@ import (
 // stored value). Identifiers are the union of all messages; names and
 // addresses that the newer messages no longer carry are kept with use
 // "old". The result is the first object, modified.
+//
+// What a mapping had to send absent is not a value either: an identifier
+// or name that only carries the data-absent-reason extension gives way to
+// real ones from any message, and gender "unknown" to a known gender.
 func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 	if len(newestFirst) == 0 {
 		return nil
 	}
 	out := newestFirst[0]
+	if len(newestFirst) == 1 {
+		return out
+	}
+	absentIDs, absentNames := dropAbsent(out, "identifier"), dropAbsent(out, "name")
 	for _, old := range newestFirst[1:] {
 		for _, k := range old.Keys() {
 			v, _ := old.Get(k)
@@ -25,11 +33,20 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 			case "resourceType", "id", "meta":
 				continue
 			case "identifier":
-				mergeList(out, k, v, identifierKey, "")
+				mergeList(out, k, realEntries(v), identifierKey, "")
 			case "name":
-				mergeList(out, k, v, nameKey, "old")
+				// No real name yet: the newest older one's are current.
+				use := "old"
+				if _, ok := out.Get(k); !ok {
+					use = ""
+				}
+				mergeList(out, k, realEntries(v), nameKey, use)
 			case "address":
 				mergeList(out, k, v, addressKey, "old")
+			case "gender":
+				if g := str(out, k); g == "" || g == "unknown" {
+					out.Set(k, v)
+				}
 			default:
 				if _, ok := out.Get(k); !ok {
 					out.Set(k, v)
@@ -37,7 +54,57 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 			}
 		}
 	}
+	for k, absent := range map[string]any{"identifier": absentIDs, "name": absentNames} {
+		if _, ok := out.Get(k); !ok && absent != nil {
+			out.Set(k, absent)
+		}
+	}
 	return out
+}
+
+// absentOnly says an identifier or name carries nothing but extensions
+// (the data-absent-reason the mapping sends when the source had none).
+func absentOnly(o *fhirout.Object) bool {
+	for _, k := range o.Keys() {
+		switch k {
+		case "extension", "_system", "_value":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// realEntries is v (an array of objects) without its absent-only entries.
+func realEntries(v any) any {
+	l, _ := v.([]any)
+	var out []any
+	for _, e := range l {
+		if o, ok := e.(*fhirout.Object); ok && absentOnly(o) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// dropAbsent removes the absent-only entries of out's array k and returns
+// the array as it was when it held nothing else (nil otherwise).
+func dropAbsent(out *fhirout.Object, k string) any {
+	v, ok := out.Get(k)
+	if !ok {
+		return nil
+	}
+	real, _ := realEntries(v).([]any)
+	if len(real) == len(list(out, k)) {
+		return nil
+	}
+	if len(real) == 0 {
+		out.Delete(k)
+		return v
+	}
+	out.Set(k, real)
+	return nil
 }
 
 // mergeList appends the entries of older (an array of objects) that out's

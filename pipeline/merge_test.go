@@ -97,3 +97,28 @@ func TestReduceDoses(t *testing.T) {
 		}
 	}
 }
+
+// TestMergePatientsAbsentGivesWay: what the mapping sent absent
+// (data-absent-reason identifier or name, gender unknown for an empty
+// PID-8) does not override the values older messages carried, and stays
+// only when no message had one.
+func TestMergePatientsAbsentGivesWay(t *testing.T) {
+	const dar = `{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}`
+	const darID = `{"_system":` + dar + `,"_value":` + dar + `}`
+	newest := obj(t, `{"resourceType":"Patient","identifier":[`+darID+`],"name":[`+dar+`],"gender":"unknown"}`)
+	older := obj(t, `{"resourceType":"Patient","identifier":[{"system":"s/a","value":"A1"}],"name":[{"family":"SMITH"}],"gender":"male"}`)
+	oldest := obj(t, `{"resourceType":"Patient","name":[{"family":"SMYTH"}],"gender":"female"}`)
+	got := MergePatients([]*fhirout.Object{newest, older, oldest}).String()
+	want := `{"resourceType":"Patient","gender":"male","identifier":[{"system":"s/a","value":"A1"}],` +
+		`"name":[{"family":"SMITH"},{"family":"SMYTH","use":"old"}]}`
+	if got != want {
+		t.Fatalf("merged\n got %s\nwant %s", got, want)
+	}
+	// Nobody had an identifier or name: the absent ones stay.
+	a := obj(t, `{"resourceType":"Patient","identifier":[`+darID+`],"name":[`+dar+`],"gender":"unknown"}`)
+	b := obj(t, `{"resourceType":"Patient","identifier":[`+darID+`],"name":[`+dar+`]}`)
+	got = MergePatients([]*fhirout.Object{a, b}).String()
+	if !strings.Contains(got, `"identifier":[{"_system"`) || !strings.Contains(got, `"name":[{"extension"`) || !strings.Contains(got, `"gender":"unknown"`) {
+		t.Errorf("absent-only merge lost the placeholders: %s", got)
+	}
+}

@@ -352,7 +352,10 @@ func patientKey(msg *hl7v2.Message, orders bool) string {
 	}
 	for _, s := range segs {
 		switch s.Name() {
-		case "MSH", "ORC", "RXA", "RXR", "OBX", "NTE", "TQ1", "TQ2", "MSA", "QAK", "QPD", "RCP", "ERR":
+		case "MSH", "MSA", "QAK", "QPD", "RCP", "ERR":
+			continue
+		}
+		if hl7v2.InOrder(s.Name()) && s.Name()[0] != 'Z' {
 			continue
 		}
 		b.WriteByte('\r')

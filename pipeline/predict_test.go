@@ -32,7 +32,8 @@ func TestReadV2Keys(t *testing.T) {
 	orc3 := []string{"", "D1", " D1 ", "0", "9999", "mr7", "MR7", `A\T\B`, `""`, "NC-1^EHR"}
 	rxa21 := []string{"", "A", "D", "d", " D", `""`}
 	rxa9 := []string{"", "00", "01", " 00", "00^New^NIP001", `""`}
-	n := 0
+	// Every outcome must occur, or the comparison proves little.
+	var seen struct{ fill, deleted, primary, refused bool }
 	for _, c := range orc3 {
 		for _, a := range rxa21 {
 			for _, s := range rxa9 {
@@ -55,11 +56,14 @@ func TestReadV2Keys(t *testing.T) {
 					t.Errorf("ORC-3 %q RXA-21 %q RXA-9 %q: got fill %q deleted %v primary %v ok %v, want %q %v %v %v",
 						c, a, s, got.fill, got.deleted, got.primary, got.ok, fill, del, prim, ok)
 				}
-				n++
+				seen.fill = seen.fill || fill != ""
+				seen.deleted = seen.deleted || del
+				seen.primary = seen.primary || prim
+				seen.refused = seen.refused || !ok
 			}
 		}
 	}
-	if n != len(orc3)*len(rxa21)*len(rxa9) {
-		t.Fatal("not every case ran")
+	if !seen.fill || !seen.deleted || !seen.primary || !seen.refused {
+		t.Fatalf("the cases miss an outcome: %+v", seen)
 	}
 }

@@ -29,15 +29,19 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	v := mux.Vars(r)
 	kind, name := v["kind"], v["file"]
-	found := false
-	for _, f := range rec.Files {
+	var found *jobFile
+	for i, f := range rec.Files {
 		if f.Kind == kind && f.Name == name {
-			found = true
+			found = &rec.Files[i]
 			break
 		}
 	}
-	if rec.State != stateDone || !found {
+	if rec.State != stateDone || found == nil {
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no such file in this export")
+		return
+	}
+	if kind == "output" && !principal(r).MayRead(found.Type) {
+		s.outcome(w, r, http.StatusForbidden, "forbidden", "this token's scopes do not cover "+found.Type+" resources")
 		return
 	}
 	s.mu.Lock()

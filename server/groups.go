@@ -238,7 +238,20 @@ func (s *Server) groupResource(ctx context.Context, g groupRow) (*fhirout.Object
 	return o, nil
 }
 
+// mayReadGroups refuses Group reads to a client without read access to
+// Group (system/Group.rs or system/*.rs).
+func (s *Server) mayReadGroups(w http.ResponseWriter, r *http.Request) bool {
+	if principal(r).MayRead("Group") {
+		return true
+	}
+	s.outcome(w, r, http.StatusForbidden, "forbidden", "this client may not read Group resources (scope system/Group.rs)")
+	return false
+}
+
 func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
+	if !s.mayReadGroups(w, r) {
+		return
+	}
 	g, err := s.store.group(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
 		s.internalError(w, r, "reading the Group store", err)
@@ -259,6 +272,9 @@ func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
 // searchGroups answers GET Group with the Groups the client may see,
 // optionally narrowed by identifier ([system|]value) or name (prefix).
 func (s *Server) searchGroups(w http.ResponseWriter, r *http.Request) {
+	if !s.mayReadGroups(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	gs, err := s.store.groups(r.Context())
 	if err != nil {

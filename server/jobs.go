@@ -49,6 +49,10 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 			s.outcome(w, r, http.StatusBadRequest, "not-supported", "kick-off requires the header Prefer: respond-async")
 			return
 		}
+		if !p.MayExport(level) {
+			s.outcome(w, r, http.StatusForbidden, "forbidden", "this client is not granted "+level+"-level export")
+			return
+		}
 		var group *groupRow
 		if level == levelGroup {
 			g, err := s.store.group(r.Context(), mux.Vars(r)["id"])
@@ -157,7 +161,7 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 	}
 	rec := &jobRecord{
 		ID: newID(), Owner: p.ClientID, State: stateQueued, Level: spec.level, Request: req, Style: style,
-		RequiresToken: s.opts.TokenURL != "", SinceGiven: spec.hasSince, Created: s.now(),
+		RequiresToken: s.opts.TokenURL != "" && !(p.SignedURLs && s.opts.URLSigner != nil), SinceGiven: spec.hasSince, Created: s.now(),
 	}
 	if err := s.store.insertJob(ctx, rec); err != nil {
 		s.mu.Unlock()

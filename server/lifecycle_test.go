@@ -369,7 +369,7 @@ func TestSmartConfigurationWithAuth(t *testing.T) {
 	if !m.RequiresAccessToken {
 		t.Error("requiresAccessToken false with auth on")
 	}
-	if got := TokenURL("https://iis.example.org:8443/base/fhir"); got != "https://iis.example.org:8443/auth/token" {
+	if got := TokenURL("https://iis.example.org:8443/base/fhir/"); got != "https://iis.example.org:8443/base/fhir/auth/token" {
 		t.Errorf("TokenURL %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"iisbridge/fhirout"
 )
@@ -75,7 +76,9 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 		svc.Set("coding", []any{coding(securityServiceCS, "SMART-on-FHIR", "SMART-on-FHIR")})
 		svc.Set("text", "OAuth2 using SMART Backend Services (client_credentials with a signed JWT assertion)")
 		sec.Set("service", []any{svc})
-		sec.Set("description", "SMART Backend Services: token endpoint "+s.opts.TokenURL)
+		sec.Set("description", "SMART Backend Services (client_credentials, private_key_jwt assertions signed RS384 or ES384): "+
+			"token endpoint "+s.opts.TokenURL+"; scopes system/[Type|*].[read|rs] (granular scopes are refused); "+
+			"every request but metadata and SMART discovery needs a bearer token; a client sees only its own jobs and its registered Groups.")
 	} else {
 		sec.Set("description", "Authorization is disabled on this instance (no clients configured; loopback only).")
 	}
@@ -159,11 +162,11 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 }
 
 // TokenURL returns the token endpoint URL for a public FHIR base URL:
-// /auth/token at the same origin.
+// [base]/auth/token.
 func TokenURL(baseURL string) string {
-	u, err := url.Parse(baseURL)
-	if err != nil {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host + "/auth/token"
+	return u.String() + "/auth/token"
 }

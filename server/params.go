@@ -343,6 +343,12 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 				Diagnostics: "this client may read none of the exported resource types"}}}
 		}
 	}
+	for t := range spec.filters {
+		if !p.MayRead(t) {
+			return nil, &requestError{403, []fhirout.Issue{{Severity: "error", Code: "forbidden",
+				Diagnostics: fmt.Sprintf("parameter _typeFilter: this client may not read %s resources", t)}}}
+		}
+	}
 	if provenance && !slices.Contains(types, "Provenance") {
 		types = append(types, "Provenance")
 	}

@@ -23,6 +23,14 @@
 //     SUBSETTED is tagged only when something was removed.
 //   - A client bound to Groups (Principal.Groups) may export only through
 //     Group/[id]/$export; system and Patient level answer 403.
+//   - Authorization (package auth implements it for SMART): the
+//     Principal's Levels and Types bound a kick-off (403 outside them),
+//     its Groups bound Group export and reads (404 outside them); Group
+//     reads need read on Group, output files read on their type. With a
+//     FileURLVerifier a signed file URL stands in for the token (any
+//     Authorization header is ignored; a signature that does not hold is
+//     403), and jobs of a Principal with SignedURLs get manifests whose
+//     URLs are signed when the manifest is served.
 //   - Without authorization (NoAuth) SMART discovery answers 404 and the
 //     CapabilityStatement declares no security service: nothing is claimed
 //     that does not exist.
@@ -69,7 +77,14 @@ type Options struct {
 	Authorizer Authorizer // nil = NoAuth
 	// TokenURL is the SMART token endpoint; "" means authorization is off
 	// and discovery says so.
-	TokenURL       string
+	TokenURL string
+	// TokenEndpoint serves POST [base]/auth/token (no Authorizer on it).
+	TokenEndpoint http.Handler
+	// URLSigner and URLVerifier enable signed file URLs for principals
+	// with SignedURLs; Auditor receives an event per export action.
+	URLSigner      FileURLSigner
+	URLVerifier    FileURLVerifier
+	Auditor        Auditor
 	Concurrency    int                   // workers; default 2
 	PerClient      int                   // queued+running jobs per client; default 2
 	Rotate         fhirout.RotateOptions // per output file
@@ -261,6 +276,9 @@ func (s *Server) Handler() http.Handler {
 	open.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	open.HandleFunc(p+"/metadata", s.capabilityStatement).Methods(http.MethodGet, http.MethodHead)
 	open.HandleFunc(p+"/.well-known/smart-configuration", s.smartConfiguration).Methods(http.MethodGet, http.MethodHead)
+	if s.opts.TokenEndpoint != nil {
+		open.Handle(p+"/auth/token", s.opts.TokenEndpoint).Methods(http.MethodPost)
+	}
 
 	sec := r.NewRoute().Subrouter()
 	sec.Use(s.authorize)
@@ -272,7 +290,9 @@ func (s *Server) Handler() http.Handler {
 	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.status).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.deleteJob).Methods(http.MethodDelete)
-	sec.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
+	files := r.NewRoute().Subrouter()
+	files.Use(s.authorizeFile)
+	files.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
 	return s.observe(r)
 }
 
@@ -395,25 +415,122 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Authorize(r)
 		if err != nil {
-			status, msg := http.StatusUnauthorized, "authorization failed"
-			var ae *AuthError
-			if errors.As(err, &ae) {
-				if ae.Status != 0 {
-					status = ae.Status
-				}
-				msg = ae.Msg
-			}
-			code := "login"
-			if status == http.StatusForbidden {
-				code = "forbidden"
-			} else {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="iisbridge"`)
-			}
-			s.outcome(w, r, status, code, msg)
+			s.refuse(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
+		s.serveAs(w, r, p, next)
 	})
+}
+
+// authorizeFile lets a signed file URL stand for the token: with a
+// signature present the Authorization header is ignored and a signature
+// that does not hold is a 403.
+func (s *Server) authorizeFile(next http.Handler) http.Handler {
+	auth := s.authorize(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.URLVerifier == nil {
+			auth.ServeHTTP(w, r)
+			return
+		}
+		v := mux.Vars(r)
+		client, signed, err := s.opts.URLVerifier.VerifyFileURL(r, FileRef{Job: v["job"], Kind: v["kind"], Name: v["file"]})
+		if !signed {
+			auth.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			info(r).job = v["job"]
+			s.refuse(w, r, &AuthError{Status: http.StatusForbidden, Code: "signature", Msg: err.Error()})
+			return
+		}
+		s.serveAs(w, r, &Principal{ClientID: client}, next)
+	})
+}
+
+// refuse answers an Authorizer's error: 401 with WWW-Authenticate, or 403.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusUnauthorized, "", "authorization failed"
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		if ae.Status != 0 {
+			status = ae.Status
+		}
+		code, msg = ae.Code, ae.Msg
+	}
+	oo := "login"
+	if status == http.StatusForbidden {
+		oo = "forbidden"
+		if code == "insufficient_scope" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="iisbridge", error="insufficient_scope"`)
+		}
+	} else {
+		if code == "" {
+			code = "invalid_token"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="iisbridge", error="`+code+`"`)
+	}
+	s.outcome(w, r, status, oo, msg)
+	s.audit(r, nil, status, code)
+}
+
+// serveAs runs next for principal p and audits the export actions.
+func (s *Server) serveAs(w http.ResponseWriter, r *http.Request, p *Principal, next http.Handler) {
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		sw = &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	}
+	next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
+	s.audit(r, p, sw.status, "")
+}
+
+// audit sends one event for the actions the audit log records: kick-off,
+// status polled to its end, DELETE, download, and refused access. Polls
+// still in progress and Group reads are left out.
+func (s *Server) audit(r *http.Request, p *Principal, status int, reason string) {
+	if s.opts.Auditor == nil {
+		return
+	}
+	ri := info(r)
+	route := strings.TrimPrefix(ri.route, s.prefix)
+	ev := AuditEvent{Time: s.now().UTC(), Route: ri.route, Job: ri.job, Status: status, Reason: reason, Outcome: "ok"}
+	if p != nil {
+		ev.ClientID = p.ClientID
+	}
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		ev.Outcome = "refused"
+	case status == http.StatusNotFound:
+		ev.Outcome = "not-found"
+	case status >= 400:
+		ev.Outcome = "failed"
+	}
+	switch {
+	case p == nil:
+		ev.Event = "access.refused"
+	case strings.HasSuffix(route, "/$export"):
+		ev.Event = "export.kickoff"
+	case route == "/bulkstatus/{job}" && r.Method == http.MethodDelete:
+		ev.Event = "export.delete"
+	case route == "/bulkstatus/{job}":
+		if status == http.StatusAccepted || status == http.StatusTooManyRequests {
+			return
+		}
+		ev.Event = "export.complete"
+		if status != http.StatusOK {
+			ev.Event = "export.status"
+		}
+	case route == "/bulkfiles/{job}/{kind}/{file}":
+		ev.Event = "file.download"
+		if status < 400 { // a refused path is the caller's text
+			v := mux.Vars(r)
+			ev.File = v["kind"] + "/" + v["file"]
+		}
+	case ev.Outcome == "refused":
+		ev.Event = "access.refused"
+	default:
+		return
+	}
+	s.opts.Auditor.Audit(ev)
 }
 
 // writeResource writes a FHIR resource as application/fhir+json.

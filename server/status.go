@@ -68,7 +68,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeResource(w, http.StatusInternalServerError, fhirout.OperationOutcome(fhirout.Issue{
 			Severity: "fatal", Code: "exception", Diagnostics: rec.Error}))
 	case stateDone:
-		m := s.manifest(rec)
+		m, err := s.manifest(rec)
+		if err != nil {
+			s.internalError(w, r, "signing file URLs", err)
+			return
+		}
 		if err := s.addLoss(r.Context(), m, rec); err != nil {
 			s.internalError(w, r, "reading the job store", err)
 			return
@@ -82,7 +86,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // manifest builds the completion manifest. Style stu2 (default) has
 // "request" and "error"; stu4 drops "request" and calls errors "outcome".
-func (s *Server) manifest(rec *jobRecord) *fhirout.Object {
+// A job whose files need no token (auth on, requiresAccessToken false)
+// gets URLs signed for its owner now, when the manifest is served.
+func (s *Server) manifest(rec *jobRecord) (*fhirout.Object, error) {
+	sign := !rec.RequiresToken && s.opts.TokenURL != "" && s.opts.URLSigner != nil
 	m := fhirout.NewObject()
 	m.Set("transactionTime", fhirout.FormatInstant(rec.TransactionTime))
 	if rec.Style != "stu4" {
@@ -93,7 +100,14 @@ func (s *Server) manifest(rec *jobRecord) *fhirout.Object {
 	for _, f := range rec.Files {
 		it := fhirout.NewObject()
 		it.Set("type", f.Type)
-		it.Set("url", s.baseURL+"/bulkfiles/"+rec.ID+"/"+f.Kind+"/"+f.Name)
+		u := s.baseURL + "/bulkfiles/" + rec.ID + "/" + f.Kind + "/" + f.Name
+		if sign {
+			var err error
+			if u, err = s.opts.URLSigner.SignFileURL(u, FileRef{Job: rec.ID, Kind: f.Kind, Name: f.Name, Client: rec.Owner}); err != nil {
+				return nil, err
+			}
+		}
+		it.Set("url", u)
 		it.Set("count", fhirout.Number(strconv.FormatInt(f.Count, 10)))
 		lists[f.Kind] = append(lists[f.Kind], it)
 	}
@@ -106,7 +120,7 @@ func (s *Server) manifest(rec *jobRecord) *fhirout.Object {
 	} else {
 		m.Set("error", lists["error"])
 	}
-	return m
+	return m, nil
 }
 
 // deleteJob cancels a running job or releases a finished one's files.

@@ -28,7 +28,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "bench export",
-		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [PATH...]",
+		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [--auth] [PATH...]",
 		Short:   "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
 		Run:     runBenchExport,
 		Streams: true,
@@ -49,6 +49,7 @@ func runBenchExport(args []string) int {
 	encoding := fs.String("encoding", "auto", "input encoding the index was built with")
 	perFile := fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
+	withAuth := fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -74,17 +75,31 @@ func runBenchExport(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Exporter: p, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
 		Concurrency: *workers, PerClient: *n, RetryAfter: time.Second,
 		Rotate: fhirout.RotateOptions{MaxResources: *perFile},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	var ba *benchAuth
+	if *withAuth {
+		if ba, err = newBenchAuth(exportDir, opts.BaseURL); err != nil {
+			return fail(err)
+		}
+		defer ba.svc.Close()
+		ba.options(&opts)
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return fail(err)
 	}
 	defer srv.Close(context.Background())
 	go http.Serve(ln, srv.Handler())
+	if ba != nil {
+		if err := ba.login(benchClient, opts.TokenURL); err != nil {
+			return fail(err)
+		}
+	}
 	resetPeakRSS()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

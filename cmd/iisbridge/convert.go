@@ -101,6 +101,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		return reduceConvert(fs.Args(), m, *dataDir, w, dw, sw, stderr)
 	}
 	st := &convertStats{skipped: map[string]int{}, resources: map[string]int64{}}
+	kinds := newIssueKinds() // records per warning kind, after the summary
 	progress := newProgress(stderr)
 
 	// The loop: read → parse → map → write. One message at a time, so
@@ -164,7 +165,9 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 					st.errors++
 				}
 			}
-			werr = w.Write(fhirout.OperationOutcome(issues...))
+			oo := fhirout.OperationOutcome(issues...)
+			kinds.add(oo)
+			werr = w.Write(oo)
 			st.resources["OperationOutcome"]++
 		}
 		progress.update(rd.Counts())
@@ -182,6 +185,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		werr = errors.Join(werr, sw.Flush())
 	}
 	st.print(stderr, files)
+	kinds.print(stderr)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: writing output: %v\n", werr)
 		return 1

@@ -160,7 +160,7 @@ func TestHTTPTruncatedSource(t *testing.T) {
 					if strings.Contains(string(b), filepath.Dir(big)) {
 						t.Errorf("error file names a server path: %s", b)
 					}
-					if strings.Contains(string(b), `"code":"incomplete"`) {
+					if strings.Contains(string(b), `"code":"incomplete","details":{"text":"this export is incomplete: `) {
 						incomplete++
 					}
 					if strings.Contains(string(b), "indexed message left out of this export") {

@@ -3,26 +3,70 @@ package main
 import (
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 )
 
 // Garbage collector settings for the long streaming commands (serve,
 // bench export, convert, index: command.Streams). Their live heap is small and flat (a window of
 // persons), but they allocate fast: with Go's default GOGC=100 the
 // collector ran every few MB and took about a sixth of an export's CPU.
-// GOGC=400 under a soft memory limit trades some of the 256 MB RSS budget
-// for that CPU; the limit makes the collector work harder instead of
-// growing past it. GOGC and GOMEMLIMIT in the environment win.
+// GOGC=400 under a soft memory limit trades some RSS for that CPU; the
+// limit makes the collector work harder instead of growing past it. GOGC
+// and GOMEMLIMIT in the environment win.
 const (
-	gcPercent   = 400
-	memoryLimit = 192 << 20
+	gcPercent = 400
+	// The soft limit is a base plus a share per export job that may run
+	// at once (jobs.concurrency): one export measured 146 MB RSS, ten
+	// queued on two workers 185 MB.
+	memoryBase   = 128 << 20
+	memoryPerJob = 32 << 20
+	// memoryLimit is the limit for the default two job workers and for
+	// the commands that run one stream.
+	memoryLimit = memoryBase + 2*memoryPerJob
 )
+
+// cgroupMemoryMax is the cgroup v2 file holding the container's memory
+// limit ("max" when there is none).
+var cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
 
 // tuneGC applies the settings above where the environment sets none.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+	setJobMemoryLimit(2)
+}
+
+// setJobMemoryLimit sets the soft memory limit for jobs export workers,
+// unless GOMEMLIMIT is set.
+func setJobMemoryLimit(jobs int) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+		debug.SetMemoryLimit(memoryLimitFor(jobs, cgroupLimit()))
 	}
+}
+
+// memoryLimitFor is the soft limit for jobs concurrent exports; inside a
+// cgroup with a hard limit it stays at three quarters of that limit, so
+// the collector works harder before the kernel's OOM killer acts.
+func memoryLimitFor(jobs int, cgroup int64) int64 {
+	l := int64(memoryBase) + int64(max(jobs, 1))*memoryPerJob
+	if cgroup > 0 {
+		l = min(l, cgroup/4*3)
+	}
+	return l
+}
+
+// cgroupLimit reads the cgroup v2 memory limit; 0 when there is none or
+// it cannot be read.
+func cgroupLimit() int64 {
+	b, err := os.ReadFile(cgroupMemoryMax)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0 // "max"
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"runtime/debug"
 	"testing"
 )
@@ -10,6 +11,9 @@ func TestTuneGC(t *testing.T) {
 	prevPct, prevLim := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
 	defer func() { debug.SetGCPercent(prevPct); debug.SetMemoryLimit(prevLim) }()
 
+	old := cgroupMemoryMax
+	cgroupMemoryMax = "/nonexistent" // this test's limit must not depend on the host's cgroup
+	defer func() { cgroupMemoryMax = old }()
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
 	tuneGC()
@@ -29,5 +33,36 @@ func TestTuneGC(t *testing.T) {
 	}
 	if l := debug.SetMemoryLimit(math.MaxInt64); l != math.MaxInt64 {
 		t.Errorf("memory limit %d with GOMEMLIMIT set, want it left alone", l)
+	}
+}
+
+func TestMemoryLimitFor(t *testing.T) {
+	for _, c := range []struct {
+		jobs   int
+		cgroup int64
+		want   int64
+	}{
+		{2, 0, memoryLimit},
+		{0, 0, memoryBase + memoryPerJob},
+		{256, 0, memoryBase + 256*memoryPerJob},
+		{256, 1 << 30, 3 << 28},   // capped at 3/4 of the container's limit
+		{2, 8 << 30, memoryLimit}, // a large container changes nothing
+	} {
+		if got := memoryLimitFor(c.jobs, c.cgroup); got != c.want {
+			t.Errorf("memoryLimitFor(%d, %d) = %d, want %d", c.jobs, c.cgroup, got, c.want)
+		}
+	}
+	dir := t.TempDir()
+	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "junk": 0} {
+		p := dir + "/memory.max"
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := cgroupMemoryMax
+		cgroupMemoryMax = p
+		if got := cgroupLimit(); got != want {
+			t.Errorf("cgroupLimit(%q) = %d, want %d", content, got, want)
+		}
+		cgroupMemoryMax = old
 	}
 }

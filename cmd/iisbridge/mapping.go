@@ -32,7 +32,7 @@ func init() {
 	register(&command{
 		Name:  "mapping docs",
 		Usage: "",
-		Short: "print the mapping functions and table policies as Markdown",
+		Short: "print the mapping functions, table policies and the default mapping's choices as Markdown",
 		Run: func(args []string) int {
 			fmt.Print(mapping.Docs())
 			return 0

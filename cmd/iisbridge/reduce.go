@@ -19,6 +19,7 @@ import (
 type writerSink struct {
 	w      resourceWriter
 	counts map[string]int64
+	kinds  *issueKinds
 	// issues written, by severity: the summary counts what the
 	// OperationOutcome file holds
 	warnings, errors int64
@@ -31,6 +32,7 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
+	s.kinds.add(oo)
 	v, _ := oo.Get("issue")
 	list, _ := v.([]any)
 	for _, is := range list {
@@ -79,7 +81,7 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 		return 1
 	}
 	t1 := time.Now()
-	sink := &writerSink{w: w, counts: map[string]int64{}}
+	sink := &writerSink{w: w, counts: map[string]int64{}, kinds: newIssueKinds()}
 	werr := p.Export(ctx, pipeline.Query{SourceIssues: true}, sink)
 	var files []fhirout.FileInfo
 	if dw != nil {
@@ -103,6 +105,7 @@ func reduceConvert(paths []string, m *mapping.Mapping, dataDir string, w resourc
 	for _, f := range files {
 		fmt.Fprintf(stderr, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}
+	sink.kinds.print(stderr)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)
 		return 1

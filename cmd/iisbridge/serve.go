@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,9 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"iisbridge/auth"
 	"iisbridge/config"
 	"iisbridge/fhirout"
 	"iisbridge/mapping"
@@ -91,6 +92,13 @@ func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go refreshLoop(ctx, b.p, b.srv, cfg.Jobs.GroupRefresh.Duration, log)
+	if b.auth != nil && cfg.File != "" {
+		// Clients reload on a change of the file or on SIGHUP.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go b.auth.Watch(ctx, cfg.File, 2*time.Second, hup)
+	}
 
 	hs := &http.Server{Addr: cfg.Listen, Handler: b.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -119,8 +127,9 @@ func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
 // bridge is what serve listens with: the pipeline over the sources and
 // the $export server driving it. Tests open one behind httptest.
 type bridge struct {
-	p   *pipeline.Pipeline
-	srv *server.Server
+	p    *pipeline.Pipeline
+	srv  *server.Server
+	auth *auth.Service // nil without clients
 }
 
 // close stops the server's workers, then the index they read.
@@ -128,6 +137,11 @@ func (b *bridge) close(ctx context.Context) error {
 	err := b.srv.Close(ctx)
 	if perr := b.p.Close(); err == nil {
 		err = perr
+	}
+	if b.auth != nil {
+		if aerr := b.auth.Close(); err == nil {
+			err = aerr
+		}
 	}
 	return err
 }
@@ -137,19 +151,34 @@ func (b *bridge) close(ctx context.Context) error {
 // configured), opens the server and loads its Groups.
 func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error) {
 	// Authorization first: refuse to expose data before anything else.
-	var auth server.Authorizer
+	var authz server.Authorizer = server.NoAuth{}
+	var svc *auth.Service
 	tokenURL := ""
 	if cfg.AuthEnabled() {
-		// TODO(smart): SMART Backend Services (token endpoint at /auth/token,
-		// JWT assertion checks) is the next issue; until it lands a config
-		// with clients cannot be honoured, and serving without auth is wrong.
-		return nil, errors.New("auth.clients are configured but SMART Backend Services authorization is not implemented yet; remove auth.clients to run unauthenticated on loopback")
+		tokenURL = server.TokenURL(cfg.BaseURL)
+		var err error
+		svc, err = auth.Open(auth.Options{Config: cfg, DataDir: filepath.Join(cfg.DataDir, "auth"),
+			BaseURL: cfg.BaseURL, TokenURL: tokenURL, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		authz = svc
+		if strings.HasPrefix(cfg.BaseURL, "http:") && !isLoopback(cfg.Listen) {
+			log.Warn("base_url is plain http on a non-loopback address: tokens travel unencrypted; put TLS in front", "base_url", cfg.BaseURL)
+		}
+		log.Info("SMART Backend Services authorization on", "clients", len(cfg.Auth.Clients), "token_endpoint", tokenURL)
+	} else {
+		if !isLoopback(cfg.Listen) {
+			return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
+		}
+		log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
 	}
-	if !isLoopback(cfg.Listen) {
-		return nil, fmt.Errorf("refusing to serve without authorization on non-loopback address %s: configure auth.clients", cfg.Listen)
-	}
-	log.Warn("AUTHORIZATION DISABLED: no clients configured; every local process can export all data", "listen", cfg.Listen)
-	auth = server.NoAuth{}
+	opened := false
+	defer func() {
+		if svc != nil && !opened {
+			svc.Close()
+		}
+	}()
 
 	m, sources, readerOpts, err := sourcesOf(cfg)
 	if err != nil {
@@ -182,15 +211,19 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	for _, g := range cfg.Groups {
 		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
-		Authorizer: auth, TokenURL: tokenURL,
+		Authorizer: authz, TokenURL: tokenURL,
 		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
 		OnUnreadable: cfg.Jobs.OnUnreadable,
-	})
+	}
+	if svc != nil {
+		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -198,7 +231,8 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 	if err := srv.RefreshGroups(context.Background()); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	return &bridge{p: p, srv: srv}, nil
+	opened = true
+	return &bridge{p: p, srv: srv, auth: svc}, nil
 }
 
 // Demo data layout under the data directory: the archives alone in

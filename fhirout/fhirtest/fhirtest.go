@@ -1,6 +1,8 @@
-// Package fhirtest checks FHIR JSON against the FHIR R4 JSON schema in
-// tests. The schema path comes from env IISBRIDGE_FHIR_SCHEMA; tests skip
-// when it is unset. The schema is compiled once per process.
+// Package fhirtest checks FHIR JSON in tests: against the FHIR R4 JSON
+// schema (Check, Validate) and against the US Core 6.1 rules the project
+// promises for Patient and Immunization (USCore, Conformant). The schema
+// path comes from env IISBRIDGE_FHIR_SCHEMA; schema checks skip when it is
+// unset. The schema is compiled once per process.
 package fhirtest
 
 import (
