@@ -180,9 +180,15 @@ func TestExportNeverServesSwappedBytes(t *testing.T) {
 	if got["MX1"] || got["MY1"] || len(got) != allMRNs-2 || s.loss.ByReason[UnreadableChanged] != 2 {
 		t.Fatalf("export after the swap: MRNs %v, loss %+v; want X and Y left out as changed", got, s.loss)
 	}
+	if !p.Stale() {
+		t.Error("an export left records out, yet the pipeline does not say the index is stale")
+	}
 	st, err := p.Update(context.Background())
 	if err != nil || st.Unchanged != 1 || st.Rewritten != 1 {
 		t.Fatalf("update after the swap: %+v %v; want a.hl7 read again", st, err)
+	}
+	if p.Stale() {
+		t.Error("stale after the update")
 	}
 	s = lossSink{}
 	if got := served(t, p, &s, owner); len(got) != allMRNs || s.loss.Records != 0 {

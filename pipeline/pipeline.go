@@ -72,6 +72,7 @@ type Pipeline struct {
 	paths     []string // Paths and the Sources' paths
 	roots     []root
 	ingest    map[string]int64 // IngestCounts, under mu
+	stale     atomic.Bool      // an export found records it could not read (Stale)
 }
 
 // How an export maps a person's messages.
@@ -144,6 +145,7 @@ func Open(opts Options) (*Pipeline, error) {
 // Update indexes what is new in the configured paths (the server calls it
 // periodically).
 func (p *Pipeline) Update(ctx context.Context) (index.UpdateStats, error) {
+	p.stale.Store(false) // an export finding more after this asks again
 	st, err := p.idx.Update(ctx, p.paths)
 	p.mu.Lock()
 	if p.ingest == nil {
@@ -155,6 +157,11 @@ func (p *Pipeline) Update(ctx context.Context) (index.UpdateStats, error) {
 	p.mu.Unlock()
 	return st, err
 }
+
+// Stale says whether an export since the last Update left out records it
+// could not read: the index is behind the archive (a file changed, moved
+// or went away), and an Update now brings it in line.
+func (p *Pipeline) Stale() bool { return p.stale.Load() }
 
 // IngestCounts totals what the updates of this process met, by event:
 // files dropped (gone or no longer configured), moved, unreadable, broken
@@ -246,6 +253,7 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	p.last = *e.st
 	p.mu.Unlock()
 	if e.st.ReadErrors > 0 {
+		p.stale.Store(true)
 		slog.Warn("pipeline: export left out records it could not read", "records", e.st.ReadErrors, "by_reason", e.st.Lost)
 		if ls, ok := sink.(LossSink); ok {
 			return ls.Lost(Loss{Records: e.st.ReadErrors, ByReason: maps.Clone(e.st.Lost)})

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -333,5 +336,33 @@ func TestHTTPSwappedMessages(t *testing.T) {
 	code, body = c.rawExport("")
 	if pats, m := check(body); code != http.StatusOK || len(pats) != 42 || m["extension"] != nil {
 		t.Fatalf("after the update: %d, %d Patients: %s", code, len(pats), body)
+	}
+}
+
+// The serve loop updates the index as soon as an export reports it
+// behind the archive, not at the next refresh an interval later.
+func TestRefreshLoopUpdatesAStaleIndex(t *testing.T) {
+	defer func(d time.Duration) { staleCheck = d }(staleCheck)
+	staleCheck = 20 * time.Millisecond
+	b, c, big := faultBridge(t, "fail")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		refreshLoop(ctx, b.p, b.srv, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	data, _ := os.ReadFile(big)
+	os.Rename(big, big+".1")
+	os.WriteFile(big, data[:len(data)/3], 0o644)
+	if code, body := c.rawExport(""); code != http.StatusInternalServerError {
+		t.Fatalf("export after the rotation: %d %s; want failed", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.p.IngestCounts()["moved"] == 0 && time.Now().Before(deadline) { // counted when the update is done
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := c.rawExport(""); code != http.StatusOK {
+		t.Fatalf("export after the prompt update: %d %s", code, body)
 	}
 }

@@ -313,6 +313,10 @@ func sourcesOf(cfg *config.Config) (*mapping.Mapping, []pipeline.Source, v2archi
 	return m, paths, v2archive.Options{Encoding: enc}, nil
 }
 
+// staleCheck is how often refreshLoop looks for an export's report that
+// the index is behind the archive.
+var staleCheck = 5 * time.Second
+
 // refreshLoop indexes new archive data and rebuilds the learned Groups.
 func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
@@ -320,10 +324,26 @@ func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, 
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// An export that found the archive changed under the index asks for
+	// an update at once rather than at the next tick.
+	stale := time.NewTicker(staleCheck)
+	defer stale.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-stale.C:
+			if !p.Stale() {
+				continue
+			}
+			log.Info("index behind the archive (an export could not read some records): updating now")
+			if _, err := p.Update(ctx); err != nil {
+				log.Error("index update", "err", err)
+				continue
+			}
+			if err := srv.RefreshGroups(ctx); err != nil {
+				log.Error("refreshing Groups", "err", err)
+			}
 		case <-t.C:
 			if _, err := p.Update(ctx); err != nil {
 				log.Error("index update", "err", err)
