@@ -35,6 +35,7 @@ const (
 	DefaultRetryAfter    = 2 * time.Second
 	DefaultGroupRefresh  = 5 * time.Minute
 	DefaultManifestStyle = "stu2"
+	DefaultOnUnreadable  = "fail"
 )
 
 // Config is the whole server configuration. Relative paths are resolved
@@ -72,6 +73,11 @@ type Jobs struct {
 	Expiry       Duration `yaml:"expiry"`
 	RetryAfter   Duration `yaml:"retry_after"`
 	GroupRefresh Duration `yaml:"group_refresh"`
+	// OnUnreadable is what an export does when part of its source cannot
+	// be read (permission denied, file gone, changed since indexing):
+	// "fail" the job (default) or "warn" (complete it, the loss stated in
+	// the manifest and the error file).
+	OnUnreadable string `yaml:"on_unreadable"`
 }
 
 // Auth lists the registered SMART Backend Services clients and the
@@ -203,7 +209,7 @@ var schema = map[string]any{
 		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil}},
 	"jobs": map[string]any{
 		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
-		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil},
+		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil, "on_unreadable": nil},
 	"auth": map[string]any{"file_urls": nil, "audit_log": nil, "metrics": nil,
 		"clients": map[string]any{"[]": map[string]any{
 			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
@@ -347,6 +353,9 @@ func (c *Config) applyDefaults() {
 	if j.GroupRefresh.raw == "" {
 		j.GroupRefresh.Duration = DefaultGroupRefresh
 	}
+	if j.OnUnreadable == "" {
+		j.OnUnreadable = DefaultOnUnreadable
+	}
 	for i := range c.Sources {
 		if c.Sources[i].Kind == "" {
 			c.Sources[i].Kind = "v2archive"
@@ -444,6 +453,9 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		v.add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
 	}
 	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
+	if j.OnUnreadable != "fail" && j.OnUnreadable != "warn" {
+		v.add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
+	}
 
 	ids := map[string]bool{}
 	for i, cl := range c.Auth.Clients {

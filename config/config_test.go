@@ -197,3 +197,18 @@ func TestAuthClientProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestOnUnreadable(t *testing.T) {
+	c, err := Parse("x.yaml", nil)
+	if err != nil || c.Jobs.OnUnreadable != "fail" {
+		t.Fatalf("default on_unreadable: %q %v", c.Jobs.OnUnreadable, err)
+	}
+	c, err = Parse("x.yaml", []byte("jobs:\n  on_unreadable: warn\n"))
+	if err != nil || c.Jobs.OnUnreadable != "warn" {
+		t.Fatalf("on_unreadable: warn: %+v %v", c, err)
+	}
+	_, err = Parse("x.yaml", []byte("jobs:\n  on_unreadable: ignore\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:18: jobs.on_unreadable: want fail or warn") {
+		t.Fatalf("bad on_unreadable: %v", err)
+	}
+}

@@ -22,6 +22,39 @@ type Query struct {
 	AsOf       time.Time // snapshot (the manifest's transactionTime): nothing indexed after it
 	PatientIDs []string  // restrict to these Patient ids (Group members, `patient`); nil = everyone
 	Provenance bool      // includeAssociatedData=LatestProvenanceResources
+	// SourceIssues adds the source-wide broken-input issues (records that
+	// are no one's: unparsable stretches, warning-only items) to the
+	// export's issues. Without it an export reports only issues about the
+	// records it exports, so a Patient or Group export never carries other
+	// senders' message ids. The server sets it for system exports by
+	// operator-level clients.
+	SourceIssues bool
+}
+
+// Loss counts the records an export had to leave out because their
+// source could not be read (permission denied, file gone, archive
+// changed or truncated since indexing), by reason (the Unreadable*
+// constants). An export with a loss is incomplete: the server fails it or
+// completes it with a warning, by policy; it never passes as complete.
+type Loss struct {
+	Records  int64
+	ByReason map[string]int64
+}
+
+// Why an indexed record could not be read again.
+const (
+	UnreadablePermission = "permission-denied" // the file is there but may not be read
+	UnreadableGone       = "gone"              // the file no longer exists
+	UnreadableTruncated  = "truncated"         // the file is shorter than when indexed
+	UnreadableChanged    = "changed"           // other bytes than the indexed message sit at its place
+	UnreadableIO         = "io-error"          // any other read error
+)
+
+// LossSink is implemented by sinks that want to know what an export could
+// not read: Export calls Lost once, after the last record, when the loss
+// is not zero.
+type LossSink interface {
+	Lost(l Loss) error
 }
 
 // Sink receives an export's records. Implementations apply output-side

@@ -35,7 +35,7 @@ func TestCorpus(t *testing.T) {
 	defer p.Close()
 	ctx := context.Background()
 	var s memSink
-	if err := p.Export(ctx, Query{Provenance: true}, &s); err != nil {
+	if err := p.Export(ctx, Query{Provenance: true, SourceIssues: true}, &s); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := p.Index().Snapshot(ctx)

@@ -6,7 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -33,14 +38,22 @@ type Options struct {
 	Now func() time.Time
 	// NoUpdate skips indexing Paths in Open (call Update).
 	NoUpdate bool
-	// OnExport, when set, receives the counts of every finished export
-	// (the server's metrics: messages that could not be read again).
-	OnExport func(Stats)
 	// Progress is index.Options.Progress: bytes of the archives indexed.
 	Progress func(done, total int64)
 	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
 	// Output order does not depend on it.
 	Workers int
+	// Sources name archive paths (indexed after Paths): the locations in
+	// export files are "name/path below the source's root", never a
+	// server path. Locations of files under Paths are given from the
+	// root as the path was written.
+	Sources []Source
+}
+
+// Source is a named set of archive paths (config sources).
+type Source struct {
+	Name  string
+	Paths []string
 }
 
 // Pipeline is the Exporter over the on-disk index: one Patient per
@@ -60,6 +73,10 @@ type Pipeline struct {
 	noPredict atomic.Bool
 	// live is the mapping exports start with (SetMapping swaps it).
 	live atomic.Pointer[mapping.Mapping]
+	paths     []string // Paths and the Sources' paths
+	roots     []root
+	ingest    map[string]int64 // IngestCounts, under mu
+	stale     atomic.Bool      // an export found records it could not read (Stale)
 }
 
 // SetMapping makes m the mapping of exports started from now on; running
@@ -93,10 +110,11 @@ var (
 // (folded into a resource), reported deleted, or reported as an issue or
 // skipped.
 type Stats struct {
-	Persons        int64 // persons visited (after PatientIDs)
-	Messages       int64 // person messages re-read and mapped
-	ReadErrors     int64 // person messages that could not be re-read
-	Patients       int64 // Patient resources emitted
+	Persons        int64            // persons visited (after PatientIDs)
+	Messages       int64            // person messages re-read and mapped
+	ReadErrors     int64            // person messages that could not be re-read (the export's Loss)
+	Lost           map[string]int64 // ReadErrors by reason (Unreadable*)
+	Patients       int64            // Patient resources emitted
 	Immunizations  int64
 	Provenances    int64
 	Deleted        int64 // deletions reported to the sink
@@ -123,11 +141,12 @@ func Open(opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers, learned: newLearned()}
+	p.paths, p.roots = sourcePaths(opts)
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
 	p.live.Store(opts.Mapping)
-	if !opts.NoUpdate && len(opts.Paths) > 0 {
+	if !opts.NoUpdate && len(p.paths) > 0 {
 		if _, err := p.Update(context.Background()); err != nil {
 			idx.Close()
 			return nil, err
@@ -139,7 +158,35 @@ func Open(opts Options) (*Pipeline, error) {
 // Update indexes what is new in the configured paths (the server calls it
 // periodically).
 func (p *Pipeline) Update(ctx context.Context) (index.UpdateStats, error) {
-	return p.idx.Update(ctx, p.opts.Paths)
+	p.stale.Store(false) // an export finding more after this asks again
+	st, err := p.idx.Update(ctx, p.paths)
+	p.mu.Lock()
+	if p.ingest == nil {
+		p.ingest = map[string]int64{}
+	}
+	for k, n := range map[string]int{"dropped": st.Dropped, "moved": st.Moved, "unreadable": st.Unreadable, "broken": st.Broken} {
+		p.ingest[k] += int64(n)
+	}
+	p.mu.Unlock()
+	return st, err
+}
+
+// Stale says whether an export since the last Update left out records it
+// could not read: the index is behind the archive (a file changed, moved
+// or went away), and an Update now brings it in line.
+func (p *Pipeline) Stale() bool { return p.stale.Load() }
+
+// IngestCounts totals what the updates of this process met, by event:
+// files dropped (gone or no longer configured), moved, unreadable, broken
+// (the server's /metrics).
+func (p *Pipeline) IngestCounts() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int64{"dropped": 0, "moved": 0, "unreadable": 0, "broken": 0}
+	for k, n := range p.ingest {
+		out[k] = n
+	}
+	return out
 }
 
 // Index is the underlying index.
@@ -183,7 +230,8 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer rr.Close()
-	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{}}
+	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{},
+		shown: map[string]string{}}
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
@@ -195,8 +243,10 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 			e.prog.total = c.Persons
 		}
 	}
-	if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
-		return err
+	if q.SourceIssues {
+		if err := snap.Problems(ctx, q.Since, q.AsOf, e.problem); err != nil {
+			return err
+		}
 	}
 	if err := e.persons(); err != nil {
 		return err
@@ -223,8 +273,12 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	p.mu.Lock()
 	p.last = *e.st
 	p.mu.Unlock()
-	if p.opts.OnExport != nil {
-		p.opts.OnExport(*e.st)
+	if e.st.ReadErrors > 0 {
+		p.stale.Store(true)
+		slog.Warn("pipeline: export left out records it could not read", "records", e.st.ReadErrors, "by_reason", e.st.Lost)
+		if ls, ok := sink.(LossSink); ok {
+			return ls.Lost(Loss{Records: e.st.ReadErrors, ByReason: maps.Clone(e.st.Lost)})
+		}
 	}
 	return nil
 }
@@ -242,6 +296,7 @@ type work struct {
 func (e *export) eachPerson(fn func(*work) error) error {
 	if e.q.PatientIDs == nil {
 		return e.snap.Walk(e.ctx, e.q.AsOf, func(pp index.Person, msgs []index.Message, merged []index.Merged) error {
+			e.relabel(msgs)
 			return fn(&work{pp: pp, msgs: msgs, merged: merged})
 		})
 	}
@@ -259,6 +314,7 @@ func (e *export) eachPerson(fn func(*work) error) error {
 		if w.msgs, err = e.snap.Messages(e.ctx, pp, e.q.AsOf); err != nil {
 			return err
 		}
+		e.relabel(w.msgs)
 		if w.merged, err = e.snap.MergedInto(e.ctx, pp, time.Time{}, e.q.AsOf); err != nil {
 			return err
 		}
@@ -423,6 +479,12 @@ func (s *Stats) add(o Stats) {
 	s.Issues += o.Issues
 	s.Problems += o.Problems
 	s.Unchanged += o.Unchanged
+	for k, n := range o.Lost {
+		if s.Lost == nil {
+			s.Lost = map[string]int64{}
+		}
+		s.Lost[k] += n
+	}
 }
 
 type export struct {
@@ -439,6 +501,9 @@ type export struct {
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
 	// copy the export (only the goroutine feeding the sink ticks)
 	prog *progress
+	// shown maps indexed file paths to the location export files give
+	// (Pipeline.display), for the goroutine listing persons.
+	shown map[string]string
 }
 
 type progress struct {
@@ -481,7 +546,7 @@ func (e *export) issue(oo *fhirout.Object) error {
 }
 
 func (e *export) problem(pr index.Problem) error {
-	is := fhirout.Issue{Severity: "error", Code: "structure", Diagnostics: pr.Reason, Input: input(pr.Loc.Source, pr.Loc.Offset, pr.Loc.Line, pr.Loc.Index, pr.Loc.ControlID, "")}
+	is := fhirout.Issue{Severity: "error", Code: "structure", Diagnostics: pr.Reason, Input: input(e.p.display(pr.Loc.Source), pr.Loc.Offset, pr.Loc.Line, pr.Loc.Index, pr.Loc.ControlID, "")}
 	if pr.Kind == "warning" {
 		is.Severity, is.Code = "warning", "informational"
 	}
@@ -570,22 +635,27 @@ func (e *export) personRun(w *work, mode int) error {
 			}
 		}
 		it, err := e.rr.ReadAt(m.ReadLoc())
-		if err == nil && it.Err != nil {
-			err = it.Err
+		if err == nil {
+			// Never map other bytes than the message indexed here.
+			err = m.Verify(it)
 		}
 		var msg *hl7v2.Message
 		if err == nil {
 			msg, err = hl7v2.Parse(it.Data)
 		}
 		if err != nil {
+			why, text := unreadable(err)
 			e.st.ReadErrors++
-			if fresh {
-				is := fhirout.Issue{Severity: "error", Code: "exception",
-					Diagnostics: "indexed message cannot be read again (archive changed since indexing?): " + err.Error(),
-					Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
-				if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
-					return err
-				}
+			if e.st.Lost == nil {
+				e.st.Lost = map[string]int64{}
+			}
+			e.st.Lost[why]++
+			// Reported whatever _since says: the export is incomplete now.
+			is := fhirout.Issue{Severity: "error", Code: "exception",
+				Diagnostics: "indexed message left out of this export: " + text,
+				Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
+			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+				return err
 			}
 			continue
 		}
@@ -934,4 +1004,113 @@ func (p *Pipeline) MissingPatients(ctx context.Context, ids []string) ([]string,
 		}
 	}
 	return missing, nil
+}
+
+// unreadable says why an indexed message could not be read again, in a
+// reason code (Unreadable*) and words for the error file. The words name
+// no server path.
+func unreadable(err error) (why, text string) {
+	switch {
+	case errors.Is(err, index.ErrChanged):
+		return UnreadableChanged, "the archive changed since indexing: the bytes at this place are not the message indexed there (the next index update reads the file again)"
+	case errors.Is(err, fs.ErrPermission):
+		return UnreadablePermission, "permission denied reading the archive file"
+	case errors.Is(err, fs.ErrNotExist):
+		return UnreadableGone, "the archive file no longer exists"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return UnreadableTruncated, "the archive file is shorter than when it was indexed (truncated)"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return UnreadableIO, "reading the archive file failed: " + pe.Op + ": " + pe.Err.Error()
+	}
+	if strings.HasPrefix(err.Error(), "v2archive:") {
+		return UnreadableIO, "reading the archive file failed"
+	}
+	return UnreadableChanged, "the message indexed here no longer parses"
+}
+
+// root is where the locations of one path argument are given from.
+type root struct {
+	dir   string // canonical directory
+	label string // source name, or the directory as written
+	named bool
+}
+
+// sourcePaths gathers every path to index and the roots locations are
+// given from: a directory argument is its own root, a file or glob the
+// directory it names.
+func sourcePaths(o Options) ([]string, []root) {
+	paths := slices.Clone(o.Paths)
+	var roots []root
+	add := func(arg, name string) {
+		dir := arg
+		if fi, err := os.Stat(arg); err != nil || !fi.IsDir() {
+			dir = filepath.Dir(arg)
+			for strings.ContainsAny(dir, "*?[") {
+				dir = filepath.Dir(dir)
+			}
+		}
+		r := root{label: name, named: name != ""}
+		if !r.named {
+			r.label = filepath.Clean(dir)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return
+		}
+		if c, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = c
+		}
+		r.dir = abs
+		roots = append(roots, r)
+	}
+	for _, p := range o.Paths {
+		add(p, "")
+	}
+	for _, s := range o.Sources {
+		for _, p := range s.Paths {
+			paths = append(paths, p)
+			add(p, s.Name)
+		}
+	}
+	return paths, roots
+}
+
+// display is where export files say an indexed file is: below the
+// deepest root holding it, by the source's name; never a server path
+// for a named source.
+func (p *Pipeline) display(path string) string {
+	best := -1
+	for i, r := range p.roots {
+		if (path == r.dir || strings.HasPrefix(path, r.dir+string(filepath.Separator))) &&
+			(best < 0 || len(r.dir) > len(p.roots[best].dir)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return filepath.Base(path)
+	}
+	r := p.roots[best]
+	rel, err := filepath.Rel(r.dir, path)
+	if err != nil {
+		rel = filepath.Base(path)
+	}
+	if r.named {
+		return r.label + "/" + filepath.ToSlash(rel)
+	}
+	return filepath.Join(r.label, rel)
+}
+
+// relabel gives msgs the locations export files show.
+func (e *export) relabel(msgs []index.Message) {
+	for i := range msgs {
+		src := msgs[i].Loc.Source
+		d, ok := e.shown[src]
+		if !ok {
+			d = e.p.display(src)
+			e.shown[src] = d
+		}
+		msgs[i].Loc.Source = d
+	}
 }

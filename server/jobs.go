@@ -219,9 +219,20 @@ func (s *Server) work(j *liveJob, spec *exportSpec) {
 	}
 	j.started.Store(true)
 	spec.query.AsOf = start
-	files, err := s.export(j, spec)
+	files, loss, err := s.export(j, spec)
 	if cause := context.Cause(j.ctx); cause != nil {
 		err = cause
+	}
+	if loss.Records > 0 && err == nil {
+		s.metrics.lost(loss)
+		if s.opts.OnUnreadable == UnreadableWarn {
+			s.log.Warn("export job left out records it could not read", "job", j.id, "records", loss.Records, "by_reason", loss.ByReason)
+			if e := s.store.saveLoss(context.Background(), j.id, loss); e != nil {
+				err = fmt.Errorf("recording the records left out: %w", e)
+			}
+		} else {
+			err = &errIncomplete{loss}
+		}
 	}
 	s.ended(j, start, files, err)
 }
@@ -283,7 +294,7 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 
 // export writes the job's files: output per type, deleted Bundles and the
 // error OperationOutcomes.
-func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
+func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss, error) {
 	dir := s.jobDir(j.id)
 	kinds := []string{"output", "error", "deleted"}
 	ws := make(map[string]resourceWriter, 3)
@@ -297,14 +308,14 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 			for _, w := range ws {
 				w.Close()
 			}
-			return nil, fmt.Errorf("creating export files: %w", err)
+			return nil, pipeline.Loss{}, fmt.Errorf("creating export files: %w", err)
 		}
 		ws[k] = w
 	}
 	sink := &jobSink{
 		ctx: j.ctx, job: j, owner: j.principal, out: ws["output"], errs: ws["error"], del: ws["deleted"],
 		types: spec.query.Types, filters: spec.filters, elements: &spec.elements,
-		seen: newRecentIDs(recentWindow),
+		seen: newRecentIDs(recentWindow), onUnreadable: s.opts.OnUnreadable,
 	}
 	err := sink.run(s, spec)
 	if err == nil {
@@ -321,9 +332,9 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, sink.loss, err
 	}
-	return files, nil
+	return files, sink.loss, nil
 }
 
 // jobSink receives the exporter's stream and applies the output-side
@@ -343,6 +354,10 @@ type jobSink struct {
 	seen    *recentIDs
 	pending []fhirout.Deleted
 	n       int
+	// loss is what the exporter could not read (Lost); onUnreadable the
+	// policy for it.
+	loss         pipeline.Loss
+	onUnreadable string
 }
 
 // writeError marks a failure to write files (disk full): the job fails.

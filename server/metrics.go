@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"iisbridge/pipeline"
 )
 
 // Metrics are the process's Prometheus metrics, served at /metrics. One
@@ -26,7 +28,7 @@ type Metrics struct {
 	jobDuration  prometheus.Histogram
 	ingested     prometheus.Counter
 	broken       prometheus.Counter
-	unreadable   prometheus.Counter
+	unreadable   *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
 	mappingInfo  *prometheus.GaugeVec
 	ready        prometheus.Gauge
@@ -71,9 +73,9 @@ func NewMetrics() *Metrics {
 	m.broken = f(prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "iisbridge_ingest_broken_total", Help: "Stretches of broken input (not messages) found while indexing.",
 	})).(prometheus.Counter)
-	m.unreadable = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "iisbridge_export_unreadable_messages_total", Help: "Indexed messages an export could not read again from the archive.",
-	})).(prometheus.Counter)
+	m.unreadable = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iisbridge_export_records_unreadable_total", Help: "Indexed source records exports could not read and left out, by reason.",
+	}, []string{"reason"})).(*prometheus.CounterVec)
 	m.buildInfo = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "iisbridge_build_info", Help: "Always 1: the running build's module version, VCS revision and Go version.",
 	}, []string{"version", "revision", "goversion"})).(*prometheus.GaugeVec)
@@ -111,8 +113,12 @@ func (m *Metrics) Indexed(records, broken int64) {
 	m.broken.Add(float64(broken))
 }
 
-// Unreadable counts messages an export could not read again.
-func (m *Metrics) Unreadable(n int64) { m.unreadable.Add(float64(n)) }
+// lost counts source records an export could not read, by reason.
+func (m *Metrics) lost(l pipeline.Loss) {
+	for r, n := range l.ByReason {
+		m.unreadable.WithLabelValues(r).Add(float64(n))
+	}
+}
 
 // SetStartup records the start-up indexing's progress (0..1) and
 // readiness.
@@ -167,15 +173,20 @@ func (m *Metrics) detach(s *Server) {
 	}
 }
 
-var jobsDesc = prometheus.NewDesc("iisbridge_jobs", "Export jobs in the store by state.", []string{"state"}, nil)
+var (
+	jobsDesc  = prometheus.NewDesc("iisbridge_jobs", "Export jobs in the store by state.", []string{"state"}, nil)
+	filesDesc = prometheus.NewDesc("iisbridge_index_files_total",
+		"Archive files by what indexing met: dropped (gone or no longer configured), moved, unreadable, broken.", []string{"event"}, nil)
+)
 
-// jobsCollector reads the job store at scrape time.
+// jobsCollector reads the job store, and the exporter's ingest counts
+// (IngestCounter), at scrape time.
 type jobsCollector struct {
 	mu sync.Mutex
 	s  *Server
 }
 
-func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc; ch <- filesDesc }
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -183,6 +194,11 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Unlock()
 	if s == nil {
 		return
+	}
+	if ic, ok := s.exporter.(IngestCounter); ok {
+		for k, n := range ic.IngestCounts() {
+			ch <- prometheus.MustNewConstMetric(filesDesc, prometheus.CounterValue, float64(n), k)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

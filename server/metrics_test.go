@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"iisbridge/pipeline"
 )
 
 // scrape parses /metrics with the Prometheus text parser.
@@ -50,7 +52,7 @@ func TestMetricsExposition(t *testing.T) {
 	met := NewMetrics()
 	met.SetBuildInfo("v1.2.3", "abc123", "go1.26")
 	met.Indexed(120, 3)
-	met.Unreadable(2)
+	met.lost(pipeline.Loss{Records: 2, ByReason: map[string]int64{"changed": 2}})
 	h := newHarness(t, func(o *Options) { o.Metrics = met })
 	h.s.SetMapping(MappingInfo{Path: "/etc/iisbridge/my-mapping.yaml", SHA256: "feedface"})
 	h.done(h.accepted(h.kick("/Patient/$export", "")))
@@ -89,7 +91,7 @@ func TestMetricsExposition(t *testing.T) {
 		{"iisbridge_resources_exported_total", map[string]string{"type": "Patient"}, 4},
 		{"iisbridge_ingest_messages_total", nil, 120},
 		{"iisbridge_ingest_broken_total", nil, 3},
-		{"iisbridge_export_unreadable_messages_total", nil, 2},
+		{"iisbridge_export_records_unreadable_total", map[string]string{"reason": "changed"}, 2},
 		{"iisbridge_build_info", map[string]string{"version": "v1.2.3", "revision": "abc123"}, 1},
 		{"iisbridge_mapping_info", map[string]string{"path": "/etc/iisbridge/my-mapping.yaml", "sha256": "feedface"}, 1},
 	}

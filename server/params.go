@@ -203,6 +203,10 @@ func parseInstant(v string) (time.Time, error) {
 // lists the types the level can export; p is the requesting client.
 func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool, p *Principal) (*exportSpec, *requestError) {
 	spec := &exportSpec{level: level}
+	// Source-wide broken-input issues concern no exported record: only a
+	// system export (an operator's: a client bound to Groups cannot start
+	// one) carries them.
+	spec.query.SourceIssues = level == levelSystem && p.Groups == nil
 	served := s.servedTypes(level)
 	isServed := func(t string) bool { return slices.Contains(served, t) }
 	var errs []fhirout.Issue

@@ -34,6 +34,10 @@
 //   - Without authorization (NoAuth) SMART discovery answers 404 and the
 //     CapabilityStatement declares no security service: nothing is claimed
 //     that does not exist.
+//   - An export whose source could not be read in full (Options.OnUnreadable)
+//     fails by default; with "warn" it completes with an `extension` on the
+//     manifest and an OperationOutcome (code incomplete) counting the loss.
+//     Source-wide broken-input issues go to system exports only.
 //   - Each Type/id is written once per export (first wins; a deletion of a
 //     written id is dropped). The exporter guarantees it globally (person
 //     by person, ids derived from the person); the server re-checks over a
@@ -98,6 +102,9 @@ type Options struct {
 	Metrics *Metrics
 	// Version names the build in the CapabilityStatement (software.version).
 	Version string
+	// OnUnreadable is what a job does when the exporter could not read
+	// part of the source: UnreadableFail (default) or UnreadableWarn.
+	OnUnreadable string
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 }
@@ -180,6 +187,13 @@ func New(o Options) (*Server, error) {
 	}
 	if o.ManifestStyle == "" {
 		o.ManifestStyle = "stu2"
+	}
+	switch o.OnUnreadable {
+	case "":
+		o.OnUnreadable = UnreadableFail
+	case UnreadableFail, UnreadableWarn:
+	default:
+		return nil, fmt.Errorf("server: OnUnreadable %q: want %s or %s", o.OnUnreadable, UnreadableFail, UnreadableWarn)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -79,6 +79,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, "signing file URLs", err)
 			return
 		}
+		if err := s.addLoss(r.Context(), m, rec); err != nil {
+			s.internalError(w, r, "reading the job store", err)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Expires", rec.Expires.UTC().Format(http.TimeFormat))
 		w.WriteHeader(http.StatusOK)

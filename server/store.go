@@ -90,6 +90,11 @@ CREATE TABLE IF NOT EXISTS group_members (
   last INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (group_id, patient_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_losses (
+  job_id TEXT PRIMARY KEY,
+  records INTEGER NOT NULL,
+  text TEXT NOT NULL
+);
 `
 
 func openStore(dir string) (*store, error) {

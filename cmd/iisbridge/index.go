@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -18,7 +19,7 @@ func init() {
 	register(&command{
 		Name:  "index",
 		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
-		Short: "index v2 archives (incremental: only new files and appended bytes are read)",
+		Short: "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
 		Long: `The index goes to DIR/index: DIR is the same data directory serve and bench export
 take. Interrupted (Ctrl-C), it keeps what it committed; rerun to resume.`,
@@ -64,6 +65,17 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "usage: iisbridge index [--data DIR] PATH...")
 		return 2
+	}
+	// The index holds exactly the files under the paths given (files no
+	// longer under them are dropped): a mistyped path must not empty it.
+	for _, a := range fs.Args() {
+		if _, err := os.Lstat(a); err == nil {
+			continue
+		}
+		if m, err := filepath.Glob(a); err != nil || len(m) == 0 {
+			fmt.Fprintf(stderr, "iisbridge index: %s: no such file or directory (nothing indexed, nothing dropped)\n", a)
+			return 1
+		}
 	}
 	if *mapFile != "" {
 		if _, err := mapping.Load(*mapFile); err != nil {
@@ -117,9 +129,9 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "indexed %d records (%d errors), %d bytes in %s (%.0f records/s)\n",
 		st.Messages, st.Errors, st.Bytes, st.Elapsed.Round(1e3), rate)
-	fmt.Fprintf(stdout, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged\n",
-		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged)
+	fmt.Fprintf(stdout, "files: %d seen, %d new, %d appended, %d rewritten, %d unchanged, %d moved, %d dropped, %d unreadable, %d broken\n",
+		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged, st.Moved, st.Dropped, st.Unreadable, st.Broken)
 	fmt.Fprintf(stdout, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
-		indexDir(*data), c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings, c.Persons, c.Keys)
+		indexDir(*data), c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned, c.Persons, c.Keys)
 	return 0
 }

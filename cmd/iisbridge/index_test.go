@@ -35,3 +35,22 @@ func TestIndexCommand(t *testing.T) {
 		t.Fatalf("no paths: rc %d", rc)
 	}
 }
+
+// A mistyped path is an error before anything changes: the index keeps
+// its files (Update drops files no longer under the paths given).
+func TestIndexMissingPathChangesNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var out strings.Builder
+	if rc := runIndex([]string{"--data", data, "testdata/archive.hl7"}, &out); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, out.String())
+	}
+	out.Reset()
+	if rc := runIndex([]string{"--data", data, "testdata/archive.hl7", "testdata/no-such.hl7"}, &out); rc != 1 ||
+		!strings.Contains(out.String(), "no-such.hl7: no such file or directory (nothing indexed, nothing dropped)") {
+		t.Fatalf("missing path: rc %d: %s", rc, out.String())
+	}
+	out.Reset()
+	if rc := runIndex([]string{"--data", data, "testdata/archive.hl7"}, &out); rc != 0 || !strings.Contains(out.String(), "1 unchanged") {
+		t.Fatalf("after: rc %d: %s", rc, out.String())
+	}
+}

@@ -20,6 +20,9 @@ type writerSink struct {
 	counts map[string]int64
 	bar    *meter
 	kinds  *issueKinds
+	// issues written, by severity: the summary counts what the
+	// OperationOutcome file holds
+	warnings, errors int64
 }
 
 // Progress is pipeline.ProgressSink: persons sent of the total.
@@ -33,6 +36,20 @@ func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
 	s.kinds.add(oo)
+	v, _ := oo.Get("issue")
+	list, _ := v.([]any)
+	for _, is := range list {
+		o, _ := is.(*fhirout.Object)
+		if o == nil {
+			continue
+		}
+		switch sev, _ := o.Get("severity"); sev {
+		case "warning", "information":
+			s.warnings++
+		default:
+			s.errors++
+		}
+	}
 	return s.w.Write(oo)
 }
 
@@ -78,7 +95,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	t1 := time.Now()
 	ebar := newMeter(stderr, "converting", "persons")
 	sink := &writerSink{w: w, counts: map[string]int64{}, bar: ebar, kinds: newIssueKinds()}
-	werr := p.Export(ctx, pipeline.Query{}, sink)
+	werr := p.Export(ctx, pipeline.Query{SourceIssues: true}, sink)
 	ebar.finish()
 	if ctx.Err() != nil {
 		return discardPartial(dw, sw, stderr)
@@ -97,10 +114,11 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 		c, _ := snap.Counts(ctx)
 		snap.Close()
 		fmt.Fprintf(summary, "indexed %d record(s) from %d file(s) in %s (%d new this run): %d person message(s), %d quer(ies), %d candidate/no-match answer(s), %d skipped (other types), %d broken input(s), %d warning(s)\n",
-			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings)
+			c.Records, c.Files, t1.Sub(t0).Round(time.Millisecond), ust.Messages, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned)
 	}
 	fmt.Fprintf(summary, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
 		st.Messages, st.ReadErrors, st.Patients, st.Immunizations, st.DoseRecords, st.UnseenDeletes, st.Issues, time.Since(t1).Round(time.Millisecond))
+	fmt.Fprintf(summary, "issues: %d warning(s), %d error(s)\n", sink.warnings, sink.errors)
 	for _, f := range files {
 		fmt.Fprintf(summary, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
 	}

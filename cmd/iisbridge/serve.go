@@ -289,7 +289,7 @@ type prepared struct {
 	tokenURL string
 	m        *mapping.Mapping
 	mi       server.MappingInfo
-	paths    []string
+	sources  []pipeline.Source
 	reader   v2archive.Options
 	identity index.IdentityConfig
 	lock     *dataLock
@@ -314,7 +314,7 @@ func prepare(cfg *config.Config, demo bool, log *slog.Logger) (*prepared, error)
 	}
 
 	var err error
-	if pre.m, pre.mi, pre.paths, pre.reader, err = sourcesOf(cfg); err != nil {
+	if pre.m, pre.mi, pre.sources, pre.reader, err = sourcesOf(cfg); err != nil {
 		return nil, err
 	}
 	pre.identity = index.DefaultIdentity()
@@ -370,14 +370,14 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 			pre.closeAuth()
 		}
 	}()
-	paths := pre.paths
-	if pre.demo && len(paths) == 0 {
+	sources := pre.sources
+	if pre.demo && len(sources) == 0 {
 		pre.phase.Store("generating demo data")
 		dir, err := demoArchive(cfg.DataDir, log)
 		if err != nil {
 			return nil, err
 		}
-		paths = []string{dir}
+		sources = []pipeline.Source{{Name: "demo", Paths: []string{dir}}}
 	}
 	bar := newMeter(os.Stderr, "indexing", "bytes")
 	pre.progress.Store(bar)
@@ -385,7 +385,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	beforeIndex(ctx)
 	start := time.Now()
 	met := pre.metrics
-	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Paths: paths, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
+	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Sources: sources, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
 		NoUpdate: true,
 		Progress: func(done, total int64) {
 			bar.set(done, total)
@@ -393,7 +393,6 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 				met.SetStartup(float64(done)/float64(total), false)
 			}
 		},
-		OnExport: func(st pipeline.Stats) { met.Unreadable(st.ReadErrors) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the index: %w", err)
@@ -423,6 +422,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
 		Metrics: met, Version: readBuildInfo().Version,
+		OnUnreadable: cfg.Jobs.OnUnreadable,
 	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
@@ -495,10 +495,10 @@ func demoArchive(dataDir string, log *slog.Logger) (string, error) {
 
 // sourcesOf loads the sources' mapping (checked up front: a bad mapping
 // stops the server with its positions), names it by file and content
-// hash, and gathers the sources' paths. The pipeline takes one mapping
+// hash, and gathers the sources' named paths. The pipeline takes one mapping
 // and one encoding, so sources must agree.
-func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []string, v2archive.Options, error) {
-	var paths []string
+func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []pipeline.Source, v2archive.Options, error) {
+	var paths []pipeline.Source
 	var mi server.MappingInfo
 	mapFile, enc := "", ""
 	for i, s := range cfg.Sources {
@@ -506,7 +506,7 @@ func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []stri
 			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
 		}
 		mapFile, enc = s.Mapping, s.Encoding
-		paths = append(paths, s.Paths...)
+		paths = append(paths, pipeline.Source{Name: s.Name, Paths: s.Paths})
 	}
 	m, mi, err := loadLiveMapping(mapFile)
 	if err != nil {
@@ -537,27 +537,43 @@ func loadLiveMapping(file string) (*mapping.Mapping, server.MappingInfo, error) 
 	return m, server.MappingInfo{Path: file, SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// refreshLoop indexes new archive data and rebuilds the learned Groups.
+// staleCheck is how often refreshLoop looks for an export's report that
+// the index is behind the archive.
+var staleCheck = 5 * time.Second
+
+// refreshLoop indexes new archive data and rebuilds the learned Groups:
+// every period, and at once when an export found the archive changed
+// under the index (records it could not read).
 func refreshLoop(ctx context.Context, b *bridge, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	stale := time.NewTicker(staleCheck)
+	defer stale.Stop()
+	update := func() {
+		st, err := b.p.Update(ctx)
+		b.metrics.Indexed(st.Messages, st.Errors)
+		if err != nil {
+			log.Error("index update", "err", err)
+			return
+		}
+		if err := b.srv.RefreshGroups(ctx); err != nil {
+			log.Error("refreshing Groups", "err", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-stale.C:
+			if b.p.Stale() {
+				log.Info("index behind the archive (an export could not read some records): updating now")
+				update()
+			}
 		case <-t.C:
-			st, err := b.p.Update(ctx)
-			b.metrics.Indexed(st.Messages, st.Errors)
-			if err != nil {
-				log.Error("index update", "err", err)
-				continue
-			}
-			if err := b.srv.RefreshGroups(ctx); err != nil {
-				log.Error("refreshing Groups", "err", err)
-			}
+			update()
 		}
 	}
 }

@@ -24,6 +24,9 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 			return fmt.Errorf("index: rebuild links: %w", err)
 		}
 		x.uf.nodes.reset()
+		// Keys no message holds any more are deleted below: forget the
+		// cached ids, a later message with such a key gets a new one.
+		x.uf.ids.reset()
 		// Replayed in pages of linking messages: a result set must be
 		// closed before the union-find writes through the same
 		// transaction, and memory stays bounded.

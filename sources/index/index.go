@@ -5,14 +5,32 @@
 //
 // An export never holds an archive in memory: it walks persons in Patient
 // id order from the index and re-reads each person's messages from the
-// archive by offset. Indexing is incremental: appended bytes and new files
-// are read, unchanged files are skipped after comparing size, mtime and the
-// hashes of the first and last indexed 4 KB; a file changed in place is
-// re-indexed (its old messages removed, the links rebuilt).
+// archive by offset. Every message is stored with its MSH-10 and a 64-bit checksum
+// of its bytes (v2archive.DataHash), and every re-read is checked against
+// them (Message.Verify): bytes that changed since indexing are never
+// taken for the message indexed there.
 //
-// Gzip inputs (detected by content) are decompressed once into
-// DIR/spool/ so messages can be re-read by offset; a changed gzip file is
-// spooled and indexed again as a whole.
+// Indexing is incremental. Files are keyed by canonical absolute path. A
+// file whose size, mtime, inode and ctime are as last seen (and were not
+// modified within racyWindow of that look) is skipped unread; any
+// difference makes Update compare the checksum (v2archive.DataHash) of every byte indexed: the
+// same prefix means appended bytes (read) or only touched; anything else
+// is a rewrite (its old messages removed, the file read again, the links
+// rebuilt). A new path whose content starts with the indexed content of a
+// file gone or rewritten (renamed, rotated, gzipped) takes that file's
+// row: its messages stay and are re-read from the new place. Files that
+// are gone or no longer under the paths given are dropped with their
+// messages. A file that cannot be read now keeps what was indexed of it
+// and does not stop the update.
+//
+// Gzip inputs (detected by content) are decompressed into DIR/spool/ so
+// messages can be re-read by offset (spooled to a temporary name and
+// renamed into place, so running exports keep their bytes); a gzip bomb
+// (more than maxGzipRatio times its size, past gzipRatioFloor) is
+// reported as broken input and not spooled, a corrupt stream keeps what
+// decompressed and reports the rest.
+//
+// Times are stored as unix microseconds (no overflow in years 0001-9999).
 //
 // Patient ids: the hash of the smallest identity key of the person (IIS id
 // keys sort before MRN keys, MRN keys before demographics), optionally
@@ -27,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,19 +90,21 @@ type Index struct {
 	rebuiltTold bool
 }
 
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files(
 	id INTEGER PRIMARY KEY,
-	path TEXT NOT NULL UNIQUE,
+	path TEXT NOT NULL UNIQUE, -- canonical absolute path
 	read_path TEXT NOT NULL,   -- path itself, or its decompressed spool
 	gz INTEGER NOT NULL DEFAULT 0,
-	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last seen
-	mtime INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last compared (with mtime, ino, ctime)
+	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
+	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
 	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
-	head_hash BLOB, tail_hash BLOB,        -- first / last 4 KB indexed (gz: of path)
+	prefix_crc INTEGER,                    -- checksum (v2archive.DataHash) of those bytes (NULL: unknown)
+	head_crc INTEGER,                      -- checksum (v2archive.DataHash) of their first 4 KB (finds a moved file)
 	next_line INTEGER NOT NULL DEFAULT 1,
 	next_index INTEGER NOT NULL DEFAULT 0,
 	indexed_at INTEGER NOT NULL DEFAULT 0);
@@ -92,7 +113,9 @@ CREATE TABLE IF NOT EXISTS messages(
 	file_id INTEGER NOT NULL,
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	control_id TEXT NOT NULL,
-	msh7 INTEGER NOT NULL,       -- unix ns, 0 = unknown
+	msh7 INTEGER NOT NULL,       -- unix µs, 0 = unknown
+	warn INTEGER NOT NULL DEFAULT 0, -- warning issues an export reports about it as read (reader, parser)
+	hash INTEGER,                -- checksum (v2archive.DataHash) of the message as read (v2archive.DataHash): re-reads are checked against it
 	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
 	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2
 	key_id INTEGER,              -- first identity key (P)
@@ -101,7 +124,7 @@ CREATE TABLE IF NOT EXISTS messages(
 	has00 INTEGER NOT NULL DEFAULT 0, -- VXU with an administered (RXA-9 00) dose
 	msa2 TEXT,                   -- RSP: the query's MSH-10
 	err TEXT,                    -- E: the reason
-	indexed_at INTEGER NOT NULL);
+	indexed_at INTEGER NOT NULL); -- unix µs, as every time below
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_query ON messages(control_id) WHERE kind = 'Q';
 CREATE TABLE IF NOT EXISTS keys(
@@ -133,8 +156,22 @@ func Open(dir string, opts Options) (*Index, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// Spool paths are stored: absolute, so they read from any directory.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
+	}
+	// Temporary spools a killed update left behind (an update under way
+	// in another process renames its own within the hour).
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "spool", "tmp-*")); len(tmps) > 0 {
+		for _, t := range tmps {
+			if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(t)
+			}
+		}
 	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
@@ -270,3 +307,17 @@ func (x *Index) Close() error { return x.db.Close() }
 // cacheKB is the SQLite page cache of the index's connections (negative:
 // KiB), sized for indexing's random B-tree inserts.
 const cacheKB = -16000
+
+// Times in the index are unix microseconds: every FHIR instant (years
+// 0001-9999) fits, where nanoseconds overflow outside 1678-2262 (a _since
+// in 2300 wrapped around to 1715). Indexed-at stamps are whole
+// milliseconds, so bounds truncated to microseconds compare exactly.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// Open bounds of time windows.
+const (
+	noLower = int64(math.MinInt64)
+	noUpper = int64(math.MaxInt64)
+)

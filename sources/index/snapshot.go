@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"iisbridge/sources"
+	"iisbridge/sources/v2archive"
 )
 
 // Snapshot is a consistent read view of the index (one SQLite read
@@ -127,6 +128,24 @@ type Message struct {
 	Warnings  string // reader warnings about the input around it
 	readPath  string
 	seq       int64
+	hash      sql.NullInt64 // v2archive.DataHash of the message when indexed
+}
+
+// ErrChanged says that what a re-read found at a message's place is not
+// the message indexed there: the archive changed since indexing.
+var ErrChanged = errors.New("the archive changed since indexing: the bytes at this place are not the message indexed there")
+
+// Verify checks a re-read of m (Rereader.ReadAt(m.ReadLoc())) against
+// what was indexed: a message with the same MSH-10 and checksum. Anything
+// else is ErrChanged: the bytes are never to be taken for m.
+func (m *Message) Verify(it *v2archive.Item) error {
+	switch {
+	case it.Err != nil:
+		return fmt.Errorf("%w (%v)", ErrChanged, it.Err)
+	case it.Loc.ControlID != m.Loc.ControlID, !m.hash.Valid, uint64(m.hash.Int64) != v2archive.DataHash(it.Data):
+		return ErrChanged
+	}
+	return nil
 }
 
 // Seq is the arrival order of the message in the index.
@@ -143,9 +162,9 @@ func (m *Message) ReadLoc() sources.Location {
 // Messages lists the messages of person p, oldest first (MSH-7, then
 // arrival), skipping those indexed after asOf when it is set.
 func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Message, error) {
-	lim := int64(1<<63 - 1)
+	lim := noUpper
 	if !asOf.IsZero() {
-		lim = asOf.UnixNano()
+		lim = micros(asOf)
 	}
 	s.msgsMu.Lock()
 	defer s.msgsMu.Unlock()
@@ -167,7 +186,7 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 
 // messageColumns are the columns scanMessage reads, in its order.
 const messageColumns = `m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
-	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, '')`
+	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
 
 // scanMessage reads messageColumns, after the columns of pre (read into
 // pre's pointers).
@@ -175,16 +194,16 @@ func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
 	var m Message
 	var fileID, msh7, at int64
 	dest := append(pre, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-		&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings)
+		&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
 	if err := rows.Scan(dest...); err != nil {
 		return m, err
 	}
 	f := s.files[fileID]
 	m.Loc.Source, m.readPath = f.path, f.readPath
 	if msh7 != 0 {
-		m.Time = time.Unix(0, msh7).UTC()
+		m.Time = fromMicros(msh7)
 	}
-	m.IndexedAt = time.Unix(0, at).UTC()
+	m.IndexedAt = fromMicros(at)
 	return m, nil
 }
 
@@ -204,12 +223,12 @@ type Problem struct {
 // (since, asOf] (zero = unbounded), in arrival order. Skipped messages
 // are counted by Counts, not listed.
 func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(Problem) error) error {
-	lo, hi := int64(-1), int64(1<<63-1)
+	lo, hi := noLower, noUpper
 	if !since.IsZero() {
-		lo = since.UnixNano()
+		lo = micros(since)
 	}
 	if !asOf.IsZero() {
-		hi = asOf.UnixNano()
+		hi = micros(asOf)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT file_id, off, len, line, idx, control_id, kind, type, coalesce(err, ''), indexed_at
 		FROM messages WHERE kind IN ('E', 'W') AND indexed_at > ? AND indexed_at <= ? ORDER BY id`, lo, hi)
@@ -226,7 +245,7 @@ func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(
 		}
 		p.Loc.Source = s.files[fileID].path
 		p.Kind = map[string]string{"E": "error", "W": "warning"}[p.Kind]
-		p.IndexedAt = time.Unix(0, at).UTC()
+		p.IndexedAt = fromMicros(at)
 		if err := fn(p); err != nil {
 			return err
 		}
@@ -236,12 +255,12 @@ func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(
 
 // DeletedPatients calls fn for each Patient id merged away in (since, asOf].
 func (s *Snapshot) DeletedPatients(ctx context.Context, since, asOf time.Time, fn func(id string, at time.Time) error) error {
-	lo, hi := int64(-1), int64(1<<63-1)
+	lo, hi := noLower, noUpper
 	if !since.IsZero() {
-		lo = since.UnixNano()
+		lo = micros(since)
 	}
 	if !asOf.IsZero() {
-		hi = asOf.UnixNano()
+		hi = micros(asOf)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT pid, gone_at FROM patients WHERE gone_at > ? AND gone_at <= ? ORDER BY pid`, lo, hi)
 	if err != nil {
@@ -254,12 +273,17 @@ func (s *Snapshot) DeletedPatients(ctx context.Context, since, asOf time.Time, f
 		if err := rows.Scan(&id, &at); err != nil {
 			return err
 		}
-		if err := fn(id, time.Unix(0, at).UTC()); err != nil {
+		if err := fn(id, fromMicros(at)); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
 }
+
+// kindWarned counts, in table counts, the warning issues an export
+// reports about messages as read (Counts.Warned), so summaries count
+// what error files hold.
+const kindWarned = "w"
 
 // Counts tallies the index by kind of record.
 type Counts struct {
@@ -271,6 +295,7 @@ type Counts struct {
 	Skipped    int64 // other message types (ACK...)
 	Errors     int64 // broken input
 	Warnings   int64 // warning-only items
+	Warned     int64 // warnings about messages as read (reader, parser): an export reports each
 	Persons    int64 // after the last Update
 	Keys       int64 // identity keys ever created (ids are not reused)
 }
@@ -289,8 +314,12 @@ func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 			rows.Close()
 			return c, err
 		}
-		c.Records += n
+		if k != kindWarned {
+			c.Records += n
+		}
 		switch k {
+		case kindWarned:
+			c.Warned = n
 		case "P":
 			c.Person = n
 		case "Q":
@@ -346,10 +375,10 @@ func (s *Snapshot) Memberships(ctx context.Context, fn func(Membership) error) e
 			return err
 		}
 		if first != 0 {
-			m.First = time.Unix(0, first).UTC()
+			m.First = fromMicros(first)
 		}
 		if last != 0 {
-			m.Last = time.Unix(0, last).UTC()
+			m.Last = fromMicros(last)
 		}
 		if err := fn(m); err != nil {
 			return err
@@ -367,12 +396,12 @@ func NewMessage(seq int64, loc sources.Location, orgKey string, indexedAt time.T
 // in (since, asOf]), with the time they went: their Immunization ids are
 // gone with them.
 func (s *Snapshot) MergedInto(ctx context.Context, p Person, since, asOf time.Time) ([]Merged, error) {
-	lo, hi := int64(-1), int64(1<<63-1)
+	lo, hi := noLower, noUpper
 	if !since.IsZero() {
-		lo = since.UnixNano()
+		lo = micros(since)
 	}
 	if !asOf.IsZero() {
-		hi = asOf.UnixNano()
+		hi = micros(asOf)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT pa.pid, pa.gone_at FROM keys k JOIN patients pa ON pa.pid = k.pid
 		WHERE k.parent = ? AND k.id != k.parent AND pa.gone_at > ? AND pa.gone_at <= ? ORDER BY pa.pid`, p.root, lo, hi)
@@ -387,7 +416,7 @@ func (s *Snapshot) MergedInto(ctx context.Context, p Person, since, asOf time.Ti
 		if err := rows.Scan(&m.ID, &t); err != nil {
 			return nil, err
 		}
-		m.At = time.Unix(0, t).UTC()
+		m.At = fromMicros(t)
 		out = append(out, m)
 	}
 	return out, rows.Err()

@@ -2,17 +2,12 @@ package index
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -21,145 +16,6 @@ import (
 	"iisbridge/sources"
 	"iisbridge/sources/v2archive"
 )
-
-// UpdateStats says what one Update did.
-type UpdateStats struct {
-	Files     int   // input files seen
-	New       int   // indexed for the first time
-	Appended  int   // grown: only the new bytes were read
-	Rewritten int   // changed in place: indexed again from the start
-	Unchanged int   // skipped
-	Messages  int64 // items read (messages and error items)
-	Errors    int64 // error items among them
-	Bytes     int64 // bytes read
-	Elapsed   time.Duration
-	// Rebuilt, on the first Update after Open emptied the index, says why
-	// (schema, identity rules or encoding changed): everything is read
-	// again.
-	Rebuilt string
-}
-
-const hashWindow = 4096
-
-type fileRow struct {
-	id                   int64
-	path, readPath       string
-	gz                   bool
-	size, mtime, indexed int64
-	head, tail           []byte
-	nextLine, nextIndex  int64
-}
-
-// Update indexes what is new in paths (files, directories walked
-// recursively in lexical order skipping dot names, glob patterns): new
-// files, bytes appended to indexed files, files rewritten in place. A file
-// that was indexed and is no longer found keeps its messages (archives
-// are moved and rotated; deleting data is an explicit act).
-func (x *Index) Update(ctx context.Context, paths []string) (UpdateStats, error) {
-	x.updateMu.Lock()
-	defer x.updateMu.Unlock()
-	start := time.Now()
-	var st UpdateStats
-	if !x.rebuiltTold {
-		st.Rebuilt, x.rebuiltTold = x.rebuilt, true
-	}
-	files, err := expandPaths(paths, x.dir)
-	if err != nil {
-		return st, err
-	}
-	w := &writer{x: x, ctx: ctx, st: &st}
-	defer w.rollback()
-	sizes := w.sizes(files)
-	rebuild := false
-	for i, p := range files {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		st.Files++
-		w.prog.size = sizes[i]
-		changed, rewritten, err := w.file(p)
-		if err != nil {
-			return st, err
-		}
-		rebuild = rebuild || rewritten
-		_ = changed
-		w.prog.base += sizes[i]
-		w.progress(0)
-	}
-	if err := w.commit(); err != nil {
-		return st, err
-	}
-	if st.New+st.Appended+st.Rewritten > 0 {
-		if err := x.finish(ctx, rebuild); err != nil {
-			return st, err
-		}
-	}
-	st.Elapsed = time.Since(start)
-	return st, nil
-}
-
-// expandPaths lists the files behind paths, leaving out the index's own
-// data directory (an archive tree may hold it).
-func expandPaths(paths []string, dataDir string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	own, _ := filepath.Abs(dataDir)
-	mine := func(p string) bool {
-		a, err := filepath.Abs(p)
-		return err == nil && (a == own || strings.HasPrefix(a, own+string(filepath.Separator)))
-	}
-	add := func(p string) {
-		if !seen[p] && !mine(p) {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	for _, arg := range paths {
-		if arg == "-" {
-			return nil, errors.New("index: standard input cannot be indexed (messages must be re-readable); save it to a file")
-		}
-		matches := []string{arg}
-		if _, err := os.Stat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
-			m, err := filepath.Glob(arg)
-			if err != nil {
-				return nil, fmt.Errorf("index: pattern %q: %w", arg, err)
-			}
-			sort.Strings(m)
-			matches = m
-		}
-		for _, m := range matches {
-			fi, err := os.Stat(m)
-			if err != nil {
-				return nil, fmt.Errorf("index: %w", err)
-			}
-			if !fi.IsDir() {
-				add(m)
-				continue
-			}
-			err = filepath.WalkDir(m, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if p != m && (strings.HasPrefix(d.Name(), ".") || d.IsDir() && mine(p)) {
-					if d.IsDir() {
-						return fs.SkipDir
-					}
-					return nil
-				}
-				if !d.IsDir() {
-					if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-						add(p)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("index: %w", err)
-			}
-		}
-	}
-	return out, nil
-}
 
 // writer batches inserts: one transaction per BatchSize items, stamped
 // with one indexed-at time and committed under commitMu.
@@ -174,27 +30,28 @@ type writer struct {
 	kinds  map[string]int64 // records by kind in this batch (table counts)
 	// progress of the file being read, saved with every commit
 	cur *fileRow
-	pos struct{ size, line, index int64 }
+	pos struct {
+		size, line, index int64
+		crc               sql.NullInt64 // checksum of the first size bytes, known at the end of a file
+		final             bool          // the file is read to its end
+	}
 	// for Options.Progress: bytes of the files before the current one,
 	// the current file's size and the total
 	prog struct{ base, size, total int64 }
 }
 
-// sizes returns the sizes of files and sets the progress total; nil when
+// sizes sets the progress total from the files to read; nothing when
 // nobody asked for progress.
-func (w *writer) sizes(files []string) []int64 {
-	out := make([]int64, len(files))
+func (w *writer) sizes(acts []*action) {
 	if w.x.opts.Progress == nil {
-		return out
+		return
 	}
-	for i, p := range files {
-		if fi, err := os.Stat(p); err == nil {
-			out[i] = fi.Size()
-			w.prog.total += fi.Size()
+	for _, a := range acts {
+		if a.unread == nil {
+			w.prog.total += a.stat.size
 		}
 	}
 	w.x.opts.Progress(0, w.prog.total)
-	return out
 }
 
 // progress reports off bytes read into the current file (a gzip file's
@@ -217,10 +74,10 @@ func (w *writer) begin() error {
 	}
 	w.tx, w.n = tx, 0
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
-	w.stamp = w.x.opts.Now().Truncate(time.Millisecond).UnixNano()
+	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(file_id, off, len, line, idx,
-		control_id, msh7, kind, type, key_id, links, org_key, org_name, has00, msa2, err, indexed_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		control_id, msh7, kind, type, key_id, links, org_key, org_name, has00, msa2, err, indexed_at, hash, warn)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
@@ -269,215 +126,35 @@ func (w *writer) commit() error {
 }
 
 // saveProgress records how far the current file is indexed, in the same
-// transaction as its messages, so a crash never indexes bytes twice.
+// transaction as its messages, so a crash never indexes bytes twice. In
+// the middle of a file (pos.final unset) the checksum of what was read is
+// not known: the row then keeps its former size and times, so the next
+// Update reads the file again from the start. A file read to its end with
+// no checksum (broken gzip) is read again whenever it changes.
 func (w *writer) saveProgress() error {
 	f := w.cur
 	if f == nil || w.tx == nil {
 		return nil
 	}
-	head, tail, err := edgeHashes(f.readPath, w.pos.size)
-	if err != nil {
+	if !w.pos.final {
+		_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET indexed_size = ?, prefix_crc = NULL, head_crc = NULL,
+			next_line = ?, next_index = ?, indexed_at = ? WHERE id = ?`,
+			w.pos.size, w.pos.line, w.pos.index, w.stamp, f.id)
 		return err
 	}
-	if f.gz {
-		head, tail = f.head, nil // a gzip file is compared by its own bytes
+	var head sql.NullInt64
+	if w.pos.crc.Valid && w.pos.size > 0 {
+		buf := make([]byte, min(w.pos.size, headWindow))
+		if err := readFull(f.readPath, buf); err != nil {
+			return fmt.Errorf("index: %s: %w", f.path, err)
+		}
+		head = sql.NullInt64{Int64: int64(v2archive.DataHash(buf)), Valid: true}
 	}
-	_, err = w.tx.ExecContext(w.ctx, `UPDATE files SET indexed_size = ?, head_hash = ?, tail_hash = ?,
-		next_line = ?, next_index = ?, size = ?, mtime = ?, indexed_at = ? WHERE id = ?`,
-		w.pos.size, head, tail, w.pos.line, w.pos.index, f.size, f.mtime, w.stamp, f.id)
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET indexed_size = ?, prefix_crc = ?, head_crc = ?,
+		next_line = ?, next_index = ?, size = ?, mtime = ?, ino = ?, ctime = ?, checked_at = ?, indexed_at = ? WHERE id = ?`,
+		w.pos.size, w.pos.crc, head, w.pos.line, w.pos.index, f.stat.size, f.stat.mtime, f.stat.ino, f.stat.ctime,
+		f.checkedAt, w.stamp, f.id)
 	return err
-}
-
-// file brings one input file up to date.
-func (w *writer) file(path string) (changed, rewritten bool, err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false, false, fmt.Errorf("index: %w", err)
-	}
-	gz, err := isGzip(path)
-	if err != nil {
-		return false, false, fmt.Errorf("index: %w", err)
-	}
-	f, err := w.x.fileRow(w.ctx, path)
-	if err != nil {
-		return false, false, err
-	}
-	size, mtime := fi.Size(), fi.ModTime().UnixNano()
-	from := int64(0)
-	switch {
-	case f == nil:
-		w.st.New++
-		if err := w.begin(); err != nil {
-			return false, false, err
-		}
-		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO files(path, read_path, gz) VALUES(?, ?, ?)`, path, path, gz)
-		if err != nil {
-			return false, false, fmt.Errorf("index: %s: %w", path, err)
-		}
-		id, _ := res.LastInsertId()
-		f = &fileRow{id: id, path: path, readPath: path, nextLine: 1}
-	default:
-		same, err := f.unchanged(size, mtime, gz)
-		if err != nil {
-			return false, false, err
-		}
-		switch {
-		case same == sameAll:
-			w.st.Unchanged++
-			return false, false, nil
-		case same == sameAppended:
-			w.st.Appended++
-			from = f.indexed
-		default:
-			w.st.Rewritten++
-			rewritten = true
-			if err := w.begin(); err != nil {
-				return false, false, err
-			}
-			if _, err := w.tx.ExecContext(w.ctx, `UPDATE counts SET n = n - coalesce((SELECT count(*) FROM messages m
-				WHERE m.file_id = ? AND m.kind = counts.kind), 0)`, f.id); err != nil {
-				return false, false, err
-			}
-			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM messages WHERE file_id = ?`, f.id); err != nil {
-				return false, false, err
-			}
-			f.nextLine, f.nextIndex = 1, 0
-		}
-	}
-	f.gz, f.size, f.mtime = gz, size, mtime
-	f.readPath = path
-	if gz {
-		sp, head, err := w.x.spool(path, f.id)
-		if err != nil {
-			return false, false, err
-		}
-		f.readPath, f.head = sp, head
-		if err := w.begin(); err != nil {
-			return false, false, err
-		}
-		if _, err := w.tx.ExecContext(w.ctx, `UPDATE files SET read_path = ?, gz = 1 WHERE id = ?`, sp, f.id); err != nil {
-			return false, false, err
-		}
-	}
-	return true, rewritten, w.read(f, from)
-}
-
-type sameness int
-
-const (
-	sameNot sameness = iota
-	sameAppended
-	sameAll
-)
-
-func (f *fileRow) unchanged(size, mtime int64, gz bool) (sameness, error) {
-	if gz || f.gz {
-		if !gz || !f.gz || size != f.size || mtime != f.mtime {
-			return sameNot, nil
-		}
-		head, _, err := edgeHashes(f.path, size)
-		if err != nil || !bytes.Equal(head, f.head) {
-			return sameNot, err
-		}
-		return sameAll, nil
-	}
-	if size < f.indexed {
-		return sameNot, nil
-	}
-	head, tail, err := edgeHashes(f.path, f.indexed)
-	if err != nil {
-		return sameNot, err
-	}
-	if !bytes.Equal(head, f.head) || !bytes.Equal(tail, f.tail) {
-		return sameNot, nil
-	}
-	if size == f.indexed {
-		return sameAll, nil
-	}
-	return sameAppended, nil
-}
-
-// edgeHashes hashes the first and the last hashWindow bytes of path's
-// first n bytes.
-func edgeHashes(path string, n int64) (head, tail []byte, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("index: %w", err)
-	}
-	defer f.Close()
-	buf := make([]byte, min(n, hashWindow))
-	sum := func(off int64) ([]byte, error) {
-		if _, err := f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && len(buf) == 0) {
-			return nil, fmt.Errorf("index: %s: %w", path, err)
-		}
-		h := sha256.Sum256(buf)
-		return h[:], nil
-	}
-	if head, err = sum(0); err != nil {
-		return nil, nil, err
-	}
-	tail, err = sum(n - int64(len(buf)))
-	return head, tail, err
-}
-
-func isGzip(path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var b [2]byte
-	n, _ := io.ReadFull(f, b[:])
-	return n == 2 && b[0] == 0x1f && b[1] == 0x8b, nil
-}
-
-// spool decompresses a gzip input into DIR/spool/<file id> so its messages
-// can be re-read by offset; it returns the spool path and the hash of the
-// gzip file's first bytes.
-func (x *Index) spool(path string, id int64) (string, []byte, error) {
-	in, err := os.Open(path)
-	if err != nil {
-		return "", nil, fmt.Errorf("index: %w", err)
-	}
-	defer in.Close()
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return "", nil, fmt.Errorf("index: %s: gzip: %w", path, err)
-	}
-	sp := filepath.Join(x.dir, "spool", strconv.FormatInt(id, 10))
-	out, err := os.Create(sp)
-	if err != nil {
-		return "", nil, fmt.Errorf("index: %w", err)
-	}
-	_, cerr := io.Copy(out, zr)
-	if err := out.Close(); cerr == nil {
-		cerr = err
-	}
-	if cerr != nil {
-		// A corrupt tail: keep what decompressed; the reader reports
-		// nothing for the rest, so say it here.
-		return "", nil, fmt.Errorf("index: %s: gzip: %w", path, cerr)
-	}
-	fi, err := in.Stat()
-	if err != nil {
-		return "", nil, err
-	}
-	head, _, err := edgeHashes(path, fi.Size())
-	return sp, head, err
-}
-
-func (x *Index) fileRow(ctx context.Context, path string) (*fileRow, error) {
-	f := &fileRow{path: path}
-	err := x.db.QueryRowContext(ctx, `SELECT id, read_path, gz, size, mtime, indexed_size, head_hash, tail_hash,
-		next_line, next_index FROM files WHERE path = ?`, path).Scan(&f.id, &f.readPath, &f.gz, &f.size, &f.mtime,
-		&f.indexed, &f.head, &f.tail, &f.nextLine, &f.nextIndex)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("index: %s: %w", path, err)
-	}
-	return f, nil
 }
 
 // countReader counts bytes and newlines read, so an append can resume
@@ -486,17 +163,19 @@ type countReader struct {
 	r     io.Reader
 	n     int64
 	lines int64
+	crc   uint64 // of everything before, then of what was read
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
+	c.crc = v2archive.UpdateHash(c.crc, p[:n])
 	return n, err
 }
 
-// read indexes f from byte offset from to its end.
-func (w *writer) read(f *fileRow, from int64) error {
+// read indexes content c of f from byte offset from to its end.
+func (w *writer) read(f *fileRow, from int64, c *content) error {
 	in, err := os.Open(f.readPath)
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
@@ -506,6 +185,9 @@ func (w *writer) read(f *fileRow, from int64) error {
 		return fmt.Errorf("index: %s: %w", f.path, err)
 	}
 	cr := &countReader{r: in}
+	if from > 0 {
+		cr.crc = uint64(f.prefixCRC.Int64)
+	}
 	rd, err := v2archive.OpenReader(f.readPath, cr, w.x.opts.Reader)
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
@@ -513,7 +195,7 @@ func (w *writer) read(f *fileRow, from int64) error {
 	defer rd.Close()
 	baseLine, baseIndex := f.nextLine, f.nextIndex
 	w.cur = f
-	w.pos.size, w.pos.line, w.pos.index = from, baseLine, baseIndex
+	w.pos.size, w.pos.line, w.pos.index, w.pos.crc, w.pos.final = from, baseLine, baseIndex, sql.NullInt64{}, false
 	defer func() { w.cur = nil }()
 	// Reading, parsing and classifying run in their own goroutine, ahead
 	// of the SQL writes (the two halves cost about the same).
@@ -603,6 +285,16 @@ func (w *writer) read(f *fileRow, from int64) error {
 	}
 	w.pos.size = from + cr.n
 	w.pos.line = baseLine + cr.lines
+	w.pos.final = true
+	if c.broken != "" {
+		// What follows could not be read: an error item, and no checksum,
+		// so any change reads the file again from the start.
+		if err := w.brokenItem(f, c.broken); err != nil {
+			return err
+		}
+		return w.saveProgress()
+	}
+	w.pos.crc = sql.NullInt64{Int64: int64(cr.crc), Valid: true}
 	return w.saveProgress()
 }
 
@@ -628,9 +320,12 @@ func (x *Index) prepare(it *v2archive.Item) prepared {
 			break
 		}
 		x.classify(m, it.Data, &r)
+		r.hash = int64(v2archive.DataHash(it.Data))
 		if len(it.Warnings) > 0 {
 			r.err = strings.Join(it.Warnings, "; ")
+			r.warn = 1 // an export reports them in one issue
 		}
+		r.warn += len(m.Warnings())
 	}
 	return prepared{loc: it.Loc, row: r}
 }
@@ -665,9 +360,10 @@ func (w *writer) store(fileID int64, pr *prepared) error {
 		w.kinds = map[string]int64{}
 	}
 	w.kinds[r.kind]++
+	w.kinds[kindWarned] += int64(r.warn)
 	_, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, r.msh7, r.kind, r.typ, keyID, links, nullStr(r.orgKey), nullStr(r.orgName),
-		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp)
+		r.has00, nullStr(r.msa2), nullStr(r.err), w.stamp, r.hash, r.warn)
 	if err != nil {
 		return fmt.Errorf("index: %s: %w", loc, err)
 	}
@@ -688,6 +384,8 @@ type msgRow struct {
 	orgKey, orgName string
 	has00           bool
 	msa2, err       string
+	hash            any // int64 DataHash of the message, nil for error items
+	warn            int // warning issues an export reports about the message as read (reader, parser)
 }
 
 // classify reads the few fields indexing needs: MSH-4/5/7/9/21/22, PID-3,
@@ -699,7 +397,7 @@ func (x *Index) classify(m *hl7v2.Message, data []byte, r *msgRow) {
 	code, trigger = strings.ToUpper(code), strings.ToUpper(trigger)
 	r.typ = code + "^" + trigger
 	if ts, err := hl7v2.ParseTS(msh.Field(7).Rep(1).Component(1).String()); err == nil {
-		r.msh7 = ts.Time.UnixNano()
+		r.msh7 = micros(ts.Time)
 	}
 	r.orgKey, r.orgName = orgOf(msh)
 	cfg := x.opts.Identity

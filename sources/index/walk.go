@@ -20,9 +20,9 @@ type Merged struct {
 // instead of two queries per person, which cost more than the rows. The
 // slices passed to fn are fn's to keep.
 func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, msgs []Message, merged []Merged) error) error {
-	hi := int64(1<<63 - 1)
+	hi := noUpper
 	if !asOf.IsZero() {
-		hi = asOf.UnixNano()
+		hi = micros(asOf)
 	}
 	// Messages are read in table order and sorted by person: seeking each
 	// person's messages instead (roots in pid order, their keys, their
@@ -106,7 +106,7 @@ func (c *mergeCursor) take(pid string) ([]Merged, error) {
 			if err := c.rows.Scan(&c.person, &c.row.ID, &at); err != nil {
 				return nil, fmt.Errorf("index: walk: merged patients: %w", err)
 			}
-			c.row.At = time.Unix(0, at).UTC()
+			c.row.At = fromMicros(at)
 			c.pending = true
 		}
 		switch {

@@ -42,3 +42,16 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDataHash is the check every re-read pays (DataHash of a 2 KB
+// message): compare with the export's cost per message (pipeline
+// BenchmarkExport, cpu-ns/msg).
+//
+//	go test -run '^$' -bench DataHash ./sources/v2archive
+func BenchmarkDataHash(b *testing.B) {
+	msg := bytes.Repeat([]byte("RXA|0|1|20240101||08^HepB^CVX|0.5|mL^mL^UCUM||00^x^NIP001\r"), 2048/60)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		DataHash(msg)
+	}
+}

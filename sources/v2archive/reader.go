@@ -335,6 +335,26 @@ func maybeGzip(src io.Reader) (io.Reader, error) {
 	return src, nil
 }
 
+// Input is one file a PATH argument names, or why it cannot be read.
+type Input struct {
+	Path string
+	Err  error // the path is missing or cannot be listed
+}
+
+// Expand lists the files behind one PATH argument exactly as a Reader
+// reads them: a file as is, a directory walked recursively in lexical
+// order, a glob pattern's sorted matches; names starting with a dot are
+// skipped inside directories and when a wildcard matched them (as a shell
+// does), so every command that takes PATH reads the same files.
+func Expand(arg string) []Input {
+	in := expand(arg)
+	out := make([]Input, len(in))
+	for i, x := range in {
+		out[i] = Input{Path: x.path, Err: x.err}
+	}
+	return out
+}
+
 // expand lists the inputs behind one argument.
 func expand(arg string) []input {
 	if arg == "-" {
@@ -402,6 +422,9 @@ func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[`) }
 // start with a dot (.git, editor backups) are skipped.
 func walk(dir string) []input {
 	var out []input
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		dir += string(filepath.Separator) // a link to a directory: walk what it names
+	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			out = append(out, input{path: p, err: err})
