@@ -2,6 +2,7 @@ package server
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -10,11 +11,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gorilla/mux"
+	"modernc.org/sqlite"
 )
 
 func removeAll(dir string) error { return os.RemoveAll(dir) }
+
+// diskFull says whether err comes from a full file system or quota, or
+// from SQLite finding its database full (SQLITE_FULL).
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		(errors.As(err, &se) && se.Code()&0xff == sqliteFull)
+}
+
+const sqliteFull = 13 // SQLITE_FULL, the primary result code
 
 // download serves one export file. Only names listed in the job's own
 // manifest are served, so no path from the URL reaches the file system.
@@ -23,6 +36,7 @@ func removeAll(dir string) error { return os.RemoveAll(dir) }
 // compressed once to a sibling .gz and served the same way: ranges then
 // count bytes of the gzip stream, and the ETag differs per encoding.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // PHI: no shared or private cache keeps it
 	rec := s.lookupJob(w, r)
 	if rec == nil {
 		return
@@ -40,29 +54,20 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no such file in this export")
 		return
 	}
-	s.mu.Lock()
-	s.dl[rec.ID]++
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.dl[rec.ID]--; s.dl[rec.ID] <= 0 {
-			delete(s.dl, rec.ID)
-		}
-		s.mu.Unlock()
-	}()
 	path := filepath.Join(s.jobDir(rec.ID), kind, name)
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%s/%s", rec.ID, kind, name)
 	etag := strconv.FormatUint(h.Sum64(), 36)
 	w.Header().Set("Vary", "Accept-Encoding")
 	if acceptsGzip(r) {
-		gz, err := s.gzipped(path)
-		if err != nil {
-			s.internalError(w, r, "compressing the file", err)
-			return
+		// gzip is an optimisation: when the copy cannot be made (disk
+		// full) the client still gets the identical plain file.
+		if gz, err := s.gzipped(path); err != nil {
+			s.log.Warn("compressing an export file failed; serving the plain file", "request_id", info(r).id, "job", rec.ID, "err", err)
+		} else {
+			path, etag = gz, etag+"-gzip"
+			w.Header().Set("Content-Encoding", "gzip")
 		}
-		path, etag = gz, etag+"-gzip"
-		w.Header().Set("Content-Encoding", "gzip")
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -138,8 +143,12 @@ func (s *Server) gzipped(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	zw, _ := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
+	defer os.Remove(tmp.Name()) // after a failure; a no-op once renamed
+	var out io.Writer = tmp
+	if s.opts.gzipOut != nil {
+		out = s.opts.gzipOut(tmp)
+	}
+	zw, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
 	if _, err := io.Copy(zw, in); err != nil {
 		tmp.Close()
 		return "", err

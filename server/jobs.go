@@ -161,6 +161,12 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 	}
 	if err := s.store.insertJob(ctx, rec); err != nil {
 		s.mu.Unlock()
+		if diskFull(err) {
+			s.log.Error("kick-off refused: disk full", "request_id", info(r).id, "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter.Seconds())*30))
+			s.outcome(w, r, http.StatusServiceUnavailable, "transient", "the server's disk is full; try again later")
+			return
+		}
 		s.internalError(w, r, "recording the job", err)
 		return
 	}
@@ -236,10 +242,7 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 		return
 	case err != nil:
 		os.RemoveAll(s.jobDir(j.id))
-		msg := err.Error()
-		if !errors.Is(err, errShutdown) {
-			msg = "export failed: " + msg
-		}
+		msg := failureMessage(err)
 		if _, e := s.store.finish(ctx, j.id, stateFailed, msg, nil, now, now.Add(s.opts.Expiry)); e != nil {
 			s.log.Error("recording a failed job", "job", j.id, "err", e)
 		}
@@ -266,6 +269,29 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 	s.log.Info("export job done", "job", j.id, "resources", n, "files", len(files), "ms", dur.Milliseconds())
 }
 
+// clientMessage is implemented by errors whose text is meant for the
+// client (no server paths, no other clients' data).
+type clientMessage interface{ ClientMessage() string }
+
+// failureMessage is what a failed job's status tells the client: never the
+// error's own text, which may hold server paths or source locations (the
+// log has it, under the job id).
+func failureMessage(err error) string {
+	var cm clientMessage
+	var we *writeError
+	switch {
+	case errors.Is(err, errShutdown):
+		return errShutdown.Error()
+	case errors.As(err, &cm):
+		return "export failed: " + cm.ClientMessage()
+	case diskFull(err):
+		return "export failed: the server's disk is full; start a new export later"
+	case errors.As(err, &we):
+		return "export failed: writing the export files failed; start a new export"
+	}
+	return "export failed: internal error; start a new export (the server log has the details)"
+}
+
 // export writes the job's files: output per type, deleted Bundles and the
 // error OperationOutcomes.
 func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
@@ -282,7 +308,7 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 			for _, w := range ws {
 				w.Close()
 			}
-			return nil, fmt.Errorf("creating export files: %w", err)
+			return nil, &writeError{fmt.Errorf("creating export files: %w", err)}
 		}
 		ws[k] = w
 	}
@@ -299,7 +325,7 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 	for _, k := range kinds {
 		infos, cerr := ws[k].Close()
 		if err == nil && cerr != nil {
-			err = fmt.Errorf("writing export files: %w", cerr)
+			err = &writeError{cerr}
 		}
 		for _, fi := range infos {
 			files = append(files, jobFile{Kind: k, Type: fi.Type, Name: filepath.Base(fi.Path), Count: fi.Count, Bytes: fi.Bytes})

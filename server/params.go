@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -127,7 +128,7 @@ func kickoffParams(r *http.Request) ([]kv, *requestError) {
 		Parameter    []json.RawMessage `json:"parameter"`
 	}
 	if err := json.Unmarshal(body, &ps); err != nil {
-		return nil, badRequest("structure", "Parameters body is not valid JSON: %v", err)
+		return nil, badRequest("structure", "Parameters body: %s", jsonProblem(err))
 	}
 	if ps.ResourceType != "Parameters" {
 		return nil, badRequest("structure", "POST body must be a FHIR Parameters resource, not %q", ps.ResourceType)
@@ -152,6 +153,22 @@ func kickoffParams(r *http.Request) ([]kv, *requestError) {
 }
 
 const maxParametersBody = 8 << 20
+
+// jsonProblem describes a JSON decode error in client terms: where, and
+// which element, never the Go types encoding/json names.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("element %s has the wrong JSON type (%s)", te.Field, te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("want a JSON object, not %s", te.Value)
+	}
+	return "not valid JSON"
+}
 
 // parameterValue reads value[x] of one Parameters.parameter as text:
 // primitives as is, valueReference.reference, valueCoding.code.

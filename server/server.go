@@ -13,9 +13,13 @@
 //   - gzip: with Accept-Encoding: gzip a file is compressed once into a
 //     sibling .gz and served with http.ServeContent, so Range, If-Range and
 //     strong ETags work on the gzip bytes too (ETag suffixed -gzip).
-//   - Expiry: files live Options.Expiry (default 1h) after the job ends;
-//     an expired job answers 404 at once and is purged by a janitor, which
-//     skips jobs with a download in progress until the next round.
+//   - Expiry: files live Options.Expiry (default 1h) after the job ends
+//     (interrupted jobs too); an expired job answers 404 at once and is
+//     purged by a janitor. Files of an expired or deleted job are removed
+//     at once even during a download: the open file serves that client to
+//     its end and the disk space is freed when it closes. At start-up
+//     every directory no finished job owns is removed, with any .gz-*
+//     temporary a killed process left.
 //   - _since at Group level filters every member alike (no older data for
 //     members who joined later); Group resources count as updated at the
 //     last membership refresh.
@@ -79,6 +83,7 @@ type Options struct {
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
+	gzipOut   func(io.Writer) io.Writer                                              // tests inject a full disk
 }
 
 // StaticGroup is a configured Group (tests, demos).
@@ -119,7 +124,6 @@ type Server struct {
 	stop     chan struct{}
 	mu       sync.Mutex
 	running  map[string]*liveJob
-	dl       map[string]int // active downloads per job
 	gzMu     sync.Mutex
 	stopOnce sync.Once
 }
@@ -182,18 +186,18 @@ func New(o Options) (*Server, error) {
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
 		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: newMetrics(),
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
-		running: map[string]*liveJob{}, dl: map[string]int{},
+		running: map[string]*liveJob{},
 	}
 	ctx := context.Background()
-	ids, err := st.failInterrupted(ctx, s.now())
+	ids, err := st.failInterrupted(ctx, s.now(), s.now().Add(o.Expiry))
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: recovering jobs: %w", err)
 	}
 	for _, id := range ids {
 		s.log.Warn("export job interrupted by restart", "job", id)
-		os.RemoveAll(s.jobDir(id))
 	}
+	s.sweepJobDirs(ctx, true)
 	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: static groups: %w", err)
@@ -325,6 +329,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			ri.id = newID()[:16]
 		}
 		w.Header().Set("X-Request-Id", ri.id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), keyInfo, ri)))
 		s.metrics.request(ri.route, sw.status)
