@@ -83,7 +83,7 @@ type Options struct {
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
-	gzipOut   func(io.Writer) io.Writer                                              // tests inject a full disk
+	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
 }
 
 // StaticGroup is a configured Group (tests, demos).
