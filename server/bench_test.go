@@ -16,7 +16,7 @@ func BenchmarkSink(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	typ, fq, err := parseTypeFilter("Immunization?status=completed,not-done", func(string) bool { return true })
+	typ, fq, _, err := parseTypeFilter("Immunization?status=completed,not-done", func(string) bool { return true })
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,6 +72,9 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 			if rerr == nil {
 				rerr = s.resolvePatients(r.Context(), spec, group)
 			}
+			if rerr == nil && r.Context().Err() != nil {
+				return // the client left while the kick-off was checked: start nothing
+			}
 			if rerr == nil {
 				s.startJob(w, r, spec, p)
 				return
@@ -502,6 +505,9 @@ func (k *jobSink) Resource(r *fhirout.Object) error {
 const deletedPerBundle = 100
 
 func (k *jobSink) Deleted(t, id string, at time.Time) error {
+	if err := k.ctx.Err(); err != nil {
+		return context.Cause(k.ctx)
+	}
 	if !slices.Contains(k.types, t) {
 		return nil
 	}
@@ -528,6 +534,10 @@ func (k *jobSink) flushDeleted() error {
 }
 
 func (k *jobSink) Issue(oo *fhirout.Object) error {
+	// An exporter that only reports issues must stop on DELETE too.
+	if err := k.ctx.Err(); err != nil {
+		return context.Cause(k.ctx)
+	}
 	if err := k.errs.Write(oo); err != nil {
 		return &writeError{err}
 	}

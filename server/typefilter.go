@@ -185,37 +185,41 @@ func splitTypeFilters(v string) []string {
 	return append(out, v[last:])
 }
 
-// parseTypeFilter parses one "Type?param=value&..." query.
-func parseTypeFilter(q string, served func(string) bool) (string, *filterQuery, error) {
+// parseTypeFilter parses one "Type?param=value&..." query. err refuses
+// the whole query (its form, its type); bad lists the clauses that cannot
+// be applied, each named, which the query is returned without.
+func parseTypeFilter(q string, served func(string) bool) (typ string, fq *filterQuery, bad []error, err error) {
 	typ, rawQuery, ok := strings.Cut(q, "?")
 	if !ok || typ == "" {
-		return "", nil, fmt.Errorf("%q is not of the form Type?search", q)
+		return "", nil, nil, fmt.Errorf("%q is not of the form Type?search", q)
 	}
 	if !served(typ) {
-		return "", nil, fmt.Errorf("resource type %q is not exported by this server", typ)
+		return "", nil, nil, fmt.Errorf("resource type %q is not exported by this server", typ)
 	}
 	params := searchParams[typ]
-	fq := &filterQuery{src: q}
+	fq = &filterQuery{src: q}
 	pairs, err := parseQueryKeepPlus(rawQuery)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %v", typ, err)
+		return "", nil, nil, fmt.Errorf("%s: %v", typ, err)
 	}
 	if len(pairs) == 0 {
-		return "", nil, fmt.Errorf("%s: empty search", typ)
+		return "", nil, nil, fmt.Errorf("%s: empty search", typ)
 	}
 	for _, p := range pairs {
 		name, mod, _ := strings.Cut(p.name, ":")
 		sp, ok := params[name]
 		if !ok {
-			return "", nil, fmt.Errorf("%s: search parameter %q is not supported in _typeFilter", typ, name)
+			bad = append(bad, fmt.Errorf("%s?%s=%s: search parameter %q is not supported in _typeFilter", typ, p.name, p.value, name))
+			continue
 		}
 		c, err := sp.clause(mod, p.value)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s?%s: %v", typ, p.name, err)
+			bad = append(bad, fmt.Errorf("%s?%s=%s: %v", typ, p.name, p.value, err))
+			continue
 		}
 		fq.clauses = append(fq.clauses, c)
 	}
-	return typ, fq, nil
+	return typ, fq, bad, nil
 }
 
 // clause compiles one parameter; comma-separated values are OR-ed.
