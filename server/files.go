@@ -15,6 +15,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"modernc.org/sqlite"
+
+	"iisbridge/fhirout"
 )
 
 func removeAll(dir string) error { return os.RemoveAll(dir) }
@@ -82,17 +84,72 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/fhir+ndjson")
 	w.Header().Set("ETag", `"`+etag+`"`)
+	if ir := r.Header.Get("If-Range"); ir == "" || ir == `"`+etag+`"` {
+		if rg, ok := dropEmptySuffixRanges(r.Header.Get("Range")); !ok {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(fi.Size(), 10))
+			s.outcome(w, r, http.StatusRequestedRangeNotSatisfiable, "not-supported", "no requested range is satisfiable (bytes=-0 asks for nothing)")
+			return
+		} else if rg != "" {
+			r.Header.Set("Range", rg)
+		}
+	}
 	cw := &countWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", fi.ModTime(), f)
 	s.metrics.served(cw.n)
 }
 
+// dropEmptySuffixRanges removes "-0" specs from a bytes Range header: a
+// suffix of zero bytes is unsatisfiable (RFC 9110 14.1.1), which
+// http.ServeContent would answer with a 206 and an invalid Content-Range.
+// ok is false when nothing satisfiable is left (416); rg is the header to
+// use ("" = unchanged).
+func dropEmptySuffixRanges(h string) (rg string, ok bool) {
+	unit, set, found := strings.Cut(h, "=")
+	if !found || strings.TrimSpace(unit) != "bytes" {
+		return "", true
+	}
+	var kept []string
+	dropped := false
+	for _, spec := range strings.Split(set, ",") {
+		spec = strings.TrimSpace(spec)
+		if len(spec) > 1 && spec[0] == '-' && strings.Trim(spec[1:], "0") == "" {
+			dropped = true
+			continue
+		}
+		kept = append(kept, spec)
+	}
+	if !dropped {
+		return "", true
+	}
+	if len(kept) == 0 {
+		return "", false
+	}
+	return "bytes=" + strings.Join(kept, ","), true
+}
+
+// countWriter counts the bytes of a download and turns the plain-text 416
+// http.ServeContent writes into an OperationOutcome.
 type countWriter struct {
 	http.ResponseWriter
-	n int64
+	n       int64
+	swallow bool // the body ServeContent writes after a replaced 416
+}
+
+func (w *countWriter) WriteHeader(code int) {
+	if code != http.StatusRequestedRangeNotSatisfiable {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.Header().Del("Content-Length")
+	writeResource(w.ResponseWriter, code, fhirout.OperationOutcome(fhirout.Issue{Severity: "error", Code: "not-supported",
+		Diagnostics: "the requested range is not satisfiable (Content-Range gives the size)"}))
+	w.swallow = true
 }
 
 func (w *countWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)
 	return n, err

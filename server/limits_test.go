@@ -194,3 +194,44 @@ func TestCancelledJobStopsWork(t *testing.T) {
 		})
 	}
 }
+
+// Issue 14 item 10: 405 names the allowed methods; an unsatisfiable
+// Range (bytes=-0 included) is a 416 with a valid Content-Range and an
+// OperationOutcome body.
+func TestHTTPSemantics(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, c := range []struct{ method, path, allow string }{
+		{"DELETE", "/fhir/metadata", "GET, HEAD"},
+		{"PUT", "/fhir/bulkstatus/abc", "DELETE, GET"},
+		{"PATCH", "/fhir/Patient/$export", "GET, POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		r := h.do(c.method, h.url(c.path), "")
+		expectStatus(t, r, 405, c.method)
+		if got := r.Header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+	m := h.done(h.accepted(h.kick("/Patient/$export", "_type=Patient")))
+	u := m.Output[0].URL
+	full := body(t, h.do("GET", u, ""))
+	for _, rg := range []string{"bytes=-0", fmt.Sprintf("bytes=%d-", len(full)+5), "bytes=-0,-0"} {
+		for _, enc := range []string{"identity", "gzip"} {
+			r := h.do("GET", u, "", "Range", rg, "Accept-Encoding", enc)
+			expectStatus(t, r, 416, "range")
+			size := len(full)
+			if enc == "gzip" {
+				size = -1
+			}
+			cr := r.Header.Get("Content-Range")
+			if !strings.HasPrefix(cr, "bytes */") || (size >= 0 && cr != fmt.Sprintf("bytes */%d", size)) {
+				t.Errorf("%s (%s): Content-Range %q", rg, enc, cr)
+			}
+		}
+	}
+	// A satisfiable range beside a -0 is served.
+	r := h.do("GET", u, "", "Range", "bytes=-0,0-4")
+	if b := body(t, r); r.StatusCode != 206 || b != full[:5] {
+		t.Errorf("bytes=-0,0-4: %d %q", r.StatusCode, b)
+	}
+}

@@ -242,8 +242,9 @@ func (s *Server) Handler() http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no such endpoint")
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.outcome(w, r, http.StatusMethodNotAllowed, "not-supported", "method "+r.Method+" is not allowed here")
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", ")) // RFC 9110 15.5.6: MUST
+		s.outcome(w, req, http.StatusMethodNotAllowed, "not-supported", "method "+req.Method+" is not allowed here")
 	})
 	r.Use(s.routeName)
 	p := s.prefix
@@ -264,6 +265,22 @@ func (s *Server) Handler() http.Handler {
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.deleteJob).Methods(http.MethodDelete)
 	sec.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
 	return s.observe(r)
+}
+
+// allowedMethods lists the methods some route serves at req's path,
+// asking the router itself so the list cannot drift from the routes.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
+		http.MethodPatch, http.MethodPost, http.MethodPut} {
+		c := req.Clone(req.Context())
+		c.Method = m
+		var match mux.RouteMatch
+		if r.Match(c, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 type ctxKey int
