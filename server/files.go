@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gorilla/mux"
 	"modernc.org/sqlite"
@@ -93,7 +95,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 			r.Header.Set("Range", rg)
 		}
 	}
-	cw := &countWriter{ResponseWriter: w}
+	rc := http.NewResponseController(w)
+	// No read deadline while the file goes out: the request is read, and
+	// an expiring one would cancel the request's context mid-download.
+	rc.SetReadDeadline(time.Time{})
+	cw := &countWriter{ResponseWriter: w, rc: rc, stall: s.opts.HTTP.WriteTimeout}
 	http.ServeContent(cw, r, "", fi.ModTime(), f)
 	s.metrics.served(cw.n)
 }
@@ -129,10 +135,20 @@ func dropEmptySuffixRanges(h string) (rg string, ok bool) {
 
 // countWriter counts the bytes of a download and turns the plain-text 416
 // http.ServeContent writes into an OperationOutcome.
+// It also moves the write deadline forward before every chunk, so the
+// download is cut only when the client stops reading for stall.
 type countWriter struct {
 	http.ResponseWriter
+	rc      *http.ResponseController
+	stall   time.Duration
 	n       int64
 	swallow bool // the body ServeContent writes after a replaced 416
+}
+
+func (w *countWriter) extend() {
+	if w.rc != nil {
+		w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	}
 }
 
 func (w *countWriter) WriteHeader(code int) {
@@ -150,15 +166,42 @@ func (w *countWriter) Write(b []byte) (int, error) {
 	if w.swallow {
 		return len(b), nil
 	}
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
+	var total int
+	for len(b) > 0 {
+		w.extend()
+		n, err := w.ResponseWriter.Write(b[:min(len(b), downloadChunk)])
+		total += n
+		w.n += int64(n)
+		b = b[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
+// ReadFrom copies in chunks of downloadChunk, each under a fresh write
+// deadline. A *io.LimitedReader over the file (what ServeContent passes)
+// is re-sliced rather than wrapped, so the connection still recognises
+// the file and uses sendfile.
 func (w *countWriter) ReadFrom(src io.Reader) (int64, error) {
-	n, err := readFrom(w.ResponseWriter, src)
-	w.n += n
-	return n, err
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: src, N: math.MaxInt64}
+	}
+	var total int64
+	for lr.N > 0 {
+		w.extend()
+		chunk := &io.LimitedReader{R: lr.R, N: min(lr.N, downloadChunk)}
+		n, err := readFrom(w.ResponseWriter, chunk)
+		total += n
+		w.n += n
+		lr.N -= n
+		if err != nil || chunk.N > 0 { // an error, or the source ended
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // acceptsGzip says whether Accept-Encoding lists gzip with a non-zero q.

@@ -265,7 +265,9 @@ func (h *harness) start(mod func(*Options)) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ts.Config.Handler = s.Handler()
+	// The real http.Server and listener serve (timeouts, per-address cap).
+	ts.Config = s.HTTPServer()
+	ts.Listener = s.LimitListener(ts.Listener)
 	ts.Start()
 	h.s, h.ts = s, ts
 	h.t.Cleanup(func() { h.stop() })

@@ -82,6 +82,8 @@ type Options struct {
 	Now            func() time.Time
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
 
+	HTTP           HTTPLimits
+
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
 }
@@ -169,6 +171,7 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.HTTP = o.HTTP.withDefaults()
 	if o.newWriter == nil {
 		o.newWriter = func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) {
 			return fhirout.NewDirWriter(dir, opts)
@@ -345,6 +348,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if !validRequestID(ri.id) {
 			ri.id = newID()[:16]
 		}
+		// The response must leave within WriteTimeout; downloads extend
+		// it while their bytes flow (files.go).
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.HTTP.WriteTimeout))
 		w.Header().Set("X-Request-Id", ri.id)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
