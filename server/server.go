@@ -82,7 +82,7 @@ type Options struct {
 	Now            func() time.Time
 	MinPollSpacing time.Duration // polls closer than this get 429; default RetryAfter/2
 
-	HTTP           HTTPLimits
+	HTTP HTTPLimits
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
