@@ -47,6 +47,7 @@ type Config struct {
 	Manifest string    `yaml:"manifest"` // stu2 | stu4
 	Auth     Auth      `yaml:"auth"`
 	Groups   []Group   `yaml:"groups"`
+	HTTP     HTTP      `yaml:"http"`
 
 	baseDefaulted bool
 }
@@ -69,6 +70,16 @@ type Jobs struct {
 	Expiry       Duration `yaml:"expiry"`
 	RetryAfter   Duration `yaml:"retry_after"`
 	GroupRefresh Duration `yaml:"group_refresh"`
+}
+
+// HTTP bounds connections and requests (server.HTTPLimits, whose
+// defaults apply to keys left out).
+type HTTP struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`  // a whole request, body included
+	WriteTimeout      Duration `yaml:"write_timeout"` // how long a response, or a download chunk, may stall
+	IdleTimeout       Duration `yaml:"idle_timeout"`  // keep-alive connections
+	MaxConnsPerClient *int     `yaml:"max_conns_per_client"`
 }
 
 // Auth lists the registered SMART Backend Services clients.
@@ -207,6 +218,9 @@ var schema = map[string]any{
 	"jobs": map[string]any{
 		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
 		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil},
+	"http": map[string]any{
+		"read_header_timeout": nil, "read_timeout": nil, "write_timeout": nil, "idle_timeout": nil,
+		"max_conns_per_client": nil},
 	"auth": map[string]any{"clients": map[string]any{"[]": map[string]any{
 		"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil}}},
 	"groups": map[string]any{"[]": map[string]any{
@@ -444,6 +458,14 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		v.add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
 	}
 	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
+	hc := c.HTTP
+	v.duration(hc.ReadHeaderTimeout, "http.read_header_timeout", time.Second, time.Hour)
+	v.duration(hc.ReadTimeout, "http.read_timeout", time.Second, time.Hour)
+	v.duration(hc.WriteTimeout, "http.write_timeout", time.Second, time.Hour)
+	v.duration(hc.IdleTimeout, "http.idle_timeout", time.Second, time.Hour)
+	if n := hc.MaxConnsPerClient; n != nil && (*n < 1 || *n > 100000) {
+		v.add(node(doc, "http", "max_conns_per_client"), "http.max_conns_per_client: want 1..100000, not %d", *n)
+	}
 
 	ids := map[string]bool{}
 	for i, cl := range c.Auth.Clients {

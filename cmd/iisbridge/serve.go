@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -92,12 +91,14 @@ func serve(cfg *config.Config, demo bool, log *slog.Logger) error {
 	defer stop()
 	go refreshLoop(ctx, b.p, b.srv, cfg.Jobs.GroupRefresh.Duration, log)
 
-	hs := &http.Server{Addr: cfg.Listen, Handler: b.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := b.srv.HTTPServer() // timeouts and handler from server.Options.HTTP
+	hs.Addr = cfg.Listen
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		b.close(context.Background())
 		return err
 	}
+	ln = b.srv.LimitListener(ln)
 	log.Info("serving FHIR Bulk Data", "base", cfg.BaseURL, "listen", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -189,6 +190,7 @@ func openBridge(cfg *config.Config, demo bool, log *slog.Logger) (*bridge, error
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
 		Expiry: cfg.Jobs.Expiry.Duration, RetryAfter: cfg.Jobs.RetryAfter.Duration,
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
+		HTTP: httpLimits(cfg.HTTP),
 	})
 	if err != nil {
 		p.Close()
@@ -299,4 +301,17 @@ func refreshLoop(ctx context.Context, p *pipeline.Pipeline, srv *server.Server, 
 			}
 		}
 	}
+}
+
+// httpLimits carries the config's http section over; keys left out are 0
+// and take the server's defaults.
+func httpLimits(h config.HTTP) server.HTTPLimits {
+	l := server.HTTPLimits{
+		ReadHeaderTimeout: h.ReadHeaderTimeout.Duration, ReadTimeout: h.ReadTimeout.Duration,
+		WriteTimeout: h.WriteTimeout.Duration, IdleTimeout: h.IdleTimeout.Duration,
+	}
+	if h.MaxConnsPerClient != nil {
+		l.MaxConnsPerClient = *h.MaxConnsPerClient
+	}
+	return l
 }
