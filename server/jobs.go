@@ -324,6 +324,11 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, error) {
 	if err == nil {
 		err = sink.flushDeleted()
 	}
+	if sink.dups > 0 {
+		// The exporter broke its contract (each Type/id once): the files
+		// stay correct, but the bug must not go unnoticed.
+		s.log.Error("exporter sent resources already written; repeats dropped", "job", j.id, "repeats", sink.dups)
+	}
 	var files []jobFile
 	for _, k := range kinds {
 		infos, cerr := ws[k].Close()
@@ -355,6 +360,7 @@ type jobSink struct {
 	// so repeats can only be near each other, and memory stays flat in the
 	// export's size (a set of every id would not).
 	seen    *recentIDs
+	dups    int // repeats the exporter promised never to send
 	pending []fhirout.Deleted
 	n       int
 }
@@ -492,6 +498,7 @@ func (k *jobSink) Resource(r *fhirout.Object) error {
 		return nil
 	}
 	if k.seen.add(idHash(t, r.ID())) {
+		k.dups++
 		return nil
 	}
 	k.elements.apply(r)
@@ -512,6 +519,7 @@ func (k *jobSink) Deleted(t, id string, at time.Time) error {
 		return nil
 	}
 	if k.seen.add(idHash(t, id)) {
+		k.dups++
 		return nil // never in both output and deleted
 	}
 	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: id, At: at})

@@ -273,6 +273,10 @@ func TestDuplicateIDsWrittenOnce(t *testing.T) {
 			t.Errorf("%s count %d", it.Type, it.Count)
 		}
 	}
+	// A repeat is an exporter bug: counted and logged, not hidden.
+	if !strings.Contains(h.log.String(), "repeats dropped") || !strings.Contains(h.log.String(), "repeats=2") {
+		t.Errorf("repeats not logged: %s", h.log.String())
+	}
 }
 
 func TestExpiry(t *testing.T) {
