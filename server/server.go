@@ -35,6 +35,31 @@
 //     by person, ids derived from the person); the server re-checks over a
 //     sliding window of the last 65,536 ids so memory stays flat, and logs
 //     the number of repeats at ERROR: a repeat is an exporter bug.
+//   - Limits: a kick-off may carry at most 10,000 `patient` references,
+//     50 _type values, 100 _elements entries, 50 _typeFilter queries of at
+//     most 20 search parameters with at most 100 comma-separated values
+//     each, and 10,100 parameters in all; beyond a limit it is refused
+//     with 400 too-costly (lenient or not). A response lists at most 20
+//     issues and counts the rest; so does a job's list of lenient warnings.
+//   - Prefer: handling=lenient ignores exactly what is unsupported: a
+//     _type value, a parameter, or one clause of a _typeFilter query (the
+//     rest of that query still applies), each named in the error file.
+//   - _since and _until take the FHIR instant syntax exactly, and only
+//     times the server can compare (1678 to 2261).
+//   - Connections (HTTPLimits): a request must be read within ReadTimeout
+//     (30s), keep-alives close after IdleTimeout (60s) idle, a response may
+//     stall at most WriteTimeout (60s) — for a download, per 256 KB chunk,
+//     so a download is cut only when its client stops reading (Range
+//     resumes it) — and one client address holds at most 32 connections.
+//   - Failures: a failed job's status says what failed in the client's
+//     terms (disk full, writing files, internal) and never carries server
+//     paths, which the log has under the job id. A kick-off that cannot be
+//     recorded because the disk is full answers 503 with Retry-After; a
+//     gzip copy that cannot be written falls back to the plain file.
+//   - Every response carries X-Content-Type-Options: nosniff; status
+//     answers and files carry Cache-Control: no-store; 405 lists Allow;
+//     416 (bytes=-0 included) carries Content-Range: bytes */size and an
+//     OperationOutcome.
 package server
 
 import (
