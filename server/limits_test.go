@@ -36,7 +36,8 @@ func TestListParameterCaps(t *testing.T) {
 		{"_elements", "_elements=" + repeatList(maxElements+1, func(int) string { return "identifier" })},
 		{"_typeFilter queries", "_typeFilter=" + esc(repeatList(maxTypeFilters+1, func(int) string { return "Patient?gender=female" }))},
 		{"_typeFilter values", "_typeFilter=" + esc("Patient?gender="+repeatList(maxFilterValues+1, func(int) string { return "female" }))},
-		{"_typeFilter clauses", "_typeFilter=" + esc("Patient?"+strings.Repeat("gender=female&", maxFilterClauses)+"gender=male")},
+		{"_typeFilter clauses", "_typeFilter=" + esc("Patient?"+strings.Repeat("gender=female&", maxFilterValues)+"gender=male")},
+		{"_typeFilter values over queries", "_typeFilter=" + esc(repeatList(maxFilterValues/2+1, func(int) string { return "Patient?gender=female,male" }))},
 	}
 	for _, c := range cases {
 		for _, hdr := range [][]string{nil, lenient} {

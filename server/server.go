@@ -36,9 +36,9 @@
 //     sliding window of the last 65,536 ids so memory stays flat, and logs
 //     the number of repeats at ERROR: a repeat is an exporter bug.
 //   - Limits: a kick-off may carry at most 10,000 `patient` references,
-//     50 _type values, 100 _elements entries, 50 _typeFilter queries of at
-//     most 20 search parameters with at most 100 comma-separated values
-//     each, and 10,100 parameters in all; beyond a limit it is refused
+//     50 _type values, 100 _elements entries, 50 _typeFilter queries with
+//     100 search values in all (each value is a test on every resource),
+//     and 10,100 parameters in all; beyond a limit it is refused
 //     with 400 too-costly (lenient or not). A response lists at most 20
 //     issues and counts the rest; so does a job's list of lenient warnings.
 //   - Prefer: handling=lenient ignores exactly what is unsupported: a
