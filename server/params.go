@@ -426,13 +426,13 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 // (the README and the package comment list them). Beyond a limit the
 // kick-off is refused with 400 too-costly, lenient or not.
 const (
-	maxParameters    = maxPatientRefs + 100 // parameters per kick-off
-	maxPatientRefs   = 10000                // `patient` references
-	maxTypes         = 50                   // _type values, over all _type parameters
-	maxElements      = 100                  // _elements entries
-	maxTypeFilters   = 50                   // _typeFilter queries
-	maxFilterValues  = 100                  // search values over all _typeFilter queries (each tested per resource)
-	maxIssues        = 20                   // issues listed per response or per warning list
+	maxParameters   = maxPatientRefs + 100 // parameters per kick-off
+	maxPatientRefs  = 10000                // `patient` references
+	maxTypes        = 50                   // _type values, over all _type parameters
+	maxElements     = 100                  // _elements entries
+	maxTypeFilters  = 50                   // _typeFilter queries
+	maxFilterValues = 100                  // search values over all _typeFilter queries (each tested per resource)
+	maxIssues       = 20                   // issues listed per response or per warning list
 )
 
 // checkCosts refuses a kick-off whose lists exceed the limits, before any
