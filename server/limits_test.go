@@ -236,3 +236,45 @@ func TestHTTPSemantics(t *testing.T) {
 		t.Errorf("bytes=-0,0-4: %d %q", r.StatusCode, b)
 	}
 }
+
+// leftChecker answers MissingPatients only once the client has gone, as
+// a slow check over many references would.
+type leftChecker struct {
+	fakeExporter
+	asked chan struct{}
+}
+
+func (c *leftChecker) MissingPatients(ctx context.Context, ids []string) ([]string, error) {
+	close(c.asked)
+	<-ctx.Done()
+	return nil, nil
+}
+
+// Issue 14 item 4: a kick-off whose client left while it was checked
+// starts no job.
+func TestKickoffAbandonedStartsNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	ch := &leftChecker{asked: make(chan struct{})}
+	h.s.exporter = ch
+	ctx, cancel := context.WithCancel(context.Background())
+	b := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}}]}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.url("/fhir/Patient/$export"), strings.NewReader(b))
+	for i := 0; i+1 < len(kickHeaders); i += 2 {
+		req.Header.Set(kickHeaders[i], kickHeaders[i+1])
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	go func() { <-ch.asked; cancel() }()
+	if r, err := plainTransport.RoundTrip(req); err == nil {
+		r.Body.Close()
+		t.Fatalf("the request was answered: %d", r.StatusCode)
+	}
+	time.Sleep(200 * time.Millisecond)
+	var n int
+	if err := h.s.store.db.QueryRow(`SELECT count(*) FROM jobs`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d jobs started for a client that left (%v)", n, err)
+	}
+	// Nor is the client's leaving an internal error.
+	if strings.Contains(h.log.String(), "internal error") {
+		t.Errorf("logged as an internal error: %s", h.log.String())
+	}
+}
