@@ -63,14 +63,14 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(h, "%s/%s/%s", rec.ID, kind, name)
 	etag := strconv.FormatUint(h.Sum64(), 36)
 	w.Header().Set("Vary", "Accept-Encoding")
+	gzipped := false
 	if acceptsGzip(r) {
 		// gzip is an optimisation: when the copy cannot be made (disk
 		// full) the client still gets the identical plain file.
 		if gz, err := s.gzipped(path); err != nil {
 			s.log.Warn("compressing an export file failed; serving the plain file", "request_id", info(r).id, "job", rec.ID, "err", err)
 		} else {
-			path, etag = gz, etag+"-gzip"
-			w.Header().Set("Content-Encoding", "gzip")
+			path, etag, gzipped = gz, etag+"-gzip", true
 		}
 	}
 	f, err := os.Open(path)
@@ -94,6 +94,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		} else if rg != "" {
 			r.Header.Set("Range", rg)
 		}
+	}
+	if gzipped { // only now: error answers above are plain OperationOutcomes
+		w.Header().Set("Content-Encoding", "gzip")
 	}
 	rc := http.NewResponseController(w)
 	// No read deadline while the file goes out: the request is read, and
@@ -157,6 +160,7 @@ func (w *countWriter) WriteHeader(code int) {
 		return
 	}
 	w.Header().Del("Content-Length")
+	w.Header().Del("Content-Encoding") // the OperationOutcome is not the gzip stream
 	writeResource(w.ResponseWriter, code, fhirout.OperationOutcome(fhirout.Issue{Severity: "error", Code: "not-supported",
 		Diagnostics: "the requested range is not satisfiable (Content-Range gives the size)"}))
 	w.swallow = true

@@ -224,6 +224,9 @@ func TestHTTPSemantics(t *testing.T) {
 			if enc == "gzip" {
 				size = -1
 			}
+			if ce := r.Header.Get("Content-Encoding"); ce != "" {
+				t.Errorf("%s (%s): 416 OperationOutcome sent as Content-Encoding %q", rg, enc, ce)
+			}
 			cr := r.Header.Get("Content-Range")
 			if !strings.HasPrefix(cr, "bytes */") || (size >= 0 && cr != fmt.Sprintf("bytes */%d", size)) {
 				t.Errorf("%s (%s): Content-Range %q", rg, enc, cr)
