@@ -48,6 +48,11 @@ func TestListParameterCaps(t *testing.T) {
 			}
 		}
 	}
+	// One huge value is quoted only in part.
+	b := expectStatus(t, h.kick("/Patient/$export", "_type="+strings.Repeat("é", 100000)), 400, "_type")
+	if len(b) > 2000 {
+		t.Errorf("a huge _type value: %d-byte error", len(b))
+	}
 	// At the caps a kick-off works.
 	h.done(h.accepted(h.kick("/Patient/$export", "_type="+repeatList(maxTypes, func(int) string { return "Patient" }))))
 	h.done(h.accepted(h.kick("/Patient/$export", "_elements="+repeatList(maxElements, func(int) string { return "identifier" }))))
@@ -69,7 +74,7 @@ func TestListParameterCaps(t *testing.T) {
 
 	// Many problems under the caps: the response lists maxIssues of them.
 	q := "_type=" + repeatList(maxTypes, func(i int) string { return fmt.Sprintf("Nope%d", i) })
-	b := expectStatus(t, h.kick("/Patient/$export", q), 400, "more problems of this request are not listed")
+	b = expectStatus(t, h.kick("/Patient/$export", q), 400, "more problems of this request are not listed")
 	if n := strings.Count(b, `"severity"`); n != maxIssues+1 {
 		t.Errorf("%d issues listed, want %d", n, maxIssues+1)
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"iisbridge/fhirout"
 	"iisbridge/pipeline"
@@ -433,6 +434,7 @@ const (
 	maxTypeFilters  = 50                   // _typeFilter queries
 	maxFilterValues = 100                  // search values over all _typeFilter queries (each tested per resource)
 	maxIssues       = 20                   // issues listed per response or per warning list
+	maxDiagnostics  = 300                  // bytes of one issue's text (values quoted are cut)
 )
 
 // checkCosts refuses a kick-off whose lists exceed the limits, before any
@@ -490,6 +492,13 @@ type issueList struct {
 }
 
 func (l *issueList) add(is fhirout.Issue) {
+	if len(is.Diagnostics) > maxDiagnostics { // a message quotes the client's value
+		cut := maxDiagnostics
+		for cut > 0 && !utf8.RuneStart(is.Diagnostics[cut]) {
+			cut--
+		}
+		is.Diagnostics = is.Diagnostics[:cut] + "…"
+	}
 	if len(l.list) < maxIssues {
 		l.list = append(l.list, is)
 		return
