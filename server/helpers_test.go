@@ -217,12 +217,20 @@ func (headerAuth) Authorize(r *http.Request) (*Principal, error) {
 }
 
 type harness struct {
-	t   *testing.T
-	s   *Server
-	ts  *httptest.Server
-	exp *fakeExporter
-	dir string
-	log *bytes.Buffer
+	t    *testing.T
+	s    *Server
+	ts   *httptest.Server
+	exp  *fakeExporter
+	dir  string
+	log  *bytes.Buffer
+	logw *syncBuf
+}
+
+// logs is the log so far, safe while the server still writes to it.
+func (h *harness) logs() string {
+	h.logw.mu.Lock()
+	defer h.logw.mu.Unlock()
+	return h.log.String()
 }
 
 var staticGroups = []StaticGroup{
@@ -253,10 +261,11 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 func (h *harness) start(mod func(*Options)) {
 	h.t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
+	h.logw = &syncBuf{b: h.log}
 	o := Options{
 		Exporter: h.exp, DataDir: h.dir, BaseURL: "http://" + ts.Listener.Addr().String() + "/fhir",
 		Authorizer: headerAuth{}, RetryAfter: time.Second, MinPollSpacing: 40 * time.Millisecond,
-		StaticGroups: staticGroups, Logger: slog.New(slog.NewTextHandler(&syncBuf{b: h.log}, nil)),
+		StaticGroups: staticGroups, Logger: slog.New(slog.NewTextHandler(h.logw, nil)),
 	}
 	if mod != nil {
 		mod(&o)

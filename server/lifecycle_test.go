@@ -274,8 +274,8 @@ func TestDuplicateIDsWrittenOnce(t *testing.T) {
 		}
 	}
 	// A repeat is an exporter bug: counted and logged, not hidden.
-	if !strings.Contains(h.log.String(), "repeats dropped") || !strings.Contains(h.log.String(), "repeats=2") {
-		t.Errorf("repeats not logged: %s", h.log.String())
+	if !strings.Contains(h.logs(), "repeats dropped") || !strings.Contains(h.logs(), "repeats=2") {
+		t.Errorf("repeats not logged: %s", h.logs())
 	}
 }
 
@@ -350,7 +350,7 @@ func TestMetadataDiscoveryHealthMetrics(t *testing.T) {
 	}
 	// Logs carry route templates and job ids, never query strings.
 	h.kick("/Patient/$export", "_typeFilter="+esc("Patient?identifier=MR-1001"))
-	logs := h.log.String()
+	logs := h.logs()
 	if strings.Contains(logs, "MR-1001") || strings.Contains(logs, "_typeFilter") {
 		t.Errorf("logs leak the query: %s", logs)
 	}

@@ -282,7 +282,7 @@ func TestKickoffAbandonedStartsNothing(t *testing.T) {
 		t.Errorf("%d jobs started for a client that left (%v)", n, err)
 	}
 	// Nor is the client's leaving an internal error.
-	if strings.Contains(h.log.String(), "internal error") {
-		t.Errorf("logged as an internal error: %s", h.log.String())
+	if strings.Contains(h.logs(), "internal error") {
+		t.Errorf("logged as an internal error: %s", h.logs())
 	}
 }

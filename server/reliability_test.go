@@ -176,8 +176,8 @@ func TestGzipOnFullDiskServesPlain(t *testing.T) {
 	if len(left)+len(left2) > 0 {
 		t.Errorf("gzip leftovers: %v %v", left, left2)
 	}
-	if !strings.Contains(h.log.String(), "serving the plain file") {
-		t.Errorf("not logged: %s", h.log.String())
+	if !strings.Contains(h.logs(), "serving the plain file") {
+		t.Errorf("not logged: %s", h.logs())
 	}
 }
 
@@ -248,7 +248,7 @@ func TestNoInternalsReachClients(t *testing.T) {
 	if strings.Contains(b, "/srv/") || strings.Contains(b, "batch-7") {
 		t.Errorf("failed status leaks the exporter's error: %s", b)
 	}
-	if !strings.Contains(he.log.String(), "batch-7.hl7") {
+	if !strings.Contains(he.logs(), "batch-7.hl7") {
 		t.Error("the server log lacks the real error")
 	}
 

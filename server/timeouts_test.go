@@ -90,11 +90,11 @@ func TestDownloadWriteDeadline(t *testing.T) {
 	}
 
 	// Stops reading: the server gives up and logs the request as ended.
-	before := strings.Count(h.log.String(), "route=/fhir/bulkfiles/")
+	before := strings.Count(h.logs(), "route=/fhir/bulkfiles/")
 	stalled := h.openDownload(u)
 	defer stalled.Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(h.log.String(), "route=/fhir/bulkfiles/") == before {
+	for strings.Count(h.logs(), "route=/fhir/bulkfiles/") == before {
 		if time.Now().After(deadline) {
 			t.Fatal("a stalled download still holds its handler after 10s")
 		}
