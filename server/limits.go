@@ -83,8 +83,9 @@ type limitListener struct {
 	net.Listener
 	max  int
 	log  *slog.Logger
-	mu   sync.Mutex
-	open map[string]int
+	mu      sync.Mutex
+	open    map[string]int
+	refused uint64
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -100,9 +101,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		n := l.open[host]
 		if n >= l.max {
+			l.refused++
+			r := l.refused
 			l.mu.Unlock()
 			c.Close()
-			l.log.Warn("connection refused: too many open connections from one address", "limit", l.max)
+			if r&(r-1) == 0 { // 1st, 2nd, 4th, 8th...: a flood cannot flood the log
+				l.log.Warn("connections refused: too many open connections from one address", "limit", l.max, "refused_total", r)
+			}
 			continue
 		}
 		l.open[host] = n + 1
