@@ -81,8 +81,8 @@ func (s *Server) LimitListener(ln net.Listener) net.Listener {
 
 type limitListener struct {
 	net.Listener
-	max  int
-	log  *slog.Logger
+	max     int
+	log     *slog.Logger
 	mu      sync.Mutex
 	open    map[string]int
 	refused uint64
