@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -143,6 +144,11 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 		s.internalError(w, r, "counting jobs", err)
 		return
 	}
+	for _, end := range s.pendingEnds { // ended, though the store does not know yet
+		if end.owner == p.ClientID {
+			n--
+		}
+	}
 	if n >= s.opts.PerClient {
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter.Seconds())*5))
@@ -245,19 +251,21 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 		return
 	case err != nil:
 		os.RemoveAll(s.jobDir(j.id))
-		msg := failureMessage(err)
-		if _, e := s.store.finish(ctx, j.id, stateFailed, msg, nil, now, now.Add(s.opts.Expiry)); e != nil {
-			s.log.Error("recording a failed job", "job", j.id, "err", e)
+		end := jobEnd{owner: j.owner, state: stateFailed, msg: failureMessage(err), finished: now, expires: now.Add(s.opts.Expiry)}
+		if _, e := s.store.finish(ctx, j.id, end.state, end.msg, nil, end.finished, end.expires); e != nil {
+			s.log.Error("recording a failed job; the janitor retries", "job", j.id, "err", e)
+			s.keepEnd(j.id, end)
 		}
 		s.metrics.jobEnded(stateFailed, dur)
 		s.log.Warn("export job failed", "job", j.id, "err", err, "ms", dur.Milliseconds())
 		return
 	}
-	live, e := s.store.finish(ctx, j.id, stateDone, "", files, now, now.Add(s.opts.Expiry))
+	end := jobEnd{owner: j.owner, state: stateDone, files: files, finished: now, expires: now.Add(s.opts.Expiry)}
+	live, e := s.store.finish(ctx, j.id, end.state, "", files, end.finished, end.expires)
 	if e != nil {
-		s.log.Error("recording a finished job", "job", j.id, "err", e)
-	}
-	if !live { // deleted while its last lines were written
+		s.log.Error("recording a finished job; the janitor retries", "job", j.id, "err", e)
+		s.keepEnd(j.id, end)
+	} else if !live { // deleted while its last lines were written
 		os.RemoveAll(s.jobDir(j.id))
 		return
 	}
@@ -270,6 +278,49 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 	}
 	s.metrics.jobEnded(stateDone, dur)
 	s.log.Info("export job done", "job", j.id, "resources", n, "files", len(files), "ms", dur.Milliseconds())
+}
+
+// jobEnd is a job's outcome that the store could not record yet (its
+// disk full): kept in memory, answered from there, recorded by the janitor.
+type jobEnd struct {
+	owner, state, msg string
+	files             []jobFile
+	finished, expires time.Time
+}
+
+func (s *Server) keepEnd(id string, end jobEnd) {
+	s.mu.Lock()
+	s.pendingEnds[id] = end
+	s.mu.Unlock()
+}
+
+// pendingEnd returns the unrecorded outcome of job id, if any.
+func (s *Server) pendingEnd(id string) (jobEnd, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end, ok := s.pendingEnds[id]
+	return end, ok
+}
+
+// recordEnds retries recording the outcomes kept in memory.
+func (s *Server) recordEnds(ctx context.Context) {
+	s.mu.Lock()
+	ends := maps.Clone(s.pendingEnds)
+	s.mu.Unlock()
+	for id, end := range ends {
+		live, err := s.store.finish(ctx, id, end.state, end.msg, end.files, end.finished, end.expires)
+		if err != nil {
+			s.log.Error("recording an ended job", "job", id, "err", err)
+			continue
+		}
+		if !live && end.state == stateDone { // deleted meanwhile
+			s.removeFiles(id)
+		}
+		s.mu.Lock()
+		delete(s.pendingEnds, id)
+		s.mu.Unlock()
+		s.log.Info("ended job recorded", "job", id, "state", end.state)
+	}
 }
 
 // clientMessage is implemented by errors whose text is meant for the

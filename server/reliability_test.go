@@ -278,3 +278,54 @@ func TestNoInternalsReachClients(t *testing.T) {
 		}
 	}
 }
+
+// Issue 14 item 12: when the job store cannot be written as a job ends
+// (a full disk fills SQLite's WAL too), the outcome is kept in memory and
+// recorded by the janitor later: the client sees the failure at once and
+// its per-client slot is free, instead of a job "queued" until restart.
+func TestJobEndRecordedWhenStoreWritable(t *testing.T) {
+	h, release := blockingHarness(t, func(o *Options) { o.PerClient = 1 })
+	h.s.opts.newWriter = func(dir string, o fhirout.RotateOptions) (resourceWriter, error) {
+		w, err := fhirout.NewDirWriter(dir, o)
+		if strings.HasSuffix(dir, "output") {
+			return &fullDiskWriter{resourceWriter: w}, err
+		}
+		return w, err
+	}
+	st := h.accepted(h.kick("/Patient/$export", ""))
+	h.awaitStarted()
+	db := h.s.store.db
+	if _, err := db.Exec(`PRAGMA query_only = ON`); err != nil { // the store refuses writes from now on
+		t.Fatal(err)
+	}
+	release()
+	expectStatus(t, h.wait(st), 500, "disk is full")
+	db.Exec(`PRAGMA query_only = OFF`)
+	// The slot is free, and the janitor records the outcome.
+	h.exp.block = nil
+	h.s.purgeExpired(t.Context())
+	rec, err := h.s.store.job(t.Context(), jobID(st))
+	if err != nil || rec.State != stateFailed || !strings.Contains(rec.Error, "disk is full") {
+		t.Fatalf("recorded %+v, %v", rec, err)
+	}
+	h.s.opts.newWriter = func(dir string, o fhirout.RotateOptions) (resourceWriter, error) { return fhirout.NewDirWriter(dir, o) }
+	next := h.accepted(h.kick("/Patient/$export", ""))
+	h.done(next)
+	assertOnly(t, h.dir, jobID(next)) // nothing of the failed job
+
+	// A finished job the store cannot record keeps its files and is
+	// served once recorded.
+	h.exp.block, h.exp.started = make(chan struct{}), make(chan struct{}, 1)
+	st = h.accepted(h.kick("/Patient/$export", "", "X-Client", "other"))
+	h.awaitStarted()
+	db.Exec(`PRAGMA query_only = ON`)
+	close(h.exp.block)
+	waitFor(t, "the job to end", func() bool { _, ok := h.s.pendingEnd(jobID(st)); return ok })
+	expectStatus(t, h.do("GET", st, "", "X-Client", "other"), 202, "")
+	db.Exec(`PRAGMA query_only = OFF`)
+	h.s.purgeExpired(t.Context())
+	m := h.done(st, "X-Client", "other")
+	if got := h.ids(m, "X-Client", "other"); len(got) != len(allIDs) {
+		t.Errorf("recorded late: %v", got)
+	}
+}

@@ -55,7 +55,9 @@
 //     terms (disk full, writing files, internal) and never carries server
 //     paths, which the log has under the job id. A kick-off that cannot be
 //     recorded because the disk is full answers 503 with Retry-After; a
-//     gzip copy that cannot be written falls back to the plain file.
+//     gzip copy that cannot be written falls back to the plain file; a job
+//     whose end cannot be recorded is answered from memory (a failure at
+//     once, a success once recorded) and recorded by the janitor later.
 //   - Every response carries X-Content-Type-Options: nosniff; status
 //     answers and files carry Cache-Control: no-store; 405 lists Allow;
 //     416 (bytes=-0 included) carries Content-Range: bytes */size and an
@@ -147,13 +149,15 @@ type Server struct {
 	jobsDir  string
 	metrics  *metrics
 
-	sem      chan struct{}
-	wg       sync.WaitGroup
-	stop     chan struct{}
-	mu       sync.Mutex
-	running  map[string]*liveJob
-	gzMu     sync.Mutex
-	stopOnce sync.Once
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	mu      sync.Mutex
+	running map[string]*liveJob
+	// pendingEnds are outcomes the store could not record yet (jobs.go).
+	pendingEnds map[string]jobEnd
+	gzMu        sync.Mutex
+	stopOnce    sync.Once
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
@@ -215,7 +219,7 @@ func New(o Options) (*Server, error) {
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
 		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: newMetrics(),
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
-		running: map[string]*liveJob{},
+		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{},
 	}
 	ctx := context.Background()
 	ids, err := st.failInterrupted(ctx, s.now(), s.now().Add(o.Expiry))

@@ -43,6 +43,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	retry := strconv.Itoa(int(s.opts.RetryAfter / time.Second))
+	if end, ok := s.pendingEnd(rec.ID); ok && end.state == stateFailed {
+		rec.State, rec.Error = end.state, end.msg
+	}
 	switch rec.State {
 	case stateQueued, stateRunning:
 		s.mu.Lock()
@@ -238,6 +241,7 @@ func (s *Server) purgeExpired(ctx context.Context) {
 		}
 		s.log.Info("export job expired", "job", id)
 	}
+	s.recordEnds(ctx)
 	s.sweepJobDirs(ctx, false)
 	if err := s.store.forgetJobs(ctx, s.now().Add(-7*24*time.Hour)); err != nil {
 		s.log.Error("forgetting old jobs", "err", err)
