@@ -2,6 +2,7 @@ package server
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -67,7 +68,15 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if acceptsGzip(r) {
 		// gzip is an optimisation: when the copy cannot be made (disk
 		// full) the client still gets the identical plain file.
-		if gz, err := s.gzipped(path); err != nil {
+		gz, err := s.gzipped(path)
+		if s.gone(context.WithoutCancel(r.Context()), rec.ID) {
+			// Deleted or expired while compressing: its removal may have
+			// missed the copy being written, so remove again.
+			s.removeFiles(rec.ID)
+			s.outcome(w, r, http.StatusNotFound, "not-found", "no such file in this export")
+			return
+		}
+		if err != nil {
 			s.log.Warn("compressing an export file failed; serving the plain file", "request_id", info(r).id, "job", rec.ID, "err", err)
 		} else {
 			path, etag, gzipped = gz, etag+"-gzip", true
@@ -105,6 +114,18 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	cw := &countWriter{ResponseWriter: w, rc: rc, stall: s.opts.HTTP.WriteTimeout}
 	http.ServeContent(cw, r, "", fi.ModTime(), f)
 	s.metrics.served(cw.n)
+}
+
+// gone says whether the store knows job id as no longer served (deleted,
+// expired, forgotten); a store error says nothing, so nothing is removed
+// on it.
+func (s *Server) gone(ctx context.Context, id string) bool {
+	rec, err := s.store.job(ctx, id)
+	if err != nil {
+		s.log.Error("reading the job store", "job", id, "err", err)
+		return false
+	}
+	return rec == nil || rec.State != stateDone || !s.now().Before(rec.Expires)
 }
 
 // dropEmptySuffixRanges removes "-0" specs from a bytes Range header: a
