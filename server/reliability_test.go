@@ -329,3 +329,17 @@ func TestJobEndRecordedWhenStoreWritable(t *testing.T) {
 		t.Errorf("recorded late: %v", got)
 	}
 }
+
+// Issue 14 item 2: the janitor revisits deleted jobs: a removal that
+// failed is retried on its next round, without a restart.
+func TestJanitorRetriesDeletedJobFiles(t *testing.T) {
+	h := newHarness(t, nil)
+	st := h.accepted(h.kick("/Patient/$export", "_type=Patient"))
+	h.done(st)
+	// The state a failed removal leaves: deleted in the store, files on disk.
+	if err := h.s.store.markDeleted(t.Context(), jobID(st)); err != nil {
+		t.Fatal(err)
+	}
+	h.s.purgeExpired(t.Context())
+	gone(t, filepath.Join(h.dir, "jobs", jobID(st)), time.Second)
+}
