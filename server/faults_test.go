@@ -355,8 +355,18 @@ func TestFaults(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		waitFor(t, "every deleted job's files to go", func() bool { return len(onDisk(t, h.dir)) == 0 })
+		deadline := time.Now().Add(10 * time.Second)
+		for len(onDisk(t, h.dir)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		assertOnly(t, h.dir)
+		if t.Failed() {
+			for _, l := range strings.Split(h.logs(), "\n") {
+				if !strings.Contains(l, "msg=http") {
+					t.Log(l)
+				}
+			}
+		}
 	})
 }
 

@@ -127,7 +127,12 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 	lj := s.running[rec.ID]
 	s.mu.Unlock()
 	if lj != nil {
-		lj.cancel(errDeleted) // the worker removes the files when it stops
+		// The worker removes the files when it stops; but it may have
+		// recorded the job done just before the DELETE, with nothing left
+		// to notice the cancel, so remove them here too. A failure here is
+		// the worker still writing: its own removal follows.
+		lj.cancel(errDeleted)
+		removeAll(s.jobDir(rec.ID))
 	} else {
 		s.removeFiles(rec.ID)
 	}
