@@ -51,6 +51,7 @@ type Config struct {
 	Manifest string    `yaml:"manifest"` // stu2 | stu4
 	Auth     Auth      `yaml:"auth"`
 	Groups   []Group   `yaml:"groups"`
+	HTTP     HTTP      `yaml:"http"`
 
 	baseDefaulted bool
 }
@@ -78,6 +79,16 @@ type Jobs struct {
 	// "fail" the job (default) or "warn" (complete it, the loss stated in
 	// the manifest and the error file).
 	OnUnreadable string `yaml:"on_unreadable"`
+}
+
+// HTTP bounds connections and requests (server.HTTPLimits, whose
+// defaults apply to keys left out).
+type HTTP struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`  // a whole request, body included
+	WriteTimeout      Duration `yaml:"write_timeout"` // how long a response, or a download chunk, may stall
+	IdleTimeout       Duration `yaml:"idle_timeout"`  // keep-alive connections
+	MaxConnsPerClient *int     `yaml:"max_conns_per_client"`
 }
 
 // Auth lists the registered SMART Backend Services clients and the
@@ -214,6 +225,9 @@ var schema = map[string]any{
 		"clients": map[string]any{"[]": map[string]any{
 			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
 			"insecure_jwks_url": nil, "system_export": nil, "patient_export": nil, "file_urls": nil}}},
+	"http": map[string]any{
+		"read_header_timeout": nil, "read_timeout": nil, "write_timeout": nil, "idle_timeout": nil,
+		"max_conns_per_client": nil},
 	"groups": map[string]any{"[]": map[string]any{
 		"id": nil, "name": nil, "org_key": nil, "members": nil}},
 }
@@ -455,6 +469,14 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
 	if j.OnUnreadable != "fail" && j.OnUnreadable != "warn" {
 		v.add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
+	}
+	hc := c.HTTP
+	v.duration(hc.ReadHeaderTimeout, "http.read_header_timeout", time.Second, time.Hour)
+	v.duration(hc.ReadTimeout, "http.read_timeout", time.Second, time.Hour)
+	v.duration(hc.WriteTimeout, "http.write_timeout", time.Second, time.Hour)
+	v.duration(hc.IdleTimeout, "http.idle_timeout", time.Second, time.Hour)
+	if n := hc.MaxConnsPerClient; n != nil && (*n < 1 || *n > 100000) {
+		v.add(node(doc, "http", "max_conns_per_client"), "http.max_conns_per_client: want 1..100000, not %d", *n)
 	}
 
 	ids := map[string]bool{}

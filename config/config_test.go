@@ -212,3 +212,29 @@ func TestOnUnreadable(t *testing.T) {
 		t.Fatalf("bad on_unreadable: %v", err)
 	}
 }
+
+func TestHTTPLimits(t *testing.T) {
+	c, err := Parse("h.yaml", []byte("http:\n  read_timeout: 20s\n  write_timeout: 2m\n  idle_timeout: 45s\n  max_conns_per_client: 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.HTTP
+	if h.ReadTimeout.Duration != 20*time.Second || h.WriteTimeout.Duration != 2*time.Minute || h.IdleTimeout.Duration != 45*time.Second ||
+		h.ReadHeaderTimeout.Duration != 0 || h.MaxConnsPerClient == nil || *h.MaxConnsPerClient != 8 {
+		t.Errorf("http: %+v", h)
+	}
+	_, err = Parse("h.yaml", []byte("http:\n  write_timeout: 10ms\n  idle_timeout: forever\n  max_conns_per_client: 0\n  max_conn: 3\n"))
+	if err == nil || !strings.Contains(err.Error(), `h.yaml:5:3: unknown key "max_conn" in http`) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Parse("h.yaml", []byte("http:\n  write_timeout: 10ms\n  idle_timeout: forever\n  max_conns_per_client: 0\n"))
+	for _, w := range []string{
+		"h.yaml:2:18: http.write_timeout: want 1s..1h0m0s, not 10ms",
+		"h.yaml:3:17: http.idle_timeout: \"forever\" is not a duration",
+		"h.yaml:4:25: http.max_conns_per_client: want 1..100000, not 0",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in %v", w, err)
+		}
+	}
+}

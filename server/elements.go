@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 
 	"iisbridge/fhirout"
@@ -15,6 +14,7 @@ import (
 type elementSpec struct {
 	all    []string
 	byType map[string][]string
+	keep   map[string]map[string]bool // per type, built on first use: names kept
 }
 
 // mandatory elements are kept whatever _elements says: FHIR's 1..1
@@ -62,13 +62,13 @@ func (e *elementSpec) apply(r *fhirout.Object) {
 		return
 	}
 	t := r.ResourceType()
-	keep := e.byType[t]
-	if len(keep) == 0 && len(e.all) == 0 {
+	if len(e.byType[t]) == 0 && len(e.all) == 0 {
 		return
 	}
+	keep := e.keepSet(t)
 	dropped := false
 	for _, k := range r.Keys() {
-		if e.keeps(t, k, keep) {
+		if keeps(keep, k) {
 			continue
 		}
 		r.Delete(k)
@@ -84,11 +84,37 @@ func (e *elementSpec) apply(r *fhirout.Object) {
 	r.Child("meta").Append("tag", tag)
 }
 
-func (e *elementSpec) keeps(t, key string, typed []string) bool {
-	match := func(list []string) bool {
-		return slices.ContainsFunc(list, func(n string) bool { return key == n || choiceOf(key, n) })
+// keepSet is the set of element names kept for type t: a map, so the
+// cost per resource does not grow with the length of _elements.
+func (e *elementSpec) keepSet(t string) map[string]bool {
+	if k, ok := e.keep[t]; ok {
+		return k
 	}
-	return match(mandatory["*"]) || match(mandatory[t]) || match(typed) || match(e.all)
+	k := map[string]bool{}
+	for _, list := range [][]string{mandatory["*"], mandatory[t], e.byType[t], e.all} {
+		for _, n := range list {
+			k[n] = true
+		}
+	}
+	if e.keep == nil {
+		e.keep = map[string]map[string]bool{}
+	}
+	e.keep[t] = k
+	return k
+}
+
+// keeps says whether key is kept: listed itself, or a type variant of a
+// listed choice element.
+func keeps(keep map[string]bool, key string) bool {
+	if keep[key] {
+		return true
+	}
+	for n := range choiceElements {
+		if keep[n] && choiceOf(key, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // choiceElements are the [x] elements of the types served.

@@ -220,12 +220,20 @@ func (headerAuth) Authorize(r *http.Request) (*Principal, error) {
 }
 
 type harness struct {
-	t   *testing.T
-	s   *Server
-	ts  *httptest.Server
-	exp *fakeExporter
-	dir string
-	log *bytes.Buffer
+	t    *testing.T
+	s    *Server
+	ts   *httptest.Server
+	exp  *fakeExporter
+	dir  string
+	log  *bytes.Buffer
+	logw *syncBuf
+}
+
+// logs is the log so far, safe while the server still writes to it.
+func (h *harness) logs() string {
+	h.logw.mu.Lock()
+	defer h.logw.mu.Unlock()
+	return h.log.String()
 }
 
 var staticGroups = []StaticGroup{
@@ -256,10 +264,11 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 func (h *harness) start(mod func(*Options)) {
 	h.t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
+	h.logw = &syncBuf{b: h.log}
 	o := Options{
 		Exporter: h.exp, DataDir: h.dir, BaseURL: "http://" + ts.Listener.Addr().String() + "/fhir",
 		Authorizer: headerAuth{}, RetryAfter: time.Second, MinPollSpacing: 40 * time.Millisecond,
-		StaticGroups: staticGroups, Logger: slog.New(slog.NewTextHandler(&syncBuf{b: h.log}, nil)),
+		StaticGroups: staticGroups, Logger: slog.New(slog.NewTextHandler(h.logw, nil)),
 	}
 	if mod != nil {
 		mod(&o)
@@ -268,7 +277,9 @@ func (h *harness) start(mod func(*Options)) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ts.Config.Handler = s.Handler()
+	// The real http.Server and listener serve (timeouts, per-address cap).
+	ts.Config = s.HTTPServer()
+	ts.Listener = s.LimitListener(ts.Listener)
 	ts.Start()
 	h.s, h.ts = s, ts
 	h.t.Cleanup(func() { h.stop() })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,6 +80,9 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 			if rerr == nil {
 				rerr = s.resolvePatients(r.Context(), spec, group)
 			}
+			if rerr == nil && r.Context().Err() != nil {
+				return // the client left while the kick-off was checked: start nothing
+			}
 			if rerr == nil {
 				s.startJob(w, r, spec, p)
 				return
@@ -147,6 +151,11 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 		s.internalError(w, r, "counting jobs", err)
 		return
 	}
+	for _, end := range s.pendingEnds { // ended, though the store does not know yet
+		if end.owner == p.ClientID {
+			n--
+		}
+	}
 	if n >= s.opts.PerClient {
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter.Seconds())*5))
@@ -168,6 +177,12 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 	}
 	if err := s.store.insertJob(ctx, rec); err != nil {
 		s.mu.Unlock()
+		if diskFull(err) {
+			s.log.Error("kick-off refused: disk full", "request_id", info(r).id, "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter.Seconds())*30))
+			s.outcome(w, r, http.StatusServiceUnavailable, "transient", "the server's disk is full; try again later")
+			return
+		}
 		s.internalError(w, r, "recording the job", err)
 		return
 	}
@@ -254,22 +269,21 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 		return
 	case err != nil:
 		os.RemoveAll(s.jobDir(j.id))
-		msg := err.Error()
-		if !errors.Is(err, errShutdown) {
-			msg = "export failed: " + msg
-		}
-		if _, e := s.store.finish(ctx, j.id, stateFailed, msg, nil, now, now.Add(s.opts.Expiry)); e != nil {
-			s.log.Error("recording a failed job", "job", j.id, "err", e)
+		end := jobEnd{owner: j.owner, state: stateFailed, msg: failureMessage(err), finished: now, expires: now.Add(s.opts.Expiry)}
+		if _, e := s.store.finish(ctx, j.id, end.state, end.msg, nil, end.finished, end.expires); e != nil {
+			s.log.Error("recording a failed job; the janitor retries", "job", j.id, "err", e)
+			s.keepEnd(j.id, end)
 		}
 		s.metrics.jobEnded(stateFailed, dur)
 		s.log.Warn("export job failed", "job", j.id, "err", err, "ms", dur.Milliseconds())
 		return
 	}
-	live, e := s.store.finish(ctx, j.id, stateDone, "", files, now, now.Add(s.opts.Expiry))
+	end := jobEnd{owner: j.owner, state: stateDone, files: files, finished: now, expires: now.Add(s.opts.Expiry)}
+	live, e := s.store.finish(ctx, j.id, end.state, "", files, end.finished, end.expires)
 	if e != nil {
-		s.log.Error("recording a finished job", "job", j.id, "err", e)
-	}
-	if !live { // deleted while its last lines were written
+		s.log.Error("recording a finished job; the janitor retries", "job", j.id, "err", e)
+		s.keepEnd(j.id, end)
+	} else if !live { // deleted while its last lines were written
 		os.RemoveAll(s.jobDir(j.id))
 		return
 	}
@@ -292,6 +306,72 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 	s.log.Info("export job done", "job", j.id, "resources", n, "files", len(files), "ms", dur.Milliseconds())
 }
 
+// jobEnd is a job's outcome that the store could not record yet (its
+// disk full): kept in memory, answered from there, recorded by the janitor.
+type jobEnd struct {
+	owner, state, msg string
+	files             []jobFile
+	finished, expires time.Time
+}
+
+func (s *Server) keepEnd(id string, end jobEnd) {
+	s.mu.Lock()
+	s.pendingEnds[id] = end
+	s.mu.Unlock()
+}
+
+// pendingEnd returns the unrecorded outcome of job id, if any.
+func (s *Server) pendingEnd(id string) (jobEnd, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end, ok := s.pendingEnds[id]
+	return end, ok
+}
+
+// recordEnds retries recording the outcomes kept in memory.
+func (s *Server) recordEnds(ctx context.Context) {
+	s.mu.Lock()
+	ends := maps.Clone(s.pendingEnds)
+	s.mu.Unlock()
+	for id, end := range ends {
+		live, err := s.store.finish(ctx, id, end.state, end.msg, end.files, end.finished, end.expires)
+		if err != nil {
+			s.log.Error("recording an ended job", "job", id, "err", err)
+			continue
+		}
+		if !live && end.state == stateDone { // deleted meanwhile
+			s.removeFiles(id)
+		}
+		s.mu.Lock()
+		delete(s.pendingEnds, id)
+		s.mu.Unlock()
+		s.log.Info("ended job recorded", "job", id, "state", end.state)
+	}
+}
+
+// clientMessage is implemented by errors whose text is meant for the
+// client (no server paths, no other clients' data).
+type clientMessage interface{ ClientMessage() string }
+
+// failureMessage is what a failed job's status tells the client: never the
+// error's own text, which may hold server paths or source locations (the
+// log has it, under the job id).
+func failureMessage(err error) string {
+	var cm clientMessage
+	var we *writeError
+	switch {
+	case errors.Is(err, errShutdown):
+		return errShutdown.Error()
+	case errors.As(err, &cm):
+		return "export failed: " + cm.ClientMessage()
+	case diskFull(err):
+		return "export failed: the server's disk is full; start a new export later"
+	case errors.As(err, &we):
+		return "export failed: writing the export files failed; start a new export"
+	}
+	return "export failed: internal error; start a new export (the server log has the details)"
+}
+
 // export writes the job's files: output per type, deleted Bundles and the
 // error OperationOutcomes.
 func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss, error) {
@@ -308,7 +388,7 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss,
 			for _, w := range ws {
 				w.Close()
 			}
-			return nil, pipeline.Loss{}, fmt.Errorf("creating export files: %w", err)
+			return nil, pipeline.Loss{}, &writeError{fmt.Errorf("creating export files: %w", err)}
 		}
 		ws[k] = w
 	}
@@ -321,11 +401,16 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss,
 	if err == nil {
 		err = sink.flushDeleted()
 	}
+	if sink.dups > 0 {
+		// The exporter broke its contract (each Type/id once): the files
+		// stay correct, but the bug must not go unnoticed.
+		s.log.Error("exporter sent resources already written; repeats dropped", "job", j.id, "repeats", sink.dups)
+	}
 	var files []jobFile
 	for _, k := range kinds {
 		infos, cerr := ws[k].Close()
 		if err == nil && cerr != nil {
-			err = fmt.Errorf("writing export files: %w", cerr)
+			err = &writeError{cerr}
 		}
 		for _, fi := range infos {
 			files = append(files, jobFile{Kind: k, Type: fi.Type, Name: filepath.Base(fi.Path), Count: fi.Count, Bytes: fi.Bytes})
@@ -352,6 +437,7 @@ type jobSink struct {
 	// so repeats can only be near each other, and memory stays flat in the
 	// export's size (a set of every id would not).
 	seen    *recentIDs
+	dups    int // repeats the exporter promised never to send
 	pending []fhirout.Deleted
 	n       int
 	// loss is what the exporter could not read (Lost); onUnreadable the
@@ -493,6 +579,7 @@ func (k *jobSink) Resource(r *fhirout.Object) error {
 		return nil
 	}
 	if k.seen.add(idHash(t, r.ID())) {
+		k.dups++
 		return nil
 	}
 	k.elements.apply(r)
@@ -512,10 +599,14 @@ func (k *jobSink) Progress(done, total int64) {
 const deletedPerBundle = 100
 
 func (k *jobSink) Deleted(t, id string, at time.Time) error {
+	if err := k.ctx.Err(); err != nil {
+		return context.Cause(k.ctx)
+	}
 	if !slices.Contains(k.types, t) {
 		return nil
 	}
 	if k.seen.add(idHash(t, id)) {
+		k.dups++
 		return nil // never in both output and deleted
 	}
 	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: id, At: at})
@@ -538,6 +629,10 @@ func (k *jobSink) flushDeleted() error {
 }
 
 func (k *jobSink) Issue(oo *fhirout.Object) error {
+	// An exporter that only reports issues must stop on DELETE too.
+	if err := k.ctx.Err(); err != nil {
+		return context.Cause(k.ctx)
+	}
 	if err := k.errs.Write(oo); err != nil {
 		return &writeError{err}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,7 +235,7 @@ type failingWriter struct {
 
 func (w *failingWriter) Write(r *fhirout.Object) error {
 	if w.n--; w.n < 0 {
-		return errors.New("write /data/jobs/x/output/Patient.ndjson: no space left on device")
+		return &os.PathError{Op: "write", Path: "/data/jobs/x/output/Patient.ndjson", Err: syscall.ENOSPC}
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func TestWriteFailureFailsJobOnly(t *testing.T) {
 	}
 	st := h.accepted(h.kick("/Patient/$export", ""))
 	r := h.wait(st)
-	expectStatus(t, r, 500, "no space left on device")
+	expectStatus(t, r, 500, "disk is full")
 	// The server stays healthy and the next job works.
 	fail = false
 	expectStatus(t, h.do("GET", h.url("/healthz"), ""), 200, "ok")
@@ -261,7 +261,7 @@ func TestWriteFailureFailsJobOnly(t *testing.T) {
 	// An unusable jobs directory (a file in its way) fails the job cleanly.
 	h2 := newHarness(t, nil)
 	os.WriteFile(filepath.Join(h2.dir, "jobs"), []byte("x"), 0o644)
-	expectStatus(t, h2.wait(h2.accepted(h2.kick("/Patient/$export", ""))), 500, "creating export files")
+	expectStatus(t, h2.wait(h2.accepted(h2.kick("/Patient/$export", ""))), 500, "writing the export files failed")
 }
 
 func TestDuplicateIDsWrittenOnce(t *testing.T) {
@@ -272,6 +272,10 @@ func TestDuplicateIDsWrittenOnce(t *testing.T) {
 		if (it.Type == "Patient" && it.Count != 4) || (it.Type == "Immunization" && it.Count != 6) {
 			t.Errorf("%s count %d", it.Type, it.Count)
 		}
+	}
+	// A repeat is an exporter bug: counted and logged, not hidden.
+	if !strings.Contains(h.logs(), "repeats dropped") || !strings.Contains(h.logs(), "repeats=2") {
+		t.Errorf("repeats not logged: %s", h.logs())
 	}
 }
 
@@ -346,7 +350,7 @@ func TestMetadataDiscoveryHealthMetrics(t *testing.T) {
 	}
 	// Logs carry route templates and job ids, never query strings.
 	h.kick("/Patient/$export", "_typeFilter="+esc("Patient?identifier=MR-1001"))
-	logs := h.log.String()
+	logs := h.logs()
 	if strings.Contains(logs, "MR-1001") || strings.Contains(logs, "_typeFilter") {
 		t.Errorf("logs leak the query: %s", logs)
 	}

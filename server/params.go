@@ -2,13 +2,17 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"iisbridge/fhirout"
 	"iisbridge/pipeline"
@@ -127,7 +131,7 @@ func kickoffParams(r *http.Request) ([]kv, *requestError) {
 		Parameter    []json.RawMessage `json:"parameter"`
 	}
 	if err := json.Unmarshal(body, &ps); err != nil {
-		return nil, badRequest("structure", "Parameters body is not valid JSON: %v", err)
+		return nil, badRequest("structure", "Parameters body: %s", jsonProblem(err))
 	}
 	if ps.ResourceType != "Parameters" {
 		return nil, badRequest("structure", "POST body must be a FHIR Parameters resource, not %q", ps.ResourceType)
@@ -153,13 +157,37 @@ func kickoffParams(r *http.Request) ([]kv, *requestError) {
 
 const maxParametersBody = 8 << 20
 
+// jsonProblem describes a JSON decode error in client terms: where, and
+// which element, never the Go types encoding/json names.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("element %s has the wrong JSON type (%s)", te.Field, te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("want a JSON object, not %s", te.Value)
+	}
+	return "not valid JSON"
+}
+
 // parameterValue reads value[x] of one Parameters.parameter as text:
 // primitives as is, valueReference.reference, valueCoding.code.
 func parameterValue(p map[string]json.RawMessage) (string, bool, error) {
-	for k, raw := range p {
-		if !strings.HasPrefix(k, "value") {
-			continue
+	var keys []string
+	for k := range p {
+		if strings.HasPrefix(k, "value") {
+			keys = append(keys, k)
 		}
+	}
+	if len(keys) > 1 {
+		slices.Sort(keys)
+		return "", false, fmt.Errorf("more than one value[x] (%s): give exactly one", strings.Join(keys, ", "))
+	}
+	for _, k := range keys {
+		raw := p[k]
 		switch k {
 		case "valueReference":
 			var ref struct{ Reference string }
@@ -190,11 +218,31 @@ func parameterValue(p map[string]json.RawMessage) (string, bool, error) {
 	return "", false, fmt.Errorf("no value[x]")
 }
 
-// parseInstant reads a FHIR instant (seconds and zone required).
+// instantRE is the FHIR R4 instant syntax (datatypes: instant): year
+// 0001-9999, seconds and zone required, offsets up to ±14:00.
+var instantRE = regexp.MustCompile(`^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$`)
+
+// Instants the job store and the index can compare: what int64
+// nanoseconds since 1970 hold (about 1677-09-21 to 2262-04-11).
+var (
+	minInstant = time.Unix(0, math.MinInt64).UTC()
+	maxInstant = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// parseInstant reads a FHIR instant exactly: the spec's syntax, a real
+// calendar date (no 2024-02-30, no leap second) and a time this server
+// can compare.
 func parseInstant(v string) (time.Time, error) {
+	bad := fmt.Errorf("%q is not a FHIR instant (e.g. 2024-01-31T00:00:00Z or ...T00:00:00+05:00)", v)
+	if !instantRE.MatchString(v) {
+		return time.Time{}, bad
+	}
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || !strings.Contains(v, "T") {
-		return time.Time{}, fmt.Errorf("%q is not a FHIR instant (e.g. 2024-01-31T00:00:00Z or ...T00:00:00+05:00)", v)
+	if err != nil {
+		return time.Time{}, bad
+	}
+	if t.Before(minInstant) || t.After(maxInstant) {
+		return time.Time{}, fmt.Errorf("%q is outside the range this server can compare (%d to %d)", v, minInstant.Year()+1, maxInstant.Year()-1)
 	}
 	return t, nil
 }
@@ -202,6 +250,9 @@ func parseInstant(v string) (time.Time, error) {
 // buildSpec validates the parameters of a kick-off at a level. served
 // lists the types the level can export; p is the requesting client.
 func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool, p *Principal) (*exportSpec, *requestError) {
+	if rerr := checkCosts(params); rerr != nil {
+		return nil, rerr
+	}
 	spec := &exportSpec{level: level}
 	// Source-wide broken-input issues concern no exported record: only a
 	// system export (an operator's: a client bound to Groups cannot start
@@ -209,20 +260,23 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 	spec.query.SourceIssues = level == levelSystem && p.Groups == nil
 	served := s.servedTypes(level)
 	isServed := func(t string) bool { return slices.Contains(served, t) }
-	var errs []fhirout.Issue
+	var errs issueList
+	warnings := issueList{}
 	// fail records a problem with one parameter: an error in strict mode, a
 	// warning in the job's error file in lenient mode (the value ignored).
 	fail := func(param, code, format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		if lenient {
-			spec.warnings = append(spec.warnings, fhirout.Issue{Severity: "warning", Code: code,
+			warnings.add(fhirout.Issue{Severity: "warning", Code: code,
 				Diagnostics: fmt.Sprintf("parameter %s ignored (Prefer: handling=lenient): %s", param, msg)})
 			return
 		}
-		errs = append(errs, fhirout.Issue{Severity: "error", Code: code, Diagnostics: fmt.Sprintf("parameter %s: %s", param, msg)})
+		errs.add(fhirout.Issue{Severity: "error", Code: code, Diagnostics: fmt.Sprintf("parameter %s: %s", param, msg)})
 	}
 	seen := map[string]bool{}
 	var types []string
+	typeSeen := map[string]bool{}
+	patientSeen := map[string]bool{}
 	var provenance bool
 	for _, q := range params {
 		single := func() bool {
@@ -259,7 +313,8 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 				case t == "":
 				case !isServed(t):
 					fail(q.name, "not-supported", "resource type %q is not exported at the %s level (served: %s)", t, level, strings.Join(served, ", "))
-				case !slices.Contains(types, t):
+				case !typeSeen[t]:
+					typeSeen[t] = true
 					types = append(types, t)
 				}
 			}
@@ -274,9 +329,22 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 			}
 		case "_typeFilter":
 			for _, f := range splitTypeFilters(q.value) {
-				t, fq, err := parseTypeFilter(f, isServed)
+				t, fq, bad, err := parseTypeFilter(f, isServed)
 				if err != nil {
 					fail(q.name, "not-supported", "%v", err)
+					continue
+				}
+				// A bad clause is refused (strict) or ignored alone, so the
+				// rest of its query still narrows the export (lenient).
+				for _, e := range bad {
+					if lenient {
+						warnings.add(fhirout.Issue{Severity: "warning", Code: "not-supported", Diagnostics: fmt.Sprintf(
+							"parameter _typeFilter: clause %v; ignored in %q, the rest of that query applies (Prefer: handling=lenient)", e, f)})
+					} else {
+						fail(q.name, "not-supported", "%v", e)
+					}
+				}
+				if !lenient && len(bad) > 0 {
 					continue
 				}
 				if spec.filters == nil {
@@ -296,7 +364,8 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 					fail(q.name, "invalid", "reference %q is not of the form Patient/[id]", q.value)
 					continue
 				}
-				if !slices.Contains(spec.patientRefs, id) {
+				if !patientSeen[id] {
+					patientSeen[id] = true
 					spec.patientRefs = append(spec.patientRefs, id)
 				}
 			}
@@ -320,8 +389,9 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 		fail("_until", "invalid", "must be after _since")
 		spec.query.Until = time.Time{}
 	}
-	if len(errs) > 0 {
-		return nil, &requestError{400, errs}
+	spec.warnings = warnings.issues()
+	if len(errs.list) > 0 {
+		return nil, &requestError{400, errs.issues()}
 	}
 	// The client must be allowed every type it names; without _type it
 	// gets every served type it may read.
@@ -361,6 +431,97 @@ func (s *Server) buildSpec(params []kv, level string, lenient bool, isPost bool,
 	}
 	spec.query.Provenance = provenance
 	return spec, nil
+}
+
+// Limits on list parameters: each bounds the CPU one kick-off may cost
+// (the README and the package comment list them). Beyond a limit the
+// kick-off is refused with 400 too-costly, lenient or not.
+const (
+	maxParameters   = maxPatientRefs + 100 // parameters per kick-off
+	maxPatientRefs  = 10000                // `patient` references
+	maxTypes        = 50                   // _type values, over all _type parameters
+	maxElements     = 100                  // _elements entries
+	maxTypeFilters  = 50                   // _typeFilter queries
+	maxFilterValues = 100                  // search values over all _typeFilter queries (each tested per resource)
+	maxIssues       = 20                   // issues listed per response or per warning list
+	maxDiagnostics  = 300                  // bytes of one issue's text (values quoted are cut)
+)
+
+// checkCosts refuses a kick-off whose lists exceed the limits, before any
+// of it is parsed further.
+func checkCosts(params []kv) *requestError {
+	if len(params) > maxParameters {
+		return tooCostly("more than %d parameters", maxParameters)
+	}
+	var refs, types, elems, filters, values int
+	for _, q := range params {
+		switch q.name {
+		case "patient":
+			refs++
+		case "_type":
+			types += strings.Count(q.value, ",") + 1
+		case "_elements":
+			elems += strings.Count(q.value, ",") + 1
+		case "_typeFilter":
+			qs := splitTypeFilters(q.value)
+			filters += len(qs)
+			for _, f := range qs {
+				_, search, _ := strings.Cut(f, "?")
+				for _, c := range strings.Split(search, "&") {
+					// values are comma-separated after unescaping: count both forms
+					values += strings.Count(c, ",") + strings.Count(strings.ToUpper(c), "%2C") + 1
+				}
+			}
+		}
+	}
+	switch {
+	case refs > maxPatientRefs:
+		return tooCostly("patient: more than %d references; export a Group instead", maxPatientRefs)
+	case types > maxTypes:
+		return tooCostly("_type: more than %d values", maxTypes)
+	case elems > maxElements:
+		return tooCostly("_elements: more than %d entries", maxElements)
+	case filters > maxTypeFilters:
+		return tooCostly("_typeFilter: more than %d queries", maxTypeFilters)
+	case values > maxFilterValues:
+		return tooCostly("_typeFilter: more than %d search values in all (each value is tested on every resource)", maxFilterValues)
+	}
+	return nil
+}
+
+func tooCostly(format string, args ...any) *requestError {
+	return &requestError{400, []fhirout.Issue{{Severity: "error", Code: "too-costly",
+		Diagnostics: "kick-off exceeds a limit of this server: " + fmt.Sprintf(format, args...)}}}
+}
+
+// issueList keeps the first maxIssues issues and counts the rest, so one
+// response (or one job's warnings) stays small whatever the request.
+type issueList struct {
+	list []fhirout.Issue
+	more int
+}
+
+func (l *issueList) add(is fhirout.Issue) {
+	if len(is.Diagnostics) > maxDiagnostics { // a message quotes the client's value
+		cut := maxDiagnostics
+		for cut > 0 && !utf8.RuneStart(is.Diagnostics[cut]) {
+			cut--
+		}
+		is.Diagnostics = is.Diagnostics[:cut] + "…"
+	}
+	if len(l.list) < maxIssues {
+		l.list = append(l.list, is)
+		return
+	}
+	l.more++
+}
+
+func (l *issueList) issues() []fhirout.Issue {
+	if l.more == 0 || len(l.list) == 0 {
+		return l.list
+	}
+	return append(l.list, fhirout.Issue{Severity: l.list[0].Severity, Code: l.list[0].Code,
+		Diagnostics: fmt.Sprintf("%d more problems of this request are not listed", l.more)})
 }
 
 // servedTypes lists the types exported at a level: the exporter's, plus

@@ -31,7 +31,7 @@ func Starting(m *Metrics, log *slog.Logger, state func() string, retryAfter time
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{metrics: m, log: log}
+	s := &Server{metrics: m, log: log, opts: Options{HTTP: HTTPLimits{}.withDefaults()}}
 	r.Use(s.routeName)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -13,9 +13,13 @@
 //   - gzip: with Accept-Encoding: gzip a file is compressed once into a
 //     sibling .gz and served with http.ServeContent, so Range, If-Range and
 //     strong ETags work on the gzip bytes too (ETag suffixed -gzip).
-//   - Expiry: files live Options.Expiry (default 1h) after the job ends;
-//     an expired job answers 404 at once and is purged by a janitor, which
-//     skips jobs with a download in progress until the next round.
+//   - Expiry: files live Options.Expiry (default 1h) after the job ends
+//     (interrupted jobs too); an expired job answers 404 at once and is
+//     purged by a janitor. Files of an expired or deleted job are removed
+//     at once even during a download: the open file serves that client to
+//     its end and the disk space is freed when it closes. At start-up
+//     every directory no finished job owns is removed, with any .gz-*
+//     temporary a killed process left.
 //   - _since at Group level filters every member alike (no older data for
 //     members who joined later); Group resources count as updated at the
 //     last membership refresh.
@@ -41,7 +45,35 @@
 //   - Each Type/id is written once per export (first wins; a deletion of a
 //     written id is dropped). The exporter guarantees it globally (person
 //     by person, ids derived from the person); the server re-checks over a
-//     sliding window of the last 65,536 ids so memory stays flat.
+//     sliding window of the last 65,536 ids so memory stays flat, and logs
+//     the number of repeats at ERROR: a repeat is an exporter bug.
+//   - Limits: a kick-off may carry at most 10,000 `patient` references,
+//     50 _type values, 100 _elements entries, 50 _typeFilter queries with
+//     100 search values in all (each value is a test on every resource),
+//     and 10,100 parameters in all; beyond a limit it is refused
+//     with 400 too-costly (lenient or not). A response lists at most 20
+//     issues and counts the rest; so does a job's list of lenient warnings.
+//   - Prefer: handling=lenient ignores exactly what is unsupported: a
+//     _type value, a parameter, or one clause of a _typeFilter query (the
+//     rest of that query still applies), each named in the error file.
+//   - _since and _until take the FHIR instant syntax exactly, and only
+//     times the server can compare (1678 to 2261).
+//   - Connections (HTTPLimits): a request must be read within ReadTimeout
+//     (30s), keep-alives close after IdleTimeout (60s) idle, a response may
+//     stall at most WriteTimeout (60s) — for a download, per 256 KB chunk,
+//     so a download is cut only when its client stops reading (Range
+//     resumes it) — and one client address holds at most 32 connections.
+//   - Failures: a failed job's status says what failed in the client's
+//     terms (disk full, writing files, internal) and never carries server
+//     paths, which the log has under the job id. A kick-off that cannot be
+//     recorded because the disk is full answers 503 with Retry-After; a
+//     gzip copy that cannot be written falls back to the plain file; a job
+//     whose end cannot be recorded is answered from memory (a failure at
+//     once, a success once recorded) and recorded by the janitor later.
+//   - Every response carries X-Content-Type-Options: nosniff; status
+//     answers and files carry Cache-Control: no-store; 405 lists Allow;
+//     416 (bytes=-0 included) carries Content-Range: bytes */size and an
+//     OperationOutcome.
 package server
 
 import (
@@ -106,7 +138,10 @@ type Options struct {
 	// part of the source: UnreadableFail (default) or UnreadableWarn.
 	OnUnreadable string
 
+	HTTP HTTPLimits
+
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
+	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
 }
 
 // StaticGroup is a configured Group (tests, demos).
@@ -143,14 +178,15 @@ type Server struct {
 	metrics  *Metrics
 	mapping  atomic.Pointer[MappingInfo]
 
-	sem      chan struct{}
-	wg       sync.WaitGroup
-	stop     chan struct{}
-	mu       sync.Mutex
-	running  map[string]*liveJob
-	dl       map[string]int // active downloads per job
-	gzMu     sync.Mutex
-	stopOnce sync.Once
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	mu      sync.Mutex
+	running map[string]*liveJob
+	// pendingEnds are outcomes the store could not record yet (jobs.go).
+	pendingEnds map[string]jobEnd
+	gzMu        sync.Mutex
+	stopOnce    sync.Once
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
@@ -204,6 +240,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
 	}
+	o.HTTP = o.HTTP.withDefaults()
 	if o.newWriter == nil {
 		o.newWriter = func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) {
 			return fhirout.NewDirWriter(dir, opts)
@@ -221,18 +258,18 @@ func New(o Options) (*Server, error) {
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
 		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: o.Metrics,
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
-		running: map[string]*liveJob{}, dl: map[string]int{},
+		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{},
 	}
 	ctx := context.Background()
-	ids, err := st.failInterrupted(ctx, s.now())
+	ids, err := st.failInterrupted(ctx, s.now(), s.now().Add(o.Expiry))
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: recovering jobs: %w", err)
 	}
 	for _, id := range ids {
 		s.log.Warn("export job interrupted by restart", "job", id)
-		os.RemoveAll(s.jobDir(id))
 	}
+	s.sweepJobDirs(ctx, true)
 	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: static groups: %w", err)
@@ -279,8 +316,9 @@ func (s *Server) Handler() http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no such endpoint")
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.outcome(w, r, http.StatusMethodNotAllowed, "not-supported", "method "+r.Method+" is not allowed here")
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", ")) // RFC 9110 15.5.6: MUST
+		s.outcome(w, req, http.StatusMethodNotAllowed, "not-supported", "method "+req.Method+" is not allowed here")
 	})
 	r.Use(s.routeName)
 	p := s.prefix
@@ -307,6 +345,22 @@ func (s *Server) Handler() http.Handler {
 	files.Use(s.authorizeFile)
 	files.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
 	return s.observe(r)
+}
+
+// allowedMethods lists the methods some route serves at req's path,
+// asking the router itself so the list cannot drift from the routes.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
+		http.MethodPatch, http.MethodPost, http.MethodPut} {
+		c := req.Clone(req.Context())
+		c.Method = m
+		var match mux.RouteMatch
+		if r.Match(c, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 type ctxKey int
@@ -371,7 +425,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if !validRequestID(ri.id) {
 			ri.id = newID()[:16]
 		}
+		// The response must leave within WriteTimeout; downloads extend
+		// it while their bytes flow (files.go).
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.HTTP.WriteTimeout))
 		w.Header().Set("X-Request-Id", ri.id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), keyInfo, ri)))
 		s.metrics.request(ri.route, sw.status, time.Since(start))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -34,11 +36,17 @@ func (s *Server) lookupJob(w http.ResponseWriter, r *http.Request) *jobRecord {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	// Status answers (manifests above all) name the job's files: no cache
+	// may keep them past a DELETE or expiry.
+	w.Header().Set("Cache-Control", "no-store")
 	rec := s.lookupJob(w, r)
 	if rec == nil {
 		return
 	}
 	retry := strconv.Itoa(int(s.opts.RetryAfter / time.Second))
+	if end, ok := s.pendingEnd(rec.ID); ok && end.state == stateFailed {
+		rec.State, rec.Error = end.state, end.msg
+	}
 	switch rec.State {
 	case stateQueued, stateRunning:
 		s.mu.Lock()
@@ -143,7 +151,12 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 	lj := s.running[rec.ID]
 	s.mu.Unlock()
 	if lj != nil {
-		lj.cancel(errDeleted) // the worker removes the files when it stops
+		// The worker removes the files when it stops; but it may have
+		// recorded the job done just before the DELETE, with nothing left
+		// to notice the cancel, so remove them here too. A failure here is
+		// the worker still writing: its own removal follows.
+		lj.cancel(errDeleted)
+		removeAll(s.jobDir(rec.ID))
 	} else {
 		s.removeFiles(rec.ID)
 	}
@@ -152,19 +165,65 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 		Severity: "information", Code: "informational", Diagnostics: "export deleted; its status and files are gone"}))
 }
 
-// removeFiles deletes a job's directory unless a download is in progress,
-// in which case the janitor retries later.
+// removeFiles deletes a job's directory at once, even while a download
+// is in progress: the open file keeps serving that client and the kernel
+// frees its blocks when the last reader closes, so no name of a deleted or
+// expired job stays on disk, whatever the reader does or however the
+// process ends. A failed removal is retried by the janitor's sweep.
 func (s *Server) removeFiles(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dl[id] > 0 {
-		return false
-	}
 	if err := removeAll(s.jobDir(id)); err != nil {
 		s.log.Error("removing export files", "job", id, "err", err)
 		return false
 	}
 	return true
+}
+
+// sweepJobDirs removes what no finished job owns under the jobs
+// directory: directories of deleted, failed or unknown jobs (a crash
+// between marking a job deleted and removing its files, a removal that
+// failed) and gzip temporaries a killed process left. It runs at start-up,
+// before any job can run, with startup set; later rounds skip the
+// directories of queued and running jobs and leave temporaries alone
+// (a download may be compressing).
+func (s *Server) sweepJobDirs(ctx context.Context, startup bool) {
+	ents, err := os.ReadDir(s.jobsDir)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			s.log.Error("sweeping export files", "err", err)
+		}
+		return
+	}
+	for _, e := range ents {
+		id := e.Name()
+		rec, err := s.store.job(ctx, id)
+		if err != nil {
+			s.log.Error("sweeping export files", "job", id, "err", err)
+			continue
+		}
+		switch {
+		case rec != nil && (rec.State == stateQueued || rec.State == stateRunning):
+			continue
+		case rec != nil && rec.State == stateDone:
+			if startup {
+				s.removeTemporaries(id)
+			}
+			continue
+		}
+		if s.removeFiles(id) {
+			s.log.Info("removed leftover export files", "job", id)
+		}
+	}
+}
+
+// removeTemporaries deletes a finished job's .gz-* files: gzip copies
+// that a killed process did not complete.
+func (s *Server) removeTemporaries(id string) {
+	tmps, _ := filepath.Glob(filepath.Join(s.jobDir(id), "*", ".gz-*"))
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil {
+			s.log.Error("removing a gzip temporary", "job", id, "err", err)
+		}
+	}
 }
 
 // janitor purges expired exports and refreshes Groups on schedule.
@@ -193,8 +252,8 @@ func (s *Server) janitor() {
 	}
 }
 
-// purgeExpired deletes expired jobs' files and marks them deleted; jobs
-// being downloaded wait for the next round.
+// purgeExpired deletes expired jobs' files and marks them deleted, and
+// sweeps files of deleted jobs whose removal failed before.
 func (s *Server) purgeExpired(ctx context.Context) {
 	ids, err := s.store.expiredJobs(ctx, s.now())
 	if err != nil {
@@ -211,6 +270,8 @@ func (s *Server) purgeExpired(ctx context.Context) {
 		}
 		s.log.Info("export job expired", "job", id)
 	}
+	s.recordEnds(ctx)
+	s.sweepJobDirs(ctx, false)
 	if err := s.store.forgetJobs(ctx, s.now().Add(-7*24*time.Hour)); err != nil {
 		s.log.Error("forgetting old jobs", "err", err)
 	}

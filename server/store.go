@@ -199,8 +199,8 @@ func (s *store) activeJobs(ctx context.Context, owner string) (int, error) {
 }
 
 // failInterrupted ends every job left queued or running by a previous
-// process, returning their ids so their partial files can be removed.
-func (s *store) failInterrupted(ctx context.Context, now time.Time) ([]string, error) {
+// process, expiring at expires like any ended job, and returns their ids.
+func (s *store) failInterrupted(ctx context.Context, now, expires time.Time) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE state IN (?, ?)`, stateQueued, stateRunning)
 	if err != nil {
 		return nil, err
@@ -218,8 +218,13 @@ func (s *store) failInterrupted(ctx context.Context, now time.Time) ([]string, e
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, finished = ?, files = '[]' WHERE state IN (?, ?)`,
-		stateFailed, interruptedMsg, nanos(now), stateQueued, stateRunning)
+	_, err = s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, finished = ?, expires = ?, files = '[]' WHERE state IN (?, ?)`,
+		stateFailed, interruptedMsg, nanos(now), nanos(expires), stateQueued, stateRunning)
+	if err != nil {
+		return nil, err
+	}
+	// Jobs interrupted by an earlier version never got an expiry.
+	_, err = s.db.ExecContext(ctx, `UPDATE jobs SET expires = ? WHERE state = ? AND expires = 0`, nanos(expires), stateFailed)
 	return ids, err
 }
 

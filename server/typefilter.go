@@ -185,98 +185,114 @@ func splitTypeFilters(v string) []string {
 	return append(out, v[last:])
 }
 
-// parseTypeFilter parses one "Type?param=value&..." query.
-func parseTypeFilter(q string, served func(string) bool) (string, *filterQuery, error) {
+// parseTypeFilter parses one "Type?param=value&..." query. err refuses
+// the whole query (its form, its type); bad lists the clauses that cannot
+// be applied, each named, which the query is returned without.
+func parseTypeFilter(q string, served func(string) bool) (typ string, fq *filterQuery, bad []error, err error) {
 	typ, rawQuery, ok := strings.Cut(q, "?")
 	if !ok || typ == "" {
-		return "", nil, fmt.Errorf("%q is not of the form Type?search", q)
+		return "", nil, nil, fmt.Errorf("%q is not of the form Type?search", q)
 	}
 	if !served(typ) {
-		return "", nil, fmt.Errorf("resource type %q is not exported by this server", typ)
+		return "", nil, nil, fmt.Errorf("resource type %q is not exported by this server", typ)
 	}
 	params := searchParams[typ]
-	fq := &filterQuery{src: q}
+	fq = &filterQuery{src: q}
 	pairs, err := parseQueryKeepPlus(rawQuery)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %v", typ, err)
+		return "", nil, nil, fmt.Errorf("%s: %v", typ, err)
 	}
 	if len(pairs) == 0 {
-		return "", nil, fmt.Errorf("%s: empty search", typ)
+		return "", nil, nil, fmt.Errorf("%s: empty search", typ)
 	}
 	for _, p := range pairs {
 		name, mod, _ := strings.Cut(p.name, ":")
 		sp, ok := params[name]
 		if !ok {
-			return "", nil, fmt.Errorf("%s: search parameter %q is not supported in _typeFilter", typ, name)
+			bad = append(bad, fmt.Errorf("%s?%s=%s: search parameter %q is not supported in _typeFilter", typ, p.name, p.value, name))
+			continue
 		}
 		c, err := sp.clause(mod, p.value)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s?%s: %v", typ, p.name, err)
+			bad = append(bad, fmt.Errorf("%s?%s=%s: %v", typ, p.name, p.value, err))
+			continue
 		}
 		fq.clauses = append(fq.clauses, c)
 	}
-	return typ, fq, nil
+	return typ, fq, bad, nil
 }
 
-// clause compiles one parameter; comma-separated values are OR-ed.
+// clause compiles one parameter; comma-separated values are OR-ed. The
+// resource's values are read once per clause, not once per OR-ed value.
 func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, error) {
 	if value == "" {
 		return nil, fmt.Errorf("empty value")
 	}
 	vals := strings.Split(value, ",")
-	var tests []func(*fhirout.Object) bool
+	var test func(*fhirout.Object) bool
 	switch sp.kind {
 	case kindDate:
 		if mod != "" {
 			return nil, fmt.Errorf("modifier :%s is not supported on a date parameter", mod)
 		}
+		var tests []func(s, e time.Time) bool
 		for _, v := range vals {
 			t, err := dateTest(v)
 			if err != nil {
 				return nil, err
 			}
-			get := sp.dates
-			tests = append(tests, func(r *fhirout.Object) bool {
-				for _, d := range get(r) {
-					if s, e, ok := dateRange(d); ok && t(s, e) {
+			tests = append(tests, t)
+		}
+		get := sp.dates
+		test = func(r *fhirout.Object) bool {
+			for _, d := range get(r) {
+				s, e, ok := dateRange(d)
+				if !ok {
+					continue
+				}
+				for _, t := range tests {
+					if t(s, e) {
 						return true
 					}
 				}
-				return false
-			})
+			}
+			return false
 		}
 	case kindToken:
 		if mod != "" && mod != "not" {
 			return nil, fmt.Errorf("modifier :%s is not supported on a token parameter", mod)
 		}
+		type want struct {
+			sys, code string
+			hasSys    bool
+		}
+		var wants []want
 		for _, v := range vals {
 			sys, code, hasSys := strings.Cut(v, "|")
 			if !hasSys {
 				code, sys = sys, ""
 			}
-			get := sp.tokens
-			tests = append(tests, func(r *fhirout.Object) bool {
-				for _, c := range get(r) {
-					if code != "" && c.code != code {
-						continue
+			wants = append(wants, want{sys, code, hasSys})
+		}
+		get := sp.tokens
+		test = func(r *fhirout.Object) bool {
+			for _, c := range get(r) {
+				for _, w := range wants {
+					if (w.code == "" || c.code == w.code) && (!w.hasSys || c.system == w.sys) {
+						return true
 					}
-					if hasSys && c.system != sys {
-						continue
-					}
-					return true
 				}
-				return false
-			})
+			}
+			return false
 		}
 	case kindString:
 		if mod != "" && mod != "exact" && mod != "contains" {
 			return nil, fmt.Errorf("modifier :%s is not supported on a string parameter", mod)
 		}
-		for _, v := range vals {
-			want := v
-			get := sp.strings
-			tests = append(tests, func(r *fhirout.Object) bool {
-				for _, s := range get(r) {
+		get := sp.strings
+		test = func(r *fhirout.Object) bool {
+			for _, s := range get(r) {
+				for _, want := range vals {
 					switch mod {
 					case "exact":
 						if s == want {
@@ -292,35 +308,27 @@ func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, err
 						}
 					}
 				}
-				return false
-			})
+			}
+			return false
 		}
 	case kindReference:
 		if mod != "" {
 			return nil, fmt.Errorf("modifier :%s is not supported on a reference parameter", mod)
 		}
-		for _, v := range vals {
-			want := v
-			get := sp.strings
-			tests = append(tests, func(r *fhirout.Object) bool {
-				for _, s := range get(r) {
+		get := sp.strings
+		test = func(r *fhirout.Object) bool {
+			for _, s := range get(r) {
+				for _, want := range vals {
 					if s == want || strings.HasSuffix(s, "/"+want) {
 						return true
 					}
 				}
-				return false
-			})
+			}
+			return false
 		}
 	}
 	not := mod == "not"
-	return func(r *fhirout.Object) bool {
-		for _, t := range tests {
-			if t(r) {
-				return !not
-			}
-		}
-		return not
-	}, nil
+	return func(r *fhirout.Object) bool { return test(r) != not }, nil
 }
 
 var datePrefixes = []string{"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"}

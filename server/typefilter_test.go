@@ -111,16 +111,16 @@ func TestTypeFilterTokensAndStrings(t *testing.T) {
 		{"Patient?birthdate=2001", pat, true},
 	}
 	for _, c := range cases {
-		typ, fq, err := parseTypeFilter(c.q, served)
-		if err != nil {
-			t.Fatalf("%s: %v", c.q, err)
+		typ, fq, bad, err := parseTypeFilter(c.q, served)
+		if err != nil || bad != nil {
+			t.Fatalf("%s: %v %v", c.q, err, bad)
 		}
 		if got := (typeFilters{typ: {fq}}).match(c.r); got != c.want {
 			t.Errorf("%s = %v, want %v", c.q, got, c.want)
 		}
 	}
 	for _, bad := range []string{"Immunization", "Immunization?", "Immunization?patient=Patient/1", "Observation?code=x", "Immunization?date:missing=true", "Immunization?status="} {
-		if _, _, err := parseTypeFilter(bad, served); err == nil {
+		if _, _, clauses, err := parseTypeFilter(bad, served); err == nil && clauses == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}

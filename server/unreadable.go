@@ -80,7 +80,11 @@ func lossText(l pipeline.Loss) string {
 // errIncomplete fails a job whose source could not be read in full.
 type errIncomplete struct{ loss pipeline.Loss }
 
-func (e *errIncomplete) Error() string {
+func (e *errIncomplete) Error() string { return e.ClientMessage() }
+
+// ClientMessage: the count and reasons are what the client needs, and
+// lossText names no path.
+func (e *errIncomplete) ClientMessage() string {
 	return lossText(e.loss) + "; the export would be incomplete, so it was not completed"
 }
 

@@ -156,11 +156,9 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	metricsOpen := !cfg.AuthEnabled() || cfg.Auth.Metrics == "open"
 	starting := server.Starting(pre.metrics, log, pre.state, cfg.Jobs.RetryAfter.Duration, metricsOpen)
 	handler.Store(&starting)
-	hs := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	limits := httpLimits(cfg.HTTP)
+	hs := limits.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }), log)
+	ln = limits.LimitListener(ln, log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("listening; indexing before exports are accepted", "listen", ln.Addr().String(), "base", cfg.BaseURL, "data_dir", cfg.DataDir)
@@ -423,6 +421,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		ManifestStyle: cfg.Manifest, StaticGroups: static, Logger: log,
 		Metrics: met, Version: readBuildInfo().Version,
 		OnUnreadable: cfg.Jobs.OnUnreadable,
+		HTTP:         httpLimits(cfg.HTTP),
 	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
@@ -576,4 +575,17 @@ func refreshLoop(ctx context.Context, b *bridge, every time.Duration, log *slog.
 			update()
 		}
 	}
+}
+
+// httpLimits carries the config's http section over; keys left out are 0
+// and take the server's defaults.
+func httpLimits(h config.HTTP) server.HTTPLimits {
+	l := server.HTTPLimits{
+		ReadHeaderTimeout: h.ReadHeaderTimeout.Duration, ReadTimeout: h.ReadTimeout.Duration,
+		WriteTimeout: h.WriteTimeout.Duration, IdleTimeout: h.IdleTimeout.Duration,
+	}
+	if h.MaxConnsPerClient != nil {
+		l.MaxConnsPerClient = *h.MaxConnsPerClient
+	}
+	return l
 }
