@@ -29,8 +29,8 @@ func TestGCSV4SigningVectors(t *testing.T) {
 	var f struct {
 		Tests []struct {
 			Description, Bucket, Object, Method, Timestamp, Scheme, Hostname, ExpectedURL string
-			Expiration                                                                        json.Number
-			Headers, QueryParameters map[string]string
+			Expiration                                                                    json.Number
+			Headers, QueryParameters                                                      map[string]string
 		} `json:"signingV4Tests"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {

@@ -64,11 +64,11 @@ func (l *local) Create(_ context.Context, name string) (Writer, error) {
 }
 
 type localWriter struct {
-	f           *os.File
-	bw          *bufio.Writer
-	tmp, final  string
-	name        string
-	done        bool
+	f          *os.File
+	bw         *bufio.Writer
+	tmp, final string
+	name       string
+	done       bool
 }
 
 func (w *localWriter) Write(p []byte) (int, error) {

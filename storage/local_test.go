@@ -127,4 +127,3 @@ func testStoreBasics(t *testing.T, st Store) {
 		t.Error("DeletePrefix(\"\") accepted")
 	}
 }
-

@@ -61,11 +61,11 @@ func TestHMACSignerVerifies(t *testing.T) {
 	sig := q.Get("sig")
 	flipped := string(sig[0]^1) + sig[1:]
 	cases := []struct {
-		name       string
-		job, file  string
-		q          url.Values
-		now        time.Time
-		want       error
+		name      string
+		job, file string
+		q         url.Values
+		now       time.Time
+		want      error
 	}{
 		{"other job", "j2", file, q, now, ErrBadSignature},
 		{"other file", job, "Immunization.000.ndjson", q, now, ErrBadSignature},

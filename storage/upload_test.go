@@ -31,7 +31,7 @@ func (f *fakeUpload) putObj(p []byte) { f.put = append([]byte(nil), p...); f.put
 
 type fakeUp struct{ f *fakeUpload }
 
-func (u fakeUp) put(_ context.Context, p []byte) error   { u.f.putObj(p); return nil }
+func (u fakeUp) put(_ context.Context, p []byte) error    { u.f.putObj(p); return nil }
 func (u fakeUp) begin(context.Context) (multipart, error) { return u, nil }
 func (u fakeUp) uploadPart(_ context.Context, n int, p []byte, last bool) error {
 	u.f.attempts[n]++
