@@ -60,6 +60,9 @@ func openAzblob(_ context.Context, c Config) (Store, error) {
 	// The part writer retries with backoff; the SDK's own retries would
 	// multiply the wait when the store is down.
 	opts := &service.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1, TryTimeout: 5 * time.Minute}}}
+	if c.transport != nil {
+		opts.Transport = &http.Client{Transport: c.transport}
+	}
 	s := &azStore{name: c.Container, prefix: strings.TrimSuffix(c.Prefix, "/"), cfg: c, secrets: c.secrets()}
 	var err error
 	if c.AccountKey != "" {

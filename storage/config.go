@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"reflect"
 	"regexp"
@@ -59,6 +60,9 @@ type Config struct {
 	ServiceAccount  string `yaml:"service_account"`  // signer e-mail when signing through IAM
 	// Anonymous sends no token (emulators); signing still needs a key.
 	Anonymous bool `yaml:"anonymous"`
+
+	// transport replaces the HTTP transport in tests (fault injection).
+	transport http.RoundTripper
 }
 
 // secrets are the fields never shown anywhere.

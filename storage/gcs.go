@@ -82,9 +82,9 @@ func openGCS(ctx context.Context, c Config) (Store, error) {
 		}
 		ts, keyJSON = creds.TokenSource, creds.JSON
 	}
-	s.hc = &http.Client{}
+	s.hc = &http.Client{Transport: c.transport}
 	if ts != nil {
-		s.hc = oauth2.NewClient(context.Background(), ts)
+		s.hc = &http.Client{Transport: &oauth2.Transport{Source: ts, Base: c.transport}}
 	}
 	var err error
 	if s.signer, err = newGCSSigner(keyJSON, c.ServiceAccount, s.hc); err != nil {
@@ -154,12 +154,11 @@ func (s *gcsStore) Create(ctx context.Context, name string) (Writer, error) {
 }
 
 type gcsUpload struct {
-	s        *gcsStore
-	key      string
-	ctype    string
-	session  string // resumable session URI: a bearer capability, never logged
-	offset   int64  // bytes persisted before the current part
-	retrying bool
+	s       *gcsStore
+	key     string
+	ctype   string
+	session string // resumable session URI: a bearer capability, never logged
+	offset  int64  // bytes persisted before the current part
 }
 
 func (u *gcsUpload) uploadURL(typ string) string {
@@ -191,16 +190,6 @@ func (u *gcsUpload) begin(ctx context.Context) (multipart, error) {
 	return &gcsUpload{s: u.s, key: u.key, ctype: u.ctype, session: loc}, nil
 }
 
-// persisted asks the session how many bytes it holds.
-func (u *gcsUpload) persisted(ctx context.Context) (int64, error) {
-	resp, err := u.s.do(ctx, http.MethodPut, u.session, http.Header{"Content-Range": {"bytes */*"}}, nil, 308, 200, 201)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return rangeEnd(resp.Header.Get("Range")), nil
-}
-
 // rangeEnd parses "bytes=0-N" into N+1 (0 when absent).
 func rangeEnd(r string) int64 {
 	_, end, ok := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
@@ -216,17 +205,9 @@ func rangeEnd(r string) int64 {
 
 func (u *gcsUpload) uploadPart(ctx context.Context, _ int, p []byte, last bool) error {
 	start, end := u.offset, u.offset+int64(len(p))
+	// A retry resends the whole chunk with the same range, as Google's
+	// own client does: the service keeps bytes it already holds.
 	from := start
-	if u.retrying {
-		// A failed attempt may have persisted part of the chunk: send
-		// only the rest, as the protocol asks.
-		got, err := u.persisted(ctx)
-		if err != nil {
-			return err
-		}
-		from = max(start, min(got, end))
-	}
-	u.retrying = true
 	total := "*"
 	if last {
 		total = strconv.FormatInt(end, 10)
@@ -243,7 +224,7 @@ func (u *gcsUpload) uploadPart(ctx context.Context, _ int, p []byte, last bool) 
 	if resp.StatusCode == 308 && (last || rangeEnd(resp.Header.Get("Range")) < end) {
 		return fmt.Errorf("resumable upload holds %d of %d bytes", rangeEnd(resp.Header.Get("Range")), end)
 	}
-	u.offset, u.retrying = end, false
+	u.offset = end
 	return nil
 }
 

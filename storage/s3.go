@@ -72,6 +72,7 @@ func openS3(_ context.Context, c Config) (Store, error) {
 		// The part writer retries with backoff; minio's own retries
 		// would multiply the wait when a store is down.
 		MaxRetries: 1,
+		Transport:  c.transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage s3: %v", scrubErr(err, c.secrets()))
@@ -80,7 +81,7 @@ func openS3(_ context.Context, c Config) (Store, error) {
 		prefix: strings.TrimSuffix(c.Prefix, "/"), cfg: c, secrets: c.secrets()}, nil
 }
 
-func (s *s3Store) key(name string) string { return joinKey(s.prefix, name) }
+func (s *s3Store) objKey(name string) string { return joinKey(s.prefix, name) }
 
 func (s *s3Store) rel(key string) string {
 	if s.prefix == "" {
@@ -109,7 +110,7 @@ func (s *s3Store) Create(ctx context.Context, name string) (Writer, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	return newPartWriter(ctx, s.cfg, name, &s3Upload{s: s, key: s.key(name), ctype: contentType(name)}), nil
+	return newPartWriter(ctx, s.cfg, name, &s3Upload{s: s, key: s.objKey(name), ctype: contentType(name)}), nil
 }
 
 type s3Upload struct {
@@ -162,7 +163,7 @@ func (s *s3Store) Stat(ctx context.Context, name string) (Info, error) {
 	if err := CheckName(name); err != nil {
 		return Info{}, err
 	}
-	oi, err := s.cl.StatObject(ctx, s.bucket, s.key(name), minio.StatObjectOptions{})
+	oi, err := s.cl.StatObject(ctx, s.bucket, s.objKey(name), minio.StatObjectOptions{})
 	if err != nil {
 		return Info{}, opError("s3", "stat", name, s.s3Err(err))
 	}
@@ -173,7 +174,7 @@ func (s *s3Store) Delete(ctx context.Context, name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	err := s.s3Err(s.cl.RemoveObject(ctx, s.bucket, s.key(name), minio.RemoveObjectOptions{}))
+	err := s.s3Err(s.cl.RemoveObject(ctx, s.bucket, s.objKey(name), minio.RemoveObjectOptions{}))
 	if errors.Is(err, ErrNotExist) {
 		return nil
 	}
@@ -205,7 +206,7 @@ func (s *s3Store) List(ctx context.Context, prefix string, fn func(Info) error) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio's listing goroutine when fn fails
-	for oi := range s.cl.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.key(prefix), Recursive: true}) {
+	for oi := range s.cl.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.objKey(prefix), Recursive: true}) {
 		if oi.Err != nil {
 			return opError("s3", "list", prefix, s.s3Err(oi.Err))
 		}
@@ -225,7 +226,7 @@ func (s *s3Store) CleanIncomplete(ctx context.Context, prefix string, olderThan 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n := 0
-	for up := range s.cl.ListIncompleteUploads(ctx, s.bucket, s.key(prefix), true) {
+	for up := range s.cl.ListIncompleteUploads(ctx, s.bucket, s.objKey(prefix), true) {
 		if up.Err != nil {
 			return n, opError("s3", "list incomplete uploads", prefix, s.s3Err(up.Err))
 		}
@@ -246,7 +247,7 @@ func (s *s3Store) SignedURL(ctx context.Context, name string, p URLParams) (stri
 	if err := CheckName(name); err != nil {
 		return "", err
 	}
-	u, err := s.cl.PresignedGetObject(ctx, s.bucket, s.key(name), p.TTL, nil)
+	u, err := s.cl.PresignedGetObject(ctx, s.bucket, s.objKey(name), p.TTL, nil)
 	if err != nil {
 		return "", opError("s3", "sign URL", name, s.s3Err(err))
 	}
