@@ -100,15 +100,22 @@ func (s *azStore) azErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return scrubbed{scrub(err.Error(), s.secrets), errors.Join(ErrNotExist, err)}
-	}
 	var re *azcore.ResponseError
-	if errors.As(err, &re) && (re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusBadRequest ||
-		re.StatusCode == http.StatusUnauthorized || re.ErrorCode == string(bloberror.ContainerNotFound)) {
-		return permanent{scrubErr(err, s.secrets)}
+	if !errors.As(err, &re) {
+		return scrubErr(err, s.secrets)
 	}
-	return scrubErr(err, s.secrets)
+	// The SDK's message spans lines of request and response dumps (an
+	// authentication failure quotes the computed signature): keep the
+	// status and the service's error code only.
+	short := scrubbed{fmt.Sprintf("HTTP %d %s", re.StatusCode, re.ErrorCode), err}
+	switch {
+	case re.ErrorCode == string(bloberror.BlobNotFound):
+		return scrubbed{short.msg, errors.Join(ErrNotExist, err)}
+	case re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusBadRequest ||
+		re.StatusCode == http.StatusUnauthorized || re.ErrorCode == string(bloberror.ContainerNotFound):
+		return permanent{short}
+	}
+	return short
 }
 
 func (s *azStore) Create(ctx context.Context, name string) (Writer, error) {

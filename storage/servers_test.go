@@ -150,6 +150,9 @@ func TestS3Store(t *testing.T) {
 	testAbortLeavesNoParts(t, st)
 	testSignedURLRefusals(t, st)
 	testRetriedPart(t, c)
+	bad := c
+	bad.SecretAccessKey = "wrong-secret-Zq8v1x7Kp2"
+	testRefusedCredentials(t, bad, bad.SecretAccessKey)
 	testCleanIncomplete(t, st, func(name string) {
 		s := st.(*s3Store)
 		id, err := s.core.NewMultipartUpload(context.Background(), s.bucket, s.objKey(name), minio.PutObjectOptions{})
@@ -170,6 +173,9 @@ func TestAzblobStore(t *testing.T) {
 	testAbortLeavesNoParts(t, st)
 	testSignedURLRefusals(t, st)
 	testRetriedPart(t, c)
+	bad := c
+	bad.AccountKey = "d3Jvbmcta2V5LVpxOHYxeDdLcDJ3cm9uZy1rZXktWnE4djF4N0twMg=="
+	testRefusedCredentials(t, bad, bad.AccountKey)
 	testCleanIncomplete(t, st, func(name string) {
 		s := st.(*azStore)
 		bb := s.cont.NewBlockBlobClient(s.objKey(name))
@@ -444,5 +450,31 @@ func testRetriedPart(t *testing.T, c Config) {
 	io.Copy(rh, resp.Body)
 	if !bytes.Equal(rh.Sum(nil), h.Sum(nil)) {
 		t.Error("object differs after a retried part")
+	}
+}
+
+// testRefusedCredentials uploads with a wrong secret: the server refuses it,
+// the writer does not retry a refusal, and the error names no secret.
+func testRefusedCredentials(t *testing.T, c Config, secret string) {
+	t.Helper()
+	c.RetryBase = time.Hour // a retry would hang the test
+	st := openTest(t, c)
+	for _, size := range []int64{10, MinPartSize + 1} {
+		w, err := st.Create(context.Background(), "jobW/Patient.000.ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(w, io.LimitReader(zeros{}, size))
+		if err == nil {
+			err = w.Close()
+		}
+		if err == nil {
+			t.Fatal("upload with a wrong secret succeeded")
+		}
+		msg := err.Error()
+		t.Logf("wrong secret, %d bytes: %s", size, msg)
+		if strings.Contains(msg, secret) || !strings.Contains(msg, "jobW/Patient.000.ndjson") {
+			t.Errorf("error leaks the secret or names no object: %s", msg)
+		}
 	}
 }
