@@ -205,18 +205,17 @@ func rangeEnd(r string) int64 {
 
 func (u *gcsUpload) uploadPart(ctx context.Context, _ int, p []byte, last bool) error {
 	start, end := u.offset, u.offset+int64(len(p))
-	// A retry resends the whole chunk with the same range, as Google's
-	// own client does: the service keeps bytes it already holds.
-	from := start
 	total := "*"
 	if last {
 		total = strconv.FormatInt(end, 10)
 	}
+	// A retry resends the whole chunk with the same range, as Google's
+	// own client does: the service keeps the bytes it already holds.
 	rng := "bytes */" + total
-	if from < end {
-		rng = fmt.Sprintf("bytes %d-%d/%s", from, end-1, total)
+	if start < end {
+		rng = fmt.Sprintf("bytes %d-%d/%s", start, end-1, total)
 	}
-	resp, err := u.s.do(ctx, http.MethodPut, u.session, http.Header{"Content-Range": {rng}}, p[from-start:], 308, 200, 201)
+	resp, err := u.s.do(ctx, http.MethodPut, u.session, http.Header{"Content-Range": {rng}}, p, 308, 200, 201)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,8 @@ import (
 // Store is what an export needs from where its files live.
 type Store interface {
 	// Create starts a new object; nothing is visible under name until the
-	// Writer's Close returns nil. Abort discards everything written.
+	// Writer's Close returns nil. Abort discards everything written. ctx
+	// governs the whole upload; a Writer is for one goroutine.
 	Create(ctx context.Context, name string) (Writer, error)
 	// Stat reports an object's size; a missing object is ErrNotExist.
 	Stat(ctx context.Context, name string) (Info, error)
