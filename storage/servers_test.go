@@ -120,7 +120,9 @@ func gcsTestConfig(t testing.TB) Config {
 	resp.Body.Close()
 	t.Cleanup(func() {
 		if st, err := Open(context.Background(), c); err == nil {
-			t.Logf("left in bucket: %v", st.DeletePrefix(context.Background(), "j"))
+			if err := st.DeletePrefix(context.Background(), "j"); err != nil {
+				t.Errorf("emptying the bucket: %v", err)
+			}
 		}
 		req, _ := http.NewRequest(http.MethodDelete, ep+"/storage/v1/b/"+c.Bucket, nil)
 		resp, err := http.DefaultClient.Do(req)
