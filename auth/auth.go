@@ -30,6 +30,8 @@
 //   - An optional client_id form parameter must equal the assertion's iss.
 //   - Group reads (GET Group, Group/[id]) need read on Group
 //     (system/Group.rs or a wildcard); Group/[id]/$export does not.
+//     Client-managed Groups need system/Group.c to create, .u to update
+//     or change members, .d to delete (system/Group.cud for all three).
 //   - /metrics needs a valid token unless auth.metrics is "open".
 //   - JWKS URLs: fetched with a 10 s timeout, at most 256 KiB, no
 //     redirects, https only (insecure_jwks_url allows http); cached for
@@ -247,7 +249,7 @@ func (c *client) principal(granted []scope.Scope) *server.Principal {
 		raw[i] = g.Raw
 	}
 	return &server.Principal{
-		ClientID: c.id, Scopes: raw, Groups: c.groups, Types: scope.Types(granted),
+		ClientID: c.id, Scopes: raw, Groups: c.groups, Types: scope.Types(granted), Writes: scope.Writes(granted),
 		Levels: c.levels, Manifest: c.manifest, SignedURLs: c.signed,
 	}
 }

@@ -18,6 +18,10 @@ type Principal struct {
 	Groups []string
 	// Types lists the resource types the client may read; nil means all.
 	Types []string
+	// Writes lists the write permissions granted as "Type.c", "Type.u",
+	// "Type.d" ("*.c" for every type); nil means all. Only Group is
+	// written (client-managed Groups).
+	Writes []string
 	// Levels lists the export levels the client may start (levelSystem,
 	// levelPatient, levelGroup: "system", "patient", "group"); nil means all.
 	Levels []string
@@ -31,6 +35,13 @@ type Principal struct {
 // MayRead says whether the client may read resources of type t.
 func (p *Principal) MayRead(t string) bool {
 	return p.Types == nil || slices.Contains(p.Types, t) || slices.Contains(p.Types, "*")
+}
+
+// MayWrite says whether the client may create (c), update (u) or delete
+// (d) resources of type t.
+func (p *Principal) MayWrite(t string, op byte) bool {
+	o := "." + string(op)
+	return p.Writes == nil || slices.Contains(p.Writes, t+o) || slices.Contains(p.Writes, "*"+o)
 }
 
 // MayExport says whether the client may start an export at a level.

@@ -1,6 +1,8 @@
 // Package scope parses SMART system scopes (App Launch 2.2.0) as far as a
-// read-only Bulk Data server needs them: system/[Type|*].[read|rs], v1 and
-// v2 spellings, and says which scopes a registration covers.
+// Bulk Data server with client-managed Groups needs them:
+// system/[Type|*].[read|rs] for reading, and for Group alone also the
+// write permissions (v2 c, u, d in any ordered subset of cruds, v1 write),
+// in v1 and v2 spellings; and it says which scopes a registration covers.
 //
 // Granular v2 scopes (system/Immunization.rs?status=completed) are refused:
 // Parse reports them as ErrGranular, so the token endpoint answers
@@ -14,19 +16,29 @@ import (
 	"strings"
 )
 
-// Scope is one parsed system scope that grants reading Type ("*" = all).
+// Scope is one parsed system scope on Type ("*" = all types). Perms is
+// the permission letters it grants, an ordered subset of "cruds" (v1 read
+// is "rs", write "cud", * "cruds").
 type Scope struct {
-	Raw  string
-	Type string
+	Raw   string
+	Type  string
+	Perms string
 }
+
+// Reads says whether the scope grants reading (read and search).
+func (s Scope) Reads() bool { return strings.Contains(s.Perms, "r") && strings.Contains(s.Perms, "s") }
+
+// Allows says whether the scope grants permission letter p (c, r, u, d, s).
+func (s Scope) Allows(p byte) bool { return strings.IndexByte(s.Perms, p) >= 0 }
 
 // ErrGranular marks a v2 scope with a query part.
 var ErrGranular = errors.New("granular scopes (with ?query) are not supported by this server")
 
 var typeName = regexp.MustCompile(`^(\*|[A-Z][A-Za-z]{1,63})$`)
 
-// Parse reads one scope. Only system/ scopes that allow reading are
-// accepted: v1 .read (or .*), v2 permissions holding both r and s.
+// Parse reads one scope. Accepted: system/ scopes that allow reading (v1
+// .read or .*, v2 permissions holding both r and s), and on Group also
+// scopes that only write (v1 .write, v2 c, u, d: system/Group.cud).
 func Parse(s string) (Scope, error) {
 	rest, ok := strings.CutPrefix(s, "system/")
 	if !ok {
@@ -39,36 +51,58 @@ func Parse(s string) (Scope, error) {
 	if !ok || !typeName.MatchString(t) {
 		return Scope{}, fmt.Errorf("scope %q: want system/[Type|*].[read|rs]", s)
 	}
-	if !readPerm(perm) {
-		return Scope{}, fmt.Errorf("scope %q: this server grants read access only (.read or .rs)", s)
+	perms, ok := permissions(perm)
+	sc := Scope{Raw: s, Type: t, Perms: perms}
+	switch {
+	case !ok:
+		return Scope{}, fmt.Errorf("scope %q: want .read, .write, .* or an ordered subset of cruds", s)
+	case sc.Reads():
+	case t == "Group" && !strings.ContainsAny(perms, "rs"):
+		// Group is the one type clients write (client-managed Groups).
+	default:
+		return Scope{}, fmt.Errorf("scope %q: this server grants read access (.read or .rs), and write access on Group only (system/Group.cud)", s)
 	}
-	return Scope{Raw: s, Type: t}, nil
+	return sc, nil
 }
 
-// readPerm accepts v1 read and * and v2 permission strings (ordered
-// subsets of cruds) that include both read and search.
-func readPerm(p string) bool {
-	if p == "read" || p == "*" {
-		return true
+// permissions normalizes v1 read, write and * and checks a v2 permission
+// string (a non-empty ordered subset of cruds).
+func permissions(p string) (string, bool) {
+	switch p {
+	case "read":
+		return "rs", true
+	case "write":
+		return "cud", true
+	case "*":
+		return "cruds", true
 	}
-	if p == "" || !strings.Contains(p, "r") || !strings.Contains(p, "s") {
-		return false
+	if p == "" {
+		return "", false
 	}
 	last := -1
 	for _, c := range p {
 		i := strings.IndexRune("cruds", c)
 		if i <= last {
-			return false
+			return "", false
 		}
 		last = i
 	}
-	return true
+	return p, true
 }
 
 // Covers says whether a registered scope allows a requested one: same
-// type, or the registered type is "*" (every permission here is read).
+// type, or the registered type is "*", and every permission requested is
+// registered.
 func (reg Scope) Covers(req Scope) bool {
-	return reg.Type == "*" || reg.Type == req.Type
+	if reg.Type != "*" && reg.Type != req.Type {
+		return false
+	}
+	for i := 0; i < len(req.Perms); i++ {
+		if !reg.Allows(req.Perms[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Grant returns the requested scopes (space separated, as sent) that the
@@ -96,16 +130,33 @@ func Grant(requested string, registered []Scope) ([]Scope, error) {
 	return out, nil
 }
 
-// Types lists the resource types the scopes grant: ["*"] when any is a
-// wildcard.
+// Types lists the resource types the scopes grant reading: ["*"] when
+// any is a wildcard.
 func Types(ss []Scope) []string {
 	out := []string{}
 	for _, s := range ss {
+		if !s.Reads() {
+			continue
+		}
 		if s.Type == "*" {
 			return []string{"*"}
 		}
 		if !contains(out, s.Type) {
 			out = append(out, s.Type)
+		}
+	}
+	return out
+}
+
+// Writes lists the write permissions the scopes grant as "Type.p" (p one
+// of c, u, d; Type "*" for a wildcard), e.g. ["Group.c", "Group.u"].
+func Writes(ss []Scope) []string {
+	out := []string{}
+	for _, s := range ss {
+		for _, p := range []byte("cud") {
+			if w := s.Type + "." + string(p); s.Allows(p) && !contains(out, w) {
+				out = append(out, w)
+			}
 		}
 	}
 	return out
