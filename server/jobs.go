@@ -64,7 +64,7 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 				s.internalError(w, r, "reading the Group store", err)
 				return
 			}
-			if g == nil || !p.MaySeeGroup(g.ID, g.OrgKey) {
+			if g == nil || !visibleTo(g, p) {
 				s.outcome(w, r, http.StatusNotFound, "not-found", "no Group with this id")
 				return
 			}
@@ -78,7 +78,7 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 			var spec *exportSpec
 			spec, rerr = s.buildSpec(params, level, lenient, r.Method == http.MethodPost, p)
 			if rerr == nil {
-				rerr = s.resolvePatients(r.Context(), spec, group)
+				rerr = s.resolvePatients(r.Context(), spec, group, p)
 			}
 			if rerr == nil && r.Context().Err() != nil {
 				return // the client left while the kick-off was checked: start nothing
@@ -94,35 +94,9 @@ func (s *Server) kickoff(level string) http.HandlerFunc {
 
 // resolvePatients fixes the export's patients: a Group's members, checked
 // against the `patient` parameter; unknown or non-member ids are a 400.
-func (s *Server) resolvePatients(ctx context.Context, spec *exportSpec, g *groupRow) *requestError {
+func (s *Server) resolvePatients(ctx context.Context, spec *exportSpec, g *groupRow, p *Principal) *requestError {
 	if g != nil {
-		spec.groupID = g.ID
-		members, err := s.store.memberIDs(ctx, g.ID)
-		if err != nil {
-			return &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exception", Diagnostics: "reading the Group store failed"}}}
-		}
-		if spec.patientRefs == nil {
-			spec.query.PatientIDs = members
-			if spec.query.PatientIDs == nil {
-				spec.query.PatientIDs = []string{}
-			}
-			return nil
-		}
-		set := make(map[string]bool, len(members))
-		for _, m := range members {
-			set[m] = true
-		}
-		n := 0
-		for _, id := range spec.patientRefs {
-			if !set[id] {
-				n++
-			}
-		}
-		if n > 0 {
-			return badRequest("invalid", "parameter patient: %d of the references are not members of Group %s", n, g.ID)
-		}
-		spec.query.PatientIDs = spec.patientRefs
-		return nil
+		return s.groupPatients(ctx, spec, g, p) // groupexport.go
 	}
 	if spec.patientRefs == nil {
 		return nil
@@ -463,10 +437,7 @@ func (k *jobSink) run(s *Server, spec *exportSpec) error {
 			return err
 		}
 	}
-	if len(spec.query.Types) == 0 || (spec.query.PatientIDs != nil && len(spec.query.PatientIDs) == 0) {
-		return nil // only Group asked, or an empty Group: nothing to read
-	}
-	return s.exporter.Export(k.ctx, spec.query, k)
+	return s.exportPersons(k, spec) // groupexport.go: members, cohorts, _since joiners
 }
 
 // recentWindow is how many recent ids a job remembers (1.5 MB).

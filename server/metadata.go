@@ -104,17 +104,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 		res := fhirout.NewObject()
 		res.Set("type", t)
 		if t == "Group" {
-			for _, code := range []string{"read", "search-type"} {
-				in := fhirout.NewObject()
-				in.Set("code", code)
-				res.Append("interaction", in)
-			}
-			sp := fhirout.NewObject()
-			sp.Set("name", "identifier")
-			sp.Set("definition", "http://hl7.org/fhir/SearchParameter/Group-identifier")
-			sp.Set("type", "token")
-			res.Append("searchParam", sp)
-			res.Set("operation", []any{operation("export", opGroupExport)})
+			s.groupCapability(res) // groupapi.go
 		}
 		if t == "Patient" {
 			res.Set("operation", []any{operation("export", opPatientExport)})
@@ -156,7 +146,7 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 			"SMART authorization is not enabled on this server (no clients configured); requests need no token")
 		return
 	}
-	scopes := []string{"system/*.read", "system/*.rs"}
+	scopes := []string{"system/*.read", "system/*.rs", "system/Group.cud"}
 	for _, t := range s.servedTypes(levelSystem) {
 		scopes = append(scopes, "system/"+t+".read", "system/"+t+".rs")
 	}

@@ -33,8 +33,9 @@ type exportSpec struct {
 	hasSince    bool
 	filters     typeFilters
 	elements    elementSpec
-	withGroups  bool     // system level: write the Group resources too
-	patientRefs []string // `patient` parameter (ids)
+	withGroups  bool         // system level: write the Group resources too
+	patientRefs []string     // `patient` parameter (ids)
+	group       *groupExport // Group level: what the kick-off fixed (groupexport.go)
 	warnings    []fhirout.Issue
 }
 

@@ -187,6 +187,9 @@ type Server struct {
 	pendingEnds map[string]jobEnd
 	gzMu        sync.Mutex
 	stopOnce    sync.Once
+	// groupTasks are asynchronous Group creates and updates (groupapi.go).
+	gtMu       sync.Mutex
+	groupTasks map[string]*groupTask
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
@@ -339,6 +342,7 @@ func (s *Server) Handler() http.Handler {
 	sec.HandleFunc(p+"/Group/{id}/$export", s.kickoff(levelGroup)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Group", s.searchGroups).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)
+	s.groupRoutes(sec)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.status).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.deleteJob).Methods(http.MethodDelete)
 	files := r.NewRoute().Subrouter()

@@ -108,6 +108,10 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
+	if err := migrateGroups(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open job store %s: %w", path, err)
+	}
 	return &store{db: db}, nil
 }
 

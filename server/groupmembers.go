@@ -1,0 +1,397 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"iisbridge/fhirout"
+	"iisbridge/pipeline"
+)
+
+// groupRoutes adds the Group write routes (reads are in Handler).
+func (s *Server) groupRoutes(r *mux.Router) {
+	p := s.prefix
+	r.HandleFunc(p+"/Group", s.createGroup).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/{id}", s.updateGroup).Methods(http.MethodPut)
+	r.HandleFunc(p+"/Group/{id}", s.deleteGroup).Methods(http.MethodDelete)
+	r.HandleFunc(p+"/Group/{id}/$member-add", s.memberOp(true)).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/{id}/$member-remove", s.memberOp(false)).Methods(http.MethodPost)
+	r.HandleFunc(p+"/groupstatus/{task}", s.groupTaskStatus).Methods(http.MethodGet, http.MethodDelete)
+}
+
+// PatientIdentifier is a Patient.identifier searched as system|value
+// (System "" matches any system).
+type PatientIdentifier struct{ System, Value string }
+
+// PatientFinder is implemented by exporters that can look Patients up by
+// identifier (an index of identifiers). Without it the server makes one
+// pass over the exporter's Patients per request that names identifiers.
+type PatientFinder interface {
+	// FindPatients returns, for each identifier, the ids of the current
+	// Patients that carry it (none, one or several).
+	FindPatients(ctx context.Context, ids []PatientIdentifier) (map[PatientIdentifier][]string, error)
+}
+
+// memberPlan is the members a request names, not yet resolved.
+type memberPlan struct {
+	refs   []memberRef
+	idents []memberRef
+	groups []string // cohort: Group ids whose members the filters apply to
+}
+
+type memberRef struct {
+	id         string
+	ident      PatientIdentifier
+	start, end time.Time
+}
+
+func (p *memberPlan) empty() bool { return len(p.refs) == 0 && len(p.idents) == 0 }
+
+// instant reads a FHIR date or dateTime as the instant it starts.
+func instant(v string) (time.Time, bool) {
+	s, _, ok := dateRange(v)
+	return s, ok
+}
+
+// period reads a Period object.
+func period(o *fhirout.Object) (start, end time.Time, err error) {
+	if o == nil {
+		return
+	}
+	var ok bool
+	if v := strings.Join(strs(o, "start"), ""); v != "" {
+		if start, ok = instant(v); !ok {
+			return start, end, fmt.Errorf("period.start %q is not a FHIR dateTime", v)
+		}
+	}
+	if v := strings.Join(strs(o, "end"), ""); v != "" {
+		if end, ok = instant(v); !ok {
+			return start, end, fmt.Errorf("period.end %q is not a FHIR dateTime", v)
+		}
+	}
+	return
+}
+
+func childObj(o *fhirout.Object, key string) *fhirout.Object {
+	if ob := objects(o, key); len(ob) == 1 {
+		return ob[0]
+	}
+	return nil
+}
+
+// checkGroup validates a Group a client sends and returns what to store
+// and the members it names.
+func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal) (*groupRow, *memberPlan, *requestError) {
+	if o.ResourceType() != "Group" {
+		return nil, nil, badRequest("invalid", "want a Group resource, not %q", o.ResourceType())
+	}
+	var issues []fhirout.Issue
+	bad := func(code, format string, args ...any) {
+		issues = append(issues, fhirout.Issue{Severity: "error", Code: code, Diagnostics: fmt.Sprintf(format, args...)})
+	}
+	if t := strings.Join(strs(o, "type"), ""); t != "person" {
+		bad("invalid", "Group.type: want person (this server's Groups are Groups of Patients), not %q", t)
+	}
+	if _, ok := o.Get("characteristic"); ok {
+		bad("not-supported", "Group.characteristic is not supported: define criteria with member-filter modifierExtensions (Bulk Cohort profile %s)", BulkCohortProfile)
+	}
+	filters, fissues := s.parseMemberFilters(o)
+	issues = append(issues, fissues...)
+	kind := kindMember
+	if filters != nil {
+		kind = kindCohort
+		if strings.TrimSpace(strings.Join(strs(o, "name"), "")) == "" {
+			bad("required", "Group.name is required by the Bulk Cohort profile")
+		}
+	}
+	plan := &memberPlan{}
+	for i, m := range objects(o, "member") {
+		if inactive, _ := m.Get("inactive"); inactive == true {
+			continue // an inactive member is no member to add
+		}
+		start, end, err := period(childObj(m, "period"))
+		if err != nil {
+			bad("invalid", "Group.member[%d]: %v", i, err)
+		}
+		ent := childObj(m, "entity")
+		if ent == nil {
+			bad("required", "Group.member[%d]: entity is required", i)
+			continue
+		}
+		ref := strings.Join(strs(ent, "reference"), "")
+		switch {
+		case ref != "" && kind == kindCohort && strings.Contains(ref, "Group/"):
+			id, ok := cleanRef(ref, "Group")
+			if !ok {
+				bad("invalid", "Group.member[%d].entity.reference %q is not a Group reference on this server", i, ref)
+				continue
+			}
+			plan.groups = append(plan.groups, id)
+		case ref != "":
+			id, ok := cleanRef(ref, "Patient")
+			if !ok {
+				bad("invalid", "Group.member[%d].entity.reference %q is not a Patient reference on this server", i, ref)
+				continue
+			}
+			plan.refs = append(plan.refs, memberRef{id: id, start: start, end: end})
+		case childObj(ent, "identifier") != nil:
+			id, err := identifierOf(childObj(ent, "identifier"))
+			if err != nil {
+				bad("invalid", "Group.member[%d].entity.identifier: %v", i, err)
+				continue
+			}
+			plan.idents = append(plan.idents, memberRef{ident: id, start: start, end: end})
+		default:
+			bad("required", "Group.member[%d].entity: give a reference (Patient/[id]) or an identifier", i)
+		}
+	}
+	for _, gid := range plan.groups {
+		g, err := s.store.group(ctx, gid)
+		if err != nil {
+			return nil, nil, &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exception", Diagnostics: "reading the Group store failed"}}}
+		}
+		if g == nil || !visibleTo(g, p) {
+			bad("not-found", "Group.member: Group/%s: no such Group", gid)
+		} else if g.Kind == kindCohort {
+			bad("not-supported", "Group.member: Group/%s is itself criteria-based; reference member lists only", gid)
+		}
+	}
+	if len(issues) > 0 {
+		return nil, nil, &requestError{400, issues}
+	}
+	body := o.Clone()
+	for _, k := range []string{"id", "meta", "text", "quantity", "actual"} {
+		body.Delete(k)
+	}
+	if kind == kindMember {
+		body.Delete("member")
+	}
+	g := &groupRow{Name: strings.Join(strs(o, "name"), ""), Owner: p.ClientID, Kind: kind, Body: string(body.AppendJSON(nil))}
+	if me := childObj(o, "managingEntity"); me != nil {
+		g.OrgName = strings.Join(strs(me, "display"), "")
+	}
+	return g, plan, nil
+}
+
+func identifierOf(o *fhirout.Object) (PatientIdentifier, error) {
+	id := PatientIdentifier{System: strings.Join(strs(o, "system"), ""), Value: strings.Join(strs(o, "value"), "")}
+	if id.Value == "" {
+		return id, fmt.Errorf("value is required")
+	}
+	return id, nil
+}
+
+// memberParams reads the Parameters of $member-add or $member-remove.
+func memberParams(r *http.Request, add bool) (*memberPlan, *requestError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt != "application/fhir+json" && mt != "application/json" {
+			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported", Diagnostics: "want a FHIR Parameters resource as application/fhir+json"}}}
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxParametersBody+1))
+	if err != nil {
+		return nil, badRequest("invalid", "reading the body: %v", err)
+	}
+	if len(data) > maxParametersBody {
+		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly", Diagnostics: fmt.Sprintf("Parameters body larger than %d bytes", maxParametersBody)}}}
+	}
+	var ps struct {
+		ResourceType string `json:"resourceType"`
+		Parameter    []struct {
+			Name           string `json:"name"`
+			ValueReference *struct {
+				Reference string `json:"reference"`
+			} `json:"valueReference"`
+			ValueIdentifier *struct {
+				System string `json:"system"`
+				Value  string `json:"value"`
+			} `json:"valueIdentifier"`
+			ValuePeriod *struct {
+				Start string `json:"start"`
+				End   string `json:"end"`
+			} `json:"valuePeriod"`
+		} `json:"parameter"`
+	}
+	if err := json.Unmarshal(data, &ps); err != nil {
+		return nil, badRequest("structure", "Parameters body: %s", jsonProblem(err))
+	}
+	if ps.ResourceType != "Parameters" {
+		return nil, badRequest("structure", "want a FHIR Parameters resource, not %q", ps.ResourceType)
+	}
+	plan := &memberPlan{}
+	var start, end time.Time
+	for i, p := range ps.Parameter {
+		switch {
+		case p.Name == "patientReference" && p.ValueReference != nil:
+			id, ok := cleanRef(p.ValueReference.Reference, "Patient")
+			if !ok {
+				return nil, badRequest("invalid", "parameter[%d] patientReference: %q is not a Patient reference on this server", i, p.ValueReference.Reference)
+			}
+			plan.refs = append(plan.refs, memberRef{id: id})
+		case p.Name == "memberId" && p.ValueIdentifier != nil:
+			if p.ValueIdentifier.Value == "" {
+				return nil, badRequest("required", "parameter[%d] memberId: value is required", i)
+			}
+			plan.idents = append(plan.idents, memberRef{ident: PatientIdentifier{p.ValueIdentifier.System, p.ValueIdentifier.Value}})
+		case p.Name == "providerNpi" && p.ValueIdentifier != nil, p.Name == "providerReference" && p.ValueReference != nil:
+			// ATR's attributed provider: accepted, not kept.
+		case p.Name == "attributionPeriod" && p.ValuePeriod != nil && add:
+			var ok bool
+			if p.ValuePeriod.Start != "" {
+				if start, ok = instant(p.ValuePeriod.Start); !ok {
+					return nil, badRequest("invalid", "attributionPeriod.start %q is not a FHIR dateTime", p.ValuePeriod.Start)
+				}
+			}
+			if p.ValuePeriod.End != "" {
+				if end, ok = instant(p.ValuePeriod.End); !ok {
+					return nil, badRequest("invalid", "attributionPeriod.end %q is not a FHIR dateTime", p.ValuePeriod.End)
+				}
+			}
+		default:
+			return nil, badRequest("not-supported", "parameter[%d] %q: want patientReference (valueReference) or memberId (valueIdentifier)%s",
+				i, p.Name, map[bool]string{true: ", and optionally attributionPeriod (valuePeriod)"}[add])
+		}
+	}
+	if plan.empty() {
+		return nil, badRequest("required", "name at least one member: patientReference or memberId")
+	}
+	for _, l := range [][]memberRef{plan.refs, plan.idents} {
+		for i := range l {
+			l[i].start, l[i].end = start, end
+		}
+	}
+	return plan, nil
+}
+
+// unprocessable is a 422 with one issue.
+func unprocessable(code, format string, args ...any) *requestError {
+	return &requestError{http.StatusUnprocessableEntity, []fhirout.Issue{{Severity: "error", Code: code, Diagnostics: fmt.Sprintf(format, args...)}}}
+}
+
+var errStore = &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exception", Diagnostics: "looking up the Patients failed"}}}
+
+// resolveMembers turns a plan into Patient ids: references must name
+// existing Patients, identifiers exactly one, and every Patient must be
+// within the client's reach. All or nothing.
+func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Principal) ([]newMember, *requestError) {
+	var out []newMember
+	if len(plan.refs) > 0 {
+		if pc, ok := s.exporter.(PatientChecker); ok {
+			ids := make([]string, len(plan.refs))
+			for i, r := range plan.refs {
+				ids[i] = r.id
+			}
+			missing, err := pc.MissingPatients(ctx, ids)
+			if err != nil {
+				s.log.Error("checking member references", "err", err)
+				return nil, errStore
+			}
+			if len(missing) > 0 {
+				return nil, unprocessable("not-found", "%d of the Patient references name no Patient on this server (first: Patient/%s)", len(missing), missing[0])
+			}
+		}
+		for _, r := range plan.refs {
+			out = append(out, newMember{PatientID: r.id, Start: r.start, End: r.end})
+		}
+	}
+	if len(plan.idents) > 0 {
+		ids := make([]PatientIdentifier, len(plan.idents))
+		for i, r := range plan.idents {
+			ids[i] = r.ident
+		}
+		found, err := s.findPatients(ctx, ids)
+		if err != nil {
+			s.log.Error("resolving member identifiers", "err", err)
+			return nil, errStore
+		}
+		var none, many int
+		for _, r := range plan.idents {
+			switch pids := found[r.ident]; len(pids) {
+			case 0:
+				none++
+			case 1:
+				out = append(out, newMember{PatientID: pids[0], Start: r.start, End: r.end})
+			default:
+				many++
+			}
+		}
+		if none+many > 0 {
+			return nil, unprocessable("not-found", "of %d identifiers, %d name no Patient and %d name several (never guessed); nothing was changed", len(ids), none, many)
+		}
+	}
+	pop, err := s.population(ctx, p)
+	if err != nil {
+		s.log.Error("reading the client's population", "err", err)
+		return nil, errStore
+	}
+	if pop != nil {
+		n := 0
+		for _, m := range out {
+			if !pop[m.PatientID] {
+				n++
+			}
+		}
+		if n > 0 {
+			return nil, unprocessable("forbidden", "%d of the Patients are not members of this client's Groups; nothing was changed", n)
+		}
+	}
+	// One row per Patient: the last mention wins.
+	seen := map[string]int{}
+	dedup := out[:0]
+	for _, m := range out {
+		if i, ok := seen[m.PatientID]; ok {
+			dedup[i] = m
+			continue
+		}
+		seen[m.PatientID] = len(dedup)
+		dedup = append(dedup, m)
+	}
+	return dedup, nil
+}
+
+// findPatients resolves identifiers through the exporter's PatientFinder
+// or, without one, one pass over its Patients.
+func (s *Server) findPatients(ctx context.Context, ids []PatientIdentifier) (map[PatientIdentifier][]string, error) {
+	if f, ok := s.exporter.(PatientFinder); ok {
+		return f.FindPatients(ctx, ids)
+	}
+	sk := &identSink{want: map[string][]PatientIdentifier{}, found: map[PatientIdentifier][]string{}}
+	for _, id := range ids {
+		sk.want[id.Value] = append(sk.want[id.Value], id)
+	}
+	err := s.exporter.Export(ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: s.now()}, sk)
+	return sk.found, err
+}
+
+// identSink collects the Patients carrying wanted identifiers.
+type identSink struct {
+	want  map[string][]PatientIdentifier // by value
+	found map[PatientIdentifier][]string
+}
+
+func (k *identSink) Resource(r *fhirout.Object) error {
+	if r.ResourceType() != "Patient" {
+		return nil
+	}
+	for _, c := range identifiers(r) {
+		for _, w := range k.want[c.code] {
+			if (w.System == "" || w.System == c.system) && !slices.Contains(k.found[w], r.ID()) {
+				k.found[w] = append(k.found[w], r.ID())
+			}
+		}
+	}
+	return nil
+}
+
+func (k *identSink) Deleted(string, string, time.Time) error { return nil }
+func (k *identSink) Issue(*fhirout.Object) error             { return nil }
