@@ -197,8 +197,9 @@ func (f *fakeExporter) lastQuery() pipeline.Query {
 	return f.queries[len(f.queries)-1]
 }
 
-// headerAuth is a test Authorizer: X-Client names the client; X-Types and
-// X-Groups (comma lists) narrow it; "X-Client: nobody" is refused.
+// headerAuth is a test Authorizer: X-Client names the client; X-Types,
+// X-Groups and X-Writes (comma lists) narrow it; "X-Client: nobody" is
+// refused.
 type headerAuth struct{}
 
 func (headerAuth) Authorize(r *http.Request) (*Principal, error) {
@@ -215,6 +216,9 @@ func (headerAuth) Authorize(r *http.Request) (*Principal, error) {
 	}
 	if v := r.Header.Get("X-Groups"); v != "" {
 		p.Groups = strings.Split(v, ",")
+	}
+	if v, ok := r.Header["X-Writes"]; ok {
+		p.Writes = strings.Split(v[0], ",")
 	}
 	return p, nil
 }
