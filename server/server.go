@@ -20,9 +20,10 @@
 //     its end and the disk space is freed when it closes. At start-up
 //     every directory no finished job owns is removed, with any .gz-*
 //     temporary a killed process left.
-//   - _since at Group level filters every member alike (no older data for
-//     members who joined later); Group resources count as updated at the
-//     last membership refresh.
+//   - _since at Group level: members who joined the Group after _since
+//     get their full history, the others what changed (groupexport.go);
+//     Group resources count as updated at their last change or membership
+//     refresh. The Group API's own choices are in groupapi.go and cohort.go.
 //   - _elements: a type that no listed element applies to is left whole;
 //     SUBSETTED is tagged only when something was removed.
 //   - A client bound to Groups (Principal.Groups) may export only through
