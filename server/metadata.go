@@ -91,7 +91,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 		svc.Set("text", "OAuth2 using SMART Backend Services (client_credentials with a signed JWT assertion)")
 		sec.Set("service", []any{svc})
 		sec.Set("description", "SMART Backend Services (client_credentials, private_key_jwt assertions signed RS384 or ES384): "+
-			"token endpoint "+s.opts.TokenURL+"; scopes system/[Type|*].[read|rs] (granular scopes are refused); "+
+			"token endpoint "+s.opts.TokenURL+"; scopes system/[Type|*].[read|rs] and system/Group.cud (granular scopes are refused); "+
 			"every request but metadata and SMART discovery needs a bearer token; a client sees only its own jobs and its registered Groups.")
 	} else {
 		sec.Set("description", "Authorization is disabled on this instance (no clients configured; loopback only).")
