@@ -36,6 +36,7 @@ type auditLine struct {
 	ClientID string `json:"client_id,omitempty"`
 	Route    string `json:"route,omitempty"`
 	Job      string `json:"job,omitempty"`
+	Group    string `json:"group,omitempty"`
 	File     string `json:"file,omitempty"`
 	Status   int    `json:"status,omitempty"`
 	Outcome  string `json:"outcome"`
@@ -73,7 +74,7 @@ func (a *auditLog) write(e server.AuditEvent) {
 	}
 	b, _ := json.Marshal(auditLine{
 		Time: e.Time.UTC().Format(time.RFC3339Nano), Event: e.Event, ClientID: e.ClientID, Route: e.Route,
-		Job: e.Job, File: e.File, Status: e.Status, Outcome: e.Outcome, Reason: e.Reason,
+		Job: e.Job, Group: e.Group, File: e.File, Status: e.Status, Outcome: e.Outcome, Reason: e.Reason,
 	})
 	b = append(b, '\n')
 	a.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +97,15 @@ func TestGroupScopes(t *testing.T) {
 	}
 	if code, b := send("DELETE", "/Group/"+id, writer, ""); code != 204 {
 		t.Errorf("delete: %d %s", code, b)
+	}
+	var events []string
+	for _, a := range e.audit() {
+		if a["group"] == id {
+			events = append(events, fmt.Sprint(a["event"], " ", a["client_id"], " ", a["status"]))
+		}
+	}
+	if want := []string{"group.create district 201", "group.delete clinic 403", "group.member-remove clinic 403",
+		"group.delete district 403", "group.delete district 204"}; !slices.Equal(events, want) {
+		t.Errorf("audit of the Group's changes %v, want %v", events, want)
 	}
 }

@@ -116,10 +116,11 @@ type FileURLVerifier interface {
 // outcome. It never holds a token, a key, a query value or PHI.
 type AuditEvent struct {
 	Time     time.Time
-	Event    string // token, export.kickoff, export.complete, export.status, export.delete, file.download, access.refused
+	Event    string // token, export.kickoff, export.complete, export.status, export.delete, file.download, group.create, group.update, group.delete, group.member-add, group.member-remove, access.refused
 	ClientID string // "" when the caller could not be identified
 	Route    string // route template, e.g. /fhir/bulkstatus/{job}
 	Job      string
+	Group    string // Group created, changed or deleted
 	File     string // kind/name for downloads
 	Status   int
 	Outcome  string // ok | refused | failed | not-found

@@ -214,7 +214,23 @@ func (s *Server) visibleGroup(w http.ResponseWriter, r *http.Request, id string)
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no Group with this id")
 		return nil
 	}
+	info(r).group = g.ID
 	return g
+}
+
+// groupAuditEvent names a Group change for the audit log.
+func groupAuditEvent(route, method string) string {
+	switch {
+	case strings.HasSuffix(route, "/$member-add"):
+		return "group.member-add"
+	case strings.HasSuffix(route, "/$member-remove"):
+		return "group.member-remove"
+	case method == http.MethodPost:
+		return "group.create"
+	case method == http.MethodPut:
+		return "group.update"
+	}
+	return "group.delete"
 }
 
 // pageParams reads _summary, _count and _cursor of a Group read.
@@ -547,6 +563,7 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 	} else {
 		g.ID = "g-" + newID()[:24]
 	}
+	info(r).group = g.ID
 	run := func(ctx context.Context) (int, *fhirout.Object, error) {
 		ms, rerr := s.resolveMembers(ctx, plan, p)
 		if rerr != nil {

@@ -381,6 +381,7 @@ type reqInfo struct {
 	id    string
 	route string
 	job   string
+	group string // Group created or changed (audit)
 }
 
 func info(r *http.Request) *reqInfo {
@@ -560,8 +561,8 @@ func (s *Server) serveAs(w http.ResponseWriter, r *http.Request, p *Principal, n
 }
 
 // audit sends one event for the actions the audit log records: kick-off,
-// status polled to its end, DELETE, download, and refused access. Polls
-// still in progress and Group reads are left out.
+// status polled to its end, DELETE, download, Group changes, and refused
+// access. Polls still in progress and Group reads are left out.
 func (s *Server) audit(r *http.Request, p *Principal, status int, reason string) {
 	if s.opts.Auditor == nil {
 		return
@@ -600,6 +601,11 @@ func (s *Server) audit(r *http.Request, p *Principal, status int, reason string)
 		if status < 400 { // a refused path is the caller's text
 			v := mux.Vars(r)
 			ev.File = v["kind"] + "/" + v["file"]
+		}
+	case strings.HasPrefix(route, "/Group") && r.Method != http.MethodGet:
+		ev.Event, ev.Group = groupAuditEvent(route, r.Method), ri.group // groupapi.go
+		if ev.Group == "" {
+			ev.Group = mux.Vars(r)["id"] // refused before the Group was looked up
 		}
 	case ev.Outcome == "refused":
 		ev.Event = "access.refused"

@@ -48,7 +48,9 @@ func TestEndToEndClientGroups(t *testing.T) {
 	persons := slices.Clone(truth.Persons)
 	slices.SortFunc(persons, func(a, b synth.Person) int { return strings.Compare(a.Key, b.Key) })
 	p := persons[:6]
-	ref := func(tp synth.Person) string { return fmt.Sprintf(`{"entity":{"reference":"Patient/%s"}}`, pidOf[tp.Key]) }
+	ref := func(tp synth.Person) string {
+		return fmt.Sprintf(`{"entity":{"reference":"Patient/%s"}}`, pidOf[tp.Key])
+	}
 	ident := func(tp synth.Person) string {
 		sys, val := uniqueIdent(pidOf[tp.Key])
 		return fmt.Sprintf(`{"entity":{"identifier":{"system":%q,"value":%q}}}`, sys, val)
