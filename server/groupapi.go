@@ -302,13 +302,15 @@ type groupSearch struct {
 	page                      memberPage
 }
 
-var groupSearchParams = []string{"_id", "identifier", "name", "name:exact", "name:contains", "managing-entity", "managing-entity:identifier", "_summary", "_count", "_format"}
+// groupSearchParams are the parameters of GET Group. _count is left out:
+// a client sees few Groups, all in one page; members are paged per Group.
+var groupSearchParams = []string{"_id", "identifier", "name", "name:exact", "name:contains", "managing-entity", "managing-entity:identifier", "_summary", "_format"}
 
 func parseGroupSearch(q url.Values) (*groupSearch, error) {
 	gs := &groupSearch{}
 	for k, vs := range q {
 		if !slices.Contains(groupSearchParams, k) {
-			return nil, fmt.Errorf("search parameter %s is not supported on Group (supported: _id, identifier, name, managing-entity, _summary, _count)", k)
+			return nil, fmt.Errorf("search parameter %s is not supported on Group (supported: _id, identifier, name, managing-entity, _summary)", k)
 		}
 		var all []string
 		for _, v := range vs {
@@ -331,10 +333,8 @@ func parseGroupSearch(q url.Values) (*groupSearch, error) {
 		gs.count = true
 	}
 	pq := url.Values{}
-	for _, k := range []string{"_summary", "_count"} {
-		if v := q.Get(k); v != "" && !(k == "_summary" && v == "count") {
-			pq.Set(k, v)
-		}
+	if v := q.Get("_summary"); v != "" && v != "count" {
+		pq.Set("_summary", v)
 	}
 	pg, err := pageParams(pq)
 	gs.page = pg
@@ -717,9 +717,18 @@ func (s *Server) startGroupTask(w http.ResponseWriter, r *http.Request, p *Princ
 	s.groupTasks[id] = t
 	s.gtMu.Unlock()
 	s.wg.Add(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select { // a shutdown stops the task (an identifier scan may be long)
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	go func() {
 		defer s.wg.Done()
-		status, res, err := run(context.Background())
+		defer cancel()
+		status, res, err := run(ctx)
 		if err != nil {
 			s.log.Error("group task failed", "task", id, "err", err)
 			status, res = http.StatusInternalServerError, fhirout.OperationOutcome(fhirout.Issue{Severity: "fatal", Code: "exception", Diagnostics: "storing the Group failed"})
