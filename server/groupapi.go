@@ -259,6 +259,7 @@ func pageParams(q url.Values, allowed ...string) (memberPage, error) {
 			return pg, fmt.Errorf("_count=%s: want a number of members, 0 to %d", v, maxMemberPage)
 		}
 		pg.count = min(n, maxMemberPage)
+		pg.none = pg.none || n == 0
 	}
 	pg.after = q.Get("_cursor")
 	return pg, nil

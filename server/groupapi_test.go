@@ -255,6 +255,9 @@ func TestGroupMemberPages(t *testing.T) {
 		t.Errorf("search entry carries %d members", n)
 	}
 	expectStatus(t, h.do("GET", h.url("/fhir/Group/big?_count=x"), ""), 400, "_count")
+	if b := expectStatus(t, h.do("GET", h.url("/fhir/Group/big?_count=0"), ""), 200, "SUBSETTED"); strings.Contains(b, `"member"`) {
+		t.Error("_count=0 carries members")
+	}
 	// The system-level export writes the whole Group.
 	m := h.done(h.accepted(h.kick("/$export", "_type=Group")))
 	for _, it := range m.Output {
