@@ -61,7 +61,7 @@ func (s *Server) parseMemberFilters(o *fhirout.Object) ([]cohortFilter, []fhirou
 	}
 	types := s.cohortTypes()
 	for i, ext := range objects(o, "modifierExtension") {
-		url := strings.Join(strs(ext, "url"), "")
+		url := text(ext, "url")
 		if url != memberFilterURL {
 			bad("not-supported", "Group.modifierExtension[%d]: %q is not understood by this server (only %s)", i, url, memberFilterURL)
 			continue
@@ -71,11 +71,11 @@ func (s *Server) parseMemberFilters(o *fhirout.Object) ([]cohortFilter, []fhirou
 			bad("required", "Group.modifierExtension[%d] (member-filter): valueExpression is required", i)
 			continue
 		}
-		if lang := strings.Join(strs(ex, "language"), ""); lang != "application/x-fhir-query" {
+		if lang := text(ex, "language"); lang != "application/x-fhir-query" {
 			bad("not-supported", "Group.modifierExtension[%d] (member-filter): language %q is not supported (application/x-fhir-query)", i, lang)
 			continue
 		}
-		expr := strings.Join(strs(ex, "expression"), "")
+		expr := text(ex, "expression")
 		typ, fq, badClauses, err := parseTypeFilter(expr, func(t string) bool { return slices.Contains(types, t) })
 		if err != nil {
 			bad("not-supported", "member-filter %q: %v (queries on %s)", expr, err, strings.Join(types, ", "))
@@ -137,7 +137,7 @@ func (s *Server) cohortCandidates(ctx context.Context, refs []*fhirout.Object, p
 	}
 	set := map[string]bool{}
 	for _, m := range refs {
-		ref := strings.Join(strs(childObj(m, "entity"), "reference"), "")
+		ref := text(childObj(m, "entity"), "reference")
 		if id, ok := cleanRef(ref, "Group"); ok && strings.Contains(ref, "Group/") {
 			g, err := s.store.group(ctx, id)
 			if err != nil {

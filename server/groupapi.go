@@ -116,7 +116,10 @@ func (s *Server) groupResource(ctx context.Context, g groupRow, pg memberPage) (
 	o.Set("type", "person")
 	if g.Kind == kindCohort {
 		// Members are the persons the filters select when an export starts.
-		refs, _ := body.Get("member")
+		var refs any
+		if body != nil {
+			refs, _ = body.Get("member")
+		}
 		o.Set("actual", refs != nil)
 		if refs != nil {
 			o.Set("member", refs)
@@ -358,7 +361,7 @@ func groupIdents(o *fhirout.Object) (idents []coded, entityRef string, entityIde
 	idents = identifiers(o)
 	if me, ok := o.Get("managingEntity"); ok {
 		if m, ok := me.(*fhirout.Object); ok {
-			entityRef = strings.Join(strs(m, "reference"), "")
+			entityRef = text(m, "reference")
 			if ids := objects(m, "identifier"); len(ids) == 1 {
 				sys, _ := ids[0].Get("system")
 				val, _ := ids[0].Get("value")
@@ -384,7 +387,7 @@ func anyOf(wants []string, test func(string) bool) bool {
 
 func (gs *groupSearch) match(o *fhirout.Object) bool {
 	idents, ref, eid := groupIdents(o)
-	name := strings.Join(strs(o, "name"), "")
+	name := text(o, "name")
 	return anyOf(gs.ids, func(w string) bool { return w == o.ID() }) &&
 		anyOf(gs.identifiers, func(w string) bool {
 			return slices.ContainsFunc(idents, func(c coded) bool { return tokenMatch(w, c.system, c.code) })
@@ -607,7 +610,7 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 		return
 	}
 	if status < 300 {
-		w.Header().Set("Location", s.baseURL+"/Group/"+g.ID+"/_history/"+strings.Join(strs(res.Child("meta"), "versionId"), ""))
+		w.Header().Set("Location", s.baseURL+"/Group/"+g.ID+"/_history/"+text(res.Child("meta"), "versionId"))
 	}
 	writeResource(w, status, res)
 }
@@ -780,7 +783,7 @@ func (s *Server) groupTaskStatus(w http.ResponseWriter, r *http.Request) {
 		resp := e.Child("response")
 		resp.Set("status", strconv.Itoa(status)+" "+http.StatusText(status))
 		if status < 300 {
-			resp.Set("location", "Group/"+res.ID()+"/_history/"+strings.Join(strs(res.Child("meta"), "versionId"), ""))
+			resp.Set("location", "Group/"+res.ID()+"/_history/"+text(res.Child("meta"), "versionId"))
 			e.Set("resource", res)
 		} else {
 			resp.Set("outcome", res)

@@ -26,6 +26,7 @@ func (s *Server) groupRoutes(r *mux.Router) {
 	r.HandleFunc(p+"/Group/{id}/$member-add", s.memberOp(true)).Methods(http.MethodPost)
 	r.HandleFunc(p+"/Group/{id}/$member-remove", s.memberOp(false)).Methods(http.MethodPost)
 	r.HandleFunc(p+"/groupstatus/{task}", s.groupTaskStatus).Methods(http.MethodGet, http.MethodDelete)
+	r.HandleFunc(p+"/Patient/$bulk-match", s.bulkMatch).Methods(http.MethodPost)
 }
 
 // PatientIdentifier is a Patient.identifier searched as system|value
@@ -68,12 +69,12 @@ func period(o *fhirout.Object) (start, end time.Time, err error) {
 		return
 	}
 	var ok bool
-	if v := strings.Join(strs(o, "start"), ""); v != "" {
+	if v := text(o, "start"); v != "" {
 		if start, ok = instant(v); !ok {
 			return start, end, fmt.Errorf("period.start %q is not a FHIR dateTime", v)
 		}
 	}
-	if v := strings.Join(strs(o, "end"), ""); v != "" {
+	if v := text(o, "end"); v != "" {
 		if end, ok = instant(v); !ok {
 			return start, end, fmt.Errorf("period.end %q is not a FHIR dateTime", v)
 		}
@@ -81,7 +82,18 @@ func period(o *fhirout.Object) (start, end time.Time, err error) {
 	return
 }
 
+// text is the string element key of o ("" when o is nil or it is absent).
+func text(o *fhirout.Object, key string) string {
+	if o == nil {
+		return ""
+	}
+	return strings.Join(strs(o, key), "")
+}
+
 func childObj(o *fhirout.Object, key string) *fhirout.Object {
+	if o == nil {
+		return nil
+	}
 	if ob := objects(o, key); len(ob) == 1 {
 		return ob[0]
 	}
@@ -98,7 +110,7 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 	bad := func(code, format string, args ...any) {
 		issues = append(issues, fhirout.Issue{Severity: "error", Code: code, Diagnostics: fmt.Sprintf(format, args...)})
 	}
-	if t := strings.Join(strs(o, "type"), ""); t != "person" {
+	if t := text(o, "type"); t != "person" {
 		bad("invalid", "Group.type: want person (this server's Groups are Groups of Patients), not %q", t)
 	}
 	if _, ok := o.Get("characteristic"); ok {
@@ -109,7 +121,7 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 	kind := kindMember
 	if filters != nil {
 		kind = kindCohort
-		if strings.TrimSpace(strings.Join(strs(o, "name"), "")) == "" {
+		if strings.TrimSpace(text(o, "name")) == "" {
 			bad("required", "Group.name is required by the Bulk Cohort profile")
 		}
 	}
@@ -127,7 +139,7 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 			bad("required", "Group.member[%d]: entity is required", i)
 			continue
 		}
-		ref := strings.Join(strs(ent, "reference"), "")
+		ref := text(ent, "reference")
 		switch {
 		case ref != "" && kind == kindCohort && strings.Contains(ref, "Group/"):
 			id, ok := cleanRef(ref, "Group")
@@ -175,15 +187,15 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 	if kind == kindMember {
 		body.Delete("member")
 	}
-	g := &groupRow{Name: strings.Join(strs(o, "name"), ""), Owner: p.ClientID, Kind: kind, Body: string(body.AppendJSON(nil))}
+	g := &groupRow{Name: text(o, "name"), Owner: p.ClientID, Kind: kind, Body: string(body.AppendJSON(nil))}
 	if me := childObj(o, "managingEntity"); me != nil {
-		g.OrgName = strings.Join(strs(me, "display"), "")
+		g.OrgName = text(me, "display")
 	}
 	return g, plan, nil
 }
 
 func identifierOf(o *fhirout.Object) (PatientIdentifier, error) {
-	id := PatientIdentifier{System: strings.Join(strs(o, "system"), ""), Value: strings.Join(strs(o, "value"), "")}
+	id := PatientIdentifier{System: text(o, "system"), Value: text(o, "value")}
 	if id.Value == "" {
 		return id, fmt.Errorf("value is required")
 	}

@@ -36,6 +36,7 @@ type exportSpec struct {
 	withGroups  bool         // system level: write the Group resources too
 	patientRefs []string     // `patient` parameter (ids)
 	group       *groupExport // Group level: what the kick-off fixed (groupexport.go)
+	match       *matchJob    // Patient/$bulk-match (bulkmatch.go)
 	warnings    []fhirout.Issue
 }
 
