@@ -50,7 +50,11 @@ func TestBulkMatch(t *testing.T) {
 		matchInputPatient("c3", "1980-05-05", "99999", ""),
 		matchInputPatient("c4", "2019-03-17", "55401", ""),
 	}
-	defer func() { if t.Failed() { t.Log(h.logs()) } }()
+	defer func() {
+		if t.Failed() {
+			t.Log(h.logs())
+		}
+	}()
 	got := matchResults(t, h, inputs)
 	want := []string{"Patient/c1 -> Patient/p1:certain", "Patient/c2 -> Patient/p2:certain", "Patient/c3 ->", "Patient/c4 -> Patient/p1:probable"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
