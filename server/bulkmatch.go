@@ -33,6 +33,9 @@ import (
 // beyond); `count` defaults to 5 (at most 100); onlySingleMatch keeps the
 // best candidate only when no other has the same score.
 
+// opBulkMatch is the draft operation's canonical URL.
+const opBulkMatch = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match"
+
 const (
 	maxMatchInputs   = 10000
 	defaultMatchCnt  = 5

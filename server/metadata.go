@@ -107,7 +107,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 			s.groupCapability(res) // groupapi.go
 		}
 		if t == "Patient" {
-			res.Set("operation", []any{operation("export", opPatientExport)})
+			res.Set("operation", []any{operation("export", opPatientExport), operation("bulk-match", opBulkMatch)})
 		}
 		names := make([]string, 0)
 		for n := range searchParams[t] {
@@ -128,7 +128,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(types, "Patient") { // Patient/$export is served regardless
 		res := fhirout.NewObject()
 		res.Set("type", "Patient")
-		res.Set("operation", []any{operation("export", opPatientExport)})
+		res.Set("operation", []any{operation("export", opPatientExport), operation("bulk-match", opBulkMatch)})
 		resources = append(resources, res)
 	}
 	rest.Set("resource", resources)
