@@ -51,6 +51,7 @@ type matchJob struct {
 	certainOnly bool
 	count       int
 	owner       *Principal
+	roster      *rosterJob // a roster upload (roster.go)
 }
 
 type matchInput struct {
@@ -251,8 +252,27 @@ func (s *Server) runMatch(k *jobSink, spec *exportSpec) error {
 			return err
 		}
 	}
+	var matched []string
 	for i, in := range mj.inputs {
 		best := in.best
+		if mj.roster != nil {
+			outcome := rosterOutcome(mj.roster, i, best)
+			if outcome == "invalid" {
+				best = nil
+			}
+			if len(best) > mj.count {
+				best = best[:mj.count]
+			}
+			if outcome == "matched" {
+				matched = append(matched, best[0].patient.ID())
+			}
+			b := s.matchBundle(i, in, best)
+			b.Child("meta").Set("tag", []any{outcomeTag(outcome)})
+			if err := k.Resource(b); err != nil {
+				return err
+			}
+			continue
+		}
 		if mj.single {
 			if len(best) > 1 && best[0].score == best[1].score {
 				best = nil // two equally good: no single match to give
@@ -266,6 +286,9 @@ func (s *Server) runMatch(k *jobSink, spec *exportSpec) error {
 		if err := k.Resource(s.matchBundle(i, in, best)); err != nil {
 			return err
 		}
+	}
+	if mj.roster != nil {
+		return s.applyRoster(k.ctx, mj.roster, matched)
 	}
 	return nil
 }

@@ -228,6 +228,8 @@ func groupAuditEvent(route, method string) string {
 		return "group.member-add"
 	case strings.HasSuffix(route, "/$member-remove"):
 		return "group.member-remove"
+	case strings.HasSuffix(route, "/$roster"):
+		return "group.roster"
 	case method == http.MethodPost:
 		return "group.create"
 	case method == http.MethodPut:
