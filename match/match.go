@@ -84,7 +84,12 @@ var fold = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NF
 // name lowercases, strips diacritics and keeps letters only (hyphens,
 // apostrophes and spaces go: O'Brien = OBRIEN, Smith-Jones = SMITHJONES).
 func name(s string) string {
-	s, _, _ = transform.String(fold, s)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 { // diacritics to fold (the transform costs more than the rest)
+			s, _, _ = transform.String(fold, s)
+			break
+		}
+	}
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
 		if unicode.IsLetter(r) {

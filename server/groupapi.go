@@ -352,7 +352,7 @@ func parseGroupSearch(q url.Values) (*groupSearch, error) {
 func tokenMatch(want, sys, val string) bool {
 	ws, wv, hasSys := strings.Cut(want, "|")
 	if !hasSys {
-		return wv == "" && ws == val || ws == val && wv == ""
+		return ws == val
 	}
 	return ws == sys && (wv == "" || wv == val) || ws == "" && sys == "" && wv == val
 }
