@@ -301,6 +301,15 @@ func TestGroups(t *testing.T) {
 	}
 	b = expectStatus(t, h.do("GET", h.url("/fhir/Group?identifier=RIVERSIDE^2.16.840.1.113883.3.72.5.30.1^ISO"), ""), 200, `"total":1`)
 	validate(t, []byte(b))
+	for _, q := range []string{"managing-entity:identifier=" + GroupIdentifierSystem + "|RIVERSIDE^2.16.840.1.113883.3.72.5.30.1^ISO",
+		"identifier=" + GroupIdentifierSystem + "|RIVERSIDE^2.16.840.1.113883.3.72.5.30.1^ISO", "name=river", "_id=riverside"} {
+		b = expectStatus(t, h.do("GET", h.url("/fhir/Group?"+q), "", hdr...), 200, `"total":1`)
+		if !strings.Contains(b, `"id":"riverside"`) {
+			t.Errorf("search %s: %s", q, b)
+		}
+	}
+	expectStatus(t, h.do("GET", h.url("/fhir/Group?identifier=other|RIVERSIDE^2.16.840.1.113883.3.72.5.30.1^ISO"), "", hdr...), 200, `"total":0`)
+	expectStatus(t, h.do("GET", h.url("/fhir/Group?_id=empty-clinic"), "", hdr...), 200, `"total":0`)
 }
 
 func TestGroupsFromMemberships(t *testing.T) {
