@@ -32,6 +32,7 @@ type mappingImpl struct {
 // scope is where paths resolve at run time: the message, an ORDER group,
 // one segment / OBX group, or one repetition (relative paths).
 type scope struct {
+	id       int32 // memo key, 1.. per Apply (env.newScope); 0: not remembered
 	parent   *scope
 	ownsSegs bool
 	segs     hl7v2.Segments
@@ -96,6 +97,8 @@ type env struct {
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
 	memo                 [memoSize]memoEntry
+	spare                [2]memoEntry // see pathExpr.entry
+	nScopes              int32
 	calls                [callMemoSize]callEntry
 	segs                 [segMemoSize]segEntry
 	gen                  uint64
@@ -307,6 +310,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.arenaUsed = 0
 	e.slab.Reset()
 	e.scopes = e.scopes[:0]
+	e.nScopes = 0
 	e.gen = envGen.Add(1)
 }
 
@@ -783,6 +787,8 @@ func (e *env) newScope(v scope) *scope {
 	if len(e.scopes) == cap(e.scopes) {
 		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
+	e.nScopes++
+	v.id = e.nScopes
 	e.scopes = append(e.scopes, v)
 	return &e.scopes[len(e.scopes)-1]
 }
