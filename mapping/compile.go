@@ -370,6 +370,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
 	analyzeUnbuilt(c.m)
+	link(c.m)
 	return c.m, nil
 }
 
@@ -727,6 +728,7 @@ type cond struct {
 	re   *matcher // matches: (match.go)
 	subs []*cond
 	has  *foreachDef
+	fn   condFn // linked (compiled.go)
 }
 
 func (c *compiler) compileCond(n *yaml.Node, cs *cscope) *cond {
@@ -826,6 +828,9 @@ type rule struct {
 	source   string // source label for trace and issues
 	kind     elemKind
 	element  string // FHIR element path, e.g. Patient.name.family
+	// Linked (compiled.go): body runs the rule for one item, run for
+	// each item of its foreach (body itself without one).
+	body, run ruleFn
 }
 
 type ruleCase struct {
