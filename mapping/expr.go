@@ -336,7 +336,6 @@ type callEntry struct {
 
 const callMemoSize = 128
 
-
 func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
 		return c.fn.lazy(e, s, c)
