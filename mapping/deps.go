@@ -3,6 +3,7 @@ package mapping
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"iisbridge/hl7v2"
 )
@@ -11,7 +12,8 @@ import (
 // out at Load from its foreach, when, lets, id and rules (conditions,
 // cases, where, group_by and the arguments of every function, tables'
 // inputs included), the variables they use (transitively: $sender is
-// what its let reads, $patient what the Patient's id reads) and the
+// what its let reads; $patient, another resource's id, is named in Refs)
+// and the
 // mapping's own messages: filter and when. A cache of mapped resources
 // keyed by these values (plus the source record's ORDER group, for a
 // resource made per group) is exact for this mapping.
@@ -19,17 +21,30 @@ import (
 // v2 paths are "SEG-F" or "SEG-F.C": field F (or its component C) of any
 // occurrence and repetition of SEG; a subcomponent counts as its
 // component, a whole-field read (PID-5 in foreach: 'PID-5[*]', code_in's
-// field) as the field. A bare segment name ("RXA") means only whether,
-// and how many of, such segments there are (has:, foreach: SEG).
+// field) as the field; "MSH-7:zone" is MSH-7's offset (date and datetime
+// read timestamps without one in it). "SEG" is whether there is such a segment (has:),
+// "SEG[*]" how many (foreach: SEG, and the ORDER segments for a rule that
+// loops over every ORDER group). Every v2 value also depends on the
+// message's encoding characters (AppendMessageKey keys them).
 type Dependencies struct {
 	Resource string // FHIR type
 	// PerOrder: one instance per ORDER group (foreach: ORDER); Order then
-	// lists what it reads in its own group.
+	// lists what it reads in its own group, whose segments (and so its
+	// place among the groups) a memo keys as a whole.
 	PerOrder bool
-	Order    []string // v2 paths read in the resource's ORDER group
+	Order    []string // v2 paths read in the resource's own ORDER group
 	Message  []string // v2 paths read in the whole message (MSH, PID, PD1, NK1, ...)
 	Columns  []string // source: sql columns
 	Inputs   []string // $input.* values (Input.PatientID, LastUpdated, Loc)
+	// Refs are the as: variables it reads: other resources' ids ($patient),
+	// whose own reads are in their Dependencies.
+	Refs []string
+	// DefaultID: the id rule may give nothing (or fail), and the default
+	// id is then a hash of MSH-4, the control id ($input.control_id, else
+	// MSH-10) and the count of resources made before this one in the
+	// record, which no key of the values above captures; they are not in
+	// the lists.
+	DefaultID bool
 }
 
 // NumResources is the number of resource definitions, the indexes Reads takes.
@@ -53,7 +68,8 @@ func (m *Mapping) Reads(i int) Dependencies {
 	}
 	d.cond(impl.when, nil)
 	d.resource(r)
-	for _, l := range [][]string{d.out.Order, d.out.Message, d.out.Columns, d.out.Inputs} {
+	d.out.DefaultID = r.id == nil || !neverEmpty(r.id)
+	for _, l := range [][]string{d.out.Order, d.out.Message, d.out.Columns, d.out.Inputs, d.out.Refs} {
 		slices.Sort(l)
 	}
 	return d.out
@@ -68,10 +84,12 @@ func (m *Mapping) ReadsOf(typ string) Dependencies {
 		}
 		d := m.Reads(i)
 		out.PerOrder = out.PerOrder || d.PerOrder
+		out.DefaultID = out.DefaultID || d.DefaultID
 		out.Order = mergeSorted(out.Order, d.Order)
 		out.Message = mergeSorted(out.Message, d.Message)
 		out.Columns = mergeSorted(out.Columns, d.Columns)
 		out.Inputs = mergeSorted(out.Inputs, d.Inputs)
+		out.Refs = mergeSorted(out.Refs, d.Refs)
 	}
 	return out
 }
@@ -122,24 +140,18 @@ func (d *depWalk) addTo(prefix string, list *[]string, entry string) {
 func inGroup(s *depScope, seg string) bool { return s.inOrder() && hl7v2.InOrder(seg) }
 
 func (d *depWalk) resource(r *resourceDef) {
-	s := d.foreach(r.foreach, nil)
+	s := d.foreach(r.foreach, &depScope{}, loopResource)
 	d.cond(r.when, s)
 	for _, l := range r.lets {
 		d.expr(l.x, s)
 	}
 	d.expr(r.id, s)
-	if r.id == nil || !neverEmpty(r.id) {
-		// The default id: a hash of MSH-4 and the control id (MSH-10).
-		d.add("MSH-4", false)
-		d.add("MSH-10", false)
-		d.addTo("i:", &d.out.Inputs, "$input.control_id")
-	}
 	d.rules(r.rules, s)
 }
 
 func (d *depWalk) rules(rs []*rule, s *depScope) {
 	for _, r := range rs {
-		rs := d.foreach(r.foreach, s)
+		rs := d.foreach(r.foreach, s, loopRule)
 		d.cond(r.when, rs)
 		d.expr(r.value, rs)
 		for _, c := range r.cases {
@@ -150,20 +162,37 @@ func (d *depWalk) rules(rs []*rule, s *depScope) {
 	}
 }
 
+// How a foreach is used: a resource's own, a rule's, or a has: test.
+type loopUse int
+
+const (
+	loopResource loopUse = iota
+	loopRule
+	loopHas
+)
+
 // foreach notes what a loop reads and returns the scope of its items.
-func (d *depWalk) foreach(fe *foreachDef, s *depScope) *depScope {
+func (d *depWalk) foreach(fe *foreachDef, s *depScope, use loopUse) *depScope {
 	if fe == nil {
 		return s
 	}
 	var in *depScope
 	switch fe.kind {
 	case eachOrder:
-		in = &depScope{parent: s, order: true}
-		for _, seg := range hl7v2.OrderSegments {
-			d.add(seg, false) // how the message splits into groups
+		// A resource per group reads its own group; a rule looping over
+		// every group reads them all, and how the message splits.
+		in = &depScope{parent: s, order: use == loopResource}
+		if use != loopResource {
+			for _, seg := range hl7v2.OrderSegments {
+				d.add(seg+"[*]", false)
+			}
 		}
 	case eachSeg:
-		d.add(fe.seg, inGroup(s, fe.seg))
+		if use == loopHas {
+			d.add(fe.seg, inGroup(s, fe.seg)) // whether there is one
+		} else {
+			d.add(fe.seg+"[*]", inGroup(s, fe.seg)) // how many
+		}
 		in = &depScope{parent: s, order: s.inOrder(), seg: fe.seg}
 	case eachRep:
 		d.expr(fe.path, s)
@@ -183,7 +212,7 @@ func (d *depWalk) cond(c *cond, s *depScope) {
 		d.cond(sub, s)
 	}
 	if c.has != nil {
-		d.foreach(c.has, s)
+		d.foreach(c.has, s, loopHas)
 	}
 }
 
@@ -210,7 +239,7 @@ func (d *depWalk) expr(x expr, s *depScope) {
 	case *callExpr:
 		switch x.fn.Name {
 		case "date", "datetime":
-			d.add("MSH-7", false) // the zone of a timestamp without offset
+			d.add(zoneEntry, false)
 		}
 		for _, a := range x.args {
 			d.expr(a, s)
@@ -236,22 +265,13 @@ func (d *depWalk) variable(slot int, name string) {
 	}
 	for _, r := range d.impl.resources {
 		if r.asSlot == slot {
-			// Its id, and whether it is made at all.
-			s := d.foreach(r.foreach, nil)
-			d.cond(r.when, s)
-			for _, l := range r.lets {
-				d.expr(l.x, s)
-			}
-			d.expr(r.id, s)
-			if r.id == nil || !neverEmpty(r.id) {
-				d.add("MSH-4", false)
-				d.add("MSH-10", false)
-			}
+			// Another resource's id: what it reads is in its own Reads.
+			d.addTo("r:", &d.out.Refs, "$"+name)
 			return
 		}
 		for _, l := range r.lets {
 			if l.slot == slot {
-				s := d.foreach(r.foreach, nil)
+				s := d.foreach(r.foreach, &depScope{}, loopResource)
 				d.expr(l.x, s)
 				return
 			}
@@ -259,10 +279,60 @@ func (d *depWalk) variable(slot int, name string) {
 	}
 }
 
+// zoneEntry is the offset of MSH-7, the zone of a timestamp without one.
+const zoneEntry = "MSH-7:zone"
+
 func pathEntry(seg string, field, comp int) string {
 	e := seg + "-" + strconv.Itoa(field)
 	if comp > 0 {
 		e += "." + strconv.Itoa(comp)
 	}
 	return e
+}
+
+// AppendMessageKey appends to dst what msg holds at d.Message, with the
+// message's encoding characters: two messages with the same key give a
+// resource made per ORDER group (d.PerOrder) the same value for the same
+// group content and the same d.Inputs, so a memo keyed by it, the group's
+// segments and the inputs is exact (unless d.DefaultID). A field named by
+// a component path is keyed whole, every occurrence of its segment.
+func (d Dependencies) AppendMessageKey(dst []byte, msg *hl7v2.Message) []byte {
+	dl := msg.Delimiters()
+	dst = append(dst, dl.Field, dl.Component, dl.Repetition, dl.Escape, dl.Subcomponent, dl.Truncation)
+	segs := msg.Segments()
+	for _, ent := range d.Message {
+		name, rest, _ := strings.Cut(ent, "-")
+		switch {
+		case strings.HasSuffix(name, "[*]"):
+			name = strings.TrimSuffix(name, "[*]")
+			n := 0
+			for _, s := range segs {
+				if s.Name() == name {
+					n++
+				}
+			}
+			dst = strconv.AppendInt(dst, int64(n), 10)
+		case rest == "":
+			_, ok := segs.Find(name, 1)
+			dst = strconv.AppendBool(dst, ok)
+		case ent == zoneEntry:
+			if msh, ok := segs.Find("MSH", 1); ok {
+				ts, err := hl7v2.ParseTS(strings.TrimSpace(msh.Field(7).Rep(1).Component(1).String()))
+				if err == nil && ts.HasOffset {
+					_, off := ts.Time.Zone()
+					dst = strconv.AppendInt(dst, int64(off), 10)
+				}
+			}
+		default:
+			f, _, _ := strings.Cut(rest, ".")
+			field, _ := strconv.Atoi(f)
+			for _, s := range segs {
+				if s.Name() == name {
+					dst = append(append(dst, s.Field(field).Raw()...), 0)
+				}
+			}
+		}
+		dst = append(dst, 1)
+	}
+	return dst
 }
