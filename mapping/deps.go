@@ -239,7 +239,9 @@ func (d *depWalk) expr(x expr, s *depScope) {
 	case *callExpr:
 		switch x.fn.Name {
 		case "date", "datetime":
-			d.add(zoneEntry, false)
+			if d.impl.source == "v2" {
+				d.add(zoneEntry, false)
+			}
 		}
 		for _, a := range x.args {
 			d.expr(a, s)

@@ -127,6 +127,28 @@ resources:
 	}
 }
 
+// A relational mapping reads columns, and no message.
+func TestReadsColumns(t *testing.T) {
+	m := compileYAML(t, `
+source: sql
+columns: [patient_id, last_name, birth_date, sex, unused]
+let:
+  key: 'concat("p-", patient_id)'
+resources:
+  - resource: Patient
+    id: hash($key)
+    when: {present: last_name}
+    rules:
+      - {target: birthDate, value: date(birth_date)}
+      - {target: gender, value: lower(sex), default: unknown, when: {value: $input.source, equals: people}}
+`, nil)
+	d := m.Reads(0)
+	if !slices.Equal(d.Columns, []string{"birth_date", "last_name", "patient_id", "sex"}) || len(d.Message) > 0 || len(d.Order) > 0 ||
+		!slices.Equal(d.Inputs, []string{"$input.source"}) || d.DefaultID {
+		t.Errorf("Reads = %+v", d)
+	}
+}
+
 // Reads misses nothing a resource reads: over the generated world and
 // the corpus, each message is changed in every field the resource's lists
 // do not name (outside and inside the ORDER groups; MSH-1 and MSH-2
