@@ -305,14 +305,17 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
-	// The buffers are truncated, not cleared: like the memo, they keep
-	// the last record's message and output reachable until overwritten
-	// (one record per env), and clearing them cost a bulk write barrier
-	// per record while the collector marks.
+	clear(e.nodes) // drop references to the last message and its output
+	clear(e.scopes)
+	clear(e.refs)
 	e.refs = e.refs[:0]
+	clear(e.groupSegs)
 	e.groupSegs = e.groupSegs[:0]
+	clear(e.reps)
 	e.reps = e.reps[:0]
+	clear(e.repItems)
 	e.repItems = e.repItems[:0]
+	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
 	e.arena = nil // its strings belong to the last output
@@ -724,7 +727,6 @@ func (e *env) scopeRefs(n int) []*scope {
 	}
 	k := len(e.refs)
 	e.refs = e.refs[:k+n]
-	clear(e.refs[k:]) // a reused chunk holds the last record's
 	return e.refs[k : k+n : k+n]
 }
 
