@@ -50,6 +50,8 @@ import (
 //   - PUT replaces the Group, its member list included (members kept keep
 //     when they joined); to change members of a large Group use
 //     $member-add/$member-remove. PUT never creates (404: create with POST).
+//     If-Match (W/"versionId", as the read's ETag) makes it conditional:
+//     412 when the Group moved on.
 //   - Prefer: respond-async on create and update follows the FHIR
 //     asynchronous interaction pattern: 202 and Content-Location
 //     [base]/groupstatus/[task]; polling answers 202 while running, then 200
@@ -544,6 +546,15 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request) {
 	if g == nil {
 		return
 	}
+	if im := r.Header.Get("If-Match"); im != "" {
+		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
+		if err != nil || v != g.Version {
+			s.outcome(w, r, http.StatusPreconditionFailed, "conflict", fmt.Sprintf("If-Match %s: the Group is at version %d", im, g.Version))
+			return
+		}
+	} else {
+		g.Version = 0 // no precondition
+	}
 	o, rerr := readGroupBody(r)
 	if rerr == nil && o.ID() != id {
 		rerr = badRequest("invalid", "the Group's id (%q) must equal the id in the URL (%q)", o.ID(), id)
@@ -565,7 +576,7 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 		return
 	}
 	if old != nil {
-		g.ID = old.ID
+		g.ID, g.Version = old.ID, old.Version
 	} else {
 		g.ID = "g-" + newID()[:24]
 	}
@@ -591,6 +602,9 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 				return 0, nil, err
 			}
 			if !ok {
+				if g.Version != 0 {
+					return http.StatusPreconditionFailed, fhirout.OperationOutcome(fhirout.Issue{Severity: "error", Code: "conflict", Diagnostics: "the Group changed since the version given in If-Match"}), nil
+				}
 				return http.StatusNotFound, fhirout.OperationOutcome(fhirout.Issue{Severity: "error", Code: "not-found", Diagnostics: "no Group with this id"}), nil
 			}
 		}

@@ -130,6 +130,8 @@ func TestClientManagedGroup(t *testing.T) {
 		t.Errorf("after PUT members %v", got)
 	}
 	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), groupJSON("no id"), payer...), 400, "id")
+	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, append([]string{"If-Match", `W/"1"`}, payer...)...), 412, "version 2")
+	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, append([]string{"If-Match", `W/"2"`}, payer...)...), 200, `"versionId":"3"`)
 
 	// Add and remove members.
 	expectStatus(t, h.do("POST", h.url("/fhir/Group/"+id+"/$member-add"), params("Patient/p4", "Patient/p1"), payer...), 200, "2 member(s) added")

@@ -187,7 +187,8 @@ func (s *store) createGroup(ctx context.Context, g *groupRow, ms []newMember, no
 
 // updateGroup replaces a client-managed Group's content and, when ms is
 // not nil, its member list (members kept keep when they joined). It
-// reports false when the Group is gone or is not owner's.
+// reports false when the Group is gone, is not owner's, or (g.Version not
+// 0) is no longer at version g.Version.
 func (s *store) updateGroup(ctx context.Context, g *groupRow, ms []newMember, now time.Time) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -195,7 +196,7 @@ func (s *store) updateGroup(ctx context.Context, g *groupRow, ms []newMember, no
 	}
 	defer tx.Rollback()
 	res, err := tx.Exec(`UPDATE groups SET name = ?, org_key = ?, org_name = ?, body = ?, kind = ?, updated = ?, version = version + 1
-		WHERE id = ? AND owner = ?`, g.Name, g.OrgKey, g.OrgName, g.Body, g.Kind, nanos(now), g.ID, g.Owner)
+		WHERE id = ? AND owner = ? AND (? = 0 OR version = ?)`, g.Name, g.OrgKey, g.OrgName, g.Body, g.Kind, nanos(now), g.ID, g.Owner, g.Version, g.Version)
 	if err != nil {
 		return false, err
 	}
