@@ -74,6 +74,10 @@ type Jobs struct {
 	Expiry       Duration `yaml:"expiry"`
 	RetryAfter   Duration `yaml:"retry_after"`
 	GroupRefresh Duration `yaml:"group_refresh"`
+	// GroupInactiveAfter makes members of learned Groups with no evidence
+	// (message) for this long inactive: kept in the Group, left out of
+	// exports. Zero (absent) = never.
+	GroupInactiveAfter Duration `yaml:"group_inactive_after"`
 	// OnUnreadable is what an export does when part of its source cannot
 	// be read (permission denied, file gone, changed since indexing):
 	// "fail" the job (default) or "warn" (complete it, the loss stated in
@@ -220,7 +224,7 @@ var schema = map[string]any{
 		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil}},
 	"jobs": map[string]any{
 		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
-		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil, "on_unreadable": nil},
+		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil, "group_inactive_after": nil, "on_unreadable": nil},
 	"auth": map[string]any{"file_urls": nil, "audit_log": nil, "metrics": nil,
 		"clients": map[string]any{"[]": map[string]any{
 			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
@@ -467,6 +471,7 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		v.add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
 	}
 	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
+	v.duration(j.GroupInactiveAfter, "jobs.group_inactive_after", 24*time.Hour, 0)
 	if j.OnUnreadable != "fail" && j.OnUnreadable != "warn" {
 		v.add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
 	}

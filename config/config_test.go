@@ -99,6 +99,7 @@ auth:
 	p = write(t, "bad2.yaml", `jobs:
   expiry: soon
   retry_after: 1500ms
+  group_inactive_after: 1h
 sources:
   - name: a
     kind: sql
@@ -113,9 +114,10 @@ auth:
 	for _, w := range []string{
 		"bad2.yaml:2:11: jobs.expiry: \"soon\" is not a duration",
 		"bad2.yaml:3:16: jobs.retry_after: want whole seconds",
-		"bad2.yaml:6:11: sources[0]: kind \"sql\"",
-		"bad2.yaml:7:13: sources[0].paths[0]: no file matches",
-		"bad2.yaml:10:7: auth.clients[0]: give exactly one of jwks_url and jwks",
+		"bad2.yaml:4:25: jobs.group_inactive_after: want at least 24h0m0s, not 1h0m0s",
+		"bad2.yaml:7:11: sources[0]: kind \"sql\"",
+		"bad2.yaml:8:13: sources[0].paths[0]: no file matches",
+		"bad2.yaml:11:7: auth.clients[0]: give exactly one of jwks_url and jwks",
 	} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("missing %q in:\n%s", w, msg)

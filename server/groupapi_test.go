@@ -433,3 +433,33 @@ func TestGroupCapability(t *testing.T) {
 		}
 	}
 }
+
+// TestLearnedMembersGoInactive: with GroupInactiveAfter, a learned member
+// without evidence in the window stays in the Group as inactive and is
+// left out of exports.
+func TestLearnedMembersGoInactive(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	h := newHarness(t, func(o *Options) {
+		o.Now = func() time.Time { return now }
+		o.GroupInactiveAfter = 395 * 24 * time.Hour // 13 months
+	})
+	h.exp.members = []pipeline.Membership{
+		{OrgKey: "ORG", PatientID: "p1", First: now.AddDate(-3, 0, 0), Last: now.AddDate(-2, 0, 0)},
+		{OrgKey: "ORG", PatientID: "p2", First: now.AddDate(-3, 0, 0), Last: now.AddDate(0, -1, 0)},
+	}
+	if err := h.s.RefreshGroups(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	id := OrgGroupID("ORG")
+	b := expectStatus(t, h.do("GET", h.url("/fhir/Group/"+id), ""), 200, `"quantity":1`)
+	if got := memberRefs(decode(t, b)); !slices.Equal(got, []string{"Patient/p1(inactive)", "Patient/p2"}) {
+		t.Errorf("members %v", got)
+	}
+	if !strings.Contains(b, `"end":"2024-06-01T00:00:00Z"`) {
+		t.Errorf("inactive member's period.end is not its last evidence: %s", b)
+	}
+	m := h.done(h.accepted(h.kick("/Group/"+id+"/$export", "_type=Patient")))
+	if got := h.ids(m); !slices.Equal(got, []string{"Patient/p2"}) {
+		t.Errorf("export %v", got)
+	}
+}

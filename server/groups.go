@@ -115,6 +115,14 @@ func (s *Server) RefreshGroups(ctx context.Context) error {
 	if _, err := tx.Exec(`DELETE FROM groups WHERE static = 0 AND owner = '' AND updated <> ?`, stamp); err != nil {
 		return err
 	}
+	if w := s.opts.GroupInactiveAfter; w > 0 {
+		// Transient membership: no evidence within the window.
+		if _, err := tx.Exec(`UPDATE group_members SET inactive = 1, ended = last
+			WHERE group_id IN (SELECT id FROM groups WHERE static = 0 AND owner = '') AND last > 0 AND last < ?`,
+			nanos(s.now().Add(-w))); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}

@@ -141,6 +141,10 @@ type Options struct {
 
 	HTTP HTTPLimits
 
+	// GroupInactiveAfter makes learned members without evidence for this
+	// long inactive (left out of exports); 0 = never.
+	GroupInactiveAfter time.Duration
+
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
 }

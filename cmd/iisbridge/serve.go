@@ -427,6 +427,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		OnUnreadable: cfg.Jobs.OnUnreadable,
 		HTTP:         httpLimits(cfg.HTTP),
 	}
+	opts.GroupInactiveAfter = cfg.Jobs.GroupInactiveAfter.Duration
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
 	}
