@@ -21,6 +21,7 @@ import (
 
 	"iisbridge/auth/scope"
 	"iisbridge/diag"
+	"iisbridge/match"
 )
 
 // Defaults used when a key is absent.
@@ -52,6 +53,9 @@ type Config struct {
 	Auth     Auth      `yaml:"auth"`
 	Groups   []Group   `yaml:"groups"`
 	HTTP     HTTP      `yaml:"http"`
+	// Matching tunes Patient/$bulk-match and roster uploads (package
+	// match); nil = match.Default().
+	Matching *Matching `yaml:"matching"`
 
 	baseDefaulted bool
 }
@@ -120,6 +124,47 @@ type Client struct {
 	SystemExport  bool   `yaml:"system_export"`
 	PatientExport bool   `yaml:"patient_export"`
 	FileURLs      string `yaml:"file_urls"` // bearer | signed; "" = auth.file_urls
+}
+
+// Matching holds the matcher's grade thresholds and field weights (see
+// package match); a key left out keeps its default.
+type Matching struct {
+	Certain  *float64 `yaml:"certain"`
+	Probable *float64 `yaml:"probable"`
+	Possible *float64 `yaml:"possible"`
+	Weights  struct {
+		Family     *float64 `yaml:"family"`
+		Given      *float64 `yaml:"given"`
+		BirthDate  *float64 `yaml:"birth_date"`
+		Sex        *float64 `yaml:"sex"`
+		PostalCode *float64 `yaml:"postal_code"`
+		Phone      *float64 `yaml:"phone"`
+	} `yaml:"weights"`
+}
+
+// Config returns the matcher configuration: match.Default() with the
+// keys given here.
+func (m *Matching) Config() match.Config {
+	c := match.Default()
+	if m == nil {
+		return c
+	}
+	set := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&c.Certain, m.Certain)
+	set(&c.Probable, m.Probable)
+	set(&c.Possible, m.Possible)
+	w := &c.Weights
+	set(&w.Family, m.Weights.Family)
+	set(&w.Given, m.Weights.Given)
+	set(&w.BirthDate, m.Weights.BirthDate)
+	set(&w.Sex, m.Weights.Sex)
+	set(&w.PostalCode, m.Weights.PostalCode)
+	set(&w.Phone, m.Weights.Phone)
+	return c
 }
 
 // Group is a static Group (tests, demos): members by Patient id.
@@ -229,6 +274,8 @@ var schema = map[string]any{
 		"clients": map[string]any{"[]": map[string]any{
 			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
 			"insecure_jwks_url": nil, "system_export": nil, "patient_export": nil, "file_urls": nil}}},
+	"matching": map[string]any{"certain": nil, "probable": nil, "possible": nil,
+		"weights": map[string]any{"family": nil, "given": nil, "birth_date": nil, "sex": nil, "postal_code": nil, "phone": nil}},
 	"http": map[string]any{
 		"read_header_timeout": nil, "read_timeout": nil, "write_timeout": nil, "idle_timeout": nil,
 		"max_conns_per_client": nil},
@@ -474,6 +521,21 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 	v.duration(j.GroupInactiveAfter, "jobs.group_inactive_after", 24*time.Hour, 0)
 	if j.OnUnreadable != "fail" && j.OnUnreadable != "warn" {
 		v.add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
+	}
+	if c.Matching != nil {
+		mc := c.Matching.Config()
+		if !(0 < mc.Possible && mc.Possible < mc.Probable && mc.Probable < mc.Certain && mc.Certain <= 1) {
+			v.add(node(doc, "matching"), "matching: want 0 < possible < probable < certain <= 1, not %v < %v < %v", mc.Possible, mc.Probable, mc.Certain)
+		}
+		w := mc.Weights
+		for k, x := range map[string]float64{"family": w.Family, "given": w.Given, "birth_date": w.BirthDate, "sex": w.Sex, "postal_code": w.PostalCode, "phone": w.Phone} {
+			if x < 0 {
+				v.add(node(doc, "matching", "weights", k), "matching.weights.%s: want at least 0, not %v", k, x)
+			}
+		}
+		if w.Family+w.Given+w.BirthDate <= 0 {
+			v.add(node(doc, "matching", "weights"), "matching.weights: family, given and birth_date cannot all be 0")
+		}
 	}
 	hc := c.HTTP
 	v.duration(hc.ReadHeaderTimeout, "http.read_header_timeout", time.Second, time.Hour)

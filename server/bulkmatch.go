@@ -198,6 +198,9 @@ func personOf(o *fhirout.Object) match.Person {
 func (s *Server) runMatch(k *jobSink, spec *exportSpec) error {
 	mj := spec.match
 	cfg := match.Default()
+	if s.opts.Match != nil {
+		cfg = *s.opts.Match
+	}
 	block := map[string][]int{}
 	for i, in := range mj.inputs {
 		for _, key := range in.norm.Keys() {

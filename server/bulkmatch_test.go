@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+
+	"iisbridge/match"
 	"strings"
 	"testing"
 )
@@ -72,4 +74,11 @@ func TestBulkMatch(t *testing.T) {
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{{"name": "resource", "resource": map[string]any{"resourceType": "Patient"}}}), 400, "id")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{{"name": "x", "valueBoolean": true}}), 400, "onlySingleMatch")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", inputs, "X-Client", "c", "X-Types", "Immunization"), 403, "Patient")
+	// The thresholds are the server's configuration.
+	strict := match.Default()
+	strict.Certain, strict.Probable = 0.99, 0.95
+	h2 := newHarness(t, func(o *Options) { o.Match = &strict })
+	if got := matchResults(t, h2, inputs[3:]); got[0] != "Patient/c4 -> Patient/p1:possible" {
+		t.Errorf("with stricter thresholds: %v", got)
+	}
 }

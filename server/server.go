@@ -97,6 +97,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"iisbridge/fhirout"
+	"iisbridge/match"
 	"iisbridge/pipeline"
 )
 
@@ -144,6 +145,9 @@ type Options struct {
 	// GroupInactiveAfter makes learned members without evidence for this
 	// long inactive (left out of exports); 0 = never.
 	GroupInactiveAfter time.Duration
+	// Match configures Patient/$bulk-match and roster uploads; nil =
+	// match.Default().
+	Match *match.Config
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk

@@ -428,6 +428,10 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		HTTP:         httpLimits(cfg.HTTP),
 	}
 	opts.GroupInactiveAfter = cfg.Jobs.GroupInactiveAfter.Duration
+	if cfg.Matching != nil {
+		mc := cfg.Matching.Config()
+		opts.Match = &mc
+	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
 	}
