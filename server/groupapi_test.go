@@ -295,7 +295,7 @@ func TestGroupExportSince(t *testing.T) {
 		switch {
 		case slices.Equal(q.PatientIDs, []string{"p1"}) && q.Since.Equal(time.Date(2030, 1, 15, 0, 0, 0, 0, time.UTC)):
 			sawOld = true
-		case slices.Equal(q.PatientIDs, []string{"p2"}) && q.Since.IsZero():
+		case slices.Equal(q.PatientIDs, []string{"p2"}) && q.Since.Equal(fullHistorySince):
 			sawNew = true
 		}
 	}

@@ -14,12 +14,18 @@ import (
 //   - `patient` narrows within the Group; a Patient outside it is a 400
 //     (for a cohort the filters are evaluated on those Patients at kick-off);
 //   - with _since, members who joined the Group after _since get their
-//     full history, the others what changed after _since (the IG allows
-//     it; the CapabilityStatement says so). A learned member joined at its
+//     full history (and their deletions), the others what changed after
+//     _since (the IG allows it; the CapabilityStatement says so). A learned member joined at its
 //     first evidence, a client-added one when it was added;
 //   - a client-managed Group exports only Patients still within its
 //     client's reach (population);
 //   - a cohort's members are computed by the job, when it runs.
+
+// fullHistorySince is the _since of new members' export: before any
+// data, so they get everything, and still a time, so their deletions are
+// reported like the others' (the exporter reports deletions only with a
+// Since).
+var fullHistorySince = time.Unix(0, 1).UTC()
 
 // groupExport is what a Group kick-off fixed for the job.
 type groupExport struct {
@@ -155,7 +161,7 @@ func (s *Server) exportPersons(k *jobSink, spec *exportSpec) error {
 	}
 	if ge != nil && len(ge.fullHistory) > 0 {
 		q := spec.query
-		q.Since, q.PatientIDs = time.Time{}, ge.fullHistory
+		q.Since, q.PatientIDs = fullHistorySince, ge.fullHistory
 		return s.exporter.Export(k.ctx, q, k)
 	}
 	return nil
