@@ -142,7 +142,7 @@ func (s *Server) groupResource(ctx context.Context, g groupRow, pg memberPage) (
 			}
 		}
 	}
-	n, err := s.store.activeMembers(ctx, g.ID)
+	n, err := s.activeCount(ctx, g)
 	if err != nil {
 		return nil, "", err
 	}
@@ -195,6 +195,37 @@ func (s *Server) groupResource(ctx context.Context, g groupRow, pg memberPage) (
 		meta.Set("tag", []any{subsettedTag()})
 	}
 	return o, next, nil
+}
+
+// countKey names a Group's state: every membership change moves its
+// updated time or version.
+type countKey struct {
+	id       string
+	upd, ver int64
+}
+
+// activeCount is the Group's active member count (quantity), counted once
+// per Group state: counting a large Group costs far more than reading a
+// page of it.
+func (s *Server) activeCount(ctx context.Context, g groupRow) (int, error) {
+	k := countKey{g.ID, nanos(g.Updated), g.Version}
+	s.gtMu.Lock()
+	n, ok := s.counts[k]
+	s.gtMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	n, err := s.store.activeMembers(ctx, g.ID)
+	if err != nil {
+		return 0, err
+	}
+	s.gtMu.Lock()
+	if s.counts == nil || len(s.counts) > 4096 {
+		s.counts = map[countKey]int{}
+	}
+	s.counts[k] = n
+	s.gtMu.Unlock()
+	return n, nil
 }
 
 // mayReadGroups refuses Group reads to a client without read access to

@@ -96,7 +96,7 @@ func (s *Server) RefreshGroups(ctx context.Context) error {
 				name = m.OrgKey
 			}
 			if _, err := tx.Exec(`INSERT INTO groups(id, name, org_key, org_name, static, updated) VALUES(?,?,?,?,0,?)
-				ON CONFLICT(id) DO UPDATE SET name = excluded.name, org_name = excluded.org_name, updated = excluded.updated`,
+				ON CONFLICT(id) DO UPDATE SET name = excluded.name, org_name = excluded.org_name, updated = excluded.updated, version = version + 1`,
 				gid, name, m.OrgKey, m.OrgName, stamp); err != nil {
 				return err
 			}

@@ -199,6 +199,7 @@ type Server struct {
 	// groupTasks are asynchronous Group creates and updates (groupapi.go).
 	gtMu       sync.Mutex
 	groupTasks map[string]*groupTask
+	counts     map[countKey]int // active members by Group state
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
