@@ -619,15 +619,15 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 		}
 		now := s.now()
 		status := http.StatusCreated
+		if g.Kind == kindCohort {
+			ms = []newMember{} // its Patient references stay in the body: a cohort keeps no member rows
+		}
 		if old == nil {
 			if err := s.store.createGroup(ctx, g, ms, now); err != nil {
 				return 0, nil, err
 			}
 		} else {
 			status = http.StatusOK
-			if g.Kind == kindCohort {
-				ms = []newMember{} // a cohort keeps no member rows
-			}
 			ok, err := s.store.updateGroup(ctx, g, ms, now)
 			if err != nil {
 				return 0, nil, err

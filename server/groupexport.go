@@ -112,7 +112,11 @@ func (s *Server) groupPatients(ctx context.Context, spec *exportSpec, g *groupRo
 		if n := len(spec.patientRefs) - countIn(spec.patientRefs, ids); n > 0 {
 			return badRequest("invalid", "parameter patient: %d of the references are not members of Group %s", n, g.ID)
 		}
-		members = slices.DeleteFunc(members, func(m member) bool { return !slices.Contains(spec.patientRefs, m.PatientID) })
+		asked := make(map[string]bool, len(spec.patientRefs))
+		for _, id := range spec.patientRefs {
+			asked[id] = true
+		}
+		members = slices.DeleteFunc(members, func(m member) bool { return !asked[m.PatientID] })
 	}
 	spec.query.PatientIDs = []string{}
 	for _, m := range members {
