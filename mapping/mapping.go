@@ -47,6 +47,7 @@ func Parse(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
 
 func compileMapping(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
 	impl, problems := compile(data, name, fsys, dir)
+	locateTableFiles(data, name, problems)
 	if len(problems) > 0 {
 		return nil, &CheckError{Problems: problems}
 	}

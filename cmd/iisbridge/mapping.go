@@ -55,9 +55,7 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		var ce *mapping.CheckError
 		if errors.As(err, &ce) {
-			for _, p := range ce.Problems {
-				fmt.Fprintln(stdout, p)
-			}
+			printProblems(stdout, ce.Problems)
 			fmt.Fprintf(stderr, "%d problem(s)\n", len(ce.Problems))
 			return 1
 		}
