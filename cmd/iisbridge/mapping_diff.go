@@ -74,10 +74,10 @@ func mappingDiff(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Base    string `json:"base"`
-			Draft   string `json:"draft"`
-			Read    int    `json:"read"`
-			Seed    uint64 `json:"seed"`
+			Base  string `json:"base"`
+			Draft string `json:"draft"`
+			Read  int    `json:"read"`
+			Seed  uint64 `json:"seed"`
 			*mapdiff.Report
 		}{*basePath, *draftPath, seen, *seed, rep}); err != nil {
 			fmt.Fprintf(stderr, "iisbridge mapping diff: %v\n", err)
@@ -148,4 +148,3 @@ func shownValue(s string) string {
 	}
 	return fmt.Sprintf("%q", clip(s, 60))
 }
-
