@@ -70,3 +70,14 @@ func WriteDefault(dir string, builtinTables bool) ([]string, error) {
 	}
 	return written, nil
 }
+
+// DefaultFS holds the shipped mapping (default.yaml) and its tables
+// (tables/*.csv), for compiling an edited copy of the default mapping
+// held in memory: Parse(data, name, DefaultFS(), ".").
+func DefaultFS() fs.FS {
+	sub, err := fs.Sub(defaultFS, "defaults")
+	if err != nil {
+		panic(err) // the embedded folder is always there
+	}
+	return sub
+}

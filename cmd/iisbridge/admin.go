@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"iisbridge/admin"
+	"iisbridge/mapping"
+	"iisbridge/mapping/mapdiff"
+)
+
+// adminTokenEnv holds the admin page's token (preferred to --token, which
+// other users of the machine can read in the process list).
+const adminTokenEnv = "IISBRIDGE_ADMIN_TOKEN"
+
+func init() {
+	register(&command{
+		Name:  "admin",
+		Usage: "[--addr HOST:PORT] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]",
+		Short: "the mapping admin's web page: a message, its fields, the FHIR it becomes and why; live vs draft",
+		Long: `Serves a small web page (by default on http://127.0.0.1:8081/, loopback only) to
+pick a message from a sample of the archives under PATH (or paste one), see it field
+by field with the standard field names, the FHIR resources the live mapping
+(--mapping, default: the shipped one) makes of it with the source field and rule
+behind each element, and the same with a draft mapping (--draft, or edited on the
+page), differences highlighted; and run mapping diff of the draft against the live
+mapping over the sample. The page shows archive contents: without a token it only
+listens on loopback; with one (` + adminTokenEnv + `, or --token) every request
+needs it (open the page as http://HOST:PORT/#token=TOKEN, or type it in).`,
+		Run: func(args []string) int { return adminCmd(args, os.Stderr, nil) },
+	})
+}
+
+// adminCmd runs the admin page until interrupted. ready, when set, gets
+// the listening address (for tests).
+func adminCmd(args []string, stderr io.Writer, ready func(addr string)) int {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen on `HOST:PORT` (not loopback: needs a token)")
+	livePath := fs.String("mapping", "", "the live mapping `file` (default: the shipped one)")
+	draftPath := fs.String("draft", "", "a draft mapping `file` to compare with the live one")
+	n := fs.Int("sample", 200, "sample `N` messages from the archives under PATH")
+	seed := fs.Uint64("seed", 1, "seed of the sample")
+	token := fs.String("token", "", "require this `token` (default: $"+adminTokenEnv+")")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iisbridge admin [--addr HOST:PORT] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *n < 1 {
+		fs.Usage()
+		return 2
+	}
+	if *token == "" {
+		*token = os.Getenv(adminTokenEnv)
+	}
+	if *token == "" && !isLoopback(*addr) {
+		fmt.Fprintf(stderr, "iisbridge admin: refusing to show archive contents on non-loopback address %s without a token: set %s\n", *addr, adminTokenEnv)
+		return 1
+	}
+	cfg := admin.Config{Token: *token, Log: slog.Default()}
+	var ok bool
+	if cfg.Live, ok = adminSource(*livePath, stderr); !ok {
+		return 1
+	}
+	if *draftPath != "" {
+		d, ok := adminSource(*draftPath, stderr)
+		if !ok {
+			return 1
+		}
+		cfg.Draft = &d
+		cfg.DraftTables = dirOf(*draftPath)
+	} else if *livePath != "" {
+		cfg.DraftTables = dirOf(*livePath)
+	}
+	ctx := cmdContext()
+	if fs.NArg() > 0 {
+		recs, seen, err := mapdiff.Sample(ctx, fs.Args(), *n, *seed)
+		if ctx.Err() != nil {
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+			return 1
+		}
+		cfg.Samples = recs
+		slog.Info("admin: archive sampled", "messages", seen, "sample", len(recs), "seed", *seed)
+	}
+	h, err := admin.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+		return 1
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	url := "http://" + ln.Addr().String() + "/"
+	if *token != "" {
+		url += "#token=…"
+	}
+	fmt.Fprintf(stderr, "iisbridge admin: the mapping admin page is on %s (Ctrl-C stops it)\n", url)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-done:
+		fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stopRequested() // stopping the page on a signal is its normal end
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		hs.Close()
+	}
+	return 0
+}
+
+// adminSource loads a mapping with its text ("" = the shipped one).
+func adminSource(path string, stderr io.Writer) (admin.Source, bool) {
+	if path == "" {
+		return admin.Source{Mapping: mapping.Default(), Text: mapping.DefaultSource()}, true
+	}
+	m, ok := loadMapping(path, stderr)
+	if !ok {
+		return admin.Source{}, false
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+		return admin.Source{}, false
+	}
+	return admin.Source{Mapping: m, Text: text, Path: path}, true
+}
+
+// dirOf is the folder of a mapping file, where its table files are.
+func dirOf(path string) fs.FS { return os.DirFS(filepath.Dir(path)) }
