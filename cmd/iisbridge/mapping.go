@@ -74,7 +74,13 @@ func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	}
 	m, err := mapping.Load(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n%v\n", path, err)
+		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n", path)
+		var ce *mapping.CheckError
+		if errors.As(err, &ce) {
+			printProblems(stderr, ce.Problems)
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
 		return nil, false
 	}
 	return m, true
