@@ -37,13 +37,13 @@ page), differences highlighted; and run mapping diff of the draft against the li
 mapping over the sample. The page shows archive contents: without a token it only
 listens on loopback; with one (` + adminTokenEnv + `, or --token) every request
 needs it (open the page as http://HOST:PORT/#token=TOKEN, or type it in).`,
-		Run: func(args []string) int { return adminCmd(args, os.Stderr, nil) },
+		Run: func(args []string) int { return adminCmd(cmdContext(), args, os.Stderr, nil) },
 	})
 }
 
-// adminCmd runs the admin page until interrupted. ready, when set, gets
-// the listening address (for tests).
-func adminCmd(args []string, stderr io.Writer, ready func(addr string)) int {
+// adminCmd runs the admin page until ctx ends (Ctrl-C). ready, when set,
+// gets the listening address (for tests).
+func adminCmd(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen on `HOST:PORT` (not loopback: needs a token)")
@@ -85,7 +85,6 @@ func adminCmd(args []string, stderr io.Writer, ready func(addr string)) int {
 	} else if *livePath != "" {
 		cfg.DraftTables = dirOf(*livePath)
 	}
-	ctx := cmdContext()
 	if fs.NArg() > 0 {
 		recs, seen, err := mapdiff.Sample(ctx, fs.Args(), *n, *seed)
 		if ctx.Err() != nil {

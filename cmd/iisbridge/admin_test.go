@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAdminCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- adminCmd(ctx, []string{"--addr", "127.0.0.1:0", "--sample", "3", "testdata/archive.hl7"}, &errb, func(a string) { addr <- a })
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case code := <-done:
+		t.Fatalf("admin ended with %d: %s", code, errb.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("admin did not start")
+	}
+	resp, err := http.Get(base + "/api/samples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(body), `"id"`) != 3 {
+		t.Errorf("samples: %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/info", nil)
+	req.Host = "rebound.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a foreign Host: %v %v", resp.StatusCode, err)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after stop", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("admin did not stop")
+	}
+	if !strings.Contains(errb.String(), "the mapping admin page is on http://127.0.0.1:") {
+		t.Errorf("stderr: %s", errb.String())
+	}
+}
+
+func TestAdminCommandRefusals(t *testing.T) {
+	t.Setenv(adminTokenEnv, "")
+	var errb bytes.Buffer
+	if code := adminCmd(context.Background(), []string{"--addr", "0.0.0.0:0"}, &errb, nil); code != 1 || !strings.Contains(errb.String(), "without a token") {
+		t.Errorf("non-loopback without token: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := adminCmd(context.Background(), []string{"--mapping", "../../mapping/testdata/broken/funcs.yaml"}, &errb, nil); code != 1 || !strings.Contains(errb.String(), "not usable") {
+		t.Errorf("broken mapping: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := adminCmd(context.Background(), []string{"--sample", "0"}, &errb, nil); code != 2 {
+		t.Errorf("--sample 0: %d", code)
+	}
+	// With a token any address is allowed.
+	t.Setenv(adminTokenEnv, "tok")
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- adminCmd(ctx, []string{"--addr", "0.0.0.0:0"}, io.Discard, func(a string) { started <- a })
+	}()
+	select {
+	case <-started:
+	case code := <-done:
+		t.Fatalf("with a token: exit %d", code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not start")
+	}
+	cancel()
+	<-done
+}
