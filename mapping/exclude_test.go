@@ -66,6 +66,10 @@ func TestExcludeRemovesElements(t *testing.T) {
 			t.Errorf("excluded element still traced: %s", tr.Element)
 		}
 	}
+	// An Applier (a worker's own buffers) excludes the same.
+	if a := m.NewApplier().Apply(Input{Msg: msg}, false); tree(t, a.Resources[0])["telecom"] != nil {
+		t.Error("Applier.Apply does not apply exclude:")
+	}
 	if len(out.Trace) == 0 || len(out.Trace) >= len(base.Trace) {
 		t.Errorf("trace: %d entries, default %d", len(out.Trace), len(base.Trace))
 	}
