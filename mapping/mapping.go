@@ -52,6 +52,9 @@ func compileMapping(data []byte, name string, fsys fs.FS, dir string) (*Mapping,
 	data, exNode := splitExclude(data)
 	impl, problems := compile(data, name, fsys, dir)
 	locateTableFiles(data, name, problems)
+	if len(problems) == 1 {
+		refineYAMLError(data, &problems[0])
+	}
 	var ex *exclusion
 	if exNode != nil {
 		var ps []Problem
