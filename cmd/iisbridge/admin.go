@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"iisbridge/admin"
+	"iisbridge/config"
 	"iisbridge/mapping"
 	"iisbridge/mapping/mapdiff"
 )
@@ -26,7 +28,7 @@ const adminTokenEnv = "IISBRIDGE_ADMIN_TOKEN"
 func init() {
 	register(&command{
 		Name:  "admin",
-		Usage: "[--addr HOST:PORT] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]",
+		Usage: "[--addr HOST:PORT] [--config FILE [--source NAME]] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]",
 		Short: "the mapping admin's web page: a message, its fields, the FHIR it becomes and why; live vs draft",
 		Long: `Serves a small web page (by default on http://127.0.0.1:8081/, loopback only) to
 pick a message from a sample of the archives under PATH (or paste one), see it field
@@ -34,7 +36,8 @@ by field with the standard field names, the FHIR resources the live mapping
 (--mapping, default: the shipped one) makes of it with the source field and rule
 behind each element, and the same with a draft mapping (--draft, or edited on the
 page), differences highlighted; and run mapping diff of the draft against the live
-mapping over the sample. The page shows archive contents: without a token it only
+mapping over the sample. --config takes the live mapping and the archives from the
+server's configuration (its first source, or --source NAME). The page shows archive contents: without a token it only
 listens on loopback; with one (` + adminTokenEnv + `, or --token) every request
 needs it (open the page as http://HOST:PORT/#token=TOKEN, or type it in).`,
 		Run: func(args []string) int { return adminCmd(cmdContext(), args, os.Stderr, nil) },
@@ -52,8 +55,10 @@ func adminCmd(ctx context.Context, args []string, stderr io.Writer, ready func(a
 	n := fs.Int("sample", 200, "sample `N` messages from the archives under PATH")
 	seed := fs.Uint64("seed", 1, "seed of the sample")
 	token := fs.String("token", "", "require this `token` (default: $"+adminTokenEnv+")")
+	cfgPath := fs.String("config", "", "take the live mapping and the archives from this server configuration `file`")
+	srcName := fs.String("source", "", "with --config: the source `name` to use (default: the first)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge admin [--addr HOST:PORT] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]")
+		fmt.Fprintln(stderr, "usage: iisbridge admin [--addr HOST:PORT] [--config FILE [--source NAME]] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +75,21 @@ func adminCmd(ctx context.Context, args []string, stderr io.Writer, ready func(a
 		fmt.Fprintf(stderr, "iisbridge admin: refusing to show archive contents on non-loopback address %s without a token: set %s\n", *addr, adminTokenEnv)
 		return 1
 	}
+	paths := fs.Args()
+	if *cfgPath != "" {
+		src, err := configSource(*cfgPath, *srcName)
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge admin: %v\n", err)
+			return 1
+		}
+		if *livePath == "" {
+			*livePath = src.Mapping
+		}
+		paths = append(src.Paths, paths...)
+	} else if *srcName != "" {
+		fmt.Fprintln(stderr, "iisbridge admin: --source needs --config")
+		return 2
+	}
 	cfg := admin.Config{Token: *token, Log: slog.Default()}
 	var ok bool
 	if cfg.Live, ok = adminSource(*livePath, stderr); !ok {
@@ -85,8 +105,8 @@ func adminCmd(ctx context.Context, args []string, stderr io.Writer, ready func(a
 	} else if *livePath != "" {
 		cfg.DraftTables = dirOf(*livePath)
 	}
-	if fs.NArg() > 0 {
-		recs, seen, err := mapdiff.Sample(ctx, fs.Args(), *n, *seed)
+	if len(paths) > 0 {
+		recs, seen, err := mapdiff.Sample(ctx, paths, *n, *seed)
 		if ctx.Err() != nil {
 			return 1
 		}
@@ -153,3 +173,23 @@ func adminSource(path string, stderr io.Writer) (admin.Source, bool) {
 
 // dirOf is the folder of a mapping file, where its table files are.
 func dirOf(path string) fs.FS { return os.DirFS(filepath.Dir(path)) }
+
+// configSource is the source of a server configuration the page works on:
+// the one named, or the first.
+func configSource(path, name string) (config.Source, error) {
+	c, err := config.Load(path)
+	if err != nil {
+		return config.Source{}, err
+	}
+	var names []string
+	for _, s := range c.Sources {
+		if name == "" || s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	if name == "" {
+		return config.Source{}, fmt.Errorf("%s has no sources", path)
+	}
+	return config.Source{}, fmt.Errorf("%s has no source %q (sources: %s)", path, name, strings.Join(names, ", "))
+}

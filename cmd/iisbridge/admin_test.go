@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,62 @@ func TestAdminCommandRefusals(t *testing.T) {
 		t.Fatalf("with a token: exit %d", code)
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not start")
+	}
+	cancel()
+	<-done
+}
+
+func TestAdminFromServerConfig(t *testing.T) {
+	dir := t.TempDir()
+	arch, _ := filepath.Abs("testdata/archive.hl7")
+	cfg := filepath.Join(dir, "server.yaml")
+	os.WriteFile(cfg, []byte("sources:\n  - name: first\n    paths: ["+arch+"]\n  - name: second\n    paths: ["+arch+"]\n    mapping: m/default.yaml\n"), 0o644)
+	if code, _, errs := runCmd(t, initCmd, filepath.Join(dir, "m")); code != 0 {
+		t.Fatal(errs)
+	}
+	src, err := configSource(cfg, "")
+	if err != nil || src.Name != "first" || src.Mapping != "" || len(src.Paths) != 1 {
+		t.Errorf("first source: %+v %v", src, err)
+	}
+	src, err = configSource(cfg, "second")
+	if err != nil || src.Mapping != filepath.Join(dir, "m/default.yaml") {
+		t.Errorf("second source: %+v %v", src, err)
+	}
+	if _, err := configSource(cfg, "third"); err == nil || !strings.Contains(err.Error(), `no source "third" (sources: first, second)`) {
+		t.Errorf("unknown source: %v", err)
+	}
+	var errb bytes.Buffer
+	if code := adminCmd(context.Background(), []string{"--source", "x"}, &errb, nil); code != 2 {
+		t.Errorf("--source without --config: %d", code)
+	}
+	// The page over the second source: its archive sampled, its mapping live.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- adminCmd(ctx, []string{"--addr", "127.0.0.1:0", "--config", cfg, "--source", "second"}, io.Discard, func(a string) { addr <- a })
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case code := <-done:
+		t.Fatalf("exit %d", code)
+	}
+	resp, err := http.Get(base + "/api/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var info struct {
+		Live    struct{ Name string }
+		Samples int
+	}
+	json.Unmarshal(body, &info)
+	if info.Samples == 0 || info.Live.Name != "default.yaml" || strings.Contains(string(body), dir) {
+		t.Errorf("info: %s", body)
 	}
 	cancel()
 	<-done
