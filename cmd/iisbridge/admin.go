@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"iisbridge/admin"
@@ -192,4 +193,76 @@ func configSource(path, name string) (config.Source, error) {
 		return config.Source{}, fmt.Errorf("%s has no sources", path)
 	}
 	return config.Source{}, fmt.Errorf("%s has no source %q (sources: %s)", path, name, strings.Join(names, ", "))
+}
+
+// serveAdmin serves the admin page beside `serve --admin HOST:PORT`: the
+// port is bound at once (a mistake shows before any indexing), the page
+// answers 503 while the archives are sampled in the background, then
+// shows the server's first source with its mapping as loaded at start
+// (a reloaded mapping shows at the next start). It stops with ctx.
+func serveAdmin(ctx context.Context, cfg *config.Config, addr string, log *slog.Logger) (net.Addr, error) {
+	token := os.Getenv(adminTokenEnv)
+	if token == "" && !isLoopback(addr) {
+		return nil, fmt.Errorf("--admin %s: the admin page shows archive contents: loopback only, unless %s is set", addr, adminTokenEnv)
+	}
+	var live admin.Source
+	var paths []string
+	if len(cfg.Sources) > 0 {
+		src := cfg.Sources[0]
+		var errb strings.Builder
+		var ok bool
+		if live, ok = adminSource(src.Mapping, &errb); !ok {
+			return nil, errors.New(strings.TrimSpace(errb.String()))
+		}
+		for _, s := range cfg.Sources {
+			paths = append(paths, s.Paths...)
+		}
+	} else {
+		live = admin.Source{Mapping: mapping.Default(), Text: mapping.DefaultSource()}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin: cannot listen on %s: %w", addr, err)
+	}
+	var handler atomic.Pointer[http.Handler]
+	var sampling http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "2")
+		http.Error(w, "the admin page is sampling the archives; retry in a moment", http.StatusServiceUnavailable)
+	})
+	handler.Store(&sampling)
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 5 * time.Minute, IdleTimeout: time.Minute}
+	go hs.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	go func() {
+		acfg := admin.Config{Live: live, Token: token, Log: log}
+		if live.Path != "" {
+			acfg.DraftTables = dirOf(live.Path)
+		}
+		if len(paths) > 0 {
+			recs, seen, err := mapdiff.Sample(ctx, paths, 200, 1)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("admin page: sampling the archives failed", "err", err)
+				}
+				return
+			}
+			acfg.Samples = recs
+			log.Info("admin: archive sampled", "messages", seen, "sample", len(recs))
+		}
+		h, err := admin.New(acfg)
+		if err != nil {
+			log.Error("admin page", "err", err)
+			return
+		}
+		var hh http.Handler = h
+		handler.Store(&hh)
+	}()
+	log.Info("the mapping admin page is on http://" + ln.Addr().String() + "/")
+	return ln.Addr(), nil
 }

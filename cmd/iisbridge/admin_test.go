@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"iisbridge/config"
 )
 
 func TestAdminCommand(t *testing.T) {
@@ -146,4 +149,41 @@ func TestAdminFromServerConfig(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestServeAdminBeside(t *testing.T) {
+	arch, _ := filepath.Abs("testdata/archive.hl7")
+	cfg := config.Default()
+	cfg.Sources = []config.Source{{Name: "a", Kind: "v2archive", Paths: []string{arch}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv(adminTokenEnv, "")
+	if _, err := serveAdmin(ctx, cfg, "0.0.0.0:0", slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "loopback only") {
+		t.Errorf("non-loopback: %v", err)
+	}
+	addr, err := serveAdmin(ctx, cfg, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 503 while sampling, then the page with the archive's messages.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr.String() + "/api/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			if !strings.Contains(string(body), `"samples":`) || strings.Contains(string(body), `"samples":0`) {
+				t.Errorf("info: %s", body)
+			}
+			break
+		}
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || time.Now().After(deadline) {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
 }
