@@ -423,11 +423,11 @@ func (s *Server) result(src Source, out mapping.Output) result {
 		res.Trace = append(res.Trace, traceOut{Resource: t.Resource, Element: t.Element, Value: t.Value, Source: t.Source, Rule: shortRule(src, t.Rule)})
 	}
 	for _, is := range out.Issues {
-		io := issueOut{Severity: is.Severity, Code: is.Code, Text: is.Diagnostics, Elements: is.Expression, Rule: shortRule(src, is.Rule)}
+		o := issueOut{Severity: is.Severity, Code: is.Code, Text: is.Diagnostics, Elements: is.Expression, Rule: shortRule(src, is.Rule)}
 		if is.Input != nil {
-			io.Field = is.Input.Field
+			o.Field = is.Input.Field
 		}
-		res.Issues = append(res.Issues, io)
+		res.Issues = append(res.Issues, o)
 	}
 	return res
 }
