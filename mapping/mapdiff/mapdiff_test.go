@@ -16,7 +16,7 @@ var archives = []string{"../testdata", "../../cmd/iisbridge/testdata/archive.hl7
 
 // draft writes the default mapping with edits (old → new) to a folder
 // and loads it.
-func draft(t *testing.T, edits ...string) *mapping.Mapping {
+func draft(t testing.TB, edits ...string) *mapping.Mapping {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := mapping.WriteDefault(dir, true); err != nil {
