@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 
 	"iisbridge/match"
 	"strings"
@@ -45,7 +46,8 @@ func matchResults(t *testing.T, h *harness, params []map[string]any, hdr ...stri
 }
 
 func TestBulkMatch(t *testing.T) {
-	h := newHarness(t, nil)
+	aud := &fakeAudit{}
+	h := newHarness(t, func(o *Options) { o.Auditor = aud })
 	inputs := []map[string]any{
 		matchInputPatient("c1", "2019-03-14", "55401", ""),
 		matchInputPatient("c2", "1970-01-01", "", "MR-1002"),
@@ -74,6 +76,12 @@ func TestBulkMatch(t *testing.T) {
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{{"name": "resource", "resource": map[string]any{"resourceType": "Patient"}}}), 400, "id")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{{"name": "x", "valueBoolean": true}}), 400, "onlySingleMatch")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", inputs, "X-Client", "c", "X-Types", "Immunization"), 403, "Patient")
+	aud.mu.Lock()
+	evs := slices.Clone(aud.events)
+	aud.mu.Unlock()
+	if !slices.ContainsFunc(evs, func(e AuditEvent) bool { return e.Event == "match.kickoff" && e.Status == 202 && e.Job != "" }) {
+		t.Errorf("no audit event for the $bulk-match kick-off: %+v", evs)
+	}
 	// The thresholds are the server's configuration.
 	strict := match.Default()
 	strict.Certain, strict.Probable = 0.99, 0.95

@@ -595,6 +595,8 @@ func (s *Server) audit(r *http.Request, p *Principal, status int, reason string)
 		ev.Event = "access.refused"
 	case strings.HasSuffix(route, "/$export"):
 		ev.Event = "export.kickoff"
+	case strings.HasSuffix(route, "/$bulk-match"):
+		ev.Event = "match.kickoff" // bulkmatch.go
 	case route == "/bulkstatus/{job}" && r.Method == http.MethodDelete:
 		ev.Event = "export.delete"
 	case route == "/bulkstatus/{job}":
