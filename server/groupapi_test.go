@@ -199,7 +199,9 @@ func TestGroupBoundClient(t *testing.T) {
 	h := newHarness(t, nil)
 	clinic := []string{"X-Client", "clinic", "X-Groups", "riverside"}
 	expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("tomorrow", "Patient/p1", "Patient/p3"), clinic...), 422, "not members of this client's Groups")
-	b := expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("tomorrow", "Patient/p2"), clinic...), 201, "")
+	// Identifiers resolve within the client's reach only.
+	expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("tomorrow", mrnSystem+"|MR-1003"), clinic...), 422, "name no Patient")
+	b := expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("tomorrow", mrnSystem+"|MR-1002"), clinic...), 201, `"reference":"Patient/p2"`)
 	id := decode(t, b)["id"].(string)
 	b = expectStatus(t, h.do("GET", h.url("/fhir/Group"), "", clinic...), 200, `"total":2`)
 	if !strings.Contains(b, id) || !strings.Contains(b, "riverside") {

@@ -298,6 +298,11 @@ var errStore = &requestError{500, []fhirout.Issue{{Severity: "fatal", Code: "exc
 // within the client's reach. All or nothing.
 func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Principal) ([]newMember, *requestError) {
 	var out []newMember
+	pop, err := s.population(ctx, p)
+	if err != nil {
+		s.log.Error("reading the client's population", "err", err)
+		return nil, errStore
+	}
 	if len(plan.refs) > 0 {
 		if pc, ok := s.exporter.(PatientChecker); ok {
 			ids := make([]string, len(plan.refs))
@@ -322,7 +327,7 @@ func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Princi
 		for i, r := range plan.idents {
 			ids[i] = r.ident
 		}
-		found, err := s.findPatients(ctx, ids)
+		found, err := s.findPatients(ctx, ids, pop)
 		if err != nil {
 			s.log.Error("resolving member identifiers", "err", err)
 			return nil, errStore
@@ -341,11 +346,6 @@ func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Princi
 		if none+many > 0 {
 			return nil, unprocessable("not-found", "of %d identifiers, %d name no Patient and %d name several (never guessed); nothing was changed", len(ids), none, many)
 		}
-	}
-	pop, err := s.population(ctx, p)
-	if err != nil {
-		s.log.Error("reading the client's population", "err", err)
-		return nil, errStore
 	}
 	if pop != nil {
 		n := 0
@@ -373,16 +373,35 @@ func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Princi
 }
 
 // findPatients resolves identifiers through the exporter's PatientFinder
-// or, without one, one pass over its Patients.
-func (s *Server) findPatients(ctx context.Context, ids []PatientIdentifier) (map[PatientIdentifier][]string, error) {
+// or, without one, one pass over its Patients; within pop when it is not
+// nil (a client's reach: an MRN another facility also issued then names
+// the client's own Patient).
+func (s *Server) findPatients(ctx context.Context, ids []PatientIdentifier, pop map[string]bool) (map[PatientIdentifier][]string, error) {
 	if f, ok := s.exporter.(PatientFinder); ok {
-		return f.FindPatients(ctx, ids)
+		found, err := f.FindPatients(ctx, ids)
+		if pop != nil {
+			for k, pids := range found {
+				found[k] = slices.DeleteFunc(pids, func(id string) bool { return !pop[id] })
+			}
+		}
+		return found, err
 	}
 	sk := &identSink{want: map[string][]PatientIdentifier{}, found: map[PatientIdentifier][]string{}}
 	for _, id := range ids {
 		sk.want[id.Value] = append(sk.want[id.Value], id)
 	}
-	err := s.exporter.Export(ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: s.now()}, sk)
+	q := pipeline.Query{Types: []string{"Patient"}, AsOf: s.now()}
+	if pop != nil {
+		q.PatientIDs = make([]string, 0, len(pop))
+		for id := range pop {
+			q.PatientIDs = append(q.PatientIDs, id)
+		}
+		slices.Sort(q.PatientIDs)
+		if len(q.PatientIDs) == 0 {
+			return sk.found, nil
+		}
+	}
+	err := s.exporter.Export(ctx, q, sk)
 	return sk.found, err
 }
 
