@@ -47,6 +47,9 @@ import (
 //   - $member-remove makes the member inactive with period.end = now (the
 //     history stays; inactive members are never exported); adding it again
 //     makes it active and a new joiner for _since.
+//   - A member-based Group may list a Group the client sees
+//     (member.entity Group/[id]): its active members are taken in when the
+//     Group is created or updated (a snapshot, never a live link).
 //   - PUT replaces the Group, its member list included (members kept keep
 //     when they joined); to change members of a large Group use
 //     $member-add/$member-remove. PUT never creates (404: create with POST).

@@ -207,6 +207,12 @@ func TestGroupBoundClient(t *testing.T) {
 	if !strings.Contains(b, id) || !strings.Contains(b, "riverside") {
 		t.Errorf("search %s", b)
 	}
+	// A nested Group's members are taken in.
+	b = expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("panel copy", "Group/riverside"), clinic...), 201, `"quantity":2`)
+	if got := memberRefs(decode(t, b)); !slices.Equal(got, []string{"Patient/p1", "Patient/p2"}) {
+		t.Errorf("nested Group members %v", got)
+	}
+	expectStatus(t, h.do("POST", h.url("/fhir/Group"), groupJSON("x", "Group/empty-clinic"), clinic...), 400, "no such Group")
 	m := h.done(h.accepted(h.kick("/Group/"+id+"/$export", "_type=Patient", clinic...)), clinic...)
 	if got := h.ids(m, clinic...); !slices.Equal(got, []string{"Patient/p2"}) {
 		t.Errorf("export %v", got)

@@ -47,7 +47,8 @@ type PatientFinder interface {
 type memberPlan struct {
 	refs   []memberRef
 	idents []memberRef
-	groups []string // cohort: Group ids whose members the filters apply to
+	groups []string // Group ids: a cohort's filters apply to their members; a member list takes them in
+	expand bool     // take the groups' members in (member lists)
 }
 
 type memberRef struct {
@@ -56,7 +57,9 @@ type memberRef struct {
 	start, end time.Time
 }
 
-func (p *memberPlan) empty() bool { return len(p.refs) == 0 && len(p.idents) == 0 }
+func (p *memberPlan) empty() bool {
+	return len(p.refs) == 0 && len(p.idents) == 0 && len(p.groups) == 0
+}
 
 // instant reads a FHIR date or dateTime as the instant it starts.
 func instant(v string) (time.Time, bool) {
@@ -142,7 +145,7 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 		}
 		ref := text(ent, "reference")
 		switch {
-		case ref != "" && kind == kindCohort && strings.Contains(ref, "Group/"):
+		case ref != "" && strings.Contains(ref, "Group/"):
 			id, ok := cleanRef(ref, "Group")
 			if !ok {
 				bad("invalid", "Group.member[%d].entity.reference %q is not a Group reference on this server", i, ref)
@@ -167,6 +170,7 @@ func (s *Server) checkGroup(ctx context.Context, o *fhirout.Object, p *Principal
 			bad("required", "Group.member[%d].entity: give a reference (Patient/[id]) or an identifier", i)
 		}
 	}
+	plan.expand = kind == kindMember
 	for _, gid := range plan.groups {
 		g, err := s.store.group(ctx, gid)
 		if err != nil {
@@ -320,6 +324,20 @@ func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Princi
 		}
 		for _, r := range plan.refs {
 			out = append(out, newMember{PatientID: r.id, Start: r.start, End: r.end})
+		}
+	}
+	if plan.expand {
+		// A nested Group: its active members now (a snapshot).
+		for _, gid := range plan.groups {
+			err := s.store.eachMember(ctx, gid, func(m member) error {
+				if !m.Inactive {
+					out = append(out, newMember{PatientID: m.PatientID})
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, errStore
+			}
 		}
 	}
 	if len(plan.idents) > 0 {
