@@ -622,8 +622,10 @@ func (s *Server) changeGroup(w http.ResponseWriter, r *http.Request, o *fhirout.
 		}
 		now := s.now()
 		status := http.StatusCreated
-		if g.Kind == kindCohort {
-			ms = []newMember{} // its Patient references stay in the body: a cohort keeps no member rows
+		if g.Kind == kindCohort || ms == nil {
+			// A cohort's Patient references stay in its body: it keeps no
+			// member rows. A list without members replaces with none.
+			ms = []newMember{}
 		}
 		if old == nil {
 			if err := s.store.createGroup(ctx, g, ms, now); err != nil {

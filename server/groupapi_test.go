@@ -133,6 +133,11 @@ func TestClientManagedGroup(t *testing.T) {
 	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, append([]string{"If-Match", `W/"1"`}, payer...)...), 412, "version 2")
 	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, append([]string{"If-Match", `W/"2"`}, payer...)...), 200, `"versionId":"3"`)
 
+	// A PUT without members empties the list.
+	empty := strings.Replace(groupJSON("Plan members 2026"), `"type"`, `"id":"`+id+`","type"`, 1)
+	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), empty, payer...), 200, `"quantity":0`)
+	expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, payer...), 200, `"quantity":1`)
+
 	// Add and remove members.
 	expectStatus(t, h.do("POST", h.url("/fhir/Group/"+id+"/$member-add"), params("Patient/p4", "Patient/p1"), payer...), 200, "2 member(s) added")
 	expectStatus(t, h.do("POST", h.url("/fhir/Group/"+id+"/$member-remove"), params("Patient/p3", mrnSystem+"|MR-1001"), payer...), 200, "2 member(s) removed")
