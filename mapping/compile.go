@@ -5,8 +5,8 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
