@@ -424,6 +424,26 @@ func TestCohortGroups(t *testing.T) {
 	}
 	expectStatus(t, h.do("POST", h.url("/fhir/Group/"+id+"/$member-add"), params("Patient/p1"), payer...), 422, "criteria-based")
 
+	// An asynchronous update: the cohort becomes another.
+	upd := strings.Replace(cohortJSON("nd2", "Patient?gender=female"), `"type"`, `"id":"`+id+`","type"`, 1)
+	r := h.do("PUT", h.url("/fhir/Group/"+id), upd, append([]string{"Prefer", "respond-async"}, payer...)...)
+	expectStatus(t, r, 202, "")
+	status := r.Header.Get("Content-Location")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = h.do("GET", status, "", payer...)
+		if r.StatusCode != 202 || time.Now().After(deadline) {
+			break
+		}
+	}
+	expectStatus(t, r, 200, `"status":"200 OK"`)
+	m = h.done(h.accepted(h.kick("/Group/"+id+"/$export", "_type=Patient", payer...)), payer...)
+	if got := h.ids(m, payer...); !slices.Equal(got, []string{"Patient/p1", "Patient/p3"}) {
+		t.Errorf("updated cohort exports %v", got)
+	}
+	r = h.do("DELETE", status, "", payer...)
+	expectStatus(t, r, 202, "")
+	expectStatus(t, h.do("GET", status, "", payer...), 404, "")
+
 	// Unsupported parameters refuse the Group, each named.
 	for _, c := range []struct{ filter, want string }{
 		{"Patient?name=Smith", `search parameter \"name\"`},
