@@ -140,6 +140,12 @@ type Options struct {
 
 	HTTP HTTPLimits
 
+	// Storage keeps export files in an object store (nil: in the data
+	// directory); ClientStorage overrides it per client_id (an entry with
+	// no Store: the data directory for that client).
+	Storage       *ObjectStore
+	ClientStorage map[string]*ObjectStore
+
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
 }
@@ -187,6 +193,8 @@ type Server struct {
 	pendingEnds map[string]jobEnd
 	gzMu        sync.Mutex
 	stopOnce    sync.Once
+	// objRetry holds jobs whose objects could not be deleted (objects.go).
+	objRetry map[string]bool
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
@@ -231,6 +239,14 @@ func New(o Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("server: OnUnreadable %q: want %s or %s", o.OnUnreadable, UnreadableFail, UnreadableWarn)
 	}
+	if err := checkObjectStore(o.Storage, "Storage"); err != nil {
+		return nil, err
+	}
+	for id, cs := range o.ClientStorage {
+		if err := checkObjectStore(cs, "ClientStorage["+id+"]"); err != nil {
+			return nil, err
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -258,7 +274,7 @@ func New(o Options) (*Server, error) {
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
 		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: o.Metrics,
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
-		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{},
+		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{}, objRetry: map[string]bool{},
 	}
 	ctx := context.Background()
 	ids, err := st.failInterrupted(ctx, s.now(), s.now().Add(o.Expiry))
@@ -270,6 +286,20 @@ func New(o Options) (*Server, error) {
 		s.log.Warn("export job interrupted by restart", "job", id)
 	}
 	s.sweepJobDirs(ctx, true)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		go func() { // Close must not wait for a slow store
+			select {
+			case <-s.stop:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		s.sweepObjects(sctx)
+	}()
 	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: static groups: %w", err)
