@@ -152,10 +152,15 @@ func (s *Server) retryObjectRemovals() {
 }
 
 // sweepObjects removes from each object store what an interrupted process
-// left: incomplete uploads and the objects of jobs that are not finished
-// and live. It runs at start-up, before any job can run, in the
-// background: an unreachable store delays nothing.
-func (s *Server) sweepObjects(ctx context.Context) {
+// left: the objects of the jobs it interrupted, then incomplete uploads and
+// objects of unknown, failed or deleted jobs older than a minute before
+// start-up (store clocks differ from ours, and Azure's are in whole
+// seconds: a margin keeps the files of jobs started since). It runs at
+// start-up in the background: an unreachable store delays nothing.
+func (s *Server) sweepObjects(ctx context.Context, started time.Time, interrupted []string) {
+	for _, id := range interrupted {
+		s.removeObjects(id)
+	}
 	stores := map[storage.Store]bool{}
 	if o := s.opts.Storage; o != nil && o.Store != nil {
 		stores[o.Store] = true
@@ -165,11 +170,12 @@ func (s *Server) sweepObjects(ctx context.Context) {
 			stores[o.Store] = true
 		}
 	}
-	before := s.now()
+	before := started.Add(-time.Minute)
 	for st := range stores {
 		n, err := storage.Sweep(ctx, st, before, func(job string) bool {
 			rec, err := s.store.job(ctx, job)
-			return err != nil || (rec != nil && rec.State == stateDone) // on a store error keep it
+			// on a store error keep it
+			return err != nil || (rec != nil && rec.State != stateFailed && rec.State != stateDeleted)
 		})
 		if err != nil {
 			s.log.Error("sweeping the export store at start-up", "err", err)

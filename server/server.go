@@ -286,6 +286,7 @@ func New(o Options) (*Server, error) {
 		s.log.Warn("export job interrupted by restart", "job", id)
 	}
 	s.sweepJobDirs(ctx, true)
+	started := s.now()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -298,7 +299,7 @@ func New(o Options) (*Server, error) {
 			case <-sctx.Done():
 			}
 		}()
-		s.sweepObjects(sctx)
+		s.sweepObjects(sctx, started, ids)
 	}()
 	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
 		st.Close()
