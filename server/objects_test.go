@@ -36,7 +36,6 @@ func objectNames(t *testing.T, st storage.Store, prefix string) []string {
 	return names
 }
 
-
 // TestObjectStorePresigned: against each real store, an export's files are
 // uploaded while written; the manifest's urls are the store's own
 // pre-signed URLs (requiresAccessToken false) that a plain GET with no

@@ -147,7 +147,7 @@ func gcs(t testing.TB) storage.Config {
 	_, here, _, _ := runtime.Caller(0)
 	c := storage.Config{Kind: "gcs", Endpoint: ep, Bucket: unique(), Prefix: "exports", Anonymous: true,
 		CredentialsFile: filepath.Join(filepath.Dir(here), "..", "testdata", "gcs-test-service-account.json"),
-		PartSize: storage.MinPartSize, RetryBase: 10 * time.Millisecond}
+		PartSize:        storage.MinPartSize, RetryBase: 10 * time.Millisecond}
 	resp, err := http.Post(ep+"/storage/v1/b?project=test", "application/json", strings.NewReader(fmt.Sprintf(`{"name":%q}`, c.Bucket)))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("storagetest: create bucket: %v %v", err, resp)
