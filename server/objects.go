@@ -77,6 +77,9 @@ func checkObjectStore(o *ObjectStore, what string) error {
 	if o == nil {
 		return nil
 	}
+	if _, local := o.Store.(storage.Opener); local {
+		return fmt.Errorf("server: %s: a local store is the data directory: leave Store nil", what)
+	}
 	switch o.FileURLs {
 	case "":
 		o.FileURLs = FileURLsPresigned

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,4 +189,84 @@ func tamper(t *testing.T, raw string) string {
 	}
 	t.Fatalf("no signature in %s", raw)
 	return ""
+}
+
+// TestObjectStorePerClient: a client with its own storage entry (here the
+// data directory) keeps its files there while others use the server's
+// object store.
+func TestObjectStorePerClient(t *testing.T) {
+	st := openObjectStore(t, storagetest.Config(t, "s3"))
+	h := newHarness(t, func(o *Options) {
+		o.Storage = &ObjectStore{Store: st}
+		o.ClientStorage = map[string]*ObjectStore{"client-b": {}}
+	})
+	ma := h.done(h.accepted(h.kick("/$export", "")))
+	sb := h.accepted(h.kick("/$export", "", "X-Client", "client-b"))
+	mb := h.done(sb, "X-Client", "client-b")
+	if strings.HasPrefix(ma.Output[0].URL, h.ts.URL) {
+		t.Errorf("client-a's url %s is not the store's", ma.Output[0].URL)
+	}
+	if !strings.HasPrefix(mb.Output[0].URL, h.ts.URL+"/fhir/bulkfiles/") {
+		t.Errorf("client-b's url %s is not the server's", mb.Output[0].URL)
+	}
+	if len(h.ids(mb, "X-Client", "client-b")) == 0 {
+		t.Error("client-b's files are empty")
+	}
+	if left := objectNames(t, st, jobID(sb)+"/"); len(left) != 0 {
+		t.Errorf("client-b's job has objects: %v", left)
+	}
+	local, err := storage.Open(context.Background(), storage.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Exporter: h.exp, DataDir: t.TempDir(), BaseURL: "http://x/fhir", Storage: &ObjectStore{Store: local}}); err == nil {
+		t.Error("a local store accepted as an object store")
+	}
+}
+
+// TestObjectStoreExpiry: an expired job's objects are removed by the
+// janitor's purge, and a job deleted while running leaves none.
+func TestObjectStoreExpiry(t *testing.T) {
+	st := openObjectStore(t, storagetest.Config(t, "s3"))
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newHarness(t, func(o *Options) { o.Now = clock; o.Expiry = 10 * time.Minute; o.Storage = &ObjectStore{Store: st} })
+	status := h.accepted(h.kick("/$export", ""))
+	h.done(status)
+	id := jobID(status)
+	if len(objectNames(t, st, id+"/")) == 0 {
+		t.Fatal("no objects written")
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	h.s.purgeExpired(context.Background())
+	if left := objectNames(t, st, id+"/"); len(left) != 0 {
+		t.Errorf("expired job's objects left: %v", left)
+	}
+
+	// A job deleted while it runs leaves no objects.
+	h.exp.block = make(chan struct{})
+	h.exp.started = make(chan struct{}, 1)
+	status = h.accepted(h.kick("/$export", ""))
+	<-h.exp.started
+	expectStatus(t, h.do("DELETE", status, ""), http.StatusAccepted, "")
+	close(h.exp.block)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.s.mu.Lock()
+		running := len(h.s.running)
+		h.s.mu.Unlock()
+		if running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("deleted job still running")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := objectNames(t, st, jobID(status)+"/"); len(left) != 0 {
+		t.Errorf("deleted running job left objects %v", left)
+	}
 }

@@ -65,7 +65,7 @@ func runBenchExport(args []string) int {
 			return fail(err)
 		}
 		if objStore != nil {
-			fmt.Printf("storage: %s, file_urls %s\n", cfg.Storage.Kind, objStore.FileURLs)
+			fmt.Printf("storage: %s\n", cfg.Storage.Kind)
 		}
 	}
 	if fs.NArg() == 0 {
