@@ -70,6 +70,12 @@
 //     gzip copy that cannot be written falls back to the plain file; a job
 //     whose end cannot be recorded is answered from memory (a failure at
 //     once, a success once recorded) and recorded by the janitor later.
+//   - Object stores (Options.Storage, per client ClientStorage): files are
+//     uploaded as they are written and never touch the data dir; manifests
+//     carry the store's pre-signed URLs (signed when served) or, with
+//     FileURLsRedirect, the file route answers 307 to one after the token
+//     and owner checks. DELETE, expiry and failure remove the job's objects;
+//     start-up sweeps interrupted jobs' objects and incomplete uploads.
 //   - Every response carries X-Content-Type-Options: nosniff; status
 //     answers and files carry Cache-Control: no-store; 405 lists Allow;
 //     416 (bytes=-0 included) carries Content-Range: bytes */size and an
