@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +271,96 @@ func TestObjectStoreExpiry(t *testing.T) {
 	}
 	if left := objectNames(t, st, jobID(status)+"/"); len(left) != 0 {
 		t.Errorf("deleted running job left objects %v", left)
+	}
+}
+
+// memStore is an object store in memory that records aborted uploads.
+type memStore struct {
+	mu        sync.Mutex
+	objects   map[string][]byte
+	aborted   []string
+	deletions []string
+}
+
+type memWriter struct {
+	s    *memStore
+	name string
+	buf  []byte
+}
+
+func (w *memWriter) Write(p []byte) (int, error) { w.buf = append(w.buf, p...); return len(p), nil }
+func (w *memWriter) Close() error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.s.objects[w.name] = w.buf
+	return nil
+}
+func (w *memWriter) Abort() error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.s.aborted = append(w.s.aborted, w.name)
+	return nil
+}
+
+func (s *memStore) Create(_ context.Context, name string) (storage.Writer, error) {
+	return &memWriter{s: s, name: name}, nil
+}
+func (s *memStore) Stat(context.Context, string) (storage.Info, error) { return storage.Info{}, nil }
+func (s *memStore) Delete(context.Context, string) error               { return nil }
+func (s *memStore) DeletePrefix(_ context.Context, p string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletions = append(s.deletions, p)
+	for k := range s.objects {
+		if strings.HasPrefix(k, p) {
+			delete(s.objects, k)
+		}
+	}
+	return nil
+}
+func (s *memStore) List(context.Context, string, func(storage.Info) error) error { return nil }
+func (s *memStore) SignedURL(_ context.Context, name string, _ storage.URLParams) (string, error) {
+	return "https://store.example/" + name + "?sig=x", nil
+}
+
+// TestObjectStoreAbortsOnCancel: a job cancelled while files are open
+// aborts their uploads rather than committing them, and its prefix is
+// removed; the data dir gets no files at any point. (No server needed.)
+func TestObjectStoreAbortsOnCancel(t *testing.T) {
+	ms := &memStore{objects: map[string][]byte{}}
+	h := newHarness(t, func(o *Options) { o.Storage = &ObjectStore{Store: ms} })
+	h.exp.block = make(chan struct{})
+	h.exp.started = make(chan struct{}, 1)
+	status := h.accepted(h.kick("/$export", ""))
+	<-h.exp.started // the Group file is open, written, not closed
+	expectStatus(t, h.do("DELETE", status, ""), http.StatusAccepted, "")
+	close(h.exp.block)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.s.mu.Lock()
+		running := len(h.s.running)
+		h.s.mu.Unlock()
+		if running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("deleted job still running")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	id := jobID(status)
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if len(ms.aborted) == 0 || ms.aborted[0] != id+"/output/Group.ndjson" {
+		t.Errorf("aborted uploads %v, want the open Group file", ms.aborted)
+	}
+	if len(ms.objects) != 0 {
+		t.Errorf("objects committed by a cancelled job: %v", ms.objects)
+	}
+	if !slices.Contains(ms.deletions, id+"/") {
+		t.Errorf("prefix not removed: %v", ms.deletions)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "jobs", id)); !os.IsNotExist(err) {
+		t.Errorf("an object-store job has a directory in the data dir: %v", err)
 	}
 }
