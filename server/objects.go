@@ -189,7 +189,7 @@ func (s *Server) sweepObjects(ctx context.Context, started time.Time, interrupte
 	}
 }
 
-// fileURL is a job file's manifest url when it lives in an object store:
+// objectURL is a job file's manifest url when it lives in an object store:
 // a fresh pre-signed URL, or the server's route for redirect.
 func (s *Server) objectURL(ctx context.Context, o *ObjectStore, rec *jobRecord, f jobFile) (string, error) {
 	if rec.FileURLs == FileURLsRedirect {
