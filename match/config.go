@@ -130,6 +130,24 @@ func decode(path string, data []byte, c *Config) error {
 	v.checkKeys(doc, schema, "")
 	v.checkFields(doc)
 	if len(v.problems) == 0 {
+		old := c.Fields
+		c.Fields = nil
+		defer func() { // a file's field levels override the defaults one by one
+			for f, lv := range old {
+				if c.Fields == nil {
+					c.Fields = map[string]map[string]float64{}
+				}
+				if c.Fields[f] == nil {
+					c.Fields[f] = lv
+					continue
+				}
+				for l, w := range lv {
+					if _, set := c.Fields[f][l]; !set {
+						c.Fields[f][l] = w
+					}
+				}
+			}
+		}()
 		if err := doc.Decode(c); err != nil {
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
