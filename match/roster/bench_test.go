@@ -1,0 +1,71 @@
+package roster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"iisbridge/match"
+)
+
+// BenchmarkRoster matches 100,000 roster rows against a population of
+// MATCH_BENCH_PERSONS persons (default 1,000,000) in a MemStore and
+// reports rows/s, precision and recall. One iteration is the whole
+// roster: run with -benchtime=1x.
+func BenchmarkRoster(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("MATCH_BENCH_PERSONS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatalf("MATCH_BENCH_PERSONS: %v", err)
+		}
+	}
+	rows := min(100_000, n)
+	m, err := match.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	ps, st := population(b, m, 1, n)
+	roster, err := Generate(ps, Config{Seed: 1, Rows: rows})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Lookup(context.Background(), "", 0) // sort the keys outside the timing
+	build := time.Since(t0)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ResetTimer()
+	for range b.N {
+		var ev Evaluator
+		i, compared := 0, 0
+		err := m.All(context.Background(), st, func() (match.Record, bool, error) {
+			if i == len(roster) {
+				return match.Record{}, false, nil
+			}
+			i++
+			return roster[i-1].Record, true, nil
+		}, 0, func(in match.Record, res match.Result) error {
+			compared += res.Compared
+			ev.Add(roster[indexOf(in.ID)], res)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep := ev.Report()
+		b.ReportMetric(float64(rows)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+		b.ReportMetric(float64(compared)/float64(rows), "compared/row")
+		b.ReportMetric(rep.Precision, "precision")
+		b.ReportMetric(rep.Recall, "recall")
+		if i := b.N; i == 1 {
+			fmt.Fprintf(os.Stderr, "%d persons built and indexed in %s (heap %d MB)\n", n, build.Round(time.Millisecond), ms.HeapAlloc>>20)
+			rep.Print(os.Stderr)
+		}
+	}
+}
