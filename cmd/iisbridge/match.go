@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"iisbridge/match"
+	"iisbridge/match/roster"
+	"iisbridge/sources/synth"
+	"iisbridge/sources/synth/synthtest"
+)
+
+func init() {
+	register(&command{
+		Name:  "match",
+		Usage: "--roster FILE.csv --patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json]",
+		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
+		Run:   runMatch,
+		Long: `Each roster row (CSV: id, given, family, birth_date, sex, postal_code, phone,
+identifiers) gets one JSON line on standard output, in roster order: the outcome
+(matched: exactly one certain candidate; ambiguous: several certain, or only
+probable/possible ones; not-found) and the candidates, best first, with score,
+match grade and the level of each field. No row is left out.
+
+The Patients are FHIR Patient NDJSON, as "convert" or a Patient $export writes
+them. --config is a matcher YAML (match/default.yaml documents every key).
+--truth (as "gen --roster" writes it) prints precision and recall per kind of
+row to standard error; --world, the generated world's truth.json, turns its
+person keys into the Patient ids (through the Patients' MR and SR identifiers).
+
+  iisbridge gen --people 20000 --roster 2000 --out w
+  iisbridge convert --out fhir w
+  iisbridge match --roster w.roster.csv --patients fhir/Patient.ndjson \
+      --truth w.roster.truth.csv --world w.truth.json > results.ndjson`,
+	})
+}
+
+func runMatch(args []string) int {
+	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	rosterPath := fs.String("roster", "", "roster CSV `file`")
+	patients := fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
+	cfgPath := fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
+	truthPath := fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
+	worldPath := fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
+	workers := fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *rosterPath == "" || *patients == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "iisbridge match: want --roster FILE.csv --patients Patient.ndjson and no arguments")
+		return 2
+	}
+	cfg := match.DefaultConfig()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = match.Load(*cfgPath); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+	}
+	m, err := match.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	st := match.NewMemStore(m)
+	holders := map[string][]string{} // identifier key (synthtest.Keys) → Patient ids, for --world
+	n, err := loadPatients(*patients, st, holders)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	var truth map[string]roster.Row
+	if *truthPath != "" {
+		if truth, err = roster.ReadTruth(*truthPath); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+		if *worldPath != "" {
+			w, err := synth.ReadTruth(*worldPath)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+				return 1
+			}
+			pidOf, problems := synthtest.MatchPatients(w.Persons, holders)
+			if len(problems) > 0 {
+				fmt.Fprintf(os.Stderr, "iisbridge match: %d truth persons not found exactly once among the Patients (first: %s)\n", len(problems), problems[0])
+			}
+			for id, t := range truth {
+				if t.Person != "" {
+					t.Person = pidOf[t.Person]
+					truth[id] = t
+				}
+			}
+		}
+	}
+	f, err := os.Open(*rosterPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	rd, err := roster.NewReader(bufio.NewReader(f), *rosterPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	out := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(out)
+	var ev roster.Evaluator
+	counts := map[match.Outcome]int{}
+	err = m.All(cmdContext(), st, rd.Next, *workers, func(in match.Record, res match.Result) error {
+		counts[res.Outcome]++
+		if truth != nil {
+			t, ok := truth[in.ID]
+			if !ok {
+				return fmt.Errorf("row %q is not in the truth file", in.ID)
+			}
+			ev.Add(t, res)
+		}
+		return enc.Encode(res)
+	})
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		if cmdContext().Err() != nil {
+			err = errInterrupted
+		}
+		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		if err == errInterrupted {
+			return 130
+		}
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "matched %d rows against %d Patients: %d matched, %d ambiguous, %d not found\n",
+		counts[match.Matched]+counts[match.Ambiguous]+counts[match.NotFound], n, counts[match.Matched], counts[match.Ambiguous], counts[match.NotFound])
+	if truth != nil {
+		ev.Report().Print(os.Stderr)
+	}
+	return 0
+}
+
+// fhirPatient is the part of a FHIR Patient the matcher reads.
+type fhirPatient struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Name         []struct {
+		Use    string   `json:"use"`
+		Family string   `json:"family"`
+		Given  []string `json:"given"`
+	} `json:"name"`
+	BirthDate string `json:"birthDate"`
+	Gender    string `json:"gender"`
+	Address   []struct {
+		PostalCode string `json:"postalCode"`
+	} `json:"address"`
+	Telecom []struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	} `json:"telecom"`
+	Identifier []fhirIdentifier `json:"identifier"`
+}
+
+type fhirIdentifier struct {
+	Type struct {
+		Coding []struct {
+			Code string `json:"code"`
+		} `json:"coding"`
+	} `json:"type"`
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+func (id fhirIdentifier) typeCode() string {
+	if len(id.Type.Coding) == 0 {
+		return ""
+	}
+	return id.Type.Coding[0].Code
+}
+
+// PatientRecord is the matcher's view of a FHIR Patient: the first
+// official (else first) name, the first address's postal code, the first
+// phone.
+func patientRecord(p *fhirPatient) match.Record {
+	r := match.Record{ID: p.ID, BirthDate: p.BirthDate, Sex: p.Gender}
+	for i, n := range p.Name {
+		if i == 0 || n.Use == "official" {
+			r.Family, r.Given, r.Middle = n.Family, "", ""
+			if len(n.Given) > 0 {
+				r.Given = n.Given[0]
+			}
+			if len(n.Given) > 1 {
+				r.Middle = strings.Join(n.Given[1:], " ")
+			}
+			if n.Use == "official" {
+				break
+			}
+		}
+	}
+	if len(p.Address) > 0 {
+		r.Postal = p.Address[0].PostalCode
+	}
+	for _, t := range p.Telecom {
+		if t.System == "phone" {
+			r.Phone = t.Value
+			break
+		}
+	}
+	for _, id := range p.Identifier {
+		r.Identifiers = append(r.Identifiers, match.Identifier{System: id.System, Value: id.Value})
+	}
+	return r
+}
+
+func loadPatients(path string, st *match.MemStore, holders map[string][]string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	n := 0
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(strings.TrimSpace(string(b))) > 0 {
+			var p fhirPatient
+			if jerr := json.Unmarshal(b, &p); jerr != nil {
+				return n, fmt.Errorf("%s:%d: %v", path, line, jerr)
+			}
+			if p.ResourceType != "Patient" || p.ID == "" {
+				return n, fmt.Errorf("%s:%d: want a Patient with an id, got a %q", path, line, p.ResourceType)
+			}
+			for _, id := range p.Identifier {
+				if t := id.typeCode(); t == "MR" || t == "SR" {
+					holders[t+"|"+id.Value] = append(holders[t+"|"+id.Value], p.ID)
+				}
+			}
+			if aerr := st.Add(patientRecord(&p)); aerr != nil {
+				return n, fmt.Errorf("%s:%d: %v", path, line, aerr)
+			}
+			n++
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// writeRoster is gen --roster: rows drawn from the truth's persons.
+func writeRoster(truthPath, base string, seed int64, rows int) error {
+	t, err := synth.ReadTruth(truthPath)
+	if err != nil {
+		return err
+	}
+	persons := roster.FromSynth(t.Persons)
+	if rows > len(persons) {
+		return fmt.Errorf("%d rows asked of a world of %d persons", rows, len(persons))
+	}
+	rs, err := roster.Generate(persons, roster.Config{Seed: seed, Rows: rows})
+	if err != nil {
+		return err
+	}
+	if err := roster.WriteFiles(base+".roster.csv", base+".roster.truth.csv", rs); err != nil {
+		return err
+	}
+	fmt.Printf("roster: %s (%d rows), its truth %s\n", base+".roster.csv", rows, base+".roster.truth.csv")
+	return nil
+}
