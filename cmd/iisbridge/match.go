@@ -40,8 +40,11 @@ person keys into the Patient ids (through the Patients' MR and SR identifiers).
 	})
 }
 
-func runMatch(args []string) int {
+func runMatch(args []string) int { return matchCmd(args, os.Stdout, os.Stderr) }
+
+func matchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	rosterPath := fs.String("roster", "", "roster CSV `file`")
 	patients := fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
 	cfgPath := fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
@@ -52,44 +55,44 @@ func runMatch(args []string) int {
 		return 2
 	}
 	if *rosterPath == "" || *patients == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "iisbridge match: want --roster FILE.csv --patients Patient.ndjson and no arguments")
+		fmt.Fprintln(stderr, "iisbridge match: want --roster FILE.csv --patients Patient.ndjson and no arguments")
 		return 2
 	}
 	cfg := match.DefaultConfig()
 	if *cfgPath != "" {
 		var err error
 		if cfg, err = match.Load(*cfgPath); err != nil {
-			fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 			return 1
 		}
 	}
 	m, err := match.New(cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
 	}
 	st := match.NewMemStore(m)
 	holders := map[string][]string{} // identifier key (synthtest.Keys) → Patient ids, for --world
 	n, err := loadPatients(*patients, st, holders)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
 	}
 	var truth map[string]roster.Row
 	if *truthPath != "" {
 		if truth, err = roster.ReadTruth(*truthPath); err != nil {
-			fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 			return 1
 		}
 		if *worldPath != "" {
 			w, err := synth.ReadTruth(*worldPath)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+				fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 				return 1
 			}
 			pidOf, problems := synthtest.MatchPatients(w.Persons, holders)
 			if len(problems) > 0 {
-				fmt.Fprintf(os.Stderr, "iisbridge match: %d truth persons not found exactly once among the Patients (first: %s)\n", len(problems), problems[0])
+				fmt.Fprintf(stderr, "iisbridge match: %d truth persons not found exactly once among the Patients (first: %s)\n", len(problems), problems[0])
 			}
 			for id, t := range truth {
 				if t.Person != "" {
@@ -101,16 +104,16 @@ func runMatch(args []string) int {
 	}
 	f, err := os.Open(*rosterPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
 	}
 	defer f.Close()
 	rd, err := roster.NewReader(bufio.NewReader(f), *rosterPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(out)
 	var ev roster.Evaluator
 	counts := map[match.Outcome]int{}
@@ -132,16 +135,16 @@ func runMatch(args []string) int {
 		if cmdContext().Err() != nil {
 			err = errInterrupted
 		}
-		fmt.Fprintf(os.Stderr, "iisbridge match: %v\n", err)
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		if err == errInterrupted {
 			return 130
 		}
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "matched %d rows against %d Patients: %d matched, %d ambiguous, %d not found\n",
+	fmt.Fprintf(stderr, "matched %d rows against %d Patients: %d matched, %d ambiguous, %d not found\n",
 		counts[match.Matched]+counts[match.Ambiguous]+counts[match.NotFound], n, counts[match.Matched], counts[match.Ambiguous], counts[match.NotFound])
 	if truth != nil {
-		ev.Report().Print(os.Stderr)
+		ev.Report().Print(stderr)
 	}
 	return 0
 }

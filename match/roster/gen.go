@@ -120,7 +120,7 @@ func Generate(persons []match.Record, cfg Config) ([]Row, error) {
 			src := persons[order[len(order)-1-i]] // from the far end: never a member row too
 			p := src
 			p.ID, p.Identifiers = id, nil
-			for p.Given == src.Given || similarGiven(p.Given, src.Given) {
+			for similarGiven(p.Given, src.Given) || src.Middle != "" && similarGiven(p.Given, src.Middle) {
 				if r.IntN(2) == 0 {
 					p.Given, p.Sex = skewed(r, femaleGiven), "F"
 				} else {
@@ -192,7 +192,8 @@ func pickKind(r *rand.Rand) string {
 }
 
 // similarGiven keeps lookalikes honest: a twin called by a near-identical
-// name is not a different person to any matcher (nor to a human).
+// name (or by the person's middle name) is not a different person to any
+// matcher, nor to a human.
 func similarGiven(a, b string) bool {
 	return match.JaroWinkler(strings.ToLower(a), strings.ToLower(b)) >= 0.88
 }
