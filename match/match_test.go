@@ -192,3 +192,22 @@ func TestConfigProblems(t *testing.T) {
 		t.Errorf("overrides do not merge with the defaults: %+v", c)
 	}
 }
+
+func TestFHIRPatientRecord(t *testing.T) {
+	p, err := ParsePatient([]byte(`{"resourceType":"Patient","id":"p9",
+	 "identifier":[{"type":{"coding":[{"code":"MA"}]},"system":"urn:ma","value":"M1"}],
+	 "name":[{"use":"old","family":"Old","given":["X"]},{"use":"official","family":"Núñez","given":["Ana","María"]}],
+	 "gender":"female","birthDate":"2012-02-03",
+	 "telecom":[{"system":"email","value":"a@b"},{"system":"phone","value":"608-555-0199"}],
+	 "address":[{"use":"old","postalCode":"11111"},{"postalCode":"53703"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Record()
+	want := Record{ID: "p9", Given: "Ana", Middle: "María", Family: "Núñez", BirthDate: "2012-02-03", Sex: "female",
+		Postal: "53703", Phone: "608-555-0199", Identifiers: []Identifier{{"urn:ma", "M1"}}}
+	if r.ID != want.ID || r.Given != want.Given || r.Middle != want.Middle || r.Family != want.Family || r.Postal != want.Postal ||
+		r.Phone != want.Phone || len(r.Identifiers) != 1 || r.Identifiers[0] != want.Identifiers[0] || p.Identifier[0].TypeCode() != "MA" {
+		t.Errorf("Record() = %+v, want %+v", r, want)
+	}
+}

@@ -149,78 +149,6 @@ func matchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// fhirPatient is the part of a FHIR Patient the matcher reads.
-type fhirPatient struct {
-	ResourceType string `json:"resourceType"`
-	ID           string `json:"id"`
-	Name         []struct {
-		Use    string   `json:"use"`
-		Family string   `json:"family"`
-		Given  []string `json:"given"`
-	} `json:"name"`
-	BirthDate string `json:"birthDate"`
-	Gender    string `json:"gender"`
-	Address   []struct {
-		PostalCode string `json:"postalCode"`
-	} `json:"address"`
-	Telecom []struct {
-		System string `json:"system"`
-		Value  string `json:"value"`
-	} `json:"telecom"`
-	Identifier []fhirIdentifier `json:"identifier"`
-}
-
-type fhirIdentifier struct {
-	Type struct {
-		Coding []struct {
-			Code string `json:"code"`
-		} `json:"coding"`
-	} `json:"type"`
-	System string `json:"system"`
-	Value  string `json:"value"`
-}
-
-func (id fhirIdentifier) typeCode() string {
-	if len(id.Type.Coding) == 0 {
-		return ""
-	}
-	return id.Type.Coding[0].Code
-}
-
-// PatientRecord is the matcher's view of a FHIR Patient: the first
-// official (else first) name, the first address's postal code, the first
-// phone.
-func patientRecord(p *fhirPatient) match.Record {
-	r := match.Record{ID: p.ID, BirthDate: p.BirthDate, Sex: p.Gender}
-	for i, n := range p.Name {
-		if i == 0 || n.Use == "official" {
-			r.Family, r.Given, r.Middle = n.Family, "", ""
-			if len(n.Given) > 0 {
-				r.Given = n.Given[0]
-			}
-			if len(n.Given) > 1 {
-				r.Middle = strings.Join(n.Given[1:], " ")
-			}
-			if n.Use == "official" {
-				break
-			}
-		}
-	}
-	if len(p.Address) > 0 {
-		r.Postal = p.Address[0].PostalCode
-	}
-	for _, t := range p.Telecom {
-		if t.System == "phone" {
-			r.Phone = t.Value
-			break
-		}
-	}
-	for _, id := range p.Identifier {
-		r.Identifiers = append(r.Identifiers, match.Identifier{System: id.System, Value: id.Value})
-	}
-	return r
-}
-
 func loadPatients(path string, st *match.MemStore, holders map[string][]string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -232,19 +160,19 @@ func loadPatients(path string, st *match.MemStore, holders map[string][]string) 
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if len(strings.TrimSpace(string(b))) > 0 {
-			var p fhirPatient
-			if jerr := json.Unmarshal(b, &p); jerr != nil {
+			p, jerr := match.ParsePatient(b)
+			if jerr != nil {
 				return n, fmt.Errorf("%s:%d: %v", path, line, jerr)
 			}
 			if p.ResourceType != "Patient" || p.ID == "" {
 				return n, fmt.Errorf("%s:%d: want a Patient with an id, got a %q", path, line, p.ResourceType)
 			}
 			for _, id := range p.Identifier {
-				if t := id.typeCode(); t == "MR" || t == "SR" {
+				if t := id.TypeCode(); t == "MR" || t == "SR" {
 					holders[t+"|"+id.Value] = append(holders[t+"|"+id.Value], p.ID)
 				}
 			}
-			if aerr := st.Add(patientRecord(&p)); aerr != nil {
+			if aerr := st.Add(p.Record()); aerr != nil {
 				return n, fmt.Errorf("%s:%d: %v", path, line, aerr)
 			}
 			n++
