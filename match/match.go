@@ -34,9 +34,9 @@ const (
 // test population). Implementations file every person under the keys
 // Matcher.BlockingKeys gives for it, and must be safe for concurrent use.
 type Candidates interface {
-	// Lookup returns the ids filed under key; it may stop after limit+1
-	// ids, which tells the matcher the block is too common to use.
-	Lookup(ctx context.Context, key string, limit int) ([]string, error)
+	// Lookup returns the ids filed under key, or more = true (and no ids)
+	// when there are over limit: a block too common to use.
+	Lookup(ctx context.Context, key string, limit int) (ids []string, more bool, err error)
 	// Person returns the demographics of one person; ok is false for an
 	// id no longer known.
 	Person(ctx context.Context, id string) (r Record, ok bool, err error)
@@ -234,11 +234,11 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 	var ids []string
 	bc := m.cfg.Blocking
 	for _, k := range m.blockingKeys(&n, nil) {
-		got, err := c.Lookup(ctx, k, bc.MaxBlock)
+		got, more, err := c.Lookup(ctx, k, bc.MaxBlock)
 		if err != nil {
 			return res, fmt.Errorf("matching input %q: candidate lookup: %w", in.ID, err)
 		}
-		if len(got) > bc.MaxBlock {
+		if more {
 			res.SkippedBlocks++
 			continue
 		}

@@ -77,7 +77,7 @@ func (s *MemStore) sort() {
 }
 
 // Lookup implements Candidates.
-func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, error) {
+func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, bool, error) {
 	s.mu.RLock()
 	if !s.sorted {
 		s.mu.RUnlock()
@@ -86,7 +86,7 @@ func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, e
 	}
 	defer s.mu.RUnlock()
 	h := maphash.String(s.seed, key)
-	lo, _ := slices.BinarySearchFunc(s.keys, h, func(e keyEntry, h uint64) int {
+	cmpH := func(e keyEntry, h uint64) int {
 		switch {
 		case e.h < h:
 			return -1
@@ -94,15 +94,23 @@ func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, e
 			return 1
 		}
 		return 0
-	})
-	var out []string
-	for j := lo; j < len(s.keys) && s.keys[j].h == h; j++ {
-		out = append(out, s.recs[s.keys[j].i].ID)
-		if len(out) > limit {
-			break
-		}
 	}
-	return out, nil
+	lo, found := slices.BinarySearchFunc(s.keys, h, cmpH)
+	if !found {
+		return nil, false, nil
+	}
+	hi := lo + 1
+	for hi < len(s.keys) && s.keys[hi].h == h {
+		if hi-lo >= limit {
+			return nil, true, nil
+		}
+		hi++
+	}
+	out := make([]string, hi-lo)
+	for j := lo; j < hi; j++ {
+		out[j-lo] = s.recs[s.keys[j].i].ID
+	}
+	return out, false, nil
 }
 
 // Person implements Candidates.

@@ -2,6 +2,7 @@ package roster
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func person(r *rand.Rand, id string) match.Record {
 // often than the last.
 func skewed(r *rand.Rand, t []string) string {
 	x := r.Float64()
-	return t[int(x*x*x*float64(len(t)))]
+	return t[int(math.Pow(x, 1.5)*float64(len(t)))] // the first ~3.5 % of a 150-name table, the last ~0.4 %
 }
 
 // Row is one generated roster row and its truth.
