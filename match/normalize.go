@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -46,52 +44,40 @@ type normalized struct {
 	ids                   []string
 }
 
-var stripMarks = runes.Remove(runes.In(unicode.Mn))
-
 // nameText reduces a name to lower-case letters: diacritics dropped
-// (NFD, then combining marks removed), punctuation and digits dropped,
-// words separated by single spaces.
+// (each non-ASCII rune decomposed, NFD, and its combining marks left
+// out), punctuation and digits dropped, words separated by single spaces.
 func nameText(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			ascii = false
-			break
-		}
-	}
-	if !ascii {
-		if t, _, err := transform.String(transform.Chain(norm.NFD, stripMarks, norm.NFC), s); err == nil {
-			s = t
-		}
-	}
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z':
-		case r >= 'A' && r <= 'Z':
-			r += 'a' - 'A'
-		case r == 'ß':
-			if space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space = false
-			b.WriteString("ss")
-			continue
-		case unicode.IsLetter(r):
-			r = unicode.ToLower(r)
-		case r == '\'' || r == '.' || r == '’': // O'Brien, St. John: no word break
-			continue
-		default:
-			space = true
-			continue
-		}
+	var dec [16]byte
+	put := func(r rune) {
 		if space && b.Len() > 0 {
 			b.WriteByte(' ')
 		}
 		space = false
 		b.WriteRune(r)
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z':
+			put(r)
+		case r >= 'A' && r <= 'Z':
+			put(r + 'a' - 'A')
+		case r == 'ß':
+			put('s')
+			b.WriteByte('s')
+		case r == '\'' || r == '.' || r == '’': // O'Brien, St. John: no word break
+		case r >= 0x80 && unicode.IsLetter(r):
+			for _, d := range string(norm.NFD.Append(dec[:0], []byte(string(r))...)) {
+				if !unicode.Is(unicode.Mn, d) {
+					put(unicode.ToLower(d))
+				}
+			}
+		default:
+			space = true
+		}
 	}
 	return b.String()
 }
@@ -185,8 +171,10 @@ func normSex(s string) byte {
 // normIdentifier keeps the system as given (URIs are case-sensitive) and
 // upper-cases the value without spaces or dashes, as registries print
 // Medicaid and MRN numbers in several ways.
+var idSeparators = strings.NewReplacer(" ", "", "-", "")
+
 func normIdentifier(id Identifier) string {
-	v := strings.ToUpper(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(id.Value)))
+	v := strings.ToUpper(idSeparators.Replace(strings.TrimSpace(id.Value)))
 	sys := strings.TrimSpace(id.System)
 	if v == "" {
 		return ""
