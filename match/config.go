@@ -70,9 +70,9 @@ var fieldOrder = []string{"given", "family", "birth_date", "sex", "postal", "pho
 var BlockingKeyKinds = []string{"identifier", "birth_date", "family_soundex_birth_year", "postal_given_initial", "phone", "given_family"}
 
 var schema = map[string]any{
-	"normalize": map[string]any{"nicknames": nil, "nickname_file": nil},
-	"fields":    nil, // checked against levels below
-	"rules":     map[string]any{"[]": map[string]any{"name": nil, "require": nil, "any_of": nil}},
+	"normalize":  map[string]any{"nicknames": nil, "nickname_file": nil},
+	"fields":     nil, // checked against levels below
+	"rules":      map[string]any{"[]": map[string]any{"name": nil, "require": nil, "any_of": nil}},
 	"thresholds": map[string]any{"certain": nil, "certain_min_weight": nil, "probable": nil, "possible": nil},
 	"blocking":   map[string]any{"keys": nil, "max_block": nil, "max_candidates": nil},
 }

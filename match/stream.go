@@ -18,9 +18,9 @@ func (m *Matcher) All(ctx context.Context, c Candidates, next func() (Record, bo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {
-		in  Record
-		res Result
-		err error
+		in   Record
+		res  Result
+		err  error
 		done chan struct{}
 	}
 	queue := make(chan *job, 4*workers) // in input order, for emit
