@@ -54,6 +54,7 @@ const (
 	matchResourceExt = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/match-resource"
 	matchGradeExt    = "http://hl7.org/fhir/StructureDefinition/match-grade"
 	levelBulkMatch   = "bulk-match"
+	opBulkMatch      = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match"
 )
 
 // matchRequest is a parsed $bulk-match Parameters body.

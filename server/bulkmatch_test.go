@@ -92,6 +92,7 @@ func TestBulkMatch(t *testing.T) {
 
 func TestBulkMatchRefusals(t *testing.T) {
 	h := newHarness(t, nil)
+	expectStatus(t, h.do("GET", h.url("/fhir/metadata"), ""), http.StatusOK, opBulkMatch)
 	noID := map[string]any{"name": "resource", "resource": map[string]any{"resourceType": "Patient", "birthDate": "2019-03-14"}}
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{noID}), http.StatusBadRequest, "needs an id")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", nil), http.StatusBadRequest, "at least one resource")
