@@ -42,6 +42,12 @@ type Candidates interface {
 	Person(ctx context.Context, id string) (r Record, ok bool, err error)
 }
 
+// prenormalized is implemented by stores that keep their persons
+// normalized by the same Matcher (MemStore).
+type prenormalized interface {
+	normalizedPerson(m *Matcher, id string) (*normalized, bool)
+}
+
 // Candidate is one person an input may be.
 type Candidate struct {
 	ID     string  `json:"id"`
@@ -254,17 +260,25 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 			ids = append(ids, id)
 		}
 	}
+	pre, _ := c.(prenormalized)
 	for _, id := range ids {
-		r, ok, err := c.Person(ctx, id)
-		if err != nil {
-			return res, fmt.Errorf("matching input %q: reading candidate: %w", in.ID, err)
+		cn, ok := (*normalized)(nil), false
+		if pre != nil {
+			cn, ok = pre.normalizedPerson(m, id)
 		}
 		if !ok {
-			continue
+			r, found, err := c.Person(ctx, id)
+			if err != nil {
+				return res, fmt.Errorf("matching input %q: reading candidate: %w", in.ID, err)
+			}
+			if !found {
+				continue
+			}
+			x := m.normalize(&r)
+			cn = &x
 		}
 		res.Compared++
-		cn := m.normalize(&r)
-		cand := m.score(&n, &cn)
+		cand := m.score(&n, cn)
 		if cand.Grade == CertainlyNot {
 			continue
 		}

@@ -18,6 +18,7 @@ type MemStore struct {
 
 	mu     sync.RWMutex
 	recs   []Record
+	norms  []normalized // recs normalized once, at Add
 	byID   map[string]int32
 	keys   []keyEntry
 	sorted bool
@@ -44,6 +45,7 @@ func (s *MemStore) Add(r Record) error {
 	s.recs = append(s.recs, r)
 	s.byID[r.ID] = i
 	n := s.m.normalize(&r)
+	s.norms = append(s.norms, n)
 	for _, k := range s.m.blockingKeys(&n, nil) {
 		s.keys = append(s.keys, keyEntry{maphash.String(s.seed, k), i})
 	}
@@ -122,4 +124,19 @@ func (s *MemStore) Person(_ context.Context, id string) (Record, bool, error) {
 		return Record{}, false, nil
 	}
 	return s.recs[i], true, nil
+}
+
+// normalizedPerson spares Match normalizing the candidate again: the
+// store did it once with the same Matcher.
+func (s *MemStore) normalizedPerson(m *Matcher, id string) (*normalized, bool) {
+	if m != s.m {
+		return nil, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return &s.norms[i], true
 }
