@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -14,8 +15,9 @@ import (
 
 // BenchmarkRoster matches 100,000 roster rows against a population of
 // IISBRIDGE_MATCH_BENCH_PERSONS persons (default 1,000,000) in a MemStore and
-// reports rows/s, precision and recall. One iteration is the whole
-// roster: run with -benchtime=1x.
+// reports rows/s, precision and recall; IISBRIDGE_MATCH_BENCH_STORE=sqlite
+// puts the persons in a SQLStore instead (memory flat in their number).
+// One iteration is the whole roster: run with -benchtime=1x.
 func BenchmarkRoster(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("IISBRIDGE_MATCH_BENCH_PERSONS"); s != "" {
@@ -30,12 +32,39 @@ func BenchmarkRoster(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	ps, st := population(b, m, 1, n)
+	var st match.Candidates
+	var ps []match.Record
+	if os.Getenv("IISBRIDGE_MATCH_BENCH_STORE") == "sqlite" {
+		sq, err := match.OpenSQLStore(filepath.Join(b.TempDir(), "candidates.db"), m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sq.Close()
+		batch := make([]match.Record, 0, 10000)
+		for i := range n {
+			p := Person(1, i)
+			batch = append(batch, p)
+			if i < rows*5/4 { // the roster's source (members, lookalikes)
+				ps = append(ps, p)
+			}
+			if len(batch) == cap(batch) || i == n-1 {
+				if err := sq.Add(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		st = sq
+	} else {
+		var mem *match.MemStore
+		ps, mem = population(b, m, 1, n)
+		mem.Lookup(context.Background(), "", 1) // sort the keys outside the timing
+		st = mem
+	}
 	roster, err := Generate(ps, Config{Seed: 1, Rows: rows})
 	if err != nil {
 		b.Fatal(err)
 	}
-	st.Lookup(context.Background(), "", 1) // sort the keys outside the timing
 	build := time.Since(t0)
 	runtime.GC()
 	var ms runtime.MemStats
@@ -62,7 +91,7 @@ func BenchmarkRoster(b *testing.B) {
 		rep := ev.Report()
 		b.ReportMetric(float64(rows)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 		b.ReportMetric(float64(compared)/float64(rows), "compared/row")
-		b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+		b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		b.ReportMetric(rep.Precision, "precision")
 		b.ReportMetric(rep.Recall, "recall")
 		if i := b.N; i == 1 {

@@ -1,0 +1,55 @@
+package roster
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"iisbridge/match"
+)
+
+// TestSQLStoreAgrees: the on-disk store gives the matcher the same
+// candidates as the in-memory one, so every row's outcome and ranking agree.
+func TestSQLStoreAgrees(t *testing.T) {
+	m, err := match.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, mem := population(t, m, 11, 5000)
+	path := filepath.Join(t.TempDir(), "c.db")
+	sq, err := match.OpenSQLStore(path, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	ctx := context.Background()
+	if err := sq.Add(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := Generate(ps, Config{Seed: 11, Rows: 500})
+	for _, r := range rows {
+		a, err1 := m.Match(ctx, mem, r.Record)
+		b, err2 := m.Match(ctx, sq, r.Record)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if a.Outcome != b.Outcome || a.Compared != b.Compared || len(a.Candidates) != len(b.Candidates) {
+			t.Fatalf("row %s: memory %s (%d compared, %d candidates), SQLite %s (%d, %d)", r.ID, a.Outcome, a.Compared, len(a.Candidates), b.Outcome, b.Compared, len(b.Candidates))
+		}
+		for i := range a.Candidates {
+			if a.Candidates[i].ID != b.Candidates[i].ID || a.Candidates[i].Score != b.Candidates[i].Score {
+				t.Fatalf("row %s: candidate %d differs: %+v vs %+v", r.ID, i, a.Candidates[i], b.Candidates[i])
+			}
+		}
+	}
+	if err := sq.Add(ctx, ps[:1]); err == nil {
+		t.Error("adding a person twice: no error")
+	}
+	sq.Close()
+	other, _ := match.Parse("m.yaml", []byte("blocking: {keys: [birth_date]}\n"))
+	m2, _ := match.New(other)
+	if _, err := match.OpenSQLStore(path, m2); err == nil || !strings.Contains(err.Error(), "build it again") {
+		t.Errorf("store opened with other blocking keys: %v", err)
+	}
+}
