@@ -42,6 +42,13 @@ type Candidates interface {
 	Person(ctx context.Context, id string) (r Record, ok bool, err error)
 }
 
+// RecordLookup is implemented by stores that read a block's persons
+// with their demographics in one query (SQLStore): Match then asks for
+// no person one by one.
+type RecordLookup interface {
+	LookupRecords(ctx context.Context, key string, limit int) (recs []Record, more bool, err error)
+}
+
 // prenormalized is implemented by stores that keep their persons
 // normalized by the same Matcher (MemStore).
 type prenormalized interface {
@@ -238,9 +245,19 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 	n := m.normalize(&in)
 	seen := map[string]struct{}{}
 	var ids []string
+	var recs []Record // from a RecordLookup, in step with ids
+	rl, _ := c.(RecordLookup)
 	bc := m.cfg.Blocking
 	for _, k := range m.blockingKeys(&n, nil) {
-		got, more, err := c.Lookup(ctx, k, bc.MaxBlock)
+		var got []string
+		var gotRecs []Record
+		var more bool
+		var err error
+		if rl != nil {
+			gotRecs, more, err = rl.LookupRecords(ctx, k, bc.MaxBlock)
+		} else {
+			got, more, err = c.Lookup(ctx, k, bc.MaxBlock)
+		}
 		if err != nil {
 			return res, fmt.Errorf("matching input %q: candidate lookup: %w", in.ID, err)
 		}
@@ -248,7 +265,13 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 			res.SkippedBlocks++
 			continue
 		}
-		for _, id := range got {
+		for i := range max(len(got), len(gotRecs)) {
+			var id string
+			if rl != nil {
+				id = gotRecs[i].ID
+			} else {
+				id = got[i]
+			}
 			if _, dup := seen[id]; dup {
 				continue
 			}
@@ -258,12 +281,19 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 			}
 			seen[id] = struct{}{}
 			ids = append(ids, id)
+			if rl != nil {
+				recs = append(recs, gotRecs[i])
+			}
 		}
 	}
 	pre, _ := c.(prenormalized)
-	for _, id := range ids {
+	for i, id := range ids {
 		cn, ok := (*normalized)(nil), false
-		if pre != nil {
+		switch {
+		case rl != nil:
+			x := m.normalize(&recs[i])
+			cn, ok = &x, true
+		case pre != nil:
 			cn, ok = pre.normalizedPerson(m, id)
 		}
 		if !ok {

@@ -17,6 +17,7 @@ type SQLStore struct {
 	db     *sql.DB
 	m      *Matcher
 	lookup *sql.Stmt
+	recs   *sql.Stmt
 	person *sql.Stmt
 }
 
@@ -52,6 +53,9 @@ func OpenSQLStore(path string, m *Matcher) (*SQLStore, error) {
 	}
 	if s.lookup, err = db.Prepare(`SELECT p.id FROM block b JOIN person p ON p.n = b.n WHERE b.h = ? LIMIT ?`); err == nil {
 		s.person, err = db.Prepare(`SELECT rec FROM person WHERE id = ?`)
+	}
+	if err == nil {
+		s.recs, err = db.Prepare(`SELECT p.rec FROM block b JOIN person p ON p.n = b.n WHERE b.h = ? LIMIT ?`)
 	}
 	if err != nil {
 		db.Close()
@@ -139,4 +143,29 @@ func (s *SQLStore) Person(ctx context.Context, id string) (Record, bool, error) 
 		return Record{}, false, fmt.Errorf("person %q: %w", id, err)
 	}
 	return r, true, nil
+}
+
+// LookupRecords implements RecordLookup.
+func (s *SQLStore) LookupRecords(ctx context.Context, key string, limit int) ([]Record, bool, error) {
+	rows, err := s.recs.QueryContext(ctx, fnv64(key), limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		if len(out) == limit {
+			return nil, true, nil
+		}
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, false, err
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, false, fmt.Errorf("candidate store: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, false, rows.Err()
 }

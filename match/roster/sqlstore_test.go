@@ -3,6 +3,7 @@ package roster
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +41,18 @@ func TestSQLStoreAgrees(t *testing.T) {
 		for i := range a.Candidates {
 			if a.Candidates[i].ID != b.Candidates[i].ID || a.Candidates[i].Score != b.Candidates[i].Score {
 				t.Fatalf("row %s: candidate %d differs: %+v vs %+v", r.ID, i, a.Candidates[i], b.Candidates[i])
+			}
+		}
+	}
+	// Lookup (the plain Candidates path) agrees too, over-full blocks included.
+	for _, k := range m.BlockingKeys(ps[0]) {
+		for _, limit := range []int{1, 2000} {
+			a, am, _ := mem.Lookup(ctx, k, limit)
+			b, bm, err := sq.Lookup(ctx, k, limit)
+			slices.Sort(a)
+			slices.Sort(b)
+			if err != nil || am != bm || !slices.Equal(a, b) {
+				t.Errorf("Lookup(limit %d): memory %v %v, SQLite %v %v (%v)", limit, a, am, b, bm, err)
 			}
 		}
 	}
