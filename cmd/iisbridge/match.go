@@ -36,7 +36,10 @@ person keys into the Patient ids (through the Patients' MR and SR identifiers).
   iisbridge gen --people 20000 --roster 2000 --out w
   iisbridge convert --out fhir w
   iisbridge match --roster w.roster.csv --patients fhir/Patient.ndjson \
-      --truth w.roster.truth.csv --world w.truth.json > results.ndjson`,
+      --truth w.roster.truth.csv --world w.truth.json > results.ndjson
+
+The Patients are held in memory (about 650 MB a million); --store FILE keeps
+them in a new SQLite file instead.`,
 	})
 }
 
@@ -51,6 +54,7 @@ func matchCmd(args []string, stdout, stderr io.Writer) int {
 	truthPath := fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
 	worldPath := fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
 	workers := fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
+	storePath := fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -71,9 +75,36 @@ func matchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
 	}
-	st := match.NewMemStore(m)
-	holders := map[string][]string{} // identifier key (synthtest.Keys) → Patient ids, for --world
-	n, err := loadPatients(*patients, st, holders)
+	var st match.Candidates
+	var add func([]match.Record) error
+	if *storePath != "" {
+		if _, err := os.Stat(*storePath); err == nil {
+			fmt.Fprintf(stderr, "iisbridge match: --store %s exists; give a new file (it is built from --patients)\n", *storePath)
+			return 1
+		}
+		sq, err := match.OpenSQLStore(*storePath, m)
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+		defer sq.Close()
+		st, add = sq, func(rs []match.Record) error { return sq.Add(cmdContext(), rs) }
+	} else {
+		mem := match.NewMemStore(m)
+		st, add = mem, func(rs []match.Record) error {
+			for _, r := range rs {
+				if err := mem.Add(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	var holders map[string][]string // identifier key (synthtest.Keys) → Patient ids, for --world
+	if *worldPath != "" {
+		holders = map[string][]string{}
+	}
+	n, err := loadPatients(*patients, add, holders)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
 		return 1
@@ -149,7 +180,7 @@ func matchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func loadPatients(path string, st *match.MemStore, holders map[string][]string) (int, error) {
+func loadPatients(path string, add func([]match.Record) error, holders map[string][]string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -157,6 +188,7 @@ func loadPatients(path string, st *match.MemStore, holders map[string][]string) 
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
 	n := 0
+	batch := make([]match.Record, 0, 10000)
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if len(strings.TrimSpace(string(b))) > 0 {
@@ -168,16 +200,26 @@ func loadPatients(path string, st *match.MemStore, holders map[string][]string) 
 				return n, fmt.Errorf("%s:%d: want a Patient with an id, got a %q", path, line, p.ResourceType)
 			}
 			for _, id := range p.Identifier {
+				if holders == nil {
+					break
+				}
 				if t := id.TypeCode(); t == "MR" || t == "SR" {
 					holders[t+"|"+id.Value] = append(holders[t+"|"+id.Value], p.ID)
 				}
 			}
-			if aerr := st.Add(p.Record()); aerr != nil {
-				return n, fmt.Errorf("%s:%d: %v", path, line, aerr)
+			batch = append(batch, p.Record())
+			if len(batch) == cap(batch) {
+				if aerr := add(batch); aerr != nil {
+					return n, fmt.Errorf("%s (before line %d): %v", path, line+1, aerr)
+				}
+				batch = batch[:0]
 			}
 			n++
 		}
 		if err == io.EOF {
+			if aerr := add(batch); aerr != nil {
+				return n, fmt.Errorf("%s: %v", path, aerr)
+			}
 			return n, nil
 		}
 		if err != nil {
