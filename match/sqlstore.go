@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -27,7 +28,7 @@ func OpenSQLStore(path string, m *Matcher) (*SQLStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = db.Exec(`CREATE TABLE IF NOT EXISTS person (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, rec TEXT NOT NULL);
+	_, err = db.Exec(`CREATE TABLE IF NOT EXISTS person (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, rec BLOB NOT NULL);
 		CREATE TABLE IF NOT EXISTS block (h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (h, n)) WITHOUT ROWID;
 		CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`)
 	if err != nil {
@@ -83,8 +84,7 @@ func (s *SQLStore) Add(ctx context.Context, rs []Record) error {
 		return err
 	}
 	for i := range rs {
-		b, _ := json.Marshal(&rs[i])
-		res, err := ins.Exec(rs[i].ID, b)
+		res, err := ins.Exec(rs[i].ID, encodeRecord(&rs[i]))
 		if err != nil {
 			return fmt.Errorf("adding person %q: %w", rs[i].ID, err)
 		}
@@ -138,9 +138,9 @@ func (s *SQLStore) Person(ctx context.Context, id string) (Record, bool, error) 
 	case err != nil:
 		return Record{}, false, err
 	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Record{}, false, fmt.Errorf("person %q: %w", id, err)
+	r, err := decodeRecord(b)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("candidate store: person %q: %w", id, err)
 	}
 	return r, true, nil
 }
@@ -161,11 +161,43 @@ func (s *SQLStore) LookupRecords(ctx context.Context, key string, limit int) ([]
 		if err := rows.Scan(&b); err != nil {
 			return nil, false, err
 		}
-		var r Record
-		if err := json.Unmarshal(b, &r); err != nil {
+		r, err := decodeRecord(b)
+		if err != nil {
 			return nil, false, fmt.Errorf("candidate store: %w", err)
 		}
 		out = append(out, r)
 	}
 	return out, false, rows.Err()
+}
+
+// encodeRecord joins the fields with the ASCII unit separator (0x1F);
+// identifiers follow as system 0x1E value pairs. Control characters in
+// the values are dropped (names and ids carry none).
+func encodeRecord(r *Record) string {
+	clean := func(s string) string {
+		return strings.Map(func(c rune) rune {
+			if c == 0x1e || c == 0x1f {
+				return -1
+			}
+			return c
+		}, s)
+	}
+	f := []string{clean(r.ID), clean(r.Given), clean(r.Middle), clean(r.Family), clean(r.BirthDate), clean(r.Sex), clean(r.Postal), clean(r.Phone)}
+	for _, id := range r.Identifiers {
+		f = append(f, clean(id.System)+"\x1e"+clean(id.Value))
+	}
+	return strings.Join(f, "\x1f")
+}
+
+func decodeRecord(b []byte) (Record, error) {
+	f := strings.Split(string(b), "\x1f")
+	if len(f) < 8 {
+		return Record{}, fmt.Errorf("a stored person with %d fields, want at least 8", len(f))
+	}
+	r := Record{ID: f[0], Given: f[1], Middle: f[2], Family: f[3], BirthDate: f[4], Sex: f[5], Postal: f[6], Phone: f[7]}
+	for _, x := range f[8:] {
+		sys, val, _ := strings.Cut(x, "\x1e")
+		r.Identifiers = append(r.Identifiers, Identifier{System: sys, Value: val})
+	}
+	return r, nil
 }

@@ -28,6 +28,20 @@ func TestSQLStoreAgrees(t *testing.T) {
 	if err := sq.Add(ctx, ps); err != nil {
 		t.Fatal(err)
 	}
+	odd := match.Record{ID: "odd", Given: "Ana\x1fX", Family: "Núñez", Identifiers: []match.Identifier{{System: "urn:a", Value: "1"}, {System: "urn:b", Value: "2"}}}
+	if err := sq.Add(ctx, []match.Record{odd}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []match.Record{ps[0], ps[1], odd} {
+		got, ok, err := sq.Person(ctx, want.ID)
+		if want.ID == "odd" {
+			want.Given = "AnaX" // separators never stored
+		}
+		if err != nil || !ok || got.Given != want.Given || got.Family != want.Family || got.BirthDate != want.BirthDate ||
+			got.Phone != want.Phone || !slices.Equal(got.Identifiers, want.Identifiers) {
+			t.Errorf("Person(%s) = %+v, %v, %v; want %+v", want.ID, got, ok, err, want)
+		}
+	}
 	rows, _ := Generate(ps, Config{Seed: 11, Rows: 500})
 	for _, r := range rows {
 		a, err1 := m.Match(ctx, mem, r.Record)
