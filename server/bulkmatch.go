@@ -297,7 +297,6 @@ func (s *Server) matchBundle(st match.Candidates, in match.Record, res match.Res
 			msg = fmt.Sprintf("no single certain match: %d candidates, not returned because onlySingleMatch is set", len(res.Candidates))
 		case res.Outcome == match.Ambiguous:
 			msg = fmt.Sprintf("no certain match: %d probable or possible candidates, not returned because onlyCertainMatches is set", len(res.Candidates))
-		case res.Outcome == match.Matched: // cut by onlyCertain never; by count never (count ≥ 1)
 		}
 		e := fhirout.NewObject()
 		e.Set("resource", fhirout.OperationOutcome(fhirout.Issue{Severity: "information", Code: "not-found", Diagnostics: msg}))
