@@ -280,3 +280,7 @@ func ShippedNicknames() map[string][]string {
 	}
 	return out
 }
+
+// ValidDate reports whether the matcher reads s as a date (YYYY-MM-DD,
+// YYYYMMDD or M/D/YYYY).
+func ValidDate(s string) bool { return normDate(s) != "" }

@@ -90,25 +90,16 @@ func (rd *Reader) Next() (r match.Record, ok bool, err error) {
 			sys, val, found := strings.Cut(strings.TrimSpace(p), "|")
 			if !found || val == "" {
 				line, col := rd.cr.FieldPos(rd.col["identifiers"])
-				return r, false, fmt.Errorf("%s:%d:%d: identifier %q: want system|value", rd.name, line, col, p)
+				return r, false, fmt.Errorf("%s:%d:%d: identifiers: want system|value pairs separated by ;", rd.name, line, col) // the value is PHI: not quoted
 			}
 			r.Identifiers = append(r.Identifiers, match.Identifier{System: sys, Value: val})
 		}
 	}
-	if r.BirthDate != "" && !validDate(r.BirthDate) {
+	if r.BirthDate != "" && !match.ValidDate(r.BirthDate) {
 		line, col := rd.cr.FieldPos(rd.col["birth_date"])
-		return r, false, fmt.Errorf("%s:%d:%d: birth_date %q: want YYYY-MM-DD", rd.name, line, col, r.BirthDate)
+		return r, false, fmt.Errorf("%s:%d:%d: birth_date: want YYYY-MM-DD", rd.name, line, col) // the value is PHI: not quoted
 	}
 	return r, true, nil
-}
-
-func validDate(s string) bool {
-	d := strings.ReplaceAll(strings.ReplaceAll(s, "-", ""), "/", "")
-	if len(d) != 8 {
-		return false
-	}
-	_, err := strconv.Atoi(d)
-	return err == nil
 }
 
 // Writer writes roster rows.
