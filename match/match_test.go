@@ -211,3 +211,35 @@ func TestFHIRPatientRecord(t *testing.T) {
 		t.Errorf("Record() = %+v, want %+v", r, want)
 	}
 }
+
+func TestBlockingCaps(t *testing.T) {
+	cfg, err := Parse("caps.yaml", []byte("blocking: {keys: [birth_date, phone], max_block: 2, max_candidates: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewMemStore(m)
+	for i, g := range []string{"Ann", "Bea", "Cy"} { // three on one birth date: over max_block
+		st.Add(Record{ID: g, Given: g, Family: "Lee", BirthDate: "2001-01-01", Phone: "608555010" + string(rune('0'+i))})
+	}
+	res, err := m.Match(context.Background(), st, Record{ID: "in", Given: "Ann", Family: "Lee", BirthDate: "2001-01-01", Phone: "6085550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SkippedBlocks != 1 || res.Compared != 1 || res.Candidates[0].ID != "Ann" {
+		t.Errorf("birth-date block over max_block: %+v, want it skipped and Ann found by phone", res)
+	}
+	cfg.Blocking.MaxBlock = 10
+	m2, _ := New(cfg)
+	st2 := NewMemStore(m2)
+	for i := range 5 {
+		st2.Add(Record{ID: "t" + string(rune('0'+i)), Given: "Tom", Family: "Ray", BirthDate: "1990-01-0" + string(rune('1'+i)), Phone: "6085550199"})
+	}
+	res, _ = m2.Match(context.Background(), st2, Record{ID: "in", Given: "Tom", Family: "Ray", Phone: "6085550199"})
+	if !res.Truncated || res.Compared != 3 {
+		t.Errorf("five on one phone, max_candidates 3: %+v, want 3 compared and Truncated", res)
+	}
+}
