@@ -49,12 +49,6 @@ type RecordLookup interface {
 	LookupRecords(ctx context.Context, key string, limit int) (recs []Record, more bool, err error)
 }
 
-// prenormalized is implemented by stores that keep their persons
-// normalized by the same Matcher (MemStore).
-type prenormalized interface {
-	normalizedPerson(m *Matcher, id string) (*normalized, bool)
-}
-
 // Candidate is one person an input may be.
 type Candidate struct {
 	ID     string  `json:"id"`
@@ -243,6 +237,9 @@ func (m *Matcher) blockingKeys(n *normalized, dst []string) []string {
 func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, error) {
 	res := Result{Input: in.ID}
 	n := m.normalize(&in)
+	if ms, ok := c.(*MemStore); ok && ms.m == m {
+		return m.matchMem(ms, &n, res), nil
+	}
 	seen := map[string]struct{}{}
 	var ids []string
 	var recs []Record // from a RecordLookup, in step with ids
@@ -286,17 +283,12 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 			}
 		}
 	}
-	pre, _ := c.(prenormalized)
 	for i, id := range ids {
-		cn, ok := (*normalized)(nil), false
-		switch {
-		case rl != nil:
+		var cn *normalized
+		if rl != nil {
 			x := m.normalize(&recs[i])
-			cn, ok = &x, true
-		case pre != nil:
-			cn, ok = pre.normalizedPerson(m, id)
-		}
-		if !ok {
+			cn = &x
+		} else {
 			r, found, err := c.Person(ctx, id)
 			if err != nil {
 				return res, fmt.Errorf("matching input %q: reading candidate: %w", in.ID, err)
@@ -316,6 +308,12 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 		cand.fillLevels()
 		res.Candidates = append(res.Candidates, cand)
 	}
+	m.grade(&res)
+	return res, nil
+}
+
+// grade orders the candidates, best first, and sets the outcome.
+func (m *Matcher) grade(res *Result) {
 	slices.SortFunc(res.Candidates, func(a, b Candidate) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
@@ -339,7 +337,52 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 	default:
 		res.Outcome = NotFound
 	}
-	return res, nil
+}
+
+// matchMem is Match over a MemStore of this Matcher: blocks read as
+// record indexes and persons already normalized, no id looked up.
+func (m *Matcher) matchMem(s *MemStore, n *normalized, res Result) Result {
+	s.mu.RLock()
+	if !s.sorted {
+		s.mu.RUnlock()
+		s.sort()
+		s.mu.RLock()
+	}
+	defer s.mu.RUnlock()
+	bc := m.cfg.Blocking
+	seen := map[int32]struct{}{}
+	var idx []int32
+	for _, k := range m.blockingKeys(n, nil) {
+		lo, hi := s.block(k)
+		if hi-lo > bc.MaxBlock {
+			res.SkippedBlocks++
+			continue
+		}
+		for j := lo; j < hi; j++ {
+			i := s.keys[j].i
+			if _, dup := seen[i]; dup {
+				continue
+			}
+			if len(idx) >= bc.MaxCandidates {
+				res.Truncated = true
+				break
+			}
+			seen[i] = struct{}{}
+			idx = append(idx, i)
+		}
+	}
+	for _, i := range idx {
+		res.Compared++
+		cand := m.score(n, &s.norms[i])
+		if cand.Grade == CertainlyNot {
+			continue
+		}
+		cand.ID = s.recs[i].ID
+		cand.fillLevels()
+		res.Candidates = append(res.Candidates, cand)
+	}
+	m.grade(&res)
+	return res
 }
 
 // Compare scores one pair of records (for tests and for explaining a

@@ -78,6 +78,29 @@ func (s *MemStore) sort() {
 	s.mu.Unlock()
 }
 
+// block is the range of s.keys filed under key; the caller holds s.mu
+// and the keys are sorted.
+func (s *MemStore) block(key string) (lo, hi int) {
+	h := maphash.String(s.seed, key)
+	lo, found := slices.BinarySearchFunc(s.keys, h, func(e keyEntry, h uint64) int {
+		switch {
+		case e.h < h:
+			return -1
+		case e.h > h:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return lo, lo
+	}
+	hi = lo + 1
+	for hi < len(s.keys) && s.keys[hi].h == h {
+		hi++
+	}
+	return lo, hi
+}
+
 // Lookup implements Candidates.
 func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, bool, error) {
 	s.mu.RLock()
@@ -87,26 +110,9 @@ func (s *MemStore) Lookup(_ context.Context, key string, limit int) ([]string, b
 		s.mu.RLock()
 	}
 	defer s.mu.RUnlock()
-	h := maphash.String(s.seed, key)
-	cmpH := func(e keyEntry, h uint64) int {
-		switch {
-		case e.h < h:
-			return -1
-		case e.h > h:
-			return 1
-		}
-		return 0
-	}
-	lo, found := slices.BinarySearchFunc(s.keys, h, cmpH)
-	if !found {
-		return nil, false, nil
-	}
-	hi := lo + 1
-	for hi < len(s.keys) && s.keys[hi].h == h {
-		if hi-lo >= limit {
-			return nil, true, nil
-		}
-		hi++
+	lo, hi := s.block(key)
+	if hi-lo > limit {
+		return nil, true, nil
 	}
 	out := make([]string, hi-lo)
 	for j := lo; j < hi; j++ {
@@ -124,19 +130,4 @@ func (s *MemStore) Person(_ context.Context, id string) (Record, bool, error) {
 		return Record{}, false, nil
 	}
 	return s.recs[i], true, nil
-}
-
-// normalizedPerson spares Match normalizing the candidate again: the
-// store did it once with the same Matcher.
-func (s *MemStore) normalizedPerson(m *Matcher, id string) (*normalized, bool) {
-	if m != s.m {
-		return nil, false
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i, ok := s.byID[id]
-	if !ok {
-		return nil, false
-	}
-	return &s.norms[i], true
 }

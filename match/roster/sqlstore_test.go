@@ -10,6 +10,9 @@ import (
 	"iisbridge/match"
 )
 
+// plain hides a store's type: Match takes the Candidates interface path.
+type plain struct{ match.Candidates }
+
 // TestSQLStoreAgrees: the on-disk store gives the matcher the same
 // candidates as the in-memory one, so every row's outcome and ranking agree.
 func TestSQLStoreAgrees(t *testing.T) {
@@ -46,6 +49,10 @@ func TestSQLStoreAgrees(t *testing.T) {
 	for _, r := range rows {
 		a, err1 := m.Match(ctx, mem, r.Record)
 		b, err2 := m.Match(ctx, sq, r.Record)
+		c, err3 := m.Match(ctx, plain{mem}, r.Record) // Lookup and Person, no shortcut
+		if err3 != nil || c.Outcome != a.Outcome || c.Compared != a.Compared || len(c.Candidates) != len(a.Candidates) {
+			t.Fatalf("row %s: through Lookup/Person %s (%d compared), MemStore's own path %s (%d)", r.ID, c.Outcome, c.Compared, a.Outcome, a.Compared)
+		}
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
