@@ -26,6 +26,8 @@ package server
 //     Patient comes from an export.
 //   - The candidates are every Patient of the export snapshot, read
 //     through the exporter at the start of each job (one Patient pass).
+//     Records the exporter could not read fail the job (on_unreadable:
+//     fail) or are logged (warn), as for an export.
 //   - At most maxMatchInputs Patients per request (413 beyond); scope:
 //     the client must be allowed to read Patient.
 
@@ -170,7 +172,12 @@ func parseMatchRequest(r *http.Request) (*matchRequest, *requestError) {
 }
 
 // patientCollector files every exported Patient in a MemStore.
-type patientCollector struct{ st *match.MemStore }
+type patientCollector struct {
+	st   *match.MemStore
+	loss pipeline.Loss // records the exporter could not read: persons missing from the candidates
+}
+
+func (c *patientCollector) Lost(l pipeline.Loss) error { c.loss = l; return nil }
 
 func (c *patientCollector) Resource(o *fhirout.Object) error {
 	if o.ResourceType() != "Patient" {
@@ -200,8 +207,16 @@ func (s *Server) runBulkMatch(j *liveJob, asOf time.Time, req *matchRequest) ([]
 		return nil, err
 	}
 	st := match.NewMemStore(m)
-	if err := s.exporter.Export(j.ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: asOf}, &patientCollector{st}); err != nil {
+	pc := &patientCollector{st: st}
+	if err := s.exporter.Export(j.ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: asOf}, pc); err != nil {
 		return nil, err
+	}
+	if pc.loss.Records > 0 { // a candidate missing would turn into a wrong "not found"
+		s.metrics.lost(pc.loss)
+		if s.opts.OnUnreadable != UnreadableWarn {
+			return nil, &errIncomplete{pc.loss}
+		}
+		s.log.Warn("$bulk-match job matched without records it could not read", "job", j.id, "records", pc.loss.Records, "by_reason", pc.loss.ByReason)
 	}
 	dir := filepath.Join(s.jobDir(j.id), "output")
 	if err := os.MkdirAll(dir, 0o750); err != nil {

@@ -2,7 +2,10 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+
+	"iisbridge/pipeline"
 )
 
 func matchInput(id, given, family, birth, gender, zip string) map[string]any {
@@ -102,4 +105,29 @@ func TestBulkMatchRefusals(t *testing.T) {
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{in, {"name": "count", "valueInteger": 0}}), http.StatusBadRequest, "count")
 	expectStatus(t, h.do("POST", h.url("/fhir/Patient/$bulk-match"), `{"resourceType":"Parameters"}`, "Accept", "application/fhir+json"), http.StatusBadRequest, "respond-async")
 	expectStatus(t, h.kickPost("/Patient/$bulk-match", []map[string]any{in}, "X-Client", "imm-only", "X-Types", "Immunization"), http.StatusForbidden, "Patient")
+}
+
+// Patients the exporter could not read would be wrong "not found"s: the
+// job fails under the default policy, and completes with a WARN under warn.
+func TestBulkMatchUnreadable(t *testing.T) {
+	loss := pipeline.Loss{Records: 2, ByReason: map[string]int64{pipeline.UnreadableGone: 2}}
+	in := []map[string]any{matchInput("c1", "Kid", "Testcase", "2019-03-14", "female", "55401")}
+	for _, policy := range []string{"", UnreadableWarn} {
+		h := newHarness(t, func(o *Options) {
+			o.Exporter = &lossyExporter{fakeExporter: o.Exporter.(*fakeExporter), loss: loss}
+			o.OnUnreadable = policy
+		})
+		r := h.wait(h.accepted(h.kickPost("/Patient/$bulk-match", in)))
+		b := body(t, r)
+		switch policy {
+		case "":
+			if r.StatusCode != http.StatusInternalServerError || !strings.Contains(b, "2 indexed source record(s) could not be read") {
+				t.Errorf("default policy: %d %s, want the job failed naming the loss", r.StatusCode, b)
+			}
+		default:
+			if r.StatusCode != http.StatusOK || !strings.Contains(h.logs(), "level=WARN") {
+				t.Errorf("warn policy: %d %s, want done with a WARN logged", r.StatusCode, b)
+			}
+		}
+	}
 }
