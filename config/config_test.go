@@ -240,24 +240,3 @@ func TestHTTPLimits(t *testing.T) {
 		}
 	}
 }
-
-func TestMatchingValidated(t *testing.T) {
-	p := write(t, "m.yaml", "matching:\n  certain: 0.8\n  probable: 0.9\n  weights:\n    phone: -1\n")
-	_, err := Load(p)
-	if err == nil {
-		t.Fatal("a bad matching section was accepted")
-	}
-	for _, w := range []string{"m.yaml:2:3: matching: want 0 < possible < probable < certain <= 1", "m.yaml:5:12: matching.weights.phone: want at least 0, not -1"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("missing %q in:\n%s", w, err)
-		}
-	}
-	p = write(t, "m2.yaml", "matching:\n  certain: 0.99\n  weights: {phone: 0}\n")
-	c, err := Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mc := c.Matching.Config(); mc.Certain != 0.99 || mc.Probable != 0.85 || mc.Weights.Phone != 0 || mc.Weights.Family != 0.25 {
-		t.Errorf("matching config %+v", mc)
-	}
-}

@@ -1,327 +1,577 @@
-// Package match scores how likely two demographic records name the same
-// person, for Patient/$bulk-match and roster uploads: normalization (case,
-// punctuation, diacritics, common nicknames), a deterministic rule (an
-// identifier shared with the same system) and a weighted comparison
-// (Jaro-Winkler on names, exact, transposed or partial birth dates, sex,
-// postal code, phone), graded certain, probable or possible by thresholds.
-//
-// Scores are in [0, 1]. A clear disagreement of the given name (twins) or
-// of the birth date (namesakes) multiplies the score by 0.6. A field missing on either side takes no part: its
-// weight leaves the sum and the divisor; given name, family name and birth
-// date must be present on both sides for a scored match at all.
 package match
 
 import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
 	"strings"
-	"unicode"
-
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
-	"golang.org/x/text/unicode/norm"
 )
 
-// Person is the demographics compared.
-type Person struct {
-	Given, Family string
-	BirthDate     string // YYYY-MM-DD
-	Sex           string // FHIR administrative gender
-	PostalCode    string
-	Phone         string
-	Identifiers   []Identifier
-}
+// Grade is the FHIR match-grade of a candidate
+// (http://hl7.org/fhir/StructureDefinition/match-grade).
+type Grade string
 
-// Identifier is system|value.
-type Identifier struct{ System, Value string }
-
-// Grades of a match (the Bulk Data match-grade codes).
 const (
-	Certain  = "certain"
-	Probable = "probable"
-	Possible = "possible"
-	NotMatch = "certainly-not"
+	Certain      Grade = "certain"
+	Probable     Grade = "probable"
+	Possible     Grade = "possible"
+	CertainlyNot Grade = "certainly-not"
 )
 
-// Config holds the thresholds and weights; Default is tuned on the
-// synthetic rosters.
-type Config struct {
-	Certain, Probable, Possible float64
-	Weights                     Weights
+// Outcome says what became of one input.
+type Outcome string
+
+const (
+	Matched   Outcome = "matched"   // exactly one certain candidate
+	Ambiguous Outcome = "ambiguous" // several certain candidates, or only probable/possible ones
+	NotFound  Outcome = "not-found" // no candidate graded possible or better
+)
+
+// Candidates is the person side of matching: the bridge's persons (or a
+// test population). Implementations file every person under the keys
+// Matcher.BlockingKeys gives for it, and must be safe for concurrent use.
+type Candidates interface {
+	// Lookup returns the ids filed under key, or more = true (and no ids)
+	// when there are over limit: a block too common to use.
+	Lookup(ctx context.Context, key string, limit int) (ids []string, more bool, err error)
+	// Person returns the demographics of one person; ok is false for an
+	// id no longer known.
+	Person(ctx context.Context, id string) (r Record, ok bool, err error)
 }
 
-// Weights of the scored fields.
-type Weights struct {
-	Family, Given, BirthDate, Sex, PostalCode, Phone float64
+// RecordLookup is implemented by stores that read a block's persons
+// with their demographics in one query (SQLStore): Match then asks for
+// no person one by one.
+type RecordLookup interface {
+	LookupRecords(ctx context.Context, key string, limit int) (recs []Record, more bool, err error)
 }
 
-// Default returns the default configuration.
-func Default() Config {
-	return Config{Certain: 0.95, Probable: 0.85, Possible: 0.7,
-		Weights: Weights{Family: 0.25, Given: 0.2, BirthDate: 0.3, Sex: 0.05, PostalCode: 0.1, Phone: 0.1}}
+// Candidate is one person an input may be.
+type Candidate struct {
+	ID     string  `json:"id"`
+	Score  float64 `json:"score"` // 0..1, the FHIR search.score
+	Grade  Grade   `json:"grade"`
+	Weight float64 `json:"weight"`         // the summed field weights behind the score
+	Rule   string  `json:"rule,omitempty"` // the deterministic rule that made it certain
+	// Levels is each compared field's level (missing fields left out).
+	Levels map[string]string `json:"levels,omitempty"`
+
+	lv [nFields]level
 }
 
-// Grade names the grade of a score.
-func (c Config) Grade(score float64) string {
-	switch {
-	case score >= c.Certain:
-		return Certain
-	case score >= c.Probable:
-		return Probable
-	case score >= c.Possible:
-		return Possible
-	}
-	return NotMatch
-}
-
-// Normalized is a Person prepared for comparison (Normalize once, compare
-// many times).
-type Normalized struct {
-	Given, Family, BirthDate, Sex, Postal, Phone string
-	idents                                       map[Identifier]bool
-}
-
-var fold = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
-// name lowercases, strips diacritics and keeps letters only (hyphens,
-// apostrophes and spaces go: O'Brien = OBRIEN, Smith-Jones = SMITHJONES).
-func name(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 { // diacritics to fold (the transform costs more than the rest)
-			s, _, _ = transform.String(fold, s)
-			break
+func (c *Candidate) fillLevels() {
+	c.Levels = map[string]string{}
+	for f, l := range c.lv {
+		if l != missing {
+			c.Levels[fieldOrder[f]] = levels[fieldOrder[f]][l]
 		}
 	}
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if unicode.IsLetter(r) {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
-func digits(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+// Result is the report on one input; every input gets one.
+type Result struct {
+	Input      string      `json:"input"`
+	Outcome    Outcome     `json:"outcome"`
+	Candidates []Candidate `json:"candidates,omitempty"` // best first; grade possible or better
+	Compared   int         `json:"compared"`             // candidates scored
+	// SkippedBlocks counts blocking keys over blocking.max_block persons;
+	// Truncated is set when blocking.max_candidates stopped the search.
+	SkippedBlocks int  `json:"skipped_blocks,omitempty"`
+	Truncated     bool `json:"truncated,omitempty"`
 }
 
-// Normalize prepares p.
-func Normalize(p Person) Normalized {
-	n := Normalized{
-		Family: name(p.Family), BirthDate: strings.TrimSpace(p.BirthDate), Sex: strings.ToLower(strings.TrimSpace(p.Sex)),
-		Postal: digits(p.PostalCode), Phone: digits(p.Phone),
+// Best is the matched candidate, or nil unless Outcome is Matched.
+func (r *Result) Best() *Candidate {
+	if r.Outcome != Matched {
+		return nil
 	}
-	given := strings.Fields(p.Given)
-	if len(given) > 0 {
-		n.Given = name(given[0])
-		if full, ok := nicknames[n.Given]; ok {
-			n.Given = full
+	return &r.Candidates[0]
+}
+
+// Matcher compares inputs with candidates under one Config. It is safe
+// for concurrent use.
+type Matcher struct {
+	cfg      *Config
+	nick     *nicknames
+	weights  [nFields][maxLevels]float64
+	simGiven float64
+	simFam   float64
+	rules    []compiledRule
+}
+
+const (
+	fGiven = iota
+	fFamily
+	fBirth
+	fSex
+	fPostal
+	fPhone
+	fIdent
+	nFields
+	maxLevels = 5
+)
+
+// level values index levels[field]; missing is -1.
+type level int8
+
+const missing level = -1
+
+type cond struct {
+	field int
+	worst level // the condition holds at this level or better (lower index)
+}
+
+type compiledRule struct {
+	name         string
+	require, any []cond
+}
+
+// New builds a Matcher from a validated Config (nil: the defaults).
+func New(cfg *Config) (*Matcher, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	m := &Matcher{cfg: cfg}
+	for fi, f := range fieldOrder {
+		for li, l := range levels[f] {
+			m.weights[fi][li] = cfg.Fields[f][l]
 		}
 	}
-	if len(n.Postal) > 5 {
-		n.Postal = n.Postal[:5]
-	}
-	if len(n.Phone) > 10 {
-		n.Phone = n.Phone[len(n.Phone)-10:]
-	}
-	if n.Sex == "unknown" {
-		n.Sex = ""
-	}
-	for _, id := range p.Identifiers {
-		if id.Value != "" {
-			if n.idents == nil {
-				n.idents = map[Identifier]bool{}
+	m.simGiven = orDefault(cfg.Fields["given"]["similar_at"], 0.88)
+	m.simFam = orDefault(cfg.Fields["family"]["similar_at"], 0.92)
+	if cfg.Normalize.Nicknames || cfg.Normalize.NicknameFile != "" {
+		m.nick = &nicknames{}
+		if cfg.Normalize.Nicknames {
+			if err := parseNicknames(strings.NewReader(shippedNicknames), m.nick, "nicknames.csv"); err != nil {
+				return nil, err
 			}
-			n.idents[Identifier{id.System, strings.TrimSpace(id.Value)}] = true
+		}
+		if p := cfg.Normalize.NicknameFile; p != "" {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: normalize.nickname_file: %w", cfg.File, err)
+			}
+			err = parseNicknames(f, m.nick, p)
+			f.Close()
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
-	return n
+	for _, r := range cfg.Rules {
+		cr := compiledRule{name: r.Name}
+		for _, c := range r.Require {
+			cr.require = append(cr.require, compileCond(c))
+		}
+		for _, c := range r.AnyOf {
+			cr.any = append(cr.any, compileCond(c))
+		}
+		m.rules = append(m.rules, cr)
+	}
+	return m, nil
 }
 
-// Keys are the blocking keys of a record: two records are compared only
-// when they share one (birth date; family name start with birth year;
-// phone; identifier value).
-func (n Normalized) Keys() []string {
-	var ks []string
-	if n.BirthDate != "" {
-		ks = append(ks, "d:"+n.BirthDate)
-		if len(n.Family) >= 2 && len(n.BirthDate) >= 4 {
-			ks = append(ks, "f:"+n.Family[:2]+n.BirthDate[:4])
-		}
+func orDefault(x, d float64) float64 {
+	if x == 0 {
+		return d
 	}
-	if len(n.Phone) >= 7 {
-		ks = append(ks, "p:"+n.Phone[len(n.Phone)-7:])
-	}
-	for id := range n.idents {
-		ks = append(ks, "i:"+id.Value)
-	}
-	return ks
+	return x
 }
 
-// Score compares two normalized records.
-func (c Config) Score(a, b Normalized) float64 {
-	for id := range a.idents {
-		if b.idents[id] {
-			return 1 // deterministic: the same identifier of the same system
+func compileCond(s string) cond {
+	f, l, _ := strings.Cut(s, ":")
+	c := cond{field: slices.Index(fieldOrder, f)}
+	if l == "" {
+		l = "agree"
+	}
+	c.worst = level(slices.Index(levels[f], l))
+	return c
+}
+
+// Config is the configuration the Matcher runs with.
+func (m *Matcher) Config() *Config { return m.cfg }
+
+// BlockingKeys are the keys a person is filed under and an input looks
+// up, per blocking.keys. They hold PHI: never log them.
+func (m *Matcher) BlockingKeys(r Record) []string {
+	n := m.normalize(&r)
+	return m.blockingKeys(&n, nil)
+}
+
+func (m *Matcher) blockingKeys(n *normalized, dst []string) []string {
+	for _, k := range m.cfg.Blocking.Keys {
+		switch k {
+		case "identifier":
+			for _, id := range n.ids {
+				dst = append(dst, "I|"+id)
+			}
+		case "birth_date":
+			if n.birth != "" {
+				dst = append(dst, "B|"+n.birth)
+			}
+		case "family_soundex_birth_year":
+			if sx := Soundex(n.family); sx != "" && n.birth != "" {
+				dst = append(dst, "S|"+sx+"|"+n.birth[:4])
+			}
+		case "postal_given_initial":
+			if n.postal != "" && n.given != "" {
+				dst = append(dst, "P|"+n.postal+"|"+n.given[:1])
+			}
+		case "phone":
+			if len(n.phone) == 10 {
+				dst = append(dst, "T|"+n.phone)
+			}
+		case "given_family":
+			if n.given != "" && n.family != "" {
+				dst = append(dst, "N|"+n.given+"|"+n.family)
+			}
 		}
 	}
-	if a.Given == "" || b.Given == "" || a.Family == "" || b.Family == "" || a.BirthDate == "" || b.BirthDate == "" {
-		return 0
+	return dst
+}
+
+// Match finds the candidates of one input and grades them.
+func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, error) {
+	res := Result{Input: in.ID}
+	n := m.normalize(&in)
+	if ms, ok := c.(*MemStore); ok && ms.m == m {
+		return m.matchMem(ms, &n, res), nil
 	}
-	w := c.Weights
-	gs, ds := givenScore(a.Given, b.Given), dateScore(a.BirthDate, b.BirthDate)
-	sum := w.Family*JaroWinkler(a.Family, b.Family) + w.Given*gs + w.BirthDate*ds
-	div := w.Family + w.Given + w.BirthDate
-	if a.Sex != "" && b.Sex != "" {
-		div += w.Sex
-		if a.Sex == b.Sex {
-			sum += w.Sex
+	seen := map[string]struct{}{}
+	var ids []string
+	var recs []Record // from a RecordLookup, in step with ids
+	rl, _ := c.(RecordLookup)
+	bc := m.cfg.Blocking
+	for _, k := range m.blockingKeys(&n, nil) {
+		var got []string
+		var gotRecs []Record
+		var more bool
+		var err error
+		if rl != nil {
+			gotRecs, more, err = rl.LookupRecords(ctx, k, bc.MaxBlock)
+		} else {
+			got, more, err = c.Lookup(ctx, k, bc.MaxBlock)
+		}
+		if err != nil {
+			return res, fmt.Errorf("matching input %q: candidate lookup: %w", in.ID, err)
+		}
+		if more {
+			res.SkippedBlocks++
+			continue
+		}
+		for i := range max(len(got), len(gotRecs)) {
+			var id string
+			if rl != nil {
+				id = gotRecs[i].ID
+			} else {
+				id = got[i]
+			}
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			if len(ids) >= bc.MaxCandidates {
+				res.Truncated = true
+				break
+			}
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+			if rl != nil {
+				recs = append(recs, gotRecs[i])
+			}
 		}
 	}
-	if a.Postal != "" && b.Postal != "" {
-		div += w.PostalCode
+	for i, id := range ids {
+		var cn *normalized
+		if rl != nil {
+			x := m.normalize(&recs[i])
+			cn = &x
+		} else {
+			r, found, err := c.Person(ctx, id)
+			if err != nil {
+				return res, fmt.Errorf("matching input %q: reading candidate: %w", in.ID, err)
+			}
+			if !found {
+				continue
+			}
+			x := m.normalize(&r)
+			cn = &x
+		}
+		res.Compared++
+		cand := m.score(&n, cn)
+		if cand.Grade == CertainlyNot {
+			continue
+		}
+		cand.ID = id
+		cand.fillLevels()
+		res.Candidates = append(res.Candidates, cand)
+	}
+	m.grade(&res)
+	return res, nil
+}
+
+// grade orders the candidates, best first, and sets the outcome.
+func (m *Matcher) grade(res *Result) {
+	slices.SortFunc(res.Candidates, func(a, b Candidate) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Weight, a.Weight); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	certain := 0
+	for _, c := range res.Candidates {
+		if c.Grade == Certain {
+			certain++
+		}
+	}
+	switch {
+	case certain == 1:
+		res.Outcome = Matched
+	case len(res.Candidates) > 0:
+		res.Outcome = Ambiguous
+	default:
+		res.Outcome = NotFound
+	}
+}
+
+// matchMem is Match over a MemStore of this Matcher: blocks read as
+// record indexes and persons already normalized, no id looked up.
+func (m *Matcher) matchMem(s *MemStore, n *normalized, res Result) Result {
+	s.mu.RLock()
+	if !s.sorted {
+		s.mu.RUnlock()
+		s.sort()
+		s.mu.RLock()
+	}
+	defer s.mu.RUnlock()
+	bc := m.cfg.Blocking
+	seen := map[int32]struct{}{}
+	var idx []int32
+	for _, k := range m.blockingKeys(n, nil) {
+		lo, hi := s.block(k)
+		if hi-lo > bc.MaxBlock {
+			res.SkippedBlocks++
+			continue
+		}
+		for j := lo; j < hi; j++ {
+			i := s.keys[j].i
+			if _, dup := seen[i]; dup {
+				continue
+			}
+			if len(idx) >= bc.MaxCandidates {
+				res.Truncated = true
+				break
+			}
+			seen[i] = struct{}{}
+			idx = append(idx, i)
+		}
+	}
+	for _, i := range idx {
+		res.Compared++
+		cand := m.score(n, &s.norms[i])
+		if cand.Grade == CertainlyNot {
+			continue
+		}
+		cand.ID = s.recs[i].ID
+		cand.fillLevels()
+		res.Candidates = append(res.Candidates, cand)
+	}
+	m.grade(&res)
+	return res
+}
+
+// Compare scores one pair of records (for tests and for explaining a
+// match to an admin).
+func (m *Matcher) Compare(in, person Record) Candidate {
+	a, b := m.normalize(&in), m.normalize(&person)
+	c := m.score(&a, &b)
+	c.ID = person.ID
+	c.fillLevels()
+	return c
+}
+
+func (m *Matcher) score(a, b *normalized) Candidate {
+	var lv [nFields]level
+	lv[fGiven] = m.cmpGiven(a, b)
+	lv[fFamily] = m.cmpFamily(a, b)
+	lv[fBirth] = cmpDate(a.birth, b.birth)
+	lv[fSex] = missing
+	if a.sex != 0 && b.sex != 0 {
+		lv[fSex] = pick(a.sex == b.sex, 0, 1)
+	}
+	lv[fPostal] = missing
+	if a.postal != "" && b.postal != "" {
 		switch {
-		case a.Postal == b.Postal:
-			sum += w.PostalCode
-		case len(a.Postal) >= 3 && len(b.Postal) >= 3 && a.Postal[:3] == b.Postal[:3]:
-			sum += w.PostalCode / 2
+		case a.postal == b.postal:
+			lv[fPostal] = 0
+		case a.postal[:3] == b.postal[:3]:
+			lv[fPostal] = 1
+		default:
+			lv[fPostal] = 2
 		}
 	}
-	if len(a.Phone) >= 7 && len(b.Phone) >= 7 {
-		div += w.Phone
-		if a.Phone[len(a.Phone)-7:] == b.Phone[len(b.Phone)-7:] {
-			sum += w.Phone
+	lv[fPhone] = missing
+	if a.phone != "" && b.phone != "" {
+		same := a.phone == b.phone || a.phone[len(a.phone)-7:] == b.phone[len(b.phone)-7:]
+		lv[fPhone] = pick(same, 0, 1)
+	}
+	lv[fIdent] = cmpIDs(a.ids, b.ids)
+
+	var w, maxW float64
+	present := [nFields]bool{a.given != "", a.family != "", a.birth != "", a.sex != 0, a.postal != "", a.phone != "", len(a.ids) > 0}
+	c := Candidate{lv: lv}
+	for f := range nFields {
+		if present[f] {
+			maxW += m.weights[f][0]
+		}
+		if lv[f] != missing {
+			w += m.weights[f][lv[f]]
 		}
 	}
-	score := sum / div
-	// Twins share all but the given name, namesakes all but the birth
-	// date: a clear disagreement there outweighs the rest.
-	if gs < 0.75 {
-		score *= 0.6
+	c.Weight = math.Round(w*100) / 100
+	if maxW > 0 {
+		c.Score = math.Round(min(1, max(0, w/maxW))*1000) / 1000
 	}
-	if ds == 0 {
-		score *= 0.6
+	for _, r := range m.rules {
+		if r.holds(&lv) {
+			c.Rule, c.Score, c.Grade = r.name, 1, Certain
+			return c
+		}
 	}
-	return score
+	t := m.cfg.Thresholds
+	switch {
+	case c.Score >= t.Certain && w >= t.CertainMinWeight:
+		c.Grade = Certain
+	case c.Score >= t.Probable:
+		c.Grade = Probable
+	case c.Score >= t.Possible:
+		c.Grade = Possible
+	default:
+		c.Grade = CertainlyNot
+	}
+	return c
 }
 
-// givenScore compares first given names: equal after nicknames, an
-// initial against a name, or Jaro-Winkler.
-func givenScore(a, b string) float64 {
-	if a == b {
-		return 1
-	}
-	if len(a) == 1 || len(b) == 1 {
-		if a[0] == b[0] {
-			return 0.8
+func (r *compiledRule) holds(lv *[nFields]level) bool {
+	ok := func(c cond) bool { l := lv[c.field]; return l != missing && l <= c.worst }
+	for _, c := range r.require {
+		if !ok(c) {
+			return false
 		}
-		return 0
 	}
-	return JaroWinkler(a, b)
+	if len(r.any) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(r.any, ok)
 }
 
-// dateScore compares YYYY-MM-DD dates: equal 1; one digit different
-// 0.8; month and day swapped 0.7; same year and month 0.5; else 0.
-func dateScore(a, b string) float64 {
-	if a == b {
-		return 1
+func pick(b bool, yes, no level) level {
+	if b {
+		return yes
 	}
-	if len(a) != 10 || len(b) != 10 {
+	return no
+}
+
+// given levels: agree, nickname, similar, initial, disagree
+func (m *Matcher) cmpGiven(a, b *normalized) level {
+	if a.given == "" || b.given == "" {
+		return missing
+	}
+	switch {
+	case a.given == b.given:
+		return 0
+	case sameGroup(a.givenGroups, b.givenGroups):
+		return 1
+	case JaroWinkler(a.given, b.given) >= m.simGiven, len(a.given) > 2 && oneEdit(a.given, b.given),
+		a.middle != "" && a.middle == b.given, b.middle != "" && b.middle == a.given: // goes by the middle name
+		return 2
+	case (len(a.given) == 1 || len(b.given) == 1) && a.given[0] == b.given[0]:
+		return 3
+	}
+	return 4
+}
+
+// family levels: agree, similar, disagree
+func (m *Matcher) cmpFamily(a, b *normalized) level {
+	if a.family == "" || b.family == "" {
+		return missing
+	}
+	if a.family == b.family {
 		return 0
 	}
-	if a[:4] == b[:4] && a[5:7] == b[8:10] && a[8:10] == b[5:7] {
-		return 0.7
+	if JaroWinkler(a.family, b.family) >= m.simFam || len(a.family) > 2 && oneEdit(a.family, b.family) {
+		return 1
+	}
+	// one word of a compound name (Garcia Lopez ~ Garcia)
+	for _, t := range a.familyTokens {
+		if t == b.family || slices.Contains(b.familyTokens, t) {
+			return 1
+		}
+	}
+	if slices.Contains(b.familyTokens, a.family) {
+		return 1
+	}
+	return 2
+}
+
+// cmpDate levels: agree, transposed (month and day swapped, or two
+// adjacent digits), typo (one digit), partial (year and month, or month
+// and day, equal), disagree.
+func cmpDate(a, b string) level {
+	if a == "" || b == "" {
+		return missing
+	}
+	if a == b {
+		return 0
+	}
+	if a[:4] == b[:4] && a[4:6] == b[6:8] && a[6:8] == b[4:6] {
+		return 1
 	}
 	diff := 0
-	for i := range len(a) {
+	var at [8]int
+	for i := range 8 {
 		if a[i] != b[i] {
+			at[diff] = i
 			diff++
 		}
 	}
-	switch {
-	case diff == 1:
-		return 0.8
-	case a[:7] == b[:7]:
-		return 0.5
-	}
-	return 0
-}
-
-// JaroWinkler is the Jaro-Winkler similarity of two strings (prefix
-// scale 0.1, prefix up to 4).
-func JaroWinkler(a, b string) float64 {
-	if a == b {
+	if diff == 2 && at[1] == at[0]+1 && a[at[0]] == b[at[1]] && a[at[1]] == b[at[0]] {
 		return 1
 	}
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) == 0 || len(rb) == 0 {
-		return 0
+	if diff == 1 {
+		return 2
 	}
-	window := max(len(ra), len(rb))/2 - 1
-	window = max(window, 0)
-	ma := make([]bool, len(ra))
-	mb := make([]bool, len(rb))
-	m := 0
-	for i := range ra {
-		lo, hi := max(0, i-window), min(len(rb), i+window+1)
-		for j := lo; j < hi; j++ {
-			if !mb[j] && ra[i] == rb[j] {
-				ma[i], mb[j] = true, true
-				m++
-				break
+	if a[:6] == b[:6] || a[4:] == b[4:] {
+		return 3
+	}
+	return 4
+}
+
+// cmpIDs: agree when the two share an identifier; disagree when they
+// have one of the same system with different values and none shared.
+func cmpIDs(a, b []string) level {
+	if len(a) == 0 || len(b) == 0 {
+		return missing
+	}
+	conflict := false
+	for _, x := range a {
+		sx, _, _ := strings.Cut(x, "|")
+		for _, y := range b {
+			if x == y {
+				return 0
+			}
+			if sy, _, _ := strings.Cut(y, "|"); sx == sy {
+				conflict = true
 			}
 		}
 	}
-	if m == 0 {
-		return 0
+	if conflict {
+		return 1
 	}
-	t, k := 0, 0
-	for i := range ra {
-		if !ma[i] {
-			continue
-		}
-		for !mb[k] {
-			k++
-		}
-		if ra[i] != rb[k] {
-			t++
-		}
-		k++
-	}
-	fm := float64(m)
-	jaro := (fm/float64(len(ra)) + fm/float64(len(rb)) + (fm-float64(t)/2)/fm) / 3
-	l := 0
-	for l < 4 && l < len(ra) && l < len(rb) && ra[l] == rb[l] {
-		l++
-	}
-	return jaro + float64(l)*0.1*(1-jaro)
-}
-
-// nicknames maps common English nicknames to the name they stand for.
-var nicknames = map[string]string{
-	"bill": "william", "will": "william", "billy": "william", "liam": "william",
-	"bob": "robert", "rob": "robert", "bobby": "robert", "robbie": "robert",
-	"jim": "james", "jimmy": "james", "jamie": "james",
-	"mike": "michael", "mikey": "michael", "mick": "michael",
-	"tom": "thomas", "tommy": "thomas",
-	"dick": "richard", "rick": "richard", "ricky": "richard",
-	"joe": "joseph", "joey": "joseph",
-	"dan": "daniel", "danny": "daniel",
-	"dave": "david", "davey": "david",
-	"chris": "christopher", "matt": "matthew", "nick": "nicholas", "tony": "anthony",
-	"alex": "alexander", "andy": "andrew", "drew": "andrew", "ben": "benjamin", "sam": "samuel",
-	"jack": "john", "johnny": "john", "jon": "jonathan", "nate": "nathan", "zach": "zachary",
-	"steve": "steven", "greg": "gregory", "jake": "jacob", "josh": "joshua", "ed": "edward", "eddie": "edward",
-	"liz": "elizabeth", "beth": "elizabeth", "betty": "elizabeth", "lizzie": "elizabeth", "eliza": "elizabeth",
-	"kate": "katherine", "katie": "katherine", "kathy": "katherine", "kat": "katherine",
-	"peggy": "margaret", "maggie": "margaret", "meg": "margaret",
-	"jenny": "jennifer", "jen": "jennifer", "sue": "susan", "susie": "susan",
-	"abby": "abigail", "becky": "rebecca", "mandy": "amanda", "patty": "patricia", "trish": "patricia",
-	"debbie": "deborah", "vicky": "victoria", "sandy": "sandra", "cathy": "catherine", "annie": "ann",
-	"sophie": "sophia", "ellie": "eleanor", "nora": "eleanor", "bella": "isabella", "izzy": "isabella",
-	"maddie": "madison", "emmy": "emily", "livvy": "olivia", "liv": "olivia", "ava": "ava",
+	return missing
 }

@@ -1,13 +1,45 @@
 package server
 
+// Patient/$bulk-match, the draft operation of the Bulk Data IG's
+// bulk-match branch (https://build.fhir.org/ig/HL7/bulk-data/branches/bulk-match/match.html):
+// an asynchronous POST of a Parameters resource with 1..* `resource`
+// Patients (each with the client's id), `onlySingleMatch`,
+// `onlyCertainMatches` and `count`, run as a job of the export machinery
+// (same status polling, manifest, downloads, DELETE, per-client limit).
+// The output is Bundle.ndjson: one `searchset` Bundle per input Patient,
+// in input order, tied to it by the meta extension match-resource, its
+// entries ranked by search.score with the match-grade extension. No
+// input is dropped: one with no candidate gets a Bundle holding only an
+// OperationOutcome entry (search.mode outcome) that says not-found or
+// ambiguous.
+//
+// Choices where the draft leaves room:
+//   - The matcher is package match (Options.Matcher; nil: its default
+//     configuration). Candidates graded possible or better are returned,
+//     at most `count` (default 5) per input; onlyCertainMatches keeps the
+//     certain ones; onlySingleMatch returns a candidate only when exactly
+//     one is certain (the outcome "matched"), else an empty Bundle with
+//     the ambiguity explained.
+//   - Entries carry a SUBSETTED Patient: the id and the demographics
+//     compared; for clients bound to Groups the id only (they learn
+//     whether a person they named is known, nothing more). The full
+//     Patient comes from an export.
+//   - The candidates are every Patient of the export snapshot, read
+//     through the exporter at the start of each job (one Patient pass).
+//     Records the exporter could not read fail the job (on_unreadable:
+//     fail) or are logged (warn), as for an export.
+//   - At most maxMatchInputs Patients per request (413 beyond); scope:
+//     the client must be allowed to read Patient.
+
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
-	"slices"
-	"strconv"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,57 +48,26 @@ import (
 	"iisbridge/pipeline"
 )
 
-// Patient/$bulk-match (Bulk Data IG draft, bulk-match branch): an
-// asynchronous POST of Parameters with `resource` Patients (each with the
-// client's own id), `onlySingleMatch`, `onlyCertainMatches` and `count`.
-// The job is an export job (status, manifest, files, DELETE as for
-// $export) whose output is NDJSON searchset Bundles, one per input Patient
-// in input order, tied to it by the match-resource meta extension, entries
-// ranked by search.score with the match-grade extension. No candidate =
-// an empty Bundle; certainly-not candidates are never listed.
-//
-// Choices: candidates are the Patients the client could export (every
-// Patient with Patient-level export, else members of its Groups); the
-// scan reads each candidate's converted Patient once, comparing it only
-// with inputs that share a blocking key (package match), so memory is the
-// inputs and their best `count` candidates; at most 10,000 inputs (413
-// beyond); `count` defaults to 5 (at most 100); onlySingleMatch keeps the
-// best candidate only when no other has the same score.
-
-// opBulkMatch is the draft operation's canonical URL.
-const opBulkMatch = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match"
-
 const (
-	maxMatchInputs   = 10000
-	defaultMatchCnt  = 5
-	maxMatchCnt      = 100
-	matchResourceExt = "http://hl7.org/fhir/uv/bulkdata/StructureDefinition/match-resource"
+	maxMatchInputs    = 10000
+	maxMatchBody      = 64 << 20
+	defaultMatchCount = 5
+
+	matchResourceExt = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/match-resource"
 	matchGradeExt    = "http://hl7.org/fhir/StructureDefinition/match-grade"
+	levelBulkMatch   = "bulk-match"
+	opBulkMatch      = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match"
 )
 
-// matchJob is what a $bulk-match kick-off fixed for its job.
-type matchJob struct {
-	inputs      []matchInput
-	single      bool
-	certainOnly bool
+// matchRequest is a parsed $bulk-match Parameters body.
+type matchRequest struct {
+	inputs      []match.Record
+	onlySingle  bool
+	onlyCertain bool
 	count       int
-	owner       *Principal
-	roster      *rosterJob // a roster upload (roster.go)
+	idsOnly     bool // the client is bound to Groups
 }
 
-type matchInput struct {
-	clientID string
-	norm     match.Normalized
-	best     []candidate // best first, at most count
-}
-
-type candidate struct {
-	score   float64
-	grade   string
-	patient *fhirout.Object
-}
-
-// bulkMatch handles POST [base]/Patient/$bulk-match.
 func (s *Server) bulkMatch(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	async, _ := preferences(r)
@@ -78,27 +79,34 @@ func (s *Server) bulkMatch(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusBadRequest, "not-supported", "$bulk-match requires the header Prefer: respond-async")
 		return
 	case !p.MayRead("Patient"):
-		s.outcome(w, r, http.StatusForbidden, "forbidden", "$bulk-match needs read access to Patient (scope system/Patient.rs)")
+		s.outcome(w, r, http.StatusForbidden, "forbidden", "this client may not read Patient")
 		return
 	}
-	mj, rerr := matchParams(r)
+	req, rerr := parseMatchRequest(r)
 	if rerr != nil {
 		writeResource(w, rerr.status, fhirout.OperationOutcome(rerr.issues...))
 		return
 	}
-	mj.owner = p
-	spec := &exportSpec{level: levelPatient, query: pipeline.Query{Types: []string{"Bundle"}}, match: mj}
+	req.idsOnly = p.Groups != nil
+	spec := &exportSpec{level: levelBulkMatch, query: pipeline.Query{Types: []string{"Bundle"}}}
+	spec.run = func(j *liveJob, sp *exportSpec) ([]jobFile, error) { return s.runBulkMatch(j, sp.query.AsOf, req) }
 	s.startJob(w, r, spec, p)
 }
 
-// matchParams reads the Parameters of $bulk-match.
-func matchParams(r *http.Request) (*matchJob, *requestError) {
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxGroupBody+1))
-	if err != nil {
-		return nil, badRequest("invalid", "reading the body: %v", err)
+func parseMatchRequest(r *http.Request) (*matchRequest, *requestError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/fhir+json" && mt != "application/json" {
+			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported",
+				Diagnostics: "$bulk-match wants a FHIR Parameters body as application/fhir+json"}}}
+		}
 	}
-	if len(data) > maxGroupBody {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly", Diagnostics: fmt.Sprintf("body larger than %d bytes: split the request", maxGroupBody)}}}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxMatchBody+1))
+	if err != nil {
+		return nil, badRequest("invalid", "reading the Parameters body: %v", err)
+	}
+	if len(body) > maxMatchBody {
+		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
+			Diagnostics: fmt.Sprintf("Parameters body larger than %d bytes; split the Patients over several requests", maxMatchBody)}}}
 	}
 	var ps struct {
 		ResourceType string `json:"resourceType"`
@@ -109,240 +117,269 @@ func matchParams(r *http.Request) (*matchJob, *requestError) {
 			ValueInteger *int            `json:"valueInteger"`
 		} `json:"parameter"`
 	}
-	if err := json.Unmarshal(data, &ps); err != nil {
+	if err := json.Unmarshal(body, &ps); err != nil {
 		return nil, badRequest("structure", "Parameters body: %s", jsonProblem(err))
 	}
 	if ps.ResourceType != "Parameters" {
-		return nil, badRequest("structure", "want a FHIR Parameters resource, not %q", ps.ResourceType)
+		return nil, badRequest("structure", "the body must be a FHIR Parameters resource, not %q", ps.ResourceType)
 	}
-	mj := &matchJob{count: defaultMatchCnt}
-	seen := map[string]bool{}
-	for i, p := range ps.Parameter {
-		switch {
-		case p.Name == "resource" && p.Resource != nil:
-			o, err := fhirout.ParseObject(p.Resource)
-			if err != nil || o.ResourceType() != "Patient" {
+	req := &matchRequest{count: defaultMatchCount}
+	ids := map[string]bool{}
+	for i, prm := range ps.Parameter {
+		switch prm.Name {
+		case "resource":
+			if len(prm.Resource) == 0 {
+				return nil, badRequest("required", "parameter[%d] resource: want a Patient resource", i)
+			}
+			pt, err := match.ParsePatient(prm.Resource)
+			if err != nil || pt.ResourceType != "Patient" {
 				return nil, badRequest("invalid", "parameter[%d] resource: want a Patient resource", i)
 			}
-			if o.ID() == "" || seen[o.ID()] {
-				return nil, badRequest("invalid", "parameter[%d] resource: each Patient needs an id of its own (the client's), to tie its result to it", i)
+			if pt.ID == "" {
+				return nil, badRequest("required", "parameter[%d] resource: the Patient needs an id (the client's), which the output Bundle refers to", i)
 			}
-			seen[o.ID()] = true
-			mj.inputs = append(mj.inputs, matchInput{clientID: o.ID(), norm: match.Normalize(personOf(o))})
-		case p.Name == "onlySingleMatch" && p.ValueBoolean != nil:
-			mj.single = *p.ValueBoolean
-		case p.Name == "onlyCertainMatches" && p.ValueBoolean != nil:
-			mj.certainOnly = *p.ValueBoolean
-		case p.Name == "count" && p.ValueInteger != nil:
-			if *p.ValueInteger < 1 {
-				return nil, badRequest("invalid", "count must be at least 1")
+			if ids[pt.ID] {
+				return nil, badRequest("duplicate", "parameter[%d] resource: Patient id %q given twice", i, pt.ID)
 			}
-			mj.count = min(*p.ValueInteger, maxMatchCnt)
+			ids[pt.ID] = true
+			if len(req.inputs) == maxMatchInputs {
+				return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
+					Diagnostics: fmt.Sprintf("more than %d Patients in one $bulk-match; split them over several requests", maxMatchInputs)}}}
+			}
+			req.inputs = append(req.inputs, pt.Record())
+		case "onlySingleMatch", "onlyCertainMatches":
+			if prm.ValueBoolean == nil {
+				return nil, badRequest("invalid", "parameter %s: want valueBoolean", prm.Name)
+			}
+			if prm.Name == "onlySingleMatch" {
+				req.onlySingle = *prm.ValueBoolean
+			} else {
+				req.onlyCertain = *prm.ValueBoolean
+			}
+		case "count":
+			if prm.ValueInteger == nil || *prm.ValueInteger < 1 {
+				return nil, badRequest("invalid", "parameter count: want a positive valueInteger")
+			}
+			req.count = *prm.ValueInteger
 		default:
-			return nil, badRequest("not-supported", "parameter[%d] %q: want resource, onlySingleMatch, onlyCertainMatches or count", i, p.Name)
+			return nil, badRequest("not-supported", "parameter[%d]: unknown parameter %q of $bulk-match (known: resource, onlySingleMatch, onlyCertainMatches, count)", i, prm.Name)
 		}
 	}
-	if len(mj.inputs) == 0 {
-		return nil, badRequest("required", "give at least one resource (a Patient)")
+	if len(req.inputs) == 0 {
+		return nil, badRequest("required", "$bulk-match needs at least one resource parameter (a Patient)")
 	}
-	if len(mj.inputs) > maxMatchInputs {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly", Diagnostics: fmt.Sprintf("%d Patients: at most %d per request", len(mj.inputs), maxMatchInputs)}}}
-	}
-	return mj, nil
+	return req, nil
 }
 
-// personOf reads the demographics of a FHIR Patient: its current name
-// (the first not marked old), birth date, gender, current postal code and
-// phone, identifiers.
-func personOf(o *fhirout.Object) match.Person {
-	var p match.Person
-	current := func(key string) *fhirout.Object {
-		list := objects(o, key)
-		for _, e := range list {
-			if text(e, "use") != "old" && text(childObj(e, "period"), "end") == "" {
-				return e
-			}
-		}
-		if len(list) > 0 {
-			return list[0]
-		}
+// patientCollector files every exported Patient in a MemStore.
+type patientCollector struct {
+	st   *match.MemStore
+	loss pipeline.Loss // records the exporter could not read: persons missing from the candidates
+}
+
+func (c *patientCollector) Lost(l pipeline.Loss) error { c.loss = l; return nil }
+
+func (c *patientCollector) Resource(o *fhirout.Object) error {
+	if o.ResourceType() != "Patient" {
 		return nil
 	}
-	if n := current("name"); n != nil {
-		p.Family = text(n, "family")
-		if g, ok := n.Get("given"); ok {
-			if gs, ok := g.([]any); ok && len(gs) > 0 {
-				p.Given, _ = gs[0].(string)
-			}
-		}
-	}
-	p.BirthDate = text(o, "birthDate")
-	p.Sex = text(o, "gender")
-	if a := current("address"); a != nil {
-		p.PostalCode = text(a, "postalCode")
-	}
-	for _, t := range objects(o, "telecom") {
-		if text(t, "system") == "phone" {
-			p.Phone = text(t, "value")
-			break
-		}
-	}
-	for _, c := range identifiers(o) {
-		p.Identifiers = append(p.Identifiers, match.Identifier{System: c.system, Value: c.code})
-	}
-	return p
-}
-
-// runMatch is the job of a $bulk-match: one pass over the candidates,
-// then one Bundle per input.
-func (s *Server) runMatch(k *jobSink, spec *exportSpec) error {
-	mj := spec.match
-	cfg := match.Default()
-	if s.opts.Match != nil {
-		cfg = *s.opts.Match
-	}
-	block := map[string][]int{}
-	for i, in := range mj.inputs {
-		for _, key := range in.norm.Keys() {
-			block[key] = append(block[key], i)
-		}
-	}
-	pop, err := s.population(k.ctx, mj.owner)
+	pt, err := match.ParsePatient(o.AppendJSON(nil))
 	if err != nil {
-		return fmt.Errorf("reading the client's population: %w", err)
+		return fmt.Errorf("reading an exported Patient: %w", err)
 	}
-	q := pipeline.Query{Types: []string{"Patient"}, AsOf: spec.query.AsOf}
-	if pop != nil {
-		q.PatientIDs = []string{}
-		for id := range pop {
-			q.PatientIDs = append(q.PatientIDs, id)
-		}
-		slices.Sort(q.PatientIDs)
+	return c.st.Add(pt.Record())
+}
+func (c *patientCollector) Deleted(string, string, time.Time) error { return nil }
+func (c *patientCollector) Issue(*fhirout.Object) error             { return nil }
+
+func (s *Server) matcher() (*match.Matcher, error) {
+	if s.opts.Matcher != nil {
+		return s.opts.Matcher, nil
 	}
-	scan := &matchSink{ctx: k.ctx, fn: func(pt *fhirout.Object) {
-		n := match.Normalize(personOf(pt))
-		done := map[int]bool{}
-		for _, key := range n.Keys() {
-			for _, i := range block[key] {
-				if done[i] {
-					continue
-				}
-				done[i] = true
-				sc := cfg.Score(mj.inputs[i].norm, n)
-				g := cfg.Grade(sc)
-				if g == match.NotMatch || (mj.certainOnly && g != match.Certain) {
-					continue
-				}
-				in := &mj.inputs[i]
-				in.best = append(in.best, candidate{score: sc, grade: g, patient: pt.Clone()}) // the exporter may reuse pt
-				slices.SortStableFunc(in.best, func(a, b candidate) int {
-					switch {
-					case a.score > b.score:
-						return -1
-					case a.score < b.score:
-						return 1
-					}
-					return strings.Compare(a.patient.ID(), b.patient.ID())
-				})
-				if len(in.best) > mj.count+1 { // one more, to see a tie for onlySingleMatch
-					in.best = in.best[:mj.count+1]
-				}
-			}
-		}
-	}}
-	if len(q.PatientIDs) > 0 || q.PatientIDs == nil {
-		if err := s.exporter.Export(k.ctx, q, scan); err != nil {
-			return err
-		}
-	}
-	var matched []string
-	for i, in := range mj.inputs {
-		best := in.best
-		if mj.roster != nil {
-			outcome := rosterOutcome(mj.roster, i, best)
-			if outcome == "invalid" {
-				best = nil
-			}
-			if len(best) > mj.count {
-				best = best[:mj.count]
-			}
-			if outcome == "matched" {
-				matched = append(matched, best[0].patient.ID())
-			}
-			b := s.matchBundle(i, in, best)
-			b.Child("meta").Set("tag", []any{outcomeTag(outcome)})
-			if err := k.Resource(b); err != nil {
-				return err
-			}
-			continue
-		}
-		if mj.single {
-			if len(best) > 1 && best[0].score == best[1].score {
-				best = nil // two equally good: no single match to give
-			} else if len(best) > 1 {
-				best = best[:1]
-			}
-		}
-		if len(best) > mj.count {
-			best = best[:mj.count]
-		}
-		if err := k.Resource(s.matchBundle(i, in, best)); err != nil {
-			return err
-		}
-	}
-	if mj.roster != nil {
-		return s.applyRoster(k.ctx, mj.roster, matched)
-	}
-	return nil
+	return match.New(nil)
 }
 
-func (s *Server) matchBundle(i int, in matchInput, best []candidate) *fhirout.Object {
+// runBulkMatch is the job: candidates from one Patient pass of the
+// snapshot, then one Bundle per input, in input order.
+func (s *Server) runBulkMatch(j *liveJob, asOf time.Time, req *matchRequest) ([]jobFile, error) {
+	m, err := s.matcher()
+	if err != nil {
+		return nil, err
+	}
+	st := match.NewMemStore(m)
+	pc := &patientCollector{st: st}
+	if err := s.exporter.Export(j.ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: asOf}, pc); err != nil {
+		return nil, err
+	}
+	if pc.loss.Records > 0 { // a candidate missing would turn into a wrong "not found"
+		s.metrics.lost(pc.loss)
+		if s.opts.OnUnreadable != UnreadableWarn {
+			return nil, &errIncomplete{pc.loss}
+		}
+		s.log.Warn("$bulk-match job matched without records it could not read", "job", j.id, "records", pc.loss.Records, "by_reason", pc.loss.ByReason)
+	}
+	dir := filepath.Join(s.jobDir(j.id), "output")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, &writeError{err}
+	}
+	wr, err := s.opts.newWriter(dir, s.opts.Rotate)
+	if err != nil {
+		return nil, &writeError{err}
+	}
+	j.personsTotal.Store(int64(len(req.inputs)))
+	i := 0
+	err = m.All(j.ctx, st, func() (match.Record, bool, error) {
+		if i == len(req.inputs) {
+			return match.Record{}, false, nil
+		}
+		i++
+		return req.inputs[i-1], true, nil
+	}, 0, func(in match.Record, res match.Result) error {
+		b := s.matchBundle(st, in, res, req)
+		if err := wr.Write(b); err != nil {
+			return &writeError{err}
+		}
+		j.written.Add(1)
+		j.persons.Add(1)
+		return nil
+	})
+	infos, cerr := wr.Close()
+	if err == nil && cerr != nil {
+		err = &writeError{cerr}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var files []jobFile
+	for _, fi := range infos {
+		files = append(files, jobFile{Kind: "output", Type: fi.Type, Name: filepath.Base(fi.Path), Count: fi.Count, Bytes: fi.Bytes})
+	}
+	return files, nil
+}
+
+// matchBundle is the searchset Bundle answering one input Patient.
+func (s *Server) matchBundle(st match.Candidates, in match.Record, res match.Result, req *matchRequest) *fhirout.Object {
+	cands := res.Candidates
+	switch {
+	case req.onlySingle && res.Outcome != match.Matched:
+		cands = nil
+	case req.onlySingle:
+		cands = cands[:1]
+	case req.onlyCertain:
+		n := 0
+		for n < len(cands) && cands[n].Grade == match.Certain {
+			n++
+		}
+		cands = cands[:n]
+	}
+	if len(cands) > req.count {
+		cands = cands[:req.count]
+	}
 	b := fhirout.NewResource("Bundle")
-	b.Set("id", "match-"+strconv.Itoa(i+1))
+	meta := fhirout.NewObject()
 	ext := fhirout.NewObject()
 	ext.Set("url", matchResourceExt)
-	ext.Child("valueReference").Set("reference", "Patient/"+in.clientID)
-	b.Child("meta").Set("extension", []any{ext})
+	ref := fhirout.NewObject()
+	ref.Set("reference", "Patient/"+in.ID)
+	ext.Set("valueReference", ref)
+	meta.Set("extension", []any{ext})
+	b.Set("meta", meta)
 	b.Set("type", "searchset")
-	b.Set("total", fhirout.Number(strconv.Itoa(len(best))))
+	b.Set("total", len(cands))
 	var entries []any
-	for _, c := range best {
+	for _, c := range cands {
 		e := fhirout.NewObject()
-		e.Set("fullUrl", s.baseURL+"/Patient/"+c.patient.ID())
-		e.Set("resource", c.patient)
-		se := e.Child("search")
-		ge := fhirout.NewObject()
-		ge.Set("url", matchGradeExt)
-		ge.Set("valueCode", c.grade)
-		se.Set("extension", []any{ge})
-		se.Set("mode", "match")
-		se.Set("score", fhirout.Number(strconv.FormatFloat(c.score, 'f', 3, 64)))
+		e.Set("fullUrl", s.baseURL+"/Patient/"+c.ID)
+		rec, ok, _ := st.Person(context.Background(), c.ID)
+		if !ok {
+			rec = match.Record{ID: c.ID}
+		}
+		e.Set("resource", subsettedPatient(rec, req.idsOnly))
+		srch := fhirout.NewObject()
+		g := fhirout.NewObject()
+		g.Set("url", matchGradeExt)
+		g.Set("valueCode", string(c.Grade))
+		srch.Set("extension", []any{g})
+		srch.Set("mode", "match")
+		srch.Set("score", fhirout.Number(fmt.Sprintf("%g", c.Score)))
+		e.Set("search", srch)
 		entries = append(entries, e)
 	}
-	if len(entries) > 0 {
-		b.Set("entry", entries)
+	if len(cands) == 0 {
+		msg := "no Patient on this server matches"
+		switch {
+		case res.Outcome == match.Ambiguous && req.onlySingle:
+			msg = fmt.Sprintf("no single certain match: %d candidates, not returned because onlySingleMatch is set", len(res.Candidates))
+		case res.Outcome == match.Ambiguous:
+			msg = fmt.Sprintf("no certain match: %d probable or possible candidates, not returned because onlyCertainMatches is set", len(res.Candidates))
+		}
+		e := fhirout.NewObject()
+		e.Set("resource", fhirout.OperationOutcome(fhirout.Issue{Severity: "information", Code: "not-found", Diagnostics: msg}))
+		srch := fhirout.NewObject()
+		srch.Set("mode", "outcome")
+		e.Set("search", srch)
+		entries = append(entries, e)
 	}
+	b.Set("entry", entries)
 	return b
 }
 
-// matchSink hands each Patient of the scan to fn.
-type matchSink struct {
-	ctx context.Context
-	fn  func(*fhirout.Object)
-	n   int
-}
-
-func (k *matchSink) Resource(r *fhirout.Object) error {
-	if k.n++; k.n&1023 == 0 {
-		if err := k.ctx.Err(); err != nil {
-			return context.Cause(k.ctx)
+// subsettedPatient is a candidate as the Bundle shows it: the compared
+// demographics (or the id alone), marked SUBSETTED.
+func subsettedPatient(r match.Record, idOnly bool) *fhirout.Object {
+	p := fhirout.NewResource("Patient")
+	p.Set("id", r.ID)
+	meta := fhirout.NewObject()
+	tag := fhirout.NewObject()
+	tag.Set("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue")
+	tag.Set("code", "SUBSETTED")
+	meta.Set("tag", []any{tag})
+	p.Set("meta", meta)
+	if idOnly {
+		return p
+	}
+	if len(r.Identifiers) > 0 {
+		var ids []any
+		for _, id := range r.Identifiers {
+			o := fhirout.NewObject()
+			o.Set("system", id.System)
+			o.Set("value", id.Value)
+			ids = append(ids, o)
 		}
+		p.Set("identifier", ids)
 	}
-	if r.ResourceType() == "Patient" {
-		k.fn(r)
+	if r.Family != "" || r.Given != "" {
+		n := fhirout.NewObject()
+		if r.Family != "" {
+			n.Set("family", r.Family)
+		}
+		var given []string
+		for _, g := range []string{r.Given, r.Middle} {
+			if g != "" {
+				given = append(given, strings.Fields(g)...)
+			}
+		}
+		if len(given) > 0 {
+			n.Set("given", given)
+		}
+		p.Set("name", []any{n})
 	}
-	return nil
+	if r.Phone != "" {
+		t := fhirout.NewObject()
+		t.Set("system", "phone")
+		t.Set("value", r.Phone)
+		p.Set("telecom", []any{t})
+	}
+	if r.Sex != "" {
+		p.Set("gender", r.Sex)
+	}
+	if r.BirthDate != "" {
+		p.Set("birthDate", r.BirthDate)
+	}
+	if r.Postal != "" {
+		a := fhirout.NewObject()
+		a.Set("postalCode", r.Postal)
+		p.Set("address", []any{a})
+	}
+	return p
 }
-
-func (k *matchSink) Deleted(string, string, time.Time) error { return nil }
-func (k *matchSink) Issue(*fhirout.Object) error             { return nil }

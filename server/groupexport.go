@@ -144,9 +144,6 @@ func countIn(want, have []string) int {
 // list, or a Group's members (a cohort's computed first; members who
 // joined after _since with their full history).
 func (s *Server) exportPersons(k *jobSink, spec *exportSpec) error {
-	if spec.match != nil {
-		return s.runMatch(k, spec)
-	}
 	if len(spec.query.Types) == 0 {
 		return nil // only Group asked
 	}

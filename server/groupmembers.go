@@ -26,8 +26,6 @@ func (s *Server) groupRoutes(r *mux.Router) {
 	r.HandleFunc(p+"/Group/{id}/$member-add", s.memberOp(true)).Methods(http.MethodPost)
 	r.HandleFunc(p+"/Group/{id}/$member-remove", s.memberOp(false)).Methods(http.MethodPost)
 	r.HandleFunc(p+"/groupstatus/{task}", s.groupTaskStatus).Methods(http.MethodGet, http.MethodDelete)
-	r.HandleFunc(p+"/Patient/$bulk-match", s.bulkMatch).Methods(http.MethodPost)
-	r.HandleFunc(p+"/Group/{id}/$roster", s.roster).Methods(http.MethodPost)
 }
 
 // PatientIdentifier is a Patient.identifier searched as system|value

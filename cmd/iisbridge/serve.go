@@ -435,9 +435,9 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		HTTP:         httpLimits(cfg.HTTP),
 	}
 	opts.GroupInactiveAfter = cfg.Jobs.GroupInactiveAfter.Duration
-	if cfg.Matching != nil {
-		mc := cfg.Matching.Config()
-		opts.Match = &mc
+	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
+		p.Close()
+		return nil, err
 	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
