@@ -123,7 +123,7 @@ func TestMispredictionFallsBack(t *testing.T) {
 		vxu("M1", "CLINIC", "20200102120000", pid3, "ROE^BEN", "20200101", "M", "", order{"C-1", "20200102", "08", "00", "L1", "A"}),
 		vxu("M2", "CLINIC", "20200301120000", pid3, "ROE^BEN", "20200101", "M", "", order{"C-1", "20200102", "08", "01", "L1", "A"},
 			order{"C-2", "20200301", "20", "00", "L2", "A"}))
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default()})
+	p, err := openV2(openOptions{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPredictedWinnerReportsIssues(t *testing.T) {
 	write(t, path, false,
 		vxu("T1", "CLINIC", "20200102120000", "MR1^^^CLINIC^MR", "ROE^CY", "20200101", "M", "", order{"C-1", "20200102", "08", "00", "L1", "A"}),
 		vxu("T2", "CLINIC", "20200102120000", "MR2^^^CLINIC^MR", "POE^DI", "20190101", "F", "", order{"9999", "20200102", "08", "00", "L1", "A"}))
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default(), Workers: 1})
+	p, err := openV2(openOptions{DataDir: filepath.Join(dir, "data"), Paths: []string{path}, Mapping: mapping.Default(), Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,30 +23,21 @@ import (
 	"iisbridge/fhirout"
 	"iisbridge/hl7v2"
 	"iisbridge/mapping"
+	"iisbridge/sources"
 	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
 )
 
-// Options configure a Pipeline over v2 message archives.
+// Options configure a Pipeline.
 type Options struct {
-	DataDir  string   // where the index (and gzip spools) live
-	Paths    []string // archive files, directories, globs
-	Mapping  *mapping.Mapping
-	Identity index.IdentityConfig
-	Reader   v2archive.Options
-	// Now is the clock behind indexed-at times (tests); default time.Now.
-	Now func() time.Time
-	// NoUpdate skips indexing Paths in Open (call Update).
-	NoUpdate bool
-	// Progress is index.Options.Progress: bytes of the archives indexed.
-	Progress func(done, total int64)
+	// Paths are the archive paths Update indexes; locations of files
+	// under them are given from the root as the path was written.
+	Paths []string
 	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
 	// Output order does not depend on it.
 	Workers int
 	// Sources name archive paths (indexed after Paths): the locations in
 	// export files are "name/path below the source's root", never a
-	// server path. Locations of files under Paths are given from the
-	// root as the path was written.
+	// server path.
 	Sources []Source
 }
 
@@ -72,11 +63,11 @@ type Pipeline struct {
 	learned   *learned
 	noPredict atomic.Bool
 	// live is the mapping exports start with (SetMapping swaps it).
-	live atomic.Pointer[mapping.Mapping]
-	paths     []string // Paths and the Sources' paths
-	roots     []root
-	ingest    map[string]int64 // IngestCounts, under mu
-	stale     atomic.Bool      // an export found records it could not read (Stale)
+	live   atomic.Pointer[mapping.Mapping]
+	paths  []string // Paths and the Sources' paths
+	roots  []root
+	ingest map[string]int64 // IngestCounts, under mu
+	stale  atomic.Bool      // an export found records it could not read (Stale)
 }
 
 // SetMapping makes m the mapping of exports started from now on; running
@@ -127,32 +118,22 @@ type Stats struct {
 	Unchanged      int64 // persons skipped: nothing indexed after Since
 }
 
-// Open opens (creating) the index in DataDir and brings it up to date
-// with Paths.
-func Open(opts Options) (*Pipeline, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("pipeline: no data directory")
-	}
-	if opts.Mapping == nil {
-		opts.Mapping = mapping.Default()
-	}
-	idx, err := index.Open(opts.DataDir, index.Options{Identity: opts.Identity, Reader: opts.Reader, Now: opts.Now, Progress: opts.Progress})
-	if err != nil {
-		return nil, err
+// New returns the Exporter over idx (opened and brought up to date by
+// the caller; the pipeline owns it from now on: Close closes it), with m
+// as the live mapping (the default mapping when nil). Records are read
+// again through the index's source (sources.Source): the pipeline knows
+// no input format.
+func New(idx *index.Index, m *mapping.Mapping, opts Options) *Pipeline {
+	if m == nil {
+		m = mapping.Default()
 	}
 	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers, learned: newLearned()}
 	p.paths, p.roots = sourcePaths(opts)
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
-	p.live.Store(opts.Mapping)
-	if !opts.NoUpdate && len(p.paths) > 0 {
-		if _, err := p.Update(context.Background()); err != nil {
-			idx.Close()
-			return nil, err
-		}
-	}
-	return p, nil
+	p.live.Store(m)
+	return p
 }
 
 // Update indexes what is new in the configured paths (the server calls it
@@ -189,9 +170,6 @@ func (p *Pipeline) IngestCounts() map[string]int64 {
 	return out
 }
 
-// Index is the underlying index.
-func (p *Pipeline) Index() *index.Index { return p.idx }
-
 // Close closes the index.
 func (p *Pipeline) Close() error { return p.idx.Close() }
 
@@ -225,7 +203,7 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer snap.Close()
-	rr, err := v2archive.NewRereader(p.idx.ReaderOptions())
+	rr, err := p.idx.Source().Rereader()
 	if err != nil {
 		return err
 	}
@@ -494,8 +472,8 @@ type export struct {
 	q     Query
 	sink  Sink
 	snap  *index.Snapshot
-	rr    *v2archive.Rereader // archive files stay open for the export
-	lv    *learnedView        // this goroutine's view of Pipeline.learned
+	rr    sources.Rereader // inputs stay open for the export
+	lv    *learnedView     // this goroutine's view of Pipeline.learned
 	types map[string]bool
 	st    *Stats // the copy per worker gets its own
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
@@ -634,14 +612,13 @@ func (e *export) personRun(w *work, mode int) error {
 				return err
 			}
 		}
-		it, err := e.rr.ReadAt(m.ReadLoc())
-		if err == nil {
-			// Never map other bytes than the message indexed here.
-			err = m.Verify(it)
-		}
+		// The source checks the bytes are the record indexed here.
+		data, err := e.rr.Reread(m.Locator())
 		var msg *hl7v2.Message
 		if err == nil {
-			msg, err = hl7v2.Parse(it.Data)
+			if msg, err = hl7v2.Parse(data); err != nil {
+				err = fmt.Errorf("%w: %w", errNoParse, err)
+			}
 		}
 		if err != nil {
 			why, text := unreadable(err)
@@ -1006,6 +983,9 @@ func (p *Pipeline) MissingPatients(ctx context.Context, ids []string) ([]string,
 	return missing, nil
 }
 
+// errNoParse marks a re-read record the parser refused.
+var errNoParse = errors.New("no longer parses")
+
 // unreadable says why an indexed message could not be read again, in a
 // reason code (Unreadable*) and words for the error file. The words name
 // no server path.
@@ -1024,10 +1004,10 @@ func unreadable(err error) (why, text string) {
 	if errors.As(err, &pe) {
 		return UnreadableIO, "reading the archive file failed: " + pe.Op + ": " + pe.Err.Error()
 	}
-	if strings.HasPrefix(err.Error(), "v2archive:") {
-		return UnreadableIO, "reading the archive file failed"
+	if errors.Is(err, errNoParse) {
+		return UnreadableChanged, "the message indexed here no longer parses"
 	}
-	return UnreadableChanged, "the message indexed here no longer parses"
+	return UnreadableIO, "reading the archive file failed"
 }
 
 // root is where the locations of one path argument are given from.

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/sources/v2archive"
+	"iisbridge/sources"
 )
 
 // UpdateStats says what one Update did.
@@ -258,7 +258,7 @@ func (x *Index) expandPaths(paths []string, st *UpdateStats) (out, blocked []str
 				return nil, nil, fmt.Errorf("index: pattern %q: %w", arg, err)
 			}
 		}
-		for _, in := range v2archive.Expand(arg) {
+		for _, in := range x.expand(arg) {
 			if in.Err != nil {
 				st.Unreadable++
 				if errors.Is(in.Err, fs.ErrNotExist) {
@@ -278,6 +278,15 @@ func (x *Index) expandPaths(paths []string, st *UpdateStats) (out, blocked []str
 		}
 	}
 	return out, blocked, nil
+}
+
+// expand lists the files behind one path argument, by the source's rule
+// (sources.Expander); a source without paths names itself.
+func (x *Index) expand(arg string) []sources.Input {
+	if e, ok := x.opts.Source.(sources.Expander); ok {
+		return e.Expand(arg)
+	}
+	return []sources.Input{{Path: arg}}
 }
 
 // errText words an error without repeating the path.
@@ -455,7 +464,7 @@ func matchMoved(c *content, pool []*fileRow, taken map[int64]bool) (*fileRow, sa
 		if taken[f.id] || f.indexed == 0 || f.indexed > c.size || !f.prefixCRC.Valid || !f.headCRC.Valid {
 			continue
 		}
-		if v2archive.DataHash(head[:min(f.indexed, headWindow)]) != uint64(f.headCRC.Int64) {
+		if sources.DataHash(head[:min(f.indexed, headWindow)]) != uint64(f.headCRC.Int64) {
 			continue
 		}
 		same, err := compare(c, f)
@@ -490,7 +499,7 @@ func prefixCRC(path string, n int64) (uint64, error) {
 	buf := make([]byte, 256<<10)
 	for n > 0 {
 		k, err := f.Read(buf[:min(int64(len(buf)), n)])
-		crc = v2archive.UpdateHash(crc, buf[:k])
+		crc = sources.UpdateHash(crc, buf[:k])
 		n -= int64(k)
 		if err == io.EOF && n > 0 {
 			return crc, io.ErrUnexpectedEOF
@@ -707,12 +716,12 @@ func (w *writer) place(f *fileRow, a *action) error {
 func (w *writer) brokenItem(f *fileRow, reason string) error {
 	w.st.Broken++
 	slog.Warn("index: broken input file", "file", f.path, "reason", reason)
-	pr := prepared{row: msgRow{kind: "E", err: reason}}
-	pr.loc.Source = f.path
-	pr.loc.Offset = w.pos.size
-	pr.loc.Line = int(w.pos.line)
-	pr.loc.Index = int(w.pos.index) + 1
-	if err := w.store(f.id, &pr); err != nil {
+	r := &sources.Record{Kind: sources.Broken, Err: reason}
+	r.Loc.Source = f.path
+	r.Loc.Offset = w.pos.size
+	r.Loc.Line = int(w.pos.line)
+	r.Loc.Index = int(w.pos.index) + 1
+	if err := w.store(f.id, r); err != nil {
 		return err
 	}
 	w.pos.index++
