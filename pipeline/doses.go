@@ -21,13 +21,6 @@ type doseRec struct {
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
 	deleted bool   // RXA-21 D (status entered-in-error)
-	// Where the record came from when obj was not kept (the memo):
-	// the message's position in the person's list and its ORDER index.
-	msgIdx, order int
-	// predicted: the fields were predicted from v2 values (predict.go),
-	// predFill is the FILL key as predicted (fill may be cleared later).
-	predicted bool
-	predFill  string
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
@@ -35,7 +28,7 @@ func (d *doseRec) content() string { return d.cvx + "|" + d.date }
 // dose is the reduced state of one dose of a person.
 type dose struct {
 	key         string          // CVX|date
-	obj         *fhirout.Object // nil when win is a remembered copy
+	obj         *fhirout.Object // the winning record's resource
 	win         *doseRec        // the record whose state is the dose's
 	records     []*doseRec      // every record behind it
 	lastUpdated time.Time
@@ -60,7 +53,7 @@ func newDoseRec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseR
 }
 
 func (f doseFields) rec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
-	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted, msgIdx: -1}
+	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
 	switch {
 	case rsp:
 		d.rank = 0
