@@ -24,7 +24,6 @@ func (d *discard) Issue(*fhirout.Object) error             { return nil }
 // sink. Figures: msgs/s (person messages mapped per second).
 //
 //	go test -run '^$' -bench BenchmarkExport -benchtime 3x ./pipeline
-//
 func BenchmarkExport(b *testing.B) {
 	p, _ := genWorld(b, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
 	ctx := context.Background()

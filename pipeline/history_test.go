@@ -50,4 +50,3 @@ func TestResentHistory(t *testing.T) {
 	}
 	exportOnce(t, p, Query{Since: time.Date(2026, 1, 1, 0, 3, 30, 0, time.UTC)})
 }
-
