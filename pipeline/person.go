@@ -42,8 +42,8 @@ func (e *export) person(w *work) error {
 			return err
 		}
 	}
-	for _, t := range e.m.ResourceTypes() {
-		if err := reducerFor(t).reduce(e, w, out[t]); err != nil {
+	for _, r := range e.reducers {
+		if err := r.reduce(e, w, out[r.typ]); err != nil {
 			return err
 		}
 	}

@@ -191,6 +191,9 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	for _, t := range q.Types {
 		e.types[t] = true
 	}
+	if e.reducers, err = reducers(e.m); err != nil {
+		return err
+	}
 	if ps, ok := sink.(ProgressSink); ok {
 		e.prog = &progress{sink: ps}
 		if q.PatientIDs != nil {
@@ -290,7 +293,9 @@ type export struct {
 	snap  *index.Snapshot
 	rr    sources.Rereader // inputs stay open for the export
 	types map[string]bool
-	st    *Stats // the copy per worker gets its own
+	// reducers reduce each resource type of the mapping (reduce.go).
+	reducers []typedReducer
+	st       *Stats // the copy per worker gets its own
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
 	// copy the export (only the goroutine feeding the sink ticks)
 	prog *progress

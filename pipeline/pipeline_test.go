@@ -70,6 +70,8 @@ func write(t *testing.T, path string, appendMode bool, msgs ...string) {
 	}
 }
 
+const cvxSystem = "http://hl7.org/fhir/sid/cvx"
+
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }

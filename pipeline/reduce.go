@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
 
 	"iisbridge/fhirout"
+	"iisbridge/mapping"
 	"iisbridge/sources/index"
 )
 
@@ -15,26 +17,44 @@ type reducer interface {
 	reduce(e *export, w *work, recs []record) error
 }
 
-// reducers are the reductions by resource type; any other type the
-// mapping emits is reduced by newestByID.
-var reducers = map[string]reducer{
-	"Patient":      patientMerge{},
-	"Immunization": doseReducer{},
-}
-
-func reducerFor(t string) reducer {
-	if r, ok := reducers[t]; ok {
-		return r
+// reducerFor is the reducer the mapping declares for type t (its
+// `reduce:` section; mapping.Reducers names them).
+func reducerFor(red mapping.Reduction) (reducer, error) {
+	switch red.By {
+	case "merge":
+		return patientMerge{typ: red.Type}, nil
+	case "doses":
+		return doseReducer{typ: red.Type, spec: newDoseSpec(red)}, nil
+	case "newest":
+		return newestByID{typ: red.Type}, nil
 	}
-	return newestByID{typ: t}
+	return nil, fmt.Errorf("pipeline: the mapping reduces %s by %q, which the pipeline does not implement", red.Type, red.By)
 }
 
-// patientMerge merges every Patient of a person into one (newest first,
-// MergePatients), with the person's id, updated when the latest of them
-// was indexed.
-type patientMerge struct{}
+// reducers are the reducers of the mapping's types, in its order.
+func reducers(m *mapping.Mapping) ([]typedReducer, error) {
+	var out []typedReducer
+	for _, t := range m.ResourceTypes() {
+		r, err := reducerFor(m.Reduction(t))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, typedReducer{t, r})
+	}
+	return out, nil
+}
 
-func (patientMerge) reduce(e *export, w *work, recs []record) error {
+type typedReducer struct {
+	typ string
+	reducer
+}
+
+// patientMerge merges every resource of the type (the Patient) of a
+// person into one (newest first, MergePatients), with the person's id,
+// updated when the latest of them was indexed.
+type patientMerge struct{ typ string }
+
+func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -48,7 +68,7 @@ func (patientMerge) reduce(e *export, w *work, recs []record) error {
 			at = r.msg.IndexedAt
 		}
 	}
-	if !e.want("Patient") || !e.inWindow(at) {
+	if !e.want(pm.typ) || !e.inWindow(at) {
 		return nil
 	}
 	slices.Reverse(pats)
@@ -115,13 +135,16 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 // doseReducer reduces a person's Immunization records to one dose per
 // vaccine and day in its latest state (reduceDoses), with the deletions
 // a _since export lists.
-type doseReducer struct{}
+type doseReducer struct {
+	typ  string
+	spec doseSpec
+}
 
-func (doseReducer) reduce(e *export, w *work, in []record) error {
+func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 	pid := w.pp.ID
 	recs := make([]*doseRec, len(in))
 	for i, r := range in {
-		recs[i] = newDoseRec(r.obj, r.msg, r.ord, isRSP(r.msg))
+		recs[i] = dr.spec.read(r.obj).rec(r.obj, r.msg, r.ord, isRSP(r.msg))
 	}
 	e.st.DoseRecords += int64(len(recs))
 	doses, unseen := reduceDoses(recs)
@@ -139,7 +162,7 @@ func (doseReducer) reduce(e *export, w *work, in []record) error {
 			return err
 		}
 	}
-	if !e.want("Immunization") {
+	if !e.want(dr.typ) {
 		return nil
 	}
 	// Persons merged into this one took their Immunization ids with them
@@ -161,7 +184,7 @@ func (doseReducer) reduce(e *export, w *work, in []record) error {
 		if d.deleted {
 			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
 				e.st.Deleted++
-				if err := e.sink.Deleted("Immunization", id, d.deletedAt); err != nil {
+				if err := e.sink.Deleted(dr.typ, id, d.deletedAt); err != nil {
 					return err
 				}
 			}
