@@ -195,7 +195,6 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		}
 		imm := d.obj
 		imm.Set("id", id)
-		imm.Set("patient", refObject("Patient/"+pid))
 		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
 		var ms []*index.Message
 		for _, r := range d.records {
