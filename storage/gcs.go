@@ -287,19 +287,7 @@ func (s *gcsStore) Delete(ctx context.Context, name string) error {
 // be listed: an interrupted one never becomes an object and lapses after a
 // week, so there is nothing else to remove.
 func (s *gcsStore) DeletePrefix(ctx context.Context, prefix string) error {
-	if err := checkPrefix(prefix); err != nil || prefix == "" {
-		return fmt.Errorf("storage gcs: refusing to delete prefix %q", prefix)
-	}
-	var names []string
-	if err := s.List(ctx, prefix, func(i Info) error { names = append(names, i.Name); return nil }); err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := s.Delete(ctx, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteObjects(ctx, "gcs", s, prefix)
 }
 
 func (s *gcsStore) List(ctx context.Context, prefix string, fn func(Info) error) error {

@@ -182,22 +182,7 @@ func (s *s3Store) Delete(ctx context.Context, name string) error {
 }
 
 func (s *s3Store) DeletePrefix(ctx context.Context, prefix string) error {
-	if err := checkPrefix(prefix); err != nil || prefix == "" {
-		return fmt.Errorf("storage s3: refusing to delete prefix %q", prefix)
-	}
-	if _, err := s.CleanIncomplete(ctx, prefix, time.Now().Add(time.Hour)); err != nil {
-		return err
-	}
-	var names []string
-	if err := s.List(ctx, prefix, func(i Info) error { names = append(names, i.Name); return nil }); err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := s.Delete(ctx, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteObjects(ctx, "s3", s, prefix)
 }
 
 func (s *s3Store) List(ctx context.Context, prefix string, fn func(Info) error) error {

@@ -2,20 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -238,34 +234,7 @@ func TestClientExportResumesWithAuthOn(t *testing.T) {
 			cfg := *cfg
 			cfg.DataDir = filepath.Join(t.TempDir(), "data")
 			cfg.Auth.Clients = []config.Client{{ClientID: "c", JWKS: jwks, Scopes: []string{"system/*.rs"}, SystemExport: true, FileURLs: mode}}
-			ts := httptest.NewUnstartedServer(http.NotFoundHandler())
-			cfg.Listen, cfg.BaseURL = ts.Listener.Addr().String(), "http://"+ts.Listener.Addr().String()+"/fhir"
-			cfg.Jobs.RetryAfter.Duration = time.Second
-			br, err := openBridge(&cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				ts.Close()
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			broken := map[string]bool{}
-			h := br.srv.Handler()
-			ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				first := strings.Contains(r.URL.Path, "/bulkfiles/") && !broken[r.URL.Path]
-				broken[r.URL.Path] = true
-				mu.Unlock()
-				if first {
-					w = &halfWriter{ResponseWriter: w}
-				}
-				h.ServeHTTP(w, r)
-			})
-			ts.Start()
-			t.Cleanup(func() {
-				ts.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				br.close(ctx)
-			})
+			startBreakingFirstDownloads(t, &cfg)
 			code, sum, stderr := runExport(t, "--server", cfg.BaseURL, "--system", "--client-id", "c",
 				"--key", filepath.Join(keys, "private.pem"), "--out", filepath.Join(t.TempDir(), "out"))
 			if code != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"iisbridge/bulkclient"
 	"iisbridge/bulkclient/bulkclienttest"
+	"iisbridge/config"
 	"iisbridge/server"
 )
 
@@ -159,12 +160,11 @@ func (w *halfWriter) Write(p []byte) (int, error) {
 	panic(http.ErrAbortHandler)
 }
 
-// A download broken midway resumes against the real server's Range,
-// If-Range and ETag handling, over its gzip encoding: every file's
-// first transfer is cut in half.
-func TestClientExportResumesAgainstIISBridge(t *testing.T) {
-	t.Parallel()
-	_, _, cfg := genWorld(t, t.TempDir())
+// startBreakingFirstDownloads serves cfg on a test server whose first
+// transfer of every export file is cut in half (halfWriter); it sets
+// cfg's listen address and base URL.
+func startBreakingFirstDownloads(t *testing.T, cfg *config.Config) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	cfg.Listen, cfg.BaseURL = ts.Listener.Addr().String(), "http://"+ts.Listener.Addr().String()+"/fhir"
 	cfg.Jobs.RetryAfter.Duration = time.Second
@@ -193,6 +193,15 @@ func TestClientExportResumesAgainstIISBridge(t *testing.T) {
 		defer cancel()
 		b.close(ctx)
 	})
+}
+
+// A download broken midway resumes against the real server's Range,
+// If-Range and ETag handling, over its gzip encoding: every file's
+// first transfer is cut in half.
+func TestClientExportResumesAgainstIISBridge(t *testing.T) {
+	t.Parallel()
+	_, _, cfg := genWorld(t, t.TempDir())
+	startBreakingFirstDownloads(t, cfg)
 	code, sum, stderr := runExport(t, "--server", cfg.BaseURL, "--system", "--out", filepath.Join(t.TempDir(), "out"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)

@@ -366,3 +366,65 @@ func TestRefreshLoopUpdatesAStaleIndex(t *testing.T) {
 		t.Fatalf("export after the prompt update: %d %s", code, body)
 	}
 }
+
+// An archive rewritten while an export runs (its messages rotated, so
+// every recorded offset now holds other bytes, at the same size): however
+// the rewrite and the export interleave, no Patient is served with another
+// person's identifiers, and an export that could not read every record
+// says so in its manifest rather than ending silently short.
+func TestHTTPArchiveRewrittenDuringExport(t *testing.T) {
+	_, c, big := faultBridge(t, "warn")
+	code, body := c.rawExport("")
+	if code != http.StatusOK {
+		t.Fatalf("first export: %d %s", code, body)
+	}
+	before, _, _ := c.identifiersByPatient(body)
+	data, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rotate at a message start near the middle: same size, other bytes
+	// at almost every recorded offset.
+	k := bytes.Index(data[len(data)/2:], []byte("MSH|"))
+	if k < 0 {
+		t.Fatal("no message start in the second half")
+	}
+	k += len(data) / 2
+	rotated := append(append([]byte{}, data[k:]...), data[:k]...)
+
+	resp, kb := c.do(http.MethodGet, c.base+"/$export", "Accept", "application/fhir+json", "Prefer", "respond-async")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("kick-off: %d %s", resp.StatusCode, kb)
+	}
+	if err := os.WriteFile(big, rotated, 0o644); err != nil { // while the job runs (or just after)
+		t.Fatal(err)
+	}
+	status := resp.Header.Get("Content-Location")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("export not done in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, body = c.do(http.MethodGet, status, "Accept", "application/json")
+		if resp.StatusCode != http.StatusAccepted {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export during the rewrite: %d %s", resp.StatusCode, body)
+	}
+	pats, _, m := c.identifiersByPatient(body)
+	for id, ids := range pats {
+		for v := range ids {
+			if !before[id][v] {
+				t.Errorf("Patient %s carries identifier %s it did not have: another person's bytes were mapped", id, v)
+			}
+		}
+	}
+	lost := obj(obj(m, "extension"), "http://iisbridge.dev/fhir/StructureDefinition/unreadable-records")
+	if lost == nil && len(pats) != len(before) {
+		t.Errorf("%d Patients against %d before, and the manifest reports no loss", len(pats), len(before))
+	}
+	t.Logf("%d of %d Patients served; loss reported: %v", len(pats), len(before), lost != nil)
+}

@@ -192,7 +192,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	h := b.srv.Handler()
 	handler.Store(&h)
 	pre.metrics.SetStartup(1, true)
-	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", b.mapping.Path, "mapping_sha256", b.mapping.SHA256)
+	name := b.mapping.Path
+	if name == "" {
+		name = "built-in default"
+	}
+	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", name, "mapping_sha256", b.mapping.SHA256)
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 	changed := make(chan struct{}, 1)
 	if o.cfgPath != "" {
