@@ -76,8 +76,6 @@ func runBenchExport(args []string) int {
 		if _, err := p.Update(cmdContext()); err != nil {
 			return fail(err)
 		}
-	}
-	if fs.NArg() > 0 {
 		fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
 	}
 	exportDir, err := os.MkdirTemp(*data, "bench-export-")
