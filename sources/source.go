@@ -107,3 +107,24 @@ type Record struct {
 	// as read (input around it, its own structure).
 	Warn int
 }
+
+// Unpacker is a Source whose input files may be compressed: the index
+// keeps a decompressed spool of such a file, so its records can be read
+// again by offset.
+type Unpacker interface {
+	// Compressed says whether the file at path is compressed (by content).
+	Compressed(path string) (bool, error)
+	// Unpack writes the decompressed content of the file at path (size
+	// bytes) to w; err is a failure to read the file.
+	Unpack(path string, size int64, w io.Writer) (Unpacked, error)
+}
+
+// Unpacked says what Unpack wrote.
+type Unpacked struct {
+	Bytes int64 // decompressed bytes written
+	// Broken says why the rest could not be decompressed (a corrupt
+	// stream: what was written is kept), or, with Discard, why nothing
+	// may be kept (an expansion past the limit: a decompression bomb).
+	Broken  string
+	Discard bool
+}

@@ -29,7 +29,7 @@
 // Gzip inputs (detected by content) are decompressed into DIR/spool/ so
 // messages can be re-read by offset (spooled to a temporary name and
 // renamed into place, so running exports keep their bytes); a gzip bomb
-// (more than maxGzipRatio times its size, past gzipRatioFloor) is
+// (more than v2archive.MaxGzipRatio times its size, past GzipRatioFloor) is
 // reported as broken input and not spooled, a corrupt stream keeps what
 // decompressed and reports the rest.
 //

@@ -302,7 +302,7 @@ func TestGzipBombAndCorruptGzip(t *testing.T) {
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
 	zero := make([]byte, 1<<20)
-	for range gzipRatioFloor>>20 + 2 {
+	for range v2archive.GzipRatioFloor>>20 + 2 {
 		zw.Write(zero)
 	}
 	zw.Close()
