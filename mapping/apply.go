@@ -212,7 +212,9 @@ func (a *Applier) Apply(in Input, trace bool) Output {
 	if a.m.impl == nil {
 		return Output{}
 	}
-	return a.e.apply(a.m.impl, in, trace)
+	out := a.e.apply(a.m.impl, in, trace)
+	a.m.exclude.apply(&out) // the exclude: list (exclude.go), as Mapping.Apply
+	return out
 }
 
 func (e *env) apply(impl *mappingImpl, in Input, trace bool) (out Output) {
