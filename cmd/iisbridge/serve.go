@@ -434,6 +434,10 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		OnUnreadable: cfg.Jobs.OnUnreadable,
 		HTTP:         httpLimits(cfg.HTTP),
 	}
+	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
 	}
