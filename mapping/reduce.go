@@ -34,9 +34,16 @@ var Reducers = map[string][]string{
 }
 
 // Reduction is how resources of type t are reduced: the mapping's
-// `reduce:` entry, else "newest".
+// `reduce:` entry, else "newest". A mapping without a `reduce:` section
+// (one copied from the default before the section existed) reduces as
+// the default mapping declares, so its Patients still merge and its doses
+// still reduce.
 func (m *Mapping) Reduction(t string) Reduction {
-	if r, ok := m.impl.reduce[t]; ok {
+	red := m.impl.reduce
+	if red == nil && m != Default() {
+		red = Default().impl.reduce
+	}
+	if r, ok := red[t]; ok {
 		return r
 	}
 	return Reduction{Type: t, By: "newest"}
@@ -51,7 +58,7 @@ func (c *compiler) compileReduce(n *yaml.Node) {
 		c.errorf(pos(n), "reduce must be a mapping of resource type: {by: reducer, element roles}")
 		return
 	}
-	out := map[string]Reduction{}
+	out := map[string]Reduction{} // present, even empty: no default entries
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		var roles []string

@@ -16,6 +16,11 @@ import (
 // folder of the test, under name, with extra appended to its resources
 // (the last section of the file), and loads it.
 func copyDefault(t *testing.T, name, extra string) *mapping.Mapping {
+	return copyDefaultEdited(t, name, func(b []byte) []byte { return append(b, extra...) })
+}
+
+// copyDefaultEdited is copyDefault with the YAML passed through edit.
+func copyDefaultEdited(t *testing.T, name string, edit func([]byte) []byte) *mapping.Mapping {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("..", "mapping", "defaults")
@@ -29,7 +34,7 @@ func copyDefault(t *testing.T, name, extra string) *mapping.Mapping {
 			return err
 		}
 		if rel == "default.yaml" {
-			rel, b = name, append(b, extra...)
+			rel, b = name, edit(b)
 		}
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
 		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
@@ -59,6 +64,21 @@ func TestAnyMappingExportsItsTypes(t *testing.T) {
 	}
 	if got := exportDigest(t, p, since); !slices.Equal(got, baseSince) {
 		t.Fatalf("_since: a renamed copy exports %d lines, the default %d", len(got), len(baseSince))
+	}
+
+	// A copy made before the reduce: section existed reduces as the
+	// default declares.
+	noReduce := copyDefaultEdited(t, "old.yaml", func(b []byte) []byte {
+		s := string(b)
+		i, j := strings.Index(s, "\nreduce:\n"), strings.Index(s, "\nresources:\n")
+		if i < 0 || j < i {
+			t.Fatal("default.yaml has no reduce: section before resources:")
+		}
+		return []byte(s[:i] + s[j:])
+	})
+	p.SetMapping(noReduce)
+	if got := exportDigest(t, p, since); !slices.Equal(got, baseSince) {
+		t.Fatalf("a mapping without reduce: exports %d lines, the default %d", len(got), len(baseSince))
 	}
 
 	const extra = `
