@@ -242,7 +242,13 @@ func (s *Server) work(j *liveJob, spec *exportSpec) {
 	}
 	j.started.Store(true)
 	spec.query.AsOf = start
-	files, loss, err := s.export(j, spec)
+	var files []jobFile
+	var loss pipeline.Loss
+	if spec.run != nil {
+		files, err = spec.run(j, spec)
+	} else {
+		files, loss, err = s.export(j, spec)
+	}
 	if cause := context.Cause(j.ctx); cause != nil {
 		err = cause
 	}

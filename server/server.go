@@ -102,6 +102,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"iisbridge/fhirout"
+	"iisbridge/match"
 	"iisbridge/pipeline"
 )
 
@@ -145,6 +146,8 @@ type Options struct {
 	OnUnreadable string
 
 	HTTP HTTPLimits
+	// Matcher runs Patient/$bulk-match (bulkmatch.go); nil = match.New(nil).
+	Matcher *match.Matcher
 
 	// Storage keeps export files in an object store (nil: in the data
 	// directory); ClientStorage overrides it per client_id (an entry with
@@ -373,6 +376,7 @@ func (s *Server) Handler() http.Handler {
 	sec.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/$export", s.kickoff(levelSystem)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Patient/$export", s.kickoff(levelPatient)).Methods(http.MethodGet, http.MethodPost)
+	sec.HandleFunc(p+"/Patient/$bulk-match", s.bulkMatch).Methods(http.MethodPost)
 	sec.HandleFunc(p+"/Group/{id}/$export", s.kickoff(levelGroup)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Group", s.searchGroups).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)

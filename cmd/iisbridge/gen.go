@@ -34,6 +34,7 @@ func runGen(args []string) int {
 	perFraming := fs.Int("files-per-framing", 1, "files written for each framing")
 	out := fs.String("out", "gen-out", "output `dir`ectory (archives only)")
 	truthPath := fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
+	rosterRows := fs.Int("roster", 0, "also write a roster of N rows (with errors and non-members) to DIR.roster.csv, its truth to DIR.roster.truth.csv")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -110,6 +111,12 @@ func runGen(args []string) int {
 		fmt.Println("  " + f)
 	}
 	fmt.Println("truth: " + *truthPath)
+	if *rosterRows > 0 {
+		if err := writeRoster(*truthPath, filepath.Clean(*out), *seed, *rosterRows); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge gen: roster: %v\n", err)
+			return 1
+		}
+	}
 	return 0
 }
 
