@@ -81,13 +81,16 @@ func runBenchExport(args []string) int {
 	t0 := time.Now()
 	// Same identity rules and encoding as `iisbridge index` defaults: the
 	// index empties itself when they differ from what built it.
-	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(*data), Paths: fs.Args(),
-		Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}})
+	p, _, err := openPipeline(archiveSetup{IndexDir: indexDir(*data), Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}},
+		nil, pipeline.Options{Paths: fs.Args()})
 	if err != nil {
 		return fail(err)
 	}
 	defer p.Close()
 	if fs.NArg() > 0 {
+		if _, err := p.Update(cmdContext()); err != nil {
+			return fail(err)
+		}
 		fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
 	}
 	exportDir, err := os.MkdirTemp(*data, "bench-export-")
