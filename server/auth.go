@@ -116,7 +116,7 @@ type FileURLVerifier interface {
 // outcome. It never holds a token, a key, a query value or PHI.
 type AuditEvent struct {
 	Time     time.Time
-	Event    string // token, export.kickoff, export.complete, export.status, export.delete, file.download, group.create, group.update, group.delete, group.member-add, group.member-remove, group.roster, match.kickoff, access.refused
+	Event    string // token, export.kickoff, export.complete, export.status, export.delete, file.download, group.create, group.update, group.delete, group.member-add, group.member-remove, match.kickoff, access.refused
 	ClientID string // "" when the caller could not be identified
 	Route    string // route template, e.g. /fhir/bulkstatus/{job}
 	Job      string

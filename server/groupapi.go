@@ -264,8 +264,6 @@ func groupAuditEvent(route, method string) string {
 		return "group.member-add"
 	case strings.HasSuffix(route, "/$member-remove"):
 		return "group.member-remove"
-	case strings.HasSuffix(route, "/$roster"):
-		return "group.roster"
 	case method == http.MethodPost:
 		return "group.create"
 	case method == http.MethodPut:
@@ -862,8 +860,7 @@ func (s *Server) groupCapability(res *fhirout.Object) {
 		"the next page linked by an HTTP Link header rel=\"next\" (Group/[id]?_count=&_cursor=), the resource tagged SUBSETTED; "+
 		"_summary=true leaves members out; quantity counts every active member. "+
 		"Group/[id]/$export: active members only; with _since, members who joined the Group after _since get their full history and every deletion of theirs; "+
-		"patient outside the Group is a 400; an empty Group exports nothing. Create and update accept Prefer: respond-async. "+
-		"Group/[id]/$roster (iisbridge): a CSV roster matched into a member-based Group as a job, every row answered (matched, ambiguous, not-found, invalid).",
+		"patient outside the Group is a 400; an empty Group exports nothing. Create and update accept Prefer: respond-async.",
 		strings.Join(s.cohortTypes(), " and "), maxMemberPage))
 	for _, code := range []string{"read", "search-type", "create", "update", "delete"} {
 		in := fhirout.NewObject()
