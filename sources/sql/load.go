@@ -407,3 +407,16 @@ func (in *inserter) flush() error {
 	in.buf, in.n = in.buf[:0], 0
 	return nil
 }
+
+// LoadDSN opens the database a DSN names (${NAME} expanded; the driver from
+// driver or the DSN's scheme), loads the world of truthPath into it and
+// says where it went, with no secret in the answer or an error.
+func LoadDSN(ctx context.Context, driver, dsn, truthPath string) (*LoadSummary, string, error) {
+	r, err := Open(&Config{Source: "gen", Driver: driver, DSN: dsn})
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	sum, err := Load(ctx, r.db, r.d, truthPath)
+	return sum, r.d.Name + " database", r.redact(err)
+}
