@@ -11,6 +11,19 @@
 //
 // The package never writes to the registry's database when reading: every
 // scan runs in one read-only transaction, so one export sees one snapshot.
+//
+// # The sources contract
+//
+// A Reader is the relational side of the sources contract (scan new
+// records from a cursor; re-read one by its locator): Scan with Since set
+// to the last scan's Result.TransactionTime is the incremental scan, the
+// cursor being that time; Person(key) is the re-read, the locator being
+// source + root table + person key (Record.Locator). A Record carries what
+// the contract's record holds: the locator, the kind (a person, or a
+// deleted or merged-away one: Deleted, MergedInto), the identity key (Key;
+// identifier rows for the mapping's identity: section), the organization
+// (a child or lookup column the mapping names), the time (Modified) and
+// the warnings (Problems). Its rows implement mapping.Row.
 package sql
 
 import (
