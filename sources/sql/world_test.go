@@ -3,6 +3,10 @@ package sql
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -11,6 +15,33 @@ import (
 
 	"iisbridge/sources/synth"
 )
+
+// dump writes a record out whole: every row, every column, NULLs marked.
+func dump(rec *Record) string {
+	var b strings.Builder
+	row := func(r *Row) {
+		fmt.Fprintf(&b, "  %s %s deleted=%v", r.Table, r.Key, r.Deleted)
+		for _, c := range r.Columns() {
+			if v, ok := r.Column(c); ok {
+				fmt.Fprintf(&b, " %s=%q", c, v)
+			} else {
+				fmt.Fprintf(&b, " %s=NULL", c)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "%s %s deleted=%v merged=%q modified=%s problems=%v\n", rec.Locator(), rec.Key, rec.Deleted, rec.MergedInto, rec.Modified.Format(time.RFC3339Nano), rec.Problems)
+	row(rec.Person)
+	for _, m := range []map[string][]*Row{rec.Children, rec.Lookups} {
+		names := slices.Sorted(maps.Keys(m))
+		for _, n := range names {
+			for _, r := range m[n] {
+				row(r)
+			}
+		}
+	}
+	return b.String()
+}
 
 var (
 	worldOnce  sync.Once
@@ -184,6 +215,7 @@ func TestWorldRoundTrip(t *testing.T) {
 	if !sawUpdated || !sawDeleted || len(wantMerged) == 0 {
 		t.Fatalf("the demo world lacks updates (%v), deletes (%v) or merges (%d)", sawUpdated, sawDeleted, len(wantMerged))
 	}
+	dumps := map[string]string{} // engine → every record, every column
 	for _, engine := range engines(t) {
 		t.Run(engine, func(t *testing.T) {
 			tdb := newTestDB(t, engine)
@@ -207,6 +239,9 @@ func TestWorldRoundTrip(t *testing.T) {
 						t.Errorf("batch %d: key %d after %d: not in key order", batch, id, prev)
 					}
 					prev = id
+					if batch == 7 {
+						dumps[engine] += dump(rec)
+					}
 					link := col(rec.Person, "patient_external_link")
 					keyOf[rec.Key] = link
 					if rec.MergedInto != "" {
@@ -256,10 +291,29 @@ func TestWorldRoundTrip(t *testing.T) {
 				if res.Persons != int64(len(want)+len(wantMerged)) {
 					t.Errorf("batch %d: %d persons scanned", batch, res.Persons)
 				}
-				if res.TransactionTime.IsZero() || time.Since(res.TransactionTime) > time.Hour || time.Until(res.TransactionTime) > time.Hour {
+				if res.TransactionTime.IsZero() || res.TransactionTime.Location() != time.UTC || time.Since(res.TransactionTime) > time.Hour || time.Until(res.TransactionTime) > time.Hour {
 					t.Errorf("transactionTime %v is not the database's now", res.TransactionTime)
 				}
 			}
 		})
+	}
+	// The same world reads back the same on every engine, column for column.
+	if dumps["sqlite"] == "" {
+		t.Fatal("nothing read to compare")
+	}
+	for engine, d := range dumps {
+		t.Logf("%s: %d bytes read back", engine, len(d))
+		if d != dumps["sqlite"] {
+			a, b := strings.Split(dumps["sqlite"], "\n"), strings.Split(d, "\n")
+			for i := range min(len(a), len(b)) {
+				if a[i] != b[i] {
+					t.Errorf("%s reads differently from sqlite at line %d:\n  sqlite: %s\n  %s: %s", engine, i+1, a[i], engine, b[i])
+					break
+				}
+			}
+			if len(a) != len(b) {
+				t.Errorf("%s: %d lines, sqlite %d", engine, len(b), len(a))
+			}
+		}
 	}
 }
