@@ -105,3 +105,25 @@ func TestParseDBTime(t *testing.T) {
 		}
 	}
 }
+
+// The fast timestamp path agrees with time.Parse + RFC3339Nano, and falls
+// back (or fails) on anything else.
+func TestCanonicalTS(t *testing.T) {
+	for _, v := range []string{"2024-03-05 10:11:12", "2024-03-05 10:11:12.000000", "2024-03-05T10:11:12.120Z",
+		"2024-03-05 10:11:12.123456789+00:00", "2024-02-29 00:00:00", "1999-12-31T23:59:59Z"} {
+		got, ok := canonicalTS(v)
+		want, err := parseDBTime(v)
+		if !ok || err != nil || got != want.Format(time.RFC3339Nano) {
+			t.Errorf("%s: %q %v, want %s (%v)", v, got, ok, want.Format(time.RFC3339Nano), err)
+		}
+	}
+	for _, v := range []string{"2023-02-29 00:00:00", "2024-13-01 00:00:00", "2024-03-05 24:00:00", "2024-03-05 10:11:12+02:00",
+		"2024-03-05", "2024-03-05 10:11:1x", "2024-03-05 10:11:12.", "garbage"} {
+		if got, ok := canonicalTS(v); ok {
+			t.Errorf("%s: accepted as %s", v, got)
+		}
+	}
+	if _, err := normalize('t', "", "2023-02-29 00:00:00"); err == nil {
+		t.Error("normalize accepted February 29 of 2023")
+	}
+}
