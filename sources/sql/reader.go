@@ -613,25 +613,50 @@ func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []an
 	}
 	out := &result{}
 	st := s.res.Tables[name]
-	scan := make([]sql.NullString, len(names))
+	// Values are scanned as RawBytes (no string per value) and copied into
+	// one string per row that the row's values slice. A RawBytes left nil
+	// is NULL; each starts as a non-nil empty buffer so that an empty
+	// string stays non-nil (database/sql appends into it).
+	raw := make([]sql.RawBytes, len(names))
+	bufs := make([][]byte, len(names))
 	ptrs := make([]any, len(names))
-	for i := range scan {
-		ptrs[i] = &scan[i]
+	for i := range raw {
+		bufs[i] = make([]byte, 0, 32)
+		ptrs[i] = &raw[i]
 	}
 	var keyRaw any
-	if t.Parent == "" && t.From == "" {
+	isRoot := t.Parent == "" && t.From == ""
+	if isRoot {
 		ptrs[keyIdx] = &keyRaw // persons: keep the driver's own key value for the cursor
 	}
+	var sb strings.Builder
 	for rows.Next() {
+		for i := range raw {
+			raw[i] = bufs[i][:0] // never a driver's buffer: database/sql may alias those
+		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, s.readErr(ctx, name, err)
 		}
 		st.Read++
 		row := &Row{Table: name, cols: cols, vals: make([]string, len(names)), set: make([]bool, len(names))}
-		for i := range scan {
-			row.vals[i], row.set[i] = scan[i].String, scan[i].Valid
+		n := 0
+		for i := range raw {
+			n += len(raw[i])
 		}
-		if t.Parent == "" && t.From == "" {
+		sb.Reset()
+		sb.Grow(n)
+		for i := range raw {
+			sb.Write(raw[i])
+		}
+		all, off := sb.String(), 0
+		for i := range raw {
+			if isRoot && i == keyIdx {
+				continue
+			}
+			row.vals[i], row.set[i] = all[off:off+len(raw[i])], raw[i] != nil
+			off += len(raw[i])
+		}
+		if isRoot {
 			row.vals[keyIdx], row.set[keyIdx] = keyText(keyRaw), keyRaw != nil
 			out.keys = append(out.keys, keyRaw)
 		}

@@ -406,3 +406,32 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
+
+// TestEmptyVersusNull: an empty string is a value, NULL is none, on every
+// engine.
+func TestEmptyVersusNull(t *testing.T) {
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			loadDemo(t, tdb)
+			q := tdb.d.Quote
+			if _, err := tdb.db.Exec(fmt.Sprintf("UPDATE %s SET %s = '', %s = NULL WHERE %s = 4", q("patient_master"),
+				q("patient_name_middle"), q("org_id"), q("patient_id"))); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := open(t, tdb.config(0)).Person(context.Background(), "4")
+			if err != nil || rec == nil {
+				t.Fatalf("Person(4) = %v, %v", rec, err)
+			}
+			if v, ok := rec.Person.Column("patient_name_middle"); v != "" || !ok {
+				t.Errorf("empty middle name read as %q, %v", v, ok)
+			}
+			if v, ok := rec.Person.Column("org_id"); ok {
+				t.Errorf("NULL org_id read as %q", v)
+			}
+			if v, ok := rec.Person.Column("patient_name_last"); v == "" || !ok {
+				t.Errorf("family name read as %q, %v", v, ok)
+			}
+		})
+	}
+}
