@@ -27,11 +27,13 @@ type mappingImpl struct {
 	nRules    int
 	padded    bool // some target has an index > 0: Prune after building
 	consts    map[string]string
+	boxes     boxes // see convertTo
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,
 // one segment / OBX group, or one repetition (relative paths).
 type scope struct {
+	id       int32 // memo key, 1.. per Apply (env.newScope); 0: not remembered
 	parent   *scope
 	ownsSegs bool
 	segs     hl7v2.Segments
@@ -96,6 +98,8 @@ type env struct {
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
 	memo                 [memoSize]memoEntry
+	spare                [2]memoEntry // see pathExpr.entry
+	nScopes              int32
 	calls                [callMemoSize]callEntry
 	segs                 [segMemoSize]segEntry
 	gen                  uint64
@@ -180,22 +184,39 @@ func (e *env) textOf(v hl7v2.Value) string {
 	return e.text(v)
 }
 
-// peek evaluates x for a comparison. A plain path's text is remembered
-// per scope (pathExpr.str): the same fields are tested again and again.
-func (e *env) peek(x expr, s *scope) string {
-	p, ok := x.(*pathExpr)
-	if !ok {
-		return e.eval(x, s)
-	}
-	return p.str(e, s)
-}
-
-func (m *Mapping) apply(in Input, trace bool) (out Output) {
-	impl := m.impl
-	if impl == nil {
-		return out
+func (m *Mapping) apply(in Input, trace bool) Output {
+	if m.impl == nil {
+		return Output{}
 	}
 	e := envPool.Get().(*env)
+	out := e.apply(m.impl, in, trace)
+	envPool.Put(e)
+	return out
+}
+
+// Applier applies a mapping with buffers of its own (scopes, memo tables,
+// argument stack, slab sizes), reused from record to record: a worker that
+// maps many records owns one instead of taking an env from a pool per
+// record. It gives what Mapping.Apply gives. Not safe for concurrent use.
+type Applier struct {
+	m *Mapping
+	e env
+}
+
+// NewApplier returns an Applier of m.
+func (m *Mapping) NewApplier() *Applier { return &Applier{m: m} }
+
+// Apply converts one record, as Mapping.Apply.
+func (a *Applier) Apply(in Input, trace bool) Output {
+	if a.m.impl == nil {
+		return Output{}
+	}
+	out := a.e.apply(a.m.impl, in, trace)
+	a.m.exclude.apply(&out) // the exclude: list (exclude.go), as Mapping.Apply
+	return out
+}
+
+func (e *env) apply(impl *mappingImpl, in Input, trace bool) (out Output) {
 	// The input and output live in the env while it works (pointers to
 	// apply's own would move both to the heap on every call).
 	e.inv = in
@@ -211,7 +232,6 @@ func (m *Mapping) apply(in Input, trace bool) (out Output) {
 		}
 		e.inv, e.outv = Input{}, Output{}
 		e.msg, e.row, e.in, e.out, e.rule, e.scope = nil, nil, nil, nil, nil, nil
-		envPool.Put(e)
 	}()
 	e.record(&e.inv)
 	return out // set by the deferred function
@@ -307,6 +327,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.arenaUsed = 0
 	e.slab.Reset()
 	e.scopes = e.scopes[:0]
+	e.nScopes = 0
 	e.gen = envGen.Add(1)
 }
 
@@ -330,7 +351,7 @@ type bodyKind uint8
 
 const (
 	bodyInstance bodyKind = iota // e.instance(res, item)
-	bodyRule                     // e.ruleBody(r, item, n)
+	bodyRule                     // r.body(e, item, n)
 	bodyHas                      // found when where holds for the item
 )
 
@@ -353,7 +374,7 @@ func (e *env) run(b *eachBody, is *scope) bool {
 		want := e.in.Want
 		e.instance(b.res, is, want == nil || want(b.res.typ, order))
 	case bodyRule:
-		e.ruleBody(b.r, is, b.n)
+		b.r.body(e, is, b.n)
 	case bodyHas:
 		return b.where != nil && !e.test(b.where, is)
 	}
@@ -579,58 +600,8 @@ func (e *env) rules(rs []*rule, s *scope, n *node) {
 		if e.rejected {
 			return
 		}
-		if r.foreach != nil {
-			e.each(r.foreach, s, eachBody{kind: bodyRule, r: r, n: n})
-			continue
-		}
-		e.ruleBody(r, s, n)
+		r.run(e, s, n)
 	}
-}
-
-func (e *env) ruleBody(r *rule, s *scope, n *node) {
-	if e.rejected {
-		return
-	}
-	if r.when != nil && !e.test(r.when, s) {
-		return
-	}
-	e.rule, e.scope = r, s
-	if r.issue != "" {
-		if r.reject {
-			e.reject(r.code, r.issue)
-		} else {
-			e.issue("warning", r.code, r.issue)
-		}
-		return
-	}
-	if r.children != nil {
-		// The block's element is made only when a nested rule writes, so
-		// a block with nothing to say leaves no empty object behind.
-		target := n
-		if r.tgt != nil {
-			for _, st := range r.tgt.steps {
-				target = e.newNode(target, st)
-			}
-		}
-		before := e.sets
-		e.rules(r.children, s, target)
-		if r.required && e.sets == before && !e.rejected {
-			e.rule, e.scope = r, s
-			e.reject("required", r.element+" is required and no rule gave it a value")
-		}
-		return
-	}
-	v, src := e.ruleValue(r, s)
-	if e.rejected {
-		return
-	}
-	if v == nil {
-		if r.required {
-			e.reject("required", r.element+" is required and has no value")
-		}
-		return
-	}
-	e.set(n, r.tgt, v, src)
 }
 
 // ruleValue computes a value rule's typed value (nil when empty).
@@ -671,10 +642,15 @@ func (e *env) ruleValue(r *rule, s *scope) (any, string) {
 	}
 	v, err := e.convertTo(r.kind, raw)
 	if err != nil {
-		e.issue("error", "value", fmt.Sprintf("%s is %s: value from %s %v; element left out", r.element, r.kind, orConst(src), err))
+		e.badValue(r, src, err)
 		return nil, ""
 	}
 	return v, src
+}
+
+// badValue reports a source value that does not convert to r's type.
+func (e *env) badValue(r *rule, src string, err error) {
+	e.issue("error", "value", fmt.Sprintf("%s is %s: value from %s %v; element left out", r.element, r.kind, orConst(src), err))
 }
 
 func orConst(s string) string {
@@ -719,50 +695,7 @@ func (e *env) evalQuiet(x expr, s *scope) string {
 }
 
 func (e *env) test(c *cond, s *scope) bool {
-	if c == nil {
-		return true
-	}
-	switch c.kind {
-	case condPresent:
-		return e.peek(c.x, s) != ""
-	case condEmpty:
-		return e.peek(c.x, s) == ""
-	case condEquals:
-		return strings.EqualFold(e.peek(c.x, s), c.lits[0])
-	case condIn:
-		v := e.peek(c.x, s)
-		for _, l := range c.lits {
-			if strings.EqualFold(v, l) {
-				return true
-			}
-		}
-		return false
-	case condMatches:
-		return c.re.MatchString(e.peek(c.x, s))
-	case condNot:
-		return !e.test(c.subs[0], s)
-	case condAll:
-		for _, sub := range c.subs {
-			if !e.test(sub, s) {
-				return false
-			}
-		}
-		return true
-	case condAny:
-		for _, sub := range c.subs {
-			if e.test(sub, s) {
-				return true
-			}
-		}
-		return false
-	case condHas:
-		// The where is the body's, not the loop's: the loop stops at the
-		// first item that satisfies it.
-		fe := *c.has
-		fe.where = nil
-		return !e.each(&fe, s, eachBody{kind: bodyHas, where: c.has.where})
-	}
-	return false
+	return c == nil || c.fn(e, s)
 }
 
 // node is an element a block rule writes into, made on first write.
@@ -783,6 +716,8 @@ func (e *env) newScope(v scope) *scope {
 	if len(e.scopes) == cap(e.scopes) {
 		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
+	e.nScopes++
+	v.id = e.nScopes
 	e.scopes = append(e.scopes, v)
 	return &e.scopes[len(e.scopes)-1]
 }

@@ -47,6 +47,30 @@ func BenchmarkConvertVXU(b *testing.B) {
 	}
 }
 
+// BenchmarkConvertVXUApplier is BenchmarkConvertVXU through an Applier,
+// as a worker that owns one maps its records.
+func BenchmarkConvertVXUApplier(b *testing.B) {
+	a := Default().NewApplier()
+	data := []byte(benchVXU)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var buf []byte
+	defer reportCPU(b)()
+	for b.Loop() {
+		msg, err := hl7v2.Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := a.Apply(Input{Msg: msg}, false)
+		if len(out.Resources) != 3 {
+			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
+		}
+		for _, r := range out.Resources {
+			buf = r.AppendJSON(buf[:0])
+		}
+	}
+}
+
 // reportCPU adds cpu-ns/op: the process's user+system CPU time per
 // iteration. On a shared machine ns/op (wall time) also counts the time
 // other processes held the CPU; CPU time does not. Call as

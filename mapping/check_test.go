@@ -41,7 +41,7 @@ func TestCheckFunctionsTablesKeys(t *testing.T) {
 	wantProblems(t, loadProblems(t, "funcs.yaml"),
 		`funcs.yaml:5:13: table sex: unknown policy "ignore" (one of drop, omit, pass, reject, warn)`,
 		`tables/sex.csv:4:20: invalid CSV: extraneous or missing " in quoted-field`,
-		`tables/nope.csv:1:1: cannot read table file: no such file or directory`,
+		`funcs.yaml:7:11: table missing: cannot read table file testdata/broken/tables/nope.csv: no such file or directory (table file paths are relative to the folder of the mapping file; builtin:NAME names a table shipped in the binary)`,
 		`funcs.yaml:10:5: unknown key "colour" in a resource (allowed: resource, as, foreach, when, let, id, rules)`,
 		`funcs.yaml:12:33: expression "table(\"sexx\", PID-8)": table: unknown table "sexx" (declare it under tables:)`,
 		`funcs.yaml:13:36: expression "datetime(PID-7, PID-8)": datetime takes 1 argument(s), not 2`,

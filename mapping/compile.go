@@ -32,6 +32,7 @@ type compiler struct {
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
 	nRules  int
+	nIDs    int32 // ids handed to paths and memoized calls (memo keys)
 
 	// Who reads the variables of a resource (see unbuilt.go): slotOwner
 	// maps a resource's let and as: slots to it; curRes is the resource
@@ -204,6 +205,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		comp, _ := strconv.Atoi(m[1])
 		sub, _ := strconv.Atoi(m[2])
 		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+		x.id = c.newID()
 		c.paths[key] = x
 		return x
 	}
@@ -227,6 +229,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		return x
 	}
 	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up), seg: c.segID(p)}
+	x.id = c.newID()
 	c.paths[key] = x
 	return x
 }
@@ -248,6 +251,7 @@ func (c *compiler) fieldPath(p hl7v2.Path, up int) *pathExpr {
 		return x
 	}
 	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q)}
+	x.id = c.newID()
 	c.paths[key] = x
 	return x
 }
@@ -263,6 +267,7 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 			return x
 		}
 		x := &pathExpr{text: tok, rel: true, comp: k}
+		x.id = c.newID()
 		c.paths[key] = x
 		return x
 	}
@@ -273,6 +278,7 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	q := p.p
 	q.Component = k
 	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up), seg: c.segID(q)}
+	x.id = c.newID()
 	c.paths[key] = x
 	return x
 }
@@ -290,6 +296,13 @@ func (c *compiler) segID(p hl7v2.Path) int {
 	id := len(c.segIDs) + 1
 	c.segIDs[key] = id
 	return id
+}
+
+// newID numbers a path or a memoized call from 1: the memo keys on it
+// (0, a hand-made path's, is never remembered).
+func (c *compiler) newID() int32 {
+	c.nIDs++
+	return c.nIDs
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {
@@ -357,6 +370,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
 	analyzeUnbuilt(c.m)
+	link(c.m, c.tables)
 	return c.m, nil
 }
 
@@ -714,6 +728,7 @@ type cond struct {
 	re   *matcher // matches: (match.go)
 	subs []*cond
 	has  *foreachDef
+	fn   condFn // linked (compiled.go)
 }
 
 func (c *compiler) compileCond(n *yaml.Node, cs *cscope) *cond {
@@ -813,6 +828,9 @@ type rule struct {
 	source   string // source label for trace and issues
 	kind     elemKind
 	element  string // FHIR element path, e.g. Patient.name.family
+	// Linked (compiled.go): body runs the rule for one item, run for
+	// each item of its foreach (body itself without one).
+	body, run ruleFn
 }
 
 type ruleCase struct {

@@ -3,7 +3,6 @@ package mapping
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"iisbridge/hl7v2"
 )
@@ -40,6 +39,7 @@ func (v *varExpr) String() string                        { return "$" + v.name }
 // from the current one (decided at Load from the segment name); rel paths
 // read the nearest foreach repetition instead.
 type pathExpr struct {
+	id   int32 // memo key (compiler.newID); 0: not remembered
 	text string
 	p    hl7v2.Path
 	up   int
@@ -81,9 +81,19 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	if o == nil {
 		return nil
 	}
-	slot := &e.memo[memoHash(p, o)]
-	if slot.gen == e.gen && slot.p == p && slot.s == o {
-		return slot
+	var slot *memoEntry
+	if p.id != 0 && o.id != 0 {
+		slot = &e.memo[memoHash(p.id, o.id)]
+		if slot.gen == e.gen && slot.pid == p.id && slot.sid == o.id {
+			return slot
+		}
+	} else {
+		// Hand-made (tests): not remembered. A component's field uses
+		// the other spare, so both live until the component is made.
+		slot = &e.spare[0]
+		if p.field != nil {
+			slot = &e.spare[1]
+		}
 	}
 	var v hl7v2.Value
 	if p.rel {
@@ -118,7 +128,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		v = o.segs.Value(p.p)
 	}
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.gen, slot.p, slot.s, slot.v, slot.str, slot.hasStr = e.gen, p, o, v, "", false
+	slot.gen, slot.pid, slot.sid, slot.v, slot.str, slot.hasStr = e.gen, p.id, o.id, v, "", false
 	return slot
 }
 
@@ -221,26 +231,26 @@ func ownerScope(s *scope, up int) *scope {
 // entries of earlier Applies are invalid by generation.
 const memoSize = 256
 
+// Keys are ids, not pointers: fewer pointer writes (and write barriers
+// while the collector marks) per entry.
 type memoEntry struct {
 	gen    uint64
-	p      *pathExpr
-	s      *scope
+	pid    int32 // pathExpr.id
+	sid    int32 // scope.id
 	v      hl7v2.Value
 	str    string // v decoded and trimmed, once hasStr
 	hasStr bool
 }
 
-func memoHash(p *pathExpr, s *scope) int {
-	h := uintptr(unsafe.Pointer(p))*31 + uintptr(unsafe.Pointer(s))
-	h ^= h >> 7
-	h ^= h >> 13
-	return int(h % memoSize)
+func memoHash(pid, sid int32) int {
+	h := uint32(pid)*2654435761 ^ uint32(sid)*40503
+	return int((h ^ h>>16) % memoSize)
 }
 
 // segEntry remembers where a segment occurrence is in a scope.
 type segEntry struct {
 	gen uint64
-	s   *scope
+	sid int32 // scope.id
 	id  int
 	seg hl7v2.Segment
 	ok  bool
@@ -251,13 +261,15 @@ const segMemoSize = 64
 // segment is o.segs.Find for p's segment occurrence, remembered per
 // scope for the Apply: RXA is found once per ORDER, not once per field.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
-	h := (uintptr(unsafe.Pointer(o))>>4 ^ uintptr(p.seg)*0x9e37) % segMemoSize
-	slot := &e.segs[h]
-	if slot.gen == e.gen && slot.s == o && slot.id == p.seg {
+	if o.id == 0 {
+		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
+	}
+	slot := &e.segs[memoHash(int32(p.seg), o.id)%segMemoSize]
+	if slot.gen == e.gen && slot.sid == o.id && slot.id == p.seg {
 		return slot.seg, slot.ok
 	}
 	seg, ok := o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
-	slot.gen, slot.s, slot.id, slot.seg, slot.ok = e.gen, o, p.seg, seg, ok
+	slot.gen, slot.sid, slot.id, slot.seg, slot.ok = e.gen, o.id, p.seg, seg, ok
 	return seg, ok
 }
 
@@ -289,6 +301,7 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
+	id   int32 // memo key, when memo
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
 }
@@ -299,13 +312,16 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	if !c.memo {
 		return c.run(e, s)
 	}
-	slot := &e.calls[callHash(c, s)]
-	if slot.gen == e.gen && slot.c == c && slot.s == s {
+	if s.id == 0 {
+		return c.run(e, s) // a hand-made scope (tests)
+	}
+	slot := &e.calls[memoHash(c.id, s.id)%callMemoSize]
+	if slot.gen == e.gen && slot.cid == c.id && slot.sid == s.id {
 		return slot.v, nil
 	}
 	v, err := c.run(e, s)
 	if err == nil {
-		slot.gen, slot.c, slot.s, slot.v = e.gen, c, s, v
+		slot.gen, slot.cid, slot.sid, slot.v = e.gen, c.id, s.id, v
 	}
 	return v, err
 }
@@ -313,19 +329,12 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 // callEntry is one remembered call value (see memoEntry).
 type callEntry struct {
 	gen uint64
-	c   *callExpr
-	s   *scope
+	cid int32 // callExpr.id
+	sid int32 // scope.id
 	v   string
 }
 
 const callMemoSize = 128
-
-func callHash(c *callExpr, s *scope) int {
-	h := uintptr(unsafe.Pointer(c))*31 + uintptr(unsafe.Pointer(s))
-	h ^= h >> 7
-	h ^= h >> 13
-	return int(h % callMemoSize)
-}
 
 func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
@@ -583,6 +592,7 @@ func (p *exprParser) parseCall(name string) expr {
 			return prev
 		}
 		call.memo = true
+		call.id = p.c.newID()
 		p.c.calls[key.String()] = call
 	}
 	return call

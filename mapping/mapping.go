@@ -21,7 +21,10 @@ import (
 
 // Mapping is a compiled mapping: validated once, applied per record,
 // safe for concurrent use.
-type Mapping struct{ impl *mappingImpl }
+type Mapping struct {
+	impl    *mappingImpl
+	exclude *exclusion // the exclude: list (exclude.go), nil when none
+}
 
 // Problem is one thing wrong with a mapping file, at a position.
 type Problem = diag.Problem
@@ -46,11 +49,22 @@ func Parse(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
 }
 
 func compileMapping(data []byte, name string, fsys fs.FS, dir string) (*Mapping, error) {
+	data, exNode := splitExclude(data)
 	impl, problems := compile(data, name, fsys, dir)
+	locateTableFiles(data, name, problems)
+	if len(problems) == 1 {
+		refineYAMLError(data, &problems[0])
+	}
+	var ex *exclusion
+	if exNode != nil {
+		var ps []Problem
+		ex, ps = compileExclude(exNode, name)
+		problems = append(problems, ps...)
+	}
 	if len(problems) > 0 {
 		return nil, &CheckError{Problems: problems}
 	}
-	return &Mapping{impl: impl}, nil
+	return &Mapping{impl: impl, exclude: ex}, nil
 }
 
 // Stats says how big a compiled mapping is (for `mapping check`).
@@ -142,7 +156,11 @@ type Output struct {
 }
 
 // Apply converts one record. It never panics on bad input.
-func (m *Mapping) Apply(in Input, trace bool) Output { return m.apply(in, trace) }
+func (m *Mapping) Apply(in Input, trace bool) Output {
+	out := m.apply(in, trace)
+	m.exclude.apply(&out)
+	return out
+}
 
 // DefaultSource is the shipped mapping's YAML text (the server names the
 // live mapping by the hash of its text).

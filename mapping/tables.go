@@ -84,14 +84,10 @@ func (t *table) add(from string, e tableEntry) {
 // A row whose status is "inactive" or "deprecated" still maps (old data
 // carries old codes). Problems are reported with the file's own line.
 func (c *compiler) loadCSV(t *table, fsys fs.FS, name, display string) {
+	fsys, name, builtin := resolveTableFile(fsys, name)
 	f, err := fsys.Open(name)
 	if err != nil {
-		msg := err.Error()
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			msg = pe.Err.Error()
-		}
-		c.problems = append(c.problems, Problem{File: display, Line: 1, Col: 1, Msg: "cannot read table file: " + msg})
+		c.problems = append(c.problems, tableFileProblem(c.file, t.name, display, builtin, err))
 		return
 	}
 	defer f.Close()

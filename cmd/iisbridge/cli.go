@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"iisbridge/diag"
 )
 
 // exitInterrupted is the exit status after SIGINT or SIGTERM (128+2, as a
@@ -336,26 +338,9 @@ func suggest(s string, candidates []string, prefix string) string {
 	return fmt.Sprintf("; did you mean %s%s?", prefix, best)
 }
 
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// editDistance is the edit distance of a and b (diag.EditDistance, which
+// the mapping's suggestions use too).
+func editDistance(a, b string) int { return diag.EditDistance(a, b) }
 
 // Interrupts. The first SIGINT or SIGTERM cancels the context commands
 // get from cmdContext; a command that never asked for it is ended at once

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,5 +27,27 @@ func TestIssueKinds(t *testing.T) {
 		"        1  resource rejected\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestIssueKindsRulesAndTop(t *testing.T) {
+	k := newIssueKinds()
+	w := func(s, rule string) fhirout.Issue {
+		return fhirout.Issue{Severity: "warning", Code: "required", Diagnostics: s, Rule: rule, Input: &fhirout.Input{Source: "a.hl7", Line: 1}}
+	}
+	k.add(fhirout.OperationOutcome(w("PID-8 is empty", "m.yaml:40")))
+	k.add(fhirout.OperationOutcome(w("PID-8 is empty", "m.yaml:40")))
+	k.add(fhirout.OperationOutcome(w("PID-8 is empty", "m.yaml:77")))
+	for i := range topIssueKinds + 2 {
+		k.add(fhirout.OperationOutcome(w(fmt.Sprintf("rare kind %02d", i), "")))
+	}
+	var b strings.Builder
+	k.print(&b)
+	got := b.String()
+	if !strings.HasPrefix(got, "records per warning kind:\n        3  PID-8 is empty\n           rule m.yaml:40 (and 1 other rule(s))\n        1  rare kind 00\n") {
+		t.Errorf("got\n%s", got)
+	}
+	if !strings.HasSuffix(got, "        1  rare kind 08\n        3  in 3 other kind(s)\n") {
+		t.Errorf("the tail should count the kinds left out:\n%s", got)
 	}
 }

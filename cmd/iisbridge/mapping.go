@@ -25,7 +25,7 @@ func init() {
 	})
 	register(&command{
 		Name:  "mapping preview",
-		Usage: "[--mapping FILE] [--index N] MESSAGE.hl7",
+		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7",
 		Short: "show the FHIR resources one message becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
 	})
@@ -55,9 +55,7 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		var ce *mapping.CheckError
 		if errors.As(err, &ce) {
-			for _, p := range ce.Problems {
-				fmt.Fprintln(stdout, p)
-			}
+			printProblems(stdout, ce.Problems)
 			fmt.Fprintf(stderr, "%d problem(s)\n", len(ce.Problems))
 			return 1
 		}
@@ -76,7 +74,13 @@ func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	}
 	m, err := mapping.Load(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n%v\n", path, err)
+		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n", path)
+		var ce *mapping.CheckError
+		if errors.As(err, &ce) {
+			printProblems(stderr, ce.Problems)
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
 		return nil, false
 	}
 	return m, true
@@ -87,8 +91,10 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
 	index := fs.Int("index", 1, "preview the `N`-th message of the file")
+	wide := fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
+	traceOnly := fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] MESSAGE.hl7")
+		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -137,12 +143,12 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 		code, trig, _ := msg.Type()
 		fmt.Fprintf(stdout, "Message %s^%s at %s\n", code, trig, it.Loc)
 		out := m.Apply(mapping.Input{Msg: msg, Loc: it.Loc}, true)
-		printPreview(stdout, out, code+"^"+trig)
+		printPreview(stdout, out, code+"^"+trig, previewOptions{wide: *wide, traceOnly: *traceOnly, rules: newRuleText(m)})
 		return 0
 	}
 }
 
-func printPreview(w io.Writer, out mapping.Output, msgType string) {
+func printPreview(w io.Writer, out mapping.Output, msgType string, opt previewOptions) {
 	if len(out.Resources) == 0 && len(out.Issues) == 0 {
 		fmt.Fprintf(w, "\nno resources: the mapping does not cover %s\n", msgType)
 		return
@@ -152,6 +158,11 @@ func printPreview(w io.Writer, out mapping.Output, msgType string) {
 	for _, r := range out.Resources {
 		ref := r.ResourceType() + "/" + r.ID()
 		fmt.Fprintf(w, "\n=== %s\n", ref)
+		shown[ref] = true
+		if opt.traceOnly {
+			printTrace(w, out.Trace, ref, opt)
+			continue
+		}
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, r.AppendJSON(nil), "", "  "); err != nil {
 			buf.Reset()
@@ -159,15 +170,14 @@ func printPreview(w io.Writer, out mapping.Output, msgType string) {
 		}
 		buf.WriteByte('\n')
 		w.Write(buf.Bytes())
-		printTrace(w, out.Trace, ref)
-		shown[ref] = true
+		printTrace(w, out.Trace, ref, opt)
 	}
 	// Rejected resources: what was built before the rejection.
 	for _, t := range out.Trace {
 		if !shown[t.Resource] {
 			shown[t.Resource] = true
 			fmt.Fprintf(w, "\n=== %s: not emitted\n", t.Resource)
-			printTrace(w, out.Trace, t.Resource)
+			printTrace(w, out.Trace, t.Resource, opt)
 		}
 	}
 	if len(out.Issues) > 0 {
@@ -191,18 +201,29 @@ func printPreview(w io.Writer, out mapping.Output, msgType string) {
 	}
 }
 
-func printTrace(w io.Writer, trace []mapping.Trace, ref string) {
+func printTrace(w io.Writer, trace []mapping.Trace, ref string, opt previewOptions) {
+	value := func(v string) string {
+		if opt.wide {
+			return v
+		}
+		return clip(v, 48)
+	}
+	if opt.traceOnly {
+		// One line per element: ELEMENT = VALUE  <- SOURCE  RULE.
+		for _, t := range trace {
+			if t.Resource == ref {
+				fmt.Fprintf(w, "%s = %s  <- %s  %s\n", t.Element, value(t.Value), opt.source(t), t.Rule)
+			}
+		}
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "--- trace\nELEMENT\tVALUE\tFROM\tRULE\n")
 	for _, t := range trace {
 		if t.Resource != ref {
 			continue
 		}
-		src := t.Source
-		if src == "" {
-			src = "(constant)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Element, clip(t.Value, 48), src, t.Rule)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Element, value(t.Value), opt.source(t), t.Rule)
 	}
 	tw.Flush()
 }

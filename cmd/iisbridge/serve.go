@@ -67,6 +67,7 @@ func runServe(args []string) int {
 	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
 	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
 	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
+	adminAddr := fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,6 +98,12 @@ func runServe(args []string) int {
 	}
 	applyOverrides(cfg, *addr, *data)
 	o := serveOptions{cfgPath: *cfgPath, addr: *addr, data: *data}
+	if *adminAddr != "" { // admin.go
+		if _, err := serveAdmin(cmdContext(), cfg, *adminAddr, log); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge serve: %v\n", err)
+			return 1
+		}
+	}
 	if err := serve(cmdContext(), cfg, *cfgPath == "" && fs.NArg() == 0, log, o); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 1 // interrupted: the dispatcher says so and exits 130
@@ -192,7 +199,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	h := b.srv.Handler()
 	handler.Store(&h)
 	pre.metrics.SetStartup(1, true)
-	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", b.mapping.Path, "mapping_sha256", b.mapping.SHA256)
+	name := b.mapping.Path
+	if name == "" {
+		name = "built-in default"
+	}
+	log.Info("ready: serving FHIR Bulk Data", "base", cfg.BaseURL, "mapping", name, "mapping_sha256", b.mapping.SHA256)
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 	changed := make(chan struct{}, 1)
 	if o.cfgPath != "" {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"iisbridge/diag"
+	"iisbridge/mapping"
+)
+
+func init() {
+	register(&command{
+		Name:  "mapping init",
+		Usage: "[--builtin-tables] DIR",
+		Short: "write the shipped default mapping (and its code tables) into DIR, to start a jurisdiction's own",
+		Long: `DIR/default.yaml is the default mapping; DIR/tables/ its code tables (CVX, MVX,
+HL7 tables, CDCREC...). Table paths in a mapping are relative to the mapping file.
+With --builtin-tables no table is copied: the mapping names each one builtin:NAME
+(e.g. file: builtin:cvx) and uses the tables of the binary that runs it, so the
+copy follows the project's CVX/MVX updates. Existing files are never overwritten.`,
+		Run: func(args []string) int { return mappingInit(args, os.Stdout, os.Stderr) },
+	})
+}
+
+func mappingInit(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mapping init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	builtin := fs.Bool("builtin-tables", false, "name the shipped code tables as builtin:NAME instead of copying them")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iisbridge mapping init [--builtin-tables] DIR")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	files, err := mapping.WriteDefault(fs.Arg(0), *builtin)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge mapping init: %v\n", err)
+		return 1
+	}
+	for _, f := range files {
+		fmt.Fprintln(stdout, "wrote", f)
+	}
+	fmt.Fprintf(stderr, "next: edit %s, then `iisbridge mapping check` it and `iisbridge mapping diff --mapping` it against the default\n",
+		filepath.Join(fs.Arg(0), "default.yaml"))
+	return 0
+}
+
+// printProblems prints every problem of a mapping with the line it points
+// at and a caret under the column (files that cannot be read, or
+// problems about a whole file, print as file:line:column only).
+func printProblems(w io.Writer, problems []diag.Problem) {
+	texts := map[string][]byte{}
+	for _, p := range problems {
+		src, ok := texts[p.File]
+		if !ok {
+			src, _ = os.ReadFile(p.File)
+			texts[p.File] = src
+		}
+		fmt.Fprintln(w, diag.Quote(src, p))
+	}
+}

@@ -1,0 +1,258 @@
+package mapping
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// After checking, a mapping is linked: every condition and rule gets a
+// closure specialised for its shape (a condition on a path reads the
+// path's memo slot directly, a literal value is converted and boxed once,
+// a value read from one path skips expression dispatch), so Apply runs
+// closures instead of switching over rule and condition kinds.
+
+// condFn is a linked condition.
+type condFn func(e *env, s *scope) bool
+
+// ruleFn is a linked rule: it writes into n from scope s.
+type ruleFn func(e *env, s *scope, n *node)
+
+func link(m *mappingImpl, tables map[string]*table) {
+	// Table outputs first (they are what rules write most), in a fixed
+	// order so that every Load keeps the same strings.
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		t := tables[name]
+		for _, from := range slices.Sorted(maps.Keys(t.entries)) {
+			ent := t.entries[from]
+			m.boxes.add(ent.code)
+			m.boxes.add(ent.system)
+			m.boxes.add(ent.display)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.consts)) {
+		m.boxes.add(m.consts[name])
+	}
+	linkCond(m.when)
+	for _, r := range m.resources {
+		linkForeach(r.foreach)
+		linkCond(r.when)
+		linkRules(r.rules)
+	}
+}
+
+func linkForeach(fe *foreachDef) {
+	if fe != nil {
+		linkCond(fe.where)
+	}
+}
+
+func linkRules(rs []*rule) {
+	for _, r := range rs {
+		linkForeach(r.foreach)
+		linkCond(r.when)
+		for _, c := range r.cases {
+			linkCond(c.when)
+		}
+		linkRules(r.children)
+		r.body = ruleBodyFn(r)
+		r.run = r.body
+		if r.foreach != nil {
+			r.run = func(e *env, s *scope, n *node) {
+				e.each(r.foreach, s, eachBody{kind: bodyRule, r: r, n: n})
+			}
+		}
+	}
+}
+
+// valueOf is how a condition reads its expression: a path's text comes
+// from its memo slot (the same fields are tested again and again).
+func valueOf(x expr) func(e *env, s *scope) string {
+	if p, ok := x.(*pathExpr); ok {
+		return p.str
+	}
+	return func(e *env, s *scope) string { return e.eval(x, s) }
+}
+
+func linkCond(c *cond) {
+	if c == nil || c.fn != nil {
+		return // shared through a YAML alias: linked once
+	}
+	for _, sub := range c.subs {
+		linkCond(sub)
+	}
+	if c.has != nil {
+		linkForeach(c.has)
+	}
+	c.fn = condFnOf(c)
+}
+
+func condFnOf(c *cond) condFn {
+	switch c.kind {
+	case condPresent:
+		v := valueOf(c.x)
+		return func(e *env, s *scope) bool { return v(e, s) != "" }
+	case condEmpty:
+		v := valueOf(c.x)
+		return func(e *env, s *scope) bool { return v(e, s) == "" }
+	case condEquals:
+		v, lit := valueOf(c.x), c.lits[0]
+		return func(e *env, s *scope) bool { return strings.EqualFold(v(e, s), lit) }
+	case condIn:
+		v, lits := valueOf(c.x), c.lits
+		return func(e *env, s *scope) bool {
+			x := v(e, s)
+			for _, l := range lits {
+				if strings.EqualFold(x, l) {
+					return true
+				}
+			}
+			return false
+		}
+	case condMatches:
+		v, re := valueOf(c.x), c.re
+		return func(e *env, s *scope) bool { return re.MatchString(v(e, s)) }
+	case condNot:
+		sub := c.subs[0].fn
+		return func(e *env, s *scope) bool { return !sub(e, s) }
+	case condAll, condAny:
+		subs := make([]condFn, len(c.subs))
+		for i, sub := range c.subs {
+			subs[i] = sub.fn
+		}
+		want := c.kind == condAny // the value that decides
+		return func(e *env, s *scope) bool {
+			for _, sub := range subs {
+				if sub(e, s) == want {
+					return want
+				}
+			}
+			return !want
+		}
+	case condHas:
+		// The where is the body's, not the loop's: the loop stops at the
+		// first item that satisfies it.
+		fe := *c.has
+		fe.where = nil
+		where := c.has.where
+		return func(e *env, s *scope) bool {
+			return !e.each(&fe, s, eachBody{kind: bodyHas, where: where})
+		}
+	}
+	return func(*env, *scope) bool { return false }
+}
+
+// ruleBodyFn is what a rule does for one item (its foreach aside).
+func ruleBodyFn(r *rule) ruleFn {
+	var when condFn
+	if r.when != nil {
+		when = r.when.fn
+	}
+	switch {
+	case r.issue != "":
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			if r.reject {
+				e.reject(r.code, r.issue)
+			} else {
+				e.issue("warning", r.code, r.issue)
+			}
+		}
+	case r.children != nil:
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			// The block's element is made only when a nested rule writes,
+			// so a block with nothing to say leaves no empty object behind.
+			target := n
+			if r.tgt != nil {
+				for _, st := range r.tgt.steps {
+					target = e.newNode(target, st)
+				}
+			}
+			before := e.sets
+			e.rules(r.children, s, target)
+			if r.required && e.sets == before && !e.rejected {
+				e.rule, e.scope = r, s
+				e.reject("required", r.element+" is required and no rule gave it a value")
+			}
+		}
+	}
+	// A value: constant (const:, or a literal converted at Load), from one
+	// path, or computed.
+	constant := r.constant
+	if lit, ok := r.value.(*litExpr); ok && lit.s != "" && r.cases == nil {
+		if v, err := convert(r.kind, lit.s); err == nil {
+			constant = v
+		}
+	}
+	if constant != nil {
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			if !e.rejected { // testing when may have rejected
+				e.set(n, r.tgt, constant, "")
+			}
+		}
+	}
+	if p, ok := r.value.(*pathExpr); ok && r.cases == nil {
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			if e.rejected {
+				return
+			}
+			raw := p.str(e, s)
+			if raw == "" {
+				e.noValue(r, n)
+				return
+			}
+			v, err := e.convertTo(r.kind, raw)
+			if err != nil {
+				e.badValue(r, r.source, err)
+				if r.required {
+					e.reject("required", r.element+" is required and has no value")
+				}
+				return
+			}
+			e.set(n, r.tgt, v, r.source)
+		}
+	}
+	return func(e *env, s *scope, n *node) {
+		if e.rejected || when != nil && !when(e, s) {
+			return
+		}
+		e.rule, e.scope = r, s
+		v, src := e.ruleValue(r, s)
+		if e.rejected {
+			return
+		}
+		if v == nil {
+			if r.required {
+				e.reject("required", r.element+" is required and has no value")
+			}
+			return
+		}
+		e.set(n, r.tgt, v, src)
+	}
+}
+
+// noValue is what a value rule does when its value is empty: its
+// default, or a rejection when required.
+func (e *env) noValue(r *rule, n *node) {
+	switch {
+	case r.def != nil:
+		e.set(n, r.tgt, r.def, "")
+	case r.required:
+		e.reject("required", r.element+" is required and has no value")
+	}
+}
