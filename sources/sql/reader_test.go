@@ -435,3 +435,64 @@ func TestEmptyVersusNull(t *testing.T) {
 		})
 	}
 }
+
+// TestCheck: the default description fits the default schema on every
+// engine; a description naming what the database lacks gets each problem
+// at its position.
+func TestCheck(t *testing.T) {
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			if err := CreateSchema(context.Background(), tdb.db, tdb.d); err != nil {
+				t.Fatal(err)
+			}
+			if err := open(t, tdb.config(0)).Check(context.Background()); err != nil {
+				t.Fatalf("default description against the default schema: %v", err)
+			}
+			src := `source: iis
+persons:
+  table: patient_master
+  key: patient_id
+  modified: last_changed
+children:
+  - name: immunizations
+    table: vaccination_master
+    key: vaccination_id
+    parent: Patient_ID
+    dates: {given_on: "01/02/2006"}
+  - name: names
+    table: no_such_table
+    key: id
+    parent: patient_id
+lookups:
+  - name: lots
+    table: lot_master
+    key: lot_id
+    from: immunizations.lot
+`
+			c, err := ParseConfig("iis.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Driver, c.DSN = tdb.d.Driver, tdb.dsn
+			err = open(t, c).Check(context.Background())
+			if err == nil {
+				t.Fatal("no problem found")
+			}
+			for _, w := range []string{
+				`iis.yaml:5:13: persons: no column "last_changed"`,
+				`iis.yaml:10:13: immunizations: no column "Patient_ID" (did you mean "patient_id"?`,
+				`iis.yaml:11:23: immunizations: no column "given_on"`,
+				`iis.yaml:13:12: names: cannot be read: `,
+				`iis.yaml:20:11: lots: from: immunizations has no column "lot"`,
+			} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in\n%s", w, err)
+				}
+			}
+			if n := len(strings.Split(err.Error(), "\n")); n != 5 {
+				t.Errorf("%d problems, want 5:\n%s", n, err)
+			}
+		})
+	}
+}
