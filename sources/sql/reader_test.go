@@ -496,3 +496,59 @@ lookups:
 		})
 	}
 }
+
+// TestQueryTables: persons and children may be queries; a person the root
+// query leaves out has its child rows counted as orphans (range mode),
+// and re-read by key finds them filtered the same way.
+func TestQueryTables(t *testing.T) {
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			sum := loadDemo(t, tdb)
+			c := tdb.config(50)
+			c.Persons.Table, c.Persons.Query = "", "SELECT * FROM patient_master WHERE merged_into IS NULL"
+			for i := range c.Children {
+				if c.Children[i].Name == "immunizations" {
+					c.Children[i].Table = ""
+					c.Children[i].Query = "SELECT v.*, l.lot_number FROM vaccination_master v LEFT JOIN lot_master l ON l.lot_id = v.lot_id"
+				}
+			}
+			recs, ps, res := scanAll(t, open(t, c), ScanOptions{})
+			if len(recs) != sum.Persons {
+				t.Errorf("%d persons, want %d", len(recs), sum.Persons)
+			}
+			if st := res.Tables["identifiers"]; st.Orphans != int64(sum.Merged) || len(ps) != sum.Merged {
+				t.Errorf("identifiers %+v, %d problems; want the %d merged duplicates' identifiers as orphans", *st, len(ps), sum.Merged)
+			}
+			lots := 0
+			for _, r := range recs {
+				for _, v := range r.Children["immunizations"] {
+					if l, ok := v.Column("lot_number"); ok && l != "" {
+						lots++
+					}
+				}
+			}
+			if lots == 0 || res.Tables["immunizations"].Read != tdb.count(t, "vaccination_master") {
+				t.Errorf("query child: %d lot numbers, %+v", lots, *res.Tables["immunizations"])
+			}
+		})
+	}
+}
+
+// TestCancel: a cancelled context ends the scan with context.Canceled.
+func TestCancel(t *testing.T) {
+	tdb := newTestDB(t, "sqlite")
+	loadDemo(t, tdb)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := open(t, tdb.config(10)).Scan(ctx, ScanOptions{}, func(*Record) error {
+		n++
+		if n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || n != 10 {
+		t.Errorf("after cancel: %v (%d persons)", err, n)
+	}
+}
