@@ -163,7 +163,7 @@ func TestBadRows(t *testing.T) {
 			exec(fmt.Sprintf("UPDATE %s SET %s = 'NOTADATE' WHERE %s = 2", q("patient_master"), q("patient_birth_date"), q("patient_id")))
 			exec(fmt.Sprintf("UPDATE %s SET %s = '31-FOO-2024' WHERE %s = 1", q("vaccination_master"), q("administered_date"), q("vaccination_id")))
 			exec(fmt.Sprintf("UPDATE %s SET %s = 99999 WHERE %s = 2", q("vaccination_master"), q("lot_id"), q("vaccination_id")))
-			exec(fmt.Sprintf("UPDATE %s SET %s = 5 WHERE %s = 3", q("vaccination_master"), q("patient_id"), q("vaccination_id")))      // odd key: no such person
+			exec(fmt.Sprintf("UPDATE %s SET %s = 5 WHERE %s = 3", q("vaccination_master"), q("patient_id"), q("vaccination_id")))       // odd key: no such person
 			exec(fmt.Sprintf("UPDATE %s SET %s = 9999999 WHERE %s = 4", q("vaccination_master"), q("patient_id"), q("vaccination_id"))) // beyond the last
 			for _, b := range []int{1000, 3} {
 				recs, ps, res := scanAll(t, open(t, tdb.config(b)), ScanOptions{})
@@ -405,7 +405,6 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("default description: %+v", c)
 	}
 }
-
 
 // TestEmptyVersusNull: an empty string is a value, NULL is none, on every
 // engine.

@@ -40,8 +40,10 @@ type table struct {
 	indexes [][]string
 }
 
-func c(name string, typ colType, size int) column  { return column{name: name, typ: typ, size: size} }
-func cn(name string, typ colType, size int) column { return column{name: name, typ: typ, size: size, null: true} }
+func c(name string, typ colType, size int) column { return column{name: name, typ: typ, size: size} }
+func cn(name string, typ colType, size int) column {
+	return column{name: name, typ: typ, size: size, null: true}
+}
 
 // Layouts of the dates the default schema stores as strings.
 const (
