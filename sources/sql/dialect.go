@@ -23,7 +23,10 @@
 // deleted or merged-away one: Deleted, MergedInto), the identity key (Key;
 // identifier rows for the mapping's identity: section), the organization
 // (a child or lookup column the mapping names), the time (Modified) and
-// the warnings (Problems). Its rows implement mapping.Row.
+// the warnings (Problems). Its rows implement mapping.Row. Where the
+// contract's re-read returns bytes checked against a checksum, a record's
+// bytes are Encode's (deterministic; DecodeRecord reads them back), and a
+// re-read whose bytes differ from the indexed checksum is a changed row.
 package sql
 
 import (
