@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -102,6 +103,10 @@ type ScanOptions struct {
 	// Since and Until select persons any of whose rows has a declared
 	// last-modified value in [Since, Until); zero = unbounded.
 	Since, Until time.Time
+	// Keys, when set, selects these persons only (a Patient- or
+	// Group-level export), read batch_size keys at a time; unknown keys are
+	// skipped. The window applies too.
+	Keys []string
 	// OnProblem receives each bad row (with the record's problems too).
 	OnProblem func(Problem)
 }
@@ -193,7 +198,17 @@ func (e *redacted) Is(target error) bool {
 // one per child table, one per lookup. yield gets each record; an error
 // from yield stops the scan and is returned.
 func (r *Reader) Scan(ctx context.Context, opt ScanOptions, yield func(*Record) error) (*Result, error) {
-	res, err := r.scan(ctx, opt, nil, yield)
+	var keys []any
+	if opt.Keys != nil {
+		keys = make([]any, len(opt.Keys))
+		for i, k := range opt.Keys {
+			keys[i] = keyArg(k)
+		}
+		if len(keys) == 0 {
+			keys = []any{} // selected, none: an empty export
+		}
+	}
+	res, err := r.scan(ctx, opt, keys, yield)
 	return res, r.redact(err)
 }
 
@@ -245,12 +260,31 @@ func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield fu
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), r.d.endStatement())
 	s.res.TransactionTime = tt
+	if keys != nil {
+		// Selected persons (a re-read, a Patient- or Group-level export):
+		// batch_size keys per batch, in key order (numeric when every key is
+		// an integer).
+		slices.SortFunc(keys, compareKeys)
+		keys = slices.CompactFunc(keys, func(a, b any) bool { return compareKeys(a, b) == 0 })
+		for len(keys) > 0 {
+			n := min(len(keys), cfg.BatchSize)
+			s.keys, keys = keys[:n], keys[n:]
+			recs, _, err := s.batch(ctx, nil, true)
+			if err != nil {
+				return nil, err
+			}
+			for _, rec := range recs {
+				s.res.Persons++
+				if err := yield(rec); err != nil {
+					return s.res, err
+				}
+			}
+		}
+		return s.res, nil
+	}
 	var last any // keyset cursor: the batch's last person key
 	first := true
 	for {
-		if keys != nil && !first {
-			break
-		}
 		recs, lastKey, err := s.batch(ctx, last, first)
 		if err != nil {
 			return nil, err
@@ -262,7 +296,7 @@ func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield fu
 				return s.res, err
 			}
 		}
-		if len(recs) < cfg.BatchSize || keys != nil {
+		if len(recs) < cfg.BatchSize {
 			break
 		}
 		last = lastKey
@@ -510,6 +544,21 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 		st.Yielded += int64(len(got))
 	}
 	return nil
+}
+
+// compareKeys orders integers numerically, before text keys.
+func compareKeys(a, b any) int {
+	ai, aok := a.(int64)
+	bi, bok := b.(int64)
+	switch {
+	case aok && bok:
+		return cmp.Compare(ai, bi)
+	case aok:
+		return -1
+	case bok:
+		return 1
+	}
+	return cmp.Compare(a.(string), b.(string))
 }
 
 // keyArg passes an integer-looking key as an integer: PostgreSQL compares

@@ -594,3 +594,49 @@ func TestEncode(t *testing.T) {
 		t.Error("a row with fewer values than columns decoded")
 	}
 }
+
+// TestKeys: a Patient-level selection reads the named persons in key
+// order, batch by batch, skipping unknown keys and repeats.
+func TestKeys(t *testing.T) {
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			loadDemo(t, tdb)
+			r := open(t, tdb.config(3))
+			full, _, _ := scanAll(t, r, ScanOptions{})
+			byKey := map[string]string{}
+			for _, rec := range full {
+				byKey[rec.Key] = dump(rec)
+			}
+			keys := []string{"40", "2", "999999", "8", "40", "1000", "3", "10", "6", "4"}
+			recs, _, res := scanAll(t, r, ScanOptions{Keys: keys})
+			var got []string
+			for _, rec := range recs {
+				got = append(got, rec.Key)
+				if dump(rec) != byKey[rec.Key] {
+					t.Errorf("%s read by key differs from the full scan", rec.Key)
+				}
+			}
+			var want []string
+			for _, k := range []string{"2", "4", "6", "8", "10", "40", "1000"} {
+				if _, ok := byKey[k]; ok {
+					want = append(want, k)
+				}
+			}
+			if len(want) < 5 {
+				t.Fatalf("the demo world lacks the persons this test names (%v)", want)
+			}
+			if !slices.Equal(got, want) || res.Persons != int64(len(want)) {
+				t.Errorf("keys %v read %v, want %v", keys, got, want)
+			}
+			if recs, _, _ := scanAll(t, r, ScanOptions{Keys: []string{}}); len(recs) != 0 {
+				t.Errorf("an empty selection read %d persons", len(recs))
+			}
+			// The window applies to a selection too.
+			future := time.Now().Add(24 * time.Hour)
+			if recs, _, _ := scanAll(t, r, ScanOptions{Keys: keys, Since: future}); len(recs) != 0 {
+				t.Errorf("_since tomorrow read %d selected persons", len(recs))
+			}
+		})
+	}
+}
