@@ -81,11 +81,19 @@ func DialectFor(driver string) (Dialect, error) {
 // pgx reads URLs), sqlserver://... (kept whole), sqlite:path or
 // sqlite://path, or a bare file path (SQLite).
 func SplitDSN(driver, dsn string) (Dialect, string, error) {
+	scheme, rest, ok := strings.Cut(dsn, ":")
 	if driver != "" {
 		d, err := DialectFor(driver)
+		if err == nil && ok {
+			// A scheme the driver itself does not read is dropped.
+			switch s := strings.ToLower(scheme); {
+			case d.Name == "mysql" && (s == "mysql" || s == "mariadb"),
+				d.Name == "sqlite" && s == "sqlite":
+				dsn = strings.TrimPrefix(rest, "//")
+			}
+		}
 		return d, dsn, err
 	}
-	scheme, rest, ok := strings.Cut(dsn, ":")
 	if !ok || strings.ContainsAny(scheme, "/\\@(") {
 		return dialects[0], dsn, nil // a file path
 	}

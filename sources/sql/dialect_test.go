@@ -85,6 +85,10 @@ func TestSplitDSN(t *testing.T) {
 		{"", "/var/iis.db", "sqlite", "/var/iis.db"},
 		{"", "iis.db", "sqlite", "iis.db"},
 		{"mysql", "u@tcp(h)/iis", "mysql", "u@tcp(h)/iis"},
+		{"mysql", "mariadb://u@tcp(h)/iis", "mysql", "u@tcp(h)/iis"},
+		{"sqlite", "sqlite:iis.db", "sqlite", "iis.db"},
+		{"sqlite", "file:iis.db?mode=ro", "sqlite", "file:iis.db?mode=ro"},
+		{"pgx", "postgres://u@h/iis", "postgres", "postgres://u@h/iis"},
 		{"postgresql", "host=h dbname=iis", "postgres", "host=h dbname=iis"},
 	} {
 		d, out, err := SplitDSN(c.driver, c.dsn)
