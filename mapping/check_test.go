@@ -50,7 +50,7 @@ func TestCheckFunctionsTablesKeys(t *testing.T) {
 		`funcs.yaml:16:44: expression "concat(\"a\", PID-5.2": missing ) after arguments of concat`,
 		`funcs.yaml:17:64: Patient.multipleBirthInteger is integer: "two" is not an integer`,
 		`funcs.yaml:18:49: value: needs exactly one of equals, in, matches`,
-		`funcs.yaml:19:38: unknown key "valeu" in a rule (allowed: target, value, const, cases, default, when, required, foreach, where, group_by, rules, warn, reject, code)`,
+		`funcs.yaml:19:38: unknown key "valeu" in a rule (allowed: target, value, const, cases, default, when, required, foreach, where, group_by, rules, warn, reject, code); did you mean "value"?`,
 		`funcs.yaml:19:9: a rule needs exactly one of value, const, cases, rules, warn, reject`,
 	)
 }
@@ -106,5 +106,33 @@ func TestCheckDefaultIsValid(t *testing.T) {
 	res, rules := m.Stats()
 	if res != 2 || rules < 150 {
 		t.Errorf("default mapping: %d resources, %d rules", res, rules)
+	}
+}
+
+// Problems suggest what was probably meant, from the registries the
+// compiler checks against (issue 19).
+func TestCheckSuggests(t *testing.T) {
+	src := `resources:
+  - resource: Patient
+    let:
+      sender: MSH-4
+    rules:
+      - target: brithDate
+        value: PID-7
+      - target: gender
+        value: uper(PID-8)
+      - target: id
+        value: $sendr
+`
+	_, err := Parse([]byte(src), "s.yaml", nil, ".")
+	var ce *CheckError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a CheckError, got %v", err)
+	}
+	msg := err.Error()
+	for _, w := range []string{`did you mean "birthDate"?`, `did you mean "upper"?`, `did you mean "$sender"?`} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("no %s in:\n%s", w, msg)
+		}
 	}
 }

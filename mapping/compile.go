@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +70,7 @@ func (c *compiler) fields(n *yaml.Node, what string, allowed ...string) map[stri
 			}
 		}
 		if !ok {
-			c.errorf(pos(k), "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
+			c.errorf(pos(k), "unknown key %q in %s (allowed: %s)%s", k.Value, what, strings.Join(allowed, ", "), suggestKey(k.Value, allowed))
 			continue
 		}
 		if _, dup := out[k.Value]; dup {
@@ -324,7 +325,15 @@ func (c *compiler) lookupVar(name string, at position, text string) expr {
 		c.noteVarRead(slot)
 		return &varExpr{name: name, slot: slot, src: c.varSrc[name]}
 	}
-	c.errorf(at, "expression %q: unknown variable $%s", text, name)
+	defined := make([]string, 0, len(c.vars)+len(c.consts))
+	for n := range c.vars {
+		defined = append(defined, n)
+	}
+	for n := range c.consts {
+		defined = append(defined, n)
+	}
+	sort.Strings(defined)
+	c.errorf(at, "expression %q: unknown variable $%s%s", text, name, suggestVariable(name, defined))
 	return nil
 }
 

@@ -541,7 +541,7 @@ func (p *exprParser) parseCall(name string) expr {
 	p.pos++ // (
 	fn := funcs[name]
 	if fn == nil {
-		return p.fail("unknown function %s (see iisbridge mapping docs)", name)
+		return p.fail("unknown function %s%s (see iisbridge mapping docs)", name, suggestFunction(name))
 	}
 	call := &callExpr{fn: fn}
 	p.skipSpace()

@@ -53,7 +53,7 @@ func resolveTarget(typ, shown string, t *target) (elemKind, string, error) {
 		var ok bool
 		el, ok = r4.Lookup(cur, st.key)
 		if !ok {
-			return 0, "", fmt.Errorf("unknown FHIR element %s.%s (%s has no element %q)", shown, st.key, cur, st.key)
+			return 0, "", fmt.Errorf("unknown FHIR element %s.%s (%s has no element %q%s)", shown, st.key, cur, st.key, suggestElement(cur, st.key))
 		}
 		shown += "." + st.key
 		if el.Array && st.idx == -1 {
