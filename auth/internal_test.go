@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"iisbridge/server"
+	"iisbridge/storage"
 )
 
 func TestCacheTTL(t *testing.T) {
@@ -92,5 +94,38 @@ func TestAuditLogRotates(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	if !strings.HasPrefix(string(b), `{"time":`) {
 		t.Errorf("audit line %q", b)
+	}
+}
+
+// A URL signed before RotateURLKey still verifies after it (the previous
+// key is kept), and new URLs use the new key.
+func TestRotateURLKey(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Unix(1_800_000_000, 0) }
+	old, err := openURLSigner(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := storage.SignedFile{Job: "j1", File: "output/Patient.ndjson", Client: "c", Expires: now().Add(time.Minute)}
+	u1, _ := old.signer.Sign("https://h/fhir/bulkfiles", f)
+	if err := RotateURLKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := openURLSigner(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, _ := cur.signer.Sign("https://h/fhir/bulkfiles", f)
+	if u1 == u2 {
+		t.Error("same signature after rotation")
+	}
+	for _, u := range []string{u1, u2} {
+		pu, _ := url.Parse(u)
+		if c, err := cur.signer.Verify("j1", "output/Patient.ndjson", pu.Query(), now()); err != nil || c != "c" {
+			t.Errorf("%s: %q %v", u, c, err)
+		}
+	}
+	if !strings.HasPrefix(u1, "https://h/fhir/bulkfiles/j1/output/Patient.ndjson?") {
+		t.Errorf("URL %s", u1)
 	}
 }

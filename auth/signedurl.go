@@ -1,35 +1,29 @@
 package auth
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"time"
 
 	"iisbridge/server"
+	"iisbridge/storage"
 )
 
-// urlKeyFile holds the HMAC key of signed file URLs.
+// urlKeyFile holds the HMAC key of signed file URLs; urlKeyFile+".1" the
+// previous one after RotateURLKey, which still verifies.
 const urlKeyFile = "url-signing.key"
 
-// Query parameters of a signed file URL.
-const (
-	qClient  = "client_id"
-	qExpires = "expires"
-	qSig     = "signature"
-)
-
+// urlSigner signs the server's own file URLs with the one HMAC
+// implementation there is, storage.HMACSigner: the local store's signed
+// URLs and the file route's verification share it.
 type urlSigner struct {
-	key []byte
-	now func() time.Time
+	signer *storage.HMACSigner
+	now    func() time.Time
 }
 
 func openURLSigner(dir string, now func() time.Time) (*urlSigner, error) {
@@ -43,53 +37,74 @@ func openURLSigner(dir string, now func() time.Time) (*urlSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: URL signing key: %w", err)
 	}
-	if len(key) < 32 {
-		return nil, fmt.Errorf("auth: URL signing key %s is shorter than 32 bytes", path)
+	keys := [][]byte{key}
+	if prev, err := os.ReadFile(path + ".1"); err == nil {
+		keys = append(keys, prev)
 	}
-	return &urlSigner{key: key, now: now}, nil
+	for i, k := range keys {
+		if len(k) < 32 {
+			return nil, fmt.Errorf("auth: URL signing key %d in %s is shorter than 32 bytes", i, dir)
+		}
+	}
+	sg, err := storage.NewHMACSigner(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: URL signing key: %w", err)
+	}
+	return &urlSigner{signer: sg, now: now}, nil
 }
 
-func (u *urlSigner) mac(f server.FileRef, expires int64) string {
-	h := hmac.New(sha256.New, u.key)
-	// Length-prefixed fields: no two (job, file, client, expiry) tuples
-	// share an input.
-	for _, v := range []string{f.Job, f.Kind, f.Name, f.Client, strconv.FormatInt(expires, 10)} {
-		fmt.Fprintf(h, "%d:%s", len(v), v)
+// RotateURLKey makes a new file-URL signing key in the auth data dir; the
+// previous key keeps verifying the URLs it signed (they live minutes)
+// until the next rotation. The server picks it up at its next start.
+func RotateURLKey(dir string) error {
+	path := filepath.Join(dir, urlKeyFile)
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("auth: URL signing key: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	if err := writeSecret(path+".1", old); err != nil {
+		return fmt.Errorf("auth: URL signing key: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := writeSecret(path, key); err != nil {
+		return fmt.Errorf("auth: URL signing key: %w", err)
+	}
+	return nil
 }
 
-// SignFileURL appends client, expiry and signature to a file URL
-// (server.FileURLSigner).
+// URLSigner is the signer of the server's file URLs, for the local store
+// (storage.Config.Signer), so both sign and verify alike.
+func (s *Service) URLSigner() storage.Signer { return s.urls.signer }
+
+// fileOf is the signed "file" of a FileRef: kind/name below the job.
+func fileOf(f server.FileRef) string { return f.Kind + "/" + f.Name }
+
+// SignFileURL signs a file URL of the server's file route
+// (server.FileURLSigner): fileURL ends in /job/kind/name.
 func (s *Service) SignFileURL(fileURL string, f server.FileRef) (string, error) {
-	exp := s.urls.now().Add(SignedURLTTL).Unix()
-	q := url.Values{}
-	q.Set(qClient, f.Client)
-	q.Set(qExpires, strconv.FormatInt(exp, 10))
-	q.Set(qSig, s.urls.mac(f, exp))
-	return fileURL + "?" + q.Encode(), nil
+	base, ok := strings.CutSuffix(fileURL, "/"+f.Job+"/"+fileOf(f))
+	if !ok {
+		return "", fmt.Errorf("auth: file URL does not end in its job and file")
+	}
+	return s.urls.signer.Sign(base, storage.SignedFile{Job: f.Job, File: fileOf(f), Client: f.Client, Expires: s.urls.now().Add(SignedURLTTL)})
 }
 
 // VerifyFileURL checks a signed file URL (server.FileURLVerifier).
 func (s *Service) VerifyFileURL(r *http.Request, f server.FileRef) (string, bool, error) {
 	q := r.URL.Query()
-	if !q.Has(qSig) && !q.Has(qExpires) {
+	if !q.Has("signature") && !q.Has("expires") {
 		return "", false, nil
 	}
-	f.Client = q.Get(qClient)
-	exp, err := strconv.ParseInt(q.Get(qExpires), 10, 64)
-	if err != nil || f.Client == "" || q.Get(qSig) == "" {
-		return "", true, errors.New("malformed signed URL: fetch the manifest again for fresh links")
-	}
-	want := s.urls.mac(f, exp)
-	if !hmac.Equal([]byte(want), []byte(q.Get(qSig))) {
+	client, err := s.urls.signer.Verify(f.Job, fileOf(f), q, s.urls.now())
+	switch {
+	case errors.Is(err, storage.ErrExpired):
+		return "", true, errors.New("this signed URL has expired: fetch the manifest again for fresh links")
+	case err != nil || client == "":
 		return "", true, errors.New("the URL's signature does not match this file: use the links of the manifest as given")
 	}
-	if !s.urls.now().Before(time.Unix(exp, 0)) {
-		return "", true, errors.New("this signed URL has expired: fetch the manifest again for fresh links")
-	}
-	if s.lookup(f.Client) == nil {
+	if s.lookup(client) == nil {
 		return "", true, errors.New("the client of this signed URL is no longer registered")
 	}
-	return f.Client, true, nil
+	return client, true, nil
 }

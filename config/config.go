@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"iisbridge/auth/scope"
 	"iisbridge/diag"
+	"iisbridge/storage"
 )
 
 // Defaults used when a key is absent.
@@ -52,6 +54,7 @@ type Config struct {
 	Auth     Auth      `yaml:"auth"`
 	Groups   []Group   `yaml:"groups"`
 	HTTP     HTTP      `yaml:"http"`
+	Storage  Storage   `yaml:"storage"` // where export files live; default the data dir
 
 	baseDefaulted bool
 }
@@ -116,7 +119,23 @@ type Client struct {
 	SystemExport  bool   `yaml:"system_export"`
 	PatientExport bool   `yaml:"patient_export"`
 	FileURLs      string `yaml:"file_urls"` // bearer | signed; "" = auth.file_urls
+	// Storage overrides the server's storage for this client's exports.
+	Storage *Storage `yaml:"storage"`
 }
+
+// Storage is the `storage:` block: storage.Config's keys plus how the
+// manifest hands out files of an object store.
+type Storage struct {
+	storage.Config `yaml:",inline"`
+	// FileURLs is presigned (default: the store's pre-signed URLs,
+	// requiresAccessToken false) or redirect (the server's route checks
+	// the token, then 307 to a pre-signed URL). Object stores only.
+	FileURLs string   `yaml:"file_urls"`
+	URLTTL   Duration `yaml:"url_ttl"` // lifetime of a pre-signed URL; default 15m, at most 7 days
+}
+
+// Object says whether the storage is an object store (not the data dir).
+func (s *Storage) Object() bool { return s != nil && s.Kind != "" && s.Kind != "local" }
 
 // Group is a static Group (tests, demos): members by Patient id.
 type Group struct {
@@ -224,12 +243,23 @@ var schema = map[string]any{
 	"auth": map[string]any{"file_urls": nil, "audit_log": nil, "metrics": nil,
 		"clients": map[string]any{"[]": map[string]any{
 			"client_id": nil, "jwks_url": nil, "jwks": "*", "scopes": nil, "groups": nil, "manifest": nil,
-			"insecure_jwks_url": nil, "system_export": nil, "patient_export": nil, "file_urls": nil}}},
+			"insecure_jwks_url": nil, "system_export": nil, "patient_export": nil, "file_urls": nil,
+			"storage": storageKeys}}},
+	"storage": storageKeys,
 	"http": map[string]any{
 		"read_header_timeout": nil, "read_timeout": nil, "write_timeout": nil, "idle_timeout": nil,
 		"max_conns_per_client": nil},
 	"groups": map[string]any{"[]": map[string]any{
 		"id": nil, "name": nil, "org_key": nil, "members": nil}},
+}
+
+// storageKeys are the keys of a storage block (storage.Config's yaml tags
+// and Storage's own).
+var storageKeys = map[string]any{
+	"kind": nil, "prefix": nil, "part_size": nil, "retries": nil, "retry_base": nil, "dir": nil,
+	"bucket": nil, "endpoint": nil, "region": nil, "path_style": nil, "access_key_id": nil,
+	"secret_access_key": nil, "session_token": nil, "account": nil, "container": nil, "account_key": nil,
+	"credentials_file": nil, "service_account": nil, "anonymous": nil, "file_urls": nil, "url_ttl": nil,
 }
 
 type validator struct {
@@ -386,6 +416,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.DataDir = abs(c.DataDir)
 	c.Auth.AuditLog = abs(c.Auth.AuditLog)
+	c.Storage.CredentialsFile = abs(c.Storage.CredentialsFile)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		s.Mapping = abs(s.Mapping)
@@ -527,6 +558,12 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 			v.add(node(doc, "auth", "clients", i, "file_urls"), "auth.clients[%d].file_urls: want bearer or signed", i)
 		}
 	}
+	v.storage(&c.Storage, doc, "storage")
+	for i, cl := range c.Auth.Clients {
+		if cl.Storage != nil {
+			v.storage(cl.Storage, doc, "auth", "clients", i, "storage")
+		}
+	}
 	if f := c.Auth.FileURLs; f != "" && f != "bearer" && f != "signed" {
 		v.add(node(doc, "auth", "file_urls"), "auth.file_urls: want bearer or signed, not %q", f)
 	}
@@ -555,6 +592,72 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		for j, m := range g.Members {
 			if !groupID.MatchString(m) {
 				v.add(node(doc, "groups", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
+			}
+		}
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// storage checks a storage block at path; a problem names keys and
+// environment variables, never a value (some are secrets).
+func (v *validator) storage(st *Storage, doc *yaml.Node, path ...any) {
+	name := func(key string) string {
+		b := ""
+		for _, p := range path {
+			if i, ok := p.(int); ok {
+				b += fmt.Sprintf("[%d]", i)
+			} else {
+				b += "." + p.(string)
+			}
+		}
+		return strings.TrimPrefix(b, ".") + "." + key
+	}
+	at := func(key string) *yaml.Node { return node(doc, append(append([]any{}, path...), key)...) }
+	need := func(key, val string) {
+		if val == "" {
+			v.add(node(doc, path...), "%s: required for kind %s", name(key), st.Kind)
+		}
+	}
+	switch st.Kind {
+	case "", "local":
+		if st.Dir != "" {
+			v.add(at("dir"), "%s: local export files live in data_dir; leave dir out", name("dir"))
+		}
+		if st.FileURLs != "" {
+			v.add(at("file_urls"), "%s: only for object stores (local files follow auth.file_urls)", name("file_urls"))
+		}
+	case "s3":
+		need("bucket", st.Bucket)
+	case "azblob":
+		need("account", st.Account)
+		need("container", st.Container)
+	case "gcs":
+		need("bucket", st.Bucket)
+	default:
+		v.add(at("kind"), "%s: want local, s3, azblob or gcs, not %q", name("kind"), st.Kind)
+	}
+	if f := st.FileURLs; f != "" && f != "presigned" && f != "redirect" {
+		v.add(at("file_urls"), "%s: want presigned or redirect, not %q", name("file_urls"), f)
+	}
+	v.duration(st.URLTTL, name("url_ttl"), time.Minute, 7*24*time.Hour)
+	if p := st.PartSize; p != 0 && (p < storage.MinPartSize || p > storage.MaxPartSize) {
+		v.add(at("part_size"), "%s: want %d..%d bytes", name("part_size"), storage.MinPartSize, storage.MaxPartSize)
+	}
+	if st.Retries < 0 {
+		v.add(at("retries"), "%s: want 0 or more", name("retries"))
+	}
+	// ${ENV} references must resolve now, not at the first export.
+	rv := reflect.ValueOf(st.Config)
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Field(i)
+		if f.Kind() != reflect.String {
+			continue
+		}
+		key := strings.Split(rv.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		for _, m := range envRef.FindAllStringSubmatch(f.String(), -1) {
+			if _, ok := os.LookupEnv(m[1]); !ok {
+				v.add(at(key), "%s: environment variable %s is not set", name(key), m[1])
 			}
 		}
 	}

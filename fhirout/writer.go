@@ -36,8 +36,11 @@ type FileInfo struct {
 type DirWriter struct{ impl dirWriterImpl }
 
 type dirWriterImpl struct {
-	dir   string
-	opts  RotateOptions
+	dir  string
+	opts RotateOptions
+	// sink, when set, opens each file instead of os.Create in dir
+	// (NewSinkWriter): FileInfo.Path is then the bare file name.
+	sink  func(name string) (io.WriteCloser, error)
 	open  map[string]*typeFile
 	files []FileInfo // creation order; open files are updated on close
 	buf   []byte
@@ -48,7 +51,7 @@ type dirWriterImpl struct {
 }
 
 type typeFile struct {
-	f     *os.File
+	f     io.WriteCloser
 	w     *bufio.Writer
 	seq   int // 1 for Patient.ndjson, 2 for Patient.2.ndjson ...
 	idx   int // index in files
@@ -69,6 +72,37 @@ func NewDirWriter(dir string, opts RotateOptions) (*DirWriter, error) {
 		return nil, fmt.Errorf("fhirout: negative rotation bound %+v", opts)
 	}
 	return &DirWriter{impl: dirWriterImpl{dir: dir, opts: opts, open: map[string]*typeFile{}}}, nil
+}
+
+// NewSinkWriter is a DirWriter whose files are opened by open (an object
+// store's upload, say) rather than created in a directory. A file's
+// WriteCloser may also have an Abort() error method, which Abort calls.
+func NewSinkWriter(open func(name string) (io.WriteCloser, error), opts RotateOptions) (*DirWriter, error) {
+	if opts.MaxResources < 0 || opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("fhirout: negative rotation bound %+v", opts)
+	}
+	return &DirWriter{impl: dirWriterImpl{sink: open, opts: opts, open: map[string]*typeFile{}}}, nil
+}
+
+// Abort discards the files still open (their Abort when they have one,
+// else Close) and fails every later call; for a failed export whose
+// uploads must leave nothing behind.
+func (w *DirWriter) Abort() {
+	d := &w.impl
+	if d.closed {
+		return
+	}
+	d.closed = true
+	for _, tf := range d.open {
+		if a, ok := tf.f.(interface{ Abort() error }); ok {
+			a.Abort()
+		} else {
+			tf.f.Close()
+		}
+	}
+	clear(d.open)
+	d.closeErr = errors.New("fhirout: DirWriter aborted")
+	d.err = d.closeErr
 }
 
 // Write appends r as one line to the file of its resourceType.
@@ -133,12 +167,23 @@ func (d *dirWriterImpl) create(t string, seq int) (*typeFile, error) {
 	if seq > 1 {
 		name = t + "." + strconv.Itoa(seq) + ".ndjson"
 	}
-	path := filepath.Join(d.dir, name)
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("fhirout: %w", err) // *PathError names the file
+	var tf *typeFile
+	path := name
+	if d.sink != nil {
+		f, err := d.sink(name)
+		if err != nil {
+			return nil, fmt.Errorf("fhirout: create %s: %w", name, err)
+		}
+		tf = &typeFile{f: f, w: bufio.NewWriterSize(f, bufSize)}
+	} else {
+		path = filepath.Join(d.dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("fhirout: %w", err) // *PathError names the file
+		}
+		tf = &typeFile{f: f, w: bufio.NewWriterSize(newDropBehind(f), bufSize)}
 	}
-	tf := &typeFile{f: f, w: bufio.NewWriterSize(newDropBehind(f), bufSize), seq: seq, idx: len(d.files)}
+	tf.seq, tf.idx = seq, len(d.files)
 	d.files = append(d.files, FileInfo{Type: t, Path: path})
 	d.open[t] = tf
 	return tf, nil

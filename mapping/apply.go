@@ -27,7 +27,8 @@ type mappingImpl struct {
 	nRules    int
 	padded    bool // some target has an index > 0: Prune after building
 	consts    map[string]string
-	boxes     boxes // see convertTo
+	boxes     boxes                // see convertTo
+	reduce    map[string]Reduction // the reduce: section (reduce.go)
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,

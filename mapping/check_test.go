@@ -104,7 +104,7 @@ func TestCheckDefaultIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, rules := m.Stats()
-	if res != 2 || rules < 150 {
+	if res != 3 || rules < 150 { // Patient, Immunization, ImmunizationRecommendation
 		t.Errorf("default mapping: %d resources, %d rules", res, rules)
 	}
 }

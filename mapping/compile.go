@@ -384,7 +384,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources")
+	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources", "reduce")
 	c.m.source = "v2"
 	if v, ok := c.scalar(f["source"], "source"); ok {
 		if v != "v2" && v != "sql" {
@@ -451,6 +451,7 @@ func (c *compiler) top(n *yaml.Node) {
 	if n := f["tables"]; n != nil {
 		c.compileTables(n)
 	}
+	c.compileReduce(f["reduce"]) // reduce.go
 	root := &cscope{kind: scopeRoot}
 	if n := f["when"]; n != nil {
 		c.m.when = c.compileCond(n, root)

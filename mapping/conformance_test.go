@@ -45,6 +45,7 @@ func conformance(m *Mapping, in Input) (resources int, errs []error) {
 	for k := range in.Msg.Orders() {
 		check(fmt.Sprintf("ORDER[%d]", k+1), func(t string, o int) bool { return t == "Immunization" && o == k })
 	}
+	check("other types", func(t string, _ int) bool { return t != "Patient" && t != "Immunization" })
 	if parts != len(full.Resources) {
 		errs = append(errs, fmt.Errorf("%s record %d: %d resources mapped in full, %d part by part", in.Loc.Source, in.Loc.Index, len(full.Resources), parts))
 	}

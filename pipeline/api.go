@@ -3,6 +3,14 @@
 // The server and `iisbridge convert` both drive it, so offline conversion
 // and $export agree.
 //
+// It knows its input only through the index and the sources.Source
+// contract (records re-read by locator; cmd wires the v2 archive source
+// in). By file: pipeline.go the Pipeline and Export, pool.go the ordered
+// worker pool, person.go one person's phases (load → map → reduce →
+// deletions → emit), reduce.go the reducers the mapping declares per
+// resource type, doses.go the dose reduction, merge.go the Patient merge,
+// deletions.go the deletions of merged Patients, provenance.go Provenance.
+//
 // CONTRACT STUB: the types in this file are the agreed seam between the
 // server (consumer) and the pipeline (implementer).
 package pipeline

@@ -24,34 +24,21 @@ func (d *discard) Issue(*fhirout.Object) error             { return nil }
 // sink. Figures: msgs/s (person messages mapped per second).
 //
 //	go test -run '^$' -bench BenchmarkExport -benchtime 3x ./pipeline
-//
-// Sub-benchmarks on the same archive: predict (the default: dose keys
-// read from v2 values, only winners mapped), memo (each distinct ORDER
-// group of a person mapped once) and full (every group of every message).
 func BenchmarkExport(b *testing.B) {
 	p, _ := genWorld(b, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
 	ctx := context.Background()
-	defer func() { p.fullMap = false; p.noPredict.Store(false) }()
-	for i, name := range []string{"predict", "memo", "full"} {
-		b.Run(name, func(b *testing.B) {
-			p.noPredict.Store(i > 0)
-			p.fullMap = i > 1
-			var msgs, mapped int64
-			cpu0 := cpuTime()
-			for i := 0; i < b.N; i++ {
-				if err := p.Export(ctx, Query{}, &discard{}); err != nil {
-					b.Fatal(err)
-				}
-				msgs += p.Stats().Messages
-				mapped += p.Stats().OrdersMapped
-			}
-			b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
-			b.ReportMetric(float64(mapped)/float64(b.N), "orders-mapped/op")
-			// On a shared machine wall time also counts other processes'
-			// turns; CPU time per message is the figure to compare.
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(msgs), "cpu-ns/msg")
-		})
+	var msgs int64
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if err := p.Export(ctx, Query{}, &discard{}); err != nil {
+			b.Fatal(err)
+		}
+		msgs += p.Stats().Messages
 	}
+	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
+	// On a shared machine wall time also counts other processes'
+	// turns; CPU time per message is the figure to compare.
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(msgs), "cpu-ns/msg")
 }
 
 // cpuTime is the process's user + system CPU time in ns.

@@ -60,7 +60,7 @@ func TestExportConformanceSynth(t *testing.T) {
 
 func TestExportConformanceCorpus(t *testing.T) {
 	dir := filepath.Join(corpusDir(t), "v2")
-	p, err := Open(Options{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default()})
+	p, err := openV2(openOptions{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}

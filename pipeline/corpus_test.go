@@ -28,7 +28,7 @@ func corpusDir(t *testing.T) string {
 // failure, every record accounted for, each id once.
 func TestCorpus(t *testing.T) {
 	dir := filepath.Join(corpusDir(t), "v2")
-	p, err := Open(Options{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default()})
+	p, err := openV2(openOptions{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestCorpus(t *testing.T) {
 	if err := p.Export(ctx, Query{Provenance: true, SourceIssues: true}, &s); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := p.Index().Snapshot(ctx)
+	snap, err := p.idx.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

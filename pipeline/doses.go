@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"iisbridge/fhirout"
+	"iisbridge/mapping"
 	"iisbridge/sources/index"
 )
 
@@ -21,13 +22,6 @@ type doseRec struct {
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
 	deleted bool   // RXA-21 D (status entered-in-error)
-	// Where the record came from when obj was not kept (the memo):
-	// the message's position in the person's list and its ORDER index.
-	msgIdx, order int
-	// predicted: the fields were predicted from v2 values (predict.go),
-	// predFill is the FILL key as predicted (fill may be cleared later).
-	predicted bool
-	predFill  string
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
@@ -35,7 +29,7 @@ func (d *doseRec) content() string { return d.cvx + "|" + d.date }
 // dose is the reduced state of one dose of a person.
 type dose struct {
 	key         string          // CVX|date
-	obj         *fhirout.Object // nil when win is a remembered copy
+	obj         *fhirout.Object // the winning record's resource
 	win         *doseRec        // the record whose state is the dose's
 	records     []*doseRec      // every record behind it
 	lastUpdated time.Time
@@ -46,21 +40,14 @@ type dose struct {
 // unseenDelete is a D record that matches no dose.
 type unseenDelete struct{ rec *doseRec }
 
-const cvxSystem = "http://hl7.org/fhir/sid/cvx"
-
 // doseFields are what the reduction reads from one mapped Immunization.
 type doseFields struct {
 	fill, cvx, date  string
 	primary, deleted bool
 }
 
-// newDoseRec reads what reduction needs from a mapped Immunization.
-func newDoseRec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
-	return readDoseFields(obj).rec(obj, m, ord, rsp)
-}
-
 func (f doseFields) rec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
-	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted, msgIdx: -1}
+	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
 	switch {
 	case rsp:
 		d.rank = 0
@@ -72,12 +59,29 @@ func (f doseFields) rec(obj *fhirout.Object, m *index.Message, ord int, rsp bool
 	return d
 }
 
-func readDoseFields(obj *fhirout.Object) doseFields {
+// doseSpec is what the dose reducer reads of a mapped resource, as the
+// mapping declares it (its reduce: section): element paths, never
+// element names in Go.
+type doseSpec struct {
+	doseID, vaccine, day, deleted, primary *mapping.ElementPath
+	vaccineSystem                          string // the coding system compared numerically (CVX)
+}
+
+func newDoseSpec(red mapping.Reduction) doseSpec {
+	el := red.Elements
+	return doseSpec{doseID: el["dose_id"], vaccine: el["vaccine"], day: el["day"], deleted: el["deleted"],
+		primary: el["primary"], vaccineSystem: el["vaccine_system"].String()}
+}
+
+// read reads the dose's identity (the sender's dose id: an Identifier),
+// vaccine (Codings: the one of vaccineSystem wins, else the first as
+// system#code) and day (a dateTime's date) from a mapped resource.
+func (s doseSpec) read(obj *fhirout.Object) doseFields {
 	var d doseFields
-	codings := list(child(obj, "vaccineCode"), "coding")
+	codings := s.vaccine.Values(obj)
 	for _, c := range codings {
 		co, _ := c.(*fhirout.Object)
-		if str(co, "system") == cvxSystem && str(co, "code") != "" {
+		if str(co, "system") == s.vaccineSystem && str(co, "code") != "" {
 			d.cvx = normCVX(str(co, "code"))
 			break
 		}
@@ -86,30 +90,17 @@ func readDoseFields(obj *fhirout.Object) doseFields {
 		co, _ := codings[0].(*fhirout.Object)
 		d.cvx = str(co, "system") + "#" + str(co, "code")
 	}
-	d.date = str(obj, "occurrenceDateTime")
-	if len(d.date) > 10 {
+	d.date = s.day.String1(obj)
+	if len(d.date) > 10 && d.date[4] == '-' {
 		d.date = d.date[:10]
 	}
-	if d.date == "" {
-		d.date = str(obj, "occurrenceString")
-	}
-	for _, id := range list(obj, "identifier") {
+	for _, id := range s.doseID.Values(obj) {
 		io, _ := id.(*fhirout.Object)
-		for _, c := range list(child(io, "type"), "coding") {
-			if co, _ := c.(*fhirout.Object); str(co, "code") == "FILL" {
-				d.fill = str(io, "system") + "|" + str(io, "value")
-			}
-		}
+		d.fill = str(io, "system") + "|" + str(io, "value")
 	}
-	d.deleted = str(obj, "status") == "entered-in-error"
-	d.primary = isTrue(obj, "primarySource")
+	d.deleted = s.deleted.Holds(obj)
+	d.primary = s.primary.Holds(obj)
 	return d
-}
-
-func isTrue(o *fhirout.Object, k string) bool {
-	v, _ := o.Get(k)
-	b, _ := v.(bool)
-	return b
 }
 
 // normCVX compares CVX numerically and renders the table form (045 → 45,

@@ -115,7 +115,7 @@ func served(t *testing.T, p *Pipeline, s *lossSink, owner map[string]string) map
 		}
 	}
 	st := p.Stats()
-	snap, err := p.Index().Snapshot(ctx)
+	snap, err := p.idx.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func served(t *testing.T, p *Pipeline, s *lossSink, owner map[string]string) map
 	for _, oo := range s.issues {
 		if strings.Contains(oo.String(), "indexed message left out of this export") {
 			left++
-			if strings.Contains(oo.String(), filepath.Dir(p.opts.DataDir)) || !strings.Contains(oo.String(), `"registry/a.hl7`) {
+			if strings.Contains(oo.String(), filepath.Dir(p.opts.Sources[0].Paths[0])) || !strings.Contains(oo.String(), `"registry/a.hl7`) {
 				t.Errorf("issue does not name the file by source: %s", oo)
 				break
 			}
@@ -147,7 +147,7 @@ func served(t *testing.T, p *Pipeline, s *lossSink, owner map[string]string) map
 func openNamed(t *testing.T, dir string, paths ...string) *Pipeline {
 	t.Helper()
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Sources: []Source{{Name: "registry", Paths: paths}}, Now: c.now})
+	p, err := openV2(openOptions{DataDir: filepath.Join(dir, "data"), Sources: []Source{{Name: "registry", Paths: paths}}, Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"iisbridge/fhirout"
+	"iisbridge/mapping"
 	"iisbridge/sources"
 	"iisbridge/sources/index"
 )
@@ -50,7 +51,8 @@ func rec(t *testing.T, seq int64, org, fill, cvx, date, status string, primary b
 	s += `,"lotNumber":"L` + strings.ReplaceAll(fill+cvx, "-", "") + `"}`
 	mm := index.NewMessage(seq, sources.Location{}, org, time.Unix(seq, 0))
 	m := &mm
-	return newDoseRec(obj(t, s), m, int(seq)*100, rsp)
+	o := obj(t, s)
+	return newDoseSpec(mapping.Default().Reduction("Immunization")).read(o).rec(o, m, int(seq)*100, rsp)
 }
 
 func TestReduceDoses(t *testing.T) {

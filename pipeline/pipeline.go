@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -21,32 +20,22 @@ import (
 	"time"
 
 	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
 	"iisbridge/mapping"
+	"iisbridge/sources"
 	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
 )
 
-// Options configure a Pipeline over v2 message archives.
+// Options configure a Pipeline.
 type Options struct {
-	DataDir  string   // where the index (and gzip spools) live
-	Paths    []string // archive files, directories, globs
-	Mapping  *mapping.Mapping
-	Identity index.IdentityConfig
-	Reader   v2archive.Options
-	// Now is the clock behind indexed-at times (tests); default time.Now.
-	Now func() time.Time
-	// NoUpdate skips indexing Paths in Open (call Update).
-	NoUpdate bool
-	// Progress is index.Options.Progress: bytes of the archives indexed.
-	Progress func(done, total int64)
+	// Paths are the archive paths Update indexes; locations of files
+	// under them are given from the root as the path was written.
+	Paths []string
 	// Workers is how many persons an export maps at once; 0 = GOMAXPROCS.
 	// Output order does not depend on it.
 	Workers int
 	// Sources name archive paths (indexed after Paths): the locations in
 	// export files are "name/path below the source's root", never a
-	// server path. Locations of files under Paths are given from the
-	// root as the path was written.
+	// server path.
 	Sources []Source
 }
 
@@ -65,18 +54,12 @@ type Pipeline struct {
 	last Stats
 	// workers read, map and reduce persons in parallel (GOMAXPROCS).
 	workers int
-	// fullMap turns the ORDER memo off (tests compare both paths).
-	fullMap bool
-	// learned predicts dose keys from v2 values; noPredict is set when a
-	// prediction proved wrong (or by tests).
-	learned   *learned
-	noPredict atomic.Bool
 	// live is the mapping exports start with (SetMapping swaps it).
-	live atomic.Pointer[mapping.Mapping]
-	paths     []string // Paths and the Sources' paths
-	roots     []root
-	ingest    map[string]int64 // IngestCounts, under mu
-	stale     atomic.Bool      // an export found records it could not read (Stale)
+	live   atomic.Pointer[mapping.Mapping]
+	paths  []string // Paths and the Sources' paths
+	roots  []root
+	ingest map[string]int64 // IngestCounts, under mu
+	stale  atomic.Bool      // an export found records it could not read (Stale)
 }
 
 // SetMapping makes m the mapping of exports started from now on; running
@@ -87,20 +70,6 @@ func (p *Pipeline) SetMapping(m *mapping.Mapping) { p.live.Store(m) }
 // Mapping is the live mapping.
 func (p *Pipeline) Mapping() *mapping.Mapping { return p.live.Load() }
 
-// How an export maps a person's messages.
-const (
-	mapFull    = iota // every resource of every message
-	mapMemo           // each distinct ORDER group once (ordermemo.go)
-	mapPredict        // and dose keys predicted from v2 values (predict.go)
-)
-
-// memoOK says whether exports may map each distinct ORDER group of a
-// person once (ordermemo.go): only the default mapping's dependencies
-// are known.
-func (p *Pipeline) memoOK(m *mapping.Mapping) bool {
-	return !p.fullMap && m == mapping.Default()
-}
-
 var (
 	_ Exporter         = (*Pipeline)(nil)
 	_ MembershipSource = (*Pipeline)(nil)
@@ -110,49 +79,38 @@ var (
 // (folded into a resource), reported deleted, or reported as an issue or
 // skipped.
 type Stats struct {
-	Persons        int64            // persons visited (after PatientIDs)
-	Messages       int64            // person messages re-read and mapped
-	ReadErrors     int64            // person messages that could not be re-read (the export's Loss)
-	Lost           map[string]int64 // ReadErrors by reason (Unreadable*)
-	Patients       int64            // Patient resources emitted
-	Immunizations  int64
-	Provenances    int64
-	Deleted        int64 // deletions reported to the sink
-	UnseenDeletes  int64 // RXA-21 D matching no dose (warnings)
-	DoseRecords    int64 // Immunizations mapped from messages (before reduction)
-	OrdersMapped   int64 // ORDER groups mapped (the memo skips resent copies; winners mapped again count)
-	OtherResources int64 // mapped resources of other types (not exported)
-	Issues         int64 // OperationOutcomes sent to the sink
-	Problems       int64 // of them: broken input recorded by the index
-	Unchanged      int64 // persons skipped: nothing indexed after Since
+	Persons       int64            // persons visited (after PatientIDs)
+	Messages      int64            // person messages re-read and mapped
+	ReadErrors    int64            // person messages that could not be re-read (the export's Loss)
+	Lost          map[string]int64 // ReadErrors by reason (Unreadable*)
+	Patients      int64            // Patient resources emitted
+	Immunizations int64
+	Provenances   int64
+	Deleted       int64 // deletions reported to the sink
+	UnseenDeletes int64 // RXA-21 D matching no dose (warnings)
+	DoseRecords   int64 // Immunizations mapped from messages (before reduction)
+	Others        int64 // resources of other types emitted (newest by id)
+	Issues        int64 // OperationOutcomes sent to the sink
+	Problems      int64 // of them: broken input recorded by the index
+	Unchanged     int64 // persons skipped: nothing indexed after Since
 }
 
-// Open opens (creating) the index in DataDir and brings it up to date
-// with Paths.
-func Open(opts Options) (*Pipeline, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("pipeline: no data directory")
+// New returns the Exporter over idx (opened and brought up to date by
+// the caller; the pipeline owns it from now on: Close closes it), with m
+// as the live mapping (the default mapping when nil). Records are read
+// again through the index's source (sources.Source): the pipeline knows
+// no input format.
+func New(idx *index.Index, m *mapping.Mapping, opts Options) *Pipeline {
+	if m == nil {
+		m = mapping.Default()
 	}
-	if opts.Mapping == nil {
-		opts.Mapping = mapping.Default()
-	}
-	idx, err := index.Open(opts.DataDir, index.Options{Identity: opts.Identity, Reader: opts.Reader, Now: opts.Now, Progress: opts.Progress})
-	if err != nil {
-		return nil, err
-	}
-	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers, learned: newLearned()}
+	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers}
 	p.paths, p.roots = sourcePaths(opts)
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
-	p.live.Store(opts.Mapping)
-	if !opts.NoUpdate && len(p.paths) > 0 {
-		if _, err := p.Update(context.Background()); err != nil {
-			idx.Close()
-			return nil, err
-		}
-	}
-	return p, nil
+	p.live.Store(m)
+	return p
 }
 
 // Update indexes what is new in the configured paths (the server calls it
@@ -189,9 +147,6 @@ func (p *Pipeline) IngestCounts() map[string]int64 {
 	return out
 }
 
-// Index is the underlying index.
-func (p *Pipeline) Index() *index.Index { return p.idx }
-
 // Close closes the index.
 func (p *Pipeline) Close() error { return p.idx.Close() }
 
@@ -202,8 +157,9 @@ func (p *Pipeline) Stats() Stats {
 	return p.last
 }
 
-// ResourceTypes lists the types Export emits (Provenance only when asked).
-func (p *Pipeline) ResourceTypes() []string { return []string{"Patient", "Immunization"} }
+// ResourceTypes lists the types Export emits: the live mapping's
+// (Provenance only when asked).
+func (p *Pipeline) ResourceTypes() []string { return p.live.Load().ResourceTypes() }
 
 // Memberships lists organization → patient links learned from v2 traffic.
 func (p *Pipeline) Memberships(ctx context.Context, fn func(Membership) error) error {
@@ -225,15 +181,18 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer snap.Close()
-	rr, err := v2archive.NewRereader(p.idx.ReaderOptions())
+	rr, err := p.idx.Source().Rereader()
 	if err != nil {
 		return err
 	}
 	defer rr.Close()
-	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, lv: p.learned.view(), types: map[string]bool{}, st: &Stats{},
+	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, types: map[string]bool{}, st: &Stats{},
 		shown: map[string]string{}}
 	for _, t := range q.Types {
 		e.types[t] = true
+	}
+	if e.reducers, err = reducers(e.m); err != nil {
+		return err
 	}
 	if ps, ok := sink.(ProgressSink); ok {
 		e.prog = &progress{sink: ps}
@@ -325,168 +284,6 @@ func (e *export) eachPerson(fn func(*work) error) error {
 	return nil
 }
 
-// persons exports every person. With several CPUs, persons are read,
-// mapped and reduced by workers and emitted in order by this goroutine;
-// at most a window of persons is in flight, so memory stays flat.
-func (e *export) persons() error {
-	workers := e.p.workers
-	if workers <= 1 {
-		return e.eachPerson(func(w *work) error {
-			if err := e.person(w); err != nil {
-				return err
-			}
-			e.tick()
-			return nil
-		})
-	}
-	type job struct {
-		seq int
-		w   *work
-	}
-	type result struct {
-		seq int
-		buf *buffer
-		st  Stats
-		err error
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	window := 4 * workers
-	jobs := make(chan job)
-	results := make(chan result, window)
-	sem := make(chan struct{}, window)
-	var prodErr error
-	go func() {
-		defer close(jobs)
-		seq := 0
-		prodErr = e.eachPerson(func(w *work) error {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- job{seq, w}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			seq++
-			return nil
-		})
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lv := e.p.learned.view()
-			for j := range jobs {
-				pe := *e
-				pe.ctx, pe.lv = ctx, lv
-				buf := &buffer{}
-				pe.sink, pe.st = buf, &Stats{}
-				err := pe.person(j.w)
-				results <- result{j.seq, buf, *pe.st, err}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(results) }()
-	pending := map[int]result{}
-	next := 0
-	var err error
-	for r := range results {
-		pending[r.seq] = r
-		for {
-			r, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			<-sem
-			if err == nil {
-				err = r.err
-			}
-			if err == nil {
-				e.st.add(r.st)
-				err = r.buf.replay(e.sink)
-				e.tick()
-			}
-			if err != nil {
-				cancel()
-			}
-		}
-	}
-	if err == nil && prodErr != nil {
-		err = prodErr
-	}
-	return err
-}
-
-// buffer records what one person's export sends, for in-order replay.
-type buffer struct{ items []bufItem }
-
-type bufItem struct {
-	kind    byte // r resource, d deleted, i issue
-	obj     *fhirout.Object
-	typ, id string
-	at      time.Time
-}
-
-func (b *buffer) Resource(r *fhirout.Object) error {
-	b.items = append(b.items, bufItem{kind: 'r', obj: r})
-	return nil
-}
-func (b *buffer) Deleted(t, id string, at time.Time) error {
-	b.items = append(b.items, bufItem{kind: 'd', typ: t, id: id, at: at})
-	return nil
-}
-func (b *buffer) Issue(oo *fhirout.Object) error {
-	b.items = append(b.items, bufItem{kind: 'i', obj: oo})
-	return nil
-}
-
-func (b *buffer) replay(s Sink) error {
-	for _, it := range b.items {
-		var err error
-		switch it.kind {
-		case 'r':
-			err = s.Resource(it.obj)
-		case 'd':
-			err = s.Deleted(it.typ, it.id, it.at)
-		default:
-			err = s.Issue(it.obj)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Stats) add(o Stats) {
-	s.Persons += o.Persons
-	s.Messages += o.Messages
-	s.ReadErrors += o.ReadErrors
-	s.Patients += o.Patients
-	s.Immunizations += o.Immunizations
-	s.Provenances += o.Provenances
-	s.Deleted += o.Deleted
-	s.UnseenDeletes += o.UnseenDeletes
-	s.DoseRecords += o.DoseRecords
-	s.OrdersMapped += o.OrdersMapped
-	s.OtherResources += o.OtherResources
-	s.Issues += o.Issues
-	s.Problems += o.Problems
-	s.Unchanged += o.Unchanged
-	for k, n := range o.Lost {
-		if s.Lost == nil {
-			s.Lost = map[string]int64{}
-		}
-		s.Lost[k] += n
-	}
-}
-
 type export struct {
 	p     *Pipeline
 	m     *mapping.Mapping // the live mapping when the export started
@@ -494,10 +291,11 @@ type export struct {
 	q     Query
 	sink  Sink
 	snap  *index.Snapshot
-	rr    *v2archive.Rereader // archive files stay open for the export
-	lv    *learnedView        // this goroutine's view of Pipeline.learned
+	rr    sources.Rereader // inputs stay open for the export
 	types map[string]bool
-	st    *Stats // the copy per worker gets its own
+	// reducers reduce each resource type of the mapping (reduce.go).
+	reducers []typedReducer
+	st       *Stats // the copy per worker gets its own
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
 	// copy the export (only the goroutine feeding the sink ticks)
 	prog *progress
@@ -558,342 +356,6 @@ func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.In
 	return &fhirout.Input{Source: src, Offset: off, Line: line, Index: idx, ControlID: ctrl, Field: field}
 }
 
-// person exports one person: its messages re-read and mapped, the
-// Patients merged, the doses reduced. What it sends is buffered, so a
-// person whose predicted dose keys prove wrong is exported again.
-func (e *export) person(w *work) error {
-	if !e.p.memoOK(e.m) {
-		return e.personRun(w, mapFull)
-	}
-	mode := mapPredict
-	if e.p.noPredict.Load() {
-		mode = mapMemo
-	}
-	for {
-		pe := *e
-		buf := &buffer{}
-		pe.sink, pe.st = buf, &Stats{}
-		err := pe.personRun(w, mode)
-		if errors.Is(err, errMispredicted) && mode == mapPredict {
-			if !e.p.noPredict.Swap(true) {
-				slog.Warn("pipeline: a dose key predicted from v2 values differs from the mapping's; every dose record is mapped from now on")
-			}
-			mode = mapMemo
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		e.st.add(*pe.st)
-		return buf.replay(e.sink)
-	}
-}
-
-func (e *export) personRun(w *work, mode int) error {
-	if err := e.ctx.Err(); err != nil {
-		return err
-	}
-	pp, msgs := w.pp, w.msgs
-	if len(msgs) == 0 {
-		return nil
-	}
-	e.st.Persons++
-	var maxAt time.Time
-	for i := range msgs {
-		if msgs[i].IndexedAt.After(maxAt) {
-			maxAt = msgs[i].IndexedAt
-		}
-	}
-	if !e.q.Since.IsZero() && !maxAt.After(e.q.Since) {
-		e.st.Unchanged++
-		return nil
-	}
-	var (
-		pats    []*fhirout.Object
-		patMsgs []*index.Message
-		patAt   time.Time
-		recs    []*doseRec
-		mp      = e.m
-		pid     = pp.ID
-		memo    map[string]*memoEntry
-		parsed  []*hl7v2.Message // by position in msgs, with the memo
-		pmemo   map[string]*fhirout.Object
-		patPos  map[string]int // patientKey → its Patient's place in pats
-	)
-	if mode != mapFull {
-		memo, parsed = map[string]*memoEntry{}, make([]*hl7v2.Message, len(msgs))
-		pmemo, patPos = map[string]*fhirout.Object{}, map[string]int{}
-	}
-	for i := range msgs {
-		m := &msgs[i]
-		fresh := e.fresh(m.IndexedAt)
-		if m.Warnings != "" && fresh {
-			is := fhirout.Issue{Severity: "warning", Code: "informational", Diagnostics: m.Warnings,
-				Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
-			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
-				return err
-			}
-		}
-		it, err := e.rr.ReadAt(m.ReadLoc())
-		if err == nil {
-			// Never map other bytes than the message indexed here.
-			err = m.Verify(it)
-		}
-		var msg *hl7v2.Message
-		if err == nil {
-			msg, err = hl7v2.Parse(it.Data)
-		}
-		if err != nil {
-			why, text := unreadable(err)
-			e.st.ReadErrors++
-			if e.st.Lost == nil {
-				e.st.Lost = map[string]int64{}
-			}
-			e.st.Lost[why]++
-			// Reported whatever _since says: the export is incomplete now.
-			is := fhirout.Issue{Severity: "error", Code: "exception",
-				Diagnostics: "indexed message left out of this export: " + text,
-				Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
-			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
-				return err
-			}
-			continue
-		}
-		e.st.Messages++
-		var issues []fhirout.Issue
-		if fresh {
-			for _, w := range msg.Warnings() {
-				issues = append(issues, fhirout.Issue{Severity: "warning", Code: "structure", Diagnostics: w,
-					Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")})
-			}
-		}
-		rsp := strings.HasPrefix(m.Type, "RSP")
-		if memo != nil {
-			mpats, mrecs, missues, pkey, seen, err := e.mapMemo(memo, pmemo, msg, m, i, pid, rsp, mode == mapPredict)
-			if err != nil {
-				return err
-			}
-			if seen && len(mpats) > 0 {
-				// The same Patient again: it moves to this, newer, place
-				// (an older identical copy adds nothing to the merge).
-				if j, ok := patPos[pkey]; ok && j < len(pats) && pats[j] == mpats[0] {
-					pats = slices.Delete(pats, j, j+1)
-					for k, v := range patPos {
-						if v > j {
-							patPos[k] = v - 1
-						}
-					}
-				}
-			}
-			if fresh {
-				issues = append(issues, missues...)
-			}
-			if len(issues) > 0 {
-				if err := e.issue(fhirout.OperationOutcome(issues...)); err != nil {
-					return err
-				}
-			}
-			for _, r := range mpats {
-				patPos[pkey] = len(pats)
-				pats = append(pats, r)
-				patMsgs = append(patMsgs, m)
-				if m.IndexedAt.After(patAt) {
-					patAt = m.IndexedAt
-				}
-			}
-			e.st.DoseRecords += int64(len(mrecs))
-			recs = append(recs, mrecs...)
-			parsed[i] = msg
-			continue
-		}
-		out := mp.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false)
-		e.st.OrdersMapped += int64(len(msg.Orders()))
-		if fresh {
-			issues = append(issues, out.Issues...)
-		}
-		if len(issues) > 0 {
-			if err := e.issue(fhirout.OperationOutcome(issues...)); err != nil {
-				return err
-			}
-		}
-		for j, r := range out.Resources {
-			switch r.ResourceType() {
-			case "Patient":
-				pats = append(pats, r)
-				patMsgs = append(patMsgs, m)
-				if m.IndexedAt.After(patAt) {
-					patAt = m.IndexedAt
-				}
-			case "Immunization":
-				e.st.DoseRecords++
-				recs = append(recs, newDoseRec(r, m, i*100000+j, rsp))
-			default:
-				e.st.OtherResources++
-			}
-		}
-	}
-	if len(pats) > 0 && e.want("Patient") && e.inWindow(patAt) {
-		slices.Reverse(pats)
-		pat := MergePatients(pats)
-		pat.Set("id", pid)
-		pat.Child("meta").Set("lastUpdated", fhirout.FormatInstant(patAt))
-		if err := e.emit(pat, patMsgs, patAt); err != nil {
-			return err
-		}
-		e.st.Patients++
-	}
-	doses, unseen := reduceDoses(recs)
-	for _, u := range unseen {
-		e.st.UnseenDeletes++
-		m := u.rec.msg
-		if !e.fresh(m.IndexedAt) {
-			continue
-		}
-		is := fhirout.Issue{Severity: "warning", Code: "not-found",
-			Diagnostics: "RXA-21 D deletes a dose this sender never reported (no earlier order with the same sending facility and ORC-3); nothing deleted",
-			Expression:  []string{"Immunization.status"},
-			Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "RXA-21")}
-		if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
-			return err
-		}
-	}
-	if !e.want("Immunization") {
-		return nil
-	}
-	// Persons merged into this one took their Immunization ids with them
-	// (ids hash the Patient id): a _since export lists those as deleted,
-	// and the doses under their new ids count as updated at the merge.
-	for _, mg := range w.merged {
-		for _, d := range doses {
-			if mg.At.After(d.lastUpdated) {
-				d.lastUpdated = mg.At
-			}
-		}
-	}
-	former, err := e.formerDeleted(pp, w.merged, recs)
-	if err != nil {
-		return err
-	}
-	var again []*dose
-	for _, d := range doses {
-		if d.obj == nil && !d.deleted && e.inWindow(d.lastUpdated) {
-			again = append(again, d)
-		}
-	}
-	if len(again) > 0 {
-		if err := e.remap(again, parsed, pid); err != nil {
-			return err
-		}
-	}
-	for _, d := range doses {
-		id := hashID(pid + "|" + d.key)
-		if d.deleted {
-			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
-				e.st.Deleted++
-				if err := e.sink.Deleted("Immunization", id, d.deletedAt); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if !e.inWindow(d.lastUpdated) {
-			continue
-		}
-		imm := d.obj
-		imm.Set("id", id)
-		imm.Set("patient", refObject("Patient/"+pid))
-		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
-		var ms []*index.Message
-		for _, r := range d.records {
-			if len(ms) == 0 || ms[len(ms)-1] != r.msg {
-				ms = append(ms, r.msg)
-			}
-		}
-		if err := e.emit(imm, ms, d.lastUpdated); err != nil {
-			return err
-		}
-		e.st.Immunizations++
-	}
-	return nil
-}
-
-// formerDeleted lists, in a _since export, the Immunizations of the
-// Patients merged into pp (gone at their At) as deleted: exactly the
-// doses each of them had, which are the doses reduced from the messages
-// of its component when it was last current (index
-// Snapshot.FormerMessages), among this person's records. A dose live then
-// is deleted at the merge; one already deleted then keeps its own time
-// (the former Patient's export would have listed it then). Nothing is
-// kept per Patient id: the former doses are worked out again from the
-// person's records, which the export holds anyway. It returns the
-// arrival numbers of the former Patients' messages (see onlyFormer).
-func (e *export) formerDeleted(pp index.Person, merged []index.Merged, recs []*doseRec) (map[int64]bool, error) {
-	if e.q.Since.IsZero() {
-		return nil, nil
-	}
-	var ids []string
-	var at []time.Time
-	for _, mg := range merged {
-		if mg.At.After(e.q.Since) {
-			ids, at = append(ids, mg.ID), append(at, mg.At)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	seqs, err := e.snap.FormerMessages(e.ctx, pp, ids)
-	if err != nil {
-		return nil, err
-	}
-	all := map[int64]bool{}
-	for i, old := range ids {
-		if len(seqs[i]) == 0 {
-			continue
-		}
-		in := make(map[int64]bool, len(seqs[i]))
-		for _, s := range seqs[i] {
-			in[s] = true
-			all[s] = true
-		}
-		var sub []*doseRec
-		for _, r := range recs {
-			if in[r.msg.Seq()] {
-				sub = append(sub, r)
-			}
-		}
-		doses, _ := reduceDoses(sub)
-		for _, d := range doses {
-			when := at[i]
-			if d.deleted {
-				when = d.deletedAt
-			}
-			if !e.inWindow(when) {
-				continue
-			}
-			e.st.Deleted++
-			if err := e.sink.Deleted("Immunization", hashID(old+"|"+d.key), when); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return all, nil
-}
-
-// onlyFormer says whether every record of a dose came from former
-// Patients' messages (before their merge): a dose deleted there never
-// existed under the survivor's id, so its deletion is theirs to list.
-func onlyFormer(d *dose, former map[int64]bool) bool {
-	if len(former) == 0 {
-		return false
-	}
-	for _, r := range d.records {
-		if !former[r.msg.Seq()] {
-			return false
-		}
-	}
-	return true
-}
-
 // emit sends a resource, then its Provenance when asked.
 func (e *export) emit(r *fhirout.Object, msgs []*index.Message, at time.Time) error {
 	if err := e.sink.Resource(r); err != nil {
@@ -915,68 +377,6 @@ func refObject(ref string) *fhirout.Object {
 func hashID(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:16])
-}
-
-// Provenance names the source messages behind one resource: target the
-// resource, recorded the time the bridge indexed the latest of them, one
-// agent per sending organization, one entity per message (what.identifier
-// = MSH-10). It carries no patient data.
-func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhirout.Object {
-	p := fhirout.NewResource("Provenance")
-	p.Set("id", hashID("Provenance|"+target))
-	p.Child("meta").Set("lastUpdated", fhirout.FormatInstant(recorded))
-	p.Set("target", []any{refObject(target)})
-	p.Set("recorded", fhirout.FormatInstant(recorded))
-	orgs := map[string]string{}
-	var keys []string
-	for _, m := range msgs {
-		k := m.OrgKey
-		if k == "" {
-			k = "unknown"
-		}
-		if _, ok := orgs[k]; !ok {
-			keys = append(keys, k)
-		}
-		if m.OrgName != "" || orgs[k] == "" {
-			orgs[k] = m.OrgName
-		}
-	}
-	sort.Strings(keys)
-	var agents []any
-	for _, k := range keys {
-		a := fhirout.NewObject()
-		c := fhirout.NewObject()
-		c.Set("system", "http://terminology.hl7.org/CodeSystem/provenance-participant-type")
-		c.Set("code", "author")
-		a.Child("type").Set("coding", []any{c})
-		who := a.Child("who")
-		who.Child("identifier").Set("value", k)
-		if orgs[k] != "" {
-			who.Set("display", orgs[k])
-		}
-		agents = append(agents, a)
-	}
-	p.Set("agent", agents)
-	var ents []any
-	for _, m := range msgs {
-		en := fhirout.NewObject()
-		en.Set("role", "source")
-		what := en.Child("what")
-		if m.Loc.ControlID != "" {
-			what.Child("identifier").Set("value", m.Loc.ControlID)
-		}
-		d := m.Type + " message"
-		if m.OrgKey != "" {
-			d += " from " + m.OrgKey
-		}
-		if !m.Time.IsZero() {
-			d += " at " + m.Time.Format(time.RFC3339)
-		}
-		what.Set("display", fmt.Sprintf("%s (record %d)", d, m.Loc.Index))
-		ents = append(ents, en)
-	}
-	p.Set("entity", ents)
-	return p
 }
 
 // MissingPatients returns the ids among ids that name no Patient in the
@@ -1006,6 +406,9 @@ func (p *Pipeline) MissingPatients(ctx context.Context, ids []string) ([]string,
 	return missing, nil
 }
 
+// errNoParse marks a re-read record the parser refused.
+var errNoParse = errors.New("no longer parses")
+
 // unreadable says why an indexed message could not be read again, in a
 // reason code (Unreadable*) and words for the error file. The words name
 // no server path.
@@ -1024,10 +427,10 @@ func unreadable(err error) (why, text string) {
 	if errors.As(err, &pe) {
 		return UnreadableIO, "reading the archive file failed: " + pe.Op + ": " + pe.Err.Error()
 	}
-	if strings.HasPrefix(err.Error(), "v2archive:") {
-		return UnreadableIO, "reading the archive file failed"
+	if errors.Is(err, errNoParse) {
+		return UnreadableChanged, "the message indexed here no longer parses"
 	}
-	return UnreadableChanged, "the message indexed here no longer parses"
+	return UnreadableIO, "reading the archive file failed"
 }
 
 // root is where the locations of one path argument are given from.

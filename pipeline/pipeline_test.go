@@ -70,6 +70,8 @@ func write(t *testing.T, path string, appendMode bool, msgs ...string) {
 	}
 }
 
+const cvxSystem = "http://hl7.org/fhir/sid/cvx"
+
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }
@@ -80,7 +82,7 @@ func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }
 func openTest(t testing.TB, dir string, start time.Time, paths ...string) (*Pipeline, *clock) {
 	t.Helper()
 	c := &clock{t: start}
-	p, err := Open(Options{DataDir: filepath.Join(dir, "data"), Paths: paths, Mapping: mapping.Default(), Now: c.now})
+	p, err := openV2(openOptions{DataDir: filepath.Join(dir, "data"), Paths: paths, Mapping: mapping.Default(), Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}

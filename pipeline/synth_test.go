@@ -148,7 +148,7 @@ func TestSynthTruth(t *testing.T) {
 		t.Errorf("memberships:\n got %d %v\nwant %d %v", len(gotM), gotM, len(wantM), wantM)
 	}
 	// In = out: every record of the archive is accounted for.
-	snap, _ := p.Index().Snapshot(ctx)
+	snap, _ := p.idx.Snapshot(ctx)
 	c, _ := snap.Counts(ctx)
 	snap.Close()
 	if c.Records != int64(truth.Counts.Messages) || c.Errors != int64(len(truth.Broken)) ||

@@ -20,10 +20,11 @@ type elementSpec struct {
 // mandatory elements are kept whatever _elements says: FHIR's 1..1
 // elements, plus what makes a line a resource.
 var mandatory = map[string][]string{
-	"*":            {"resourceType", "id", "meta"},
-	"Immunization": {"status", "vaccineCode", "patient", "occurrence"},
-	"Group":        {"type", "actual"},
-	"Provenance":   {"target", "recorded", "agent"},
+	"*":                          {"resourceType", "id", "meta"},
+	"Immunization":               {"status", "vaccineCode", "patient", "occurrence"},
+	"ImmunizationRecommendation": {"patient", "date", "recommendation"},
+	"Group":                      {"type", "actual"},
+	"Provenance":                 {"target", "recorded", "agent"},
 }
 
 const (

@@ -63,6 +63,15 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusForbidden, "forbidden", "this token's scopes do not cover "+found.Type+" resources")
 		return
 	}
+	if rec.Store != "" {
+		obj := s.objectStore(rec.Store)
+		if obj == nil {
+			s.internalError(w, r, "finding the file's store", fmt.Errorf("job %s: store %q is no longer configured", rec.ID, rec.Store))
+			return
+		}
+		s.redirect(w, r, obj, rec, *found)
+		return
+	}
 	path := filepath.Join(s.jobDir(rec.ID), kind, name)
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%s/%s", rec.ID, kind, name)

@@ -28,6 +28,7 @@ var (
 // liveJob is the in-memory side of a queued or running job.
 type liveJob struct {
 	id, owner string
+	store     string // jobRecord.Store
 	principal *Principal
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
@@ -174,6 +175,13 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 	rec := &jobRecord{
 		ID: newID(), Owner: p.ClientID, State: stateQueued, Level: spec.level, Request: req, Style: style,
 		RequiresToken: s.opts.TokenURL != "" && !(p.SignedURLs && s.opts.URLSigner != nil), SinceGiven: spec.hasSince, Created: s.now(),
+		Store: s.storeFor(p.ClientID),
+	}
+	if o := s.objectStore(rec.Store); o != nil {
+		// Object-store files: pre-signed URLs need no token; redirect
+		// checks it before handing one out.
+		rec.FileURLs = o.FileURLs
+		rec.RequiresToken = s.opts.TokenURL != "" && o.FileURLs == FileURLsRedirect
 	}
 	if err := s.store.insertJob(ctx, rec); err != nil {
 		s.mu.Unlock()
@@ -187,7 +195,7 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, spec *exportSp
 		return
 	}
 	jctx, cancel := context.WithCancelCause(context.Background())
-	lj := &liveJob{id: rec.ID, owner: p.ClientID, principal: p, ctx: jctx, cancel: cancel}
+	lj := &liveJob{id: rec.ID, owner: p.ClientID, store: rec.Store, principal: p, ctx: jctx, cancel: cancel}
 	s.running[rec.ID] = lj
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -234,7 +242,13 @@ func (s *Server) work(j *liveJob, spec *exportSpec) {
 	}
 	j.started.Store(true)
 	spec.query.AsOf = start
-	files, loss, err := s.export(j, spec)
+	var files []jobFile
+	var loss pipeline.Loss
+	if spec.run != nil {
+		files, err = spec.run(j, spec)
+	} else {
+		files, loss, err = s.export(j, spec)
+	}
 	if cause := context.Cause(j.ctx); cause != nil {
 		err = cause
 	}
@@ -264,11 +278,13 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 	switch {
 	case errors.Is(err, errDeleted):
 		os.RemoveAll(s.jobDir(j.id))
+		s.removeObjects(j.id)
 		s.metrics.jobEnded(stateDeleted, dur)
 		s.log.Info("export job deleted", "job", j.id)
 		return
 	case err != nil:
 		os.RemoveAll(s.jobDir(j.id))
+		s.removeObjects(j.id)
 		end := jobEnd{owner: j.owner, state: stateFailed, msg: failureMessage(err), finished: now, expires: now.Add(s.opts.Expiry)}
 		if _, e := s.store.finish(ctx, j.id, end.state, end.msg, nil, end.finished, end.expires); e != nil {
 			s.log.Error("recording a failed job; the janitor retries", "job", j.id, "err", e)
@@ -285,6 +301,7 @@ func (s *Server) ended(j *liveJob, start time.Time, files []jobFile, err error) 
 		s.keepEnd(j.id, end)
 	} else if !live { // deleted while its last lines were written
 		os.RemoveAll(s.jobDir(j.id))
+		s.removeObjects(j.id)
 		return
 	}
 	var n, issues int64
@@ -364,6 +381,8 @@ func failureMessage(err error) string {
 		return errShutdown.Error()
 	case errors.As(err, &cm):
 		return "export failed: " + cm.ClientMessage()
+	case storeError(err):
+		return "export failed: the export file store could not be written (unreachable or refusing after retries); start a new export later"
 	case diskFull(err):
 		return "export failed: the server's disk is full; start a new export later"
 	case errors.As(err, &we):
@@ -378,10 +397,13 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss,
 	dir := s.jobDir(j.id)
 	kinds := []string{"output", "error", "deleted"}
 	ws := make(map[string]resourceWriter, 3)
+	obj := s.objectStore(j.store)
 	for _, k := range kinds {
-		err := os.MkdirAll(filepath.Join(dir, k), 0o750)
 		var w resourceWriter
-		if err == nil {
+		var err error
+		if obj != nil {
+			w, err = objectWriter(j.ctx, obj.Store, j.id, k, s.opts.Rotate)
+		} else if err = os.MkdirAll(filepath.Join(dir, k), 0o750); err == nil {
 			w, err = s.opts.newWriter(filepath.Join(dir, k), s.opts.Rotate)
 		}
 		if err != nil {
@@ -405,6 +427,15 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss,
 		// The exporter broke its contract (each Type/id once): the files
 		// stay correct, but the bug must not go unnoticed.
 		s.log.Error("exporter sent resources already written; repeats dropped", "job", j.id, "repeats", sink.dups)
+	}
+	if err != nil || context.Cause(j.ctx) != nil {
+		// Nothing of a failed or cancelled job is kept: uploads are
+		// aborted rather than committed (no orphaned parts).
+		for _, k := range kinds {
+			if a, ok := ws[k].(interface{ Abort() }); ok {
+				a.Abort()
+			}
+		}
 	}
 	var files []jobFile
 	for _, k := range kinds {

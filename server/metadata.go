@@ -117,7 +117,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 			res.Set("operation", []any{operation("export", opGroupExport)})
 		}
 		if t == "Patient" {
-			res.Set("operation", []any{operation("export", opPatientExport)})
+			res.Set("operation", []any{operation("export", opPatientExport), operation("bulk-match", opBulkMatch)})
 		}
 		names := make([]string, 0)
 		for n := range searchParams[t] {
@@ -138,7 +138,7 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(types, "Patient") { // Patient/$export is served regardless
 		res := fhirout.NewObject()
 		res.Set("type", "Patient")
-		res.Set("operation", []any{operation("export", opPatientExport)})
+		res.Set("operation", []any{operation("export", opPatientExport), operation("bulk-match", opBulkMatch)})
 		resources = append(resources, res)
 	}
 	rest.Set("resource", resources)

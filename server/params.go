@@ -36,6 +36,8 @@ type exportSpec struct {
 	withGroups  bool     // system level: write the Group resources too
 	patientRefs []string // `patient` parameter (ids)
 	warnings    []fhirout.Issue
+	// run replaces the export for jobs of other operations ($bulk-match)
+	run func(*liveJob, *exportSpec) ([]jobFile, error)
 }
 
 // kv is one kick-off parameter, from the query string or a Parameters body.

@@ -70,6 +70,12 @@
 //     gzip copy that cannot be written falls back to the plain file; a job
 //     whose end cannot be recorded is answered from memory (a failure at
 //     once, a success once recorded) and recorded by the janitor later.
+//   - Object stores (Options.Storage, per client ClientStorage): files are
+//     uploaded as they are written and never touch the data dir; manifests
+//     carry the store's pre-signed URLs (signed when served) or, with
+//     FileURLsRedirect, the file route answers 307 to one after the token
+//     and owner checks. DELETE, expiry and failure remove the job's objects;
+//     start-up sweeps interrupted jobs' objects and incomplete uploads.
 //   - Every response carries X-Content-Type-Options: nosniff; status
 //     answers and files carry Cache-Control: no-store; 405 lists Allow;
 //     416 (bytes=-0 included) carries Content-Range: bytes */size and an
@@ -96,6 +102,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"iisbridge/fhirout"
+	"iisbridge/match"
 	"iisbridge/pipeline"
 )
 
@@ -139,6 +146,14 @@ type Options struct {
 	OnUnreadable string
 
 	HTTP HTTPLimits
+	// Matcher runs Patient/$bulk-match (bulkmatch.go); nil = match.New(nil).
+	Matcher *match.Matcher
+
+	// Storage keeps export files in an object store (nil: in the data
+	// directory); ClientStorage overrides it per client_id (an entry with
+	// no Store: the data directory for that client).
+	Storage       *ObjectStore
+	ClientStorage map[string]*ObjectStore
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
@@ -187,6 +202,8 @@ type Server struct {
 	pendingEnds map[string]jobEnd
 	gzMu        sync.Mutex
 	stopOnce    sync.Once
+	// objRetry holds jobs whose objects could not be deleted (objects.go).
+	objRetry map[string]bool
 }
 
 // New opens (or creates) the job store in DataDir, fails jobs a previous
@@ -231,6 +248,14 @@ func New(o Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("server: OnUnreadable %q: want %s or %s", o.OnUnreadable, UnreadableFail, UnreadableWarn)
 	}
+	if err := checkObjectStore(o.Storage, "Storage"); err != nil {
+		return nil, err
+	}
+	for id, cs := range o.ClientStorage {
+		if err := checkObjectStore(cs, "ClientStorage["+id+"]"); err != nil {
+			return nil, err
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -258,7 +283,7 @@ func New(o Options) (*Server, error) {
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
 		jobsDir: filepath.Join(o.DataDir, "jobs"), metrics: o.Metrics,
 		sem: make(chan struct{}, o.Concurrency), stop: make(chan struct{}),
-		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{},
+		running: map[string]*liveJob{}, pendingEnds: map[string]jobEnd{}, objRetry: map[string]bool{},
 	}
 	ctx := context.Background()
 	ids, err := st.failInterrupted(ctx, s.now(), s.now().Add(o.Expiry))
@@ -270,6 +295,21 @@ func New(o Options) (*Server, error) {
 		s.log.Warn("export job interrupted by restart", "job", id)
 	}
 	s.sweepJobDirs(ctx, true)
+	started := s.now()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		go func() { // Close must not wait for a slow store
+			select {
+			case <-s.stop:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		s.sweepObjects(sctx, started, ids)
+	}()
 	if err := s.loadStaticGroups(ctx, o.StaticGroups); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: static groups: %w", err)
@@ -336,6 +376,7 @@ func (s *Server) Handler() http.Handler {
 	sec.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/$export", s.kickoff(levelSystem)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Patient/$export", s.kickoff(levelPatient)).Methods(http.MethodGet, http.MethodPost)
+	sec.HandleFunc(p+"/Patient/$bulk-match", s.bulkMatch).Methods(http.MethodPost)
 	sec.HandleFunc(p+"/Group/{id}/$export", s.kickoff(levelGroup)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Group", s.searchGroups).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)

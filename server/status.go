@@ -82,7 +82,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeResource(w, http.StatusInternalServerError, fhirout.OperationOutcome(fhirout.Issue{
 			Severity: "fatal", Code: "exception", Diagnostics: rec.Error}))
 	case stateDone:
-		m, err := s.manifest(rec)
+		m, err := s.manifest(r.Context(), rec)
 		if err != nil {
 			s.internalError(w, r, "signing file URLs", err)
 			return
@@ -102,8 +102,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // "request" and "error"; stu4 drops "request" and calls errors "outcome".
 // A job whose files need no token (auth on, requiresAccessToken false)
 // gets URLs signed for its owner now, when the manifest is served.
-func (s *Server) manifest(rec *jobRecord) (*fhirout.Object, error) {
-	sign := !rec.RequiresToken && s.opts.TokenURL != "" && s.opts.URLSigner != nil
+// Files in an object store get the store's pre-signed URLs (presigned)
+// or the server's route (redirect).
+func (s *Server) manifest(ctx context.Context, rec *jobRecord) (*fhirout.Object, error) {
+	obj := s.objectStore(rec.Store)
+	if rec.Store != "" && obj == nil {
+		return nil, fmt.Errorf("job %s: its store %q is no longer configured", rec.ID, rec.Store)
+	}
+	sign := obj == nil && !rec.RequiresToken && s.opts.TokenURL != "" && s.opts.URLSigner != nil
 	m := fhirout.NewObject()
 	m.Set("transactionTime", fhirout.FormatInstant(rec.TransactionTime))
 	if rec.Style != "stu4" {
@@ -115,7 +121,12 @@ func (s *Server) manifest(rec *jobRecord) (*fhirout.Object, error) {
 		it := fhirout.NewObject()
 		it.Set("type", f.Type)
 		u := s.baseURL + "/bulkfiles/" + rec.ID + "/" + f.Kind + "/" + f.Name
-		if sign {
+		if obj != nil {
+			var err error
+			if u, err = s.objectURL(ctx, obj, rec, f); err != nil {
+				return nil, err
+			}
+		} else if sign {
 			var err error
 			if u, err = s.opts.URLSigner.SignFileURL(u, FileRef{Job: rec.ID, Kind: f.Kind, Name: f.Name, Client: rec.Owner}); err != nil {
 				return nil, err
@@ -157,6 +168,7 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 		// the worker still writing: its own removal follows.
 		lj.cancel(errDeleted)
 		removeAll(s.jobDir(rec.ID))
+		s.removeObjects(rec.ID)
 	} else {
 		s.removeFiles(rec.ID)
 	}
@@ -170,12 +182,13 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 // frees its blocks when the last reader closes, so no name of a deleted or
 // expired job stays on disk, whatever the reader does or however the
 // process ends. A failed removal is retried by the janitor's sweep.
+// Objects in a store are deleted too (removeObjects).
 func (s *Server) removeFiles(id string) bool {
 	if err := removeAll(s.jobDir(id)); err != nil {
 		s.log.Error("removing export files", "job", id, "err", err)
 		return false
 	}
-	return true
+	return s.removeObjects(id)
 }
 
 // sweepJobDirs removes what no finished job owns under the jobs
@@ -272,6 +285,7 @@ func (s *Server) purgeExpired(ctx context.Context) {
 	}
 	s.recordEnds(ctx)
 	s.sweepJobDirs(ctx, false)
+	s.retryObjectRemovals()
 	if err := s.store.forgetJobs(ctx, s.now().Add(-7*24*time.Hour)); err != nil {
 		s.log.Error("forgetting old jobs", "err", err)
 	}

@@ -51,6 +51,9 @@ type jobRecord struct {
 	Expires         time.Time
 	Error           string
 	Files           []jobFile
+	// Store names the object store holding the files ("" = the data
+	// directory; see objectStore) and FileURLs its URL mode.
+	Store, FileURLs string
 }
 
 // store is the embedded SQLite database: jobs and Groups. One connection
@@ -90,6 +93,11 @@ CREATE TABLE IF NOT EXISTS group_members (
   last INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (group_id, patient_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_storage (
+  job_id TEXT PRIMARY KEY,
+  store TEXT NOT NULL,
+  file_urls TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS job_losses (
   job_id TEXT PRIMARY KEY,
   records INTEGER NOT NULL,
@@ -130,7 +138,20 @@ func fromNanos(n int64) time.Time {
 func (s *store) insertJob(ctx context.Context, j *jobRecord) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs(id, owner, state, level, request, style, requires_token, since_given, created) VALUES(?,?,?,?,?,?,?,?,?)`,
 		j.ID, j.Owner, j.State, j.Level, j.Request, j.Style, j.RequiresToken, j.SinceGiven, nanos(j.Created))
+	if err == nil && j.Store != "" {
+		_, err = s.db.ExecContext(ctx, `INSERT INTO job_storage(job_id, store, file_urls) VALUES(?,?,?)`, j.ID, j.Store, j.FileURLs)
+	}
 	return err
+}
+
+// jobStorage returns the object store and URL mode of a job ("" = the
+// data directory).
+func (s *store) jobStorage(ctx context.Context, id string) (store, fileURLs string, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT store, file_urls FROM job_storage WHERE job_id = ?`, id).Scan(&store, &fileURLs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	return store, fileURLs, err
 }
 
 const jobCols = `id, owner, state, level, request, style, requires_token, since_given, created, transaction_time, finished, expires, error, files`
@@ -154,6 +175,9 @@ func (s *store) job(ctx context.Context, id string) (*jobRecord, error) {
 	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
+	}
+	if err == nil {
+		j.Store, j.FileURLs, err = s.jobStorage(ctx, id)
 	}
 	return j, err
 }
@@ -249,6 +273,9 @@ func (s *store) expiredJobs(ctx context.Context, now time.Time) ([]string, error
 // forgetJobs removes job rows deleted or expired long ago.
 func (s *store) forgetJobs(ctx context.Context, before time.Time) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE state = ? AND created < ?`, stateDeleted, nanos(before))
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, `DELETE FROM job_storage WHERE job_id NOT IN (SELECT id FROM jobs)`)
+	}
 	return err
 }
 

@@ -229,13 +229,13 @@ func (l *local) CleanIncomplete(_ context.Context, prefix string, olderThan time
 }
 
 // SignedURL signs a URL to the server's own file route; the name must be
-// "job/file".
+// "job/file" (file may be a path, "output/Patient.ndjson").
 func (l *local) SignedURL(_ context.Context, name string, p URLParams) (string, error) {
 	if l.signer == nil {
 		return "", errors.New("storage local: no URL signer configured")
 	}
 	job, file, ok := strings.Cut(name, "/")
-	if !ok || strings.Contains(file, "/") || CheckName(name) != nil {
+	if !ok || CheckName(name) != nil {
 		return "", fmt.Errorf("storage local: signed URLs need a \"job/file\" name, not %q", name)
 	}
 	if p.Base == "" || p.TTL <= 0 {

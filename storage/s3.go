@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -121,9 +123,18 @@ type s3Upload struct {
 	parts []minio.CompletePart
 }
 
+// sha256Hex is the payload hash the request signs. The part is in memory,
+// so hashing it is cheap; without it minio-go signs plain-http requests
+// with aws-chunked streaming, and some S3 servers (versitygw) then keep
+// Content-Encoding: aws-chunked on the object, which clients refuse.
+func sha256Hex(p []byte) string {
+	h := sha256.Sum256(p)
+	return hex.EncodeToString(h[:])
+}
+
 func (u *s3Upload) put(ctx context.Context, p []byte) error {
-	_, err := u.s.cl.PutObject(ctx, u.s.bucket, u.key, bytes.NewReader(p), int64(len(p)),
-		minio.PutObjectOptions{ContentType: u.ctype, DisableMultipart: true})
+	_, err := u.s.core.PutObject(ctx, u.s.bucket, u.key, bytes.NewReader(p), int64(len(p)), "", sha256Hex(p),
+		minio.PutObjectOptions{ContentType: u.ctype, DisableContentSha256: true})
 	return u.s.s3Err(err)
 }
 
@@ -136,7 +147,7 @@ func (u *s3Upload) begin(ctx context.Context) (multipart, error) {
 }
 
 func (u *s3Upload) uploadPart(ctx context.Context, n int, p []byte, _ bool) error {
-	part, err := u.s.core.PutObjectPart(ctx, u.s.bucket, u.key, u.id, n, bytes.NewReader(p), int64(len(p)), minio.PutObjectPartOptions{})
+	part, err := u.s.core.PutObjectPart(ctx, u.s.bucket, u.key, u.id, n, bytes.NewReader(p), int64(len(p)), minio.PutObjectPartOptions{Sha256Hex: sha256Hex(p), DisableContentSha256: true})
 	if err != nil {
 		return u.s.s3Err(err)
 	}

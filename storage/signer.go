@@ -18,7 +18,8 @@ import (
 // file, client and expiry are bound by the signature.
 type Signer interface {
 	// Sign returns base + "/" + job + "/" + file + "?" + a query carrying
-	// client, expiry and signature.
+	// client, expiry and signature; file may hold slashes ("output/x.ndjson"),
+	// each segment escaped on its own.
 	Sign(base string, f SignedFile) (string, error)
 	// Verify checks the query of a request for job/file at now and returns
 	// the client the URL was issued to. A bad or missing signature is
@@ -59,9 +60,9 @@ func NewHMACSigner(keys ...[]byte) (*HMACSigner, error) {
 
 // Query parameter names of a local signed URL.
 const (
-	qClient  = "client"
+	qClient  = "client_id"
 	qExpires = "expires"
-	qSig     = "sig"
+	qSig     = "signature"
 )
 
 func (s *HMACSigner) mac(key []byte, job, file, client string, exp int64) []byte {
@@ -85,7 +86,11 @@ func (s *HMACSigner) Sign(base string, f SignedFile) (string, error) {
 	q.Set(qClient, f.Client)
 	q.Set(qExpires, strconv.FormatInt(exp, 10))
 	q.Set(qSig, base64.RawURLEncoding.EncodeToString(s.mac(s.Keys[0], f.Job, f.File, f.Client, exp)))
-	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(f.Job) + "/" + url.PathEscape(f.File) + "?" + q.Encode(), nil
+	segs := strings.Split(f.File, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(f.Job) + "/" + strings.Join(segs, "/") + "?" + q.Encode(), nil
 }
 
 func (s *HMACSigner) Verify(job, file string, q url.Values, now time.Time) (string, error) {

@@ -58,7 +58,7 @@ func TestHMACSignerVerifies(t *testing.T) {
 		c.Set(k, v)
 		return c
 	}
-	sig := q.Get("sig")
+	sig := q.Get("signature")
 	flipped := string(sig[0]^1) + sig[1:]
 	cases := []struct {
 		name      string
@@ -69,11 +69,11 @@ func TestHMACSignerVerifies(t *testing.T) {
 	}{
 		{"other job", "j2", file, q, now, ErrBadSignature},
 		{"other file", job, "Immunization.000.ndjson", q, now, ErrBadSignature},
-		{"other client", job, file, tamper("client", "clinic-b"), now, ErrBadSignature},
+		{"other client", job, file, tamper("client_id", "clinic-b"), now, ErrBadSignature},
 		{"later expiry", job, file, tamper("expires", "1900000000"), now, ErrBadSignature},
-		{"flipped signature", job, file, tamper("sig", flipped), now, ErrBadSignature},
-		{"no signature", job, file, tamper("sig", ""), now, ErrBadSignature},
-		{"duplicate client", job, file, url.Values{"client": {"clinic-a", "x"}, "expires": q["expires"], "sig": q["sig"]}, now, ErrBadSignature},
+		{"flipped signature", job, file, tamper("signature", flipped), now, ErrBadSignature},
+		{"no signature", job, file, tamper("signature", ""), now, ErrBadSignature},
+		{"duplicate client", job, file, url.Values{"client_id": {"clinic-a", "x"}, "expires": q["expires"], "signature": q["signature"]}, now, ErrBadSignature},
 		{"expired", job, file, q, now.Add(time.Minute), ErrExpired},
 	}
 	for _, c := range cases {

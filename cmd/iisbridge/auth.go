@@ -27,8 +27,8 @@ import (
 func init() {
 	register(&command{
 		Name:  "auth rotate-key",
-		Usage: "[--config FILE] [--data DIR]",
-		Short: "create a new access-token signing key; tokens signed by the previous key stay valid until they expire",
+		Usage: "[--config FILE] [--data DIR] [--url-key]",
+		Short: "create a new access-token (or, with --url-key, file-URL) signing key; what the previous key signed stays valid until it expires",
 		Run:   runAuthRotateKey,
 	})
 }
@@ -37,6 +37,7 @@ func runAuthRotateKey(args []string) int {
 	fs := flag.NewFlagSet("auth rotate-key", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "the server's configuration file (its data_dir holds the keys)")
 	data := fs.String("data", "", "data directory (overrides the config; default "+config.DefaultDataDir+")")
+	urlKey := fs.Bool("url-key", false, "rotate the key of signed file URLs instead (used from the server's next start)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +56,14 @@ func runAuthRotateKey(args []string) int {
 	}
 	if *data != "" {
 		dir = *data
+	}
+	if *urlKey {
+		if err := auth.RotateURLKey(filepath.Join(dir, "auth")); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge auth rotate-key: %v\n", err)
+			return 1
+		}
+		fmt.Printf("new file-URL signing key in %s; the server uses it from its next start, the previous key still verifying\n", filepath.Join(dir, "auth"))
+		return 0
 	}
 	kid, err := auth.RotateKey(filepath.Join(dir, "auth"))
 	if err != nil {

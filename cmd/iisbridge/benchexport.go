@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"iisbridge/config"
 	"iisbridge/fhirout"
 	"iisbridge/pipeline"
 	"iisbridge/server"
@@ -27,7 +28,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "bench export",
-		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [--auth] [PATH...]",
+		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [PATH...]",
 		Short:   "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
 		Run:     runBenchExport,
 		Streams: true,
@@ -49,10 +50,24 @@ func runBenchExport(args []string) int {
 	perFile := fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
 	withAuth := fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
+	storageConf := fs.String("storage", "", "server config `file` whose storage: block receives the export files (default: the data dir)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	fail := func(err error) int { fmt.Fprintf(os.Stderr, "iisbridge bench export: %v\n", err); return 1 }
+	var objStore *server.ObjectStore
+	if *storageConf != "" {
+		cfg, err := config.Load(*storageConf)
+		if err != nil {
+			return fail(err)
+		}
+		if objStore, err = openObjectStore(context.Background(), &cfg.Storage, "storage", slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+			return fail(err)
+		}
+		if objStore != nil {
+			fmt.Printf("storage: %s\n", cfg.Storage.Kind)
+		}
+	}
 	if fs.NArg() == 0 {
 		if err := requireIndex(*data); err != nil {
 			return fail(err)
@@ -66,13 +81,16 @@ func runBenchExport(args []string) int {
 	t0 := time.Now()
 	// Same identity rules and encoding as `iisbridge index` defaults: the
 	// index empties itself when they differ from what built it.
-	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(*data), Paths: fs.Args(),
-		Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}})
+	p, _, err := openPipeline(archiveSetup{IndexDir: indexDir(*data), Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}},
+		nil, pipeline.Options{Paths: fs.Args()})
 	if err != nil {
 		return fail(err)
 	}
 	defer p.Close()
 	if fs.NArg() > 0 {
+		if _, err := p.Update(cmdContext()); err != nil {
+			return fail(err)
+		}
 		fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
 	}
 	exportDir, err := os.MkdirTemp(*data, "bench-export-")
@@ -87,8 +105,9 @@ func runBenchExport(args []string) int {
 	opts := server.Options{
 		Exporter: p, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
 		Concurrency: *workers, PerClient: *n, RetryAfter: time.Second,
-		Rotate: fhirout.RotateOptions{MaxResources: *perFile},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Rotate:  fhirout.RotateOptions{MaxResources: *perFile},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Storage: objStore,
 	}
 	var ba *benchAuth
 	if *withAuth {

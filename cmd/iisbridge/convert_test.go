@@ -27,7 +27,7 @@ func convCmd(a []string, o, e *bytes.Buffer) int    { return convertCmd(a, o, e)
 
 func TestMappingCheck(t *testing.T) {
 	code, out, _ := runCmd(t, checkCmd, "../../mapping/defaults/default.yaml")
-	if code != 0 || !regexp.MustCompile(`^ok: 2 resources, \d+ rules\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^ok: 3 resources, \d+ rules\n$`).MatchString(out) {
 		t.Errorf("default: exit %d, %q", code, out)
 	}
 	code, out, errs := runCmd(t, checkCmd, "../../mapping/testdata/broken/funcs.yaml")

@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "gen",
-		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--sql DSN [--driver D]]",
+		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--roster N] [--sql DSN [--driver D]]",
 		Short: "write a synthetic IIS message archive, and its truth beside it in DIR.truth.json (demo data, benchmark fixture)",
 		Run:   runGen,
 		Long: `The archive folder holds only archives (so it can be indexed or served as it is);
@@ -44,11 +44,13 @@ func runGen(args []string) int {
 	truthPath := fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
 	sqlDSN := fs.String("sql", "", "also write the world into this database (default legacy IIS schema)")
 	sqlDriver := fs.String("driver", "", "the --sql database's driver: sqlite, mysql, pgx (default: from the DSN)")
+	rosterRows := fs.Int("roster", 0, "also write a roster of N rows (with errors and non-members) to DIR.roster.csv, its truth to DIR.roster.truth.csv")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	outGiven := false
 	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
+	named := filepath.Clean(*out) // DIR as given: --roster's files go beside it even when --sql stages the archive elsewhere
 	if *sqlDSN != "" && !outGiven {
 		if *truthPath == "" {
 			*truthPath = filepath.Clean(*out) + ".truth.json"
@@ -143,6 +145,12 @@ func runGen(args []string) int {
 		}
 		fmt.Printf("wrote the world into %s: %d persons (%d merged duplicates besides), %d vaccinations, %d rows (%.1fs)\n",
 			where, ls.Persons, ls.Merged, ls.Vaccinations, ls.Rows, time.Since(start).Seconds())
+	}
+	if *rosterRows > 0 {
+		if err := writeRoster(*truthPath, named, *seed, *rosterRows); err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge gen: roster: %v\n", err)
+			return 1
+		}
 	}
 	return 0
 }

@@ -95,7 +95,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lock.release()
 	bar := newMeter(stderr, "indexing", "bytes")
-	x, err := index.Open(indexDir(*data), index.Options{Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
+	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1

@@ -77,7 +77,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	defer lock.release()
 	t0 := time.Now()
 	bar := newMeter(stderr, "indexing", "bytes")
-	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(dataDir), Paths: paths, Mapping: m, NoUpdate: true, Progress: bar.set})
+	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(dataDir), Progress: bar.set}, m, pipeline.Options{Paths: paths})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
 		return 1
@@ -109,7 +109,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 		werr = errors.Join(werr, sw.Flush())
 	}
 	st := p.Stats()
-	snap, err := p.Index().Snapshot(ctx)
+	snap, err := idx.Snapshot(ctx)
 	if err == nil {
 		c, _ := snap.Counts(ctx)
 		snap.Close()

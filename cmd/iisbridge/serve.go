@@ -237,6 +237,7 @@ running:
 // the $export server driving it. Tests open one behind httptest.
 type bridge struct {
 	p       *pipeline.Pipeline
+	idx     *index.Index // p's index (p closes it)
 	srv     *server.Server
 	auth    *auth.Service // nil without clients
 	lock    *dataLock
@@ -394,15 +395,14 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	beforeIndex(ctx)
 	start := time.Now()
 	met := pre.metrics
-	p, err := pipeline.Open(pipeline.Options{DataDir: indexDir(cfg.DataDir), Sources: sources, Mapping: pre.m, Identity: pre.identity, Reader: pre.reader,
-		NoUpdate: true,
+	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(cfg.DataDir), Identity: pre.identity, Reader: pre.reader,
 		Progress: func(done, total int64) {
 			bar.set(done, total)
 			if total > 0 {
 				met.SetStartup(float64(done)/float64(total), false)
 			}
 		},
-	})
+	}, pre.m, pipeline.Options{Sources: sources})
 	if err != nil {
 		return nil, fmt.Errorf("opening the index: %w", err)
 	}
@@ -434,6 +434,10 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		OnUnreadable: cfg.Jobs.OnUnreadable,
 		HTTP:         httpLimits(cfg.HTTP),
 	}
+	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if svc := pre.svc; svc != nil {
 		opts.TokenEndpoint, opts.URLSigner, opts.URLVerifier, opts.Auditor = svc.TokenHandler(), svc, svc, svc
 	}
@@ -446,7 +450,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	b = &bridge{p: p, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
+	b = &bridge{p: p, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	return b, nil
 }

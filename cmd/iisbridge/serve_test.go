@@ -50,9 +50,9 @@ func TestIsLoopback(t *testing.T) {
 	}
 }
 
-func indexCounts(t *testing.T, p *pipeline.Pipeline) index.Counts {
+func indexCounts(t *testing.T, x *index.Index) index.Counts {
 	t.Helper()
-	snap, err := p.Index().Snapshot(context.Background())
+	snap, err := x.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestServeDemoIndexesArchivesOnly(t *testing.T) {
 		t.Errorf("scratch directory left behind (%v)", err)
 	}
 	status, m := demoErrors(t, c, truth)
-	if n := indexCounts(t, b.p).Records; n != int64(truth.Counts.Messages) {
+	if n := indexCounts(t, b.idx).Records; n != int64(truth.Counts.Messages) {
 		t.Errorf("index holds %d records, truth %d messages", n, truth.Counts.Messages)
 	}
 	fi, _ := os.Stat(truthPath)
@@ -157,11 +157,14 @@ func TestServeDemoMigratesOldLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pipeline.Open(pipeline.Options{DataDir: filepath.Join(data, "index"), Paths: []string{dir}, Reader: v2archive.Options{Encoding: "auto"}})
+	p, idx, err := openPipeline(archiveSetup{IndexDir: filepath.Join(data, "index"), Reader: v2archive.Options{Encoding: "auto"}}, nil, pipeline.Options{Paths: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := indexCounts(t, p).Errors; n != int64(len(truth.Broken))+1 {
+	if _, err := p.Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexCounts(t, idx).Errors; n != int64(len(truth.Broken))+1 {
 		t.Fatalf("old layout: index holds %d broken records, want the truth's %d and truth.json", n, len(truth.Broken))
 	}
 	p.Close()

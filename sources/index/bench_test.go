@@ -28,7 +28,7 @@ func BenchmarkIndex(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		x, err := Open(filepath.Join(dir, "data"+strconv.Itoa(i)), Options{})
+		x, err := open(filepath.Join(dir, "data"+strconv.Itoa(i)), Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

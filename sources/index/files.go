@@ -1,7 +1,6 @@
 package index
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -18,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/sources/v2archive"
+	"iisbridge/sources"
 )
 
 // UpdateStats says what one Update did.
@@ -62,15 +61,6 @@ const headWindow = 4096
 // timestamp granularity, so equal size and times do not prove it
 // unchanged; its content is compared instead (git's "racily clean").
 var racyWindow = 2 * time.Second
-
-// Gzip expansion limits: a gzip input that decompresses to more than
-// maxGzipRatio times its size, and more than gzipRatioFloor bytes, is a
-// gzip bomb (HL7 archives compress 5-20×); it is reported as broken
-// input and not spooled further.
-const (
-	maxGzipRatio   = 100
-	gzipRatioFloor = 64 << 20
-)
 
 type fileRow struct {
 	id             int64
@@ -258,7 +248,7 @@ func (x *Index) expandPaths(paths []string, st *UpdateStats) (out, blocked []str
 				return nil, nil, fmt.Errorf("index: pattern %q: %w", arg, err)
 			}
 		}
-		for _, in := range v2archive.Expand(arg) {
+		for _, in := range x.expand(arg) {
 			if in.Err != nil {
 				st.Unreadable++
 				if errors.Is(in.Err, fs.ErrNotExist) {
@@ -278,6 +268,15 @@ func (x *Index) expandPaths(paths []string, st *UpdateStats) (out, blocked []str
 		}
 	}
 	return out, blocked, nil
+}
+
+// expand lists the files behind one path argument, by the source's rule
+// (sources.Expander); a source without paths names itself.
+func (x *Index) expand(arg string) []sources.Input {
+	if e, ok := x.opts.Source.(sources.Expander); ok {
+		return e.Expand(arg)
+	}
+	return []sources.Input{{Path: arg}}
 }
 
 // errText words an error without repeating the path.
@@ -404,7 +403,7 @@ func (x *Index) probe(a *action) error {
 		a.same = sameAll
 		return nil
 	}
-	gz, err := isGzip(a.path)
+	gz, err := x.compressed(a.path)
 	if err != nil {
 		return err
 	}
@@ -455,7 +454,7 @@ func matchMoved(c *content, pool []*fileRow, taken map[int64]bool) (*fileRow, sa
 		if taken[f.id] || f.indexed == 0 || f.indexed > c.size || !f.prefixCRC.Valid || !f.headCRC.Valid {
 			continue
 		}
-		if v2archive.DataHash(head[:min(f.indexed, headWindow)]) != uint64(f.headCRC.Int64) {
+		if sources.DataHash(head[:min(f.indexed, headWindow)]) != uint64(f.headCRC.Int64) {
 			continue
 		}
 		same, err := compare(c, f)
@@ -490,7 +489,7 @@ func prefixCRC(path string, n int64) (uint64, error) {
 	buf := make([]byte, 256<<10)
 	for n > 0 {
 		k, err := f.Read(buf[:min(int64(len(buf)), n)])
-		crc = v2archive.UpdateHash(crc, buf[:k])
+		crc = sources.UpdateHash(crc, buf[:k])
 		n -= int64(k)
 		if err == io.EOF && n > 0 {
 			return crc, io.ErrUnexpectedEOF
@@ -502,28 +501,22 @@ func prefixCRC(path string, n int64) (uint64, error) {
 	return crc, nil
 }
 
-func isGzip(path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
+// compressed says whether the source reads the file at path compressed
+// (sources.Unpacker), so the index keeps a decompressed spool of it.
+func (x *Index) compressed(path string) (bool, error) {
+	u, ok := x.opts.Source.(sources.Unpacker)
+	if !ok {
+		return false, nil
 	}
-	defer f.Close()
-	var b [2]byte
-	n, _ := io.ReadFull(f, b[:])
-	return n == 2 && b[0] == 0x1f && b[1] == 0x8b, nil
+	return u.Compressed(path)
 }
 
-// spool decompresses a gzip input into a temporary file under DIR/spool/
-// so its messages can be re-read by offset; Update renames it into place
+// spool decompresses a compressed input (the source's Unpack) into a
+// temporary file under DIR/spool/ so its messages can be re-read by offset; Update renames it into place
 // (spool/<file id>) when it is used, so exports reading the old spool
 // keep their bytes. A corrupt stream keeps what decompressed; a gzip bomb
 // keeps nothing; both are marked broken.
 func (x *Index) spool(path string, size int64) (*content, error) {
-	in, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer in.Close()
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	sp := filepath.Join(x.dir, "spool", "tmp-"+hex.EncodeToString(rnd[:]))
@@ -531,30 +524,19 @@ func (x *Index) spool(path string, size int64) (*content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	c := &content{path: sp, gz: true, spooled: true}
-	limit := max(int64(gzipRatioFloor), maxGzipRatio*size)
-	var n int64
-	zr, err := gzip.NewReader(in)
-	if err == nil {
-		n, err = io.Copy(out, io.LimitReader(zr, limit+1))
+	u, err := x.opts.Source.(sources.Unpacker).Unpack(path, size, out)
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("index: %w", cerr)
 	}
-	if cerr := out.Close(); cerr != nil {
-		os.Remove(sp)
-		return nil, fmt.Errorf("index: %w", cerr)
-	}
-	var pe *fs.PathError
-	switch {
-	case errors.As(err, &pe):
+	if err != nil {
 		os.Remove(sp)
 		return nil, err // reading the input failed: unreadable, not broken
-	case n > limit:
-		os.Remove(sp)
-		c.path, c.spooled, n = "", false, 0
-		c.broken = fmt.Sprintf("gzip input expands more than %d times its %d bytes (a gzip bomb?); not read", maxGzipRatio, size)
-	case err != nil:
-		c.broken = fmt.Sprintf("gzip stream broken after %d decompressed bytes: %v", n, err)
 	}
-	c.size = n
+	c := &content{path: sp, gz: true, spooled: true, size: u.Bytes, broken: u.Broken}
+	if u.Discard {
+		os.Remove(sp) // nothing may be kept (a decompression bomb)
+		c.path, c.spooled, c.size = "", false, 0
+	}
 	return c, nil
 }
 
@@ -707,12 +689,12 @@ func (w *writer) place(f *fileRow, a *action) error {
 func (w *writer) brokenItem(f *fileRow, reason string) error {
 	w.st.Broken++
 	slog.Warn("index: broken input file", "file", f.path, "reason", reason)
-	pr := prepared{row: msgRow{kind: "E", err: reason}}
-	pr.loc.Source = f.path
-	pr.loc.Offset = w.pos.size
-	pr.loc.Line = int(w.pos.line)
-	pr.loc.Index = int(w.pos.index) + 1
-	if err := w.store(f.id, &pr); err != nil {
+	r := &sources.Record{Kind: sources.Broken, Err: reason}
+	r.Loc.Source = f.path
+	r.Loc.Offset = w.pos.size
+	r.Loc.Line = int(w.pos.line)
+	r.Loc.Index = int(w.pos.index) + 1
+	if err := w.store(f.id, r); err != nil {
 		return err
 	}
 	w.pos.index++

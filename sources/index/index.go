@@ -1,19 +1,22 @@
-// Package index is the bridge's on-disk index of v2 message archives
-// (SQLite, modernc.org/sqlite): where every message sits, which person it
+// Package index is the bridge's on-disk index of the records a
+// sources.Source reads (SQLite, modernc.org/sqlite). The source says what
+// each record is (sources.Record: kind, identity keys, organization,
+// time); the index stores source-neutral rows and never parses a record.
+// It holds where every record sits, which person it
 // belongs to (identity keys joined by a persistent union-find), which
 // organizations reported or queried whom, and when the bridge indexed what.
 //
 // An export never holds an archive in memory: it walks persons in Patient
 // id order from the index and re-reads each person's messages from the
-// archive by offset. Every message is stored with its MSH-10 and a 64-bit checksum
-// of its bytes (v2archive.DataHash), and every re-read is checked against
-// them (Message.Verify): bytes that changed since indexing are never
-// taken for the message indexed there.
+// archive by offset. Every message is stored with its id and a 64-bit checksum
+// of its bytes (sources.DataHash), and every re-read through the source
+// is checked against them (Message.Locator, sources.Rereader): bytes that
+// changed since indexing are never taken for the message indexed there.
 //
 // Indexing is incremental. Files are keyed by canonical absolute path. A
 // file whose size, mtime, inode and ctime are as last seen (and were not
 // modified within racyWindow of that look) is skipped unread; any
-// difference makes Update compare the checksum (v2archive.DataHash) of every byte indexed: the
+// difference makes Update compare the checksum (sources.DataHash) of every byte indexed: the
 // same prefix means appended bytes (read) or only touched; anything else
 // is a rewrite (its old messages removed, the file read again, the links
 // rebuilt). A new path whose content starts with the indexed content of a
@@ -26,7 +29,7 @@
 // Gzip inputs (detected by content) are decompressed into DIR/spool/ so
 // messages can be re-read by offset (spooled to a temporary name and
 // renamed into place, so running exports keep their bytes); a gzip bomb
-// (more than maxGzipRatio times its size, past gzipRatioFloor) is
+// (more than v2archive.MaxGzipRatio times its size, past GzipRatioFloor) is
 // reported as broken input and not spooled, a corrupt stream keeps what
 // decompressed and reports the rest.
 //
@@ -55,13 +58,15 @@ import (
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
-	"iisbridge/sources/v2archive"
+	"iisbridge/sources"
 )
 
 // Options tune an Index.
 type Options struct {
-	Identity  IdentityConfig
-	Reader    v2archive.Options
+	Identity IdentityConfig
+	// Source reads and classifies the archives (required); the index
+	// stores what it says of each record and never parses one.
+	Source    sources.Source
 	BatchSize int              // messages per write transaction; default 10000
 	CacheSize int              // identity keys cached in memory (×2 at most); default 100000
 	Now       func() time.Time // clock for indexed-at times; default time.Now
@@ -90,7 +95,7 @@ type Index struct {
 	rebuiltTold bool
 }
 
-const schemaVersion = "4"
+const schemaVersion = "5" // 5: source-neutral rows (sources.Record)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -103,8 +108,8 @@ CREATE TABLE IF NOT EXISTS files(
 	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
 	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
 	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
-	prefix_crc INTEGER,                    -- checksum (v2archive.DataHash) of those bytes (NULL: unknown)
-	head_crc INTEGER,                      -- checksum (v2archive.DataHash) of their first 4 KB (finds a moved file)
+	prefix_crc INTEGER,                    -- checksum (sources.DataHash) of those bytes (NULL: unknown)
+	head_crc INTEGER,                      -- checksum (sources.DataHash) of their first 4 KB (finds a moved file)
 	next_line INTEGER NOT NULL DEFAULT 1,
 	next_index INTEGER NOT NULL DEFAULT 0,
 	indexed_at INTEGER NOT NULL DEFAULT 0);
@@ -112,21 +117,22 @@ CREATE TABLE IF NOT EXISTS messages(
 	id INTEGER PRIMARY KEY,      -- arrival order
 	file_id INTEGER NOT NULL,
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
-	control_id TEXT NOT NULL,
-	msh7 INTEGER NOT NULL,       -- unix µs, 0 = unknown
+	rec_id TEXT NOT NULL,        -- the record's own id (MSH-10, row key)
+	rkey TEXT,                   -- locator of a table row (NULL for files: off, len)
+	at_time INTEGER NOT NULL,    -- when the record says it was made: unix µs, 0 = unknown
 	warn INTEGER NOT NULL DEFAULT 0, -- warning issues an export reports about it as read (reader, parser)
-	hash INTEGER,                -- checksum (v2archive.DataHash) of the message as read (v2archive.DataHash): re-reads are checked against it
-	kind TEXT NOT NULL,          -- P person (VXU, single-match RSP), Q query, C candidates/none, S skipped, E error
-	type TEXT NOT NULL,          -- MSH-9.1^MSH-9.2
+	hash INTEGER,                -- checksum (sources.DataHash) of the message as read re-reads are checked against it
+	kind TEXT NOT NULL,          -- sources.Kind: P person, Q query, C candidates/none, S skipped, E error, W warnings only
+	type TEXT NOT NULL,          -- the record's type (VXU^V04, a table name)
 	key_id INTEGER,              -- first identity key (P)
 	links TEXT,                  -- the other keys' ids, comma separated
-	org_key TEXT, org_name TEXT, -- sender organization (MSH-22 else MSH-4)
-	has00 INTEGER NOT NULL DEFAULT 0, -- VXU with an administered (RXA-9 00) dose
-	msa2 TEXT,                   -- RSP: the query's MSH-10
+	org_key TEXT, org_name TEXT, -- the organization behind the record (sources.Record)
+	holds INTEGER NOT NULL DEFAULT 0, -- the organization holds the person (a Group membership)
+	answers TEXT,                -- the rec_id of the query this record answers
 	err TEXT,                    -- E: the reason
 	indexed_at INTEGER NOT NULL); -- unix µs, as every time below
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_query ON messages(control_id) WHERE kind = 'Q';
+CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
 CREATE TABLE IF NOT EXISTS keys(
 	id INTEGER PRIMARY KEY,
 	key TEXT NOT NULL UNIQUE,
@@ -143,7 +149,10 @@ CREATE TABLE IF NOT EXISTS patients(
 
 // Open opens (creating) the index in dir.
 func Open(dir string, opts Options) (*Index, error) {
-	opts.Identity = opts.Identity.withDefaults()
+	if opts.Source == nil {
+		return nil, errors.New("index: no source")
+	}
+	opts.Identity = opts.Identity.WithDefaults()
 	if err := opts.Identity.Validate(); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
@@ -224,8 +233,15 @@ func (x *Index) init() error {
 	x.rebuilt = parts.why(haveParts)
 	slog.Warn("index: emptied, to be rebuilt from the archives by the next update",
 		"dir", x.dir, "reason", x.rebuilt, "dropped_messages", dropped)
-	_, err = x.db.Exec(`DELETE FROM messages; DELETE FROM keys; DELETE FROM files; DELETE FROM patients; DELETE FROM counts;
-		UPDATE meta SET v = ? WHERE k = 'fingerprint';
+	// Dropped and created again: another schema version may have other
+	// columns.
+	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE files; DROP TABLE patients; DROP TABLE counts`); err != nil {
+		return err
+	}
+	if _, err := x.db.Exec(schema); err != nil {
+		return err
+	}
+	_, err = x.db.Exec(`UPDATE meta SET v = ? WHERE k = 'fingerprint';
 		INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`, want, parts.encode())
 	return err
 }
@@ -276,12 +292,12 @@ func (f fpParts) why(old string) string {
 // did not).
 func (x *Index) Rebuilt() string { return x.rebuilt }
 
+// encoding is the source's fingerprint (a v2 archive's encoding).
 func (x *Index) encoding() string {
-	enc := strings.ToLower(x.opts.Reader.Encoding)
-	if enc == "" {
-		enc = "auto"
+	if f, ok := x.opts.Source.(sources.Fingerprinter); ok {
+		return f.Fingerprint()
 	}
-	return enc
+	return ""
 }
 
 func (x *Index) fingerprint() string {
@@ -298,8 +314,8 @@ func (x *Index) fingerprint() string {
 // Identity is the identity configuration in force.
 func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
 
-// ReaderOptions are the archive reader options messages are re-read with.
-func (x *Index) ReaderOptions() v2archive.Options { return x.opts.Reader }
+// Source is the source the index reads (exports re-read through it).
+func (x *Index) Source() sources.Source { return x.opts.Source }
 
 // Close closes the database.
 func (x *Index) Close() error { return x.db.Close() }

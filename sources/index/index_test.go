@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"iisbridge/sources"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +67,7 @@ func (c *clock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
 
 func openTest(t *testing.T, dir string, c *clock) *Index {
 	t.Helper()
-	x, err := Open(dir, Options{Now: c.now, BatchSize: 2})
+	x, err := open(dir, Options{Now: c.now, BatchSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestIdentityLinks(t *testing.T) {
 			t.Fatalf("gone id %s: before %v after %v", id, got, got2)
 		}
 	}
-	want := x.Identity().PatientID(prefixIIS + "MYIIS|S200")
+	want := x.Identity().PatientID(sources.PrefixIIS + "MYIIS|S200")
 	if got2[want] != 4 {
 		t.Fatalf("SR person %s: %v", want, got2)
 	}
@@ -263,7 +264,7 @@ func TestIncremental(t *testing.T) {
 		t.Fatalf("rewrite: %+v count %d", st, count())
 	}
 	got := persons(t, x)
-	if len(got) != 2 || got[x.Identity().PatientID(prefixMRN+"CLINICA|MR|Z1")] != 2 {
+	if len(got) != 2 || got[x.Identity().PatientID(sources.PrefixMRN+"CLINICA|MR|Z1")] != 2 {
 		t.Fatalf("after rewrite %v", got)
 	}
 	// Shrunk file: re-indexed too.
@@ -282,7 +283,7 @@ func TestPersistence(t *testing.T) {
 		vxu("2", "CLINICB", "20240101120000", "B1^^^CLINICB^MR~S1^^^MYIIS^SR", "SMITH^JOHNNY", "20200101", "M"))
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	data := filepath.Join(dir, "data")
-	x, err := Open(data, Options{Now: c.now})
+	x, err := open(data, Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := persons(t, x)
-	if len(got) != 1 || got[x.Identity().PatientID(prefixIIS+"MYIIS|S1")] != 3 {
+	if len(got) != 1 || got[x.Identity().PatientID(sources.PrefixIIS+"MYIIS|S1")] != 3 {
 		t.Fatalf("persons %v", got)
 	}
 }
@@ -333,19 +334,5 @@ func TestGzipSpool(t *testing.T) {
 	st, _ := x.Update(ctx, []string{a})
 	if st.Unchanged != 1 {
 		t.Fatalf("gzip unchanged: %+v", st)
-	}
-}
-
-func TestNormName(t *testing.T) {
-	for in, want := range map[string]string{" Müller ": "MULLER", "peña": "PENA", "O'Brien-Smith": "OBRIEN SMITH", `""`: ""} {
-		if got := normName(in); got != want {
-			t.Errorf("normName(%q) = %q, want %q", in, got, want)
-		}
-	}
-	c := DefaultIdentity()
-	for in, want := range map[string]bool{"BABY BOY": true, "TWIN A": true, "Baby Girl 2": true, "JANE": false, "BABY JANE": false} {
-		if got := c.placeholder(normName(in)); got != want {
-			t.Errorf("placeholder(%q) = %v", in, got)
-		}
 	}
 }

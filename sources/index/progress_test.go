@@ -26,7 +26,7 @@ func TestUpdateProgress(t *testing.T) {
 		paths = append(paths, p)
 	}
 	var calls [][2]int64
-	x, err := Open(filepath.Join(dir, "idx"), Options{BatchSize: 100, Progress: func(done, tot int64) { calls = append(calls, [2]int64{done, tot}) }})
+	x, err := open(filepath.Join(dir, "idx"), Options{BatchSize: 100, Progress: func(done, tot int64) { calls = append(calls, [2]int64{done, tot}) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestRebuildIsReported(t *testing.T) {
 	ctx := context.Background()
 	logs := captureLog(t)
 
-	x, err := Open(data, Options{Now: c.now})
+	x, err := open(data, Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestRebuildIsReported(t *testing.T) {
 	x.Close()
 
 	// Same rules: nothing rebuilt.
-	x, err = Open(data, Options{Now: c.now})
+	x, err = open(data, Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRebuildIsReported(t *testing.T) {
 
 	// Salted ids: every person id changes, so the index is rebuilt.
 	id := IdentityConfig{IDSalt: "s3cret"}
-	x, err = Open(data, Options{Now: c.now, Identity: id})
+	x, err = open(data, Options{Now: c.now, Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +81,47 @@ func TestRebuildIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.Close()
-	x, err = Open(data, Options{Now: c.now, Identity: id})
+	x, err = open(data, Options{Now: c.now, Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer x.Close()
 	if !strings.Contains(x.Rebuilt(), "older version") {
 		t.Fatalf("Rebuilt() = %q for an index without stored parts", x.Rebuilt())
+	}
+}
+
+// An index of an older schema version (other columns) is dropped and
+// built again, not written with the new columns into the old tables.
+func TestOlderSchemaRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	fourVXU(t, filepath.Join(dir, "a.hl7"))
+	data := filepath.Join(dir, "data")
+	x, err := open(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Update(context.Background(), []string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.db.Exec(`ALTER TABLE messages RENAME COLUMN at_time TO msh7;
+		UPDATE meta SET v = 'old' WHERE k = 'fingerprint';
+		UPDATE meta SET v = '{"schema":"4"}' WHERE k = 'fingerprint_parts'`); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	x, err = open(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if !strings.Contains(x.Rebuilt(), "schema version 4") {
+		t.Errorf("rebuild reason %q", x.Rebuilt())
+	}
+	if _, err := x.Update(context.Background(), []string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(persons(t, x)); n != 4 {
+		t.Errorf("%d persons after the rebuild, want 4", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"iisbridge/sources"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,7 @@ func reread(t *testing.T, x *Index, key string) []string {
 	for i := range ms {
 		it, err := v2archive.ReadAt(ms[i].ReadLoc(), v2archive.Options{})
 		if err == nil {
-			err = ms[i].Verify(it)
+			err = v2archive.Verify(it, ms[i].Locator())
 		}
 		if err != nil {
 			out = append(out, "error: "+err.Error())
@@ -119,7 +120,7 @@ func TestSwappedMessagesNeverMisread(t *testing.T) {
 	if _, err := x.Update(ctx, []string{a}); err != nil {
 		t.Fatal(err)
 	}
-	keyX := prefixMRN + "CLINICA|MR|X1"
+	keyX := sources.PrefixMRN + "CLINICA|MR|X1"
 	if got := reread(t, x, keyX); len(got) != 1 || got[0] != "XAVIER" {
 		t.Fatalf("before the swap: %v", got)
 	}
@@ -139,7 +140,7 @@ func TestSwappedMessagesNeverMisread(t *testing.T) {
 	if got := reread(t, x, keyX); len(got) != 1 || got[0] != "XAVIER" {
 		t.Fatalf("after re-indexing, X's message re-read as %v", got)
 	}
-	if got := reread(t, x, prefixMRN+"CLINICA|MR|Y1"); len(got) != 1 || got[0] != "YOUNGS" {
+	if got := reread(t, x, sources.PrefixMRN+"CLINICA|MR|Y1"); len(got) != 1 || got[0] != "YOUNGS" {
 		t.Fatalf("after re-indexing, Y's message re-read as %v", got)
 	}
 }
@@ -173,7 +174,7 @@ func TestCanonicalPaths(t *testing.T) {
 		t.Fatalf("%d persons, want 4", n)
 	}
 	t.Chdir(t.TempDir())
-	if got := reread(t, x, prefixMRN+"CLINICA|MR|Y1"); len(got) != 1 || got[0] != "YOUNGS" {
+	if got := reread(t, x, sources.PrefixMRN+"CLINICA|MR|Y1"); len(got) != 1 || got[0] != "YOUNGS" {
 		t.Fatalf("re-read from another directory: %v", got)
 	}
 }
@@ -181,7 +182,7 @@ func TestCanonicalPaths(t *testing.T) {
 // indexedAt lists the indexed-at times of every message, by control id.
 func indexedAt(t *testing.T, x *Index) map[string]time.Time {
 	t.Helper()
-	rows, err := x.db.Query(`SELECT control_id, indexed_at FROM messages`)
+	rows, err := x.db.Query(`SELECT rec_id, indexed_at FROM messages`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestMovedGzippedAndDroppedFiles(t *testing.T) {
 			t.Errorf("message %s re-indexed by the rotation (indexed at %v, was %v)", id, got, at)
 		}
 	}
-	if got := reread(t, x, prefixMRN+"CLINICA|MR|X1"); len(got) != 1 || got[0] != "XAVIER" {
+	if got := reread(t, x, sources.PrefixMRN+"CLINICA|MR|X1"); len(got) != 1 || got[0] != "XAVIER" {
 		t.Fatalf("after rotation: %v", got)
 	}
 	// Compressed: a.hl7.1 becomes a.hl7.1.gz.
@@ -240,7 +241,7 @@ func TestMovedGzippedAndDroppedFiles(t *testing.T) {
 	if err != nil || st.Moved != 1 || st.Messages != 0 || st.Dropped != 0 {
 		t.Fatalf("compression: %+v %v", st, err)
 	}
-	if got := reread(t, x, prefixMRN+"CLINICA|MR|X1"); len(got) != 1 || got[0] != "XAVIER" {
+	if got := reread(t, x, sources.PrefixMRN+"CLINICA|MR|X1"); len(got) != 1 || got[0] != "XAVIER" {
 		t.Fatalf("after compression: %v", got)
 	}
 	if n := len(persons(t, x)); n != 5 {
@@ -301,7 +302,7 @@ func TestGzipBombAndCorruptGzip(t *testing.T) {
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
 	zero := make([]byte, 1<<20)
-	for range gzipRatioFloor>>20 + 2 {
+	for range v2archive.GzipRatioFloor>>20 + 2 {
 		zw.Write(zero)
 	}
 	zw.Close()
@@ -372,7 +373,7 @@ func TestUnreadableFileKept(t *testing.T) {
 	if n := len(persons(t, x)); n != 5 {
 		t.Fatalf("%d persons, want 5", n)
 	}
-	got := reread(t, x, prefixMRN+"CLINICA|MR|X1")
+	got := reread(t, x, sources.PrefixMRN+"CLINICA|MR|X1")
 	if len(got) != 1 || !strings.Contains(got[0], "permission denied") {
 		t.Fatalf("re-read of an unreadable file: %v", got)
 	}
@@ -417,7 +418,7 @@ func TestVerifyRefusesOtherBytes(t *testing.T) {
 	m.Loc.ControlID = "C1"
 	it := &v2archive.Item{Data: []byte("MSH|x\r")}
 	it.Loc.ControlID = "C1"
-	if err := m.Verify(it); !errors.Is(err, ErrChanged) {
+	if err := v2archive.Verify(it, m.Locator()); !errors.Is(err, ErrChanged) {
 		t.Fatalf("a message without a stored checksum verified: %v", err)
 	}
 }

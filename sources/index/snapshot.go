@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"iisbridge/sources"
-	"iisbridge/sources/v2archive"
 )
 
 // Snapshot is a consistent read view of the index (one SQLite read
@@ -68,7 +67,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	s.msgs, err = tx.PrepareContext(ctx, `SELECT `+messageColumns+`
 		FROM keys k JOIN messages m ON m.key_id = k.id
-		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.msh7, m.id`)
+		WHERE k.parent = ? AND m.indexed_at <= ? ORDER BY m.at_time, m.id`)
 	if err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("index: snapshot: %w", err)
@@ -128,25 +127,11 @@ type Message struct {
 	Warnings  string // reader warnings about the input around it
 	readPath  string
 	seq       int64
-	hash      sql.NullInt64 // v2archive.DataHash of the message when indexed
+	hash      sql.NullInt64 // sources.DataHash of the message when indexed
 }
 
-// ErrChanged says that what a re-read found at a message's place is not
-// the message indexed there: the archive changed since indexing.
-var ErrChanged = errors.New("the archive changed since indexing: the bytes at this place are not the message indexed there")
-
-// Verify checks a re-read of m (Rereader.ReadAt(m.ReadLoc())) against
-// what was indexed: a message with the same MSH-10 and checksum. Anything
-// else is ErrChanged: the bytes are never to be taken for m.
-func (m *Message) Verify(it *v2archive.Item) error {
-	switch {
-	case it.Err != nil:
-		return fmt.Errorf("%w (%v)", ErrChanged, it.Err)
-	case it.Loc.ControlID != m.Loc.ControlID, !m.hash.Valid, uint64(m.hash.Int64) != v2archive.DataHash(it.Data):
-		return ErrChanged
-	}
-	return nil
-}
+// ErrChanged is sources.ErrChanged.
+var ErrChanged = sources.ErrChanged
 
 // Seq is the arrival order of the message in the index.
 func (m *Message) Seq() int64 { return m.seq }
@@ -156,6 +141,16 @@ func (m *Message) Seq() int64 { return m.seq }
 func (m *Message) ReadLoc() sources.Location {
 	l := m.Loc
 	l.Source = m.readPath
+	return l
+}
+
+// Locator is what the source re-reads the message by (Rereader.Reread):
+// its span in the file read (the spool for a gzip input), id and checksum.
+func (m *Message) Locator() sources.Locator {
+	l := sources.Locator{Source: m.readPath, Offset: m.Loc.Offset, Length: m.Loc.Length, ID: m.Loc.ControlID}
+	if m.hash.Valid {
+		l.Hash = uint64(m.hash.Int64)
+	}
 	return l
 }
 
@@ -185,23 +180,23 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 }
 
 // messageColumns are the columns scanMessage reads, in its order.
-const messageColumns = `m.id, m.file_id, m.off, m.len, m.line, m.idx, m.control_id, m.msh7,
+const messageColumns = `m.id, m.file_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
 	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
 
 // scanMessage reads messageColumns, after the columns of pre (read into
 // pre's pointers).
 func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
 	var m Message
-	var fileID, msh7, at int64
+	var fileID, at_time, at int64
 	dest := append(pre, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-		&m.Loc.ControlID, &msh7, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
+		&m.Loc.ControlID, &at_time, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
 	if err := rows.Scan(dest...); err != nil {
 		return m, err
 	}
 	f := s.files[fileID]
 	m.Loc.Source, m.readPath = f.path, f.readPath
-	if msh7 != 0 {
-		m.Time = fromMicros(msh7)
+	if at_time != 0 {
+		m.Time = fromMicros(at_time)
 	}
 	m.IndexedAt = fromMicros(at)
 	return m, nil
@@ -230,7 +225,7 @@ func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(
 	if !asOf.IsZero() {
 		hi = micros(asOf)
 	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT file_id, off, len, line, idx, control_id, kind, type, coalesce(err, ''), indexed_at
+	rows, err := s.tx.QueryContext(ctx, `SELECT file_id, off, len, line, idx, rec_id, kind, type, coalesce(err, ''), indexed_at
 		FROM messages WHERE kind IN ('E', 'W') AND indexed_at > ? AND indexed_at <= ? ORDER BY id`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("index: problems: %w", err)
@@ -355,12 +350,12 @@ type Membership struct {
 func (s *Snapshot) Memberships(ctx context.Context, fn func(Membership) error) error {
 	rows, err := s.tx.QueryContext(ctx, `
 		WITH ev(org_key, org_name, key_id, t) AS (
-			SELECT org_key, org_name, key_id, msh7 FROM messages
-			WHERE kind = 'P' AND has00 = 1 AND org_key IS NOT NULL
+			SELECT org_key, org_name, key_id, at_time FROM messages
+			WHERE kind = 'P' AND holds = 1 AND org_key IS NOT NULL
 			UNION ALL
-			SELECT q.org_key, q.org_name, r.key_id, q.msh7 FROM messages r
-			JOIN messages q ON q.kind = 'Q' AND q.control_id = r.msa2
-			WHERE r.kind = 'P' AND r.msa2 IS NOT NULL AND q.org_key IS NOT NULL)
+			SELECT q.org_key, q.org_name, r.key_id, q.at_time FROM messages r
+			JOIN messages q ON q.kind = 'Q' AND q.rec_id = r.answers
+			WHERE r.kind = 'P' AND r.answers IS NOT NULL AND q.org_key IS NOT NULL)
 		SELECT ev.org_key, max(coalesce(ev.org_name, '')), root.pid, min(ev.t), max(ev.t)
 		FROM ev JOIN keys k ON k.id = ev.key_id JOIN keys root ON root.id = k.parent
 		GROUP BY ev.org_key, root.pid ORDER BY ev.org_key, root.pid`)

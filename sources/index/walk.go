@@ -30,7 +30,7 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	// sorter keeps bounded memory and spills to temporary files.
 	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, `+messageColumns+`
 		FROM messages m JOIN keys k ON k.id = m.key_id JOIN keys r ON r.id = k.parent
-		WHERE m.key_id IS NOT NULL AND m.indexed_at <= ? ORDER BY r.pid, m.msh7, m.id`, hi)
+		WHERE m.key_id IS NOT NULL AND m.indexed_at <= ? ORDER BY r.pid, m.at_time, m.id`, hi)
 	if err != nil {
 		return fmt.Errorf("index: walk: %w", err)
 	}

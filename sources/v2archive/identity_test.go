@@ -1,10 +1,11 @@
-package index
+package v2archive
 
 import (
 	"reflect"
 	"testing"
 
 	"iisbridge/hl7v2"
+	"iisbridge/sources"
 )
 
 func pidSeg(t *testing.T, pid string) hl7v2.Segment {
@@ -21,14 +22,14 @@ func pidSeg(t *testing.T, pid string) hl7v2.Segment {
 }
 
 func TestPatientKeys(t *testing.T) {
-	def := DefaultIdentity()
-	only := DefaultIdentity()
+	def := sources.DefaultIdentity()
+	only := sources.DefaultIdentity()
 	only.IISAuthorities = []string{"MYIIS"}
-	noDemo := DefaultIdentity()
+	noDemo := sources.DefaultIdentity()
 	noDemo.Rules = []string{"iis", "mrn"}
 	for _, c := range []struct {
 		name string
-		cfg  IdentityConfig
+		cfg  sources.IdentityConfig
 		pid  string
 		want []string
 	}{
@@ -41,7 +42,7 @@ func TestPatientKeys(t *testing.T) {
 		{"missing sex: no demographics", def, "PID|1||||ROE^ANN||20200101", nil},
 		{"demographics off", noDemo, "PID|1||M3^^^CLINICA^MR||ROE^ANN||20200101|F", []string{"B:CLINICA|MR|M3"}},
 	} {
-		got := c.cfg.withDefaults().patientKeys(pidSeg(t, c.pid), "CLINICA", nil)
+		got := patientKeys(c.cfg.WithDefaults(), pidSeg(t, c.pid), "CLINICA", nil)
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: keys %q, want %q", c.name, got, c.want)
 		}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"iisbridge/match"
+	"iisbridge/match/roster"
+	"iisbridge/sources/synth"
+	"iisbridge/sources/synth/synthtest"
+)
+
+func init() {
+	register(&command{
+		Name:  "match",
+		Usage: "--roster FILE.csv --patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json]",
+		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
+		Run:   runMatch,
+		Long: `Each roster row (CSV: id, given, family, birth_date, sex, postal_code, phone,
+identifiers) gets one JSON line on standard output, in roster order: the outcome
+(matched: exactly one certain candidate; ambiguous: several certain, or only
+probable/possible ones; not-found) and the candidates, best first, with score,
+match grade and the level of each field. No row is left out.
+
+The Patients are FHIR Patient NDJSON, as "convert" or a Patient $export writes
+them. --config is a matcher YAML (match/default.yaml documents every key).
+--truth (as "gen --roster" writes it) prints precision and recall per kind of
+row to standard error; --world, the generated world's truth.json, turns its
+person keys into the Patient ids (through the Patients' MR and SR identifiers).
+
+  iisbridge gen --people 20000 --roster 2000 --out w
+  iisbridge convert --out fhir w
+  iisbridge match --roster w.roster.csv --patients fhir/Patient.ndjson \
+      --truth w.roster.truth.csv --world w.truth.json > results.ndjson
+
+The Patients are held in memory (about 650 MB a million); --store FILE keeps
+them in a new SQLite file instead.`,
+	})
+}
+
+func runMatch(args []string) int { return matchCmd(args, os.Stdout, os.Stderr) }
+
+func matchCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rosterPath := fs.String("roster", "", "roster CSV `file`")
+	patients := fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
+	cfgPath := fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
+	truthPath := fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
+	worldPath := fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
+	workers := fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
+	storePath := fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *rosterPath == "" || *patients == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "iisbridge match: want --roster FILE.csv --patients Patient.ndjson and no arguments")
+		return 2
+	}
+	cfg := match.DefaultConfig()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = match.Load(*cfgPath); err != nil {
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+	}
+	m, err := match.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	var st match.Candidates
+	var add func([]match.Record) error
+	if *storePath != "" {
+		if _, err := os.Stat(*storePath); err == nil {
+			fmt.Fprintf(stderr, "iisbridge match: --store %s exists; give a new file (it is built from --patients)\n", *storePath)
+			return 1
+		}
+		sq, err := match.OpenSQLStore(*storePath, m)
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+		defer sq.Close()
+		st, add = sq, func(rs []match.Record) error { return sq.Add(cmdContext(), rs) }
+	} else {
+		mem := match.NewMemStore(m)
+		st, add = mem, func(rs []match.Record) error {
+			for _, r := range rs {
+				if err := mem.Add(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	var holders map[string][]string // identifier key (synthtest.Keys) → Patient ids, for --world
+	if *worldPath != "" {
+		holders = map[string][]string{}
+	}
+	n, err := loadPatients(*patients, add, holders)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	var truth map[string]roster.Row
+	if *truthPath != "" {
+		if truth, err = roster.ReadTruth(*truthPath); err != nil {
+			fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+			return 1
+		}
+		if *worldPath != "" {
+			w, err := synth.ReadTruth(*worldPath)
+			if err != nil {
+				fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+				return 1
+			}
+			pidOf, problems := synthtest.MatchPatients(w.Persons, holders)
+			if len(problems) > 0 {
+				fmt.Fprintf(stderr, "iisbridge match: %d truth persons not found exactly once among the Patients (first: %s)\n", len(problems), problems[0])
+			}
+			for id, t := range truth {
+				if t.Person != "" {
+					t.Person = pidOf[t.Person]
+					truth[id] = t
+				}
+			}
+		}
+	}
+	f, err := os.Open(*rosterPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	rd, err := roster.NewReader(bufio.NewReader(f), *rosterPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+		return 1
+	}
+	out := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(out)
+	var ev roster.Evaluator
+	counts := map[match.Outcome]int{}
+	err = m.All(cmdContext(), st, rd.Next, *workers, func(in match.Record, res match.Result) error {
+		counts[res.Outcome]++
+		if truth != nil {
+			t, ok := truth[in.ID]
+			if !ok {
+				return fmt.Errorf("row %q is not in the truth file", in.ID)
+			}
+			ev.Add(t, res)
+		}
+		return enc.Encode(res)
+	})
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		if cmdContext().Err() != nil {
+			err = errInterrupted
+		}
+		fmt.Fprintf(stderr, "iisbridge match: %v\n", err)
+		if err == errInterrupted {
+			return 130
+		}
+		return 1
+	}
+	fmt.Fprintf(stderr, "matched %d rows against %d Patients: %d matched, %d ambiguous, %d not found\n",
+		counts[match.Matched]+counts[match.Ambiguous]+counts[match.NotFound], n, counts[match.Matched], counts[match.Ambiguous], counts[match.NotFound])
+	if truth != nil {
+		ev.Report().Print(stderr)
+	}
+	return 0
+}
+
+func loadPatients(path string, add func([]match.Record) error, holders map[string][]string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	n := 0
+	batch := make([]match.Record, 0, 10000)
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(strings.TrimSpace(string(b))) > 0 {
+			p, jerr := match.ParsePatient(b)
+			if jerr != nil {
+				return n, fmt.Errorf("%s:%d: %v", path, line, jerr)
+			}
+			if p.ResourceType != "Patient" || p.ID == "" {
+				return n, fmt.Errorf("%s:%d: want a Patient with an id, got a %q", path, line, p.ResourceType)
+			}
+			for _, id := range p.Identifier {
+				if holders == nil {
+					break
+				}
+				if t := id.TypeCode(); t == "MR" || t == "SR" {
+					holders[t+"|"+id.Value] = append(holders[t+"|"+id.Value], p.ID)
+				}
+			}
+			batch = append(batch, p.Record())
+			if len(batch) == cap(batch) {
+				if aerr := add(batch); aerr != nil {
+					return n, fmt.Errorf("%s (before line %d): %v", path, line+1, aerr)
+				}
+				batch = batch[:0]
+			}
+			n++
+		}
+		if err == io.EOF {
+			if aerr := add(batch); aerr != nil {
+				return n, fmt.Errorf("%s: %v", path, aerr)
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// writeRoster is gen --roster: rows drawn from the truth's persons.
+func writeRoster(truthPath, base string, seed int64, rows int) error {
+	t, err := synth.ReadTruth(truthPath)
+	if err != nil {
+		return err
+	}
+	persons := roster.FromSynth(t.Persons)
+	if rows > len(persons) {
+		return fmt.Errorf("%d rows asked of a world of %d persons", rows, len(persons))
+	}
+	rs, err := roster.Generate(persons, roster.Config{Seed: seed, Rows: rows})
+	if err != nil {
+		return err
+	}
+	if err := roster.WriteFiles(base+".roster.csv", base+".roster.truth.csv", rs); err != nil {
+		return err
+	}
+	fmt.Printf("roster: %s (%d rows), its truth %s\n", base+".roster.csv", rows, base+".roster.truth.csv")
+	return nil
+}

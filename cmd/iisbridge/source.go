@@ -1,0 +1,38 @@
+package main
+
+import (
+	"iisbridge/mapping"
+	"iisbridge/pipeline"
+	"iisbridge/sources/index"
+	"iisbridge/sources/v2archive"
+)
+
+// archiveSetup is how a command reads v2 archives: the one place that
+// wires the v2archive source into the index and the pipeline (which know
+// it only through sources.Source).
+type archiveSetup struct {
+	IndexDir string
+	Identity index.IdentityConfig
+	Reader   v2archive.Options
+	Progress func(done, total int64) // bytes indexed, for progress bars
+}
+
+// openIndex opens (creating) the index over v2 archives.
+func openIndex(s archiveSetup) (*index.Index, error) {
+	src, err := v2archive.NewSource(s.Reader, s.Identity)
+	if err != nil {
+		return nil, err
+	}
+	return index.Open(s.IndexDir, index.Options{Identity: s.Identity, Source: src, Progress: s.Progress})
+}
+
+// openPipeline opens the index and returns the pipeline over it (which
+// owns it: Close closes it); the caller updates it (Pipeline.Update) and
+// may read the index (counts) while the pipeline is open.
+func openPipeline(s archiveSetup, m *mapping.Mapping, o pipeline.Options) (*pipeline.Pipeline, *index.Index, error) {
+	idx, err := openIndex(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pipeline.New(idx, m, o), idx, nil
+}

@@ -1,0 +1,144 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/hl7v2"
+	"iisbridge/mapping"
+	"iisbridge/sources/index"
+)
+
+// record is one resource as one message's mapping gave it.
+type record struct {
+	obj *fhirout.Object
+	msg *index.Message
+	ord int // place in the person's output: message, then resource
+}
+
+// mapped is what one person's messages became, by resource type.
+type mapped map[string][]record
+
+// person exports one person, in phases: load (re-read each message), map,
+// reduce per resource type, deletions, emit. The issues of a message go
+// out as it is mapped.
+func (e *export) person(w *work) error {
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
+	if len(w.msgs) == 0 {
+		return nil
+	}
+	e.st.Persons++
+	if !e.changed(w.msgs) {
+		e.st.Unchanged++
+		return nil
+	}
+	out := mapped{}
+	for i := range w.msgs {
+		if err := e.loadAndMap(w, i, out); err != nil {
+			return err
+		}
+	}
+	for _, r := range e.reducers {
+		if err := r.reduce(e, w, out[r.typ]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changed says whether a _since export has anything of these messages to
+// send: something indexed after Since.
+func (e *export) changed(msgs []index.Message) bool {
+	if e.q.Since.IsZero() {
+		return true
+	}
+	var maxAt time.Time
+	for i := range msgs {
+		if msgs[i].IndexedAt.After(maxAt) {
+			maxAt = msgs[i].IndexedAt
+		}
+	}
+	return maxAt.After(e.q.Since)
+}
+
+// loadAndMap re-reads message i of the person through the source, maps
+// it, sends its issues and adds its resources to out. A message that
+// cannot be read is left out with an error issue (the export's Loss).
+func (e *export) loadAndMap(w *work, i int, out mapped) error {
+	m := &w.msgs[i]
+	fresh := e.fresh(m.IndexedAt)
+	if m.Warnings != "" && fresh {
+		if err := e.issue(fhirout.OperationOutcome(e.warning(m, m.Warnings))); err != nil {
+			return err
+		}
+	}
+	msg, err := e.load(m)
+	if err != nil {
+		return e.lost(m, err)
+	}
+	e.st.Messages++
+	var issues []fhirout.Issue
+	if fresh {
+		for _, w := range msg.Warnings() {
+			is := e.warning(m, w)
+			is.Code = "structure"
+			issues = append(issues, is)
+		}
+	}
+	res := e.m.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.pp.ID, LastUpdated: m.IndexedAt}, false)
+	if fresh {
+		issues = append(issues, res.Issues...)
+	}
+	if len(issues) > 0 {
+		if err := e.issue(fhirout.OperationOutcome(issues...)); err != nil {
+			return err
+		}
+	}
+	for j, r := range res.Resources {
+		t := r.ResourceType()
+		out[t] = append(out[t], record{obj: r, msg: m, ord: i*100000 + j})
+	}
+	return nil
+}
+
+// load re-reads one message through the source (which checks the bytes
+// are the record indexed there) and parses it.
+func (e *export) load(m *index.Message) (*hl7v2.Message, error) {
+	data, err := e.rr.Reread(m.Locator())
+	if err != nil {
+		return nil, err
+	}
+	msg, err := hl7v2.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoParse, err)
+	}
+	return msg, nil
+}
+
+// lost counts a message that could not be read and reports it, whatever
+// _since says: the export is incomplete now.
+func (e *export) lost(m *index.Message, err error) error {
+	why, text := unreadable(err)
+	e.st.ReadErrors++
+	if e.st.Lost == nil {
+		e.st.Lost = map[string]int64{}
+	}
+	e.st.Lost[why]++
+	is := fhirout.Issue{Severity: "error", Code: "exception",
+		Diagnostics: "indexed message left out of this export: " + text,
+		Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
+	return e.issue(fhirout.OperationOutcome(is))
+}
+
+func (e *export) warning(m *index.Message, text string) fhirout.Issue {
+	return fhirout.Issue{Severity: "warning", Code: "informational", Diagnostics: text,
+		Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
+}
+
+// isRSP says whether a message is a query answer (its dose copies rank
+// below the givers' own reports).
+func isRSP(m *index.Message) bool { return strings.HasPrefix(m.Type, "RSP") }

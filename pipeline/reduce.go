@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"iisbridge/fhirout"
+	"iisbridge/mapping"
+	"iisbridge/sources/index"
+)
+
+// A reducer folds the records of one resource type of one person (oldest
+// first) into the resources the export sends, with their deletions.
+type reducer interface {
+	reduce(e *export, w *work, recs []record) error
+}
+
+// reducerFor is the reducer the mapping declares for type t (its
+// `reduce:` section; mapping.Reducers names them).
+func reducerFor(red mapping.Reduction) (reducer, error) {
+	switch red.By {
+	case "merge":
+		return patientMerge{typ: red.Type}, nil
+	case "doses":
+		return doseReducer{typ: red.Type, spec: newDoseSpec(red)}, nil
+	case "newest":
+		return newestByID{typ: red.Type}, nil
+	}
+	return nil, fmt.Errorf("pipeline: the mapping reduces %s by %q, which the pipeline does not implement", red.Type, red.By)
+}
+
+// reducers are the reducers of the mapping's types, in its order.
+func reducers(m *mapping.Mapping) ([]typedReducer, error) {
+	var out []typedReducer
+	for _, t := range m.ResourceTypes() {
+		r, err := reducerFor(m.Reduction(t))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, typedReducer{t, r})
+	}
+	return out, nil
+}
+
+type typedReducer struct {
+	typ string
+	reducer
+}
+
+// patientMerge merges every resource of the type (the Patient) of a
+// person into one (newest first, MergePatients), with the person's id,
+// updated when the latest of them was indexed.
+type patientMerge struct{ typ string }
+
+func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	pats := make([]*fhirout.Object, 0, len(recs))
+	msgs := make([]*index.Message, 0, len(recs))
+	var at time.Time
+	for _, r := range recs {
+		pats = append(pats, r.obj)
+		msgs = append(msgs, r.msg)
+		if r.msg.IndexedAt.After(at) {
+			at = r.msg.IndexedAt
+		}
+	}
+	if !e.want(pm.typ) || !e.inWindow(at) {
+		return nil
+	}
+	slices.Reverse(pats)
+	pat := MergePatients(pats)
+	pat.Set("id", w.pp.ID)
+	pat.Child("meta").Set("lastUpdated", fhirout.FormatInstant(at))
+	if err := e.emit(pat, msgs, at); err != nil {
+		return err
+	}
+	e.st.Patients++
+	return nil
+}
+
+// newestByID keeps, for each id the mapping gave, the resource of the
+// newest message (the person's messages are oldest first), updated when
+// the latest message giving that id was indexed. Resources are sent in
+// id order.
+type newestByID struct{ typ string }
+
+func (n newestByID) reduce(e *export, w *work, recs []record) error {
+	if len(recs) == 0 || !e.want(n.typ) {
+		return nil
+	}
+	type entry struct {
+		obj  *fhirout.Object
+		msgs []*index.Message
+		at   time.Time
+	}
+	byID := map[string]*entry{}
+	for _, r := range recs {
+		id := r.obj.ID()
+		en := byID[id]
+		if en == nil {
+			en = &entry{}
+			byID[id] = en
+		}
+		en.obj = r.obj
+		if len(en.msgs) == 0 || en.msgs[len(en.msgs)-1] != r.msg {
+			en.msgs = append(en.msgs, r.msg)
+		}
+		if r.msg.IndexedAt.After(en.at) {
+			en.at = r.msg.IndexedAt
+		}
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		en := byID[id]
+		if !e.inWindow(en.at) {
+			continue
+		}
+		en.obj.Child("meta").Set("lastUpdated", fhirout.FormatInstant(en.at))
+		if err := e.emit(en.obj, en.msgs, en.at); err != nil {
+			return err
+		}
+		e.st.Others++
+	}
+	return nil
+}
+
+// doseReducer reduces a person's Immunization records to one dose per
+// vaccine and day in its latest state (reduceDoses), with the deletions
+// a _since export lists.
+type doseReducer struct {
+	typ  string
+	spec doseSpec
+}
+
+func (dr doseReducer) reduce(e *export, w *work, in []record) error {
+	pid := w.pp.ID
+	recs := make([]*doseRec, len(in))
+	for i, r := range in {
+		recs[i] = dr.spec.read(r.obj).rec(r.obj, r.msg, r.ord, isRSP(r.msg))
+	}
+	e.st.DoseRecords += int64(len(recs))
+	doses, unseen := reduceDoses(recs)
+	for _, u := range unseen {
+		e.st.UnseenDeletes++
+		m := u.rec.msg
+		if !e.fresh(m.IndexedAt) {
+			continue
+		}
+		is := fhirout.Issue{Severity: "warning", Code: "not-found",
+			Diagnostics: "RXA-21 D deletes a dose this sender never reported (no earlier order with the same sending facility and ORC-3); nothing deleted",
+			Expression:  []string{"Immunization.status"},
+			Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "RXA-21")}
+		if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+			return err
+		}
+	}
+	if !e.want(dr.typ) {
+		return nil
+	}
+	// Persons merged into this one took their Immunization ids with them
+	// (ids hash the Patient id): a _since export lists those as deleted,
+	// and the doses under their new ids count as updated at the merge.
+	for _, mg := range w.merged {
+		for _, d := range doses {
+			if mg.At.After(d.lastUpdated) {
+				d.lastUpdated = mg.At
+			}
+		}
+	}
+	former, err := e.formerDeleted(w.pp, w.merged, recs)
+	if err != nil {
+		return err
+	}
+	for _, d := range doses {
+		id := hashID(pid + "|" + d.key)
+		if d.deleted {
+			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
+				e.st.Deleted++
+				if err := e.sink.Deleted(dr.typ, id, d.deletedAt); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !e.inWindow(d.lastUpdated) {
+			continue
+		}
+		imm := d.obj
+		imm.Set("id", id)
+		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
+		var ms []*index.Message
+		for _, r := range d.records {
+			if len(ms) == 0 || ms[len(ms)-1] != r.msg {
+				ms = append(ms, r.msg)
+			}
+		}
+		if err := e.emit(imm, ms, d.lastUpdated); err != nil {
+			return err
+		}
+		e.st.Immunizations++
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package sources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// IdentityConfig says how messages are tied to persons. It is a section of
+// the server configuration (yaml) and of `iisbridge index --identity F`.
+//
+// Rules are tried in order for a message's own identity, and every key a
+// message yields is linked to the others (union-find), so a message that
+// carries both an MRN and the IIS id joins everything either key reaches.
+// Key kinds: "iis" (PID-3 type SR), "mrn" (sending facility + PID-3 of a
+// facility type: MR, PI, PT), "demographics" (normalized family, given,
+// birth date and sex, all four present and the given name not a
+// placeholder).
+type IdentityConfig struct {
+	Rules []string `yaml:"rules"`
+	// IISAuthorities restricts SR ids to these assigning authorities
+	// (CX-4 namespace or universal id); empty = any authority.
+	IISAuthorities []string `yaml:"iis_authorities"`
+	// MRNTypes are the PID-3 identifier types scoped to the sender.
+	MRNTypes []string `yaml:"mrn_types"`
+	// PlaceholderNames are given-name words that are not names (BABY,
+	// BOY, TWIN...); a given name made only of them and single letters or
+	// digits disables the demographics key.
+	PlaceholderNames []string `yaml:"placeholder_names"`
+	// IDSalt, when set, is mixed into the hash behind Patient ids so ids
+	// cannot be recomputed from a guessed MRN or name. Changing it changes
+	// every id.
+	IDSalt string `yaml:"id_salt"`
+}
+
+// DefaultIdentity is right for CDC-style IIS traffic.
+func DefaultIdentity() IdentityConfig {
+	return IdentityConfig{
+		Rules:    []string{"iis", "mrn", "demographics"},
+		MRNTypes: []string{"MR", "PI", "PT"},
+		PlaceholderNames: []string{"BABY", "BOY", "GIRL", "TWIN", "TRIPLET", "INFANT",
+			"NEWBORN", "NB", "BB", "BG", "MALE", "FEMALE", "UNKNOWN", "UNK", "NONE", "NONAME",
+			"FNU", "CHILD", "SON", "DAUGHTER", "TEST", "BABYBOY", "BABYGIRL"},
+	}
+}
+
+// WithDefaults fills what c leaves empty from DefaultIdentity.
+func (c IdentityConfig) WithDefaults() IdentityConfig {
+	d := DefaultIdentity()
+	if len(c.Rules) == 0 {
+		c.Rules = d.Rules
+	}
+	if len(c.MRNTypes) == 0 {
+		c.MRNTypes = d.MRNTypes
+	}
+	if c.PlaceholderNames == nil {
+		c.PlaceholderNames = d.PlaceholderNames
+	}
+	return c
+}
+
+// Validate reports rules the index does not know.
+func (c IdentityConfig) Validate() error {
+	for _, r := range c.Rules {
+		switch strings.ToLower(r) {
+		case "iis", "mrn", "demographics":
+		default:
+			return fmt.Errorf("identity: unknown rule %q (want iis, mrn or demographics)", r)
+		}
+	}
+	return nil
+}
+
+// Has says whether rule is one of c.Rules.
+func (c IdentityConfig) Has(rule string) bool {
+	for _, r := range c.Rules {
+		if strings.EqualFold(r, rule) {
+			return true
+		}
+	}
+	return false
+}
+
+// Key prefixes (every adapter builds keys with them) order the kinds: the smallest key of a person names it, so
+// an IIS id wins over an MRN, and an MRN over demographics.
+const (
+	PrefixIIS  = "A:"
+	PrefixMRN  = "B:"
+	PrefixDemo = "C:"
+	PrefixLone = "Z:" // a record with no usable key: its own person
+)
+
+// PatientID is the stable FHIR id of the person whose smallest key is key.
+func (c IdentityConfig) PatientID(key string) string {
+	return hashID(c.IDSalt + "\x00patient\x00" + key)
+}
+
+func hashID(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// ContainsFold says whether a (or b, when set) is in list, ignoring case.
+func ContainsFold(list []string, a, b string) bool {
+	for _, s := range list {
+		if strings.EqualFold(s, a) || (b != "" && strings.EqualFold(s, b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Placeholder says whether a normalized given name is no name (BABY BOY,
+// TWIN A).
+func (c IdentityConfig) Placeholder(given string) bool {
+	for _, w := range strings.FieldsFunc(given, func(r rune) bool { return r == ' ' || r == '-' }) {
+		if len(w) == 1 || AllDigits(w) || ContainsFold(c.PlaceholderNames, w, "") {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// AllDigits says whether s is a non-empty run of ASCII digits.
+func AllDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// NormName upper-cases, folds diacritics (MÜLLER → MULLER), drops
+// punctuation and collapses spaces.
+func NormName(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || s == `""` {
+		return ""
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+		if r, _, err := transform.String(t, s); err == nil {
+			s = r
+		}
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToUpper(s) {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '\t':
+			space = true
+		}
+	}
+	return b.String()
+}

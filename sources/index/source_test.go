@@ -1,0 +1,16 @@
+package index
+
+import "iisbridge/sources/v2archive"
+
+// open opens an index over v2 archives (the source the tests index),
+// with the identity rules of o.
+func open(dir string, o Options) (*Index, error) {
+	if o.Source == nil {
+		s, err := v2archive.NewSource(v2archive.Options{}, o.Identity)
+		if err != nil {
+			return nil, err
+		}
+		o.Source = s
+	}
+	return Open(dir, o)
+}

@@ -1,0 +1,188 @@
+package v2archive
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"strings"
+
+	"iisbridge/hl7v2"
+	"iisbridge/sources"
+)
+
+// classify reads the few fields the index needs of a parsed message:
+// MSH-4/5/6/7/9/21/22, PID-3/5/7/8, MSA-2, QAK-2, RXA-5/9/20/21. It is
+// the whole of what "v2" means to the index: the record's kind, identity
+// keys, organization, time and Group evidence.
+func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *sources.Record) {
+	segs := m.Segments()
+	msh := segs[0]
+	code, trigger, _ := m.Type()
+	code, trigger = strings.ToUpper(code), strings.ToUpper(trigger)
+	r.Type = code + "^" + trigger
+	if ts, err := hl7v2.ParseTS(msh.Field(7).Rep(1).Component(1).String()); err == nil {
+		r.Time = ts.Time
+	}
+	r.OrgKey, r.OrgName = orgOf(msh)
+	switch code {
+	case "VXU":
+		r.Kind = sources.Person
+		if pid, ok := segs.Find("PID", 1); ok {
+			r.Keys = patientKeys(c, pid, hdKey(msh.Field(4).Rep(1)), r.Keys)
+		}
+		for _, o := range m.Orders() {
+			if o.RXA.IsZero() {
+				continue
+			}
+			// An administered dose: RXA-9 00, not a refusal or not-given
+			// row (RXA-20 RE/NA), not a deletion (RXA-21 D), not 998.
+			val := func(f int) string {
+				return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String()))
+			}
+			st := val(20)
+			if val(9) == "00" && val(5) != "998" && st != "RE" && st != "NA" && val(21) != "D" {
+				r.Holds = true
+			}
+		}
+	case "RSP":
+		r.Answers = msaControl(segs)
+		if single(segs, msh) {
+			r.Kind = sources.Person
+			pid, _ := segs.Find("PID", 1)
+			// MRNs in an answer are the asker's (MSH-6, receiving facility).
+			r.Keys = patientKeys(c, pid, hdKey(msh.Field(6).Rep(1)), r.Keys)
+		} else {
+			r.Kind = sources.Candidates
+		}
+	case "QBP":
+		r.Kind = sources.Query
+	default:
+		r.Kind = sources.Skipped
+	}
+	if r.Kind == sources.Person && len(r.Keys) == 0 {
+		// No usable key: the message is a person of its own, named by
+		// its content so the id is stable.
+		h := sha256.Sum256(data)
+		r.Keys = append(r.Keys, fmt.Sprintf("%s%x", sources.PrefixLone, h[:16]))
+	}
+}
+
+func msaControl(segs hl7v2.Segments) string {
+	if msa, ok := segs.Find("MSA", 1); ok {
+		return strings.TrimSpace(msa.Field(2).Rep(1).String())
+	}
+	return ""
+}
+
+// single reports whether an RSP names exactly one person: one PID, a
+// profile that is not Z31 (candidates) or Z33 (none), and a QAK-2 that
+// does not say not found / too many / protected.
+func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
+	n := 0
+	for _, s := range segs {
+		if s.Name() == "PID" {
+			n++
+		}
+	}
+	if n != 1 {
+		return false
+	}
+	prof := strings.ToUpper(msh.Field(21).Rep(1).Component(1).String())
+	if prof == "Z31" || prof == "Z33" {
+		return false
+	}
+	if qak, ok := segs.Find("QAK", 1); ok {
+		switch strings.ToUpper(strings.TrimSpace(qak.Field(2).Rep(1).String())) {
+		case "NF", "TM", "PD", "AE", "AR":
+			return false
+		}
+	}
+	return true
+}
+
+// orgOf names the sending organization: MSH-22 (XON id in .10, name in
+// .1) when filled, else MSH-4 as "namespace|universal id" (the
+// pipeline.Membership.OrgKey convention).
+func orgOf(msh hl7v2.Segment) (key, name string) {
+	xon := msh.Field(22).Rep(1)
+	if !xon.IsNull() {
+		if id := strings.TrimSpace(xon.Component(10).String()); id != "" {
+			return id, strings.TrimSpace(xon.Component(1).String())
+		}
+	}
+	hd := hl7v2.ParseHD(msh.Field(4).Rep(1))
+	key = strings.TrimSpace(hd.Namespace)
+	if u := strings.TrimSpace(hd.UniversalID); u != "" {
+		key += "|" + u
+	}
+	return key, hd.Namespace
+}
+
+// hdKey renders an HD as one upper-cased token: namespace, else universal id.
+func hdKey(v hl7v2.Value) string {
+	hd := hl7v2.ParseHD(v)
+	s := hd.Namespace
+	if s == "" {
+		s = hd.UniversalID
+	}
+	return strings.ToUpper(strings.TrimSpace(s))
+}
+
+// patientKeys lists the identity keys of one PID segment. facility is the
+// organization whose MRNs the PID carries (MSH-4 of a VXU, the asker for an
+// RSP). Keys never leave the index: they hold PHI.
+func patientKeys(c sources.IdentityConfig, pid hl7v2.Segment, facility string, dst []string) []string {
+	f := pid.Field(3)
+	for i := 1; i <= f.NumReps(); i++ {
+		cx := hl7v2.ParseCX(f.Rep(i))
+		id := strings.TrimSpace(cx.ID)
+		if id == "" || id == `""` {
+			continue
+		}
+		typ := strings.ToUpper(strings.TrimSpace(cx.IDType))
+		auth := strings.ToUpper(strings.TrimSpace(cx.AssigningAuthority.Namespace))
+		if auth == "" {
+			auth = strings.ToUpper(strings.TrimSpace(cx.AssigningAuthority.UniversalID))
+		}
+		switch {
+		case typ == "SR" && c.Has("iis"):
+			if len(c.IISAuthorities) > 0 && !sources.ContainsFold(c.IISAuthorities, auth, cx.AssigningAuthority.UniversalID) {
+				continue
+			}
+			if len(c.IISAuthorities) > 0 {
+				auth = "" // every configured authority is the same registry
+			}
+			dst = append(dst, sources.PrefixIIS+auth+"|"+id)
+		case c.Has("mrn") && sources.ContainsFold(c.MRNTypes, typ, ""):
+			if facility == "" {
+				facility = auth
+			}
+			if facility == "" {
+				continue
+			}
+			dst = append(dst, sources.PrefixMRN+facility+"|"+typ+"|"+id)
+		}
+	}
+	if c.Has("demographics") {
+		if k := demoKey(c, pid); k != "" {
+			dst = append(dst, k)
+		}
+	}
+	return dst
+}
+
+func demoKey(c sources.IdentityConfig, pid hl7v2.Segment) string {
+	name := hl7v2.ParseXPN(pid.Field(5).Rep(1))
+	family, given := sources.NormName(name.Family), sources.NormName(name.Given)
+	if family == "" || given == "" || c.Placeholder(given) {
+		return ""
+	}
+	dob := strings.TrimSpace(pid.Field(7).Rep(1).Component(1).String())
+	if len(dob) < 8 || !sources.AllDigits(dob[:8]) {
+		return ""
+	}
+	sex := strings.ToUpper(strings.TrimSpace(pid.Field(8).Rep(1).Component(1).String()))
+	if sex == "" || sex == `""` {
+		return ""
+	}
+	return sources.PrefixDemo + family + "|" + given + "|" + dob[:8] + "|" + sex
+}
