@@ -9,18 +9,26 @@ import (
 	"strings"
 	"time"
 
+	sqlsrc "iisbridge/sources/sql"
 	"iisbridge/sources/synth"
 )
 
 func init() {
 	register(&command{
 		Name:  "gen",
-		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR]",
+		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--roster N] [--sql DSN [--driver D]]",
 		Short: "write a synthetic IIS message archive, and its truth beside it in DIR.truth.json (demo data, benchmark fixture)",
 		Run:   runGen,
 		Long: `The archive folder holds only archives (so it can be indexed or served as it is);
 the generator's truth (every person, dose and broken record: the tests' oracle) is
-written beside it, to DIR.truth.json unless --truth says otherwise.`,
+written beside it, to DIR.truth.json unless --truth says otherwise.
+
+With --sql DSN the same world (same seed and flags: same people, doses, updates and
+deletes; merged duplicates besides) is also written into the default legacy IIS schema
+in that database, which must not hold its tables yet (README: Relational sources). The
+driver comes from --driver (sqlite, mysql, pgx) or the DSN's scheme (mysql://, mariadb://,
+postgres://, sqlite:, or a file path); ${NAME} in the DSN is read from the environment.
+Without --out the archive is written to a temporary folder and removed.`,
 	})
 }
 
@@ -34,9 +42,26 @@ func runGen(args []string) int {
 	perFraming := fs.Int("files-per-framing", 1, "files written for each framing")
 	out := fs.String("out", "gen-out", "output `dir`ectory (archives only)")
 	truthPath := fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
+	sqlDSN := fs.String("sql", "", "also write the world into this database (default legacy IIS schema)")
+	sqlDriver := fs.String("driver", "", "the --sql database's driver: sqlite, mysql, pgx (default: from the DSN)")
 	rosterRows := fs.Int("roster", 0, "also write a roster of N rows (with errors and non-members) to DIR.roster.csv, its truth to DIR.roster.truth.csv")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	outGiven := false
+	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
+	named := filepath.Clean(*out) // DIR as given: --roster's files go beside it even when --sql stages the archive elsewhere
+	if *sqlDSN != "" && !outGiven {
+		if *truthPath == "" {
+			*truthPath = filepath.Clean(*out) + ".truth.json"
+		}
+		tmp, err := os.MkdirTemp("", "iisbridge-gen-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge gen: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		*out = filepath.Join(tmp, "archive")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "iisbridge gen: unexpected argument %q\n", fs.Arg(0))
@@ -111,8 +136,18 @@ func runGen(args []string) int {
 		fmt.Println("  " + f)
 	}
 	fmt.Println("truth: " + *truthPath)
+	if *sqlDSN != "" {
+		start := time.Now()
+		ls, where, err := sqlsrc.LoadDSN(cmdContext(), *sqlDriver, *sqlDSN, *truthPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "iisbridge gen: --sql: %v\n", err)
+			return 1
+		}
+		fmt.Printf("wrote the world into %s: %d persons (%d merged duplicates besides), %d vaccinations, %d rows (%.1fs)\n",
+			where, ls.Persons, ls.Merged, ls.Vaccinations, ls.Rows, time.Since(start).Seconds())
+	}
 	if *rosterRows > 0 {
-		if err := writeRoster(*truthPath, filepath.Clean(*out), *seed, *rosterRows); err != nil {
+		if err := writeRoster(*truthPath, named, *seed, *rosterRows); err != nil {
 			fmt.Fprintf(os.Stderr, "iisbridge gen: roster: %v\n", err)
 			return 1
 		}
