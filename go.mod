@@ -1,4 +1,4 @@
-module iisbridge
+module github.com/iisbridge/iisbridge
 
 go 1.26.8
 

@@ -43,13 +43,13 @@ import (
 	"strings"
 	"sync"
 
-	"iisbridge/diag"
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
-	"iisbridge/mapping"
-	"iisbridge/mapping/mapdiff"
-	"iisbridge/sources"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping/mapdiff"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 //go:embed static

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/mapping"
-	"iisbridge/mapping/mapdiff"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping/mapdiff"
 )
 
 // cvxDisplayRule is the default mapping's rule for the CVX display; the

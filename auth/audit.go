@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // The audit log rotates at defaultAuditMax bytes and keeps defaultAuditKeep

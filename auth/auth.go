@@ -55,9 +55,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/auth/scope"
-	"iisbridge/config"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/auth/scope"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // Limits and lifetimes (see the package comment).

@@ -7,8 +7,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"iisbridge/auth/scope"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/auth/scope"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // metricsPath is the operators' scrape route (outside the FHIR base).

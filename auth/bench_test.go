@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 // BenchmarkAuthorize is the cost the resource server adds per request

@@ -27,11 +27,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/auth"
-	"iisbridge/config"
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/auth"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // fakeExporter serves four Patients with one Immunization each.

@@ -18,8 +18,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/server"
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 func TestCacheTTL(t *testing.T) {

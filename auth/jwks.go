@@ -18,7 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 // JWKS fetching limits (see the package comment).

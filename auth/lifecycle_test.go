@@ -17,8 +17,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/auth"
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/auth"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 // TestReplayCacheSurvivesRestart: a jti used before a restart is still

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/server"
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 // urlKeyFile holds the HMAC key of signed file URLs; urlKeyFile+".1" the

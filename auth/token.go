@@ -15,8 +15,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"iisbridge/auth/scope"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/auth/scope"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient"
 )
 
 // BenchmarkExportDownload measures the client's download path (receive,

@@ -16,8 +16,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/bulkclient"
-	"iisbridge/bulkclient/bulkclienttest"
+	"github.com/iisbridge/iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient/bulkclienttest"
 )
 
 // registered makes a key and the server options registering it.

@@ -17,7 +17,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient"
 )
 
 // keygen's files load back, and what the private key signs the

@@ -20,9 +20,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/auth/scope"
-	"iisbridge/diag"
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/auth/scope"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 // Defaults used when a key is absent.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // The identity section is checked against index.IdentityConfig's keys:

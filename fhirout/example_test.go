@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 func ExampleObject() {

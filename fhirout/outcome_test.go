@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
 )
 
 func TestOperationOutcome(t *testing.T) {

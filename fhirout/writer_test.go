@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
 )
 
 func patient(id string) *Object {

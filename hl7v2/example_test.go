@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 func Example() {

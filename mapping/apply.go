@@ -11,8 +11,8 @@ import (
 	"time"
 	"unsafe"
 
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 type mappingImpl struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // benchVXU is a typical ~1 KB VXU: one patient, two doses.

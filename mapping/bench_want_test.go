@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // benchVXU8 is a VXU resending a person's history: 8 ORDER groups, six

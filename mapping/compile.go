@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 type position struct{ line, col int }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/hl7v2"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // conformance checks every resource the default mapping makes of one

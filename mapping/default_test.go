@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 func applyDefault(t *testing.T, name string) Output {

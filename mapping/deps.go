@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // Dependencies is what one resource definition of a mapping reads, worked

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // covers reports whether a Dependencies list reads field (SEG-F) or one

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // The differential test compares what the default mapping makes of the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // The hand-written matchers and allocation-free functions agree with

@@ -7,9 +7,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/diag"
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/r4"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/r4"
 )
 
 // The exclude: list names FHIR elements a jurisdiction must not share:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // An expression is the value side of a rule: a source path, a literal, a

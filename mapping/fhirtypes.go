@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/r4"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/r4"
 )
 
 // elemKind is the JSON type a rule's value takes, from the FHIR element type.

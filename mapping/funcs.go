@@ -13,7 +13,7 @@ import (
 	"time"
 	"unsafe"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // Func is one mapping function. Its name, parameters and doc are declared

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/hl7v2"
 )
 
 // FuzzApply feeds the default mapping mutated messages: Apply must not

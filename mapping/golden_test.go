@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Field-level golden tests of the default mapping: one v2 input, the FHIR

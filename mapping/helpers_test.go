@@ -11,9 +11,9 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // msg parses a message written with \n between segments.

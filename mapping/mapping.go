@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"iisbridge/diag"
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Mapping is a compiled mapping: validated once, applied per record,

@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // Reduction declares how the resources of one type are reduced across a

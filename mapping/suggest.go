@@ -3,8 +3,8 @@ package mapping
 import (
 	"sort"
 
-	"iisbridge/diag"
-	"iisbridge/fhirout/r4"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/fhirout/r4"
 )
 
 // The "did you mean" helpers of mapping problems, each over the registry

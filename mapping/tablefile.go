@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/diag"
+	"github.com/iisbridge/iisbridge/diag"
 )
 
 // BuiltinPrefix in a table's file: names a code table shipped in the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 const unbuiltMsg = `

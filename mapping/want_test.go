@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Want lets the history reduction map only the doses it keeps: each ORDER

@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/diag"
+	"github.com/iisbridge/iisbridge/diag"
 )
 
 // Config is the matcher's YAML configuration; default.yaml (embedded) is

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/diag"
+	"github.com/iisbridge/iisbridge/diag"
 )
 
 func TestJaroWinkler(t *testing.T) {

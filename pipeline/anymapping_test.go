@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/mapping"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // copyDefault writes the embedded default mapping and its tables into a

@@ -19,7 +19,7 @@ import (
 	"context"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // Query selects what an export contains. Zero values mean "no limit".

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/mapping"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // Set IISBRIDGE_WRITE_BASELINE=1 to write the baselines instead of

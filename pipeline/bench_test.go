@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 type discard struct{ n int64 }

@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/mapping"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // exportConformant checks what an export emitted after merging and

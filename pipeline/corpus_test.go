@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // corpusDir finds the shared real-world corpus: $IISBRIDGE_CORPUS, else

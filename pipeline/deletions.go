@@ -3,7 +3,7 @@ package pipeline
 import (
 	"time"
 
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // formerDeleted lists, in a _since export, the Immunizations of the

@@ -18,7 +18,7 @@ func TestNoSourceAdapterDependency(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if dep == "iisbridge/sources/v2archive" {
+		if dep == "github.com/iisbridge/iisbridge/sources/v2archive" {
 			t.Errorf("pipeline or index depends on %s", dep)
 		}
 	}

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // doseRec is one Immunization as one message reported it.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // faultWorld writes a.hl7 (four persons, one VXU each, the 2nd and 3rd

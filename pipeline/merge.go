@@ -3,7 +3,7 @@ package pipeline
 import (
 	"strings"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // MergePatients merges the Patient resources mapped from one person's

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/sources"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 func obj(t *testing.T, s string) *fhirout.Object {

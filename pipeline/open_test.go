@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"iisbridge/mapping"
-	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // openOptions are what the tests open a pipeline over v2 archives with

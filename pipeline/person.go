@@ -5,10 +5,10 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
-	"iisbridge/mapping"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // record is one resource as one message's mapping gave it.

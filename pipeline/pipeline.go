@@ -19,10 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/sources"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // Options configure a Pipeline.

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // memSink keeps what an export sends.

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // persons exports every person. With several CPUs, persons are read,

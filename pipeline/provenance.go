@@ -5,8 +5,8 @@ import (
 	"sort"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // Provenance names the source messages behind one resource: target the

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // A reducer folds the records of one resource type of one person (oldest

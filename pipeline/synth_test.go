@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/synth/synthtest"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth/synthtest"
 )
 
 // genWorld writes a synthetic archive and opens a pipeline over it.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // BenchmarkSink measures the server's per-resource cost (type check,

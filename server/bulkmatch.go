@@ -43,9 +43,9 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/match"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 const (

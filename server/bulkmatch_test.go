@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 func matchInput(id, given, family, birth, gender, zip string) map[string]any {

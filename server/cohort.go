@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // Criteria-based Groups (Bulk Data STU3 Bulk Cohort API, FMM 1).

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // elementSpec is a parsed _elements: top-level elements to keep, for all

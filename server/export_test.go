@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 var allIDs = []string{

@@ -25,8 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // faultHelperEnv makes the test binary run a bare server process (see

@@ -19,7 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"modernc.org/sqlite"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 func removeAll(dir string) error { return os.RemoveAll(dir) }

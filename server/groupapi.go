@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // The Group API: read and search for every Group a client may see, and

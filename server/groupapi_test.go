@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // clock is a settable time source for the server.

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // Group/[id]/$export semantics:

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // groupRoutes adds the Group write routes (reads are in Handler).

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"time"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // GroupIdentifierSystem names the organization key in Group.identifier

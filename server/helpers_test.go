@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // fakeExporter serves a small, realistic registry: Patients with

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 var (

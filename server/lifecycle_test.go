@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // blockingHarness starts a server whose exporter waits until released.

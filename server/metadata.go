@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // Canonicals of the Bulk Data IG.

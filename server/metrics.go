@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // Metrics are the process's Prometheus metrics, served at /metrics. One

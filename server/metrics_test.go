@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // scrape parses /metrics with the Prometheus text parser.

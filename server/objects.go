@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 // File URL modes of a job whose files live in an object store.

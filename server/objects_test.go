@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/storage"
-	"iisbridge/storage/storagetest"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/storage"
+	"github.com/iisbridge/iisbridge/storage/storagetest"
 )
 
 func openObjectStore(t *testing.T, c storage.Config) storage.Store {

@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // Export levels.

@@ -102,9 +102,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"iisbridge/fhirout"
-	"iisbridge/match"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // Options configure a Server. Zero values take the defaults noted.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // lookupJob finds the request's job for its client; anything the client

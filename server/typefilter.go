@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // typeFilters holds the parsed _typeFilter queries: several for one type

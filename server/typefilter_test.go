@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 func TestDateRange(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // What a job does when its exporter could not read part of the source

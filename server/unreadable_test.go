@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // lossyExporter exports like the fake one, then reports records it could

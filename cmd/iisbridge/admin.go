@@ -16,10 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"iisbridge/admin"
-	"iisbridge/config"
-	"iisbridge/mapping"
-	"iisbridge/mapping/mapdiff"
+	"github.com/iisbridge/iisbridge/admin"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping/mapdiff"
 )
 
 // adminTokenEnv holds the admin page's token (preferred to --token, which

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 func TestAdminCommand(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"iisbridge/auth"
-	"iisbridge/config"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/auth"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 func init() {

@@ -18,8 +18,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"iisbridge/config"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // TestServeWithAuth: serve with auth.clients uses SMART Backend Services:

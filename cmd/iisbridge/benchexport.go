@@ -17,12 +17,12 @@ import (
 	"sync"
 	"time"
 
-	"iisbridge/config"
-	"iisbridge/fhirout"
-	"iisbridge/pipeline"
-	"iisbridge/server"
-	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func init() {

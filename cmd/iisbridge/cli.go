@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"iisbridge/diag"
+	"github.com/iisbridge/iisbridge/diag"
 )
 
 // exitInterrupted is the exit status after SIGINT or SIGTERM (128+2, as a

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/term"
 
-	"iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient"
 )
 
 func init() {

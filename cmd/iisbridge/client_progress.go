@@ -8,7 +8,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient"
 )
 
 // Progress of `client export` on stderr: a bar on a terminal, plain

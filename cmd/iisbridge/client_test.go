@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/bulkclient"
-	"iisbridge/bulkclient/bulkclienttest"
-	"iisbridge/config"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/bulkclient"
+	"github.com/iisbridge/iisbridge/bulkclient/bulkclienttest"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // runExport runs `client export` with args and returns its exit code,

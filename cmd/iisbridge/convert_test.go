@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
 )
 
 func runCmd(t *testing.T, fn func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {

@@ -25,11 +25,11 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/config"
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/server"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/synth/synthtest"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth/synthtest"
 )
 
 // startBridge opens cfg's bridge behind an httptest server on loopback

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/config"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // rawExport kicks off a system export and polls it to its end, returning

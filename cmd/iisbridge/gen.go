@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	sqlsrc "iisbridge/sources/sql"
-	"iisbridge/sources/synth"
+	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 func init() {

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	sqlsrc "iisbridge/sources/sql"
-	"iisbridge/sources/synth"
+	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 func TestGenCommand(t *testing.T) {

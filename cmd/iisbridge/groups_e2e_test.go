@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout/fhirtest"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // TestEndToEndClientGroups: a partner builds its own Group over HTTP from

@@ -10,9 +10,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"iisbridge/mapping"
-	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func init() {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // An interrupted convert leaves no partial NDJSON that could pass for a

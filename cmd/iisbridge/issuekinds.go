@@ -5,8 +5,8 @@ import (
 	"io"
 	"sort"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping/mapdiff"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping/mapdiff"
 )
 
 // issueKinds counts, per kind of warning and of error, the records

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 func TestIssueKinds(t *testing.T) {

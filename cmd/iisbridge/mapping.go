@@ -11,9 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"iisbridge/hl7v2"
-	"iisbridge/mapping"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func init() {

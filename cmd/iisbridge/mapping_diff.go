@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"iisbridge/mapping/mapdiff"
+	"github.com/iisbridge/iisbridge/mapping/mapdiff"
 )
 
 func init() {

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"iisbridge/diag"
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 func init() {

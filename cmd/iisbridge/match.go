@@ -9,10 +9,10 @@ import (
 	"os"
 	"strings"
 
-	"iisbridge/match"
-	"iisbridge/match/roster"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/synth/synthtest"
+	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/match/roster"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth/synthtest"
 )
 
 func init() {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // TestMatchCommand runs the whole chain a user runs: gen --roster, convert,

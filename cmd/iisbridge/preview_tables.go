@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // previewOptions are mapping preview's display choices.

@@ -8,9 +8,9 @@ import (
 	"os"
 	"time"
 
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/pipeline"
 )
 
 // writerSink sends an export to convert's writer: resources and

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/config"
-	"iisbridge/server"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
 )
 
 // A reloadHook is one part of a running server that follows its

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 type lockedBuf struct {

@@ -19,15 +19,15 @@ import (
 	"syscall"
 	"time"
 
-	"iisbridge/auth"
-	"iisbridge/config"
-	"iisbridge/fhirout"
-	"iisbridge/mapping"
-	"iisbridge/pipeline"
-	"iisbridge/server"
-	"iisbridge/sources/index"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/auth"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func init() {

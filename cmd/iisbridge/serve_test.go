@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/config"
-	"iisbridge/pipeline"
-	"iisbridge/sources/index"
-	"iisbridge/sources/synth"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func TestServeRefusesUnauthenticatedNonLoopback(t *testing.T) {

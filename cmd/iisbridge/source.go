@@ -1,10 +1,10 @@
 package main
 
 import (
-	"iisbridge/mapping"
-	"iisbridge/pipeline"
-	"iisbridge/sources/index"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/pipeline"
+	"github.com/iisbridge/iisbridge/sources/index"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // archiveSetup is how a command reads v2 archives: the one place that

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"iisbridge/config"
-	"iisbridge/server"
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/server"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 // exportStorage opens the object stores the config names: the server's

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"iisbridge/config"
-	"iisbridge/storage"
-	"iisbridge/storage/storagetest"
+	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/storage"
+	"github.com/iisbridge/iisbridge/storage/storagetest"
 )
 
 // `iisbridge client export` and a plain HTTP GET with no token fetch every

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"iisbridge/config"
+	"github.com/iisbridge/iisbridge/config"
 )
 
 // The resource types served follow the live mapping: a mapping that adds

@@ -18,9 +18,9 @@ import (
 
 	"golang.org/x/term"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 func init() {

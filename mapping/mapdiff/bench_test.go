@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // BenchmarkCompare: one message mapped by both mappings and compared

@@ -22,11 +22,11 @@ import (
 	"sort"
 	"strings"
 
-	"iisbridge/fhirout"
-	"iisbridge/hl7v2"
-	"iisbridge/mapping"
-	"iisbridge/sources"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // Record is one sampled message.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/hl7v2"
-	"iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // archives are the test messages of the mapping and cmd packages.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // BenchmarkRoster matches 100,000 roster rows against a population of

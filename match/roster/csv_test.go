@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 func TestCSVRoundTrip(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // Tally counts outcomes of the rows of one kind.

@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"iisbridge/match"
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // FromSynth is the registry side of a synthetic IIS world: one record per

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // Kinds of roster rows, as the truth names them. The member kinds carry

@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // Columns are the roster columns, in the order Write puts them.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // population builds n persons of seed into a fresh MemStore.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/match"
+	"github.com/iisbridge/iisbridge/match"
 )
 
 // plain hides a store's type: Match takes the Candidates interface path.

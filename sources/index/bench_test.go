@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // BenchmarkIndex indexes a generated archive of 20,000 messages (msh

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // UpdateStats says what one Update did.

@@ -1,6 +1,6 @@
 package index
 
-import "iisbridge/sources"
+import "github.com/iisbridge/iisbridge/sources"
 
 // IdentityConfig says how records are tied to persons (sources.IdentityConfig):
 // the source applies its rules, the index hashes Patient ids with its salt.

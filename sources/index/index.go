@@ -58,7 +58,7 @@ import (
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Options tune an Index.

@@ -2,7 +2,7 @@ package index
 
 import (
 	"context"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 	"os"
 	"path/filepath"
 	"strings"

@@ -5,14 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // fourVXU writes an archive whose 2nd and 3rd messages have the same

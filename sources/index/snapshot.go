@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Snapshot is a consistent read view of the index (one SQLite read

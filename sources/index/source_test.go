@@ -1,6 +1,6 @@
 package index
 
-import "iisbridge/sources/v2archive"
+import "github.com/iisbridge/iisbridge/sources/v2archive"
 
 // open opens an index over v2 archives (the source the tests index),
 // with the identity rules of o.

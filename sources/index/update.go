@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // writer batches inserts: one transaction per BatchSize items, stamped

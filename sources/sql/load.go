@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // LoadSummary counts what Load wrote.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/diag"
+	"github.com/iisbridge/iisbridge/diag"
 )
 
 // scanAll reads every record and the problems.

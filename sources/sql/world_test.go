@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // dump writes a record out whole: every row, every column, NULLs marked.

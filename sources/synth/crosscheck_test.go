@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources/v2archive"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // TestArchiveReaderAgrees reads every file with the project's archive

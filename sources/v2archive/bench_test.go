@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"iisbridge/sources/v2archive/internal/archivegen"
+	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
 )
 
 // BenchmarkReader reads an 8 MB archive of ~1 KB VXU messages in mixed

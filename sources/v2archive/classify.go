@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // classify reads the few fields the index needs of a parsed message:

@@ -1,6 +1,6 @@
 package v2archive
 
-import "iisbridge/sources"
+import "github.com/iisbridge/iisbridge/sources"
 
 // DataHash is sources.DataHash (the checksum re-reads are checked with).
 func DataHash(data []byte) uint64 { return sources.DataHash(data) }

@@ -4,8 +4,8 @@ import (
 	"reflect"
 	"testing"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 func pidSeg(t *testing.T, pid string) hl7v2.Segment {

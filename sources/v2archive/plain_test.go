@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/sources"
-	"iisbridge/sources/v2archive/internal/archivegen"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
 )
 
 // TestPlainSpanFastPath: re-reading a span through the fast path gives the

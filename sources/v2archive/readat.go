@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // ReadAt reads the message at loc again, as Next returned it (less the

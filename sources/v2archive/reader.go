@@ -49,8 +49,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Options tune a Reader. The zero value is usable.

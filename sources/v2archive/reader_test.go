@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // got is a copy of one Item, safe to keep after Next.

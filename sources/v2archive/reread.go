@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Rereader reads indexed messages again, as ReadAt does, but keeps the

@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Source is the v2 archive adapter of the sources.Source contract:

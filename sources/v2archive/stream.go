@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"iisbridge/hl7v2"
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // stream turns the tokens of one input (a file, stdin, one gzip stream)

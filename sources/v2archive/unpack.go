@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 
-	"iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Gzip expansion limits: a gzip input that decompresses to more than

@@ -26,7 +26,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"iisbridge/storage"
+	"github.com/iisbridge/iisbridge/storage"
 )
 
 // Azurite's well-known development account (published in its documentation).

@@ -5,7 +5,7 @@ package synthtest
 import (
 	"fmt"
 
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 // Keys are the identifier keys of a truth person: "MR|<mrn>" for each

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
 func TestMatchPatients(t *testing.T) {

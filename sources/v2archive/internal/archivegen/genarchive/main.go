@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"iisbridge/sources/v2archive/internal/archivegen"
+	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
 )
 
 func main() {
