@@ -264,8 +264,19 @@ func TestServeNotReadyWhileIndexingThenInterrupted(t *testing.T) {
 	if r, b := get(t, base+"/healthz"); r.StatusCode != 200 {
 		t.Errorf("/healthz while indexing: %d %s", r.StatusCode, b)
 	}
-	if r, b := get(t, base+"/readyz"); r.StatusCode != 503 || !strings.Contains(b, "indexing") {
-		t.Errorf("/readyz while indexing: %d %q", r.StatusCode, b)
+	// The listening line comes just before the indexing phase begins:
+	// /readyz says "starting" for that moment.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r, b := get(t, base+"/readyz")
+		if r.StatusCode != 503 {
+			t.Fatalf("/readyz while indexing: %d %q", r.StatusCode, b)
+		}
+		if strings.Contains(b, "indexing") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never said indexing: %q", b)
+		}
 	}
 	if r, b := get(t, base+"/fhir/Patient/$export"); r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(b, `"OperationOutcome"`) {
 		t.Errorf("export while indexing: %d Retry-After %q %s", r.StatusCode, r.Header.Get("Retry-After"), b)

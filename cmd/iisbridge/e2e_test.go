@@ -162,8 +162,8 @@ func (c *bulkClient) kickoff(method, u string, body []byte) (string, *manifest) 
 	if !strings.HasPrefix(status, c.base+"/") {
 		c.t.Fatalf("kick-off %s: Content-Location %q is not under the base URL", path, status)
 	}
-	wait, _ := retryAfter(resp) // optional at kick-off: poll at once
-	deadline := time.Now().Add(30 * time.Second)
+	wait, _ := retryAfter(resp)                   // optional at kick-off: poll at once
+	deadline := time.Now().Add(120 * time.Second) // generous: CI may share the machine
 	for polls := 1; ; polls++ {
 		time.Sleep(wait)
 		if time.Now().After(deadline) {
