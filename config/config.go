@@ -204,30 +204,30 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		return nil, &Error{Problems: []Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
-	v := &validator{file: path}
+	v := &validator{diag.YAMLChecker{File: path}}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	v.checkKeys(doc, schema, "")
+	v.CheckKeys(doc, schema, "")
 	c := &Config{File: path}
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, m := range te.Errors {
-				v.addLine(m)
+				v.AddDecodeError(m)
 			}
 		} else {
-			v.add(doc, "%v", err)
+			v.Add(doc, "%v", err)
 		}
 	}
-	if len(v.problems) == 0 {
+	if len(v.Problems) == 0 {
 		c.applyDefaults()
 		c.resolvePaths(filepath.Dir(path))
 		v.validate(c, doc)
 	}
-	if len(v.problems) > 0 {
-		return nil, &Error{Problems: v.problems}
+	if len(v.Problems) > 0 {
+		return nil, &Error{Problems: v.Problems}
 	}
 	return c, nil
 }
@@ -266,74 +266,8 @@ var storageKeys = map[string]any{
 	"credentials_file": nil, "service_account": nil, "anonymous": nil, "file_urls": nil, "url_ttl": nil,
 }
 
-type validator struct {
-	file     string
-	problems []Problem
-}
-
-func (v *validator) add(n *yaml.Node, format string, args ...any) {
-	p := Problem{File: v.file, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		p.Line, p.Col = n.Line, n.Column
-	}
-	v.problems = append(v.problems, p)
-}
-
-var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-// addLine turns a yaml.v3 "line N: msg" type error into a Problem.
-func (v *validator) addLine(m string) {
-	if g := lineMsg.FindStringSubmatch(m); g != nil {
-		l, _ := strconv.Atoi(g[1])
-		v.problems = append(v.problems, Problem{File: v.file, Line: l, Col: 1, Msg: g[2]})
-		return
-	}
-	v.problems = append(v.problems, Problem{File: v.file, Msg: m})
-}
-
-func (v *validator) checkKeys(n *yaml.Node, spec any, path string) {
-	switch s := spec.(type) {
-	case string: // free-form
-		return
-	case map[string]any:
-		if elem, ok := s["[]"]; ok {
-			if n.Kind != yaml.SequenceNode {
-				if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-					v.add(n, "%s: want a list", path)
-				}
-				return
-			}
-			for i, c := range n.Content {
-				v.checkKeys(c, elem, fmt.Sprintf("%s[%d]", path, i))
-			}
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				v.add(n, "%s: want a mapping", strings.TrimPrefix(path, "."))
-			}
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			sub, ok := s[k.Value]
-			if !ok {
-				v.add(k, "unknown key %q%s", k.Value, where(path))
-				continue
-			}
-			if sub != nil {
-				v.checkKeys(val, sub, path+"."+k.Value)
-			}
-		}
-	}
-}
-
-func where(path string) string {
-	if path == "" {
-		return ""
-	}
-	return " in " + strings.TrimPrefix(path, ".")
-}
+// validator collects the file's problems (diag.YAMLChecker).
+type validator struct{ diag.YAMLChecker }
 
 // node finds the value node at a key path (list indexes as ints), or the
 // nearest ancestor found, so a problem still points somewhere useful.
@@ -434,77 +368,77 @@ var groupID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 func (v *validator) validate(c *Config, doc *yaml.Node) {
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		v.add(node(doc, "listen"), "listen: want HOST:PORT: %v", err)
+		v.Add(node(doc, "listen"), "listen: want HOST:PORT: %v", err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		v.add(node(doc, "listen"), "listen: bad port %q", port)
+		v.Add(node(doc, "listen"), "listen: bad port %q", port)
 	}
 	if host, _, err := net.SplitHostPort(c.Listen); err == nil && c.baseDefaulted {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			v.add(node(doc, "listen"), "base_url is required when listening on all interfaces (%s): clients need a reachable URL", c.Listen)
+			v.Add(node(doc, "listen"), "base_url is required when listening on all interfaces (%s): clients need a reachable URL", c.Listen)
 		}
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		v.add(node(doc, "base_url"), "base_url: want an absolute http(s) URL without query, e.g. https://iis.example.org/fhir")
+		v.Add(node(doc, "base_url"), "base_url: want an absolute http(s) URL without query, e.g. https://iis.example.org/fhir")
 	}
 	if c.Manifest != "stu2" && c.Manifest != "stu4" {
-		v.add(node(doc, "manifest"), "manifest: want stu2 or stu4, not %q", c.Manifest)
+		v.Add(node(doc, "manifest"), "manifest: want stu2 or stu4, not %q", c.Manifest)
 	}
 	if parent := filepath.Dir(filepath.Clean(c.DataDir)); !isDir(parent) {
-		v.add(node(doc, "data_dir"), "data_dir: parent directory %s does not exist", parent)
+		v.Add(node(doc, "data_dir"), "data_dir: parent directory %s does not exist", parent)
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
 		n := node(doc, "sources", i)
 		if s.Name == "" {
-			v.add(n, "sources[%d]: name is required", i)
+			v.Add(n, "sources[%d]: name is required", i)
 		} else if names[s.Name] {
-			v.add(node(doc, "sources", i, "name"), "sources[%d]: duplicate name %q", i, s.Name)
+			v.Add(node(doc, "sources", i, "name"), "sources[%d]: duplicate name %q", i, s.Name)
 		}
 		names[s.Name] = true
 		if s.Kind != "v2archive" {
-			v.add(node(doc, "sources", i, "kind"), "sources[%d]: kind %q is not supported (want v2archive)", i, s.Kind)
+			v.Add(node(doc, "sources", i, "kind"), "sources[%d]: kind %q is not supported (want v2archive)", i, s.Kind)
 		}
 		if len(s.Paths) == 0 {
-			v.add(n, "sources[%d]: paths: at least one file or glob is required", i)
+			v.Add(n, "sources[%d]: paths: at least one file or glob is required", i)
 		}
 		for j, p := range s.Paths {
 			m, err := filepath.Glob(p)
 			switch {
 			case err != nil:
-				v.add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: bad glob: %v", i, j, err)
+				v.Add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: bad glob: %v", i, j, err)
 			case len(m) == 0:
-				v.add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: no file matches %s", i, j, p)
+				v.Add(node(doc, "sources", i, "paths", j), "sources[%d].paths[%d]: no file matches %s", i, j, p)
 			}
 		}
 		if s.Mapping != "" {
 			if _, err := os.Stat(s.Mapping); err != nil {
-				v.add(node(doc, "sources", i, "mapping"), "sources[%d].mapping: %v", i, err)
+				v.Add(node(doc, "sources", i, "mapping"), "sources[%d].mapping: %v", i, err)
 			}
 		}
 	}
 	j := c.Jobs
 	pos := func(k string) *yaml.Node { return node(doc, "jobs", k) }
 	if j.Concurrency < 1 || j.Concurrency > 256 {
-		v.add(pos("concurrency"), "jobs.concurrency: want 1..256, not %d", j.Concurrency)
+		v.Add(pos("concurrency"), "jobs.concurrency: want 1..256, not %d", j.Concurrency)
 	}
 	if j.PerClient < 1 {
-		v.add(pos("per_client"), "jobs.per_client: want at least 1, not %d", j.PerClient)
+		v.Add(pos("per_client"), "jobs.per_client: want at least 1, not %d", j.PerClient)
 	}
 	if j.MaxResources < 1 {
-		v.add(pos("max_resources_per_file"), "jobs.max_resources_per_file: want at least 1")
+		v.Add(pos("max_resources_per_file"), "jobs.max_resources_per_file: want at least 1")
 	}
 	if j.MaxBytes < 4096 {
-		v.add(pos("max_bytes_per_file"), "jobs.max_bytes_per_file: want at least 4096")
+		v.Add(pos("max_bytes_per_file"), "jobs.max_bytes_per_file: want at least 4096")
 	}
 	v.duration(j.Expiry, "jobs.expiry", time.Minute, 0)
 	v.duration(j.RetryAfter, "jobs.retry_after", time.Second, 120*time.Second)
 	if j.RetryAfter.Duration%time.Second != 0 {
-		v.add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
+		v.Add(&yaml.Node{Line: j.RetryAfter.line, Column: j.RetryAfter.col}, "jobs.retry_after: want whole seconds (Retry-After is an integer)")
 	}
 	v.duration(j.GroupRefresh, "jobs.group_refresh", time.Second, 0)
 	v.duration(j.GroupInactiveAfter, "jobs.group_inactive_after", 24*time.Hour, 0)
 	if j.OnUnreadable != "fail" && j.OnUnreadable != "warn" {
-		v.add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
+		v.Add(pos("on_unreadable"), "jobs.on_unreadable: want fail or warn, not %q", j.OnUnreadable)
 	}
 	hc := c.HTTP
 	v.duration(hc.ReadHeaderTimeout, "http.read_header_timeout", time.Second, time.Hour)
@@ -512,55 +446,55 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 	v.duration(hc.WriteTimeout, "http.write_timeout", time.Second, time.Hour)
 	v.duration(hc.IdleTimeout, "http.idle_timeout", time.Second, time.Hour)
 	if n := hc.MaxConnsPerClient; n != nil && (*n < 1 || *n > 100000) {
-		v.add(node(doc, "http", "max_conns_per_client"), "http.max_conns_per_client: want 1..100000, not %d", *n)
+		v.Add(node(doc, "http", "max_conns_per_client"), "http.max_conns_per_client: want 1..100000, not %d", *n)
 	}
 
 	ids := map[string]bool{}
 	for i, cl := range c.Auth.Clients {
 		n := node(doc, "auth", "clients", i)
 		if cl.ClientID == "" {
-			v.add(n, "auth.clients[%d]: client_id is required", i)
+			v.Add(n, "auth.clients[%d]: client_id is required", i)
 		} else if ids[cl.ClientID] {
-			v.add(node(doc, "auth", "clients", i, "client_id"), "auth.clients[%d]: duplicate client_id %q", i, cl.ClientID)
+			v.Add(node(doc, "auth", "clients", i, "client_id"), "auth.clients[%d]: duplicate client_id %q", i, cl.ClientID)
 		}
 		ids[cl.ClientID] = true
 		if (cl.JWKSURL == "") == (cl.JWKS == nil) {
-			v.add(n, "auth.clients[%d]: give exactly one of jwks_url and jwks", i)
+			v.Add(n, "auth.clients[%d]: give exactly one of jwks_url and jwks", i)
 		}
 		if cl.JWKSURL != "" {
 			if u, err := url.Parse(cl.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				v.add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want an absolute https URL", i)
+				v.Add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want an absolute https URL", i)
 			} else if u.Scheme == "http" && !cl.InsecureJWKSURL {
-				v.add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want https (insecure_jwks_url: true allows http, for tests)", i)
+				v.Add(node(doc, "auth", "clients", i, "jwks_url"), "auth.clients[%d].jwks_url: want https (insecure_jwks_url: true allows http, for tests)", i)
 			}
 		} else if cl.InsecureJWKSURL {
-			v.add(node(doc, "auth", "clients", i, "insecure_jwks_url"), "auth.clients[%d].insecure_jwks_url: only meaningful with jwks_url", i)
+			v.Add(node(doc, "auth", "clients", i, "insecure_jwks_url"), "auth.clients[%d].insecure_jwks_url: only meaningful with jwks_url", i)
 		}
 		if cl.JWKS != nil {
 			if _, ok := cl.JWKS["keys"].([]any); !ok {
-				v.add(node(doc, "auth", "clients", i, "jwks"), "auth.clients[%d].jwks: want a JWKS object with a keys list", i)
+				v.Add(node(doc, "auth", "clients", i, "jwks"), "auth.clients[%d].jwks: want a JWKS object with a keys list", i)
 			} else {
 				for k, msg := range CheckJWKS(cl.JWKS) {
-					v.add(node(doc, "auth", "clients", i, "jwks", "keys", k), "auth.clients[%d].jwks.keys[%d]: %s", i, k, msg)
+					v.Add(node(doc, "auth", "clients", i, "jwks", "keys", k), "auth.clients[%d].jwks.keys[%d]: %s", i, k, msg)
 				}
 			}
 		}
 		if len(cl.Scopes) == 0 {
-			v.add(n, "auth.clients[%d]: scopes: at least one scope is required", i)
+			v.Add(n, "auth.clients[%d]: scopes: at least one scope is required", i)
 		}
 		for j, sc := range cl.Scopes {
 			if _, err := scope.Parse(sc); err != nil {
-				v.add(node(doc, "auth", "clients", i, "scopes", j), "auth.clients[%d].scopes[%d]: %v", i, j, err)
+				v.Add(node(doc, "auth", "clients", i, "scopes", j), "auth.clients[%d].scopes[%d]: %v", i, j, err)
 			}
 		}
 		if len(cl.Groups) > 0 && (cl.SystemExport || cl.PatientExport) {
-			v.add(n, "auth.clients[%d]: system_export and patient_export reach every patient; a client bound to groups may not have them", i)
+			v.Add(n, "auth.clients[%d]: system_export and patient_export reach every patient; a client bound to groups may not have them", i)
 		}
 		if cl.Manifest != "" && cl.Manifest != "stu2" && cl.Manifest != "stu4" {
-			v.add(node(doc, "auth", "clients", i, "manifest"), "auth.clients[%d].manifest: want stu2 or stu4", i)
+			v.Add(node(doc, "auth", "clients", i, "manifest"), "auth.clients[%d].manifest: want stu2 or stu4", i)
 		}
 		if cl.FileURLs != "" && cl.FileURLs != "bearer" && cl.FileURLs != "signed" {
-			v.add(node(doc, "auth", "clients", i, "file_urls"), "auth.clients[%d].file_urls: want bearer or signed", i)
+			v.Add(node(doc, "auth", "clients", i, "file_urls"), "auth.clients[%d].file_urls: want bearer or signed", i)
 		}
 	}
 	v.storage(&c.Storage, doc, "storage")
@@ -570,33 +504,33 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		}
 	}
 	if f := c.Auth.FileURLs; f != "" && f != "bearer" && f != "signed" {
-		v.add(node(doc, "auth", "file_urls"), "auth.file_urls: want bearer or signed, not %q", f)
+		v.Add(node(doc, "auth", "file_urls"), "auth.file_urls: want bearer or signed, not %q", f)
 	}
 	if m := c.Auth.Metrics; m != "" && m != "token" && m != "open" {
-		v.add(node(doc, "auth", "metrics"), "auth.metrics: want token or open, not %q", m)
+		v.Add(node(doc, "auth", "metrics"), "auth.metrics: want token or open, not %q", m)
 	}
 	if a := c.Auth.AuditLog; a != "" && !isDir(filepath.Dir(a)) {
-		v.add(node(doc, "auth", "audit_log"), "auth.audit_log: directory %s does not exist", filepath.Dir(a))
+		v.Add(node(doc, "auth", "audit_log"), "auth.audit_log: directory %s does not exist", filepath.Dir(a))
 	}
 	gids := map[string]bool{}
 	for i := range c.Groups {
 		g := &c.Groups[i]
 		n := node(doc, "groups", i)
 		if g.Name == "" {
-			v.add(n, "groups[%d]: name is required", i)
+			v.Add(n, "groups[%d]: name is required", i)
 		}
 		if g.ID == "" {
 			g.ID = Slug(g.Name)
 		}
 		if !groupID.MatchString(g.ID) {
-			v.add(n, "groups[%d]: id %q is not a FHIR id ([A-Za-z0-9-.], 1..64)", i, g.ID)
+			v.Add(n, "groups[%d]: id %q is not a FHIR id ([A-Za-z0-9-.], 1..64)", i, g.ID)
 		} else if gids[g.ID] {
-			v.add(n, "groups[%d]: duplicate id %q", i, g.ID)
+			v.Add(n, "groups[%d]: duplicate id %q", i, g.ID)
 		}
 		gids[g.ID] = true
 		for j, m := range g.Members {
 			if !groupID.MatchString(m) {
-				v.add(node(doc, "groups", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
+				v.Add(node(doc, "groups", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
 			}
 		}
 	}
@@ -621,16 +555,16 @@ func (v *validator) storage(st *Storage, doc *yaml.Node, path ...any) {
 	at := func(key string) *yaml.Node { return node(doc, append(append([]any{}, path...), key)...) }
 	need := func(key, val string) {
 		if val == "" {
-			v.add(node(doc, path...), "%s: required for kind %s", name(key), st.Kind)
+			v.Add(node(doc, path...), "%s: required for kind %s", name(key), st.Kind)
 		}
 	}
 	switch st.Kind {
 	case "", "local":
 		if st.Dir != "" {
-			v.add(at("dir"), "%s: local export files live in data_dir; leave dir out", name("dir"))
+			v.Add(at("dir"), "%s: local export files live in data_dir; leave dir out", name("dir"))
 		}
 		if st.FileURLs != "" {
-			v.add(at("file_urls"), "%s: only for object stores (local files follow auth.file_urls)", name("file_urls"))
+			v.Add(at("file_urls"), "%s: only for object stores (local files follow auth.file_urls)", name("file_urls"))
 		}
 	case "s3":
 		need("bucket", st.Bucket)
@@ -640,17 +574,17 @@ func (v *validator) storage(st *Storage, doc *yaml.Node, path ...any) {
 	case "gcs":
 		need("bucket", st.Bucket)
 	default:
-		v.add(at("kind"), "%s: want local, s3, azblob or gcs, not %q", name("kind"), st.Kind)
+		v.Add(at("kind"), "%s: want local, s3, azblob or gcs, not %q", name("kind"), st.Kind)
 	}
 	if f := st.FileURLs; f != "" && f != "presigned" && f != "redirect" {
-		v.add(at("file_urls"), "%s: want presigned or redirect, not %q", name("file_urls"), f)
+		v.Add(at("file_urls"), "%s: want presigned or redirect, not %q", name("file_urls"), f)
 	}
 	v.duration(st.URLTTL, name("url_ttl"), time.Minute, 7*24*time.Hour)
 	if p := st.PartSize; p != 0 && (p < storage.MinPartSize || p > storage.MaxPartSize) {
-		v.add(at("part_size"), "%s: want %d..%d bytes", name("part_size"), storage.MinPartSize, storage.MaxPartSize)
+		v.Add(at("part_size"), "%s: want %d..%d bytes", name("part_size"), storage.MinPartSize, storage.MaxPartSize)
 	}
 	if st.Retries < 0 {
-		v.add(at("retries"), "%s: want 0 or more", name("retries"))
+		v.Add(at("retries"), "%s: want 0 or more", name("retries"))
 	}
 	// ${ENV} references must resolve now, not at the first export.
 	rv := reflect.ValueOf(st.Config)
@@ -662,7 +596,7 @@ func (v *validator) storage(st *Storage, doc *yaml.Node, path ...any) {
 		key := strings.Split(rv.Type().Field(i).Tag.Get("yaml"), ",")[0]
 		for _, m := range envRef.FindAllStringSubmatch(f.String(), -1) {
 			if _, ok := os.LookupEnv(m[1]); !ok {
-				v.add(at(key), "%s: environment variable %s is not set", name(key), m[1])
+				v.Add(at(key), "%s: environment variable %s is not set", name(key), m[1])
 			}
 		}
 	}
@@ -674,14 +608,14 @@ func (v *validator) duration(d Duration, name string, lo, hi time.Duration) {
 	}
 	n := &yaml.Node{Line: d.line, Column: d.col}
 	if _, err := time.ParseDuration(d.raw); err != nil {
-		v.add(n, "%s: %q is not a duration (e.g. 90s, 15m, 1h)", name, d.raw)
+		v.Add(n, "%s: %q is not a duration (e.g. 90s, 15m, 1h)", name, d.raw)
 		return
 	}
 	if d.Duration < lo || (hi > 0 && d.Duration > hi) {
 		if hi > 0 {
-			v.add(n, "%s: want %v..%v, not %v", name, lo, hi, d.Duration)
+			v.Add(n, "%s: want %v..%v, not %v", name, lo, hi, d.Duration)
 		} else {
-			v.add(n, "%s: want at least %v, not %v", name, lo, d.Duration)
+			v.Add(n, "%s: want at least %v, not %v", name, lo, d.Duration)
 		}
 	}
 }

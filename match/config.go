@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,14 +121,14 @@ func decode(path string, data []byte, c *Config) error {
 		}
 		return &diag.List{Problems: []diag.Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
-	v := &validator{file: path}
+	v := &validator{diag.YAMLChecker{File: path}}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	v.checkKeys(doc, schema, "")
+	v.CheckKeys(doc, schema, "")
 	v.checkFields(doc)
-	if len(v.problems) == 0 {
+	if len(v.Problems) == 0 {
 		old := c.Fields
 		c.Fields = nil
 		defer func() { // a file's field levels override the defaults one by one
@@ -152,92 +151,31 @@ func decode(path string, data []byte, c *Config) error {
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
 				for _, m := range te.Errors {
-					v.addLine(m)
+					v.AddDecodeError(m)
 				}
 			} else {
-				v.add(doc, "%v", err)
+				v.Add(doc, "%v", err)
 			}
 		}
 	}
-	if len(v.problems) == 0 {
+	if len(v.Problems) == 0 {
 		v.validate(c, doc)
 	}
-	if len(v.problems) > 0 {
-		return &diag.List{Problems: v.problems}
+	if len(v.Problems) > 0 {
+		return &diag.List{Problems: v.Problems}
 	}
 	return nil
 }
 
-type validator struct {
-	file     string
-	problems []diag.Problem
-}
-
-func (v *validator) add(n *yaml.Node, format string, args ...any) {
-	p := diag.Problem{File: v.file, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		p.Line, p.Col = n.Line, n.Column
-	}
-	v.problems = append(v.problems, p)
-}
-
-var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-func (v *validator) addLine(m string) {
-	if g := lineMsg.FindStringSubmatch(m); g != nil {
-		l, _ := strconv.Atoi(g[1])
-		v.problems = append(v.problems, diag.Problem{File: v.file, Line: l, Col: 1, Msg: g[2]})
-		return
-	}
-	v.problems = append(v.problems, diag.Problem{File: v.file, Msg: m})
-}
-
-func (v *validator) checkKeys(n *yaml.Node, spec any, path string) {
-	s, ok := spec.(map[string]any)
-	if !ok {
-		return
-	}
-	if elem, ok := s["[]"]; ok {
-		if n.Kind != yaml.SequenceNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				v.add(n, "%s: want a list", path)
-			}
-			return
-		}
-		for i, c := range n.Content {
-			v.checkKeys(c, elem, fmt.Sprintf("%s[%d]", path, i))
-		}
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-			v.add(n, "%s: want a mapping", strings.TrimPrefix(path, "."))
-		}
-		return
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		sub, ok := s[k.Value]
-		if !ok {
-			in := ""
-			if path != "" {
-				in = " in " + strings.TrimPrefix(path, ".")
-			}
-			v.add(k, "unknown key %q%s", k.Value, in)
-			continue
-		}
-		if sub != nil {
-			v.checkKeys(val, sub, path+"."+k.Value)
-		}
-	}
-}
+// validator collects the file's problems (diag.YAMLChecker).
+type validator struct{ diag.YAMLChecker }
 
 // checkFields checks fields.<field>.<level> names and that weights are numbers.
 func (v *validator) checkFields(doc *yaml.Node) {
 	f := child(doc, "fields")
 	if f == nil || f.Kind != yaml.MappingNode {
 		if f != nil && f.Tag != "!!null" {
-			v.add(f, "fields: want a mapping of field to level weights")
+			v.Add(f, "fields: want a mapping of field to level weights")
 		}
 		return
 	}
@@ -245,27 +183,27 @@ func (v *validator) checkFields(doc *yaml.Node) {
 		k, val := f.Content[i], f.Content[i+1]
 		lv, ok := levels[k.Value]
 		if !ok {
-			v.add(k, "unknown field %q in fields (known: %s)", k.Value, strings.Join(fieldOrder, ", "))
+			v.Add(k, "unknown field %q in fields (known: %s)", k.Value, strings.Join(fieldOrder, ", "))
 			continue
 		}
 		if val.Kind != yaml.MappingNode {
-			v.add(val, "fields.%s: want a mapping of level to weight", k.Value)
+			v.Add(val, "fields.%s: want a mapping of level to weight", k.Value)
 			continue
 		}
 		for j := 0; j+1 < len(val.Content); j += 2 {
 			lk, lval := val.Content[j], val.Content[j+1]
 			if lk.Value == "similar_at" && (k.Value == "given" || k.Value == "family") {
 				if x, err := strconv.ParseFloat(lval.Value, 64); err != nil || lval.Kind != yaml.ScalarNode || x <= 0 || x > 1 {
-					v.add(lval, "fields.%s.similar_at: want a Jaro-Winkler similarity in (0, 1]", k.Value)
+					v.Add(lval, "fields.%s.similar_at: want a Jaro-Winkler similarity in (0, 1]", k.Value)
 				}
 				continue
 			}
 			if !slices.Contains(lv, lk.Value) {
-				v.add(lk, "unknown level %q in fields.%s (known: %s)", lk.Value, k.Value, strings.Join(lv, ", "))
+				v.Add(lk, "unknown level %q in fields.%s (known: %s)", lk.Value, k.Value, strings.Join(lv, ", "))
 				continue
 			}
 			if _, err := strconv.ParseFloat(lval.Value, 64); err != nil || lval.Kind != yaml.ScalarNode {
-				v.add(lval, "fields.%s.%s: want a number", k.Value, lk.Value)
+				v.Add(lval, "fields.%s.%s: want a number", k.Value, lk.Value)
 			}
 		}
 	}
@@ -312,49 +250,49 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		v float64
 	}{{"certain", t.Certain}, {"probable", t.Probable}, {"possible", t.Possible}} {
 		if x.v <= 0 || x.v > 1 {
-			v.add(th(x.k), "thresholds.%s: want a score in (0, 1], got %g", x.k, x.v)
+			v.Add(th(x.k), "thresholds.%s: want a score in (0, 1], got %g", x.k, x.v)
 		}
 	}
 	if !(t.Possible <= t.Probable && t.Probable <= t.Certain) {
-		v.add(th("probable"), "thresholds: want possible ≤ probable ≤ certain, got %g, %g, %g", t.Possible, t.Probable, t.Certain)
+		v.Add(th("probable"), "thresholds: want possible ≤ probable ≤ certain, got %g, %g, %g", t.Possible, t.Probable, t.Certain)
 	}
 	for f, lv := range c.Fields {
 		if lv["agree"] < 0 {
-			v.add(at(doc, "fields", f, "agree"), "fields.%s.agree: want a weight ≥ 0", f)
+			v.Add(at(doc, "fields", f, "agree"), "fields.%s.agree: want a weight ≥ 0", f)
 		}
 	}
 	for i, r := range c.Rules {
 		if r.Name == "" {
-			v.add(at(doc, "rules", i), "rules[%d]: want a name", i)
+			v.Add(at(doc, "rules", i), "rules[%d]: want a name", i)
 		}
 		if len(r.Require) == 0 {
-			v.add(at(doc, "rules", i), "rules[%d] %q: want at least one require condition", i, r.Name)
+			v.Add(at(doc, "rules", i), "rules[%d] %q: want at least one require condition", i, r.Name)
 		}
 		for j, cond := range r.Require {
 			if err := checkCond(cond); err != nil {
-				v.add(at(doc, "rules", i, "require", j), "rules[%d].require: %v", i, err)
+				v.Add(at(doc, "rules", i, "require", j), "rules[%d].require: %v", i, err)
 			}
 		}
 		for j, cond := range r.AnyOf {
 			if err := checkCond(cond); err != nil {
-				v.add(at(doc, "rules", i, "any_of", j), "rules[%d].any_of: %v", i, err)
+				v.Add(at(doc, "rules", i, "any_of", j), "rules[%d].any_of: %v", i, err)
 			}
 		}
 	}
 	b := c.Blocking
 	if len(b.Keys) == 0 {
-		v.add(at(doc, "blocking", "keys"), "blocking.keys: want at least one key (known: %s)", strings.Join(BlockingKeyKinds, ", "))
+		v.Add(at(doc, "blocking", "keys"), "blocking.keys: want at least one key (known: %s)", strings.Join(BlockingKeyKinds, ", "))
 	}
 	for i, k := range b.Keys {
 		if !slices.Contains(BlockingKeyKinds, k) {
-			v.add(at(doc, "blocking", "keys", i), "blocking.keys: unknown key %q (known: %s)", k, strings.Join(BlockingKeyKinds, ", "))
+			v.Add(at(doc, "blocking", "keys", i), "blocking.keys: unknown key %q (known: %s)", k, strings.Join(BlockingKeyKinds, ", "))
 		}
 	}
 	if b.MaxBlock < 1 {
-		v.add(at(doc, "blocking", "max_block"), "blocking.max_block: want a positive count")
+		v.Add(at(doc, "blocking", "max_block"), "blocking.max_block: want a positive count")
 	}
 	if b.MaxCandidates < 1 {
-		v.add(at(doc, "blocking", "max_candidates"), "blocking.max_candidates: want a positive count")
+		v.Add(at(doc, "blocking", "max_candidates"), "blocking.max_candidates: want a positive count")
 	}
 }
 
