@@ -35,8 +35,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -94,19 +92,10 @@ func (s *Server) bulkMatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func parseMatchRequest(r *http.Request) (*matchRequest, *requestError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/fhir+json" && mt != "application/json" {
-			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported",
-				Diagnostics: "$bulk-match wants a FHIR Parameters body as application/fhir+json"}}}
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxMatchBody+1))
-	if err != nil {
-		return nil, badRequest("invalid", "reading the Parameters body: %v", err)
-	}
-	if len(body) > maxMatchBody {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
-			Diagnostics: fmt.Sprintf("Parameters body larger than %d bytes; split the Patients over several requests", maxMatchBody)}}}
+	body, rerr := readFHIRBody(r, maxMatchBody, "$bulk-match wants a FHIR Parameters body as application/fhir+json",
+		"Parameters body", "; split the Patients over several requests")
+	if rerr != nil {
+		return nil, rerr
 	}
 	var ps struct {
 		ResourceType string `json:"resourceType"`

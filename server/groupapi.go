@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -530,19 +528,10 @@ func (s *Server) ownGroup(w http.ResponseWriter, r *http.Request, id string) *gr
 
 // readGroupBody reads a Group resource from a request body.
 func readGroupBody(r *http.Request) (*fhirout.Object, *requestError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/fhir+json" && mt != "application/json" {
-			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported", Diagnostics: "want a FHIR resource as application/fhir+json"}}}
-		}
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxGroupBody+1))
-	if err != nil {
-		return nil, badRequest("invalid", "reading the body: %v", err)
-	}
-	if len(data) > maxGroupBody {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
-			Diagnostics: fmt.Sprintf("body larger than %d bytes: create the Group smaller and use $member-add", maxGroupBody)}}}
+	data, rerr := readFHIRBody(r, maxGroupBody, "want a FHIR resource as application/fhir+json",
+		"body", ": create the Group smaller and use $member-add")
+	if rerr != nil {
+		return nil, rerr
 	}
 	if !json.Valid(data) {
 		var v any

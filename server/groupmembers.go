@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -207,18 +205,9 @@ func identifierOf(o *fhirout.Object) (PatientIdentifier, error) {
 
 // memberParams reads the Parameters of $member-add or $member-remove.
 func memberParams(r *http.Request, add bool) (*memberPlan, *requestError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/fhir+json" && mt != "application/json" {
-			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported", Diagnostics: "want a FHIR Parameters resource as application/fhir+json"}}}
-		}
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxParametersBody+1))
-	if err != nil {
-		return nil, badRequest("invalid", "reading the body: %v", err)
-	}
-	if len(data) > maxParametersBody {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly", Diagnostics: fmt.Sprintf("Parameters body larger than %d bytes", maxParametersBody)}}}
+	data, rerr := readFHIRBody(r, maxParametersBody, "want a FHIR Parameters resource as application/fhir+json", "Parameters body", "")
+	if rerr != nil {
+		return nil, rerr
 	}
 	var ps struct {
 		ResourceType string `json:"resourceType"`

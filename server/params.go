@@ -111,20 +111,9 @@ func kickoffParams(r *http.Request) ([]kv, *requestError) {
 	if r.Method != http.MethodPost {
 		return out, nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/fhir+json" && mt != "application/json" {
-			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported",
-				Diagnostics: "POST kick-off wants a FHIR Parameters body as application/fhir+json"}}}
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxParametersBody+1))
-	if err != nil {
-		return nil, badRequest("invalid", "reading the Parameters body: %v", err)
-	}
-	if len(body) > maxParametersBody {
-		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
-			Diagnostics: fmt.Sprintf("Parameters body larger than %d bytes", maxParametersBody)}}}
+	body, rerr := readFHIRBody(r, maxParametersBody, "POST kick-off wants a FHIR Parameters body as application/fhir+json", "Parameters body", "")
+	if rerr != nil {
+		return nil, rerr
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return out, nil
@@ -538,4 +527,24 @@ func (s *Server) servedTypes(level string) []string {
 		types = slices.DeleteFunc(types, func(t string) bool { return t == "Group" })
 	}
 	return types
+}
+
+// readFHIRBody reads a request's FHIR JSON body: 415 with wrongType for
+// another media type, 413 past limit bytes (noun names the body, hint
+// says what to do instead).
+func readFHIRBody(r *http.Request, limit int, wrongType, noun, hint string) ([]byte, *requestError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/fhir+json" && mt != "application/json" {
+			return nil, &requestError{415, []fhirout.Issue{{Severity: "error", Code: "not-supported", Diagnostics: wrongType}}}
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		return nil, badRequest("invalid", "reading the %s: %v", noun, err)
+	}
+	if len(body) > limit {
+		return nil, &requestError{413, []fhirout.Issue{{Severity: "error", Code: "too-costly",
+			Diagnostics: fmt.Sprintf("%s larger than %d bytes%s", noun, limit, hint)}}}
+	}
+	return body, nil
 }
