@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/ordered"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
@@ -43,7 +47,10 @@ type convertStats struct {
 }
 
 // resourceWriter is what convert writes to: a DirWriter or a StreamWriter.
-type resourceWriter interface{ Write(*fhirout.Object) error }
+type resourceWriter interface {
+	Write(*fhirout.Object) error
+	WriteLine(t string, line []byte) error
+}
 
 func convertCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
@@ -108,79 +115,105 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	kinds := newIssueKinds() // records per warning kind, after the summary
 	progress := newMeter(stderr, "converting", "bytes")
 
-	// The loop: read → parse → map → write. One message at a time, so
-	// memory stays flat whatever the archive size.
-	var werr error
-	for werr == nil {
-		if ctx.Err() != nil {
-			progress.finish()
-			return discardPartial(dw, sw, stderr)
+	// read → parse → map → JSON → write: the reader and the writer on one
+	// goroutine each, parsing, mapping and encoding on every core, results
+	// written in archive order. Messages go to the workers in batches (a
+	// message is tens of µs of work: one hand-off each would cost more
+	// than it spreads on a busy machine); at most a window of batches is
+	// in flight, so memory stays flat whatever the archive size.
+	workers := runtime.GOMAXPROCS(0)
+	appliers := make([]*mapping.Applier, max(workers, 1))
+	for i := range appliers {
+		appliers[i] = m.NewApplier()
+	}
+	// emit writes one message's resources and issues, in archive order.
+	emit := func(r *convertResult) error {
+		if r.progress > 0 {
+			progress.set(r.progress, 0)
 		}
-		it, err := rd.Next()
-		if err == io.EOF {
-			break
+		st.messages += r.messages
+		st.unparsed += r.unparsed
+		st.inputErrs += r.inputErrs
+		start := 0
+		for _, l := range r.lines {
+			if err := w.WriteLine(l.typ, r.json[start:l.end]); err != nil {
+				return err
+			}
+			start = l.end
+			st.resources[l.typ]++
 		}
-		if err != nil {
-			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
-			return 1
-		}
-		var issues []fhirout.Issue
-		for _, wmsg := range it.Warnings {
-			issues = append(issues, inputIssue("warning", "structure", wmsg, it.Loc))
-		}
-		var msg *hl7v2.Message
 		switch {
-		case it.Err != nil:
-			st.inputErrs++
-			issues = append(issues, inputIssue("error", "structure", "not a message: "+it.Err.Error(), it.Loc))
-		case it.Data != nil:
-			msg, err = hl7v2.Parse(it.Data)
-			if err != nil {
-				st.unparsed++
-				st.messages++
-				issues = append(issues, inputIssue("error", "structure", "message not parsed: "+err.Error(), it.Loc))
-			}
+		case r.skipped != "":
+			st.skipped[r.skipped]++
+		case len(r.lines) > 0:
+			st.converted++
+		case r.mapped:
+			st.rejected++
 		}
-		if msg != nil {
-			st.messages++
-			for _, wmsg := range msg.Warnings() {
-				issues = append(issues, inputIssue("warning", "structure", wmsg, it.Loc))
+		if r.oo != nil {
+			st.warnings += r.warnings
+			st.errors += r.errors
+			kinds.add(r.oo)
+			if err := w.Write(r.oo); err != nil {
+				return err
 			}
-			out := m.Apply(mapping.Input{Msg: msg, Loc: it.Loc}, false)
-			for _, r := range out.Resources {
-				if werr = w.Write(r); werr != nil {
-					break
-				}
-				st.resources[r.ResourceType()]++
-			}
-			issues = append(issues, out.Issues...)
-			switch {
-			case len(out.Resources) > 0:
-				st.converted++
-			case len(out.Issues) > 0:
-				st.rejected++
-			default:
-				code, trig, _ := msg.Type()
-				st.skipped[strings.TrimSpace(code)+"^"+strings.TrimSpace(trig)]++
-			}
-		}
-		if len(issues) > 0 && werr == nil {
-			for _, is := range issues {
-				switch is.Severity {
-				case "warning", "information":
-					st.warnings++
-				default:
-					st.errors++
-				}
-			}
-			oo := fhirout.OperationOutcome(issues...)
-			kinds.add(oo)
-			werr = w.Write(oo)
 			st.resources["OperationOutcome"]++
 		}
-		if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
-			progress.set(c.Bytes, 0)
-		}
+		return nil
+	}
+	var readErr error
+	werr := ordered.Run(ctx, workers,
+		func(submit func([]convertItem) error) error {
+			var batch []convertItem
+			size := 0
+			for {
+				it, err := rd.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					readErr = err
+					return err
+				}
+				ci := convertItem{loc: it.Loc, err: it.Err, warnings: slices.Clone(it.Warnings), data: bytes.Clone(it.Data)}
+				if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
+					ci.progress = c.Bytes
+				}
+				batch = append(batch, ci)
+				if size += len(ci.data); size >= convertBatchBytes || len(batch) >= convertBatchItems {
+					if err := submit(batch); err != nil {
+						return err
+					}
+					batch, size = nil, 0
+				}
+			}
+			if len(batch) > 0 {
+				return submit(batch)
+			}
+			return nil
+		},
+		func(worker int, batch []convertItem) []convertResult {
+			out := make([]convertResult, len(batch))
+			for i, ci := range batch {
+				out[i] = convertOne(appliers[worker], ci)
+			}
+			return out
+		},
+		func(rs []convertResult) error {
+			for i := range rs {
+				if err := emit(&rs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	switch {
+	case ctx.Err() != nil:
+		progress.finish()
+		return discardPartial(dw, sw, stderr)
+	case readErr != nil:
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", readErr)
+		return 1
 	}
 	progress.finish()
 	c := rd.Counts()
@@ -201,6 +234,93 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// convertItem is one item of the archive, copied out of the reader (its
+// buffers are reused by the next item) for a worker.
+type convertItem struct {
+	loc      sources.Location
+	err      error
+	warnings []string
+	data     []byte
+	progress int64 // input bytes read so far, every 256 items (else 0)
+}
+
+// convertResult is what a worker made of one item, for the writer.
+type convertResult struct {
+	json      []byte          // the resources, encoded by the worker
+	lines     []lineEnd       // where each resource ends in json
+	oo        *fhirout.Object // the item's issues, if any
+	warnings  int             // issues of severity warning or information
+	errors    int             // the other issues
+	messages  int             // 1 for a message, parsed or not
+	unparsed  int
+	inputErrs int
+	mapped    bool   // parsed and mapped
+	skipped   string // mapped to nothing and no issue: its message type
+	progress  int64
+}
+
+// A batch for a worker ends after this many bytes or messages.
+const (
+	convertBatchBytes = 64 << 10
+	convertBatchItems = 64
+)
+
+type lineEnd struct {
+	typ string
+	end int
+}
+
+// convertOne parses and maps one item with a worker's Applier.
+func convertOne(a *mapping.Applier, ci convertItem) convertResult {
+	r := convertResult{progress: ci.progress}
+	var issues []fhirout.Issue
+	for _, wmsg := range ci.warnings {
+		issues = append(issues, inputIssue("warning", "structure", wmsg, ci.loc))
+	}
+	var msg *hl7v2.Message
+	switch {
+	case ci.err != nil:
+		r.inputErrs++
+		issues = append(issues, inputIssue("error", "structure", "not a message: "+ci.err.Error(), ci.loc))
+	case ci.data != nil:
+		var err error
+		msg, err = hl7v2.Parse(ci.data)
+		r.messages++
+		if err != nil {
+			r.unparsed++
+			issues = append(issues, inputIssue("error", "structure", "message not parsed: "+err.Error(), ci.loc))
+		}
+	}
+	if msg != nil {
+		for _, wmsg := range msg.Warnings() {
+			issues = append(issues, inputIssue("warning", "structure", wmsg, ci.loc))
+		}
+		out := a.Apply(mapping.Input{Msg: msg, Loc: ci.loc}, false)
+		r.mapped = true
+		for _, res := range out.Resources {
+			r.json = res.AppendJSON(r.json)
+			r.lines = append(r.lines, lineEnd{res.ResourceType(), len(r.json)})
+		}
+		issues = append(issues, out.Issues...)
+		if len(out.Resources) == 0 && len(out.Issues) == 0 {
+			code, trig, _ := msg.Type()
+			r.skipped = strings.TrimSpace(code) + "^" + strings.TrimSpace(trig)
+		}
+	}
+	if len(issues) > 0 {
+		for _, is := range issues {
+			switch is.Severity {
+			case "warning", "information":
+				r.warnings++
+			default:
+				r.errors++
+			}
+		}
+		r.oo = fhirout.OperationOutcome(issues...)
+	}
+	return r
 }
 
 func inputIssue(severity, code, msg string, loc sources.Location) fhirout.Issue {
