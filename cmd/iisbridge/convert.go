@@ -124,7 +124,10 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	workers := runtime.GOMAXPROCS(0)
 	appliers := make([]*mapping.Applier, max(workers, 1))
 	for i := range appliers {
+		// A worker encodes a message's resources before it maps the
+		// next, so its Applier recycles their memory.
 		appliers[i] = m.NewApplier()
+		appliers[i].ReuseOutput()
 	}
 	// emit writes one message's resources and issues, in archive order.
 	emit := func(r *convertResult) error {
