@@ -123,9 +123,10 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	// in flight, so memory stays flat whatever the archive size.
 	workers := runtime.GOMAXPROCS(0)
 	appliers := make([]*mapping.Applier, max(workers, 1))
+	parsers := make([]hl7v2.Parser, len(appliers))
 	for i := range appliers {
-		// A worker encodes a message's resources before it maps the
-		// next, so its Applier recycles their memory.
+		// A worker encodes a message's resources before it parses and
+		// maps the next, so its parser and Applier recycle their memory.
 		appliers[i] = m.NewApplier()
 		appliers[i].ReuseOutput()
 	}
@@ -198,7 +199,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		func(worker int, batch []convertItem) []convertResult {
 			out := make([]convertResult, len(batch))
 			for i, ci := range batch {
-				out[i] = convertOne(appliers[worker], ci)
+				out[i] = convertOne(&parsers[worker], appliers[worker], ci)
 			}
 			return out
 		},
@@ -275,8 +276,8 @@ type lineEnd struct {
 	end int
 }
 
-// convertOne parses and maps one item with a worker's Applier.
-func convertOne(a *mapping.Applier, ci convertItem) convertResult {
+// convertOne parses and maps one item with a worker's parser and Applier.
+func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem) convertResult {
 	r := convertResult{progress: ci.progress}
 	var issues []fhirout.Issue
 	for _, wmsg := range ci.warnings {
@@ -289,7 +290,7 @@ func convertOne(a *mapping.Applier, ci convertItem) convertResult {
 		issues = append(issues, inputIssue("error", "structure", "not a message: "+ci.err.Error(), ci.loc))
 	case ci.data != nil:
 		var err error
-		msg, err = hl7v2.Parse(ci.data)
+		msg, err = p.Parse(ci.data)
 		r.messages++
 		if err != nil {
 			r.unparsed++
