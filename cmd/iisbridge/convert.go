@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,16 +130,16 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		appliers[i].ReuseOutput()
 	}
 	// emit writes one message's resources and issues, in archive order.
-	emit := func(r *convertResult) error {
+	emit := func(r *convertResult, json []byte) error {
 		if r.progress > 0 {
 			progress.set(r.progress, 0)
 		}
 		st.messages += r.messages
 		st.unparsed += r.unparsed
 		st.inputErrs += r.inputErrs
-		start := 0
+		start := r.json
 		for _, l := range r.lines {
-			if err := w.WriteLine(l.typ, r.json[start:l.end]); err != nil {
+			if err := w.WriteLine(l.typ, json[start:l.end]); err != nil {
 				return err
 			}
 			start = l.end
@@ -165,11 +164,13 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return nil
 	}
+	// Batches go round: the writer hands each back for the reader to
+	// fill again, so their buffers are allocated once per run.
+	free := make(chan *convertBatch, 4*workers+2)
 	var readErr error
 	werr := ordered.Run(ctx, workers,
-		func(submit func([]convertItem) error) error {
-			var batch []convertItem
-			size := 0
+		func(submit func(*convertBatch) error) error {
+			var b *convertBatch
 			for {
 				it, err := rd.Next()
 				if err == io.EOF {
@@ -179,35 +180,54 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 					readErr = err
 					return err
 				}
-				ci := convertItem{loc: it.Loc, err: it.Err, warnings: slices.Clone(it.Warnings), data: bytes.Clone(it.Data)}
+				if b == nil {
+					select {
+					case b = <-free:
+						b.reset()
+					default:
+						b = &convertBatch{}
+					}
+				}
+				ci := convertItem{loc: it.Loc, err: it.Err, start: len(b.data)}
+				if len(it.Warnings) > 0 {
+					ci.warnings = slices.Clone(it.Warnings)
+				}
+				b.data = append(b.data, it.Data...)
+				ci.end = len(b.data)
+				if it.Data != nil {
+					ci.isMsg = true
+				}
 				if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
 					ci.progress = c.Bytes
 				}
-				batch = append(batch, ci)
-				if size += len(ci.data); size >= convertBatchBytes || len(batch) >= convertBatchItems {
-					if err := submit(batch); err != nil {
+				b.items = append(b.items, ci)
+				if len(b.data) >= convertBatchBytes || len(b.items) >= convertBatchItems {
+					if err := submit(b); err != nil {
 						return err
 					}
-					batch, size = nil, 0
+					b = nil
 				}
 			}
-			if len(batch) > 0 {
-				return submit(batch)
+			if b != nil {
+				return submit(b)
 			}
 			return nil
 		},
-		func(worker int, batch []convertItem) []convertResult {
-			out := make([]convertResult, len(batch))
-			for i, ci := range batch {
-				out[i] = convertOne(&parsers[worker], appliers[worker], ci)
+		func(worker int, b *convertBatch) *convertBatch {
+			for _, ci := range b.items {
+				b.res = append(b.res, convertOne(&parsers[worker], appliers[worker], ci, b))
 			}
-			return out
+			return b
 		},
-		func(rs []convertResult) error {
-			for i := range rs {
-				if err := emit(&rs[i]); err != nil {
+		func(b *convertBatch) error {
+			for i := range b.res {
+				if err := emit(&b.res[i], b.json); err != nil {
 					return err
 				}
+			}
+			select {
+			case free <- b:
+			default:
 			}
 			return nil
 		})
@@ -240,20 +260,42 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// convertItem is one item of the archive, copied out of the reader (its
-// buffers are reused by the next item) for a worker.
+// convertBatch is a run of archive items on its way through a worker:
+// the messages copied out of the reader (its buffers are reused by the
+// next item), then what the worker made of them.
+type convertBatch struct {
+	data  []byte // the messages, one after another
+	items []convertItem
+	json  []byte // the resources, encoded by the worker
+	res   []convertResult
+}
+
+func (b *convertBatch) reset() {
+	clear(b.items)
+	clear(b.res) // no OperationOutcome of the last batch stays reachable
+	b.data, b.items, b.json, b.res = b.data[:0], b.items[:0], b.json[:0], b.res[:0]
+}
+
+// A batch for a worker ends after this many bytes or messages.
+const (
+	convertBatchBytes = 64 << 10
+	convertBatchItems = 64
+)
+
+// convertItem is one item of the archive.
 type convertItem struct {
-	loc      sources.Location
-	err      error
-	warnings []string
-	data     []byte
-	progress int64 // input bytes read so far, every 256 items (else 0)
+	loc        sources.Location
+	err        error
+	warnings   []string
+	isMsg      bool
+	start, end int   // the message in its batch's data
+	progress   int64 // input bytes read so far, every 256 items (else 0)
 }
 
 // convertResult is what a worker made of one item, for the writer.
 type convertResult struct {
-	json      []byte          // the resources, encoded by the worker
-	lines     []lineEnd       // where each resource ends in json
+	json      int             // where its resources start in the batch's json
+	lines     []lineEnd       // where each resource ends there
 	oo        *fhirout.Object // the item's issues, if any
 	warnings  int             // issues of severity warning or information
 	errors    int             // the other issues
@@ -265,20 +307,15 @@ type convertResult struct {
 	progress  int64
 }
 
-// A batch for a worker ends after this many bytes or messages.
-const (
-	convertBatchBytes = 64 << 10
-	convertBatchItems = 64
-)
-
 type lineEnd struct {
 	typ string
 	end int
 }
 
-// convertOne parses and maps one item with a worker's parser and Applier.
-func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem) convertResult {
-	r := convertResult{progress: ci.progress}
+// convertOne parses and maps one item of batch b with a worker's parser
+// and Applier, encoding the resources into b.json.
+func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem, b *convertBatch) convertResult {
+	r := convertResult{progress: ci.progress, json: len(b.json)}
 	var issues []fhirout.Issue
 	for _, wmsg := range ci.warnings {
 		issues = append(issues, inputIssue("warning", "structure", wmsg, ci.loc))
@@ -288,9 +325,9 @@ func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem) convertResu
 	case ci.err != nil:
 		r.inputErrs++
 		issues = append(issues, inputIssue("error", "structure", "not a message: "+ci.err.Error(), ci.loc))
-	case ci.data != nil:
+	case ci.isMsg:
 		var err error
-		msg, err = p.Parse(ci.data)
+		msg, err = p.Parse(b.data[ci.start:ci.end])
 		r.messages++
 		if err != nil {
 			r.unparsed++
@@ -303,9 +340,12 @@ func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem) convertResu
 		}
 		out := a.Apply(mapping.Input{Msg: msg, Loc: ci.loc}, false)
 		r.mapped = true
-		for _, res := range out.Resources {
-			r.json = res.AppendJSON(r.json)
-			r.lines = append(r.lines, lineEnd{res.ResourceType(), len(r.json)})
+		if len(out.Resources) > 0 {
+			r.lines = make([]lineEnd, len(out.Resources))
+		}
+		for i, res := range out.Resources {
+			b.json = res.AppendJSON(b.json)
+			r.lines[i] = lineEnd{res.ResourceType(), len(b.json)}
 		}
 		issues = append(issues, out.Issues...)
 		if len(out.Resources) == 0 && len(out.Issues) == 0 {
