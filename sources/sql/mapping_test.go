@@ -1,0 +1,290 @@
+package sql
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/synth"
+)
+
+// fhirPerson is what the default mappings say of a person, in the terms
+// the truth can check: identifiers as system|value, names, and so on,
+// and each dose by its filler id.
+type fhirPerson struct {
+	Identifiers []string
+	Names       []string // use|family|given given
+	Gender      string
+	BirthDate   string
+	Addresses   []string // use|line|city|district|state|zip|country
+	Telecom     []string
+	Mother      string
+	BirthOrder  int
+	Doses       map[string]fhirDose
+}
+
+type fhirDose struct {
+	ID                         string // filler id system|value
+	Status, CVX, CVXDisplay    string
+	Date, Lot, MVX, Location   string
+	Primary                    string // true, false, or absent (data-absent-reason)
+	Origin, Refusal, ActReason string
+	PatientRef                 string
+	HasProfile, HasVaccineText bool
+}
+
+// sid is the v2 mapping's identifier system for ids without a URI.
+const sid = "http://iisbridge.dev/fhir/sid/"
+
+func truthFHIR(p *synth.Person, patient string) fhirPerson {
+	fp := fhirPerson{Gender: map[string]string{"F": "female", "M": "male", "U": "unknown"}[p.Sex], BirthDate: p.BirthDate,
+		Mother: p.MothersMaidenName, Doses: map[string]fhirDose{}}
+	if p.IISID != "" {
+		fp.Identifiers = append(fp.Identifiers, sid+"authority/stateiis|"+p.IISID)
+	}
+	for _, id := range p.IDs {
+		f := strings.ToLower(id.Facility)
+		fp.Identifiers = append(fp.Identifiers, sid+"sender/"+f+"/"+f+"|"+id.MRN)
+	}
+	name := func(use string, n synth.Name) string {
+		return strings.TrimSpace(use + "|" + n.Family + "|" + strings.TrimSpace(n.Given+" "+n.Middle))
+	}
+	fp.Names = append(fp.Names, name("official", p.Name))
+	for _, n := range p.FormerNames {
+		fp.Names = append(fp.Names, name("old", n))
+	}
+	addr := func(use string, a synth.Address) string {
+		return strings.Join([]string{use, a.Line, a.City, a.County, a.State, a.Zip, a.Country}, "|")
+	}
+	fp.Addresses = append(fp.Addresses, addr("", p.Address))
+	for _, a := range p.FormerAddresses {
+		fp.Addresses = append(fp.Addresses, addr("old", a))
+	}
+	if p.Phone != "" {
+		fp.Telecom = append(fp.Telecom, "phone|"+p.Phone+"|home")
+	}
+	if p.Twin != "" {
+		fp.BirthOrder = 2
+		if p.Key < p.Twin {
+			fp.BirthOrder = 1
+		}
+	}
+	for _, d := range p.Doses {
+		fd := fhirDose{ID: sid + "sender/" + strings.ToLower(d.Facility) + "/fill|" + d.Filler, Status: d.Status,
+			CVX: d.CVX, Date: d.Date, Lot: d.Lot, MVX: d.MVX, PatientRef: "Patient/" + patient, HasProfile: true, HasVaccineText: true}
+		switch {
+		case d.Completion != "CP":
+			fd.Primary = "absent" // nothing administered: no information source
+		case d.PrimarySource:
+			fd.Primary, fd.Location = "true", d.Facility
+		default:
+			fd.Primary, fd.Origin = "false", "01"
+		}
+		if d.Status == "not-done" {
+			fd.Refusal = d.RefusalReason
+			fd.ActReason = map[string]string{"00": "PATOBJ", "01": "RELIG", "03": "PATOBJ", "": "PATOBJ"}[d.RefusalReason]
+			if d.Completion == "NA" {
+				fd.ActReason = ""
+			}
+		}
+		fp.Doses[d.Filler] = fd
+	}
+	return fp
+}
+
+// mappedFHIR reads the mapped resources back into the same terms.
+func mappedFHIR(t *testing.T, res []*fhirout.Object) fhirPerson {
+	fp := fhirPerson{Doses: map[string]fhirDose{}}
+	for _, o := range res {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			ResourceType string
+			Meta         struct{ Profile []string }
+			Identifier   []struct{ System, Value string }
+			Name         []struct {
+				Use, Family string
+				Given       []string
+			}
+			Gender, BirthDate    string
+			MultipleBirthInteger int
+			Address              []struct {
+				Use, City, District, State, PostalCode, Country string
+				Line                                            []string
+			}
+			Telecom   []struct{ System, Value, Use string }
+			Extension []struct{ URL, ValueString string }
+			// Immunization
+			Status       string
+			StatusReason struct {
+				Coding []struct{ System, Code string }
+			}
+			VaccineCode struct {
+				Coding []struct{ System, Code, Display string }
+				Text   string
+			}
+			Patient            struct{ Reference string }
+			OccurrenceDateTime string
+			PrimarySource      *bool
+			PrimarySourceExt   struct {
+				Extension []struct{ URL, ValueCode string }
+			} `json:"_primarySource"`
+			ReportOrigin struct{ Coding []struct{ Code string } }
+			Location     struct{ Display string }
+			LotNumber    string
+			Manufacturer struct{ Identifier struct{ Value string } }
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		switch r.ResourceType {
+		case "Patient":
+			for _, id := range r.Identifier {
+				fp.Identifiers = append(fp.Identifiers, id.System+"|"+id.Value)
+			}
+			for _, n := range r.Name {
+				fp.Names = append(fp.Names, strings.TrimSpace(n.Use+"|"+n.Family+"|"+strings.Join(n.Given, " ")))
+			}
+			fp.Gender, fp.BirthDate, fp.BirthOrder = r.Gender, r.BirthDate, r.MultipleBirthInteger
+			for _, a := range r.Address {
+				fp.Addresses = append(fp.Addresses, strings.Join([]string{a.Use, strings.Join(a.Line, ","), a.City, a.District, a.State, a.PostalCode, a.Country}, "|"))
+			}
+			for _, tc := range r.Telecom {
+				fp.Telecom = append(fp.Telecom, tc.System+"|"+tc.Value+"|"+tc.Use)
+			}
+			for _, x := range r.Extension {
+				if x.URL == "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName" {
+					fp.Mother = x.ValueString
+				}
+			}
+		case "Immunization":
+			fd := fhirDose{Status: r.Status, Date: r.OccurrenceDateTime, Lot: r.LotNumber, MVX: r.Manufacturer.Identifier.Value,
+				Location: r.Location.Display, PatientRef: r.Patient.Reference, HasVaccineText: r.VaccineCode.Text != "",
+				HasProfile: slices.Contains(r.Meta.Profile, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-immunization")}
+			if len(r.Identifier) == 1 {
+				fd.ID = r.Identifier[0].System + "|" + r.Identifier[0].Value
+			}
+			for _, c := range r.VaccineCode.Coding {
+				if c.System == "http://hl7.org/fhir/sid/cvx" {
+					fd.CVX, fd.CVXDisplay = c.Code, c.Display
+				}
+			}
+			switch {
+			case r.PrimarySource != nil:
+				fd.Primary = map[bool]string{true: "true", false: "false"}[*r.PrimarySource]
+			case len(r.PrimarySourceExt.Extension) == 1 && r.PrimarySourceExt.Extension[0].ValueCode == "unknown":
+				fd.Primary = "absent"
+			}
+			for _, c := range r.ReportOrigin.Coding {
+				fd.Origin = c.Code
+				break
+			}
+			for _, c := range r.StatusReason.Coding {
+				switch c.System {
+				case "http://iisbridge.dev/fhir/CodeSystem/nip002":
+					fd.Refusal = c.Code
+				case "http://terminology.hl7.org/CodeSystem/v3-ActReason":
+					fd.ActReason = c.Code
+				}
+			}
+			_, filler, _ := strings.Cut(fd.ID, "|")
+			if _, dup := fp.Doses[filler]; dup {
+				t.Errorf("two Immunizations with filler id %s", filler)
+			}
+			fp.Doses[filler] = fd
+		}
+	}
+	return fp
+}
+
+// TestDefaultMappingWorld: every person of the generated world, read from
+// the database and mapped by the default relational mapping, gives the
+// Patient and Immunizations the truth says (with the identifier systems,
+// codes and absent-data conventions of the default v2 mapping), with no
+// issue; soft-deleted vaccinations are mapped entered-in-error.
+func TestDefaultMappingWorld(t *testing.T) {
+	truth, err := synth.ReadTruth(demoTruth(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mapping.DefaultSQL()
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			loadDemo(t, tdb)
+			r, err := Open(tdb.config(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			got := map[string]fhirPerson{}
+			pidOf := map[string]string{}
+			ap := m.NewApplier()
+			_, err = r.Scan(context.Background(), ScanOptions{}, func(rec *Record) error {
+				if rec.MergedInto != "" {
+					return nil
+				}
+				link := col(rec.Person, "patient_external_link")
+				pid := "pid-" + rec.Key
+				pidOf[link] = pid
+				out := ap.Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: "iis"}, PatientID: pid}, false)
+				for _, is := range out.Issues {
+					t.Errorf("person %s: issue %s %s: %s (%+v)", link, is.Severity, is.Code, is.Diagnostics, *is.Input)
+				}
+				if n := len(out.Resources); n != 1+len(rec.Children["immunizations"]) {
+					t.Errorf("person %s: %d resources for %d vaccination rows", link, n, len(rec.Children["immunizations"]))
+				}
+				if out.Resources[0].ID() != pid {
+					t.Errorf("person %s: Patient id %q, want the pipeline's %q", link, out.Resources[0].ID(), pid)
+				}
+				got[link] = mappedFHIR(t, out.Resources)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nDeleted, nNotDone, nHistorical int
+			for i := range truth.Persons {
+				p := &truth.Persons[i]
+				want := truthFHIR(p, pidOf[p.Key])
+				g := got[p.Key]
+				for _, s := range []*[]string{&want.Identifiers, &g.Identifiers} {
+					slices.Sort(*s)
+				}
+				for f, wd := range want.Doses {
+					gd := g.Doses[f]
+					if gd.CVX != "" && gd.CVXDisplay == "" {
+						t.Errorf("person %s dose %s: no CVX display", p.Key, f)
+					}
+					gd.CVXDisplay = ""
+					g.Doses[f] = gd
+					switch {
+					case wd.Status == "entered-in-error":
+						nDeleted++
+					case wd.Status == "not-done":
+						nNotDone++
+					case wd.Origin != "":
+						nHistorical++
+					}
+				}
+				if !reflect.DeepEqual(g, want) {
+					gj, _ := json.Marshal(g)
+					wj, _ := json.Marshal(want)
+					t.Fatalf("person %s:\n got %s\nwant %s", p.Key, gj, wj)
+				}
+			}
+			if len(got) != len(truth.Persons) || nDeleted == 0 || nNotDone == 0 || nHistorical == 0 {
+				t.Errorf("%d persons mapped (truth %d); %d deleted, %d not-done, %d historical doses checked",
+					len(got), len(truth.Persons), nDeleted, nNotDone, nHistorical)
+			}
+		})
+	}
+}
