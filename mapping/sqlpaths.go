@@ -438,11 +438,10 @@ func isoDate(a []string) (string, error) {
 	if !isISO(v) {
 		return "", errors.New("not a valid date")
 	}
-	t, err := time.Parse(time.DateOnly, v[:10])
-	if err != nil {
+	if _, err := time.Parse(time.DateOnly, v[:10]); err != nil {
 		return "", errors.New("not a valid ISO date")
 	}
-	return t.Format(time.DateOnly), nil
+	return v[:10], nil // valid, and already the FHIR form
 }
 
 // isoDateTime is datetime() of an ISO date (kept a date) or an RFC 3339

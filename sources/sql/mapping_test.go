@@ -288,3 +288,109 @@ func TestDefaultMappingWorld(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultMappingBadRows: a vaccination row whose date the reader
+// cannot read and one whose CVX the table does not list (policy reject)
+// give no Immunization, and issues that name the source, the table, the
+// row's key and column, never the value; the person's other resources
+// still come out.
+func TestDefaultMappingBadRows(t *testing.T) {
+	tdb := newTestDB(t, "sqlite")
+	loadDemo(t, tdb)
+	ctx := context.Background()
+	var pid string
+	var vids []string
+	rows, err := tdb.db.QueryContext(ctx, `SELECT patient_id, vaccination_id FROM vaccination_master WHERE deleted_flag = 'N' ORDER BY patient_id, vaccination_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p, v string
+		rows.Scan(&p, &v)
+		if pid != "" && p != pid {
+			if len(vids) >= 3 {
+				break
+			}
+			vids = nil
+		}
+		pid = p
+		vids = append(vids, v)
+	}
+	rows.Close()
+	if len(vids) < 3 {
+		t.Fatal("no person with three vaccinations")
+	}
+	if _, err := tdb.db.ExecContext(ctx, `UPDATE vaccination_master SET administered_date = '31-FOO-2020' WHERE vaccination_id = ?`, vids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tdb.db.ExecContext(ctx, `UPDATE vaccination_master SET vaccine_cvx_code = '4242' WHERE vaccination_id = ?`, vids[1]); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(tdb.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec, err := r.Person(ctx, pid)
+	if err != nil || rec == nil {
+		t.Fatalf("person %s: %v", pid, err)
+	}
+	if len(rec.Problems) != 1 || rec.Problems[0].Table != "immunizations" || rec.Problems[0].Key != vids[0] || rec.Problems[0].Column != "administered_date" {
+		t.Errorf("reader problems %+v, want the date of %s", rec.Problems, vids[0])
+	}
+	out := mapping.DefaultSQL().Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: "iis"}}, false)
+	if want := 1 + len(rec.Children["immunizations"]) - 2; len(out.Resources) != want {
+		t.Errorf("%d resources, want %d (the Patient and every good row)", len(out.Resources), want)
+	}
+	got := map[string]string{}
+	for _, is := range out.Issues {
+		if is.Severity != "error" || is.Input == nil || is.Input.Source != "iis" {
+			t.Errorf("issue %+v", is)
+			continue
+		}
+		got[is.Input.ControlID+" "+is.Input.Field] = is.Code
+		if strings.Contains(is.Diagnostics, "FOO") {
+			t.Errorf("issue carries the value: %s", is.Diagnostics)
+		}
+	}
+	want := map[string]string{
+		vids[0] + " immunizations.administered_date": "required",
+		vids[1] + " immunizations.vaccine_cvx_code":  "code-invalid",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("issues %v, want %v", got, want)
+	}
+}
+
+// BenchmarkMapPerson maps the demo world's persons, read once from SQLite,
+// by the default relational mapping (one Applier, as a pipeline worker
+// does): persons and immunization rows mapped per second.
+func BenchmarkMapPerson(b *testing.B) {
+	tdb := newTestDB(b, "sqlite")
+	loadDemo(b, tdb)
+	r, err := Open(tdb.config(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var recs []*Record
+	imms := 0
+	if _, err := r.Scan(context.Background(), ScanOptions{}, func(rec *Record) error {
+		recs = append(recs, rec)
+		imms += len(rec.Children["immunizations"])
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ap := mapping.DefaultSQL().NewApplier()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, rec := range recs {
+			ap.Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: "iis"}, PatientID: rec.Key}, false)
+		}
+	}
+	s := b.Elapsed().Seconds()
+	b.ReportMetric(float64(len(recs)*b.N)/s, "persons/s")
+	b.ReportMetric(float64(imms*b.N)/s, "imm-rows/s")
+}
