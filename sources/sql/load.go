@@ -93,7 +93,7 @@ func Load(ctx context.Context, db *sql.DB, d Dialect, truthPath string) (*LoadSu
 	if err := CreateSchema(ctx, db, d); err != nil {
 		return nil, err
 	}
-	l := &loader{ctx: ctx, db: db, d: d, lots: map[[2]string]int{}, orgs: map[string]int{}, truth: head}
+	l := &loader{ctx: ctx, db: db, d: d, lots: map[[3]string]int{}, orgs: map[string]int{}, truth: head}
 	l.ins = map[string]*inserter{}
 	for _, t := range defaultSchema {
 		l.ins[t.name] = &inserter{l: l, t: t}
@@ -158,7 +158,7 @@ type loader struct {
 	d       Dialect
 	tx      *sql.Tx
 	ins     map[string]*inserter
-	lots    map[[2]string]int
+	lots    map[[3]string]int
 	orgs    map[string]int // facility key → org_id
 	persons int
 	linkID  int
@@ -309,12 +309,18 @@ func (l *loader) dose(pid int, d *synth.Dose, first, last time.Time) error {
 	}
 	var lot any
 	if d.Lot != "" {
-		k := [2]string{d.Lot, d.MVX}
+		// A lot is its number, manufacturer and expiration (the truth's,
+		// as the giver sent it; none for a lot only a history reported).
+		var exp any
+		if t, err := time.Parse(time.DateOnly, d.Expiration); err == nil {
+			exp = t.Format(ExpirationDateLayout)
+		}
+		k := [3]string{d.Lot, d.MVX, d.Expiration}
 		id, ok := l.lots[k]
 		if !ok {
 			id = len(l.lots) + 1
 			l.lots[k] = id
-			if err := l.add("lot_master", id, d.Lot, nullIf(d.MVX), day.AddDate(1, 0, 0).Format(ExpirationDateLayout), reported); err != nil {
+			if err := l.add("lot_master", id, d.Lot, nullIf(d.MVX), exp, reported); err != nil {
 				return err
 			}
 		}

@@ -33,6 +33,7 @@ type fhirDose struct {
 	ID                         string // filler id system|value
 	Status, CVX, CVXDisplay    string
 	Date, Lot, MVX, Location   string
+	Expiration                 string
 	Primary                    string // true, false, or absent (data-absent-reason)
 	Origin, Refusal, ActReason string
 	PatientRef                 string
@@ -77,7 +78,7 @@ func truthFHIR(p *synth.Person, patient string) fhirPerson {
 	}
 	for _, d := range p.Doses {
 		fd := fhirDose{ID: sid + "sender/" + strings.ToLower(d.Facility) + "/fill|" + d.Filler, Status: d.Status,
-			CVX: d.CVX, Date: d.Date, Lot: d.Lot, MVX: d.MVX, PatientRef: "Patient/" + patient, HasProfile: true, HasVaccineText: true}
+			CVX: d.CVX, Date: d.Date, Lot: d.Lot, MVX: d.MVX, Expiration: d.Expiration, PatientRef: "Patient/" + patient, HasProfile: true, HasVaccineText: true}
 		switch {
 		case d.Completion != "CP":
 			fd.Primary = "absent" // nothing administered: no information source
@@ -137,10 +138,11 @@ func mappedFHIR(t *testing.T, res []*fhirout.Object) fhirPerson {
 			PrimarySourceExt   struct {
 				Extension []struct{ URL, ValueCode string }
 			} `json:"_primarySource"`
-			ReportOrigin struct{ Coding []struct{ Code string } }
-			Location     struct{ Display string }
-			LotNumber    string
-			Manufacturer struct{ Identifier struct{ Value string } }
+			ReportOrigin   struct{ Coding []struct{ Code string } }
+			Location       struct{ Display string }
+			LotNumber      string
+			ExpirationDate string
+			Manufacturer   struct{ Identifier struct{ Value string } }
 		}
 		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatal(err)
@@ -166,7 +168,7 @@ func mappedFHIR(t *testing.T, res []*fhirout.Object) fhirPerson {
 				}
 			}
 		case "Immunization":
-			fd := fhirDose{Status: r.Status, Date: r.OccurrenceDateTime, Lot: r.LotNumber, MVX: r.Manufacturer.Identifier.Value,
+			fd := fhirDose{Status: r.Status, Date: r.OccurrenceDateTime, Lot: r.LotNumber, MVX: r.Manufacturer.Identifier.Value, Expiration: r.ExpirationDate,
 				Location: r.Location.Display, PatientRef: r.Patient.Reference, HasVaccineText: r.VaccineCode.Text != "",
 				HasProfile: slices.Contains(r.Meta.Profile, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-immunization")}
 			if len(r.Identifier) == 1 {
