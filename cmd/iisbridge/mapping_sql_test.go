@@ -130,3 +130,25 @@ func TestMappingPreviewSQL(t *testing.T) {
 		t.Errorf("no --key: exit %d", code)
 	}
 }
+
+// TestMappingInitRelational: the relational mapping written by mapping
+// init (tables copied or builtin:) checks clean against a database of the
+// default schema.
+func TestMappingInitRelational(t *testing.T) {
+	db := sqliteWorld(t)
+	for _, builtin := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "m")
+		args := []string{"--relational", dir}
+		if builtin {
+			args = append([]string{"--builtin-tables"}, args...)
+		}
+		var out, errb bytes.Buffer
+		if code := mappingInit(args, &out, &errb); code != 0 || !strings.Contains(out.String(), filepath.Join(dir, "sql.yaml")) {
+			t.Fatalf("init %v: exit %d\n%s%s", args, code, out.String(), errb.String())
+		}
+		out.Reset()
+		if code := mappingCheck([]string{"--dsn", db, filepath.Join(dir, "sql.yaml")}, &out, &errb); code != 0 {
+			t.Errorf("check of the copy (builtin %v): exit %d\n%s%s", builtin, code, out.String(), errb.String())
+		}
+	}
+}
