@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,6 +133,17 @@ func TestPersonMapping(t *testing.T) {
 		if out.Resources[i].ID() != again.Resources[i].ID() || out.Resources[i].ID() == other.Resources[i].ID() {
 			t.Errorf("resource %d: id %s, again %s, other source %s", i, out.Resources[i].ID(), again.Resources[i].ID(), other.Resources[i].ID())
 		}
+	}
+	// Want sees each row's index and skips what it refuses.
+	var asked []int
+	some := m.Apply(Input{Person: testPerson(), Loc: sources.Location{Source: "iis"}, Want: func(typ string, i int) bool {
+		if typ == "Immunization" {
+			asked = append(asked, i)
+		}
+		return typ == "Patient" || i == 1
+	}}, false)
+	if len(some.Resources) != 2 || some.Resources[1].ID() != out.Resources[2].ID() || fmt.Sprint(asked) != "[0 1 2 3]" {
+		t.Errorf("Want: %d resources, asked %v", len(some.Resources), asked)
 	}
 	// The unknown code (reject policy) and the missing date name source,
 	// table, key and column, never the value.
