@@ -58,7 +58,7 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if src.set() {
-		m, ok := relationalMapping(fs.Arg(0), stdout)
+		m, ok := sqlPreviewMapping(fs.Arg(0), stdout)
 		if !ok {
 			return 1
 		}
@@ -121,7 +121,7 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		m, ok := relationalMapping(*mapFile, stderr)
+		m, ok := sqlPreviewMapping(*mapFile, stderr)
 		if !ok {
 			return 1
 		}

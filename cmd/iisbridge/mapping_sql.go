@@ -55,8 +55,8 @@ func (f sqlFlags) open() (*sqlsrc.Reader, error) {
 	return sqlsrc.Open(cfg)
 }
 
-// relationalMapping is the mapping file, or the shipped relational one.
-func relationalMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
+// sqlPreviewMapping is the mapping file, or the shipped relational one.
+func sqlPreviewMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	if path == "" {
 		return mapping.DefaultSQL(), true
 	}
