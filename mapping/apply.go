@@ -269,7 +269,10 @@ func (e *env) record(in *Input) {
 		}
 		root.segs = in.Msg.Segments()
 	case "sql":
-		if in.Row == nil {
+		if in.Row == nil && in.Person != nil {
+			e.row = in.Person.Root()
+		}
+		if e.row == nil {
 			return
 		}
 	}

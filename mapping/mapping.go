@@ -121,7 +121,12 @@ type Row interface {
 // Input is one source record plus what the identity layer knows of it.
 type Input struct {
 	Msg *hl7v2.Message // v2 sources
-	Row Row            // relational sources
+	Row Row            // relational sources: one row (`columns:` a list)
+	// Person is a relational source's person with their child and lookup
+	// rows (`columns:` by table); it takes the place of Row. Loc.Source
+	// must be the source's id: the default mapping hashes it into
+	// Immunization ids so that two sources' ids cannot collide.
+	Person Person
 	Loc sources.Location
 	// PatientID is the identity layer's id for this record's person; when
 	// empty the mapping derives a stable id from the record itself.
