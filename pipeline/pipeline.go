@@ -76,9 +76,9 @@ var (
 	_ MembershipSource = (*Pipeline)(nil)
 )
 
-// Stats accounts for one export: every record of the index is converted
-// (folded into a resource), reported deleted, or reported as an issue or
-// skipped.
+// Stats accounts for one export: every record of the index (every row of
+// a relational source) is converted (folded into a resource), reported
+// deleted, or reported as an issue or skipped.
 type Stats struct {
 	Persons       int64            // persons visited (after PatientIDs)
 	Messages      int64            // person messages re-read and mapped
@@ -94,6 +94,10 @@ type Stats struct {
 	Issues        int64 // OperationOutcomes sent to the sink
 	Problems      int64 // of them: broken input recorded by the index
 	Unchanged     int64 // persons skipped: nothing indexed after Since
+	// Relational sources: persons soft-deleted or merged into another
+	// (exported as deletions only), and every row read by table.
+	Gone   int64
+	Tables map[string]TableCount
 }
 
 // New returns the Exporter over idx (opened and brought up to date by
@@ -108,11 +112,13 @@ func New(idx *index.Index, m *mapping.Mapping, opts Options) *Pipeline {
 	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers}
 	p.paths, p.roots = sourcePaths(opts)
 	if p.workers <= 0 {
-		p.workers = runtime.GOMAXPROCS(0)
+		p.workers = defaultWorkers()
 	}
 	p.live.Store(m)
 	return p
 }
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
 
 // Update indexes what is new in the configured paths (the server calls it
 // periodically).

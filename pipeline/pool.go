@@ -160,6 +160,7 @@ func (s *Stats) add(o Stats) {
 	s.Issues += o.Issues
 	s.Problems += o.Problems
 	s.Unchanged += o.Unchanged
+	s.Gone += o.Gone
 	for k, n := range o.Lost {
 		if s.Lost == nil {
 			s.Lost = map[string]int64{}
