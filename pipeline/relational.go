@@ -179,13 +179,18 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 	var loose looseProblems
 	opt.OnProblem = loose.add
 	e.each = func(fn func(*work) error) error {
+		var yieldErr error // the pool's own (cancelled, sink failed), not the source's
 		var err error
 		res, err = x.r.Scan(ctx, opt, func(rec *sqlsrc.Record) error {
-			if err := loose.flush(fn, rec); err != nil {
-				return err
+			if yieldErr = loose.flush(fn, rec); yieldErr != nil {
+				return yieldErr
 			}
-			return fn(&work{id: x.PatientID(rec.Key), rec: rec})
+			yieldErr = fn(&work{id: x.PatientID(rec.Key), rec: rec})
+			return yieldErr
 		})
+		if err != nil && err != yieldErr && ctx.Err() == nil {
+			return &SourceError{Source: x.name, Err: err}
+		}
 		if err == nil {
 			err = loose.flush(fn, nil)
 		}
@@ -207,6 +212,23 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 	x.last = *e.st
 	x.mu.Unlock()
 	return nil
+}
+
+// SourceError is a source that could not be read to the end of an export
+// (a lost connection takes its snapshot with it): the export fails, and
+// the caller may run it again.
+type SourceError struct {
+	Source string
+	Err    error
+}
+
+func (e *SourceError) Error() string { return e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// ClientMessage is what a job's status may say (server): the source's
+// name, never a DSN or the driver's words.
+func (e *SourceError) ClientMessage() string {
+	return "source " + e.Source + " could not be read to the end (the database connection was lost or refused); start a new export"
 }
 
 // TableCount accounts for the rows read from one table of a relational

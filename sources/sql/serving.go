@@ -121,3 +121,12 @@ func (r *Reader) Memberships(ctx context.Context, query string, fn func(Membersh
 
 // Name is the source's id (its description's source:).
 func (r *Reader) Name() string { return r.cfg.Source }
+
+// Ping checks that the database answers (at start-up: a wrong DSN or a
+// database down shows at once). The error holds no secret.
+func (r *Reader) Ping(ctx context.Context) error {
+	if err := r.db.PingContext(ctx); err != nil {
+		return r.redact(fmt.Errorf("source %s: connecting: %w", r.cfg.Source, err))
+	}
+	return nil
+}
