@@ -228,7 +228,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 	if len(p.IDs) > 0 {
 		org = l.orgs[p.IDs[0].Facility]
 	}
-	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle),
+	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
 		birthDate(p.BirthDate), sexCodes[p.Sex], org, first, last, "N", nil); err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 	if MergedAway(p) {
 		sum.Merged++
 		dup := pid + 1
-		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle),
+		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
 			birthDate(p.BirthDate), sexCodes[p.Sex], l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
 			return err
 		}
@@ -320,8 +320,13 @@ func (l *loader) dose(pid int, d *synth.Dose, first, last time.Time) error {
 		}
 		lot = id
 	}
-	src := "01"
-	if d.PrimarySource {
+	// NIP001 information source: 00 given here, 01 historical; none for a
+	// dose not administered (refused, not given), as the message's RXA-9.
+	var src any = "01"
+	switch {
+	case d.Completion == "RE" || d.Completion == "NA":
+		src = nil
+	case d.PrimarySource:
 		src = "00"
 	}
 	return l.add("vaccination_master", l.next("vaccination_master"), pid, d.Key,
