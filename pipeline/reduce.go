@@ -25,7 +25,7 @@ func reducerFor(red mapping.Reduction) (reducer, error) {
 	case "doses":
 		return doseReducer{typ: red.Type, spec: newDoseSpec(red)}, nil
 	case "newest":
-		return newestByID{typ: red.Type}, nil
+		return newestByID{typ: red.Type, deleted: red.Elements["deleted"]}, nil
 	}
 	return nil, fmt.Errorf("pipeline: the mapping reduces %s by %q, which the pipeline does not implement", red.Type, red.By)
 }
@@ -84,8 +84,14 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 // newestByID keeps, for each id the mapping gave, the resource of the
 // newest message (the person's messages are oldest first), updated when
 // the latest message giving that id was indexed. Resources are sent in
-// id order.
-type newestByID struct{ typ string }
+// id order. When the mapping declares what marks a deleted resource (its
+// `deleted:` role, e.g. a soft-deleted row mapped entered-in-error), a
+// newest resource so marked is not sent: a _since export lists it under
+// deleted.
+type newestByID struct {
+	typ     string
+	deleted *mapping.ElementPath
+}
 
 func (n newestByID) reduce(e *export, w *work, recs []record) error {
 	if len(recs) == 0 || !e.want(n.typ) {
@@ -120,6 +126,15 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 	for _, id := range ids {
 		en := byID[id]
 		if !e.inWindow(en.at) {
+			continue
+		}
+		if n.deleted != nil && n.deleted.Holds(en.obj) {
+			if !e.q.Since.IsZero() {
+				e.st.Deleted++
+				if err := e.sink.Deleted(n.typ, id, en.at); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		en.obj.Child("meta").Set("lastUpdated", fhirout.FormatInstant(en.at))

@@ -59,19 +59,13 @@ func openRelational(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 // shipped default for the default legacy schema).
 func relationalMapping(file string) (*mapping.Mapping, error) {
 	if file == "" {
-		return defaultRelationalMapping()
+		return mapping.DefaultSQL(), nil
 	}
 	m, err := mapping.Load(file)
 	if err != nil {
 		return nil, fmt.Errorf("invalid mapping:\n%w", err)
 	}
 	return m, nil
-}
-
-// defaultRelationalMapping is the shipped mapping of the default legacy
-// schema (helper sqlmap's, not merged yet).
-var defaultRelationalMapping = func() (*mapping.Mapping, error) {
-	return nil, fmt.Errorf("no built-in relational mapping yet: give the source a mapping file")
 }
 
 func nameOr(s, dflt string) string {

@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/mapping"
+	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
+	"github.com/iisbridge/iisbridge/sources/sql/sqltest"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/synth/synthtest"
+)
+
+// relWorld loads the world of truthPath into a fresh database on engine
+// and opens the relational exporter over it.
+func relWorld(t testing.TB, engine, truthPath string) (*Relational, *sqltest.DB, *sqlsrc.LoadSummary) {
+	t.Helper()
+	db := sqltest.New(t, engine)
+	sum := db.Load(t, truthPath)
+	r, err := sqlsrc.Open(db.Config("iis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewRelational(r, mapping.DefaultSQL(), RelationalOptions{Name: "iis", Memberships: sqlsrc.DefaultMembershipsQuery(r.Dialect())})
+	t.Cleanup(func() { x.Close() })
+	return x, db, sum
+}
+
+// truthCheck compares an export (everything, deletions listed) with the
+// generator's truth: one Patient per person holding all of its ids, its
+// current demographics, the final dose set per person. It returns each
+// truth person's Patient id.
+func truthCheck(t *testing.T, label string, s *memSink, truth *synth.Truth) map[string]string {
+	t.Helper()
+	pats := s.of("Patient")
+	if len(pats) != len(truth.Persons) {
+		t.Errorf("%s: %d Patients, truth has %d persons", label, len(pats), len(truth.Persons))
+	}
+	holders := map[string][]string{}
+	byID := map[string]*fhirout.Object{}
+	for _, pt := range pats {
+		byID[pt.ID()] = pt
+		seen := map[string]bool{}
+		for _, k := range idents(pt) {
+			if !seen[k] {
+				seen[k] = true
+				holders[k] = append(holders[k], pt.ID())
+			}
+		}
+	}
+	pidOf, problems := synthtest.MatchPatients(truth.Persons, holders)
+	for _, p := range problems {
+		t.Errorf("%s: %s", label, p)
+	}
+	got := map[string][]string{}
+	for _, im := range s.of("Immunization") {
+		pid := strings.TrimPrefix(str(child(im, "patient"), "reference"), "Patient/")
+		got[pid] = append(got[pid], cvxDates([]*fhirout.Object{im})[0])
+	}
+	for _, tp := range truth.Persons {
+		pt := byID[pidOf[tp.Key]]
+		if pt == nil {
+			t.Errorf("%s: person %s: no Patient", label, tp.Key)
+			continue
+		}
+		n0 := list(pt, "name")[0].(*fhirout.Object)
+		if str(n0, "family") != tp.Name.Family || !strings.HasPrefix(strs(n0, "given"), tp.Name.Given) || str(pt, "birthDate") != tp.BirthDate {
+			t.Errorf("%s: person %s: current name/birth date differ from truth", label, tp.Key)
+		}
+		var want []string
+		for _, d := range tp.Doses {
+			if d.Status != "entered-in-error" {
+				want = append(want, d.CVX+"@"+d.Date+"/"+d.Status+"/"+d.Lot)
+			}
+		}
+		sort.Strings(want)
+		g := got[pidOf[tp.Key]]
+		sort.Strings(g)
+		if strings.Join(g, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: person %s doses:\n got %v\nwant %v", label, tp.Key, g, want)
+		}
+	}
+	return pidOf
+}
+
+func deletedDoses(truth *synth.Truth) int {
+	n := 0
+	for _, tp := range truth.Persons {
+		for _, d := range tp.Doses {
+			if d.Status == "entered-in-error" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestRelationalTruth exports the generated world from each database and
+// checks it against the truth: Patients, doses, deletions (soft-deleted
+// vaccinations and merged-away Patients), Groups, every row accounted
+// for, and the same stream with one worker or several.
+func TestRelationalTruth(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	truthPath := filepath.Join(dir, "truth.json")
+	truth, err := synth.ReadTruth(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, engine := range sqltest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			x, _, sum := relWorld(t, engine, truthPath)
+			var s memSink
+			ss := &snapSink{memSink: &s}
+			if err := x.Export(ctx, Query{Since: time.Unix(1, 0), SourceIssues: true}, ss); err != nil {
+				t.Fatal(err)
+			}
+			if ss.at.IsZero() || time.Since(ss.at) > time.Hour || time.Until(ss.at) > time.Hour {
+				t.Errorf("snapshot time %v: want the database's clock now", ss.at)
+			}
+			pidOf := truthCheck(t, engine, &s, truth)
+			// Deletions: every soft-deleted vaccination, and each merged-away
+			// duplicate's Patient.
+			var delImm, delPat int
+			for _, d := range s.deleted {
+				switch {
+				case strings.HasPrefix(d, "Immunization/"):
+					delImm++
+				case strings.HasPrefix(d, "Patient/"):
+					delPat++
+				}
+			}
+			if delImm != deletedDoses(truth) || delPat != sum.Merged || sum.Merged == 0 {
+				t.Errorf("deleted: %d Immunizations (truth %d), %d Patients (merged-away %d)", delImm, deletedDoses(truth), delPat, sum.Merged)
+			}
+			// Without _since: no deletions, the same resources.
+			var all memSink
+			if err := x.Export(ctx, Query{}, &all); err != nil {
+				t.Fatal(err)
+			}
+			if len(all.deleted) != 0 || len(all.res) != len(s.res) {
+				t.Errorf("export without _since: %d resources, %d deletions; with: %d resources", len(all.res), len(all.deleted), len(s.res))
+			}
+			// Groups: the submitters' links, keyed as v2 senders are.
+			var wantM, gotM []string
+			for _, l := range truth.Links {
+				wantM = append(wantM, l.OrgKey+">"+pidOf[l.Person])
+			}
+			if err := x.Memberships(ctx, func(m Membership) error {
+				gotM = append(gotM, m.OrgKey+">"+m.PatientID)
+				if m.First.IsZero() || m.Last.Before(m.First) {
+					t.Errorf("membership %s>%s: first %v last %v", m.OrgKey, m.PatientID, m.First, m.Last)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(wantM)
+			sort.Strings(gotM)
+			if strings.Join(gotM, "\n") != strings.Join(wantM, "\n") {
+				t.Errorf("memberships:\n got %d %v\nwant %d %v", len(gotM), gotM, len(wantM), wantM)
+			}
+			// Every row read is accounted for.
+			st := x.Stats()
+			var rows int64
+			for name, tc := range st.Tables {
+				if tc.Read != tc.Yielded+tc.Orphans {
+					t.Errorf("table %s: read %d != yielded %d + orphans %d", name, tc.Read, tc.Yielded, tc.Orphans)
+				}
+				rows += tc.Read
+			}
+			if st.Tables["immunizations"].Read != int64(sum.Vaccinations) || st.Persons != int64(sum.Persons+sum.Merged) || st.Gone != int64(sum.Merged) {
+				t.Errorf("stats %+v vs load %+v", st, sum)
+			}
+			// Patient-level: ids map back to keys.
+			ids := []string{pidOf[truth.Persons[0].Key], pidOf[truth.Persons[5].Key], "no-such-patient"}
+			missing, err := x.MissingPatients(ctx, ids)
+			if err != nil || !slices.Equal(missing, []string{"no-such-patient"}) {
+				t.Errorf("MissingPatients = %v, %v", missing, err)
+			}
+			var two memSink
+			if err := x.Export(ctx, Query{PatientIDs: ids, Types: []string{"Patient"}}, &two); err != nil {
+				t.Fatal(err)
+			}
+			if got := two.of("Patient"); len(got) != 2 || len(two.res) != 2 {
+				t.Errorf("Patient-level export: %d resources", len(two.res))
+			}
+			// Parallel and sequential exports are the same stream.
+			stream := func(workers int) string {
+				x.workers = workers
+				var m memSink
+				if err := x.Export(ctx, Query{Since: time.Unix(1, 0), SourceIssues: true}, &m); err != nil {
+					t.Fatal(err)
+				}
+				var b strings.Builder
+				for _, r := range m.res {
+					b.WriteString(r.String())
+				}
+				return b.String() + strings.Join(m.deleted, " ") + fmt.Sprint(len(m.issues))
+			}
+			if a, b := stream(1), stream(3); a != b {
+				t.Errorf("sequential and parallel exports differ")
+			}
+			for _, r := range s.res[:min(len(s.res), 100)] {
+				fhirtest.Validate(t, []byte(r.String()))
+			}
+		})
+	}
+}
+
+// snapSink records the snapshot time an export reports.
+type snapSink struct {
+	*memSink
+	at time.Time
+}
+
+func (s *snapSink) Snapshot(at time.Time) { s.at = at }
+
+// TestCrossSourceEquality exports one generated world from the v2 archive
+// and from each database: the same Patients and Immunizations, content
+// equal ignoring meta, ids compared through identifiers (the truth
+// person each Patient is), and both equal the truth.
+func TestCrossSourceEquality(t *testing.T) {
+	arch, truth := genWorld(t, synth.Config{Seed: 7, People: 60})
+	// genWorld wrote truth.json beside the archive; load the same one.
+	truthPath := filepath.Join(filepath.Dir(arch.opts.Paths[0]), "truth.json")
+	ctx := context.Background()
+	var v2 memSink
+	if err := arch.Export(ctx, Query{Since: time.Unix(1, 0)}, &v2); err != nil {
+		t.Fatal(err)
+	}
+	v2Pid := truthCheck(t, "archive", &v2, truth)
+	for _, engine := range sqltest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			x, _, _ := relWorld(t, engine, truthPath)
+			var rel memSink
+			if err := x.Export(ctx, Query{Since: time.Unix(1, 0)}, &rel); err != nil {
+				t.Fatal(err)
+			}
+			relPid := truthCheck(t, engine, &rel, truth)
+			a, b := byPerson(&v2, v2Pid), byPerson(&rel, relPid)
+			var diffs []string
+			for _, tp := range truth.Persons {
+				for _, typ := range []string{"Patient", "Immunization"} {
+					x, y := a[tp.Key+" "+typ], b[tp.Key+" "+typ]
+					if !slices.Equal(x, y) {
+						diffs = append(diffs, fmt.Sprintf("person %s %s:\n archive %s\n %-7s %s", tp.Key, typ, strings.Join(x, "\n         "), engine, strings.Join(y, "\n         ")))
+					}
+				}
+			}
+			if len(diffs) > 0 {
+				t.Errorf("%d of %d persons' resources differ between the archive and %s; first:\n%s", len(diffs), 2*len(truth.Persons), engine, strings.Join(diffs[:min(3, len(diffs))], "\n"))
+			}
+		})
+	}
+}
+
+// byPerson is an export's Patients and Immunizations by truth person and
+// type, each as canonical JSON without id, meta and the Patient
+// reference (source-scoped), sorted.
+func byPerson(s *memSink, pidOf map[string]string) map[string][]string {
+	person := map[string]string{}
+	for k, pid := range pidOf {
+		person[pid] = k
+	}
+	out := map[string][]string{}
+	for _, r := range s.res {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(r.String()), &m); err != nil {
+			panic(err)
+		}
+		pid := r.ID()
+		if r.ResourceType() != "Patient" {
+			ref, _ := m["patient"].(map[string]any)
+			s, _ := ref["reference"].(string)
+			pid = strings.TrimPrefix(s, "Patient/")
+			delete(m, "patient")
+		}
+		delete(m, "id")
+		delete(m, "meta")
+		b, _ := json.Marshal(m)
+		k := person[pid] + " " + r.ResourceType()
+		out[k] = append(out[k], string(b))
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
