@@ -127,7 +127,7 @@ type Input struct {
 	// must be the source's id: the default mapping hashes it into
 	// Immunization ids so that two sources' ids cannot collide.
 	Person Person
-	Loc sources.Location
+	Loc    sources.Location
 	// PatientID is the identity layer's id for this record's person; when
 	// empty the mapping derives a stable id from the record itself.
 	PatientID string

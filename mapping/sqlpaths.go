@@ -1,7 +1,10 @@
 package mapping
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -413,4 +416,44 @@ func (e *env) rowInput(src string) *fhirout.Input {
 		field = src
 	}
 	return &fhirout.Input{Source: e.in.Loc.Source, ControlID: key, Field: field}
+}
+
+// isISO says v starts as an ISO date (YYYY-MM-DD), which a v2 TS never
+// does: how a relational source gives dates and timestamps.
+func isISO(v string) bool {
+	return len(v) >= 10 && v[4] == '-' && v[7] == '-'
+}
+
+// isoDate is date() of an ISO date or timestamp (its day), or of a
+// value in the Go layout a[1]. The error names the layout, not the value.
+func isoDate(a []string) (string, error) {
+	v := a[0]
+	if len(a) > 1 {
+		t, err := time.Parse(a[1], v)
+		if err != nil {
+			return "", fmt.Errorf("does not match the date layout %q", a[1])
+		}
+		return t.Format(time.DateOnly), nil
+	}
+	if !isISO(v) {
+		return "", errors.New("not a valid date")
+	}
+	t, err := time.Parse(time.DateOnly, v[:10])
+	if err != nil {
+		return "", errors.New("not a valid ISO date")
+	}
+	return t.Format(time.DateOnly), nil
+}
+
+// isoDateTime is datetime() of an ISO date (kept a date) or an RFC 3339
+// timestamp (in UTC).
+func isoDateTime(v string) (string, error) {
+	if len(v) == 10 {
+		return isoDate([]string{v})
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return "", errors.New("not a valid RFC 3339 timestamp")
+	}
+	return fhirout.FormatInstant(t), nil
 }

@@ -229,7 +229,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 		org = l.orgs[p.IDs[0].Facility]
 	}
 	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-		birthDate(p.BirthDate), sexCodes[p.Sex], org, first, last, "N", nil); err != nil {
+		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), org, first, last, "N", nil); err != nil {
 		return err
 	}
 	for _, n := range p.FormerNames {
@@ -277,7 +277,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 		sum.Merged++
 		dup := pid + 1
 		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-			birthDate(p.BirthDate), sexCodes[p.Sex], l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
+			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
 			return err
 		}
 		if err := l.add("patient_identifier", l.next("patient_identifier"), dup, p.IDs[1].Facility, "MR", p.IDs[1].MRN, first); err != nil {
@@ -332,6 +332,25 @@ func (l *loader) dose(pid int, d *synth.Dose, first, last time.Time) error {
 	return l.add("vaccination_master", l.next("vaccination_master"), pid, d.Key,
 		strings.ToUpper(day.Format("02-Jan-2006")), d.CVX, completionCodes[d.Completion], nullIf(d.RefusalReason),
 		lot, l.orgs[d.Facility], d.Filler, src, action, deleted, deletedAt, reported, updated)
+}
+
+// birthFlag and birthOrder are a twin's multiple-birth indicator and
+// order (PID-24, PID-25): the twin with the lower key was born first.
+func birthFlag(p *synth.Person) any {
+	if p.Twin == "" {
+		return nil
+	}
+	return "Y"
+}
+
+func birthOrder(p *synth.Person) any {
+	switch {
+	case p.Twin == "":
+		return nil
+	case p.Key < p.Twin:
+		return 1
+	}
+	return 2
 }
 
 func birthDate(iso string) string {

@@ -74,6 +74,7 @@ func demoTruth(t testing.TB) string {
 // database alike.
 type rowPerson struct {
 	Key, IISID, BirthDate, Sex, Phone, Mother string
+	Twin                                      bool
 	Name                                      synth.Name
 	FormerNames                               []synth.Name
 	Address                                   synth.Address
@@ -92,6 +93,7 @@ func truthProjection(p *synth.Person) rowPerson {
 	rp := rowPerson{Key: p.Key, IISID: p.IISID, BirthDate: p.BirthDate, Sex: p.Sex, Phone: p.Phone,
 		Name: p.Name, FormerNames: p.FormerNames, Address: p.Address, FormerAddresses: p.FormerAddresses, IDs: p.IDs}
 	rp.Mother = p.MothersMaidenName
+	rp.Twin = p.Twin != ""
 	for _, d := range p.Doses {
 		rd := rowDose{Key: d.Key, CVX: d.CVX, Date: d.Date, Facility: d.Facility, Filler: d.Filler, Status: d.Status,
 			Completion: d.Completion, Lot: d.Lot, MVX: d.MVX, Refusal: d.RefusalReason, Primary: d.PrimarySource, Updated: d.Updated}
@@ -137,6 +139,7 @@ func dbProjection(t testing.TB, rec *Record) rowPerson {
 		}
 	}
 	rp.Mother = col(p, "patient_mother_maiden")
+	rp.Twin = col(p, "patient_birth_flag") == "Y" && col(p, "patient_birth_order") != ""
 	for _, g := range rec.Children["guardians"] {
 		if m := col(g, "guardian_maiden"); m != rp.Mother {
 			t.Errorf("%s: guardian's maiden name differs from the person's mother's maiden name", rp.Key)
