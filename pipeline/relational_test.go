@@ -3,11 +3,14 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +395,94 @@ func multisetDiff(a, b []string) (onlyA, onlyB []string) {
 		}
 	}
 	return onlyA, onlyB
+}
+
+// killSink cuts the reader's database connection (or corrupts a SQLite
+// file) after the first resource, in the middle of the scan.
+type killSink struct {
+	*memSink
+	kill func()
+	done bool
+}
+
+func (k *killSink) Resource(r *fhirout.Object) error {
+	if !k.done {
+		k.done = true
+		k.kill()
+	}
+	return k.memSink.Resource(r)
+}
+
+// TestRelationalConnectionLost: a connection lost mid-export fails the
+// export with a SourceError naming the source (no DSN); the next export
+// reads again.
+func TestRelationalConnectionLost(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 3, People: 40}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, engine := range sqltest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := sqltest.New(t, engine)
+			db.Load(t, filepath.Join(dir, "truth.json"))
+			cfg := db.Config("iis")
+			cfg.BatchSize = 5 // many batches: the cut lands mid-scan
+			r, err := sqlsrc.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := NewRelational(r, mapping.DefaultSQL(), RelationalOptions{Name: "iis", Workers: 1})
+			defer x.Close()
+			var kill func()
+			switch engine {
+			case "mysql":
+				kill = func() {
+					var ids []int64
+					db.Query(t, "SELECT id FROM information_schema.processlist WHERE db = '"+db.Name+"' AND id <> CONNECTION_ID()", func(v any) { ids = append(ids, toInt(v)) })
+					for _, id := range ids {
+						db.Exec(t, fmt.Sprintf("KILL %d", id))
+					}
+				}
+			case "postgres":
+				kill = func() {
+					db.Exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+db.Name+"' AND pid <> pg_backend_pid()")
+				}
+			default:
+				kill = func() {
+					// The registry's file is replaced under the reader.
+					if err := os.WriteFile(db.DSN, []byte("not a database"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			ks := &killSink{memSink: &memSink{}, kill: kill}
+			err = x.Export(ctx, Query{}, ks)
+			var se *SourceError
+			if !errors.As(err, &se) || se.Source != "iis" || !strings.Contains(se.ClientMessage(), "source iis could not be read") {
+				t.Fatalf("export with the connection cut: %v (%T), want a SourceError", err, err)
+			}
+			if len(ks.res) == 0 || strings.Contains(err.Error(), db.DSN) {
+				t.Errorf("error %q: resources before the cut %d", err, len(ks.res))
+			}
+			if engine == "sqlite" {
+				return
+			}
+			var again memSink
+			if err := x.Export(ctx, Query{}, &again); err != nil || len(again.of("Patient")) == 0 {
+				t.Errorf("export after the cut: %v, %d Patients", err, len(again.of("Patient")))
+			}
+		})
+	}
+}
+
+func toInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case []byte:
+		n, _ := strconv.ParseInt(string(x), 10, 64)
+		return n
+	}
+	return 0
 }

@@ -129,3 +129,25 @@ func (db *DB) Exec(t testing.TB, stmts ...string) {
 		}
 	}
 }
+
+// Query runs a query and calls fn with the first column of each row.
+func (db *DB) Query(t testing.TB, q string, fn func(any)) {
+	t.Helper()
+	d, err := sql.Open(db.Driver, db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rows, err := d.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		fn(v)
+	}
+}
