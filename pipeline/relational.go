@@ -179,20 +179,46 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 	var loose looseProblems
 	opt.OnProblem = loose.add
 	e.each = func(fn func(*work) error) error {
-		var yieldErr error // the pool's own (cancelled, sink failed), not the source's
+		// The scan reads ahead of the workers by up to a batch: the next
+		// batch's queries run while this one is mapped (the database and
+		// the mapping overlap instead of taking turns).
+		items := make(chan *work, x.r.BatchSize())
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
 		var err error
-		res, err = x.r.Scan(ctx, opt, func(rec *sqlsrc.Record) error {
-			if yieldErr = loose.flush(fn, rec); yieldErr != nil {
-				return yieldErr
+		go func() {
+			defer close(items)
+			send := func(w *work) error {
+				select {
+				case items <- w:
+					return nil
+				case <-sctx.Done():
+					return sctx.Err()
+				}
 			}
-			yieldErr = fn(&work{id: x.PatientID(rec.Key), rec: rec})
-			return yieldErr
-		})
-		if err != nil && err != yieldErr && ctx.Err() == nil {
-			return &SourceError{Source: x.name, Err: err}
+			res, err = x.r.Scan(sctx, opt, func(rec *sqlsrc.Record) error {
+				if err := loose.flush(send, rec); err != nil {
+					return err
+				}
+				return send(&work{id: x.PatientID(rec.Key), rec: rec})
+			})
+			if err == nil {
+				err = loose.flush(send, nil)
+			}
+		}()
+		var yieldErr error // the pool's own (cancelled, sink failed), not the source's
+		for w := range items {
+			if yieldErr == nil {
+				if yieldErr = fn(w); yieldErr != nil {
+					stop()
+				}
+			}
 		}
-		if err == nil {
-			err = loose.flush(fn, nil)
+		switch {
+		case yieldErr != nil:
+			return yieldErr
+		case err != nil && ctx.Err() == nil:
+			return &SourceError{Source: x.name, Err: err}
 		}
 		return err
 	}

@@ -81,6 +81,9 @@ func exporterOf(p *pipeline.Pipeline, archives bool, rels []*pipeline.Relational
 	if len(rels) == 0 {
 		return p
 	}
+	if !archives && len(rels) == 1 {
+		return rels[0]
+	}
 	var parts []pipeline.Exporter
 	if archives {
 		parts = append(parts, p)

@@ -130,3 +130,7 @@ func (r *Reader) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// BatchSize is how many persons one batch reads (a consumer reading ahead
+// buffers about that many).
+func (r *Reader) BatchSize() int { return r.cfg.BatchSize }
