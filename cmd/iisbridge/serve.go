@@ -237,6 +237,7 @@ running:
 // the $export server driving it. Tests open one behind httptest.
 type bridge struct {
 	p       *pipeline.Pipeline
+	rels    []*pipeline.Relational // the config's sql sources
 	idx     *index.Index // p's index (p closes it)
 	srv     *server.Server
 	auth    *auth.Service // nil without clients
@@ -255,6 +256,11 @@ func (b *bridge) close(ctx context.Context) error {
 	err := b.srv.Close(ctx)
 	if perr := b.p.Close(); err == nil {
 		err = perr
+	}
+	for _, x := range b.rels {
+		if rerr := x.Close(); err == nil {
+			err = rerr
+		}
 	}
 	if b.auth != nil {
 		if aerr := b.auth.Close(); err == nil {
@@ -417,6 +423,16 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		return nil, fmt.Errorf("indexing: %w", err)
 	}
 	log.Info("index up to date", "records", st.Messages, "broken", st.Errors, "files", st.Files, "ms", time.Since(start).Milliseconds())
+	rels, err := openRelational(ctx, cfg, log)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	closeRels := func() {
+		for _, x := range rels {
+			x.Close()
+		}
+	}
 	pre.phase.Store("loading Groups")
 
 	var static []server.StaticGroup
@@ -424,7 +440,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
 	}
 	opts := server.Options{
-		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
+		Exporter: exporterOf(p, len(sources) > 0, rels), DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
 		Authorizer: pre.auth, TokenURL: pre.tokenURL,
 		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
@@ -437,6 +453,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	opts.GroupInactiveAfter = cfg.Jobs.GroupInactiveAfter.Duration
 	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
 		p.Close()
+		closeRels()
 		return nil, err
 	}
 	if svc := pre.svc; svc != nil {
@@ -445,13 +462,14 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	srv, err := server.New(opts)
 	if err != nil {
 		p.Close()
+		closeRels()
 		return nil, err
 	}
 	srv.SetMapping(pre.mi)
 	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	b = &bridge{p: p, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
+	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	return b, nil
 }
@@ -516,9 +534,16 @@ func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []pipe
 	var paths []pipeline.Source
 	var mi server.MappingInfo
 	mapFile, enc := "", ""
-	for i, s := range cfg.Sources {
-		if i > 0 && (s.Mapping != mapFile || s.Encoding != enc) {
-			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
+	first := ""
+	for _, s := range cfg.Sources {
+		if s.Kind == "sql" {
+			continue // a database has its own mapping (serve_sql.go)
+		}
+		if first != "" && (s.Mapping != mapFile || s.Encoding != enc) {
+			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, first, s.Name)
+		}
+		if first == "" {
+			first = s.Name
 		}
 		mapFile, enc = s.Mapping, s.Encoding
 		paths = append(paths, pipeline.Source{Name: s.Name, Paths: s.Paths})
