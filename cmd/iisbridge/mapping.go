@@ -58,7 +58,7 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if src.set() {
-		m, ok := sqlPreviewMapping(fs.Arg(0), stdout)
+		m, ok := sqlMappingFile(fs.Arg(0), stdout)
 		if !ok {
 			return 1
 		}
@@ -121,7 +121,7 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		m, ok := sqlPreviewMapping(*mapFile, stderr)
+		m, ok := sqlMappingFile(*mapFile, stderr)
 		if !ok {
 			return 1
 		}

@@ -55,8 +55,8 @@ func (f sqlFlags) open() (*sqlsrc.Reader, error) {
 	return sqlsrc.Open(cfg)
 }
 
-// sqlPreviewMapping is the mapping file, or the shipped relational one.
-func sqlPreviewMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
+// sqlMappingFile is the mapping file, or the shipped relational one.
+func sqlMappingFile(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	if path == "" {
 		return mapping.DefaultSQL(), true
 	}

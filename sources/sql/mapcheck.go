@@ -88,11 +88,3 @@ func tableLabel(t *Table) string {
 
 func describeNames(names []string) string { return "it has " + strings.Join(names, ", ") }
 
-// Ping checks that the database answers (mapping check says so once,
-// not once per table). The error holds no DSN secret.
-func (r *Reader) Ping(ctx context.Context) error {
-	if err := r.db.PingContext(ctx); err != nil {
-		return r.redact(fmt.Errorf("source %s: the database does not answer: %w", r.cfg.Source, err))
-	}
-	return nil
-}
