@@ -87,4 +87,3 @@ func tableLabel(t *Table) string {
 }
 
 func describeNames(names []string) string { return "it has " + strings.Join(names, ", ") }
-
