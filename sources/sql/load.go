@@ -229,7 +229,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 		org = l.orgs[p.IDs[0].Facility]
 	}
 	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), org, first, last, "N", nil); err != nil {
+		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), org, first, last, "N", nil); err != nil {
 		return err
 	}
 	for _, n := range p.FormerNames {
@@ -277,7 +277,7 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 		sum.Merged++
 		dup := pid + 1
 		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
+			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
 			return err
 		}
 		if err := l.add("patient_identifier", l.next("patient_identifier"), dup, p.IDs[1].Facility, "MR", p.IDs[1].MRN, first); err != nil {

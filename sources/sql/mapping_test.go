@@ -25,6 +25,8 @@ type fhirPerson struct {
 	Addresses   []string // use|line|city|district|state|zip|country
 	Telecom     []string
 	Mother      string
+	Race        string // CDCREC code|text
+	Ethnicity   string
 	BirthOrder  int
 	Doses       map[string]fhirDose
 }
@@ -46,6 +48,11 @@ const sid = "http://iisbridge.dev/fhir/sid/"
 func truthFHIR(p *synth.Person, patient string) fhirPerson {
 	fp := fhirPerson{Gender: map[string]string{"F": "female", "M": "male", "U": "unknown"}[p.Sex], BirthDate: p.BirthDate,
 		Mother: p.MothersMaidenName, Doses: map[string]fhirDose{}}
+	// The text is the code's CDCREC display (the generator sends it).
+	races := map[string]string{"2106-3": "White", "2054-5": "Black or African American", "2028-9": "Asian",
+		"1002-5": "American Indian or Alaska Native", "2076-8": "Native Hawaiian or Other Pacific Islander", "2131-1": "Other Race",
+		"2186-5": "Not Hispanic or Latino", "2135-2": "Hispanic or Latino"}
+	fp.Race, fp.Ethnicity = p.Race+"|"+races[p.Race], p.Ethnicity+"|"+races[p.Ethnicity]
 	if p.IISID != "" {
 		fp.Identifiers = append(fp.Identifiers, sid+"authority/stateiis|"+p.IISID)
 	}
@@ -122,7 +129,13 @@ func mappedFHIR(t *testing.T, res []*fhirout.Object) fhirPerson {
 				Line                                            []string
 			}
 			Telecom   []struct{ System, Value, Use string }
-			Extension []struct{ URL, ValueString string }
+			Extension []struct {
+				URL, ValueString string
+				Extension        []struct {
+					URL, ValueString string
+					ValueCoding      struct{ Code string }
+				}
+			}
 			// Immunization
 			Status       string
 			StatusReason struct {
@@ -163,8 +176,22 @@ func mappedFHIR(t *testing.T, res []*fhirout.Object) fhirPerson {
 				fp.Telecom = append(fp.Telecom, tc.System+"|"+tc.Value+"|"+tc.Use)
 			}
 			for _, x := range r.Extension {
-				if x.URL == "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName" {
+				var code, text string
+				for _, sub := range x.Extension {
+					switch sub.URL {
+					case "ombCategory", "detailed":
+						code = sub.ValueCoding.Code
+					case "text":
+						text = sub.ValueString
+					}
+				}
+				switch x.URL {
+				case "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName":
 					fp.Mother = x.ValueString
+				case "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race":
+					fp.Race = code + "|" + text
+				case "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity":
+					fp.Ethnicity = code + "|" + text
 				}
 			}
 		case "Immunization":

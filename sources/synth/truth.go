@@ -105,6 +105,8 @@ type Person struct {
 	Phone             string       `json:"phone,omitempty"`
 	MothersMaidenName string       `json:"mothers_maiden_name"`
 	Twin              string       `json:"twin,omitempty"`
+	Race              string       `json:"race,omitempty"`      // CDCREC code every PID-10 sends
+	Ethnicity         string       `json:"ethnicity,omitempty"` // CDCREC code every PID-22 sends
 	DemographicKey    string       `json:"demographic_key"`
 	Messages          int          `json:"messages"`
 	PatientLevel      int          `json:"patient_level_orders,omitempty"`
@@ -314,6 +316,7 @@ type tperson struct {
 func newTPerson(p *person) *tperson {
 	tp := &tperson{p: p, byKey: map[string]*Dose{}}
 	tp.out.Key = p.key
+	tp.out.Race, tp.out.Ethnicity = p.race.Code, p.eth.Code
 	if p.twin != nil {
 		tp.out.Twin = p.twin.key
 	}
