@@ -80,11 +80,24 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadMapping returns the mapping at path, or the default when path is "".
+// loadMapping returns the message mapping at path, or the default when
+// path is "". A relational mapping (source: sql) is refused: these
+// commands read messages.
 func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	if path == "" {
 		return mapping.Default(), true
 	}
+	m, ok := loadAnyMapping(path, stderr)
+	if ok && m.Source() != "v2" {
+		fmt.Fprintf(stderr, "iisbridge: mapping %s maps a relational source (source: %s), not messages: preview it with mapping preview --source DESCRIPTION --key K\n", path, m.Source())
+		return nil, false
+	}
+	return m, ok
+}
+
+// loadAnyMapping loads a mapping file of any source, its problems
+// printed.
+func loadAnyMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	m, err := mapping.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n", path)

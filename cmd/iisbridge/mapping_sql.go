@@ -60,7 +60,7 @@ func sqlMappingFile(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	if path == "" {
 		return mapping.DefaultSQL(), true
 	}
-	return loadMapping(path, stderr)
+	return loadAnyMapping(path, stderr)
 }
 
 // mappingCheckSQL checks the description against the database, then the

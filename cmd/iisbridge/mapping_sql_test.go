@@ -129,6 +129,12 @@ func TestMappingPreviewSQL(t *testing.T) {
 	if code := mappingPreview([]string{"--dsn", db}, &out, &errb); code != 2 {
 		t.Errorf("no --key: exit %d", code)
 	}
+	// A relational mapping cannot map messages: said, not an empty result.
+	errb.Reset()
+	file := shippedCopy(t, func(s string) string { return s })
+	if code := mappingPreview([]string{"--mapping", file, "one.hl7"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "maps a relational source (source: sql), not messages") {
+		t.Errorf("relational mapping over a message: exit %d %s", code, errb.String())
+	}
 }
 
 // TestMappingInitRelational: the relational mapping written by mapping
