@@ -471,6 +471,9 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	}
 	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
+	if len(rels) > 0 {
+		b.onReload("relational sources", b.reloadRelational)
+	}
 	return b, nil
 }
 
