@@ -238,7 +238,7 @@ running:
 type bridge struct {
 	p       *pipeline.Pipeline
 	rels    []*pipeline.Relational // the config's sql sources
-	idx     *index.Index // p's index (p closes it)
+	idx     *index.Index           // p's index (p closes it)
 	srv     *server.Server
 	auth    *auth.Service // nil without clients
 	lock    *dataLock
