@@ -76,7 +76,7 @@ type Source struct {
 	// Tables describes the database's tables for the reader (sources/sql):
 	// a file, or the description written inline; absent = the default
 	// legacy schema. SQL is the description, parsed and checked.
-	Tables yaml.Node `yaml:"tables"`
+	Tables yaml.Node      `yaml:"tables"`
 	SQL    *sqlsrc.Config `yaml:"-"`
 	// Memberships is the query listing organization → person links that
 	// Groups are learned from (columns person, org_key, org_name, first,

@@ -81,7 +81,7 @@ var (
 // deleted, or reported as an issue or skipped.
 type Stats struct {
 	Persons       int64            // persons visited (after PatientIDs)
-	Messages      int64            // person messages re-read and mapped
+	Messages      int64            // person messages re-read and mapped (relational: persons' rows mapped)
 	ReadErrors    int64            // person messages that could not be re-read (the export's Loss)
 	Lost          map[string]int64 // ReadErrors by reason (Unreadable*)
 	Patients      int64            // Patient resources emitted
@@ -308,19 +308,19 @@ func (e *export) eachPerson(fn func(*work) error) error {
 }
 
 type export struct {
-	p     *Pipeline        // nil for a relational export
-	rel   *Relational      // nil for an export of the index
-	m     *mapping.Mapping // the live mapping when the export started
+	p   *Pipeline        // nil for a relational export
+	rel *Relational      // nil for an export of the index
+	m   *mapping.Mapping // the live mapping when the export started
 	// each lists the export's work items in order (the producer of the
 	// worker pool).
 	each    func(func(*work) error) error
 	workers int
-	ctx   context.Context
-	q     Query
-	sink  Sink
-	snap  *index.Snapshot
-	rr    sources.Rereader // inputs stay open for the export
-	types map[string]bool
+	ctx     context.Context
+	q       Query
+	sink    Sink
+	snap    *index.Snapshot
+	rr      sources.Rereader // inputs stay open for the export
+	types   map[string]bool
 	// reducers reduce each resource type of the mapping (reduce.go).
 	reducers []typedReducer
 	st       *Stats // the copy per worker gets its own

@@ -330,8 +330,8 @@ func problemIssue(p sqlsrc.Problem) fhirout.Issue {
 
 // looseProblems sends the problems of no person.
 func (e *export) looseProblems(ps []sqlsrc.Problem) error {
-	if !e.q.SourceIssues && e.q.PatientIDs != nil {
-		return nil // a Patient or Group export reports its persons' problems only
+	if !e.q.SourceIssues {
+		return nil // as for an archive: rows of no person are source-wide issues
 	}
 	issues := make([]fhirout.Issue, len(ps))
 	for i, p := range ps {

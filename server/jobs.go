@@ -452,10 +452,10 @@ type jobSink struct {
 	n       int
 	// loss is what the exporter could not read (Lost); onUnreadable the
 	// policy for it.
-	loss         pipeline.Loss
+	loss pipeline.Loss
 	// snapshot is when the data exported was read, when the exporter
 	// says (pipeline.SnapshotSink); zero = the job's start.
-	snapshot time.Time
+	snapshot     time.Time
 	onUnreadable string
 }
 

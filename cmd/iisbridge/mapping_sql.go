@@ -23,9 +23,9 @@ type sqlFlags struct {
 
 func addSQLFlags(fs *flag.FlagSet) sqlFlags {
 	return sqlFlags{
-		source: fs.String("source", "", "relational source description `file` (sources/sql/default.yaml's form, with driver and dsn)"),
-		dsn:    fs.String("dsn", "", "`DSN` of a database in the default legacy schema (${NAME} read from the environment)"),
-		driver: fs.String("driver", "", "driver for --dsn: sqlite, mysql, pgx, sqlserver (default: from the DSN)"),
+		source: fs.String("source", "", "relational source description `file` (sources/sql/default.yaml's form: a server config's tables: file; its dsn, or --dsn)"),
+		dsn:    fs.String("dsn", "", "`DSN` of the database (${NAME} read from the environment); alone: a database in the default legacy schema"),
+		driver: fs.String("driver", "", "driver: sqlite, mysql, pgx, sqlserver (default: the description's, or from the DSN)"),
 	}
 }
 
@@ -33,14 +33,14 @@ func (f sqlFlags) set() bool { return *f.source != "" || *f.dsn != "" }
 
 // open opens the source the flags name. Errors hold no DSN secret.
 func (f sqlFlags) open() (*sqlsrc.Reader, error) {
-	if *f.source != "" && *f.dsn != "" {
-		return nil, errors.New("give --source or --dsn, not both")
-	}
 	var cfg *sqlsrc.Config
 	if *f.source != "" {
 		var err error
 		if cfg, err = sqlsrc.LoadConfig(*f.source); err != nil {
 			return nil, err
+		}
+		if *f.dsn != "" {
+			cfg.DSN = *f.dsn
 		}
 		if *f.driver != "" {
 			cfg.Driver = *f.driver

@@ -238,7 +238,7 @@ running:
 type bridge struct {
 	p       *pipeline.Pipeline
 	rels    []*pipeline.Relational // the config's sql sources
-	idx     *index.Index // p's index (p closes it)
+	idx     *index.Index           // p's index (p closes it)
 	srv     *server.Server
 	auth    *auth.Service // nil without clients
 	lock    *dataLock
@@ -471,6 +471,9 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	}
 	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
+	if len(rels) > 0 {
+		b.onReload("relational sources", b.reloadRelational)
+	}
 	return b, nil
 }
 

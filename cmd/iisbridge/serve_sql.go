@@ -93,3 +93,34 @@ func exporterOf(p *pipeline.Pipeline, archives bool, rels []*pipeline.Relational
 	}
 	return pipeline.NewComposite(parts...)
 }
+
+// reloadRelational is the relational sources' reload hook: each source's
+// mapping file is compiled again and swapped in (new exports use it);
+// a change of database, tables or memberships takes a restart.
+func (b *bridge) reloadRelational(_ context.Context, next *config.Config) error {
+	old := map[string]config.Source{}
+	for _, s := range b.cfg.Sources {
+		old[s.Name] = s
+	}
+	for _, x := range b.rels {
+		var s *config.Source
+		for i := range next.Sources {
+			if next.Sources[i].Name == x.Name() && next.Sources[i].Kind == "sql" {
+				s = &next.Sources[i]
+			}
+		}
+		if s == nil {
+			b.log.Warn("relational source removed from the configuration: still served until the next start", "source", x.Name())
+			continue
+		}
+		if o := old[s.Name]; o.Driver != s.Driver || o.DSN != s.DSN || o.Memberships != s.Memberships {
+			b.log.Warn("a relational source's database or memberships change takes effect at the next start", "source", x.Name())
+		}
+		m, err := relationalMapping(s.Mapping)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		x.SetMapping(m)
+	}
+	return nil
+}
