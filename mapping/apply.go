@@ -29,6 +29,7 @@ type mappingImpl struct {
 	consts    map[string]string
 	boxes     boxes                // see convertTo
 	reduce    map[string]Reduction // the reduce: section (reduce.go)
+	identity  *identityDef         // the identity: section (identity.go)
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,

@@ -25,7 +25,11 @@ type openOptions struct {
 // openV2 opens the index in o.DataDir over a v2archive source, brings
 // it up to date with the paths and returns the pipeline over it.
 func openV2(o openOptions) (*Pipeline, error) {
-	src, err := v2archive.NewSource(o.Reader, o.Identity)
+	who := o.Mapping
+	if who == nil {
+		who = mapping.Default()
+	}
+	src, err := v2archive.NewSource(o.Reader, o.Identity, who)
 	if err != nil {
 		return nil, err
 	}

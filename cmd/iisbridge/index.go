@@ -57,7 +57,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	data := fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
 	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
-	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
+	mapFile := fs.String("mapping", "", "mapping whose identity: section names persons and organizations (checked first; default: the shipped mapping). Exports must use the same one, or the index is rebuilt")
 	encoding := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -77,8 +77,10 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	m := mapping.Default()
 	if *mapFile != "" {
-		if _, err := mapping.Load(*mapFile); err != nil {
+		var err error
+		if m, err = mapping.Load(*mapFile); err != nil {
 			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 			return 1
 		}
@@ -95,7 +97,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lock.release()
 	bar := newMeter(stderr, "indexing", "bytes")
-	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
+	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set}, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1

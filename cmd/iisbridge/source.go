@@ -17,9 +17,14 @@ type archiveSetup struct {
 	Progress func(done, total int64) // bytes indexed, for progress bars
 }
 
-// openIndex opens (creating) the index over v2 archives.
-func openIndex(s archiveSetup) (*index.Index, error) {
-	src, err := v2archive.NewSource(s.Reader, s.Identity)
+// openIndex opens (creating) the index over v2 archives, whose persons
+// and organizations m's identity: section names (nil: the default
+// mapping's).
+func openIndex(s archiveSetup, m *mapping.Mapping) (*index.Index, error) {
+	if m == nil {
+		m = mapping.Default()
+	}
+	src, err := v2archive.NewSource(s.Reader, s.Identity, m)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +35,7 @@ func openIndex(s archiveSetup) (*index.Index, error) {
 // owns it: Close closes it); the caller updates it (Pipeline.Update) and
 // may read the index (counts) while the pipeline is open.
 func openPipeline(s archiveSetup, m *mapping.Mapping, o pipeline.Options) (*pipeline.Pipeline, *index.Index, error) {
-	idx, err := openIndex(s)
+	idx, err := openIndex(s, m)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -280,7 +280,7 @@ func (f fpParts) why(old string) string {
 		r = append(r, "identity rules changed (person ids would differ)")
 	}
 	if o.Encoding != f.Encoding {
-		r = append(r, fmt.Sprintf("reader encoding changed from %s to %s", o.Encoding, f.Encoding))
+		r = append(r, fmt.Sprintf("source settings (reader encoding, the mapping's identity: section) changed from %q to %q", o.Encoding, f.Encoding))
 	}
 	if len(r) == 0 {
 		return "index fingerprint changed"
@@ -292,7 +292,8 @@ func (f fpParts) why(old string) string {
 // did not).
 func (x *Index) Rebuilt() string { return x.rebuilt }
 
-// encoding is the source's fingerprint (a v2 archive's encoding).
+// encoding is the source's fingerprint (a v2 archive's encoding and the
+// mapping's identity section).
 func (x *Index) encoding() string {
 	if f, ok := x.opts.Source.(sources.Fingerprinter); ok {
 		return f.Fingerprint()

@@ -12,10 +12,12 @@ import (
 // Source is the v2 archive adapter of the sources.Source contract:
 // framing and encoding (Reader), classification of each message for the
 // index (kind, identity keys, organization), path discovery (Expand) and
-// verified re-reads (Rereader).
+// verified re-reads (Rereader). Identity keys and the organization are
+// read by the mapping's identity: section (a sources.Identifier).
 type Source struct {
 	opts     Options
 	identity sources.IdentityConfig
+	who      sources.Identifier
 }
 
 var (
@@ -25,8 +27,12 @@ var (
 )
 
 // NewSource returns the adapter for archives read with opts, whose
-// messages are tied to persons by identity.
-func NewSource(opts Options, identity sources.IdentityConfig) (*Source, error) {
+// messages are tied to persons by identity from what who (the mapping)
+// reads of them.
+func NewSource(opts Options, identity sources.IdentityConfig, who sources.Identifier) (*Source, error) {
+	if who == nil {
+		return nil, fmt.Errorf("v2archive: no identifier (the mapping whose identity: section names persons)")
+	}
 	o, err := opts.normalized()
 	if err != nil {
 		return nil, err
@@ -35,15 +41,18 @@ func NewSource(opts Options, identity sources.IdentityConfig) (*Source, error) {
 	if err := identity.Validate(); err != nil {
 		return nil, err
 	}
-	return &Source{opts: o, identity: identity}, nil
+	return &Source{opts: o, identity: identity, who: who}, nil
 }
 
 // Options are the reader options in force.
 func (s *Source) Options() Options { return s.opts }
 
-// Fingerprint is what changes offsets: the encoding (identity rules are
-// part of the index's own fingerprint).
-func (s *Source) Fingerprint() string { return s.opts.Encoding }
+// Fingerprint is what changes offsets or keys: the encoding and the
+// mapping's identity section (the identity rules are part of the index's
+// own fingerprint).
+func (s *Source) Fingerprint() string {
+	return s.opts.Encoding + " identity " + s.who.IdentityFingerprint()
+}
 
 // Expand is the package function Expand.
 func (s *Source) Expand(arg string) []sources.Input {
@@ -63,6 +72,7 @@ func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) 
 		return err
 	}
 	defer rd.Close()
+	var who sources.Identity // reused message after message
 	for {
 		it, err := rd.Next()
 		if err == io.EOF {
@@ -74,14 +84,14 @@ func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) 
 		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
-		if err := fn(s.record(it)); err != nil {
+		if err := fn(s.record(it, &who)); err != nil {
 			return err
 		}
 	}
 }
 
 // record classifies one item.
-func (s *Source) record(it *Item) *sources.Record {
+func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
 	r := &sources.Record{Loc: it.Loc, Kind: sources.Broken}
 	switch {
 	case it.Err != nil:
@@ -94,7 +104,10 @@ func (s *Source) record(it *Item) *sources.Record {
 			r.Err = err.Error()
 			break
 		}
-		classify(s.identity, m, it.Data, r)
+		if err := classify(s.identity, s.who, m, it.Data, r, who); err != nil {
+			*r = sources.Record{Loc: it.Loc, Kind: sources.Broken, Err: err.Error()}
+			break
+		}
 		r.Hash = DataHash(it.Data)
 		if len(it.Warnings) > 0 {
 			r.Err = strings.Join(it.Warnings, "; ")
