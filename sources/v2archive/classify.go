@@ -99,4 +99,3 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 	}
 	return true
 }
-
