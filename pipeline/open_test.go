@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/iisbridge/iisbridge/mapping"
@@ -28,6 +29,9 @@ func openV2(o openOptions) (*Pipeline, error) {
 	who := o.Mapping
 	if who == nil {
 		who = mapping.Default()
+	}
+	if o.Reader.SpoolDir == "" {
+		o.Reader.SpoolDir = filepath.Join(o.DataDir, "spool") // as cmd does
 	}
 	src, err := v2archive.NewSource(o.Reader, o.Identity, who)
 	if err != nil {

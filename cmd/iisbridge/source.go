@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/pipeline"
 	"github.com/iisbridge/iisbridge/sources/index"
@@ -24,6 +26,9 @@ func openIndex(s archiveSetup, m *mapping.Mapping) (*index.Index, error) {
 	if m == nil {
 		m = mapping.Default()
 	}
+	// The source keeps the decompressed copies of gzip inputs beside the
+	// index that points into them.
+	s.Reader.SpoolDir = filepath.Join(s.IndexDir, "spool")
 	src, err := v2archive.NewSource(s.Reader, s.Identity, m)
 	if err != nil {
 		return nil, err

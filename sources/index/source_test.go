@@ -1,6 +1,8 @@
 package index
 
 import (
+	"path/filepath"
+
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
@@ -9,7 +11,7 @@ import (
 // with the identity rules of o.
 func open(dir string, o Options) (*Index, error) {
 	if o.Source == nil {
-		s, err := v2archive.NewSource(v2archive.Options{}, o.Identity, mapping.Default())
+		s, err := v2archive.NewSource(v2archive.Options{SpoolDir: filepath.Join(dir, "spool")}, o.Identity, mapping.Default())
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
@@ -24,7 +25,11 @@ var (
 	_ sources.Source        = (*Source)(nil)
 	_ sources.Expander      = (*Source)(nil)
 	_ sources.Fingerprinter = (*Source)(nil)
+	_ sources.Named         = (*Source)(nil)
 )
+
+// Name is the adapter's name, stored with every record it reads.
+func (s *Source) Name() string { return "v2" }
 
 // NewSource returns the adapter for archives read with opts, whose
 // messages are tied to persons by identity from what who (the mapping)
@@ -40,6 +45,9 @@ func NewSource(opts Options, identity sources.IdentityConfig, who sources.Identi
 	identity = identity.WithDefaults()
 	if err := identity.Validate(); err != nil {
 		return nil, err
+	}
+	if o.SpoolDir != "" {
+		cleanSpool(o.SpoolDir)
 	}
 	return &Source{opts: o, identity: identity, who: who}, nil
 }
@@ -124,15 +132,29 @@ func (s *Source) Rereader() (sources.Rereader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verified{rr}, nil
+	return &verified{Rereader: rr, s: s, content: map[string]string{}}, nil
 }
 
-type verified struct{ *Rereader }
+// verified reads through the spool of a gzip input (looked up once per
+// file: an export reads many messages of each).
+type verified struct {
+	*Rereader
+	s       *Source
+	mu      sync.Mutex
+	content map[string]string // input path → what to read
+}
 
 // Reread reads the message at loc and checks it is the one indexed
 // there: the same MSH-10 and checksum, else sources.ErrChanged.
-func (v verified) Reread(loc sources.Locator) ([]byte, error) {
-	it, err := v.ReadAt(sources.Location{Source: loc.Source, Offset: loc.Offset, Length: loc.Length})
+func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
+	v.mu.Lock()
+	path, ok := v.content[loc.Source]
+	if !ok {
+		path = v.s.content(loc.Source)
+		v.content[loc.Source] = path
+	}
+	v.mu.Unlock()
+	it, err := v.ReadAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length})
 	if err != nil {
 		return nil, err
 	}
