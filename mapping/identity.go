@@ -25,7 +25,7 @@ var IdentityFields = [][2]string{
 	{"given", "the person's given name (demographics key; a placeholder such as BABY BOY disables it)"},
 	{"birth_date", "the birth date, YYYYMMDD first (demographics key)"},
 	{"sex", "the administrative sex code (demographics key)"},
-	{"organization", "the key of the organization behind the record: Group membership and `_typeFilter` on organizations"},
+	{"organization", "the key of the organization behind the record: the Group (one per organization) whose member the person becomes"},
 	{"organization_name", "that organization's name"},
 }
 
