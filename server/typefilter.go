@@ -99,7 +99,9 @@ var searchParamTable = []*searchParam{
 	{typ: "Patient", name: "birthdate", kind: kindDate, def: "http://hl7.org/fhir/SearchParameter/individual-birthdate",
 		path: "Patient.birthDate", dates: func(r *fhirout.Object) []string { return strs(r, "birthDate") }},
 	{typ: "Patient", name: "gender", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/individual-gender",
-		path: "Patient.gender", tokens: func(r *fhirout.Object) []coded { return codes(r, "gender", "http://hl7.org/fhir/administrative-gender") }},
+		path: "Patient.gender", tokens: func(r *fhirout.Object) []coded {
+			return codes(r, "gender", "http://hl7.org/fhir/administrative-gender")
+		}},
 	{typ: "Patient", name: "address-postalcode", kind: kindString, def: "http://hl7.org/fhir/SearchParameter/individual-address-postalcode",
 		path: "Patient.address.postalCode", strings: func(r *fhirout.Object) []string { return sub(r, "address", "postalCode") }},
 	{typ: "Patient", name: "identifier", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/Patient-identifier",
