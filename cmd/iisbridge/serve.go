@@ -181,20 +181,15 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	var authHup chan os.Signal // the auth service reloads its clients itself
-	if pre.svc != nil && cfg.File != "" {
-		authHup = make(chan os.Signal, 1)
-		signal.Notify(authHup, syscall.SIGHUP)
-		defer signal.Stop(authHup)
-	}
 	b, err := pre.open(ctx)
 	if err != nil {
 		shutdown()
 		return err
 	}
-	if authHup != nil {
-		// Clients reload on a change of the file or on SIGHUP.
-		go b.auth.Watch(ctx, cfg.File, 2*time.Second, authHup)
+	if b.auth != nil {
+		// Clients follow the file through the reload loop below (its
+		// auth hook); a rotated token key is picked up in between.
+		go b.auth.WatchKeys(ctx, 2*time.Second)
 	}
 	h := b.srv.Handler()
 	handler.Store(&h)
@@ -453,6 +448,9 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	}
 	b = &bridge{p: p, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
+	if b.auth != nil {
+		b.onReload("auth clients", func(_ context.Context, next *config.Config) error { return b.auth.ReloadClients(next) })
+	}
 	return b, nil
 }
 
