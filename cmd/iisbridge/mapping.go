@@ -25,6 +25,7 @@ func init() {
 	})
 	register(&command{
 		Name:  "mapping preview",
+		Flags: func(fs *flag.FlagSet) { mappingPreviewFlags(fs) },
 		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7",
 		Short: "show the FHIR resources one message becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
@@ -89,10 +90,7 @@ func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping preview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
-	index := fs.Int("index", 1, "preview the `N`-th message of the file")
-	wide := fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
-	traceOnly := fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	mapFile, index, wide, traceOnly := mappingPreviewFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7")
 		fs.PrintDefaults()
@@ -233,4 +231,14 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// mappingPreviewFlags defines the flags of `iisbridge mapping preview` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingPreviewFlags(fs *flag.FlagSet) (mapFile *string, index *int, wide, traceOnly *bool) {
+	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
+	index = fs.Int("index", 1, "preview the `N`-th message of the file")
+	wide = fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
+	traceOnly = fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	return
 }

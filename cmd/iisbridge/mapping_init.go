@@ -14,6 +14,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping init",
+		Flags: func(fs *flag.FlagSet) { mappingInitFlags(fs) },
 		Usage: "[--builtin-tables] DIR",
 		Short: "write the shipped default mapping (and its code tables) into DIR, to start a jurisdiction's own",
 		Long: `DIR/default.yaml is the default mapping; DIR/tables/ its code tables (CVX, MVX,
@@ -28,7 +29,7 @@ copy follows the project's CVX/MVX updates. Existing files are never overwritten
 func mappingInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	builtin := fs.Bool("builtin-tables", false, "name the shipped code tables as builtin:NAME instead of copying them")
+	builtin := mappingInitFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping init [--builtin-tables] DIR")
 		fs.PrintDefaults()
@@ -66,4 +67,11 @@ func printProblems(w io.Writer, problems []diag.Problem) {
 		}
 		fmt.Fprintln(w, diag.Quote(src, p))
 	}
+}
+
+// mappingInitFlags defines the flags of `iisbridge mapping init` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingInitFlags(fs *flag.FlagSet) (builtin *bool) {
+	builtin = fs.Bool("builtin-tables", false, "name the shipped code tables as builtin:NAME instead of copying them")
+	return
 }

@@ -33,6 +33,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "serve",
+		Flags:   func(fs *flag.FlagSet) { serveFlags(fs) },
 		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [PATH...]",
 		Short:   "serve FHIR Bulk Data $export (without --config or PATHs: demo data generated into the data dir)",
 		Run:     runServe,
@@ -64,10 +65,7 @@ const defaultArchiveData = "./archive-data"
 
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
-	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
-	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
-	adminAddr := fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	cfgPath, addr, data, adminAddr := serveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -602,4 +600,14 @@ func httpLimits(h config.HTTP) server.HTTPLimits {
 		l.MaxConnsPerClient = *h.MaxConnsPerClient
 	}
 	return l
+}
+
+// serveFlags defines the flags of `iisbridge serve` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func serveFlags(fs *flag.FlagSet) (cfgPath, addr, data, adminAddr *string) {
+	cfgPath = fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
+	addr = fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
+	data = fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
+	adminAddr = fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	return
 }
