@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/iisbridge/iisbridge/sources"
@@ -39,12 +40,20 @@ func (s *Source) spoolOf(path string) string {
 }
 
 // cleanSpool removes temporary copies a killed update left behind (an
-// update under way in another process renames its own within the hour).
+// update under way in another process renames its own within the hour),
+// and copies of the layout before the source kept them (named by the
+// index's file id: that index is rebuilt, and spools again).
 func cleanSpool(dir string) {
-	tmps, _ := filepath.Glob(filepath.Join(dir, "tmp-*"))
-	for _, t := range tmps {
-		if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
-			os.Remove(t)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), "tmp-"):
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+		case sources.AllDigits(e.Name()):
+			os.Remove(p)
 		}
 	}
 }

@@ -33,6 +33,8 @@ func TestSpool(t *testing.T) {
 		}
 	}
 	spool := filepath.Join(dir, "spool")
+	os.MkdirAll(spool, 0o755)
+	os.WriteFile(filepath.Join(spool, "17"), []byte("x"), 0o644) // an index's spool before the source kept them
 	s, err := NewSource(Options{SpoolDir: spool}, sources.DefaultIdentity(), mapping.Default())
 	if err != nil {
 		t.Fatal(err)
