@@ -138,3 +138,17 @@ func TestIdentityFingerprint(t *testing.T) {
 		t.Error("a mapping without the section does not use the default's")
 	}
 }
+
+// BenchmarkIdentity is what the index pays per message for the identity:
+// section (the message parsed once, outside the loop).
+func BenchmarkIdentity(b *testing.B) {
+	m := Default()
+	msg := msg(b, benchVXU)
+	var id sources.Identity
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Identify(msg, &id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
