@@ -19,12 +19,14 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping check",
+		Flags: func(fs *flag.FlagSet) { addSQLFlags(fs) },
 		Usage: "FILE | [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN)",
 		Short: "validate a mapping file and its tables (with a relational source: its tables and columns in the live database); list every problem with file:line:column",
 		Run:   func(args []string) int { return mappingCheck(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
 		Name:  "mapping preview",
+		Flags: func(fs *flag.FlagSet) { mappingPreviewFlags(fs) },
 		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K",
 		Short: "show the FHIR resources one message (or one person of a relational source) becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
@@ -112,12 +114,7 @@ func loadAnyMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping preview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
-	index := fs.Int("index", 1, "preview the `N`-th message of the file")
-	wide := fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
-	traceOnly := fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
-	src := addSQLFlags(fs)
-	key := fs.String("key", "", "with a relational source: the person `key` (the persons table's key) to preview")
+	mapFile, index, wide, traceOnly, src, key := mappingPreviewFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7")
 		fmt.Fprintln(stderr, "       iisbridge mapping preview [--mapping FILE] [--wide] [--trace-only] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K")
@@ -266,4 +263,16 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// mappingPreviewFlags defines the flags of `iisbridge mapping preview` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingPreviewFlags(fs *flag.FlagSet) (mapFile *string, index *int, wide, traceOnly *bool, src sqlFlags, key *string) {
+	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping, or with a relational source the source's)")
+	index = fs.Int("index", 1, "preview the `N`-th message of the file")
+	wide = fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
+	traceOnly = fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	src = addSQLFlags(fs)
+	key = fs.String("key", "", "with a relational source: the person `key` (the persons table's key) to preview")
+	return
 }
