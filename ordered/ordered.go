@@ -10,7 +10,8 @@ import (
 
 // Run calls produce, which calls submit once per input in order; work
 // turns each input into a result on one of workers goroutines (worker is
-// 0..workers-1, for per-worker state such as a mapping.Applier); emit is
+// 0..workers-1, for per-worker state such as a mapping.Applier; ctx is
+// cancelled once the run stops, so long work can give up); emit is
 // called on the calling goroutine with the results in input order.
 //
 // At most 4×workers inputs are in flight. The first error of emit or
@@ -19,14 +20,14 @@ import (
 // everything runs on the calling goroutine.
 func Run[In, Out any](ctx context.Context, workers int,
 	produce func(submit func(In) error) error,
-	work func(worker int, in In) Out,
+	work func(ctx context.Context, worker int, in In) Out,
 	emit func(Out) error) error {
 	if workers <= 1 {
 		return produce(func(in In) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return emit(work(0, in))
+			return emit(work(ctx, 0, in))
 		})
 	}
 	type job struct {
@@ -68,7 +69,7 @@ func Run[In, Out any](ctx context.Context, workers int,
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				results <- result{j.seq, work(w, j.in)}
+				results <- result{j.seq, work(ctx, w, j.in)}
 			}
 		}()
 	}

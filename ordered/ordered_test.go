@@ -22,7 +22,7 @@ func TestRunKeepsOrder(t *testing.T) {
 				}
 				return nil
 			},
-			func(w int, in int) int {
+			func(_ context.Context, w int, in int) int {
 				if w < 0 || w >= max(workers, 1) {
 					t.Errorf("worker %d of %d", w, workers)
 				}
@@ -74,7 +74,7 @@ func TestRunStopsAtEmitError(t *testing.T) {
 			}
 			return nil
 		},
-		func(_ int, in int) int { return in },
+		func(_ context.Context, _ int, in int) int { return in },
 		func(out int) error {
 			if out == 10 {
 				return stop
@@ -105,7 +105,7 @@ func TestRunReturnsProduceError(t *testing.T) {
 			}
 			return bad
 		},
-		func(_ int, in int) int { return in },
+		func(_ context.Context, _ int, in int) int { return in },
 		func(int) error { n++; return nil })
 	if !errors.Is(err, bad) || n != 7 {
 		t.Fatalf("err = %v after %d results, want the produce error after 7", err, n)
@@ -123,7 +123,7 @@ func TestRunCancelled(t *testing.T) {
 				}
 			}
 		},
-		func(_ int, in int) int { return in },
+		func(_ context.Context, _ int, in int) int { return in },
 		func(int) error {
 			if n++; n == 50 {
 				cancel()
@@ -132,5 +132,38 @@ func TestRunCancelled(t *testing.T) {
 		})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// Work still in flight when emit fails sees its context cancelled.
+func TestRunCancelsWorkAfterEmitError(t *testing.T) {
+	stop := errors.New("stop")
+	var sawCancel atomic.Int64
+	err := Run(context.Background(), 2,
+		func(submit func(int) error) error {
+			for i := range 6 {
+				if err := submit(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(ctx context.Context, _ int, in int) int {
+			if in == 0 {
+				return in
+			}
+			select {
+			case <-ctx.Done():
+				sawCancel.Add(1)
+			case <-time.After(5 * time.Second):
+			}
+			return in
+		},
+		func(out int) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want the emit error", err)
+	}
+	if sawCancel.Load() == 0 {
+		t.Error("no work in flight saw its context cancelled")
 	}
 }

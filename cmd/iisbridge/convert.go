@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -210,7 +211,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			return nil
 		},
-		func(worker int, b *convertBatch) *convertBatch {
+		func(_ context.Context, worker int, b *convertBatch) *convertBatch {
 			for _, ci := range b.items {
 				b.res = append(b.res, convertOne(&parsers[worker], appliers[worker], ci, b))
 			}
