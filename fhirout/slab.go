@@ -25,9 +25,7 @@ const (
 	kArrays
 )
 
-type chunkSize struct {
-	used, next int
-}
+type chunkSize struct{ used, next int }
 
 // chunk is the length of a new chunk of kind k, at least need.
 func (s *Slab) chunk(k, def, need int) int {

@@ -272,6 +272,13 @@ func (b *convertBatch) reset() {
 	clear(b.items)
 	clear(b.res) // no OperationOutcome of the last batch stays reachable
 	b.data, b.items, b.json, b.res = b.data[:0], b.items[:0], b.json[:0], b.res[:0]
+	// A batch that held a huge message does not keep its room.
+	if cap(b.data) > 4*convertBatchBytes {
+		b.data = nil
+	}
+	if cap(b.json) > 16*convertBatchBytes {
+		b.json = nil
+	}
 }
 
 // A batch for a worker ends after this many bytes or messages.
