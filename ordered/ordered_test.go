@@ -138,10 +138,11 @@ func TestRunCancelled(t *testing.T) {
 // Work still in flight when emit fails sees its context cancelled.
 func TestRunCancelsWorkAfterEmitError(t *testing.T) {
 	stop := errors.New("stop")
+	started := make(chan struct{}) // input 1 is being worked on
 	var sawCancel atomic.Int64
 	err := Run(context.Background(), 2,
 		func(submit func(int) error) error {
-			for i := range 6 {
+			for i := range 2 {
 				if err := submit(i); err != nil {
 					return err
 				}
@@ -150,8 +151,10 @@ func TestRunCancelsWorkAfterEmitError(t *testing.T) {
 		},
 		func(ctx context.Context, _ int, in int) int {
 			if in == 0 {
+				<-started // fail only once input 1 is in flight
 				return in
 			}
+			close(started)
 			select {
 			case <-ctx.Done():
 				sawCancel.Add(1)
@@ -163,7 +166,7 @@ func TestRunCancelsWorkAfterEmitError(t *testing.T) {
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want the emit error", err)
 	}
-	if sawCancel.Load() == 0 {
-		t.Error("no work in flight saw its context cancelled")
+	if sawCancel.Load() != 1 {
+		t.Error("the work in flight did not see its context cancelled")
 	}
 }
