@@ -49,6 +49,9 @@ func Run[In, Out any](ctx context.Context, workers int,
 		defer close(jobs)
 		seq := 0
 		prodErr = produce(func(in In) error {
+			if err := ctx.Err(); err != nil {
+				return err // a select below may pick a ready send over Done
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
