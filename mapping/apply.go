@@ -380,8 +380,8 @@ func (e *env) run(b *eachBody, is *scope) bool {
 	switch b.kind {
 	case bodyInstance:
 		order := -1
-		if is.lname == "ORDER" {
-			order = is.lidx - 1
+		if is.lname == "ORDER" || is.row != nil {
+			order = is.lidx - 1 // an ORDER group's, or a child row's (sqlpaths.go)
 		}
 		want := e.in.Want
 		e.instance(b.res, is, want == nil || want(b.res.typ, order))

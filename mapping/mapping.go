@@ -135,7 +135,8 @@ type Input struct {
 	LastUpdated time.Time
 	// Want, when set, is asked before each resource is built: its type and,
 	// for a resource made per ORDER group, the group's 0-based index in
-	// Msg.Orders() (else -1). Returning false skips the resource at no cost,
+	// Msg.Orders(), for one made per child row (foreach: CHILD), the row's
+	// 0-based index in Person.Rows(CHILD) (else -1). Returning false skips the resource at no cost,
 	// so a caller that already knows which doses it needs (the history
 	// reduction) maps only those.
 	Want func(resourceType string, order int) bool

@@ -438,11 +438,10 @@ func isoDate(a []string) (string, error) {
 	if !isISO(v) {
 		return "", errors.New("not a valid date")
 	}
-	t, err := time.Parse(time.DateOnly, v[:10])
-	if err != nil {
+	if _, err := time.Parse(time.DateOnly, v[:10]); err != nil {
 		return "", errors.New("not a valid ISO date")
 	}
-	return t.Format(time.DateOnly), nil
+	return v[:10], nil // valid, and already the FHIR form
 }
 
 // isoDateTime is datetime() of an ISO date (kept a date) or an RFC 3339
@@ -456,4 +455,23 @@ func isoDateTime(v string) (string, error) {
 		return "", errors.New("not a valid RFC 3339 timestamp")
 	}
 	return fhirout.FormatInstant(t), nil
+}
+
+// sqlPathDocs documents the relational paths (mapping docs).
+var sqlPathDocs = [][2]string{
+	{"persons.COLUMN", "a column of the person row; anywhere"},
+	{"CHILD.COLUMN", "a column of the current row of a child table; inside `foreach: CHILD` (a resource or a rule), or in a `has: CHILD` condition's `where:`"},
+	{"LOOKUP.COLUMN", "a column of the lookup row the current row of its `via:` child points to; inside a foreach over that child; empty when it points to none"},
+	{"TABLE._key", "the row's key (the source description's key column), on every table; undeclared"},
+	{"TABLE._deleted", "`true` when the row is soft-deleted (the description's deleted: flag), else empty; undeclared"},
+	{"COLUMN", "a one-row mapping (`columns:` a list): a column of the row"},
+}
+
+func sqlDocs() string {
+	var b strings.Builder
+	b.WriteString("\n### Relational paths (`source: sql`)\n\nTables are declared under `columns:` (`persons: [...]`, `CHILD: [...]`, `LOOKUP: {via: CHILD, columns: [...]}`), by their names in the source description; values are text, dates `YYYY-MM-DD`, timestamps RFC 3339 UTC, NULL empty.\n\n| Path | Reads |\n|---|---|\n")
+	for _, d := range sqlPathDocs {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", d[0], escapePipe(d[1]))
+	}
+	return b.String()
 }

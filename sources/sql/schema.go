@@ -61,7 +61,8 @@ var defaultSchema = []table{
 	{name: "patient_master", pk: []string{"patient_id"}, indexes: [][]string{{"updated_date"}, {"merged_into"}}, cols: []column{
 		c("patient_id", tInt, 0), c("patient_external_link", tStr, 30),
 		c("patient_name_last", tStr, 250), c("patient_name_first", tStr, 250), cn("patient_name_middle", tStr, 250), cn("patient_mother_maiden", tStr, 250),
-		c("patient_birth_date", tStr, 10), c("patient_sex", tStr, 1), cn("patient_birth_flag", tStr, 1), cn("patient_birth_order", tInt, 0), cn("org_id", tInt, 0),
+		c("patient_birth_date", tStr, 10), c("patient_sex", tStr, 1), cn("patient_birth_flag", tStr, 1), cn("patient_birth_order", tInt, 0),
+		cn("patient_race", tStr, 10), cn("patient_ethnicity", tStr, 10), cn("org_id", tInt, 0),
 		c("created_date", tDateTime, 0), c("updated_date", tDateTime, 0),
 		c("deleted_flag", tStr, 1), cn("merged_into", tInt, 0)}},
 	{name: "patient_alias", pk: []string{"alias_id"}, indexes: [][]string{{"patient_id"}, {"updated_date"}}, cols: []column{

@@ -75,6 +75,7 @@ func demoTruth(t testing.TB) string {
 type rowPerson struct {
 	Key, IISID, BirthDate, Sex, Phone, Mother string
 	Twin                                      bool
+	Race, Ethnicity                           string
 	Name                                      synth.Name
 	FormerNames                               []synth.Name
 	Address                                   synth.Address
@@ -94,6 +95,7 @@ func truthProjection(p *synth.Person) rowPerson {
 		Name: p.Name, FormerNames: p.FormerNames, Address: p.Address, FormerAddresses: p.FormerAddresses, IDs: p.IDs}
 	rp.Mother = p.MothersMaidenName
 	rp.Twin = p.Twin != ""
+	rp.Race, rp.Ethnicity = p.Race, p.Ethnicity
 	for _, d := range p.Doses {
 		rd := rowDose{Key: d.Key, CVX: d.CVX, Date: d.Date, Facility: d.Facility, Filler: d.Filler, Status: d.Status,
 			Completion: d.Completion, Lot: d.Lot, MVX: d.MVX, Refusal: d.RefusalReason, Primary: d.PrimarySource, Updated: d.Updated}
@@ -140,6 +142,7 @@ func dbProjection(t testing.TB, rec *Record) rowPerson {
 	}
 	rp.Mother = col(p, "patient_mother_maiden")
 	rp.Twin = col(p, "patient_birth_flag") == "Y" && col(p, "patient_birth_order") != ""
+	rp.Race, rp.Ethnicity = col(p, "patient_race"), col(p, "patient_ethnicity")
 	for _, g := range rec.Children["guardians"] {
 		if m := col(g, "guardian_maiden"); m != rp.Mother {
 			t.Errorf("%s: guardian's maiden name differs from the person's mother's maiden name", rp.Key)
