@@ -294,11 +294,9 @@ func TestCrossSourceEquality(t *testing.T) {
 // export cannot have them; the cross-source test tolerates differences
 // under these paths only.
 var schemaGaps = []string{
-	"Patient.extension[].extension[]", // race, ethnicity (PID-10, PID-22)
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"`,
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"`,
-	`Patient.extension[].url="http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"`, // PD1-16
-	"Patient.extension[].valueCoding",   // PD1-16's value
+	// PD1-16/17 (registry status and its date): whole extensions, set
+	// aside by leavesByPerson under this name.
+	registryStatusURL,
 	"Patient.contact[].address",         // NK1-4
 	"Patient.contact[].telecom[]",       // NK1-5
 	"Patient.contact[].name.given[]",    // NK1-2.2
@@ -309,7 +307,6 @@ var schemaGaps = []string{
 	"Immunization.performer[]",          // RXA-10, ORC-12
 	"Immunization.route",                // RXR-1
 	"Immunization.site",                 // RXR-2
-	"Immunization.expirationDate",       // RXA-16: the loader writes the lot's expiry as a year after the dose
 	// Not a schema gap but the loader's (sources/sql/load.go): it writes a
 	// guardian row for every person with a mother's maiden name born from
 	// 2005 on, named with the person's current family name, while the
@@ -318,6 +315,8 @@ var schemaGaps = []string{
 	"Patient.contact[].name.family",
 	"Patient.contact[].relationship[]",
 }
+
+const registryStatusURL = "http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"
 
 // schemaGap is the entry of schemaGaps a leaf ("path=value") falls
 // under, or "".
@@ -356,6 +355,15 @@ func leavesByPerson(s *memSink, pidOf map[string]string) map[string][]string {
 		delete(m, "meta")
 		delete(m, "resourceType")
 		k := person[pid] + " " + r.ResourceType()
+		if exts, ok := m["extension"].([]any); ok {
+			m["extension"] = slices.DeleteFunc(exts, func(e any) bool {
+				if em, _ := e.(map[string]any); em["url"] == registryStatusURL {
+					out[k] = append(out[k], registryStatusURL+"=set")
+					return true
+				}
+				return false
+			})
+		}
 		var walk func(path string, v any)
 		walk = func(path string, v any) {
 			switch x := v.(type) {
