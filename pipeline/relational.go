@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -227,9 +228,15 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 	}
 	if res != nil {
 		e.st.Tables = map[string]TableCount{}
+		var read, orphans, problems int64
 		for name, ts := range res.Tables {
 			e.st.Tables[name] = TableCount{Read: ts.Read, Yielded: ts.Yielded, Orphans: ts.Orphans, Problems: ts.Problems}
+			read, orphans, problems = read+ts.Read, orphans+ts.Orphans, problems+ts.Problems
 		}
+		// Every row read is accounted for: in a person, or an orphan
+		// reported as an issue; bad values reported too.
+		slog.Info("relational export read", "source", x.name, "persons", e.st.Persons, "rows", read, "orphans", orphans,
+			"bad_values", problems, "gone", e.st.Gone, "deleted_listed", e.st.Deleted, "issues", e.st.Issues)
 		if ss, ok := sink.(SnapshotSink); ok {
 			ss.Snapshot(res.TransactionTime)
 		}
