@@ -201,6 +201,20 @@ func TestRelationalTruth(t *testing.T) {
 			if got := two.of("Patient"); len(got) != 2 || len(two.res) != 2 {
 				t.Errorf("Patient-level export: %d resources", len(two.res))
 			}
+			// Provenance names the source's rows, no patient data.
+			var prov memSink
+			if err := x.Export(ctx, Query{PatientIDs: ids, Provenance: true}, &prov); err != nil {
+				t.Fatal(err)
+			}
+			provs := prov.of("Provenance")
+			if len(provs) == 0 || 2*len(provs) != len(prov.res) {
+				t.Errorf("%d Provenances for %d resources", len(provs), len(prov.res)-len(provs))
+			} else {
+				fhirtest.Validate(t, []byte(provs[0].String()))
+				if d := provs[0].String(); !strings.Contains(d, "rows of iis/persons (key ") || !strings.Contains(d, `"value":"iis"`) {
+					t.Errorf("Provenance %s", d)
+				}
+			}
 			// Parallel and sequential exports are the same stream.
 			stream := func(workers int) string {
 				x.workers = workers
