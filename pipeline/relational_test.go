@@ -201,6 +201,21 @@ func TestRelationalTruth(t *testing.T) {
 			if got := two.of("Patient"); len(got) != 2 || len(two.res) != 2 {
 				t.Errorf("Patient-level export: %d resources", len(two.res))
 			}
+			// _until: only what changed up to it (meta.lastUpdated <= until).
+			until := truth.Config.Start.Add(truth.Config.End.Sub(truth.Config.Start) / 2)
+			var early memSink
+			if err := x.Export(ctx, Query{Until: until}, &early); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(early.of("Patient")); n == 0 || n >= len(truth.Persons) {
+				t.Errorf("_until=%v: %d Patients of %d", until, n, len(truth.Persons))
+			}
+			for _, r := range early.res {
+				if lu, _ := time.Parse(time.RFC3339, str(child(r, "meta"), "lastUpdated")); lu.After(until) {
+					t.Errorf("_until=%v: %s updated %v", until, r.ID(), lu)
+					break
+				}
+			}
 			// Provenance names the source's rows, no patient data.
 			var prov memSink
 			if err := x.Export(ctx, Query{PatientIDs: ids, Provenance: true}, &prov); err != nil {
