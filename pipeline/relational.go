@@ -112,6 +112,9 @@ func (x *Relational) keysOf(ctx context.Context, ids []string) ([]string, error)
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() == nil {
+		return nil, &SourceError{Source: x.name, Err: err}
+	}
 	return keys, err
 }
 
