@@ -32,6 +32,7 @@ type mappingImpl struct {
 	// A person mapping's declared tables (sqlpaths.go); nil otherwise.
 	sqlTables map[string]*sqlTable
 	sqlOrder  []string
+	identity  *identityDef // the identity: section (identity.go)
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,

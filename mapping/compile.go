@@ -376,7 +376,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources", "reduce")
+	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources", "reduce", "identity")
 	c.m.source = "v2"
 	if v, ok := c.scalar(f["source"], "source"); ok {
 		if v != "v2" && v != "sql" {
@@ -438,6 +438,7 @@ func (c *compiler) top(n *yaml.Node) {
 	if n := f["let"]; n != nil {
 		c.m.lets = c.compileLets(n, root)
 	}
+	c.compileIdentity(f["identity"], f["let"], f["constants"], root) // identity.go
 	rn := f["resources"]
 	if rn == nil {
 		c.errorf(pos(n), "no resources: list")

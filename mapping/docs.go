@@ -29,6 +29,14 @@ func Docs() string {
 	for _, v := range builtinDocs {
 		fmt.Fprintf(&b, "| `$%s` | %s |\n", v[0], v[1])
 	}
+	b.WriteString("\n### Identity section\n\nKeys of `identity:` (expressions on the record; see \"Identity across records\").\n\n| Key | Holds |\n|---|---|\n")
+	for _, f := range IdentityFields {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f[0], escapePipe(f[1]))
+	}
+	b.WriteString("\nKeys of one `identifiers:` entry:\n\n| Key | Holds |\n|---|---|\n")
+	for _, f := range IdentifierFields {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f[0], escapePipe(f[1]))
+	}
 	b.WriteString(sqlDocs()) // sqlpaths.go
 	b.WriteString(choicesDocs())
 	return b.String()

@@ -217,3 +217,32 @@ func TestPersonMappingProblems(t *testing.T) {
 		t.Errorf("SQLTables = %+v", ts)
 	}
 }
+
+// TestPersonIdentity: a relational mapping's identity: section reads the
+// person (identifiers one per child row); without one, a relational
+// mapping has no identity section (not the v2 default's).
+func TestPersonIdentity(t *testing.T) {
+	src := strings.Replace(personMapping, "resources:\n", `identity:
+  identifiers:
+    - foreach: aliases
+      id: aliases.alias_last
+      type: '"MR"'
+  family: persons.last
+resources:
+`, 1)
+	m, err := Parse([]byte(src), "p.yaml", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id sources.Identity
+	if err := m.Identify(Person(testPerson()), &id); err != nil {
+		t.Fatal(err)
+	}
+	if id.Family != "DOE" || len(id.IDs) != 1 || id.IDs[0].ID != "ROE" || id.IDs[0].Type != "MR" {
+		t.Errorf("identity %+v", id)
+	}
+	plain, _ := Parse([]byte(personMapping), "p.yaml", nil, "")
+	if plain.IdentityFingerprint() != "" {
+		t.Errorf("a relational mapping without identity: has the v2 default's")
+	}
+}

@@ -30,6 +30,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "bench export",
+		Flags:   func(fs *flag.FlagSet) { benchExportFlags(fs) },
 		Usage:   "[--data DIR] [--config FILE] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [PATH...]",
 		Short:   "measure system-level $export over HTTP on an indexed archive (or a config's sql sources): time to manifest, peak RSS, exact counts",
 		Run:     runBenchExport,
@@ -44,16 +45,7 @@ func init() {
 // after indexing, so it covers the exports only.
 func runBenchExport(args []string) int {
 	fs := flag.NewFlagSet("bench export", flag.ContinueOnError)
-	data := fs.String("data", defaultArchiveData, "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
-	n := fs.Int("concurrent", 1, "exports started at once")
-	workers := fs.Int("workers", 2, "server worker pool size")
-	types := fs.String("type", "", "_type for the exports (default: all)")
-	encoding := fs.String("encoding", "auto", "input encoding the index was built with")
-	perFile := fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
-	withAuth := fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
-	storageConf := fs.String("storage", "", "server config `file` whose storage: block receives the export files (default: the data dir)")
-	sqlConf := fs.String("config", "", "server config `file`: export its kind: sql sources (read in place, no index) instead of an indexed archive")
+	data, n, workers, types, encoding, perFile, cpuProfile, withAuth, storageConf, sqlConf := benchExportFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -327,4 +319,20 @@ func peakRSSKB() int64 {
 		}
 	}
 	return 0
+}
+
+// benchExportFlags defines the flags of `iisbridge bench export` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func benchExportFlags(fs *flag.FlagSet) (data *string, n, workers *int, types, encoding *string, perFile *int64, cpuProfile *string, withAuth *bool, storageConf, sqlConf *string) {
+	data = fs.String("data", defaultArchiveData, "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
+	n = fs.Int("concurrent", 1, "exports started at once")
+	workers = fs.Int("workers", 2, "server worker pool size")
+	types = fs.String("type", "", "_type for the exports (default: all)")
+	encoding = fs.String("encoding", "auto", "input encoding the index was built with")
+	perFile = fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
+	cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
+	withAuth = fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
+	storageConf = fs.String("storage", "", "server config `file` whose storage: block receives the export files (default: the data dir)")
+	sqlConf = fs.String("config", "", "server config `file`: export its kind: sql sources (read in place, no index) instead of an indexed archive")
+	return
 }

@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "index",
+		Flags: func(fs *flag.FlagSet) { indexFlags(fs) },
 		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
 		Short: "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
@@ -55,10 +56,7 @@ func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, o
 func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
-	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
-	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
-	encoding := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	data, identity, mapFile, encoding := indexFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,8 +75,10 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	m := mapping.Default()
 	if *mapFile != "" {
-		if _, err := mapping.Load(*mapFile); err != nil {
+		var err error
+		if m, err = mapping.Load(*mapFile); err != nil {
 			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 			return 1
 		}
@@ -95,7 +95,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lock.release()
 	bar := newMeter(stderr, "indexing", "bytes")
-	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
+	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set}, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
@@ -134,4 +134,14 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
 		indexDir(*data), c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned, c.Persons, c.Keys)
 	return 0
+}
+
+// indexFlags defines the flags of `iisbridge index` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding *string) {
+	data = fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
+	identity = fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
+	mapFile = fs.String("mapping", "", "mapping whose identity: section names persons and organizations (checked first; default: the shipped mapping). Exports must use the same one, or the index is rebuilt")
+	encoding = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	return
 }

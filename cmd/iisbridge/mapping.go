@@ -19,13 +19,15 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping check",
-		Usage: "FILE | [FILE] (--source DESCRIPTION | --dsn DSN [--driver D])",
+		Flags: func(fs *flag.FlagSet) { addSQLFlags(fs) },
+		Usage: "FILE | [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN)",
 		Short: "validate a mapping file and its tables (with a relational source: its tables and columns in the live database); list every problem with file:line:column",
 		Run:   func(args []string) int { return mappingCheck(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
 		Name:  "mapping preview",
-		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--source DESCRIPTION | --dsn DSN) --key K",
+		Flags: func(fs *flag.FlagSet) { mappingPreviewFlags(fs) },
+		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K",
 		Short: "show the FHIR resources one message (or one person of a relational source) becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
 	})
@@ -45,9 +47,10 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	src := addSQLFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge mapping check FILE\n       iisbridge mapping check [FILE] (--source DESCRIPTION | --dsn DSN [--driver D])")
+		fmt.Fprintln(stderr, "usage: iisbridge mapping check FILE\n       iisbridge mapping check [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) [--dsn DSN] [--driver D]")
 		fmt.Fprintln(stderr, "\nWith a relational source, the source description is checked against the database, and")
-		fmt.Fprintln(stderr, "the mapping's tables and columns (FILE, default the shipped relational mapping) against both.")
+		fmt.Fprintln(stderr, "the mapping's tables and columns (FILE, else the config source's mapping, else the shipped")
+		fmt.Fprintln(stderr, "relational mapping) against both.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -58,11 +61,7 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if src.set() {
-		m, ok := sqlMappingFile(fs.Arg(0), stdout)
-		if !ok {
-			return 1
-		}
-		return mappingCheckSQL(m, src, stdout, stderr)
+		return mappingCheckSQL(fs.Arg(0), src, stdout, stderr)
 	}
 	m, err := mapping.Load(fs.Arg(0))
 	if err != nil {
@@ -115,15 +114,10 @@ func loadAnyMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping preview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
-	index := fs.Int("index", 1, "preview the `N`-th message of the file")
-	wide := fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
-	traceOnly := fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
-	src := addSQLFlags(fs)
-	key := fs.String("key", "", "with --source or --dsn: the person `key` (the persons table's key) to preview")
+	mapFile, index, wide, traceOnly, src, key := mappingPreviewFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7")
-		fmt.Fprintln(stderr, "       iisbridge mapping preview [--mapping FILE] [--wide] [--trace-only] (--source DESCRIPTION | --dsn DSN [--driver D]) --key K")
+		fmt.Fprintln(stderr, "       iisbridge mapping preview [--mapping FILE] [--wide] [--trace-only] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -134,11 +128,7 @@ func mappingPreview(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		m, ok := sqlMappingFile(*mapFile, stderr)
-		if !ok {
-			return 1
-		}
-		return mappingPreviewSQL(m, src, *key, previewOptions{wide: *wide, traceOnly: *traceOnly}, stdout, stderr)
+		return mappingPreviewSQL(*mapFile, src, *key, previewOptions{wide: *wide, traceOnly: *traceOnly}, stdout, stderr)
 	}
 	if fs.NArg() != 1 || *index < 1 {
 		fs.Usage()
@@ -273,4 +263,16 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// mappingPreviewFlags defines the flags of `iisbridge mapping preview` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingPreviewFlags(fs *flag.FlagSet) (mapFile *string, index *int, wide, traceOnly *bool, src sqlFlags, key *string) {
+	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping, or with a relational source the source's)")
+	index = fs.Int("index", 1, "preview the `N`-th message of the file")
+	wide = fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
+	traceOnly = fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	src = addSQLFlags(fs)
+	key = fs.String("key", "", "with a relational source: the person `key` (the persons table's key) to preview")
+	return
 }

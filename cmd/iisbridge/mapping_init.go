@@ -14,6 +14,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping init",
+		Flags: func(fs *flag.FlagSet) { mappingInitFlags(fs) },
 		Usage: "[--builtin-tables] [--relational] DIR",
 		Short: "write the shipped default mapping (and its code tables) into DIR, to start a jurisdiction's own",
 		Long: `DIR/default.yaml is the default mapping; DIR/tables/ its code tables (CVX, MVX,
@@ -30,8 +31,7 @@ copy follows the project's CVX/MVX updates. Existing files are never overwritten
 func mappingInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	builtin := fs.Bool("builtin-tables", false, "name the shipped code tables as builtin:NAME instead of copying them")
-	relational := fs.Bool("relational", false, "write the relational mapping (sql.yaml) of the default legacy database schema")
+	builtin, relational := mappingInitFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping init [--builtin-tables] [--relational] DIR")
 		fs.PrintDefaults()
@@ -76,4 +76,12 @@ func printProblems(w io.Writer, problems []diag.Problem) {
 		}
 		fmt.Fprintln(w, diag.Quote(src, p))
 	}
+}
+
+// mappingInitFlags defines the flags of `iisbridge mapping init` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingInitFlags(fs *flag.FlagSet) (builtin, relational *bool) {
+	builtin = fs.Bool("builtin-tables", false, "name the shipped code tables as builtin:NAME instead of copying them")
+	relational = fs.Bool("relational", false, "write the relational mapping (sql.yaml) of the default legacy database schema")
+	return
 }

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/iisbridge/iisbridge/config"
 	"github.com/iisbridge/iisbridge/diag"
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources"
@@ -15,66 +17,108 @@ import (
 )
 
 // sqlFlags are the flags naming a relational source for mapping check
-// and mapping preview: a source description (sources/sql: tables, keys,
-// driver, dsn), or a DSN for the default schema's description.
+// and mapping preview: a kind: sql source of a server config (--config
+// FILE --source NAME: its database, tables and mapping), a source
+// description file (sources/sql/default.yaml's form), or a DSN of a
+// database in the default legacy schema.
 type sqlFlags struct {
-	source, dsn, driver *string
+	config, source, dsn, driver *string
 }
 
 func addSQLFlags(fs *flag.FlagSet) sqlFlags {
 	return sqlFlags{
-		source: fs.String("source", "", "relational source description `file` (sources/sql/default.yaml's form, with driver and dsn)"),
-		dsn:    fs.String("dsn", "", "`DSN` of a database in the default legacy schema (${NAME} read from the environment)"),
-		driver: fs.String("driver", "", "driver for --dsn: sqlite, mysql, pgx, sqlserver (default: from the DSN)"),
+		config: fs.String("config", "", "server config `file`: --source names one of its kind: sql sources (default: its only one)"),
+		source: fs.String("source", "", "with --config: a source `name`; else a source description file (sources/sql/default.yaml's form, with dsn: or --dsn)"),
+		dsn:    fs.String("dsn", "", "`DSN` of the database (${NAME} read from the environment); alone: a database in the default legacy schema"),
+		driver: fs.String("driver", "", "driver: sqlite, mysql, pgx, sqlserver (default: the description's, or from the DSN)"),
 	}
 }
 
-func (f sqlFlags) set() bool { return *f.source != "" || *f.dsn != "" }
+func (f sqlFlags) set() bool { return *f.config != "" || *f.source != "" || *f.dsn != "" }
 
-// open opens the source the flags name. Errors hold no DSN secret.
-func (f sqlFlags) open() (*sqlsrc.Reader, error) {
-	if *f.source != "" && *f.dsn != "" {
-		return nil, errors.New("give --source or --dsn, not both")
-	}
+// open opens the source the flags name and chooses the mapping: file,
+// else the config source's mapping:, else the shipped relational one.
+// Problems are printed; errors hold no DSN secret.
+func (f sqlFlags) open(file string, stdout, stderr io.Writer) (*sqlsrc.Reader, *mapping.Mapping, bool) {
 	var cfg *sqlsrc.Config
-	if *f.source != "" {
+	switch {
+	case *f.config != "":
+		sc, err := config.Load(*f.config)
+		if err != nil {
+			printLoadError(stdout, stderr, err)
+			return nil, nil, false
+		}
+		var names []string
+		for i := range sc.Sources {
+			s := &sc.Sources[i]
+			if s.Kind != "sql" {
+				continue
+			}
+			names = append(names, s.Name)
+			if s.Name == *f.source || *f.source == "" {
+				cfg = s.SQL
+				if file == "" {
+					file = s.Mapping
+				}
+			}
+		}
+		if cfg == nil || *f.source == "" && len(names) > 1 {
+			fmt.Fprintf(stderr, "iisbridge: %s: give --source, one of its kind: sql sources (%s)\n", *f.config, strings.Join(names, ", "))
+			if *f.source != "" {
+				fmt.Fprintf(stderr, "  no sql source %q%s\n", *f.source, diag.DidYouMean(*f.source, names))
+			}
+			return nil, nil, false
+		}
+	case *f.source != "":
 		var err error
 		if cfg, err = sqlsrc.LoadConfig(*f.source); err != nil {
-			return nil, err
+			printLoadError(stdout, stderr, err)
+			return nil, nil, false
 		}
-		if *f.driver != "" {
-			cfg.Driver = *f.driver
-		}
-	} else {
+	default:
 		cfg = sqlsrc.DefaultConfig()
-		cfg.Driver, cfg.DSN = *f.driver, *f.dsn
+	}
+	if *f.dsn != "" {
+		cfg.DSN = *f.dsn
+	}
+	if *f.driver != "" {
+		cfg.Driver = *f.driver
 	}
 	if cfg.DSN == "" {
-		return nil, fmt.Errorf("source %s: no dsn (give dsn: in the description or --dsn)", cfg.Source)
+		fmt.Fprintf(stderr, "iisbridge: source %s: no dsn (give dsn: in the description or --dsn)\n", cfg.Source)
+		return nil, nil, false
 	}
-	return sqlsrc.Open(cfg)
+	m := mapping.DefaultSQL()
+	if file != "" {
+		var ok bool
+		if m, ok = loadAnyMapping(file, stdout); !ok {
+			return nil, nil, false
+		}
+	}
+	r, err := sqlsrc.Open(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge: %v\n", err)
+		return nil, nil, false
+	}
+	return r, m, true
 }
 
-// sqlMappingFile is the mapping file, or the shipped relational one.
-func sqlMappingFile(path string, stderr io.Writer) (*mapping.Mapping, bool) {
-	if path == "" {
-		return mapping.DefaultSQL(), true
+// printLoadError prints a file's problems (file:line:column) or its error.
+func printLoadError(stdout, stderr io.Writer, err error) {
+	var dl *diag.List
+	if errors.As(err, &dl) {
+		printProblems(stdout, dl.Problems)
+		fmt.Fprintf(stderr, "%d problem(s)\n", len(dl.Problems))
+		return
 	}
-	return loadAnyMapping(path, stderr)
+	fmt.Fprintf(stderr, "iisbridge: %v\n", err)
 }
 
 // mappingCheckSQL checks the description against the database, then the
 // mapping's tables and columns against the description and the database.
-func mappingCheckSQL(m *mapping.Mapping, f sqlFlags, stdout, stderr io.Writer) int {
-	r, err := f.open()
-	if err != nil {
-		var dl *diag.List
-		if errors.As(err, &dl) {
-			printProblems(stdout, dl.Problems)
-			fmt.Fprintf(stderr, "%d problem(s) in the source description\n", len(dl.Problems))
-			return 1
-		}
-		fmt.Fprintf(stderr, "iisbridge mapping check: %v\n", err)
+func mappingCheckSQL(file string, f sqlFlags, stdout, stderr io.Writer) int {
+	r, m, ok := f.open(file, stdout, stderr)
+	if !ok {
 		return 1
 	}
 	defer r.Close()
@@ -109,17 +153,16 @@ func mappingCheckSQL(m *mapping.Mapping, f sqlFlags, stdout, stderr io.Writer) i
 }
 
 // mappingPreviewSQL maps one person of a relational source, by key.
-func mappingPreviewSQL(m *mapping.Mapping, f sqlFlags, key string, opt previewOptions, stdout, stderr io.Writer) int {
+func mappingPreviewSQL(file string, f sqlFlags, key string, opt previewOptions, stdout, stderr io.Writer) int {
+	r, m, ok := f.open(file, stdout, stderr)
+	if !ok {
+		return 1
+	}
+	defer r.Close()
 	if !m.PersonMapping() {
 		fmt.Fprintf(stderr, "iisbridge mapping preview: %s does not map persons of a relational source (source: sql with tables under columns:)\n", m.File())
 		return 1
 	}
-	r, err := f.open()
-	if err != nil {
-		fmt.Fprintf(stderr, "iisbridge mapping preview: %v\n", err)
-		return 1
-	}
-	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rec, err := r.Person(ctx, key)

@@ -158,3 +158,29 @@ func TestMappingInitRelational(t *testing.T) {
 		}
 	}
 }
+
+// TestMappingSQLServerConfig: a kind: sql source of a server config names
+// the database, tables and mapping that check and preview use.
+func TestMappingSQLServerConfig(t *testing.T) {
+	db := sqliteWorld(t)
+	broken := shippedCopy(t, func(s string) string { return strings.ReplaceAll(s, "patient_sex", "patient_sx") })
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(cfg, []byte("sources:\n  - name: reg\n    kind: sql\n    driver: sqlite\n    dsn: "+db+"\n  - name: other\n    kind: sql\n    driver: sqlite\n    dsn: "+db+"\n    mapping: "+broken+"\n"), 0o644)
+	var out, errb bytes.Buffer
+	if code := mappingCheck([]string{"--config", cfg, "--source", "reg"}, &out, &errb); code != 0 {
+		t.Errorf("reg: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := mappingCheck([]string{"--config", cfg, "--source", "other"}, &out, &errb); code != 1 || !strings.Contains(out.String(), `has no column "patient_sx"; did you mean "patient_sex"?`) {
+		t.Errorf("other (its own mapping): exit %d\n%s", code, out.String())
+	}
+	errb.Reset()
+	if code := mappingCheck([]string{"--config", cfg}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "give --source, one of its kind: sql sources (reg, other)") {
+		t.Errorf("two sources, no --source: exit %d %s", code, errb.String())
+	}
+	out.Reset()
+	if code := mappingPreview([]string{"--config", cfg, "--source", "reg", "--key", "2"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Person 2 of source reg") {
+		t.Errorf("preview: exit %d\n%s", code, out.String())
+	}
+}

@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "match",
+		Flags: func(fs *flag.FlagSet) { matchFlags(fs) },
 		Usage: "--roster FILE.csv --patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json]",
 		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
 		Run:   runMatch,
@@ -48,13 +49,7 @@ func runMatch(args []string) int { return matchCmd(args, os.Stdout, os.Stderr) }
 func matchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rosterPath := fs.String("roster", "", "roster CSV `file`")
-	patients := fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
-	cfgPath := fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
-	truthPath := fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
-	worldPath := fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
-	workers := fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
-	storePath := fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
+	rosterPath, patients, cfgPath, truthPath, worldPath, workers, storePath := matchFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -247,4 +242,17 @@ func writeRoster(truthPath, base string, seed int64, rows int) error {
 	}
 	fmt.Printf("roster: %s (%d rows), its truth %s\n", base+".roster.csv", rows, base+".roster.truth.csv")
 	return nil
+}
+
+// matchFlags defines the flags of `iisbridge match` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func matchFlags(fs *flag.FlagSet) (rosterPath, patients, cfgPath, truthPath, worldPath *string, workers *int, storePath *string) {
+	rosterPath = fs.String("roster", "", "roster CSV `file`")
+	patients = fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
+	cfgPath = fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
+	truthPath = fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
+	worldPath = fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
+	workers = fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
+	storePath = fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
+	return
 }

@@ -33,6 +33,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "serve",
+		Flags:   func(fs *flag.FlagSet) { serveFlags(fs) },
 		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [PATH...]",
 		Short:   "serve FHIR Bulk Data $export (without --config or PATHs: demo data generated into the data dir)",
 		Run:     runServe,
@@ -64,10 +65,7 @@ const defaultArchiveData = "./archive-data"
 
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
-	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
-	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
-	adminAddr := fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	cfgPath, addr, data, adminAddr := serveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -181,20 +179,15 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	var authHup chan os.Signal // the auth service reloads its clients itself
-	if pre.svc != nil && cfg.File != "" {
-		authHup = make(chan os.Signal, 1)
-		signal.Notify(authHup, syscall.SIGHUP)
-		defer signal.Stop(authHup)
-	}
 	b, err := pre.open(ctx)
 	if err != nil {
 		shutdown()
 		return err
 	}
-	if authHup != nil {
-		// Clients reload on a change of the file or on SIGHUP.
-		go b.auth.Watch(ctx, cfg.File, 2*time.Second, authHup)
+	if b.auth != nil {
+		// Clients follow the file through the reload loop below (its
+		// auth hook); a rotated token key is picked up in between.
+		go b.auth.WatchKeys(ctx, 2*time.Second)
 	}
 	h := b.srv.Handler()
 	handler.Store(&h)
@@ -474,6 +467,9 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	if len(rels) > 0 {
 		b.onReload("relational sources", b.reloadRelational)
 	}
+	if b.auth != nil {
+		b.onReload("auth clients", func(_ context.Context, next *config.Config) error { return b.auth.ReloadClients(next) })
+	}
 	return b, nil
 }
 
@@ -632,4 +628,14 @@ func httpLimits(h config.HTTP) server.HTTPLimits {
 		l.MaxConnsPerClient = *h.MaxConnsPerClient
 	}
 	return l
+}
+
+// serveFlags defines the flags of `iisbridge serve` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func serveFlags(fs *flag.FlagSet) (cfgPath, addr, data, adminAddr *string) {
+	cfgPath = fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
+	addr = fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
+	data = fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
+	adminAddr = fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	return
 }
