@@ -331,11 +331,15 @@ func (l *looseProblems) left() []sqlsrc.Problem {
 	return out
 }
 
-// problemIssue is a bad row as an issue: source, table, key and column,
-// never a value.
+// problemIssue is a bad row as an issue: source, row key and table.column
+// (as the mapping's issues name a row), never a value.
 func problemIssue(p sqlsrc.Problem) fhirout.Issue {
-	return fhirout.Issue{Severity: "error", Code: "invalid", Diagnostics: p.Msg,
-		Input: &fhirout.Input{Source: p.Source + "/" + p.Table, ControlID: p.Key, Field: p.Column}}
+	field := p.Table
+	if p.Column != "" {
+		field += "." + p.Column
+	}
+	return fhirout.Issue{Severity: "error", Code: "invalid", Diagnostics: p.Table + ": " + p.Msg,
+		Input: &fhirout.Input{Source: p.Source, ControlID: p.Key, Field: field}}
 }
 
 // looseProblems sends the problems of no person.
@@ -359,7 +363,7 @@ func (e *export) rowsPerson(w *work) error {
 	e.st.Persons++
 	e.st.Messages++
 	o := &origin{at: rec.Modified, orgKey: x.name, rows: true,
-		loc: sources.Location{Source: x.name + "/persons", ControlID: rec.Key}}
+		loc: sources.Location{Source: x.name, ControlID: rec.Key}}
 	var issues []fhirout.Issue
 	for _, p := range rec.Problems {
 		issues = append(issues, problemIssue(p))

@@ -226,7 +226,7 @@ func TestRelationalTruth(t *testing.T) {
 				t.Errorf("%d Provenances for %d resources", len(provs), len(prov.res)-len(provs))
 			} else {
 				fhirtest.Validate(t, []byte(provs[0].String()))
-				if d := provs[0].String(); !strings.Contains(d, "rows of iis/persons (key ") || !strings.Contains(d, `"value":"iis"`) {
+				if d := provs[0].String(); !strings.Contains(d, "rows of source iis (person key ") || !strings.Contains(d, `"value":"iis"`) {
 					t.Errorf("Provenance %s", d)
 				}
 			}
