@@ -41,7 +41,9 @@ func init() {
 		Long: `Three ways to run it:
   serve                      the demo: a synthetic IIS world generated into ./data/demo
   serve PATH...              these archives (files, folders, globs), default mapping, data dir ./archive-data
-  serve --config FILE        what the config says (testdata/example.yaml documents every key)
+  serve --config FILE        what the config says (testdata/example.yaml documents every key):
+                             archives (kind: v2archive) and registry databases read in place
+                             (kind: sql: MariaDB/MySQL, PostgreSQL, SQL Server, SQLite)
 Without auth.clients in the config the server runs unauthenticated and only on loopback.
 
 The port is bound first (a port in use is reported before any indexing); then the
