@@ -178,6 +178,11 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 		}
 	} else if ps, ok := sink.(ProgressSink); ok {
 		e.prog = &progress{sink: ps}
+		if q.Since.IsZero() && q.Until.IsZero() {
+			// Every person is visited: their count is the total (0, unknown,
+			// when it cannot be had; the export does not depend on it).
+			e.prog.total, _ = x.r.CountPersons(ctx)
+		}
 	}
 	var res *sqlsrc.Result
 	var loose looseProblems

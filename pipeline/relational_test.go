@@ -523,3 +523,27 @@ func toInt(v any) int64 {
 	}
 	return 0
 }
+
+type progSink struct {
+	memSink
+	last [2]int64
+}
+
+func (p *progSink) Progress(done, total int64) { p.last = [2]int64{done, total} }
+
+// Progress counts persons against the database's person count.
+func TestRelationalProgress(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 3, People: 30}); err != nil {
+		t.Fatal(err)
+	}
+	x, _, sum := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var s progSink
+	if err := x.Export(context.Background(), Query{}, &s); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(sum.Persons + sum.Merged)
+	if s.last != [2]int64{n, n} {
+		t.Errorf("last progress %v, want %d of %d", s.last, n, n)
+	}
+}

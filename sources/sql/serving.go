@@ -136,3 +136,14 @@ func (r *Reader) Ping(ctx context.Context) error {
 // BatchSize is how many persons one batch reads (a consumer reading ahead
 // buffers about that many).
 func (r *Reader) BatchSize() int { return r.cfg.BatchSize }
+
+// CountPersons counts the person rows (outside any snapshot: an export's
+// progress total, not its content).
+func (r *Reader) CountPersons(ctx context.Context) (int64, error) {
+	s := &scanner{r: r, cfg: r.cfg, d: r.d}
+	var n int64
+	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.from(&r.cfg.Persons, "p")).Scan(&n); err != nil {
+		return 0, r.redact(fmt.Errorf("source %s: counting persons: %w", r.cfg.Source, err))
+	}
+	return n, nil
+}
