@@ -202,7 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 	changed := make(chan struct{}, 1)
 	if o.cfgPath != "" {
-		go watchFiles(ctx, func() []string { return []string{o.cfgPath, b.liveMapping().Path} }, watchEvery, changed)
+		go watchFiles(ctx, func() []string { return append([]string{o.cfgPath, b.liveMapping().Path}, b.relationalMappings()...) }, watchEvery, changed)
 	}
 
 running:

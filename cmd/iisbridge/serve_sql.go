@@ -124,3 +124,15 @@ func (b *bridge) reloadRelational(_ context.Context, next *config.Config) error 
 	}
 	return nil
 }
+
+// relationalMappings are the mapping files of the sql sources (the file
+// watcher reloads on their edits too).
+func (b *bridge) relationalMappings() []string {
+	var out []string
+	for _, s := range b.cfg.Sources {
+		if s.Kind == "sql" && s.Mapping != "" {
+			out = append(out, s.Mapping)
+		}
+	}
+	return out
+}
