@@ -239,9 +239,11 @@ type bridge struct {
 	lock    *dataLock
 	metrics *server.Metrics
 	log     *slog.Logger
-	mu      sync.Mutex // guards mapping (read by the file watcher)
+	mu      sync.Mutex // guards mapping and relMappings (read by the file watcher)
 	mapping server.MappingInfo
-	cfg     *config.Config
+	// relMappings are the sql sources' mapping files (serve_sql.go).
+	relMappings []string
+	cfg         *config.Config
 	// hooks follow a reloaded configuration (reload.go).
 	hooks []reloadHook
 }
@@ -467,6 +469,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	if len(rels) > 0 {
+		b.setRelationalMappings(cfg)
 		b.onReload("relational sources", b.reloadRelational)
 	}
 	if b.auth != nil {
