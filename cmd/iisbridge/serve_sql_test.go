@@ -22,6 +22,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/config"
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/pipeline"
 	"github.com/iisbridge/iisbridge/server"
 	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
@@ -373,3 +374,44 @@ type discardSink struct{}
 func (discardSink) Resource(*fhirout.Object) error          { return nil }
 func (discardSink) Deleted(string, string, time.Time) error { return nil }
 func (discardSink) Issue(*fhirout.Object) error             { return nil }
+
+// An edited relational mapping is taken by the next export after a
+// reload; an invalid one is refused and the running one kept.
+func TestReloadRelationalMapping(t *testing.T) {
+	_, db, _ := sqlWorld(t, "sqlite", false)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, mapping.DefaultFS()); err != nil {
+		t.Fatal(err)
+	}
+	mapFile := filepath.Join(dir, "sql.yaml")
+	cfgFile := filepath.Join(dir, "iisbridge.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("data_dir: %s\nsources:\n  - name: iis\n    kind: sql\n    driver: sqlite\n    dsn: %q\n    mapping: %s\n",
+		filepath.Join(dir, "data"), db.DSN, mapFile)), 0o600)
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, c, _ := startBridge(t, cfg, false)
+	profile := func() string {
+		_, m := c.export("/$export", url.Values{"_type": {"Patient"}})
+		pats := c.fetch(m).byType["Patient"]
+		return fmt.Sprint(arr(obj(pats[0], "meta"), "profile"))
+	}
+	if p := profile(); !strings.Contains(p, "us-core-patient") || strings.Contains(p, "edited") {
+		t.Fatalf("profile before the edit: %s", p)
+	}
+	text, _ := os.ReadFile(mapFile)
+	os.WriteFile(mapFile, bytes.Replace(text, []byte("StructureDefinition/us-core-patient"), []byte("StructureDefinition/us-core-patient-edited"), 1), 0o600)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b.reload(t.Context(), serveOptions{cfgPath: cfgFile}, log)
+	if p := profile(); !strings.Contains(p, "us-core-patient-edited") {
+		t.Errorf("profile after the reload: %s (log: %s)", p, logs.String())
+	}
+	os.WriteFile(mapFile, []byte("source: sql\nresources: [oops\n"), 0o600)
+	logs.Reset()
+	b.reload(t.Context(), serveOptions{cfgPath: cfgFile}, log)
+	if p := profile(); !strings.Contains(p, "us-core-patient-edited") || !strings.Contains(logs.String(), "reload refused") {
+		t.Errorf("after an invalid mapping: %s (log: %s)", p, logs.String())
+	}
+}
