@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,6 +417,27 @@ func (e *export) rowsPerson(w *work) error {
 // deleted with it, not exported under the survivor.)
 func (e *export) gone(w *work, out mapped, at time.Time) error {
 	e.st.Gone++
+	if rec := w.rec; rec.MergedInto != "" && e.fresh(at) {
+		// Rows left under a merged-away person that make resources of
+		// their own (an Immunization, not the merged Patient's
+		// identifiers) are exported under no Patient: say so, by type and
+		// count, so that nothing is lost silently.
+		var left []string
+		for _, r := range e.reducers {
+			if _, isPatient := r.reducer.(patientMerge); !isPatient && len(out[r.typ]) > 0 {
+				left = append(left, fmt.Sprintf("%d %s", len(out[r.typ]), r.typ))
+			}
+		}
+		if len(left) > 0 {
+			is := fhirout.Issue{Severity: "warning", Code: "business-rule",
+				Diagnostics: "a person merged into another still has rows that map to " + strings.Join(left, ", ") +
+					": they are exported under no Patient (listed deleted with the merged-away Patient); the registry should move them to the surviving person",
+				Input: &fhirout.Input{Source: e.rel.name, ControlID: rec.Key, Field: "persons.merged_into"}}
+			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+				return err
+			}
+		}
+	}
 	if e.q.Since.IsZero() || !e.inWindow(at) {
 		return nil
 	}

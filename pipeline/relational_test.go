@@ -547,3 +547,45 @@ func TestRelationalProgress(t *testing.T) {
 		t.Errorf("last progress %v, want %d of %d", s.last, n, n)
 	}
 }
+
+// Rows left under a merged-away person are reported (a warning naming
+// the source, the person key and the tables, no values) and, with
+// _since, listed deleted with the merged-away Patient.
+func TestRelationalRowsLeftUnderMergedPerson(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var dup string
+	db.Query(t, "SELECT MIN(patient_id) FROM patient_master WHERE merged_into IS NOT NULL", func(v any) { dup = fmt.Sprint(v) })
+	db.Exec(t, "UPDATE vaccination_master SET patient_id = "+dup+" WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = (SELECT merged_into FROM patient_master WHERE patient_id = "+dup+"))")
+	var s memSink
+	if err := x.Export(context.Background(), Query{Since: time.Unix(1, 0)}, &s); err != nil {
+		t.Fatal(err)
+	}
+	var warned bool
+	if len(s.issues) != 1 {
+		t.Errorf("%d issues, want the one warning", len(s.issues))
+	}
+	for _, oo := range s.issues {
+		if txt := oo.String(); strings.Contains(txt, "still has rows that map to 1 Immunization:") && strings.Contains(txt, `"valueString":"`+dup+`"`) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for the row left under merged-away person %s", dup)
+	}
+	dupPatient, dupImm := 0, 0
+	for _, d := range s.deleted {
+		switch {
+		case d == "Patient/"+x.PatientID(dup):
+			dupPatient++
+		case strings.HasPrefix(d, "Immunization/"):
+			dupImm++
+		}
+	}
+	if dupPatient != 1 || dupImm < 1 {
+		t.Errorf("deleted %v: want the merged-away Patient and the Immunization left with it", s.deleted)
+	}
+}
