@@ -589,3 +589,44 @@ func TestRelationalRowsLeftUnderMergedPerson(t *testing.T) {
 		t.Errorf("deleted %v: want the merged-away Patient and the Immunization left with it", s.deleted)
 	}
 }
+
+// A mapping that dates each resource by its own row (meta.lastUpdated
+// from the row's last-modified column) gets row-level _since: a change
+// of one vaccination re-sends that Immunization and the Patient, not the
+// person's other Immunizations.
+func TestRelationalRowLevelSince(t *testing.T) {
+	src := string(mapping.DefaultSQLSource())
+	src = strings.Replace(src, "immunizations: [administered_date,", "immunizations: [updated_date, administered_date,", 1)
+	i := strings.Index(src, "  - resource: Immunization")
+	j := i + strings.Index(src[i:], "        value: $input.last_updated")
+	src = src[:j] + "        value: immunizations.updated_date" + src[j+len("        value: $input.last_updated"):]
+	m, err := mapping.Parse([]byte(src), "sql-row-dated.yaml", mapping.DefaultFS(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	x.SetMapping(m)
+	ctx := context.Background()
+	var pid string
+	var n int
+	db.Query(t, "SELECT patient_id FROM vaccination_master WHERE deleted_flag = 'N' GROUP BY patient_id HAVING COUNT(*) > 3 ORDER BY patient_id LIMIT 1", func(v any) { pid = fmt.Sprint(v) })
+	db.Query(t, "SELECT COUNT(*) FROM vaccination_master WHERE patient_id = "+pid, func(v any) { n = int(toInt(v)) })
+	since := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	now := time.Now().UTC().Format("2006-01-02 15:04:05.000000")
+	db.Exec(t, "UPDATE vaccination_master SET completion_code = 'RE', updated_date = '"+now+"' WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = "+pid+")")
+	var s memSink
+	if err := x.Export(ctx, Query{Since: since}, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.of("Patient")) != 1 || len(s.of("Immunization")) != 1 || n < 4 {
+		t.Errorf("_since after one vaccination changed: %d Patients, %d Immunizations (the person has %d)", len(s.of("Patient")), len(s.of("Immunization")), n)
+	}
+	if im := s.of("Immunization"); len(im) == 1 && str(im[0], "status") != "not-done" {
+		t.Errorf("changed Immunization: %s", im[0])
+	}
+}
