@@ -201,6 +201,35 @@ func TestRelationalTruth(t *testing.T) {
 			if got := two.of("Patient"); len(got) != 2 || len(two.res) != 2 {
 				t.Errorf("Patient-level export: %d resources", len(two.res))
 			}
+			// _until: only what changed up to it (meta.lastUpdated <= until).
+			until := truth.Config.Start.Add(truth.Config.End.Sub(truth.Config.Start) / 2)
+			var early memSink
+			if err := x.Export(ctx, Query{Until: until}, &early); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(early.of("Patient")); n == 0 || n >= len(truth.Persons) {
+				t.Errorf("_until=%v: %d Patients of %d", until, n, len(truth.Persons))
+			}
+			for _, r := range early.res {
+				if lu, _ := time.Parse(time.RFC3339, str(child(r, "meta"), "lastUpdated")); lu.After(until) {
+					t.Errorf("_until=%v: %s updated %v", until, r.ID(), lu)
+					break
+				}
+			}
+			// Provenance names the source's rows, no patient data.
+			var prov memSink
+			if err := x.Export(ctx, Query{PatientIDs: ids, Provenance: true}, &prov); err != nil {
+				t.Fatal(err)
+			}
+			provs := prov.of("Provenance")
+			if len(provs) == 0 || 2*len(provs) != len(prov.res) {
+				t.Errorf("%d Provenances for %d resources", len(provs), len(prov.res)-len(provs))
+			} else {
+				fhirtest.Validate(t, []byte(provs[0].String()))
+				if d := provs[0].String(); !strings.Contains(d, "rows of source iis (person key ") || !strings.Contains(d, `"value":"iis"`) {
+					t.Errorf("Provenance %s", d)
+				}
+			}
 			// Parallel and sequential exports are the same stream.
 			stream := func(workers int) string {
 				x.workers = workers
@@ -294,11 +323,9 @@ func TestCrossSourceEquality(t *testing.T) {
 // export cannot have them; the cross-source test tolerates differences
 // under these paths only.
 var schemaGaps = []string{
-	"Patient.extension[].extension[]", // race, ethnicity (PID-10, PID-22)
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"`,
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"`,
-	`Patient.extension[].url="http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"`, // PD1-16
-	"Patient.extension[].valueCoding",   // PD1-16's value
+	// PD1-16/17 (registry status and its date): whole extensions, set
+	// aside by leavesByPerson under this name.
+	registryStatusURL,
 	"Patient.contact[].address",         // NK1-4
 	"Patient.contact[].telecom[]",       // NK1-5
 	"Patient.contact[].name.given[]",    // NK1-2.2
@@ -309,7 +336,6 @@ var schemaGaps = []string{
 	"Immunization.performer[]",          // RXA-10, ORC-12
 	"Immunization.route",                // RXR-1
 	"Immunization.site",                 // RXR-2
-	"Immunization.expirationDate",       // RXA-16: the loader writes the lot's expiry as a year after the dose
 	// Not a schema gap but the loader's (sources/sql/load.go): it writes a
 	// guardian row for every person with a mother's maiden name born from
 	// 2005 on, named with the person's current family name, while the
@@ -318,6 +344,8 @@ var schemaGaps = []string{
 	"Patient.contact[].name.family",
 	"Patient.contact[].relationship[]",
 }
+
+const registryStatusURL = "http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"
 
 // schemaGap is the entry of schemaGaps a leaf ("path=value") falls
 // under, or "".
@@ -356,6 +384,15 @@ func leavesByPerson(s *memSink, pidOf map[string]string) map[string][]string {
 		delete(m, "meta")
 		delete(m, "resourceType")
 		k := person[pid] + " " + r.ResourceType()
+		if exts, ok := m["extension"].([]any); ok {
+			m["extension"] = slices.DeleteFunc(exts, func(e any) bool {
+				if em, _ := e.(map[string]any); em["url"] == registryStatusURL {
+					out[k] = append(out[k], registryStatusURL+"=set")
+					return true
+				}
+				return false
+			})
+		}
 		var walk func(path string, v any)
 		walk = func(path string, v any) {
 			switch x := v.(type) {
@@ -485,4 +522,111 @@ func toInt(v any) int64 {
 		return n
 	}
 	return 0
+}
+
+type progSink struct {
+	memSink
+	last [2]int64
+}
+
+func (p *progSink) Progress(done, total int64) { p.last = [2]int64{done, total} }
+
+// Progress counts persons against the database's person count.
+func TestRelationalProgress(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 3, People: 30}); err != nil {
+		t.Fatal(err)
+	}
+	x, _, sum := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var s progSink
+	if err := x.Export(context.Background(), Query{}, &s); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(sum.Persons + sum.Merged)
+	if s.last != [2]int64{n, n} {
+		t.Errorf("last progress %v, want %d of %d", s.last, n, n)
+	}
+}
+
+// Rows left under a merged-away person are reported (a warning naming
+// the source, the person key and the tables, no values) and, with
+// _since, listed deleted with the merged-away Patient.
+func TestRelationalRowsLeftUnderMergedPerson(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var dup string
+	db.Query(t, "SELECT MIN(patient_id) FROM patient_master WHERE merged_into IS NOT NULL", func(v any) { dup = fmt.Sprint(v) })
+	db.Exec(t, "UPDATE vaccination_master SET patient_id = "+dup+" WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = (SELECT merged_into FROM patient_master WHERE patient_id = "+dup+"))")
+	var s memSink
+	if err := x.Export(context.Background(), Query{Since: time.Unix(1, 0)}, &s); err != nil {
+		t.Fatal(err)
+	}
+	var warned bool
+	if len(s.issues) != 1 {
+		t.Errorf("%d issues, want the one warning", len(s.issues))
+	}
+	for _, oo := range s.issues {
+		if txt := oo.String(); strings.Contains(txt, "still has rows that map to 1 Immunization:") && strings.Contains(txt, `"valueString":"`+dup+`"`) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for the row left under merged-away person %s", dup)
+	}
+	dupPatient, dupImm := 0, 0
+	for _, d := range s.deleted {
+		switch {
+		case d == "Patient/"+x.PatientID(dup):
+			dupPatient++
+		case strings.HasPrefix(d, "Immunization/"):
+			dupImm++
+		}
+	}
+	if dupPatient != 1 || dupImm < 1 {
+		t.Errorf("deleted %v: want the merged-away Patient and the Immunization left with it", s.deleted)
+	}
+}
+
+// A mapping that dates each resource by its own row (meta.lastUpdated
+// from the row's last-modified column) gets row-level _since: a change
+// of one vaccination re-sends that Immunization and the Patient, not the
+// person's other Immunizations.
+func TestRelationalRowLevelSince(t *testing.T) {
+	src := string(mapping.DefaultSQLSource())
+	src = strings.Replace(src, "immunizations: [administered_date,", "immunizations: [updated_date, administered_date,", 1)
+	i := strings.Index(src, "  - resource: Immunization")
+	j := i + strings.Index(src[i:], "        value: $input.last_updated")
+	src = src[:j] + "        value: immunizations.updated_date" + src[j+len("        value: $input.last_updated"):]
+	m, err := mapping.Parse([]byte(src), "sql-row-dated.yaml", mapping.DefaultFS(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	x.SetMapping(m)
+	ctx := context.Background()
+	var pid string
+	var n int
+	db.Query(t, "SELECT patient_id FROM vaccination_master WHERE deleted_flag = 'N' GROUP BY patient_id HAVING COUNT(*) > 3 ORDER BY patient_id LIMIT 1", func(v any) { pid = fmt.Sprint(v) })
+	db.Query(t, "SELECT COUNT(*) FROM vaccination_master WHERE patient_id = "+pid, func(v any) { n = int(toInt(v)) })
+	since := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	now := time.Now().UTC().Format("2006-01-02 15:04:05.000000")
+	db.Exec(t, "UPDATE vaccination_master SET completion_code = 'RE', updated_date = '"+now+"' WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = "+pid+")")
+	var s memSink
+	if err := x.Export(ctx, Query{Since: since}, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.of("Patient")) != 1 || len(s.of("Immunization")) != 1 || n < 4 {
+		t.Errorf("_since after one vaccination changed: %d Patients, %d Immunizations (the person has %d)", len(s.of("Patient")), len(s.of("Immunization")), n)
+	}
+	if im := s.of("Immunization"); len(im) == 1 && str(im[0], "status") != "not-done" {
+		t.Errorf("changed Immunization: %s", im[0])
+	}
 }
