@@ -36,6 +36,29 @@ type dose struct {
 	deletedAt   time.Time
 }
 
+// idRecord is the record whose mapped id is the dose's: the first to
+// arrive (index order; a relational person's rows in mapping order) of
+// those reporting the dose's vaccine and day. It stays the same as
+// updates arrive, where the winning record does not (an id following it
+// would change, and the old one would never be listed deleted). Under
+// the default mapping, whose id hashes Patient id, vaccine and day, every
+// record of the dose's content gives the same id.
+func (d *dose) idRecord() *doseRec {
+	var first *doseRec
+	for _, r := range d.records {
+		if r.content() != d.key {
+			continue // a record of a chain later moved to this vaccine or day
+		}
+		if first == nil || r.msg.seq < first.msg.seq || r.msg.seq == first.msg.seq && r.ord < first.ord {
+			first = r
+		}
+	}
+	if first == nil { // not reached: a dose's key is one of its records' content
+		first = d.win
+	}
+	return first
+}
+
 // unseenDelete is a D record that matches no dose.
 type unseenDelete struct{ rec *doseRec }
 
