@@ -20,10 +20,11 @@ import (
 // Patient's export would have listed it then). Nothing is kept per
 // Patient id: the former doses are worked out again from the person's
 // records, which the export holds anyway. It returns the arrival numbers
-// of the former Patients' messages (see onlyFormer).
-func (e *export) formerDeleted(dr doseReducer, w *work, recs []*doseRec) (map[int64]bool, error) {
+// of the former Patients' messages (see onlyFormer) and the deletions,
+// which the caller sends.
+func (e *export) formerDeleted(dr doseReducer, w *work, recs []*doseRec) (map[int64]bool, []deletion, error) {
 	if e.q.Since.IsZero() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var ids []string
 	var at []time.Time
@@ -33,12 +34,13 @@ func (e *export) formerDeleted(dr doseReducer, w *work, recs []*doseRec) (map[in
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	seqs, err := e.snap.FormerMessages(e.ctx, w.pp, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var dels []deletion
 	all := map[int64]bool{}
 	for i, old := range ids {
 		if len(seqs[i]) == 0 {
@@ -79,20 +81,21 @@ func (e *export) formerDeleted(dr doseReducer, w *work, recs []*doseRec) (map[in
 			byDose[doses[j]] = id
 		}
 		if ferr != nil {
-			return nil, ferr
+			return nil, nil, ferr
 		}
 		for j, d := range inWindow {
-			id := byDose[d]
-			if id == "" {
-				continue // its record could not be read again: reported lost
-			}
-			e.st.Deleted++
-			if err := e.sink.Deleted(dr.typ, id, when[j]); err != nil {
-				return nil, err
+			if id := byDose[d]; id != "" { // "": not read again (reported lost)
+				dels = append(dels, deletion{id, when[j]})
 			}
 		}
 	}
-	return all, nil
+	return all, dels, nil
+}
+
+// deletion is a resource id a _since export lists as deleted, and when.
+type deletion struct {
+	id string
+	at time.Time
 }
 
 // perMessage spaces the records of one message in a person's output

@@ -353,3 +353,54 @@ func TestRelationalKeepsMappedIDs(t *testing.T) {
 		}
 	}
 }
+
+// A rule without the Patient id gives a dose the same id under the
+// Patient merged away and under the survivor: a _since export sends the
+// dose under it and does not list it deleted.
+func TestMergeKeepsPatientlessDoseIDs(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, false,
+		vxu("A1", "CLINICA", "20240101100000", "S77^^^MYIIS^SR", "SMITH^JOHN", "20231201", "M", "",
+			order{"A-1", "20240101", "08", "00", "LOT1", "A"}),
+		vxu("C1", "CLINICC", "20240103100000", "MC1^^^CLINICC^MR", "SMYTHE^JON", "20231202", "M", "",
+			order{"C-1", "20240201", "10", "00", "LOT3", "A"}, order{"C-2", "20240202", "20", "00", "LOT4", "A"}),
+		vxu("C2", "CLINICC", "20240104100000", "MC1^^^CLINICC^MR", "SMYTHE^JON", "20231202", "M", "",
+			order{"C-2", "20240202", "20", "00", "LOT4", "D"}))
+	p, c := openTest(t, dir, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), arch)
+	const rule = `    id: 'hash(concat($patient, "|", $dose_vaccine, "|", $dose_day))'`
+	p.SetMapping(copyDefaultEdited(t, "no-patient.yaml", func(b []byte) []byte {
+		return []byte(strings.Replace(string(b), rule, `    id: 'hash("Immunization", $sender, $fill)'`, 1))
+	}))
+	ctx := context.Background()
+	var s1 memSink
+	if err := p.Export(ctx, Query{}, &s1); err != nil {
+		t.Fatal(err)
+	}
+	if len(s1.of("Patient")) != 2 {
+		t.Fatalf("first export: %d Patients, want 2", len(s1.of("Patient")))
+	}
+	t1 := c.t
+	write(t, arch, true,
+		vxu("C3", "CLINICC", "20240603100000", "S77^^^MYIIS^SR~MC1^^^CLINICC^MR", "SMITH^JOHN", "20231201", "M", ""))
+	if _, err := p.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var s2 memSink
+	if err := p.Export(ctx, Query{Since: t1}, &s2); err != nil {
+		t.Fatal(err)
+	}
+	c1 := mapHash("Immunization", "CLINICC", "C-1")
+	var written []string
+	for _, r := range s2.of("Immunization") {
+		written = append(written, r.ID())
+	}
+	if !slices.Contains(written, c1) {
+		t.Errorf("_since: the linked dose is not sent under its id: %v", written)
+	}
+	for _, d := range s2.deleted {
+		if strings.HasPrefix(d, "Immunization/") {
+			t.Errorf("_since lists %s deleted (the survivor keeps C-1's id; C-2 was deleted before Since)", d)
+		}
+	}
+}

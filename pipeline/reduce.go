@@ -222,8 +222,7 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 	}
 	// Persons merged into this one took their Immunization ids with them
 	// (the default mapping's ids hash the Patient id): a _since export
-	// lists those as deleted, and the doses under their new ids count as
-	// updated at the merge.
+	// lists those as deleted, and the doses count as updated at the merge.
 	for _, mg := range w.merged {
 		for _, d := range doses {
 			if mg.At.After(d.lastUpdated) {
@@ -231,16 +230,23 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 			}
 		}
 	}
-	former, err := e.formerDeleted(dr, w, recs)
+	ids := dr.ids(doses, pid, func(r *doseRec) (string, bool) { return r.obj.ID(), true })
+	former, gone, err := e.formerDeleted(dr, w, recs)
 	if err != nil {
 		return err
 	}
-	ids := dr.ids(doses, pid, func(r *doseRec) (string, bool) { return r.obj.ID(), true })
+	// An id is listed once, and never one a live dose keeps (a rule
+	// without the Patient id gives a former Patient's dose the same id).
+	listed := make(map[string]bool, len(doses)+len(gone))
+	for i, d := range doses {
+		listed[ids[i]] = !d.deleted
+	}
 	for i, d := range doses {
 		id := ids[i]
 		if d.deleted {
 			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
 				e.st.Deleted++
+				listed[id] = true
 				if err := e.sink.Deleted(dr.typ, id, d.deletedAt); err != nil {
 					return err
 				}
@@ -263,6 +269,16 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 			return err
 		}
 		e.st.Immunizations++
+	}
+	for _, g := range gone {
+		if listed[g.id] {
+			continue
+		}
+		listed[g.id] = true
+		e.st.Deleted++
+		if err := e.sink.Deleted(dr.typ, g.id, g.at); err != nil {
+			return err
+		}
 	}
 	return nil
 }
