@@ -674,43 +674,66 @@ func TestRelationalRowsLeftUnderMergedPerson(t *testing.T) {
 	}
 }
 
-// A mapping that dates each resource by its own row (meta.lastUpdated
-// from the row's last-modified column) gets row-level _since: a change
-// of one vaccination re-sends that Immunization and the Patient, not the
-// person's other Immunizations.
+// The default mapping dates each Immunization by its own row
+// (meta.lastUpdated from vaccination_master.updated_date): row-level
+// _since. A change of one vaccination re-sends that Immunization and the
+// Patient, not the person's other Immunizations; a vaccination deleted
+// before _since is not listed deleted again when its person changes
+// later; one deleted after it is.
 func TestRelationalRowLevelSince(t *testing.T) {
-	src := string(mapping.DefaultSQLSource())
-	src = strings.Replace(src, "immunizations: [administered_date,", "immunizations: [updated_date, administered_date,", 1)
-	i := strings.Index(src, "  - resource: Immunization")
-	j := i + strings.Index(src[i:], "        value: $input.last_updated")
-	src = src[:j] + "        value: immunizations.updated_date" + src[j+len("        value: $input.last_updated"):]
-	m, err := mapping.Parse([]byte(src), "sql-row-dated.yaml", mapping.DefaultFS(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
 		t.Fatal(err)
 	}
-	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
-	x.SetMapping(m)
 	ctx := context.Background()
-	var pid string
-	var n int
-	db.Query(t, "SELECT patient_id FROM vaccination_master WHERE deleted_flag = 'N' GROUP BY patient_id HAVING COUNT(*) > 3 ORDER BY patient_id LIMIT 1", func(v any) { pid = fmt.Sprint(v) })
-	db.Query(t, "SELECT COUNT(*) FROM vaccination_master WHERE patient_id = "+pid, func(v any) { n = int(toInt(v)) })
-	since := time.Now().UTC()
-	time.Sleep(10 * time.Millisecond)
-	now := time.Now().UTC().Format("2006-01-02 15:04:05.000000")
-	db.Exec(t, "UPDATE vaccination_master SET completion_code = 'RE', updated_date = '"+now+"' WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = "+pid+")")
-	var s memSink
-	if err := x.Export(ctx, Query{Since: since}, &s); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.of("Patient")) != 1 || len(s.of("Immunization")) != 1 || n < 4 {
-		t.Errorf("_since after one vaccination changed: %d Patients, %d Immunizations (the person has %d)", len(s.of("Patient")), len(s.of("Immunization")), n)
-	}
-	if im := s.of("Immunization"); len(im) == 1 && str(im[0], "status") != "not-done" {
-		t.Errorf("changed Immunization: %s", im[0])
+	for _, engine := range sqltest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			x, db, _ := relWorld(t, engine, filepath.Join(dir, "truth.json"))
+			var pid, vid, deadPid, deadVid, delVid string
+			var n int
+			one := func(q string, dst *string) { db.Query(t, q, func(v any) { *dst = fmt.Sprint(toInt(v)) }) }
+			one("SELECT patient_id FROM vaccination_master WHERE deleted_flag = 'N' GROUP BY patient_id HAVING COUNT(*) > 3 ORDER BY patient_id", &pid)
+			one("SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = "+pid, &vid)
+			db.Query(t, "SELECT COUNT(*) FROM vaccination_master WHERE patient_id = "+pid, func(v any) { n = int(toInt(v)) })
+			// A person with a vaccination soft-deleted long ago, and another
+			// vaccination of theirs (live) to change now.
+			one("SELECT MIN(patient_id) FROM vaccination_master WHERE deleted_flag = 'Y' AND patient_id <> "+pid, &deadPid)
+			one("SELECT MIN(vaccination_id) FROM vaccination_master WHERE deleted_flag = 'N' AND patient_id = "+deadPid, &deadVid)
+			// A live vaccination of a third person, deleted now.
+			one("SELECT MAX(vaccination_id) FROM vaccination_master WHERE deleted_flag = 'N' AND patient_id NOT IN ("+pid+", "+deadPid+")", &delVid)
+			if pid == "" || vid == "" || deadVid == "" || delVid == "" || n < 4 {
+				t.Fatalf("the world lacks the rows this test needs: %q %q %q %q %d", pid, vid, deadVid, delVid, n)
+			}
+			since := time.Now().UTC()
+			time.Sleep(10 * time.Millisecond)
+			now := "'" + time.Now().UTC().Format("2006-01-02 15:04:05.000000") + "'"
+			db.Exec(t,
+				"UPDATE vaccination_master SET completion_code = 'R', updated_date = "+now+" WHERE vaccination_id = "+vid,
+				"UPDATE vaccination_master SET body_site = 'LA', updated_date = "+now+" WHERE vaccination_id = "+deadVid,
+				"UPDATE vaccination_master SET deleted_flag = 'Y', deleted_date = "+now+", updated_date = "+now+" WHERE vaccination_id = "+delVid)
+			var s memSink
+			if err := x.Export(ctx, Query{Since: since}, &s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.of("Patient")) != 3 || len(s.of("Immunization")) != 2 {
+				t.Errorf("_since after two vaccinations changed and one deleted: %d Patients (want 3), %d Immunizations (want 2; the first person has %d)",
+					len(s.of("Patient")), len(s.of("Immunization")), n)
+			}
+			for _, im := range s.of("Immunization") {
+				if lu, _ := time.Parse(time.RFC3339, str(child(im, "meta"), "lastUpdated")); lu.Before(since) {
+					t.Errorf("Immunization %s updated %v, before _since", im.ID(), lu)
+				}
+			}
+			if len(s.deleted) != 1 || !strings.HasPrefix(s.deleted[0], "Immunization/") {
+				t.Errorf("deleted %v: want only the vaccination deleted after _since", s.deleted)
+			}
+			var statuses []string
+			for _, im := range s.of("Immunization") {
+				statuses = append(statuses, str(im, "status"))
+			}
+			if slices.Sort(statuses); !slices.Equal(statuses, []string{"completed", "not-done"}) {
+				t.Errorf("changed Immunizations' status %v", statuses)
+			}
+		})
 	}
 }
