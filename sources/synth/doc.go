@@ -135,8 +135,8 @@
 //	iisbridge gen --messages 1000000 --framing msh --out /tmp/gen1m
 //
 // writes about 2.1 GB of messages (the average VXU carries several doses
-// with their OBX rows) and a truth.json of about 1 GB (each given dose's administration detail
-// included: 30 % of it); read the latter with
-// WalkTruth. BenchmarkGenerate measures throughput (go test -bench
-// Generate ./sources/synth/).
+// with their OBX rows) and a truth.json of about 1 GB (a quarter of it the
+// given doses' administration details); read the latter with WalkTruth.
+// BenchmarkGenerate measures throughput (go test -bench Generate
+// ./sources/synth/).
 package synth
