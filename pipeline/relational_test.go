@@ -303,7 +303,7 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 			a, b := leavesByPerson(&v2, v2Pid), leavesByPerson(&rel, relPid)
 			detailCheck(t, engine, b, truth, false)
 			var diffs []string
-			pending := map[string]int{}
+			pending, pairs := map[string]int{}, map[string]int{}
 			for _, tp := range truth.Persons {
 				for _, typ := range []string{"Patient", "Immunization"} {
 					k := tp.Key + " " + typ
@@ -316,11 +316,22 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 						for _, l := range side.leaves {
 							if why := archivePending(&tp, l, side.archive); why != "" {
 								pending[why]++
+								if side.archive {
+									pairs[tp.Key+" "+why]++ // each archive-side value pairs with a database-side one
+								} else {
+									pairs[tp.Key+" "+why]--
+								}
 								continue
 							}
 							diffs = append(diffs, fmt.Sprintf("person %s: only in %s: %s", tp.Key, side.name, l))
 						}
 					}
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(pairs)) {
+				// A historical dose's FILL system differs on both sides, once each.
+				if n := pairs[k]; strings.Contains(k, "historical") && n != 0 {
+					diffs = append(diffs, fmt.Sprintf("%s: %d values unpaired", k, n))
 				}
 			}
 			for _, why := range slices.Sorted(maps.Keys(pending)) {
