@@ -300,6 +300,13 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 				t.Fatal(err)
 			}
 			relPid := truthCheck(t, engine, &rel, truth)
+			// The schema's new elements are valid FHIR (skips without the schema).
+			for _, im := range rel.of("Immunization")[:min(60, len(rel.of("Immunization")))] {
+				fhirtest.Validate(t, []byte(im.String()))
+			}
+			for _, pt := range rel.of("Patient")[:min(20, len(rel.of("Patient")))] {
+				fhirtest.Validate(t, []byte(pt.String()))
+			}
 			a, b := leavesByPerson(&v2, v2Pid), leavesByPerson(&rel, relPid)
 			detailCheck(t, engine, b, truth, false)
 			var diffs []string
