@@ -219,6 +219,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		}
 		return g
 	}
+	first := map[*doseRec]int{} // a live chain's latest record → the ord of the chain's first record
 	for _, k := range order {
 		c := chains[k]
 		last := c.recs[len(c.recs)-1]
@@ -232,6 +233,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		case !last.deleted:
 			g := get(last, c.recs[0].ord)
 			g.live = append(g.live, last)
+			first[last] = c.recs[0].ord
 			g.all = append(g.all, c.recs...)
 		case lastLive != nil:
 			g := get(lastLive, c.recs[0].ord)
@@ -290,7 +292,15 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		} else {
 			best := g.live[0]
 			for _, r := range g.live[1:] {
-				if r.rank > best.rank || r.rank == best.rank && r.ord > best.ord {
+				// The latest record wins, but among historical copies
+				// from several reporters the first reporter's chain
+				// stays (the truth's rule; the dose's identifier keeps
+				// naming one reporter as others repeat it).
+				later := r.ord > best.ord
+				if r.rank == 1 && r.sender != best.sender {
+					later = first[r] < first[best]
+				}
+				if r.rank > best.rank || r.rank == best.rank && later {
 					best = r
 				}
 			}
