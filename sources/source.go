@@ -95,9 +95,17 @@ type Record struct {
 	// all of them are joined to one person.
 	Keys            []string
 	OrgKey, OrgName string // the organization behind the record
+	// Facility is the sending facility as "namespace|universal id"
+	// (MSH-4) when OrgKey names the organization otherwise (MSH-22): an
+	// organizations table may map either.
+	Facility string
 	// Holds says the record shows its organization holds the person
-	// (a VXU with an administered dose): a Group membership.
+	// (a VXU with an administered dose): Evidence&Administered.
 	Holds bool
+	// Evidence says what the record shows of its organization's relation
+	// to the person, for Group membership triggers (the index keeps it
+	// all; policies choose when reading).
+	Evidence Evidence
 	// Answers is the id (Loc.ControlID) of the query this record answers:
 	// the asker of that query holds the person.
 	Answers string
@@ -128,3 +136,15 @@ type Unpacked struct {
 	Broken  string
 	Discard bool
 }
+
+// Evidence is what one record shows of its organization's relation to
+// the person it is about (bits; a VXU may show several).
+type Evidence uint8
+
+const (
+	Administered Evidence = 1 << iota // a VXU with a dose given there (RXA-9 00)
+	Historical                        // a VXU with a historical dose (RXA-9 not 00: from a card, another provider)
+	Refusal                           // a VXU with a refusal row (RXA-20 RE)
+	Reported                          // any VXU about the person (the bits above refine it)
+	AnswerOK                          // an answer (RSP^K11, QAK-2 OK) naming exactly one person
+)

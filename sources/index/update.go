@@ -25,6 +25,8 @@ type writer struct {
 	stamp  int64
 	insMsg *sql.Stmt
 	kinds  map[string]int64 // records by kind in this batch (table counts)
+	// senders counts this batch's VXU and QBP by sender (table senders)
+	senders map[senderKey]*senderCount
 	// progress of the file being read, saved with every commit
 	cur *fileRow
 	pos struct {
@@ -73,8 +75,8 @@ func (w *writer) begin() error {
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(file_id, off, len, line, idx,
-		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
@@ -109,6 +111,9 @@ func (w *writer) commit() error {
 			return err
 		}
 		delete(w.kinds, k)
+	}
+	if err := w.flushSenders(); err != nil {
+		return err
 	}
 	err := w.tx.Commit()
 	w.tx = nil
@@ -316,6 +321,7 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 		w.kinds = map[string]int64{}
 	}
 	w.kinds[string(r.Kind)]++
+	w.countSender(r)
 	w.kinds[kindWarned] += int64(r.Warn)
 	var at int64
 	if !r.Time.IsZero() {
@@ -327,7 +333,7 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 	}
 	_, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		r.Holds, nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn)
+		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn, nullStr(r.Facility))
 	if err != nil {
 		return fmt.Errorf("index: %s: %w", loc, err)
 	}

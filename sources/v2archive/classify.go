@@ -10,7 +10,8 @@ import (
 )
 
 // classify reads the few fields the index needs of a parsed message:
-// MSH-4/5/6/7/9/21/22, PID-3/5/7/8, MSA-2, QAK-2, RXA-5/9/20/21. It is
+// MSH-4/5/6/7/9/21/22, PID-3/5/7/8, MSA-2, QAK-2, RXA-5/9/20/21 (Group
+// evidence: sources.Evidence). It is
 // the whole of what "v2" means to the index: the record's kind, identity
 // keys, organization, time and Group evidence.
 func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *sources.Record) {
@@ -23,6 +24,9 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 		r.Time = ts.Time
 	}
 	r.OrgKey, r.OrgName = orgOf(msh)
+	if f := facilityOf(msh); f != r.OrgKey {
+		r.Facility = f
+	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
@@ -33,19 +37,19 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 			if o.RXA.IsZero() {
 				continue
 			}
-			// An administered dose: RXA-9 00, not a refusal or not-given
-			// row (RXA-20 RE/NA), not a deletion (RXA-21 D), not 998.
 			val := func(f int) string {
 				return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String()))
 			}
-			st := val(20)
-			if val(9) == "00" && val(5) != "998" && st != "RE" && st != "NA" && val(21) != "D" {
-				r.Holds = true
-			}
+			r.Evidence |= rowEvidence(val(5), val(9), val(20), val(21))
 		}
+		r.Evidence |= sources.Reported
+		r.Holds = r.Evidence&sources.Administered != 0
 	case "RSP":
 		r.Answers = msaControl(segs)
 		if single(segs, msh) {
+			if qakStatus(segs) == "OK" {
+				r.Evidence |= sources.AnswerOK
+			}
 			r.Kind = sources.Person
 			pid, _ := segs.Find("PID", 1)
 			// MRNs in an answer are the asker's (MSH-6, receiving facility).
@@ -64,6 +68,32 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 		h := sha256.Sum256(data)
 		r.Keys = append(r.Keys, fmt.Sprintf("%s%x", sources.PrefixLone, h[:16]))
 	}
+}
+
+// rowEvidence is what one RXA shows: an administered dose (RXA-9 00,
+// not refused or not given, RXA-20 RE/NA), a historical one (RXA-9 other
+// than 00), a refusal (RXA-20 RE); nothing for a deletion (RXA-21 D), a
+// not-given row or CVX 998 (no vaccine administered).
+func rowEvidence(cvx, source, status, action string) sources.Evidence {
+	if action == "D" || cvx == "998" || status == "NA" {
+		return 0
+	}
+	switch {
+	case status == "RE":
+		return sources.Refusal
+	case source == "00":
+		return sources.Administered
+	case source != "":
+		return sources.Historical
+	}
+	return 0
+}
+
+func qakStatus(segs hl7v2.Segments) string {
+	if qak, ok := segs.Find("QAK", 1); ok {
+		return strings.ToUpper(strings.TrimSpace(qak.Field(2).Rep(1).String()))
+	}
+	return ""
 }
 
 func msaControl(segs hl7v2.Segments) string {
@@ -90,11 +120,9 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 	if prof == "Z31" || prof == "Z33" {
 		return false
 	}
-	if qak, ok := segs.Find("QAK", 1); ok {
-		switch strings.ToUpper(strings.TrimSpace(qak.Field(2).Rep(1).String())) {
-		case "NF", "TM", "PD", "AE", "AR":
-			return false
-		}
+	switch qakStatus(segs) {
+	case "NF", "TM", "PD", "AE", "AR":
+		return false
 	}
 	return true
 }
@@ -109,12 +137,18 @@ func orgOf(msh hl7v2.Segment) (key, name string) {
 			return id, strings.TrimSpace(xon.Component(1).String())
 		}
 	}
+	return facilityOf(msh), hl7v2.ParseHD(msh.Field(4).Rep(1)).Namespace
+}
+
+// facilityOf is MSH-4 as "namespace|universal id" ("namespace" alone
+// without one).
+func facilityOf(msh hl7v2.Segment) string {
 	hd := hl7v2.ParseHD(msh.Field(4).Rep(1))
-	key = strings.TrimSpace(hd.Namespace)
+	key := strings.TrimSpace(hd.Namespace)
 	if u := strings.TrimSpace(hd.UniversalID); u != "" {
 		key += "|" + u
 	}
-	return key, hd.Namespace
+	return key
 }
 
 // hdKey renders an HD as one upper-cased token: namespace, else universal id.
