@@ -104,6 +104,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/membership"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
 
@@ -159,6 +160,9 @@ type Options struct {
 	// GroupInactiveAfter makes learned members without evidence for this
 	// long inactive (left out of exports); 0 = never.
 	GroupInactiveAfter time.Duration
+	// GroupPolicy maps senders to organizations and says which evidence
+	// makes a member of a learned Group; nil = membership.Default().
+	GroupPolicy *membership.Policy
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
