@@ -147,13 +147,80 @@ type Dose struct {
 	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
 }
 
+// Link is an organization's evidence about a person. First, Last and
+// Via are under the default membership policy (any VXU, answered
+// queries: every kind of evidence); Evidence has each kind on its own,
+// so a test can derive any other policy (Span).
 type Link struct {
-	OrgKey   string    `json:"org_key"`
-	Facility string    `json:"facility"`
-	Person   string    `json:"person"`
-	First    time.Time `json:"first"`
-	Last     time.Time `json:"last"`
-	Via      []string  `json:"via"` // vxu, qbp
+	OrgKey   string           `json:"org_key"`
+	Facility string           `json:"facility"`
+	Person   string           `json:"person"`
+	First    time.Time        `json:"first"`
+	Last     time.Time        `json:"last"`
+	Via      []string         `json:"via"`      // vxu, qbp
+	Evidence map[string]*Span `json:"evidence"` // by trigger: vxu, vxu-administered, vxu-historical, vxu-refusal, query
+}
+
+// Span is the first and last evidence of one kind, and how many records
+// showed it.
+type Span struct {
+	First   time.Time `json:"first"`
+	Last    time.Time `json:"last"`
+	Records int       `json:"records"`
+}
+
+// Span is the link under a policy that accepts the triggers accept says
+// yes to: ok is false when none of its evidence is accepted.
+func (l *Link) Span(accept func(trigger string) bool) (sp Span, ok bool) {
+	for trig, e := range l.Evidence {
+		if !accept(trig) {
+			continue
+		}
+		if !ok || e.First.Before(sp.First) {
+			sp.First = e.First
+		}
+		if !ok || e.Last.After(sp.Last) {
+			sp.Last = e.Last
+		}
+		sp.Records += e.Records
+		ok = true
+	}
+	return sp, ok
+}
+
+// Triggers of the evidence a message shows, as the index's ledger names
+// them.
+const (
+	trigVXU          = "vxu"
+	trigAdministered = "vxu-administered"
+	trigHistorical   = "vxu-historical"
+	trigRefusal      = "vxu-refusal"
+	trigQuery        = "query"
+)
+
+// vxuEvidence is what a VXU shows of its sender's relation to the person
+// (the index's rule): any VXU; per row, not deleted, not 998 or not
+// given: a refusal (RE), an administered dose (RXA-9 00), a historical
+// one (another RXA-9).
+func vxuEvidence(rows []row) []string {
+	out := []string{trigVXU}
+	add := func(t string) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, rw := range rows {
+		switch {
+		case rw.action == "D" || rw.cvx == "998" || rw.status == "NA":
+		case rw.status == "RE":
+			add(trigRefusal)
+		case rw.rxa9 == "00":
+			add(trigAdministered)
+		case rw.rxa9 != "":
+			add(trigHistorical)
+		}
+	}
+	return out
 }
 
 type Message struct {
@@ -297,7 +364,7 @@ func walkTruth(dec *json.Decoder, w TruthWalker) (*Truth, error) {
 	return &t, nil
 }
 
-const truthVersion = 1
+const truthVersion = 2 // 2: links under the default policy (any VXU), evidence by trigger
 
 // tperson replays what the bridge receives about one person, in message
 // time order, with the rules documented in the package doc.
@@ -405,28 +472,49 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 			d.Facility, d.Filler, d.Lot, d.MVX = sender, rw.filler, rw.lot, rw.mvx
 		}
 	}
-	if m.linkOrg >= 0 {
-		f := w.facs[m.linkOrg]
-		via := "vxu"
-		if m.kind == "RSP" {
-			via = "qbp"
+	switch {
+	case m.kind == "VXU" && m.sender >= 0:
+		tp.evidence(w.facs[m.sender], "vxu", timeOf(m.ts), vxuEvidence(m.rows))
+	case m.kind == "RSP" && m.linkOrg >= 0:
+		tp.evidence(w.facs[m.linkOrg], "qbp", timeOf(m.linkTS), []string{trigQuery})
+	}
+}
+
+// evidence records what one message from f shows about the person.
+func (tp *tperson) evidence(f *facility, via string, t time.Time, trigs []string) {
+	var l *Link
+	for _, x := range tp.links {
+		if x.Facility == f.NS {
+			l = x
 		}
-		t := timeOf(m.linkTS)
-		var l *Link
-		for _, x := range tp.links {
-			if x.Facility == f.NS {
-				l = x
-			}
-		}
-		if l == nil {
-			l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, First: t}
-			tp.links = append(tp.links, l)
-		}
+	}
+	if l == nil {
+		l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, First: t, Evidence: map[string]*Span{}}
+		tp.links = append(tp.links, l)
+	}
+	if t.Before(l.First) {
+		l.First = t
+	}
+	if t.After(l.Last) {
 		l.Last = t
-		if !slices.Contains(l.Via, via) {
-			l.Via = append(l.Via, via)
-			slices.Sort(l.Via)
+	}
+	if !slices.Contains(l.Via, via) {
+		l.Via = append(l.Via, via)
+		slices.Sort(l.Via)
+	}
+	for _, tr := range trigs {
+		e := l.Evidence[tr]
+		if e == nil {
+			e = &Span{First: t, Last: t}
+			l.Evidence[tr] = e
 		}
+		if t.Before(e.First) {
+			e.First = t
+		}
+		if t.After(e.Last) {
+			e.Last = t
+		}
+		e.Records++
 	}
 }
 
