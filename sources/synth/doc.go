@@ -80,7 +80,8 @@
 //	                 evidence: {trigger: {first, last, records}}}
 //	messages        {file, index (1-based record in the file, broken ones
 //	                included), kind (VXU, QBP, RSP, ACK, broken), profile,
-//	                control_id, person (VXU/QBP/RSP of a world person), time}
+//	                control_id, person (VXU/QBP/RSP of a world person), time,
+//	                sender (the facility key of a VXU or QBP; none for the IIS)}
 //
 // A person: key (P000001...), iis_id (only if some message carried it),
 // ids [{facility, mrn}] in order of appearance, name {family, given,

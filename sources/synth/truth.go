@@ -231,6 +231,7 @@ type Message struct {
 	ControlID string    `json:"control_id,omitempty"`
 	Person    string    `json:"person,omitempty"`
 	Time      time.Time `json:"time,omitzero"`
+	Sender    string    `json:"sender,omitempty"` // the sending facility's key (MSH-4 namespace); "" = the IIS
 }
 
 // ReadTruth loads a truth.json written by Generate. For the big benchmark
@@ -611,7 +612,7 @@ func (tw *truthWriter) cleanup() {
 
 // message records one written record. Hand-formatted: a million of these
 // go through here for the benchmark archive.
-func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, person string, ts int64) error {
+func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, person, sender string, ts int64) error {
 	tw.counts.Messages++
 	tw.counts.ByKind[kind]++
 	tw.counts.ByProfile[profile]++
@@ -636,6 +637,10 @@ func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, pers
 		b = append(b, `,"time":"`...)
 		b = timeOf(ts).AppendFormat(b, time.RFC3339)
 		b = append(b, '"')
+	}
+	if sender != "" {
+		b = append(b, `,"sender":`...)
+		b = strconv.AppendQuote(b, sender)
 	}
 	b = append(b, '}')
 	tw.messages.lineB = b
