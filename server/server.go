@@ -215,6 +215,10 @@ type Server struct {
 	objRetry map[string]bool
 	// groupTasks are asynchronous Group creates and updates (groupapi.go).
 	gtMu       sync.Mutex
+	// the candidate store of matching (candidates.go)
+	candMu sync.Mutex
+	cand   *match.SQLStore
+	candM  *match.Matcher
 	groupTasks map[string]*groupTask
 	counts     map[countKey]int // active members by Group state
 }
@@ -352,7 +356,7 @@ func (s *Server) Close(ctx context.Context) error {
 		return fmt.Errorf("server: workers still running at close: %w", ctx.Err())
 	}
 	s.metrics.detach(s)
-	return s.store.Close()
+	return errors.Join(s.closeCandidates(), s.store.Close())
 }
 
 func (s *Server) jobDir(id string) string { return filepath.Join(s.jobsDir, id) }
