@@ -214,11 +214,11 @@ type Server struct {
 	// objRetry holds jobs whose objects could not be deleted (objects.go).
 	objRetry map[string]bool
 	// groupTasks are asynchronous Group creates and updates (groupapi.go).
-	gtMu       sync.Mutex
+	gtMu sync.Mutex
 	// the candidate store of matching (candidates.go)
-	candMu sync.Mutex
-	cand   *match.SQLStore
-	candM  *match.Matcher
+	candMu     sync.Mutex
+	cand       *match.SQLStore
+	candM      *match.Matcher
 	groupTasks map[string]*groupTask
 	counts     map[countKey]int // active members by Group state
 }
