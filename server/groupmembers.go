@@ -19,6 +19,8 @@ import (
 func (s *Server) groupRoutes(r *mux.Router) {
 	p := s.prefix
 	r.HandleFunc(p+"/Group", s.createGroup).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/$roster-import", s.rosterImport).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/{id}/$roster-import", s.rosterImport).Methods(http.MethodPost)
 	r.HandleFunc(p+"/Group/{id}", s.updateGroup).Methods(http.MethodPut)
 	r.HandleFunc(p+"/Group/{id}", s.deleteGroup).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/Group/{id}/$member-add", s.memberOp(true)).Methods(http.MethodPost)

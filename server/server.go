@@ -295,6 +295,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Rosters spooled for jobs of a previous process (failed below).
+	os.RemoveAll(filepath.Join(o.DataDir, rosterDir))
 	s := &Server{
 		opts: o, exporter: o.Exporter, auth: o.Authorizer, store: st, log: o.Logger, now: o.Now,
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
