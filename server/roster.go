@@ -21,7 +21,8 @@ package server
 //     entry saying what became of the row: matched (added to the Group),
 //     ambiguous (several candidates, not added), not-found, or invalid
 //     (the row could not be read: file:line:column and why, never the
-//     value). No row is left out.
+//     value), coded in issue.details (RosterOutcomeSystem). No row is
+//     left out.
 //   - Group: the Group after the import (summary: no member list; read it
 //     or export it).
 //
@@ -50,6 +51,11 @@ import (
 	"github.com/iisbridge/iisbridge/match/roster"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
+
+// RosterOutcomeSystem codes what became of a roster row
+// (OperationOutcome.issue.details.coding): matched, ambiguous,
+// not-found, invalid.
+const RosterOutcomeSystem = "urn:iisbridge:roster-outcome"
 
 const (
 	levelRoster   = "roster-import"
@@ -307,8 +313,19 @@ func appendOutcome(b *fhirout.Object, outcome, msg string) {
 	case string(match.Ambiguous):
 		sev, code = "warning", "multiple-matches"
 	}
+	oo := fhirout.OperationOutcome(fhirout.Issue{Severity: sev, Code: code, Diagnostics: msg})
+	if is, _ := oo.Get("issue"); is != nil {
+		if l, _ := is.([]any); len(l) > 0 {
+			if first, ok := l[0].(*fhirout.Object); ok {
+				c := fhirout.NewObject()
+				c.Set("system", RosterOutcomeSystem)
+				c.Set("code", outcome)
+				first.Child("details").Set("coding", []any{c})
+			}
+		}
+	}
 	e := fhirout.NewObject()
-	e.Set("resource", fhirout.OperationOutcome(fhirout.Issue{Severity: sev, Code: code, Diagnostics: msg}))
+	e.Set("resource", oo)
 	srch := fhirout.NewObject()
 	srch.Set("mode", "outcome")
 	e.Set("search", srch)

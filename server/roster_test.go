@@ -27,12 +27,13 @@ func rowOutcomes(t *testing.T, h *harness, m manifest, hdr ...string) (rows []st
 				last := entries[len(entries)-1].(map[string]any)["resource"].(map[string]any)
 				is := last["issue"].([]any)[0].(map[string]any)
 				diag := is["diagnostics"].(string)
-				word, _, _ := strings.Cut(diag, ":")
-				if word == "row not read" {
-					word = "invalid"
-					if strings.Contains(diag, "20x9-03-14") {
-						t.Errorf("an invalid row's message quotes its value: %s", diag)
-					}
+				coding := is["details"].(map[string]any)["coding"].([]any)[0].(map[string]any)
+				word := coding["code"].(string)
+				if coding["system"] != RosterOutcomeSystem || word != "invalid" && !strings.HasPrefix(diag, word+":") {
+					t.Errorf("row outcome %v: %s", coding, diag)
+				}
+				if strings.Contains(diag, "20x9-03-14") {
+					t.Errorf("an invalid row's message quotes its value: %s", diag)
 				}
 				rows = append(rows, strings.TrimPrefix(ref, "Patient/")+"="+word)
 			}
