@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Query selects what an export contains. Zero values mean "no limit".
@@ -110,7 +111,15 @@ type Membership struct {
 	Trigger    string
 	Location   string
 	Confidence float64
+	// Asked, with Trigger "query-unanswered" and no PatientID, is what a
+	// query without an answer in the log asks about: the consumer may
+	// match it (membership: unanswered_query). PHI.
+	Asked *sources.Demographics
 }
+
+// TriggerUnanswered marks a Membership that is a query without an
+// answer: Asked says whom it asks about, no PatientID yet.
+const TriggerUnanswered = "query-unanswered"
 
 // Sender is one sender of records that may be membership evidence (VXU,
 // QBP), with how many it sent.

@@ -170,9 +170,16 @@ func (p *Pipeline) Memberships(ctx context.Context, fn func(Membership) error) e
 		return err
 	}
 	defer s.Close()
-	return s.Ledger(ctx, func(e index.LedgerEntry) error {
+	err = s.Ledger(ctx, func(e index.LedgerEntry) error {
 		return fn(Membership{OrgKey: e.OrgKey, OrgName: e.OrgName, PatientID: e.PatientID, First: e.First, Last: e.Last,
 			Facility: e.Facility, Trigger: e.Trigger, Location: e.FirstLoc.String(), Confidence: e.Confidence})
+	})
+	if err != nil {
+		return err
+	}
+	return s.Unanswered(ctx, func(u index.Unanswered) error {
+		return fn(Membership{OrgKey: u.OrgKey, OrgName: u.OrgName, Facility: u.Facility, First: u.Time, Last: u.Time,
+			Trigger: TriggerUnanswered, Location: u.Loc.String(), Asked: &u.Asked})
 	})
 }
 

@@ -109,6 +109,9 @@ type Record struct {
 	// Answers is the id (Loc.ControlID) of the query this record answers:
 	// the asker of that query holds the person.
 	Answers string
+	// Asked is what a query (Kind Query) asks about: the demographics a
+	// query without an answer in the log is matched on. PHI: index only.
+	Asked *Demographics
 	Hash    uint64 // DataHash of the record's bytes (not for Broken, Warning)
 	Err     string // Broken: why; otherwise warnings about the input, joined
 	// Warn is how many warning issues an export reports about the record
@@ -148,3 +151,11 @@ const (
 	Reported                          // any VXU about the person (the bits above refine it)
 	AnswerOK                          // an answer (RSP^K11, QAK-2 OK) naming exactly one person
 )
+
+// Demographics are the person a query asks about (QPD of a QBP^Q11):
+// dates as YYYY-MM-DD, sex as sent (M, F, U...), phone digits.
+type Demographics struct {
+	Given, Middle, Family string
+	BirthDate, Sex        string
+	Postal, Phone         string
+}

@@ -238,7 +238,7 @@ func (x *Index) init() error {
 	// Dropped and created again: another schema version may have other
 	// columns.
 	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE files; DROP TABLE patients; DROP TABLE counts;
-		DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
+		DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked; DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
 		return err
 	}
 	if _, err := x.db.Exec(schema + ledgerSchema); err != nil {

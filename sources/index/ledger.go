@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS ledger(
 	n INTEGER NOT NULL,         -- evidence records
 	confidence REAL NOT NULL DEFAULT 1, -- 1: deterministic (the record names the person)
 	PRIMARY KEY(pid, org_key, facility, trig)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS asked(     -- what a QBP^Q11 asks about (PHI, like keys): matched when its answer is missing
+	msg INTEGER PRIMARY KEY,     -- messages.id of the QBP
+	given TEXT NOT NULL, middle TEXT NOT NULL, family TEXT NOT NULL,
+	birth TEXT NOT NULL, sex TEXT NOT NULL, postal TEXT NOT NULL, phone TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS senders(
 	org_key TEXT NOT NULL, facility TEXT NOT NULL,
 	name TEXT NOT NULL DEFAULT '',
@@ -392,6 +396,55 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 			return err
 		}
 		if err := fn(x); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// storeAsked records what query msg asks about.
+func (w *writer) storeAsked(msg int64, d *sources.Demographics) error {
+	_, err := w.tx.ExecContext(w.ctx, `INSERT OR REPLACE INTO asked(msg, given, middle, family, birth, sex, postal, phone) VALUES(?,?,?,?,?,?,?,?)`,
+		msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
+	if err != nil {
+		return fmt.Errorf("index: query demographics: %w", err)
+	}
+	return nil
+}
+
+// Unanswered is a QBP^Q11 whose answer is not in the log, with what it
+// asks about (PHI).
+type Unanswered struct {
+	OrgKey, Facility, OrgName string
+	Time                      time.Time
+	Loc                       sources.Location
+	Asked                     sources.Demographics
+}
+
+// Unanswered calls fn for every QBP^Q11 with demographics that no
+// record answers (no RSP's MSA-2 names its MSH-10), in arrival order.
+func (s *Snapshot) Unanswered(ctx context.Context, fn func(Unanswered) error) error {
+	rows, err := s.tx.QueryContext(ctx, `SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''),
+		CASE WHEN q.at_time != 0 THEN q.at_time ELSE q.indexed_at END, q.file_id, q.line, q.idx, q.off, q.len, q.rec_id,
+		a.given, a.middle, a.family, a.birth, a.sex, a.postal, a.phone
+		FROM asked a JOIN messages q ON q.id = a.msg
+		WHERE q.org_key IS NOT NULL AND q.kind = 'Q' AND q.type = 'QBP^Q11'
+			AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.answers = q.rec_id)
+		ORDER BY q.id`)
+	if err != nil {
+		return fmt.Errorf("index: unanswered queries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u Unanswered
+		var t, file int64
+		d := &u.Asked
+		if err := rows.Scan(&u.OrgKey, &u.Facility, &u.OrgName, &t, &file, &u.Loc.Line, &u.Loc.Index, &u.Loc.Offset, &u.Loc.Length,
+			&u.Loc.ControlID, &d.Given, &d.Middle, &d.Family, &d.BirthDate, &d.Sex, &d.Postal, &d.Phone); err != nil {
+			return err
+		}
+		u.Time, u.Loc.Source = fromMicros(t), s.files[file].path
+		if err := fn(u); err != nil {
 			return err
 		}
 	}

@@ -62,12 +62,33 @@ func TestLedgerUpdates(t *testing.T) {
 	}
 	update()
 	check("JONES CLINICB vxu", "JONES CLINICB vxu-administered", "SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal")
+	unanswered := func() (out []string) {
+		t.Helper()
+		s, err := x.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Unanswered(ctx, func(u Unanswered) error {
+			out = append(out, u.OrgKey+" "+u.Loc.ControlID+" "+u.Asked.Family+" "+u.Asked.Given+" "+u.Asked.BirthDate+" "+u.Asked.Sex)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := unanswered(); strings.Join(got, "|") != "CLINICC Q1 SMITH JOHN 2020-01-01 M|CLINICD Q2 SMITH JOHN 2020-01-01 M" {
+		t.Fatalf("unanswered queries %v", got)
+	}
 	// Answers arrive later: Q1 answered OK with SMITH, Q2 with two PIDs.
 	appendTo(t, a,
 		rsp("R1", "CLINICC", "Q1", "20240105120001", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", 1),
 		rsp("R2", "CLINICD", "Q2", "20240105130001", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", 2))
 	update()
 	check("JONES CLINICB vxu", "JONES CLINICB vxu-administered", "SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal", "SMITH CLINICC query")
+	if got := unanswered(); len(got) != 0 {
+		t.Fatalf("answered queries listed as unanswered: %v", got)
+	}
 	// JONES's only file goes: JONES leaves.
 	os.Remove(b)
 	update()

@@ -331,11 +331,15 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 	if r.Kind != sources.Broken && r.Kind != sources.Warning {
 		hash = int64(r.Hash)
 	}
-	_, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
+	res, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
 		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn, nullStr(r.Facility))
 	if err != nil {
 		return fmt.Errorf("index: %s: %w", loc, err)
+	}
+	if r.Asked != nil && r.Kind == sources.Query {
+		id, _ := res.LastInsertId()
+		return w.storeAsked(id, r.Asked)
 	}
 	return nil
 }

@@ -120,10 +120,13 @@
 //   - Links: every VXU links its sender (MSH-4 facility, org_key above);
 //     a QBP answered by RSP Z32/Z42 (QAK OK, one PID) links the asker at
 //     the QBP's MSH-7; Z31, Z33 and ACK link nobody. first/last are message
-//     times under the default membership policy (every kind of evidence);
-//     evidence has them per trigger: vxu (any VXU), vxu-administered (a
-//     row with RXA-9 00 that is not deleted, refused, not given or 998),
-//     vxu-historical (RXA-9 01), vxu-refusal (RXA-20 RE), query.
+//     times under the default membership policy (every kind of evidence
+//     but query-matched); evidence has them per trigger: vxu (any VXU),
+//     vxu-administered (a row with RXA-9 00 that is not deleted, refused,
+//     not given or 998), vxu-historical (RXA-9 01), vxu-refusal (RXA-20
+//     RE), query, query-matched (Config.UnansweredQueries: a query whose
+//     answer was left out links the asker to the person it asks about; a
+//     link with only that evidence has no first/last/via).
 //
 // # Benchmark archive
 //

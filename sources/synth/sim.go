@@ -425,6 +425,12 @@ func (p *person) query(fac int, qts int64, ec encodeCtx) error {
 	qts = p.nextTS(qts)
 	q := p.newQBP(fac, qts, ec, z44, withMR)
 	rsp := p.newRSP(fac, qts, ec, q, z44, withMR)
+	if u := p.w.cfg.UnansweredQueries; u > 0 && r.Float64() < u {
+		// The answer is missing from the log: the query alone, linking
+		// the asker only through its demographics.
+		q.linkOrg, q.linkTS = fac, qts
+		return p.emit(&event{ts: qts, p: p, msgs: []*message{q}})
+	}
 	rsp.linkOrg, rsp.linkTS = fac, qts
 	p.knowsSR[fac] = true
 	return p.emit(&event{ts: qts, p: p, msgs: []*message{q, rsp}})

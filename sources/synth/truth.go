@@ -38,6 +38,8 @@ type TruthConfig struct {
 	End             time.Time `json:"end"`
 	Framings        []string  `json:"framings"`
 	FilesPerFraming int       `json:"files_per_framing"`
+	// UnansweredQueries: share of single-match queries left without their answer
+	UnansweredQueries float64 `json:"unanswered_queries,omitempty"`
 }
 
 // Organization is the IIS or a reporting facility. Key is the MSH-4
@@ -158,7 +160,7 @@ type Link struct {
 	First    time.Time        `json:"first"`
 	Last     time.Time        `json:"last"`
 	Via      []string         `json:"via"`      // vxu, qbp
-	Evidence map[string]*Span `json:"evidence"` // by trigger: vxu, vxu-administered, vxu-historical, vxu-refusal, query
+	Evidence map[string]*Span `json:"evidence"` // by trigger: vxu, vxu-administered, vxu-historical, vxu-refusal, query, query-matched
 }
 
 // Span is the first and last evidence of one kind, and how many records
@@ -196,6 +198,7 @@ const (
 	trigHistorical   = "vxu-historical"
 	trigRefusal      = "vxu-refusal"
 	trigQuery        = "query"
+	trigQueryMatched = "query-matched" // a query whose answer is missing: the person it asks about
 )
 
 // vxuEvidence is what a VXU shows of its sender's relation to the person
@@ -478,6 +481,8 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 		tp.evidence(w.facs[m.sender], "vxu", timeOf(m.ts), vxuEvidence(m.rows))
 	case m.kind == "RSP" && m.linkOrg >= 0:
 		tp.evidence(w.facs[m.linkOrg], "qbp", timeOf(m.linkTS), []string{trigQuery})
+	case m.kind == "QBP" && m.linkOrg >= 0: // its answer is missing
+		tp.evidence(w.facs[m.linkOrg], "qbp", timeOf(m.linkTS), []string{trigQueryMatched})
 	}
 }
 
@@ -490,18 +495,22 @@ func (tp *tperson) evidence(f *facility, via string, t time.Time, trigs []string
 		}
 	}
 	if l == nil {
-		l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, First: t, Evidence: map[string]*Span{}}
+		l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, Evidence: map[string]*Span{}}
 		tp.links = append(tp.links, l)
 	}
-	if t.Before(l.First) {
-		l.First = t
-	}
-	if t.After(l.Last) {
-		l.Last = t
-	}
-	if !slices.Contains(l.Via, via) {
-		l.Via = append(l.Via, via)
-		slices.Sort(l.Via)
+	// First, Last and Via follow the default policy, which does not take
+	// unanswered queries.
+	if !slices.Equal(trigs, []string{trigQueryMatched}) {
+		if l.First.IsZero() || t.Before(l.First) {
+			l.First = t
+		}
+		if t.After(l.Last) {
+			l.Last = t
+		}
+		if !slices.Contains(l.Via, via) {
+			l.Via = append(l.Via, via)
+			slices.Sort(l.Via)
+		}
 	}
 	for _, tr := range trigs {
 		e := l.Evidence[tr]
@@ -685,7 +694,8 @@ func (tw *truthWriter) person(tp *tperson) error {
 func (tw *truthWriter) finish(cfg Config, files []File) (err error) {
 	defer tw.cleanup()
 	cfgOut := TruthConfig{Seed: cfg.Seed, People: cfg.People, Facilities: cfg.Facilities, Messages: cfg.Messages,
-		Start: cfg.Start, End: cfg.End, Framings: cfg.Framings, FilesPerFraming: cfg.FilesPerFraming}
+		Start: cfg.Start, End: cfg.End, Framings: cfg.Framings, FilesPerFraming: cfg.FilesPerFraming,
+		UnansweredQueries: cfg.UnansweredQueries}
 	if cfg.Messages > 0 {
 		cfgOut.People = 0
 	}

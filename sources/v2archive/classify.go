@@ -59,6 +59,9 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 		}
 	case "QBP":
 		r.Kind = sources.Query
+		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" {
+			r.Asked = asked(qpd)
+		}
 	default:
 		r.Kind = sources.Skipped
 	}
@@ -219,4 +222,25 @@ func demoKey(c sources.IdentityConfig, pid hl7v2.Segment) string {
 		return ""
 	}
 	return sources.PrefixDemo + family + "|" + given + "|" + dob[:8] + "|" + sex
+}
+
+// asked reads the person a CDC QBP^Q11 (Z34/Z44) asks about: QPD-4 name,
+// QPD-6 birth date, QPD-7 sex, QPD-8 address (ZIP), QPD-9 phone; nil
+// without a name and a birth date.
+func asked(qpd hl7v2.Segment) *sources.Demographics {
+	n := hl7v2.ParseXPN(qpd.Field(4).Rep(1))
+	dob := strings.TrimSpace(qpd.Field(6).Rep(1).Component(1).String())
+	if strings.TrimSpace(n.Family) == "" || len(dob) < 8 || !sources.AllDigits(dob[:8]) {
+		return nil
+	}
+	d := &sources.Demographics{Given: strings.TrimSpace(n.Given), Middle: strings.TrimSpace(n.Middle), Family: strings.TrimSpace(n.Family),
+		BirthDate: dob[:4] + "-" + dob[4:6] + "-" + dob[6:8],
+		Sex:       strings.TrimSpace(qpd.Field(7).Rep(1).Component(1).String()),
+		Postal:    strings.TrimSpace(hl7v2.ParseXAD(qpd.Field(8).Rep(1)).Zip)}
+	if t := hl7v2.ParseXTN(qpd.Field(9).Rep(1)); t.AreaCode != "" || t.Local != "" {
+		d.Phone = t.AreaCode + t.Local
+	} else {
+		d.Phone = t.Number
+	}
+	return d
 }
