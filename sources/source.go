@@ -112,8 +112,8 @@ type Record struct {
 	// Asked is what a query (Kind Query) asks about: the demographics a
 	// query without an answer in the log is matched on. PHI: index only.
 	Asked *Demographics
-	Hash    uint64 // DataHash of the record's bytes (not for Broken, Warning)
-	Err     string // Broken: why; otherwise warnings about the input, joined
+	Hash  uint64 // DataHash of the record's bytes (not for Broken, Warning)
+	Err   string // Broken: why; otherwise warnings about the input, joined
 	// Warn is how many warning issues an export reports about the record
 	// as read (input around it, its own structure).
 	Warn int
