@@ -7,7 +7,9 @@ package server
 // the number of persons (before it, every job held every Patient in
 // memory after one pass over the source).
 //
-// A job brings the store up to its snapshot first, incrementally: an
+// After each Group refresh (each index update) the store is synced in
+// the background once matching has been used; a job brings it up to its
+// snapshot first, incrementally: an
 // export of the Patients changed since the last sync (_since) replaces
 // theirs, and the Patients deleted since (merged away, or gone with
 // their source) are removed. The first sync, and a sync after the
@@ -95,6 +97,41 @@ func (s *Server) candidateStore(ctx context.Context, m *match.Matcher, asOf time
 	}
 	s.log.Info("candidate store synced", "since", since, "patients", k.put, "deleted", k.deleted, "ms", time.Since(start).Milliseconds())
 	return st, nil
+}
+
+// warmCandidates brings the candidate store up to date in the
+// background after a Group refresh (which follows each index update), so
+// the next job finds little to sync. Only once matching was used: a
+// server that never matches never files its Patients.
+func (s *Server) warmCandidates() {
+	if _, err := os.Stat(filepath.Join(s.opts.DataDir, candidatesFile)); err != nil {
+		return
+	}
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		m, err := s.matcher()
+		if err == nil {
+			_, err = s.candidateStore(ctx, m, time.Time{})
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("candidate store: sync after the index update failed; the next match job syncs it", "err", err)
+		}
+	}()
 }
 
 func (s *Server) closeCandidates() error {

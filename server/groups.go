@@ -157,6 +157,7 @@ func (s *Server) RefreshGroups(ctx context.Context) error {
 	if qm != nil {
 		s.log.Info("groups: unanswered queries matched on their demographics", "queries", qm.queries, "matched", qm.matched)
 	}
+	s.warmCandidates()
 	s.log.Info("groups refreshed", "groups", len(seen), "memberships", n)
 	return nil
 }
