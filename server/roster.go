@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -226,13 +227,23 @@ func (s *Server) runRosterImport(j *liveJob, asOf time.Time, req *rosterRequest)
 			wr.Close()
 		}
 	}()
-	invalid := map[string]string{} // row id → why (rows in flight only)
+	// Rows that could not be read, by position (those in flight only):
+	// next runs in the matcher's reader goroutine, emit in this one, both
+	// in row order.
+	var invMu sync.Mutex
+	invalid := map[int]string{}
+	read, emitted := 0, 0
 	next := func() (match.Record, bool, error) {
 		r, ok, err := rd.Next()
 		var re *roster.RowError
 		if errors.As(err, &re) {
-			invalid[re.ID] = re.Msg
-			return match.Record{ID: re.ID}, true, nil
+			invMu.Lock()
+			invalid[read] = re.Msg
+			invMu.Unlock()
+			r, ok, err = match.Record{ID: re.ID}, true, nil
+		}
+		if ok {
+			read++
 		}
 		return r, ok, err
 	}
@@ -242,8 +253,12 @@ func (s *Server) runRosterImport(j *liveJob, asOf time.Time, req *rosterRequest)
 	counts := map[string]int{}
 	err = m.All(ctx, cands, next, 0, func(in match.Record, res match.Result) error {
 		outcome, msg := string(res.Outcome), ""
-		if why, bad := invalid[in.ID]; bad {
-			delete(invalid, in.ID)
+		invMu.Lock()
+		why, bad := invalid[emitted]
+		delete(invalid, emitted)
+		invMu.Unlock()
+		emitted++
+		if bad {
 			outcome, msg = "invalid", "row not read: "+why
 			res = match.Result{Input: in.ID, Outcome: match.NotFound}
 		}
