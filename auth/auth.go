@@ -222,18 +222,17 @@ func (s *Service) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// Reload loads and validates the config file and applies its clients;
-// a config that fails is refused and the current clients stay.
-func (s *Service) Reload(path string) error {
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = s.Apply(cfg)
-	}
-	if err != nil {
-		s.log.Error("config reload refused; the previous clients stay in force", "file", path, "problems", err.Error())
+// ReloadClients applies the clients of a reloaded configuration (the
+// server's one reload loop re-reads and validates the file, then calls
+// each part's hook: this is auth's) and picks up a rotated token key. A
+// client that fails is refused with the rest of them: the current
+// clients stay.
+func (s *Service) ReloadClients(cfg *config.Config) error {
+	if err := s.Apply(cfg); err != nil {
 		return err
 	}
-	s.log.Info("auth clients reloaded (other settings apply at the next restart)", "file", path, "clients", len(cfg.Auth.Clients))
+	s.log.Info("auth clients reloaded", "clients", len(cfg.Auth.Clients))
+	s.keys.reloadIfChanged(s.log)
 	return nil
 }
 
@@ -264,32 +263,17 @@ var _ interface {
 	server.Auditor
 } = (*Service)(nil)
 
-// Watch reloads the clients when the config file changes (polled every
-// `every`) or on SIGHUP, and picks up a rotated token key, until ctx ends.
-func (s *Service) Watch(ctx context.Context, path string, every time.Duration, hup <-chan os.Signal) {
-	stamp := func() string {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return ""
-		}
-		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-	}
-	last := stamp()
+// WatchKeys picks up a token signing key rotated by `iisbridge auth
+// rotate-key` (polled every `every`) until ctx ends. The clients follow
+// the configuration file through ReloadClients.
+func (s *Service) WatchKeys(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
-			last = stamp()
-			s.Reload(path)
-			s.keys.reloadIfChanged(s.log)
 		case <-t.C:
-			if now := stamp(); now != last && now != "" {
-				last = now
-				s.Reload(path)
-			}
 			s.keys.reloadIfChanged(s.log)
 		}
 	}

@@ -19,7 +19,7 @@ func TestGroupScopes(t *testing.T) {
 	e := newEnv(t)
 	e.writeConfig(fmt.Sprintf("    - client_id: district\n      jwks: %s\n      scopes: [system/Group.rs, system/Group.cud, system/Patient.rs]\n      groups: [riverside]\n",
 		publicJWKS(t, jose.JSONWebKey{Key: &e.clinicKey.PublicKey, KeyID: "c1"})))
-	if err := e.svc.Reload(e.cfgPath); err != nil {
+	if err := e.reload(); err != nil {
 		t.Fatal(err)
 	}
 	districtToken := func(scope string) (int, map[string]any) {

@@ -161,6 +161,16 @@ func (e *env) writeConfig(extra string) {
 	}
 }
 
+// reload re-reads the config file and applies its clients, as the serve
+// loop does on a change or SIGHUP (config.Load, then auth's hook).
+func (e *env) reload() error {
+	cfg, err := config.Load(e.cfgPath)
+	if err != nil {
+		return err
+	}
+	return e.svc.ReloadClients(cfg)
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	genKeys(t)

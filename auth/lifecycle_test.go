@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -62,8 +61,9 @@ const lateClient = `    - client_id: late
       patient_export: true
 `
 
-// TestHotReload: clients come and go with the file (polled) or SIGHUP; a
-// config that fails validation is refused and the old clients stay.
+// TestHotReload: clients come and go with the configuration the serve
+// loop reloads (ReloadClients is its auth hook); a configuration that
+// fails is refused, saying what and where, and the old clients stay.
 func TestHotReload(t *testing.T) {
 	e := newEnv(t)
 	lateKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -74,40 +74,30 @@ func TestHotReload(t *testing.T) {
 	if code, _ := late(); code != 401 {
 		t.Fatalf("unregistered client got %d", code)
 	}
-	lateCfg := fmt.Sprintf(lateClient, publicJWKS(t, jose.JSONWebKey{Key: &lateKey.PublicKey, KeyID: "l1"}))
-
-	// SIGHUP (the poll interval is too long to matter).
-	ctx, cancel := context.WithCancel(context.Background())
-	hup := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	go func() { e.svc.Watch(ctx, e.cfgPath, time.Hour, hup); close(done) }()
-	e.writeConfig(lateCfg)
-	hup <- nil
-	eventually(t, "late registered after SIGHUP", func() bool { code, _ := late(); return code == 200 })
+	e.writeConfig(fmt.Sprintf(lateClient, publicJWKS(t, jose.JSONWebKey{Key: &lateKey.PublicKey, KeyID: "l1"})))
+	if err := e.reload(); err != nil {
+		t.Fatal(err)
+	}
 	_, lm := e.postToken(tokenForm(sign(t, jose.ES384, lateKey, "l1", e.claims("late"), nil), "system/Patient.rs"))
 	lateTok, _ := lm["access_token"].(string)
 	if resp, b := e.do("GET", e.base+"/Patient/$export?_type=Patient", lateTok, kick...); resp.StatusCode != 202 {
 		t.Fatalf("late's token before removal: %d %s", resp.StatusCode, b)
 	}
 	e.writeConfig("    - client_id: broken\n      scopes: [system/*.rs]\n")
-	hup <- nil
-	eventually(t, "refusal logged", func() bool { return strings.Contains(e.log.String(), "config reload refused") })
-	if !strings.Contains(e.log.String(), "give exactly one of jwks_url and jwks") || !strings.Contains(e.log.String(), "iisbridge.yaml:") {
-		t.Errorf("the refusal does not say what and where: %s", e.log.String())
+	if err := e.reload(); err == nil || !strings.Contains(err.Error(), "give exactly one of jwks_url and jwks") || !strings.Contains(err.Error(), "iisbridge.yaml:") {
+		t.Errorf("the refusal does not say what and where: %v", err)
 	}
 	if code, m := late(); code != 200 {
 		t.Errorf("old clients lost after a refused reload: %d %v", code, m)
 	}
-	cancel()
-	<-done
-
-	// Polling the file: removing a client revokes its tokens at once.
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	go e.svc.Watch(ctx, e.cfgPath, 20*time.Millisecond, nil)
-	time.Sleep(50 * time.Millisecond)
+	// Removing a client revokes its tokens at once.
 	e.writeConfig("")
-	eventually(t, "late removed by the file change", func() bool { code, _ := late(); return code == 401 })
+	if err := e.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := late(); code != 401 {
+		t.Errorf("removed client got a token: %d", code)
+	}
 	if resp, _ := e.do("GET", e.base+"/Patient/$export", lateTok, kick...); resp.StatusCode != 401 {
 		t.Errorf("token of a removed client: %d", resp.StatusCode)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/iisbridge/iisbridge/auth/scope"
 	"github.com/iisbridge/iisbridge/diag"
 	"github.com/iisbridge/iisbridge/membership"
+	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
 	"github.com/iisbridge/iisbridge/storage"
 )
 
@@ -60,13 +61,29 @@ type Config struct {
 	baseDefaulted bool
 }
 
-// Source is one input archive set.
+// Source is one input: an archive set (kind v2archive) or a relational
+// database (kind sql).
 type Source struct {
 	Name     string   `yaml:"name"`
-	Kind     string   `yaml:"kind"`     // v2archive
-	Paths    []string `yaml:"paths"`    // files or globs
-	Mapping  string   `yaml:"mapping"`  // optional; "" = mapping.Default()
-	Encoding string   `yaml:"encoding"` // optional, e.g. windows-1252
+	Kind     string   `yaml:"kind"`     // v2archive | sql
+	Paths    []string `yaml:"paths"`    // v2archive: files or globs
+	Mapping  string   `yaml:"mapping"`  // optional; "" = the default mapping of the kind
+	Encoding string   `yaml:"encoding"` // v2archive, optional, e.g. windows-1252
+	// sql: the database driver (sqlite, mysql, pgx, sqlserver; empty =
+	// from the DSN's scheme) and DSN, in which ${NAME} is the environment
+	// variable NAME (keep secrets there: the DSN is never logged).
+	Driver string `yaml:"driver"`
+	DSN    string `yaml:"dsn"`
+	// Tables describes the database's tables for the reader (sources/sql):
+	// a file, or the description written inline; absent = the default
+	// legacy schema. SQL is the description, parsed and checked.
+	Tables yaml.Node      `yaml:"tables"`
+	SQL    *sqlsrc.Config `yaml:"-"`
+	// Memberships is the query listing organization → person links that
+	// Groups are learned from (columns person, org_key, org_name, first,
+	// last); "default" = the default schema's submitters; absent = no
+	// Groups from this source.
+	Memberships string `yaml:"memberships"`
 }
 
 // Jobs bounds the $export worker pool and its files.
@@ -285,7 +302,8 @@ var schema = map[string]any{
 	"identity": map[string]any{
 		"rules": nil, "iis_authorities": nil, "mrn_types": nil, "placeholder_names": nil, "id_salt": nil},
 	"sources": map[string]any{"[]": map[string]any{
-		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil}},
+		"name": nil, "kind": nil, "paths": nil, "mapping": nil, "encoding": nil,
+		"driver": nil, "dsn": nil, "tables": "*", "memberships": nil}},
 	"jobs": map[string]any{
 		"concurrency": nil, "per_client": nil, "max_resources_per_file": nil,
 		"max_bytes_per_file": nil, "expiry": nil, "retry_after": nil, "group_refresh": nil, "group_inactive_after": nil, "on_unreadable": nil},
@@ -432,6 +450,9 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		s.Mapping = abs(s.Mapping)
+		if s.Tables.Kind == yaml.ScalarNode && s.Tables.Tag != "!!null" {
+			s.Tables.Value = abs(s.Tables.Value)
+		}
 		for j := range s.Paths {
 			s.Paths[j] = abs(s.Paths[j])
 		}
@@ -469,8 +490,18 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 			v.Add(node(doc, "sources", i, "name"), "sources[%d]: duplicate name %q", i, s.Name)
 		}
 		names[s.Name] = true
-		if s.Kind != "v2archive" {
-			v.Add(node(doc, "sources", i, "kind"), "sources[%d]: kind %q is not supported (want v2archive)", i, s.Kind)
+		switch s.Kind {
+		case "sql":
+			v.sqlSource(c, &c.Sources[i], doc, i)
+			continue
+		case "v2archive":
+		default:
+			v.Add(node(doc, "sources", i, "kind"), "sources[%d]: kind %q is not supported (want v2archive or sql)", i, s.Kind)
+		}
+		for _, k := range []string{"driver", "dsn", "tables", "memberships"} {
+			if n := node(doc, "sources", i, k); n != node(doc, "sources", i) {
+				v.Add(n, "sources[%d].%s: only for kind sql", i, k)
+			}
 		}
 		if len(s.Paths) == 0 {
 			v.Add(n, "sources[%d]: paths: at least one file or glob is required", i)

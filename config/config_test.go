@@ -102,7 +102,7 @@ auth:
   group_inactive_after: 1h
 sources:
   - name: a
-    kind: sql
+    kind: kafka
     paths: [nowhere/*.hl7]
 auth:
   clients:
@@ -115,7 +115,7 @@ auth:
 		"bad2.yaml:2:11: jobs.expiry: \"soon\" is not a duration",
 		"bad2.yaml:3:16: jobs.retry_after: want whole seconds",
 		"bad2.yaml:4:25: jobs.group_inactive_after: want at least 24h0m0s, not 1h0m0s",
-		"bad2.yaml:7:11: sources[0]: kind \"sql\"",
+		"bad2.yaml:7:11: sources[0]: kind \"kafka\" is not supported (want v2archive or sql)",
 		"bad2.yaml:8:13: sources[0].paths[0]: no file matches",
 		"bad2.yaml:11:7: auth.clients[0]: give exactly one of jwks_url and jwks",
 	} {

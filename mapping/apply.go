@@ -29,6 +29,10 @@ type mappingImpl struct {
 	consts    map[string]string
 	boxes     boxes                // see convertTo
 	reduce    map[string]Reduction // the reduce: section (reduce.go)
+	// A person mapping's declared tables (sqlpaths.go); nil otherwise.
+	sqlTables map[string]*sqlTable
+	sqlOrder  []string
+	identity  *identityDef // the identity: section (identity.go)
 }
 
 // scope is where paths resolve at run time: the message, an ORDER group,
@@ -44,6 +48,7 @@ type scope struct {
 	lidx     int      // label index (1-based), or -1 for a group
 	lkey     string   // group key
 	kids     []*scope // segment scopes by index, shared by foreach loops
+	row      Row      // a relational child row (foreach: CHILD); lname is its table
 }
 
 // label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
@@ -61,7 +66,9 @@ func (s *scope) label() string {
 type env struct {
 	m        *mappingImpl
 	msg      *hl7v2.Message
-	row      Row
+	row      Row    // one-row mappings: the row; person mappings: the person row
+	person   Person // person mappings (sqlpaths.go)
+	rowLoops []rowLoop
 	in       *Input
 	vars     []string
 	zone     *time.Location
@@ -232,7 +239,7 @@ func (e *env) apply(impl *mappingImpl, in Input, trace bool) (out Output) {
 				Diagnostics: fmt.Sprintf("mapping failed on this record: %v", r), Input: e.input("")})
 		}
 		e.inv, e.outv = Input{}, Output{}
-		e.msg, e.row, e.in, e.out, e.rule, e.scope = nil, nil, nil, nil, nil, nil
+		e.msg, e.row, e.in, e.out, e.rule, e.scope, e.person = nil, nil, nil, nil, nil, nil, nil
 	}()
 	e.record(&e.inv)
 	return out // set by the deferred function
@@ -269,7 +276,10 @@ func (e *env) record(in *Input) {
 		}
 		root.segs = in.Msg.Segments()
 	case "sql":
-		if in.Row == nil {
+		if in.Row == nil && in.Person != nil {
+			e.person, e.row = in.Person, in.Person.Root()
+		}
+		if e.row == nil {
 			return
 		}
 	}
@@ -318,6 +328,8 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.reps = e.reps[:0]
 	clear(e.repItems)
 	e.repItems = e.repItems[:0]
+	clear(e.rowLoops)
+	e.rowLoops = e.rowLoops[:0]
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
@@ -369,8 +381,8 @@ func (e *env) run(b *eachBody, is *scope) bool {
 	switch b.kind {
 	case bodyInstance:
 		order := -1
-		if is.lname == "ORDER" {
-			order = is.lidx - 1
+		if is.lname == "ORDER" || is.row != nil {
+			order = is.lidx - 1 // an ORDER group's, or a child row's (sqlpaths.go)
 		}
 		want := e.in.Want
 		e.instance(b.res, is, want == nil || want(b.res.typ, order))
@@ -501,6 +513,12 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		}
 	case eachRep:
 		for _, is := range e.repScopes(fe, s) {
+			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
+				return false
+			}
+		}
+	case eachRows:
+		for _, is := range e.rowScopes(fe, s) { // sqlpaths.go
 			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
 				return false
 			}
@@ -823,6 +841,9 @@ func (e *env) set(n *node, t *target, v any, src string) {
 // sourceLabel qualifies a rule's source with the foreach item it read.
 func (e *env) sourceLabel(src string) string {
 	s := e.scope
+	if e.person != nil {
+		return e.sqlSourceLabel(src) // sqlpaths.go
+	}
 	if src == "" || s == nil {
 		return src
 	}
@@ -857,7 +878,11 @@ func (e *env) issue(severity, code, msg string) {
 	if e.rule != nil {
 		is.Rule = e.rule.pos
 		is.Expression = []string{e.rule.element}
-		is.Input = e.input(e.sourceLabel(e.rule.source))
+		if e.person != nil {
+			is.Input = e.rowInput(e.rule.source) // sqlpaths.go: source, key, table.column
+		} else {
+			is.Input = e.input(e.sourceLabel(e.rule.source))
+		}
 	} else {
 		is.Input = e.input("")
 	}

@@ -176,15 +176,7 @@ var columnRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 	if c.m.source == "sql" {
-		if !columnRE.MatchString(tok) {
-			c.errorf(at, "%q is not a column name", tok)
-			return nil
-		}
-		if !c.columns[tok] {
-			c.errorf(at, "unknown column %q (not in columns:)", tok)
-			return nil
-		}
-		return &colExpr{name: tok}
+		return c.compileSQLPath(tok, at, cs) // sqlpaths.go
 	}
 	if strings.HasPrefix(tok, ".") {
 		m := relPathRE.FindStringSubmatch(tok)
@@ -384,7 +376,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources", "reduce")
+	f := c.fields(n, "the mapping", "source", "messages", "columns", "when", "settings", "constants", "let", "tables", "resources", "reduce", "identity")
 	c.m.source = "v2"
 	if v, ok := c.scalar(f["source"], "source"); ok {
 		if v != "v2" && v != "sql" {
@@ -409,20 +401,7 @@ func (c *compiler) top(n *yaml.Node) {
 			c.m.messages = append(c.m.messages, [2]string{code, trig})
 		}
 	}
-	if n := f["columns"]; n != nil {
-		if c.m.source != "sql" {
-			c.errorf(pos(n), "columns: applies to source: sql only")
-		}
-		for _, it := range c.list(n, "columns") {
-			s, _ := c.scalar(it, "a column name")
-			if !columnRE.MatchString(s) {
-				c.errorf(pos(it), "%q is not a column name", s)
-			}
-			c.columns[s] = true
-		}
-	} else if c.m.source == "sql" {
-		c.errorf(pos(n0(n)), "source: sql needs a columns: list")
-	}
+	c.compileColumns(f["columns"], n) // sqlpaths.go
 	if n := f["settings"]; n != nil {
 		sf := c.fields(n, "settings", "timezone")
 		if v, ok := c.scalar(sf["timezone"], "timezone"); ok {
@@ -459,6 +438,7 @@ func (c *compiler) top(n *yaml.Node) {
 	if n := f["let"]; n != nil {
 		c.m.lets = c.compileLets(n, root)
 	}
+	c.compileIdentity(f["identity"], f["let"], f["constants"], root) // identity.go
 	rn := f["resources"]
 	if rn == nil {
 		c.errorf(pos(n), "no resources: list")
@@ -673,8 +653,10 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 	var inner *cscope
 	switch {
 	case c.m.source == "sql":
-		c.errorf(pos(n), "foreach is not available for source: sql (one row is one record)")
-		return nil, cs
+		fe, inner = c.compileSQLForeach(s, n, cs) // sqlpaths.go
+		if fe == nil {
+			return nil, cs
+		}
 	case s == "ORDER":
 		if cs.kind != scopeRoot {
 			c.errorf(pos(n), "foreach: ORDER only at the top (resources or top-level rules)")

@@ -197,6 +197,9 @@ func (d *depWalk) foreach(fe *foreachDef, s *depScope, use loopUse) *depScope {
 	case eachRep:
 		d.expr(fe.path, s)
 		in = &depScope{parent: s, order: s.inOrder(), rep: fe.path}
+	default: // eachRows (sqlpaths.go)
+		d.addTo("c:", &d.out.Columns, fe.seg+"[*]")
+		in = &depScope{parent: s, order: s.inOrder()}
 	}
 	d.expr(fe.groupBy, in)
 	d.cond(fe.where, in)

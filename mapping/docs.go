@@ -29,6 +29,15 @@ func Docs() string {
 	for _, v := range builtinDocs {
 		fmt.Fprintf(&b, "| `$%s` | %s |\n", v[0], v[1])
 	}
+	b.WriteString("\n### Identity section\n\nKeys of `identity:` (expressions on the record; see \"Identity across records\").\n\n| Key | Holds |\n|---|---|\n")
+	for _, f := range IdentityFields {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f[0], escapePipe(f[1]))
+	}
+	b.WriteString("\nKeys of one `identifiers:` entry:\n\n| Key | Holds |\n|---|---|\n")
+	for _, f := range IdentifierFields {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f[0], escapePipe(f[1]))
+	}
+	b.WriteString(sqlDocs()) // sqlpaths.go
 	b.WriteString(choicesDocs())
 	return b.String()
 }
@@ -36,8 +45,8 @@ func Docs() string {
 var builtinDocs = [][2]string{
 	{"input.patient_id", "the identity layer's id for the record's person (empty when unknown)"},
 	{"input.last_updated", "the record's last-updated time as a FHIR instant (empty when unknown)"},
-	{"input.source", "the file or table the record came from"},
-	{"input.control_id", "MSH-10 of the message, or the row key"},
+	{"input.source", "the file the record came from, or the relational source's id"},
+	{"input.control_id", "MSH-10 of the message, or the row (person) key"},
 }
 
 func escapePipe(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -495,7 +495,7 @@ resources:
 `, nil)
 	wantProblems(t, got,
 		`test.yaml:7:33: unknown column "sex" (not in columns:)`,
-		`test.yaml:8:18: foreach is not available for source: sql (one row is one record)`)
+		`test.yaml:8:18: foreach needs the tables declared under columns: (a one-row mapping has one record per row)`)
 }
 
 func TestConcurrentApply(t *testing.T) {

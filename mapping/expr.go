@@ -273,18 +273,6 @@ func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
 	return seg, ok
 }
 
-// colExpr reads a relational column.
-type colExpr struct{ name string }
-
-func (c *colExpr) String() string { return c.name }
-func (c *colExpr) eval(e *env, _ *scope) (string, error) {
-	if e.row == nil {
-		return "", nil
-	}
-	v, _ := e.row.Column(c.name)
-	return strings.TrimSpace(v), nil
-}
-
 type callExpr struct {
 	fn   *Func
 	args []expr

@@ -69,11 +69,11 @@ func Funcs() []*Func {
 }
 
 func init() {
-	registerFunc(&Func{Name: "date", Params: "ts", MinArgs: 1, MaxArgs: 1,
-		Doc:  "v2 TS/DT → FHIR date at the sent precision, at most day (`201508` → `2015-08`); an impossible date is an error",
+	registerFunc(&Func{Name: "date", Params: "ts[, layout]", MinArgs: 1, MaxArgs: 2,
+		Doc:  "v2 TS/DT → FHIR date at the sent precision, at most day (`201508` → `2015-08`); an impossible date is an error. Also reads ISO dates and timestamps (`2015-08-01`, as a relational source gives them), and, with a Go layout, dates held as text in any format (`date(birth, \"01/02/2006\")`)",
 		eval: fnDate})
 	registerFunc(&Func{Name: "datetime", Params: "ts", MinArgs: 1, MaxArgs: 1,
-		Doc:  "v2 TS → FHIR dateTime at the sent precision; a time gets the value's offset, else MSH-7's, else settings.timezone",
+		Doc:  "v2 TS → FHIR dateTime at the sent precision; a time gets the value's offset, else MSH-7's, else settings.timezone. Also reads ISO dates and RFC 3339 timestamps (a relational source's)",
 		eval: fnDateTime})
 	registerFunc(&Func{Name: "hash", Params: "value, ...", MinArgs: 1, MaxArgs: -1,
 		Doc:  "stable id: 32 lowercase hex chars of SHA-256 over the values; same input, same id on every run and machine",
@@ -155,6 +155,9 @@ func fnDate(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if a[0] == "" {
 		return "", nil
 	}
+	if len(a) > 1 || isISO(a[0]) {
+		return isoDate(a) // sqlpaths.go
+	}
 	ts, err := hl7v2.ParseTS(a[0])
 	if err != nil {
 		return "", errors.New("not a valid v2 date")
@@ -179,6 +182,9 @@ func (e *env) offsetDropped(what string) {
 func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if a[0] == "" {
 		return "", nil
+	}
+	if isISO(a[0]) {
+		return isoDateTime(a[0]) // sqlpaths.go
 	}
 	ts, err := hl7v2.ParseTS(a[0])
 	if err != nil {

@@ -19,9 +19,18 @@ var tableFileRef = regexp.MustCompile(`(file:\s*)tables/([A-Za-z0-9_-]+)\.csv\b`
 // never overwrites a file: an existing one is an error naming it, and
 // nothing is written. It returns the files written, in order.
 func WriteDefault(dir string, builtinTables bool) ([]string, error) {
-	src := DefaultSource()
+	return writeShipped(dir, "default.yaml", DefaultSource(), builtinTables)
+}
+
+// WriteDefaultSQL is WriteDefault for the shipped relational mapping
+// (sql.yaml, DefaultSQL).
+func WriteDefaultSQL(dir string, builtinTables bool) ([]string, error) {
+	return writeShipped(dir, "sql.yaml", DefaultSQLSource(), builtinTables)
+}
+
+func writeShipped(dir, file string, src []byte, builtinTables bool) ([]string, error) {
 	files := map[string][]byte{}
-	order := []string{"default.yaml"}
+	order := []string{file}
 	if builtinTables {
 		src = tableFileRef.ReplaceAll(src, []byte("${1}"+BuiltinPrefix+"${2}"))
 	} else {
@@ -39,7 +48,7 @@ func WriteDefault(dir string, builtinTables bool) ([]string, error) {
 			order = append(order, name)
 		}
 	}
-	files["default.yaml"] = src
+	files[file] = src
 	for _, name := range order {
 		p := filepath.Join(dir, name)
 		if _, err := os.Lstat(p); err == nil {

@@ -121,8 +121,13 @@ type Row interface {
 // Input is one source record plus what the identity layer knows of it.
 type Input struct {
 	Msg *hl7v2.Message // v2 sources
-	Row Row            // relational sources
-	Loc sources.Location
+	Row Row            // relational sources: one row (`columns:` a list)
+	// Person is a relational source's person with their child and lookup
+	// rows (`columns:` by table); it takes the place of Row. Loc.Source
+	// must be the source's id: the default mapping hashes it into
+	// Immunization ids so that two sources' ids cannot collide.
+	Person Person
+	Loc    sources.Location
 	// PatientID is the identity layer's id for this record's person; when
 	// empty the mapping derives a stable id from the record itself.
 	PatientID string
@@ -130,7 +135,8 @@ type Input struct {
 	LastUpdated time.Time
 	// Want, when set, is asked before each resource is built: its type and,
 	// for a resource made per ORDER group, the group's 0-based index in
-	// Msg.Orders() (else -1). Returning false skips the resource at no cost,
+	// Msg.Orders(), for one made per child row (foreach: CHILD), the row's
+	// 0-based index in Person.Rows(CHILD) (else -1). Returning false skips the resource at no cost,
 	// so a caller that already knows which doses it needs (the history
 	// reduction) maps only those.
 	Want func(resourceType string, order int) bool

@@ -33,6 +33,15 @@ var Reducers = map[string][]string{
 	"newest": nil,
 }
 
+// OptionalRoles are the element roles a reducer reads when the mapping
+// declares them. newest's deleted (e.g. 'status=entered-in-error') marks
+// the resources made from deleted source rows, which an export lists
+// under deleted instead of sending (a relational source maps a
+// soft-deleted row, so that the deletion is seen).
+var OptionalRoles = map[string][]string{
+	"newest": {"deleted"},
+}
+
 // Reduction is how resources of type t are reduced: the mapping's
 // `reduce:` entry, else "newest". A mapping without a `reduce:` section
 // (one copied from the default before the section existed) reduces as
@@ -73,6 +82,7 @@ func (c *compiler) compileReduce(n *yaml.Node) {
 			roles = r
 		}
 		allowed = append(allowed, roles...)
+		allowed = append(allowed, OptionalRoles[fieldValue(f, "by")]...)
 		fs := c.fields(f, "reduce "+k.Value, allowed...)
 		by, ok := c.scalar(fs["by"], "by")
 		if !ok {
@@ -80,6 +90,19 @@ func (c *compiler) compileReduce(n *yaml.Node) {
 			continue
 		}
 		red := Reduction{Type: k.Value, By: by, Elements: map[string]*ElementPath{}}
+		for _, role := range OptionalRoles[by] {
+			if fs[role] == nil {
+				continue
+			}
+			if p, ok := c.scalar(fs[role], role); ok {
+				ep, err := ParseElementPath(p)
+				if err != nil {
+					c.errorf(pos(fs[role]), "reduce %s: %v", k.Value, err)
+					continue
+				}
+				red.Elements[role] = ep
+			}
+		}
 		for _, role := range roles {
 			p, ok := c.scalar(fs[role], role)
 			if !ok {

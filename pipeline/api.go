@@ -3,12 +3,16 @@
 // The server and `iisbridge convert` both drive it, so offline conversion
 // and $export agree.
 //
-// It knows its input only through the index and the sources.Source
-// contract (records re-read by locator; cmd wires the v2 archive source
-// in). By file: pipeline.go the Pipeline and Export, pool.go the ordered
+// It knows its input through the index and the sources.Source contract
+// (records re-read by locator; cmd wires the v2 archive source in), or,
+// for a relational database, through sources/sql's Reader (persons read
+// in place, one snapshot per export). By file: pipeline.go the Pipeline
+// (over the index) and Export, relational.go the Relational exporter,
+// composite.go one Exporter over several sources, pool.go the ordered
 // worker pool, person.go one person's phases (load → map → reduce →
-// deletions → emit), reduce.go the reducers the mapping declares per
-// resource type, doses.go the dose reduction, merge.go the Patient merge,
+// deletions → emit), origin.go where a mapped record came from (message
+// or rows), reduce.go the reducers the mapping declares per resource
+// type, doses.go the dose reduction, merge.go the Patient merge,
 // deletions.go the deletions of merged Patients, provenance.go Provenance.
 //
 // CONTRACT STUB: the types in this file are the agreed seam between the

@@ -46,7 +46,7 @@ func (e *export) formerDeleted(pp index.Person, merged []index.Merged, recs []*d
 		}
 		var sub []*doseRec
 		for _, r := range recs {
-			if in[r.msg.Seq()] {
+			if in[r.msg.seq] {
 				sub = append(sub, r)
 			}
 		}
@@ -76,7 +76,7 @@ func onlyFormer(d *dose, former map[int64]bool) bool {
 		return false
 	}
 	for _, r := range d.records {
-		if !former[r.msg.Seq()] {
+		if !former[r.msg.seq] {
 			return false
 		}
 	}

@@ -8,13 +8,12 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/mapping"
-	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // doseRec is one Immunization as one message reported it.
 type doseRec struct {
 	obj     *fhirout.Object
-	msg     *index.Message
+	msg     *origin
 	ord     int    // position of the record in the person's history
 	sender  string // organization key of the message
 	fill    string // ORC-3 (FILL identifier), "" when unusable
@@ -46,8 +45,8 @@ type doseFields struct {
 	primary, deleted bool
 }
 
-func (f doseFields) rec(obj *fhirout.Object, m *index.Message, ord int, rsp bool) *doseRec {
-	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.OrgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
+func (f doseFields) rec(obj *fhirout.Object, m *origin, ord int, rsp bool) *doseRec {
+	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.orgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
 	switch {
 	case rsp:
 		d.rank = 0
@@ -141,7 +140,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 			if seen == nil {
 				seen = map[fillKey]int{}
 			}
-			seen[fillKey{r.msg.Seq(), r.fill}]++
+			seen[fillKey{r.msg.seq, r.fill}]++
 		}
 	}
 	// Struct keys: no string is built per record.
@@ -155,7 +154,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 	chains := map[chainKey]*chain{}
 	var order []chainKey
 	for _, r := range recs {
-		if r.fill != "" && seen[fillKey{r.msg.Seq(), r.fill}] > 1 {
+		if r.fill != "" && seen[fillKey{r.msg.seq, r.fill}] > 1 {
 			r.fill = ""
 		}
 		k := chainKey{byFill: true, sender: r.sender, id: r.fill}
@@ -220,6 +219,12 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 			g := get(last, c.recs[0].ord)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
+		case last.msg.rows:
+			// A deleted row is the registry's own word: it deletes its
+			// dose whatever else was read.
+			g := get(last, c.recs[0].ord)
+			g.dels = append(g.dels, last)
+			g.all = append(g.all, c.recs...)
 		default:
 			// D for an order this sender never reported: a warning, and
 			// nothing is deleted (matching is on sender + ORC-3).
@@ -234,8 +239,8 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		}
 		d := &dose{key: g.key, records: g.all}
 		for _, r := range g.all {
-			if r.msg.IndexedAt.After(d.lastUpdated) {
-				d.lastUpdated = r.msg.IndexedAt
+			if r.msg.at.After(d.lastUpdated) {
+				d.lastUpdated = r.msg.at
 			}
 		}
 		lastGiver := -1
@@ -250,11 +255,14 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 				del = r
 			}
 		}
+		if del != nil && del.msg.rows && len(g.live) > 0 {
+			del = nil // a live row of the dose: the registry holds it
+		}
 		if del != nil || len(g.live) == 0 {
 			if del == nil {
 				del = g.dels[len(g.dels)-1]
 			}
-			d.deleted, d.deletedAt = true, del.msg.IndexedAt
+			d.deleted, d.deletedAt = true, del.msg.at
 			d.obj, d.win = del.obj, del
 		} else {
 			best := g.live[0]

@@ -52,7 +52,7 @@ func rec(t *testing.T, seq int64, org, fill, cvx, date, status string, primary b
 	mm := index.NewMessage(seq, sources.Location{}, org, time.Unix(seq, 0))
 	m := &mm
 	o := obj(t, s)
-	return newDoseSpec(mapping.Default().Reduction("Immunization")).read(o).rec(o, m, int(seq)*100, rsp)
+	return newDoseSpec(mapping.Default().Reduction("Immunization")).read(o).rec(o, fromMessage(m), int(seq)*100, rsp)
 }
 
 func TestReduceDoses(t *testing.T) {

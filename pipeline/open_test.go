@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/iisbridge/iisbridge/mapping"
@@ -25,7 +26,14 @@ type openOptions struct {
 // openV2 opens the index in o.DataDir over a v2archive source, brings
 // it up to date with the paths and returns the pipeline over it.
 func openV2(o openOptions) (*Pipeline, error) {
-	src, err := v2archive.NewSource(o.Reader, o.Identity)
+	who := o.Mapping
+	if who == nil {
+		who = mapping.Default()
+	}
+	if o.Reader.SpoolDir == "" {
+		o.Reader.SpoolDir = filepath.Join(o.DataDir, "spool") // as cmd does
+	}
+	src, err := v2archive.NewSource(o.Reader, o.Identity, who)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
@@ -14,7 +13,7 @@ import (
 // record is one resource as one message's mapping gave it.
 type record struct {
 	obj *fhirout.Object
-	msg *index.Message
+	msg *origin
 	ord int // place in the person's output: message, then resource
 }
 
@@ -27,6 +26,12 @@ type mapped map[string][]record
 func (e *export) person(w *work) error {
 	if err := e.ctx.Err(); err != nil {
 		return err
+	}
+	switch {
+	case w.loose != nil:
+		return e.looseProblems(w.loose)
+	case w.rec != nil:
+		return e.rowsPerson(w) // relational.go
 	}
 	if len(w.msgs) == 0 {
 		return nil
@@ -42,6 +47,12 @@ func (e *export) person(w *work) error {
 			return err
 		}
 	}
+	return e.reduce(w, out)
+}
+
+// reduce runs the reducers of the mapping's types over what a person's
+// records became.
+func (e *export) reduce(w *work, out mapped) error {
 	for _, r := range e.reducers {
 		if err := r.reduce(e, w, out[r.typ]); err != nil {
 			return err
@@ -70,6 +81,7 @@ func (e *export) changed(msgs []index.Message) bool {
 // cannot be read is left out with an error issue (the export's Loss).
 func (e *export) loadAndMap(w *work, i int, out mapped) error {
 	m := &w.msgs[i]
+	o := fromMessage(m)
 	fresh := e.fresh(m.IndexedAt)
 	if m.Warnings != "" && fresh {
 		if err := e.issue(fhirout.OperationOutcome(e.warning(m, m.Warnings))); err != nil {
@@ -89,7 +101,7 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 			issues = append(issues, is)
 		}
 	}
-	res := e.m.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.pp.ID, LastUpdated: m.IndexedAt}, false)
+	res := e.m.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.id, LastUpdated: m.IndexedAt}, false)
 	if fresh {
 		issues = append(issues, res.Issues...)
 	}
@@ -100,7 +112,7 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 	}
 	for j, r := range res.Resources {
 		t := r.ResourceType()
-		out[t] = append(out[t], record{obj: r, msg: m, ord: i*100000 + j})
+		out[t] = append(out[t], record{obj: r, msg: o, ord: i*100000 + j})
 	}
 	return nil
 }
@@ -138,7 +150,3 @@ func (e *export) warning(m *index.Message, text string) fhirout.Issue {
 	return fhirout.Issue{Severity: "warning", Code: "informational", Diagnostics: text,
 		Input: input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "")}
 }
-
-// isRSP says whether a message is a query answer (its dose copies rank
-// below the givers' own reports).
-func isRSP(m *index.Message) bool { return strings.HasPrefix(m.Type, "RSP") }

@@ -23,6 +23,7 @@ import (
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/index"
+	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
 )
 
 // Options configure a Pipeline.
@@ -75,12 +76,12 @@ var (
 	_ MembershipSource = (*Pipeline)(nil)
 )
 
-// Stats accounts for one export: every record of the index is converted
-// (folded into a resource), reported deleted, or reported as an issue or
-// skipped.
+// Stats accounts for one export: every record of the index (every row of
+// a relational source) is converted (folded into a resource), reported
+// deleted, or reported as an issue or skipped.
 type Stats struct {
 	Persons       int64            // persons visited (after PatientIDs)
-	Messages      int64            // person messages re-read and mapped
+	Messages      int64            // person messages re-read and mapped (relational: persons' rows mapped)
 	ReadErrors    int64            // person messages that could not be re-read (the export's Loss)
 	Lost          map[string]int64 // ReadErrors by reason (Unreadable*)
 	Patients      int64            // Patient resources emitted
@@ -93,6 +94,10 @@ type Stats struct {
 	Issues        int64 // OperationOutcomes sent to the sink
 	Problems      int64 // of them: broken input recorded by the index
 	Unchanged     int64 // persons skipped: nothing indexed after Since
+	// Relational sources: persons soft-deleted or merged into another
+	// (exported as deletions only), and every row read by table.
+	Gone   int64
+	Tables map[string]TableCount
 }
 
 // New returns the Exporter over idx (opened and brought up to date by
@@ -107,11 +112,13 @@ func New(idx *index.Index, m *mapping.Mapping, opts Options) *Pipeline {
 	p := &Pipeline{opts: opts, idx: idx, workers: opts.Workers}
 	p.paths, p.roots = sourcePaths(opts)
 	if p.workers <= 0 {
-		p.workers = runtime.GOMAXPROCS(0)
+		p.workers = defaultWorkers()
 	}
 	p.live.Store(m)
 	return p
 }
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
 
 // Update indexes what is new in the configured paths (the server calls it
 // periodically).
@@ -208,14 +215,12 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 		return err
 	}
 	defer rr.Close()
-	e := &export{p: p, m: p.live.Load(), ctx: ctx, q: q, sink: sink, snap: snap, rr: rr, types: map[string]bool{}, st: &Stats{},
-		shown: map[string]string{}}
-	for _, t := range q.Types {
-		e.types[t] = true
-	}
-	if e.reducers, err = reducers(e.m); err != nil {
+	e, err := newExport(ctx, p.live.Load(), q, sink, p.workers)
+	if err != nil {
 		return err
 	}
+	e.p, e.snap, e.rr, e.shown = p, snap, rr, map[string]string{}
+	e.each = e.eachPerson
 	if ps, ok := sink.(ProgressSink); ok {
 		e.prog = &progress{sink: ps}
 		if q.PatientIDs != nil {
@@ -264,11 +269,29 @@ func (p *Pipeline) Export(ctx context.Context, q Query, sink Sink) error {
 	return nil
 }
 
-// work is one person of an export with what the index holds of it.
+// newExport starts an export of m's resources for q into sink.
+func newExport(ctx context.Context, m *mapping.Mapping, q Query, sink Sink, workers int) (*export, error) {
+	e := &export{m: m, ctx: ctx, q: q, sink: sink, types: map[string]bool{}, st: &Stats{}, workers: workers}
+	for _, t := range q.Types {
+		e.types[t] = true
+	}
+	var err error
+	if e.reducers, err = reducers(e.m); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// work is one item of an export: a person with what the index holds of
+// them, or a relational person, or a relational source's problems that
+// belong to no person.
 type work struct {
+	id     string // the person's Patient id
 	pp     index.Person
 	msgs   []index.Message
 	merged []index.Merged // Patient ids merged into pp
+	rec    *sqlsrc.Record // a relational source's person (relational.go)
+	loose  []sqlsrc.Problem
 }
 
 // eachPerson lists the persons of the export in Patient id order, with
@@ -278,7 +301,7 @@ func (e *export) eachPerson(fn func(*work) error) error {
 	if e.q.PatientIDs == nil {
 		return e.snap.Walk(e.ctx, e.q.AsOf, func(pp index.Person, msgs []index.Message, merged []index.Merged) error {
 			e.relabel(msgs)
-			return fn(&work{pp: pp, msgs: msgs, merged: merged})
+			return fn(&work{id: pp.ID, pp: pp, msgs: msgs, merged: merged})
 		})
 	}
 	ids := slices.Clone(e.q.PatientIDs)
@@ -291,7 +314,7 @@ func (e *export) eachPerson(fn func(*work) error) error {
 			}
 			continue
 		}
-		w := &work{pp: pp}
+		w := &work{id: pp.ID, pp: pp}
 		if w.msgs, err = e.snap.Messages(e.ctx, pp, e.q.AsOf); err != nil {
 			return err
 		}
@@ -307,14 +330,19 @@ func (e *export) eachPerson(fn func(*work) error) error {
 }
 
 type export struct {
-	p     *Pipeline
-	m     *mapping.Mapping // the live mapping when the export started
-	ctx   context.Context
-	q     Query
-	sink  Sink
-	snap  *index.Snapshot
-	rr    sources.Rereader // inputs stay open for the export
-	types map[string]bool
+	p   *Pipeline        // nil for a relational export
+	rel *Relational      // nil for an export of the index
+	m   *mapping.Mapping // the live mapping when the export started
+	// each lists the export's work items in order (the producer of the
+	// worker pool).
+	each    func(func(*work) error) error
+	workers int
+	ctx     context.Context
+	q       Query
+	sink    Sink
+	snap    *index.Snapshot
+	rr      sources.Rereader // inputs stay open for the export
+	types   map[string]bool
 	// reducers reduce each resource type of the mapping (reduce.go).
 	reducers []typedReducer
 	st       *Stats // the copy per worker gets its own
@@ -379,7 +407,7 @@ func input(src string, off int64, line, idx int, ctrl, field string) *fhirout.In
 }
 
 // emit sends a resource, then its Provenance when asked.
-func (e *export) emit(r *fhirout.Object, msgs []*index.Message, at time.Time) error {
+func (e *export) emit(r *fhirout.Object, msgs []*origin, at time.Time) error {
 	if err := e.sink.Resource(r); err != nil {
 		return err
 	}
@@ -387,7 +415,7 @@ func (e *export) emit(r *fhirout.Object, msgs []*index.Message, at time.Time) er
 		return nil
 	}
 	e.st.Provenances++
-	return e.sink.Resource(Provenance(r.ResourceType()+"/"+r.ID(), msgs, at))
+	return e.sink.Resource(provenance(r.ResourceType()+"/"+r.ID(), msgs, at))
 }
 
 func refObject(ref string) *fhirout.Object {

@@ -12,9 +12,9 @@ import (
 // mapped and reduced by workers and emitted in order by this goroutine;
 // at most a window of persons is in flight, so memory stays flat.
 func (e *export) persons() error {
-	workers := e.p.workers
+	workers := e.workers
 	if workers <= 1 {
-		return e.eachPerson(func(w *work) error {
+		return e.each(func(w *work) error {
 			if err := e.person(w); err != nil {
 				return err
 			}
@@ -42,7 +42,7 @@ func (e *export) persons() error {
 	go func() {
 		defer close(jobs)
 		seq := 0
-		prodErr = e.eachPerson(func(w *work) error {
+		prodErr = e.each(func(w *work) error {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -160,6 +160,7 @@ func (s *Stats) add(o Stats) {
 	s.Issues += o.Issues
 	s.Problems += o.Problems
 	s.Unchanged += o.Unchanged
+	s.Gone += o.Gone
 	for k, n := range o.Lost {
 		if s.Lost == nil {
 			s.Lost = map[string]int64{}

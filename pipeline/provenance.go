@@ -1,19 +1,17 @@
 package pipeline
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
-	"github.com/iisbridge/iisbridge/sources/index"
 )
 
-// Provenance names the source messages behind one resource: target the
-// resource, recorded the time the bridge indexed the latest of them, one
-// agent per sending organization, one entity per message (what.identifier
-// = MSH-10). It carries no patient data.
-func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhirout.Object {
+// provenance names the source records behind one resource: target the
+// resource, recorded the time the bridge learned the latest of them, one
+// agent per sending organization, one entity per record (what.identifier
+// = MSH-10, or the row key). It carries no patient data.
+func provenance(target string, msgs []*origin, recorded time.Time) *fhirout.Object {
 	p := fhirout.NewResource("Provenance")
 	p.Set("id", hashID("Provenance|"+target))
 	p.Child("meta").Set("lastUpdated", fhirout.FormatInstant(recorded))
@@ -22,15 +20,15 @@ func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhiro
 	orgs := map[string]string{}
 	var keys []string
 	for _, m := range msgs {
-		k := m.OrgKey
+		k := m.orgKey
 		if k == "" {
 			k = "unknown"
 		}
 		if _, ok := orgs[k]; !ok {
 			keys = append(keys, k)
 		}
-		if m.OrgName != "" || orgs[k] == "" {
-			orgs[k] = m.OrgName
+		if m.orgName != "" || orgs[k] == "" {
+			orgs[k] = m.orgName
 		}
 	}
 	sort.Strings(keys)
@@ -54,17 +52,10 @@ func Provenance(target string, msgs []*index.Message, recorded time.Time) *fhiro
 		en := fhirout.NewObject()
 		en.Set("role", "source")
 		what := en.Child("what")
-		if m.Loc.ControlID != "" {
-			what.Child("identifier").Set("value", m.Loc.ControlID)
+		if m.loc.ControlID != "" {
+			what.Child("identifier").Set("value", m.loc.ControlID)
 		}
-		d := m.Type + " message"
-		if m.OrgKey != "" {
-			d += " from " + m.OrgKey
-		}
-		if !m.Time.IsZero() {
-			d += " at " + m.Time.Format(time.RFC3339)
-		}
-		what.Set("display", fmt.Sprintf("%s (record %d)", d, m.Loc.Index))
+		what.Set("display", m.describe())
 		ents = append(ents, en)
 	}
 	p.Set("entity", ents)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/mapping"
-	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // A reducer folds the records of one resource type of one person (oldest
@@ -26,7 +25,7 @@ func reducerFor(red mapping.Reduction) (reducer, error) {
 	case "doses":
 		return doseReducer{typ: red.Type, spec: newDoseSpec(red)}, nil
 	case "newest":
-		return newestByID{typ: red.Type}, nil
+		return newestByID{typ: red.Type, deleted: red.Elements["deleted"]}, nil
 	}
 	return nil, fmt.Errorf("pipeline: the mapping reduces %s by %q, which the pipeline does not implement", red.Type, red.By)
 }
@@ -59,13 +58,13 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 		return nil
 	}
 	pats := make([]*fhirout.Object, 0, len(recs))
-	msgs := make([]*index.Message, 0, len(recs))
+	msgs := make([]*origin, 0, len(recs))
 	var at time.Time
 	for _, r := range recs {
 		pats = append(pats, r.obj)
 		msgs = append(msgs, r.msg)
-		if r.msg.IndexedAt.After(at) {
-			at = r.msg.IndexedAt
+		if r.msg.at.After(at) {
+			at = r.msg.at
 		}
 	}
 	if !e.want(pm.typ) || !e.inWindow(at) {
@@ -73,7 +72,7 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 	}
 	slices.Reverse(pats)
 	pat := MergePatients(pats)
-	pat.Set("id", w.pp.ID)
+	pat.Set("id", w.id)
 	pat.Child("meta").Set("lastUpdated", fhirout.FormatInstant(at))
 	if err := e.emit(pat, msgs, at); err != nil {
 		return err
@@ -85,8 +84,14 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 // newestByID keeps, for each id the mapping gave, the resource of the
 // newest message (the person's messages are oldest first), updated when
 // the latest message giving that id was indexed. Resources are sent in
-// id order.
-type newestByID struct{ typ string }
+// id order. When the mapping declares what marks a deleted resource (its
+// `deleted:` role, e.g. a soft-deleted row mapped entered-in-error), a
+// newest resource so marked is not sent: a _since export lists it under
+// deleted.
+type newestByID struct {
+	typ     string
+	deleted *mapping.ElementPath
+}
 
 func (n newestByID) reduce(e *export, w *work, recs []record) error {
 	if len(recs) == 0 || !e.want(n.typ) {
@@ -94,7 +99,7 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 	}
 	type entry struct {
 		obj  *fhirout.Object
-		msgs []*index.Message
+		msgs []*origin
 		at   time.Time
 	}
 	byID := map[string]*entry{}
@@ -109,8 +114,8 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 		if len(en.msgs) == 0 || en.msgs[len(en.msgs)-1] != r.msg {
 			en.msgs = append(en.msgs, r.msg)
 		}
-		if r.msg.IndexedAt.After(en.at) {
-			en.at = r.msg.IndexedAt
+		if r.msg.at.After(en.at) {
+			en.at = r.msg.at
 		}
 	}
 	ids := make([]string, 0, len(byID))
@@ -121,6 +126,15 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 	for _, id := range ids {
 		en := byID[id]
 		if !e.inWindow(en.at) {
+			continue
+		}
+		if n.deleted != nil && n.deleted.Holds(en.obj) {
+			if !e.q.Since.IsZero() {
+				e.st.Deleted++
+				if err := e.sink.Deleted(n.typ, id, en.at); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		en.obj.Child("meta").Set("lastUpdated", fhirout.FormatInstant(en.at))
@@ -141,23 +155,23 @@ type doseReducer struct {
 }
 
 func (dr doseReducer) reduce(e *export, w *work, in []record) error {
-	pid := w.pp.ID
+	pid := w.id
 	recs := make([]*doseRec, len(in))
 	for i, r := range in {
-		recs[i] = dr.spec.read(r.obj).rec(r.obj, r.msg, r.ord, isRSP(r.msg))
+		recs[i] = dr.spec.read(r.obj).rec(r.obj, r.msg, r.ord, r.msg.rsp())
 	}
 	e.st.DoseRecords += int64(len(recs))
 	doses, unseen := reduceDoses(recs)
 	for _, u := range unseen {
 		e.st.UnseenDeletes++
 		m := u.rec.msg
-		if !e.fresh(m.IndexedAt) {
+		if !e.fresh(m.at) {
 			continue
 		}
 		is := fhirout.Issue{Severity: "warning", Code: "not-found",
 			Diagnostics: "RXA-21 D deletes a dose this sender never reported (no earlier order with the same sending facility and ORC-3); nothing deleted",
 			Expression:  []string{"Immunization.status"},
-			Input:       input(m.Loc.Source, m.Loc.Offset, m.Loc.Line, m.Loc.Index, m.Loc.ControlID, "RXA-21")}
+			Input:       m.input("RXA-21")}
 		if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
 			return err
 		}
@@ -196,7 +210,7 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		imm := d.obj
 		imm.Set("id", id)
 		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
-		var ms []*index.Message
+		var ms []*origin
 		for _, r := range d.records {
 			if len(ms) == 0 || ms[len(ms)-1] != r.msg {
 				ms = append(ms, r.msg)

@@ -397,6 +397,11 @@ func (s *Server) export(j *liveJob, spec *exportSpec) ([]jobFile, pipeline.Loss,
 	if err == nil {
 		err = sink.flushDeleted()
 	}
+	if err == nil && !sink.snapshot.IsZero() {
+		// The exporter read a snapshot of its own (a database's clock):
+		// that is the manifest's transactionTime.
+		err = s.store.setTransactionTime(context.Background(), j.id, sink.snapshot)
+	}
 	if sink.dups > 0 {
 		// The exporter broke its contract (each Type/id once): the files
 		// stay correct, but the bug must not go unnoticed.
@@ -447,7 +452,10 @@ type jobSink struct {
 	n       int
 	// loss is what the exporter could not read (Lost); onUnreadable the
 	// policy for it.
-	loss         pipeline.Loss
+	loss pipeline.Loss
+	// snapshot is when the data exported was read, when the exporter
+	// says (pipeline.SnapshotSink); zero = the job's start.
+	snapshot     time.Time
 	onUnreadable string
 }
 
@@ -646,4 +654,14 @@ var _ pipeline.Sink = (*jobSink)(nil)
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.Error("internal error", "request_id", info(r).id, "what", what, "err", err)
 	s.outcome(w, r, http.StatusInternalServerError, "exception", what+" failed")
+}
+
+// Snapshot records the time of the snapshot the exporter read
+// (pipeline.SnapshotSink); of several (a Group's two passes), the
+// earliest, so a client's next _since misses nothing.
+func (k *jobSink) Snapshot(at time.Time) {
+	at = at.UTC().Truncate(time.Millisecond)
+	if k.snapshot.IsZero() || at.Before(k.snapshot) {
+		k.snapshot = at
+	}
 }

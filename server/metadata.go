@@ -109,18 +109,12 @@ func (s *Server) capabilityStatement(w http.ResponseWriter, r *http.Request) {
 		if t == "Patient" {
 			res.Set("operation", []any{operation("export", opPatientExport), operation("bulk-match", opBulkMatch)})
 		}
-		names := make([]string, 0)
-		for n := range searchParams[t] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			d := searchParamDocs[t+"."+n]
+		for _, p := range searchParamsOf(t) {
 			sp := fhirout.NewObject()
-			sp.Set("name", n)
-			sp.Set("definition", d.def)
-			sp.Set("type", d.typ)
-			sp.Set("documentation", "Usable in _typeFilter of $export.")
+			sp.Set("name", p.name)
+			sp.Set("definition", p.def)
+			sp.Set("type", searchKinds[p.kind].code)
+			sp.Set("documentation", "Searches "+p.path+"; usable in _typeFilter of $export and in Group member-filters.")
 			res.Append("searchParam", sp)
 		}
 		resources = append(resources, res)

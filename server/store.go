@@ -186,6 +186,12 @@ func (s *store) job(ctx context.Context, id string) (*jobRecord, error) {
 	return j, err
 }
 
+// setTransactionTime records the time of the snapshot a job read.
+func (s *store) setTransactionTime(ctx context.Context, id string, tt time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET transaction_time = ? WHERE id = ?`, nanos(tt.UTC()), id)
+	return err
+}
+
 func (s *store) setRunning(ctx context.Context, id string, tt time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, transaction_time = ? WHERE id = ? AND state = ?`, stateRunning, nanos(tt), id, stateQueued)
 	if err != nil {

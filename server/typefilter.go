@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,9 +53,25 @@ const (
 	kindReference
 )
 
+// searchKinds name each kind (its FHIR code) and the modifiers served.
+var searchKinds = [...]struct {
+	code      string
+	modifiers []string
+}{
+	kindDate:      {"date", nil},
+	kindToken:     {"token", []string{"not"}},
+	kindString:    {"string", []string{"exact", "contains"}},
+	kindReference: {"reference", nil},
+}
+
+// searchParam is one _typeFilter search parameter: what parsing and
+// evaluation need, and what the CapabilityStatement and the docs say.
 type searchParam struct {
-	kind searchKind
-	// get lists the element values the parameter searches.
+	typ, name string
+	kind      searchKind
+	def       string // the SearchParameter's canonical URL
+	path      string // the element searched, for the docs
+	// The element values the parameter searches, by kind.
 	dates   func(r *fhirout.Object) []string // date params
 	tokens  func(r *fhirout.Object) []coded  // token params
 	strings func(r *fhirout.Object) []string // string and reference params
@@ -63,37 +80,77 @@ type searchParam struct {
 // coded is one system|code (or system|value) pair on a resource.
 type coded struct{ system, code string }
 
-// searchParams are the _typeFilter parameters served, by type. The
-// CapabilityStatement lists the same set.
-var searchParams = map[string]map[string]searchParam{
-	"Immunization": {
-		"date":         {kind: kindDate, dates: func(r *fhirout.Object) []string { return strs(r, "occurrenceDateTime") }},
-		"status":       {kind: kindToken, tokens: func(r *fhirout.Object) []coded { return codes(r, "status", "http://hl7.org/fhir/event-status") }},
-		"vaccine-code": {kind: kindToken, tokens: func(r *fhirout.Object) []coded { return codings(r, "vaccineCode") }},
-		"location":     {kind: kindReference, strings: func(r *fhirout.Object) []string { return refs(r, "location") }},
-		"lot-number":   {kind: kindString, strings: func(r *fhirout.Object) []string { return strs(r, "lotNumber") }},
-	},
-	"Patient": {
-		"birthdate": {kind: kindDate, dates: func(r *fhirout.Object) []string { return strs(r, "birthDate") }},
-		"gender": {kind: kindToken, tokens: func(r *fhirout.Object) []coded {
+// searchParamTable is every search parameter served, the one place they
+// are defined: it drives parsing and evaluation (parseTypeFilter), the
+// CapabilityStatement (metadata.go), Bulk Cohort member-filters
+// (cohort.go) and the README's table (searchParamDocs, kept equal by a
+// test).
+var searchParamTable = []*searchParam{
+	{typ: "Immunization", name: "date", kind: kindDate, def: "http://hl7.org/fhir/SearchParameter/clinical-date",
+		path: "Immunization.occurrenceDateTime", dates: func(r *fhirout.Object) []string { return strs(r, "occurrenceDateTime") }},
+	{typ: "Immunization", name: "status", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/Immunization-status",
+		path: "Immunization.status", tokens: func(r *fhirout.Object) []coded { return codes(r, "status", "http://hl7.org/fhir/event-status") }},
+	{typ: "Immunization", name: "vaccine-code", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/Immunization-vaccine-code",
+		path: "Immunization.vaccineCode", tokens: func(r *fhirout.Object) []coded { return codings(r, "vaccineCode") }},
+	{typ: "Immunization", name: "location", kind: kindReference, def: "http://hl7.org/fhir/SearchParameter/Immunization-location",
+		path: "Immunization.location", strings: func(r *fhirout.Object) []string { return refs(r, "location") }},
+	{typ: "Immunization", name: "lot-number", kind: kindString, def: "http://hl7.org/fhir/SearchParameter/Immunization-lot-number",
+		path: "Immunization.lotNumber", strings: func(r *fhirout.Object) []string { return strs(r, "lotNumber") }},
+	{typ: "Patient", name: "birthdate", kind: kindDate, def: "http://hl7.org/fhir/SearchParameter/individual-birthdate",
+		path: "Patient.birthDate", dates: func(r *fhirout.Object) []string { return strs(r, "birthDate") }},
+	{typ: "Patient", name: "gender", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/individual-gender",
+		path: "Patient.gender", tokens: func(r *fhirout.Object) []coded {
 			return codes(r, "gender", "http://hl7.org/fhir/administrative-gender")
 		}},
-		"address-postalcode": {kind: kindString, strings: func(r *fhirout.Object) []string { return sub(r, "address", "postalCode") }},
-		"identifier":         {kind: kindToken, tokens: identifiers},
-	},
+	{typ: "Patient", name: "address-postalcode", kind: kindString, def: "http://hl7.org/fhir/SearchParameter/individual-address-postalcode",
+		path: "Patient.address.postalCode", strings: func(r *fhirout.Object) []string { return sub(r, "address", "postalCode") }},
+	{typ: "Patient", name: "identifier", kind: kindToken, def: "http://hl7.org/fhir/SearchParameter/Patient-identifier",
+		path: "Patient.identifier", tokens: identifiers},
 }
 
-// searchParamDocs are the definitions named in the CapabilityStatement.
-var searchParamDocs = map[string]struct{ typ, def string }{
-	"Immunization.date":          {"date", "http://hl7.org/fhir/SearchParameter/clinical-date"},
-	"Immunization.status":        {"token", "http://hl7.org/fhir/SearchParameter/Immunization-status"},
-	"Immunization.vaccine-code":  {"token", "http://hl7.org/fhir/SearchParameter/Immunization-vaccine-code"},
-	"Immunization.location":      {"reference", "http://hl7.org/fhir/SearchParameter/Immunization-location"},
-	"Immunization.lot-number":    {"string", "http://hl7.org/fhir/SearchParameter/Immunization-lot-number"},
-	"Patient.birthdate":          {"date", "http://hl7.org/fhir/SearchParameter/individual-birthdate"},
-	"Patient.gender":             {"token", "http://hl7.org/fhir/SearchParameter/individual-gender"},
-	"Patient.address-postalcode": {"string", "http://hl7.org/fhir/SearchParameter/individual-address-postalcode"},
-	"Patient.identifier":         {"token", "http://hl7.org/fhir/SearchParameter/Patient-identifier"},
+// searchParams indexes searchParamTable by type and name.
+var searchParams = func() map[string]map[string]*searchParam {
+	out := map[string]map[string]*searchParam{}
+	for _, p := range searchParamTable {
+		if out[p.typ] == nil {
+			out[p.typ] = map[string]*searchParam{}
+		}
+		out[p.typ][p.name] = p
+	}
+	return out
+}()
+
+// searchParamsOf lists the parameters of type t, by name.
+func searchParamsOf(t string) []*searchParam {
+	var out []*searchParam
+	for _, p := range searchParamTable {
+		if p.typ == t {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *searchParam) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// Markers around the README's generated table of search parameters.
+const (
+	searchDocsBegin = "<!-- BEGIN generated: search parameters (server/typefilter.go) -->"
+	searchDocsEnd   = "<!-- END generated: search parameters -->"
+)
+
+// searchParamDocs is the Markdown table of the search parameters served
+// (README.md holds it between the markers).
+func searchParamDocs() string {
+	var b strings.Builder
+	b.WriteString("| Parameter | Type | Searches | Modifiers | Definition |\n|---|---|---|---|---|\n")
+	for _, p := range searchParamTable {
+		mods := "none"
+		if m := searchKinds[p.kind].modifiers; len(m) > 0 {
+			mods = ":" + strings.Join(m, ", :")
+		}
+		fmt.Fprintf(&b, "| `%s?%s` | %s | `%s` | %s | %s |\n", p.typ, p.name, searchKinds[p.kind].code, p.path, mods, p.def)
+	}
+	return b.String()
 }
 
 func strs(r *fhirout.Object, key string) []string {
@@ -224,17 +281,17 @@ func parseTypeFilter(q string, served func(string) bool) (typ string, fq *filter
 
 // clause compiles one parameter; comma-separated values are OR-ed. The
 // resource's values are read once per clause, not once per OR-ed value.
-func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, error) {
+func (sp *searchParam) clause(mod, value string) (func(*fhirout.Object) bool, error) {
 	if value == "" {
 		return nil, fmt.Errorf("empty value")
+	}
+	if mod != "" && !slices.Contains(searchKinds[sp.kind].modifiers, mod) {
+		return nil, fmt.Errorf("modifier :%s is not supported on a %s parameter", mod, searchKinds[sp.kind].code)
 	}
 	vals := strings.Split(value, ",")
 	var test func(*fhirout.Object) bool
 	switch sp.kind {
 	case kindDate:
-		if mod != "" {
-			return nil, fmt.Errorf("modifier :%s is not supported on a date parameter", mod)
-		}
 		var tests []func(s, e time.Time) bool
 		for _, v := range vals {
 			t, err := dateTest(v)
@@ -259,9 +316,6 @@ func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, err
 			return false
 		}
 	case kindToken:
-		if mod != "" && mod != "not" {
-			return nil, fmt.Errorf("modifier :%s is not supported on a token parameter", mod)
-		}
 		type want struct {
 			sys, code string
 			hasSys    bool
@@ -286,9 +340,6 @@ func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, err
 			return false
 		}
 	case kindString:
-		if mod != "" && mod != "exact" && mod != "contains" {
-			return nil, fmt.Errorf("modifier :%s is not supported on a string parameter", mod)
-		}
 		get := sp.strings
 		test = func(r *fhirout.Object) bool {
 			for _, s := range get(r) {
@@ -312,9 +363,6 @@ func (sp searchParam) clause(mod, value string) (func(*fhirout.Object) bool, err
 			return false
 		}
 	case kindReference:
-		if mod != "" {
-			return nil, fmt.Errorf("modifier :%s is not supported on a reference parameter", mod)
-		}
 		get := sp.strings
 		test = func(r *fhirout.Object) bool {
 			for _, s := range get(r) {

@@ -174,3 +174,99 @@ func NormName(s string) string {
 	}
 	return b.String()
 }
+
+// Identity is what one record says of whom it is about and who made it,
+// as the mapping's identity: section reads it (mapping.Mapping.Identify);
+// IdentityConfig.Keys turns it into identity keys. The mapping says where
+// the values are (v2 fields, columns); the configuration says which kinds
+// of key are used and how values are normalized, the same for every
+// source. It holds PHI: never logged.
+type Identity struct {
+	IDs []PersonID
+	// Demographics of the person (the demographics key).
+	Family, Given, BirthDate, Sex string
+	// The organization behind the record (sources.Record.OrgKey, OrgName).
+	OrgKey, OrgName string
+}
+
+// PersonID is one identifier of the person.
+type PersonID struct {
+	ID, Type string
+	// Authority is the assigning authority (namespace, else universal
+	// id); AuthorityID its universal id. Either may match IISAuthorities.
+	Authority, AuthorityID string
+	// Facility is the organization whose MRNs this identifier is scoped
+	// to; an MRN without one yields no key.
+	Facility string
+}
+
+// Reset empties id for reuse, keeping its capacity.
+func (id *Identity) Reset() { *id = Identity{IDs: id.IDs[:0]} }
+
+// Identifier reads the Identity of a record: the mapping's identity:
+// section (mapping.Mapping implements it), injected into adapters so no
+// adapter restates in code what the mapping declares.
+type Identifier interface {
+	// Identify fills dst (reset first) from rec, the record as its
+	// adapter parsed it: *hl7v2.Message for v2 archives, a mapping.Row
+	// for tables.
+	Identify(rec any, dst *Identity) error
+	// IdentityFingerprint changes when what Identify reads changes: an
+	// index built under another is rebuilt.
+	IdentityFingerprint() string
+}
+
+// Keys appends the identity keys of id under c's rules, the record's own
+// first as they come: IIS ids (type SR, from an IIS authority), MRNs
+// (types c.MRNTypes, scoped to their facility), then demographics
+// (normalized family, given, birth date and sex, all present and the
+// given name not a placeholder).
+func (c IdentityConfig) Keys(id *Identity, dst []string) []string {
+	iis, mrn := c.Has("iis"), c.Has("mrn")
+	for _, p := range id.IDs {
+		v := strings.TrimSpace(p.ID)
+		if v == "" || v == `""` {
+			continue
+		}
+		typ := strings.ToUpper(strings.TrimSpace(p.Type))
+		auth := strings.ToUpper(strings.TrimSpace(p.Authority))
+		switch {
+		case typ == "SR" && iis:
+			if len(c.IISAuthorities) > 0 {
+				if !ContainsFold(c.IISAuthorities, auth, p.AuthorityID) {
+					continue
+				}
+				auth = "" // every configured authority is the same registry
+			}
+			dst = append(dst, PrefixIIS+auth+"|"+v)
+		case mrn && ContainsFold(c.MRNTypes, typ, ""):
+			fac := strings.ToUpper(strings.TrimSpace(p.Facility))
+			if fac == "" {
+				continue
+			}
+			dst = append(dst, PrefixMRN+fac+"|"+typ+"|"+v)
+		}
+	}
+	if c.Has("demographics") {
+		if k := c.demoKey(id); k != "" {
+			dst = append(dst, k)
+		}
+	}
+	return dst
+}
+
+func (c IdentityConfig) demoKey(id *Identity) string {
+	family, given := NormName(id.Family), NormName(id.Given)
+	if family == "" || given == "" || c.Placeholder(given) {
+		return ""
+	}
+	dob := strings.TrimSpace(id.BirthDate)
+	if len(dob) < 8 || !AllDigits(dob[:8]) {
+		return ""
+	}
+	sex := strings.ToUpper(strings.TrimSpace(id.Sex))
+	if sex == "" || sex == `""` {
+		return ""
+	}
+	return PrefixDemo + family + "|" + given + "|" + dob[:8] + "|" + sex
+}

@@ -61,7 +61,8 @@ type Fingerprinter interface {
 // (Source, Offset, Length) or a table row (Source, Key), with the id and
 // checksum it had when it was first read.
 type Locator struct {
-	Source         string // file to read (a spool for a compressed input) or table
+	From           string // the source adapter that read it (Named), "" = the only one
+	Source         string // file (as indexed: the adapter finds its spool) or table
 	Offset, Length int64  // byte span in Source (files)
 	Key            string // primary key (tables); empty for files
 	ID             string // the record's own id (MSH-10, the row key)
@@ -119,19 +120,31 @@ type Record struct {
 	Warn int
 }
 
-// Unpacker is a Source whose input files may be compressed: the index
-// keeps a decompressed spool of such a file, so its records can be read
-// again by offset.
+// Unpacker is a Source whose input files may be compressed: it keeps a
+// decompressed copy (a spool) of such a file, so its records can be read
+// again by offset, and its Rereader reads that copy for the file. The
+// index asks for a fresh copy when a file changed and says when the copy
+// becomes the file's or is no longer needed; where copies live is the
+// source's business.
 type Unpacker interface {
-	// Compressed says whether the file at path is compressed (by content).
-	Compressed(path string) (bool, error)
-	// Unpack writes the decompressed content of the file at path (size
-	// bytes) to w; err is a failure to read the file.
-	Unpack(path string, size int64, w io.Writer) (Unpacked, error)
+	// Unpack decompresses the file at path (size bytes) into a fresh
+	// copy when it is compressed (by content); nil when it is not. err is
+	// a failure to read the file (or write the copy).
+	Unpack(path string, size int64) (*Unpacked, error)
+	// Keep makes the fresh copy u the one read for path (a copy already
+	// open in a running export stays readable to it); u.Path becomes
+	// the kept copy's.
+	Keep(path string, u *Unpacked) error
+	// Forget removes the copy kept for path, if any: the file is gone,
+	// moved or no longer compressed.
+	Forget(path string)
 }
 
-// Unpacked says what Unpack wrote.
+// Unpacked is a fresh decompressed copy (Unpacker.Unpack).
 type Unpacked struct {
+	// Path is the copy to read ("" with Discard). Until Keep, the caller
+	// owns it: it removes the file when it does not keep it.
+	Path  string
 	Bytes int64 // decompressed bytes written
 	// Broken says why the rest could not be decompressed (a corrupt
 	// stream: what was written is kept), or, with Discard, why nothing
@@ -158,4 +171,11 @@ type Demographics struct {
 	Given, Middle, Family string
 	BirthDate, Sex        string
 	Postal, Phone         string
+}
+
+// Named is a Source with a name of its own: the index stores it with
+// every record the source reads (Locator.From), so a re-read goes back to
+// the adapter that read it when an index holds several.
+type Named interface {
+	Name() string
 }

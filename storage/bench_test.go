@@ -1,10 +1,13 @@
-package storage
+package storage_test
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/storage"
+	"github.com/iisbridge/iisbridge/storage/storagetest"
 )
 
 // BenchmarkStreamUpload streams 32 MiB objects into each store (the object
@@ -12,16 +15,13 @@ import (
 // parts; ns/op and MB/s are per object.
 func BenchmarkStreamUpload(b *testing.B) {
 	const size = 32 << 20
-	stores := map[string]func(testing.TB) Config{
-		"local":  func(tb testing.TB) Config { return Config{Kind: "local", Dir: tb.TempDir()} },
-		"s3":     s3TestConfig,
-		"azblob": azTestConfig,
-		"gcs":    gcsTestConfig,
-	}
-	for _, kind := range []string{"local", "s3", "azblob", "gcs"} {
+	for _, kind := range append([]string{"local"}, storagetest.Kinds...) {
 		b.Run(kind, func(b *testing.B) {
-			c := stores[kind](b)
-			c.PartSize = DefaultPartSize
+			c := storage.Config{Kind: "local", Dir: b.TempDir()}
+			if kind != "local" {
+				c = storagetest.Config(b, kind)
+			}
+			c.PartSize = storage.DefaultPartSize
 			st := openTest(b, c)
 			ctx := context.Background()
 			b.SetBytes(size)
@@ -33,7 +33,7 @@ func BenchmarkStreamUpload(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.Copy(w, io.LimitReader(zeros{}, size)); err != nil {
+				if _, err := io.Copy(w, io.LimitReader(storage.Zeros{}, size)); err != nil {
 					b.Fatal(err)
 				}
 				if err := w.Close(); err != nil {

@@ -1,153 +1,48 @@
-package storage
+package storage_test
 
 // Tests against real storage servers started by .ci/storage-servers.sh (or
-// by hand): each skips with a message when its server is not configured or
-// not reachable. See the README's environment table.
+// by hand), on buckets storagetest makes: each skips with a message when
+// its server is not configured or not reachable. See the README's
+// environment table. An external test package: storagetest imports
+// storage; export_test.go lends these tests the few internals they check.
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
+	"github.com/iisbridge/iisbridge/storage"
+	"github.com/iisbridge/iisbridge/storage/storagetest"
 )
 
-// Azurite's well-known development account (published in its documentation).
-const (
-	azuriteAccount = "devstoreaccount1"
-	azuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-
-// serverFromEnv returns the endpoint in env, or skips when it is unset or
-// nothing listens there.
-func serverFromEnv(t testing.TB, env string) string {
+func openTest(t testing.TB, c storage.Config) storage.Store {
 	t.Helper()
-	ep := os.Getenv(env)
-	if ep == "" {
-		t.Skipf("%s is not set: no server to test against (.ci/storage-servers.sh starts one)", env)
-	}
-	u, err := url.Parse(ep)
-	if err != nil || u.Host == "" {
-		t.Fatalf("%s=%q is not a URL", env, ep)
-	}
-	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil {
-		t.Skipf("%s=%s is not reachable: %v", env, ep, err)
-	}
-	c.Close()
-	return ep
-}
-
-func uniqueName(prefix string) string {
-	var b [5]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// s3TestConfig creates a bucket of its own, removed at cleanup.
-func s3TestConfig(t testing.TB) Config {
-	ep := serverFromEnv(t, "IISBRIDGE_TEST_S3")
-	c := Config{Kind: "s3", Endpoint: ep, Region: "us-east-1", PathStyle: true, Bucket: uniqueName("iisb-"),
-		Prefix: "exports", PartSize: MinPartSize, RetryBase: 10 * time.Millisecond,
-		AccessKeyID: envOr("IISBRIDGE_TEST_S3_ACCESS_KEY", "iisbridge-test"), SecretAccessKey: envOr("IISBRIDGE_TEST_S3_SECRET_KEY", "iisbridge-test-secret")}
-	st, err := Open(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := st.(*s3Store).cl
-	if err := cl.MakeBucket(context.Background(), c.Bucket, minio.MakeBucketOptions{Region: c.Region}); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
-	t.Cleanup(func() {
-		st.DeletePrefix(context.Background(), "j")
-		if err := cl.RemoveBucket(context.Background(), c.Bucket); err != nil {
-			t.Errorf("remove bucket: %v", err)
-		}
-	})
-	return c
-}
-
-func azTestConfig(t testing.TB) Config {
-	ep := serverFromEnv(t, "IISBRIDGE_TEST_AZURITE")
-	c := Config{Kind: "azblob", Endpoint: ep, Account: azuriteAccount, AccountKey: azuriteKey,
-		Container: uniqueName("iisb-"), Prefix: "exports", PartSize: MinPartSize, RetryBase: 10 * time.Millisecond}
-	st, err := Open(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cont := st.(*azStore).cont
-	if _, err := cont.Create(context.Background(), nil); err != nil {
-		t.Fatalf("create container: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := cont.Delete(context.Background(), nil); err != nil {
-			t.Errorf("delete container: %v", err)
-		}
-	})
-	return c
-}
-
-func gcsTestConfig(t testing.TB) Config {
-	ep := serverFromEnv(t, "IISBRIDGE_TEST_GCS")
-	c := Config{Kind: "gcs", Endpoint: ep, Bucket: uniqueName("iisb-"), Prefix: "exports", Anonymous: true,
-		CredentialsFile: "testdata/gcs-test-service-account.json", PartSize: MinPartSize, RetryBase: 10 * time.Millisecond}
-	body := fmt.Sprintf(`{"name":%q}`, c.Bucket)
-	resp, err := http.Post(ep+"/storage/v1/b?project=test", "application/json", strings.NewReader(body))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("create bucket: %v %v", err, resp)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() {
-		if st, err := Open(context.Background(), c); err == nil {
-			if err := st.DeletePrefix(context.Background(), "j"); err != nil {
-				t.Errorf("emptying the bucket: %v", err)
-			}
-		}
-		req, _ := http.NewRequest(http.MethodDelete, ep+"/storage/v1/b/"+c.Bucket, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode/100 != 2 {
-			t.Errorf("delete bucket: %v %v", err, resp)
-		} else {
-			resp.Body.Close()
-		}
-	})
-	return c
-}
-
-func openTest(t testing.TB, c Config) Store {
-	t.Helper()
-	st, err := Open(context.Background(), c)
+	st, err := storage.Open(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
 }
 
+// The local store keeps the contract every backend shares.
+func TestLocalStoreContract(t *testing.T) {
+	st := openTest(t, storage.Config{Dir: t.TempDir(), Prefix: "exports"})
+	storagetest.Contract(t, st)
+}
+
 func TestS3Store(t *testing.T) {
-	c := s3TestConfig(t)
+	c := storagetest.Config(t, "s3")
 	st := openTest(t, c)
-	testStoreBasics(t, st)
+	storagetest.Contract(t, st)
 	testLargeObject(t, st)
 	testAbortLeavesNoParts(t, st)
 	testSignedURLRefusals(t, st)
@@ -155,22 +50,13 @@ func TestS3Store(t *testing.T) {
 	bad := c
 	bad.SecretAccessKey = "wrong-secret-Zq8v1x7Kp2"
 	testRefusedCredentials(t, bad, bad.SecretAccessKey)
-	testCleanIncomplete(t, st, func(name string) {
-		s := st.(*s3Store)
-		id, err := s.core.NewMultipartUpload(context.Background(), s.bucket, s.objKey(name), minio.PutObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.core.PutObjectPart(context.Background(), s.bucket, s.objKey(name), id, 1, bytes.NewReader([]byte("x")), 1, minio.PutObjectPartOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	testCleanIncomplete(t, st)
 }
 
 func TestAzblobStore(t *testing.T) {
-	c := azTestConfig(t)
+	c := storagetest.Config(t, "azblob")
 	st := openTest(t, c)
-	testStoreBasics(t, st)
+	storagetest.Contract(t, st)
 	testLargeObject(t, st)
 	testAbortLeavesNoParts(t, st)
 	testSignedURLRefusals(t, st)
@@ -178,19 +64,13 @@ func TestAzblobStore(t *testing.T) {
 	bad := c
 	bad.AccountKey = "d3Jvbmcta2V5LVpxOHYxeDdLcDJ3cm9uZy1rZXktWnE4djF4N0twMg=="
 	testRefusedCredentials(t, bad, bad.AccountKey)
-	testCleanIncomplete(t, st, func(name string) {
-		s := st.(*azStore)
-		bb := s.cont.NewBlockBlobClient(s.objKey(name))
-		if _, err := bb.StageBlock(context.Background(), "YmxvY2sx", nopCloser{bytes.NewReader([]byte("x"))}, nil); err != nil {
-			t.Fatal(err)
-		}
-	})
+	testCleanIncomplete(t, st)
 }
 
 func TestGCSStore(t *testing.T) {
-	c := gcsTestConfig(t)
+	c := storagetest.Config(t, "gcs")
 	st := openTest(t, c)
-	testStoreBasics(t, st)
+	storagetest.Contract(t, st)
 	testLargeObject(t, st)
 	testAbortLeavesNoParts(t, st)
 	testRetriedPart(t, c)
@@ -203,7 +83,7 @@ func TestGCSStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.DeletePrefix(context.Background(), "jobS/")
-	u, err := st.SignedURL(context.Background(), "jobS/Patient.000.ndjson", URLParams{TTL: time.Minute})
+	u, err := st.SignedURL(context.Background(), "jobS/Patient.000.ndjson", storage.URLParams{TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +94,6 @@ func TestGCSStore(t *testing.T) {
 		t.Errorf("GET signed URL = %d %q", code, body)
 	}
 }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
 
 func httpGet(t testing.TB, u string) (int, string) {
 	t.Helper()
@@ -263,7 +139,7 @@ func (g *genReader) Read(p []byte) (int, error) {
 // testLargeObject streams 64 MiB through one writer: one part buffer, heap
 // far below the object size, and the bytes read back through a signed URL
 // are the bytes written.
-func testLargeObject(t *testing.T, st Store) {
+func testLargeObject(t *testing.T, st storage.Store) {
 	t.Helper()
 	const size = 64 << 20
 	ctx := context.Background()
@@ -271,7 +147,7 @@ func testLargeObject(t *testing.T, st Store) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
-	buffers := bufferCount.Load()
+	buffers := storage.BufferCount.Load()
 
 	h := sha256.New()
 	g := &genReader{n: size, h: h, seed: 42}
@@ -286,17 +162,17 @@ func testLargeObject(t *testing.T, st Store) {
 		t.Fatal(err)
 	}
 	defer st.DeletePrefix(ctx, "jobL/")
-	if n := bufferCount.Load() - buffers; n != 1 {
+	if n := storage.BufferCount.Load() - buffers; n != 1 {
 		t.Errorf("%d part buffers for one object, want 1", n)
 	}
-	if grew := int64(g.peakHeap) - int64(base); grew > 4*MinPartSize {
-		t.Errorf("heap grew by %d MiB while streaming %d MiB in %d MiB parts", grew>>20, size>>20, MinPartSize>>20)
+	if grew := int64(g.peakHeap) - int64(base); grew > 4*storage.MinPartSize {
+		t.Errorf("heap grew by %d MiB while streaming %d MiB in %d MiB parts", grew>>20, size>>20, storage.MinPartSize>>20)
 	}
 	info, err := st.Stat(ctx, "jobL/Large.ndjson")
 	if err != nil || info.Size != size {
 		t.Fatalf("Stat = %+v, %v", info, err)
 	}
-	u, err := st.SignedURL(ctx, "jobL/Large.ndjson", URLParams{TTL: 5 * time.Minute, Client: "c"})
+	u, err := st.SignedURL(ctx, "jobL/Large.ndjson", storage.URLParams{TTL: 5 * time.Minute, Client: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,20 +190,20 @@ func testLargeObject(t *testing.T, st Store) {
 
 // testAbortLeavesNoParts aborts a multipart upload: no object, and nothing
 // for start-up cleanup to find.
-func testAbortLeavesNoParts(t *testing.T, st Store) {
+func testAbortLeavesNoParts(t *testing.T, st storage.Store) {
 	t.Helper()
 	ctx := context.Background()
 	w, _ := st.Create(ctx, "jobX/Aborted.ndjson")
-	if _, err := io.Copy(w, io.LimitReader(zeros{}, 2*MinPartSize+1)); err != nil {
+	if _, err := io.Copy(w, io.LimitReader(storage.Zeros{}, 2*storage.MinPartSize+1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Stat(ctx, "jobX/Aborted.ndjson"); !errors.Is(err, ErrNotExist) {
+	if _, err := st.Stat(ctx, "jobX/Aborted.ndjson"); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("aborted object: %v", err)
 	}
-	if cl, ok := st.(Cleaner); ok {
+	if cl, ok := st.(storage.Cleaner); ok {
 		if n, err := cl.CleanIncomplete(ctx, "jobX/", time.Now().Add(time.Hour)); err != nil || n != 0 {
 			t.Errorf("after Abort, CleanIncomplete found %d incomplete uploads (%v)", n, err)
 		}
@@ -336,11 +212,11 @@ func testAbortLeavesNoParts(t *testing.T, st Store) {
 
 // testCleanIncomplete leaves an upload unfinished (as a crash would) and
 // checks that start-up cleanup removes it, and only when old enough.
-func testCleanIncomplete(t *testing.T, st Store, leave func(name string)) {
+func testCleanIncomplete(t *testing.T, st storage.Store) {
 	t.Helper()
 	ctx := context.Background()
-	leave("jobC/Crashed.ndjson")
-	cl := st.(Cleaner)
+	storage.LeaveIncomplete(t, st, "jobC/Crashed.ndjson")
+	cl := st.(storage.Cleaner)
 	if n, err := cl.CleanIncomplete(ctx, "jobC/", time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Errorf("a fresh upload was cleaned: %d, %v", n, err)
 	}
@@ -354,7 +230,7 @@ func testCleanIncomplete(t *testing.T, st Store, leave func(name string)) {
 
 // testSignedURLRefusals checks that the server itself refuses a tampered and
 // an expired URL.
-func testSignedURLRefusals(t *testing.T, st Store) {
+func testSignedURLRefusals(t *testing.T, st storage.Store) {
 	t.Helper()
 	ctx := context.Background()
 	w, _ := st.Create(ctx, "jobU/Patient.000.ndjson")
@@ -363,7 +239,7 @@ func testSignedURLRefusals(t *testing.T, st Store) {
 		t.Fatal(err)
 	}
 	defer st.DeletePrefix(ctx, "jobU/")
-	good, err := st.SignedURL(ctx, "jobU/Patient.000.ndjson", URLParams{TTL: time.Minute})
+	good, err := st.SignedURL(ctx, "jobU/Patient.000.ndjson", storage.URLParams{TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +272,7 @@ func testSignedURLRefusals(t *testing.T, st Store) {
 	if code, _ := httpGet(t, other.String()); code != http.StatusForbidden {
 		t.Errorf("URL moved to another object: status %d, want 403", code)
 	}
-	short, err := st.SignedURL(ctx, "jobU/Patient.000.ndjson", URLParams{TTL: time.Second})
+	short, err := st.SignedURL(ctx, "jobU/Patient.000.ndjson", storage.URLParams{TTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +290,7 @@ type flakyTransport struct {
 }
 
 func (f *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPut && r.ContentLength >= MinPartSize && f.puts.Add(1) == 2 && !f.failed.Swap(true) {
+	if r.Method == http.MethodPut && r.ContentLength >= storage.MinPartSize && f.puts.Add(1) == 2 && !f.failed.Swap(true) {
 		if r.Body != nil {
 			io.Copy(io.Discard, r.Body)
 			r.Body.Close()
@@ -424,15 +300,15 @@ func (f *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func testRetriedPart(t *testing.T, c Config) {
+func testRetriedPart(t *testing.T, c storage.Config) {
 	t.Helper()
 	ft := &flakyTransport{}
-	c.transport = ft
+	c = storage.WithTransport(c, ft)
 	st := openTest(t, c)
 	ctx := context.Background()
 	h := sha256.New()
 	w, _ := st.Create(ctx, "jobR/Retried.ndjson")
-	if _, err := io.Copy(w, &genReader{n: 3*MinPartSize + 5, h: h, seed: 7}); err != nil {
+	if _, err := io.Copy(w, &genReader{n: 3*storage.MinPartSize + 5, h: h, seed: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -442,7 +318,7 @@ func testRetriedPart(t *testing.T, c Config) {
 	if !ft.failed.Load() {
 		t.Fatal("no part failed: the fault was not injected")
 	}
-	u, _ := st.SignedURL(ctx, "jobR/Retried.ndjson", URLParams{TTL: time.Minute})
+	u, _ := st.SignedURL(ctx, "jobR/Retried.ndjson", storage.URLParams{TTL: time.Minute})
 	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
@@ -457,16 +333,16 @@ func testRetriedPart(t *testing.T, c Config) {
 
 // testRefusedCredentials uploads with a wrong secret: the server refuses it,
 // the writer does not retry a refusal, and the error names no secret.
-func testRefusedCredentials(t *testing.T, c Config, secret string) {
+func testRefusedCredentials(t *testing.T, c storage.Config, secret string) {
 	t.Helper()
 	c.RetryBase = time.Hour // a retry would hang the test
 	st := openTest(t, c)
-	for _, size := range []int64{10, MinPartSize + 1} {
+	for _, size := range []int64{10, storage.MinPartSize + 1} {
 		w, err := st.Create(context.Background(), "jobW/Patient.000.ndjson")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = io.Copy(w, io.LimitReader(zeros{}, size))
+		_, err = io.Copy(w, io.LimitReader(storage.Zeros{}, size))
 		if err == nil {
 			err = w.Close()
 		}

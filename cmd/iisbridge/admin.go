@@ -29,6 +29,7 @@ const adminTokenEnv = "IISBRIDGE_ADMIN_TOKEN"
 func init() {
 	register(&command{
 		Name:  "admin",
+		Flags: func(fs *flag.FlagSet) { adminFlags(fs) },
 		Usage: "[--addr HOST:PORT] [--config FILE [--source NAME]] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]",
 		Short: "the mapping admin's web page: a message, its fields, the FHIR it becomes and why; live vs draft",
 		Long: `Serves a small web page (by default on http://127.0.0.1:8081/, loopback only) to
@@ -50,14 +51,7 @@ needs it (open the page as http://HOST:PORT/#token=TOKEN, or type it in).`,
 func adminCmd(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8081", "listen on `HOST:PORT` (not loopback: needs a token)")
-	livePath := fs.String("mapping", "", "the live mapping `file` (default: the shipped one)")
-	draftPath := fs.String("draft", "", "a draft mapping `file` to compare with the live one")
-	n := fs.Int("sample", 200, "sample `N` messages from the archives under PATH")
-	seed := fs.Uint64("seed", 1, "seed of the sample")
-	token := fs.String("token", "", "require this `token` (default: $"+adminTokenEnv+")")
-	cfgPath := fs.String("config", "", "take the live mapping and the archives from this server configuration `file`")
-	srcName := fs.String("source", "", "with --config: the source `name` to use (default: the first)")
+	addr, livePath, draftPath, n, seed, token, cfgPath, srcName := adminFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge admin [--addr HOST:PORT] [--config FILE [--source NAME]] [--mapping FILE] [--draft FILE] [--sample N] [--seed S] [--token T] [PATH...]")
 		fs.PrintDefaults()
@@ -265,4 +259,18 @@ func serveAdmin(ctx context.Context, cfg *config.Config, addr string, log *slog.
 	}()
 	log.Info("the mapping admin page is on http://" + ln.Addr().String() + "/")
 	return ln.Addr(), nil
+}
+
+// adminFlags defines the flags of `iisbridge admin` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func adminFlags(fs *flag.FlagSet) (addr, livePath, draftPath *string, n *int, seed *uint64, token, cfgPath, srcName *string) {
+	addr = fs.String("addr", "127.0.0.1:8081", "listen on `HOST:PORT` (not loopback: needs a token)")
+	livePath = fs.String("mapping", "", "the live mapping `file` (default: the shipped one)")
+	draftPath = fs.String("draft", "", "a draft mapping `file` to compare with the live one")
+	n = fs.Int("sample", 200, "sample `N` messages from the archives under PATH")
+	seed = fs.Uint64("seed", 1, "seed of the sample")
+	token = fs.String("token", "", "require this `token` (default: $"+adminTokenEnv+")")
+	cfgPath = fs.String("config", "", "take the live mapping and the archives from this server configuration `file`")
+	srcName = fs.String("source", "", "with --config: the source `name` to use (default: the first)")
+	return
 }

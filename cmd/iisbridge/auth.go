@@ -27,6 +27,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "auth rotate-key",
+		Flags: func(fs *flag.FlagSet) { authRotateKeyFlags(fs) },
 		Usage: "[--config FILE] [--data DIR] [--url-key]",
 		Short: "create a new access-token (or, with --url-key, file-URL) signing key; what the previous key signed stays valid until it expires",
 		Run:   runAuthRotateKey,
@@ -35,9 +36,7 @@ func init() {
 
 func runAuthRotateKey(args []string) int {
 	fs := flag.NewFlagSet("auth rotate-key", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "the server's configuration file (its data_dir holds the keys)")
-	data := fs.String("data", "", "data directory (overrides the config; default "+config.DefaultDataDir+")")
-	urlKey := fs.Bool("url-key", false, "rotate the key of signed file URLs instead (used from the server's next start)")
+	cfgPath, data, urlKey := authRotateKeyFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -157,4 +156,13 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 		next = http.DefaultTransport
 	}
 	return next.RoundTrip(r)
+}
+
+// authRotateKeyFlags defines the flags of `iisbridge auth rotate-key` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func authRotateKeyFlags(fs *flag.FlagSet) (cfgPath, data *string, urlKey *bool) {
+	cfgPath = fs.String("config", "", "the server's configuration file (its data_dir holds the keys)")
+	data = fs.String("data", "", "data directory (overrides the config; default "+config.DefaultDataDir+")")
+	urlKey = fs.Bool("url-key", false, "rotate the key of signed file URLs instead (used from the server's next start)")
+	return
 }

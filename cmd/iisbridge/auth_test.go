@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -34,7 +35,7 @@ func TestServeWithAuth(t *testing.T) {
 	json.Unmarshal(jwk, &jm)
 	cfg.Auth.Clients = []config.Client{{ClientID: "registry-reporting", JWKS: map[string]any{"keys": []any{jm}},
 		Scopes: []string{"system/*.rs"}, SystemExport: true}}
-	_, c, _ := startBridge(t, cfg, false)
+	br, c, _ := startBridge(t, cfg, false)
 	get := func(u, tok string, hdr ...string) (*http.Response, string) {
 		req, _ := http.NewRequest("GET", u, nil)
 		if tok != "" {
@@ -105,6 +106,25 @@ func TestServeWithAuth(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "auth", "audit.log")); err != nil {
 		t.Errorf("default audit log: %v", err)
+	}
+	// Clients follow a reloaded configuration through the one reload
+	// loop's auth hook: a removed client's tokens stop working at once.
+	next := *cfg
+	next.Auth.Clients = []config.Client{{ClientID: "another", JWKS: cfg.Auth.Clients[0].JWKS, Scopes: []string{"system/*.rs"}, SystemExport: true}}
+	ran := false
+	for _, h := range br.hooks {
+		if h.name == "auth clients" {
+			if err := h.fn(context.Background(), &next); err != nil {
+				t.Fatal(err)
+			}
+			ran = true
+		}
+	}
+	if !ran {
+		t.Fatal("no auth hook in the reload loop")
+	}
+	if resp, _ := get(c.base+"/$export?_type=Patient", tr.AccessToken, kick...); resp.StatusCode != 401 {
+		t.Errorf("token of a removed client after reload: %d", resp.StatusCode)
 	}
 }
 

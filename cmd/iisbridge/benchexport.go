@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +30,9 @@ import (
 func init() {
 	register(&command{
 		Name:    "bench export",
-		Usage:   "[--data DIR] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [PATH...]",
-		Short:   "measure system-level $export over HTTP on an indexed archive: time to manifest, peak RSS, exact counts",
+		Flags:   func(fs *flag.FlagSet) { benchExportFlags(fs) },
+		Usage:   "[--data DIR] [--config FILE] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [PATH...]",
+		Short:   "measure system-level $export over HTTP on an indexed archive (or a config's sql sources): time to manifest, peak RSS, exact counts",
 		Run:     runBenchExport,
 		Streams: true,
 	})
@@ -42,15 +45,7 @@ func init() {
 // after indexing, so it covers the exports only.
 func runBenchExport(args []string) int {
 	fs := flag.NewFlagSet("bench export", flag.ContinueOnError)
-	data := fs.String("data", defaultArchiveData, "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
-	n := fs.Int("concurrent", 1, "exports started at once")
-	workers := fs.Int("workers", 2, "server worker pool size")
-	types := fs.String("type", "", "_type for the exports (default: all)")
-	encoding := fs.String("encoding", "auto", "input encoding the index was built with")
-	perFile := fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
-	withAuth := fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
-	storageConf := fs.String("storage", "", "server config `file` whose storage: block receives the export files (default: the data dir)")
+	data, n, workers, types, encoding, perFile, cpuProfile, withAuth, storageConf, sqlConf := benchExportFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -68,30 +63,55 @@ func runBenchExport(args []string) int {
 			fmt.Printf("storage: %s\n", cfg.Storage.Kind)
 		}
 	}
-	if fs.NArg() == 0 {
-		if err := requireIndex(*data); err != nil {
+	var exporter pipeline.Exporter
+	var rels []*pipeline.Relational
+	if *sqlConf != "" {
+		cfg, err := config.Load(*sqlConf)
+		if err != nil {
 			return fail(err)
 		}
-	}
-	lock, err := lockDataDir(*data, "bench export")
-	if err != nil {
-		return fail(err)
-	}
-	defer lock.release()
-	t0 := time.Now()
-	// Same identity rules and encoding as `iisbridge index` defaults: the
-	// index empties itself when they differ from what built it.
-	p, _, err := openPipeline(archiveSetup{IndexDir: indexDir(*data), Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}},
-		nil, pipeline.Options{Paths: fs.Args()})
-	if err != nil {
-		return fail(err)
-	}
-	defer p.Close()
-	if fs.NArg() > 0 {
-		if _, err := p.Update(cmdContext()); err != nil {
+		if rels, err = openRelational(cmdContext(), cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))); err != nil {
 			return fail(err)
 		}
-		fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
+		if len(rels) == 0 {
+			return fail(fmt.Errorf("%s has no kind: sql source", *sqlConf))
+		}
+		defer func() {
+			for _, x := range rels {
+				x.Close()
+			}
+		}()
+		exporter = exporterOf(nil, false, rels)
+		if err := os.MkdirAll(*data, 0o750); err != nil {
+			return fail(err)
+		}
+	} else {
+		if fs.NArg() == 0 {
+			if err := requireIndex(*data); err != nil {
+				return fail(err)
+			}
+		}
+		lock, err := lockDataDir(*data, "bench export")
+		if err != nil {
+			return fail(err)
+		}
+		defer lock.release()
+		t0 := time.Now()
+		// Same identity rules and encoding as `iisbridge index` defaults: the
+		// index empties itself when they differ from what built it.
+		p, _, err := openPipeline(archiveSetup{IndexDir: indexDir(*data), Identity: index.DefaultIdentity(), Reader: v2archive.Options{Encoding: *encoding}},
+			nil, pipeline.Options{Paths: fs.Args()})
+		if err != nil {
+			return fail(err)
+		}
+		defer p.Close()
+		if fs.NArg() > 0 {
+			if _, err := p.Update(cmdContext()); err != nil {
+				return fail(err)
+			}
+			fmt.Printf("index update: %.1fs\n", time.Since(t0).Seconds())
+		}
+		exporter = p
 	}
 	exportDir, err := os.MkdirTemp(*data, "bench-export-")
 	if err != nil {
@@ -103,7 +123,7 @@ func runBenchExport(args []string) int {
 		return fail(err)
 	}
 	opts := server.Options{
-		Exporter: p, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
+		Exporter: exporter, DataDir: exportDir, BaseURL: "http://" + ln.Addr().String() + "/fhir",
 		Concurrency: *workers, PerClient: *n, RetryAfter: time.Second,
 		Rotate:  fhirout.RotateOptions{MaxResources: *perFile},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -188,6 +208,20 @@ func runBenchExport(args []string) int {
 		fmt.Printf("export %d: manifest after %.1fs, downloaded after %.1fs, %d files, %d resources (%s), counts exact\n", i+1, r.manifest.Seconds(), r.wall.Seconds(), r.files, sum, strings.Join(parts, " "))
 	}
 	fmt.Printf("all %d exports: %.1fs; peak RSS %d MB (VmHWM since indexing)\n", *n, total.Seconds(), peakRSSKB()/1024)
+	for _, x := range rels {
+		// Every row read, by table, and the rate over the last export.
+		st := x.Stats()
+		var rows int64
+		var tables []string
+		for _, name := range slices.Sorted(maps.Keys(st.Tables)) {
+			tc := st.Tables[name]
+			rows += tc.Read
+			tables = append(tables, fmt.Sprintf("%s=%d", name, tc.Read))
+		}
+		imm := st.Tables["immunizations"].Read
+		fmt.Printf("source %s: %d persons, %d rows read (%s); %.0f rows/s, %.0f immunization rows/s (to the manifest of the last export)\n",
+			x.Name(), st.Persons, rows, strings.Join(tables, " "), float64(rows)/results[len(results)-1].manifest.Seconds(), float64(imm)/results[len(results)-1].manifest.Seconds())
+	}
 	if !ok {
 		return 1
 	}
@@ -285,4 +319,20 @@ func peakRSSKB() int64 {
 		}
 	}
 	return 0
+}
+
+// benchExportFlags defines the flags of `iisbridge bench export` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func benchExportFlags(fs *flag.FlagSet) (data *string, n, workers *int, types, encoding *string, perFile *int64, cpuProfile *string, withAuth *bool, storageConf, sqlConf *string) {
+	data = fs.String("data", defaultArchiveData, "data `dir`ectory holding index/ (as written by iisbridge index --data DIR)")
+	n = fs.Int("concurrent", 1, "exports started at once")
+	workers = fs.Int("workers", 2, "server worker pool size")
+	types = fs.String("type", "", "_type for the exports (default: all)")
+	encoding = fs.String("encoding", "auto", "input encoding the index was built with")
+	perFile = fs.Int64("max-resources-per-file", 100000, "rotation bound of output files")
+	cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the exports to this file")
+	withAuth = fs.Bool("auth", false, "SMART Backend Services on: a generated client key, a token from the token endpoint on every request")
+	storageConf = fs.String("storage", "", "server config `file` whose storage: block receives the export files (default: the data dir)")
+	sqlConf = fs.String("config", "", "server config `file`: export its kind: sql sources (read in place, no index) instead of an indexed archive")
+	return
 }

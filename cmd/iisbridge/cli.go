@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -51,7 +50,7 @@ func run(args []string) int {
 		printHelp(os.Stdout, c)
 		return 0
 	}
-	if fl := probeFlags(c); fl != nil {
+	if fl := flagsOf(c); fl != nil {
 		if rest, err = reorderFlags(rest, fl); err != nil {
 			fmt.Fprintf(os.Stderr, "iisbridge %s: %v\nRun 'iisbridge %s --help' for usage.\n", c.Name, err, c.Name)
 			return 2
@@ -194,87 +193,39 @@ func printHelp(w io.Writer, c *command) {
 	if c.Long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.Long, "\n"))
 	}
-	if fl := probeFlags(c); fl != nil && len(fl.text) > 0 {
+	if fl := flagsOf(c); fl != nil && len(fl.text) > 0 {
 		fmt.Fprintf(w, "\nflags:\n%s", fl.text)
 	}
 	fmt.Fprint(w, globalHelp)
 }
 
-// flagSet is what probeFlags learned of a command's flags.
+// flagSet is what the dispatcher knows of a command's flags.
 type flagSet struct {
 	takesValue map[string]bool
 	text       string // the PrintDefaults block
 }
 
-var (
-	probeMu    sync.Mutex
-	probeCache = map[*command]*flagSet{}
-)
-
-// probeFlags learns a command's flags by running it with -h while its
-// standard output and error go to a scratch file, then reading the
-// flag.PrintDefaults block it printed. It returns nil when the command
-// printed none (it has no flags, or its usage does not list them): such
-// arguments are passed on untouched.
-func probeFlags(c *command) *flagSet {
-	probeMu.Lock()
-	defer probeMu.Unlock()
-	if fs, ok := probeCache[c]; ok {
-		return fs
-	}
-	var fs *flagSet
-	defer func() { probeCache[c] = fs }()
-	tmp, err := os.CreateTemp("", "iisbridge-help-")
-	if err != nil {
+// flagsOf reads the flags command c defines (command.Flags); nil when it
+// takes none: its arguments are passed on untouched.
+func flagsOf(c *command) *flagSet {
+	if c.Flags == nil {
 		return nil
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	stdout, stderr := os.Stdout, os.Stderr
-	os.Stdout, os.Stderr = tmp, tmp
-	func() {
-		defer func() { os.Stdout, os.Stderr = stdout, stderr; recover() }()
-		c.Run([]string{"-h"})
-	}()
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	c.Flags(fs)
+	out := &flagSet{takesValue: map[string]bool{}}
+	fs.VisitAll(func(f *flag.Flag) {
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		out.takesValue[f.Name] = !ok || !b.IsBoolFlag()
+	})
+	if len(out.takesValue) == 0 {
 		return nil
 	}
-	fs = parseDefaults(tmp)
-	return fs
-}
-
-// parseDefaults reads flag.PrintDefaults output: "  -name type" (a value
-// flag) or "  -name" (a boolean), usage on the following indented lines
-// (or after a tab for one-letter booleans).
-func parseDefaults(r io.Reader) *flagSet {
-	fs := &flagSet{takesValue: map[string]bool{}}
 	var text strings.Builder
-	in := false
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case strings.HasPrefix(l, "  -") && len(l) > 3 && l[3] != ' ' && l[3] != '-':
-			head, _, _ := strings.Cut(l[3:], "\t")
-			f := strings.Fields(head)
-			if len(f) == 0 {
-				continue
-			}
-			fs.takesValue[f[0]] = len(f) > 1
-			in = true
-		case in && strings.HasPrefix(l, "    "):
-		default:
-			in = false
-			continue
-		}
-		text.WriteString(l + "\n")
-	}
-	if len(fs.takesValue) == 0 {
-		return nil
-	}
-	fs.text = text.String()
-	return fs
+	fs.SetOutput(&text)
+	fs.PrintDefaults()
+	out.text = text.String()
+	return out
 }
 
 // reorderFlags moves flags ahead of positional arguments, so that

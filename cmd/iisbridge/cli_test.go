@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -402,6 +403,39 @@ func TestJSONLogsOneFormat(t *testing.T) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["level"] == nil || rec["msg"] == nil {
 			t.Errorf("not a JSON log line: %q", l)
+		}
+	}
+}
+
+// The dispatcher learns a command's flags from command.Flags, never by
+// running it: help and flag reordering leave Run untouched.
+func TestFlagsWithoutRunning(t *testing.T) {
+	ran := 0
+	c := &command{Name: "test-flags", Run: func([]string) int { ran++; return 0 },
+		Flags: func(fs *flag.FlagSet) {
+			fs.String("data", "", "data `dir`ectory")
+			fs.Bool("json", false, "print JSON")
+		}}
+	fl := flagsOf(c)
+	if fl == nil || !fl.takesValue["data"] || fl.takesValue["json"] || !strings.Contains(fl.text, "-data dir") {
+		t.Fatalf("flags %+v", fl)
+	}
+	var help strings.Builder
+	printHelp(&help, c)
+	got, err := reorderFlags([]string{"a.hl7", "--data", "D", "--json"}, fl)
+	if err != nil || strings.Join(got, " ") != "--data D --json a.hl7" || !strings.Contains(help.String(), "print JSON") {
+		t.Fatalf("reorder %q %v; help %s", got, err, help.String())
+	}
+	if ran != 0 {
+		t.Errorf("Run called %d times to learn flags", ran)
+	}
+	if flagsOf(&command{Name: "none", Run: c.Run}) != nil {
+		t.Error("a command without Flags has flags")
+	}
+	// Every registered command's flags come from its definition.
+	for name, c := range commands {
+		if c.Flags != nil && flagsOf(c) == nil {
+			t.Errorf("%s: Flags defines no flag", name)
 		}
 	}
 }

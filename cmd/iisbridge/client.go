@@ -20,7 +20,8 @@ import (
 
 func init() {
 	register(&command{
-		Name: "client export",
+		Name:  "client export",
+		Flags: func(fs *flag.FlagSet) { clientExportFlags(fs) },
 		Usage: "--server BASE [--client-id ID --key KEY.pem] [--group ID | --patient-level | --system] " +
 			"[--type T,...] [--since T] [--type-filter Q]... [--param NAME=VALUE]... [--out DIR] [--scope S] [--job STATUS_URL] [--keep-job] [--json]",
 		Short: "a Bulk Data client for any server: SMART Backend Services token, $export, polling, resumable downloads checked against the manifest",
@@ -28,6 +29,7 @@ func init() {
 	})
 	register(&command{
 		Name:  "client keygen",
+		Flags: func(fs *flag.FlagSet) { clientKeygenFlags(fs) },
 		Usage: "--alg RS384|ES384 --out DIR",
 		Short: "a client key pair: DIR/private.pem (PKCS#8, 0600) and DIR/jwks.json (the public JWK Set to register)",
 		Run:   runClientKeygen,
@@ -52,27 +54,7 @@ func runClientExport(args []string) int {
 func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
 	fs := flag.NewFlagSet("client export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "", "FHIR base URL of the Bulk Data server")
-	clientID := fs.String("client-id", "", "registered client_id (with --key; without both, no token is sent)")
-	keyPath := fs.String("key", "", "private key: PEM (PKCS#8, PKCS#1, SEC1) or JWK")
-	kid := fs.String("kid", "", "key id to send (default: the JWK's kid, else the RFC 7638 thumbprint, as keygen registers it)")
-	scope := fs.String("scope", "", "scopes to request (default: system/T.rs per --type, plus Group at Group level, else system/*.rs; .read when the server lists no permission-v2)")
-	tokenURL := fs.String("token-url", "", "token endpoint (default: from BASE/.well-known/smart-configuration)")
-	group := fs.String("group", "", "export the Group with this id (Group/[id]/$export)")
-	patientLevel := fs.Bool("patient-level", false, "export all patients (Patient/$export; the default)")
-	system := fs.Bool("system", false, "export everything (system $export)")
-	types := fs.String("type", "", "_type: comma-separated resource types")
-	since := fs.String("since", "", "_since: a FHIR instant, e.g. the transactionTime of the previous export")
-	var typeFilters stringList
-	fs.Var(&typeFilters, "type-filter", "_typeFilter, Type?search (repeatable)")
-	var params stringList
-	fs.Var(&params, "param", "any other kick-off parameter as NAME=VALUE, e.g. _until=... or _elements=... (repeatable)")
-	out := fs.String("out", "", "directory for the files, new or empty (default bulk-export-<UTC time>)")
-	parallel := fs.Int("parallel", 4, "concurrent downloads")
-	keep := fs.Bool("keep-job", false, "do not DELETE the job on the server after the download")
-	job := fs.String("job", "", "continue an existing job from its status URL instead of starting one")
-	timeout := fs.Duration("timeout", 0, "give up after this long (0: never)")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	server, clientID, keyPath, kid, scope, tokenURL, group, patientLevel, system, types, since, typeFilters, params, out, parallel, keep, job, timeout, asJSON := clientExportFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -104,11 +86,11 @@ func clientExport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return usage("--client-id and --key go together (neither: an open server)")
 	}
 	cfg := bulkclient.Config{
-		Server: *server, Level: level, Group: *group, Since: *since, TypeFilters: typeFilters,
+		Server: *server, Level: level, Group: *group, Since: *since, TypeFilters: *typeFilters,
 		ClientID: *clientID, Scope: *scope, TokenURL: *tokenURL,
 		OutDir: *out, Parallel: *parallel, KeepJob: *keep, StatusURL: *job,
 	}
-	for _, p := range params {
+	for _, p := range *params {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" {
 			return usage(fmt.Sprintf("--param %q is not NAME=VALUE", p))
@@ -218,8 +200,7 @@ func runClientKeygen(args []string) int { return clientKeygen(args, os.Stdout, o
 func clientKeygen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("client keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	alg := fs.String("alg", "", "RS384 (RSA 3072) or ES384 (P-384)")
-	out := fs.String("out", "", "directory for private.pem and jwks.json")
+	alg, out := clientKeygenFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -239,4 +220,39 @@ func clientKeygen(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "private key %s (keep it secret)\npublic JWK Set %s (register it with the server)\nkid %s, alg %s\n", priv, jwks, k.KID, k.Alg)
 	return 0
+}
+
+// clientExportFlags defines the flags of `iisbridge client export` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func clientExportFlags(fs *flag.FlagSet) (server, clientID, keyPath, kid, scope, tokenURL, group *string, patientLevel, system *bool, types, since *string, typeFilters, params *stringList, out *string, parallel *int, keep *bool, job *string, timeout *time.Duration, asJSON *bool) {
+	server = fs.String("server", "", "FHIR base URL of the Bulk Data server")
+	clientID = fs.String("client-id", "", "registered client_id (with --key; without both, no token is sent)")
+	keyPath = fs.String("key", "", "private key: PEM (PKCS#8, PKCS#1, SEC1) or JWK")
+	kid = fs.String("kid", "", "key id to send (default: the JWK's kid, else the RFC 7638 thumbprint, as keygen registers it)")
+	scope = fs.String("scope", "", "scopes to request (default: system/T.rs per --type, plus Group at Group level, else system/*.rs; .read when the server lists no permission-v2)")
+	tokenURL = fs.String("token-url", "", "token endpoint (default: from BASE/.well-known/smart-configuration)")
+	group = fs.String("group", "", "export the Group with this id (Group/[id]/$export)")
+	patientLevel = fs.Bool("patient-level", false, "export all patients (Patient/$export; the default)")
+	system = fs.Bool("system", false, "export everything (system $export)")
+	types = fs.String("type", "", "_type: comma-separated resource types")
+	since = fs.String("since", "", "_since: a FHIR instant, e.g. the transactionTime of the previous export")
+	typeFilters = new(stringList)
+	fs.Var(typeFilters, "type-filter", "_typeFilter, Type?search (repeatable)")
+	params = new(stringList)
+	fs.Var(params, "param", "any other kick-off parameter as NAME=VALUE, e.g. _until=... or _elements=... (repeatable)")
+	out = fs.String("out", "", "directory for the files, new or empty (default bulk-export-<UTC time>)")
+	parallel = fs.Int("parallel", 4, "concurrent downloads")
+	keep = fs.Bool("keep-job", false, "do not DELETE the job on the server after the download")
+	job = fs.String("job", "", "continue an existing job from its status URL instead of starting one")
+	timeout = fs.Duration("timeout", 0, "give up after this long (0: never)")
+	asJSON = fs.Bool("json", false, "print the summary as JSON")
+	return
+}
+
+// clientKeygenFlags defines the flags of `iisbridge client keygen` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func clientKeygenFlags(fs *flag.FlagSet) (alg, out *string) {
+	alg = fs.String("alg", "", "RS384 (RSA 3072) or ES384 (P-384)")
+	out = fs.String("out", "", "directory for private.pem and jwks.json")
+	return
 }

@@ -19,6 +19,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "convert",
+		Flags:   func(fs *flag.FlagSet) { convertFlags(fs) },
 		Usage:   "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...",
 		Short:   "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
 		Run:     func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
@@ -48,11 +49,7 @@ type resourceWriter interface{ Write(*fhirout.Object) error }
 func convertCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
-	outDir := fs.String("out", "out", "output `dir`ectory, or - for NDJSON on standard output")
-	maxRes := fs.Int64("max-resources", 0, "start a new file after `N` resources of a type (0: no limit)")
-	noReduce := fs.Bool("no-reduce", false, "convert message by message (no identity/history reduction: a Patient per message)")
-	dataDir := fs.String("data", "", "data `dir`ectory whose index/ the reduction uses (default: a temporary one, removed afterwards)")
+	mapFile, outDir, maxRes, noReduce, dataDir := convertFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...")
 		fs.PrintDefaults()
@@ -272,4 +269,15 @@ func discardPartial(dw *fhirout.DirWriter, sw *fhirout.StreamWriter, stderr io.W
 		fmt.Fprintln(stderr, "iisbridge convert: interrupted; the NDJSON on standard output is INCOMPLETE")
 	}
 	return 1
+}
+
+// convertFlags defines the flags of `iisbridge convert` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func convertFlags(fs *flag.FlagSet) (mapFile, outDir *string, maxRes *int64, noReduce *bool, dataDir *string) {
+	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
+	outDir = fs.String("out", "out", "output `dir`ectory, or - for NDJSON on standard output")
+	maxRes = fs.Int64("max-resources", 0, "start a new file after `N` resources of a type (0: no limit)")
+	noReduce = fs.Bool("no-reduce", false, "convert message by message (no identity/history reduction: a Patient per message)")
+	dataDir = fs.String("data", "", "data `dir`ectory whose index/ the reduction uses (default: a temporary one, removed afterwards)")
+	return
 }

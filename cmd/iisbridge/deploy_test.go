@@ -129,7 +129,7 @@ func checkServeArgs(t *testing.T, where string, args []string) {
 		t.Errorf("%s: %v", where, err)
 		return
 	}
-	if _, err := reorderFlags(rest, probeFlags(commands["serve"])); err != nil {
+	if _, err := reorderFlags(rest, flagsOf(commands["serve"])); err != nil {
 		t.Errorf("%s: %v", where, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "gen",
+		Flags: func(fs *flag.FlagSet) { genFlags(fs) },
 		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--roster N] [--sql DSN [--driver D]]",
 		Short: "write a synthetic IIS message archive, and its truth beside it in DIR.truth.json (demo data, benchmark fixture)",
 		Run:   runGen,
@@ -34,17 +35,7 @@ Without --out the archive is written to a temporary folder and removed.`,
 
 func runGen(args []string) int {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	seed := fs.Int64("seed", 1, "random seed; equal seeds and flags give byte-identical files")
-	people := fs.Int("people", 200, "persons in the world (ignored with --messages)")
-	facilities := fs.Int("facilities", 6, "reporting organizations, 3..10")
-	messages := fs.Int("messages", 0, "exact number of records to write; 0 = whatever the people imply")
-	framing := fs.String("framing", "", "comma-separated subset of "+strings.Join(synth.Framings(), ",")+"; empty = all")
-	perFraming := fs.Int("files-per-framing", 1, "files written for each framing")
-	out := fs.String("out", "gen-out", "output `dir`ectory (archives only)")
-	truthPath := fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
-	sqlDSN := fs.String("sql", "", "also write the world into this database (default legacy IIS schema)")
-	sqlDriver := fs.String("driver", "", "the --sql database's driver: sqlite, mysql, pgx (default: from the DSN)")
-	rosterRows := fs.Int("roster", 0, "also write a roster of N rows (with errors and non-members) to DIR.roster.csv, its truth to DIR.roster.truth.csv")
+	seed, people, facilities, messages, framing, perFraming, out, truthPath, sqlDSN, sqlDriver, rosterRows := genFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -167,4 +158,21 @@ func dirBytes(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// genFlags defines the flags of `iisbridge gen` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func genFlags(fs *flag.FlagSet) (seed *int64, people, facilities, messages *int, framing *string, perFraming *int, out, truthPath, sqlDSN, sqlDriver *string, rosterRows *int) {
+	seed = fs.Int64("seed", 1, "random seed; equal seeds and flags give byte-identical files")
+	people = fs.Int("people", 200, "persons in the world (ignored with --messages)")
+	facilities = fs.Int("facilities", 6, "reporting organizations, 3..10")
+	messages = fs.Int("messages", 0, "exact number of records to write; 0 = whatever the people imply")
+	framing = fs.String("framing", "", "comma-separated subset of "+strings.Join(synth.Framings(), ",")+"; empty = all")
+	perFraming = fs.Int("files-per-framing", 1, "files written for each framing")
+	out = fs.String("out", "gen-out", "output `dir`ectory (archives only)")
+	truthPath = fs.String("truth", "", "where the truth goes (default: DIR.truth.json beside the output directory)")
+	sqlDSN = fs.String("sql", "", "also write the world into this database (default legacy IIS schema)")
+	sqlDriver = fs.String("driver", "", "the --sql database's driver: sqlite, mysql, pgx (default: from the DSN)")
+	rosterRows = fs.Int("roster", 0, "also write a roster of N rows (with errors and non-members) to DIR.roster.csv, its truth to DIR.roster.truth.csv")
+	return
 }

@@ -21,6 +21,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "index",
+		Flags: func(fs *flag.FlagSet) { indexFlags(fs) },
 		Usage: "[--data DIR] [--identity FILE] [--groups FILE] [--mapping FILE] [--encoding E] PATH...",
 		Short: "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
@@ -66,11 +67,7 @@ func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, o
 func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
-	identity := fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
-	mapFile := fs.String("mapping", "", "mapping file to check before indexing (the index itself does not depend on it)")
-	encoding := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
-	groupsFile := fs.String("groups", "", "membership policy `file` (a groups section: organizations, triggers)")
+	data, identity, mapFile, encoding, groupsFile := indexFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,8 +86,10 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	m := mapping.Default()
 	if *mapFile != "" {
-		if _, err := mapping.Load(*mapFile); err != nil {
+		var err error
+		if m, err = mapping.Load(*mapFile); err != nil {
 			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 			return 1
 		}
@@ -115,7 +114,7 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lock.release()
 	bar := newMeter(stderr, "indexing", "bytes")
-	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set})
+	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set}, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 		return 1
@@ -158,6 +157,17 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// indexFlags defines the flags of `iisbridge index` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding, groups *string) {
+	data = fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
+	identity = fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
+	mapFile = fs.String("mapping", "", "mapping whose identity: section names persons and organizations (checked first; default: the shipped mapping). Exports must use the same one, or the index is rebuilt")
+	encoding = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	groups = fs.String("groups", "", "membership policy `file` (a groups section: organizations, triggers)")
+	return
 }
 
 // printGroups summarizes the learned Groups under pol, and the senders

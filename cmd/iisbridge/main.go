@@ -12,6 +12,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"strings"
 )
@@ -30,6 +31,10 @@ type command struct {
 	Usage string // one line: arguments after the name
 	Short string // one line: what it does
 	Run   func(args []string) int
+	// Flags defines the command's flags on fs (nil: it takes none). Run
+	// defines them through the same function, so help, flag reordering
+	// and parsing read one definition without running the command.
+	Flags func(fs *flag.FlagSet)
 	// Streams marks the long streaming commands, which run with the
 	// garbage collector settings of gc.go.
 	Streams bool

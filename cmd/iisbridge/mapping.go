@@ -19,14 +19,16 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping check",
-		Usage: "FILE",
-		Short: "validate a mapping file and its tables; list every problem with file:line:column",
+		Flags: func(fs *flag.FlagSet) { addSQLFlags(fs) },
+		Usage: "FILE | [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN)",
+		Short: "validate a mapping file and its tables (with a relational source: its tables and columns in the live database); list every problem with file:line:column",
 		Run:   func(args []string) int { return mappingCheck(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
 		Name:  "mapping preview",
-		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7",
-		Short: "show the FHIR resources one message becomes, and which rule and source value made each element",
+		Flags: func(fs *flag.FlagSet) { mappingPreviewFlags(fs) },
+		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K",
+		Short: "show the FHIR resources one message (or one person of a relational source) becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
@@ -43,13 +45,23 @@ func init() {
 func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: iisbridge mapping check FILE") }
+	src := addSQLFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iisbridge mapping check FILE\n       iisbridge mapping check [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) [--dsn DSN] [--driver D]")
+		fmt.Fprintln(stderr, "\nWith a relational source, the source description is checked against the database, and")
+		fmt.Fprintln(stderr, "the mapping's tables and columns (FILE, else the config source's mapping, else the shipped")
+		fmt.Fprintln(stderr, "relational mapping) against both.")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() > 1 || fs.NArg() == 0 && !src.set() {
 		fs.Usage()
 		return 2
+	}
+	if src.set() {
+		return mappingCheckSQL(fs.Arg(0), src, stdout, stderr)
 	}
 	m, err := mapping.Load(fs.Arg(0))
 	if err != nil {
@@ -67,11 +79,24 @@ func mappingCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadMapping returns the mapping at path, or the default when path is "".
+// loadMapping returns the message mapping at path, or the default when
+// path is "". A relational mapping (source: sql) is refused: these
+// commands read messages.
 func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	if path == "" {
 		return mapping.Default(), true
 	}
+	m, ok := loadAnyMapping(path, stderr)
+	if ok && m.Source() != "v2" {
+		fmt.Fprintf(stderr, "iisbridge: mapping %s maps a relational source (source: %s), not messages: preview it with mapping preview --source DESCRIPTION --key K\n", path, m.Source())
+		return nil, false
+	}
+	return m, ok
+}
+
+// loadAnyMapping loads a mapping file of any source, its problems
+// printed.
+func loadAnyMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 	m, err := mapping.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge: mapping %s is not usable:\n", path)
@@ -89,16 +114,21 @@ func loadMapping(path string, stderr io.Writer) (*mapping.Mapping, bool) {
 func mappingPreview(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping preview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile := fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
-	index := fs.Int("index", 1, "preview the `N`-th message of the file")
-	wide := fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
-	traceOnly := fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	mapFile, index, wide, traceOnly, src, key := mappingPreviewFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping preview [--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7")
+		fmt.Fprintln(stderr, "       iisbridge mapping preview [--mapping FILE] [--wide] [--trace-only] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if src.set() {
+		if *key == "" || fs.NArg() != 0 {
+			fs.Usage()
+			return 2
+		}
+		return mappingPreviewSQL(*mapFile, src, *key, previewOptions{wide: *wide, traceOnly: *traceOnly}, stdout, stderr)
 	}
 	if fs.NArg() != 1 || *index < 1 {
 		fs.Usage()
@@ -233,4 +263,16 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// mappingPreviewFlags defines the flags of `iisbridge mapping preview` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingPreviewFlags(fs *flag.FlagSet) (mapFile *string, index *int, wide, traceOnly *bool, src sqlFlags, key *string) {
+	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping, or with a relational source the source's)")
+	index = fs.Int("index", 1, "preview the `N`-th message of the file")
+	wide = fs.Bool("wide", false, "print values in full (default: values longer than 48 characters are cut)")
+	traceOnly = fs.Bool("trace-only", false, "print only the trace, one line per element (no resource JSON)")
+	src = addSQLFlags(fs)
+	key = fs.String("key", "", "with a relational source: the person `key` (the persons table's key) to preview")
+	return
 }

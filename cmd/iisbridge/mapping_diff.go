@@ -15,6 +15,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "mapping diff",
+		Flags: func(fs *flag.FlagSet) { mappingDiffFlags(fs) },
 		Usage: "[--base default|FILE] --mapping FILE [--sample N] [--seed S] [--json] PATH...",
 		Short: "before a mapping change goes live: what it changes across a sample of real messages",
 		Long: `Maps a sample of the messages under PATH (files, folders, globs, - for standard
@@ -32,11 +33,7 @@ your archive: treat the output as you treat the archive.`,
 func mappingDiff(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mapping diff", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	basePath := fs.String("base", "default", "the live mapping `file`, or default for the shipped one")
-	draftPath := fs.String("mapping", "", "the draft mapping `file` (required)")
-	n := fs.Int("sample", 1000, "compare `N` messages drawn from the archive")
-	seed := fs.Uint64("seed", 1, "seed of the sample: the same `S` gives the same sample")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	basePath, draftPath, n, seed, asJSON := mappingDiffFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge mapping diff [--base default|FILE] --mapping FILE [--sample N] [--seed S] [--json] PATH...")
 		fs.PrintDefaults()
@@ -147,4 +144,15 @@ func shownValue(s string) string {
 		return "(none)"
 	}
 	return fmt.Sprintf("%q", clip(s, 60))
+}
+
+// mappingDiffFlags defines the flags of `iisbridge mapping diff` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func mappingDiffFlags(fs *flag.FlagSet) (basePath, draftPath *string, n *int, seed *uint64, asJSON *bool) {
+	basePath = fs.String("base", "default", "the live mapping `file`, or default for the shipped one")
+	draftPath = fs.String("mapping", "", "the draft mapping `file` (required)")
+	n = fs.Int("sample", 1000, "compare `N` messages drawn from the archive")
+	seed = fs.Uint64("seed", 1, "seed of the sample: the same `S` gives the same sample")
+	asJSON = fs.Bool("json", false, "print the report as JSON")
+	return
 }

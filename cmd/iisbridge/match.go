@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		Name:  "match",
+		Flags: func(fs *flag.FlagSet) { matchFlags(fs) },
 		Usage: "--roster FILE.csv (--patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json] | --server BASE [--group ID | --name NAME] [--replace] [--client-id ID --key KEY.pem] [--out DIR])",
 		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
 		Run:   runMatch,
@@ -60,21 +61,7 @@ func runMatch(args []string) int { return matchCmd(args, os.Stdout, os.Stderr) }
 func matchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rosterPath := fs.String("roster", "", "roster CSV `file`")
-	patients := fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
-	cfgPath := fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
-	truthPath := fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
-	worldPath := fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
-	workers := fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
-	storePath := fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
-	var up upload
-	fs.StringVar(&up.server, "server", "", "FHIR base `URL` of a bridge: import the roster there (Group/$roster-import)")
-	fs.StringVar(&up.group, "group", "", "with --server: the client's member-based Group `id` to add the matches to")
-	fs.StringVar(&up.name, "name", "", "with --server: the name of the new Group (default: Roster DATE)")
-	fs.BoolVar(&up.replace, "replace", false, "with --server --group: the matches become the Group's only members")
-	fs.StringVar(&up.clientID, "client-id", "", "with --server: registered client_id (with --key)")
-	fs.StringVar(&up.key, "key", "", "with --server: the client's private key (PEM or JWK)")
-	fs.StringVar(&up.out, "out", "", "with --server: directory for the job's files (default roster-import-<UTC time>)")
+	rosterPath, patients, cfgPath, truthPath, worldPath, workers, storePath, up := matchFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -278,4 +265,25 @@ func writeRoster(truthPath, base string, seed int64, rows int) error {
 	}
 	fmt.Printf("roster: %s (%d rows), its truth %s\n", base+".roster.csv", rows, base+".roster.truth.csv")
 	return nil
+}
+
+// matchFlags defines the flags of `iisbridge match` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func matchFlags(fs *flag.FlagSet) (rosterPath, patients, cfgPath, truthPath, worldPath *string, workers *int, storePath *string, up *upload) {
+	rosterPath = fs.String("roster", "", "roster CSV `file`")
+	patients = fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
+	cfgPath = fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
+	truthPath = fs.String("truth", "", "roster truth CSV `file`: report precision and recall")
+	worldPath = fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
+	workers = fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
+	storePath = fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
+	up = &upload{}
+	fs.StringVar(&up.server, "server", "", "FHIR base `URL` of a bridge: import the roster there (Group/$roster-import)")
+	fs.StringVar(&up.group, "group", "", "with --server: the client's member-based Group `id` to add the matches to")
+	fs.StringVar(&up.name, "name", "", "with --server: the name of the new Group (default: Roster DATE)")
+	fs.BoolVar(&up.replace, "replace", false, "with --server --group: the matches become the Group's only members")
+	fs.StringVar(&up.clientID, "client-id", "", "with --server: registered client_id (with --key)")
+	fs.StringVar(&up.key, "key", "", "with --server: the client's private key (PEM or JWK)")
+	fs.StringVar(&up.out, "out", "", "with --server: directory for the job's files (default roster-import-<UTC time>)")
+	return
 }

@@ -48,9 +48,12 @@ type ruleText struct {
 
 func newRuleText(m *mapping.Mapping) *ruleText {
 	var text []byte
-	if m == mapping.Default() {
+	switch m {
+	case mapping.Default():
 		text = mapping.DefaultSource()
-	} else {
+	case mapping.DefaultSQL():
+		text = mapping.DefaultSQLSource()
+	default:
 		text, _ = os.ReadFile(m.File())
 	}
 	return &ruleText{file: m.File(), lines: strings.Split(string(text), "\n")}

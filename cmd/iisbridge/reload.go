@@ -118,6 +118,11 @@ func (b *bridge) reloadMapping(_ context.Context, next *config.Config) error {
 	if mi == old {
 		return nil
 	}
+	if was := b.p.Mapping(); was != nil && was.IdentityFingerprint() != m.IdentityFingerprint() {
+		// The index ties records to persons with the identity: section it
+		// was opened with; switching under it would mix two key sets.
+		b.log.Warn("the mapping's identity: section changed: the index keeps using the one it started with until the next start, which rebuilds it", "mapping", mi.Path)
+	}
 	b.p.SetMapping(m)
 	b.srv.SetMapping(mi)
 	b.log.Info("mapping reloaded", "mapping", mi.Path, "mapping_sha256", mi.SHA256, "was_sha256", old.SHA256)

@@ -102,6 +102,15 @@ func TestReloadMapping(t *testing.T) {
 	if !strings.Contains(string(cs), "mapping default.yaml sha256:"+b.mapping.SHA256) || strings.Contains(string(cs), dir) {
 		t.Errorf("CapabilityStatement does not name the reloaded mapping (or shows a server path): %s", cs)
 	}
+	// An identity: edit goes live for mapping, and says the index keeps
+	// its keys until the next start.
+	data, _ = os.ReadFile(mapFile)
+	os.WriteFile(mapFile, []byte(strings.Replace(string(data), "  sex: PID-8.1\n", "  sex: PID-8.2\n", 1)), 0o644)
+	b.log = log // the hooks log through the bridge's logger
+	b.reload(context.Background(), o, log)
+	if !strings.Contains(logs.String(), "identity: section changed") || b.mapping.SHA256 != hashOf(t, mapFile) {
+		t.Errorf("identity edit not reloaded with its warning:\n%s", logs.String())
+	}
 	good, goodMapping := b.mapping, b.p.Mapping()
 
 	// An invalid mapping is refused; the running one stays.

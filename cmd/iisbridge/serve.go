@@ -33,6 +33,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "serve",
+		Flags:   func(fs *flag.FlagSet) { serveFlags(fs) },
 		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [PATH...]",
 		Short:   "serve FHIR Bulk Data $export (without --config or PATHs: demo data generated into the data dir)",
 		Run:     runServe,
@@ -64,10 +65,7 @@ const defaultArchiveData = "./archive-data"
 
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
-	addr := fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
-	data := fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
-	adminAddr := fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	cfgPath, addr, data, adminAddr := serveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -181,20 +179,15 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	var authHup chan os.Signal // the auth service reloads its clients itself
-	if pre.svc != nil && cfg.File != "" {
-		authHup = make(chan os.Signal, 1)
-		signal.Notify(authHup, syscall.SIGHUP)
-		defer signal.Stop(authHup)
-	}
 	b, err := pre.open(ctx)
 	if err != nil {
 		shutdown()
 		return err
 	}
-	if authHup != nil {
-		// Clients reload on a change of the file or on SIGHUP.
-		go b.auth.Watch(ctx, cfg.File, 2*time.Second, authHup)
+	if b.auth != nil {
+		// Clients follow the file through the reload loop below (its
+		// auth hook); a rotated token key is picked up in between.
+		go b.auth.WatchKeys(ctx, 2*time.Second)
 	}
 	h := b.srv.Handler()
 	handler.Store(&h)
@@ -237,7 +230,8 @@ running:
 // the $export server driving it. Tests open one behind httptest.
 type bridge struct {
 	p       *pipeline.Pipeline
-	idx     *index.Index // p's index (p closes it)
+	rels    []*pipeline.Relational // the config's sql sources
+	idx     *index.Index           // p's index (p closes it)
 	srv     *server.Server
 	auth    *auth.Service // nil without clients
 	lock    *dataLock
@@ -255,6 +249,11 @@ func (b *bridge) close(ctx context.Context) error {
 	err := b.srv.Close(ctx)
 	if perr := b.p.Close(); err == nil {
 		err = perr
+	}
+	for _, x := range b.rels {
+		if rerr := x.Close(); err == nil {
+			err = rerr
+		}
 	}
 	if b.auth != nil {
 		if aerr := b.auth.Close(); err == nil {
@@ -417,6 +416,16 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		return nil, fmt.Errorf("indexing: %w", err)
 	}
 	log.Info("index up to date", "records", st.Messages, "broken", st.Errors, "files", st.Files, "ms", time.Since(start).Milliseconds())
+	rels, err := openRelational(ctx, cfg, log)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	closeRels := func() {
+		for _, x := range rels {
+			x.Close()
+		}
+	}
 	pre.phase.Store("loading Groups")
 
 	var static []server.StaticGroup
@@ -424,7 +433,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
 	}
 	opts := server.Options{
-		Exporter: p, DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
+		Exporter: exporterOf(p, len(sources) > 0, rels), DataDir: filepath.Join(cfg.DataDir, "export"), BaseURL: cfg.BaseURL,
 		Authorizer: pre.auth, TokenURL: pre.tokenURL,
 		Concurrency: cfg.Jobs.Concurrency, PerClient: cfg.Jobs.PerClient,
 		Rotate: fhirout.RotateOptions{MaxResources: cfg.Jobs.MaxResources, MaxBytes: cfg.Jobs.MaxBytes},
@@ -441,6 +450,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	}
 	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
 		p.Close()
+		closeRels()
 		return nil, err
 	}
 	if svc := pre.svc; svc != nil {
@@ -449,14 +459,21 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	srv, err := server.New(opts)
 	if err != nil {
 		p.Close()
+		closeRels()
 		return nil, err
 	}
 	srv.SetMapping(pre.mi)
 	if err := srv.RefreshGroups(ctx); err != nil {
 		log.Error("loading Groups", "err", err)
 	}
-	b = &bridge{p: p, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
+	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
+	if len(rels) > 0 {
+		b.onReload("relational sources", b.reloadRelational)
+	}
+	if b.auth != nil {
+		b.onReload("auth clients", func(_ context.Context, next *config.Config) error { return b.auth.ReloadClients(next) })
+	}
 	return b, nil
 }
 
@@ -520,9 +537,16 @@ func sourcesOf(cfg *config.Config) (*mapping.Mapping, server.MappingInfo, []pipe
 	var paths []pipeline.Source
 	var mi server.MappingInfo
 	mapFile, enc := "", ""
-	for i, s := range cfg.Sources {
-		if i > 0 && (s.Mapping != mapFile || s.Encoding != enc) {
-			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, cfg.Sources[0].Name, s.Name)
+	first := ""
+	for _, s := range cfg.Sources {
+		if s.Kind == "sql" {
+			continue // a database has its own mapping (serve_sql.go)
+		}
+		if first != "" && (s.Mapping != mapFile || s.Encoding != enc) {
+			return nil, mi, nil, v2archive.Options{}, fmt.Errorf("%s: sources %q and %q differ in mapping or encoding; one index serves one mapping for now", cfg.File, first, s.Name)
+		}
+		if first == "" {
+			first = s.Name
 		}
 		mapFile, enc = s.Mapping, s.Encoding
 		paths = append(paths, pipeline.Source{Name: s.Name, Paths: s.Paths})
@@ -608,4 +632,14 @@ func httpLimits(h config.HTTP) server.HTTPLimits {
 		l.MaxConnsPerClient = *h.MaxConnsPerClient
 	}
 	return l
+}
+
+// serveFlags defines the flags of `iisbridge serve` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func serveFlags(fs *flag.FlagSet) (cfgPath, addr, data, adminAddr *string) {
+	cfgPath = fs.String("config", "", "configuration file (YAML); none = demo data or PATHs, no auth, loopback only")
+	addr = fs.String("addr", "", "listen address HOST:PORT (overrides the config)")
+	data = fs.String("data", "", "data directory holding index/ and export/ (overrides the config; default ./data, ./archive-data with PATHs)")
+	adminAddr = fs.String("admin", "", "also serve the mapping admin page (see iisbridge admin) on this loopback `HOST:PORT`")
+	return
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/pipeline"
 	"github.com/iisbridge/iisbridge/sources/index"
@@ -17,9 +19,17 @@ type archiveSetup struct {
 	Progress func(done, total int64) // bytes indexed, for progress bars
 }
 
-// openIndex opens (creating) the index over v2 archives.
-func openIndex(s archiveSetup) (*index.Index, error) {
-	src, err := v2archive.NewSource(s.Reader, s.Identity)
+// openIndex opens (creating) the index over v2 archives, whose persons
+// and organizations m's identity: section names (nil: the default
+// mapping's).
+func openIndex(s archiveSetup, m *mapping.Mapping) (*index.Index, error) {
+	if m == nil {
+		m = mapping.Default()
+	}
+	// The source keeps the decompressed copies of gzip inputs beside the
+	// index that points into them.
+	s.Reader.SpoolDir = filepath.Join(s.IndexDir, "spool")
+	src, err := v2archive.NewSource(s.Reader, s.Identity, m)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +40,7 @@ func openIndex(s archiveSetup) (*index.Index, error) {
 // owns it: Close closes it); the caller updates it (Pipeline.Update) and
 // may read the index (counts) while the pipeline is open.
 func openPipeline(s archiveSetup, m *mapping.Mapping, o pipeline.Options) (*pipeline.Pipeline, *index.Index, error) {
-	idx, err := openIndex(s)
+	idx, err := openIndex(s, m)
 	if err != nil {
 		return nil, nil, err
 	}

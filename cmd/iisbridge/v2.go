@@ -26,12 +26,14 @@ import (
 func init() {
 	register(&command{
 		Name:  "v2 stats",
+		Flags: func(fs *flag.FlagSet) { v2StatsFlags(fs) },
 		Usage: "[--json] [--encoding E] [--max-errors N] PATH...",
 		Short: "count v2 messages by type, sending facility (MSH-4) and year (MSH-7); list broken input",
 		Run:   func(args []string) int { return v2Stats(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
 		Name:  "v2 dump",
+		Flags: func(fs *flag.FlagSet) { v2DumpFlags(fs) },
 		Usage: "[--path PID-5.1] [--encoding E] PATH...",
 		Short: "print each v2 message as one JSON line, or one decoded value per message with --path",
 		Run:   func(args []string) int { return v2Dump(args, os.Stdout, os.Stderr) },
@@ -64,9 +66,7 @@ func v2ParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 func v2Stats(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("v2 stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	enc := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
-	maxList := fs.Int("max-errors", 20, "errors and warnings listed (all are counted)")
+	asJSON, enc, maxList := v2StatsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iisbridge v2 stats [--json] [--encoding E] [--max-errors N] PATH...  (PATH: file, directory, glob, - for stdin; gzip detected)")
 		fs.PrintDefaults()
@@ -302,8 +302,7 @@ func (p *statsProgress) done() {
 func v2Dump(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("v2 dump", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pathArg := fs.String("path", "", "print only this value per message (PID-5.1, OBX[*]-5, ...)")
-	enc := fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	pathArg, enc := v2DumpFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: iisbridge v2 dump [--path P] [--encoding E] PATH...
 
@@ -499,4 +498,21 @@ func trimEmpty(a []any, keep int) []any {
 		break
 	}
 	return a
+}
+
+// v2StatsFlags defines the flags of `iisbridge v2 stats` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func v2StatsFlags(fs *flag.FlagSet) (asJSON *bool, enc *string, maxList *int) {
+	asJSON = fs.Bool("json", false, "print one JSON object")
+	enc = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	maxList = fs.Int("max-errors", 20, "errors and warnings listed (all are counted)")
+	return
+}
+
+// v2DumpFlags defines the flags of `iisbridge v2 dump` (command.Flags: Run parses them;
+// help and flag reordering read them without running the command).
+func v2DumpFlags(fs *flag.FlagSet) (pathArg, enc *string) {
+	pathArg = fs.String("path", "", "print only this value per message (PID-5.1, OBX[*]-5, ...)")
+	enc = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	return
 }

@@ -2,9 +2,7 @@ package index
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -63,16 +61,15 @@ const headWindow = 4096
 var racyWindow = 2 * time.Second
 
 type fileRow struct {
-	id             int64
-	path, readPath string
-	gz             bool
-	stat           fileStat
-	indexed        int64         // content bytes indexed
-	prefixCRC      sql.NullInt64 // checksum of those bytes (NULL: unknown, read again)
-	headCRC        sql.NullInt64 // checksum of the first min(headWindow, indexed) bytes
-	checkedAt      int64         // wall clock (unix ns) when the content was last compared
-	nextLine       int64
-	nextIndex      int64
+	id        int64
+	path      string
+	stat      fileStat
+	indexed   int64         // content bytes indexed
+	prefixCRC sql.NullInt64 // checksum of those bytes (NULL: unknown, read again)
+	headCRC   sql.NullInt64 // checksum of the first min(headWindow, indexed) bytes
+	checkedAt int64         // wall clock (unix ns) when the content was last compared
+	nextLine  int64
+	nextIndex int64
 }
 
 // fileStat is what the file system says about a file; any difference
@@ -93,19 +90,19 @@ func (st fileStat) racy(checkedAt int64) bool {
 }
 
 // content is a file's messages as the index reads them: the file itself,
-// or a fresh decompressed spool of a gzip file.
+// or a fresh decompressed copy the source made of a compressed file.
 type content struct {
-	path    string // what to read ("" when nothing could be kept)
-	size    int64
-	gz      bool
-	spooled bool   // path is a temporary spool, renamed into place when used
-	broken  string // why (part of) the file is not read: gzip bomb, corrupt gzip
+	path   string // what to read ("" when nothing could be kept)
+	size   int64
+	fresh  *sources.Unpacked // the copy, until the source keeps it (Keep)
+	broken string            // why (part of) the file is not read: decompression bomb, corrupt stream
 }
 
+// discard removes a fresh copy nobody kept.
 func (c *content) discard() {
-	if c != nil && c.spooled {
-		os.Remove(c.path)
-		c.spooled = false
+	if c != nil && c.fresh != nil && c.fresh.Path != "" {
+		os.Remove(c.fresh.Path)
+		c.fresh = nil
 	}
 }
 
@@ -290,7 +287,7 @@ func errText(err error) string {
 
 // fileRows loads every indexed file by path.
 func (x *Index) fileRows(ctx context.Context) (map[string]*fileRow, error) {
-	rows, err := x.db.QueryContext(ctx, `SELECT id, path, read_path, gz, size, mtime, ino, ctime, indexed_size,
+	rows, err := x.db.QueryContext(ctx, `SELECT id, path, size, mtime, ino, ctime, indexed_size,
 		prefix_crc, head_crc, checked_at, next_line, next_index FROM files`)
 	if err != nil {
 		return nil, fmt.Errorf("index: files: %w", err)
@@ -299,7 +296,7 @@ func (x *Index) fileRows(ctx context.Context) (map[string]*fileRow, error) {
 	out := map[string]*fileRow{}
 	for rows.Next() {
 		f := &fileRow{}
-		if err := rows.Scan(&f.id, &f.path, &f.readPath, &f.gz, &f.stat.size, &f.stat.mtime, &f.stat.ino, &f.stat.ctime,
+		if err := rows.Scan(&f.id, &f.path, &f.stat.size, &f.stat.mtime, &f.stat.ino, &f.stat.ctime,
 			&f.indexed, &f.prefixCRC, &f.headCRC, &f.checkedAt, &f.nextLine, &f.nextIndex); err != nil {
 			return nil, fmt.Errorf("index: files: %w", err)
 		}
@@ -403,15 +400,9 @@ func (x *Index) probe(a *action) error {
 		a.same = sameAll
 		return nil
 	}
-	gz, err := x.compressed(a.path)
+	c, err := x.content(a.path, a.stat.size)
 	if err != nil {
 		return err
-	}
-	c := &content{path: a.path, size: a.stat.size}
-	if gz {
-		if c, err = x.spool(a.path, a.stat.size); err != nil {
-			return err
-		}
 	}
 	a.c = c
 	if f == nil {
@@ -501,48 +492,32 @@ func prefixCRC(path string, n int64) (uint64, error) {
 	return crc, nil
 }
 
-// compressed says whether the source reads the file at path compressed
-// (sources.Unpacker), so the index keeps a decompressed spool of it.
-func (x *Index) compressed(path string) (bool, error) {
+// content is what the index reads of the file at path: the file, or
+// the source's fresh decompressed copy of a compressed one
+// (sources.Unpacker). A corrupt stream keeps what decompressed; a
+// decompression bomb keeps nothing; both are marked broken.
+func (x *Index) content(path string, size int64) (*content, error) {
+	c := &content{path: path, size: size}
 	u, ok := x.opts.Source.(sources.Unpacker)
 	if !ok {
-		return false, nil
+		return c, nil
 	}
-	return u.Compressed(path)
-}
-
-// spool decompresses a compressed input (the source's Unpack) into a
-// temporary file under DIR/spool/ so its messages can be re-read by offset; Update renames it into place
-// (spool/<file id>) when it is used, so exports reading the old spool
-// keep their bytes. A corrupt stream keeps what decompressed; a gzip bomb
-// keeps nothing; both are marked broken.
-func (x *Index) spool(path string, size int64) (*content, error) {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	sp := filepath.Join(x.dir, "spool", "tmp-"+hex.EncodeToString(rnd[:]))
-	out, err := os.Create(sp)
-	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+	fresh, err := u.Unpack(path, size)
+	if err != nil || fresh == nil {
+		return c, err // err: reading the input failed: unreadable, not broken
 	}
-	u, err := x.opts.Source.(sources.Unpacker).Unpack(path, size, out)
-	if cerr := out.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("index: %w", cerr)
-	}
-	if err != nil {
-		os.Remove(sp)
-		return nil, err // reading the input failed: unreadable, not broken
-	}
-	c := &content{path: sp, gz: true, spooled: true, size: u.Bytes, broken: u.Broken}
-	if u.Discard {
-		os.Remove(sp) // nothing may be kept (a decompression bomb)
-		c.path, c.spooled, c.size = "", false, 0
+	c.path, c.size, c.broken, c.fresh = fresh.Path, fresh.Bytes, fresh.Broken, fresh
+	if fresh.Discard {
+		c.path, c.size, c.fresh = "", 0, nil
 	}
 	return c, nil
 }
 
-// spoolPath is where a gzip file's decompressed content lives.
-func (x *Index) spoolPath(id int64) string {
-	return filepath.Join(x.dir, "spool", strconv.FormatInt(id, 10))
+// forget tells the source that no copy of path is needed any more.
+func (x *Index) forget(path string) {
+	if u, ok := x.opts.Source.(sources.Unpacker); ok {
+		u.Forget(path)
+	}
 }
 
 // relocate applies moves and drops in one transaction: a moved row takes
@@ -559,12 +534,11 @@ func (w *writer) relocate(acts []*action, drops []*fileRow) error {
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM files WHERE id = ?`, f.id); err != nil {
 			return err
 		}
-		if f.gz {
-			os.Remove(w.x.spoolPath(f.id))
-		}
+		w.x.forget(f.path)
 	}
 	for _, a := range acts {
 		if a.moved {
+			w.x.forget(a.row.path) // re-read from the new path (place keeps its copy)
 			if _, err := w.tx.ExecContext(w.ctx, `UPDATE files SET path = ? WHERE id = ?`, "moving:"+strconv.FormatInt(a.row.id, 10), a.row.id); err != nil {
 				return err
 			}
@@ -607,12 +581,12 @@ func (w *writer) apply(a *action) (rewritten bool, err error) {
 		if err := w.begin(); err != nil {
 			return false, err
 		}
-		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO files(path, read_path) VALUES(?, ?)`, a.path, a.path)
+		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO files(path) VALUES(?)`, a.path)
 		if err != nil {
 			return false, fmt.Errorf("index: %s: %w", a.path, err)
 		}
 		id, _ := res.LastInsertId()
-		f = &fileRow{id: id, path: a.path, readPath: a.path, nextLine: 1}
+		f = &fileRow{id: id, path: a.path, nextLine: 1}
 	case a.same == sameAll:
 		if !a.moved {
 			w.st.Unchanged++
@@ -624,11 +598,11 @@ func (w *writer) apply(a *action) (rewritten bool, err error) {
 		if err := w.begin(); err != nil {
 			return false, err
 		}
-		if err := w.place(f, a); err != nil {
+		if err := w.place(a); err != nil {
 			return false, err
 		}
-		_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET read_path = ?, gz = ?, size = ?, mtime = ?, ino = ?, ctime = ?, checked_at = ? WHERE id = ?`,
-			f.readPath, f.gz, a.stat.size, a.stat.mtime, a.stat.ino, a.stat.ctime, a.checked, f.id)
+		_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET size = ?, mtime = ?, ino = ?, ctime = ?, checked_at = ? WHERE id = ?`,
+			a.stat.size, a.stat.mtime, a.stat.ino, a.stat.ctime, a.checked, f.id)
 		return false, err
 	case a.same == sameAppended:
 		if !a.moved {
@@ -650,7 +624,7 @@ func (w *writer) apply(a *action) (rewritten bool, err error) {
 	if err := w.begin(); err != nil {
 		return false, err
 	}
-	if err := w.place(f, a); err != nil {
+	if err := w.place(a); err != nil {
 		return false, err
 	}
 	f.stat, f.checkedAt = a.stat, a.checked
@@ -667,27 +641,21 @@ func (w *writer) apply(a *action) (rewritten bool, err error) {
 	return rewritten, w.read(f, from, a.c)
 }
 
-// place points row f at where its content is read now: the file itself,
-// or its spool (the fresh one renamed into place).
-func (w *writer) place(f *fileRow, a *action) error {
+// place tells the source where the file's content is read from now: its
+// fresh copy becomes the kept one, or (no longer compressed) no copy.
+func (w *writer) place(a *action) error {
 	if a.c == nil {
 		return nil
 	}
-	f.gz = a.c.gz
-	f.readPath = a.path
-	if a.c.gz {
-		f.readPath = w.x.spoolPath(f.id)
-		if a.c.spooled {
-			if err := os.Rename(a.c.path, f.readPath); err != nil {
-				return fmt.Errorf("index: spool: %w", err)
-			}
-			a.c.path, a.c.spooled = f.readPath, false
-		}
-	} else if f.gz || a.moved {
-		os.Remove(w.x.spoolPath(f.id)) // no longer gzip: its old spool is stale
+	if a.c.fresh == nil {
+		w.x.forget(a.path)
+		return nil
 	}
-	_, err := w.tx.ExecContext(w.ctx, `UPDATE files SET read_path = ?, gz = ? WHERE id = ?`, f.readPath, f.gz, f.id)
-	return err
+	if err := w.x.opts.Source.(sources.Unpacker).Keep(a.path, a.c.fresh); err != nil {
+		return fmt.Errorf("index: %s: %w", a.path, err)
+	}
+	a.c.path, a.c.fresh = a.c.fresh.Path, nil
+	return nil
 }
 
 // brokenItem records that (the rest of) file f could not be read, as an

@@ -26,12 +26,13 @@
 // messages. A file that cannot be read now keeps what was indexed of it
 // and does not stop the update.
 //
-// Gzip inputs (detected by content) are decompressed into DIR/spool/ so
-// messages can be re-read by offset (spooled to a temporary name and
-// renamed into place, so running exports keep their bytes); a gzip bomb
-// (more than v2archive.MaxGzipRatio times its size, past GzipRatioFloor) is
-// reported as broken input and not spooled, a corrupt stream keeps what
-// decompressed and reports the rest.
+// Compressed inputs are the source's business (sources.Unpacker): it
+// gives the index a decompressed copy to read and compare, and keeps it
+// for re-reads when the index says the file is indexed from it; a copy
+// the source refuses (a decompression bomb) is broken input, a corrupt
+// stream keeps what decompressed and reports the rest. The index stores
+// what a Record and its Locator say: the file (canonical path), the span,
+// and the source that read it (sources.Named).
 //
 // Times are stored as unix microseconds (no overflow in years 0001-9999).
 //
@@ -93,28 +94,34 @@ type Index struct {
 	// Update reports it in UpdateStats.Rebuilt.
 	rebuilt     string
 	rebuiltTold bool
+	sourceID    int64 // the source's row in the sources table
 }
 
-const schemaVersion = "6" // 5: source-neutral rows (sources.Record); 6: membership ledger, evidence bits, senders
+// 5: source-neutral rows (sources.Record); 6: the source of each record,
+// spools kept by the source; 7: membership ledger, evidence bits,
+// senders, query demographics (ledger.go).
+const schemaVersion = "7"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files(
 	id INTEGER PRIMARY KEY,
 	path TEXT NOT NULL UNIQUE, -- canonical absolute path
-	read_path TEXT NOT NULL,   -- path itself, or its decompressed spool
-	gz INTEGER NOT NULL DEFAULT 0,
 	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last compared (with mtime, ino, ctime)
 	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
 	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
-	indexed_size INTEGER NOT NULL DEFAULT 0, -- bytes of read_path indexed
+	indexed_size INTEGER NOT NULL DEFAULT 0, -- content bytes indexed (decompressed, for a compressed file)
 	prefix_crc INTEGER,                    -- checksum (sources.DataHash) of those bytes (NULL: unknown)
 	head_crc INTEGER,                      -- checksum (sources.DataHash) of their first 4 KB (finds a moved file)
 	next_line INTEGER NOT NULL DEFAULT 1,
 	next_index INTEGER NOT NULL DEFAULT 0,
 	indexed_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sources(
+	id INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE);  -- sources.Named (Locator.From)
 CREATE TABLE IF NOT EXISTS messages(
 	id INTEGER PRIMARY KEY,      -- arrival order
+	source_id INTEGER NOT NULL,  -- sources.id: the adapter that read it
 	file_id INTEGER NOT NULL,
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	rec_id TEXT NOT NULL,        -- the record's own id (MSH-10, row key)
@@ -167,22 +174,13 @@ func Open(dir string, opts Options) (*Index, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	// Spool paths are stored: absolute, so they read from any directory.
+	// Absolute: the index leaves its own directory out of the inputs.
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
-	}
-	// Temporary spools a killed update left behind (an update under way
-	// in another process renames its own within the hour).
-	if tmps, _ := filepath.Glob(filepath.Join(dir, "spool", "tmp-*")); len(tmps) > 0 {
-		for _, t := range tmps {
-			if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				os.Remove(t)
-			}
-		}
 	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
@@ -212,8 +210,10 @@ func (x *Index) init() error {
 	var have string
 	err := x.db.QueryRow(`SELECT v FROM meta WHERE k = 'fingerprint'`).Scan(&have)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint', ?), ('fingerprint_parts', ?)`, want, parts.encode())
-		return err
+		if _, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint', ?), ('fingerprint_parts', ?)`, want, parts.encode()); err != nil {
+			return err
+		}
+		return x.registerSource()
 	}
 	if err != nil {
 		return err
@@ -224,9 +224,11 @@ func (x *Index) init() error {
 	}
 	if have == want {
 		if haveParts == "" {
-			_, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?)`, parts.encode())
+			if _, err = x.db.Exec(`INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?)`, parts.encode()); err != nil {
+				return err
+			}
 		}
-		return err
+		return x.registerSource()
 	}
 	var dropped int64
 	if err := x.db.QueryRow(`SELECT count(*) FROM messages`).Scan(&dropped); err != nil {
@@ -238,7 +240,8 @@ func (x *Index) init() error {
 	// Dropped and created again: another schema version may have other
 	// columns.
 	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE files; DROP TABLE patients; DROP TABLE counts;
-		DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked; DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
+		DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked;
+		DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
 		return err
 	}
 	if _, err := x.db.Exec(schema + ledgerSchema); err != nil {
@@ -246,7 +249,27 @@ func (x *Index) init() error {
 	}
 	_, err = x.db.Exec(`UPDATE meta SET v = ? WHERE k = 'fingerprint';
 		INSERT INTO meta(k, v) VALUES('fingerprint_parts', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`, want, parts.encode())
-	return err
+	if err != nil {
+		return err
+	}
+	return x.registerSource()
+}
+
+// sourceName is the name the source's records are stored under.
+func (x *Index) sourceName() string {
+	if n, ok := x.opts.Source.(sources.Named); ok {
+		return n.Name()
+	}
+	return "default"
+}
+
+// registerSource numbers the source in the sources table (x.sourceID).
+func (x *Index) registerSource() error {
+	name := x.sourceName()
+	if _, err := x.db.Exec(`INSERT INTO sources(name) VALUES(?) ON CONFLICT(name) DO NOTHING`, name); err != nil {
+		return err
+	}
+	return x.db.QueryRow(`SELECT id FROM sources WHERE name = ?`, name).Scan(&x.sourceID)
 }
 
 // fpParts are the inputs of the fingerprint, kept to say why it changed.
@@ -283,7 +306,7 @@ func (f fpParts) why(old string) string {
 		r = append(r, "identity rules changed (person ids would differ)")
 	}
 	if o.Encoding != f.Encoding {
-		r = append(r, fmt.Sprintf("reader encoding changed from %s to %s", o.Encoding, f.Encoding))
+		r = append(r, fmt.Sprintf("source settings (reader encoding, the mapping's identity: section) changed from %q to %q", o.Encoding, f.Encoding))
 	}
 	if len(r) == 0 {
 		return "index fingerprint changed"
@@ -295,7 +318,8 @@ func (f fpParts) why(old string) string {
 // did not).
 func (x *Index) Rebuilt() string { return x.rebuilt }
 
-// encoding is the source's fingerprint (a v2 archive's encoding).
+// encoding is the source's fingerprint (a v2 archive's encoding and the
+// mapping's identity section).
 func (x *Index) encoding() string {
 	if f, ok := x.opts.Source.(sources.Fingerprinter); ok {
 		return f.Fingerprint()

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // captureLog sends slog's default logger to a buffer for the test.
@@ -123,5 +126,58 @@ func TestOlderSchemaRebuilt(t *testing.T) {
 	}
 	if n := len(persons(t, x)); n != 4 {
 		t.Errorf("%d persons after the rebuild, want 4", n)
+	}
+}
+
+// An edited identity: section in the mapping changes the keys: the index
+// is rebuilt and says why; the persons follow the new section.
+func TestRebuildOnIdentitySection(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.hl7")
+	write(t, a,
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"),
+		vxu("2", "CLINICB", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"))
+	data := filepath.Join(dir, "data")
+	ctx := context.Background()
+	captureLog(t)
+	x, err := open(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Update(ctx, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	if got := persons(t, x); len(got) != 1 {
+		t.Fatalf("two senders' MRNs joined by one name: persons %v", got)
+	}
+	x.Close()
+	// No family name read: no demographics key joins the two senders'
+	// MRNs (each scoped to its sender): two persons.
+	src := string(mapping.DefaultSource())
+	if !strings.Contains(src, "  family: PID-5.1.1\n") {
+		t.Fatal("the default mapping reads no family name")
+	}
+	src = strings.Replace(src, "  family: PID-5.1.1\n", "", 1)
+	m, err := mapping.Parse([]byte(src), "edited.yaml", mapping.DefaultFS(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := v2archive.NewSource(v2archive.Options{SpoolDir: filepath.Join(data, "spool")}, DefaultIdentity(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err = Open(data, Options{Source: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if !strings.Contains(x.Rebuilt(), "identity: section") {
+		t.Errorf("rebuilt %q: does not name the identity section", x.Rebuilt())
+	}
+	if _, err := x.Update(ctx, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	if got := persons(t, x); len(got) != 2 {
+		t.Errorf("after the edit: persons %v, want 2", got)
 	}
 }

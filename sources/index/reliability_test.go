@@ -87,17 +87,19 @@ func reread(t *testing.T, x *Index, key string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rr, err := x.Source().Rereader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
 	var out []string
 	for i := range ms {
-		it, err := v2archive.ReadAt(ms[i].ReadLoc(), v2archive.Options{})
-		if err == nil {
-			err = v2archive.Verify(it, ms[i].Locator())
-		}
+		data, err := rr.Reread(ms[i].Locator())
 		if err != nil {
 			out = append(out, "error: "+err.Error())
 			continue
 		}
-		_, rest, _ := strings.Cut(string(it.Data), "\rPID|1||")
+		_, rest, _ := strings.Cut(string(data), "\rPID|1||")
 		f := strings.Split(rest, "|")
 		out = append(out, strings.Split(f[2], "^")[0])
 	}

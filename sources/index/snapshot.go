@@ -18,13 +18,15 @@ type Snapshot struct {
 	x     *Index
 	tx    *sql.Tx
 	files map[int64]fileRef
-	msgs  *sql.Stmt // a person's messages: prepared once, run per person
+	// sources names the sources by id (the sources table).
+	sources map[int64]string
+	msgs    *sql.Stmt // a person's messages: prepared once, run per person
 	// msgsMu: one driver statement cannot run twice at once; the
 	// connection serializes the calls anyway.
 	msgsMu sync.Mutex
 }
 
-type fileRef struct{ path, readPath string }
+type fileRef struct{ path string }
 
 // Snapshot opens a read view that includes every batch stamped before the
 // call.
@@ -35,7 +37,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: snapshot: %w", err)
 	}
-	s := &Snapshot{x: x, tx: tx, files: map[int64]fileRef{}}
+	s := &Snapshot{x: x, tx: tx, files: map[int64]fileRef{}, sources: map[int64]string{}}
 	// An export's reads are one sorted scan (Walk), which a large page
 	// cache does not speed up, while SQLite sizes its sorter's memory by
 	// it: 2 MB instead of the indexer's 16 MB keeps each running export
@@ -46,7 +48,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("index: snapshot: %w", err)
 	}
 	// The first read pins the WAL snapshot.
-	rows, err := tx.QueryContext(ctx, `SELECT id, path, read_path FROM files`)
+	rows, err := tx.QueryContext(ctx, `SELECT id, path FROM files UNION ALL SELECT -id, name FROM sources`)
 	if err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("index: snapshot: %w", err)
@@ -55,9 +57,13 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 	for rows.Next() {
 		var id int64
 		var f fileRef
-		if err := rows.Scan(&id, &f.path, &f.readPath); err != nil {
+		if err := rows.Scan(&id, &f.path); err != nil {
 			tx.Rollback()
 			return nil, err
+		}
+		if id < 0 {
+			s.sources[-id] = f.path
+			continue
 		}
 		s.files[id] = f
 	}
@@ -125,7 +131,8 @@ type Message struct {
 	OrgKey    string
 	OrgName   string
 	Warnings  string // reader warnings about the input around it
-	readPath  string
+	From      string // the source that read it (sources.Named)
+	path      string // the file as indexed (Loc.Source may be reworded for display)
 	seq       int64
 	hash      sql.NullInt64 // sources.DataHash of the message when indexed
 }
@@ -136,18 +143,11 @@ var ErrChanged = sources.ErrChanged
 // Seq is the arrival order of the message in the index.
 func (m *Message) Seq() int64 { return m.seq }
 
-// ReadLoc is the location to re-read the message from (the spool for a
-// gzip input).
-func (m *Message) ReadLoc() sources.Location {
-	l := m.Loc
-	l.Source = m.readPath
-	return l
-}
-
 // Locator is what the source re-reads the message by (Rereader.Reread):
-// its span in the file read (the spool for a gzip input), id and checksum.
+// the source, its span in the file (its content: decompressed for a
+// compressed file), id and checksum.
 func (m *Message) Locator() sources.Locator {
-	l := sources.Locator{Source: m.readPath, Offset: m.Loc.Offset, Length: m.Loc.Length, ID: m.Loc.ControlID}
+	l := sources.Locator{From: m.From, Source: m.path, Offset: m.Loc.Offset, Length: m.Loc.Length, ID: m.Loc.ControlID}
 	if m.hash.Valid {
 		l.Hash = uint64(m.hash.Int64)
 	}
@@ -180,21 +180,21 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 }
 
 // messageColumns are the columns scanMessage reads, in its order.
-const messageColumns = `m.id, m.file_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
+const messageColumns = `m.id, m.source_id, m.file_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
 	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
 
 // scanMessage reads messageColumns, after the columns of pre (read into
 // pre's pointers).
 func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
 	var m Message
-	var fileID, at_time, at int64
-	dest := append(pre, &m.seq, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+	var srcID, fileID, at_time, at int64
+	dest := append(pre, &m.seq, &srcID, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
 		&m.Loc.ControlID, &at_time, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
 	if err := rows.Scan(dest...); err != nil {
 		return m, err
 	}
 	f := s.files[fileID]
-	m.Loc.Source, m.readPath = f.path, f.readPath
+	m.Loc.Source, m.path, m.From = f.path, f.path, s.sources[srcID]
 	if at_time != 0 {
 		m.Time = fromMicros(at_time)
 	}

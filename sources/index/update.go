@@ -28,8 +28,9 @@ type writer struct {
 	// senders counts this batch's VXU and QBP by sender (table senders)
 	senders map[senderKey]*senderCount
 	// progress of the file being read, saved with every commit
-	cur *fileRow
-	pos struct {
+	cur     *fileRow
+	curPath string // where its content is read (the file, or the source's copy)
+	pos     struct {
 		size, line, index int64
 		crc               sql.NullInt64 // checksum of the first size bytes, known at the end of a file
 		final             bool          // the file is read to its end
@@ -74,9 +75,9 @@ func (w *writer) begin() error {
 	w.tx, w.n = tx, 0
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
-	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(file_id, off, len, line, idx,
+	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(source_id, file_id, off, len, line, idx,
 		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
@@ -147,7 +148,7 @@ func (w *writer) saveProgress() error {
 	var head sql.NullInt64
 	if w.pos.crc.Valid && w.pos.size > 0 {
 		buf := make([]byte, min(w.pos.size, headWindow))
-		if err := readFull(f.readPath, buf); err != nil {
+		if err := readFull(w.curPath, buf); err != nil {
 			return fmt.Errorf("index: %s: %w", f.path, err)
 		}
 		head = sql.NullInt64{Int64: int64(sources.DataHash(buf)), Valid: true}
@@ -178,7 +179,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // read indexes content c of f from byte offset from to its end.
 func (w *writer) read(f *fileRow, from int64, c *content) error {
-	in, err := os.Open(f.readPath)
+	in, err := os.Open(c.path)
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
@@ -191,7 +192,7 @@ func (w *writer) read(f *fileRow, from int64, c *content) error {
 		cr.crc = uint64(f.prefixCRC.Int64)
 	}
 	baseLine, baseIndex := f.nextLine, f.nextIndex
-	w.cur = f
+	w.cur, w.curPath = f, c.path
 	w.pos.size, w.pos.line, w.pos.index, w.pos.crc, w.pos.final = from, baseLine, baseIndex, sql.NullInt64{}, false
 	defer func() { w.cur = nil }()
 	// Reading, parsing and classifying (the source's Scan) run in their
@@ -210,7 +211,7 @@ func (w *writer) read(f *fileRow, from int64, c *content) error {
 	go func() {
 		defer close(chunks)
 		chunk := make([]*sources.Record, 0, 256)
-		err := w.x.opts.Source.Scan(f.readPath, cr, func(r *sources.Record) error {
+		err := w.x.opts.Source.Scan(f.path, cr, func(r *sources.Record) error {
 			r.Loc.Offset += from
 			r.Loc.Line += int(baseLine) - 1
 			r.Loc.Index += int(baseIndex)
@@ -331,7 +332,7 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 	if r.Kind != sources.Broken && r.Kind != sources.Warning {
 		hash = int64(r.Hash)
 	}
-	res, err := w.insMsg.Exec(fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
+	res, err := w.insMsg.Exec(w.x.sourceID, fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
 		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn, nullStr(r.Facility))
 	if err != nil {

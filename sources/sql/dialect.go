@@ -23,7 +23,12 @@
 // deleted or merged-away one: Deleted, MergedInto), the identity key (Key;
 // identifier rows for the mapping's identity: section), the organization
 // (a child or lookup column the mapping names), the time (Modified) and
-// the warnings (Problems). Its rows implement mapping.Row. Where the
+// the warnings (Problems). A Record is the mapping's relational person
+// (mapping.Person: Root, Rows, Lookup) and its rows are mapping.Rows that
+// say their table, key and soft-delete (mapping.SourceRow); the shipped
+// mapping of the default schema is mapping.DefaultSQL, and
+// Reader.CheckMapping validates a mapping's tables and columns against
+// the live database. Where the
 // contract's re-read returns bytes checked against a checksum, a record's
 // bytes are Encode's (deterministic; DecodeRecord reads them back), and a
 // re-read whose bytes differ from the indexed checksum is a changed row.

@@ -93,7 +93,7 @@ func Load(ctx context.Context, db *sql.DB, d Dialect, truthPath string) (*LoadSu
 	if err := CreateSchema(ctx, db, d); err != nil {
 		return nil, err
 	}
-	l := &loader{ctx: ctx, db: db, d: d, lots: map[[2]string]int{}, orgs: map[string]int{}, truth: head}
+	l := &loader{ctx: ctx, db: db, d: d, lots: map[[3]string]int{}, orgs: map[string]int{}, truth: head}
 	l.ins = map[string]*inserter{}
 	for _, t := range defaultSchema {
 		l.ins[t.name] = &inserter{l: l, t: t}
@@ -158,7 +158,7 @@ type loader struct {
 	d       Dialect
 	tx      *sql.Tx
 	ins     map[string]*inserter
-	lots    map[[2]string]int
+	lots    map[[3]string]int
 	orgs    map[string]int // facility key → org_id
 	persons int
 	linkID  int
@@ -228,8 +228,8 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 	if len(p.IDs) > 0 {
 		org = l.orgs[p.IDs[0].Facility]
 	}
-	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle),
-		birthDate(p.BirthDate), sexCodes[p.Sex], org, first, last, "N", nil); err != nil {
+	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
+		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), org, first, last, "N", nil); err != nil {
 		return err
 	}
 	for _, n := range p.FormerNames {
@@ -276,8 +276,8 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 	if MergedAway(p) {
 		sum.Merged++
 		dup := pid + 1
-		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle),
-			birthDate(p.BirthDate), sexCodes[p.Sex], l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
+		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
+			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
 			return err
 		}
 		if err := l.add("patient_identifier", l.next("patient_identifier"), dup, p.IDs[1].Facility, "MR", p.IDs[1].MRN, first); err != nil {
@@ -309,24 +309,54 @@ func (l *loader) dose(pid int, d *synth.Dose, first, last time.Time) error {
 	}
 	var lot any
 	if d.Lot != "" {
-		k := [2]string{d.Lot, d.MVX}
+		// A lot is its number, manufacturer and expiration (the truth's,
+		// as the giver sent it; none for a lot only a history reported).
+		var exp any
+		if t, err := time.Parse(time.DateOnly, d.Expiration); err == nil {
+			exp = t.Format(ExpirationDateLayout)
+		}
+		k := [3]string{d.Lot, d.MVX, d.Expiration}
 		id, ok := l.lots[k]
 		if !ok {
 			id = len(l.lots) + 1
 			l.lots[k] = id
-			if err := l.add("lot_master", id, d.Lot, nullIf(d.MVX), day.AddDate(1, 0, 0).Format(ExpirationDateLayout), reported); err != nil {
+			if err := l.add("lot_master", id, d.Lot, nullIf(d.MVX), exp, reported); err != nil {
 				return err
 			}
 		}
 		lot = id
 	}
-	src := "01"
-	if d.PrimarySource {
+	// NIP001 information source: 00 given here, 01 historical; none for a
+	// dose not administered (refused, not given), as the message's RXA-9.
+	var src any = "01"
+	switch {
+	case d.Completion == "RE" || d.Completion == "NA":
+		src = nil
+	case d.PrimarySource:
 		src = "00"
 	}
 	return l.add("vaccination_master", l.next("vaccination_master"), pid, d.Key,
 		strings.ToUpper(day.Format("02-Jan-2006")), d.CVX, completionCodes[d.Completion], nullIf(d.RefusalReason),
 		lot, l.orgs[d.Facility], d.Filler, src, action, deleted, deletedAt, reported, updated)
+}
+
+// birthFlag and birthOrder are a twin's multiple-birth indicator and
+// order (PID-24, PID-25): the twin with the lower key was born first.
+func birthFlag(p *synth.Person) any {
+	if p.Twin == "" {
+		return nil
+	}
+	return "Y"
+}
+
+func birthOrder(p *synth.Person) any {
+	switch {
+	case p.Twin == "":
+		return nil
+	case p.Key < p.Twin:
+		return 1
+	}
+	return 2
 }
 
 func birthDate(iso string) string {

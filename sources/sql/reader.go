@@ -59,6 +59,7 @@ type Record struct {
 	Modified   time.Time // newest last-modified among the person's rows; zero when none is declared
 	Problems   []Problem // rows of this person with a bad value (the value is left out, the row kept)
 	keyValue   any
+	lookupFrom map[string][2]string // lookup name → child, column (Lookup)
 }
 
 // Locator names the record for a re-read: source, root table, key.
@@ -233,11 +234,13 @@ type scanner struct {
 	res    *Result
 	keys   []any // re-read: these person keys only
 	window bool
+	// lookupFrom is shared by the scan's records (Record.Lookup).
+	lookupFrom map[string][2]string
 }
 
 func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield func(*Record) error) (*Result, error) {
 	cfg := r.cfg
-	s := &scanner{r: r, cfg: cfg, d: r.d, opt: opt, keys: keys, window: !opt.Since.IsZero() || !opt.Until.IsZero()}
+	s := &scanner{r: r, cfg: cfg, d: r.d, opt: opt, keys: keys, window: !opt.Since.IsZero() || !opt.Until.IsZero(), lookupFrom: cfg.lookupFroms()}
 	if s.window && !s.anyModified() {
 		return nil, fmt.Errorf("source %s: _since/_until need a last-modified column: declare modified: on persons or a child table", cfg.Source)
 	}
@@ -411,7 +414,7 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 	byKey := make(map[string]*Record, len(persons.rows))
 	var keyVals []any
 	for i, row := range persons.rows {
-		rec := &Record{Source: cfg.Source, Key: row.Key, Person: row, Children: map[string][]*Row{}, keyValue: persons.keys[i]}
+		rec := &Record{Source: cfg.Source, Key: row.Key, Person: row, Children: map[string][]*Row{}, keyValue: persons.keys[i], lookupFrom: s.lookupFrom}
 		rec.Deleted = row.Deleted
 		if cfg.Persons.MergedInto != "" {
 			rec.MergedInto, _ = row.Column(cfg.Persons.MergedInto)

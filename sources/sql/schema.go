@@ -60,8 +60,9 @@ var defaultSchema = []table{
 		c("code_set", tStr, 40), c("local_code", tStr, 40), c("standard_code", tStr, 40), c("code_label", tStr, 250)}},
 	{name: "patient_master", pk: []string{"patient_id"}, indexes: [][]string{{"updated_date"}, {"merged_into"}}, cols: []column{
 		c("patient_id", tInt, 0), c("patient_external_link", tStr, 30),
-		c("patient_name_last", tStr, 250), c("patient_name_first", tStr, 250), cn("patient_name_middle", tStr, 250),
-		c("patient_birth_date", tStr, 10), c("patient_sex", tStr, 1), cn("org_id", tInt, 0),
+		c("patient_name_last", tStr, 250), c("patient_name_first", tStr, 250), cn("patient_name_middle", tStr, 250), cn("patient_mother_maiden", tStr, 250),
+		c("patient_birth_date", tStr, 10), c("patient_sex", tStr, 1), cn("patient_birth_flag", tStr, 1), cn("patient_birth_order", tInt, 0),
+		cn("patient_race", tStr, 10), cn("patient_ethnicity", tStr, 10), cn("org_id", tInt, 0),
 		c("created_date", tDateTime, 0), c("updated_date", tDateTime, 0),
 		c("deleted_flag", tStr, 1), cn("merged_into", tInt, 0)}},
 	{name: "patient_alias", pk: []string{"alias_id"}, indexes: [][]string{{"patient_id"}, {"updated_date"}}, cols: []column{
@@ -85,7 +86,7 @@ var defaultSchema = []table{
 		c("vaccination_id", tInt, 0), c("patient_id", tInt, 0), c("vaccination_external_link", tStr, 60),
 		c("administered_date", tStr, 11), c("vaccine_cvx_code", tStr, 10), c("completion_code", tStr, 2),
 		cn("refusal_reason", tStr, 10), cn("lot_id", tInt, 0), c("org_id", tInt, 0), c("filler_order_id", tStr, 40),
-		c("information_source", tStr, 2), c("action_code", tStr, 1), c("deleted_flag", tStr, 1), cn("deleted_date", tDateTime, 0),
+		cn("information_source", tStr, 2), c("action_code", tStr, 1), c("deleted_flag", tStr, 1), cn("deleted_date", tDateTime, 0),
 		c("reported_date", tDateTime, 0), c("updated_date", tDateTime, 0)}},
 	{name: "patient_reported", pk: []string{"patient_reported_id"}, indexes: [][]string{{"patient_id"}, {"org_id"}}, cols: []column{
 		c("patient_reported_id", tInt, 0), c("patient_id", tInt, 0), c("org_id", tInt, 0),

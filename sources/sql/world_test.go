@@ -74,6 +74,8 @@ func demoTruth(t testing.TB) string {
 // database alike.
 type rowPerson struct {
 	Key, IISID, BirthDate, Sex, Phone, Mother string
+	Twin                                      bool
+	Race, Ethnicity                           string
 	Name                                      synth.Name
 	FormerNames                               []synth.Name
 	Address                                   synth.Address
@@ -91,9 +93,9 @@ type rowDose struct {
 func truthProjection(p *synth.Person) rowPerson {
 	rp := rowPerson{Key: p.Key, IISID: p.IISID, BirthDate: p.BirthDate, Sex: p.Sex, Phone: p.Phone,
 		Name: p.Name, FormerNames: p.FormerNames, Address: p.Address, FormerAddresses: p.FormerAddresses, IDs: p.IDs}
-	if p.MothersMaidenName != "" && p.BirthDate >= "2005" {
-		rp.Mother = p.MothersMaidenName
-	}
+	rp.Mother = p.MothersMaidenName
+	rp.Twin = p.Twin != ""
+	rp.Race, rp.Ethnicity = p.Race, p.Ethnicity
 	for _, d := range p.Doses {
 		rd := rowDose{Key: d.Key, CVX: d.CVX, Date: d.Date, Facility: d.Facility, Filler: d.Filler, Status: d.Status,
 			Completion: d.Completion, Lot: d.Lot, MVX: d.MVX, Refusal: d.RefusalReason, Primary: d.PrimarySource, Updated: d.Updated}
@@ -138,8 +140,13 @@ func dbProjection(t testing.TB, rec *Record) rowPerson {
 			rp.IDs = append(rp.IDs, synth.FacilityID{Facility: col(id, "id_authority"), MRN: col(id, "id_value")})
 		}
 	}
+	rp.Mother = col(p, "patient_mother_maiden")
+	rp.Twin = col(p, "patient_birth_flag") == "Y" && col(p, "patient_birth_order") != ""
+	rp.Race, rp.Ethnicity = col(p, "patient_race"), col(p, "patient_ethnicity")
 	for _, g := range rec.Children["guardians"] {
-		rp.Mother = col(g, "guardian_maiden")
+		if m := col(g, "guardian_maiden"); m != rp.Mother {
+			t.Errorf("%s: guardian's maiden name differs from the person's mother's maiden name", rp.Key)
+		}
 	}
 	lots, orgs := map[string]*Row{}, map[string]*Row{}
 	for _, l := range rec.Lookups["lots"] {

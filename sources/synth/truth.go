@@ -107,6 +107,8 @@ type Person struct {
 	Phone             string       `json:"phone,omitempty"`
 	MothersMaidenName string       `json:"mothers_maiden_name"`
 	Twin              string       `json:"twin,omitempty"`
+	Race              string       `json:"race,omitempty"`      // CDCREC code every PID-10 sends
+	Ethnicity         string       `json:"ethnicity,omitempty"` // CDCREC code every PID-22 sends
 	DemographicKey    string       `json:"demographic_key"`
 	Messages          int          `json:"messages"`
 	PatientLevel      int          `json:"patient_level_orders,omitempty"`
@@ -143,6 +145,7 @@ type Dose struct {
 	Completion    string     `json:"completion"` // RXA-20 as sent: CP, RE, NA
 	Lot           string     `json:"lot,omitempty"`
 	MVX           string     `json:"mvx,omitempty"`
+	Expiration    string     `json:"expiration,omitempty"` // the lot's expiration date (RXA-16) as the giver sent it
 	PrimarySource bool       `json:"primary_source"`
 	RefusalReason string     `json:"refusal_reason,omitempty"` // NIP002
 	Updated       bool       `json:"updated,omitempty"`
@@ -384,6 +387,7 @@ type tperson struct {
 func newTPerson(p *person) *tperson {
 	tp := &tperson{p: p, byKey: map[string]*Dose{}}
 	tp.out.Key = p.key
+	tp.out.Race, tp.out.Ethnicity = p.race.Code, p.eth.Code
 	if p.twin != nil {
 		tp.out.Twin = p.twin.key
 	}
@@ -459,7 +463,7 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 		d := tp.byKey[k]
 		if d == nil {
 			d = &Dose{Key: k, CVX: rw.cvx, Date: isoDate(rw.date), Facility: sender, Filler: rw.filler,
-				Completion: rw.status, Lot: rw.lot, MVX: rw.mvx, RefusalReason: rw.reason}
+				Completion: rw.status, Lot: rw.lot, MVX: rw.mvx, RefusalReason: rw.reason, Expiration: compactToISO(rw.exp)}
 			switch rw.status {
 			case "CP":
 				d.Status = "completed"
@@ -473,7 +477,7 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 		}
 		if rw.rxa9 == "00" && !d.PrimarySource { // 00 beats 01: the giver's record replaces a historical copy
 			d.PrimarySource = true
-			d.Facility, d.Filler, d.Lot, d.MVX = sender, rw.filler, rw.lot, rw.mvx
+			d.Facility, d.Filler, d.Lot, d.MVX, d.Expiration = sender, rw.filler, rw.lot, rw.mvx, compactToISO(rw.exp)
 		}
 	}
 	switch {
@@ -748,4 +752,12 @@ func (tw *truthWriter) finish(cfg Config, files []File) (err error) {
 		}
 	}
 	return bw.Flush()
+}
+
+// compactToISO is YYYYMMDD as YYYY-MM-DD ("" stays "").
+func compactToISO(s string) string {
+	if len(s) != 8 {
+		return ""
+	}
+	return s[:4] + "-" + s[4:6] + "-" + s[6:]
 }

@@ -304,5 +304,6 @@ type pidSnap struct {
 type row struct {
 	cvx, rxa9, status, action, filler, lot, mvx string
 	reason                                      string
+	exp                                         string // RXA-16 (YYYYMMDD) of a given dose
 	date                                        day
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/iisbridge/iisbridge/sources"
 )
 
-// classify reads the few fields the index needs of a parsed message:
-// MSH-4/5/6/7/9/21/22, PID-3/5/7/8, MSA-2, QAK-2, RXA-5/9/20/21 (Group
-// evidence: sources.Evidence). It is
-// the whole of what "v2" means to the index: the record's kind, identity
-// keys, organization, time and Group evidence.
-func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *sources.Record) {
+// classify reads what the index needs of a parsed message: the record's
+// kind, time and Group evidence from MSH-7/9/21, MSA-2, QAK-2 and
+// RXA-5/9/20/21 (what the message types mean), its identity keys and
+// organization from the mapping's identity: section (id, under the
+// identity rules c). It is the whole of what "v2" means to the index.
+func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message, data []byte, r *sources.Record, who *sources.Identity) error {
 	segs := m.Segments()
 	msh := segs[0]
 	code, trigger, _ := m.Type()
@@ -23,16 +23,17 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 	if ts, err := hl7v2.ParseTS(msh.Field(7).Rep(1).Component(1).String()); err == nil {
 		r.Time = ts.Time
 	}
-	r.OrgKey, r.OrgName = orgOf(msh)
+	if err := id.Identify(m, who); err != nil {
+		return err
+	}
+	r.OrgKey, r.OrgName = who.OrgKey, who.OrgName
 	if f := facilityOf(msh); f != r.OrgKey {
-		r.Facility = f
+		r.Facility = f // MSH-4 beside another org key (MSH-22): an organizations table may list either
 	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
-		if pid, ok := segs.Find("PID", 1); ok {
-			r.Keys = patientKeys(c, pid, hdKey(msh.Field(4).Rep(1)), r.Keys)
-		}
+		r.Keys = c.Keys(who, r.Keys)
 		for _, o := range m.Orders() {
 			if o.RXA.IsZero() {
 				continue
@@ -51,9 +52,7 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 				r.Evidence |= sources.AnswerOK
 			}
 			r.Kind = sources.Person
-			pid, _ := segs.Find("PID", 1)
-			// MRNs in an answer are the asker's (MSH-6, receiving facility).
-			r.Keys = patientKeys(c, pid, hdKey(msh.Field(6).Rep(1)), r.Keys)
+			r.Keys = c.Keys(who, r.Keys)
 		} else {
 			r.Kind = sources.Candidates
 		}
@@ -71,6 +70,7 @@ func classify(c sources.IdentityConfig, m *hl7v2.Message, data []byte, r *source
 		h := sha256.Sum256(data)
 		r.Keys = append(r.Keys, fmt.Sprintf("%s%x", sources.PrefixLone, h[:16]))
 	}
+	return nil
 }
 
 // rowEvidence is what one RXA shows: an administered dose (RXA-9 00,
@@ -130,19 +130,6 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 	return true
 }
 
-// orgOf names the sending organization: MSH-22 (XON id in .10, name in
-// .1) when filled, else MSH-4 as "namespace|universal id" (the
-// pipeline.Membership.OrgKey convention).
-func orgOf(msh hl7v2.Segment) (key, name string) {
-	xon := msh.Field(22).Rep(1)
-	if !xon.IsNull() {
-		if id := strings.TrimSpace(xon.Component(10).String()); id != "" {
-			return id, strings.TrimSpace(xon.Component(1).String())
-		}
-	}
-	return facilityOf(msh), hl7v2.ParseHD(msh.Field(4).Rep(1)).Namespace
-}
-
 // facilityOf is MSH-4 as "namespace|universal id" ("namespace" alone
 // without one).
 func facilityOf(msh hl7v2.Segment) string {
@@ -152,76 +139,6 @@ func facilityOf(msh hl7v2.Segment) string {
 		key += "|" + u
 	}
 	return key
-}
-
-// hdKey renders an HD as one upper-cased token: namespace, else universal id.
-func hdKey(v hl7v2.Value) string {
-	hd := hl7v2.ParseHD(v)
-	s := hd.Namespace
-	if s == "" {
-		s = hd.UniversalID
-	}
-	return strings.ToUpper(strings.TrimSpace(s))
-}
-
-// patientKeys lists the identity keys of one PID segment. facility is the
-// organization whose MRNs the PID carries (MSH-4 of a VXU, the asker for an
-// RSP). Keys never leave the index: they hold PHI.
-func patientKeys(c sources.IdentityConfig, pid hl7v2.Segment, facility string, dst []string) []string {
-	f := pid.Field(3)
-	for i := 1; i <= f.NumReps(); i++ {
-		cx := hl7v2.ParseCX(f.Rep(i))
-		id := strings.TrimSpace(cx.ID)
-		if id == "" || id == `""` {
-			continue
-		}
-		typ := strings.ToUpper(strings.TrimSpace(cx.IDType))
-		auth := strings.ToUpper(strings.TrimSpace(cx.AssigningAuthority.Namespace))
-		if auth == "" {
-			auth = strings.ToUpper(strings.TrimSpace(cx.AssigningAuthority.UniversalID))
-		}
-		switch {
-		case typ == "SR" && c.Has("iis"):
-			if len(c.IISAuthorities) > 0 && !sources.ContainsFold(c.IISAuthorities, auth, cx.AssigningAuthority.UniversalID) {
-				continue
-			}
-			if len(c.IISAuthorities) > 0 {
-				auth = "" // every configured authority is the same registry
-			}
-			dst = append(dst, sources.PrefixIIS+auth+"|"+id)
-		case c.Has("mrn") && sources.ContainsFold(c.MRNTypes, typ, ""):
-			if facility == "" {
-				facility = auth
-			}
-			if facility == "" {
-				continue
-			}
-			dst = append(dst, sources.PrefixMRN+facility+"|"+typ+"|"+id)
-		}
-	}
-	if c.Has("demographics") {
-		if k := demoKey(c, pid); k != "" {
-			dst = append(dst, k)
-		}
-	}
-	return dst
-}
-
-func demoKey(c sources.IdentityConfig, pid hl7v2.Segment) string {
-	name := hl7v2.ParseXPN(pid.Field(5).Rep(1))
-	family, given := sources.NormName(name.Family), sources.NormName(name.Given)
-	if family == "" || given == "" || c.Placeholder(given) {
-		return ""
-	}
-	dob := strings.TrimSpace(pid.Field(7).Rep(1).Component(1).String())
-	if len(dob) < 8 || !sources.AllDigits(dob[:8]) {
-		return ""
-	}
-	sex := strings.ToUpper(strings.TrimSpace(pid.Field(8).Rep(1).Component(1).String()))
-	if sex == "" || sex == `""` {
-		return ""
-	}
-	return sources.PrefixDemo + family + "|" + given + "|" + dob[:8] + "|" + sex
 }
 
 // asked reads the person a CDC QBP^Q11 (Z34/Z44) asks about: QPD-4 name,

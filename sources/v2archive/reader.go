@@ -65,6 +65,10 @@ type Options struct {
 	MaxMessageBytes int
 	// MaxSegmentBytes bounds one segment (default 1 MiB), likewise.
 	MaxSegmentBytes int
+	// SpoolDir is where a Source keeps decompressed copies of gzip inputs
+	// so their messages can be read again by offset (the index's data
+	// directory's spool/); without it gzip inputs cannot be indexed.
+	SpoolDir string
 }
 
 const (

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
@@ -12,21 +13,31 @@ import (
 // Source is the v2 archive adapter of the sources.Source contract:
 // framing and encoding (Reader), classification of each message for the
 // index (kind, identity keys, organization), path discovery (Expand) and
-// verified re-reads (Rereader).
+// verified re-reads (Rereader). Identity keys and the organization are
+// read by the mapping's identity: section (a sources.Identifier).
 type Source struct {
 	opts     Options
 	identity sources.IdentityConfig
+	who      sources.Identifier
 }
 
 var (
 	_ sources.Source        = (*Source)(nil)
 	_ sources.Expander      = (*Source)(nil)
 	_ sources.Fingerprinter = (*Source)(nil)
+	_ sources.Named         = (*Source)(nil)
 )
 
+// Name is the adapter's name, stored with every record it reads.
+func (s *Source) Name() string { return "v2" }
+
 // NewSource returns the adapter for archives read with opts, whose
-// messages are tied to persons by identity.
-func NewSource(opts Options, identity sources.IdentityConfig) (*Source, error) {
+// messages are tied to persons by identity from what who (the mapping)
+// reads of them.
+func NewSource(opts Options, identity sources.IdentityConfig, who sources.Identifier) (*Source, error) {
+	if who == nil {
+		return nil, fmt.Errorf("v2archive: no identifier (the mapping whose identity: section names persons)")
+	}
 	o, err := opts.normalized()
 	if err != nil {
 		return nil, err
@@ -35,15 +46,21 @@ func NewSource(opts Options, identity sources.IdentityConfig) (*Source, error) {
 	if err := identity.Validate(); err != nil {
 		return nil, err
 	}
-	return &Source{opts: o, identity: identity}, nil
+	if o.SpoolDir != "" {
+		cleanSpool(o.SpoolDir)
+	}
+	return &Source{opts: o, identity: identity, who: who}, nil
 }
 
 // Options are the reader options in force.
 func (s *Source) Options() Options { return s.opts }
 
-// Fingerprint is what changes offsets: the encoding (identity rules are
-// part of the index's own fingerprint).
-func (s *Source) Fingerprint() string { return s.opts.Encoding }
+// Fingerprint is what changes offsets or keys: the encoding and the
+// mapping's identity section (the identity rules are part of the index's
+// own fingerprint).
+func (s *Source) Fingerprint() string {
+	return s.opts.Encoding + " identity " + s.who.IdentityFingerprint()
+}
 
 // Expand is the package function Expand.
 func (s *Source) Expand(arg string) []sources.Input {
@@ -63,6 +80,7 @@ func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) 
 		return err
 	}
 	defer rd.Close()
+	var who sources.Identity // reused message after message
 	for {
 		it, err := rd.Next()
 		if err == io.EOF {
@@ -74,14 +92,14 @@ func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) 
 		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
-		if err := fn(s.record(it)); err != nil {
+		if err := fn(s.record(it, &who)); err != nil {
 			return err
 		}
 	}
 }
 
 // record classifies one item.
-func (s *Source) record(it *Item) *sources.Record {
+func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
 	r := &sources.Record{Loc: it.Loc, Kind: sources.Broken}
 	switch {
 	case it.Err != nil:
@@ -94,7 +112,10 @@ func (s *Source) record(it *Item) *sources.Record {
 			r.Err = err.Error()
 			break
 		}
-		classify(s.identity, m, it.Data, r)
+		if err := classify(s.identity, s.who, m, it.Data, r, who); err != nil {
+			*r = sources.Record{Loc: it.Loc, Kind: sources.Broken, Err: err.Error()}
+			break
+		}
 		r.Hash = DataHash(it.Data)
 		if len(it.Warnings) > 0 {
 			r.Err = strings.Join(it.Warnings, "; ")
@@ -111,15 +132,29 @@ func (s *Source) Rereader() (sources.Rereader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verified{rr}, nil
+	return &verified{Rereader: rr, s: s, content: map[string]string{}}, nil
 }
 
-type verified struct{ *Rereader }
+// verified reads through the spool of a gzip input (looked up once per
+// file: an export reads many messages of each).
+type verified struct {
+	*Rereader
+	s       *Source
+	mu      sync.Mutex
+	content map[string]string // input path → what to read
+}
 
 // Reread reads the message at loc and checks it is the one indexed
 // there: the same MSH-10 and checksum, else sources.ErrChanged.
-func (v verified) Reread(loc sources.Locator) ([]byte, error) {
-	it, err := v.ReadAt(sources.Location{Source: loc.Source, Offset: loc.Offset, Length: loc.Length})
+func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
+	v.mu.Lock()
+	path, ok := v.content[loc.Source]
+	if !ok {
+		path = v.s.content(loc.Source)
+		v.content[loc.Source] = path
+	}
+	v.mu.Unlock()
+	it, err := v.ReadAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,67 @@
+package sql
+
+import (
+	"strings"
+
+	"github.com/iisbridge/iisbridge/mapping"
+)
+
+// A Record is the mapping's relational person (mapping.Person), and a Row
+// says where it was read (mapping.SourceRow).
+var (
+	_ mapping.Person    = (*Record)(nil)
+	_ mapping.SourceRow = (*Row)(nil)
+)
+
+// Root is the person row.
+func (r *Record) Root() mapping.Row { return r.Person }
+
+// Rows are the person's rows of one child table, in key order.
+func (r *Record) Rows(child string) []mapping.Row {
+	rows := r.Children[child]
+	if len(rows) == 0 {
+		return nil
+	}
+	out := make([]mapping.Row, len(rows))
+	for i, row := range rows {
+		out[i] = row
+	}
+	return out
+}
+
+// Lookup is the row of lookup table name that the child row from points
+// to (through the lookup's from: column).
+func (r *Record) Lookup(name string, from mapping.Row) (mapping.Row, bool) {
+	via, ok := r.lookupFrom[name]
+	row, isRow := from.(*Row)
+	if !ok || !isRow || row.Table != via[0] {
+		return nil, false
+	}
+	v, ok := row.Column(via[1])
+	if !ok {
+		return nil, false
+	}
+	for _, l := range r.Lookups[name] {
+		if l.Key == v {
+			return l, true
+		}
+	}
+	return nil, false
+}
+
+// Origin is the row's table (its name in the description) and key.
+func (r *Row) Origin() (table, key string) { return r.Table, r.Key }
+
+// SoftDeleted says the row is soft-deleted (the table's deleted: flag).
+func (r *Row) SoftDeleted() bool { return r.Deleted }
+
+// lookupFroms maps each lookup's name to the child and column it is
+// reached from.
+func (c *Config) lookupFroms() map[string][2]string {
+	out := make(map[string][2]string, len(c.Lookups))
+	for _, t := range c.Lookups {
+		child, col, _ := strings.Cut(t.From, ".")
+		out[t.Name] = [2]string{child, col}
+	}
+	return out
+}
