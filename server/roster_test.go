@@ -88,6 +88,8 @@ func TestRosterImport(t *testing.T) {
 	other := []string{"X-Client", "other-org"}
 	expectStatus(t, rosterPost(h, "/Group/"+id+"/$roster-import", p4, other...), 404, "")
 	expectStatus(t, h.do("GET", h.url("/fhir/Group/"+id), "", other...), 404, "")
+	expectStatus(t, h.kick("/Group/"+id+"/$export", "", other...), 404, "")
+	expectStatus(t, h.do("DELETE", h.url("/fhir/Group/"+id), "", other...), 404, "")
 	// A client bound to a Group matches within it only: p4 is outside.
 	clinic := []string{"X-Client", "clinic", "X-Groups", "riverside"}
 	m = h.done(h.accepted(rosterPost(h, "/Group/$roster-import", p4, clinic...)), clinic...)
