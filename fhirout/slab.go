@@ -47,6 +47,32 @@ const (
 // alive), so the Slab holds no reference to earlier output.
 func (s *Slab) Reset() {
 	s.objs, s.mems, s.arrs = nil, nil, nil
+	s.learn()
+}
+
+// Recycle is Reset for a caller done with everything the Slab made: the
+// memory is handed out again, so Objects made before are overwritten by
+// the next ones. A worker that encodes each record's resources before it
+// maps the next one allocates no chunk at all once the sizes are learnt
+// (a chunk smaller than the size learnt is replaced on its next use).
+func (s *Slab) Recycle() {
+	s.learn()
+	s.objs = rewind(s.objs, s.sizes[kObjects].next)
+	s.mems = rewind(s.mems, s.sizes[kMembers].next)
+	s.arrs = rewind(s.arrs, s.sizes[kArrays].next)
+}
+
+// rewind empties chunk for reuse, or drops it when smaller than want.
+func rewind[T any](chunk []T, want int) []T {
+	if cap(chunk) < want {
+		return nil
+	}
+	clear(chunk) // no reference to the last record's values stays behind
+	return chunk[:0]
+}
+
+// learn sets the next chunk sizes from what was used.
+func (s *Slab) learn() {
 	for k := range s.sizes {
 		c := &s.sizes[k]
 		if c.used > 0 {

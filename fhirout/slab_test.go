@@ -63,3 +63,63 @@ func TestSlabAllocations(t *testing.T) {
 		t.Errorf("%.2f allocations per object", n)
 	}
 }
+
+// A Slab recycled record after record hands its chunks out again: once
+// the sizes are learnt, a record allocates only the arrays' interface
+// headers, and what it builds is whole.
+func TestSlabRecycle(t *testing.T) {
+	var s Slab
+	keys := make([]string, 20)
+	for k := range keys {
+		keys[k] = string(rune('A' + k))
+	}
+	build := func(i int) *Object {
+		r := s.Resource("Patient", 23)
+		if i < 5 {
+			r.Set("id", "pa")
+		} else {
+			r.Set("id", "pf")
+		}
+		for _, k := range keys {
+			c := s.Child(r, k, 2)
+			c.Set("v", "x")
+		}
+		s.Append(r, "arr", "1", 2)
+		return r
+	}
+	for i := range 3 { // learn the sizes
+		build(i)
+		s.Recycle()
+	}
+	n := testing.AllocsPerRun(50, func() {
+		build(0)
+		s.Recycle()
+	})
+	// What stays is boxing: the resource type and the appended array's
+	// header (a Reset instead of Recycle adds the three chunks).
+	if n > 2 {
+		t.Errorf("%.1f allocations per recycled record", n)
+	}
+	r := build(5)
+	if got := r.String(); got[:36] != `{"resourceType":"Patient","id":"pf",` || len(r.m) != 23 {
+		t.Errorf("recycled record = %s", got)
+	}
+	// A record that outgrows the chunks gets new ones, then they are
+	// reused at the new size.
+	s.Recycle()
+	for range 200 {
+		s.Object(3)
+	}
+	s.Recycle()
+	for range 200 {
+		s.Object(3)
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		for range 200 {
+			s.Object(3)
+		}
+		s.Recycle()
+	}); n != 0 {
+		t.Errorf("%.1f allocations per recycled record at the learnt size", n)
+	}
+}

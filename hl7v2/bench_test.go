@@ -114,6 +114,19 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+// BenchmarkParser is BenchmarkParse into a reused Parser.
+func BenchmarkParser(b *testing.B) {
+	data := readTestdata(b, "vxu_v04.hl7")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var p Parser
+	for b.Loop() {
+		if _, err := p.Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkParseAndAccessVXU(b *testing.B) {
 	data := readTestdata(b, "vxu_v04.hl7")
 	b.SetBytes(int64(len(data)))

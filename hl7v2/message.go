@@ -44,12 +44,32 @@ const maxMessage = math.MaxInt32
 // a warning, or fails Parse when it holds binary control bytes.
 func Parse(data []byte) (*Message, error) {
 	var impl messageImpl
-	return impl.parse(data)
+	return impl.parse(data, nil)
+}
+
+// A Parser parses messages into memory it reuses: the Message its Parse
+// returns (its segment table and field offsets) is valid only until the
+// next call, and values read from it must be copied to outlive it (the
+// mapping's output does). For a worker done with each message before it
+// parses the next: it then allocates nothing per message. The zero
+// Parser is ready; it is not safe for concurrent use.
+type Parser struct {
+	msg   *Message
+	table []segData
+	segs  Segments
+	seps  []int32
+	used  int // segments of the last message in table
+}
+
+// Parse is the package's Parse, into p's memory.
+func (p *Parser) Parse(data []byte) (*Message, error) {
+	var impl messageImpl
+	return impl.parse(data, p)
 }
 
 // parse fills m (a local of Parse) and returns it copied into the Message
-// allocated with its segment tables.
-func (m *messageImpl) parse(data []byte) (*Message, error) {
+// allocated with its segment tables, or into p's when p is not nil.
+func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 	if len(data) > maxMessage {
 		return nil, fmt.Errorf("hl7v2: message of %d bytes is too large", len(data))
 	}
@@ -71,12 +91,23 @@ func (m *messageImpl) parse(data []byte) (*Message, error) {
 	packed := pack(d)
 	// Exact (or, with CRLF, close) table sizes cost three vector scans and
 	// save regrowing.
-	seps := make([]int32, 0, bytes.Count(rest, []byte{fs}))
+	nSeps := bytes.Count(rest, []byte{fs})
 	lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
 	if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
 		lines++ // a last line without terminator
 	}
-	msg, table, segs := newMessage(lines)
+	var (
+		seps  []int32
+		msg   *Message
+		table []segData
+		segs  Segments
+	)
+	if p != nil {
+		seps, msg, table, segs = p.reuse(nSeps, lines)
+	} else {
+		seps = make([]int32, 0, nSeps)
+		msg, table, segs = newMessage(lines)
+	}
 	line := 1
 	for _, c := range data[:start] {
 		if c == '\n' {
@@ -164,7 +195,25 @@ func (m *messageImpl) parse(data []byte) (*Message, error) {
 		m.segs[i].impl.segData = t
 	}
 	msg.impl = *m
+	if p != nil {
+		p.table, p.segs, p.seps, p.used = table[:0], segs[:0], seps[:0], len(table)
+	}
 	return msg, nil
+}
+
+// reuse hands out p's tables for a message of lines lines and nSeps field
+// separators, made anew when too small, and a cleared Message.
+func (p *Parser) reuse(nSeps, lines int) ([]int32, *Message, []segData, Segments) {
+	if p.msg == nil || cap(p.table) < lines {
+		p.msg, p.table, p.segs = newMessage(lines)
+	}
+	if cap(p.seps) < nSeps {
+		p.seps = make([]int32, 0, nSeps)
+	}
+	*p.msg = Message{}
+	clear(p.table[:p.used]) // no reference to the last message stays behind
+	p.used = 0
+	return p.seps[:0], p.msg, p.table[:0], p.segs
 }
 
 // Message blocks: a Message with room for n segments in its segment

@@ -111,6 +111,12 @@ type env struct {
 	calls                [callMemoSize]callEntry
 	segs                 [segMemoSize]segEntry
 	gen                  uint64
+	// reuse: the caller is done with an Output when it asks for the next
+	// (Applier.ReuseOutput), so the slab, the string arena and the
+	// resource list are recycled instead of allocated again.
+	reuse     bool
+	keepArena bool // the last Output's issues and traces may point into the arena
+	resBuf    []*fhirout.Object
 }
 
 // envPool reuses envs (and their memo table) across Apply calls.
@@ -214,6 +220,13 @@ type Applier struct {
 // NewApplier returns an Applier of m.
 func (m *Mapping) NewApplier() *Applier { return &Applier{m: m} }
 
+// ReuseOutput makes every Apply recycle the memory of the Output before
+// it: the resources an Apply returns (their Objects, slices and strings)
+// are valid only until the next Apply. Issues and traces stay valid. For
+// a worker that encodes or copies a record's resources before it maps
+// the next record: it then allocates little more than the boxed values.
+func (a *Applier) ReuseOutput() { a.e.reuse = true }
+
 // Apply converts one record, as Mapping.Apply.
 func (a *Applier) Apply(in Input, trace bool) Output {
 	if a.m.impl == nil {
@@ -237,6 +250,10 @@ func (e *env) apply(impl *mappingImpl, in Input, trace bool) (out Output) {
 			out.Resources = nil
 			out.Issues = append(out.Issues, fhirout.Issue{Severity: "error", Code: "exception",
 				Diagnostics: fmt.Sprintf("mapping failed on this record: %v", r), Input: e.input("")})
+		}
+		if e.reuse {
+			e.resBuf = out.Resources
+			e.keepArena = len(out.Issues) > 0 || len(out.Trace) > 0
 		}
 		e.inv, e.outv = Input{}, Output{}
 		e.msg, e.row, e.in, e.out, e.rule, e.scope, e.person = nil, nil, nil, nil, nil, nil, nil
@@ -333,12 +350,25 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
-	e.arena = nil // its strings belong to the last output
 	if e.arenaUsed > 0 {
 		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
 	}
 	e.arenaUsed = 0
-	e.slab.Reset()
+	if e.reuse {
+		// The caller is done with the last output's resources; its issues
+		// and traces may still hold arena strings.
+		e.slab.Recycle()
+		if !e.keepArena && cap(e.arena) >= e.arenaSize {
+			e.arena = e.arena[:0]
+		} else {
+			e.arena = nil
+		}
+		clear(e.resBuf)
+		out.Resources = e.resBuf[:0]
+	} else {
+		e.arena = nil // its strings belong to the last output
+		e.slab.Reset()
+	}
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0
 	e.gen = envGen.Add(1)

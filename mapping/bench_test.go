@@ -71,6 +71,34 @@ func BenchmarkConvertVXUApplier(b *testing.B) {
 	}
 }
 
+// BenchmarkConvertVXUWorker is BenchmarkConvertVXUApplier as convert's
+// workers run it: each record's resources are encoded before the next
+// record is parsed and mapped, so the parser and the Applier recycle
+// their memory (hl7v2.Parser, Applier.ReuseOutput).
+func BenchmarkConvertVXUWorker(b *testing.B) {
+	a := Default().NewApplier()
+	a.ReuseOutput()
+	var p hl7v2.Parser
+	data := []byte(benchVXU)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var buf []byte
+	defer reportCPU(b)()
+	for b.Loop() {
+		msg, err := p.Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := a.Apply(Input{Msg: msg}, false)
+		if len(out.Resources) != 3 {
+			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
+		}
+		for _, r := range out.Resources {
+			buf = r.AppendJSON(buf[:0])
+		}
+	}
+}
+
 // reportCPU adds cpu-ns/op: the process's user+system CPU time per
 // iteration. On a shared machine ns/op (wall time) also counts the time
 // other processes held the CPU; CPU time does not. Call as

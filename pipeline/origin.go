@@ -47,7 +47,7 @@ func (o *origin) input(field string) *fhirout.Input {
 // patient data.
 func (o *origin) describe() string {
 	if o.rows {
-		return "rows of " + o.loc.Source + " (key " + o.loc.ControlID + ")"
+		return "rows of source " + o.loc.Source + " (person key " + o.loc.ControlID + ")"
 	}
 	d := o.kind + " message"
 	if o.orgKey != "" {

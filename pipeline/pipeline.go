@@ -92,7 +92,7 @@ type Stats struct {
 	DoseRecords   int64 // Immunizations mapped from messages (before reduction)
 	Others        int64 // resources of other types emitted (newest by id)
 	Issues        int64 // OperationOutcomes sent to the sink
-	Problems      int64 // of them: broken input recorded by the index
+	Problems      int64 // of them: broken input recorded by the index (relational: bad rows)
 	Unchanged     int64 // persons skipped: nothing indexed after Since
 	// Relational sources: persons soft-deleted or merged into another
 	// (exported as deletions only), and every row read by table.

@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,9 @@ func (x *Relational) keysOf(ctx context.Context, ids []string) ([]string, error)
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() == nil {
+		return nil, &SourceError{Source: x.name, Err: err}
+	}
 	return keys, err
 }
 
@@ -174,6 +179,11 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 		}
 	} else if ps, ok := sink.(ProgressSink); ok {
 		e.prog = &progress{sink: ps}
+		if q.Since.IsZero() && q.Until.IsZero() {
+			// Every person is visited: their count is the total (0, unknown,
+			// when it cannot be had; the export does not depend on it).
+			e.prog.total, _ = x.r.CountPersons(ctx)
+		}
 	}
 	var res *sqlsrc.Result
 	var loose looseProblems
@@ -227,9 +237,15 @@ func (x *Relational) Export(ctx context.Context, q Query, sink Sink) error {
 	}
 	if res != nil {
 		e.st.Tables = map[string]TableCount{}
+		var read, orphans, problems int64
 		for name, ts := range res.Tables {
 			e.st.Tables[name] = TableCount{Read: ts.Read, Yielded: ts.Yielded, Orphans: ts.Orphans, Problems: ts.Problems}
+			read, orphans, problems = read+ts.Read, orphans+ts.Orphans, problems+ts.Problems
 		}
+		// Every row read is accounted for: in a person, or an orphan
+		// reported as an issue; bad values reported too.
+		slog.Info("relational export read", "source", x.name, "persons", e.st.Persons, "rows", read, "orphans", orphans,
+			"bad_values", problems, "gone", e.st.Gone, "deleted_listed", e.st.Deleted, "issues", e.st.Issues)
 		if ss, ok := sink.(SnapshotSink); ok {
 			ss.Snapshot(res.TransactionTime)
 		}
@@ -321,11 +337,15 @@ func (l *looseProblems) left() []sqlsrc.Problem {
 	return out
 }
 
-// problemIssue is a bad row as an issue: source, table, key and column,
-// never a value.
+// problemIssue is a bad row as an issue: source, row key and table.column
+// (as the mapping's issues name a row), never a value.
 func problemIssue(p sqlsrc.Problem) fhirout.Issue {
-	return fhirout.Issue{Severity: "error", Code: "invalid", Diagnostics: p.Msg,
-		Input: &fhirout.Input{Source: p.Source + "/" + p.Table, ControlID: p.Key, Field: p.Column}}
+	field := p.Table
+	if p.Column != "" {
+		field += "." + p.Column
+	}
+	return fhirout.Issue{Severity: "error", Code: "invalid", Diagnostics: p.Table + ": " + p.Msg,
+		Input: &fhirout.Input{Source: p.Source, ControlID: p.Key, Field: field}}
 }
 
 // looseProblems sends the problems of no person.
@@ -349,7 +369,7 @@ func (e *export) rowsPerson(w *work) error {
 	e.st.Persons++
 	e.st.Messages++
 	o := &origin{at: rec.Modified, orgKey: x.name, rows: true,
-		loc: sources.Location{Source: x.name + "/persons", ControlID: rec.Key}}
+		loc: sources.Location{Source: x.name, ControlID: rec.Key}}
 	var issues []fhirout.Issue
 	for _, p := range rec.Problems {
 		issues = append(issues, problemIssue(p))
@@ -397,6 +417,27 @@ func (e *export) rowsPerson(w *work) error {
 // deleted with it, not exported under the survivor.)
 func (e *export) gone(w *work, out mapped, at time.Time) error {
 	e.st.Gone++
+	if rec := w.rec; rec.MergedInto != "" && e.fresh(at) {
+		// Rows left under a merged-away person that make resources of
+		// their own (an Immunization, not the merged Patient's
+		// identifiers) are exported under no Patient: say so, by type and
+		// count, so that nothing is lost silently.
+		var left []string
+		for _, r := range e.reducers {
+			if _, isPatient := r.reducer.(patientMerge); !isPatient && len(out[r.typ]) > 0 {
+				left = append(left, fmt.Sprintf("%d %s", len(out[r.typ]), r.typ))
+			}
+		}
+		if len(left) > 0 {
+			is := fhirout.Issue{Severity: "warning", Code: "business-rule",
+				Diagnostics: "a person merged into another still has rows that map to " + strings.Join(left, ", ") +
+					": they are exported under no Patient (listed deleted with the merged-away Patient); the registry should move them to the surviving person",
+				Input: &fhirout.Input{Source: e.rel.name, ControlID: rec.Key, Field: "persons.merged_into"}}
+			if err := e.issue(fhirout.OperationOutcome(is)); err != nil {
+				return err
+			}
+		}
+	}
 	if e.q.Since.IsZero() || !e.inWindow(at) {
 		return nil
 	}

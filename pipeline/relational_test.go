@@ -201,6 +201,35 @@ func TestRelationalTruth(t *testing.T) {
 			if got := two.of("Patient"); len(got) != 2 || len(two.res) != 2 {
 				t.Errorf("Patient-level export: %d resources", len(two.res))
 			}
+			// _until: only what changed up to it (meta.lastUpdated <= until).
+			until := truth.Config.Start.Add(truth.Config.End.Sub(truth.Config.Start) / 2)
+			var early memSink
+			if err := x.Export(ctx, Query{Until: until}, &early); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(early.of("Patient")); n == 0 || n >= len(truth.Persons) {
+				t.Errorf("_until=%v: %d Patients of %d", until, n, len(truth.Persons))
+			}
+			for _, r := range early.res {
+				if lu, _ := time.Parse(time.RFC3339, str(child(r, "meta"), "lastUpdated")); lu.After(until) {
+					t.Errorf("_until=%v: %s updated %v", until, r.ID(), lu)
+					break
+				}
+			}
+			// Provenance names the source's rows, no patient data.
+			var prov memSink
+			if err := x.Export(ctx, Query{PatientIDs: ids, Provenance: true}, &prov); err != nil {
+				t.Fatal(err)
+			}
+			provs := prov.of("Provenance")
+			if len(provs) == 0 || 2*len(provs) != len(prov.res) {
+				t.Errorf("%d Provenances for %d resources", len(provs), len(prov.res)-len(provs))
+			} else {
+				fhirtest.Validate(t, []byte(provs[0].String()))
+				if d := provs[0].String(); !strings.Contains(d, "rows of source iis (person key ") || !strings.Contains(d, `"value":"iis"`) {
+					t.Errorf("Provenance %s", d)
+				}
+			}
 			// Parallel and sequential exports are the same stream.
 			stream := func(workers int) string {
 				x.workers = workers
@@ -235,13 +264,25 @@ func (s *snapSink) Snapshot(at time.Time) { s.at = at }
 // TestCrossSourceEquality exports one generated world from the v2 archive
 // and from each database: the same Patients and Immunizations, content
 // equal ignoring meta, ids compared through identifiers (the truth person
-// each Patient is), and both equal the truth. Elements are compared as
-// sets of leaf values per person and type (array order is the source's:
-// message arrival, row keys). The default schema holds less than a VXU
-// carries: the elements it has no column for are listed in schemaGaps
-// (and logged with their counts); any other difference fails.
+// each Patient is), and both equal the truth, the elements the default
+// schema added for the VXU's detail included (registry status, guardian
+// address and phone, dose amount, route, site, performers, funding,
+// eligibility, VIS). Elements are compared as sets of leaf values per
+// person and type (array order is the source's: message arrival, row
+// keys). Only the differences listed in archivePending are tolerated.
 func TestCrossSourceEquality(t *testing.T) {
-	arch, truth := genWorld(t, synth.Config{Seed: 7, People: 60})
+	for _, cfg := range []synth.Config{
+		{Seed: 7, People: 60},
+		// P000039 has historical doses that two clinics reported (01 rows
+		// with the same ORC-3 from SJPEDS, then LKVFM).
+		{Seed: 2, People: 200},
+	} {
+		t.Run(fmt.Sprintf("seed%d", cfg.Seed), func(t *testing.T) { crossSourceEquality(t, cfg) })
+	}
+}
+
+func crossSourceEquality(t *testing.T, cfg synth.Config) {
+	arch, truth := genWorld(t, cfg)
 	// genWorld wrote truth.json beside the archive; load the same one.
 	truthPath := filepath.Join(filepath.Dir(arch.opts.Paths[0]), "truth.json")
 	ctx := context.Background()
@@ -250,6 +291,7 @@ func TestCrossSourceEquality(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2Pid := truthCheck(t, "archive", &v2, truth)
+	detailCheck(t, "archive", leavesByPerson(&v2, v2Pid), truth, true)
 	for _, engine := range sqltest.Engines(t) {
 		t.Run(engine, func(t *testing.T) {
 			x, _, _ := relWorld(t, engine, truthPath)
@@ -258,20 +300,34 @@ func TestCrossSourceEquality(t *testing.T) {
 				t.Fatal(err)
 			}
 			relPid := truthCheck(t, engine, &rel, truth)
+			// The schema's new elements are valid FHIR (skips without the schema).
+			for _, im := range rel.of("Immunization")[:min(60, len(rel.of("Immunization")))] {
+				fhirtest.Validate(t, []byte(im.String()))
+			}
+			for _, pt := range rel.of("Patient")[:min(20, len(rel.of("Patient")))] {
+				fhirtest.Validate(t, []byte(pt.String()))
+			}
 			a, b := leavesByPerson(&v2, v2Pid), leavesByPerson(&rel, relPid)
-			gaps := map[string]int{}
+			detailCheck(t, engine, b, truth, false)
 			var diffs []string
+			pending, pairs := map[string]int{}, map[string]int{}
 			for _, tp := range truth.Persons {
 				for _, typ := range []string{"Patient", "Immunization"} {
 					k := tp.Key + " " + typ
 					onlyA, onlyB := multisetDiff(a[k], b[k])
 					for _, side := range []struct {
-						name   string
-						leaves []string
-					}{{"archive", onlyA}, {engine, onlyB}} {
+						name    string
+						leaves  []string
+						archive bool
+					}{{"archive", onlyA, true}, {engine, onlyB, false}} {
 						for _, l := range side.leaves {
-							if gap := schemaGap(l); gap != "" {
-								gaps[gap]++
+							if why := archivePending(&tp, l, side.archive); why != "" {
+								pending[why]++
+								if side.archive {
+									pairs[tp.Key+" "+why]++ // each archive-side value pairs with a database-side one
+								} else {
+									pairs[tp.Key+" "+why]--
+								}
 								continue
 							}
 							diffs = append(diffs, fmt.Sprintf("person %s: only in %s: %s", tp.Key, side.name, l))
@@ -279,8 +335,14 @@ func TestCrossSourceEquality(t *testing.T) {
 					}
 				}
 			}
-			for _, g := range slices.Sorted(maps.Keys(gaps)) {
-				t.Logf("known difference (see schemaGaps): %s: %d values", g, gaps[g])
+			for _, k := range slices.Sorted(maps.Keys(pairs)) {
+				// A historical dose's FILL system differs on both sides, once each.
+				if n := pairs[k]; strings.Contains(k, "historical") && n != 0 {
+					diffs = append(diffs, fmt.Sprintf("%s: %d values unpaired", k, n))
+				}
+			}
+			for _, why := range slices.Sorted(maps.Keys(pending)) {
+				t.Logf("archive-side difference pending a pipeline fix (see archivePending): %s: %d values", why, pending[why])
 			}
 			if len(diffs) > 0 {
 				t.Errorf("%d element values differ between the archive and %s; first:\n%s", len(diffs), engine, strings.Join(diffs[:min(20, len(diffs))], "\n"))
@@ -289,51 +351,123 @@ func TestCrossSourceEquality(t *testing.T) {
 	}
 }
 
-// schemaGaps are the elements a VXU carries that the default legacy
-// schema (sources/sql/schema.go) has no column for, so the relational
-// export cannot have them; the cross-source test tolerates differences
-// under these paths only.
-var schemaGaps = []string{
-	"Patient.extension[].extension[]", // race, ethnicity (PID-10, PID-22)
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"`,
-	`Patient.extension[].url="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"`,
-	`Patient.extension[].url="http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"`, // PD1-16
-	"Patient.extension[].valueCoding",   // PD1-16's value
-	"Patient.contact[].address",         // NK1-4
-	"Patient.contact[].telecom[]",       // NK1-5
-	"Patient.contact[].name.given[]",    // NK1-2.2
-	"Immunization.doseQuantity",         // RXA-6/7
-	"Immunization.education[]",          // OBX 69764-9 / 29768-9 / 29769-7
-	"Immunization.fundingSource",        // OBX 63938-7
-	"Immunization.programEligibility[]", // OBX 64994-7
-	"Immunization.performer[]",          // RXA-10, ORC-12
-	"Immunization.route",                // RXR-1
-	"Immunization.site",                 // RXR-2
-	"Immunization.expirationDate",       // RXA-16: the loader writes the lot's expiry as a year after the dose
-	// Not a schema gap but the loader's (sources/sql/load.go): it writes a
-	// guardian row for every person with a mother's maiden name born from
-	// 2005 on, named with the person's current family name, while the
-	// archive's NK1 (newest message carrying one) has the family name at
-	// that message's time and some of those persons get no NK1 at all.
-	"Patient.contact[].name.family",
-	"Patient.contact[].relationship[]",
-}
+const registryStatusURL = "http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"
 
-// schemaGap is the entry of schemaGaps a leaf ("path=value") falls
-// under, or "".
-func schemaGap(leaf string) string {
-	for _, g := range schemaGaps {
-		if strings.HasPrefix(leaf, g) {
-			return g
+// archivePending says why a leaf of person tp that only one side has is
+// a known archive-side defect whose fix is pending in the pipeline (not
+// the relational source's: there the relational export follows the
+// truth, which detailCheck verifies), or "" when it is not one:
+//
+//   - MergePatients takes Patient.extension whole from the newest message
+//     carrying any extension, so a newest VXU without PD1 (pharmacy,
+//     mass vaccination, an update) drops the registry status an older
+//     message sent; the truth (and the database) keep the newest PD1-16.
+//     Fix: merge extensions by url, as names and addresses are merged.
+//   - A historical dose (RXA-9 01) that several clinics reported: the
+//     archive's dose reducer keeps the latest reporter's record (its
+//     FILL identifier system names that clinic); the truth keeps the
+//     first reporter's ("a dose only ever seen in 01 rows takes facility
+//     and filler from the earliest message carrying it"), and so does
+//     the database's row. Fix: among historical copies the first
+//     reporter's chain wins (the giver's own records: the latest).
+func archivePending(tp *synth.Person, leaf string, archive bool) string {
+	if !archive && tp.RegistryStatus != "" && strings.HasPrefix(leaf, "Patient.extension["+registryStatusURL+"]") {
+		return "registry status dropped by a newer message without PD1"
+	}
+	if strings.HasPrefix(leaf, "Immunization.identifier[].system=") && strings.HasSuffix(leaf, `/fill"`) {
+		for _, d := range tp.Doses {
+			// The database's side names the truth's (first) reporter.
+			if !d.PrimarySource && d.Status == "completed" && (archive || strings.Contains(leaf, "/sender/"+slug(d.Facility)+"/fill")) {
+				return "historical dose of several reporters: latest reporter's record in the archive"
+			}
 		}
 	}
 	return ""
 }
 
+// slug is the mapping function's: lower case, all but a-z 0-9 . - as -.
+func slug(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// detailCheck verifies, per truth person, the element values the truth
+// implies beyond truthCheck's (registry status, guardian, each given
+// dose's administration) in an export's leaves; pendingArchive skips the
+// registry status (see archivePending).
+func detailCheck(t *testing.T, label string, leaves map[string][]string, truth *synth.Truth, pendingArchive bool) {
+	t.Helper()
+	npis := map[string]synth.Provider{}
+	for _, p := range truth.Providers {
+		npis[p.NPI] = p
+	}
+	q := func(v string) string { b, _ := json.Marshal(v); return string(b) }
+	var bad []string
+	for _, tp := range truth.Persons {
+		var want []string
+		if tp.RegistryStatus != "" && !pendingArchive {
+			rs := "Patient.extension[" + registryStatusURL + "]"
+			want = append(want, rs+".extension[status].valueCoding.code="+q(tp.RegistryStatus))
+			if tp.RegistryDate != "" {
+				want = append(want, rs+".extension[date].valueDate="+q(tp.RegistryDate))
+			}
+		}
+		if g := tp.Guardian; g != nil {
+			want = append(want, "Patient.contact[].name.family="+q(g.Family), "Patient.contact[].name.given[]="+q(g.Given),
+				"Patient.contact[].relationship[].coding[].code="+q(g.Relationship),
+				"Patient.contact[].address.line[]="+q(g.Address.Line), "Patient.contact[].address.postalCode="+q(g.Address.Zip),
+				"Patient.contact[].telecom[].value="+q(g.Phone))
+		}
+		for _, d := range tp.Doses {
+			a := d.Administration
+			if a == nil || d.Status != "completed" {
+				continue
+			}
+			pr := npis[a.Provider]
+			want = append(want, "Immunization.doseQuantity.value="+a.Amount, "Immunization.doseQuantity.unit="+q(a.Unit),
+				"Immunization.route.coding[].code="+q(a.Route),
+				"Immunization.performer[].actor.identifier.value="+q(a.Provider), "Immunization.performer[].actor.identifier.value="+q(a.Provider),
+				"Immunization.performer[].actor.display="+q(pr.Given+" "+pr.Family))
+			if a.Site != "" {
+				want = append(want, "Immunization.site.coding[].code="+q(a.Site))
+			}
+			if a.Eligibility != "" {
+				want = append(want, "Immunization.programEligibility[].coding[].code="+q(a.Eligibility))
+			}
+			if a.Funding != "" {
+				want = append(want, "Immunization.fundingSource.coding[].code="+q(a.Funding))
+			}
+			if v := a.VIS; v != nil {
+				want = append(want, "Immunization.education[].presentationDate="+q(v.Presented))
+				if v.Published != "" {
+					want = append(want, "Immunization.education[].publicationDate="+q(v.Published))
+				}
+				if v.Document != "" {
+					want = append(want, "Immunization.education[].documentType="+q(v.Document))
+				}
+			}
+		}
+		have := append(leaves[tp.Key+" Patient"], leaves[tp.Key+" Immunization"]...)
+		if missing, _ := multisetDiff(want, have); len(missing) > 0 {
+			bad = append(bad, fmt.Sprintf("person %s lacks %v", tp.Key, missing))
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%s: %d persons lack what the truth says; first:\n%s", label, len(bad), strings.Join(bad[:min(5, len(bad))], "\n"))
+	}
+}
+
 // leavesByPerson is an export's Patients and Immunizations by truth
 // person and type, each resource flattened to leaf values "path=value"
-// (array indexes left out), without id, meta and the Patient reference
-// (source-scoped).
+// (array indexes left out, extensions named by url), without id, meta
+// and the Patient reference (source-scoped).
 func leavesByPerson(s *memSink, pidOf map[string]string) map[string][]string {
 	person := map[string]string{}
 	for k, pid := range pidOf {
@@ -365,6 +499,11 @@ func leavesByPerson(s *memSink, pidOf map[string]string) map[string][]string {
 				}
 			case []any:
 				for _, e := range x {
+					// Extensions are named by url: a difference says which.
+					if em, ok := e.(map[string]any); ok && strings.HasSuffix(path, "extension") && em["url"] != nil {
+						walk(fmt.Sprintf("%s[%s]", path, em["url"]), e)
+						continue
+					}
 					walk(path+"[]", e)
 				}
 			default:
@@ -485,4 +624,134 @@ func toInt(v any) int64 {
 		return n
 	}
 	return 0
+}
+
+type progSink struct {
+	memSink
+	last [2]int64
+}
+
+func (p *progSink) Progress(done, total int64) { p.last = [2]int64{done, total} }
+
+// Progress counts persons against the database's person count.
+func TestRelationalProgress(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 3, People: 30}); err != nil {
+		t.Fatal(err)
+	}
+	x, _, sum := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var s progSink
+	if err := x.Export(context.Background(), Query{}, &s); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(sum.Persons + sum.Merged)
+	if s.last != [2]int64{n, n} {
+		t.Errorf("last progress %v, want %d of %d", s.last, n, n)
+	}
+}
+
+// Rows left under a merged-away person are reported (a warning naming
+// the source, the person key and the tables, no values) and, with
+// _since, listed deleted with the merged-away Patient.
+func TestRelationalRowsLeftUnderMergedPerson(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	x, db, _ := relWorld(t, "sqlite", filepath.Join(dir, "truth.json"))
+	var dup string
+	db.Query(t, "SELECT MIN(patient_id) FROM patient_master WHERE merged_into IS NOT NULL", func(v any) { dup = fmt.Sprint(v) })
+	db.Exec(t, "UPDATE vaccination_master SET patient_id = "+dup+" WHERE vaccination_id = (SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = (SELECT merged_into FROM patient_master WHERE patient_id = "+dup+"))")
+	var s memSink
+	if err := x.Export(context.Background(), Query{Since: time.Unix(1, 0)}, &s); err != nil {
+		t.Fatal(err)
+	}
+	var warned bool
+	if len(s.issues) != 1 {
+		t.Errorf("%d issues, want the one warning", len(s.issues))
+	}
+	for _, oo := range s.issues {
+		if txt := oo.String(); strings.Contains(txt, "still has rows that map to 1 Immunization:") && strings.Contains(txt, `"valueString":"`+dup+`"`) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for the row left under merged-away person %s", dup)
+	}
+	dupPatient, dupImm := 0, 0
+	for _, d := range s.deleted {
+		switch {
+		case d == "Patient/"+x.PatientID(dup):
+			dupPatient++
+		case strings.HasPrefix(d, "Immunization/"):
+			dupImm++
+		}
+	}
+	if dupPatient != 1 || dupImm < 1 {
+		t.Errorf("deleted %v: want the merged-away Patient and the Immunization left with it", s.deleted)
+	}
+}
+
+// The default mapping dates each Immunization by its own row
+// (meta.lastUpdated from vaccination_master.updated_date): row-level
+// _since. A change of one vaccination re-sends that Immunization and the
+// Patient, not the person's other Immunizations; a vaccination deleted
+// before _since is not listed deleted again when its person changes
+// later; one deleted after it is.
+func TestRelationalRowLevelSince(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Generate(dir, synth.Config{Seed: 7, People: 60}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, engine := range sqltest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			x, db, _ := relWorld(t, engine, filepath.Join(dir, "truth.json"))
+			var pid, vid, deadPid, deadVid, delVid string
+			var n int
+			one := func(q string, dst *string) { db.Query(t, q, func(v any) { *dst = fmt.Sprint(toInt(v)) }) }
+			one("SELECT patient_id FROM vaccination_master WHERE deleted_flag = 'N' GROUP BY patient_id HAVING COUNT(*) > 3 ORDER BY patient_id", &pid)
+			one("SELECT MIN(vaccination_id) FROM vaccination_master WHERE patient_id = "+pid, &vid)
+			db.Query(t, "SELECT COUNT(*) FROM vaccination_master WHERE patient_id = "+pid, func(v any) { n = int(toInt(v)) })
+			// A person with a vaccination soft-deleted long ago, and another
+			// vaccination of theirs (live) to change now.
+			one("SELECT MIN(patient_id) FROM vaccination_master WHERE deleted_flag = 'Y' AND patient_id <> "+pid, &deadPid)
+			one("SELECT MIN(vaccination_id) FROM vaccination_master WHERE deleted_flag = 'N' AND patient_id = "+deadPid, &deadVid)
+			// A live vaccination of a third person, deleted now.
+			one("SELECT MAX(vaccination_id) FROM vaccination_master WHERE deleted_flag = 'N' AND patient_id NOT IN ("+pid+", "+deadPid+")", &delVid)
+			if pid == "" || vid == "" || deadVid == "" || delVid == "" || n < 4 {
+				t.Fatalf("the world lacks the rows this test needs: %q %q %q %q %d", pid, vid, deadVid, delVid, n)
+			}
+			since := time.Now().UTC()
+			time.Sleep(10 * time.Millisecond)
+			now := "'" + time.Now().UTC().Format("2006-01-02 15:04:05.000000") + "'"
+			db.Exec(t,
+				"UPDATE vaccination_master SET completion_code = 'R', updated_date = "+now+" WHERE vaccination_id = "+vid,
+				"UPDATE vaccination_master SET body_site = 'LA', updated_date = "+now+" WHERE vaccination_id = "+deadVid,
+				"UPDATE vaccination_master SET deleted_flag = 'Y', deleted_date = "+now+", updated_date = "+now+" WHERE vaccination_id = "+delVid)
+			var s memSink
+			if err := x.Export(ctx, Query{Since: since}, &s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.of("Patient")) != 3 || len(s.of("Immunization")) != 2 {
+				t.Errorf("_since after two vaccinations changed and one deleted: %d Patients (want 3), %d Immunizations (want 2; the first person has %d)",
+					len(s.of("Patient")), len(s.of("Immunization")), n)
+			}
+			for _, im := range s.of("Immunization") {
+				if lu, _ := time.Parse(time.RFC3339, str(child(im, "meta"), "lastUpdated")); lu.Before(since) {
+					t.Errorf("Immunization %s updated %v, before _since", im.ID(), lu)
+				}
+			}
+			if len(s.deleted) != 1 || !strings.HasPrefix(s.deleted[0], "Immunization/") {
+				t.Errorf("deleted %v: want only the vaccination deleted after _since", s.deleted)
+			}
+			var statuses []string
+			for _, im := range s.of("Immunization") {
+				statuses = append(statuses, str(im, "status"))
+			}
+			if slices.Sort(statuses); !slices.Equal(statuses, []string{"completed", "not-done"}) {
+				t.Errorf("changed Immunizations' status %v", statuses)
+			}
+		})
+	}
 }

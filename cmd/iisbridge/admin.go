@@ -39,7 +39,8 @@ by field with the standard field names, the FHIR resources the live mapping
 behind each element, and the same with a draft mapping (--draft, or edited on the
 page), differences highlighted; and run mapping diff of the draft against the live
 mapping over the sample. --config takes the live mapping and the archives from the
-server's configuration (its first source, or --source NAME). The page shows archive contents: without a token it only
+server's configuration (its first v2archive source, or --source NAME; a relational
+source has no messages to show: use mapping check and preview for it). The page shows archive contents: without a token it only
 listens on loopback; with one (` + adminTokenEnv + `, or --token) every request
 needs it (open the page as http://HOST:PORT/#token=TOKEN, or type it in).`,
 		Run: func(args []string) int { return adminCmd(cmdContext(), args, os.Stderr, nil) },
@@ -170,7 +171,9 @@ func adminSource(path string, stderr io.Writer) (admin.Source, bool) {
 func dirOf(path string) fs.FS { return os.DirFS(filepath.Dir(path)) }
 
 // configSource is the source of a server configuration the page works on:
-// the one named, or the first.
+// the one named, or the first v2 archive. The page shows messages and
+// what a v2 mapping makes of them: a relational source has neither, so
+// naming one is an error that says what to use instead.
 func configSource(path, name string) (config.Source, error) {
 	c, err := config.Load(path)
 	if err != nil {
@@ -178,22 +181,45 @@ func configSource(path, name string) (config.Source, error) {
 	}
 	var names []string
 	for _, s := range c.Sources {
-		if name == "" || s.Name == name {
+		if name == "" && s.Kind != "sql" || s.Name == name {
+			if s.Kind == "sql" {
+				return config.Source{}, fmt.Errorf("%s: source %q is relational (kind: sql): %s", path, name, sqlAdminHint(name))
+			}
 			return s, nil
 		}
 		names = append(names, s.Name)
 	}
 	if name == "" {
-		return config.Source{}, fmt.Errorf("%s has no sources", path)
+		return config.Source{}, fmt.Errorf("%s has no v2archive source: %s", path, sqlAdminHint("NAME"))
 	}
 	return config.Source{}, fmt.Errorf("%s has no source %q (sources: %s)", path, name, strings.Join(names, ", "))
+}
+
+// sqlAdminHint says what stands in for the admin page for a relational
+// source.
+func sqlAdminHint(name string) string {
+	return "the admin page works on v2 archives; check and preview a relational mapping with `iisbridge mapping check --config FILE --source " +
+		name + "` and `iisbridge mapping preview --config FILE --source " + name + " --key K`"
+}
+
+// archiveSources are a configuration's v2 archive sources, in order.
+func archiveSources(srcs []config.Source) []config.Source {
+	var out []config.Source
+	for _, s := range srcs {
+		if s.Kind != "sql" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // serveAdmin serves the admin page beside `serve --admin HOST:PORT`: the
 // port is bound at once (a mistake shows before any indexing), the page
 // answers 503 while the archives are sampled in the background, then
-// shows the server's first source with its mapping as loaded at start
-// (a reloaded mapping shows at the next start). It stops with ctx.
+// shows the server's first v2 archive source with its mapping as loaded at
+// start (a reloaded mapping shows at the next start), sampling every
+// archive source. Relational sources are not the page's (it shows
+// messages): a server with only those refuses --admin. It stops with ctx.
 func serveAdmin(ctx context.Context, cfg *config.Config, addr string, log *slog.Logger) (net.Addr, error) {
 	token := os.Getenv(adminTokenEnv)
 	if token == "" && !isLoopback(addr) {
@@ -201,16 +227,17 @@ func serveAdmin(ctx context.Context, cfg *config.Config, addr string, log *slog.
 	}
 	var live admin.Source
 	var paths []string
-	if len(cfg.Sources) > 0 {
-		src := cfg.Sources[0]
+	if archives := archiveSources(cfg.Sources); len(archives) > 0 {
 		var errb strings.Builder
 		var ok bool
-		if live, ok = adminSource(src.Mapping, &errb); !ok {
+		if live, ok = adminSource(archives[0].Mapping, &errb); !ok {
 			return nil, errors.New(strings.TrimSpace(errb.String()))
 		}
-		for _, s := range cfg.Sources {
+		for _, s := range archives {
 			paths = append(paths, s.Paths...)
 		}
+	} else if len(cfg.Sources) > 0 {
+		return nil, fmt.Errorf("--admin: the configuration has no v2archive source: %s", sqlAdminHint(cfg.Sources[0].Name))
 	} else {
 		live = admin.Source{Mapping: mapping.Default(), Text: mapping.DefaultSource()}
 	}

@@ -187,3 +187,68 @@ func TestServeAdminBeside(t *testing.T) {
 	}
 	cancel()
 }
+
+// A relational source is not the admin page's (it shows messages): with a
+// sql source first, the page and --config take the first v2 archive; a
+// sql source named, or a configuration with no archive, is refused with
+// what to use instead.
+func TestAdminSkipsRelationalSources(t *testing.T) {
+	dir := t.TempDir()
+	arch, _ := filepath.Abs("testdata/archive.hl7")
+	cfgPath := filepath.Join(dir, "server.yaml")
+	db := filepath.Join(dir, "iis.db")
+	os.WriteFile(cfgPath, []byte("sources:\n  - name: db\n    kind: sql\n    driver: sqlite\n    dsn: "+db+"\n  - name: log\n    paths: ["+arch+"]\n"), 0o644)
+	src, err := configSource(cfgPath, "")
+	if err != nil || src.Name != "log" {
+		t.Errorf("first archive source: %+v %v", src, err)
+	}
+	if _, err := configSource(cfgPath, "db"); err == nil || !strings.Contains(err.Error(), `source "db" is relational`) ||
+		!strings.Contains(err.Error(), "mapping preview --config FILE --source db --key K") {
+		t.Errorf("sql source named: %v", err)
+	}
+	only := filepath.Join(dir, "only-sql.yaml")
+	os.WriteFile(only, []byte("sources:\n  - name: db\n    kind: sql\n    driver: sqlite\n    dsn: "+db+"\n"), 0o644)
+	if _, err := configSource(only, ""); err == nil || !strings.Contains(err.Error(), "has no v2archive source") {
+		t.Errorf("no archive source: %v", err)
+	}
+
+	t.Setenv(adminTokenEnv, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := config.Default()
+	cfg.Sources = []config.Source{{Name: "db", Kind: "sql", Driver: "sqlite", DSN: db}}
+	if _, err := serveAdmin(ctx, cfg, "127.0.0.1:0", slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "no v2archive source") {
+		t.Errorf("serve --admin over a sql source only: %v", err)
+	}
+	// The sql source's mapping is not the page's: not even read.
+	cfg.Sources[0].Mapping = filepath.Join(dir, "no-such-sql.yaml")
+	cfg.Sources = append(cfg.Sources, config.Source{Name: "log", Kind: "v2archive", Paths: []string{arch}})
+	addr, err := serveAdmin(ctx, cfg, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr.String() + "/api/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			var info struct {
+				Live    struct{ Name string }
+				Samples int
+			}
+			json.Unmarshal(body, &info)
+			if info.Samples == 0 || info.Live.Name != "default.yaml" {
+				t.Errorf("info: %s", body)
+			}
+			break
+		}
+		if resp.StatusCode != 503 || time.Now().After(deadline) {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/ordered"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
@@ -44,7 +48,10 @@ type convertStats struct {
 }
 
 // resourceWriter is what convert writes to: a DirWriter or a StreamWriter.
-type resourceWriter interface{ Write(*fhirout.Object) error }
+type resourceWriter interface {
+	Write(*fhirout.Object) error
+	WriteLine(t string, line []byte) error
+}
 
 func convertCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
@@ -105,79 +112,130 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	kinds := newIssueKinds() // records per warning kind, after the summary
 	progress := newMeter(stderr, "converting", "bytes")
 
-	// The loop: read → parse → map → write. One message at a time, so
-	// memory stays flat whatever the archive size.
-	var werr error
-	for werr == nil {
-		if ctx.Err() != nil {
-			progress.finish()
-			return discardPartial(dw, sw, stderr)
+	// read → parse → map → JSON → write: the reader and the writer on one
+	// goroutine each, parsing, mapping and encoding on every core, results
+	// written in archive order. Messages go to the workers in batches (a
+	// message is tens of µs of work: one hand-off each would cost more
+	// than it spreads on a busy machine); at most a window of batches is
+	// in flight, so memory stays flat whatever the archive size.
+	workers := runtime.GOMAXPROCS(0)
+	appliers := make([]*mapping.Applier, max(workers, 1))
+	parsers := make([]hl7v2.Parser, len(appliers))
+	for i := range appliers {
+		// A worker encodes a message's resources before it parses and
+		// maps the next, so its parser and Applier recycle their memory.
+		appliers[i] = m.NewApplier()
+		appliers[i].ReuseOutput()
+	}
+	// emit writes one message's resources and issues, in archive order.
+	emit := func(r *convertResult, json []byte) error {
+		if r.progress > 0 {
+			progress.set(r.progress, 0)
 		}
-		it, err := rd.Next()
-		if err == io.EOF {
-			break
+		st.messages += r.messages
+		st.unparsed += r.unparsed
+		st.inputErrs += r.inputErrs
+		start := r.json
+		for _, l := range r.lines {
+			if err := w.WriteLine(l.typ, json[start:l.end]); err != nil {
+				return err
+			}
+			start = l.end
+			st.resources[l.typ]++
 		}
-		if err != nil {
-			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
-			return 1
-		}
-		var issues []fhirout.Issue
-		for _, wmsg := range it.Warnings {
-			issues = append(issues, inputIssue("warning", "structure", wmsg, it.Loc))
-		}
-		var msg *hl7v2.Message
 		switch {
-		case it.Err != nil:
-			st.inputErrs++
-			issues = append(issues, inputIssue("error", "structure", "not a message: "+it.Err.Error(), it.Loc))
-		case it.Data != nil:
-			msg, err = hl7v2.Parse(it.Data)
-			if err != nil {
-				st.unparsed++
-				st.messages++
-				issues = append(issues, inputIssue("error", "structure", "message not parsed: "+err.Error(), it.Loc))
-			}
+		case r.skipped != "":
+			st.skipped[r.skipped]++
+		case len(r.lines) > 0:
+			st.converted++
+		case r.mapped:
+			st.rejected++
 		}
-		if msg != nil {
-			st.messages++
-			for _, wmsg := range msg.Warnings() {
-				issues = append(issues, inputIssue("warning", "structure", wmsg, it.Loc))
+		if r.oo != nil {
+			st.warnings += r.warnings
+			st.errors += r.errors
+			kinds.add(r.oo)
+			if err := w.Write(r.oo); err != nil {
+				return err
 			}
-			out := m.Apply(mapping.Input{Msg: msg, Loc: it.Loc}, false)
-			for _, r := range out.Resources {
-				if werr = w.Write(r); werr != nil {
-					break
-				}
-				st.resources[r.ResourceType()]++
-			}
-			issues = append(issues, out.Issues...)
-			switch {
-			case len(out.Resources) > 0:
-				st.converted++
-			case len(out.Issues) > 0:
-				st.rejected++
-			default:
-				code, trig, _ := msg.Type()
-				st.skipped[strings.TrimSpace(code)+"^"+strings.TrimSpace(trig)]++
-			}
-		}
-		if len(issues) > 0 && werr == nil {
-			for _, is := range issues {
-				switch is.Severity {
-				case "warning", "information":
-					st.warnings++
-				default:
-					st.errors++
-				}
-			}
-			oo := fhirout.OperationOutcome(issues...)
-			kinds.add(oo)
-			werr = w.Write(oo)
 			st.resources["OperationOutcome"]++
 		}
-		if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
-			progress.set(c.Bytes, 0)
-		}
+		return nil
+	}
+	// Batches go round: the writer hands each back for the reader to
+	// fill again, so their buffers are allocated once per run.
+	free := make(chan *convertBatch, 4*workers+2)
+	var readErr error
+	werr := ordered.Run(ctx, workers,
+		func(submit func(*convertBatch) error) error {
+			var b *convertBatch
+			for {
+				it, err := rd.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					readErr = err
+					return err
+				}
+				if b == nil {
+					select {
+					case b = <-free:
+						b.reset()
+					default:
+						b = &convertBatch{}
+					}
+				}
+				ci := convertItem{loc: it.Loc, err: it.Err, start: len(b.data)}
+				if len(it.Warnings) > 0 {
+					ci.warnings = slices.Clone(it.Warnings)
+				}
+				b.data = append(b.data, it.Data...)
+				ci.end = len(b.data)
+				if it.Data != nil {
+					ci.isMsg = true
+				}
+				if c := rd.Counts(); (c.Messages+c.Errors)%256 == 0 {
+					ci.progress = c.Bytes
+				}
+				b.items = append(b.items, ci)
+				if len(b.data) >= convertBatchBytes || len(b.items) >= convertBatchItems {
+					if err := submit(b); err != nil {
+						return err
+					}
+					b = nil
+				}
+			}
+			if b != nil {
+				return submit(b)
+			}
+			return nil
+		},
+		func(_ context.Context, worker int, b *convertBatch) *convertBatch {
+			for _, ci := range b.items {
+				b.res = append(b.res, convertOne(&parsers[worker], appliers[worker], ci, b))
+			}
+			return b
+		},
+		func(b *convertBatch) error {
+			for i := range b.res {
+				if err := emit(&b.res[i], b.json); err != nil {
+					return err
+				}
+			}
+			select {
+			case free <- b:
+			default:
+			}
+			return nil
+		})
+	switch {
+	case ctx.Err() != nil:
+		progress.finish()
+		return discardPartial(dw, sw, stderr)
+	case readErr != nil:
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", readErr)
+		return 1
 	}
 	progress.finish()
 	c := rd.Counts()
@@ -198,6 +256,120 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// convertBatch is a run of archive items on its way through a worker:
+// the messages copied out of the reader (its buffers are reused by the
+// next item), then what the worker made of them.
+type convertBatch struct {
+	data  []byte // the messages, one after another
+	items []convertItem
+	json  []byte // the resources, encoded by the worker
+	res   []convertResult
+}
+
+func (b *convertBatch) reset() {
+	clear(b.items)
+	clear(b.res) // no OperationOutcome of the last batch stays reachable
+	b.data, b.items, b.json, b.res = b.data[:0], b.items[:0], b.json[:0], b.res[:0]
+	// A batch that held a huge message does not keep its room.
+	if cap(b.data) > 4*convertBatchBytes {
+		b.data = nil
+	}
+	if cap(b.json) > 16*convertBatchBytes {
+		b.json = nil
+	}
+}
+
+// A batch for a worker ends after this many bytes or messages.
+const (
+	convertBatchBytes = 64 << 10
+	convertBatchItems = 64
+)
+
+// convertItem is one item of the archive.
+type convertItem struct {
+	loc        sources.Location
+	err        error
+	warnings   []string
+	isMsg      bool
+	start, end int   // the message in its batch's data
+	progress   int64 // input bytes read so far, every 256 items (else 0)
+}
+
+// convertResult is what a worker made of one item, for the writer.
+type convertResult struct {
+	json      int             // where its resources start in the batch's json
+	lines     []lineEnd       // where each resource ends there
+	oo        *fhirout.Object // the item's issues, if any
+	warnings  int             // issues of severity warning or information
+	errors    int             // the other issues
+	messages  int             // 1 for a message, parsed or not
+	unparsed  int
+	inputErrs int
+	mapped    bool   // parsed and mapped
+	skipped   string // mapped to nothing and no issue: its message type
+	progress  int64
+}
+
+type lineEnd struct {
+	typ string
+	end int
+}
+
+// convertOne parses and maps one item of batch b with a worker's parser
+// and Applier, encoding the resources into b.json.
+func convertOne(p *hl7v2.Parser, a *mapping.Applier, ci convertItem, b *convertBatch) convertResult {
+	r := convertResult{progress: ci.progress, json: len(b.json)}
+	var issues []fhirout.Issue
+	for _, wmsg := range ci.warnings {
+		issues = append(issues, inputIssue("warning", "structure", wmsg, ci.loc))
+	}
+	var msg *hl7v2.Message
+	switch {
+	case ci.err != nil:
+		r.inputErrs++
+		issues = append(issues, inputIssue("error", "structure", "not a message: "+ci.err.Error(), ci.loc))
+	case ci.isMsg:
+		var err error
+		msg, err = p.Parse(b.data[ci.start:ci.end])
+		r.messages++
+		if err != nil {
+			r.unparsed++
+			issues = append(issues, inputIssue("error", "structure", "message not parsed: "+err.Error(), ci.loc))
+		}
+	}
+	if msg != nil {
+		for _, wmsg := range msg.Warnings() {
+			issues = append(issues, inputIssue("warning", "structure", wmsg, ci.loc))
+		}
+		out := a.Apply(mapping.Input{Msg: msg, Loc: ci.loc}, false)
+		r.mapped = true
+		if len(out.Resources) > 0 {
+			r.lines = make([]lineEnd, len(out.Resources))
+		}
+		for i, res := range out.Resources {
+			b.json = res.AppendJSON(b.json)
+			r.lines[i] = lineEnd{res.ResourceType(), len(b.json)}
+		}
+		issues = append(issues, out.Issues...)
+		if len(out.Resources) == 0 && len(out.Issues) == 0 {
+			code, trig, _ := msg.Type()
+			r.skipped = strings.TrimSpace(code) + "^" + strings.TrimSpace(trig)
+		}
+	}
+	if len(issues) > 0 {
+		for _, is := range issues {
+			switch is.Severity {
+			case "warning", "information":
+				r.warnings++
+			default:
+				r.errors++
+			}
+		}
+		r.oo = fhirout.OperationOutcome(issues...)
+	}
+	return r
 }
 
 func inputIssue(severity, code, msg string, loc sources.Location) fhirout.Issue {

@@ -41,7 +41,9 @@ func init() {
 		Long: `Three ways to run it:
   serve                      the demo: a synthetic IIS world generated into ./data/demo
   serve PATH...              these archives (files, folders, globs), default mapping, data dir ./archive-data
-  serve --config FILE        what the config says (testdata/example.yaml documents every key)
+  serve --config FILE        what the config says (testdata/example.yaml documents every key):
+                             archives (kind: v2archive) and registry databases read in place
+                             (kind: sql: MariaDB/MySQL, PostgreSQL, SQL Server, SQLite)
 Without auth.clients in the config the server runs unauthenticated and only on loopback.
 
 The port is bound first (a port in use is reported before any indexing); then the
@@ -200,7 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 	changed := make(chan struct{}, 1)
 	if o.cfgPath != "" {
-		go watchFiles(ctx, func() []string { return []string{o.cfgPath, b.liveMapping().Path} }, watchEvery, changed)
+		go watchFiles(ctx, func() []string { return append([]string{o.cfgPath, b.liveMapping().Path}, b.relationalMappings()...) }, watchEvery, changed)
 	}
 
 running:
@@ -237,9 +239,11 @@ type bridge struct {
 	lock    *dataLock
 	metrics *server.Metrics
 	log     *slog.Logger
-	mu      sync.Mutex // guards mapping (read by the file watcher)
+	mu      sync.Mutex // guards mapping and relMappings (read by the file watcher)
 	mapping server.MappingInfo
-	cfg     *config.Config
+	// relMappings are the sql sources' mapping files (serve_sql.go).
+	relMappings []string
+	cfg         *config.Config
 	// hooks follow a reloaded configuration (reload.go).
 	hooks []reloadHook
 }
@@ -469,6 +473,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	b = &bridge{p: p, rels: rels, idx: idx, srv: srv, auth: pre.svc, lock: pre.lock, metrics: met, mapping: pre.mi, cfg: cfg, log: log}
 	b.onReload("mapping", b.reloadMapping)
 	if len(rels) > 0 {
+		b.setRelationalMappings(cfg)
 		b.onReload("relational sources", b.reloadRelational)
 	}
 	if b.auth != nil {

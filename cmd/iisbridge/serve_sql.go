@@ -122,5 +122,27 @@ func (b *bridge) reloadRelational(_ context.Context, next *config.Config) error 
 		}
 		x.SetMapping(m)
 	}
+	b.setRelationalMappings(next)
 	return nil
+}
+
+// relationalMappings are the mapping files of the sql sources (the file
+// watcher reloads on their edits too).
+func (b *bridge) relationalMappings() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.relMappings
+}
+
+// setRelationalMappings records the sql sources' mapping files of cfg.
+func (b *bridge) setRelationalMappings(cfg *config.Config) {
+	var out []string
+	for _, s := range cfg.Sources {
+		if s.Kind == "sql" && s.Mapping != "" {
+			out = append(out, s.Mapping)
+		}
+	}
+	b.mu.Lock()
+	b.relMappings = out
+	b.mu.Unlock()
 }

@@ -7,7 +7,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -19,6 +21,9 @@ import (
 	"time"
 
 	"github.com/iisbridge/iisbridge/config"
+	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/pipeline"
 	"github.com/iisbridge/iisbridge/server"
 	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
 	"github.com/iisbridge/iisbridge/sources/sql/sqltest"
@@ -183,7 +188,23 @@ func TestEndToEndSQL(t *testing.T) {
 			var vacc, vaccPerson any
 			db.Query(t, "SELECT MIN(vaccination_id) FROM vaccination_master WHERE deleted_flag = 'N'", func(v any) { vacc = v })
 			db.Query(t, fmt.Sprintf("SELECT patient_id FROM vaccination_master WHERE vaccination_id = %v", vacc), func(v any) { vaccPerson = v })
+			// A person soft-deleted: their Patient and Immunizations go.
+			var gone string
+			for _, tp := range truth.Persons[2:] {
+				if tp.Key != personOfSQL(t, truth, vaccPerson) && len(tp.Doses) > 0 {
+					gone = tp.Key
+					break
+				}
+			}
+			goneID, _ := sqlPatientID(gone)
+			wantDeleted := []string{"Patient/" + pidOf[gone]}
+			for _, im := range res.byType["Immunization"] {
+				if str(obj(im, "patient"), "reference") == "Patient/"+pidOf[gone] {
+					wantDeleted = append(wantDeleted, "Immunization/"+str(im, "id"))
+				}
+			}
 			db.Exec(t,
+				fmt.Sprintf("UPDATE patient_master SET deleted_flag = 'Y', updated_date = %s WHERE patient_id = %d", now, goneID),
 				fmt.Sprintf("UPDATE vaccination_master SET deleted_flag = 'Y', deleted_date = %s, updated_date = %s WHERE vaccination_id = %v", now, now, vacc),
 				fmt.Sprintf("UPDATE patient_master SET patient_name_last = 'RENAMED', updated_date = %s WHERE patient_id = %d", now, renamed),
 				fmt.Sprintf("INSERT INTO vaccination_master (vaccination_id, patient_id, vaccination_external_link, administered_date, vaccine_cvx_code, completion_code, org_id, filler_order_id, action_code, deleted_flag, reported_date, updated_date) "+
@@ -204,8 +225,23 @@ func TestEndToEndSQL(t *testing.T) {
 			if !slices.Equal(changed, slices.Compact(wantChanged)) {
 				t.Errorf("_since=%s: Patients %v, want the two changed %v", m.TransactionTime, changed, wantChanged)
 			}
-			if len(ri.deleted) != 1 || !strings.HasPrefix(ri.deleted[0], "Immunization/") {
-				t.Errorf("_since=%s: deleted %v, want the one soft-deleted vaccination", m.TransactionTime, ri.deleted)
+			// Deleted: the soft-deleted vaccination and the soft-deleted
+			// person with their Immunizations.
+			var others []string
+			for _, d := range ri.deleted {
+				if !slices.Contains(wantDeleted, d) {
+					others = append(others, d)
+				}
+			}
+			if len(others) != 1 || !strings.HasPrefix(others[0], "Immunization/") || len(ri.deleted) != len(wantDeleted)+1 {
+				t.Errorf("_since=%s: deleted %v, want the soft-deleted vaccination and %v", m.TransactionTime, ri.deleted, wantDeleted)
+			}
+			if _, mp := c.export("/$export", url.Values{"_type": {"Patient"}}); true {
+				for _, pt := range c.fetch(mp).byType["Patient"] {
+					if str(pt, "id") == pidOf[gone] {
+						t.Errorf("soft-deleted person %s still exported", gone)
+					}
+				}
 			}
 			// The bad row: an error naming source, table, key and column,
 			// never the value.
@@ -223,18 +259,10 @@ func TestEndToEndSQL(t *testing.T) {
 				t.Errorf("error file for the bad row (found %v): %s", found, raw)
 			}
 
-			// 7. The database goes away: that export fails with a clear
-			// status; the server stays healthy.
-			switch engine {
-			case "sqlite":
-				if err := os.WriteFile(db.DSN, []byte("not a database"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			case "mysql":
-				db.Exec(t, "DROP TABLE vaccination_master")
-			case "postgres":
-				db.Exec(t, "DROP TABLE vaccination_master")
-			}
+			// 7. The database fails under the server (a table dropped; a
+			// connection cut mid-scan is TestRelationalConnectionLost's):
+			// that export fails with a clear status; the server stays up.
+			db.Exec(t, "DROP TABLE vaccination_master")
 			code, body := c.rawExport("")
 			if code != http.StatusInternalServerError || !bytes.Contains(body, []byte("source iis could not be read")) || bytes.Contains(body, []byte(db.DSN)) {
 				t.Errorf("export of a database gone: %d %s", code, body)
@@ -307,4 +335,83 @@ func personOfSQL(t *testing.T, truth *synth.Truth, v any) string {
 	}
 	t.Fatalf("no truth person has patient_id %s", want)
 	return ""
+}
+
+// A database that does not answer at start-up is logged, not fatal, and
+// neither the log nor an export's status carries the DSN's secret.
+func TestSQLSourceDownAtStartNoSecret(t *testing.T) {
+	t.Setenv("IISB_TEST_PW", "pw-s3cr3t-42")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte(`sources:
+  - name: iis
+    kind: sql
+    driver: mysql
+    dsn: "reader:${IISB_TEST_PW}@tcp(127.0.0.1:1)/iis?timeout=2s"
+`), 0o600)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	rels, err := openRelational(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("openRelational: %v, %d sources", err, len(rels))
+	}
+	defer rels[0].Close()
+	if !strings.Contains(logs.String(), "does not answer") || strings.Contains(logs.String(), "pw-s3cr3t-42") {
+		t.Errorf("start-up log: %s", logs.String())
+	}
+	err = rels[0].Export(t.Context(), pipeline.Query{}, discardSink{})
+	var se *pipeline.SourceError
+	if !errors.As(err, &se) || strings.Contains(err.Error(), "pw-s3cr3t-42") || strings.Contains(se.ClientMessage(), "127.0.0.1") {
+		t.Errorf("export of a database down: %v", err)
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) Resource(*fhirout.Object) error          { return nil }
+func (discardSink) Deleted(string, string, time.Time) error { return nil }
+func (discardSink) Issue(*fhirout.Object) error             { return nil }
+
+// An edited relational mapping is taken by the next export after a
+// reload; an invalid one is refused and the running one kept.
+func TestReloadRelationalMapping(t *testing.T) {
+	_, db, _ := sqlWorld(t, "sqlite", false)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, mapping.DefaultFS()); err != nil {
+		t.Fatal(err)
+	}
+	mapFile := filepath.Join(dir, "sql.yaml")
+	cfgFile := filepath.Join(dir, "iisbridge.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("data_dir: %s\nsources:\n  - name: iis\n    kind: sql\n    driver: sqlite\n    dsn: %q\n    mapping: %s\n",
+		filepath.Join(dir, "data"), db.DSN, mapFile)), 0o600)
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, c, _ := startBridge(t, cfg, false)
+	profile := func() string {
+		_, m := c.export("/$export", url.Values{"_type": {"Patient"}})
+		pats := c.fetch(m).byType["Patient"]
+		return fmt.Sprint(arr(obj(pats[0], "meta"), "profile"))
+	}
+	if p := profile(); !strings.Contains(p, "us-core-patient") || strings.Contains(p, "edited") {
+		t.Fatalf("profile before the edit: %s", p)
+	}
+	text, _ := os.ReadFile(mapFile)
+	os.WriteFile(mapFile, bytes.Replace(text, []byte("StructureDefinition/us-core-patient"), []byte("StructureDefinition/us-core-patient-edited"), 1), 0o600)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b.reload(t.Context(), serveOptions{cfgPath: cfgFile}, log)
+	if p := profile(); !strings.Contains(p, "us-core-patient-edited") {
+		t.Errorf("profile after the reload: %s (log: %s)", p, logs.String())
+	}
+	os.WriteFile(mapFile, []byte("source: sql\nresources: [oops\n"), 0o600)
+	logs.Reset()
+	b.reload(t.Context(), serveOptions{cfgPath: cfgFile}, log)
+	if p := profile(); !strings.Contains(p, "us-core-patient-edited") || !strings.Contains(logs.String(), "reload refused") {
+		t.Errorf("after an invalid mapping: %s (log: %s)", p, logs.String())
+	}
 }

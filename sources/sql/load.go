@@ -93,7 +93,7 @@ func Load(ctx context.Context, db *sql.DB, d Dialect, truthPath string) (*LoadSu
 	if err := CreateSchema(ctx, db, d); err != nil {
 		return nil, err
 	}
-	l := &loader{ctx: ctx, db: db, d: d, lots: map[[3]string]int{}, orgs: map[string]int{}, truth: head}
+	l := &loader{ctx: ctx, db: db, d: d, lots: map[[3]string]int{}, orgs: map[string]int{}, providers: map[string]any{}, truth: head}
 	l.ins = map[string]*inserter{}
 	for _, t := range defaultSchema {
 		l.ins[t.name] = &inserter{l: l, t: t}
@@ -153,17 +153,19 @@ func Load(ctx context.Context, db *sql.DB, d Dialect, truthPath string) (*LoadSu
 }
 
 type loader struct {
-	ctx     context.Context
-	db      *sql.DB
-	d       Dialect
-	tx      *sql.Tx
-	ins     map[string]*inserter
-	lots    map[[3]string]int
-	orgs    map[string]int // facility key → org_id
-	persons int
-	linkID  int
-	seq     map[string]int
-	truth   *synth.Truth
+	ctx  context.Context
+	db   *sql.DB
+	d    Dialect
+	tx   *sql.Tx
+	ins  map[string]*inserter
+	lots map[[3]string]int
+	orgs map[string]int // facility key → org_id
+	// NPI → provider_id (an any holding the int, for the inserter)
+	providers map[string]any
+	persons   int
+	linkID    int
+	seq       map[string]int
+	truth     *synth.Truth
 }
 
 func (l *loader) begin() (err error) {
@@ -199,13 +201,19 @@ func (l *loader) next(table string) int {
 }
 
 // orgRows writes the organizations (the IIS, then the facilities in truth
-// order) and the code tables.
+// order), the providers and the code tables.
 func (l *loader) orgRows() error {
 	now := l.truth.Config.Start.UTC()
 	orgs := append([]synth.Organization{l.truth.IIS}, l.truth.Facilities...)
 	for i, o := range orgs {
 		l.orgs[o.Key] = iisOrgID + i
 		if err := l.add("org_master", iisOrgID+i, o.Key, o.Name, o.Kind, o.OID, nullIf(o.OrgID), now); err != nil {
+			return err
+		}
+	}
+	for i, pr := range l.truth.Providers {
+		l.providers[pr.NPI] = i + 1
+		if err := l.add("provider_master", i+1, nullIf(pr.NPI), pr.Family, nullIf(pr.Given), now); err != nil {
 			return err
 		}
 	}
@@ -228,8 +236,10 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 	if len(p.IDs) > 0 {
 		org = l.orgs[p.IDs[0].Facility]
 	}
+	regStatus, regDate := nullIf(p.RegistryStatus), hl7Date(p.RegistryDate)
 	if err := l.add("patient_master", pid, p.Key, p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), org, first, last, "N", nil); err != nil {
+		birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), org,
+		regStatus, regDate, first, last, "N", nil); err != nil {
 		return err
 	}
 	for _, n := range p.FormerNames {
@@ -263,8 +273,12 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 			return err
 		}
 	}
-	if p.MothersMaidenName != "" && p.BirthDate >= "2005" {
-		if err := l.add("patient_guardian", l.next("patient_guardian"), pid, p.Name.Family, nil, p.MothersMaidenName, "MTH", first); err != nil {
+	if g := p.Guardian; g != nil {
+		// As the newest NK1 named them (the mother, under the child's
+		// birth family name); the maiden name from PID-6 of that person.
+		a := g.Address
+		if err := l.add("patient_guardian", l.next("patient_guardian"), pid, g.Family, nullIf(g.Given), nullIf(p.MothersMaidenName), g.Relationship,
+			nullIf(a.Line), nullIf(a.City), nullIf(a.State), nullIf(a.Zip), nullIf(a.Country), nullIf(g.Phone), last); err != nil {
 			return err
 		}
 	}
@@ -277,7 +291,8 @@ func (l *loader) person(p *synth.Person, s [2]int64, sum *LoadSummary) error {
 		sum.Merged++
 		dup := pid + 1
 		if err := l.add("patient_master", dup, p.Key+"-DUP", p.Name.Family, p.Name.Given, nullIf(p.Name.Middle), nullIf(p.MothersMaidenName),
-			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), l.orgs[p.IDs[1].Facility], first, last, "N", pid); err != nil {
+			birthDate(p.BirthDate), sexCodes[p.Sex], birthFlag(p), birthOrder(p), nullIf(p.Race), nullIf(p.Ethnicity), l.orgs[p.IDs[1].Facility],
+			regStatus, regDate, first, last, "N", pid); err != nil {
 			return err
 		}
 		if err := l.add("patient_identifier", l.next("patient_identifier"), dup, p.IDs[1].Facility, "MR", p.IDs[1].MRN, first); err != nil {
@@ -335,9 +350,24 @@ func (l *loader) dose(pid int, d *synth.Dose, first, last time.Time) error {
 	case d.PrimarySource:
 		src = "00"
 	}
-	return l.add("vaccination_master", l.next("vaccination_master"), pid, d.Key,
+	// What the giver's record said beyond the RXA basics (the truth's
+	// administration: none for a historical dose, no OBX facts after a U).
+	adm := [12]any{}
+	if a := d.Administration; a != nil {
+		adm = [12]any{nullIf(a.Amount), nullIf(a.Unit), nullIf(a.Route), nullIf(a.Site), l.providers[a.Provider], l.providers[a.Provider],
+			nullIf(a.Eligibility), nullIf(a.Funding)}
+		if a.Provider != "" && adm[4] == nil {
+			return fmt.Errorf("dose %s: provider %s is not among the truth's providers", d.Key, a.Provider)
+		}
+		if v := a.VIS; v != nil {
+			adm[8], adm[9], adm[10], adm[11] = nullIf(v.Document), nullIf(v.VaccineType), hl7Date(v.Published), hl7Date(v.Presented)
+		}
+	}
+	vals := []any{l.next("vaccination_master"), pid, d.Key,
 		strings.ToUpper(day.Format("02-Jan-2006")), d.CVX, completionCodes[d.Completion], nullIf(d.RefusalReason),
-		lot, l.orgs[d.Facility], d.Filler, src, action, deleted, deletedAt, reported, updated)
+		lot, l.orgs[d.Facility], d.Filler, src}
+	vals = append(vals, adm[:]...)
+	return l.add("vaccination_master", append(vals, action, deleted, deletedAt, reported, updated)...)
 }
 
 // birthFlag and birthOrder are a twin's multiple-birth indicator and
@@ -357,6 +387,15 @@ func birthOrder(p *synth.Person) any {
 		return 1
 	}
 	return 2
+}
+
+// hl7Date is an ISO date as HL7 DT (YYYYMMDD); NULL when empty.
+func hl7Date(iso string) any {
+	t, err := time.Parse(time.DateOnly, iso)
+	if err != nil {
+		return nullIf(iso)
+	}
+	return t.Format(HL7DateLayout)
 }
 
 func birthDate(iso string) string {

@@ -391,6 +391,96 @@ func TestDefaultMappingBadRows(t *testing.T) {
 	}
 }
 
+// TestDefaultMappingRouteSite: body_route holds the route as reported,
+// an HL7 0162 code or the CDC IG's NCIt code; both map to the v2-0162 and
+// FHIR codings (NCIt's own coding only for an NCIt code); a route or site
+// the tables do not list is kept as text with a warning naming the row
+// and column, never the value.
+func TestDefaultMappingRouteSite(t *testing.T) {
+	tdb := newTestDB(t, "sqlite")
+	loadDemo(t, tdb)
+	ctx := context.Background()
+	var pid string
+	var vids []string
+	rows, err := tdb.db.QueryContext(ctx, `SELECT patient_id, vaccination_id FROM vaccination_master WHERE body_route IS NOT NULL AND deleted_flag = 'N' ORDER BY patient_id, vaccination_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p, v string
+		rows.Scan(&p, &v)
+		if pid != "" && p != pid && len(vids) >= 3 {
+			break
+		}
+		if p != pid {
+			pid, vids = p, nil
+		}
+		vids = append(vids, v)
+	}
+	rows.Close()
+	if len(vids) < 3 {
+		t.Fatal("no person with three administered vaccinations")
+	}
+	for i, set := range []string{`body_route = 'IM', body_site = 'LT'`, `body_route = 'XYZ', body_site = 'QQ'`, `body_route = 'C28161', body_site = NULL`} {
+		if _, err := tdb.db.ExecContext(ctx, `UPDATE vaccination_master SET `+set+` WHERE vaccination_id = ?`, vids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Open(tdb.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec, err := r.Person(ctx, pid)
+	if err != nil || rec == nil {
+		t.Fatalf("person %s: %v", pid, err)
+	}
+	out := mapping.DefaultSQL().Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: "iis"}}, false)
+	// A vaccination's Immunization: the one with its filler order id.
+	imm := func(vid string) string {
+		var filler string
+		if err := tdb.db.QueryRowContext(ctx, `SELECT filler_order_id FROM vaccination_master WHERE vaccination_id = ?`, vid).Scan(&filler); err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range out.Resources {
+			if res.ResourceType() == "Immunization" && strings.Contains(res.String(), `"value":"`+filler+`"`) {
+				return res.String()
+			}
+		}
+		t.Fatalf("no Immunization for vaccination %s", vid)
+		return ""
+	}
+	wantIn := map[string][]string{
+		vids[0]: {`"route":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0162","code":"IM","display":"Intramuscular"},{"system":"http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration","code":"IM"`,
+			`"site":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0163","code":"LT","display":"Left Thigh"}]}`},
+		vids[1]: {`"route":{"text":"XYZ"}`, `"site":{"text":"QQ"}`},
+		vids[2]: {`{"system":"http://ncithesaurus-stage.nci.nih.gov","code":"C28161","display":"Intramuscular"}`},
+	}
+	for vid, wants := range wantIn {
+		got := imm(vid)
+		for _, w := range wants {
+			if !strings.Contains(got, w) {
+				t.Errorf("vaccination %s: %s lacks %s", vid, got, w)
+			}
+		}
+	}
+	if got := imm(vids[0]); strings.Contains(got, "ncithesaurus") || strings.Contains(got, `"text":"IM"`) {
+		t.Errorf("HL7 0162 route: %s", got)
+	}
+	warned := map[string]bool{}
+	for _, is := range out.Issues {
+		if is.Severity == "warning" && is.Input != nil && is.Input.ControlID == vids[1] {
+			warned[is.Input.Field] = true
+			if strings.Contains(is.Diagnostics, "XYZ") || strings.Contains(is.Diagnostics, "QQ") {
+				t.Errorf("issue carries the value: %s", is.Diagnostics)
+			}
+		}
+	}
+	if !warned["immunizations.body_route"] || !warned["immunizations.body_site"] {
+		t.Errorf("warnings on %s: %v, want body_route and body_site", vids[1], warned)
+	}
+}
+
 // BenchmarkMapPerson maps the demo world's persons, read once from SQLite,
 // by the default relational mapping (one Applier, as a pipeline worker
 // does): persons and immunization rows mapped per second.

@@ -217,8 +217,11 @@ func TestSnapshot(t *testing.T) {
 					wrote = true
 					for _, s := range []string{
 						fmt.Sprintf("UPDATE %s SET %s = 'CHANGED' WHERE %s >= 300", q("patient_master"), q("patient_name_last"), q("patient_id")),
-						fmt.Sprintf("INSERT INTO %s SELECT %s + 100000, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM %s WHERE %s >= 300",
+						fmt.Sprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) SELECT %s + 100000, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM %s WHERE %s >= 300",
 							q("vaccination_master"), q("vaccination_id"), q("patient_id"), q("vaccination_external_link"), q("administered_date"), q("vaccine_cvx_code"),
+							q("completion_code"), q("refusal_reason"), q("lot_id"), q("org_id"), q("filler_order_id"), q("information_source"), q("action_code"),
+							q("deleted_flag"), q("deleted_date"), q("reported_date"), q("updated_date"),
+							q("vaccination_id"), q("patient_id"), q("vaccination_external_link"), q("administered_date"), q("vaccine_cvx_code"),
 							q("completion_code"), q("refusal_reason"), q("lot_id"), q("org_id"), q("filler_order_id"), q("information_source"), q("action_code"),
 							q("deleted_flag"), q("deleted_date"), q("reported_date"), q("updated_date"), q("vaccination_master"), q("patient_id")),
 						fmt.Sprintf("DELETE FROM %s WHERE %s >= 390", q("patient_master"), q("patient_id")),
@@ -401,7 +404,7 @@ lookups:
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.BatchSize != defaultBatch || len(c.Children) != 7 || len(c.Lookups) != 2 {
+	if c.BatchSize != defaultBatch || len(c.Children) != 7 || len(c.Lookups) != 4 {
 		t.Errorf("default description: %+v", c)
 	}
 }

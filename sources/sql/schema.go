@@ -11,10 +11,13 @@ import (
 // The default legacy IIS schema, modelled on real registries (the AIRA IIS
 // Sandbox's patient_master / vaccination_master / org_master and the
 // *_reported submitter tables, the OIS DQA's flat tables): a master row per
-// person with its current name, aliases, addresses, phones, identifiers
-// and guardians in child tables, vaccinations pointing to lots and
-// organizations, local codes resolved through code_table, some dates held
-// as strings in odd formats, soft-delete flags and a merged-into column.
+// person with its current name and registry status, aliases, addresses,
+// phones, identifiers and guardians (with their address and phone) in
+// child tables, vaccinations pointing to lots, organizations and providers
+// (administering, ordering) and holding amount, route, site, funding,
+// eligibility and the VIS given (one per vaccination, DQA-style), local
+// codes resolved through code_table, some dates held as strings in odd
+// formats, soft-delete flags and a merged-into column.
 //
 // Every last-modified column (updated_date) holds UTC wall time.
 
@@ -50,6 +53,9 @@ const (
 	BirthDateLayout      = "01/02/2006"  // patient_master.patient_birth_date
 	AdministeredLayout   = "02-JAN-2006" // vaccination_master.administered_date (month upper-case)
 	ExpirationDateLayout = "20060102"    // lot_master.expiration_date
+	// patient_master.registry_status_indicator_date and
+	// vaccination_master.vis_publication_date / vis_presented_date: HL7 DT.
+	HL7DateLayout = "20060102"
 )
 
 var defaultSchema = []table{
@@ -63,6 +69,7 @@ var defaultSchema = []table{
 		c("patient_name_last", tStr, 250), c("patient_name_first", tStr, 250), cn("patient_name_middle", tStr, 250), cn("patient_mother_maiden", tStr, 250),
 		c("patient_birth_date", tStr, 10), c("patient_sex", tStr, 1), cn("patient_birth_flag", tStr, 1), cn("patient_birth_order", tInt, 0),
 		cn("patient_race", tStr, 10), cn("patient_ethnicity", tStr, 10), cn("org_id", tInt, 0),
+		cn("registry_status_indicator", tStr, 3), cn("registry_status_indicator_date", tStr, 8),
 		c("created_date", tDateTime, 0), c("updated_date", tDateTime, 0),
 		c("deleted_flag", tStr, 1), cn("merged_into", tInt, 0)}},
 	{name: "patient_alias", pk: []string{"alias_id"}, indexes: [][]string{{"patient_id"}, {"updated_date"}}, cols: []column{
@@ -79,14 +86,25 @@ var defaultSchema = []table{
 		c("id_value", tStr, 40), c("updated_date", tDateTime, 0)}},
 	{name: "patient_guardian", pk: []string{"guardian_id"}, indexes: [][]string{{"patient_id"}, {"updated_date"}}, cols: []column{
 		c("guardian_id", tInt, 0), c("patient_id", tInt, 0), c("guardian_last", tStr, 250), cn("guardian_first", tStr, 250),
-		cn("guardian_maiden", tStr, 250), c("guardian_relationship", tStr, 3), c("updated_date", tDateTime, 0)}},
+		cn("guardian_maiden", tStr, 250), c("guardian_relationship", tStr, 3),
+		cn("guardian_address_line1", tStr, 250), cn("guardian_city", tStr, 250), cn("guardian_state", tStr, 2),
+		cn("guardian_zip", tStr, 10), cn("guardian_country", tStr, 3), cn("guardian_phone", tStr, 20),
+		c("updated_date", tDateTime, 0)}},
 	{name: "lot_master", pk: []string{"lot_id"}, cols: []column{
 		c("lot_id", tInt, 0), c("lot_number", tStr, 40), cn("mvx_code", tStr, 10), cn("expiration_date", tStr, 8), c("updated_date", tDateTime, 0)}},
+	{name: "provider_master", pk: []string{"provider_id"}, cols: []column{
+		c("provider_id", tInt, 0), cn("provider_npi", tStr, 10), c("provider_name_last", tStr, 250), cn("provider_name_first", tStr, 250),
+		c("updated_date", tDateTime, 0)}},
 	{name: "vaccination_master", pk: []string{"vaccination_id"}, indexes: [][]string{{"patient_id"}, {"updated_date"}}, cols: []column{
 		c("vaccination_id", tInt, 0), c("patient_id", tInt, 0), c("vaccination_external_link", tStr, 60),
 		c("administered_date", tStr, 11), c("vaccine_cvx_code", tStr, 10), c("completion_code", tStr, 2),
 		cn("refusal_reason", tStr, 10), cn("lot_id", tInt, 0), c("org_id", tInt, 0), c("filler_order_id", tStr, 40),
-		cn("information_source", tStr, 2), c("action_code", tStr, 1), c("deleted_flag", tStr, 1), cn("deleted_date", tDateTime, 0),
+		cn("information_source", tStr, 2),
+		cn("administered_amount", tStr, 20), cn("administered_unit", tStr, 20), cn("body_route", tStr, 20), cn("body_site", tStr, 10),
+		cn("administering_provider", tInt, 0), cn("ordering_provider", tInt, 0),
+		cn("funding_eligibility", tStr, 10), cn("funding_source", tStr, 10),
+		cn("vis_document_code", tStr, 40), cn("vis_vaccine_type", tStr, 10), cn("vis_publication_date", tStr, 8), cn("vis_presented_date", tStr, 8),
+		c("action_code", tStr, 1), c("deleted_flag", tStr, 1), cn("deleted_date", tDateTime, 0),
 		c("reported_date", tDateTime, 0), c("updated_date", tDateTime, 0)}},
 	{name: "patient_reported", pk: []string{"patient_reported_id"}, indexes: [][]string{{"patient_id"}, {"org_id"}}, cols: []column{
 		c("patient_reported_id", tInt, 0), c("patient_id", tInt, 0), c("org_id", tInt, 0),

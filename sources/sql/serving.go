@@ -49,15 +49,17 @@ var MembershipColumns = []string{"person", "org_key", "org_name", "first", "last
 
 // DefaultMembershipsQuery lists the default schema's submitters
 // (patient_reported) as Group links, the organization keyed as a v2
-// sender is (its MSH-22 id, else namespace|OID).
+// sender is (its MSH-22 id, else namespace|OID). A link to a person merged
+// into another is the survivor's; soft-deleted persons are in no Group.
 func DefaultMembershipsQuery(d Dialect) string {
 	key := "o.org_code || '|' || o.org_oid"
 	if d.Name == "mysql" || d.Name == "sqlserver" {
 		key = "CONCAT(o.org_code, '|', o.org_oid)"
 	}
-	return "SELECT r.patient_id AS person, CASE WHEN o.msh22_id IS NOT NULL AND o.msh22_id <> '' THEN o.msh22_id ELSE " + key +
+	return "SELECT COALESCE(p.merged_into, r.patient_id) AS person, CASE WHEN o.msh22_id IS NOT NULL AND o.msh22_id <> '' THEN o.msh22_id ELSE " + key +
 		" END AS org_key, o.organization_name AS org_name, r.first_reported AS " + d.Quote("first") + ", r.last_reported AS " + d.Quote("last") +
-		" FROM patient_reported r JOIN org_master o ON o.org_id = r.org_id ORDER BY r.patient_id"
+		" FROM patient_reported r JOIN org_master o ON o.org_id = r.org_id JOIN patient_master p ON p.patient_id = r.patient_id" +
+		" WHERE COALESCE(p.deleted_flag, 'N') <> 'Y' ORDER BY r.patient_id"
 }
 
 // Memberships runs a memberships query (columns MembershipColumns) and
@@ -134,3 +136,14 @@ func (r *Reader) Ping(ctx context.Context) error {
 // BatchSize is how many persons one batch reads (a consumer reading ahead
 // buffers about that many).
 func (r *Reader) BatchSize() int { return r.cfg.BatchSize }
+
+// CountPersons counts the person rows (outside any snapshot: an export's
+// progress total, not its content).
+func (r *Reader) CountPersons(ctx context.Context) (int64, error) {
+	s := &scanner{r: r, cfg: r.cfg, d: r.d}
+	var n int64
+	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.from(&r.cfg.Persons, "p")).Scan(&n); err != nil {
+		return 0, r.redact(fmt.Errorf("source %s: counting persons: %w", r.cfg.Source, err))
+	}
+	return n, nil
+}

@@ -81,6 +81,8 @@ type rowPerson struct {
 	Address                                   synth.Address
 	FormerAddresses                           []synth.Address
 	IDs                                       []synth.FacilityID
+	Registry                                  string // status|date
+	Guardian                                  *synth.Guardian
 	Doses                                     []rowDose
 }
 
@@ -88,6 +90,7 @@ type rowDose struct {
 	Key, CVX, Date, Facility, Filler, Status, Completion, Lot, MVX, Refusal string
 	Primary, Updated                                                        bool
 	DeletedAt                                                               string
+	Admin                                                                   *synth.Administration
 }
 
 func truthProjection(p *synth.Person) rowPerson {
@@ -96,9 +99,16 @@ func truthProjection(p *synth.Person) rowPerson {
 	rp.Mother = p.MothersMaidenName
 	rp.Twin = p.Twin != ""
 	rp.Race, rp.Ethnicity = p.Race, p.Ethnicity
+	rp.Registry = p.RegistryStatus + "|" + p.RegistryDate
+	if g := p.Guardian; g != nil {
+		gg := *g
+		gg.Address.County = "" // the schema keeps none (the v2 mapping does not map NK1-4.9)
+		rp.Guardian = &gg
+	}
 	for _, d := range p.Doses {
 		rd := rowDose{Key: d.Key, CVX: d.CVX, Date: d.Date, Facility: d.Facility, Filler: d.Filler, Status: d.Status,
-			Completion: d.Completion, Lot: d.Lot, MVX: d.MVX, Refusal: d.RefusalReason, Primary: d.PrimarySource, Updated: d.Updated}
+			Completion: d.Completion, Lot: d.Lot, MVX: d.MVX, Refusal: d.RefusalReason, Primary: d.PrimarySource, Updated: d.Updated,
+			Admin: d.Administration}
 		if d.DeletedAt != nil {
 			rd.DeletedAt = d.DeletedAt.UTC().Format(time.RFC3339)
 		}
@@ -143,9 +153,23 @@ func dbProjection(t testing.TB, rec *Record) rowPerson {
 	rp.Mother = col(p, "patient_mother_maiden")
 	rp.Twin = col(p, "patient_birth_flag") == "Y" && col(p, "patient_birth_order") != ""
 	rp.Race, rp.Ethnicity = col(p, "patient_race"), col(p, "patient_ethnicity")
+	rp.Registry = col(p, "registry_status_indicator") + "|" + col(p, "registry_status_indicator_date")
 	for _, g := range rec.Children["guardians"] {
 		if m := col(g, "guardian_maiden"); m != rp.Mother {
 			t.Errorf("%s: guardian's maiden name differs from the person's mother's maiden name", rp.Key)
+		}
+		if rp.Guardian != nil {
+			t.Errorf("%s: more than one guardian row", rp.Key)
+		}
+		rp.Guardian = &synth.Guardian{Family: col(g, "guardian_last"), Given: col(g, "guardian_first"), Relationship: col(g, "guardian_relationship"),
+			Address: synth.Address{Line: col(g, "guardian_address_line1"), City: col(g, "guardian_city"), State: col(g, "guardian_state"),
+				Zip: col(g, "guardian_zip"), Country: col(g, "guardian_country")}, Phone: col(g, "guardian_phone")}
+	}
+	providers := map[string]map[string]*Row{}
+	for _, name := range []string{"administered_by", "ordered_by"} {
+		providers[name] = map[string]*Row{}
+		for _, r := range rec.Lookups[name] {
+			providers[name][r.Key] = r
 		}
 	}
 	lots, orgs := map[string]*Row{}, map[string]*Row{}
@@ -168,6 +192,21 @@ func dbProjection(t testing.TB, rec *Record) rowPerson {
 			} else {
 				t.Errorf("%s: lot %s not looked up", d.Key, id)
 			}
+		}
+		if amount, ok := v.Column("administered_amount"); ok {
+			a := &synth.Administration{Amount: amount, Unit: col(v, "administered_unit"), Route: col(v, "body_route"), Site: col(v, "body_site"),
+				Eligibility: col(v, "funding_eligibility"), Funding: col(v, "funding_source")}
+			given, ordered := providers["administered_by"][col(v, "administering_provider")], providers["ordered_by"][col(v, "ordering_provider")]
+			if given == nil || ordered == nil || col(given, "provider_npi") != col(ordered, "provider_npi") {
+				t.Errorf("%s: administering and ordering provider rows not looked up alike", d.Key)
+			} else {
+				a.Provider = col(given, "provider_npi")
+			}
+			if pres, ok := v.Column("vis_presented_date"); ok {
+				a.VIS = &synth.VIS{Document: col(v, "vis_document_code"), VaccineType: col(v, "vis_vaccine_type"),
+					Published: col(v, "vis_publication_date"), Presented: pres}
+			}
+			d.Admin = a
 		}
 		switch {
 		case v.Deleted:

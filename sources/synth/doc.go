@@ -67,6 +67,7 @@
 //	                name (decoded), kind, oid, msh22_id, org_key}; org_key
 //	                is pipeline.Membership.OrgKey: msh22_id when sent, else
 //	                "namespace|oid"
+//	providers       {npi, family, given}: who gives and orders doses
 //	files           {name, framing, gzip, charset, messages, batches, bytes}
 //	counts          messages, by_kind, by_profile (MSH-21 code, or broken
 //	                reason), persons, doses, completed, not_done,
@@ -88,14 +89,20 @@
 // middle}, former_names, birth_date, sex (F/M), address {line, city,
 // state, zip, country, county}, former_addresses, phone (10 digits),
 // mothers_maiden_name, twin (the other twin's key), demographic_key,
-// messages (VXU/QBP/RSP about the person), patient_level_orders (998 rows
-// seen), doses.
+// registry_status and registry_status_date (PD1-16/17 of the newest
+// message with a PD1), guardian {family, given, relationship, address,
+// phone} (NK1 of the newest message with one), messages (VXU/QBP/RSP
+// about the person), patient_level_orders (998 rows seen), doses.
 //
 // A dose: key (PERSON-CVX-YYYYMMDD: at most one per person, CVX and day),
 // cvx (table form), date, facility and filler (ORC-3 id) of the record that
 // counts, status (completed | not-done | entered-in-error), completion
 // (RXA-20: CP, RE, NA), lot, mvx, primary_source, refusal_reason (NIP002),
-// updated (a U changed it), deleted_at (time of the D message).
+// updated (a U changed it), deleted_at (time of the D message),
+// administration {amount, unit, route (RXR-1.1), site, provider (NPI),
+// eligibility, funding, vis {document | vaccine_type and published,
+// presented}} as the giver's record that counts carried it (a U has no
+// OBX: no eligibility, funding or vis); none for historical doses.
 //
 // # Rules the truth applies
 //
@@ -135,7 +142,8 @@
 //	iisbridge gen --messages 1000000 --framing msh --out /tmp/gen1m
 //
 // writes about 2.1 GB of messages (the average VXU carries several doses
-// with their OBX rows) and a 0.8 GB truth.json; read the latter with
-// WalkTruth. BenchmarkGenerate measures throughput (go test -bench
-// Generate ./sources/synth/).
+// with their OBX rows) and a truth.json of about 1 GB (a quarter of it the
+// given doses' administration details); read the latter with WalkTruth.
+// BenchmarkGenerate measures throughput (go test -bench Generate
+// ./sources/synth/).
 package synth

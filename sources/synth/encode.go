@@ -128,6 +128,7 @@ func (e *enc) phone(ph string) {
 
 // pid writes PID (and PD1, NK1 when full) from a snapshot.
 func (p *person) pid(e *enc, s *pidSnap, setID int, full bool) {
+	s.full = full
 	e.b = append(e.b, "PID|"...)
 	e.b = strconv.AppendInt(e.b, int64(setID), 10)
 	e.b = append(e.b, "||"...)
@@ -236,6 +237,9 @@ func (e *enc) cvx(c string) {
 	e.b = append(e.b, "^CVX"...)
 }
 
+// visMulti is the GS1 document code of the multi-vaccine VIS.
+const visMulti = "253088698300026411121116"
+
 // rxaGiven writes the full ORDER of a dose as its giver reports it.
 func (p *person) orderGiven(e *enc, d *dose, rw row, f *facility) {
 	v := vaccines[d.cvx]
@@ -313,7 +317,7 @@ func (p *person) orderGiven(e *enc, d *dose, rw row, f *facility) {
 	}
 	e.end()
 	if d.multiVIS {
-		e.b = append(e.b, "OBX|3|CE|69764-9^Document type^LN|3|253088698300026411121116^Multivaccine VIS^cdcgs1vis||||||F"...)
+		e.b = append(e.b, "OBX|3|CE|69764-9^Document type^LN|3|"+visMulti+"^Multivaccine VIS^cdcgs1vis||||||F"...)
 		e.end()
 		e.b = append(e.b, "OBX|4|TS|29769-7^Date vaccine information statement presented^LN|3|"...)
 		e.date(d.date)

@@ -279,7 +279,7 @@ func (p *person) doVisit(a *action, ec encodeCtx, add func(*action)) error {
 		}
 		p.doses = append(p.doses, d)
 		given = append(given, d)
-		rw := row{cvx: c, date: vday, status: d.status, action: "A", filler: d.filler, lot: d.lot, mvx: d.mvx.Code, exp: d.exp}
+		rw := row{cvx: c, date: vday, status: d.status, action: "A", filler: d.filler, lot: d.lot, mvx: d.mvx.Code, exp: d.exp, given: d}
 		switch d.status {
 		case "CP":
 			rw.rxa9 = "00"
@@ -382,7 +382,7 @@ func (p *person) doChange(a *action, ec encodeCtx) error {
 			return nil
 		}
 		fac = d.fac
-		rw = row{cvx: d.cvx, date: d.date, rxa9: "00", status: "CP", action: "U", filler: d.filler, mvx: d.mvx.Code, exp: d.exp}
+		rw = row{cvx: d.cvx, date: d.date, rxa9: "00", status: "CP", action: "U", filler: d.filler, mvx: d.mvx.Code, exp: d.exp, given: d}
 		if a.kind == actUpdate {
 			d.lot = p.lotNumber(d.mvx)
 		} else {

@@ -20,6 +20,7 @@ type Truth struct {
 	Config        TruthConfig    `json:"config"`
 	IIS           Organization   `json:"iis"`
 	Facilities    []Organization `json:"facilities"`
+	Providers     []Provider     `json:"providers,omitempty"`
 	Files         []File         `json:"files"`
 	Counts        Counts         `json:"counts"`
 	UnseenDeletes []UnseenDelete `json:"unseen_deletes"`
@@ -107,12 +108,54 @@ type Person struct {
 	Phone             string       `json:"phone,omitempty"`
 	MothersMaidenName string       `json:"mothers_maiden_name"`
 	Twin              string       `json:"twin,omitempty"`
-	Race              string       `json:"race,omitempty"`      // CDCREC code every PID-10 sends
-	Ethnicity         string       `json:"ethnicity,omitempty"` // CDCREC code every PID-22 sends
+	Race              string       `json:"race,omitempty"`                 // CDCREC code every PID-10 sends
+	Ethnicity         string       `json:"ethnicity,omitempty"`            // CDCREC code every PID-22 sends
+	RegistryStatus    string       `json:"registry_status,omitempty"`      // PD1-16 (HL70441) of the newest message with a PD1
+	RegistryDate      string       `json:"registry_status_date,omitempty"` // its PD1-17, when sent
+	Guardian          *Guardian    `json:"guardian,omitempty"`             // NK1 of the newest message with one
 	DemographicKey    string       `json:"demographic_key"`
 	Messages          int          `json:"messages"`
 	PatientLevel      int          `json:"patient_level_orders,omitempty"`
 	Doses             []Dose       `json:"doses"`
+}
+
+// Guardian is a next of kin (NK1) as a message carried it.
+type Guardian struct {
+	Family       string  `json:"family"`
+	Given        string  `json:"given,omitempty"`
+	Relationship string  `json:"relationship"` // HL70063
+	Address      Address `json:"address"`
+	Phone        string  `json:"phone,omitempty"`
+}
+
+// Administration is what the giver's full record of a dose says beyond
+// RXA-3/5/15-17 (RXA-6/7, RXA-10 and ORC-12, RXR, OBX), as the record
+// that counts carried it: an update (U) carries no OBX.
+type Administration struct {
+	Amount      string `json:"amount"`                // RXA-6
+	Unit        string `json:"unit"`                  // RXA-7 (UCUM)
+	Route       string `json:"route"`                 // RXR-1.1 as sent (NCIt)
+	Site        string `json:"site,omitempty"`        // RXR-2 (HL70163); none for oral vaccines
+	Provider    string `json:"provider"`              // NPI of RXA-10 (administering) and ORC-12 (ordering); see Truth.Providers
+	Eligibility string `json:"eligibility,omitempty"` // OBX 64994-7 (HL70064)
+	Funding     string `json:"funding,omitempty"`     // OBX 30963-3 (CDCPHINVS)
+	VIS         *VIS   `json:"vis,omitempty"`
+}
+
+// VIS is the vaccine information statement a dose's OBX name: a GS1
+// document (multi-vaccine VIS) or a vaccine type with its edition date.
+type VIS struct {
+	Document    string `json:"document,omitempty"`     // OBX 69764-9
+	VaccineType string `json:"vaccine_type,omitempty"` // OBX 30956-7 (CVX)
+	Published   string `json:"published,omitempty"`    // OBX 29768-9
+	Presented   string `json:"presented"`              // OBX 29769-7
+}
+
+// Provider is a person who gives or orders doses.
+type Provider struct {
+	NPI    string `json:"npi"`
+	Family string `json:"family"`
+	Given  string `json:"given"`
 }
 
 type FacilityID struct {
@@ -150,6 +193,9 @@ type Dose struct {
 	RefusalReason string     `json:"refusal_reason,omitempty"` // NIP002
 	Updated       bool       `json:"updated,omitempty"`
 	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
+	// Administration: completed doses whose record that counts is the
+	// giver's (primary_source true); none for historical ones.
+	Administration *Administration `json:"administration,omitempty"`
 }
 
 // Link is an organization's evidence about a person. First, Last and
@@ -334,6 +380,8 @@ func walkTruth(dec *json.Decoder, w TruthWalker) (*Truth, error) {
 				dst = &t.IIS
 			case "facilities":
 				dst = &t.Facilities
+			case "providers":
+				dst = &t.Providers
 			case "files":
 				dst = &t.Files
 			case "counts":
@@ -425,6 +473,15 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 		}
 		tp.out.BirthDate, tp.out.Sex = isoDate(s.dob), string(s.sex)
 		tp.out.MothersMaidenName = s.mom.Family
+		if s.full {
+			// PD1-16 A always; PD1-17 (the date) for children only; NK1
+			// (the mother, under the child's birth family name) too.
+			tp.out.RegistryStatus, tp.out.RegistryDate = "A", ""
+			if !tp.p.adult {
+				tp.out.RegistryDate = isoDate(tp.p.dob)
+				tp.out.Guardian = &Guardian{Family: tp.p.baseFam, Given: s.mom.Given, Relationship: "MTH", Address: a, Phone: s.phone}
+			}
+		}
 		tp.out.DemographicKey = tp.p.demoKeyOf(s)
 		tp.hasPID = true
 	}
@@ -456,6 +513,7 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 				d.DeletedAt = &t
 			default:
 				d.Lot, d.Updated = rw.lot, true
+				d.Administration = rw.administration()
 			}
 			continue
 		}
@@ -471,6 +529,7 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 				d.Status = "not-done"
 			}
 			d.PrimarySource = rw.rxa9 == "00"
+			d.Administration = rw.administration()
 			tp.byKey[k] = d
 			tp.doses = append(tp.doses, d)
 			continue
@@ -478,6 +537,7 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 		if rw.rxa9 == "00" && !d.PrimarySource { // 00 beats 01: the giver's record replaces a historical copy
 			d.PrimarySource = true
 			d.Facility, d.Filler, d.Lot, d.MVX, d.Expiration = sender, rw.filler, rw.lot, rw.mvx, compactToISO(rw.exp)
+			d.Administration = rw.administration()
 		}
 	}
 	switch {
@@ -530,6 +590,39 @@ func (tp *tperson) evidence(f *facility, via string, t time.Time, trigs []string
 		}
 		e.Records++
 	}
+}
+
+// administration is what orderGiven wrote of a completed dose beyond the
+// RXA fields the row holds (OBX only with an add, A); nil for other rows.
+func (rw row) administration() *Administration {
+	d := rw.given
+	if d == nil || d.status != "CP" {
+		return nil
+	}
+	v := vaccines[d.cvx]
+	a := &Administration{Amount: v.Dose, Unit: "mL", Route: routes[v.Route].Code, Site: d.site, Provider: providers[d.provider].NPI}
+	if rw.action != "A" {
+		return a
+	}
+	a.Eligibility, a.Funding = d.vfc.Code, "VXC1"
+	if d.vfc.Code == "V01" {
+		a.Funding = "PHC70"
+	}
+	a.VIS = &VIS{Presented: isoDate(d.date)}
+	if d.multiVIS {
+		a.VIS.Document = visMulti
+	} else {
+		a.VIS.VaccineType, a.VIS.Published = v.Group, compactToISO(v.VISDate)
+	}
+	return a
+}
+
+func truthProviders() []Provider {
+	out := make([]Provider, len(providers))
+	for i, p := range providers {
+		out[i] = Provider{NPI: p.NPI, Family: p.Family, Given: p.Given}
+	}
+	return out
 }
 
 func (tp *tperson) finish() (*Person, []*Link) {
@@ -733,6 +826,7 @@ func (tw *truthWriter) finish(cfg Config, files []File) (err error) {
 	put("config", cfgOut, false)
 	put("iis", iis, false)
 	put("facilities", facs, false)
+	put("providers", truthProviders(), false)
 	put("files", files, false)
 	put("counts", tw.counts, false)
 	put("unseen_deletes", tw.unseen, false)

@@ -299,6 +299,7 @@ type pidSnap struct {
 	sex   byte
 	addr  address
 	phone string
+	full  bool // PD1 (and NK1 for a child) follow the PID
 }
 
 type row struct {
@@ -306,4 +307,5 @@ type row struct {
 	reason                                      string
 	exp                                         string // RXA-16 (YYYYMMDD) of a given dose
 	date                                        day
+	given                                       *dose // the dose of an ORDER its giver wrote in full (orderGiven)
 }
