@@ -298,15 +298,10 @@ func (p *person) doVisit(a *action, ec encodeCtx, add func(*action)) error {
 	for _, d := range hist {
 		d.reported = true
 	}
-	linked := false
 	for _, d := range given {
 		if d.status == "CP" {
 			d.reported, d.reported00 = true, true
-			linked = true
 		}
-	}
-	if linked {
-		m.linkOrg, m.linkTS = fac, ts
 	}
 	ev := &event{ts: ts, p: p, msgs: []*message{m}}
 	if r.Float64() < 0.05 {
@@ -401,9 +396,6 @@ func (p *person) doChange(a *action, ec encodeCtx) error {
 	}
 	ts := p.nextTS(a.ts)
 	m := p.newChangeVXU(fac, ts, ec, rw, a)
-	if rw.action == "U" {
-		m.linkOrg, m.linkTS = fac, ts
-	}
 	return p.emit(&event{ts: ts, p: p, msgs: []*message{m}})
 }
 
