@@ -252,7 +252,7 @@ func writeRoster(truthPath, base string, seed int64, rows int) error {
 	if err != nil {
 		return err
 	}
-	persons := roster.FromSynth(t.Persons)
+	persons := roster.FromSynth(t.Persons, "")
 	if rows > len(persons) {
 		return fmt.Errorf("%d rows asked of a world of %d persons", rows, len(persons))
 	}

@@ -24,7 +24,7 @@ func TestMatchUploadRoster(t *testing.T) {
 	_, c, _ := startBridge(t, cfg, false)
 	_, all := c.export("/Patient/$export", url.Values{"_type": {"Patient"}})
 	pidOf := matchPatients(t, truth.Persons, c.fetch(all).byType["Patient"])
-	rows, err := roster.Generate(roster.FromSynth(truth.Persons), roster.Config{Seed: 3, Rows: 40})
+	rows, err := roster.Generate(roster.FromSynth(truth.Persons, ""), roster.Config{Seed: 3, Rows: 40})
 	if err != nil {
 		t.Fatal(err)
 	}

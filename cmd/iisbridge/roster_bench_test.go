@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -49,16 +50,6 @@ func BenchmarkRosterImportWorld(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("world: %d persons generated in %s", len(truth.Persons), time.Since(t0).Round(time.Millisecond))
-	rows, err := roster.Generate(roster.FromSynth(truth.Persons), roster.Config{Seed: 5, Rows: min(100000, len(truth.Persons))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var csv bytes.Buffer
-	w, _ := roster.NewWriter(&csv)
-	for _, r := range rows {
-		w.Write(r.Record)
-	}
-	w.Flush()
 
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
@@ -82,12 +73,33 @@ func BenchmarkRosterImportWorld(b *testing.B) {
 		br.close(ctx)
 	}()
 	// Patient ids of the truth's persons.
-	holders := map[string][]string{}
-	err = br.p.Export(context.Background(), pipeline.Query{Types: []string{"Patient"}}, patientIdents(holders))
+	ic := &identCollector{holders: map[string][]string{}, recs: map[string]match.Record{}}
+	err = br.p.Export(context.Background(), pipeline.Query{Types: []string{"Patient"}}, ic)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pidOf, _ := synthtest.MatchPatients(truth.Persons, holders)
+	holders := ic.holders
+	// The roster rows carry the registry id (the system the Patients give
+	// it) half the time, like the matcher benchmark's Medicaid ids.
+	rows, err := roster.Generate(roster.FromSynth(truth.Persons, ic.srSystem), roster.Config{Seed: 5, Rows: min(100000, len(truth.Persons))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var csv bytes.Buffer
+	w, _ := roster.NewWriter(&csv)
+	for _, r := range rows {
+		w.Write(r.Record)
+	}
+	w.Flush()
+	kinds := map[string]int{}
+	for _, r := range rows {
+		kinds[r.Kind]++
+	}
+	b.Logf("roster: %d rows by kind %v; registry id system %q", len(rows), kinds, ic.srSystem)
+	pidOf, problems := synthtest.MatchPatients(truth.Persons, holders)
+	if len(problems) > 0 {
+		b.Logf("truth: %d persons not held by exactly one Patient (e.g. %s)", len(problems), problems[0])
+	}
 
 	b.ResetTimer()
 	for i := range 2 {
@@ -98,19 +110,38 @@ func BenchmarkRosterImportWorld(b *testing.B) {
 			b.Fatalf("%d rows reported for %d", len(res), len(rows))
 		}
 		var right, wrong, members int
+		missed := map[string]int{} // member rows not matched right, by kind and outcome
 		for j, r := range rows {
 			if r.Person != "" {
 				members++
 			}
-			if res[j] == "" {
+			if res[j].pid == "" {
+				if r.Person != "" {
+					why := res[j].outcome
+					if pidOf[r.Person] == "" {
+						why = "no-patient"
+					} else if slices.Contains(res[j].cands, pidOf[r.Person]) {
+						why += "(true-in-candidates)"
+					}
+					missed[r.Kind+"/"+why]++
+					if missed[r.Kind+"/"+why] <= 3 && os.Getenv("IISBRIDGE_ROSTER_BENCH_DEBUG") != "" {
+						m, _ := match.New(nil)
+						pr := ic.recs[pidOf[r.Person]]
+						b.Logf("%s row %+v\n  patient %+v\n  %+v", r.Kind, r.Record, pr, m.Compare(r.Record, pr))
+					}
+				}
 				continue
 			}
-			if r.Person != "" && res[j] == pidOf[r.Person] {
+			if r.Person != "" && res[j].pid == pidOf[r.Person] {
 				right++
 			} else {
 				wrong++
+				if r.Person != "" {
+					missed[r.Kind+"/wrong"]++
+				}
 			}
 		}
+		b.Logf("missed member rows by kind/outcome: %v", missed)
 		b.Logf("import %d: %d rows in %s (%.0f rows/s); certain matches: %d right, %d wrong; precision %.4f, recall %.4f",
 			i+1, len(rows), el.Round(time.Millisecond), float64(len(rows))/el.Seconds(), right, wrong,
 			float64(right)/float64(max(1, right+wrong)), float64(right)/float64(max(1, members)))
@@ -122,28 +153,44 @@ func BenchmarkRosterImportWorld(b *testing.B) {
 	}
 }
 
-type identCollector map[string][]string
+// identCollector collects the Patients holding each MR and SR
+// identifier, and the SR identifiers' system.
+type identCollector struct {
+	holders  map[string][]string
+	srSystem string
+	recs     map[string]match.Record
+}
 
-func patientIdents(h map[string][]string) identCollector { return identCollector(h) }
-
-func (c identCollector) Resource(o *fhirout.Object) error {
+func (c *identCollector) Resource(o *fhirout.Object) error {
 	pt, err := match.ParsePatient(o.AppendJSON(nil))
 	if err != nil {
 		return err
 	}
+	if c.recs != nil {
+		c.recs[pt.ID] = pt.Record()
+	}
 	for _, id := range pt.Identifier {
 		if t := id.TypeCode(); t == "MR" || t == "SR" {
-			c[t+"|"+id.Value] = append(c[t+"|"+id.Value], pt.ID)
+			c.holders[t+"|"+id.Value] = append(c.holders[t+"|"+id.Value], pt.ID)
+			if t == "SR" && c.srSystem == "" {
+				c.srSystem = id.System
+			}
 		}
 	}
 	return nil
 }
-func (identCollector) Deleted(string, string, time.Time) error { return nil }
-func (identCollector) Issue(*fhirout.Object) error             { return nil }
+func (*identCollector) Deleted(string, string, time.Time) error { return nil }
+func (*identCollector) Issue(*fhirout.Object) error             { return nil }
 
-// importRoster runs one $roster-import and returns, per row, the matched
-// Patient id ("" unless matched).
-func importRoster(b *testing.B, hc *http.Client, base string, csv []byte) []string {
+// rowMatch is what became of one roster row: the matched Patient id (""
+// unless matched), the outcome and the candidates' ids.
+type rowMatch struct {
+	pid, outcome string
+	cands        []string
+}
+
+// importRoster runs one $roster-import and returns, per row, what became of it.
+func importRoster(b *testing.B, hc *http.Client, base string, csv []byte) []rowMatch {
 	req, _ := http.NewRequest(http.MethodPost, base+"/Group/$roster-import", bytes.NewReader(csv))
 	req.Header.Set("Content-Type", "text/csv")
 	req.Header.Set("Accept", "application/fhir+json")
@@ -174,7 +221,7 @@ func importRoster(b *testing.B, hc *http.Client, base string, csv []byte) []stri
 		}
 		break
 	}
-	var out []string
+	var out []rowMatch
 	for _, f := range m.Output {
 		if f.Type != "Bundle" {
 			continue
@@ -191,11 +238,14 @@ func importRoster(b *testing.B, hc *http.Client, base string, csv []byte) []stri
 				b.Fatal(err)
 			}
 			row := bundleRow(bundle)
-			pid := ""
+			rm := rowMatch{outcome: row.Outcome}
 			if row.Outcome == "matched" && len(row.Candidates) > 0 {
-				pid = row.Candidates[0].ID
+				rm.pid = row.Candidates[0].ID
 			}
-			out = append(out, pid)
+			for _, c := range row.Candidates {
+				rm.cands = append(rm.cands, c.ID)
+			}
+			out = append(out, rm)
 		}
 		resp.Body.Close()
 	}

@@ -13,12 +13,18 @@ import (
 
 // FromSynth is the registry side of a synthetic IIS world: one record per
 // truth person, id = the truth person key (the bridge's Patient ids are
-// found from it with synthtest.MatchPatients).
-func FromSynth(persons []synth.Person) []match.Record {
+// found from it with synthtest.MatchPatients). With iisSystem, a person
+// the registry gave an id carries it (the identifier system the bridge's
+// Patients give it), as a roster from a partner that knows it would;
+// Generate then leaves it off half the rows.
+func FromSynth(persons []synth.Person, iisSystem string) []match.Record {
 	out := make([]match.Record, len(persons))
 	for i, p := range persons {
 		out[i] = match.Record{ID: p.Key, Given: p.Name.Given, Middle: p.Name.Middle, Family: p.Name.Family,
 			BirthDate: p.BirthDate, Sex: p.Sex, Postal: p.Address.Zip, Phone: p.Phone}
+		if iisSystem != "" && p.IISID != "" {
+			out[i].Identifiers = []match.Identifier{{System: iisSystem, Value: p.IISID}}
+		}
 	}
 	return out
 }
