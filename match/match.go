@@ -240,6 +240,16 @@ func (m *Matcher) Match(ctx context.Context, c Candidates, in Record) (Result, e
 	if ms, ok := c.(*MemStore); ok && ms.m == m {
 		return m.matchMem(ms, &n, res), nil
 	}
+	switch s := c.(type) {
+	case *SQLStore:
+		if s.m == m {
+			return m.matchSQL(ctx, s, nil, &n, res)
+		}
+	case *sqlView:
+		if s.s.m == m {
+			return m.matchSQL(ctx, s.s, s.keep, &n, res)
+		}
+	}
 	seen := map[string]struct{}{}
 	var ids []string
 	var recs []Record // from a RecordLookup, in step with ids

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -20,6 +21,8 @@ type SQLStore struct {
 	lookup *sql.Stmt
 	recs   *sql.Stmt
 	person *sql.Stmt
+	recsN  *sql.Stmt
+	cache  blockCache
 }
 
 // OpenSQLStore opens or creates the store in file path for m.
@@ -59,6 +62,9 @@ func OpenSQLStore(path string, m *Matcher) (*SQLStore, error) {
 	if err == nil {
 		s.recs, err = db.Prepare(`SELECT p.rec FROM block b JOIN person p ON p.n = b.n WHERE b.h = ? LIMIT ?`)
 	}
+	if err == nil {
+		s.recsN, err = db.Prepare(`SELECT b.n, p.id, p.rec FROM block b JOIN person p ON p.n = b.n WHERE b.h = ? LIMIT ?`)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -71,6 +77,7 @@ func (s *SQLStore) Close() error { return s.db.Close() }
 
 // Add files persons in one transaction (ids must be new).
 func (s *SQLStore) Add(ctx context.Context, rs []Record) error {
+	defer s.cache.reset()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -103,6 +110,7 @@ func (s *SQLStore) Add(ctx context.Context, rs []Record) error {
 // same id (their blocking keys with them): a person whose demographics
 // changed is found under its new keys only.
 func (s *SQLStore) Put(ctx context.Context, rs []Record) error {
+	defer s.cache.reset()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -136,6 +144,7 @@ func (s *SQLStore) Put(ctx context.Context, rs []Record) error {
 
 // Delete removes persons by id (unknown ids are ignored).
 func (s *SQLStore) Delete(ctx context.Context, ids []string) error {
+	defer s.cache.reset()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -300,4 +309,192 @@ func decodeRecord(b []byte) (Record, error) {
 		r.Identifiers = append(r.Identifiers, Identifier{System: sys, Value: val})
 	}
 	return r, nil
+}
+
+// The block cache: blocks read from SQLite are kept, their persons
+// decoded and normalized once, so a roster whose rows share blocks (big
+// ones above all: a common ZIP code and initial) reads each block from
+// disk once and normalizes each person once, not once per row. Bounded:
+// when it holds over cachePersons persons or cacheEntries block entries
+// it is emptied. Any Put or Delete empties it too (and a lookup that
+// began before one does not file its stale block).
+const (
+	cachePersons = 200_000
+	cacheEntries = 2_000_000
+)
+
+// candRec is a person as scoring needs it.
+type candRec struct {
+	id string
+	n  normalized
+}
+
+type cachedBlock struct {
+	recs  []*candRec
+	more  bool
+	limit int
+}
+
+type blockCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	blocks  map[int64]*cachedBlock
+	persons map[int64]*candRec
+	entries int
+}
+
+func (c *blockCache) reset() {
+	c.mu.Lock()
+	c.gen++
+	c.blocks, c.persons, c.entries = nil, nil, 0
+	c.mu.Unlock()
+}
+
+// lookupNorm is the block under key, normalized, from the cache or else
+// from SQLite (more: over limit persons, none returned).
+func (s *SQLStore) lookupNorm(ctx context.Context, key string, limit int) ([]*candRec, bool, error) {
+	h := fnv64(key)
+	c := &s.cache
+	c.mu.Lock()
+	if b := c.blocks[h]; b != nil && b.limit == limit {
+		c.mu.Unlock()
+		return b.recs, b.more, nil
+	}
+	gen := c.gen
+	c.mu.Unlock()
+
+	type row struct {
+		n   int64
+		id  string
+		rec []byte
+	}
+	rows, err := s.recsN.QueryContext(ctx, h, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.n, &r.id, &r.rec); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		got = append(got, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	b := &cachedBlock{limit: limit}
+	if len(got) > limit {
+		b.more = true
+	} else {
+		b.recs = make([]*candRec, len(got))
+		c.mu.Lock()
+		for i, r := range got {
+			b.recs[i] = c.persons[r.n]
+		}
+		c.mu.Unlock()
+		for i, r := range got {
+			if b.recs[i] != nil {
+				continue
+			}
+			rec, err := decodeRecord(r.rec)
+			if err != nil {
+				return nil, false, fmt.Errorf("candidate store: person %q: %w", r.id, err)
+			}
+			b.recs[i] = &candRec{id: rec.ID, n: s.m.normalize(&rec)}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return b.recs, b.more, nil
+	}
+	if len(c.persons) > cachePersons || c.entries > cacheEntries {
+		c.blocks, c.persons, c.entries = nil, nil, 0
+	}
+	if c.blocks == nil {
+		c.blocks, c.persons = map[int64]*cachedBlock{}, map[int64]*candRec{}
+	}
+	for i, r := range got[:len(b.recs)] {
+		if p := c.persons[r.n]; p != nil {
+			b.recs[i] = p // share one copy
+		} else {
+			c.persons[r.n] = b.recs[i]
+		}
+	}
+	c.blocks[h] = b
+	c.entries += len(b.recs) + 1
+	return b.recs, b.more, nil
+}
+
+// Within is a view of the store holding only the persons keep accepts
+// (a client's population); Match reads it as fast as the whole store.
+func (s *SQLStore) Within(keep func(id string) bool) Candidates {
+	return &sqlView{s, keep}
+}
+
+type sqlView struct {
+	s    *SQLStore
+	keep func(id string) bool
+}
+
+func (v *sqlView) Lookup(ctx context.Context, key string, limit int) ([]string, bool, error) {
+	ids, more, err := v.s.Lookup(ctx, key, limit)
+	out := ids[:0]
+	for _, id := range ids {
+		if v.keep(id) {
+			out = append(out, id)
+		}
+	}
+	return out, more, err
+}
+
+func (v *sqlView) Person(ctx context.Context, id string) (Record, bool, error) {
+	if !v.keep(id) {
+		return Record{}, false, nil
+	}
+	return v.s.Person(ctx, id)
+}
+
+// matchSQL is Match over a SQLStore of this Matcher (keep: a view's
+// filter, or nil): blocks from the cache, persons normalized once.
+func (m *Matcher) matchSQL(ctx context.Context, s *SQLStore, keep func(string) bool, n *normalized, res Result) (Result, error) {
+	bc := m.cfg.Blocking
+	seen := map[*candRec]struct{}{}
+	var cands []*candRec
+	for _, k := range m.blockingKeys(n, nil) {
+		recs, more, err := s.lookupNorm(ctx, k, bc.MaxBlock)
+		if err != nil {
+			return res, fmt.Errorf("matching input %q: candidate lookup: %w", res.Input, err)
+		}
+		if more {
+			res.SkippedBlocks++
+			continue
+		}
+		for _, r := range recs {
+			if _, dup := seen[r]; dup || keep != nil && !keep(r.id) {
+				continue
+			}
+			if len(cands) >= bc.MaxCandidates {
+				res.Truncated = true
+				break
+			}
+			seen[r] = struct{}{}
+			cands = append(cands, r)
+		}
+	}
+	for _, r := range cands {
+		res.Compared++
+		cand := m.score(n, &r.n)
+		if cand.Grade == CertainlyNot {
+			continue
+		}
+		cand.ID = r.id
+		cand.fillLevels()
+		res.Candidates = append(res.Candidates, cand)
+	}
+	m.grade(&res)
+	return res, nil
 }

@@ -56,3 +56,46 @@ func TestSQLStorePutDelete(t *testing.T) {
 		t.Fatalf("Len %d", n)
 	}
 }
+
+// TestSQLStoreCache: Match reads blocks through the store's cache; a Put
+// after a match is seen by the next one, and a Within view leaves out
+// the persons it does not keep.
+func TestSQLStoreCache(t *testing.T) {
+	m, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := OpenSQLStore(filepath.Join(t.TempDir(), "c.db"), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := Record{ID: "p1", Given: "Ana", Family: "Lopez", BirthDate: "2019-03-04", Sex: "female", Postal: "60601", Phone: "3125550101"}
+	b := Record{ID: "p2", Given: "Beatriz", Family: "Lopez", BirthDate: "2019-03-04", Sex: "female", Postal: "60601", Phone: "3125550177"}
+	if err := s.Put(ctx, []Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	in := a
+	in.ID = "row1"
+	res, err := m.Match(ctx, s, in)
+	if err != nil || res.Outcome != Matched || res.Best().ID != "p1" || res.Compared != 2 {
+		t.Fatalf("before: %+v %v", res, err)
+	}
+	a.Family, a.Phone = "Perez", "3125550199"
+	if err := s.Put(ctx, []Record{a}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = m.Match(ctx, s, in)
+	if err != nil || res.Outcome == Matched && res.Best().ID == "p1" {
+		t.Fatalf("after p1 changed, the cached block still matched it: %+v %v", res, err)
+	}
+	in.Family, in.Phone = "Perez", "3125550199"
+	if res, _ = m.Match(ctx, s, in); res.Outcome != Matched || res.Best().ID != "p1" {
+		t.Fatalf("p1 under its new name: %+v", res)
+	}
+	only2 := s.Within(func(id string) bool { return id == "p2" })
+	if res, _ = m.Match(ctx, only2, in); res.Compared != 1 || res.Outcome == Matched && res.Best().ID == "p1" {
+		t.Fatalf("the view without p1: %+v", res)
+	}
+}

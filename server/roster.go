@@ -212,7 +212,7 @@ func (s *Server) runRosterImport(j *liveJob, asOf time.Time, req *rosterRequest)
 	}
 	var cands match.Candidates = st
 	if pop != nil {
-		cands = reach{st, pop}
+		cands = st.Within(func(id string) bool { return pop[id] })
 	}
 	dir := filepath.Join(s.jobDir(j.id), "output")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -393,28 +393,4 @@ func (s *Server) storeRoster(ctx context.Context, req *rosterRequest, ms []newMe
 		err = errors.New("the Group was deleted during the import")
 	}
 	return g, err
-}
-
-// reach limits candidates to a client's population.
-type reach struct {
-	match.Candidates
-	pop map[string]bool
-}
-
-func (c reach) Lookup(ctx context.Context, key string, limit int) ([]string, bool, error) {
-	ids, more, err := c.Candidates.Lookup(ctx, key, limit)
-	out := ids[:0]
-	for _, id := range ids {
-		if c.pop[id] {
-			out = append(out, id)
-		}
-	}
-	return out, more, err
-}
-
-func (c reach) Person(ctx context.Context, id string) (match.Record, bool, error) {
-	if !c.pop[id] {
-		return match.Record{}, false, nil
-	}
-	return c.Candidates.Person(ctx, id)
 }
