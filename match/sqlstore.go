@@ -189,18 +189,36 @@ func recordIDs(rs []Record) []string {
 }
 
 func deletePersons(ctx context.Context, tx *sql.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	find, err := tx.PrepareContext(ctx, `SELECT n FROM person WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer find.Close()
+	delBlk, err := tx.PrepareContext(ctx, `DELETE FROM block WHERE n = ?`)
+	if err != nil {
+		return err
+	}
+	defer delBlk.Close()
+	delPerson, err := tx.PrepareContext(ctx, `DELETE FROM person WHERE n = ?`)
+	if err != nil {
+		return err
+	}
+	defer delPerson.Close()
 	for _, id := range ids {
 		var n int64
-		switch err := tx.QueryRowContext(ctx, `SELECT n FROM person WHERE id = ?`, id).Scan(&n); {
+		switch err := find.QueryRowContext(ctx, id).Scan(&n); {
 		case err == sql.ErrNoRows:
 			continue
 		case err != nil:
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM block WHERE n = ?`, n); err != nil {
+		if _, err := delBlk.ExecContext(ctx, n); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM person WHERE n = ?`, n); err != nil {
+		if _, err := delPerson.ExecContext(ctx, n); err != nil {
 			return err
 		}
 	}
