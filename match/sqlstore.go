@@ -480,7 +480,7 @@ func (v *sqlView) Person(ctx context.Context, id string) (Record, bool, error) {
 // filter, or nil): blocks from the cache, persons normalized once.
 func (m *Matcher) matchSQL(ctx context.Context, s *SQLStore, keep func(string) bool, n *normalized, res Result) (Result, error) {
 	bc := m.cfg.Blocking
-	seen := map[*candRec]struct{}{}
+	seen := map[string]struct{}{} // by id: the cache may be emptied between two blocks, one person then read twice
 	var cands []*candRec
 	for _, k := range m.blockingKeys(n, nil) {
 		recs, more, err := s.lookupNorm(ctx, k, bc.MaxBlock)
@@ -492,14 +492,14 @@ func (m *Matcher) matchSQL(ctx context.Context, s *SQLStore, keep func(string) b
 			continue
 		}
 		for _, r := range recs {
-			if _, dup := seen[r]; dup || keep != nil && !keep(r.id) {
+			if _, dup := seen[r.id]; dup || keep != nil && !keep(r.id) {
 				continue
 			}
 			if len(cands) >= bc.MaxCandidates {
 				res.Truncated = true
 				break
 			}
-			seen[r] = struct{}{}
+			seen[r.id] = struct{}{}
 			cands = append(cands, r)
 		}
 	}

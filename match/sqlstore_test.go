@@ -99,3 +99,4 @@ func TestSQLStoreCache(t *testing.T) {
 		t.Fatalf("the view without p1: %+v", res)
 	}
 }
+
