@@ -99,4 +99,3 @@ func TestSQLStoreCache(t *testing.T) {
 		t.Fatalf("the view without p1: %+v", res)
 	}
 }
-
