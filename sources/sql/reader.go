@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iisbridge/iisbridge/mapping"
 )
 
 // Row is one row read: column name to text value. Dates declared under
@@ -24,17 +26,44 @@ type Row struct {
 	cols    *columns
 	vals    []string
 	set     []bool
+	// links are the lookup rows this row points to, by position in
+	// cols.lookups (nil entry: points to none); set by the reader for rows
+	// of a lookup's from: child.
+	links []*Row
 }
 
+// columns is the column list shared by the rows of one query result (a
+// mapping.ColumnLayout).
 type columns struct {
-	names []string
-	index map[string]int
+	names   []string
+	index   map[string]int
+	lookups []string // names of the lookups reached from these rows (Row.links)
+}
+
+// ColumnIndex is a column's position, -1 when there is none.
+func (c *columns) ColumnIndex(name string) int {
+	if i, ok := c.index[name]; ok {
+		return i
+	}
+	return -1
 }
 
 // Column returns a column's value; ok is false for NULL or no such column.
 func (r *Row) Column(name string) (string, bool) {
 	i, ok := r.cols.index[name]
 	if !ok || !r.set[i] {
+		return "", false
+	}
+	return r.vals[i], true
+}
+
+// Layout is the row's column list, shared by the rows of its query.
+func (r *Row) Layout() mapping.ColumnLayout { return r.cols }
+
+// ColumnAt returns the value at a position of Layout; ok is false for NULL
+// or a position < 0.
+func (r *Row) ColumnAt(i int) (string, bool) {
+	if i < 0 || !r.set[i] {
 		return "", false
 	}
 	return r.vals[i], true
@@ -236,11 +265,16 @@ type scanner struct {
 	window bool
 	// lookupFrom is shared by the scan's records (Record.Lookup).
 	lookupFrom map[string][2]string
+	// childLookups are the lookups reached from each child's rows
+	// (Row.links), lookupPos each lookup's position there.
+	childLookups map[string][]string
+	lookupPos    []int
 }
 
 func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield func(*Record) error) (*Result, error) {
 	cfg := r.cfg
 	s := &scanner{r: r, cfg: cfg, d: r.d, opt: opt, keys: keys, window: !opt.Since.IsZero() || !opt.Until.IsZero(), lookupFrom: cfg.lookupFroms()}
+	s.childLookups, s.lookupPos = cfg.childLookups()
 	if s.window && !s.anyModified() {
 		return nil, fmt.Errorf("source %s: _since/_until need a last-modified column: declare modified: on persons or a child table", cfg.Source)
 	}
@@ -459,6 +493,16 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 			return nil, nil, err
 		}
 		cst := s.res.Tables[t.Name]
+		if ls := s.childLookups[t.Name]; len(ls) > 0 && len(rows.rows) > 0 {
+			// Room for the rows' lookup rows (s.lookups fills it), one
+			// slab for the query.
+			rows.rows[0].cols.lookups = ls
+			n := len(ls)
+			links := make([]*Row, len(rows.rows)*n)
+			for j, row := range rows.rows {
+				row.links = links[j*n : (j+1)*n : (j+1)*n]
+			}
+		}
 		for _, row := range rows.rows {
 			parent, _ := row.Column(t.Parent)
 			rec := byKey[parent]
@@ -525,11 +569,18 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 			had := map[string]bool{}
 			for _, row := range rec.Children[child] {
 				v, ok := row.Column(col)
-				if !ok || had[v] {
+				if !ok {
+					continue
+				}
+				l := got[v]
+				if row.links != nil {
+					row.links[s.lookupPos[i]] = l
+				}
+				if had[v] {
 					continue
 				}
 				had[v] = true
-				if l := got[v]; l != nil {
+				if l != nil {
 					mine = append(mine, l)
 					continue
 				}
