@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/iisbridge/iisbridge/mapping"
 )
 
@@ -161,12 +163,34 @@ func Open(cfg *Config) (*Reader, error) {
 		return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
 	}
 	r := &Reader{cfg: cfg, d: d, secrets: append(secrets, dsnSecrets(dsn)...)}
-	db, err := sql.Open(d.Driver, dsn)
+	db, err := openDB(d, dsn)
 	if err != nil {
 		return nil, r.redact(fmt.Errorf("source %s: opening the database: %w", cfg.Source, err))
 	}
 	r.db = db
 	return r, nil
+}
+
+// openDB opens dsn. MariaDB/MySQL: the driver puts a query's parameters
+// into its text itself (interpolateParams, unless the DSN says otherwise):
+// one round trip per query instead of prepare, execute and close, and
+// rows in the text protocol, whose values the reader takes as they come
+// (the binary protocol allocates each integer and timestamp; every batch
+// but the first has parameters). Values read are the same text either way.
+func openDB(d Dialect, dsn string) (*sql.DB, error) {
+	if d.Driver != "mysql" || strings.Contains(dsn, "interpolateParams=") {
+		return sql.Open(d.Driver, dsn)
+	}
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return sql.Open(d.Driver, dsn) // the driver's own error, at first use
+	}
+	mc.InterpolateParams = true
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
 }
 
 // Close closes the database handle.
