@@ -53,6 +53,11 @@ type Config struct {
 	TypeFilters []string // each "Type?search", sent as _typeFilter
 	// Params are further kick-off parameters, sent as given.
 	Params url.Values
+	// Operation, when set, kicks off another asynchronous operation
+	// instead of $export (a server's Group/$roster-import): polling and
+	// downloads are the export's. Level, Group, Types, Since, TypeFilters
+	// and Params are then unused.
+	Operation *Operation
 
 	ClientID string
 	Key      *Key
@@ -77,6 +82,14 @@ type Config struct {
 	// StallTimeout aborts and resumes a download that receives nothing
 	// for this long; default 2 minutes.
 	StallTimeout time.Duration
+}
+
+// Operation is an asynchronous kick-off by POST: Path (after the base
+// URL, with any query) and a body of ContentType.
+type Operation struct {
+	Path        string
+	ContentType string
+	Body        []byte
 }
 
 // Progress receives what a user watching the export wants to know. The
@@ -444,6 +457,11 @@ func (c *client) kickoff(ctx context.Context) (string, error) {
 		u += "?" + q.Encode()
 	}
 	method, hdr, reqBody := http.MethodGet, kickoffHeaders, []byte(nil)
+	if op := c.cfg.Operation; op != nil {
+		method, u, reqBody = http.MethodPost, c.cfg.Server+op.Path, op.Body
+		hdr = kickoffHeaders.Clone()
+		hdr.Set("Content-Type", op.ContentType)
+	}
 	for retry := 0; ; retry++ {
 		resp, err := c.sendBody(ctx, method, u, hdr, reqBody, true)
 		if err != nil {
@@ -456,7 +474,7 @@ func (c *client) kickoff(ctx context.Context) (string, error) {
 			}
 			continue
 		}
-		if resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet {
+		if resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet && c.cfg.Operation == nil {
 			drain(resp)
 			c.prog.Status("kick-off: GET refused (405); trying POST with a Parameters body")
 			method, u, reqBody = http.MethodPost, endpoint, parametersBody(q)

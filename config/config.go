@@ -22,6 +22,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/auth/scope"
 	"github.com/iisbridge/iisbridge/diag"
+	"github.com/iisbridge/iisbridge/membership"
 	sqlsrc "github.com/iisbridge/iisbridge/sources/sql"
 	"github.com/iisbridge/iisbridge/storage"
 )
@@ -53,7 +54,7 @@ type Config struct {
 	Jobs     Jobs      `yaml:"jobs"`
 	Manifest string    `yaml:"manifest"` // stu2 | stu4
 	Auth     Auth      `yaml:"auth"`
-	Groups   []Group   `yaml:"groups"`
+	Groups   Groups    `yaml:"groups"`
 	HTTP     HTTP      `yaml:"http"`
 	Storage  Storage   `yaml:"storage"` // where export files live; default the data dir
 
@@ -158,6 +159,49 @@ type Storage struct {
 // Object says whether the storage is an object store (not the data dir).
 func (s *Storage) Object() bool { return s != nil && s.Kind != "" && s.Kind != "local" }
 
+// Groups is the `groups:` section: configured Groups, and how Groups are
+// learned from the logs (membership.Policy). A list is the configured
+// Groups alone (the form before organizations existed).
+//
+//	groups:
+//	  triggers: {vxu: any, query: true, unanswered_query: false}  # the defaults
+//	  organizations:                # optional; with it, other senders make no Group
+//	    - key: ORG-1                # Group identifier value
+//	      name: Riverside Health
+//	      senders: [IL1000, "RIVERSIDE|2.16.840.1.113883.3.9"]  # MSH-22 ids, MSH-4 values
+//	      triggers: {vxu: administered}
+//	  static: [...]                 # Group entries as below
+type Groups struct {
+	Static        []Group        `yaml:"static"`
+	Organizations []Organization `yaml:"organizations"`
+	Triggers      Triggers       `yaml:"triggers"`
+}
+
+// UnmarshalYAML takes a list as the configured Groups.
+func (g *Groups) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		return n.Decode(&g.Static)
+	}
+	type plain Groups
+	return n.Decode((*plain)(g))
+}
+
+// Organization is one entry of groups.organizations.
+type Organization struct {
+	Key      string    `yaml:"key"`
+	Name     string    `yaml:"name"`
+	Senders  []string  `yaml:"senders"`
+	Triggers *Triggers `yaml:"triggers"`
+}
+
+// Triggers are membership triggers; absent keys take the defaults
+// (membership.DefaultTriggers) or, for an organization, groups.triggers.
+type Triggers struct {
+	VXU             string `yaml:"vxu"` // any | administered | off
+	Query           *bool  `yaml:"query"`
+	UnansweredQuery *bool  `yaml:"unanswered_query"`
+}
+
 // Group is a static Group (tests, demos): members by Patient id.
 type Group struct {
 	ID      string   `yaml:"id"` // optional; derived from the name when empty
@@ -227,6 +271,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		doc = doc.Content[0]
 	}
 	v.CheckKeys(doc, schema, "")
+	v.checkGroupKeys(doc)
 	c := &Config{File: path}
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError
@@ -271,8 +316,37 @@ var schema = map[string]any{
 	"http": map[string]any{
 		"read_header_timeout": nil, "read_timeout": nil, "write_timeout": nil, "idle_timeout": nil,
 		"max_conns_per_client": nil},
-	"groups": map[string]any{"[]": map[string]any{
-		"id": nil, "name": nil, "org_key": nil, "members": nil}},
+	"groups": "*", // groupsList or groupsMap, checked by checkGroupKeys
+}
+
+var (
+	groupsList = map[string]any{"[]": map[string]any{
+		"id": nil, "name": nil, "org_key": nil, "members": nil}}
+	triggerKeys = map[string]any{"vxu": nil, "query": nil, "unanswered_query": nil}
+	groupsMap   = map[string]any{
+		"static":   groupsList,
+		"triggers": triggerKeys,
+		"organizations": map[string]any{"[]": map[string]any{
+			"key": nil, "name": nil, "senders": nil, "triggers": triggerKeys}},
+	}
+)
+
+// checkGroupKeys checks the groups section in either of its forms.
+func (v *validator) checkGroupKeys(doc *yaml.Node) {
+	if doc.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "groups" {
+			continue
+		}
+		n := doc.Content[i+1]
+		if n.Kind == yaml.SequenceNode {
+			v.CheckKeys(n, groupsList, "groups")
+		} else {
+			v.CheckKeys(n, groupsMap, "groups")
+		}
+	}
 }
 
 // storageKeys are the keys of a storage block (storage.Config's yaml tags
@@ -543,10 +617,56 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 	if a := c.Auth.AuditLog; a != "" && !isDir(filepath.Dir(a)) {
 		v.Add(node(doc, "auth", "audit_log"), "auth.audit_log: directory %s does not exist", filepath.Dir(a))
 	}
+	v.groups(c, doc)
+}
+
+// groups checks the groups section; gpath finds a node under it in
+// either form (a list is groups.static).
+func (v *validator) groups(c *Config, doc *yaml.Node) {
+	gdoc := node(doc, "groups")
+	list := gdoc.Kind == yaml.SequenceNode
+	gpath := func(p ...any) *yaml.Node {
+		if list {
+			return node(doc, append([]any{"groups"}, p[1:]...)...)
+		}
+		return node(doc, append([]any{"groups"}, p...)...)
+	}
+	trig := func(t *Triggers, at func(string) *yaml.Node, name string) {
+		if t != nil && t.VXU != "" && t.VXU != "any" && t.VXU != "administered" && t.VXU != "off" {
+			v.Add(at("vxu"), "%s.vxu: want any, administered or off, not %q", name, t.VXU)
+		}
+	}
+	trig(&c.Groups.Triggers, func(k string) *yaml.Node { return node(doc, "groups", "triggers", k) }, "groups.triggers")
+	orgKeys, senders := map[string]bool{}, map[string]string{}
+	for i, o := range c.Groups.Organizations {
+		n := node(doc, "groups", "organizations", i)
+		if strings.TrimSpace(o.Key) == "" {
+			v.Add(n, "groups.organizations[%d]: key is required (the Group's identifier)", i)
+		} else if orgKeys[o.Key] {
+			v.Add(node(doc, "groups", "organizations", i, "key"), "groups.organizations[%d]: duplicate key %q", i, o.Key)
+		}
+		orgKeys[o.Key] = true
+		if len(o.Senders) == 0 {
+			v.Add(n, "groups.organizations[%d]: senders: at least one MSH-22 id or MSH-4 value is required", i)
+		}
+		for j, sd := range o.Senders {
+			k := strings.ToUpper(strings.TrimSpace(sd))
+			at := node(doc, "groups", "organizations", i, "senders", j)
+			switch {
+			case k == "":
+				v.Add(at, "groups.organizations[%d].senders[%d]: empty", i, j)
+			case senders[k] != "" && senders[k] != o.Key:
+				v.Add(at, "groups.organizations[%d].senders[%d]: %q is already organization %q's", i, j, sd, senders[k])
+			}
+			senders[k] = o.Key
+		}
+		trig(o.Triggers, func(k string) *yaml.Node { return node(doc, "groups", "organizations", i, "triggers", k) },
+			fmt.Sprintf("groups.organizations[%d].triggers", i))
+	}
 	gids := map[string]bool{}
-	for i := range c.Groups {
-		g := &c.Groups[i]
-		n := node(doc, "groups", i)
+	for i := range c.Groups.Static {
+		g := &c.Groups.Static[i]
+		n := gpath("static", i)
 		if g.Name == "" {
 			v.Add(n, "groups[%d]: name is required", i)
 		}
@@ -561,7 +681,7 @@ func (v *validator) validate(c *Config, doc *yaml.Node) {
 		gids[g.ID] = true
 		for j, m := range g.Members {
 			if !groupID.MatchString(m) {
-				v.Add(node(doc, "groups", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
+				v.Add(gpath("static", i, "members", j), "groups[%d].members[%d]: not a Patient id", i, j)
 			}
 		}
 	}
@@ -687,4 +807,68 @@ func (c *Config) ManifestFor(clientID string) string {
 		}
 	}
 	return c.Manifest
+}
+
+// Policy is the membership policy the groups section describes
+// (organizations table, triggers over membership.DefaultTriggers).
+func (g Groups) Policy() (*membership.Policy, error) {
+	def := g.Triggers.over(membership.DefaultTriggers())
+	var orgs []membership.Organization
+	for _, o := range g.Organizations {
+		mo := membership.Organization{Key: o.Key, Name: o.Name, Senders: o.Senders}
+		if o.Triggers != nil {
+			t := o.Triggers.over(def)
+			mo.Triggers = &t
+		}
+		orgs = append(orgs, mo)
+	}
+	return membership.New(orgs, def)
+}
+
+func (t Triggers) over(base membership.Triggers) membership.Triggers {
+	if t.VXU != "" {
+		base.VXU = t.VXU
+	}
+	if t.Query != nil {
+		base.Query = *t.Query
+	}
+	if t.UnansweredQuery != nil {
+		base.UnansweredQuery = *t.UnansweredQuery
+	}
+	return base
+}
+
+// LoadGroups reads a file holding a groups section alone (the mapping
+// form: organizations, triggers; `iisbridge index --groups`), checked as
+// in a server configuration.
+func LoadGroups(path string) (*membership.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{Problems: []Problem{{File: path, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	n := &root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == 0 {
+		return membership.Default(), nil
+	}
+	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "groups"}, n}}
+	v := &validator{diag.YAMLChecker{File: path}}
+	v.checkGroupKeys(doc)
+	c := &Config{File: path}
+	if err := doc.Decode(c); err != nil {
+		v.Add(n, "%v", err)
+	}
+	if len(v.Problems) == 0 {
+		v.groups(c, doc)
+	}
+	if len(v.Problems) > 0 {
+		return nil, &Error{Problems: v.Problems}
+	}
+	return c.Groups.Policy()
 }

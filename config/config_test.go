@@ -59,7 +59,7 @@ func TestLoadFull(t *testing.T) {
 	if len(c.Auth.Clients) != 2 || c.Auth.Clients[1].JWKS == nil || c.ManifestFor("ehr-b") != "stu4" || c.ManifestFor("plan-a") != "stu2" {
 		t.Errorf("clients: %+v", c.Auth.Clients)
 	}
-	if len(c.Groups) != 1 || c.Groups[0].ID != "riverside-pediatrics" || len(c.Groups[0].Members) != 2 {
+	if len(c.Groups.Static) != 1 || c.Groups.Static[0].ID != "riverside-pediatrics" || len(c.Groups.Static[0].Members) != 2 {
 		t.Errorf("groups: %+v", c.Groups)
 	}
 }

@@ -24,7 +24,7 @@ func DefaultChoices() []Choice {
 			"the `authority` table (your partners' URIs), constant `sid_base`"},
 		{"Resource ids",
 			"none",
-			"Patient: the identity index's id, else a hash of MSH-4 and the first PID-3; Immunization: a hash of patient, sender and ORC-3 (none when empty, `0`, `9999` or the patient id: then patient, CVX, RXA-3 day, sender, warned), so an RXA-21 `D` gets the id of the dose it deletes",
+			"Patient: the identity index's id, else a hash of MSH-4 and the first PID-3; Immunization: a hash of \"Patient id|vaccine|day\" (the CVX, else NDC or CPT as `system#code`; RXA-3's day), the dose the export reduces to, so an order, its RXA-21 `U` and `D` and other senders' copies share it",
 			"the `id:` expressions"},
 		{"RSP^K11 profiles",
 			"RSP body → Patient + Immunization",

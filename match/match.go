@@ -575,3 +575,16 @@ func cmpIDs(a, b []string) level {
 	}
 	return missing
 }
+
+// IdentifierKey is the blocking key under which persons carrying id are
+// filed: "" when the matcher does not block on identifiers or id has no
+// value. Lookup by it finds candidates; an exact comparison decides.
+func (m *Matcher) IdentifierKey(id Identifier) string {
+	if !slices.Contains(m.cfg.Blocking.Keys, "identifier") {
+		return ""
+	}
+	if k := normIdentifier(id); k != "" {
+		return "I|" + k
+	}
+	return ""
+}

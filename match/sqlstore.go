@@ -30,7 +30,8 @@ func OpenSQLStore(path string, m *Matcher) (*SQLStore, error) {
 	}
 	_, err = db.Exec(`CREATE TABLE IF NOT EXISTS person (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, rec BLOB NOT NULL);
 		CREATE TABLE IF NOT EXISTS block (h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (h, n)) WITHOUT ROWID;
-		CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`)
+		CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+		CREATE INDEX IF NOT EXISTS block_n ON block(n);`)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("match store %s: %w", path, err)
@@ -96,6 +97,105 @@ func (s *SQLStore) Add(ctx context.Context, rs []Record) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// Put files persons in one transaction, replacing any filed under the
+// same id (their blocking keys with them): a person whose demographics
+// changed is found under its new keys only.
+func (s *SQLStore) Put(ctx context.Context, rs []Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := deletePersons(ctx, tx, recordIDs(rs)); err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO person (id, rec) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	blk, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO block (h, n) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		res, err := ins.ExecContext(ctx, rs[i].ID, encodeRecord(&rs[i]))
+		if err != nil {
+			return fmt.Errorf("filing person %q: %w", rs[i].ID, err)
+		}
+		n, _ := res.LastInsertId()
+		for _, k := range s.m.BlockingKeys(rs[i]) {
+			if _, err := blk.ExecContext(ctx, fnv64(k), n); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// Delete removes persons by id (unknown ids are ignored).
+func (s *SQLStore) Delete(ctx context.Context, ids []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := deletePersons(ctx, tx, ids); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Len is the number of persons filed.
+func (s *SQLStore) Len(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM person`).Scan(&n)
+	return n, err
+}
+
+// Meta reads a value the store's user keeps beside the persons ("" when
+// unset); SetMeta writes one.
+func (s *SQLStore) Meta(ctx context.Context, k string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = ?`, "user."+k).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta writes a value Meta reads.
+func (s *SQLStore) SetMeta(ctx context.Context, k, v string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`, "user."+k, v)
+	return err
+}
+
+func recordIDs(rs []Record) []string {
+	ids := make([]string, len(rs))
+	for i := range rs {
+		ids[i] = rs[i].ID
+	}
+	return ids
+}
+
+func deletePersons(ctx context.Context, tx *sql.Tx, ids []string) error {
+	for _, id := range ids {
+		var n int64
+		switch err := tx.QueryRowContext(ctx, `SELECT n FROM person WHERE id = ?`, id).Scan(&n); {
+		case err == sql.ErrNoRows:
+			continue
+		case err != nil:
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM block WHERE n = ?`, n); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM person WHERE n = ?`, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fnv64 is FNV-1a: a hash stable across processes and versions.

@@ -15,8 +15,9 @@ import (
 // called on the calling goroutine with the results in input order.
 //
 // At most 4×workers inputs are in flight. The first error of emit or
-// produce stops the run (submit then returns it, or the context's error)
-// and is returned; results after it are not emitted. With workers <= 1
+// produce, or the cancellation of ctx, stops the run (submit then
+// returns the context's error) and is returned; results after it are
+// not emitted. With workers <= 1
 // everything runs on the calling goroutine.
 func Run[In, Out any](ctx context.Context, workers int,
 	produce func(submit func(In) error) error,
@@ -91,7 +92,12 @@ func Run[In, Out any](ctx context.Context, workers int,
 			next++
 			<-sem
 			if err == nil {
-				if err = emit(out); err != nil {
+				// A cancelled run emits nothing more, though the window
+				// may hold finished results.
+				if err = ctx.Err(); err == nil {
+					err = emit(out)
+				}
+				if err != nil {
 					cancel()
 				}
 			}

@@ -115,25 +115,30 @@ func TestRunReturnsProduceError(t *testing.T) {
 }
 
 func TestRunCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	err := Run(ctx, 2,
-		func(submit func(int) error) error {
-			for i := 0; ; i++ {
-				if err := submit(i); err != nil {
-					return err
+	for _, workers := range []int{1, 2} {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		err := Run(ctx, workers,
+			func(submit func(int) error) error {
+				for i := 0; ; i++ {
+					if err := submit(i); err != nil {
+						return err
+					}
 				}
-			}
-		},
-		func(_ context.Context, _ int, in int) int { return in },
-		func(int) error {
-			if n++; n == 50 {
-				cancel()
-			}
-			return nil
-		})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+			},
+			func(_ context.Context, _ int, in int) int { return in },
+			func(int) error {
+				if n++; n == 50 {
+					cancel()
+				}
+				return nil
+			})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("workers %d: err = %v, want context.Canceled", workers, err)
+		}
+		if n != 50 {
+			t.Errorf("workers %d: %d results emitted, the run was cancelled at the 50th", workers, n)
+		}
 	}
 }
 

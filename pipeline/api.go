@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // Query selects what an export contains. Zero values mean "no limit".
@@ -97,13 +98,44 @@ type Exporter interface {
 
 // Membership is one organization → patient link learned from v2 traffic
 // (VXU sender, QBP asker with a single match). The server's Group store is
-// filled from these (one persistent Group per organization).
+// filled from these (one persistent Group per organization), through its
+// membership.Policy (organizations table, triggers).
 type Membership struct {
 	OrgKey    string // stable key: MSH-22 id, else MSH-4 (namespace|universal id)
 	OrgName   string
 	PatientID string
 	First     time.Time // first evidence (message time)
 	Last      time.Time
+	// Optional (the v2 ledger fills them): Facility is the MSH-4 when
+	// OrgKey is the MSH-22 id; Trigger the kind of evidence
+	// (membership.Trigger*; "" = a link the policy always accepts);
+	// Location the record behind the first evidence; Confidence 0..1 (0
+	// = unstated, taken as 1).
+	Facility   string
+	Trigger    string
+	Location   string
+	Confidence float64
+	// Asked, with Trigger "query-unanswered" and no PatientID, is what a
+	// query without an answer in the log asks about: the consumer may
+	// match it (membership: unanswered_query). PHI.
+	Asked *sources.Demographics
+}
+
+// TriggerUnanswered marks a Membership that is a query without an
+// answer: Asked says whom it asks about, no PatientID yet.
+const TriggerUnanswered = "query-unanswered"
+
+// Sender is one sender of records that may be membership evidence (VXU,
+// QBP), with how many it sent.
+type Sender struct {
+	OrgKey, Facility, Name string
+	Records                int64
+}
+
+// SenderSource is implemented by MembershipSources that count their
+// senders: an organizations table reports the senders outside it.
+type SenderSource interface {
+	Senders(ctx context.Context, fn func(Sender) error) error
 }
 
 // MembershipSource is implemented by exporters that learn Groups.

@@ -127,6 +127,19 @@ func (c *Composite) Memberships(ctx context.Context, fn func(Membership) error) 
 	return nil
 }
 
+// Senders lists the senders of every part that counts them
+// (SenderSource).
+func (c *Composite) Senders(ctx context.Context, fn func(Sender) error) error {
+	for _, p := range c.parts {
+		if ss, ok := p.(SenderSource); ok {
+			if err := ss.Senders(ctx, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // MissingPatients returns the ids no part holds (server.PatientChecker).
 // A part without the check is asked nothing: its ids are taken as
 // present.

@@ -36,6 +36,29 @@ type dose struct {
 	deletedAt   time.Time
 }
 
+// idRecord is the record whose mapped id is the dose's: the first to
+// arrive (index order; a relational person's rows in mapping order) of
+// those reporting the dose's vaccine and day. It stays the same as
+// updates arrive, where the winning record does not (an id following it
+// would change, and the old one would never be listed deleted). Under
+// the default mapping, whose id hashes Patient id, vaccine and day, every
+// record of the dose's content gives the same id.
+func (d *dose) idRecord() *doseRec {
+	var first *doseRec
+	for _, r := range d.records {
+		if r.content() != d.key {
+			continue // a record of a chain later moved to this vaccine or day
+		}
+		if first == nil || r.msg.seq < first.msg.seq || r.msg.seq == first.msg.seq && r.ord < first.ord {
+			first = r
+		}
+	}
+	if first == nil { // not reached: a dose's key is one of its records' content
+		first = d.win
+	}
+	return first
+}
+
 // unseenDelete is a D record that matches no dose.
 type unseenDelete struct{ rec *doseRec }
 
@@ -196,6 +219,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		}
 		return g
 	}
+	first := map[*doseRec]int{} // a live chain's latest record → the ord of the chain's first record
 	for _, k := range order {
 		c := chains[k]
 		last := c.recs[len(c.recs)-1]
@@ -209,6 +233,7 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		case !last.deleted:
 			g := get(last, c.recs[0].ord)
 			g.live = append(g.live, last)
+			first[last] = c.recs[0].ord
 			g.all = append(g.all, c.recs...)
 		case lastLive != nil:
 			g := get(lastLive, c.recs[0].ord)
@@ -267,7 +292,15 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		} else {
 			best := g.live[0]
 			for _, r := range g.live[1:] {
-				if r.rank > best.rank || r.rank == best.rank && r.ord > best.ord {
+				// The latest record wins, but among historical copies
+				// from several reporters the first reporter's chain
+				// stays (the truth's rule; the dose's identifier keeps
+				// naming one reporter as others repeat it).
+				later := r.ord > best.ord
+				if r.rank == 1 && r.sender != best.sender {
+					later = first[r] < first[best]
+				}
+				if r.rank > best.rank || r.rank == best.rank && later {
 					best = r
 				}
 			}

@@ -43,6 +43,10 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 				mergeList(out, k, realEntries(v), nameKey, use)
 			case "address":
 				mergeList(out, k, v, addressKey, "old")
+			case "extension":
+				// Each extension (by url) is an element of its own: a
+				// message without PD1 does not drop the registry status.
+				mergeList(out, k, v, func(o *fhirout.Object) string { return str(o, "url") }, "")
 			case "gender":
 				if g := str(out, k); g == "" || g == "unknown" {
 					out.Set(k, v)

@@ -112,7 +112,7 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 	}
 	for j, r := range res.Resources {
 		t := r.ResourceType()
-		out[t] = append(out[t], record{obj: r, msg: o, ord: i*100000 + j})
+		out[t] = append(out[t], record{obj: r, msg: o, ord: i*perMessage + j})
 	}
 	return nil
 }

@@ -168,15 +168,37 @@ func (p *Pipeline) Stats() Stats {
 // (Provenance only when asked).
 func (p *Pipeline) ResourceTypes() []string { return p.live.Load().ResourceTypes() }
 
-// Memberships lists organization → patient links learned from v2 traffic.
+// Memberships lists the evidence of organization → patient links learned
+// from v2 traffic, every kind (the index's ledger, by trigger): the
+// consumer applies its membership.Policy.
 func (p *Pipeline) Memberships(ctx context.Context, fn func(Membership) error) error {
 	s, err := p.idx.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return s.Memberships(ctx, func(m index.Membership) error {
-		return fn(Membership{OrgKey: m.OrgKey, OrgName: m.OrgName, PatientID: m.PatientID, First: m.First, Last: m.Last})
+	err = s.Ledger(ctx, func(e index.LedgerEntry) error {
+		return fn(Membership{OrgKey: e.OrgKey, OrgName: e.OrgName, PatientID: e.PatientID, First: e.First, Last: e.Last,
+			Facility: e.Facility, Trigger: e.Trigger, Location: e.FirstLoc.String(), Confidence: e.Confidence})
+	})
+	if err != nil {
+		return err
+	}
+	return s.Unanswered(ctx, func(u index.Unanswered) error {
+		return fn(Membership{OrgKey: u.OrgKey, OrgName: u.OrgName, Facility: u.Facility, First: u.Time, Last: u.Time,
+			Trigger: TriggerUnanswered, Location: u.Loc.String(), Asked: &u.Asked})
+	})
+}
+
+// Senders lists the senders of VXU and QBP records.
+func (p *Pipeline) Senders(ctx context.Context, fn func(Sender) error) error {
+	s, err := p.idx.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Senders(ctx, func(x index.Sender) error {
+		return fn(Sender{OrgKey: x.OrgKey, Facility: x.Facility, Name: x.Name, Records: x.Records})
 	})
 }
 

@@ -2,107 +2,44 @@ package pipeline
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/ordered"
 )
 
-// persons exports every person. With several CPUs, persons are read,
-// mapped and reduced by workers and emitted in order by this goroutine;
-// at most a window of persons is in flight, so memory stays flat.
+// persons exports every person through the ordered worker window: the
+// work items (e.each) are read, mapped and reduced by workers into a
+// buffer each, which this goroutine replays to the sink in order; at
+// most a window of persons is in flight, so memory stays flat. The first
+// error (a person's, the sink's, or the listing's) stops the export.
 func (e *export) persons() error {
-	workers := e.workers
-	if workers <= 1 {
-		return e.each(func(w *work) error {
-			if err := e.person(w); err != nil {
+	type result struct {
+		buf *buffer
+		st  Stats
+		err error
+	}
+	return ordered.Run(e.ctx, e.workers,
+		e.each,
+		func(ctx context.Context, _ int, w *work) result {
+			pe := *e
+			pe.ctx = ctx
+			buf := &buffer{}
+			pe.sink, pe.st = buf, &Stats{}
+			err := pe.person(w)
+			return result{buf, *pe.st, err}
+		},
+		func(r result) error {
+			if r.err != nil {
+				return r.err
+			}
+			e.st.add(r.st)
+			if err := r.buf.replay(e.sink); err != nil {
 				return err
 			}
 			e.tick()
 			return nil
 		})
-	}
-	type job struct {
-		seq int
-		w   *work
-	}
-	type result struct {
-		seq int
-		buf *buffer
-		st  Stats
-		err error
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	window := 4 * workers
-	jobs := make(chan job)
-	results := make(chan result, window)
-	sem := make(chan struct{}, window)
-	var prodErr error
-	go func() {
-		defer close(jobs)
-		seq := 0
-		prodErr = e.each(func(w *work) error {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- job{seq, w}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			seq++
-			return nil
-		})
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				pe := *e
-				pe.ctx = ctx
-				buf := &buffer{}
-				pe.sink, pe.st = buf, &Stats{}
-				err := pe.person(j.w)
-				results <- result{j.seq, buf, *pe.st, err}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(results) }()
-	pending := map[int]result{}
-	next := 0
-	var err error
-	for r := range results {
-		pending[r.seq] = r
-		for {
-			r, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			<-sem
-			if err == nil {
-				err = r.err
-			}
-			if err == nil {
-				e.st.add(r.st)
-				err = r.buf.replay(e.sink)
-				e.tick()
-			}
-			if err != nil {
-				cancel()
-			}
-		}
-	}
-	if err == nil && prodErr != nil {
-		err = prodErr
-	}
-	return err
 }
 
 // buffer records what one person's export sends, for in-order replay.

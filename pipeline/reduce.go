@@ -17,13 +17,15 @@ type reducer interface {
 }
 
 // reducerFor is the reducer the mapping declares for type t (its
-// `reduce:` section; mapping.Reducers names them).
-func reducerFor(red mapping.Reduction) (reducer, error) {
+// `reduce:` section; mapping.Reducers names them). ruleIDs says the
+// mapping's id rule gives every resource of the type its id (never the
+// fallback id, a hash of the record and the resource's place in it).
+func reducerFor(red mapping.Reduction, ruleIDs bool) (reducer, error) {
 	switch red.By {
 	case "merge":
 		return patientMerge{typ: red.Type}, nil
 	case "doses":
-		return doseReducer{typ: red.Type, spec: newDoseSpec(red)}, nil
+		return doseReducer{typ: red.Type, spec: newDoseSpec(red), ruleIDs: ruleIDs}, nil
 	case "newest":
 		return newestByID{typ: red.Type, deleted: red.Elements["deleted"]}, nil
 	}
@@ -34,7 +36,7 @@ func reducerFor(red mapping.Reduction) (reducer, error) {
 func reducers(m *mapping.Mapping) ([]typedReducer, error) {
 	var out []typedReducer
 	for _, t := range m.ResourceTypes() {
-		r, err := reducerFor(m.Reduction(t))
+		r, err := reducerFor(m.Reduction(t), !m.ReadsOf(t).DefaultID)
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +151,48 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 // doseReducer reduces a person's Immunization records to one dose per
 // vaccine and day in its latest state (reduceDoses), with the deletions
 // a _since export lists.
+//
+// A dose's id is the id the mapping gave its id record (dose.idRecord),
+// when the mapping's id rule gives every resource of the type one
+// (ruleIDs); else, and for a dose whose id another dose of the person
+// took, a hash of the Patient id, vaccine and day (fallbackDoseID).
 type doseReducer struct {
-	typ  string
-	spec doseSpec
+	typ     string
+	spec    doseSpec
+	ruleIDs bool
+}
+
+// fallbackDoseID is a dose's id when the mapping's cannot be used.
+func fallbackDoseID(pid, key string) string { return hashID(pid + "|" + key) }
+
+// ids gives each of a person's doses its id (see doseReducer), with
+// mapped(r) the id the mapping gives record r under Patient id pid.
+// ok false: mapped could not tell (the record could not be mapped
+// again); that dose gets "", and its id is unknown.
+func (dr doseReducer) ids(doses []*dose, pid string, mapped func(*doseRec) (string, bool)) []string {
+	out := make([]string, len(doses))
+	if !dr.ruleIDs {
+		for i, d := range doses {
+			out[i] = fallbackDoseID(pid, d.key)
+		}
+		return out
+	}
+	taken := make(map[string]bool, len(doses))
+	for i, d := range doses {
+		id, ok := mapped(d.idRecord())
+		if !ok {
+			continue
+		}
+		if id == "" || taken[id] {
+			// A rule giving two doses one id (an order id reused across
+			// vaccines, a rule without the day): the later dose, in key
+			// order, is told apart by its vaccine and day.
+			id = fallbackDoseID(pid, d.key)
+		}
+		taken[id] = true
+		out[i] = id
+	}
+	return out
 }
 
 func (dr doseReducer) reduce(e *export, w *work, in []record) error {
@@ -180,8 +221,8 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		return nil
 	}
 	// Persons merged into this one took their Immunization ids with them
-	// (ids hash the Patient id): a _since export lists those as deleted,
-	// and the doses under their new ids count as updated at the merge.
+	// (the default mapping's ids hash the Patient id): a _since export
+	// lists those as deleted, and the doses count as updated at the merge.
 	for _, mg := range w.merged {
 		for _, d := range doses {
 			if mg.At.After(d.lastUpdated) {
@@ -189,15 +230,23 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 			}
 		}
 	}
-	former, err := e.formerDeleted(w.pp, w.merged, recs)
+	ids := dr.ids(doses, pid, func(r *doseRec) (string, bool) { return r.obj.ID(), true })
+	former, gone, err := e.formerDeleted(dr, w, recs)
 	if err != nil {
 		return err
 	}
-	for _, d := range doses {
-		id := hashID(pid + "|" + d.key)
+	// An id is listed once, and never one a live dose keeps (a rule
+	// without the Patient id gives a former Patient's dose the same id).
+	listed := make(map[string]bool, len(doses)+len(gone))
+	for i, d := range doses {
+		listed[ids[i]] = !d.deleted
+	}
+	for i, d := range doses {
+		id := ids[i]
 		if d.deleted {
 			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
 				e.st.Deleted++
+				listed[id] = true
 				if err := e.sink.Deleted(dr.typ, id, d.deletedAt); err != nil {
 					return err
 				}
@@ -220,6 +269,16 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 			return err
 		}
 		e.st.Immunizations++
+	}
+	for _, g := range gone {
+		if listed[g.id] {
+			continue
+		}
+		listed[g.id] = true
+		e.st.Deleted++
+		if err := e.sink.Deleted(dr.typ, g.id, g.at); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -269,7 +269,7 @@ func (s *snapSink) Snapshot(at time.Time) { s.at = at }
 // address and phone, dose amount, route, site, performers, funding,
 // eligibility, VIS). Elements are compared as sets of leaf values per
 // person and type (array order is the source's: message arrival, row
-// keys). Only the differences listed in archivePending are tolerated.
+// keys). No difference is tolerated.
 func TestCrossSourceEquality(t *testing.T) {
 	for _, cfg := range []synth.Config{
 		{Seed: 7, People: 60},
@@ -291,7 +291,7 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 		t.Fatal(err)
 	}
 	v2Pid := truthCheck(t, "archive", &v2, truth)
-	detailCheck(t, "archive", leavesByPerson(&v2, v2Pid), truth, true)
+	detailCheck(t, "archive", leavesByPerson(&v2, v2Pid), truth)
 	for _, engine := range sqltest.Engines(t) {
 		t.Run(engine, func(t *testing.T) {
 			x, _, _ := relWorld(t, engine, truthPath)
@@ -308,41 +308,21 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 				fhirtest.Validate(t, []byte(pt.String()))
 			}
 			a, b := leavesByPerson(&v2, v2Pid), leavesByPerson(&rel, relPid)
-			detailCheck(t, engine, b, truth, false)
+			detailCheck(t, engine, b, truth)
 			var diffs []string
-			pending, pairs := map[string]int{}, map[string]int{}
 			for _, tp := range truth.Persons {
 				for _, typ := range []string{"Patient", "Immunization"} {
 					k := tp.Key + " " + typ
 					onlyA, onlyB := multisetDiff(a[k], b[k])
 					for _, side := range []struct {
-						name    string
-						leaves  []string
-						archive bool
-					}{{"archive", onlyA, true}, {engine, onlyB, false}} {
+						name   string
+						leaves []string
+					}{{"archive", onlyA}, {engine, onlyB}} {
 						for _, l := range side.leaves {
-							if why := archivePending(&tp, l, side.archive); why != "" {
-								pending[why]++
-								if side.archive {
-									pairs[tp.Key+" "+why]++ // each archive-side value pairs with a database-side one
-								} else {
-									pairs[tp.Key+" "+why]--
-								}
-								continue
-							}
 							diffs = append(diffs, fmt.Sprintf("person %s: only in %s: %s", tp.Key, side.name, l))
 						}
 					}
 				}
-			}
-			for _, k := range slices.Sorted(maps.Keys(pairs)) {
-				// A historical dose's FILL system differs on both sides, once each.
-				if n := pairs[k]; strings.Contains(k, "historical") && n != 0 {
-					diffs = append(diffs, fmt.Sprintf("%s: %d values unpaired", k, n))
-				}
-			}
-			for _, why := range slices.Sorted(maps.Keys(pending)) {
-				t.Logf("archive-side difference pending a pipeline fix (see archivePending): %s: %d values", why, pending[why])
 			}
 			if len(diffs) > 0 {
 				t.Errorf("%d element values differ between the archive and %s; first:\n%s", len(diffs), engine, strings.Join(diffs[:min(20, len(diffs))], "\n"))
@@ -352,38 +332,6 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 }
 
 const registryStatusURL = "http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"
-
-// archivePending says why a leaf of person tp that only one side has is
-// a known archive-side defect whose fix is pending in the pipeline (not
-// the relational source's: there the relational export follows the
-// truth, which detailCheck verifies), or "" when it is not one:
-//
-//   - MergePatients takes Patient.extension whole from the newest message
-//     carrying any extension, so a newest VXU without PD1 (pharmacy,
-//     mass vaccination, an update) drops the registry status an older
-//     message sent; the truth (and the database) keep the newest PD1-16.
-//     Fix: merge extensions by url, as names and addresses are merged.
-//   - A historical dose (RXA-9 01) that several clinics reported: the
-//     archive's dose reducer keeps the latest reporter's record (its
-//     FILL identifier system names that clinic); the truth keeps the
-//     first reporter's ("a dose only ever seen in 01 rows takes facility
-//     and filler from the earliest message carrying it"), and so does
-//     the database's row. Fix: among historical copies the first
-//     reporter's chain wins (the giver's own records: the latest).
-func archivePending(tp *synth.Person, leaf string, archive bool) string {
-	if !archive && tp.RegistryStatus != "" && strings.HasPrefix(leaf, "Patient.extension["+registryStatusURL+"]") {
-		return "registry status dropped by a newer message without PD1"
-	}
-	if strings.HasPrefix(leaf, "Immunization.identifier[].system=") && strings.HasSuffix(leaf, `/fill"`) {
-		for _, d := range tp.Doses {
-			// The database's side names the truth's (first) reporter.
-			if !d.PrimarySource && d.Status == "completed" && (archive || strings.Contains(leaf, "/sender/"+slug(d.Facility)+"/fill")) {
-				return "historical dose of several reporters: latest reporter's record in the archive"
-			}
-		}
-	}
-	return ""
-}
 
 // slug is the mapping function's: lower case, all but a-z 0-9 . - as -.
 func slug(s string) string {
@@ -400,9 +348,8 @@ func slug(s string) string {
 
 // detailCheck verifies, per truth person, the element values the truth
 // implies beyond truthCheck's (registry status, guardian, each given
-// dose's administration) in an export's leaves; pendingArchive skips the
-// registry status (see archivePending).
-func detailCheck(t *testing.T, label string, leaves map[string][]string, truth *synth.Truth, pendingArchive bool) {
+// dose's administration) in an export's leaves.
+func detailCheck(t *testing.T, label string, leaves map[string][]string, truth *synth.Truth) {
 	t.Helper()
 	npis := map[string]synth.Provider{}
 	for _, p := range truth.Providers {
@@ -412,7 +359,7 @@ func detailCheck(t *testing.T, label string, leaves map[string][]string, truth *
 	var bad []string
 	for _, tp := range truth.Persons {
 		var want []string
-		if tp.RegistryStatus != "" && !pendingArchive {
+		if tp.RegistryStatus != "" {
 			rs := "Patient.extension[" + registryStatusURL + "]"
 			want = append(want, rs+".extension[status].valueCoding.code="+q(tp.RegistryStatus))
 			if tp.RegistryDate != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/fhirout/fhirtest"
+	"github.com/iisbridge/iisbridge/membership"
 	"github.com/iisbridge/iisbridge/sources/synth"
 	"github.com/iisbridge/iisbridge/sources/synth/synthtest"
 )
@@ -133,20 +134,51 @@ func TestSynthTruth(t *testing.T) {
 	if st := p.Stats(); st.UnseenDeletes != int64(len(truth.UnseenDeletes)) {
 		t.Errorf("%d unseen deletes, truth %d", st.UnseenDeletes, len(truth.UnseenDeletes))
 	}
-	// Memberships.
-	var wantM, gotM []string
-	for _, l := range truth.Links {
-		wantM = append(wantM, fmt.Sprintf("%s>%s %s..%s", l.OrgKey, pidOf[l.Person], l.First.UTC().Format(time.RFC3339), l.Last.UTC().Format(time.RFC3339)))
+	// Memberships, under each trigger policy: the ledger's evidence, by
+	// the policy, equals the truth's.
+	var sizes []int
+	seen := map[string]bool{}
+	for _, pol := range []membership.Triggers{
+		membership.DefaultTriggers(),
+		{VXU: membership.VXUAdministered, Query: true},
+		{VXU: membership.VXUAny},
+		{VXU: membership.VXUOff, Query: true},
+	} {
+		var wantM, gotM []string
+		for _, l := range truth.Links {
+			if sp, ok := l.Span(pol.Accepts); ok {
+				wantM = append(wantM, fmt.Sprintf("%s>%s %s..%s", l.OrgKey, pidOf[l.Person], sp.First.UTC().Format(time.RFC3339), sp.Last.UTC().Format(time.RFC3339)))
+			}
+		}
+		type span struct{ first, last time.Time }
+		agg := map[string]*span{}
+		p.Memberships(ctx, func(m Membership) error {
+			if !pol.Accepts(m.Trigger) {
+				return nil
+			}
+			k := m.OrgKey + ">" + m.PatientID
+			if a := agg[k]; a == nil {
+				agg[k] = &span{m.First, m.Last}
+			} else {
+				a.first, a.last = minTime(a.first, m.First), maxTime(a.last, m.Last)
+			}
+			return nil
+		})
+		for k, a := range agg {
+			gotM = append(gotM, fmt.Sprintf("%s %s..%s", k, a.first.Format(time.RFC3339), a.last.Format(time.RFC3339)))
+		}
+		sizes = append(sizes, len(wantM))
+		sort.Strings(wantM)
+		if seen[strings.Join(wantM, "\n")] {
+			t.Errorf("policy %+v gives the memberships of another: the world does not tell them apart", pol)
+		}
+		seen[strings.Join(wantM, "\n")] = true
+		sort.Strings(gotM)
+		if strings.Join(gotM, "\n") != strings.Join(wantM, "\n") {
+			t.Errorf("memberships under %+v:\n got %d %v\nwant %d %v", pol, len(gotM), gotM, len(wantM), wantM)
+		}
 	}
-	p.Memberships(ctx, func(m Membership) error {
-		gotM = append(gotM, fmt.Sprintf("%s>%s %s..%s", m.OrgKey, m.PatientID, m.First.Format(time.RFC3339), m.Last.Format(time.RFC3339)))
-		return nil
-	})
-	sort.Strings(wantM)
-	sort.Strings(gotM)
-	if strings.Join(gotM, "\n") != strings.Join(wantM, "\n") {
-		t.Errorf("memberships:\n got %d %v\nwant %d %v", len(gotM), gotM, len(wantM), wantM)
-	}
+	t.Logf("memberships by policy (default, administered, no queries, queries only): %v", sizes)
 	// In = out: every record of the archive is accounted for.
 	snap, _ := p.idx.Snapshot(ctx)
 	c, _ := snap.Counts(ctx)
@@ -177,4 +209,18 @@ func TestSynthTruth(t *testing.T) {
 	for _, r := range s.res[:min(len(s.res), 200)] {
 		fhirtest.Validate(t, []byte(r.String()))
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

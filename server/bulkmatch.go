@@ -24,8 +24,9 @@ package server
 //     compared; for clients bound to Groups the id only (they learn
 //     whether a person they named is known, nothing more). The full
 //     Patient comes from an export.
-//   - The candidates are every Patient of the export snapshot, read
-//     through the exporter at the start of each job (one Patient pass).
+//   - The candidates are the Patients of the candidate store
+//     (candidates.go), brought up to the job's snapshot at its start:
+//     only the persons sharing a blocking key with an input are read.
 //     Records the exporter could not read fail the job (on_unreadable:
 //     fail) or are logged (warn), as for an export.
 //   - At most maxMatchInputs Patients per request (413 beyond); scope:
@@ -160,27 +161,6 @@ func parseMatchRequest(r *http.Request) (*matchRequest, *requestError) {
 	return req, nil
 }
 
-// patientCollector files every exported Patient in a MemStore.
-type patientCollector struct {
-	st   *match.MemStore
-	loss pipeline.Loss // records the exporter could not read: persons missing from the candidates
-}
-
-func (c *patientCollector) Lost(l pipeline.Loss) error { c.loss = l; return nil }
-
-func (c *patientCollector) Resource(o *fhirout.Object) error {
-	if o.ResourceType() != "Patient" {
-		return nil
-	}
-	pt, err := match.ParsePatient(o.AppendJSON(nil))
-	if err != nil {
-		return fmt.Errorf("reading an exported Patient: %w", err)
-	}
-	return c.st.Add(pt.Record())
-}
-func (c *patientCollector) Deleted(string, string, time.Time) error { return nil }
-func (c *patientCollector) Issue(*fhirout.Object) error             { return nil }
-
 func (s *Server) matcher() (*match.Matcher, error) {
 	if s.opts.Matcher != nil {
 		return s.opts.Matcher, nil
@@ -195,17 +175,9 @@ func (s *Server) runBulkMatch(j *liveJob, asOf time.Time, req *matchRequest) ([]
 	if err != nil {
 		return nil, err
 	}
-	st := match.NewMemStore(m)
-	pc := &patientCollector{st: st}
-	if err := s.exporter.Export(j.ctx, pipeline.Query{Types: []string{"Patient"}, AsOf: asOf}, pc); err != nil {
+	st, err := s.candidateStore(j.ctx, m, asOf)
+	if err != nil {
 		return nil, err
-	}
-	if pc.loss.Records > 0 { // a candidate missing would turn into a wrong "not found"
-		s.metrics.lost(pc.loss)
-		if s.opts.OnUnreadable != UnreadableWarn {
-			return nil, &errIncomplete{pc.loss}
-		}
-		s.log.Warn("$bulk-match job matched without records it could not read", "job", j.id, "records", pc.loss.Records, "by_reason", pc.loss.ByReason)
 	}
 	dir := filepath.Join(s.jobDir(j.id), "output")
 	if err := os.MkdirAll(dir, 0o750); err != nil {

@@ -262,6 +262,8 @@ func groupAuditEvent(route, method string) string {
 		return "group.member-add"
 	case strings.HasSuffix(route, "/$member-remove"):
 		return "group.member-remove"
+	case strings.HasSuffix(route, "/$roster-import"):
+		return "group.roster-import"
 	case method == http.MethodPost:
 		return "group.create"
 	case method == http.MethodPut:
@@ -836,6 +838,7 @@ func (s *Server) groupTaskStatus(w http.ResponseWriter, r *http.Request) {
 const (
 	opMemberAdd    = "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/member-add"
 	opMemberRemove = "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/member-remove"
+	opRosterImport = "urn:iisbridge:OperationDefinition:roster-import" // this server's own (roster.go)
 )
 
 // groupCapability describes the Group API in the CapabilityStatement.
@@ -849,7 +852,13 @@ func (s *Server) groupCapability(res *fhirout.Object) {
 		"the next page linked by an HTTP Link header rel=\"next\" (Group/[id]?_count=&_cursor=), the resource tagged SUBSETTED; "+
 		"_summary=true leaves members out; quantity counts every active member. "+
 		"Group/[id]/$export: active members only; with _since, members who joined the Group after _since get their full history and every deletion of theirs; "+
-		"patient outside the Group is a 400; an empty Group exports nothing. Create and update accept Prefer: respond-async.",
+		"patient outside the Group is a 400; an empty Group exports nothing. Create and update accept Prefer: respond-async. "+
+		"Rosters: POST Group/$roster-import (a new Group, ?name=) or Group/[id]/$roster-import (?mode=add|replace) with a text/csv body "+
+		"(header row; columns id, given, family, birth_date, sex, postal_code, phone, identifiers as system|value;...), Prefer: respond-async: "+
+		"a job whose manifest lists one searchset Bundle per row (matched, ambiguous, not-found or invalid, with candidates as $bulk-match grades them) "+
+		"and the Group; only single certain matches join it. "+
+		"Learned Groups: one per organization (MSH-22, else MSH-4, through the configured organizations table); member.period.start is the first evidence; "+
+		"members without evidence within the configured window are inactive.",
 		strings.Join(s.cohortTypes(), " and "), maxMemberPage))
 	for _, code := range []string{"read", "search-type", "create", "update", "delete"} {
 		in := fhirout.NewObject()
@@ -868,5 +877,6 @@ func (s *Server) groupCapability(res *fhirout.Object) {
 		o.Set("type", sp.typ)
 		res.Append("searchParam", o)
 	}
-	res.Set("operation", []any{operation("export", opGroupExport), operation("member-add", opMemberAdd), operation("member-remove", opMemberRemove)})
+	res.Set("operation", []any{operation("export", opGroupExport), operation("member-add", opMemberAdd), operation("member-remove", opMemberRemove),
+		operation("roster-import", opRosterImport)})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/match"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
 
@@ -19,6 +20,8 @@ import (
 func (s *Server) groupRoutes(r *mux.Router) {
 	p := s.prefix
 	r.HandleFunc(p+"/Group", s.createGroup).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/$roster-import", s.rosterImport).Methods(http.MethodPost)
+	r.HandleFunc(p+"/Group/{id}/$roster-import", s.rosterImport).Methods(http.MethodPost)
 	r.HandleFunc(p+"/Group/{id}", s.updateGroup).Methods(http.MethodPut)
 	r.HandleFunc(p+"/Group/{id}", s.deleteGroup).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/Group/{id}/$member-add", s.memberOp(true)).Methods(http.MethodPost)
@@ -377,8 +380,10 @@ func (s *Server) resolveMembers(ctx context.Context, plan *memberPlan, p *Princi
 	return dedup, nil
 }
 
-// findPatients resolves identifiers through the exporter's PatientFinder
-// or, without one, one pass over its Patients; within pop when it is not
+// findPatients resolves identifiers through the exporter's PatientFinder,
+// else the candidate store of matching (identifiers with a system: its
+// identifier blocks, compared exactly), else one pass over the
+// exporter's Patients; within pop when it is not
 // nil (a client's reach: an MRN another facility also issued then names
 // the client's own Patient).
 func (s *Server) findPatients(ctx context.Context, ids []PatientIdentifier, pop map[string]bool) (map[PatientIdentifier][]string, error) {
@@ -389,6 +394,9 @@ func (s *Server) findPatients(ctx context.Context, ids []PatientIdentifier, pop 
 				found[k] = slices.DeleteFunc(pids, func(id string) bool { return !pop[id] })
 			}
 		}
+		return found, err
+	}
+	if found, ok, err := s.findInCandidates(ctx, ids, pop); err != nil || ok {
 		return found, err
 	}
 	sk := &identSink{want: map[string][]PatientIdentifier{}, found: map[PatientIdentifier][]string{}}
@@ -432,3 +440,55 @@ func (k *identSink) Resource(r *fhirout.Object) error {
 
 func (k *identSink) Deleted(string, string, time.Time) error { return nil }
 func (k *identSink) Issue(*fhirout.Object) error             { return nil }
+
+// findInCandidates resolves identifiers through the candidate store:
+// the persons filed under an identifier's blocking key, kept when they
+// carry exactly that system and value. ok is false when it cannot answer
+// (an identifier without a system, a matcher that does not block on
+// identifiers, a block too common to read).
+func (s *Server) findInCandidates(ctx context.Context, ids []PatientIdentifier, pop map[string]bool) (found map[PatientIdentifier][]string, ok bool, err error) {
+	m, err := s.matcher()
+	if err != nil {
+		return nil, false, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		if id.System == "" {
+			return nil, false, nil
+		}
+		if keys[i] = m.IdentifierKey(match.Identifier{System: id.System, Value: id.Value}); keys[i] == "" {
+			return nil, false, nil
+		}
+	}
+	st, err := s.candidateStore(ctx, m, time.Time{})
+	if err != nil {
+		return nil, false, err
+	}
+	found = map[PatientIdentifier][]string{}
+	for i, id := range ids {
+		pids, more, err := st.Lookup(ctx, keys[i], maxIdentifierHolders)
+		if err != nil {
+			return nil, false, err
+		}
+		if more {
+			return nil, false, nil
+		}
+		for _, pid := range pids {
+			if pop != nil && !pop[pid] {
+				continue
+			}
+			r, known, err := st.Person(ctx, pid)
+			if err != nil {
+				return nil, false, err
+			}
+			if known && slices.ContainsFunc(r.Identifiers, func(x match.Identifier) bool { return x.System == id.System && x.Value == id.Value }) &&
+				!slices.Contains(found[id], pid) {
+				found[id] = append(found[id], pid)
+			}
+		}
+	}
+	return found, true, nil
+}
+
+// maxIdentifierHolders bounds the persons read for one identifier.
+const maxIdentifierHolders = 100

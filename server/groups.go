@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/membership"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
 
@@ -84,20 +86,38 @@ func (s *Server) RefreshGroups(ctx context.Context) error {
 	}
 	seen := map[string]bool{}
 	n := 0
+	pol := s.groupPolicy()
+	var qm *queryMatcher
 	err = ms.Memberships(ctx, func(m pipeline.Membership) error {
-		if m.OrgKey == "" || m.PatientID == "" {
+		if m.OrgKey == "" {
 			return nil
 		}
-		gid := OrgGroupID(m.OrgKey)
+		org, ok := pol.Resolve(m.OrgKey, m.Facility, m.OrgName)
+		if ok && m.Trigger == pipeline.TriggerUnanswered && m.Asked != nil && org.Triggers.UnansweredQuery {
+			if qm == nil {
+				var qerr error
+				if qm, qerr = s.newQueryMatcher(ctx); qerr != nil {
+					return qerr
+				}
+			}
+			var merr error
+			if m, ok, merr = qm.match(ctx, m); merr != nil || !ok {
+				return merr // no confident single match: no evidence
+			}
+		}
+		if !ok || m.PatientID == "" || !org.Triggers.Accepts(m.Trigger) {
+			return nil // outside the table (counted below), or not a trigger of this organization
+		}
+		gid := OrgGroupID(org.Key)
 		if !seen[gid] {
 			seen[gid] = true
-			name := m.OrgName
+			name := org.Name
 			if name == "" {
-				name = m.OrgKey
+				name = org.Key
 			}
 			if _, err := tx.Exec(`INSERT INTO groups(id, name, org_key, org_name, static, updated) VALUES(?,?,?,?,0,?)
 				ON CONFLICT(id) DO UPDATE SET name = excluded.name, org_name = excluded.org_name, updated = excluded.updated, version = version + 1`,
-				gid, name, m.OrgKey, m.OrgName, stamp); err != nil {
+				gid, name, org.Key, org.Name, stamp); err != nil {
 				return err
 			}
 		}
@@ -126,8 +146,89 @@ func (s *Server) RefreshGroups(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	unknown, records, err := s.unknownSenders(ctx, pol)
+	if err != nil {
+		return err
+	}
+	s.metrics.unknownSenders(unknown, records)
+	if unknown > 0 {
+		s.log.Warn("groups: senders outside the organizations table make no Group", "senders", unknown, "records", records)
+	}
+	if qm != nil {
+		s.log.Info("groups: unanswered queries matched on their demographics", "queries", qm.queries, "matched", qm.matched)
+	}
+	s.warmCandidates()
 	s.log.Info("groups refreshed", "groups", len(seen), "memberships", n)
 	return nil
+}
+
+// queryMatcher matches the queries whose answer is missing from the log
+// (membership trigger unanswered_query) with the matcher of
+// $bulk-match, over its candidate store: only a single certain match is
+// evidence (trigger query-matched, confidence its score).
+type queryMatcher struct {
+	m                *match.Matcher
+	st               *match.SQLStore
+	queries, matched int
+}
+
+func (s *Server) newQueryMatcher(ctx context.Context) (*queryMatcher, error) {
+	m, err := s.matcher()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.candidateStore(ctx, m, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("matching unanswered queries: %w", err)
+	}
+	return &queryMatcher{m: m, st: st}, nil
+}
+
+func (q *queryMatcher) match(ctx context.Context, ms pipeline.Membership) (pipeline.Membership, bool, error) {
+	q.queries++
+	a := ms.Asked
+	res, err := q.m.Match(ctx, q.st, match.Record{ID: ms.Location, Given: a.Given, Middle: a.Middle, Family: a.Family,
+		BirthDate: a.BirthDate, Sex: a.Sex, Postal: a.Postal, Phone: a.Phone})
+	if err != nil {
+		return ms, false, fmt.Errorf("matching an unanswered query: %w", err)
+	}
+	best := res.Best()
+	if best == nil {
+		return ms, false, nil
+	}
+	q.matched++
+	ms.PatientID, ms.Trigger, ms.Confidence, ms.Asked = best.ID, membership.TriggerQueryMatched, best.Score, nil
+	return ms, true, nil
+}
+
+func (s *Server) groupPolicy() *membership.Policy {
+	if s.opts.GroupPolicy != nil {
+		return s.opts.GroupPolicy
+	}
+	return membership.Default()
+}
+
+// unknownSenders counts the senders outside the organizations table and
+// their VXU/QBP records (0 without a table, or a source that does not
+// count senders).
+func (s *Server) unknownSenders(ctx context.Context, pol *membership.Policy) (senders int, records int64, err error) {
+	ss, ok := s.exporter.(pipeline.SenderSource)
+	if !ok || !pol.Table() {
+		return 0, 0, nil
+	}
+	var all []membership.Sender
+	err = ss.Senders(ctx, func(x pipeline.Sender) error {
+		all = append(all, membership.Sender{OrgKey: x.OrgKey, Facility: x.Facility, Name: x.Name, Records: x.Records})
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading senders: %w", err)
+	}
+	for _, u := range pol.Unknown(all) {
+		senders++
+		records += u.Records
+	}
+	return senders, records, nil
 }
 
 // exportGroups writes the Group resources the job's owner may see

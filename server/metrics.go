@@ -33,6 +33,8 @@ type Metrics struct {
 	mappingInfo  *prometheus.GaugeVec
 	ready        prometheus.Gauge
 	indexRatio   prometheus.Gauge
+	unknownSend  prometheus.Gauge
+	unknownRecs  prometheus.Gauge
 
 	mu      sync.Mutex
 	jobs    *jobsCollector // of the Server using these metrics
@@ -88,6 +90,12 @@ func NewMetrics() *Metrics {
 	m.indexRatio = f(prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "iisbridge_startup_index_ratio", Help: "Share of the archives' bytes indexed at start-up (1 when done).",
 	})).(prometheus.Gauge)
+	m.unknownSend = f(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "iisbridge_group_unknown_senders", Help: "Senders of VXU/QBP records outside the configured organizations table (they make no Group).",
+	})).(prometheus.Gauge)
+	m.unknownRecs = f(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "iisbridge_group_unknown_sender_records", Help: "VXU/QBP records from senders outside the configured organizations table.",
+	})).(prometheus.Gauge)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
 	return m
 }
@@ -111,6 +119,13 @@ func (m *Metrics) SetMapping(path, sha256 string) {
 func (m *Metrics) Indexed(records, broken int64) {
 	m.ingested.Add(float64(records))
 	m.broken.Add(float64(broken))
+}
+
+// unknownSenders records the senders outside the organizations table
+// at the last Group refresh.
+func (m *Metrics) unknownSenders(senders int, records int64) {
+	m.unknownSend.Set(float64(senders))
+	m.unknownRecs.Set(float64(records))
 }
 
 // lost counts source records an export could not read, by reason.

@@ -104,6 +104,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/match"
+	"github.com/iisbridge/iisbridge/membership"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
 
@@ -159,6 +160,9 @@ type Options struct {
 	// GroupInactiveAfter makes learned members without evidence for this
 	// long inactive (left out of exports); 0 = never.
 	GroupInactiveAfter time.Duration
+	// GroupPolicy maps senders to organizations and says which evidence
+	// makes a member of a learned Group; nil = membership.Default().
+	GroupPolicy *membership.Policy
 
 	newWriter func(dir string, opts fhirout.RotateOptions) (resourceWriter, error) // tests inject failures
 	gzipOut   func(io.Writer) io.Writer                                            // tests inject a full disk
@@ -210,7 +214,11 @@ type Server struct {
 	// objRetry holds jobs whose objects could not be deleted (objects.go).
 	objRetry map[string]bool
 	// groupTasks are asynchronous Group creates and updates (groupapi.go).
-	gtMu       sync.Mutex
+	gtMu sync.Mutex
+	// the candidate store of matching (candidates.go)
+	candMu     sync.Mutex
+	cand       *match.SQLStore
+	candM      *match.Matcher
 	groupTasks map[string]*groupTask
 	counts     map[countKey]int // active members by Group state
 }
@@ -287,6 +295,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Rosters spooled for jobs of a previous process (failed below).
+	os.RemoveAll(filepath.Join(o.DataDir, rosterDir))
 	s := &Server{
 		opts: o, exporter: o.Exporter, auth: o.Authorizer, store: st, log: o.Logger, now: o.Now,
 		baseURL: u.String(), prefix: strings.TrimRight(u.Path, "/"),
@@ -348,7 +358,7 @@ func (s *Server) Close(ctx context.Context) error {
 		return fmt.Errorf("server: workers still running at close: %w", ctx.Err())
 	}
 	s.metrics.detach(s)
-	return s.store.Close()
+	return errors.Join(s.closeCandidates(), s.store.Close())
 }
 
 func (s *Server) jobDir(id string) string { return filepath.Join(s.jobsDir, id) }

@@ -96,14 +96,25 @@ type Record struct {
 	// all of them are joined to one person.
 	Keys            []string
 	OrgKey, OrgName string // the organization behind the record
+	// Facility is the sending facility as "namespace|universal id"
+	// (MSH-4) when OrgKey names the organization otherwise (MSH-22): an
+	// organizations table may map either.
+	Facility string
 	// Holds says the record shows its organization holds the person
-	// (a VXU with an administered dose): a Group membership.
+	// (a VXU with an administered dose): Evidence&Administered.
 	Holds bool
+	// Evidence says what the record shows of its organization's relation
+	// to the person, for Group membership triggers (the index keeps it
+	// all; policies choose when reading).
+	Evidence Evidence
 	// Answers is the id (Loc.ControlID) of the query this record answers:
 	// the asker of that query holds the person.
 	Answers string
-	Hash    uint64 // DataHash of the record's bytes (not for Broken, Warning)
-	Err     string // Broken: why; otherwise warnings about the input, joined
+	// Asked is what a query (Kind Query) asks about: the demographics a
+	// query without an answer in the log is matched on. PHI: index only.
+	Asked *Demographics
+	Hash  uint64 // DataHash of the record's bytes (not for Broken, Warning)
+	Err   string // Broken: why; otherwise warnings about the input, joined
 	// Warn is how many warning issues an export reports about the record
 	// as read (input around it, its own structure).
 	Warn int
@@ -140,6 +151,26 @@ type Unpacked struct {
 	// may be kept (an expansion past the limit: a decompression bomb).
 	Broken  string
 	Discard bool
+}
+
+// Evidence is what one record shows of its organization's relation to
+// the person it is about (bits; a VXU may show several).
+type Evidence uint8
+
+const (
+	Administered Evidence = 1 << iota // a VXU with a dose given there (RXA-9 00)
+	Historical                        // a VXU with a historical dose (RXA-9 not 00: from a card, another provider)
+	Refusal                           // a VXU with a refusal row (RXA-20 RE)
+	Reported                          // any VXU about the person (the bits above refine it)
+	AnswerOK                          // an answer (RSP^K11, QAK-2 OK) naming exactly one person
+)
+
+// Demographics are the person a query asks about (QPD of a QBP^Q11):
+// dates as YYYY-MM-DD, sex as sent (M, F, U...), phone digits.
+type Demographics struct {
+	Given, Middle, Family string
+	BirthDate, Sex        string
+	Postal, Phone         string
 }
 
 // Named is a Source with a name of its own: the index stores it with

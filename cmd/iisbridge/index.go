@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/iisbridge/iisbridge/config"
 	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/membership"
 	"github.com/iisbridge/iisbridge/sources/index"
 	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
@@ -19,11 +22,19 @@ func init() {
 	register(&command{
 		Name:  "index",
 		Flags: func(fs *flag.FlagSet) { indexFlags(fs) },
-		Usage: "[--data DIR] [--identity FILE] [--mapping FILE] [--encoding E] PATH...",
+		Usage: "[--data DIR] [--identity FILE] [--groups FILE] [--mapping FILE] [--encoding E] PATH...",
 		Short: "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
 		Long: `The index goes to DIR/index: DIR is the same data directory serve and bench export
-take. Interrupted (Ctrl-C), it keeps what it committed; rerun to resume.`,
+take. Interrupted (Ctrl-C), it keeps what it committed; rerun to resume.
+
+The summary ends with the learned Groups: organizations and members under
+the membership policy of --groups (a YAML file holding a server config's
+groups section: organizations, triggers; default: every sender is its own
+organization, any VXU and answered queries count). With an organizations
+table, senders outside it are listed with their VXU/QBP counts: they make
+no Group. The index keeps every kind of evidence, so a policy change needs
+no re-index.`,
 		Streams: true,
 	})
 }
@@ -56,7 +67,7 @@ func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, o
 func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data, identity, mapFile, encoding := indexFlags(fs)
+	data, identity, mapFile, encoding, groupsFile := indexFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,6 +90,14 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	if *mapFile != "" {
 		var err error
 		if m, err = mapping.Load(*mapFile); err != nil {
+			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
+			return 1
+		}
+	}
+	pol := membership.Default()
+	if *groupsFile != "" {
+		var err error
+		if pol, err = config.LoadGroups(*groupsFile); err != nil {
 			fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
 			return 1
 		}
@@ -133,15 +152,72 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 		st.Files, st.New, st.Appended, st.Rewritten, st.Unchanged, st.Moved, st.Dropped, st.Unreadable, st.Broken)
 	fmt.Fprintf(stdout, "index %s: %d files, %d records: %d person messages, %d queries, %d candidate/no-match answers, %d skipped, %d errors, %d warnings; %d persons, %d identity keys\n",
 		indexDir(*data), c.Files, c.Records, c.Person, c.Queries, c.Candidates, c.Skipped, c.Errors, c.Warnings+c.Warned, c.Persons, c.Keys)
+	if err := printGroups(ctx, stdout, snap, pol); err != nil {
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
+		return 1
+	}
 	return 0
 }
 
 // indexFlags defines the flags of `iisbridge index` (command.Flags: Run parses them;
 // help and flag reordering read them without running the command).
-func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding *string) {
+func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding, groups *string) {
 	data = fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
 	identity = fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
 	mapFile = fs.String("mapping", "", "mapping whose identity: section names persons and organizations (checked first; default: the shipped mapping). Exports must use the same one, or the index is rebuilt")
 	encoding = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
+	groups = fs.String("groups", "", "membership policy `file` (a groups section: organizations, triggers)")
 	return
+}
+
+// printGroups summarizes the learned Groups under pol, and the senders
+// outside its organizations table.
+func printGroups(ctx context.Context, w io.Writer, snap *index.Snapshot, pol *membership.Policy) error {
+	members := map[string]int{}
+	var cur string
+	seen := map[string]bool{}
+	err := snap.Ledger(ctx, func(e index.LedgerEntry) error {
+		if e.PatientID != cur {
+			cur = e.PatientID
+			clear(seen)
+		}
+		o, ok := pol.Resolve(e.OrgKey, e.Facility, e.OrgName)
+		if ok && o.Triggers.Accepts(e.Trigger) && !seen[o.Key] {
+			seen[o.Key] = true
+			members[o.Key]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range members {
+		total += n
+	}
+	fmt.Fprintf(w, "groups: %d organizations, %d memberships\n", len(members), total)
+	var senders []membership.Sender
+	if err := snap.Senders(ctx, func(s index.Sender) error {
+		senders = append(senders, membership.Sender{OrgKey: s.OrgKey, Facility: s.Facility, Name: s.Name, Records: s.Records})
+		return nil
+	}); err != nil {
+		return err
+	}
+	unknown := pol.Unknown(senders)
+	if len(unknown) == 0 {
+		return nil
+	}
+	var recs int64
+	for _, u := range unknown {
+		recs += u.Records
+	}
+	fmt.Fprintf(w, "unknown senders (outside the organizations table, no Group): %d, %d VXU/QBP records\n", len(unknown), recs)
+	for _, u := range unknown {
+		fac := ""
+		if u.Facility != "" {
+			fac = " (MSH-4 " + u.Facility + ")"
+		}
+		fmt.Fprintf(w, "  %s%s: %d records\n", u.OrgKey, fac, u.Records)
+	}
+	return nil
 }

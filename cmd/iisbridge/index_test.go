@@ -54,3 +54,35 @@ func TestIndexMissingPathChangesNothing(t *testing.T) {
 		t.Fatalf("after: rc %d: %s", rc, out.String())
 	}
 }
+
+// TestIndexGroupsSummary: the summary ends with the learned Groups under
+// the --groups policy and lists the senders outside its organizations
+// table with their VXU/QBP counts. NORTHCLINIC sends MSH-4 with and
+// without its OID: two organizations without a table, one with it.
+func TestIndexGroupsSummary(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	var out strings.Builder
+	if rc := runIndex([]string{"--data", data, "testdata/archive.hl7"}, &out); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, out.String())
+	}
+	if !strings.Contains(out.String(), "groups: 3 organizations") || strings.Contains(out.String(), "unknown senders") {
+		t.Fatalf("without a table: %s", out.String())
+	}
+	groups := filepath.Join(dir, "groups.yaml")
+	os.WriteFile(groups, []byte("organizations:\n  - key: NORTH\n    senders: [NORTHCLINIC]\n"), 0o644)
+	out.Reset()
+	if rc := runIndex([]string{"--data", data, "--groups", groups, "testdata/archive.hl7"}, &out); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, out.String())
+	}
+	for _, want := range []string{"groups: 1 organizations", "unknown senders (outside the organizations table, no Group): 1, 1 VXU/QBP records", "  WESTCLINIC: 1 records"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	os.WriteFile(groups, []byte("organizations:\n  - key: NORTH\n"), 0o644)
+	out.Reset()
+	if rc := runIndex([]string{"--data", data, "--groups", groups, "testdata/archive.hl7"}, &out); rc != 1 || !strings.Contains(out.String(), "groups.yaml:2:") {
+		t.Errorf("bad groups file: rc %d: %s", rc, out.String())
+	}
+}

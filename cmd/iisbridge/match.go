@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		Name:  "match",
 		Flags: func(fs *flag.FlagSet) { matchFlags(fs) },
-		Usage: "--roster FILE.csv --patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json]",
+		Usage: "--roster FILE.csv (--patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json] | --server BASE [--group ID | --name NAME] [--replace] [--client-id ID --key KEY.pem] [--out DIR])",
 		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
 		Run:   runMatch,
 		Long: `Each roster row (CSV: id, given, family, birth_date, sex, postal_code, phone,
@@ -40,7 +40,19 @@ person keys into the Patient ids (through the Patients' MR and SR identifiers).
       --truth w.roster.truth.csv --world w.truth.json > results.ndjson
 
 The Patients are held in memory (about 650 MB a million); --store FILE keeps
-them in a new SQLite file instead.`,
+them in a new SQLite file instead.
+
+With --server, the roster goes to a running bridge instead (Group/$roster-import,
+as the client --client-id/--key, SMART Backend Services): the bridge matches it
+against its own Patients and creates a member-based Group owned by the client
+(--name), or adds the matched Patients to the client's Group --group (--replace:
+makes them its only members). Only single certain matches join. Every row gets
+its JSON line as above (outcome matched, ambiguous, not-found or invalid, with
+the candidates the bridge shows this client); the Group's id and size go to
+standard error, the job's files to --out.
+
+  iisbridge match --server https://iis.example.org/fhir --client-id plan-7 \
+      --key plan-7.pem --roster members.csv --name "Plan 7 members"`,
 	})
 }
 
@@ -49,8 +61,19 @@ func runMatch(args []string) int { return matchCmd(args, os.Stdout, os.Stderr) }
 func matchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rosterPath, patients, cfgPath, truthPath, worldPath, workers, storePath := matchFlags(fs)
+	rosterPath, patients, cfgPath, truthPath, worldPath, workers, storePath, up := matchFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if up.server != "" {
+		if *rosterPath == "" || *patients != "" || *truthPath != "" || *storePath != "" || fs.NArg() > 0 {
+			fmt.Fprintln(stderr, "iisbridge match: --server wants --roster FILE.csv, and no --patients, --truth, --store or arguments")
+			return 2
+		}
+		return up.run(cmdContext(), *rosterPath, stdout, stderr)
+	}
+	if up.group != "" || up.name != "" || up.replace || up.clientID != "" || up.key != "" || up.out != "" {
+		fmt.Fprintln(stderr, "iisbridge match: --group, --name, --replace, --client-id, --key and --out go with --server")
 		return 2
 	}
 	if *rosterPath == "" || *patients == "" || fs.NArg() > 0 {
@@ -246,7 +269,7 @@ func writeRoster(truthPath, base string, seed int64, rows int) error {
 
 // matchFlags defines the flags of `iisbridge match` (command.Flags: Run parses them;
 // help and flag reordering read them without running the command).
-func matchFlags(fs *flag.FlagSet) (rosterPath, patients, cfgPath, truthPath, worldPath *string, workers *int, storePath *string) {
+func matchFlags(fs *flag.FlagSet) (rosterPath, patients, cfgPath, truthPath, worldPath *string, workers *int, storePath *string, up *upload) {
 	rosterPath = fs.String("roster", "", "roster CSV `file`")
 	patients = fs.String("patients", "", "FHIR Patient NDJSON `file` (the candidates)")
 	cfgPath = fs.String("config", "", "matcher YAML `file`; default: the built-in configuration")
@@ -254,5 +277,13 @@ func matchFlags(fs *flag.FlagSet) (rosterPath, patients, cfgPath, truthPath, wor
 	worldPath = fs.String("world", "", "the generated world's truth.json `file`: map --truth person keys to Patient ids")
 	workers = fs.Int("workers", 0, "matching goroutines; 0 = one per CPU")
 	storePath = fs.String("store", "", "keep the Patients in a new SQLite `file` instead of memory (memory flat in their number)")
+	up = &upload{}
+	fs.StringVar(&up.server, "server", "", "FHIR base `URL` of a bridge: import the roster there (Group/$roster-import)")
+	fs.StringVar(&up.group, "group", "", "with --server: the client's member-based Group `id` to add the matches to")
+	fs.StringVar(&up.name, "name", "", "with --server: the name of the new Group (default: Roster DATE)")
+	fs.BoolVar(&up.replace, "replace", false, "with --server --group: the matches become the Group's only members")
+	fs.StringVar(&up.clientID, "client-id", "", "with --server: registered client_id (with --key)")
+	fs.StringVar(&up.key, "key", "", "with --server: the client's private key (PEM or JWK)")
+	fs.StringVar(&up.out, "out", "", "with --server: directory for the job's files (default roster-import-<UTC time>)")
 	return
 }

@@ -433,7 +433,7 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 	pre.phase.Store("loading Groups")
 
 	var static []server.StaticGroup
-	for _, g := range cfg.Groups {
+	for _, g := range cfg.Groups.Static {
 		static = append(static, server.StaticGroup{ID: g.ID, Name: g.Name, OrgKey: g.OrgKey, Members: g.Members})
 	}
 	opts := server.Options{
@@ -448,6 +448,10 @@ func (pre *prepared) open(ctx context.Context) (b *bridge, err error) {
 		HTTP:         httpLimits(cfg.HTTP),
 	}
 	opts.GroupInactiveAfter = cfg.Jobs.GroupInactiveAfter.Duration
+	if opts.GroupPolicy, err = cfg.Groups.Policy(); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("groups: %w", err)
+	}
 	if opts.Storage, opts.ClientStorage, err = exportStorage(ctx, cfg, log); err != nil {
 		p.Close()
 		closeRels()

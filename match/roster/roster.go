@@ -63,12 +63,29 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	return rd, nil
 }
 
+// RowError is a row that cannot be read (a CSV syntax error, a bad
+// date or identifier list): the reader can go on with the next row.
+// Its message names file:line:column and never quotes the value (PHI).
+type RowError struct {
+	Row int    // 1 = the first row after the header
+	ID  string // the row's id, else its row number
+	Msg string
+}
+
+func (e *RowError) Error() string { return e.Msg }
+
 // Next returns the next row; ok is false at the end. A row without an id
-// gets its row number (1 = the first row after the header).
+// gets its row number (1 = the first row after the header). A row that
+// cannot be read is a *RowError (ok false); reading may go on.
 func (rd *Reader) Next() (r match.Record, ok bool, err error) {
 	rec, err := rd.cr.Read()
 	if errors.Is(err, io.EOF) {
 		return r, false, nil
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		rd.row++
+		return r, false, &RowError{Row: rd.row, ID: strconv.Itoa(rd.row), Msg: fmt.Sprintf("%s:%d:%d: %v", rd.name, pe.Line, pe.Column, pe.Err)}
 	}
 	if err != nil {
 		return r, false, fmt.Errorf("%s: %w", rd.name, err)
@@ -90,14 +107,14 @@ func (rd *Reader) Next() (r match.Record, ok bool, err error) {
 			sys, val, found := strings.Cut(strings.TrimSpace(p), "|")
 			if !found || val == "" {
 				line, col := rd.cr.FieldPos(rd.col["identifiers"])
-				return r, false, fmt.Errorf("%s:%d:%d: identifiers: want system|value pairs separated by ;", rd.name, line, col) // the value is PHI: not quoted
+				return r, false, &RowError{Row: rd.row, ID: r.ID, Msg: fmt.Sprintf("%s:%d:%d: identifiers: want system|value pairs separated by ;", rd.name, line, col)} // the value is PHI: not quoted
 			}
 			r.Identifiers = append(r.Identifiers, match.Identifier{System: sys, Value: val})
 		}
 	}
 	if r.BirthDate != "" && !match.ValidDate(r.BirthDate) {
 		line, col := rd.cr.FieldPos(rd.col["birth_date"])
-		return r, false, fmt.Errorf("%s:%d:%d: birth_date: want YYYY-MM-DD", rd.name, line, col) // the value is PHI: not quoted
+		return r, false, &RowError{Row: rd.row, ID: r.ID, Msg: fmt.Sprintf("%s:%d:%d: birth_date: want YYYY-MM-DD", rd.name, line, col)} // the value is PHI: not quoted
 	}
 	return r, true, nil
 }

@@ -557,6 +557,12 @@ func (w *writer) relocate(acts []*action, drops []*fileRow) error {
 
 // deleteMessages removes a file's messages and their counts.
 func (w *writer) deleteMessages(fileID int64) error {
+	if err := w.uncountSenders(fileID); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM asked WHERE msg IN (SELECT id FROM messages WHERE file_id = ?)`, fileID); err != nil {
+		return err
+	}
 	if _, err := w.tx.ExecContext(w.ctx, `UPDATE counts SET n = n - coalesce((SELECT CASE counts.kind WHEN ? THEN sum(m.warn)
 		ELSE sum(m.kind = counts.kind) END FROM messages m WHERE m.file_id = ?), 0)`, kindWarned, fileID); err != nil {
 		return err

@@ -9,9 +9,9 @@ import (
 
 // finish runs after new messages landed: after a rewrite it rebuilds the
 // union-find from the messages that remain; then it points every key at
-// its root (so a person is one indexed lookup) and diffs the set of
+// its root (so a person is one indexed lookup), diffs the set of
 // Patient ids against the previous one, recording merged-away ids as
-// deleted.
+// deleted, and brings the membership ledger up to date (ledger.go).
 func (x *Index) finish(ctx context.Context, rebuild bool) error {
 	w := &writer{x: x, ctx: ctx, st: &UpdateStats{}}
 	defer w.rollback()
@@ -92,6 +92,9 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE patients SET gone_at = ? WHERE gone_at IS NULL
 		AND pid NOT IN (SELECT pid FROM keys WHERE parent = id)`, w.stamp); err != nil {
+		return err
+	}
+	if err := x.updateLedger(ctx, tx, w.stamp, rebuild); err != nil {
 		return err
 	}
 	// Person and key totals for Counts, kept so a summary needs no scan.

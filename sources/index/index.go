@@ -98,8 +98,9 @@ type Index struct {
 }
 
 // 5: source-neutral rows (sources.Record); 6: the source of each record,
-// spools kept by the source.
-const schemaVersion = "6"
+// spools kept by the source; 7: membership ledger, evidence bits,
+// senders, query demographics (ledger.go).
+const schemaVersion = "7"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -133,12 +134,14 @@ CREATE TABLE IF NOT EXISTS messages(
 	key_id INTEGER,              -- first identity key (P)
 	links TEXT,                  -- the other keys' ids, comma separated
 	org_key TEXT, org_name TEXT, -- the organization behind the record (sources.Record)
-	holds INTEGER NOT NULL DEFAULT 0, -- the organization holds the person (a Group membership)
+	facility TEXT,               -- its MSH-4 when org_key is another id (sources.Record.Facility)
+	holds INTEGER NOT NULL DEFAULT 0, -- sources.Evidence bits (1: the organization gave the person a dose)
 	answers TEXT,                -- the rec_id of the query this record answers
 	err TEXT,                    -- E: the reason
 	indexed_at INTEGER NOT NULL); -- unix µs, as every time below
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
+CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
 CREATE TABLE IF NOT EXISTS keys(
 	id INTEGER PRIMARY KEY,
 	key TEXT NOT NULL UNIQUE,
@@ -199,7 +202,7 @@ func Open(dir string, opts Options) (*Index, error) {
 // offsets would be wrong) and rebuilt by the next Update. The rebuild is
 // logged and reported (Rebuilt, UpdateStats.Rebuilt), never silent.
 func (x *Index) init() error {
-	if _, err := x.db.Exec(schema); err != nil {
+	if _, err := x.db.Exec(schema + ledgerSchema); err != nil {
 		return err
 	}
 	want := x.fingerprint()
@@ -237,10 +240,11 @@ func (x *Index) init() error {
 	// Dropped and created again: another schema version may have other
 	// columns.
 	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE files; DROP TABLE patients; DROP TABLE counts;
-		DROP TABLE IF EXISTS sources`); err != nil {
+		DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked;
+		DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
 		return err
 	}
-	if _, err := x.db.Exec(schema); err != nil {
+	if _, err := x.db.Exec(schema + ledgerSchema); err != nil {
 		return err
 	}
 	_, err = x.db.Exec(`UPDATE meta SET v = ? WHERE k = 'fingerprint';

@@ -2,12 +2,15 @@ package index
 
 import (
 	"context"
-	"github.com/iisbridge/iisbridge/sources"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // vxu builds a small CDC-style VXU^V04 (segments ended by \r).
@@ -173,26 +176,71 @@ func TestIdentityLinks(t *testing.T) {
 	if got2[want] != 4 {
 		t.Fatalf("SR person %s: %v", want, got2)
 	}
-	var ms []Membership
-	if err := s.Memberships(ctx, func(m Membership) error { ms = append(ms, m); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	// CLINICA gave doses to SMITH and to S200 (msg 5); CLINICC asked
-	// about S200 and got one match; CLINICB only sent a historical dose.
-	var desc []string
-	for _, m := range ms {
-		desc = append(desc, m.OrgKey+">"+m.PatientID[:6])
-	}
+	// The ledger: every kind of evidence, by sender. A2 (CLINICA's VXU
+	// without doses) merged into S200: its entry moved to the survivor.
 	smith := ""
 	for id, n := range got2 {
 		if id != want && n == 2 {
 			smith = id
 		}
 	}
-	exp := []string{"CLINICA>" + min6(smith, want)[0], "CLINICA>" + min6(smith, want)[1], "CLINICC>" + want[:6]}
-	if strings.Join(desc, " ") != strings.Join(exp, " ") {
-		t.Fatalf("memberships %v, want %v", desc, exp)
+	name := map[string]string{smith: "SMITH", want: "S200"}
+	got3 := ledgerOf(t, x, name)
+	exp := []string{
+		"S200 CLINICA vxu 2 2024-01-03..2024-01-06 3..5",
+		"S200 CLINICA vxu-administered 1 2024-01-06..2024-01-06 5..5",
+		"S200 CLINICC query 1 2024-01-05..2024-01-05 Q1..Q1",
+		"S200 CLINICC vxu 1 2024-01-04..2024-01-04 4..4",
+		"SMITH CLINICA vxu 1 2024-01-01..2024-01-01 1..1",
+		"SMITH CLINICA vxu-administered 1 2024-01-01..2024-01-01 1..1",
+		"SMITH CLINICB vxu 1 2024-01-02..2024-01-02 2..2",
+		"SMITH CLINICB vxu-historical 1 2024-01-02..2024-01-02 2..2",
 	}
+	if strings.Join(got3, "\n") != strings.Join(exp, "\n") {
+		t.Fatalf("ledger:\n%s\nwant\n%s", strings.Join(got3, "\n"), strings.Join(exp, "\n"))
+	}
+	// Idempotent: the same archive indexed from scratch gives the same
+	// ledger as the incremental updates and the merge.
+	y := openTest(t, filepath.Join(dir, "data2"), c)
+	if _, err := y.Update(ctx, []string{dir + "/*.hl7"}); err != nil {
+		t.Fatal(err)
+	}
+	if got4 := ledgerOf(t, y, name); strings.Join(got4, "\n") != strings.Join(got3, "\n") {
+		t.Fatalf("fresh index ledger:\n%s\nincremental\n%s", strings.Join(got4, "\n"), strings.Join(got3, "\n"))
+	}
+	// Senders of VXU and QBP, counted.
+	var senders []string
+	s.Senders(ctx, func(x Sender) error { senders = append(senders, fmt.Sprintf("%s=%d", x.OrgKey, x.Records)); return nil })
+	if strings.Join(senders, " ") != "CLINICA=3 CLINICB=1 CLINICC=2" {
+		t.Fatalf("senders %v", senders)
+	}
+}
+
+// ledgerOf renders x's ledger: person (by name), sender, trigger, records,
+// first..last evidence day, first..last message (MSH-10).
+func ledgerOf(t *testing.T, x *Index, name map[string]string) []string {
+	t.Helper()
+	ctx := context.Background()
+	s, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []string
+	err = s.Ledger(ctx, func(e LedgerEntry) error {
+		who := name[e.PatientID]
+		if who == "" {
+			who = e.PatientID
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %d %s..%s %s..%s", who, e.OrgKey, e.Trigger, e.Records,
+			e.First.Format(time.DateOnly), e.Last.Format(time.DateOnly), e.FirstLoc.ControlID, e.LastLoc.ControlID))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func min6(a, b string) [2]string {

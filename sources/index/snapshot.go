@@ -336,52 +336,6 @@ func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 	return c, err
 }
 
-// Membership is one organization → person link (see pipeline.Membership).
-type Membership struct {
-	OrgKey, OrgName string
-	PatientID       string
-	First, Last     time.Time
-}
-
-// Memberships lists organization → person links, ordered by organization
-// then Patient id: VXU senders with an administered (00) dose, and QBP
-// askers whose RSP (MSA-2 = the QBP's MSH-10) named exactly one person.
-// Times are message times (MSH-7).
-func (s *Snapshot) Memberships(ctx context.Context, fn func(Membership) error) error {
-	rows, err := s.tx.QueryContext(ctx, `
-		WITH ev(org_key, org_name, key_id, t) AS (
-			SELECT org_key, org_name, key_id, at_time FROM messages
-			WHERE kind = 'P' AND holds = 1 AND org_key IS NOT NULL
-			UNION ALL
-			SELECT q.org_key, q.org_name, r.key_id, q.at_time FROM messages r
-			JOIN messages q ON q.kind = 'Q' AND q.rec_id = r.answers
-			WHERE r.kind = 'P' AND r.answers IS NOT NULL AND q.org_key IS NOT NULL)
-		SELECT ev.org_key, max(coalesce(ev.org_name, '')), root.pid, min(ev.t), max(ev.t)
-		FROM ev JOIN keys k ON k.id = ev.key_id JOIN keys root ON root.id = k.parent
-		GROUP BY ev.org_key, root.pid ORDER BY ev.org_key, root.pid`)
-	if err != nil {
-		return fmt.Errorf("index: memberships: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m Membership
-		var first, last int64
-		if err := rows.Scan(&m.OrgKey, &m.OrgName, &m.PatientID, &first, &last); err != nil {
-			return err
-		}
-		if first != 0 {
-			m.First = fromMicros(first)
-		}
-		if last != 0 {
-			m.Last = fromMicros(last)
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
 // NewMessage builds a Message outside the index (tests of consumers).
 func NewMessage(seq int64, loc sources.Location, orgKey string, indexedAt time.Time) Message {
 	return Message{seq: seq, Loc: loc, OrgKey: orgKey, IndexedAt: indexedAt}

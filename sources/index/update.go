@@ -25,6 +25,8 @@ type writer struct {
 	stamp  int64
 	insMsg *sql.Stmt
 	kinds  map[string]int64 // records by kind in this batch (table counts)
+	// senders counts this batch's VXU and QBP by sender (table senders)
+	senders map[senderKey]*senderCount
 	// progress of the file being read, saved with every commit
 	cur     *fileRow
 	curPath string // where its content is read (the file, or the source's copy)
@@ -74,8 +76,8 @@ func (w *writer) begin() error {
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(source_id, file_id, off, len, line, idx,
-		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
@@ -110,6 +112,9 @@ func (w *writer) commit() error {
 			return err
 		}
 		delete(w.kinds, k)
+	}
+	if err := w.flushSenders(); err != nil {
+		return err
 	}
 	err := w.tx.Commit()
 	w.tx = nil
@@ -317,6 +322,7 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 		w.kinds = map[string]int64{}
 	}
 	w.kinds[string(r.Kind)]++
+	w.countSender(r)
 	w.kinds[kindWarned] += int64(r.Warn)
 	var at int64
 	if !r.Time.IsZero() {
@@ -326,11 +332,15 @@ func (w *writer) store(fileID int64, r *sources.Record) error {
 	if r.Kind != sources.Broken && r.Kind != sources.Warning {
 		hash = int64(r.Hash)
 	}
-	_, err := w.insMsg.Exec(w.x.sourceID, fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
+	res, err := w.insMsg.Exec(w.x.sourceID, fileID, loc.Offset, loc.Length, loc.Line, loc.Index,
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		r.Holds, nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn)
+		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn, nullStr(r.Facility))
 	if err != nil {
 		return fmt.Errorf("index: %s: %w", loc, err)
+	}
+	if r.Asked != nil && r.Kind == sources.Query {
+		id, _ := res.LastInsertId()
+		return w.storeAsked(id, r.Asked)
 	}
 	return nil
 }

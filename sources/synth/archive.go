@@ -195,7 +195,7 @@ func (g *generator) window(fw *fileWriter, ec encodeCtx, n, quota int) (bool, er
 				}
 				tp.apply(g.tw, m, fw.spec.name, idx)
 			}
-			if err := g.tw.message(fw.spec.name, idx, m.kind, m.profile, m.ctrl, pkey, m.ts); err != nil {
+			if err := g.tw.message(fw.spec.name, idx, m.kind, m.profile, m.ctrl, pkey, g.w.senderKey(m.sender), m.ts); err != nil {
 				return wrote, err
 			}
 			if err := g.maybeBroken(fw, quota); err != nil {
@@ -322,7 +322,7 @@ func (g *generator) fillerACK(fw *fileWriter, ec encodeCtx) error {
 	if err != nil {
 		return err
 	}
-	return g.tw.message(fw.spec.name, idx, "ACK", "Z23", ctrl, "", g.w.endTS)
+	return g.tw.message(fw.spec.name, idx, "ACK", "Z23", ctrl, "", "", g.w.endTS)
 }
 
 // maybeBroken plants the deliberately broken records: in "blank" files a
@@ -363,7 +363,7 @@ func (g *generator) maybeBroken(fw *fileWriter, quota int) error {
 		return err
 	}
 	g.tw.broken = append(g.tw.broken, Broken{File: fw.spec.name, Index: idx, Reason: reason})
-	return g.tw.message(fw.spec.name, idx, "broken", reason, "", "", 0)
+	return g.tw.message(fw.spec.name, idx, "broken", reason, "", "", "", 0)
 }
 
 // fileWriter frames records for one archive file.
@@ -486,4 +486,13 @@ func (fw *fileWriter) close() (File, error) {
 func (fw *fileWriter) abort() {
 	fw.f.Close()
 	os.Remove(fw.path)
+}
+
+// senderKey is the truth's name of a message's sender: the facility's
+// MSH-4 namespace, "" for the IIS.
+func (w *world) senderKey(fac int) string {
+	if fac < 0 {
+		return ""
+	}
+	return w.facs[fac].NS
 }

@@ -19,6 +19,11 @@ type Config struct {
 	// Framings: subset of Framings(); empty = all of them.
 	Framings        []string
 	FilesPerFraming int // default 1
+	// UnansweredQueries is the share (0..1) of single-match queries whose
+	// answer (RSP) is left out of the archive, as when a log misses it:
+	// the truth then has query-matched evidence (the person asked about)
+	// instead of query. Default 0.
+	UnansweredQueries float64
 }
 
 // Summary describes what Generate wrote.
@@ -45,6 +50,9 @@ const (
 func (c Config) normalized() (Config, error) {
 	if c.People < 0 || c.Messages < 0 || c.Facilities < 0 || c.FilesPerFraming < 0 {
 		return c, fmt.Errorf("synth: negative count in config")
+	}
+	if c.UnansweredQueries < 0 || c.UnansweredQueries > 1 {
+		return c, fmt.Errorf("synth: unanswered queries share %g is not within 0..1", c.UnansweredQueries)
 	}
 	if c.People == 0 {
 		c.People = defaultPeople

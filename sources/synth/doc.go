@@ -77,10 +77,12 @@
 //	                warning, nothing deleted
 //	broken          {file, index, reason: no-msh | garbage | mllp-truncated}
 //	persons         see below
-//	links           {org_key, facility, person, first, last, via: [vxu, qbp]}
+//	links           {org_key, facility, person, first, last, via: [vxu, qbp],
+//	                 evidence: {trigger: {first, last, records}}}
 //	messages        {file, index (1-based record in the file, broken ones
 //	                included), kind (VXU, QBP, RSP, ACK, broken), profile,
-//	                control_id, person (VXU/QBP/RSP of a world person), time}
+//	                control_id, person (VXU/QBP/RSP of a world person), time,
+//	                sender (the facility key of a VXU or QBP; none for the IIS)}
 //
 // A person: key (P000001...), iis_id (only if some message carried it),
 // ids [{facility, mrn}] in order of appearance, name {family, given,
@@ -122,11 +124,16 @@
 //     (updated true); D sets entered-in-error and deleted_at. A dose
 //     deleted once is never resent. RE and NA rows are not-done doses;
 //     998 rows are not doses.
-//   - Links: a VXU links its sender (MSH-4 facility, org_key above) when it
-//     holds a row with RXA-9 00, RXA-20 CP and RXA-21 A or U; a QBP
-//     answered by RSP Z32/Z42 (QAK OK, one PID) links the asker at the
-//     QBP's MSH-7. Z31, Z33, ACK and D-only, refusal-only or history-only
-//     VXUs link nobody. first/last are message times.
+//   - Links: every VXU links its sender (MSH-4 facility, org_key above);
+//     a QBP answered by RSP Z32/Z42 (QAK OK, one PID) links the asker at
+//     the QBP's MSH-7; Z31, Z33 and ACK link nobody. first/last are message
+//     times under the default membership policy (every kind of evidence
+//     but query-matched); evidence has them per trigger: vxu (any VXU),
+//     vxu-administered (a row with RXA-9 00 that is not deleted, refused,
+//     not given or 998), vxu-historical (RXA-9 01), vxu-refusal (RXA-20
+//     RE), query, query-matched (Config.UnansweredQueries: a query whose
+//     answer was left out links the asker to the person it asks about; a
+//     link with only that evidence has no first/last/via).
 //
 // # Benchmark archive
 //

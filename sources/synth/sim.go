@@ -298,15 +298,10 @@ func (p *person) doVisit(a *action, ec encodeCtx, add func(*action)) error {
 	for _, d := range hist {
 		d.reported = true
 	}
-	linked := false
 	for _, d := range given {
 		if d.status == "CP" {
 			d.reported, d.reported00 = true, true
-			linked = true
 		}
-	}
-	if linked {
-		m.linkOrg, m.linkTS = fac, ts
 	}
 	ev := &event{ts: ts, p: p, msgs: []*message{m}}
 	if r.Float64() < 0.05 {
@@ -401,9 +396,6 @@ func (p *person) doChange(a *action, ec encodeCtx) error {
 	}
 	ts := p.nextTS(a.ts)
 	m := p.newChangeVXU(fac, ts, ec, rw, a)
-	if rw.action == "U" {
-		m.linkOrg, m.linkTS = fac, ts
-	}
 	return p.emit(&event{ts: ts, p: p, msgs: []*message{m}})
 }
 
@@ -425,6 +417,12 @@ func (p *person) query(fac int, qts int64, ec encodeCtx) error {
 	qts = p.nextTS(qts)
 	q := p.newQBP(fac, qts, ec, z44, withMR)
 	rsp := p.newRSP(fac, qts, ec, q, z44, withMR)
+	if u := p.w.cfg.UnansweredQueries; u > 0 && r.Float64() < u {
+		// The answer is missing from the log: the query alone, linking
+		// the asker only through its demographics.
+		q.linkOrg, q.linkTS = fac, qts
+		return p.emit(&event{ts: qts, p: p, msgs: []*message{q}})
+	}
 	rsp.linkOrg, rsp.linkTS = fac, qts
 	p.knowsSR[fac] = true
 	return p.emit(&event{ts: qts, p: p, msgs: []*message{q, rsp}})

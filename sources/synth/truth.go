@@ -39,6 +39,8 @@ type TruthConfig struct {
 	End             time.Time `json:"end"`
 	Framings        []string  `json:"framings"`
 	FilesPerFraming int       `json:"files_per_framing"`
+	// UnansweredQueries: share of single-match queries left without their answer
+	UnansweredQueries float64 `json:"unanswered_queries,omitempty"`
 }
 
 // Organization is the IIS or a reporting facility. Key is the MSH-4
@@ -196,13 +198,81 @@ type Dose struct {
 	Administration *Administration `json:"administration,omitempty"`
 }
 
+// Link is an organization's evidence about a person. First, Last and
+// Via are under the default membership policy (any VXU, answered
+// queries: every kind of evidence); Evidence has each kind on its own,
+// so a test can derive any other policy (Span).
 type Link struct {
-	OrgKey   string    `json:"org_key"`
-	Facility string    `json:"facility"`
-	Person   string    `json:"person"`
-	First    time.Time `json:"first"`
-	Last     time.Time `json:"last"`
-	Via      []string  `json:"via"` // vxu, qbp
+	OrgKey   string           `json:"org_key"`
+	Facility string           `json:"facility"`
+	Person   string           `json:"person"`
+	First    time.Time        `json:"first"`
+	Last     time.Time        `json:"last"`
+	Via      []string         `json:"via"`      // vxu, qbp
+	Evidence map[string]*Span `json:"evidence"` // by trigger: vxu, vxu-administered, vxu-historical, vxu-refusal, query, query-matched
+}
+
+// Span is the first and last evidence of one kind, and how many records
+// showed it.
+type Span struct {
+	First   time.Time `json:"first"`
+	Last    time.Time `json:"last"`
+	Records int       `json:"records"`
+}
+
+// Span is the link under a policy that accepts the triggers accept says
+// yes to: ok is false when none of its evidence is accepted.
+func (l *Link) Span(accept func(trigger string) bool) (sp Span, ok bool) {
+	for trig, e := range l.Evidence {
+		if !accept(trig) {
+			continue
+		}
+		if !ok || e.First.Before(sp.First) {
+			sp.First = e.First
+		}
+		if !ok || e.Last.After(sp.Last) {
+			sp.Last = e.Last
+		}
+		sp.Records += e.Records
+		ok = true
+	}
+	return sp, ok
+}
+
+// Triggers of the evidence a message shows, as the index's ledger names
+// them.
+const (
+	trigVXU          = "vxu"
+	trigAdministered = "vxu-administered"
+	trigHistorical   = "vxu-historical"
+	trigRefusal      = "vxu-refusal"
+	trigQuery        = "query"
+	trigQueryMatched = "query-matched" // a query whose answer is missing: the person it asks about
+)
+
+// vxuEvidence is what a VXU shows of its sender's relation to the person
+// (the index's rule): any VXU; per row, not deleted, not 998 or not
+// given: a refusal (RE), an administered dose (RXA-9 00), a historical
+// one (another RXA-9).
+func vxuEvidence(rows []row) []string {
+	out := []string{trigVXU}
+	add := func(t string) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, rw := range rows {
+		switch {
+		case rw.action == "D" || rw.cvx == "998" || rw.status == "NA":
+		case rw.status == "RE":
+			add(trigRefusal)
+		case rw.rxa9 == "00":
+			add(trigAdministered)
+		case rw.rxa9 != "":
+			add(trigHistorical)
+		}
+	}
+	return out
 }
 
 type Message struct {
@@ -213,6 +283,7 @@ type Message struct {
 	ControlID string    `json:"control_id,omitempty"`
 	Person    string    `json:"person,omitempty"`
 	Time      time.Time `json:"time,omitzero"`
+	Sender    string    `json:"sender,omitempty"` // the sending facility's key (MSH-4 namespace); "" = the IIS
 }
 
 // ReadTruth loads a truth.json written by Generate. For the big benchmark
@@ -348,7 +419,7 @@ func walkTruth(dec *json.Decoder, w TruthWalker) (*Truth, error) {
 	return &t, nil
 }
 
-const truthVersion = 1
+const truthVersion = 2 // 2: links under the default policy (any VXU), evidence by trigger
 
 // tperson replays what the bridge receives about one person, in message
 // time order, with the rules documented in the package doc.
@@ -469,28 +540,55 @@ func (tp *tperson) apply(tw *truthWriter, m *message, file string, index int) {
 			d.Administration = rw.administration()
 		}
 	}
-	if m.linkOrg >= 0 {
-		f := w.facs[m.linkOrg]
-		via := "vxu"
-		if m.kind == "RSP" {
-			via = "qbp"
+	switch {
+	case m.kind == "VXU" && m.sender >= 0:
+		tp.evidence(w.facs[m.sender], "vxu", timeOf(m.ts), vxuEvidence(m.rows))
+	case m.kind == "RSP" && m.linkOrg >= 0:
+		tp.evidence(w.facs[m.linkOrg], "qbp", timeOf(m.linkTS), []string{trigQuery})
+	case m.kind == "QBP" && m.linkOrg >= 0: // its answer is missing
+		tp.evidence(w.facs[m.linkOrg], "qbp", timeOf(m.linkTS), []string{trigQueryMatched})
+	}
+}
+
+// evidence records what one message from f shows about the person.
+func (tp *tperson) evidence(f *facility, via string, t time.Time, trigs []string) {
+	var l *Link
+	for _, x := range tp.links {
+		if x.Facility == f.NS {
+			l = x
 		}
-		t := timeOf(m.linkTS)
-		var l *Link
-		for _, x := range tp.links {
-			if x.Facility == f.NS {
-				l = x
-			}
+	}
+	if l == nil {
+		l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, Evidence: map[string]*Span{}}
+		tp.links = append(tp.links, l)
+	}
+	// First, Last and Via follow the default policy, which does not take
+	// unanswered queries.
+	if !slices.Equal(trigs, []string{trigQueryMatched}) {
+		if l.First.IsZero() || t.Before(l.First) {
+			l.First = t
 		}
-		if l == nil {
-			l = &Link{OrgKey: f.orgKey(), Facility: f.NS, Person: tp.p.key, First: t}
-			tp.links = append(tp.links, l)
+		if t.After(l.Last) {
+			l.Last = t
 		}
-		l.Last = t
 		if !slices.Contains(l.Via, via) {
 			l.Via = append(l.Via, via)
 			slices.Sort(l.Via)
 		}
+	}
+	for _, tr := range trigs {
+		e := l.Evidence[tr]
+		if e == nil {
+			e = &Span{First: t, Last: t}
+			l.Evidence[tr] = e
+		}
+		if t.Before(e.First) {
+			e.First = t
+		}
+		if t.After(e.Last) {
+			e.Last = t
+		}
+		e.Records++
 	}
 }
 
@@ -620,7 +718,7 @@ func (tw *truthWriter) cleanup() {
 
 // message records one written record. Hand-formatted: a million of these
 // go through here for the benchmark archive.
-func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, person string, ts int64) error {
+func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, person, sender string, ts int64) error {
 	tw.counts.Messages++
 	tw.counts.ByKind[kind]++
 	tw.counts.ByProfile[profile]++
@@ -645,6 +743,10 @@ func (tw *truthWriter) message(file string, index int, kind, profile, ctrl, pers
 		b = append(b, `,"time":"`...)
 		b = timeOf(ts).AppendFormat(b, time.RFC3339)
 		b = append(b, '"')
+	}
+	if sender != "" {
+		b = append(b, `,"sender":`...)
+		b = strconv.AppendQuote(b, sender)
 	}
 	b = append(b, '}')
 	tw.messages.lineB = b
@@ -689,7 +791,8 @@ func (tw *truthWriter) person(tp *tperson) error {
 func (tw *truthWriter) finish(cfg Config, files []File) (err error) {
 	defer tw.cleanup()
 	cfgOut := TruthConfig{Seed: cfg.Seed, People: cfg.People, Facilities: cfg.Facilities, Messages: cfg.Messages,
-		Start: cfg.Start, End: cfg.End, Framings: cfg.Framings, FilesPerFraming: cfg.FilesPerFraming}
+		Start: cfg.Start, End: cfg.End, Framings: cfg.Framings, FilesPerFraming: cfg.FilesPerFraming,
+		UnansweredQueries: cfg.UnansweredQueries}
 	if cfg.Messages > 0 {
 		cfgOut.People = 0
 	}

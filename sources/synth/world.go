@@ -286,7 +286,7 @@ type message struct {
 	sender              int // facility index; -1 = the IIS
 	pid                 *pidSnap
 	rows                []row
-	linkOrg             int // facility linked to the person by this message; -1 none
+	linkOrg             int // the asker a query links to the person (RSP; QBP without its answer); -1 none
 	linkTS              int64
 }
 

@@ -27,6 +27,9 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		return err
 	}
 	r.OrgKey, r.OrgName = who.OrgKey, who.OrgName
+	if f := facilityOf(msh); f != r.OrgKey {
+		r.Facility = f // MSH-4 beside another org key (MSH-22): an organizations table may list either
+	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
@@ -35,19 +38,19 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 			if o.RXA.IsZero() {
 				continue
 			}
-			// An administered dose: RXA-9 00, not a refusal or not-given
-			// row (RXA-20 RE/NA), not a deletion (RXA-21 D), not 998.
 			val := func(f int) string {
 				return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String()))
 			}
-			st := val(20)
-			if val(9) == "00" && val(5) != "998" && st != "RE" && st != "NA" && val(21) != "D" {
-				r.Holds = true
-			}
+			r.Evidence |= rowEvidence(val(5), val(9), val(20), val(21))
 		}
+		r.Evidence |= sources.Reported
+		r.Holds = r.Evidence&sources.Administered != 0
 	case "RSP":
 		r.Answers = msaControl(segs)
 		if single(segs, msh) {
+			if qakStatus(segs) == "OK" {
+				r.Evidence |= sources.AnswerOK
+			}
 			r.Kind = sources.Person
 			r.Keys = c.Keys(who, r.Keys)
 		} else {
@@ -55,6 +58,9 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		}
 	case "QBP":
 		r.Kind = sources.Query
+		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" {
+			r.Asked = asked(qpd)
+		}
 	default:
 		r.Kind = sources.Skipped
 	}
@@ -65,6 +71,32 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		r.Keys = append(r.Keys, fmt.Sprintf("%s%x", sources.PrefixLone, h[:16]))
 	}
 	return nil
+}
+
+// rowEvidence is what one RXA shows: an administered dose (RXA-9 00,
+// not refused or not given, RXA-20 RE/NA), a historical one (RXA-9 other
+// than 00), a refusal (RXA-20 RE); nothing for a deletion (RXA-21 D), a
+// not-given row or CVX 998 (no vaccine administered).
+func rowEvidence(cvx, source, status, action string) sources.Evidence {
+	if action == "D" || cvx == "998" || status == "NA" {
+		return 0
+	}
+	switch {
+	case status == "RE":
+		return sources.Refusal
+	case source == "00":
+		return sources.Administered
+	case source != "":
+		return sources.Historical
+	}
+	return 0
+}
+
+func qakStatus(segs hl7v2.Segments) string {
+	if qak, ok := segs.Find("QAK", 1); ok {
+		return strings.ToUpper(strings.TrimSpace(qak.Field(2).Rep(1).String()))
+	}
+	return ""
 }
 
 func msaControl(segs hl7v2.Segments) string {
@@ -91,11 +123,41 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 	if prof == "Z31" || prof == "Z33" {
 		return false
 	}
-	if qak, ok := segs.Find("QAK", 1); ok {
-		switch strings.ToUpper(strings.TrimSpace(qak.Field(2).Rep(1).String())) {
-		case "NF", "TM", "PD", "AE", "AR":
-			return false
-		}
+	switch qakStatus(segs) {
+	case "NF", "TM", "PD", "AE", "AR":
+		return false
 	}
 	return true
+}
+
+// facilityOf is MSH-4 as "namespace|universal id" ("namespace" alone
+// without one).
+func facilityOf(msh hl7v2.Segment) string {
+	hd := hl7v2.ParseHD(msh.Field(4).Rep(1))
+	key := strings.TrimSpace(hd.Namespace)
+	if u := strings.TrimSpace(hd.UniversalID); u != "" {
+		key += "|" + u
+	}
+	return key
+}
+
+// asked reads the person a CDC QBP^Q11 (Z34/Z44) asks about: QPD-4 name,
+// QPD-6 birth date, QPD-7 sex, QPD-8 address (ZIP), QPD-9 phone; nil
+// without a name and a birth date.
+func asked(qpd hl7v2.Segment) *sources.Demographics {
+	n := hl7v2.ParseXPN(qpd.Field(4).Rep(1))
+	dob := strings.TrimSpace(qpd.Field(6).Rep(1).Component(1).String())
+	if strings.TrimSpace(n.Family) == "" || len(dob) < 8 || !sources.AllDigits(dob[:8]) {
+		return nil
+	}
+	d := &sources.Demographics{Given: strings.TrimSpace(n.Given), Middle: strings.TrimSpace(n.Middle), Family: strings.TrimSpace(n.Family),
+		BirthDate: dob[:4] + "-" + dob[4:6] + "-" + dob[6:8],
+		Sex:       strings.TrimSpace(qpd.Field(7).Rep(1).Component(1).String()),
+		Postal:    strings.TrimSpace(hl7v2.ParseXAD(qpd.Field(8).Rep(1)).Zip)}
+	if t := hl7v2.ParseXTN(qpd.Field(9).Rep(1)); t.AreaCode != "" || t.Local != "" {
+		d.Phone = t.AreaCode + t.Local
+	} else {
+		d.Phone = t.Number
+	}
+	return d
 }

@@ -1,0 +1,96 @@
+package index
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iisbridge/iisbridge/sources"
+)
+
+// TestLedgerUpdates: a query answered in a later update is evidence once
+// its answer arrives; an answer that is not OK or names several persons
+// is none; refusals count as VXU evidence of their own kind; a person
+// whose file is dropped leaves the ledger, and the incremental ledger
+// always equals one built from scratch.
+func TestLedgerUpdates(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	a, b := filepath.Join(in, "a.hl7"), filepath.Join(in, "b.hl7")
+	refusal := "RXA|0|1|20240101||08^vaccine^CVX|999||||||||||||||RE|A"
+	write(t, a,
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", refusal),
+		qbp("Q1", "CLINICC", "20240105120000"),
+		qbp("Q2", "CLINICD", "20240105130000"))
+	write(t, b, vxu("2", "CLINICB", "20240102120000", "B1^^^CLINICB^MR", "JONES^ANN", "20210101", "F", rxa("20240102", "08", "00")))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	update := func() {
+		t.Helper()
+		if _, err := x.Update(ctx, []string{in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want ...string) {
+		t.Helper()
+		name := map[string]string{
+			x.Identity().PatientID(sources.PrefixMRN + "CLINICA|MR|A1"): "SMITH", x.Identity().PatientID(sources.PrefixMRN + "CLINICB|MR|B1"): "JONES"}
+		got := ledgerOf(t, x, name)
+		for i := range got { // person by name, sender, trigger only
+			f := strings.Fields(got[i])
+			got[i] = strings.Join(f[:3], " ")
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("ledger %v, want %v", got, want)
+		}
+		y, err := open(filepath.Join(t.TempDir(), "fresh"), Options{Now: c.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer y.Close()
+		if _, err := y.Update(ctx, []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		if g1, g2 := ledgerOf(t, x, nil), ledgerOf(t, y, nil); strings.Join(g1, "\n") != strings.Join(g2, "\n") {
+			t.Fatalf("incremental ledger\n%s\nfrom scratch\n%s", strings.Join(g1, "\n"), strings.Join(g2, "\n"))
+		}
+	}
+	update()
+	check("JONES CLINICB vxu", "JONES CLINICB vxu-administered", "SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal")
+	unanswered := func() (out []string) {
+		t.Helper()
+		s, err := x.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Unanswered(ctx, func(u Unanswered) error {
+			out = append(out, u.OrgKey+" "+u.Loc.ControlID+" "+u.Asked.Family+" "+u.Asked.Given+" "+u.Asked.BirthDate+" "+u.Asked.Sex)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := unanswered(); strings.Join(got, "|") != "CLINICC Q1 SMITH JOHN 2020-01-01 M|CLINICD Q2 SMITH JOHN 2020-01-01 M" {
+		t.Fatalf("unanswered queries %v", got)
+	}
+	// Answers arrive later: Q1 answered OK with SMITH, Q2 with two PIDs.
+	appendTo(t, a,
+		rsp("R1", "CLINICC", "Q1", "20240105120001", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", 1),
+		rsp("R2", "CLINICD", "Q2", "20240105130001", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", 2))
+	update()
+	check("JONES CLINICB vxu", "JONES CLINICB vxu-administered", "SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal", "SMITH CLINICC query")
+	if got := unanswered(); len(got) != 0 {
+		t.Fatalf("answered queries listed as unanswered: %v", got)
+	}
+	// JONES's only file goes: JONES leaves.
+	os.Remove(b)
+	update()
+	check("SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal", "SMITH CLINICC query")
+}
