@@ -32,6 +32,7 @@ type mappingImpl struct {
 	// A person mapping's declared tables (sqlpaths.go); nil otherwise.
 	sqlTables map[string]*sqlTable
 	sqlOrder  []string
+	nColSlots int          // relational paths, each with a slot in env.colSlots
 	identity  *identityDef // the identity: section (identity.go)
 }
 
@@ -69,6 +70,8 @@ type env struct {
 	row      Row    // one-row mappings: the row; person mappings: the person row
 	person   Person // person mappings (sqlpaths.go)
 	rowLoops []rowLoop
+	colSlots []colSlot    // by colExpr.slot: its column's position per row layout (sqlpaths.go)
+	slotsOf  *mappingImpl // the mapping colSlots are of (pooled envs serve many)
 	in       *Input
 	vars     []string
 	zone     *time.Location

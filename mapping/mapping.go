@@ -118,6 +118,26 @@ type Row interface {
 	Column(name string) (value string, ok bool)
 }
 
+// IndexedRow is what a Row may add (optional; found by type assertion):
+// reads by position. Rows of one Layout (e.g. one query's result) hold
+// the same columns at the same positions, so the mapping finds a
+// column's position once per layout and then reads it by index instead
+// of by name.
+type IndexedRow interface {
+	Row
+	Layout() ColumnLayout
+	// ColumnAt is the value at position i (from Layout().ColumnIndex);
+	// ok is false for NULL or a position < 0.
+	ColumnAt(i int) (value string, ok bool)
+}
+
+// ColumnLayout is the column list of a set of IndexedRows; compared by
+// identity (==), so it must be a comparable value, typically a pointer.
+type ColumnLayout interface {
+	// ColumnIndex is the column's position, or -1 when there is none.
+	ColumnIndex(name string) int
+}
+
 // Input is one source record plus what the identity layer knows of it.
 type Input struct {
 	Msg *hl7v2.Message // v2 sources

@@ -195,7 +195,7 @@ func (c *compiler) compileSQLPath(tok string, at position, cs *cscope) expr {
 			c.errorf(at, "unknown column %q (not in columns:)", tok)
 			return nil
 		}
-		return &colExpr{name: tok, col: tok}
+		return &colExpr{name: tok, col: tok, slot: c.colSlot()}
 	}
 	table, col, ok := strings.Cut(tok, ".")
 	if !ok || !columnRE.MatchString(table) || !columnRE.MatchString(col) {
@@ -207,7 +207,7 @@ func (c *compiler) compileSQLPath(tok string, at position, cs *cscope) expr {
 		c.errorf(at, "path %s: table %q is not declared under columns:%s", tok, table, diag.DidYouMean(table, c.m.sqlOrder))
 		return nil
 	}
-	x := &colExpr{name: tok, table: table, col: col, via: t.via}
+	x := &colExpr{name: tok, table: table, col: col, via: t.via, slot: c.colSlot()}
 	switch col {
 	case "_key":
 		x.pseudo = 'k'
@@ -236,6 +236,12 @@ func (c *compiler) compileSQLPath(tok string, at position, cs *cscope) expr {
 		}
 	}
 	return x
+}
+
+// colSlot numbers a relational path: its slot in env.colSlots.
+func (c *compiler) colSlot() int {
+	c.m.nColSlots++
+	return c.m.nColSlots - 1
 }
 
 // inRows says a foreach over table's rows encloses the scope.
@@ -305,6 +311,14 @@ type colExpr struct {
 	via    string // lookups: the child table they are reached from
 	kind   int
 	pseudo byte // 'k' _key, 'd' _deleted
+	slot   int  // index in env.colSlots
+}
+
+// colSlot is where a path's column was last found (per Applier env:
+// workers share the compiled mapping): in rows of layout, at idx.
+type colSlot struct {
+	layout ColumnLayout
+	idx    int
 }
 
 func (c *colExpr) String() string { return c.name }
@@ -327,8 +341,30 @@ func (c *colExpr) eval(e *env, s *scope) (string, error) {
 		}
 		return "", nil
 	}
-	v, _ := row.Column(c.col)
-	return strings.TrimSpace(v), nil
+	return strings.TrimSpace(e.column(c, row)), nil
+}
+
+// column reads c's column of row: by position when the row offers it (the
+// position found once per layout), else by name.
+func (e *env) column(c *colExpr, row Row) string {
+	ir, ok := row.(IndexedRow)
+	if !ok {
+		v, _ := row.Column(c.col)
+		return v
+	}
+	if e.slotsOf != e.m {
+		clear(e.colSlots)
+		e.slotsOf = e.m
+	}
+	if len(e.colSlots) < e.m.nColSlots {
+		e.colSlots = append(e.colSlots, make([]colSlot, e.m.nColSlots-len(e.colSlots))...)
+	}
+	sl, l := &e.colSlots[c.slot], ir.Layout()
+	if sl.layout != l {
+		sl.layout, sl.idx = l, l.ColumnIndex(c.col)
+	}
+	v, _ := ir.ColumnAt(sl.idx)
+	return v
 }
 
 // row finds the row the path reads from scope s.

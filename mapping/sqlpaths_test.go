@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,5 +245,148 @@ resources:
 	plain, _ := Parse([]byte(personMapping), "p.yaml", nil, "")
 	if plain.IdentityFingerprint() != "" {
 		t.Errorf("a relational mapping without identity: has the v2 default's")
+	}
+}
+
+// indexedRow is a fakeRow that is read by position too (IndexedRow), its
+// columns in the order of its layout.
+type indexedRow struct {
+	*fakeRow
+	layout *fakeLayout
+	reads  *int // ColumnAt calls
+}
+
+type fakeLayout struct{ names []string }
+
+func (l *fakeLayout) ColumnIndex(n string) int {
+	for i, c := range l.names {
+		if c == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *indexedRow) Layout() ColumnLayout { return r.layout }
+func (r *indexedRow) Column(n string) (string, bool) {
+	panic("an indexed row is read by position")
+}
+func (r *indexedRow) ColumnAt(i int) (string, bool) {
+	*r.reads++
+	if i < 0 {
+		return "", false
+	}
+	v, ok := r.cols[r.layout.names[i]]
+	return v, ok
+}
+
+// indexedPerson wraps testPerson's rows as indexedRows, each table's
+// columns in the given order (reversed or not), so that one column sits
+// at different positions in the two layouts.
+type indexedPerson struct {
+	*fakePerson
+	wrap map[*fakeRow]*indexedRow
+}
+
+func newIndexedPerson(reversed bool, reads *int) *indexedPerson {
+	p := &indexedPerson{fakePerson: testPerson(), wrap: map[*fakeRow]*indexedRow{}}
+	layouts := map[string]*fakeLayout{}
+	add := func(r *fakeRow) {
+		l := layouts[r.table]
+		if l == nil {
+			l = &fakeLayout{names: map[string][]string{
+				"persons": {"last", "first", "sex", "pad"},
+				"aliases": {"alias_last", "pad"},
+				"shots":   {"cvx", "given_on", "lot_id", "pad"},
+				"lots":    {"lot_number", "pad"},
+			}[r.table]}
+			if reversed {
+				slices.Reverse(l.names)
+			}
+			layouts[r.table] = l
+		}
+		p.wrap[r] = &indexedRow{fakeRow: r, layout: l, reads: reads}
+	}
+	add(p.root)
+	for _, rs := range p.children {
+		for _, r := range rs {
+			add(r)
+		}
+	}
+	for _, rs := range p.lookups {
+		for _, r := range rs {
+			add(r)
+		}
+	}
+	return p
+}
+
+func (p *indexedPerson) Root() Row { return p.wrap[p.root] }
+func (p *indexedPerson) Rows(child string) []Row {
+	var out []Row
+	for _, r := range p.children[child] {
+		out = append(out, p.wrap[r])
+	}
+	return out
+}
+func (p *indexedPerson) Lookup(name string, from Row) (Row, bool) {
+	l, ok := p.fakePerson.Lookup(name, from.(*indexedRow).fakeRow)
+	if !ok {
+		return nil, false
+	}
+	return p.wrap[l.(*fakeRow)], true
+}
+
+// TestIndexedRows: rows read by position (IndexedRow) map as rows read by
+// name, whatever each person's column order (a position is found per
+// layout), and through an env pooled between two mappings.
+func TestIndexedRows(t *testing.T) {
+	m, err := Parse([]byte(personMapping), "p.yaml", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second mapping reading other columns: a pooled env must not use
+	// the first's positions for it.
+	m2, err := Parse([]byte(strings.Replace(strings.Replace(personMapping, "value: persons.last}", "value: persons.first}", 1),
+		"value: lots.lot_number", "value: shots.lot_id", 1)), "p.yaml", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := func(o Output) string {
+		var b strings.Builder
+		for _, r := range o.Resources {
+			j, _ := json.Marshal(r)
+			b.Write(j)
+			b.WriteByte('\n')
+		}
+		for _, tr := range o.Trace {
+			fmt.Fprintf(&b, "%s %s %s %s\n", tr.Element, tr.Rule, tr.Source, tr.Value)
+		}
+		for _, is := range o.Issues {
+			fmt.Fprintf(&b, "%s %s %s %s %v %+v\n", is.Severity, is.Code, is.Diagnostics, is.Rule, is.Expression, *is.Input)
+		}
+		return b.String()
+	}
+	want := text(m.Apply(Input{Person: testPerson(), Loc: sources.Location{Source: "iis"}}, true))
+	want2 := text(m2.Apply(Input{Person: testPerson(), Loc: sources.Location{Source: "iis"}}, true))
+	if !strings.Contains(want, "LOT5") || !strings.Contains(want2, `"family":"JANE"`) || strings.Contains(want2, "LOT5") {
+		t.Fatalf("the plain rows' output is not what the test expects:\n%s\n%s", want, want2)
+	}
+	reads := 0
+	ap := m.NewApplier()
+	for i, reversed := range []bool{false, true, true, false} {
+		p := newIndexedPerson(reversed, &reads)
+		if got := text(ap.Apply(Input{Person: p, Loc: sources.Location{Source: "iis"}}, true)); got != want {
+			t.Errorf("Applier, person %d (reversed %v):\n%s\nwant\n%s", i, reversed, got, want)
+		}
+		if got := text(m.Apply(Input{Person: p, Loc: sources.Location{Source: "iis"}}, true)); got != want {
+			t.Errorf("Mapping.Apply, person %d (reversed %v):\n%s\nwant\n%s", i, reversed, got, want)
+		}
+		if got := text(m2.Apply(Input{Person: p, Loc: sources.Location{Source: "iis"}}, true)); got != want2 {
+			t.Errorf("second mapping, person %d (reversed %v):\n%s\nwant\n%s", i, reversed, got, want2)
+		}
+	}
+	if reads == 0 {
+		t.Error("no value was read by position")
 	}
 }

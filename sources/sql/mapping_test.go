@@ -480,36 +480,3 @@ func TestDefaultMappingRouteSite(t *testing.T) {
 		t.Errorf("warnings on %s: %v, want body_route and body_site", vids[1], warned)
 	}
 }
-
-// BenchmarkMapPerson maps the demo world's persons, read once from SQLite,
-// by the default relational mapping (one Applier, as a pipeline worker
-// does): persons and immunization rows mapped per second.
-func BenchmarkMapPerson(b *testing.B) {
-	tdb := newTestDB(b, "sqlite")
-	loadDemo(b, tdb)
-	r, err := Open(tdb.config(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	var recs []*Record
-	imms := 0
-	if _, err := r.Scan(context.Background(), ScanOptions{}, func(rec *Record) error {
-		recs = append(recs, rec)
-		imms += len(rec.Children["immunizations"])
-		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
-	ap := mapping.DefaultSQL().NewApplier()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		for _, rec := range recs {
-			ap.Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: "iis"}, PatientID: rec.Key}, false)
-		}
-	}
-	s := b.Elapsed().Seconds()
-	b.ReportMetric(float64(len(recs)*b.N)/s, "persons/s")
-	b.ReportMetric(float64(imms*b.N)/s, "imm-rows/s")
-}

@@ -9,8 +9,9 @@ import (
 // A Record is the mapping's relational person (mapping.Person), and a Row
 // says where it was read (mapping.SourceRow).
 var (
-	_ mapping.Person    = (*Record)(nil)
-	_ mapping.SourceRow = (*Row)(nil)
+	_ mapping.Person     = (*Record)(nil)
+	_ mapping.SourceRow  = (*Row)(nil)
+	_ mapping.IndexedRow = (*Row)(nil)
 )
 
 // Root is the person row.
@@ -32,9 +33,23 @@ func (r *Record) Rows(child string) []mapping.Row {
 // Lookup is the row of lookup table name that the child row from points
 // to (through the lookup's from: column).
 func (r *Record) Lookup(name string, from mapping.Row) (mapping.Row, bool) {
-	via, ok := r.lookupFrom[name]
 	row, isRow := from.(*Row)
-	if !ok || !isRow || row.Table != via[0] {
+	if !isRow {
+		return nil, false
+	}
+	if row.links != nil { // resolved by the reader
+		for i, n := range row.cols.lookups {
+			if n == name {
+				if l := row.links[i]; l != nil {
+					return l, true
+				}
+				return nil, false
+			}
+		}
+		return nil, false
+	}
+	via, ok := r.lookupFrom[name]
+	if !ok || row.Table != via[0] {
 		return nil, false
 	}
 	v, ok := row.Column(via[1])
@@ -54,6 +69,20 @@ func (r *Row) Origin() (table, key string) { return r.Table, r.Key }
 
 // SoftDeleted says the row is soft-deleted (the table's deleted: flag).
 func (r *Row) SoftDeleted() bool { return r.Deleted }
+
+// childLookups lists, per child, the lookups reached from its rows (in
+// description order: Row.links), and each lookup's position in its
+// child's list.
+func (c *Config) childLookups() (map[string][]string, []int) {
+	byChild := map[string][]string{}
+	pos := make([]int, len(c.Lookups))
+	for i, t := range c.Lookups {
+		child, _, _ := strings.Cut(t.From, ".")
+		pos[i] = len(byChild[child])
+		byChild[child] = append(byChild[child], t.Name)
+	}
+	return byChild, pos
+}
 
 // lookupFroms maps each lookup's name to the child and column it is
 // reached from.
