@@ -67,18 +67,28 @@ type matchRequest struct {
 	idsOnly     bool // the client is bound to Groups
 }
 
-func (s *Server) bulkMatch(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
+// matchOperation checks what every matching operation ($bulk-match,
+// $roster-import) requires of a kick-off: a FHIR JSON Accept header,
+// Prefer: respond-async and Patient read access; it answers the request
+// itself when one is missing.
+func (s *Server) matchOperation(w http.ResponseWriter, r *http.Request, p *Principal, op string) bool {
 	async, _ := preferences(r)
 	switch {
 	case !acceptsFHIRJSON(r):
-		s.outcome(w, r, http.StatusBadRequest, "not-supported", "$bulk-match requires the header Accept: application/fhir+json")
-		return
+		s.outcome(w, r, http.StatusBadRequest, "not-supported", op+" requires the header Accept: application/fhir+json")
 	case !async:
-		s.outcome(w, r, http.StatusBadRequest, "not-supported", "$bulk-match requires the header Prefer: respond-async")
-		return
+		s.outcome(w, r, http.StatusBadRequest, "not-supported", op+" requires the header Prefer: respond-async")
 	case !p.MayRead("Patient"):
 		s.outcome(w, r, http.StatusForbidden, "forbidden", "this client may not read Patient")
+	default:
+		return true
+	}
+	return false
+}
+
+func (s *Server) bulkMatch(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if !s.matchOperation(w, r, p, "$bulk-match") {
 		return
 	}
 	req, rerr := parseMatchRequest(r)

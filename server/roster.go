@@ -80,18 +80,7 @@ func (s *Server) rosterImport(w http.ResponseWriter, r *http.Request) {
 	if existing {
 		op = 'u'
 	}
-	async, _ := preferences(r)
-	switch {
-	case !acceptsFHIRJSON(r):
-		s.outcome(w, r, http.StatusBadRequest, "not-supported", "$roster-import requires the header Accept: application/fhir+json")
-		return
-	case !async:
-		s.outcome(w, r, http.StatusBadRequest, "not-supported", "$roster-import requires the header Prefer: respond-async")
-		return
-	case !p.MayRead("Patient"):
-		s.outcome(w, r, http.StatusForbidden, "forbidden", "this client may not read Patient")
-		return
-	case !s.mayWriteGroups(w, r, op):
+	if !s.matchOperation(w, r, p, "$roster-import") || !s.mayWriteGroups(w, r, op) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "text/csv" {
