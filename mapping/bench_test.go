@@ -27,48 +27,14 @@ var benchVXU = strings.Join([]string{
 // Apply, JSON encoding of every resource.
 func BenchmarkConvertVXU(b *testing.B) {
 	m := Default()
-	data := []byte(benchVXU)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	var buf []byte
-	defer reportCPU(b)()
-	for b.Loop() {
-		msg, err := hl7v2.Parse(data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := m.Apply(Input{Msg: msg}, false)
-		if len(out.Resources) != 3 {
-			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
-		}
-		for _, r := range out.Resources {
-			buf = r.AppendJSON(buf[:0])
-		}
-	}
+	benchConvert(b, hl7v2.Parse, m.Apply)
 }
 
 // BenchmarkConvertVXUApplier is BenchmarkConvertVXU through an Applier,
 // as a worker that owns one maps its records.
 func BenchmarkConvertVXUApplier(b *testing.B) {
 	a := Default().NewApplier()
-	data := []byte(benchVXU)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	var buf []byte
-	defer reportCPU(b)()
-	for b.Loop() {
-		msg, err := hl7v2.Parse(data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := a.Apply(Input{Msg: msg}, false)
-		if len(out.Resources) != 3 {
-			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
-		}
-		for _, r := range out.Resources {
-			buf = r.AppendJSON(buf[:0])
-		}
-	}
+	benchConvert(b, hl7v2.Parse, a.Apply)
 }
 
 // BenchmarkConvertVXUWorker is BenchmarkConvertVXUApplier as convert's
@@ -79,17 +45,22 @@ func BenchmarkConvertVXUWorker(b *testing.B) {
 	a := Default().NewApplier()
 	a.ReuseOutput()
 	var p hl7v2.Parser
+	benchConvert(b, p.Parse, a.Apply)
+}
+
+// benchConvert parses, maps and encodes benchVXU once per iteration.
+func benchConvert(b *testing.B, parse func([]byte) (*hl7v2.Message, error), apply func(Input, bool) Output) {
 	data := []byte(benchVXU)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	var buf []byte
 	defer reportCPU(b)()
 	for b.Loop() {
-		msg, err := p.Parse(data)
+		msg, err := parse(data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		out := a.Apply(Input{Msg: msg}, false)
+		out := apply(Input{Msg: msg}, false)
 		if len(out.Resources) != 3 {
 			b.Fatalf("%d resources, %d issues", len(out.Resources), len(out.Issues))
 		}
