@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +69,14 @@ type doseFields struct {
 }
 
 func (f doseFields) rec(obj *fhirout.Object, m *origin, ord int, rsp bool) *doseRec {
-	d := &doseRec{obj: obj, msg: m, ord: ord, sender: m.orgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
+	d := new(doseRec)
+	f.fillRec(d, obj, m, ord, rsp)
+	return d
+}
+
+// fillRec sets *d to the record rec returns.
+func (f doseFields) fillRec(d *doseRec, obj *fhirout.Object, m *origin, ord int, rsp bool) {
+	*d = doseRec{obj: obj, msg: m, ord: ord, sender: m.orgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
 	switch {
 	case rsp:
 		d.rank = 0
@@ -78,7 +85,6 @@ func (f doseFields) rec(obj *fhirout.Object, m *origin, ord int, rsp bool) *dose
 	default:
 		d.rank = 1
 	}
-	return d
 }
 
 // doseSpec is what the dose reducer reads of a mapped resource, as the
@@ -151,77 +157,153 @@ func normCVX(s string) string {
 // the latest administered record of the group. A D that matches no chain
 // and no dose is returned as unseen.
 func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
+	return new(doseScratch).reduce(recs)
+}
+
+// A fill id in one message (reduceDoses).
+type fillKey struct {
+	seq  int64
+	fill string
+}
+
+// chainKey names a chain (reduceDoses); struct keys: no string is built
+// per record.
+type chainKey struct {
+	byFill           bool
+	sender, id, date string // id: the fill id, or the CVX (with date) when none
+}
+
+type doseChain struct{ recs []*doseRec }
+
+// doseGroup is the chains of one CVX + day.
+type doseGroup struct {
+	key  string     // CVX|date
+	live []*doseRec // latest record of each live chain
+	dels []*doseRec // final D of each deleted chain
+	all  []*doseRec
+}
+
+type groupKey struct{ cvx, date string }
+
+// doseScratch is the memory of reduceDoses, reused by a worker person
+// after person: what it returns is valid until its next reduce.
+type doseScratch struct {
+	seen   map[fillKey]int
+	chains map[chainKey]int // index in chainBuf
+	order  []int
+	groups map[groupKey]int // index in groupBuf
+	byKey  map[string]int
+	gorder []int
+	// first: a live chain's latest record → the ord of the chain's first record
+	first    map[*doseRec]int
+	chainBuf []doseChain
+	groupBuf []doseGroup
+	doseBuf  []dose
+	doses    []*dose
+	recBuf   []doseRec
+	recs     []*doseRec
+}
+
+// records returns n records for a person's Immunizations, valid until
+// the next call.
+func (s *doseScratch) records(n int) []*doseRec {
+	clear(s.recBuf)
+	if cap(s.recBuf) < n {
+		s.recBuf = make([]doseRec, n)
+	}
+	s.recBuf = s.recBuf[:n]
+	s.recs = s.recs[:0]
+	for i := range s.recBuf {
+		s.recs = append(s.recs, &s.recBuf[i])
+	}
+	return s.recs
+}
+
+// reset empties s for the next person; maps grown by an outsized person
+// are dropped rather than cleared slot by slot ever after.
+func (s *doseScratch) reset() {
+	const big = 1024
+	if s.chains == nil || len(s.chains) > big || len(s.groups) > big {
+		s.seen, s.chains, s.groups, s.byKey, s.first = nil, map[chainKey]int{}, map[groupKey]int{}, map[string]int{}, map[*doseRec]int{}
+		s.chainBuf, s.groupBuf, s.doseBuf = nil, nil, nil
+	} else {
+		clear(s.doseBuf)
+		clear(s.seen)
+		clear(s.chains)
+		clear(s.groups)
+		clear(s.byKey)
+		clear(s.first)
+	}
+	s.order, s.gorder, s.doses = s.order[:0], s.gorder[:0], s.doses[:0]
+}
+
+// chain returns the i-th chain of the person, emptied.
+func (s *doseScratch) chain(i int) *doseChain {
+	if i == len(s.chainBuf) {
+		s.chainBuf = append(s.chainBuf, doseChain{})
+	}
+	c := &s.chainBuf[i]
+	clear(c.recs)
+	c.recs = c.recs[:0]
+	return c
+}
+
+func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 	// A fill id reused by several orders of one message is no id (some
 	// senders put the patient id there).
-	type fillKey struct {
-		seq  int64
-		fill string
-	}
-	var seen map[fillKey]int
+	s.reset()
 	for _, r := range recs {
 		if r.fill != "" {
-			if seen == nil {
-				seen = map[fillKey]int{}
+			if s.seen == nil {
+				s.seen = map[fillKey]int{}
 			}
-			seen[fillKey{r.msg.seq, r.fill}]++
+			s.seen[fillKey{r.msg.seq, r.fill}]++
 		}
 	}
-	// Struct keys: no string is built per record.
-	type chainKey struct {
-		byFill           bool
-		sender, id, date string // id: the fill id, or the CVX (with date) when none
-	}
-	type chain struct {
-		recs []*doseRec
-	}
-	chains := map[chainKey]*chain{}
-	var order []chainKey
 	for _, r := range recs {
-		if r.fill != "" && seen[fillKey{r.msg.seq, r.fill}] > 1 {
+		if r.fill != "" && s.seen[fillKey{r.msg.seq, r.fill}] > 1 {
 			r.fill = ""
 		}
 		k := chainKey{byFill: true, sender: r.sender, id: r.fill}
 		if r.fill == "" {
 			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
 		}
-		c := chains[k]
-		if c == nil {
-			c = &chain{}
-			chains[k] = c
-			order = append(order, k)
+		ci, ok := s.chains[k]
+		if !ok {
+			ci = len(s.order)
+			s.chain(ci)
+			s.chains[k] = ci
+			s.order = append(s.order, ci)
 		}
+		c := &s.chainBuf[ci]
 		c.recs = append(c.recs, r)
 	}
-	type group struct {
-		key      string     // CVX|date
-		live     []*doseRec // latest record of each live chain
-		dels     []*doseRec // final D of each deleted chain
-		all      []*doseRec
-		firstOrd int
-	}
-	type groupKey struct{ cvx, date string }
-	groups := map[groupKey]*group{}
-	byKey := map[string]*group{}
-	var gorder []*group
-	get := func(r *doseRec, ord int) *group {
+	get := func(r *doseRec) *doseGroup {
 		k := groupKey{r.cvx, r.date}
-		g := groups[k]
-		if g == nil {
+		gi, ok := s.groups[k]
+		if !ok {
 			// Values that print alike (a "|" in a code) are one dose, as
 			// their Immunization ids would be.
 			key := r.content()
-			if g = byKey[key]; g == nil {
-				g = &group{key: key, firstOrd: ord}
-				byKey[key] = g
-				gorder = append(gorder, g)
+			if gi, ok = s.byKey[key]; !ok {
+				gi = len(s.gorder)
+				if gi == len(s.groupBuf) {
+					s.groupBuf = append(s.groupBuf, doseGroup{})
+				}
+				g := &s.groupBuf[gi]
+				clear(g.live)
+				clear(g.dels)
+				clear(g.all)
+				*g = doseGroup{key: key, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
+				s.byKey[key] = gi
+				s.gorder = append(s.gorder, gi)
 			}
-			groups[k] = g
+			s.groups[k] = gi
 		}
-		return g
+		return &s.groupBuf[gi]
 	}
-	first := map[*doseRec]int{} // a live chain's latest record → the ord of the chain's first record
-	for _, k := range order {
-		c := chains[k]
+	for _, ci := range s.order {
+		c := &s.chainBuf[ci]
 		last := c.recs[len(c.recs)-1]
 		var lastLive *doseRec
 		for _, r := range c.recs {
@@ -231,23 +313,23 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 		}
 		switch {
 		case !last.deleted:
-			g := get(last, c.recs[0].ord)
+			g := get(last)
 			g.live = append(g.live, last)
-			first[last] = c.recs[0].ord
+			s.first[last] = c.recs[0].ord
 			g.all = append(g.all, c.recs...)
 		case lastLive != nil:
-			g := get(lastLive, c.recs[0].ord)
+			g := get(lastLive)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
 		case last.fill == "":
 			// A D without ORC-3 deletes by content.
-			g := get(last, c.recs[0].ord)
+			g := get(last)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
 		case last.msg.rows:
 			// A deleted row is the registry's own word: it deletes its
 			// dose whatever else was read.
-			g := get(last, c.recs[0].ord)
+			g := get(last)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
 		default:
@@ -258,11 +340,18 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 			}
 		}
 	}
-	for _, g := range gorder {
+	if cap(s.doseBuf) < len(s.gorder) {
+		s.doseBuf = make([]dose, len(s.gorder))
+	}
+	s.doseBuf = s.doseBuf[:len(s.gorder)]
+	first := s.first
+	for i, gi := range s.gorder {
+		g := &s.groupBuf[gi]
 		if len(g.live) == 0 && len(g.dels) == 0 {
 			continue
 		}
-		d := &dose{key: g.key, records: g.all}
+		d := &s.doseBuf[i]
+		*d = dose{key: g.key, records: g.all}
 		for _, r := range g.all {
 			if r.msg.at.After(d.lastUpdated) {
 				d.lastUpdated = r.msg.at
@@ -306,8 +395,9 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 			}
 			d.obj, d.win = best.obj, best
 		}
-		doses = append(doses, d)
+		s.doses = append(s.doses, d)
 	}
-	sort.Slice(doses, func(i, j int) bool { return doses[i].key < doses[j].key })
+	doses = s.doses
+	slices.SortFunc(doses, func(a, b *dose) int { return strings.Compare(a.key, b.key) })
 	return doses, unseen
 }

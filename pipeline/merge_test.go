@@ -11,7 +11,7 @@ import (
 	"github.com/iisbridge/iisbridge/sources/index"
 )
 
-func obj(t *testing.T, s string) *fhirout.Object {
+func obj(t testing.TB, s string) *fhirout.Object {
 	t.Helper()
 	o, err := fhirout.ParseObject([]byte(s))
 	if err != nil {
@@ -41,7 +41,7 @@ func TestMergePatientsPrecedence(t *testing.T) {
 }
 
 // rec builds a dose record as one message of a person reported it.
-func rec(t *testing.T, seq int64, org, fill, cvx, date, status string, primary bool, rsp bool) *doseRec {
+func rec(t testing.TB, seq int64, org, fill, cvx, date, status string, primary bool, rsp bool) *doseRec {
 	t.Helper()
 	s := `{"resourceType":"Immunization","status":"` + status + `","vaccineCode":{"coding":[{"system":"` + cvxSystem + `","code":"` + cvx + `"}]},` +
 		`"occurrenceDateTime":"` + date + `","primarySource":` + map[bool]string{true: "true", false: "false"}[primary]

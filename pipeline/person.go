@@ -118,13 +118,19 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 }
 
 // load re-reads one message through the source (which checks the bytes
-// are the record indexed there) and parses it.
+// are the record indexed there) and parses it, with the worker's parser:
+// the message is valid until the worker's next load.
 func (e *export) load(m *index.Message) (*hl7v2.Message, error) {
 	data, err := e.rr.Reread(m.Locator())
 	if err != nil {
 		return nil, err
 	}
-	msg, err := hl7v2.Parse(data)
+	var msg *hl7v2.Message
+	if e.scr != nil {
+		msg, err = e.scr.parser.Parse(data)
+	} else {
+		msg, err = hl7v2.Parse(data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNoParse, err)
 	}

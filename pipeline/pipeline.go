@@ -345,7 +345,8 @@ type export struct {
 	types   map[string]bool
 	// reducers reduce each resource type of the mapping (reduce.go).
 	reducers []typedReducer
-	st       *Stats // the copy per worker gets its own
+	st       *Stats   // the copy per worker gets its own
+	scr      *scratch // the worker's reused memory (nil outside a worker)
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
 	// copy the export (only the goroutine feeding the sink ticks)
 	prog *progress

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/ordered"
 )
 
@@ -19,11 +20,13 @@ func (e *export) persons() error {
 		st  Stats
 		err error
 	}
+	scratch := make([]scratch, max(e.workers, 1))
 	return ordered.Run(e.ctx, e.workers,
 		e.each,
-		func(ctx context.Context, _ int, w *work) result {
+		func(ctx context.Context, worker int, w *work) result {
 			pe := *e
 			pe.ctx = ctx
+			pe.scr = &scratch[worker]
 			buf := &buffer{}
 			pe.sink, pe.st = buf, &Stats{}
 			err := pe.person(w)
@@ -40,6 +43,31 @@ func (e *export) persons() error {
 			e.tick()
 			return nil
 		})
+}
+
+// scratch is one worker's memory, reused person after person: nothing in
+// it outlives the person it was used for.
+type scratch struct {
+	// parser parses each re-read message; the mapping copies what it
+	// keeps, so a message is dead once mapped.
+	parser hl7v2.Parser
+	doses  doseScratch // the dose reducer's (reduceDoses)
+	// the last meta.lastUpdated formatted: a person's resources mostly
+	// share the time of their latest message
+	at    time.Time
+	atStr string
+}
+
+// instant is fhirout.FormatInstant(t), remembered per worker.
+func (e *export) instant(t time.Time) string {
+	s := e.scr
+	if s == nil {
+		return fhirout.FormatInstant(t)
+	}
+	if s.atStr == "" || !t.Equal(s.at) { // the same instant prints alike (UTC)
+		s.at, s.atStr = t, fhirout.FormatInstant(t)
+	}
+	return s.atStr
 }
 
 // buffer records what one person's export sends, for in-order replay.

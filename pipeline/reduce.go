@@ -75,7 +75,7 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 	slices.Reverse(pats)
 	pat := MergePatients(pats)
 	pat.Set("id", w.id)
-	pat.Child("meta").Set("lastUpdated", fhirout.FormatInstant(at))
+	pat.Child("meta").Set("lastUpdated", e.instant(at))
 	if err := e.emit(pat, msgs, at); err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (n newestByID) reduce(e *export, w *work, recs []record) error {
 			}
 			continue
 		}
-		en.obj.Child("meta").Set("lastUpdated", fhirout.FormatInstant(en.at))
+		en.obj.Child("meta").Set("lastUpdated", e.instant(en.at))
 		if err := e.emit(en.obj, en.msgs, en.at); err != nil {
 			return err
 		}
@@ -197,12 +197,16 @@ func (dr doseReducer) ids(doses []*dose, pid string, mapped func(*doseRec) (stri
 
 func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 	pid := w.id
-	recs := make([]*doseRec, len(in))
+	scr := &doseScratch{}
+	if e.scr != nil {
+		scr = &e.scr.doses
+	}
+	recs := scr.records(len(in))
 	for i, r := range in {
-		recs[i] = dr.spec.read(r.obj).rec(r.obj, r.msg, r.ord, r.msg.rsp())
+		dr.spec.read(r.obj).fillRec(recs[i], r.obj, r.msg, r.ord, r.msg.rsp())
 	}
 	e.st.DoseRecords += int64(len(recs))
-	doses, unseen := reduceDoses(recs)
+	doses, unseen := scr.reduce(recs)
 	for _, u := range unseen {
 		e.st.UnseenDeletes++
 		m := u.rec.msg
@@ -258,7 +262,7 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		}
 		imm := d.obj
 		imm.Set("id", id)
-		imm.Child("meta").Set("lastUpdated", fhirout.FormatInstant(d.lastUpdated))
+		imm.Child("meta").Set("lastUpdated", e.instant(d.lastUpdated))
 		var ms []*origin
 		for _, r := range d.records {
 			if len(ms) == 0 || ms[len(ms)-1] != r.msg {

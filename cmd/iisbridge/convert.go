@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -24,7 +25,7 @@ func init() {
 	register(&command{
 		Name:    "convert",
 		Flags:   func(fs *flag.FlagSet) { convertFlags(fs) },
-		Usage:   "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...",
+		Usage:   "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] [--cpuprofile FILE] PATH...",
 		Short:   "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
 		Run:     func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
 		Streams: true,
@@ -56,9 +57,9 @@ type resourceWriter interface {
 func convertCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapFile, outDir, maxRes, noReduce, dataDir := convertFlags(fs)
+	mapFile, outDir, maxRes, noReduce, dataDir, cpuProfile := convertFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] PATH...")
+		fmt.Fprintln(stderr, "usage: iisbridge convert [--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] [--cpuprofile FILE] PATH...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +72,19 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	m, ok := loadMapping(*mapFile, stderr)
 	if !ok {
 		return 1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	rd, err := v2archive.Open(fs.Args(), v2archive.Options{})
 	if err != nil {
@@ -445,11 +459,12 @@ func discardPartial(dw *fhirout.DirWriter, sw *fhirout.StreamWriter, stderr io.W
 
 // convertFlags defines the flags of `iisbridge convert` (command.Flags: Run parses them;
 // help and flag reordering read them without running the command).
-func convertFlags(fs *flag.FlagSet) (mapFile, outDir *string, maxRes *int64, noReduce *bool, dataDir *string) {
+func convertFlags(fs *flag.FlagSet) (mapFile, outDir *string, maxRes *int64, noReduce *bool, dataDir, cpuProfile *string) {
 	mapFile = fs.String("mapping", "", "mapping `file` (default: the shipped VXU/RSP mapping)")
 	outDir = fs.String("out", "out", "output `dir`ectory, or - for NDJSON on standard output")
 	maxRes = fs.Int64("max-resources", 0, "start a new file after `N` resources of a type (0: no limit)")
 	noReduce = fs.Bool("no-reduce", false, "convert message by message (no identity/history reduction: a Patient per message)")
 	dataDir = fs.String("data", "", "data `dir`ectory whose index/ the reduction uses (default: a temporary one, removed afterwards)")
+	cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run (indexing included) to this `file`")
 	return
 }
