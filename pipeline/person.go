@@ -41,13 +41,32 @@ func (e *export) person(w *work) error {
 		e.st.Unchanged++
 		return nil
 	}
-	out := mapped{}
+	out := e.mappedOut()
 	for i := range w.msgs {
 		if err := e.loadAndMap(w, i, out); err != nil {
 			return err
 		}
 	}
 	return e.reduce(w, out)
+}
+
+// mappedOut is an empty mapped for one person: the worker's, whose
+// slices the last person's reduction is done with.
+func (e *export) mappedOut() mapped {
+	if e.scr == nil {
+		return mapped{}
+	}
+	if e.scr.out == nil {
+		e.scr.out = mapped{}
+	}
+	for t, recs := range e.scr.out {
+		clear(recs)
+		if cap(recs) > 4096 {
+			recs = nil // an outsized person's room is not kept
+		}
+		e.scr.out[t] = recs[:0]
+	}
+	return e.scr.out
 }
 
 // reduce runs the reducers of the mapping's types over what a person's

@@ -21,13 +21,20 @@ func (e *export) persons() error {
 		err error
 	}
 	scratch := make([]scratch, max(e.workers, 1))
+	// Buffers go round: the emitter hands each back once replayed.
+	free := make(chan *buffer, 4*e.workers+2)
 	return ordered.Run(e.ctx, e.workers,
 		e.each,
 		func(ctx context.Context, worker int, w *work) result {
 			pe := *e
 			pe.ctx = ctx
 			pe.scr = &scratch[worker]
-			buf := &buffer{}
+			var buf *buffer
+			select {
+			case buf = <-free:
+			default:
+				buf = &buffer{}
+			}
 			pe.sink, pe.st = buf, &Stats{}
 			err := pe.person(w)
 			return result{buf, *pe.st, err}
@@ -39,6 +46,11 @@ func (e *export) persons() error {
 			e.st.add(r.st)
 			if err := r.buf.replay(e.sink); err != nil {
 				return err
+			}
+			r.buf.reset()
+			select {
+			case free <- r.buf:
+			default:
 			}
 			e.tick()
 			return nil
@@ -52,6 +64,7 @@ type scratch struct {
 	// keeps, so a message is dead once mapped.
 	parser hl7v2.Parser
 	doses  doseScratch // the dose reducer's (reduceDoses)
+	out    mapped      // the person's records by type (mappedOut)
 	// the last meta.lastUpdated formatted: a person's resources mostly
 	// share the time of their latest message
 	at    time.Time
@@ -91,6 +104,16 @@ func (b *buffer) Deleted(t, id string, at time.Time) error {
 func (b *buffer) Issue(oo *fhirout.Object) error {
 	b.items = append(b.items, bufItem{kind: 'i', obj: oo})
 	return nil
+}
+
+// reset empties b for another person, keeping its room unless a huge
+// person grew it.
+func (b *buffer) reset() {
+	clear(b.items) // no resource of the last person stays reachable
+	b.items = b.items[:0]
+	if cap(b.items) > 4096 {
+		b.items = nil
+	}
 }
 
 func (b *buffer) replay(s Sink) error {
