@@ -167,9 +167,10 @@ type ElementPath struct {
 }
 
 type pathStep struct {
-	name       string
-	filter     []string // element names of the filter path
-	filterWant string
+	name        string
+	filter      []string   // element names of the filter path
+	filterSteps []pathStep // the same, as steps
+	filterWant  string
 }
 
 func (p *ElementPath) String() string { return p.src }
@@ -200,7 +201,11 @@ func ParseElementPath(s string) (*ElementPath, error) {
 				if !ok || fp == "" {
 					return nil, fmt.Errorf("element path %q: a filter is [path=value]", s)
 				}
-				steps = append(steps, pathStep{name: seg, filter: strings.Split(fp, "."), filterWant: fv})
+				st := pathStep{name: seg, filter: strings.Split(fp, "."), filterWant: fv}
+				for _, n := range st.filter {
+					st.filterSteps = append(st.filterSteps, pathStep{name: n})
+				}
+				steps = append(steps, st)
 				rest = strings.TrimPrefix(rest[end+1:], ".")
 				continue
 			}
@@ -221,82 +226,115 @@ func ParseElementPath(s string) (*ElementPath, error) {
 // any): *fhirout.Object for complex elements, else string, bool or a
 // number.
 func (p *ElementPath) Values(o *fhirout.Object) []any {
+	return p.AppendValues(nil, o)
+}
+
+// AppendValues appends Values(o) to dst: with a reused dst, reading a
+// path allocates nothing.
+func (p *ElementPath) AppendValues(dst []any, o *fhirout.Object) []any {
 	for _, steps := range p.alts {
-		if vs := walkPath(o, steps); len(vs) > 0 {
-			return vs
+		n := len(dst)
+		eachAt(o, steps, func(v any) bool {
+			dst = append(dst, v)
+			return true
+		})
+		if len(dst) > n {
+			return dst
 		}
 	}
-	return nil
+	return dst
+}
+
+// first calls fn with the values of the first alternative that has any,
+// until fn returns false.
+func (p *ElementPath) first(o *fhirout.Object, fn func(any) bool) {
+	for _, steps := range p.alts {
+		found := false
+		eachAt(o, steps, func(v any) bool {
+			found = true
+			return fn(v)
+		})
+		if found {
+			return
+		}
+	}
 }
 
 // Holds says whether the path's test holds for o: some value equals the
 // test value, or, without a test, some value is true.
 func (p *ElementPath) Holds(o *fhirout.Object) bool {
-	for _, v := range p.Values(o) {
+	holds := false
+	p.first(o, func(v any) bool {
 		if p.tested {
-			if s, ok := v.(string); ok && s == p.test {
-				return true
-			}
-		} else if b, ok := v.(bool); ok && b {
-			return true
+			s, ok := v.(string)
+			holds = ok && s == p.test
+		} else {
+			b, ok := v.(bool)
+			holds = ok && b
 		}
-	}
-	return false
+		return !holds
+	})
+	return holds
 }
 
 // String1 is the first value at the path as a string ("" when none or
 // not a primitive).
 func (p *ElementPath) String1(o *fhirout.Object) string {
-	for _, v := range p.Values(o) {
-		if s, ok := v.(string); ok {
-			return s
+	out := ""
+	p.first(o, func(v any) bool {
+		s, ok := v.(string)
+		if ok {
+			out = s
 		}
-	}
-	return ""
+		return !ok
+	})
+	return out
 }
 
-func walkPath(o *fhirout.Object, steps []pathStep) []any {
-	cur := []any{o}
-	for _, st := range steps {
-		var next []any
-		for _, c := range cur {
-			co, ok := c.(*fhirout.Object)
-			if !ok {
-				continue
-			}
-			v, ok := co.Get(st.name)
-			if !ok {
-				continue
-			}
-			items := []any{v}
-			if l, ok := v.([]any); ok {
-				items = l
-			}
-			for _, it := range items {
-				if st.filter != nil && !filterHolds(it, st) {
-					continue
-				}
-				next = append(next, it)
-			}
-		}
-		cur = next
+// eachAt calls fn with each value at steps below v, in document order
+// (repeating elements flattened, filters applied), until fn returns
+// false; it returns false when fn did.
+func eachAt(v any, steps []pathStep, fn func(any) bool) bool {
+	if len(steps) == 0 {
+		return fn(v)
 	}
-	return cur
-}
-
-func filterHolds(it any, st pathStep) bool {
-	o, ok := it.(*fhirout.Object)
+	o, ok := v.(*fhirout.Object)
 	if !ok {
+		return true
+	}
+	st := &steps[0]
+	x, ok := o.Get(st.name)
+	if !ok {
+		return true
+	}
+	if l, ok := x.([]any); ok {
+		for _, it := range l {
+			if st.filter != nil && !filterHolds(it, st) {
+				continue
+			}
+			if !eachAt(it, steps[1:], fn) {
+				return false
+			}
+		}
+		return true
+	}
+	if st.filter != nil && !filterHolds(x, st) {
+		return true
+	}
+	return eachAt(x, steps[1:], fn)
+}
+
+// filterHolds says whether some string at the filter's path below it is
+// the value the filter wants.
+func filterHolds(it any, st *pathStep) bool {
+	if _, ok := it.(*fhirout.Object); !ok {
 		return false
 	}
-	steps := make([]pathStep, len(st.filter))
-	for i, n := range st.filter {
-		steps[i] = pathStep{name: n}
-	}
-	for _, v := range walkPath(o, steps) {
-		if s, ok := v.(string); ok && s == st.filterWant {
-			return true
-		}
-	}
-	return false
+	holds := false
+	eachAt(it, st.filterSteps, func(v any) bool {
+		s, ok := v.(string)
+		holds = ok && s == st.filterWant
+		return !holds
+	})
+	return holds
 }

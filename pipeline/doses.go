@@ -106,7 +106,8 @@ func newDoseSpec(red mapping.Reduction) doseSpec {
 // system#code) and day (a dateTime's date) from a mapped resource.
 func (s doseSpec) read(obj *fhirout.Object) doseFields {
 	var d doseFields
-	codings := s.vaccine.Values(obj)
+	var room [4]any // the values of one path: no allocation for the usual few
+	codings := s.vaccine.AppendValues(room[:0], obj)
 	for _, c := range codings {
 		co, _ := c.(*fhirout.Object)
 		if str(co, "system") == s.vaccineSystem && str(co, "code") != "" {
@@ -122,7 +123,7 @@ func (s doseSpec) read(obj *fhirout.Object) doseFields {
 	if len(d.date) > 10 && d.date[4] == '-' {
 		d.date = d.date[:10]
 	}
-	for _, id := range s.doseID.Values(obj) {
+	for _, id := range s.doseID.AppendValues(room[:0], obj) {
 		io, _ := id.(*fhirout.Object)
 		d.fill = str(io, "system") + "|" + str(io, "value")
 	}
