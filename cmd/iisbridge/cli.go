@@ -57,7 +57,7 @@ func run(args []string) int {
 		}
 	}
 	if c.Streams {
-		tuneGC()
+		tuneGC(c.Offline)
 	}
 	sig := watchSignals()
 	defer sig.stop()

@@ -29,6 +29,7 @@ func init() {
 		Short:   "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
 		Run:     func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
 		Streams: true,
+		Offline: true,
 	})
 }
 

@@ -32,11 +32,32 @@ const (
 var cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
 
 // tuneGC applies the settings above where the environment sets none.
-func tuneGC() {
+// An offline command (index, convert: command.Offline) runs no export
+// jobs beside its own work and gets the base limit alone: indexing 200k
+// messages then peaks at 178 MB RSS instead of 242, for 51 collections
+// instead of 37 (64 MiB took 126, about a quarter more CPU); convert's
+// export phase stays below it (a 12 MB live heap: 60 MB at GOGC=400).
+func tuneGC(offline bool) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+	if offline {
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(offlineLimit(cgroupLimit()))
+		}
+		return
+	}
 	setJobMemoryLimit(2)
+}
+
+// offlineLimit is the soft limit of an offline command, capped as
+// memoryLimitFor caps a server's.
+func offlineLimit(cgroup int64) int64 {
+	l := int64(memoryBase)
+	if cgroup > 0 {
+		l = min(l, cgroup/4*3)
+	}
+	return l
 }
 
 // setJobMemoryLimit sets the soft memory limit for jobs export workers,

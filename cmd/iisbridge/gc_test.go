@@ -16,23 +16,32 @@ func TestTuneGC(t *testing.T) {
 	defer func() { cgroupMemoryMax = old }()
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	tuneGC()
+	tuneGC(false)
 	if p := debug.SetGCPercent(100); p != gcPercent {
 		t.Errorf("GOGC %d, want %d", p, gcPercent)
 	}
 	if l := debug.SetMemoryLimit(math.MaxInt64); l != memoryLimit {
 		t.Errorf("memory limit %d, want %d", l, memoryLimit)
 	}
+	tuneGC(true)
+	if p := debug.SetGCPercent(100); p != gcPercent {
+		t.Errorf("offline: GOGC %d, want %d", p, gcPercent)
+	}
+	if l := debug.SetMemoryLimit(math.MaxInt64); l != memoryBase {
+		t.Errorf("offline: memory limit %d, want the base %d", l, memoryBase)
+	}
 
 	// The environment wins.
 	t.Setenv("GOGC", "50")
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	tuneGC()
-	if p := debug.SetGCPercent(100); p != 100 {
-		t.Errorf("GOGC %d with GOGC set, want it left alone", p)
-	}
-	if l := debug.SetMemoryLimit(math.MaxInt64); l != math.MaxInt64 {
-		t.Errorf("memory limit %d with GOMEMLIMIT set, want it left alone", l)
+	for _, offline := range []bool{false, true} {
+		tuneGC(offline)
+		if p := debug.SetGCPercent(100); p != 100 {
+			t.Errorf("GOGC %d with GOGC set (offline %v), want it left alone", p, offline)
+		}
+		if l := debug.SetMemoryLimit(math.MaxInt64); l != math.MaxInt64 {
+			t.Errorf("memory limit %d with GOMEMLIMIT set (offline %v), want it left alone", l, offline)
+		}
 	}
 }
 
@@ -51,6 +60,12 @@ func TestMemoryLimitFor(t *testing.T) {
 		if got := memoryLimitFor(c.jobs, c.cgroup); got != c.want {
 			t.Errorf("memoryLimitFor(%d, %d) = %d, want %d", c.jobs, c.cgroup, got, c.want)
 		}
+	}
+	if got := offlineLimit(0); got != memoryBase {
+		t.Errorf("offlineLimit(0) = %d, want %d", got, memoryBase)
+	}
+	if got := offlineLimit(64 << 20); got != 48<<20 {
+		t.Errorf("offlineLimit(64 MiB) = %d, want 3/4 of it", got)
 	}
 	dir := t.TempDir()
 	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "junk": 0} {

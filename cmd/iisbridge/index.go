@@ -36,6 +36,7 @@ table, senders outside it are listed with their VXU/QBP counts: they make
 no Group. The index keeps every kind of evidence, so a policy change needs
 no re-index.`,
 		Streams: true,
+		Offline: true,
 	})
 }
 

@@ -38,6 +38,9 @@ type command struct {
 	// Streams marks the long streaming commands, which run with the
 	// garbage collector settings of gc.go.
 	Streams bool
+	// Offline marks a streaming command that runs no export jobs beside
+	// its own work (index, convert): a lower soft memory limit (gc.go).
+	Offline bool
 	// Long is optional help text printed by `help CMD` after Short.
 	Long string
 }
