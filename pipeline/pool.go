@@ -68,19 +68,20 @@ type scratch struct {
 	// the last meta.lastUpdated formatted: a person's resources mostly
 	// share the time of their latest message
 	at    time.Time
-	atStr string
+	atVal any // its string, boxed once for Object.Set
 }
 
-// instant is fhirout.FormatInstant(t), remembered per worker.
-func (e *export) instant(t time.Time) string {
+// instant is fhirout.FormatInstant(t) as an element value, remembered
+// per worker.
+func (e *export) instant(t time.Time) any {
 	s := e.scr
 	if s == nil {
 		return fhirout.FormatInstant(t)
 	}
-	if s.atStr == "" || !t.Equal(s.at) { // the same instant prints alike (UTC)
-		s.at, s.atStr = t, fhirout.FormatInstant(t)
+	if s.atVal == nil || !t.Equal(s.at) { // the same instant prints alike (UTC)
+		s.at, s.atVal = t, fhirout.FormatInstant(t)
 	}
-	return s.atStr
+	return s.atVal
 }
 
 // buffer records what one person's export sends, for in-order replay.

@@ -263,10 +263,12 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		imm := d.obj
 		imm.Set("id", id)
 		imm.Child("meta").Set("lastUpdated", e.instant(d.lastUpdated))
-		var ms []*origin
-		for _, r := range d.records {
-			if len(ms) == 0 || ms[len(ms)-1] != r.msg {
-				ms = append(ms, r.msg)
+		var ms []*origin // the Provenance's, only asked for with it
+		if e.want("Provenance") {
+			for _, r := range d.records {
+				if len(ms) == 0 || ms[len(ms)-1] != r.msg {
+					ms = append(ms, r.msg)
+				}
 			}
 		}
 		if err := e.emit(imm, ms, d.lastUpdated); err != nil {
