@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/iisbridge/iisbridge/fhirout"
@@ -27,8 +28,7 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 	}
 	absentIDs, absentNames := dropAbsent(out, "identifier"), dropAbsent(out, "name")
 	for _, old := range newestFirst[1:] {
-		for _, k := range old.Keys() {
-			v, _ := old.Get(k)
+		for k, v := range old.All() {
 			switch k {
 			case "resourceType", "id", "meta":
 				continue
@@ -69,7 +69,7 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 // absentOnly says an identifier or name carries nothing but extensions
 // (the data-absent-reason the mapping sends when the source had none).
 func absentOnly(o *fhirout.Object) bool {
-	for _, k := range o.Keys() {
+	for k := range o.All() {
 		switch k {
 		case "extension", "_system", "_value":
 		default:
@@ -82,6 +82,9 @@ func absentOnly(o *fhirout.Object) bool {
 // realEntries is v (an array of objects) without its absent-only entries.
 func realEntries(v any) any {
 	l, _ := v.([]any)
+	if l != nil && !slices.ContainsFunc(l, isAbsent) {
+		return v // the usual case: nothing to leave out, nothing to copy
+	}
 	var out []any
 	for _, e := range l {
 		if o, ok := e.(*fhirout.Object); ok && absentOnly(o) {
@@ -90,6 +93,11 @@ func realEntries(v any) any {
 		out = append(out, e)
 	}
 	return out
+}
+
+func isAbsent(e any) bool {
+	o, ok := e.(*fhirout.Object)
+	return ok && absentOnly(o)
 }
 
 // dropAbsent removes the absent-only entries of out's array k and returns
