@@ -149,6 +149,10 @@ type Reader struct {
 	d       Dialect
 	db      *sql.DB
 	secrets []string
+	// Tests: viaDatabaseSQL reads PostgreSQL through database/sql only;
+	// pgPath hears which way each table is read.
+	viaDatabaseSQL bool
+	pgPath         func(table string, native bool)
 }
 
 // Open connects to the source's database (${NAME} in the DSN expanded).
@@ -293,12 +297,17 @@ type scanner struct {
 	// (Row.links), lookupPos each lookup's position there.
 	childLookups map[string][]string
 	lookupPos    []int
+	// pg reads PostgreSQL results natively (nil: another database).
+	pg *pgReader
 }
 
 func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield func(*Record) error) (*Result, error) {
 	cfg := r.cfg
 	s := &scanner{r: r, cfg: cfg, d: r.d, opt: opt, keys: keys, window: !opt.Since.IsZero() || !opt.Until.IsZero(), lookupFrom: cfg.lookupFroms()}
 	s.childLookups, s.lookupPos = cfg.childLookups()
+	if r.d.Name == "postgres" && !r.viaDatabaseSQL {
+		s.pg = &pgReader{native: map[string]bool{}, heard: r.pgPath}
+	}
 	if s.window && !s.anyModified() {
 		return nil, fmt.Errorf("source %s: _since/_until need a last-modified column: declare modified: on persons or a child table", cfg.Source)
 	}
@@ -696,8 +705,15 @@ type result struct {
 }
 
 // query runs one statement on the snapshot's connection and reads all its
-// rows (one batch: bounded by batch_size persons' rows).
+// rows (one batch: bounded by batch_size persons' rows). PostgreSQL's rows
+// come through pgx's own protocol reader when their types allow it
+// (pgQuery); everything else through database/sql.
 func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []any) (*result, error) {
+	if s.pg != nil {
+		if out, ok, err := s.pg.query(ctx, s, t, name, q, args); ok {
+			return out, err
+		}
+	}
 	rows, err := s.conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.readErr(ctx, name, err)
@@ -708,6 +724,82 @@ func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []an
 		return nil, s.readErr(ctx, name, err)
 	}
 	types, _ := rows.ColumnTypes()
+	kinds := make([]byte, len(names)) // 'D' SQL date, 't' timestamp, by the column's type
+	for i := range names {
+		if types != nil {
+			switch tn := strings.ToUpper(types[i].DatabaseTypeName()); {
+			case tn == "DATE":
+				kinds[i] = 'D'
+			case strings.Contains(tn, "TIMESTAMP") || strings.HasPrefix(tn, "DATETIME"):
+				kinds[i] = 't'
+			}
+		}
+	}
+	b, err := s.newBuilder(t, name, names, kinds)
+	if err != nil {
+		return nil, err
+	}
+	// Values are scanned as RawBytes (no string per value) and copied into
+	// the builder's text. A RawBytes left nil is NULL; each starts as a
+	// non-nil empty buffer so that an empty string stays non-nil
+	// (database/sql appends into it).
+	raw := make([]sql.RawBytes, len(names))
+	view := make([][]byte, len(names))
+	bufs := make([][]byte, len(names))
+	ptrs := make([]any, len(names))
+	for i := range raw {
+		bufs[i] = make([]byte, 0, 32)
+		ptrs[i] = &raw[i]
+	}
+	var keyRaw any
+	if b.isRoot {
+		ptrs[b.keyIdx] = &keyRaw // persons: keep the driver's own key value for the cursor
+	}
+	for rows.Next() {
+		for i := range raw {
+			raw[i] = bufs[i][:0] // never a driver's buffer: database/sql may alias those
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, s.readErr(ctx, name, err)
+		}
+		for i := range raw {
+			view[i] = raw[i]
+		}
+		if b.isRoot {
+			view[b.keyIdx] = nil
+			if keyRaw != nil {
+				view[b.keyIdx] = []byte(keyText(keyRaw))
+			}
+		}
+		b.add(view, keyRaw)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(ctx, name, err)
+	}
+	return b.out, nil
+}
+
+// builder turns one query result's values into rows: their text in shared
+// chunks, dates and timestamps normalized, bad values reported.
+type builder struct {
+	s       *scanner
+	t       *Table
+	name    string
+	cols    *columns
+	kind    []byte // 'd' layout date, 't' timestamp, 'D' SQL date
+	layouts []string
+	keyIdx  int
+	delIdx  int
+	isRoot  bool
+	st      *TableStats
+	slab    rowSlab
+	out     *result
+}
+
+// newBuilder reads a result whose columns are names; kinds are what the
+// columns' database types say ('D', 't' or 0), the description's dates:
+// and timestamps: taking precedence.
+func (s *scanner) newBuilder(t *Table, name string, names []string, kinds []byte) (*builder, error) {
 	cols := &columns{names: names, index: make(map[string]int, len(names))}
 	for i, n := range names {
 		cols.index[n] = i
@@ -716,101 +808,64 @@ func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []an
 	if !ok {
 		return nil, fmt.Errorf("source %s: %s: key column %q is not in the result (columns: %s)", s.cfg.Source, name, t.Key, strings.Join(names, ", "))
 	}
-	kind := make([]byte, len(names)) // 'd' layout date, 't' timestamp, 'D' SQL date
-	layouts := make([]string, len(names))
+	b := &builder{s: s, t: t, name: name, cols: cols, kind: kinds, layouts: make([]string, len(names)), keyIdx: keyIdx, delIdx: -1,
+		isRoot: t.Parent == "" && t.From == "", st: s.res.Tables[name], out: &result{}}
 	for i, n := range names {
 		if l, ok := t.Dates[n]; ok {
-			kind[i], layouts[i] = 'd', l
+			b.kind[i], b.layouts[i] = 'd', l
 		} else if n == t.Modified || slices.Contains(t.Timestamps, n) {
-			kind[i] = 't'
-		} else if types != nil {
-			switch tn := strings.ToUpper(types[i].DatabaseTypeName()); {
-			case tn == "DATE":
-				kind[i] = 'D'
-			case strings.Contains(tn, "TIMESTAMP") || strings.HasPrefix(tn, "DATETIME"):
-				kind[i] = 't'
-			}
+			b.kind[i] = 't'
 		}
 	}
-	delIdx := -1
 	if t.Deleted != nil {
 		if i, ok := cols.index[t.Deleted.Column]; ok {
-			delIdx = i
+			b.delIdx = i
 		}
 	}
-	out := &result{}
-	st := s.res.Tables[name]
-	// Values are scanned as RawBytes (no string per value) and copied into
-	// one string per row that the row's values slice. A RawBytes left nil
-	// is NULL; each starts as a non-nil empty buffer so that an empty
-	// string stays non-nil (database/sql appends into it).
-	raw := make([]sql.RawBytes, len(names))
-	bufs := make([][]byte, len(names))
-	ptrs := make([]any, len(names))
-	for i := range raw {
-		bufs[i] = make([]byte, 0, 32)
-		ptrs[i] = &raw[i]
+	return b, nil
+}
+
+// add makes a row of one result row's values (nil: NULL), copied; key is
+// the person key as the driver gave it (persons only: the keyset cursor).
+func (b *builder) add(vals [][]byte, key any) {
+	b.st.Read++
+	row := b.slab.row(len(vals))
+	row.Table, row.cols = b.name, b.cols
+	n := 0
+	for _, v := range vals {
+		n += len(v)
 	}
-	var keyRaw any
-	isRoot := t.Parent == "" && t.From == ""
-	if isRoot {
-		ptrs[keyIdx] = &keyRaw // persons: keep the driver's own key value for the cursor
+	b.slab.room(n)
+	start := b.slab.text.Len()
+	for _, v := range vals {
+		b.slab.text.Write(v)
 	}
-	var slab rowSlab
-	for rows.Next() {
-		for i := range raw {
-			raw[i] = bufs[i][:0] // never a driver's buffer: database/sql may alias those
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, s.readErr(ctx, name, err)
-		}
-		st.Read++
-		row := slab.row(len(names))
-		row.Table, row.cols = name, cols
-		n := 0
-		for i := range raw {
-			n += len(raw[i])
-		}
-		slab.room(n)
-		start := slab.text.Len()
-		for i := range raw {
-			slab.text.Write(raw[i])
-		}
-		all, off := slab.text.String()[start:], 0
-		for i := range raw {
-			if isRoot && i == keyIdx {
-				continue
-			}
-			row.vals[i], row.set[i] = all[off:off+len(raw[i])], raw[i] != nil
-			off += len(raw[i])
-		}
-		if isRoot {
-			row.vals[keyIdx], row.set[keyIdx] = keyText(keyRaw), keyRaw != nil
-			out.keys = append(out.keys, keyRaw)
-		}
-		row.Key = row.vals[keyIdx]
-		for i, k := range kind {
-			if k == 0 || !row.set[i] {
-				continue
-			}
-			v, err := slab.normalize(k, layouts[i], row.vals[i])
-			if err != nil {
-				row.set[i] = false
-				st.Problems++
-				out.problems = append(out.problems, rowProblem{row, Problem{Source: s.cfg.Source, Table: name, Key: row.Key, Column: names[i], Msg: err.Error()}})
-				continue
-			}
-			row.vals[i] = v
-		}
-		if delIdx >= 0 && row.set[delIdx] && slices.Contains(t.Deleted.Values, row.vals[delIdx]) {
-			row.Deleted = true
-		}
-		out.rows = append(out.rows, row)
+	all, off := b.slab.text.String()[start:], 0
+	for i, v := range vals {
+		row.vals[i], row.set[i] = all[off:off+len(v)], v != nil
+		off += len(v)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.readErr(ctx, name, err)
+	if b.isRoot {
+		b.out.keys = append(b.out.keys, key)
 	}
-	return out, nil
+	row.Key = row.vals[b.keyIdx]
+	for i, k := range b.kind {
+		if k == 0 || !row.set[i] {
+			continue
+		}
+		v, err := b.slab.normalize(k, b.layouts[i], row.vals[i])
+		if err != nil {
+			row.set[i] = false
+			b.st.Problems++
+			b.out.problems = append(b.out.problems, rowProblem{row, Problem{Source: b.s.cfg.Source, Table: b.name, Key: row.Key, Column: b.cols.names[i], Msg: err.Error()}})
+			continue
+		}
+		row.vals[i] = v
+	}
+	if b.delIdx >= 0 && row.set[b.delIdx] && slices.Contains(b.t.Deleted.Values, row.vals[b.delIdx]) {
+		row.Deleted = true
+	}
+	b.out.rows = append(b.out.rows, row)
 }
 
 func keyText(v any) string {
@@ -935,13 +990,20 @@ func normalize(kind byte, layout, v string) (string, error) {
 	}
 	t, err := parseDBTime(v)
 	if err != nil {
-		if t2, err2 := time.Parse(time.RFC3339Nano, v); err2 == nil {
-			return t2.UTC().Format(time.RFC3339Nano), nil
+		for _, l := range offsetLayouts {
+			if t2, err2 := time.Parse(l, v); err2 == nil {
+				return t2.UTC().Format(time.RFC3339Nano), nil
+			}
 		}
 		return "", errors.New("unparseable timestamp")
 	}
 	return t.Format(time.RFC3339Nano), nil
 }
+
+// offsetLayouts read a timestamp with its offset: RFC 3339 (what Go
+// prints), and PostgreSQL's ISO text of a timestamptz in a session's time
+// zone (+05:30, -03, or an LMT zone's -03:30:12).
+var offsetLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999-07:00:00"}
 
 // readErr says which read failed; a lost connection ends the scan (its
 // snapshot is gone with it): the caller runs the export again.
