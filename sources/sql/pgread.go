@@ -50,6 +50,8 @@ func (p *pgReader) query(ctx context.Context, s *scanner, t *Table, name, q stri
 			params[i] = strconv.AppendInt(nil, v, 10)
 		case string:
 			params[i] = []byte(v)
+		case pgTextArray:
+			params[i] = v.literal()
 		default:
 			return nil, false, nil // a timestamp (the _since window): the driver encodes it
 		}
@@ -164,3 +166,32 @@ func (p *pgReader) read(ctx context.Context, s *scanner, pc *pgconn.PgConn, t *T
 type builderErr struct{ error }
 
 func (e *builderErr) Unwrap() error { return e.error }
+
+// pgTextArray is a list of keys as one array parameter of the text path,
+// each element as its text (the server reads them as the column's type).
+type pgTextArray []string
+
+// literal is the array's text form: every element quoted, backslash and
+// double quote escaped.
+func (a pgTextArray) literal() []byte {
+	n := 2
+	for _, v := range a {
+		n += len(v) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, v := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for j := 0; j < len(v); j++ {
+			if v[j] == '"' || v[j] == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, v[j])
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}

@@ -82,17 +82,24 @@ func TestPostgresTextPath(t *testing.T) {
 		`CREATE TABLE typed_person (pid int8 PRIMARY KEY, small int2, code char(4), label text, nm name,
 			born date, seen timestamp(6), at timestamptz, flag bool, amount numeric(8,3), ratio float8)`,
 		`CREATE TABLE typed_child (cid int4 PRIMARY KEY, pid int8, code char(4), label varchar(20),
-			born date, seen timestamp(6), at timestamptz)`,
+			born date, seen timestamp(6), at timestamptz, tag text)`,
+		`CREATE TABLE typed_tag (tag text PRIMARY KEY, note varchar(10))`,
+		`INSERT INTO typed_tag VALUES ('a"b', '1'), ('c\d', '2'), ('e,f', '3'), (' g ', '4'), ('{h}', '5'), ('NULL', '6'), ('', '7')`,
 		`INSERT INTO typed_person VALUES
 			(1, -3, 'ab', 'x', 'n', '2020-02-29', '2021-03-04 05:06:07.25', '2021-03-04 05:06:07.125+02', true, 12.500, 0.1),
 			(2, NULL, NULL, '', NULL, NULL, NULL, NULL, false, NULL, NULL),
 			(3, 7, 'abcd', 'é', 'z', '1999-12-31', 'infinity', '-infinity', NULL, -1, 1e300)`,
 		`INSERT INTO typed_child VALUES
-			(10, 1, 'a', 'é ü', '2020-02-29', '2021-03-04 05:06:07.000001', '2021-03-04 23:59:59.999999-09:30'),
-			(11, 1, NULL, '', NULL, NULL, NULL),
-			(12, 3, 'abcd', 'y', '0001-01-01', '1970-01-01 00:00:00', '1970-01-01 00:00:00+00'),
-			(13, 3, 'q', 'z', 'infinity', 'infinity', 'infinity'),
-			(14, 99, 'o', 'orphan', '2020-01-01', '2020-01-01 00:00:00', '2020-01-01 00:00:00+00')`,
+			(10, 1, 'a', 'é ü', '2020-02-29', '2021-03-04 05:06:07.000001', '2021-03-04 23:59:59.999999-09:30', 'a"b'),
+			(11, 1, NULL, '', NULL, NULL, NULL, NULL),
+			(12, 3, 'abcd', 'y', '0001-01-01', '1970-01-01 00:00:00', '1970-01-01 00:00:00+00', 'c\d'),
+			(13, 3, 'q', 'z', 'infinity', 'infinity', 'infinity', 'e,f'),
+			(15, 3, 'r', 'z', NULL, NULL, NULL, ' g '),
+			(16, 3, 's', 'z', NULL, NULL, NULL, '{h}'),
+			(17, 3, 't', 'z', NULL, NULL, NULL, 'NULL'),
+			(18, 3, 'u', 'z', NULL, NULL, NULL, ''),
+			(19, 3, 'v', 'z', NULL, NULL, NULL, 'nowhere'),
+			(14, 99, 'o', 'orphan', '2020-01-01', '2020-01-01 00:00:00', '2020-01-01 00:00:00+00', NULL)`,
 	} {
 		if _, err := tdb.db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -108,10 +115,26 @@ func TestPostgresTextPath(t *testing.T) {
 	tc := &Config{Source: "typed", Driver: "pgx", DSN: u.String(), BatchSize: 2,
 		Persons:  Table{Name: "persons", Table: "typed_person", Key: "pid", Timestamps: []string{"label"}},
 		Children: []Table{{Name: "kids", Table: "typed_child", Key: "cid", Parent: "pid", Modified: "at"}},
+		Lookups:  []Table{{Name: "tags", Table: "typed_tag", Key: "tag", From: "kids.tag"}},
 	}
 	how = samePaths(t, tc, ScanOptions{})
-	if how["persons"] || !how["kids"] {
-		t.Errorf("typed_person (bool, numeric, float) should go through database/sql, typed_child natively: %v", how)
+	if how["persons"] || !how["kids"] || !how["tags"] {
+		t.Errorf("typed_person (bool, numeric, float) should go through database/sql, typed_child and typed_tag natively: %v", how)
+	}
+	// Every tag found (the later batches' by one array parameter), but the
+	// one pointing nowhere.
+	recs, ps, _ := scanAll(t, open(t, tc), ScanOptions{})
+	tags, nowhere := 0, 0
+	for _, r := range recs {
+		tags += len(r.Lookups["tags"])
+	}
+	for _, p := range ps {
+		if p.Table == "kids" && p.Column == "tag" {
+			nowhere++
+		}
+	}
+	if tags != 7 || nowhere != 1 {
+		t.Errorf("%d tags found, %d pointing nowhere; want 7 and 1 (problems %v)", tags, nowhere, ps)
 	}
 	// The same values read natively on both sides.
 	tc.Persons.Query, tc.Persons.Table = "SELECT pid, small, code, label, nm, born, seen, at FROM typed_person", ""

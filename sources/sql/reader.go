@@ -536,8 +536,12 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 				row.links = links[j*n : (j+1)*n : (j+1)*n]
 			}
 		}
+		parentAt := -1
+		if len(rows.rows) > 0 {
+			parentAt = rows.rows[0].cols.ColumnIndex(t.Parent)
+		}
 		for _, row := range rows.rows {
-			parent, _ := row.Column(t.Parent)
+			parent, _ := row.ColumnAt(parentAt)
 			rec := byKey[parent]
 			if rec == nil {
 				cst.Orphans++
@@ -562,14 +566,22 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 	for i := range s.cfg.Lookups {
 		t := &s.cfg.Lookups[i]
-		child, col, _ := strings.Cut(t.From, ".")
+		child, col := s.lookupFrom[t.Name][0], s.lookupFrom[t.Name][1]
+		// got: every key pointed to, and then its row (nil: none read).
+		got := map[string]*Row{}
 		var want []string
-		seen := map[string]bool{}
 		for _, rec := range recs {
-			for _, row := range rec.Children[child] {
-				if v, ok := row.Column(col); ok && !seen[v] {
-					seen[v] = true
-					want = append(want, v)
+			rows := rec.Children[child]
+			if len(rows) == 0 {
+				continue
+			}
+			at := rows[0].cols.ColumnIndex(col) // a child's rows share their query's columns
+			for _, row := range rows {
+				if v, ok := row.ColumnAt(at); ok {
+					if _, dup := got[v]; !dup {
+						got[v] = nil
+						want = append(want, v)
+					}
 				}
 			}
 		}
@@ -577,31 +589,46 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 			continue
 		}
 		slices.Sort(want)
-		got := map[string]*Row{}
 		st := s.res.Tables[t.Name]
+		var yielded int64
 		for len(want) > 0 {
 			n := min(len(want), maxBatch)
-			chunk := make([]any, n)
-			for j, v := range want[:n] {
-				chunk[j] = keyArg(v)
+			a := &args{d: s.d}
+			var q string
+			if s.pg != nil && s.pg.native[t.Name] {
+				// One array parameter: PostgreSQL plans a list of
+				// thousands of parameters for milliseconds.
+				q = "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " = ANY(" + a.add(pgTextArray(want[:n])) + ")"
+			} else {
+				chunk := make([]any, n)
+				for j, v := range want[:n] {
+					chunk[j] = keyArg(v)
+				}
+				q = "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " IN " + a.in(chunk)
 			}
 			want = want[n:]
-			a := &args{d: s.d}
-			q := "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " IN " + a.in(chunk)
 			rows, err := s.query(ctx, t, t.Name, q, a.vals)
 			if err != nil {
 				return err
 			}
 			for _, row := range rows.rows {
+				if got[row.Key] == nil {
+					yielded++ // each key read once (as before: rows by key)
+				}
 				got[row.Key] = row
 			}
 			s.problems(rows.problems, nil, t)
 		}
 		for _, rec := range recs {
+			rows := rec.Children[child]
+			if len(rows) == 0 {
+				continue
+			}
+			at := rows[0].cols.ColumnIndex(col)
 			var mine []*Row
-			had := map[string]bool{}
-			for _, row := range rec.Children[child] {
-				v, ok := row.Column(col)
+			var missed map[string]bool
+			for _, row := range rows {
+				v, ok := row.ColumnAt(at)
 				if !ok {
 					continue
 				}
@@ -609,14 +636,19 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 				if row.links != nil {
 					row.links[s.lookupPos[i]] = l
 				}
-				if had[v] {
-					continue
-				}
-				had[v] = true
 				if l != nil {
-					mine = append(mine, l)
+					if !slices.Contains(mine, l) { // a person points to a few rows
+						mine = append(mine, l)
+					}
 					continue
 				}
+				if missed[v] {
+					continue
+				}
+				if missed == nil {
+					missed = map[string]bool{}
+				}
+				missed[v] = true
 				p := Problem{Source: s.cfg.Source, Table: child, Key: row.Key, Column: col, Msg: "points to no " + t.Name + " row"}
 				rec.Problems = append(rec.Problems, p)
 				s.report(p)
@@ -628,7 +660,7 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 				rec.Lookups[t.Name] = mine
 			}
 		}
-		st.Yielded += int64(len(got))
+		st.Yielded += yielded
 	}
 	return nil
 }
