@@ -820,6 +820,7 @@ type builder struct {
 	cols    *columns
 	kind    []byte // 'd' layout date, 't' timestamp, 'D' SQL date
 	layouts []string
+	fast    []*dateLayout // of layouts, where it applies
 	keyIdx  int
 	delIdx  int
 	isRoot  bool
@@ -840,11 +841,11 @@ func (s *scanner) newBuilder(t *Table, name string, names []string, kinds []byte
 	if !ok {
 		return nil, fmt.Errorf("source %s: %s: key column %q is not in the result (columns: %s)", s.cfg.Source, name, t.Key, strings.Join(names, ", "))
 	}
-	b := &builder{s: s, t: t, name: name, cols: cols, kind: kinds, layouts: make([]string, len(names)), keyIdx: keyIdx, delIdx: -1,
+	b := &builder{s: s, t: t, name: name, cols: cols, kind: kinds, layouts: make([]string, len(names)), fast: make([]*dateLayout, len(names)), keyIdx: keyIdx, delIdx: -1,
 		isRoot: t.Parent == "" && t.From == "", st: s.res.Tables[name], out: &result{}}
 	for i, n := range names {
 		if l, ok := t.Dates[n]; ok {
-			b.kind[i], b.layouts[i] = 'd', l
+			b.kind[i], b.layouts[i], b.fast[i] = 'd', l, compileDateLayout(l)
 		} else if n == t.Modified || slices.Contains(t.Timestamps, n) {
 			b.kind[i] = 't'
 		}
@@ -885,7 +886,7 @@ func (b *builder) add(vals [][]byte, key any) {
 		if k == 0 || !row.set[i] {
 			continue
 		}
-		v, err := b.slab.normalize(k, b.layouts[i], row.vals[i])
+		v, err := b.slab.normalize(k, b.layouts[i], b.fast[i], row.vals[i])
 		if err != nil {
 			row.set[i] = false
 			b.st.Problems++
@@ -975,9 +976,15 @@ func (s *rowSlab) add(b []byte) string {
 
 // normalize is normalize, its output in the slab's text (what the drivers
 // give needs no allocation of its own).
-func (s *rowSlab) normalize(kind byte, layout, v string) (string, error) {
+func (s *rowSlab) normalize(kind byte, layout string, fast *dateLayout, v string) (string, error) {
 	switch kind {
 	case 'd':
+		if fast != nil {
+			if b, ok := fast.appendISO(s.scratch[:0], v); ok {
+				s.scratch = b
+				return s.add(b), nil
+			}
+		}
 		t, err := time.Parse(layout, v)
 		if err != nil {
 			return "", fmt.Errorf("unparseable date (want layout %s)", layout)
