@@ -64,7 +64,7 @@ func BenchmarkDateLayout(b *testing.B) {
 			var s rowSlab
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.normalize('d', layout, bc.fast, v); err != nil {
+				if _, _, err := s.normalize('d', layout, bc.fast, v); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -26,12 +26,29 @@ type Row struct {
 	Key     string // the row's key, as text
 	Deleted bool   // soft-deleted per the table's deleted: flag
 	cols    *columns
-	vals    []string
-	set     []bool
+	// text holds the row's values back to back, spans where each is: one
+	// string and a pointer-free slice per row instead of a string per value
+	// (the collector scans neither value by value).
+	text  string
+	spans []span
 	// links are the lookup rows this row points to, by position in
 	// cols.lookups (nil entry: points to none); set by the reader for rows
 	// of a lookup's from: child.
 	links []*Row
+}
+
+// span is where a value is in its row's text; off == null: NULL.
+type span struct{ off, end uint32 }
+
+const null = ^uint32(0)
+
+// value is the value of a column by position.
+func (r *Row) value(i int) (string, bool) {
+	sp := r.spans[i]
+	if sp.off == null {
+		return "", false
+	}
+	return r.text[sp.off:sp.end], true
 }
 
 // columns is the column list shared by the rows of one query result (a
@@ -53,10 +70,10 @@ func (c *columns) ColumnIndex(name string) int {
 // Column returns a column's value; ok is false for NULL or no such column.
 func (r *Row) Column(name string) (string, bool) {
 	i, ok := r.cols.index[name]
-	if !ok || !r.set[i] {
+	if !ok {
 		return "", false
 	}
-	return r.vals[i], true
+	return r.value(i)
 }
 
 // Layout is the row's column list, shared by the rows of its query.
@@ -65,10 +82,10 @@ func (r *Row) Layout() mapping.ColumnLayout { return r.cols }
 // ColumnAt returns the value at a position of Layout; ok is false for NULL
 // or a position < 0.
 func (r *Row) ColumnAt(i int) (string, bool) {
-	if i < 0 || !r.set[i] {
+	if i < 0 {
 		return "", false
 	}
-	return r.vals[i], true
+	return r.value(i)
 }
 
 // Columns lists the row's columns in query order.
@@ -864,42 +881,69 @@ func (b *builder) add(vals [][]byte, key any) {
 	b.st.Read++
 	row := b.slab.row(len(vals))
 	row.Table, row.cols = b.name, b.cols
+	// The row's text: the values as read, then those normalized, in one
+	// piece of the chunk (room for the longest a normalized value can be).
 	n := 0
-	for _, v := range vals {
+	for i, v := range vals {
 		n += len(v)
+		if b.kind[i] != 0 && v != nil {
+			n += maxNormalized
+		}
 	}
 	b.slab.room(n)
-	start := b.slab.text.Len()
-	for _, v := range vals {
-		b.slab.text.Write(v)
-	}
-	all, off := b.slab.text.String()[start:], 0
+	text := &b.slab.text
+	start := text.Len()
+	off := uint32(0)
 	for i, v := range vals {
-		row.vals[i], row.set[i] = all[off:off+len(v)], v != nil
-		off += len(v)
+		if v == nil {
+			row.spans[i] = span{null, null}
+			continue
+		}
+		text.Write(v)
+		row.spans[i] = span{off, off + uint32(len(v))}
+		off += uint32(len(v))
 	}
 	if b.isRoot {
 		b.out.keys = append(b.out.keys, key)
 	}
-	row.Key = row.vals[b.keyIdx]
+	if sp := row.spans[b.keyIdx]; sp.off != null {
+		row.Key = text.String()[start+int(sp.off) : start+int(sp.end)] // as read
+	}
 	for i, k := range b.kind {
-		if k == 0 || !row.set[i] {
+		sp := row.spans[i]
+		if k == 0 || sp.off == null {
 			continue
 		}
-		v, err := b.slab.normalize(k, b.layouts[i], b.fast[i], row.vals[i])
-		if err != nil {
-			row.set[i] = false
+		v := text.String()[start+int(sp.off) : start+int(sp.end)]
+		out, prefix, err := b.slab.normalize(k, b.layouts[i], b.fast[i], v)
+		if err == nil && len(out) > maxNormalized {
+			err = errors.New("unparseable value") // beyond any time.Time: never seen
+		}
+		switch {
+		case err != nil:
+			row.spans[i] = span{null, null}
 			b.st.Problems++
 			b.out.problems = append(b.out.problems, rowProblem{row, Problem{Source: b.s.cfg.Source, Table: b.name, Key: row.Key, Column: b.cols.names[i], Msg: err.Error()}})
-			continue
+		case prefix > 0:
+			row.spans[i].end = sp.off + uint32(prefix)
+		default:
+			text.Write(out)
+			row.spans[i] = span{off, off + uint32(len(out))}
+			off += uint32(len(out))
 		}
-		row.vals[i] = v
 	}
-	if b.delIdx >= 0 && row.set[b.delIdx] && slices.Contains(b.t.Deleted.Values, row.vals[b.delIdx]) {
-		row.Deleted = true
+	row.text = text.String()[start : start+int(off)]
+	if b.delIdx >= 0 {
+		if v, ok := row.value(b.delIdx); ok && slices.Contains(b.t.Deleted.Values, v) {
+			row.Deleted = true
+		}
 	}
 	b.out.rows = append(b.out.rows, row)
 }
+
+// maxNormalized bounds a normalized value: an RFC 3339 UTC timestamp of
+// any year time.Time holds, or a date.
+const maxNormalized = 40
 
 func keyText(v any) string {
 	switch x := v.(type) {
@@ -924,8 +968,7 @@ func keyText(v any) string {
 // batch is read into new chunks).
 type rowSlab struct {
 	rows    []Row
-	vals    []string
-	set     []bool
+	spans   []span
 	text    strings.Builder // strings taken from it stay valid: it only ever appends, or starts a new chunk
 	scratch []byte
 }
@@ -944,16 +987,14 @@ func (s *rowSlab) row(ncols int) *Row {
 	if len(s.rows) == cap(s.rows) {
 		s.rows = make([]Row, 0, min(max(8, 2*cap(s.rows)), slabRows))
 	}
-	if cap(s.vals)-len(s.vals) < ncols {
-		n := max(min(cap(s.rows)*ncols, slabVals), ncols)
-		s.vals = make([]string, 0, n)
-		s.set = make([]bool, 0, n)
+	if cap(s.spans)-len(s.spans) < ncols {
+		s.spans = make([]span, 0, max(min(cap(s.rows)*ncols, slabVals), ncols))
 	}
 	s.rows = s.rows[:len(s.rows)+1]
 	r := &s.rows[len(s.rows)-1]
-	n := len(s.vals)
-	s.vals, s.set = s.vals[:n+ncols], s.set[:n+ncols]
-	r.vals, r.set = s.vals[n:n+ncols:n+ncols], s.set[n:n+ncols:n+ncols]
+	n := len(s.spans)
+	s.spans = s.spans[:n+ncols]
+	r.spans = s.spans[n : n+ncols : n+ncols]
 	return r
 }
 
@@ -966,44 +1007,39 @@ func (s *rowSlab) room(n int) {
 	}
 }
 
-// add copies b into the text and returns it as a string.
-func (s *rowSlab) add(b []byte) string {
-	s.room(len(b))
-	start := s.text.Len()
-	s.text.Write(b)
-	return s.text.String()[start:]
-}
-
-// normalize is normalize, its output in the slab's text (what the drivers
-// give needs no allocation of its own).
-func (s *rowSlab) normalize(kind byte, layout string, fast *dateLayout, v string) (string, error) {
+// normalize is normalize without allocating: the output is in the
+// slab's scratch (valid until the next call), or, when prefix > 0, the
+// first prefix bytes of v (a SQL date's).
+func (s *rowSlab) normalize(kind byte, layout string, fast *dateLayout, v string) (out []byte, prefix int, err error) {
 	switch kind {
 	case 'd':
 		if fast != nil {
 			if b, ok := fast.appendISO(s.scratch[:0], v); ok {
 				s.scratch = b
-				return s.add(b), nil
+				return b, 0, nil
 			}
 		}
 		t, err := time.Parse(layout, v)
 		if err != nil {
-			return "", fmt.Errorf("unparseable date (want layout %s)", layout)
+			return nil, 0, fmt.Errorf("unparseable date (want layout %s)", layout)
 		}
 		s.scratch = t.AppendFormat(s.scratch[:0], time.DateOnly)
-		return s.add(s.scratch), nil
+		return s.scratch, 0, nil
 	case 'D':
 		if len(v) >= 10 {
 			if _, err := time.Parse(time.DateOnly, v[:10]); err == nil {
-				return v[:10], nil // valid: already the canonical form
+				return nil, 10, nil // valid: already the canonical form
 			}
 		}
-		return "", errors.New("unparseable date")
+		return nil, 0, errors.New("unparseable date")
 	}
 	if b, ok := appendCanonicalTS(s.scratch[:0], v); ok {
 		s.scratch = b
-		return s.add(b), nil
+		return b, 0, nil
 	}
-	return normalize(kind, layout, v)
+	o, err := normalize(kind, layout, v)
+	s.scratch = append(s.scratch[:0], o...)
+	return s.scratch, 0, err
 }
 
 // normalize rewrites a date held as text to YYYY-MM-DD, a timestamp to
