@@ -94,7 +94,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 		var text []byte
 		for i, v := range w.Values {
 			if v == nil {
-				r.spans[i] = span{null, null}
+				r.spans[i] = nullSpan
 				continue
 			}
 			r.spans[i] = span{uint32(len(text)), uint32(len(text) + len(*v))}

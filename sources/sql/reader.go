@@ -37,15 +37,17 @@ type Row struct {
 	links []*Row
 }
 
-// span is where a value is in its row's text; off == null: NULL.
+// span is where a value is in its row's text; off == nullOff: NULL.
 type span struct{ off, end uint32 }
 
-const null = ^uint32(0)
+const nullOff = ^uint32(0)
+
+var nullSpan = span{nullOff, nullOff}
 
 // value is the value of a column by position.
 func (r *Row) value(i int) (string, bool) {
 	sp := r.spans[i]
-	if sp.off == null {
+	if sp.off == nullOff {
 		return "", false
 	}
 	return r.text[sp.off:sp.end], true
@@ -896,7 +898,7 @@ func (b *builder) add(vals [][]byte, key any) {
 	off := uint32(0)
 	for i, v := range vals {
 		if v == nil {
-			row.spans[i] = span{null, null}
+			row.spans[i] = nullSpan
 			continue
 		}
 		text.Write(v)
@@ -906,12 +908,12 @@ func (b *builder) add(vals [][]byte, key any) {
 	if b.isRoot {
 		b.out.keys = append(b.out.keys, key)
 	}
-	if sp := row.spans[b.keyIdx]; sp.off != null {
+	if sp := row.spans[b.keyIdx]; sp.off != nullOff {
 		row.Key = text.String()[start+int(sp.off) : start+int(sp.end)] // as read
 	}
 	for i, k := range b.kind {
 		sp := row.spans[i]
-		if k == 0 || sp.off == null {
+		if k == 0 || sp.off == nullOff {
 			continue
 		}
 		v := text.String()[start+int(sp.off) : start+int(sp.end)]
@@ -921,7 +923,7 @@ func (b *builder) add(vals [][]byte, key any) {
 		}
 		switch {
 		case err != nil:
-			row.spans[i] = span{null, null}
+			row.spans[i] = nullSpan
 			b.st.Problems++
 			b.out.problems = append(b.out.problems, rowProblem{row, Problem{Source: b.s.cfg.Source, Table: b.name, Key: row.Key, Column: b.cols.names[i], Msg: err.Error()}})
 		case prefix > 0:
