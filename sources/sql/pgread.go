@@ -67,7 +67,11 @@ func (p *pgReader) query(ctx context.Context, s *scanner, t *Table, name, q stri
 		}
 		pc := c.Conn().PgConn()
 		if !known {
-			native = p.describe(ctx, pc, t, q)
+			var err error
+			if native, err = p.describe(ctx, pc, t, q); err != nil {
+				ok = true // the query's own error (it aborts the transaction: no second try)
+				return err
+			}
 			p.native[name] = native
 			if p.heard != nil {
 				p.heard(name, native)
@@ -96,26 +100,25 @@ func (p *pgReader) query(ctx context.Context, s *scanner, t *Table, name, q stri
 // describe says whether q's columns can be read as text: each of a type
 // in pgTextTypes, dates and timestamps only under the ISO DateStyle and
 // not declared as dates held as text (whose layout would then see other
-// text). A query that cannot be described is left to database/sql, which
-// reports its error.
-func (p *pgReader) describe(ctx context.Context, pc *pgconn.PgConn, t *Table, q string) bool {
+// text). A query that cannot be described fails with the server's error.
+func (p *pgReader) describe(ctx context.Context, pc *pgconn.PgConn, t *Table, q string) (bool, error) {
 	sd, err := pc.Prepare(ctx, "", q, nil)
 	if err != nil {
-		return false
+		return false, err
 	}
 	iso := strings.HasPrefix(pc.ParameterStatus("DateStyle"), "ISO")
 	for _, f := range sd.Fields {
 		k, ok := pgTextTypes[f.DataTypeOID]
 		if !ok {
-			return false
+			return false, nil
 		}
 		if k != 0 {
 			if _, isDate := t.Dates[f.Name]; isDate || !iso {
-				return false
+				return false, nil
 			}
 		}
 	}
-	return true
+	return true, nil
 }
 
 // read runs q with its parameters as text (their types inferred by the

@@ -2,9 +2,11 @@ package sql
 
 import (
 	"bytes"
+	"context"
 	"net/url"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -147,5 +149,22 @@ func TestPostgresTextPath(t *testing.T) {
 	how = samePaths(t, tc, ScanOptions{})
 	if how["kids"] {
 		t.Errorf("a date column declared under dates: was read natively: %v", how)
+	}
+}
+
+// TestPostgresQueryError: a description's query that PostgreSQL refuses
+// fails the scan with the server's own error (the first statement to
+// fail aborts the snapshot's transaction, so nothing is tried again).
+func TestPostgresQueryError(t *testing.T) {
+	if os.Getenv("IISBRIDGE_POSTGRES_DSN") == "" {
+		t.Skip("IISBRIDGE_POSTGRES_DSN unset")
+	}
+	tdb := newTestDB(t, "postgres")
+	loadDemo(t, tdb)
+	c := tdb.config(0)
+	c.Children[0].Table, c.Children[0].Query = "", "SELECT *, no_such_column FROM patient_alias"
+	_, err := open(t, c).Scan(context.Background(), ScanOptions{}, func(*Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "no_such_column") || !strings.Contains(err.Error(), "reading "+c.Children[0].Name) {
+		t.Errorf("scan with a bad query: %v", err)
 	}
 }
