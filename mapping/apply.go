@@ -92,9 +92,10 @@ type env struct {
 	// lastTime formatted as a FHIR instant: $input.last_updated
 	lastTime    time.Time
 	lastInstant string
-	refs        []*scope // chunk for scope.kids
-	esc         byte     // the message's escape character (see plain)
-	nResources  int      // most resources an Apply of this env made
+	refs        []*scope   // chunk for scope.kids
+	esc         byte       // the message's escape character (see plain)
+	textPlain   plainTable // the message's, for textOf
+	nResources  int        // most resources an Apply of this env made
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
@@ -194,11 +195,56 @@ func (e *env) keep(b []byte) string {
 }
 
 // textOf is text(v) with empty and null values giving "".
+//
+// Most values are plain (see plain) and hold no delimiter: such a value is
+// neither empty nor null, and reads as itself. That is tested first, in one
+// branch-free pass over a table of the message's delimiters (textPlain),
+// instead of IsEmpty's, IsNull's and plain's three.
 func (e *env) textOf(v hl7v2.Value) string {
+	raw := v.Raw()
+	if n := len(raw); e.textPlain.ok && n > 0 && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
+		var bad byte
+		for _, c := range raw {
+			bad |= e.textPlain.tab[c]
+		}
+		if bad == 0 {
+			return e.keep(raw)
+		}
+	}
 	if v.IsEmpty() || v.IsNull() {
 		return ""
 	}
 	return e.text(v)
+}
+
+// plainTable flags the bytes that keep a value off textOf's fast path:
+// those plain refuses (controls, non-ASCII, the escape character) and
+// the delimiters (a value holding one may be empty, as "^^" is).
+type plainTable struct {
+	d   hl7v2.Delimiters // the table's delimiters
+	ok  bool             // tab is built for d
+	tab [256]byte
+}
+
+// set builds the table for d, unless it already is.
+func (t *plainTable) set(d hl7v2.Delimiters) {
+	if t.ok && t.d == d {
+		return
+	}
+	t.d, t.ok = d, true
+	for c := range t.tab {
+		t.tab[c] = 0
+		if c < 0x20 || c > 0x7e {
+			t.tab[c] = 1
+		}
+	}
+	esc := d.Escape
+	if esc == 0 {
+		esc = '\\' // as plain: refusing a byte is always safe
+	}
+	for _, c := range []byte{esc, d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
+		t.tab[c] = 1 // 0 is a control character already
+	}
 }
 
 func (m *Mapping) apply(in Input, trace bool) Output {
@@ -334,7 +380,11 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.esc = 0
 	if in.Msg != nil {
-		e.esc = in.Msg.Delimiters().Escape
+		d := in.Msg.Delimiters()
+		e.esc = d.Escape
+		e.textPlain.set(d)
+	} else {
+		e.textPlain.ok = false
 	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
@@ -475,7 +525,7 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	obj := e.slab.Object(max(r.room, 1))
 	obj.Set("resourceType", e.slab.String(r.typ))
 	obj.Set("id", e.slab.String(id)) // boxed by the slab: no allocation
-	root := e.newNode(nil, step{})
+	root := e.newNode(nil, nil)
 	root.obj, root.path = obj, r.typ
 	e.rules(r.rules, s, root)
 	if e.trace {
@@ -753,7 +803,7 @@ func (e *env) test(c *cond, s *scope) bool {
 // node is an element a block rule writes into, made on first write.
 type node struct {
 	parent *node
-	st     step
+	st     *step           // the target step that makes it (nil for a resource)
 	obj    *fhirout.Object // nil until made
 	path   string          // concrete element path, for traces
 }
@@ -784,7 +834,7 @@ func (e *env) scopeRefs(n int) []*scope {
 	return e.refs[k : k+n : k+n]
 }
 
-func (e *env) newNode(parent *node, st step) *node {
+func (e *env) newNode(parent *node, st *step) *node {
 	if len(e.nodes) == cap(e.nodes) { // see newScope
 		e.nodes = make([]node, 0, max(64, 2*cap(e.nodes)))
 	}
@@ -799,7 +849,9 @@ func (e *env) made(n *node) *fhirout.Object {
 	return n.obj
 }
 
-func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, string) {
+// The steps are the mapping's own (pointers, not copies: a step is five
+// words and every element written walks its target's).
+func (e *env) step(obj *fhirout.Object, st *step, elem string) (*fhirout.Object, string) {
 	switch st.idx {
 	case -1:
 		if e.trace {
@@ -838,10 +890,10 @@ func (e *env) set(n *node, t *target, v any, src string) {
 	obj := e.made(n)
 	elem := n.path
 	last := len(t.steps) - 1
-	for _, st := range t.steps[:last] {
-		obj, elem = e.step(obj, st, elem)
+	for i := range last {
+		obj, elem = e.step(obj, &t.steps[i], elem)
 	}
-	st := t.steps[last]
+	st := &t.steps[last]
 	switch st.idx {
 	case -1:
 		obj.Set(st.key, v)
