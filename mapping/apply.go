@@ -33,6 +33,7 @@ type mappingImpl struct {
 	sqlTables map[string]*sqlTable
 	sqlOrder  []string
 	nColSlots int          // relational paths, each with a slot in env.colSlots
+	nSites    int          // places objects and arrays are made at (numberSites)
 	identity  *identityDef // the identity: section (identity.go)
 }
 
@@ -121,6 +122,12 @@ type env struct {
 	reuse     bool
 	keepArena bool // the last Output's issues and traces may point into the arena
 	resBuf    []*fhirout.Object
+	// Learnt room (room.go).
+	rooms    []roomUse
+	roomsOf  *mappingImpl
+	records  int
+	learning bool
+	madeLog  []madeAt
 }
 
 // envPool reuses envs (and their memo table) across Apply calls.
@@ -425,6 +432,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0
 	e.gen = envGen.Add(1)
+	e.startRooms(m)
 }
 
 func (e *env) resource(r *resourceDef, root *scope) {
@@ -522,12 +530,16 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	}
 	// slab.Resource, with the type boxed by the slab too (Resource puts
 	// it into an interface: an allocation per resource).
-	obj := e.slab.Object(max(r.room, 1))
+	obj := e.slab.Object(max(e.keys(r.site, r.room), 1))
+	e.note(r.site, obj, "")
 	obj.Set("resourceType", e.slab.String(r.typ))
 	obj.Set("id", e.slab.String(id)) // boxed by the slab: no allocation
 	root := e.newNode(nil, nil)
 	root.obj, root.path = obj, r.typ
 	e.rules(r.rules, s, root)
+	if e.learning {
+		e.learnRooms()
+	}
 	if e.trace {
 		ref := r.typ + "/" + obj.ID()
 		if e.rejected {
@@ -857,10 +869,14 @@ func (e *env) step(obj *fhirout.Object, st *step, elem string) (*fhirout.Object,
 		if e.trace {
 			elem += "." + st.key
 		}
-		return e.slab.Child(obj, st.key, st.room), elem
+		child := e.slab.Child(obj, st.key, e.keys(st.site, st.room))
+		e.note(st.site, child, "")
+		return child, elem
 	case -2:
-		child := e.slab.Object(st.room)
-		e.slab.Append(obj, st.key, child, st.arr)
+		child := e.slab.Object(e.keys(st.site, st.room))
+		e.slab.Append(obj, st.key, child, e.vals(st.site, st.arr))
+		e.note(st.site, child, "")
+		e.note(st.site, obj, st.key)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}
@@ -872,8 +888,10 @@ func (e *env) step(obj *fhirout.Object, st *step, elem string) (*fhirout.Object,
 	if st.idx == 0 {
 		if _, ok := obj.Get(st.key); !ok {
 			// What Elem would make, [{}], from the slab.
-			child := e.slab.Object(st.room)
-			e.slab.Append(obj, st.key, child, max(st.arr, 1))
+			child := e.slab.Object(e.keys(st.site, st.room))
+			e.slab.Append(obj, st.key, child, max(e.vals(st.site, st.arr), 1))
+			e.note(st.site, child, "")
+			e.note(st.site, obj, st.key)
 			return child, elem
 		}
 	}
@@ -901,7 +919,8 @@ func (e *env) set(n *node, t *target, v any, src string) {
 			elem += "." + st.key
 		}
 	case -2:
-		e.slab.Append(obj, st.key, v, st.arr)
+		e.slab.Append(obj, st.key, v, e.vals(st.site, st.arr))
+		e.note(st.site, obj, st.key)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}
