@@ -27,6 +27,11 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		dst = appendKey(dst, o.m[i].key)
+		// Most members are strings: no call through appendValue's switch.
+		if str, ok := o.m[i].val.(string); ok {
+			dst = appendString(dst, str)
+			continue
+		}
 		dst = appendValue(dst, o.m[i].val)
 	}
 	return append(dst, '}')
