@@ -119,7 +119,9 @@ func resourceRoom(rules []*rule) int {
 // per site (a target step or a resource's object), the most keys and
 // values the objects and arrays made there held, and reserves that
 // instead. A record holding more grows the slice on its own (fhirout's
-// slices are cut to their room), and the next record learns it.
+// slices are cut to their room), and the next record learnt from (see
+// roomsSample) raises the room. Only capacities change: the output is
+// the same.
 
 // numberSites gives every step of rules (and the resource object) its
 // site, and returns the resource object's.
