@@ -40,10 +40,10 @@ type wireRow struct {
 }
 
 func toWire(r *Row) wireRow {
-	w := wireRow{Table: r.Table, Key: r.Key, Deleted: r.Deleted, Columns: r.cols.names, Values: make([]*string, len(r.vals))}
-	for i := range r.vals {
-		if r.set[i] {
-			w.Values[i] = &r.vals[i]
+	w := wireRow{Table: r.Table, Key: r.Key, Deleted: r.Deleted, Columns: r.cols.names, Values: make([]*string, len(r.spans))}
+	for i := range r.spans {
+		if v, ok := r.value(i); ok {
+			w.Values[i] = &v
 		}
 	}
 	return w
@@ -90,12 +90,17 @@ func DecodeRecord(b []byte) (*Record, error) {
 			}
 			cache[w.Table] = c
 		}
-		r := &Row{Table: w.Table, Key: w.Key, Deleted: w.Deleted, cols: c, vals: make([]string, len(w.Values)), set: make([]bool, len(w.Values))}
+		r := &Row{Table: w.Table, Key: w.Key, Deleted: w.Deleted, cols: c, spans: make([]span, len(w.Values))}
+		var text []byte
 		for i, v := range w.Values {
-			if v != nil {
-				r.vals[i], r.set[i] = *v, true
+			if v == nil {
+				r.spans[i] = nullSpan
+				continue
 			}
+			r.spans[i] = span{uint32(len(text)), uint32(len(text) + len(*v))}
+			text = append(text, *v...)
 		}
+		r.text = string(text)
 		return r, nil
 	}
 	rec := &Record{Source: w.Source, Key: w.Key, Deleted: w.Deleted, MergedInto: w.MergedInto, Problems: w.Problems, Children: map[string][]*Row{}}

@@ -26,12 +26,31 @@ type Row struct {
 	Key     string // the row's key, as text
 	Deleted bool   // soft-deleted per the table's deleted: flag
 	cols    *columns
-	vals    []string
-	set     []bool
+	// text holds the row's values back to back, spans where each is: one
+	// string and a pointer-free slice per row instead of a string per value
+	// (the collector scans neither value by value).
+	text  string
+	spans []span
 	// links are the lookup rows this row points to, by position in
 	// cols.lookups (nil entry: points to none); set by the reader for rows
 	// of a lookup's from: child.
 	links []*Row
+}
+
+// span is where a value is in its row's text; off == nullOff: NULL.
+type span struct{ off, end uint32 }
+
+const nullOff = ^uint32(0)
+
+var nullSpan = span{nullOff, nullOff}
+
+// value is the value of a column by position.
+func (r *Row) value(i int) (string, bool) {
+	sp := r.spans[i]
+	if sp.off == nullOff {
+		return "", false
+	}
+	return r.text[sp.off:sp.end], true
 }
 
 // columns is the column list shared by the rows of one query result (a
@@ -53,10 +72,10 @@ func (c *columns) ColumnIndex(name string) int {
 // Column returns a column's value; ok is false for NULL or no such column.
 func (r *Row) Column(name string) (string, bool) {
 	i, ok := r.cols.index[name]
-	if !ok || !r.set[i] {
+	if !ok {
 		return "", false
 	}
-	return r.vals[i], true
+	return r.value(i)
 }
 
 // Layout is the row's column list, shared by the rows of its query.
@@ -65,10 +84,10 @@ func (r *Row) Layout() mapping.ColumnLayout { return r.cols }
 // ColumnAt returns the value at a position of Layout; ok is false for NULL
 // or a position < 0.
 func (r *Row) ColumnAt(i int) (string, bool) {
-	if i < 0 || !r.set[i] {
+	if i < 0 {
 		return "", false
 	}
-	return r.vals[i], true
+	return r.value(i)
 }
 
 // Columns lists the row's columns in query order.
@@ -149,6 +168,10 @@ type Reader struct {
 	d       Dialect
 	db      *sql.DB
 	secrets []string
+	// Tests: viaDatabaseSQL reads PostgreSQL through database/sql only;
+	// pgPath hears which way each table is read.
+	viaDatabaseSQL bool
+	pgPath         func(table string, native bool)
 }
 
 // Open connects to the source's database (${NAME} in the DSN expanded).
@@ -293,12 +316,17 @@ type scanner struct {
 	// (Row.links), lookupPos each lookup's position there.
 	childLookups map[string][]string
 	lookupPos    []int
+	// pg reads PostgreSQL results natively (nil: another database).
+	pg *pgReader
 }
 
 func (r *Reader) scan(ctx context.Context, opt ScanOptions, keys []any, yield func(*Record) error) (*Result, error) {
 	cfg := r.cfg
 	s := &scanner{r: r, cfg: cfg, d: r.d, opt: opt, keys: keys, window: !opt.Since.IsZero() || !opt.Until.IsZero(), lookupFrom: cfg.lookupFroms()}
 	s.childLookups, s.lookupPos = cfg.childLookups()
+	if r.d.Name == "postgres" && !r.viaDatabaseSQL {
+		s.pg = &pgReader{native: map[string]bool{}, heard: r.pgPath}
+	}
 	if s.window && !s.anyModified() {
 		return nil, fmt.Errorf("source %s: _since/_until need a last-modified column: declare modified: on persons or a child table", cfg.Source)
 	}
@@ -527,8 +555,12 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 				row.links = links[j*n : (j+1)*n : (j+1)*n]
 			}
 		}
+		parentAt := -1
+		if len(rows.rows) > 0 {
+			parentAt = rows.rows[0].cols.ColumnIndex(t.Parent)
+		}
 		for _, row := range rows.rows {
-			parent, _ := row.Column(t.Parent)
+			parent, _ := row.ColumnAt(parentAt)
 			rec := byKey[parent]
 			if rec == nil {
 				cst.Orphans++
@@ -553,14 +585,22 @@ func (s *scanner) batch(ctx context.Context, last any, first bool) ([]*Record, a
 func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 	for i := range s.cfg.Lookups {
 		t := &s.cfg.Lookups[i]
-		child, col, _ := strings.Cut(t.From, ".")
+		child, col := s.lookupFrom[t.Name][0], s.lookupFrom[t.Name][1]
+		// got: every key pointed to, and then its row (nil: none read).
+		got := map[string]*Row{}
 		var want []string
-		seen := map[string]bool{}
 		for _, rec := range recs {
-			for _, row := range rec.Children[child] {
-				if v, ok := row.Column(col); ok && !seen[v] {
-					seen[v] = true
-					want = append(want, v)
+			rows := rec.Children[child]
+			if len(rows) == 0 {
+				continue
+			}
+			at := rows[0].cols.ColumnIndex(col) // a child's rows share their query's columns
+			for _, row := range rows {
+				if v, ok := row.ColumnAt(at); ok {
+					if _, dup := got[v]; !dup {
+						got[v] = nil
+						want = append(want, v)
+					}
 				}
 			}
 		}
@@ -568,31 +608,46 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 			continue
 		}
 		slices.Sort(want)
-		got := map[string]*Row{}
 		st := s.res.Tables[t.Name]
+		var yielded int64
 		for len(want) > 0 {
 			n := min(len(want), maxBatch)
-			chunk := make([]any, n)
-			for j, v := range want[:n] {
-				chunk[j] = keyArg(v)
+			a := &args{d: s.d}
+			var q string
+			if s.pg != nil && s.pg.native[t.Name] {
+				// One array parameter: PostgreSQL plans a list of
+				// thousands of parameters for milliseconds.
+				q = "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " = ANY(" + a.add(pgTextArray(want[:n])) + ")"
+			} else {
+				chunk := make([]any, n)
+				for j, v := range want[:n] {
+					chunk[j] = keyArg(v)
+				}
+				q = "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " IN " + a.in(chunk)
 			}
 			want = want[n:]
-			a := &args{d: s.d}
-			q := "SELECT l.* FROM " + s.from(t, "l") + " WHERE " + s.col("l", t.Key) + " IN " + a.in(chunk)
 			rows, err := s.query(ctx, t, t.Name, q, a.vals)
 			if err != nil {
 				return err
 			}
 			for _, row := range rows.rows {
+				if got[row.Key] == nil {
+					yielded++ // each key read once (as before: rows by key)
+				}
 				got[row.Key] = row
 			}
 			s.problems(rows.problems, nil, t)
 		}
 		for _, rec := range recs {
+			rows := rec.Children[child]
+			if len(rows) == 0 {
+				continue
+			}
+			at := rows[0].cols.ColumnIndex(col)
 			var mine []*Row
-			had := map[string]bool{}
-			for _, row := range rec.Children[child] {
-				v, ok := row.Column(col)
+			var missed map[string]bool
+			for _, row := range rows {
+				v, ok := row.ColumnAt(at)
 				if !ok {
 					continue
 				}
@@ -600,14 +655,19 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 				if row.links != nil {
 					row.links[s.lookupPos[i]] = l
 				}
-				if had[v] {
-					continue
-				}
-				had[v] = true
 				if l != nil {
-					mine = append(mine, l)
+					if !slices.Contains(mine, l) { // a person points to a few rows
+						mine = append(mine, l)
+					}
 					continue
 				}
+				if missed[v] {
+					continue
+				}
+				if missed == nil {
+					missed = map[string]bool{}
+				}
+				missed[v] = true
 				p := Problem{Source: s.cfg.Source, Table: child, Key: row.Key, Column: col, Msg: "points to no " + t.Name + " row"}
 				rec.Problems = append(rec.Problems, p)
 				s.report(p)
@@ -619,7 +679,7 @@ func (s *scanner) lookups(ctx context.Context, recs []*Record) error {
 				rec.Lookups[t.Name] = mine
 			}
 		}
-		st.Yielded += int64(len(got))
+		st.Yielded += yielded
 	}
 	return nil
 }
@@ -696,8 +756,15 @@ type result struct {
 }
 
 // query runs one statement on the snapshot's connection and reads all its
-// rows (one batch: bounded by batch_size persons' rows).
+// rows (one batch: bounded by batch_size persons' rows). PostgreSQL's rows
+// come through pgx's own protocol reader when their types allow it
+// (pgQuery); everything else through database/sql.
 func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []any) (*result, error) {
+	if s.pg != nil {
+		if out, ok, err := s.pg.query(ctx, s, t, name, q, args); ok {
+			return out, err
+		}
+	}
 	rows, err := s.conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.readErr(ctx, name, err)
@@ -708,6 +775,83 @@ func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []an
 		return nil, s.readErr(ctx, name, err)
 	}
 	types, _ := rows.ColumnTypes()
+	kinds := make([]byte, len(names)) // 'D' SQL date, 't' timestamp, by the column's type
+	for i := range names {
+		if types != nil {
+			switch tn := strings.ToUpper(types[i].DatabaseTypeName()); {
+			case tn == "DATE":
+				kinds[i] = 'D'
+			case strings.Contains(tn, "TIMESTAMP") || strings.HasPrefix(tn, "DATETIME"):
+				kinds[i] = 't'
+			}
+		}
+	}
+	b, err := s.newBuilder(t, name, names, kinds)
+	if err != nil {
+		return nil, err
+	}
+	// Values are scanned as RawBytes (no string per value) and copied into
+	// the builder's text. A RawBytes left nil is NULL; each starts as a
+	// non-nil empty buffer so that an empty string stays non-nil
+	// (database/sql appends into it).
+	raw := make([]sql.RawBytes, len(names))
+	view := make([][]byte, len(names))
+	bufs := make([][]byte, len(names))
+	ptrs := make([]any, len(names))
+	for i := range raw {
+		bufs[i] = make([]byte, 0, 32)
+		ptrs[i] = &raw[i]
+	}
+	var keyRaw any
+	if b.isRoot {
+		ptrs[b.keyIdx] = &keyRaw // persons: keep the driver's own key value for the cursor
+	}
+	for rows.Next() {
+		for i := range raw {
+			raw[i] = bufs[i][:0] // never a driver's buffer: database/sql may alias those
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, s.readErr(ctx, name, err)
+		}
+		for i := range raw {
+			view[i] = raw[i]
+		}
+		if b.isRoot {
+			view[b.keyIdx] = nil
+			if keyRaw != nil {
+				view[b.keyIdx] = []byte(keyText(keyRaw))
+			}
+		}
+		b.add(view, keyRaw)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(ctx, name, err)
+	}
+	return b.out, nil
+}
+
+// builder turns one query result's values into rows: their text in shared
+// chunks, dates and timestamps normalized, bad values reported.
+type builder struct {
+	s       *scanner
+	t       *Table
+	name    string
+	cols    *columns
+	kind    []byte // 'd' layout date, 't' timestamp, 'D' SQL date
+	layouts []string
+	fast    []*dateLayout // of layouts, where it applies
+	keyIdx  int
+	delIdx  int
+	isRoot  bool
+	st      *TableStats
+	slab    rowSlab
+	out     *result
+}
+
+// newBuilder reads a result whose columns are names; kinds are what the
+// columns' database types say ('D', 't' or 0), the description's dates:
+// and timestamps: taking precedence.
+func (s *scanner) newBuilder(t *Table, name string, names []string, kinds []byte) (*builder, error) {
 	cols := &columns{names: names, index: make(map[string]int, len(names))}
 	for i, n := range names {
 		cols.index[n] = i
@@ -716,102 +860,92 @@ func (s *scanner) query(ctx context.Context, t *Table, name, q string, args []an
 	if !ok {
 		return nil, fmt.Errorf("source %s: %s: key column %q is not in the result (columns: %s)", s.cfg.Source, name, t.Key, strings.Join(names, ", "))
 	}
-	kind := make([]byte, len(names)) // 'd' layout date, 't' timestamp, 'D' SQL date
-	layouts := make([]string, len(names))
+	b := &builder{s: s, t: t, name: name, cols: cols, kind: kinds, layouts: make([]string, len(names)), fast: make([]*dateLayout, len(names)), keyIdx: keyIdx, delIdx: -1,
+		isRoot: t.Parent == "" && t.From == "", st: s.res.Tables[name], out: &result{}}
 	for i, n := range names {
 		if l, ok := t.Dates[n]; ok {
-			kind[i], layouts[i] = 'd', l
+			b.kind[i], b.layouts[i], b.fast[i] = 'd', l, compileDateLayout(l)
 		} else if n == t.Modified || slices.Contains(t.Timestamps, n) {
-			kind[i] = 't'
-		} else if types != nil {
-			switch tn := strings.ToUpper(types[i].DatabaseTypeName()); {
-			case tn == "DATE":
-				kind[i] = 'D'
-			case strings.Contains(tn, "TIMESTAMP") || strings.HasPrefix(tn, "DATETIME"):
-				kind[i] = 't'
-			}
+			b.kind[i] = 't'
 		}
 	}
-	delIdx := -1
 	if t.Deleted != nil {
 		if i, ok := cols.index[t.Deleted.Column]; ok {
-			delIdx = i
+			b.delIdx = i
 		}
 	}
-	out := &result{}
-	st := s.res.Tables[name]
-	// Values are scanned as RawBytes (no string per value) and copied into
-	// one string per row that the row's values slice. A RawBytes left nil
-	// is NULL; each starts as a non-nil empty buffer so that an empty
-	// string stays non-nil (database/sql appends into it).
-	raw := make([]sql.RawBytes, len(names))
-	bufs := make([][]byte, len(names))
-	ptrs := make([]any, len(names))
-	for i := range raw {
-		bufs[i] = make([]byte, 0, 32)
-		ptrs[i] = &raw[i]
+	return b, nil
+}
+
+// add makes a row of one result row's values (nil: NULL), copied; key is
+// the person key as the driver gave it (persons only: the keyset cursor).
+func (b *builder) add(vals [][]byte, key any) {
+	b.st.Read++
+	row := b.slab.row(len(vals))
+	row.Table, row.cols = b.name, b.cols
+	// The row's text: the values as read, then those normalized, in one
+	// piece of the chunk (room for the longest a normalized value can be).
+	n := 0
+	for i, v := range vals {
+		n += len(v)
+		if b.kind[i] != 0 && v != nil {
+			n += maxNormalized
+		}
 	}
-	var keyRaw any
-	isRoot := t.Parent == "" && t.From == ""
-	if isRoot {
-		ptrs[keyIdx] = &keyRaw // persons: keep the driver's own key value for the cursor
+	b.slab.room(n)
+	text := &b.slab.text
+	start := text.Len()
+	off := uint32(0)
+	for i, v := range vals {
+		if v == nil {
+			row.spans[i] = nullSpan
+			continue
+		}
+		text.Write(v)
+		row.spans[i] = span{off, off + uint32(len(v))}
+		off += uint32(len(v))
 	}
-	var slab rowSlab
-	for rows.Next() {
-		for i := range raw {
-			raw[i] = bufs[i][:0] // never a driver's buffer: database/sql may alias those
+	if b.isRoot {
+		b.out.keys = append(b.out.keys, key)
+	}
+	if sp := row.spans[b.keyIdx]; sp.off != nullOff {
+		row.Key = text.String()[start+int(sp.off) : start+int(sp.end)] // as read
+	}
+	for i, k := range b.kind {
+		sp := row.spans[i]
+		if k == 0 || sp.off == nullOff {
+			continue
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, s.readErr(ctx, name, err)
+		v := text.String()[start+int(sp.off) : start+int(sp.end)]
+		out, prefix, err := b.slab.normalize(k, b.layouts[i], b.fast[i], v)
+		if err == nil && len(out) > maxNormalized {
+			err = errors.New("unparseable value") // beyond any time.Time: never seen
 		}
-		st.Read++
-		row := slab.row(len(names))
-		row.Table, row.cols = name, cols
-		n := 0
-		for i := range raw {
-			n += len(raw[i])
+		switch {
+		case err != nil:
+			row.spans[i] = nullSpan
+			b.st.Problems++
+			b.out.problems = append(b.out.problems, rowProblem{row, Problem{Source: b.s.cfg.Source, Table: b.name, Key: row.Key, Column: b.cols.names[i], Msg: err.Error()}})
+		case prefix > 0:
+			row.spans[i].end = sp.off + uint32(prefix)
+		default:
+			text.Write(out)
+			row.spans[i] = span{off, off + uint32(len(out))}
+			off += uint32(len(out))
 		}
-		slab.room(n)
-		start := slab.text.Len()
-		for i := range raw {
-			slab.text.Write(raw[i])
-		}
-		all, off := slab.text.String()[start:], 0
-		for i := range raw {
-			if isRoot && i == keyIdx {
-				continue
-			}
-			row.vals[i], row.set[i] = all[off:off+len(raw[i])], raw[i] != nil
-			off += len(raw[i])
-		}
-		if isRoot {
-			row.vals[keyIdx], row.set[keyIdx] = keyText(keyRaw), keyRaw != nil
-			out.keys = append(out.keys, keyRaw)
-		}
-		row.Key = row.vals[keyIdx]
-		for i, k := range kind {
-			if k == 0 || !row.set[i] {
-				continue
-			}
-			v, err := slab.normalize(k, layouts[i], row.vals[i])
-			if err != nil {
-				row.set[i] = false
-				st.Problems++
-				out.problems = append(out.problems, rowProblem{row, Problem{Source: s.cfg.Source, Table: name, Key: row.Key, Column: names[i], Msg: err.Error()}})
-				continue
-			}
-			row.vals[i] = v
-		}
-		if delIdx >= 0 && row.set[delIdx] && slices.Contains(t.Deleted.Values, row.vals[delIdx]) {
+	}
+	row.text = text.String()[start : start+int(off)]
+	if b.delIdx >= 0 {
+		if v, ok := row.value(b.delIdx); ok && slices.Contains(b.t.Deleted.Values, v) {
 			row.Deleted = true
 		}
-		out.rows = append(out.rows, row)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.readErr(ctx, name, err)
-	}
-	return out, nil
+	b.out.rows = append(b.out.rows, row)
 }
+
+// maxNormalized bounds a normalized value: an RFC 3339 UTC timestamp of
+// any year time.Time holds, or a date.
+const maxNormalized = 40
 
 func keyText(v any) string {
 	switch x := v.(type) {
@@ -836,8 +970,7 @@ func keyText(v any) string {
 // batch is read into new chunks).
 type rowSlab struct {
 	rows    []Row
-	vals    []string
-	set     []bool
+	spans   []span
 	text    strings.Builder // strings taken from it stay valid: it only ever appends, or starts a new chunk
 	scratch []byte
 }
@@ -856,16 +989,14 @@ func (s *rowSlab) row(ncols int) *Row {
 	if len(s.rows) == cap(s.rows) {
 		s.rows = make([]Row, 0, min(max(8, 2*cap(s.rows)), slabRows))
 	}
-	if cap(s.vals)-len(s.vals) < ncols {
-		n := max(min(cap(s.rows)*ncols, slabVals), ncols)
-		s.vals = make([]string, 0, n)
-		s.set = make([]bool, 0, n)
+	if cap(s.spans)-len(s.spans) < ncols {
+		s.spans = make([]span, 0, max(min(cap(s.rows)*ncols, slabVals), ncols))
 	}
 	s.rows = s.rows[:len(s.rows)+1]
 	r := &s.rows[len(s.rows)-1]
-	n := len(s.vals)
-	s.vals, s.set = s.vals[:n+ncols], s.set[:n+ncols]
-	r.vals, r.set = s.vals[n:n+ncols:n+ncols], s.set[n:n+ncols:n+ncols]
+	n := len(s.spans)
+	s.spans = s.spans[:n+ncols]
+	r.spans = s.spans[n : n+ncols : n+ncols]
 	return r
 }
 
@@ -878,38 +1009,39 @@ func (s *rowSlab) room(n int) {
 	}
 }
 
-// add copies b into the text and returns it as a string.
-func (s *rowSlab) add(b []byte) string {
-	s.room(len(b))
-	start := s.text.Len()
-	s.text.Write(b)
-	return s.text.String()[start:]
-}
-
-// normalize is normalize, its output in the slab's text (what the drivers
-// give needs no allocation of its own).
-func (s *rowSlab) normalize(kind byte, layout, v string) (string, error) {
+// normalize is normalize without allocating: the output is in the
+// slab's scratch (valid until the next call), or, when prefix > 0, the
+// first prefix bytes of v (a SQL date's).
+func (s *rowSlab) normalize(kind byte, layout string, fast *dateLayout, v string) (out []byte, prefix int, err error) {
 	switch kind {
 	case 'd':
+		if fast != nil {
+			if b, ok := fast.appendISO(s.scratch[:0], v); ok {
+				s.scratch = b
+				return b, 0, nil
+			}
+		}
 		t, err := time.Parse(layout, v)
 		if err != nil {
-			return "", fmt.Errorf("unparseable date (want layout %s)", layout)
+			return nil, 0, fmt.Errorf("unparseable date (want layout %s)", layout)
 		}
 		s.scratch = t.AppendFormat(s.scratch[:0], time.DateOnly)
-		return s.add(s.scratch), nil
+		return s.scratch, 0, nil
 	case 'D':
 		if len(v) >= 10 {
 			if _, err := time.Parse(time.DateOnly, v[:10]); err == nil {
-				return v[:10], nil // valid: already the canonical form
+				return nil, 10, nil // valid: already the canonical form
 			}
 		}
-		return "", errors.New("unparseable date")
+		return nil, 0, errors.New("unparseable date")
 	}
 	if b, ok := appendCanonicalTS(s.scratch[:0], v); ok {
 		s.scratch = b
-		return s.add(b), nil
+		return b, 0, nil
 	}
-	return normalize(kind, layout, v)
+	o, err := normalize(kind, layout, v)
+	s.scratch = append(s.scratch[:0], o...)
+	return s.scratch, 0, err
 }
 
 // normalize rewrites a date held as text to YYYY-MM-DD, a timestamp to
@@ -935,13 +1067,20 @@ func normalize(kind byte, layout, v string) (string, error) {
 	}
 	t, err := parseDBTime(v)
 	if err != nil {
-		if t2, err2 := time.Parse(time.RFC3339Nano, v); err2 == nil {
-			return t2.UTC().Format(time.RFC3339Nano), nil
+		for _, l := range offsetLayouts {
+			if t2, err2 := time.Parse(l, v); err2 == nil {
+				return t2.UTC().Format(time.RFC3339Nano), nil
+			}
 		}
 		return "", errors.New("unparseable timestamp")
 	}
 	return t.Format(time.RFC3339Nano), nil
 }
+
+// offsetLayouts read a timestamp with its offset: RFC 3339 (what Go
+// prints), and PostgreSQL's ISO text of a timestamptz in a session's time
+// zone (+05:30, -03, or an LMT zone's -03:30:12).
+var offsetLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999-07:00:00"}
 
 // readErr says which read failed; a lost connection ends the scan (its
 // snapshot is gone with it): the caller runs the export again.

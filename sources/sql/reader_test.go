@@ -539,19 +539,28 @@ func TestQueryTables(t *testing.T) {
 
 // TestCancel: a cancelled context ends the scan with context.Canceled.
 func TestCancel(t *testing.T) {
-	tdb := newTestDB(t, "sqlite")
-	loadDemo(t, tdb)
-	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	_, err := open(t, tdb.config(10)).Scan(ctx, ScanOptions{}, func(*Record) error {
-		n++
-		if n == 3 {
-			cancel()
-		}
-		return nil
-	})
-	if !errors.Is(err, context.Canceled) || n != 10 {
-		t.Errorf("after cancel: %v (%d persons)", err, n)
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			loadDemo(t, tdb)
+			ctx, cancel := context.WithCancel(context.Background())
+			n := 0
+			r := open(t, tdb.config(10))
+			_, err := r.Scan(ctx, ScanOptions{}, func(*Record) error {
+				n++
+				if n == 3 {
+					cancel()
+				}
+				return nil
+			})
+			if !errors.Is(err, context.Canceled) || n != 10 {
+				t.Errorf("after cancel: %v (%d persons)", err, n)
+			}
+			// The connection goes back to the pool usable (or is dropped).
+			if _, _, res := scanAll(t, r, ScanOptions{}); res.Persons == 0 {
+				t.Error("no person read after a cancelled scan")
+			}
+		})
 	}
 }
 

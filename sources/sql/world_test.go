@@ -363,3 +363,31 @@ func TestWorldRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadAnalyzes: a loaded world has its statistics (a PostgreSQL whose
+// autovacuum is off would otherwise plan every batch blind); MariaDB's
+// InnoDB keeps them itself, so only SQLite and PostgreSQL can tell.
+func TestLoadAnalyzes(t *testing.T) {
+	for _, engine := range engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			tdb := newTestDB(t, engine)
+			loadDemo(t, tdb)
+			var q string
+			switch engine {
+			case "sqlite":
+				q = "SELECT COUNT(DISTINCT tbl) FROM sqlite_stat1"
+			case "postgres":
+				q = "SELECT COUNT(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL"
+			default:
+				t.Skip("MariaDB/MySQL keep InnoDB statistics themselves")
+			}
+			var n int
+			if err := tdb.db.QueryRow(q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n < len(Tables()) {
+				t.Errorf("%d of %d tables have statistics after Load", n, len(Tables()))
+			}
+		})
+	}
+}
