@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -47,7 +46,7 @@ func (u *unionFind) begin(ctx context.Context, tx *sql.Tx) error {
 	}
 	u.stmts.byKey = prep(`SELECT id FROM keys WHERE key = ?`)
 	u.stmts.byID = prep(`SELECT parent, key FROM keys WHERE id = ?`)
-	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?)`)
+	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`)
 	if err == nil && u.next == 0 {
 		err = tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM keys`).Scan(&u.next)
 	}
@@ -60,19 +59,22 @@ func (u *unionFind) id(key string) (int64, error) {
 	if id, ok := u.ids.get(key); ok {
 		return id, nil
 	}
-	var id int64
-	err := u.stmts.byKey.QueryRow(key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Ids are handed out here (one writer at a time), so a new key is
-		// one INSERT with parent = itself.
-		id = u.next
-		if _, err := u.stmts.insert.Exec(id, key, id, u.cfg.PatientID(key)); err != nil {
-			return 0, fmt.Errorf("add identity key: %w", err)
-		}
+	// Most keys missing from the cache are new: one INSERT that does
+	// nothing on a known key, then a look-up only for those. Ids are
+	// handed out here (one writer at a time), so a new key is one row
+	// with parent = itself.
+	id := u.next
+	res, err := u.stmts.insert.Exec(id, key, id, u.cfg.PatientID(key))
+	if err != nil {
+		return 0, fmt.Errorf("add identity key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, fmt.Errorf("add identity key: %w", err)
+	} else if n == 1 {
 		u.next++
 		u.added++
 		u.nodes.put(id, ufNode{parent: id, key: key})
-	} else if err != nil {
+	} else if err := u.stmts.byKey.QueryRow(key).Scan(&id); err != nil {
 		return 0, fmt.Errorf("look up identity key: %w", err)
 	}
 	u.ids.put(key, id)
