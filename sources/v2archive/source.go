@@ -70,7 +70,12 @@ func (s *Source) records(name string, r io.Reader, fn func(*sources.Record) erro
 		return err
 	}
 	defer rd.Close()
-	var who sources.Identity // reused message after message
+	// Reused message after message: a record keeps only strings copied
+	// out of the parsed message.
+	var (
+		who sources.Identity
+		p   hl7v2.Parser
+	)
 	for {
 		it, err := rd.Next()
 		if err == io.EOF {
@@ -82,14 +87,14 @@ func (s *Source) records(name string, r io.Reader, fn func(*sources.Record) erro
 		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
-		if err := fn(s.record(it, &who)); err != nil {
+		if err := fn(s.record(it, &p, &who)); err != nil {
 			return err
 		}
 	}
 }
 
 // record classifies one item.
-func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
+func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity) *sources.Record {
 	r := &sources.Record{Loc: it.Loc, Kind: sources.Broken}
 	switch {
 	case it.Err != nil:
@@ -97,7 +102,7 @@ func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
 	case len(it.Data) == 0:
 		r.Kind, r.Err = sources.Warning, strings.Join(it.Warnings, "; ")
 	default:
-		m, err := hl7v2.Parse(it.Data)
+		m, err := p.Parse(it.Data)
 		if err != nil {
 			r.Err = err.Error()
 			break
