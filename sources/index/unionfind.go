@@ -59,26 +59,65 @@ func (u *unionFind) id(key string) (int64, error) {
 	if id, ok := u.ids.get(key); ok {
 		return id, nil
 	}
-	// Most keys missing from the cache are new: one INSERT that does
-	// nothing on a known key, then a look-up only for those. Ids are
-	// handed out here (one writer at a time), so a new key is one row
-	// with parent = itself.
-	id := u.next
-	res, err := u.stmts.insert.Exec(id, key, id, u.cfg.PatientID(key))
-	if err != nil {
-		return 0, fmt.Errorf("add identity key: %w", err)
+	id, _, err := u.add(key, 0)
+	return id, err
+}
+
+// join returns the node of key, joined to the component of node a (as
+// union(a, id(key))). A new key greater than that component's root key
+// is created under the root at once: the union would make it the root's
+// child, one write more.
+func (u *unionFind) join(a int64, key string) (int64, error) {
+	if id, ok := u.ids.get(key); ok {
+		return id, u.union(a, id)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return 0, fmt.Errorf("add identity key: %w", err)
-	} else if n == 1 {
+	ra, na, err := u.find(a)
+	if err != nil {
+		return 0, err
+	}
+	under := int64(0)
+	if key > na.key {
+		under = ra
+	}
+	id, created, err := u.add(key, under)
+	if err != nil {
+		return 0, err
+	}
+	if created && under != 0 {
+		u.joins++
+		return id, nil
+	}
+	return id, u.union(a, id)
+}
+
+// add returns the node of a key missing from the cache, creating it when
+// it is new (created): a root of its own, or a child of root under (0:
+// none). Most keys missing from the cache are new: one INSERT that does
+// nothing on a known key, then a look-up only for those. Ids are handed
+// out here (one writer at a time).
+func (u *unionFind) add(key string, under int64) (id int64, created bool, err error) {
+	id = u.next
+	parent := id
+	if under != 0 {
+		parent = under
+	}
+	res, err := u.stmts.insert.Exec(id, key, parent, u.cfg.PatientID(key))
+	if err != nil {
+		return 0, false, fmt.Errorf("add identity key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, fmt.Errorf("add identity key: %w", err)
+	}
+	if n == 1 {
 		u.next++
 		u.added++
-		u.nodes.put(id, ufNode{parent: id, key: key})
+		u.nodes.put(id, ufNode{parent: parent, key: key})
 	} else if err := u.stmts.byKey.QueryRow(key).Scan(&id); err != nil {
-		return 0, fmt.Errorf("look up identity key: %w", err)
+		return 0, false, fmt.Errorf("look up identity key: %w", err)
 	}
 	u.ids.put(key, id)
-	return id, nil
+	return id, n == 1, nil
 }
 
 func (u *unionFind) node(id int64) (ufNode, error) {

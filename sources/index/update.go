@@ -215,18 +215,19 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 		ids := make([]string, 0, len(r.Keys))
 		var first int64
 		for i, k := range r.Keys {
-			id, err := w.x.uf.id(k)
+			if i == 0 {
+				id, err := w.x.uf.id(k)
+				if err != nil {
+					return err
+				}
+				first = id
+				continue
+			}
+			id, err := w.x.uf.join(first, k)
 			if err != nil {
 				return err
 			}
-			if i == 0 {
-				first = id
-			} else {
-				if err := w.x.uf.union(first, id); err != nil {
-					return err
-				}
-				ids = append(ids, strconv.FormatInt(id, 10))
-			}
+			ids = append(ids, strconv.FormatInt(id, 10))
 		}
 		keyID = first
 		if len(ids) > 0 {
