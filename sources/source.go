@@ -32,9 +32,10 @@ type Source interface {
 	// need (they read it under c.Name from now on; a Dropped one no
 	// more), then reads the records c calls for (New and Rewritten: all,
 	// Appended: those after the cursor; none for the other ops) calling
-	// fn for each in order, and returns the cursor to keep with them. A
-	// record that cannot be read is passed as one of Kind Broken; Scan
-	// fails only when the input itself fails.
+	// fn for each in order (fn is nil for Dropped), and returns the
+	// cursor to keep with them (also for Unchanged: the input seen again,
+	// touched or moved). A record that cannot be read is passed as one of
+	// Kind Broken; Scan fails only when the input itself fails.
 	Scan(ctx context.Context, c *Change, fn func(*Record) error) (Scanned, error)
 	// Rereader opens a reader of records by locator, for one export
 	// (adapters keep their inputs open between calls).
@@ -47,7 +48,7 @@ type Scope struct {
 	// the index holds exactly these inputs after the update.
 	Args []string
 	// Known are the inputs indexed before, by name, with the cursor the
-	// source left with each (nil: none yet, or a read that did not end).
+	// source left with each (a Change's Cursor when a read did not end).
 	Known map[string][]byte
 	// Own is where the index keeps its own data (an input tree may hold
 	// it): nothing under it is an input.
@@ -87,10 +88,10 @@ type Change struct {
 	// it. Only with Unchanged and Appended.
 	From string
 	Op   Op
-	// Cursor, with Unchanged, replaces the stored cursor (nil: keep it);
-	// with New, Appended and Rewritten it is stored while the input is
-	// only partly read, and must make the next Changes read the input
-	// again whole.
+	// Cursor, with New, Appended and Rewritten, is stored with the first
+	// records read, until Scan's cursor replaces it: left by a read that
+	// did not end, it must make the next Changes read the input again
+	// whole.
 	Cursor []byte
 	Size   int64 // bytes the input holds, for progress
 	// Broken says why (part of) the input is refused (a decompression

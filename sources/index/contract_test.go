@@ -322,21 +322,36 @@ func TestSourcePartialCursor(t *testing.T) {
 }
 
 // A source whose changes do not fit the index (appending to an input it
-// never indexed) is refused before anything is applied.
+// never indexed, a rewrite said to be a move) is refused before anything
+// is applied.
 func TestSourceChangesChecked(t *testing.T) {
-	src := &badSource{}
-	x, err := Open(filepath.Join(t.TempDir(), "data"), Options{Source: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	if _, err := x.Update(context.Background(), []string{"t"}); err == nil || !strings.Contains(err.Error(), "never indexed") {
-		t.Fatalf("append to an unknown input: %v", err)
+	for _, c := range []struct {
+		change sources.Change
+		want   string
+	}{
+		{sources.Change{Name: "t", Op: sources.Appended}, "never indexed"},
+		{sources.Change{Name: "t", From: "s", Op: sources.Rewritten}, "moved but rewritten"},
+	} {
+		src := &badSource{change: c.change}
+		x, err := Open(filepath.Join(t.TempDir(), "data"), Options{Source: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Update(context.Background(), []string{"t"}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.change, err, c.want)
+		}
+		if len(src.scans) != 0 {
+			t.Errorf("%+v: scanned %v", c.change, src.scans)
+		}
+		x.Close()
 	}
 }
 
-type badSource struct{ tableSource }
+type badSource struct {
+	tableSource
+	change sources.Change
+}
 
-func (*badSource) Changes(context.Context, sources.Scope) (*sources.Changes, error) {
-	return &sources.Changes{Inputs: []sources.Change{{Name: "t", Op: sources.Appended}}}, nil
+func (s *badSource) Changes(context.Context, sources.Scope) (*sources.Changes, error) {
+	return &sources.Changes{Inputs: []sources.Change{s.change}}, nil
 }

@@ -131,6 +131,7 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 // source that names an input it never indexed as moved, appended or
 // dropped has lost track of it, and nothing is applied.
 func tally(changes []*sources.Change, rows map[string]*inputRow, st *UpdateStats) error {
+	from := map[string]bool{}
 	for _, c := range changes {
 		was := c.Name
 		if c.From != "" {
@@ -138,6 +139,10 @@ func tally(changes []*sources.Change, rows map[string]*inputRow, st *UpdateStats
 			if c.Op != sources.Unchanged && c.Op != sources.Appended {
 				return fmt.Errorf("index: input %s moved but %s: the source's changes do not fit together", c.Name, opName(c.Op))
 			}
+			if from[c.From] {
+				return fmt.Errorf("index: input %s moved twice: the source's changes do not fit together", c.From)
+			}
+			from[c.From] = true
 			st.Moved++
 		}
 		switch c.Op {
