@@ -404,8 +404,7 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 
 // storeAsked records what query msg asks about.
 func (w *writer) storeAsked(msg int64, d *sources.Demographics) error {
-	_, err := w.tx.ExecContext(w.ctx, `INSERT OR REPLACE INTO asked(msg, given, middle, family, birth, sex, postal, phone) VALUES(?,?,?,?,?,?,?,?)`,
-		msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
+	_, err := w.insAsked.Exec(msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
 	if err != nil {
 		return fmt.Errorf("index: query demographics: %w", err)
 	}

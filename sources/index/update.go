@@ -21,7 +21,10 @@ type writer struct {
 	n      int
 	stamp  int64
 	insMsg *sql.Stmt
-	kinds  map[string]int64 // records by kind in this batch (table counts)
+	// insAsked: prepared once per batch, as insMsg (a query's
+	// demographics, storeAsked)
+	insAsked *sql.Stmt
+	kinds    map[string]int64 // records by kind in this batch (table counts)
 	// senders counts this batch's VXU and QBP by sender (table senders)
 	senders map[senderKey]*senderCount
 	// for Options.Progress: bytes of the inputs before the current one,
@@ -67,6 +70,11 @@ func (w *writer) begin() error {
 	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(source_id, input_id, off, len, line, idx,
 		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		w.rollback()
+		return err
+	}
+	if w.insAsked, err = tx.PrepareContext(w.ctx, `INSERT OR REPLACE INTO asked(msg, given, middle, family, birth, sex, postal, phone)
+		VALUES(?,?,?,?,?,?,?,?)`); err != nil {
 		w.rollback()
 		return err
 	}
