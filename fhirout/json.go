@@ -27,6 +27,11 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		dst = appendKey(dst, o.m[i].key)
+		// Most members are strings: no call through appendValue's switch.
+		if str, ok := o.m[i].val.(string); ok {
+			dst = appendString(dst, str)
+			continue
+		}
 		dst = appendValue(dst, o.m[i].val)
 	}
 	return append(dst, '}')
@@ -44,15 +49,27 @@ func appendKey(dst []byte, k string) []byte {
 }
 
 // plainShort reports whether s needs no escaping, a byte at a time (for
-// short strings: keys, codes).
+// short strings: keys, codes). The bytes' flags are OR-ed without a
+// branch per byte: half the instructions of testing each one.
 func plainShort(s string) bool {
+	var bad byte
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || !safeASCII[c] {
-			return false
+		bad |= needsEscape[s[i]]
+	}
+	return bad == 0
+}
+
+// needsEscape[c] is 1 when byte c is not printable ASCII other than '"'
+// and '\\' (control characters, quotes, backslash, every byte of a
+// multi-byte rune).
+var needsEscape = func() (t [256]byte) {
+	for c := range t {
+		if c >= utf8.RuneSelf || !safeASCII[c] {
+			t[c] = 1
 		}
 	}
-	return true
-}
+	return t
+}()
 
 // MarshalJSON implements json.Marshaler.
 func (o *Object) MarshalJSON() ([]byte, error) {

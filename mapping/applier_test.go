@@ -113,3 +113,43 @@ func outputText(out Output) string {
 	b.Write(j)
 	return b.String()
 }
+
+// Room learnt from small records (room.go) only sizes slices: a larger
+// record after many small ones, and a small one after it, map as a fresh
+// Apply maps them, and the objects' capacity follows what they held.
+func TestLearntRoomKeepsOutput(t *testing.T) {
+	m := Default()
+	small, large := msg(t, benchVXU), msg(t, benchVXU8)
+	fresh := func(in *hl7v2.Message) [][]byte {
+		var out [][]byte
+		for _, r := range m.NewApplier().Apply(Input{Msg: in}, false).Resources {
+			out = append(out, r.AppendJSON(nil))
+		}
+		return out
+	}
+	wantSmall, wantLarge := fresh(small), fresh(large)
+	for _, reuse := range []bool{false, true} {
+		a := m.NewApplier()
+		if reuse {
+			a.ReuseOutput()
+		}
+		for i := range 3 * roomsSample {
+			in, want := small, wantSmall
+			if i == 2*roomsLearnt || i == roomsSample+1 {
+				in, want = large, wantLarge // unsampled: past the learnt room
+			}
+			out := a.Apply(Input{Msg: in}, false)
+			if len(out.Resources) != len(want) {
+				t.Fatalf("record %d: %d resources, want %d", i, len(out.Resources), len(want))
+			}
+			for j, r := range out.Resources {
+				if got := r.AppendJSON(nil); !bytes.Equal(got, want[j]) {
+					t.Fatalf("reuse %v, record %d, resource %d:\n%s\nwant\n%s", reuse, i, j, got, want[j])
+				}
+			}
+		}
+		if a.e.rooms[m.impl.resources[0].site].keys == 0 {
+			t.Errorf("reuse %v: no room learnt for the Patient", reuse)
+		}
+	}
+}

@@ -33,6 +33,7 @@ type mappingImpl struct {
 	sqlTables map[string]*sqlTable
 	sqlOrder  []string
 	nColSlots int          // relational paths, each with a slot in env.colSlots
+	nSites    int          // places objects and arrays are made at (numberSites)
 	identity  *identityDef // the identity: section (identity.go)
 }
 
@@ -92,9 +93,10 @@ type env struct {
 	// lastTime formatted as a FHIR instant: $input.last_updated
 	lastTime    time.Time
 	lastInstant string
-	refs        []*scope // chunk for scope.kids
-	esc         byte     // the message's escape character (see plain)
-	nResources  int      // most resources an Apply of this env made
+	refs        []*scope   // chunk for scope.kids
+	esc         byte       // the message's escape character (see plain)
+	textPlain   plainTable // the message's, for textOf
+	nResources  int        // most resources an Apply of this env made
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
@@ -120,6 +122,12 @@ type env struct {
 	reuse     bool
 	keepArena bool // the last Output's issues and traces may point into the arena
 	resBuf    []*fhirout.Object
+	// Learnt room (room.go).
+	rooms    []roomUse
+	roomsOf  *mappingImpl
+	records  int
+	learning bool
+	madeLog  []madeAt
 }
 
 // envPool reuses envs (and their memo table) across Apply calls.
@@ -194,11 +202,56 @@ func (e *env) keep(b []byte) string {
 }
 
 // textOf is text(v) with empty and null values giving "".
+//
+// Most values are plain (see plain) and hold no delimiter: such a value is
+// neither empty nor null, and reads as itself. That is tested first, in one
+// branch-free pass over a table of the message's delimiters (textPlain),
+// instead of IsEmpty's, IsNull's and plain's three.
 func (e *env) textOf(v hl7v2.Value) string {
+	raw := v.Raw()
+	if n := len(raw); e.textPlain.ok && n > 0 && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
+		var bad byte
+		for _, c := range raw {
+			bad |= e.textPlain.tab[c]
+		}
+		if bad == 0 {
+			return e.keep(raw)
+		}
+	}
 	if v.IsEmpty() || v.IsNull() {
 		return ""
 	}
 	return e.text(v)
+}
+
+// plainTable flags the bytes that keep a value off textOf's fast path:
+// those plain refuses (controls, non-ASCII, the escape character) and
+// the delimiters (a value holding one may be empty, as "^^" is).
+type plainTable struct {
+	d   hl7v2.Delimiters // the table's delimiters
+	ok  bool             // tab is built for d
+	tab [256]byte
+}
+
+// set builds the table for d, unless it already is.
+func (t *plainTable) set(d hl7v2.Delimiters) {
+	if t.ok && t.d == d {
+		return
+	}
+	t.d, t.ok = d, true
+	for c := range t.tab {
+		t.tab[c] = 0
+		if c < 0x20 || c > 0x7e {
+			t.tab[c] = 1
+		}
+	}
+	esc := d.Escape
+	if esc == 0 {
+		esc = '\\' // as plain: refusing a byte is always safe
+	}
+	for _, c := range []byte{esc, d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
+		t.tab[c] = 1 // 0 is a control character already
+	}
 }
 
 func (m *Mapping) apply(in Input, trace bool) Output {
@@ -334,7 +387,11 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.esc = 0
 	if in.Msg != nil {
-		e.esc = in.Msg.Delimiters().Escape
+		d := in.Msg.Delimiters()
+		e.esc = d.Escape
+		e.textPlain.set(d)
+	} else {
+		e.textPlain.ok = false
 	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
@@ -375,6 +432,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0
 	e.gen = envGen.Add(1)
+	e.startRooms(m)
 }
 
 func (e *env) resource(r *resourceDef, root *scope) {
@@ -472,12 +530,16 @@ func (e *env) instance(r *resourceDef, s *scope, build bool) {
 	}
 	// slab.Resource, with the type boxed by the slab too (Resource puts
 	// it into an interface: an allocation per resource).
-	obj := e.slab.Object(max(r.room, 1))
+	obj := e.slab.Object(max(e.keys(r.site, r.room), 1))
+	e.note(r.site, obj, "")
 	obj.Set("resourceType", e.slab.String(r.typ))
 	obj.Set("id", e.slab.String(id)) // boxed by the slab: no allocation
-	root := e.newNode(nil, step{})
+	root := e.newNode(nil, nil)
 	root.obj, root.path = obj, r.typ
 	e.rules(r.rules, s, root)
+	if e.learning {
+		e.learnRooms()
+	}
 	if e.trace {
 		ref := r.typ + "/" + obj.ID()
 		if e.rejected {
@@ -753,7 +815,7 @@ func (e *env) test(c *cond, s *scope) bool {
 // node is an element a block rule writes into, made on first write.
 type node struct {
 	parent *node
-	st     step
+	st     *step           // the target step that makes it (nil for a resource)
 	obj    *fhirout.Object // nil until made
 	path   string          // concrete element path, for traces
 }
@@ -784,7 +846,7 @@ func (e *env) scopeRefs(n int) []*scope {
 	return e.refs[k : k+n : k+n]
 }
 
-func (e *env) newNode(parent *node, st step) *node {
+func (e *env) newNode(parent *node, st *step) *node {
 	if len(e.nodes) == cap(e.nodes) { // see newScope
 		e.nodes = make([]node, 0, max(64, 2*cap(e.nodes)))
 	}
@@ -799,16 +861,22 @@ func (e *env) made(n *node) *fhirout.Object {
 	return n.obj
 }
 
-func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, string) {
+// The steps are the mapping's own (pointers, not copies: a step is five
+// words and every element written walks its target's).
+func (e *env) step(obj *fhirout.Object, st *step, elem string) (*fhirout.Object, string) {
 	switch st.idx {
 	case -1:
 		if e.trace {
 			elem += "." + st.key
 		}
-		return e.slab.Child(obj, st.key, st.room), elem
+		child := e.slab.Child(obj, st.key, e.keys(st.site, st.room))
+		e.note(st.site, child, "")
+		return child, elem
 	case -2:
-		child := e.slab.Object(st.room)
-		e.slab.Append(obj, st.key, child, st.arr)
+		child := e.slab.Object(e.keys(st.site, st.room))
+		e.slab.Append(obj, st.key, child, e.vals(st.site, st.arr))
+		e.note(st.site, child, "")
+		e.note(st.site, obj, st.key)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}
@@ -820,8 +888,10 @@ func (e *env) step(obj *fhirout.Object, st step, elem string) (*fhirout.Object, 
 	if st.idx == 0 {
 		if _, ok := obj.Get(st.key); !ok {
 			// What Elem would make, [{}], from the slab.
-			child := e.slab.Object(st.room)
-			e.slab.Append(obj, st.key, child, max(st.arr, 1))
+			child := e.slab.Object(e.keys(st.site, st.room))
+			e.slab.Append(obj, st.key, child, max(e.vals(st.site, st.arr), 1))
+			e.note(st.site, child, "")
+			e.note(st.site, obj, st.key)
 			return child, elem
 		}
 	}
@@ -838,10 +908,10 @@ func (e *env) set(n *node, t *target, v any, src string) {
 	obj := e.made(n)
 	elem := n.path
 	last := len(t.steps) - 1
-	for _, st := range t.steps[:last] {
-		obj, elem = e.step(obj, st, elem)
+	for i := range last {
+		obj, elem = e.step(obj, &t.steps[i], elem)
 	}
-	st := t.steps[last]
+	st := &t.steps[last]
 	switch st.idx {
 	case -1:
 		obj.Set(st.key, v)
@@ -849,7 +919,8 @@ func (e *env) set(n *node, t *target, v any, src string) {
 			elem += "." + st.key
 		}
 	case -2:
-		e.slab.Append(obj, st.key, v, st.arr)
+		e.slab.Append(obj, st.key, v, e.vals(st.site, st.arr))
+		e.note(st.site, obj, st.key)
 		if e.trace {
 			elem += "." + st.key + "[" + strconv.Itoa(arrayLen(obj, st.key)-1) + "]"
 		}

@@ -347,6 +347,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c := &compiler{file: file, fsys: fsys, dir: dir, m: &mappingImpl{file: file, tz: time.UTC},
 		tables: map[string]*table{}, consts: map[string]string{}, vars: map[string]int{}, varSrc: map[string]string{}, columns: map[string]bool{}, paths: map[string]*pathExpr{}, calls: map[string]*callExpr{},
 		slotOwner: map[int]*resourceDef{}, segIDs: map[string]int{}}
+	c.m.nSites = 1 // site 0 is none
 	c.m.consts = c.consts
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -558,6 +559,7 @@ type resourceDef struct {
 	asSlot  int // -1: none
 	rules   []*rule
 	room    int // keys of the resource object, for fhirout.Slab
+	site    int // the resource object's place in env.rooms
 
 	// What an instance Input.Want refuses must still do (unbuilt.go).
 	observed    bool // its let or as: variables are read from outside it
@@ -610,6 +612,7 @@ func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
 		sizeRules(r.rules)
 	}
 	r.room = resourceRoom(r.rules)
+	r.site = c.numberSites(r.rules)
 	return r
 }
 
@@ -1034,6 +1037,7 @@ type step struct {
 	idx  int // -1: plain, -2: append ([]), else index
 	room int // keys the object made here will hold (see sizeRules); 0 = unknown
 	arr  int // idx -2: values the array will hold
+	site int // this step's place in env.rooms (see numberSites); 0: none
 }
 
 type target struct {

@@ -171,8 +171,8 @@ func ruleBodyFn(r *rule) ruleFn {
 			// so a block with nothing to say leaves no empty object behind.
 			target := n
 			if r.tgt != nil {
-				for _, st := range r.tgt.steps {
-					target = e.newNode(target, st)
+				for i := range r.tgt.steps {
+					target = e.newNode(target, &r.tgt.steps[i])
 				}
 			}
 			before := e.sets

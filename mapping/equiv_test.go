@@ -191,9 +191,12 @@ func TestFastMatcher(t *testing.T) {
 }
 
 // text copies a plain value as it is and decodes the others: either way
-// it gives Value.String trimmed, for every value of the fixtures.
+// it gives Value.String trimmed, for every value of the fixtures; textOf
+// (with its fast path for plain values) gives that, or "" for an empty or
+// null value.
 func TestTextMatchesString(t *testing.T) {
-	texts := []string{engineMsg, benchVXU8, "MSH|^~\\&|A|B\rPID|1||\"\"~ x ~a\\F\\b~\xe9t\xe9~caf\xc3\xa9~\tt\t~a&b^ c ^d~\\X41\\"}
+	texts := []string{engineMsg, benchVXU8, "MSH|^~\\&|A|B\rPID|1||\"\"~ x ~a\\F\\b~\xe9t\xe9~caf\xc3\xa9~\tt\t~a&b^ c ^d~\\X41\\~^^~&~\"\"^\"x~\"\"&a|x^&^~&&",
+		"MSH#*@!$#A#B\rPID#1##a*b@c!d$e*$#^~\\&|#**#@@"}
 	for _, name := range []string{"vxu_full.hl7", "vxu_misc.hl7", "vxu_status.hl7", "vxu_badcodes.hl7", "rsp_z42.hl7"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
@@ -205,9 +208,16 @@ func TestTextMatchesString(t *testing.T) {
 	for _, text := range texts {
 		m := msg(t, text)
 		e := &env{esc: m.Delimiters().Escape}
+		e.textPlain.set(m.Delimiters())
 		check := func(v hl7v2.Value) {
 			if v.IsEmpty() || v.IsNull() {
+				if got := e.textOf(v); got != "" {
+					t.Errorf("%q: textOf %q for an empty value", v.Raw(), got)
+				}
 				return
+			}
+			if got, want := e.textOf(v), strings.TrimSpace(v.String()); got != want {
+				t.Errorf("%q: textOf %q, String %q", v.Raw(), got, want)
 			}
 			n++
 			if got, want := e.text(v), strings.TrimSpace(v.String()); got != want {

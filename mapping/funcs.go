@@ -295,7 +295,9 @@ func (e *env) defaultZone() *time.Location {
 	e.zone = e.m.tz
 	if e.msg != nil {
 		if msh, ok := e.msg.Segments().Find("MSH", 1); ok {
-			if ts, err := hl7v2.ParseTS(strings.TrimSpace(msh.Field(7).Rep(1).Component(1).String())); err == nil && ts.HasOffset {
+			// textOf: Value.String trimmed, in the arena (no allocation);
+			// an empty or null MSH-7 gives no offset either way.
+			if ts, err := hl7v2.ParseTS(e.textOf(msh.Field(7).Rep(1).Component(1))); err == nil && ts.HasOffset {
 				_, off := ts.Time.Zone()
 				e.zone = time.FixedZone("", off)
 			}

@@ -1,5 +1,7 @@
 package mapping
 
+import "github.com/iisbridge/iisbridge/fhirout"
+
 // Room: how many keys each object a rule makes will hold, and how many
 // values each array, worked out at Load so fhirout.Slab can reserve the
 // exact space instead of growing slices key by key. The numbers are upper
@@ -107,4 +109,112 @@ func resourceRoom(rules []*rule) int {
 	var k keySet
 	topKeys(rules, &k)
 	return 2 + len(k)
+}
+
+// Learnt room. The numbers above are upper bounds: most rules of a
+// resource give nothing for a given record (the default mapping's
+// Patient reserves 16 keys and a typical VXU's Patient fills 11; over a
+// VXU, 250 members are reserved for 158 used). A record that keeps its
+// Output (Mapping.Apply) allocates what it reserves, so the env learns,
+// per site (a target step or a resource's object), the most keys and
+// values the objects and arrays made there held, and reserves that
+// instead. A record holding more grows the slice on its own (fhirout's
+// slices are cut to their room), and the next record learnt from (see
+// roomsSample) raises the room. Only capacities change: the output is
+// the same.
+
+// numberSites gives every step of rules (and the resource object) its
+// site, and returns the resource object's.
+func (c *compiler) numberSites(rules []*rule) int {
+	var walk func([]*rule)
+	walk = func(rs []*rule) {
+		for _, r := range rs {
+			if r.tgt != nil {
+				for i := range r.tgt.steps {
+					if st := &r.tgt.steps[i]; st.site == 0 { // a target shared through a YAML alias: once
+						st.site = c.m.nSites
+						c.m.nSites++
+					}
+				}
+			}
+			walk(r.children)
+		}
+	}
+	walk(rules)
+	c.m.nSites++
+	return c.m.nSites - 1
+}
+
+// roomUse is the most an object (keys) and an array (values) made at a
+// site held.
+type roomUse struct{ keys, vals int32 }
+
+// madeAt is an object or array made at a site, noted while learning.
+type madeAt struct {
+	site int
+	obj  *fhirout.Object // the object, or the array's parent
+	key  string          // the array's key; "" for an object
+}
+
+// roomsLearnt is how many records an env learns from before it samples
+// one record in roomsSample (a record larger than those seen is rare, and
+// costs only the growth of the slices it fills past their room).
+const (
+	roomsLearnt = 16
+	roomsSample = 64
+)
+
+// startRooms prepares the learnt room for a record of m.
+func (e *env) startRooms(m *mappingImpl) {
+	if e.roomsOf != m || len(e.rooms) != m.nSites {
+		e.rooms, e.roomsOf, e.records = make([]roomUse, m.nSites), m, 0
+	}
+	e.records++
+	e.learning = e.records <= roomsLearnt || e.records%roomsSample == 0
+	clear(e.madeLog)
+	e.madeLog = e.madeLog[:0]
+}
+
+// keys is the room of an object made at site: the most learnt, else the
+// bound from the rules.
+func (e *env) keys(site, room int) int {
+	if site < len(e.rooms) {
+		if k := e.rooms[site].keys; k > 0 {
+			return int(k)
+		}
+	}
+	return room
+}
+
+// vals is keys for an array.
+func (e *env) vals(site, arr int) int {
+	if site < len(e.rooms) {
+		if k := e.rooms[site].vals; k > 0 {
+			return int(k)
+		}
+	}
+	return arr
+}
+
+// note records an object (key "") or the array at obj's key made at site,
+// when learning.
+func (e *env) note(site int, obj *fhirout.Object, key string) {
+	if e.learning && site > 0 && site < len(e.rooms) {
+		e.madeLog = append(e.madeLog, madeAt{site, obj, key})
+	}
+}
+
+// learnRooms updates the learnt room from the objects noted.
+func (e *env) learnRooms() {
+	for i := range e.madeLog {
+		m := &e.madeLog[i]
+		u := &e.rooms[m.site]
+		if m.key == "" {
+			u.keys = max(u.keys, int32(m.obj.Len()))
+		} else {
+			u.vals = max(u.vals, int32(arrayLen(m.obj, m.key)))
+		}
+	}
+	clear(e.madeLog)
+	e.madeLog = e.madeLog[:0]
 }
