@@ -1,32 +1,112 @@
 package sources
 
 import (
+	"context"
 	"errors"
-	"io"
 	"time"
 )
 
 // Source is the contract every input adapter implements (v2 archives
-// today, SQL tables next): it reads the records of an input from a
-// cursor the caller keeps, says for each what the index needs (kind,
-// identity keys, organization, time), and reads one record again by its
-// locator. The index stores what a Record says and never parses an input
-// format; the pipeline re-reads through Reread and never knows which
-// adapter it reads from.
+// today, SQL tables next). It follows its own inputs from one update to
+// the next through cursors the index keeps for it, opaque to the index:
+// Changes compares the inputs with those cursors and says what changed
+// (new, grown, rewritten, moved, gone), Scan reads the records a change
+// calls for, each saying what the index needs (kind, identity keys,
+// organization, time), and Rereader reads one record again by its
+// locator. The index stores what a Record says and applies what a Change
+// says; it never parses an input format, nor knows what an input is (a
+// file, a table). The pipeline re-reads through Reread and never knows
+// which adapter it reads from.
 //
 // Optional capabilities are separate interfaces, found by type assertion:
-// Expander (inputs named by paths), Fingerprinter (settings that change
-// what the records are).
+// Fingerprinter (settings that change what the records are), Named.
 type Source interface {
-	// Scan reads the records of r, the content of input name from a
-	// cursor on (the caller positions r; locations are relative to it),
-	// calling fn for each in order. A record that cannot be read is
-	// passed as one of Kind Broken; Scan fails only when the input
-	// itself fails.
-	Scan(name string, r io.Reader, fn func(*Record) error) error
+	// Changes compares the inputs q names with those indexed before
+	// (q.Known) and says what changed; an input it does not mention is
+	// kept as indexed. It fails only when the comparison itself cannot
+	// be made (a bad argument, a cancelled context): an input that
+	// cannot be read now is a Change of Op Unreadable.
+	Changes(ctx context.Context, q Scope) (*Changes, error)
+	// Scan carries out change c of the last Changes, once the index has
+	// applied its moves and drops: it settles what re-reads of the input
+	// need (they read it under c.Name from now on; a Dropped one no
+	// more), then reads the records c calls for (New and Rewritten: all,
+	// Appended: those after the cursor; none for the other ops) calling
+	// fn for each in order (fn is nil for Dropped), and returns the
+	// cursor to keep with them (also for Unchanged: the input seen again,
+	// touched or moved). A record that cannot be read is passed as one of
+	// Kind Broken; Scan fails only when the input itself fails.
+	Scan(ctx context.Context, c *Change, fn func(*Record) error) (Scanned, error)
 	// Rereader opens a reader of records by locator, for one export
 	// (adapters keep their inputs open between calls).
 	Rereader() (Rereader, error)
+}
+
+// Scope is what the index asks Changes about.
+type Scope struct {
+	// Args name the inputs (paths, globs, tables: the source's syntax);
+	// the index holds exactly these inputs after the update.
+	Args []string
+	// Known are the inputs indexed before, by name, with the cursor the
+	// source left with each (a Change's Cursor when a read did not end).
+	Known map[string][]byte
+	// Own is where the index keeps its own data (an input tree may hold
+	// it): nothing under it is an input.
+	Own string
+}
+
+// Changes is what changed in a source's inputs since the cursors it left.
+type Changes struct {
+	// Inputs are the inputs Args name, in order, with Dropped ones
+	// (known inputs gone or no longer named) after them.
+	Inputs []Change
+	// Unlisted counts arguments that named no input now (missing, cannot
+	// be listed): the inputs under one that cannot be listed are kept.
+	Unlisted int
+	// Release frees what the changes hold (copies nobody kept); the
+	// index calls it when it is done with them. nil: nothing to free.
+	Release func()
+}
+
+// Op is what changed in one input.
+type Op int
+
+const (
+	Unchanged  Op = iota // nothing to read
+	New                  // not indexed before: read it all
+	Appended             // grown: its records stay, those after the cursor are read
+	Rewritten            // changed otherwise: its records go, it is read again whole
+	Dropped              // gone, or no longer named: its records go
+	Unreadable           // cannot be read now: what was indexed of it is kept
+)
+
+// Change is what changed in one input, and what to do about it.
+type Change struct {
+	Name string // the input, as indexed from now on
+	// From is the name the input was indexed under when it moved
+	// (renamed, rotated, compressed): its records are kept and follow
+	// it. Only with Unchanged and Appended.
+	From string
+	Op   Op
+	// Cursor, with New, Appended and Rewritten, is stored with the first
+	// records read, until Scan's cursor replaces it: left by a read that
+	// did not end, it must make the next Changes read the input again
+	// whole.
+	Cursor []byte
+	Size   int64 // bytes the input holds, for progress
+	// Broken says why (part of) the input is refused (a decompression
+	// bomb, a corrupt stream): its records end with one of Kind Broken.
+	Broken string
+	Err    error // Unreadable: why
+	// State is the source's own (what to read from where); the index
+	// passes it back to Scan untouched.
+	State any
+}
+
+// Scanned is what Scan read.
+type Scanned struct {
+	Cursor []byte // to store with the records read (nil: keep the stored one)
+	Bytes  int64  // input bytes read
 }
 
 // Rereader reads records again. Reread returns the bytes of the record
@@ -35,19 +115,6 @@ type Source interface {
 type Rereader interface {
 	Reread(loc Locator) ([]byte, error)
 	Close() error
-}
-
-// Expander is a Source whose inputs are named by paths: Expand lists the
-// files behind one path argument (a file, a folder, a glob), the same
-// rule for every command, canonical-ready (callers make them absolute).
-type Expander interface {
-	Expand(arg string) []Input
-}
-
-// Input is one file behind a path argument, or why it cannot be listed.
-type Input struct {
-	Path string
-	Err  error
 }
 
 // Fingerprinter is a Source whose settings change the records it reads
@@ -118,39 +185,6 @@ type Record struct {
 	// Warn is how many warning issues an export reports about the record
 	// as read (input around it, its own structure).
 	Warn int
-}
-
-// Unpacker is a Source whose input files may be compressed: it keeps a
-// decompressed copy (a spool) of such a file, so its records can be read
-// again by offset, and its Rereader reads that copy for the file. The
-// index asks for a fresh copy when a file changed and says when the copy
-// becomes the file's or is no longer needed; where copies live is the
-// source's business.
-type Unpacker interface {
-	// Unpack decompresses the file at path (size bytes) into a fresh
-	// copy when it is compressed (by content); nil when it is not. err is
-	// a failure to read the file (or write the copy).
-	Unpack(path string, size int64) (*Unpacked, error)
-	// Keep makes the fresh copy u the one read for path (a copy already
-	// open in a running export stays readable to it); u.Path becomes
-	// the kept copy's.
-	Keep(path string, u *Unpacked) error
-	// Forget removes the copy kept for path, if any: the file is gone,
-	// moved or no longer compressed.
-	Forget(path string)
-}
-
-// Unpacked is a fresh decompressed copy (Unpacker.Unpack).
-type Unpacked struct {
-	// Path is the copy to read ("" with Discard). Until Keep, the caller
-	// owns it: it removes the file when it does not keep it.
-	Path  string
-	Bytes int64 // decompressed bytes written
-	// Broken says why the rest could not be decompressed (a corrupt
-	// stream: what was written is kept), or, with Discard, why nothing
-	// may be kept (an expansion past the limit: a decompression bomb).
-	Broken  string
-	Discard bool
 }
 
 // Evidence is what one record shows of its organization's relation to

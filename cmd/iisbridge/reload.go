@@ -72,23 +72,38 @@ func (b *bridge) reload(ctx context.Context, o serveOptions, log *slog.Logger) {
 var watchEvery = 5 * time.Second
 
 // watchFiles signals changed when a file of paths() changes size or
-// modification time (polling: portable, and cheap at this rate).
-func watchFiles(ctx context.Context, paths func() []string, every time.Duration, changed chan<- struct{}) {
-	stamp := func() string {
+// modification time (polling: portable, and cheap at this rate). A file
+// modified after since (when serve began reading its configuration) counts
+// as changed at once: an edit made while the index was being brought up,
+// or before this goroutine took its first look, is not missed. A reload of
+// unchanged files keeps what runs.
+func watchFiles(ctx context.Context, paths func() []string, every time.Duration, since time.Time, changed chan<- struct{}) {
+	stamp := func() (string, bool) {
 		var b strings.Builder
+		newer := false
 		for _, p := range paths() {
 			if p == "" {
 				continue
 			}
 			if fi, err := os.Stat(p); err == nil {
 				fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+				newer = newer || fi.ModTime().After(since)
 			} else {
 				fmt.Fprintf(&b, "%s missing\n", p)
 			}
 		}
-		return b.String()
+		return b.String(), newer
 	}
-	last := stamp()
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	last, newer := stamp()
+	if newer {
+		signal()
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -97,12 +112,9 @@ func watchFiles(ctx context.Context, paths func() []string, every time.Duration,
 			return
 		case <-t.C:
 		}
-		if now := stamp(); now != last {
+		if now, _ := stamp(); now != last {
 			last = now
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
+			signal()
 		}
 	}
 }

@@ -146,6 +146,7 @@ func isLoopback(listen string) bool {
 // and the port bound before any indexing, so every mistake shows at once;
 // then the port answers (live, not ready) while the index catches up.
 func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger, o serveOptions) error {
+	started := time.Now()
 	pre, err := prepare(cfg, demo, log)
 	if err != nil {
 		return err
@@ -202,7 +203,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	go refreshLoop(ctx, b, cfg.Jobs.GroupRefresh.Duration, log)
 	changed := make(chan struct{}, 1)
 	if o.cfgPath != "" {
-		go watchFiles(ctx, func() []string { return append([]string{o.cfgPath, b.liveMapping().Path}, b.relationalMappings()...) }, watchEvery, changed)
+		go watchFiles(ctx, func() []string { return append([]string{o.cfgPath, b.liveMapping().Path}, b.relationalMappings()...) }, watchEvery, started, changed)
 	}
 
 running:

@@ -13,26 +13,16 @@
 // is checked against them (Message.Locator, sources.Rereader): bytes that
 // changed since indexing are never taken for the message indexed there.
 //
-// Indexing is incremental. Files are keyed by canonical absolute path. A
-// file whose size, mtime, inode and ctime are as last seen (and were not
-// modified within racyWindow of that look) is skipped unread; any
-// difference makes Update compare the checksum (sources.DataHash) of every byte indexed: the
-// same prefix means appended bytes (read) or only touched; anything else
-// is a rewrite (its old messages removed, the file read again, the links
-// rebuilt). A new path whose content starts with the indexed content of a
-// file gone or rewritten (renamed, rotated, gzipped) takes that file's
-// row: its messages stay and are re-read from the new place. Files that
-// are gone or no longer under the paths given are dropped with their
-// messages. A file that cannot be read now keeps what was indexed of it
-// and does not stop the update.
-//
-// Compressed inputs are the source's business (sources.Unpacker): it
-// gives the index a decompressed copy to read and compare, and keeps it
-// for re-reads when the index says the file is indexed from it; a copy
-// the source refuses (a decompression bomb) is broken input, a corrupt
-// stream keeps what decompressed and reports the rest. The index stores
-// what a Record and its Locator say: the file (canonical path), the span,
-// and the source that read it (sources.Named).
+// Indexing is incremental, and what an input is (a file, a table) is the
+// source's business: the index keeps an opaque cursor per input for the
+// source (the inputs table) and applies the changes the source reports
+// against those cursors (sources.Source.Changes): records of new inputs
+// and appended records are stored, a rewritten input's records are
+// replaced (and the links rebuilt), a moved input keeps its records under
+// its new name, a dropped one loses them. An input that cannot be read
+// now keeps what was indexed of it and does not stop the update. The
+// index stores what a Record and its Locator say: the input, the span or
+// key, and the source that read it (sources.Named).
 //
 // Times are stored as unix microseconds (no overflow in years 0001-9999).
 //
@@ -72,8 +62,8 @@ type Options struct {
 	CacheSize int              // identity keys cached in memory (×2 at most); default 100000
 	Now       func() time.Time // clock for indexed-at times; default time.Now
 	// Progress, when set, is called during Update with the bytes of the
-	// input files covered so far (skipped files count as covered) and
-	// their total size: progress bars and readiness.
+	// inputs covered so far (unchanged ones count as covered) and their
+	// total size (sources.Change.Size): progress bars and readiness.
 	Progress func(done, total int64)
 }
 
@@ -99,30 +89,25 @@ type Index struct {
 
 // 5: source-neutral rows (sources.Record); 6: the source of each record,
 // spools kept by the source; 7: membership ledger, evidence bits,
-// senders, query demographics (ledger.go).
-const schemaVersion = "7"
+// senders, query demographics (ledger.go); 8: inputs with the source's
+// cursors instead of files with their stat and checksums.
+const schemaVersion = "8"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files(
-	id INTEGER PRIMARY KEY,
-	path TEXT NOT NULL UNIQUE, -- canonical absolute path
-	size INTEGER NOT NULL DEFAULT 0,       -- of path, when last compared (with mtime, ino, ctime)
-	mtime INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0, ctime INTEGER NOT NULL DEFAULT 0,
-	checked_at INTEGER NOT NULL DEFAULT 0, -- wall clock (unix ns) of that comparison
-	indexed_size INTEGER NOT NULL DEFAULT 0, -- content bytes indexed (decompressed, for a compressed file)
-	prefix_crc INTEGER,                    -- checksum (sources.DataHash) of those bytes (NULL: unknown)
-	head_crc INTEGER,                      -- checksum (sources.DataHash) of their first 4 KB (finds a moved file)
-	next_line INTEGER NOT NULL DEFAULT 1,
-	next_index INTEGER NOT NULL DEFAULT 0,
-	indexed_at INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS sources(
 	id INTEGER PRIMARY KEY,
 	name TEXT NOT NULL UNIQUE);  -- sources.Named (Locator.From)
+CREATE TABLE IF NOT EXISTS inputs(
+	id INTEGER PRIMARY KEY,
+	source_id INTEGER NOT NULL,  -- sources.id
+	name TEXT NOT NULL,          -- as the source names it (Locator.Source: a file, a table)
+	cursor BLOB,                 -- the source's, opaque (sources.Scope.Known)
+	UNIQUE(source_id, name));
 CREATE TABLE IF NOT EXISTS messages(
 	id INTEGER PRIMARY KEY,      -- arrival order
 	source_id INTEGER NOT NULL,  -- sources.id: the adapter that read it
-	file_id INTEGER NOT NULL,
+	input_id INTEGER NOT NULL,   -- inputs.id
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	rec_id TEXT NOT NULL,        -- the record's own id (MSH-10, row key)
 	rkey TEXT,                   -- locator of a table row (NULL for files: off, len)
@@ -239,8 +224,8 @@ func (x *Index) init() error {
 		"dir", x.dir, "reason", x.rebuilt, "dropped_messages", dropped)
 	// Dropped and created again: another schema version may have other
 	// columns.
-	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE files; DROP TABLE patients; DROP TABLE counts;
-		DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked;
+	if _, err := x.db.Exec(`DROP TABLE messages; DROP TABLE keys; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS inputs;
+		DROP TABLE patients; DROP TABLE counts; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS senders; DROP TABLE IF EXISTS asked;
 		DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
 		return err
 	}

@@ -107,10 +107,10 @@ func (w *writer) flushSenders() error {
 	return nil
 }
 
-// uncountSenders takes a file's messages out of the sender counts.
-func (w *writer) uncountSenders(fileID int64) error {
+// uncountSenders takes an input's records out of the sender counts.
+func (w *writer) uncountSenders(inputID int64) error {
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT org_key, coalesce(facility, ''), count(*) FROM messages
-		WHERE file_id = ? AND org_key IS NOT NULL AND (kind = 'Q' OR holds & ? != 0) GROUP BY 1, 2`, fileID, int64(sources.Reported))
+		WHERE input_id = ? AND org_key IS NOT NULL AND (kind = 'Q' OR holds & ? != 0) GROUP BY 1, 2`, inputID, int64(sources.Reported))
 	if err != nil {
 		return fmt.Errorf("index: senders: %w", err)
 	}
@@ -351,8 +351,8 @@ type LedgerEntry struct {
 // sender and trigger).
 func (s *Snapshot) Ledger(ctx context.Context, fn func(LedgerEntry) error) error {
 	rows, err := s.tx.QueryContext(ctx, `SELECT l.pid, l.org_key, l.facility, l.org_name, l.trig, l.first_at, l.last_at, l.n, l.confidence,
-		coalesce(f.file_id, 0), coalesce(f.line, 0), coalesce(f.idx, 0), coalesce(f.off, 0), coalesce(f.len, 0), coalesce(f.rec_id, ''),
-		coalesce(g.file_id, 0), coalesce(g.line, 0), coalesce(g.idx, 0), coalesce(g.off, 0), coalesce(g.len, 0), coalesce(g.rec_id, '')
+		coalesce(f.input_id, 0), coalesce(f.line, 0), coalesce(f.idx, 0), coalesce(f.off, 0), coalesce(f.len, 0), coalesce(f.rec_id, ''),
+		coalesce(g.input_id, 0), coalesce(g.line, 0), coalesce(g.idx, 0), coalesce(g.off, 0), coalesce(g.len, 0), coalesce(g.rec_id, '')
 		FROM ledger l LEFT JOIN messages f ON f.id = l.first_msg LEFT JOIN messages g ON g.id = l.last_msg
 		ORDER BY l.pid, l.org_key, l.facility, l.trig`)
 	if err != nil {
@@ -368,7 +368,7 @@ func (s *Snapshot) Ledger(ctx context.Context, fn func(LedgerEntry) error) error
 			return err
 		}
 		e.First, e.Last = fromMicros(first), fromMicros(last)
-		e.FirstLoc.Source, e.LastLoc.Source = s.files[ff].path, s.files[lf].path
+		e.FirstLoc.Source, e.LastLoc.Source = s.inputs[ff], s.inputs[lf]
 		if err := fn(e); err != nil {
 			return err
 		}
@@ -404,8 +404,7 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 
 // storeAsked records what query msg asks about.
 func (w *writer) storeAsked(msg int64, d *sources.Demographics) error {
-	_, err := w.tx.ExecContext(w.ctx, `INSERT OR REPLACE INTO asked(msg, given, middle, family, birth, sex, postal, phone) VALUES(?,?,?,?,?,?,?,?)`,
-		msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
+	_, err := w.insAsked.Exec(msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
 	if err != nil {
 		return fmt.Errorf("index: query demographics: %w", err)
 	}
@@ -425,7 +424,7 @@ type Unanswered struct {
 // record answers (no RSP's MSA-2 names its MSH-10), in arrival order.
 func (s *Snapshot) Unanswered(ctx context.Context, fn func(Unanswered) error) error {
 	rows, err := s.tx.QueryContext(ctx, `SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''),
-		CASE WHEN q.at_time != 0 THEN q.at_time ELSE q.indexed_at END, q.file_id, q.line, q.idx, q.off, q.len, q.rec_id,
+		CASE WHEN q.at_time != 0 THEN q.at_time ELSE q.indexed_at END, q.input_id, q.line, q.idx, q.off, q.len, q.rec_id,
 		a.given, a.middle, a.family, a.birth, a.sex, a.postal, a.phone
 		FROM asked a JOIN messages q ON q.id = a.msg
 		WHERE q.org_key IS NOT NULL AND q.kind = 'Q' AND q.type = 'QBP^Q11'
@@ -443,7 +442,7 @@ func (s *Snapshot) Unanswered(ctx context.Context, fn func(Unanswered) error) er
 			&u.Loc.ControlID, &d.Given, &d.Middle, &d.Family, &d.BirthDate, &d.Sex, &d.Postal, &d.Phone); err != nil {
 			return err
 		}
-		u.Time, u.Loc.Source = fromMicros(t), s.files[file].path
+		u.Time, u.Loc.Source = fromMicros(t), s.inputs[file]
 		if err := fn(u); err != nil {
 			return err
 		}

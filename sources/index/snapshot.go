@@ -15,9 +15,10 @@ import (
 // Snapshot is a consistent read view of the index (one SQLite read
 // transaction): indexing may go on while an export reads it. Close it.
 type Snapshot struct {
-	x     *Index
-	tx    *sql.Tx
-	files map[int64]fileRef
+	x  *Index
+	tx *sql.Tx
+	// inputs names the inputs by id (the inputs table).
+	inputs map[int64]string
 	// sources names the sources by id (the sources table).
 	sources map[int64]string
 	msgs    *sql.Stmt // a person's messages: prepared once, run per person
@@ -25,8 +26,6 @@ type Snapshot struct {
 	// connection serializes the calls anyway.
 	msgsMu sync.Mutex
 }
-
-type fileRef struct{ path string }
 
 // Snapshot opens a read view that includes every batch stamped before the
 // call.
@@ -37,7 +36,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: snapshot: %w", err)
 	}
-	s := &Snapshot{x: x, tx: tx, files: map[int64]fileRef{}, sources: map[int64]string{}}
+	s := &Snapshot{x: x, tx: tx, inputs: map[int64]string{}, sources: map[int64]string{}}
 	// An export's reads are one sorted scan (Walk), which a large page
 	// cache does not speed up, while SQLite sizes its sorter's memory by
 	// it: 2 MB instead of the indexer's 16 MB keeps each running export
@@ -48,7 +47,7 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("index: snapshot: %w", err)
 	}
 	// The first read pins the WAL snapshot.
-	rows, err := tx.QueryContext(ctx, `SELECT id, path FROM files UNION ALL SELECT -id, name FROM sources`)
+	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM inputs UNION ALL SELECT -id, name FROM sources`)
 	if err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("index: snapshot: %w", err)
@@ -56,16 +55,16 @@ func (x *Index) Snapshot(ctx context.Context) (*Snapshot, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var f fileRef
-		if err := rows.Scan(&id, &f.path); err != nil {
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
 			tx.Rollback()
 			return nil, err
 		}
 		if id < 0 {
-			s.sources[-id] = f.path
+			s.sources[-id] = name
 			continue
 		}
-		s.files[id] = f
+		s.inputs[id] = name
 	}
 	if err := rows.Err(); err != nil {
 		tx.Rollback()
@@ -124,7 +123,7 @@ func (s *Snapshot) Person(ctx context.Context, id string) (p Person, ok bool, er
 
 // Message is one indexed message of a person.
 type Message struct {
-	Loc       sources.Location // Source is the original file; read with Read
+	Loc       sources.Location // Source is the input (a file, a table); re-read through Locator
 	Type      string           // MSH-9.1^MSH-9.2
 	Time      time.Time        // MSH-7 (zero when absent or unusable)
 	IndexedAt time.Time
@@ -132,7 +131,7 @@ type Message struct {
 	OrgName   string
 	Warnings  string // reader warnings about the input around it
 	From      string // the source that read it (sources.Named)
-	path      string // the file as indexed (Loc.Source may be reworded for display)
+	path      string // the input as indexed (Loc.Source may be reworded for display)
 	seq       int64
 	hash      sql.NullInt64 // sources.DataHash of the message when indexed
 }
@@ -144,8 +143,7 @@ var ErrChanged = sources.ErrChanged
 func (m *Message) Seq() int64 { return m.seq }
 
 // Locator is what the source re-reads the message by (Rereader.Reread):
-// the source, its span in the file (its content: decompressed for a
-// compressed file), id and checksum.
+// the source, the input and the record's place in it, id and checksum.
 func (m *Message) Locator() sources.Locator {
 	l := sources.Locator{From: m.From, Source: m.path, Offset: m.Loc.Offset, Length: m.Loc.Length, ID: m.Loc.ControlID}
 	if m.hash.Valid {
@@ -180,21 +178,21 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 }
 
 // messageColumns are the columns scanMessage reads, in its order.
-const messageColumns = `m.id, m.source_id, m.file_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
+const messageColumns = `m.id, m.source_id, m.input_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
 	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
 
 // scanMessage reads messageColumns, after the columns of pre (read into
 // pre's pointers).
 func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
 	var m Message
-	var srcID, fileID, at_time, at int64
-	dest := append(pre, &m.seq, &srcID, &fileID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+	var srcID, inputID, at_time, at int64
+	dest := append(pre, &m.seq, &srcID, &inputID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
 		&m.Loc.ControlID, &at_time, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
 	if err := rows.Scan(dest...); err != nil {
 		return m, err
 	}
-	f := s.files[fileID]
-	m.Loc.Source, m.path, m.From = f.path, f.path, s.sources[srcID]
+	in := s.inputs[inputID]
+	m.Loc.Source, m.path, m.From = in, in, s.sources[srcID]
 	if at_time != 0 {
 		m.Time = fromMicros(at_time)
 	}
@@ -225,7 +223,7 @@ func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(
 	if !asOf.IsZero() {
 		hi = micros(asOf)
 	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT file_id, off, len, line, idx, rec_id, kind, type, coalesce(err, ''), indexed_at
+	rows, err := s.tx.QueryContext(ctx, `SELECT input_id, off, len, line, idx, rec_id, kind, type, coalesce(err, ''), indexed_at
 		FROM messages WHERE kind IN ('E', 'W') AND indexed_at > ? AND indexed_at <= ? ORDER BY id`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("index: problems: %w", err)
@@ -233,12 +231,12 @@ func (s *Snapshot) Problems(ctx context.Context, since, asOf time.Time, fn func(
 	defer rows.Close()
 	for rows.Next() {
 		var p Problem
-		var fileID, at int64
-		if err := rows.Scan(&fileID, &p.Loc.Offset, &p.Loc.Length, &p.Loc.Line, &p.Loc.Index, &p.Loc.ControlID,
+		var inputID, at int64
+		if err := rows.Scan(&inputID, &p.Loc.Offset, &p.Loc.Length, &p.Loc.Line, &p.Loc.Index, &p.Loc.ControlID,
 			&p.Kind, &p.Type, &p.Reason, &at); err != nil {
 			return err
 		}
-		p.Loc.Source = s.files[fileID].path
+		p.Loc.Source = s.inputs[inputID]
 		p.Kind = map[string]string{"E": "error", "W": "warning"}[p.Kind]
 		p.IndexedAt = fromMicros(at)
 		if err := fn(p); err != nil {
@@ -330,7 +328,7 @@ func (s *Snapshot) Counts(ctx context.Context) (Counts, error) {
 		}
 	}
 	rows.Close()
-	err = s.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files),
+	err = s.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM inputs),
 		coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'persons'), 0),
 		coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'keys'), 0)`).Scan(&c.Files, &c.Persons, &c.Keys)
 	return c, err

@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -47,7 +46,7 @@ func (u *unionFind) begin(ctx context.Context, tx *sql.Tx) error {
 	}
 	u.stmts.byKey = prep(`SELECT id FROM keys WHERE key = ?`)
 	u.stmts.byID = prep(`SELECT parent, key FROM keys WHERE id = ?`)
-	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?)`)
+	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`)
 	if err == nil && u.next == 0 {
 		err = tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM keys`).Scan(&u.next)
 	}
@@ -60,23 +59,65 @@ func (u *unionFind) id(key string) (int64, error) {
 	if id, ok := u.ids.get(key); ok {
 		return id, nil
 	}
-	var id int64
-	err := u.stmts.byKey.QueryRow(key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Ids are handed out here (one writer at a time), so a new key is
-		// one INSERT with parent = itself.
-		id = u.next
-		if _, err := u.stmts.insert.Exec(id, key, id, u.cfg.PatientID(key)); err != nil {
-			return 0, fmt.Errorf("add identity key: %w", err)
-		}
+	id, _, err := u.add(key, 0)
+	return id, err
+}
+
+// join returns the node of key, joined to the component of node a (as
+// union(a, id(key))). A new key greater than that component's root key
+// is created under the root at once: the union would make it the root's
+// child, one write more.
+func (u *unionFind) join(a int64, key string) (int64, error) {
+	if id, ok := u.ids.get(key); ok {
+		return id, u.union(a, id)
+	}
+	ra, na, err := u.find(a)
+	if err != nil {
+		return 0, err
+	}
+	under := int64(0)
+	if key > na.key {
+		under = ra
+	}
+	id, created, err := u.add(key, under)
+	if err != nil {
+		return 0, err
+	}
+	if created && under != 0 {
+		u.joins++
+		return id, nil
+	}
+	return id, u.union(a, id)
+}
+
+// add returns the node of a key missing from the cache, creating it when
+// it is new (created): a root of its own, or a child of root under (0:
+// none). Most keys missing from the cache are new: one INSERT that does
+// nothing on a known key, then a look-up only for those. Ids are handed
+// out here (one writer at a time).
+func (u *unionFind) add(key string, under int64) (id int64, created bool, err error) {
+	id = u.next
+	parent := id
+	if under != 0 {
+		parent = under
+	}
+	res, err := u.stmts.insert.Exec(id, key, parent, u.cfg.PatientID(key))
+	if err != nil {
+		return 0, false, fmt.Errorf("add identity key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, fmt.Errorf("add identity key: %w", err)
+	}
+	if n == 1 {
 		u.next++
 		u.added++
-		u.nodes.put(id, ufNode{parent: id, key: key})
-	} else if err != nil {
-		return 0, fmt.Errorf("look up identity key: %w", err)
+		u.nodes.put(id, ufNode{parent: parent, key: key})
+	} else if err := u.stmts.byKey.QueryRow(key).Scan(&id); err != nil {
+		return 0, false, fmt.Errorf("look up identity key: %w", err)
 	}
 	u.ids.put(key, id)
-	return id, nil
+	return id, n == 1, nil
 }
 
 func (u *unionFind) node(id int64) (ufNode, error) {

@@ -12,8 +12,9 @@ import (
 
 // Source is the v2 archive adapter of the sources.Source contract:
 // framing and encoding (Reader), classification of each message for the
-// index (kind, identity keys, organization), path discovery (Expand) and
-// verified re-reads (Rereader). Identity keys and the organization are
+// index (kind, identity keys, organization), the files behind paths and
+// how they changed since indexing (Changes, track.go), gzip spools
+// (unpack.go) and verified re-reads (Rereader). Identity keys and the organization are
 // read by the mapping's identity: section (a sources.Identifier).
 type Source struct {
 	opts     Options
@@ -23,7 +24,6 @@ type Source struct {
 
 var (
 	_ sources.Source        = (*Source)(nil)
-	_ sources.Expander      = (*Source)(nil)
 	_ sources.Fingerprinter = (*Source)(nil)
 	_ sources.Named         = (*Source)(nil)
 )
@@ -62,25 +62,20 @@ func (s *Source) Fingerprint() string {
 	return s.opts.Encoding + " identity " + s.who.IdentityFingerprint()
 }
 
-// Expand is the package function Expand.
-func (s *Source) Expand(arg string) []sources.Input {
-	in := Expand(arg)
-	out := make([]sources.Input, len(in))
-	for i, x := range in {
-		out[i] = sources.Input(x)
-	}
-	return out
-}
-
-// Scan reads the messages of r (the file name, from a cursor on) and
-// classifies each.
-func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) error {
+// records reads the messages of r (the content of file name, from a
+// cursor on) and classifies each.
+func (s *Source) records(name string, r io.Reader, fn func(*sources.Record) error) error {
 	rd, err := OpenReader(name, r, s.opts)
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
-	var who sources.Identity // reused message after message
+	// Reused message after message: a record keeps only strings copied
+	// out of the parsed message.
+	var (
+		who sources.Identity
+		p   hl7v2.Parser
+	)
 	for {
 		it, err := rd.Next()
 		if err == io.EOF {
@@ -92,14 +87,14 @@ func (s *Source) Scan(name string, r io.Reader, fn func(*sources.Record) error) 
 		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
-		if err := fn(s.record(it, &who)); err != nil {
+		if err := fn(s.record(it, &p, &who)); err != nil {
 			return err
 		}
 	}
 }
 
 // record classifies one item.
-func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
+func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity) *sources.Record {
 	r := &sources.Record{Loc: it.Loc, Kind: sources.Broken}
 	switch {
 	case it.Err != nil:
@@ -107,7 +102,7 @@ func (s *Source) record(it *Item, who *sources.Identity) *sources.Record {
 	case len(it.Data) == 0:
 		r.Kind, r.Err = sources.Warning, strings.Join(it.Warnings, "; ")
 	default:
-		m, err := hl7v2.Parse(it.Data)
+		m, err := p.Parse(it.Data)
 		if err != nil {
 			r.Err = err.Error()
 			break
@@ -150,7 +145,7 @@ func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
 	v.mu.Lock()
 	path, ok := v.content[loc.Source]
 	if !ok {
-		path = v.s.content(loc.Source)
+		path = v.s.reread(loc.Source)
 		v.content[loc.Source] = path
 	}
 	v.mu.Unlock()

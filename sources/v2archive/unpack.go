@@ -28,10 +28,8 @@ const (
 // Spools: a gzip input is read again by offset from its decompressed copy
 // in Options.SpoolDir, named by a hash of the input's path (the index
 // keys files by canonical path). A fresh copy is written under a
-// temporary name and renamed into place (Keep), so an export that opened
+// temporary name and renamed into place (keep), so an export that opened
 // the old copy keeps its bytes.
-
-var _ sources.Unpacker = (*Source)(nil)
 
 // spoolOf is where the kept copy of the gzip file at path lives.
 func (s *Source) spoolOf(path string) string {
@@ -58,9 +56,23 @@ func cleanSpool(dir string) {
 	}
 }
 
-// Unpack decompresses the file at path into a fresh copy when it is gzip
-// (sources.Unpacker).
-func (s *Source) Unpack(path string, size int64) (*sources.Unpacked, error) {
+// unpacked is a fresh decompressed copy of a gzip file.
+type unpacked struct {
+	// path is the copy to read ("" with discard). Until keep, the caller
+	// owns it: it removes the file when it does not keep it.
+	path  string
+	bytes int64 // decompressed bytes written
+	// broken says why the rest could not be decompressed (a corrupt
+	// stream: what was written is kept), or, with discard, why nothing
+	// may be kept (an expansion past the limit: a decompression bomb).
+	broken  string
+	discard bool
+}
+
+// unpack decompresses the file at path (size bytes) into a fresh copy
+// when it is gzip (by content); nil when it is not. err is a failure to
+// read the file (or write the copy).
+func (s *Source) unpack(path string, size int64) (*unpacked, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -79,14 +91,14 @@ func (s *Source) Unpack(path string, size int64) (*sources.Unpacked, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := unpack(in, size, out)
+	u, err := inflate(in, size, out)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	u.Path = out.Name()
-	if err != nil || u.Discard {
+	u.path = out.Name()
+	if err != nil || u.discard {
 		os.Remove(out.Name()) // nothing may be kept (a decompression bomb)
-		u.Path = ""
+		u.path = ""
 	}
 	if err != nil {
 		return nil, err // reading the input failed: unreadable, not broken
@@ -94,7 +106,7 @@ func (s *Source) Unpack(path string, size int64) (*sources.Unpacked, error) {
 	return u, nil
 }
 
-func unpack(in io.Reader, size int64, w io.Writer) (*sources.Unpacked, error) {
+func inflate(in io.Reader, size int64, w io.Writer) (*unpacked, error) {
 	limit := max(int64(GzipRatioFloor), MaxGzipRatio*size)
 	var n int64
 	zr, err := gzip.NewReader(in)
@@ -104,39 +116,42 @@ func unpack(in io.Reader, size int64, w io.Writer) (*sources.Unpacked, error) {
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
-		return &sources.Unpacked{Bytes: n}, err // reading the input (or writing the spool) failed: unreadable, not broken
+		return &unpacked{bytes: n}, err // reading the input (or writing the spool) failed: unreadable, not broken
 	case n > limit:
-		return &sources.Unpacked{Discard: true,
-			Broken: fmt.Sprintf("gzip input expands more than %d times its %d bytes (a gzip bomb?); not read", MaxGzipRatio, size)}, nil
+		return &unpacked{discard: true,
+			broken: fmt.Sprintf("gzip input expands more than %d times its %d bytes (a gzip bomb?); not read", MaxGzipRatio, size)}, nil
 	case err != nil:
-		return &sources.Unpacked{Bytes: n, Broken: fmt.Sprintf("gzip stream broken after %d decompressed bytes: %v", n, err)}, nil
+		return &unpacked{bytes: n, broken: fmt.Sprintf("gzip stream broken after %d decompressed bytes: %v", n, err)}, nil
 	}
-	return &sources.Unpacked{Bytes: n}, nil
+	return &unpacked{bytes: n}, nil
 }
 
-// Keep makes u the copy read for path (sources.Unpacker).
-func (s *Source) Keep(path string, u *sources.Unpacked) error {
+// keep makes the fresh copy u the one read for path (a copy already open
+// in a running export stays readable to it); u.path becomes the kept
+// copy's.
+func (s *Source) keep(path string, u *unpacked) error {
 	sp := s.spoolOf(path)
-	if u.Path == sp {
+	if u.path == sp {
 		return nil
 	}
-	if err := os.Rename(u.Path, sp); err != nil {
+	if err := os.Rename(u.path, sp); err != nil {
 		return fmt.Errorf("v2archive: spool: %w", err)
 	}
-	u.Path = sp
+	u.path = sp
 	return nil
 }
 
-// Forget removes the copy kept for path (sources.Unpacker).
-func (s *Source) Forget(path string) {
+// forget removes the copy kept for path, if any: the file is gone, moved
+// or no longer compressed.
+func (s *Source) forget(path string) {
 	if s.opts.SpoolDir != "" {
 		os.Remove(s.spoolOf(path))
 	}
 }
 
-// content is where the messages of the file at path are read again: its
+// reread is where the messages of the file at path are read again: its
 // kept copy when it has one, else the file itself.
-func (s *Source) content(path string) string {
+func (s *Source) reread(path string) string {
 	if s.opts.SpoolDir == "" {
 		return path
 	}

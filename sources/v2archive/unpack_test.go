@@ -28,7 +28,7 @@ func TestSpool(t *testing.T) {
 	os.WriteFile(plain, []byte(msg), 0o644)
 
 	if s, _ := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default()); s != nil {
-		if _, err := s.Unpack(in, int64(buf.Len())); err == nil || !strings.Contains(err.Error(), "spool directory") {
+		if _, err := s.unpack(in, int64(buf.Len())); err == nil || !strings.Contains(err.Error(), "spool directory") {
 			t.Errorf("a gzip input without a spool directory: %v", err)
 		}
 	}
@@ -39,22 +39,22 @@ func TestSpool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, err := s.Unpack(plain, int64(len(msg))); u != nil || err != nil {
+	if u, err := s.unpack(plain, int64(len(msg))); u != nil || err != nil {
 		t.Fatalf("a plain file unpacked: %+v %v", u, err)
 	}
-	u, err := s.Unpack(in, int64(buf.Len()))
-	if err != nil || u == nil || u.Bytes != int64(len(msg)) || u.Broken != "" || !strings.HasPrefix(u.Path, spool) {
+	u, err := s.unpack(in, int64(buf.Len()))
+	if err != nil || u == nil || u.bytes != int64(len(msg)) || u.broken != "" || !strings.HasPrefix(u.path, spool) {
 		t.Fatalf("unpack: %+v %v", u, err)
 	}
-	if err := s.Keep(in, u); err != nil {
+	if err := s.keep(in, u); err != nil {
 		t.Fatal(err)
 	}
-	if sp, _ := filepath.Glob(filepath.Join(spool, "*")); len(sp) != 1 || sp[0] != u.Path || strings.Contains(u.Path, "tmp-") {
-		t.Fatalf("spool holds %v, kept %s", sp, u.Path)
+	if sp, _ := filepath.Glob(filepath.Join(spool, "*")); len(sp) != 1 || sp[0] != u.path || strings.Contains(u.path, "tmp-") {
+		t.Fatalf("spool holds %v, kept %s", sp, u.path)
 	}
 	var rec *sources.Record
-	f, _ := os.Open(u.Path)
-	err = s.Scan(in, f, func(r *sources.Record) error { rec = r; return nil })
+	f, _ := os.Open(u.path)
+	err = s.records(in, f, func(r *sources.Record) error { rec = r; return nil })
 	f.Close()
 	if err != nil || rec == nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestSpool(t *testing.T) {
 		t.Fatalf("re-read through the spool: %q %v", data, err)
 	}
 	rr.Close()
-	s.Forget(in)
+	s.forget(in)
 	if sp, _ := filepath.Glob(filepath.Join(spool, "*")); len(sp) != 0 {
 		t.Fatalf("forgotten spool kept: %v", sp)
 	}

@@ -1,4 +1,4 @@
-package index
+package v2archive
 
 import (
 	"io/fs"
