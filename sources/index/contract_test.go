@@ -133,13 +133,9 @@ func (s *tableSource) Rereader() (sources.Rereader, error) {
 func rowsOf(t *testing.T, x *Index) []string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	var out []string
-	err = s.Walk(ctx, time.Time{}, func(p Person, msgs []Message, _ []Merged) error {
+	err := s.Walk(ctx, time.Time{}, func(p Person, msgs []Message, _ []Merged) error {
 		for _, m := range msgs {
 			if m.From != "tables" || m.Locator().Source != m.Loc.Source {
 				t.Errorf("record %s: from %q, locator %+v", m.Loc.ControlID, m.From, m.Locator())

@@ -37,11 +37,7 @@ func TestFormerMessages(t *testing.T) {
 	if _, err := x.Update(ctx, []string{arch}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	var survivor Person
 	var formerID string
 	ps, err := s.Persons(ctx, "", 10)

@@ -82,11 +82,7 @@ func openTest(t *testing.T, dir string, c *clock) *Index {
 func persons(t *testing.T, x *Index) map[string]int {
 	t.Helper()
 	ctx := context.Background()
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	out := map[string]int{}
 	after := ""
 	for {
@@ -221,13 +217,9 @@ func TestIdentityLinks(t *testing.T) {
 func ledgerOf(t *testing.T, x *Index, name map[string]string) []string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	var out []string
-	err = s.Ledger(ctx, func(e LedgerEntry) error {
+	err := s.Ledger(ctx, func(e LedgerEntry) error {
 		who := name[e.PatientID]
 		if who == "" {
 			who = e.PatientID
@@ -260,11 +252,7 @@ func TestIncremental(t *testing.T) {
 	x := openTest(t, filepath.Join(dir, "data"), c)
 	ctx := context.Background()
 	count := func() int64 {
-		s, err := x.Snapshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := openSnapshot(t, x)
 		n, err := s.Counts(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -395,4 +383,15 @@ func TestGzipSpool(t *testing.T) {
 	if st.Unchanged != 1 {
 		t.Fatalf("gzip unchanged: %+v", st)
 	}
+}
+
+// openSnapshot opens a snapshot of x, closed when the test ends.
+func openSnapshot(t *testing.T, x *Index) *Snapshot {
+	t.Helper()
+	s, err := x.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -64,11 +64,7 @@ func TestLedgerUpdates(t *testing.T) {
 	check("JONES CLINICB vxu", "JONES CLINICB vxu-administered", "SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal")
 	unanswered := func() (out []string) {
 		t.Helper()
-		s, err := x.Snapshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := openSnapshot(t, x)
 		if err := s.Unanswered(ctx, func(u Unanswered) error {
 			out = append(out, u.OrgKey+" "+u.Loc.ControlID+" "+u.Asked.Family+" "+u.Asked.Given+" "+u.Asked.BirthDate+" "+u.Asked.Sex)
 			return nil

@@ -49,11 +49,7 @@ func fourVXU(t *testing.T, path string) (data []byte, x, y [2]int) {
 func reread(t *testing.T, x *Index, key string) []string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	p, ok, err := s.Person(ctx, x.Identity().PatientID(key))
 	if err != nil || !ok {
 		t.Fatalf("person %s: %v %v", key, ok, err)

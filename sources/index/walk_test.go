@@ -34,11 +34,7 @@ func TestWalk(t *testing.T) {
 	if _, err := x.Update(ctx, []string{arch}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := x.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSnapshot(t, x)
 	type person struct {
 		P      Person
 		Msgs   []Message
