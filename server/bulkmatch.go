@@ -37,7 +37,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -189,13 +188,9 @@ func (s *Server) runBulkMatch(j *liveJob, asOf time.Time, req *matchRequest) ([]
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.jobDir(j.id), "output")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, &writeError{err}
-	}
-	wr, err := s.opts.newWriter(dir, s.opts.Rotate)
+	wr, err := s.outputWriter(j)
 	if err != nil {
-		return nil, &writeError{err}
+		return nil, err
 	}
 	j.personsTotal.Store(int64(len(req.inputs)))
 	i := 0

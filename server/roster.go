@@ -203,13 +203,9 @@ func (s *Server) runRosterImport(j *liveJob, asOf time.Time, req *rosterRequest)
 	if pop != nil {
 		cands = st.Within(func(id string) bool { return pop[id] })
 	}
-	dir := filepath.Join(s.jobDir(j.id), "output")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, &writeError{err}
-	}
-	wr, err := s.opts.newWriter(dir, s.opts.Rotate)
+	wr, err := s.outputWriter(j)
 	if err != nil {
-		return nil, &writeError{err}
+		return nil, err
 	}
 	defer func() {
 		if wr != nil {

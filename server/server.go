@@ -363,6 +363,20 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (s *Server) jobDir(id string) string { return filepath.Join(s.jobsDir, id) }
 
+// outputWriter opens the single output directory of an operation's job
+// ($bulk-match, $roster-import); a failure is the server's, not the request's.
+func (s *Server) outputWriter(j *liveJob) (resourceWriter, error) {
+	dir := filepath.Join(s.jobDir(j.id), "output")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, &writeError{err}
+	}
+	wr, err := s.opts.newWriter(dir, s.opts.Rotate)
+	if err != nil {
+		return nil, &writeError{err}
+	}
+	return wr, nil
+}
+
 func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
