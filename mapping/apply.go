@@ -51,6 +51,10 @@ type scope struct {
 	lkey     string   // group key
 	kids     []*scope // segment scopes by index, shared by foreach loops
 	row      Row      // a relational child row (foreach: CHILD); lname is its table
+	// The memo slots of the paths reading this scope, made on the first
+	// read (pathExpr.entry); fcls is their class.
+	frame []memoEntry
+	fcls  *pathClass
 }
 
 // label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
@@ -110,7 +114,7 @@ type env struct {
 	// next arena's size, learnt from the last Apply.
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
-	memo                 [memoSize]memoEntry
+	frames               []memoEntry  // chunk for scope.frame
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
 	calls                [callMemoSize]callEntry
@@ -410,6 +414,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	e.frames = e.frames[:0]
 	if e.arenaUsed > 0 {
 		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
 	}

@@ -42,7 +42,8 @@ type compiler struct {
 	curRes    *resourceDef
 	inner     bool
 
-	segIDs map[string]int // see segID
+	segIDs  map[string]int        // see segID
+	classes map[string]*pathClass // see classOf
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -162,6 +163,31 @@ func (s *cscope) upFor(name string) int {
 	return up
 }
 
+// ownerOf is the scope that holds name's segment (see upFor).
+func (s *cscope) ownerOf(name string) *cscope {
+	for ; s != nil; s = s.parent {
+		if s.kind != scopeRep && s.owns(name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// classKey names the class of the runtime scopes s stands for: every ORDER
+// group is one class, every scope of one segment (or group of them)
+// another; all repetitions are one (relative paths read any).
+func (s *cscope) classKey() string {
+	switch s.kind {
+	case scopeRoot:
+		return "root"
+	case scopeGroup:
+		return "group"
+	case scopeSegs:
+		return "seg:" + s.seg
+	}
+	return "rep"
+}
+
 func (s *cscope) inRep() bool {
 	for ; s != nil; s = s.parent {
 		if s.kind == scopeRep {
@@ -198,7 +224,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		comp, _ := strconv.Atoi(m[1])
 		sub, _ := strconv.Atoi(m[2])
 		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
-		x.id = c.newID()
+		c.place(x, "rep")
 		c.paths[key] = x
 		return x
 	}
@@ -214,17 +240,43 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		c.errorf(at, "%s has %d fields in v2.5.1; %s names field %d", p.Segment, n, tok, p.Field)
 		return nil
 	}
-	// One pathExpr per distinct path and scope depth, so the per-Apply
-	// memo serves every rule that reads the same field.
+	// One pathExpr per distinct path, scope depth and owner class, so the
+	// per-Apply memo serves every rule that reads the same field.
 	up := cs.upFor(p.Segment)
-	key := fmt.Sprintf("%s#%d", tok, up)
+	cls := "rep"
+	if o := cs.ownerOf(p.Segment); o != nil {
+		cls = o.classKey()
+	}
+	key := fmt.Sprintf("%s#%d#%s", tok, up, cls)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up), seg: c.segID(p)}
-	x.id = c.newID()
+	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p)}
+	c.place(x, cls)
 	c.paths[key] = x
 	return x
+}
+
+// pathClass is a class of runtime scopes (cscope.classKey): each scope
+// of the class that paths read gets a frame with one memo slot per path
+// of the class (pathExpr.slot), so a path finds its remembered value by
+// index, not by hashing.
+type pathClass struct {
+	n int // slots
+}
+
+// place gives x its class and its slot in the class's frames.
+func (c *compiler) place(x *pathExpr, cls string) {
+	if c.classes == nil {
+		c.classes = map[string]*pathClass{}
+	}
+	pc := c.classes[cls]
+	if pc == nil {
+		pc = &pathClass{}
+		c.classes[cls] = pc
+	}
+	x.cls, x.clsKey, x.slot = pc, cls, int32(pc.n)
+	pc.n++
 }
 
 // fieldPath is, for a path to a component or subcomponent, the path of
@@ -233,18 +285,18 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 // each (the default mapping reads six components of RXA-10 and ORC-12,
 // and every code_in reads three to six of its field). nil for a path to
 // a repetition, or one with [*].
-func (c *compiler) fieldPath(p hl7v2.Path, up int) *pathExpr {
+func (c *compiler) fieldPath(p hl7v2.Path, up int, cls string) *pathExpr {
 	if p.Component == 0 && p.Sub == 0 || p.Rep < 0 || p.SegOcc < 0 {
 		return nil
 	}
 	q := p
 	q.Component, q.Sub = 0, 0
-	key := fmt.Sprintf("field:%+v#%d", q, up)
+	key := fmt.Sprintf("field:%+v#%d#%s", q, up, cls)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
 	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q)}
-	x.id = c.newID()
+	c.place(x, cls)
 	c.paths[key] = x
 	return x
 }
@@ -260,18 +312,18 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 			return x
 		}
 		x := &pathExpr{text: tok, rel: true, comp: k}
-		x.id = c.newID()
+		c.place(x, "rep")
 		c.paths[key] = x
 		return x
 	}
-	key := fmt.Sprintf("%s#%d", tok, p.up)
+	key := fmt.Sprintf("%s#%d#%s", tok, p.up, p.clsKey)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
 	q := p.p
 	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up), seg: c.segID(q)}
-	x.id = c.newID()
+	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q)}
+	c.place(x, p.clsKey)
 	c.paths[key] = x
 	return x
 }

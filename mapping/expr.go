@@ -39,7 +39,6 @@ func (v *varExpr) String() string                        { return "$" + v.name }
 // from the current one (decided at Load from the segment name); rel paths
 // read the nearest foreach repetition instead.
 type pathExpr struct {
-	id   int32 // memo key (compiler.newID); 0: not remembered
 	text string
 	p    hl7v2.Path
 	up   int
@@ -52,6 +51,12 @@ type pathExpr struct {
 	// seg, for a path to a repetition, numbers its segment occurrence:
 	// the segment is found once per scope (env.segment), not per field.
 	seg int
+	// cls is the class of the scopes the path reads and slot its place in
+	// their frames (see pathClass); nil for a hand-made path (tests),
+	// which is not remembered.
+	cls    *pathClass
+	clsKey string
+	slot   int32
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -67,7 +72,7 @@ func (p *pathExpr) value(e *env, s *scope) hl7v2.Value {
 // reads does not exist). Rules read the same fields again and again
 // (RXA-20.1 in four conditions, RXA-9.1 in six, OBX-3.1 in every OBX
 // loop): each path's value, and its text once asked for, is remembered
-// per scope for the Apply.
+// in its slot of the frame of the scope it reads, for the Apply.
 func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	var o *scope
 	if p.rel {
@@ -81,10 +86,13 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	if o == nil {
 		return nil
 	}
+	if o.frame == nil && p.cls != nil && o.id != 0 {
+		o.frame, o.fcls = e.newFrame(p.cls.n), p.cls
+	}
 	var slot *memoEntry
-	if p.id != 0 && o.id != 0 {
-		slot = &e.memo[memoHash(p.id, o.id)]
-		if slot.gen == e.gen && slot.pid == p.id && slot.sid == o.id {
+	if p.cls != nil && o.fcls == p.cls {
+		slot = &o.frame[p.slot]
+		if slot.state != 0 {
 			return slot
 		}
 	} else {
@@ -128,8 +136,21 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		v = o.segs.Value(p.p)
 	}
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.gen, slot.pid, slot.sid, slot.v, slot.str, slot.hasStr = e.gen, p.id, o.id, v, "", false
+	slot.v, slot.str, slot.state = v, "", 1
 	return slot
+}
+
+// newFrame gives a cleared frame of n slots for one Apply, from a chunk
+// kept from Apply to Apply (see newScope).
+func (e *env) newFrame(n int) []memoEntry {
+	if cap(e.frames)-len(e.frames) < n {
+		e.frames = make([]memoEntry, 0, max(n, 2*cap(e.frames), 256))
+	}
+	k := len(e.frames)
+	e.frames = e.frames[:k+n]
+	f := e.frames[k : k+n : k+n]
+	clear(f)
+	return f
 }
 
 // str is the path's value decoded and trimmed ("" when empty or null),
@@ -140,8 +161,8 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	if slot == nil {
 		return ""
 	}
-	if !slot.hasStr {
-		slot.str, slot.hasStr = e.textOf(slot.v), true
+	if slot.state != 2 {
+		slot.str, slot.state = e.textOf(slot.v), 2
 	}
 	return slot.str
 }
@@ -227,24 +248,17 @@ func ownerScope(s *scope, up int) *scope {
 	return s
 }
 
-// memo is a small direct-mapped cache of path values for one Apply;
-// entries of earlier Applies are invalid by generation.
-const memoSize = 256
-
-// Keys are ids, not pointers: fewer pointer writes (and write barriers
-// while the collector marks) per entry.
+// memoEntry is a path's remembered value in a scope (pathExpr.entry).
 type memoEntry struct {
-	gen    uint64
-	pid    int32 // pathExpr.id
-	sid    int32 // scope.id
-	v      hl7v2.Value
-	str    string // v decoded and trimmed, once hasStr
-	hasStr bool
+	v     hl7v2.Value
+	str   string // v decoded and trimmed, once state is 2
+	state uint8  // 0: not read yet, 1: v, 2: v and str
 }
 
+// memoHash spreads an (id, scope) key over the call and segment memos.
 func memoHash(pid, sid int32) int {
 	h := uint32(pid)*2654435761 ^ uint32(sid)*40503
-	return int((h ^ h>>16) % memoSize)
+	return int(h ^ h>>16)
 }
 
 // segEntry remembers where a segment occurrence is in a scope.
