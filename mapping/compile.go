@@ -276,6 +276,7 @@ func (c *compiler) place(x *pathExpr, cls string) {
 		c.classes[cls] = pc
 	}
 	x.cls, x.clsKey, x.slot = pc, cls, int32(pc.n)
+	x.direct = x.rel || x.up == 0
 	pc.n++
 }
 

@@ -57,6 +57,10 @@ type pathExpr struct {
 	cls    *pathClass
 	clsKey string
 	slot   int32
+	// direct: the path reads the scope it is evaluated in whenever that
+	// scope is of its class (relative, or up 0: a scope with a frame of a
+	// class of absolute paths owns segments).
+	direct bool
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -157,6 +161,17 @@ func (e *env) newFrame(n int) []memoEntry {
 // made once per scope: conditions and values that read the same field
 // share it.
 func (p *pathExpr) str(e *env, s *scope) string {
+	// Most reads are of a text already remembered in the scope the rule
+	// runs in: found here without entry's climb and frame.
+	if s.fcls == p.cls && p.direct {
+		if slot := &s.frame[p.slot]; slot.state == 2 {
+			return slot.str
+		}
+	}
+	return p.strEntry(e, s)
+}
+
+func (p *pathExpr) strEntry(e *env, s *scope) string {
 	slot := p.entry(e, s)
 	if slot == nil {
 		return ""
