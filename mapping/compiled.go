@@ -96,14 +96,18 @@ func condFnOf(c *cond) condFn {
 		v := valueOf(c.x)
 		return func(e *env, s *scope) bool { return v(e, s) == "" }
 	case condEquals:
-		v, lit := valueOf(c.x), c.lits[0]
-		return func(e *env, s *scope) bool { return strings.EqualFold(v(e, s), lit) }
+		v, lit := valueOf(c.x), foldLit(c.lits[0])
+		return func(e *env, s *scope) bool { return lit.equal(v(e, s)) }
 	case condIn:
-		v, lits := valueOf(c.x), c.lits
+		v := valueOf(c.x)
+		lits := make([]foldLiteral, len(c.lits))
+		for i, l := range c.lits {
+			lits[i] = foldLit(l)
+		}
 		return func(e *env, s *scope) bool {
 			x := v(e, s)
-			for _, l := range lits {
-				if strings.EqualFold(x, l) {
+			for i := range lits {
+				if lits[i].equal(x) {
 					return true
 				}
 			}
@@ -255,4 +259,42 @@ func (e *env) noValue(r *rule, n *node) {
 	case r.required:
 		e.reject("required", r.element+" is required and has no value")
 	}
+}
+
+// foldLiteral is a literal compared with strings.EqualFold, most often a
+// short code (RE, NA, D) against a field's value.
+type foldLiteral struct {
+	s string
+	// ascii: s is ASCII without k or s, the only ASCII letters a
+	// non-ASCII rune folds to (the Kelvin sign, the long s); only a value
+	// of the same length equal to s in ASCII case folding then folds to
+	// it, which equal tests without decoding runes.
+	ascii bool
+}
+
+func foldLit(s string) foldLiteral {
+	l := foldLiteral{s: s, ascii: true}
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; s[i] >= 0x80 || c == 'k' || c == 's' {
+			l.ascii = false
+		}
+	}
+	return l
+}
+
+// equal is strings.EqualFold(x, l.s).
+func (l *foldLiteral) equal(x string) bool {
+	if !l.ascii {
+		return strings.EqualFold(x, l.s)
+	}
+	if len(x) != len(l.s) {
+		return false
+	}
+	for i := 0; i < len(x); i++ {
+		a, b := x[i], l.s[i]
+		if a != b && (a|0x20 != b|0x20 || b|0x20 < 'a' || b|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }

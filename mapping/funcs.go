@@ -573,7 +573,7 @@ func pad(s string, n int) string {
 
 type codeInData struct {
 	path    *pathExpr
-	systems []string
+	systems []foldLiteral
 	text    bool
 	// comps are the paths of the field's components 1-6 (RXA-5.1 ...
 	// RXA-5.6), interned like any path: code_in and text_in over one
@@ -602,7 +602,7 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 		if !ok {
 			return errors.New("systems must be quoted literals, e.g. \"CVX\"")
 		}
-		d.systems = append(d.systems, l.s)
+		d.systems = append(d.systems, foldLit(l.s))
 	}
 	call.data = d
 	return nil
@@ -616,8 +616,8 @@ func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 			continue
 		}
 		sys := d.comps[base+2].str(e, s)
-		for _, want := range d.systems {
-			if strings.EqualFold(sys, want) {
+		for i := range d.systems {
+			if d.systems[i].equal(sys) {
 				if d.text {
 					return text, nil
 				}
