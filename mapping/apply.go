@@ -115,6 +115,7 @@ type env struct {
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
 	frames               []memoEntry  // chunk for scope.frame
+	fgen                 uint32       // generation of the frames' slots (memoEntry.gen)
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
 	calls                [callMemoSize]callEntry
@@ -415,6 +416,12 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
 	e.frames = e.frames[:0]
+	// A new generation for the path memo's slots; when the counter wraps,
+	// slots of the Apply 2³² ago would look current: clear them all.
+	if e.fgen++; e.fgen == 0 {
+		clear(e.frames[:cap(e.frames)])
+		e.fgen = 1
+	}
 	if e.arenaUsed > 0 {
 		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
 	}

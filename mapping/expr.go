@@ -96,7 +96,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	var slot *memoEntry
 	if p.cls != nil && o.fcls == p.cls {
 		slot = &o.frame[p.slot]
-		if slot.state != 0 {
+		if slot.gen == e.fgen {
 			return slot
 		}
 	} else {
@@ -140,21 +140,20 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		v = o.segs.Value(p.p)
 	}
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.v, slot.str, slot.state = v, "", 1
+	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.fgen, false
 	return slot
 }
 
-// newFrame gives a cleared frame of n slots for one Apply, from a chunk
-// kept from Apply to Apply (see newScope).
+// newFrame gives a frame of n slots for one Apply, from a chunk kept from
+// Apply to Apply (see newScope). Its slots are not cleared: a slot holds a
+// value only once written in this Apply (memoEntry.gen).
 func (e *env) newFrame(n int) []memoEntry {
 	if cap(e.frames)-len(e.frames) < n {
 		e.frames = make([]memoEntry, 0, max(n, 2*cap(e.frames), 256))
 	}
 	k := len(e.frames)
 	e.frames = e.frames[:k+n]
-	f := e.frames[k : k+n : k+n]
-	clear(f)
-	return f
+	return e.frames[k : k+n : k+n]
 }
 
 // str is the path's value decoded and trimmed ("" when empty or null),
@@ -164,7 +163,7 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	// Most reads are of a text already remembered in the scope the rule
 	// runs in: found here without entry's climb and frame.
 	if s.fcls == p.cls && p.direct {
-		if slot := &s.frame[p.slot]; slot.state == 2 {
+		if slot := &s.frame[p.slot]; slot.gen == e.fgen && slot.hasStr {
 			return slot.str
 		}
 	}
@@ -176,8 +175,8 @@ func (p *pathExpr) strEntry(e *env, s *scope) string {
 	if slot == nil {
 		return ""
 	}
-	if slot.state != 2 {
-		slot.str, slot.state = e.textOf(slot.v), 2
+	if !slot.hasStr {
+		slot.str, slot.hasStr = e.textOf(slot.v), true
 	}
 	return slot.str
 }
@@ -265,9 +264,10 @@ func ownerScope(s *scope, up int) *scope {
 
 // memoEntry is a path's remembered value in a scope (pathExpr.entry).
 type memoEntry struct {
-	v     hl7v2.Value
-	str   string // v decoded and trimmed, once state is 2
-	state uint8  // 0: not read yet, 1: v, 2: v and str
+	v      hl7v2.Value
+	str    string // v decoded and trimmed, once hasStr
+	gen    uint32 // the entry holds a value when gen is env.fgen
+	hasStr bool
 }
 
 // memoHash spreads an (id, scope) key over the call and segment memos.
