@@ -23,6 +23,7 @@ func link(m *mappingImpl, tables map[string]*table) {
 	// order so that every Load keeps the same strings.
 	for _, name := range slices.Sorted(maps.Keys(tables)) {
 		t := tables[name]
+		t.index = newCodeIndex(t.entries)
 		for _, from := range slices.Sorted(maps.Keys(t.entries)) {
 			ent := t.entries[from]
 			m.boxes.add(ent.code)
