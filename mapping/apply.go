@@ -118,7 +118,6 @@ type env struct {
 	fgen                 uint32       // generation of the frames' slots (memoEntry.gen)
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
-	calls                [callMemoSize]callEntry
 	segs                 [segMemoSize]segEntry
 	gen                  uint64
 	// reuse: the caller is done with an Output when it asks for the next

@@ -33,7 +33,6 @@ type compiler struct {
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
 	nRules  int
-	nIDs    int32 // ids handed to paths and memoized calls (memo keys)
 
 	// Who reads the variables of a resource (see unbuilt.go): slotOwner
 	// maps a resource's let and as: slots to it; curRes is the resource
@@ -184,6 +183,8 @@ func (s *cscope) classKey() string {
 		return "group"
 	case scopeSegs:
 		return "seg:" + s.seg
+	case scopeRow:
+		return "row:" + s.seg
 	}
 	return "rep"
 }
@@ -258,8 +259,9 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 }
 
 // pathClass is a class of runtime scopes (cscope.classKey): each scope
-// of the class that paths read gets a frame with one memo slot per path
-// of the class (pathExpr.slot), so a path finds its remembered value by
+// of the class that paths read or memoized calls are evaluated in gets a
+// frame with one memo slot per such path and call of the class
+// (pathExpr.slot, callExpr.slot), so they find their remembered value by
 // index, not by hashing.
 type pathClass struct {
 	n int // slots
@@ -267,6 +269,13 @@ type pathClass struct {
 
 // place gives x its class and its slot in the class's frames.
 func (c *compiler) place(x *pathExpr, cls string) {
+	x.cls, x.slot = c.slotIn(cls)
+	x.clsKey = cls
+	x.direct = x.rel || x.up == 0
+}
+
+// slotIn hands out the next slot of the frames of class cls.
+func (c *compiler) slotIn(cls string) (*pathClass, int32) {
 	if c.classes == nil {
 		c.classes = map[string]*pathClass{}
 	}
@@ -275,9 +284,8 @@ func (c *compiler) place(x *pathExpr, cls string) {
 		pc = &pathClass{}
 		c.classes[cls] = pc
 	}
-	x.cls, x.clsKey, x.slot = pc, cls, int32(pc.n)
-	x.direct = x.rel || x.up == 0
 	pc.n++
+	return pc, int32(pc.n - 1)
 }
 
 // fieldPath is, for a path to a component or subcomponent, the path of
@@ -342,13 +350,6 @@ func (c *compiler) segID(p hl7v2.Path) int {
 	id := len(c.segIDs) + 1
 	c.segIDs[key] = id
 	return id
-}
-
-// newID numbers a path or a memoized call from 1: the memo keys on it
-// (0, a hand-made path's, is never remembered).
-func (c *compiler) newID() int32 {
-	c.nIDs++
-	return c.nIDs
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {

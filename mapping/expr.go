@@ -262,7 +262,8 @@ func ownerScope(s *scope, up int) *scope {
 	return s
 }
 
-// memoEntry is a path's remembered value in a scope (pathExpr.entry).
+// memoEntry is a path's remembered value in a scope (pathExpr.entry), or
+// a call's (callExpr.eval: str only).
 type memoEntry struct {
 	v      hl7v2.Value
 	str    string // v decoded and trimmed, once hasStr
@@ -270,7 +271,7 @@ type memoEntry struct {
 	hasStr bool
 }
 
-// memoHash spreads an (id, scope) key over the call and segment memos.
+// memoHash spreads an (id, scope) key over the segment memo.
 func memoHash(pid, sid int32) int {
 	h := uint32(pid)*2654435761 ^ uint32(sid)*40503
 	return int(h ^ h>>16)
@@ -318,7 +319,10 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
-	id   int32 // memo key, when memo
+	// cls is the class of the scopes the call is evaluated in, slot its
+	// place in their frames (see pathClass), when memo.
+	cls  *pathClass
+	slot int32
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
 }
@@ -329,29 +333,22 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	if !c.memo {
 		return c.run(e, s)
 	}
-	if s.id == 0 {
+	if s.frame == nil && s.id != 0 {
+		s.frame, s.fcls = e.newFrame(c.cls.n), c.cls
+	}
+	if s.fcls != c.cls {
 		return c.run(e, s) // a hand-made scope (tests)
 	}
-	slot := &e.calls[memoHash(c.id, s.id)%callMemoSize]
-	if slot.gen == e.gen && slot.cid == c.id && slot.sid == s.id {
-		return slot.v, nil
+	slot := &s.frame[c.slot]
+	if slot.gen == e.fgen {
+		return slot.str, nil
 	}
 	v, err := c.run(e, s)
 	if err == nil {
-		slot.gen, slot.cid, slot.sid, slot.v = e.gen, c.id, s.id, v
+		slot.str, slot.gen = v, e.fgen
 	}
 	return v, err
 }
-
-// callEntry is one remembered call value (see memoEntry).
-type callEntry struct {
-	gen uint64
-	cid int32 // callExpr.id
-	sid int32 // scope.id
-	v   string
-}
-
-const callMemoSize = 128
 
 func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
@@ -605,11 +602,13 @@ func (p *exprParser) parseCall(name string) expr {
 		var key strings.Builder
 		key.WriteString(call.text)
 		fingerprint(call, &key)
+		cls := p.cs.classKey()
+		key.WriteString("#" + cls)
 		if prev := p.c.calls[key.String()]; prev != nil {
 			return prev
 		}
 		call.memo = true
-		call.id = p.c.newID()
+		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
 	}
 	return call
