@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -53,8 +52,9 @@ type scope struct {
 	row      Row      // a relational child row (foreach: CHILD); lname is its table
 	// The memo slots of the paths reading this scope, made on the first
 	// read (pathExpr.entry); fcls is their class.
-	frame []memoEntry
-	fcls  *pathClass
+	frame    []memoEntry
+	fcls     *pathClass
+	segFrame []segSlot // the segments its paths read (env.segment)
 }
 
 // label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
@@ -115,11 +115,10 @@ type env struct {
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
 	frames               []memoEntry  // chunk for scope.frame
-	fgen                 uint32       // generation of the frames' slots (memoEntry.gen)
+	gen                  uint32       // generation of the frames' slots (memoEntry.gen)
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
-	segs                 [segMemoSize]segEntry
-	gen                  uint64
+	segFrames            []segSlot // chunk for scope.segFrame
 	// reuse: the caller is done with an Output when it asks for the next
 	// (Applier.ReuseOutput), so the slab, the string arena and the
 	// resource list are recycled instead of allocated again.
@@ -134,9 +133,8 @@ type env struct {
 	madeLog  []madeAt
 }
 
-// envPool reuses envs (and their memo table) across Apply calls.
+// envPool reuses envs (and their memo frames) across Apply calls.
 var envPool = sync.Pool{New: func() any { return new(env) }}
-var envGen atomic.Uint64
 
 // text decodes and trims v into the env's string arena: one allocation
 // per record instead of one per value. Arena bytes are never written again
@@ -387,7 +385,7 @@ func (e *env) record(in *Input) {
 }
 
 func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
-	// Field by field: the memo table stays (its entries die by generation).
+	// Field by field: the memo frames stay (their slots die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.esc = 0
 	if in.Msg != nil {
@@ -414,12 +412,13 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
-	e.frames = e.frames[:0]
-	// A new generation for the path memo's slots; when the counter wraps,
+	e.frames, e.segFrames = e.frames[:0], e.segFrames[:0]
+	// A new generation for the memo slots; when the counter wraps,
 	// slots of the Apply 2³² ago would look current: clear them all.
-	if e.fgen++; e.fgen == 0 {
+	if e.gen++; e.gen == 0 {
 		clear(e.frames[:cap(e.frames)])
-		e.fgen = 1
+		clear(e.segFrames[:cap(e.segFrames)])
+		e.gen = 1
 	}
 	if e.arenaUsed > 0 {
 		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
@@ -442,7 +441,6 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	}
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0
-	e.gen = envGen.Add(1)
 	e.startRooms(m)
 }
 

@@ -252,7 +252,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p)}
+	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
 	c.place(x, cls)
 	c.paths[key] = x
 	return x
@@ -264,7 +264,8 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 // (pathExpr.slot, callExpr.slot), so they find their remembered value by
 // index, not by hashing.
 type pathClass struct {
-	n int // slots
+	n     int // slots
+	nSegs int // segment occurrences (see segID)
 }
 
 // place gives x its class and its slot in the class's frames.
@@ -276,6 +277,12 @@ func (c *compiler) place(x *pathExpr, cls string) {
 
 // slotIn hands out the next slot of the frames of class cls.
 func (c *compiler) slotIn(cls string) (*pathClass, int32) {
+	pc := c.class(cls)
+	pc.n++
+	return pc, int32(pc.n - 1)
+}
+
+func (c *compiler) class(cls string) *pathClass {
 	if c.classes == nil {
 		c.classes = map[string]*pathClass{}
 	}
@@ -284,8 +291,7 @@ func (c *compiler) slotIn(cls string) (*pathClass, int32) {
 		pc = &pathClass{}
 		c.classes[cls] = pc
 	}
-	pc.n++
-	return pc, int32(pc.n - 1)
+	return pc
 }
 
 // fieldPath is, for a path to a component or subcomponent, the path of
@@ -304,7 +310,7 @@ func (c *compiler) fieldPath(p hl7v2.Path, up int, cls string) *pathExpr {
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q)}
+	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls)}
 	c.place(x, cls)
 	c.paths[key] = x
 	return x
@@ -331,25 +337,27 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	}
 	q := p.p
 	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q)}
+	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
 	c.place(x, p.clsKey)
 	c.paths[key] = x
 	return x
 }
 
-// segID numbers the segment occurrence a path reads (PID, OBX[2]) for
-// the segment memo (env.segment); 0 for paths not read through it.
-func (c *compiler) segID(p hl7v2.Path) int {
+// segID numbers, from 1 in class cls, the segment occurrence a path
+// reads (PID, OBX[2]) for the segment memo (env.segment); 0 for paths
+// not read through it.
+func (c *compiler) segID(p hl7v2.Path, cls string) int {
 	if p.Component != 0 || p.Sub != 0 {
 		return 0 // read through their field (fieldPath), or expanded
 	}
-	key := fmt.Sprintf("seg:%s[%d]", p.Segment, max(p.SegOcc, 0))
+	key := fmt.Sprintf("%s|%s[%d]", cls, p.Segment, max(p.SegOcc, 0))
 	if id, ok := c.segIDs[key]; ok {
 		return id
 	}
-	id := len(c.segIDs) + 1
-	c.segIDs[key] = id
-	return id
+	pc := c.class(cls)
+	pc.nSegs++
+	c.segIDs[key] = pc.nSegs
+	return pc.nSegs
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {

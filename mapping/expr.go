@@ -48,8 +48,9 @@ type pathExpr struct {
 	// field, for a path into a component, is the path of its repetition:
 	// the value is found from the field's remembered one (see fieldPath).
 	field *pathExpr
-	// seg, for a path to a repetition, numbers its segment occurrence:
-	// the segment is found once per scope (env.segment), not per field.
+	// seg, for a path to a repetition, numbers its segment occurrence
+	// in its class from 1: the segment is found once per scope
+	// (env.segment), not per field.
 	seg int
 	// cls is the class of the scopes the path reads and slot its place in
 	// their frames (see pathClass); nil for a hand-made path (tests),
@@ -96,7 +97,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	var slot *memoEntry
 	if p.cls != nil && o.fcls == p.cls {
 		slot = &o.frame[p.slot]
-		if slot.gen == e.fgen {
+		if slot.gen == e.gen {
 			return slot
 		}
 	} else {
@@ -140,7 +141,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		v = o.segs.Value(p.p)
 	}
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.fgen, false
+	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
 	return slot
 }
 
@@ -163,7 +164,7 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	// Most reads are of a text already remembered in the scope the rule
 	// runs in: found here without entry's climb and frame.
 	if s.fcls == p.cls && p.direct {
-		if slot := &s.frame[p.slot]; slot.gen == e.fgen && slot.hasStr {
+		if slot := &s.frame[p.slot]; slot.gen == e.gen && slot.hasStr {
 			return slot.str
 		}
 	}
@@ -267,39 +268,40 @@ func ownerScope(s *scope, up int) *scope {
 type memoEntry struct {
 	v      hl7v2.Value
 	str    string // v decoded and trimmed, once hasStr
-	gen    uint32 // the entry holds a value when gen is env.fgen
+	gen    uint32 // the entry holds a value when gen is env.gen
 	hasStr bool
 }
 
-// memoHash spreads an (id, scope) key over the segment memo.
-func memoHash(pid, sid int32) int {
-	h := uint32(pid)*2654435761 ^ uint32(sid)*40503
-	return int(h ^ h>>16)
-}
-
-// segEntry remembers where a segment occurrence is in a scope.
-type segEntry struct {
-	gen uint64
-	sid int32 // scope.id
-	id  int
+// segSlot remembers where a segment occurrence is in a scope.
+type segSlot struct {
 	seg hl7v2.Segment
+	gen uint32 // the slot holds a segment when gen is env.gen
 	ok  bool
 }
 
-const segMemoSize = 64
-
-// segment is o.segs.Find for p's segment occurrence, remembered per
-// scope for the Apply: RXA is found once per ORDER, not once per field.
+// segment is o.segs.Find for p's segment occurrence, remembered in o for
+// the Apply: RXA is found once per ORDER, not once per field. The
+// occurrences a class of scopes is searched for are numbered at Load
+// (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
-	if o.id == 0 {
-		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
+	if o.fcls != p.cls || p.cls == nil {
+		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0)) // hand-made (tests)
 	}
-	slot := &e.segs[memoHash(int32(p.seg), o.id)%segMemoSize]
-	if slot.gen == e.gen && slot.sid == o.id && slot.id == p.seg {
+	if o.segFrame == nil {
+		n := p.cls.nSegs
+		if cap(e.segFrames)-len(e.segFrames) < n {
+			e.segFrames = make([]segSlot, 0, max(n, 2*cap(e.segFrames), 64))
+		}
+		k := len(e.segFrames)
+		e.segFrames = e.segFrames[:k+n]
+		o.segFrame = e.segFrames[k : k+n : k+n]
+	}
+	slot := &o.segFrame[p.seg-1]
+	if slot.gen == e.gen {
 		return slot.seg, slot.ok
 	}
 	seg, ok := o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
-	slot.gen, slot.sid, slot.id, slot.seg, slot.ok = e.gen, o.id, p.seg, seg, ok
+	slot.seg, slot.ok, slot.gen = seg, ok, e.gen
 	return seg, ok
 }
 
@@ -340,12 +342,12 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 		return c.run(e, s) // a hand-made scope (tests)
 	}
 	slot := &s.frame[c.slot]
-	if slot.gen == e.fgen {
+	if slot.gen == e.gen {
 		return slot.str, nil
 	}
 	v, err := c.run(e, s)
 	if err == nil {
-		slot.str, slot.gen = v, e.fgen
+		slot.str, slot.gen = v, e.gen
 	}
 	return v, err
 }
