@@ -168,10 +168,6 @@ func (p *pathExpr) str(e *env, s *scope) string {
 			return slot.str
 		}
 	}
-	return p.strEntry(e, s)
-}
-
-func (p *pathExpr) strEntry(e *env, s *scope) string {
 	slot := p.entry(e, s)
 	if slot == nil {
 		return ""
