@@ -79,18 +79,26 @@ func (p *pathExpr) value(e *env, s *scope) hl7v2.Value {
 // loop): each path's value, and its text once asked for, is remembered
 // in its slot of the frame of the scope it reads, for the Apply.
 func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
-	var o *scope
+	if o := p.owner(s); o != nil {
+		return p.in(e, o)
+	}
+	return nil
+}
+
+// owner is the scope the path reads from s: the nearest repetition, or
+// the segment-owning scope up levels up.
+func (p *pathExpr) owner(s *scope) *scope {
 	if p.rel {
-		o = s
-		for o != nil && !o.hasItem {
-			o = o.parent
+		for s != nil && !s.hasItem {
+			s = s.parent
 		}
-	} else {
-		o = ownerScope(s, p.up)
+		return s
 	}
-	if o == nil {
-		return nil
-	}
+	return ownerScope(s, p.up)
+}
+
+// in is entry for the scope o the path reads.
+func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	if o.frame == nil && p.cls != nil && o.id != 0 {
 		o.frame, o.fcls = e.newFrame(p.cls.n), p.cls
 	}
@@ -120,11 +128,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	} else if p.field != nil {
 		// Segments.Value: the repetition, then the component and
 		// subcomponent (Path.inField).
-		f := p.field.entry(e, s)
-		if f == nil {
-			return nil
-		}
-		v = f.v
+		v = p.field.in(e, o).v // the field's owner is the path's
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
@@ -168,10 +172,11 @@ func (p *pathExpr) str(e *env, s *scope) string {
 			return slot.str
 		}
 	}
-	slot := p.entry(e, s)
-	if slot == nil {
+	o := p.owner(s)
+	if o == nil {
 		return ""
 	}
+	slot := p.in(e, o)
 	if !slot.hasStr {
 		slot.str, slot.hasStr = e.textOf(slot.v), true
 	}
