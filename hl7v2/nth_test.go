@@ -50,3 +50,18 @@ func TestNth(t *testing.T) {
 		}
 	}
 }
+
+// TestCountByte checks the word-at-a-time count against bytes.Count.
+func TestCountByte(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	alphabet := []byte{'~', '~', '~' ^ 0x80, '~' ^ 1, '~' - 1, 0, 0xff, 'A'}
+	for round := 0; round < 3000; round++ {
+		b := make([]byte, r.IntN(140))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if got, want := countByte(b, '~'), bytes.Count(b, []byte{'~'}); got != want {
+			t.Fatalf("countByte(%q) = %d, want %d", b, got, want)
+		}
+	}
+}

@@ -277,9 +277,16 @@ func countByte(b []byte, c byte) int {
 	if len(b) > 64 {
 		return bytes.Count(b, []byte{c})
 	}
-	n := 0
-	for _, x := range b {
-		if x == c {
+	// Eight bytes at a time, as nth.
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	pat := uint64(c) * 0x0101010101010101
+	n, p := 0, 0
+	for ; p+8 <= len(b); p += 8 {
+		x := binary.LittleEndian.Uint64(b[p:p+8:p+8]) ^ pat
+		n += bits.OnesCount64(^((x&low7 + low7) | x | low7))
+	}
+	for ; p < len(b); p++ {
+		if b[p] == c {
 			n++
 		}
 	}
