@@ -788,19 +788,24 @@ func orConst(s string) string {
 func (e *env) eval(x expr, s *scope) string {
 	v, err := x.eval(e, s)
 	if err != nil {
-		var rj *rejectError
-		if errors.As(err, &rj) {
-			e.reject(rj.code, rj.msg)
-			return ""
-		}
-		el := "this element"
-		if e.rule != nil {
-			el = e.rule.element
-		}
-		e.issue("error", "value", fmt.Sprintf("%s: %s: %v; element left out", el, x.String(), err))
-		return ""
+		return e.evalFailed(x, err)
 	}
 	return v
+}
+
+// evalFailed is what eval does when evaluating x failed with err.
+func (e *env) evalFailed(x expr, err error) string {
+	var rj *rejectError
+	if errors.As(err, &rj) {
+		e.reject(rj.code, rj.msg)
+		return ""
+	}
+	el := "this element"
+	if e.rule != nil {
+		el = e.rule.element
+	}
+	e.issue("error", "value", fmt.Sprintf("%s: %s: %v; element left out", el, x.String(), err))
+	return ""
 }
 
 // evalQuiet is for ids, lets and group keys, which write no element: a

@@ -232,6 +232,35 @@ func ruleBodyFn(r *rule) ruleFn {
 			e.set(n, r.tgt, v, r.source)
 		}
 	}
+	if c, ok := r.value.(*callExpr); ok && r.cases == nil && r.constant == nil {
+		// A computed value (ruleValue's work without its dispatch).
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			raw, err := c.eval(e, s)
+			if err != nil {
+				raw = e.evalFailed(c, err)
+			}
+			if e.rejected {
+				return
+			}
+			if raw == "" {
+				e.noValue(r, n)
+				return
+			}
+			v, err := e.convertTo(r.kind, raw)
+			if err != nil {
+				e.badValue(r, r.source, err)
+				if r.required {
+					e.reject("required", r.element+" is required and has no value")
+				}
+				return
+			}
+			e.set(n, r.tgt, v, r.source)
+		}
+	}
 	return func(e *env, s *scope, n *node) {
 		if e.rejected || when != nil && !when(e, s) {
 			return
