@@ -69,8 +69,20 @@ func linkRules(rs []*rule) {
 // valueOf is how a condition reads its expression: a path's text comes
 // from its memo slot (the same fields are tested again and again).
 func valueOf(x expr) func(e *env, s *scope) string {
-	if p, ok := x.(*pathExpr); ok {
-		return p.str
+	switch x := x.(type) {
+	case *pathExpr:
+		return x.str
+	case *varExpr:
+		slot := x.slot
+		return func(e *env, _ *scope) string { return e.vars[slot] }
+	case *callExpr:
+		return func(e *env, s *scope) string {
+			v, err := x.eval(e, s)
+			if err != nil {
+				return e.evalFailed(x, err)
+			}
+			return v
+		}
 	}
 	return func(e *env, s *scope) string { return e.eval(x, s) }
 }
@@ -232,16 +244,23 @@ func ruleBodyFn(r *rule) ruleFn {
 			e.set(n, r.tgt, v, r.source)
 		}
 	}
-	if c, ok := r.value.(*callExpr); ok && r.cases == nil && r.constant == nil {
+	if x := r.value; x != nil && r.cases == nil && r.constant == nil {
 		// A computed value (ruleValue's work without its dispatch).
+		c, _ := x.(*callExpr)
 		return func(e *env, s *scope, n *node) {
 			if e.rejected || when != nil && !when(e, s) {
 				return
 			}
 			e.rule, e.scope = r, s
-			raw, err := c.eval(e, s)
+			var raw string
+			var err error
+			if c != nil {
+				raw, err = c.eval(e, s)
+			} else {
+				raw, err = x.eval(e, s)
+			}
 			if err != nil {
-				raw = e.evalFailed(c, err)
+				raw = e.evalFailed(x, err)
 			}
 			if e.rejected {
 				return
