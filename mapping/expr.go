@@ -328,6 +328,10 @@ type callExpr struct {
 	slot int32
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
+	// table: a table call, run by run without the argument stack;
+	// tableCode is its code argument when that is a path.
+	table     *tableRef
+	tableCode *pathExpr
 }
 
 func (c *callExpr) String() string { return c.text }
@@ -359,6 +363,20 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	}
 	if c.choose {
 		return c.runChoice(e, s)
+	}
+	if c.table != nil {
+		// table("name", code[, field]): the code is the one argument with
+		// a value to work out (the others are literals).
+		var code string
+		if p := c.tableCode; p != nil {
+			code = p.str(e, s)
+		} else {
+			var err error
+			if code, err = c.args[1].eval(e, s); err != nil {
+				return "", err
+			}
+		}
+		return c.table.value(e, code)
 	}
 	// Arguments go on the env's stack, not a fresh slice: nested calls
 	// push above and truncate back, so one Apply reuses one array.
@@ -599,6 +617,10 @@ func (p *exprParser) parseCall(name string) expr {
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
 	call.choose = !call.lazy && (name == "if" || name == "first_nonempty")
+	if ref, ok := call.data.(*tableRef); ok && name == "table" {
+		call.table = ref
+		call.tableCode, _ = call.args[1].(*pathExpr)
+	}
 	if call.pure && !readsVars(call) {
 		// Paths are interned per scope depth, so the key tells apart the
 		// same text resolving to different segments.

@@ -676,8 +676,12 @@ type tableRef struct {
 }
 
 func fnTable(e *env, s *scope, call *callExpr, a []string) (string, error) {
-	ref := call.data.(*tableRef)
-	code := a[1]
+	return call.data.(*tableRef).value(e, a[1])
+}
+
+// value is the table's field for code, or what its policy says of an
+// unmapped code.
+func (ref *tableRef) value(e *env, code string) (string, error) {
 	if code == "" {
 		return "", nil
 	}
