@@ -42,7 +42,7 @@ type compiler struct {
 	inner     bool
 
 	segIDs  map[string]int        // see segID
-	classes map[string]*pathClass // see classOf
+	classes map[string]*pathClass // by cscope.classKey (see pathClass)
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {

@@ -58,9 +58,9 @@ type pathExpr struct {
 	cls    *pathClass
 	clsKey string
 	slot   int32
-	// direct: the path reads the scope it is evaluated in whenever that
-	// scope is of its class (relative, or up 0: a scope with a frame of a
-	// class of absolute paths owns segments).
+	// direct: a scope holding the path's value this Apply is the one the
+	// path reads when evaluated in it (relative, or up 0: the value was
+	// put there as that scope's own).
 	direct bool
 }
 
@@ -166,7 +166,7 @@ func (e *env) newFrame(n int) []memoEntry {
 // share it.
 func (p *pathExpr) str(e *env, s *scope) string {
 	// Most reads are of a text already remembered in the scope the rule
-	// runs in: found here without entry's climb and frame.
+	// runs in: found here without climbing to the owner.
 	if s.fcls == p.cls && p.direct {
 		if slot := &s.frame[p.slot]; slot.gen == e.gen && slot.hasStr {
 			return slot.str
