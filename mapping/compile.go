@@ -41,8 +41,9 @@ type compiler struct {
 	curRes    *resourceDef
 	inner     bool
 
-	segIDs  map[string]int        // see segID
-	classes map[string]*pathClass // by cscope.classKey (see pathClass)
+	segIDs   map[string]int        // see segID
+	classes  map[string]*pathClass // by cscope.classKey (see pathClass)
+	groupBys int                   // group_by loops so far: each has classes of its own
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -126,6 +127,7 @@ type cscope struct {
 	parent *cscope
 	kind   scopeKind
 	seg    string // scopeSegs: the segment name it holds
+	cls    string // scopeSegs, scopeRep: its class (see classKey)
 	fhir   string // FHIR element path of the current object, e.g. Patient.identifier
 	ftype  string // its FHIR type, e.g. Identifier
 }
@@ -174,19 +176,30 @@ func (s *cscope) ownerOf(name string) *cscope {
 
 // classKey names the class of the runtime scopes s stands for: every ORDER
 // group is one class, every scope of one segment (or group of them)
-// another; all repetitions are one (relative paths read any).
+// another per parent class (loops over the segments of one scope share
+// them, see env.each), each group_by loop's groups and its items' keys
+// two more (never shared), and the repetitions of each field looped over
+// another (loops over one field share their items, see env.repScopes):
+// a frame has the slots of what is read in scopes like it, not of the
+// whole mapping.
 func (s *cscope) classKey() string {
 	switch s.kind {
 	case scopeRoot:
 		return "root"
 	case scopeGroup:
 		return "group"
-	case scopeSegs:
-		return "seg:" + s.seg
 	case scopeRow:
 		return "row:" + s.seg
 	}
-	return "rep"
+	return s.cls
+}
+
+// repClass is the class of the nearest repetition, which relative paths
+// read.
+func (s *cscope) repClass() string {
+	for ; s.kind != scopeRep; s = s.parent {
+	}
+	return s.cls
 }
 
 func (s *cscope) inRep() bool {
@@ -218,14 +231,15 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		// A relative path reads the nearest repetition wherever it is, so
 		// one pathExpr per text serves every rule (and lets identical calls
 		// such as table("race", .1) be one remembered call).
-		key := "rel:" + tok
+		cls := cs.repClass()
+		key := "rel:" + tok + "#" + cls
 		if x, ok := c.paths[key]; ok {
 			return x
 		}
 		comp, _ := strconv.Atoi(m[1])
 		sub, _ := strconv.Atoi(m[2])
 		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
-		c.place(x, "rep")
+		c.place(x, cls)
 		c.paths[key] = x
 		return x
 	}
@@ -244,7 +258,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 	// One pathExpr per distinct path, scope depth and owner class, so the
 	// per-Apply memo serves every rule that reads the same field.
 	up := cs.upFor(p.Segment)
-	cls := "rep"
+	cls := "root"
 	if o := cs.ownerOf(p.Segment); o != nil {
 		cls = o.classKey()
 	}
@@ -322,12 +336,12 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	tok := p.text + "." + strconv.Itoa(k)
 	if p.rel {
 		tok = "." + strconv.Itoa(k)
-		key := "rel:" + tok
+		key := "rel:" + tok + "#" + p.clsKey
 		if x, ok := c.paths[key]; ok {
 			return x
 		}
 		x := &pathExpr{text: tok, rel: true, comp: k}
-		c.place(x, "rep")
+		c.place(x, p.clsKey)
 		c.paths[key] = x
 		return x
 	}
@@ -733,7 +747,7 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 			return nil, cs
 		}
 		fe.kind, fe.seg, fe.up = eachSeg, s, cs.upFor(s)
-		inner = &cscope{parent: cs, kind: scopeSegs, seg: s}
+		inner = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: "seg:" + s + "<" + cs.classKey()}
 	default:
 		x := c.compilePath(s, pos(n), cs)
 		if x == nil {
@@ -746,17 +760,24 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 		}
 		fe.kind, fe.path = eachRep, p
 		fe.label = p.p.Segment + "-" + strconv.Itoa(p.p.Field)
-		inner = &cscope{parent: cs, kind: scopeRep}
+		inner = &cscope{parent: cs, kind: scopeRep, cls: fmt.Sprintf("rep:%s#%d#%s", p.text, p.up, p.clsKey)}
 	}
+	itemScope := inner // where the key and the condition are evaluated
 	if groupBy != nil {
 		if fe.kind != eachSeg {
 			c.errorf(pos(groupBy), "group_by needs a foreach over segments (e.g. foreach: OBX)")
 		} else if gs, ok := c.scalar(groupBy, "group_by"); ok {
-			fe.groupBy = c.parseExpr(gs, pos(groupBy), inner)
+			// Each segment's key (and condition) is worked out in a scope
+			// of its own, the body in the group's (env.groups).
+			c.groupBys++
+			g := strconv.Itoa(c.groupBys)
+			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls + "#key" + g}
+			inner.cls += "#group" + g
+			fe.groupBy = c.parseExpr(gs, pos(groupBy), itemScope)
 		}
 	}
 	if where != nil {
-		fe.where = c.compileCond(where, inner)
+		fe.where = c.compileCond(where, itemScope)
 	}
 	inner.fhir, inner.ftype = cs.fhir, cs.ftype
 	return fe, inner
