@@ -118,6 +118,7 @@ type env struct {
 	gen                  uint32       // generation of the frames' slots (memoEntry.gen)
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
+	frameUse, segUse     int       // frame and segment slots handed out this Apply
 	segFrames            []segSlot // chunk for scope.segFrame
 	// reuse: the caller is done with an Output when it asks for the next
 	// (Applier.ReuseOutput), so the slab, the string arena and the
@@ -412,7 +413,17 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	// A chunk far beyond what the last Apply used was grown for an
+	// outsized message (hundreds of OBX): let it go rather than keep
+	// megabytes in every pooled env.
+	if cap(e.frames) > max(2*e.frameUse, 256) {
+		e.frames = nil
+	}
+	if cap(e.segFrames) > max(2*e.segUse, 64) {
+		e.segFrames = nil
+	}
 	e.frames, e.segFrames = e.frames[:0], e.segFrames[:0]
+	e.frameUse, e.segUse = 0, 0
 	// A new generation for the memo slots; when the counter wraps,
 	// slots of the Apply 2³² ago would look current: clear them all.
 	if e.gen++; e.gen == 0 {

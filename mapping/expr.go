@@ -158,6 +158,7 @@ func (e *env) newFrame(n int) []memoEntry {
 	}
 	k := len(e.frames)
 	e.frames = e.frames[:k+n]
+	e.frameUse += n
 	return e.frames[k : k+n : k+n]
 }
 
@@ -295,6 +296,7 @@ func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
 		}
 		k := len(e.segFrames)
 		e.segFrames = e.segFrames[:k+n]
+		e.segUse += n
 		o.segFrame = e.segFrames[k : k+n : k+n]
 	}
 	slot := &o.segFrame[p.seg-1]
