@@ -228,9 +228,9 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 			c.errorf(at, "relative path %q outside a foreach over repetitions", tok)
 			return nil
 		}
-		// A relative path reads the nearest repetition wherever it is, so
-		// one pathExpr per text serves every rule (and lets identical calls
-		// such as table("race", .1) be one remembered call).
+		// A relative path reads the nearest repetition, so one pathExpr
+		// per text and looped field serves every rule (and lets identical
+		// calls such as table("race", .1) be one remembered call).
 		cls := cs.repClass()
 		key := "rel:" + tok + "#" + cls
 		if x, ok := c.paths[key]; ok {
