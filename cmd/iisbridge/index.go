@@ -184,7 +184,7 @@ func printGroups(ctx context.Context, w io.Writer, snap *index.Snapshot, pol *me
 	members := map[string]int{}
 	var cur string
 	seen := map[string]bool{}
-	err := snap.Ledger(ctx, func(e index.LedgerEntry) error {
+	err := snap.LedgerKeys(ctx, func(e index.LedgerKey) error {
 		if e.PatientID != cur {
 			cur = e.PatientID
 			clear(seen)

@@ -477,6 +477,33 @@ func (s *Snapshot) Ledger(ctx context.Context, fn func(LedgerEntry) error) error
 	return rows.Err()
 }
 
+// LedgerKey is a ledger entry without its evidence's times, places and
+// counts: which sender showed which kind of evidence about whom.
+type LedgerKey struct {
+	PatientID, OrgKey, Facility, OrgName, Trigger string
+}
+
+// LedgerKeys calls fn for every ledger entry in Ledger's order, reading
+// only the ledger (Ledger looks up the first and last message of each).
+func (s *Snapshot) LedgerKeys(ctx context.Context, fn func(LedgerKey) error) error {
+	rows, err := s.tx.QueryContext(ctx, `SELECT pid, org_key, facility, org_name, trig FROM ledger
+		ORDER BY pid, org_key, facility, trig`)
+	if err != nil {
+		return fmt.Errorf("index: ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k LedgerKey
+		if err := rows.Scan(&k.PatientID, &k.OrgKey, &k.Facility, &k.OrgName, &k.Trigger); err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Sender is one sender of VXU or QBP records, with how many it sent.
 type Sender struct {
 	OrgKey, Facility, Name string
