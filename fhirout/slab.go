@@ -1,5 +1,7 @@
 package fhirout
 
+import "unsafe"
+
 // Slab makes Objects, their members and their arrays from a few shared
 // chunks instead of one heap allocation each: a mapped message builds
 // dozens of small objects, and allocating them one by one (and collecting
@@ -14,15 +16,19 @@ type Slab struct {
 	objs []Object
 	mems []member
 	arrs []any
+	strs []string // the strings and Numbers boxed, see box
+	hdrs [][]any  // the arrays' slice headers boxed
 	// Chunk sizes learnt from what was used between Resets, so a Slab
 	// reset per record allocates about one right-sized chunk of each kind.
-	sizes [3]chunkSize
+	sizes [5]chunkSize
 }
 
 const (
 	kObjects = iota
 	kMembers
 	kArrays
+	kStrings
+	kHeaders
 )
 
 type chunkSize struct{ used, next int }
@@ -41,12 +47,14 @@ const (
 	slabObjects = 64
 	slabMembers = 256
 	slabArray   = 64
+	slabStrings = 64
+	slabHeaders = 32
 )
 
 // Reset lets go of the current chunks (objects already made keep theirs
 // alive), so the Slab holds no reference to earlier output.
 func (s *Slab) Reset() {
-	s.objs, s.mems, s.arrs = nil, nil, nil
+	s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil
 	s.learn()
 }
 
@@ -60,6 +68,8 @@ func (s *Slab) Recycle() {
 	s.objs = rewind(s.objs, s.sizes[kObjects].next)
 	s.mems = rewind(s.mems, s.sizes[kMembers].next)
 	s.arrs = rewind(s.arrs, s.sizes[kArrays].next)
+	s.strs = rewind(s.strs, s.sizes[kStrings].next)
+	s.hdrs = rewind(s.hdrs, s.sizes[kHeaders].next)
 }
 
 // rewind empties chunk for reuse, or drops it when smaller than want.
@@ -148,19 +158,68 @@ func (s *Slab) Append(o *Object, key string, v any, n int) {
 		if arr == nil {
 			arr = s.array(max(n, 1))
 		}
-		o.m[j].val = append(arr, v)
+		o.m[j].val = s.boxArray(append(arr, v))
 		return
 	}
-	o.add(key, append(s.array(max(n, 1)), v))
+	o.add(key, s.boxArray(append(s.array(max(n, 1)), v)))
 }
 
-// String is any(v); the empty string needs no allocation.
+// String is any(v), boxed in the slab.
 func (s *Slab) String(v string) any {
 	if v == "" {
-		return ""
+		return "" // needs no allocation
 	}
+	return box(s.str(v), stringType)
+}
+
+// Number is any(Number(v)), boxed in the slab.
+func (s *Slab) Number(v string) any { return box(s.str(v), numberType) }
+
+// Boxing. Putting a string or a slice into an interface copies it to a
+// new heap block the interface points to: most of the allocations of a
+// mapped record. The Slab keeps those copies in its chunks instead and
+// makes the interface point there, as the runtime would to its own copy.
+// The copies are never written again until Recycle, whose caller is done
+// with every value the Slab made.
+
+// eface is the layout of an empty interface: its dynamic type, and a
+// pointer to the value for types that are not pointers.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType = typeOf("")
+	numberType = typeOf(Number(""))
+	arrayType  = typeOf([]any(nil))
+)
+
+// box is an interface of type typ holding the value at p.
+func box(p, typ unsafe.Pointer) (v any) {
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, p
 	return v
 }
 
-// Number is any(Number(v)).
-func (s *Slab) Number(v string) any { return Number(v) }
+// str copies v into the slab.
+func (s *Slab) str(v string) unsafe.Pointer {
+	if len(s.strs) == cap(s.strs) {
+		s.strs = make([]string, 0, s.chunk(kStrings, slabStrings, 1))
+	}
+	s.sizes[kStrings].used++
+	s.strs = append(s.strs, v)
+	return unsafe.Pointer(&s.strs[len(s.strs)-1])
+}
+
+// boxArray is any(a), boxed in the slab.
+func (s *Slab) boxArray(a []any) any {
+	if len(s.hdrs) == cap(s.hdrs) {
+		s.hdrs = make([][]any, 0, s.chunk(kHeaders, slabHeaders, 1))
+	}
+	s.sizes[kHeaders].used++
+	s.hdrs = append(s.hdrs, a)
+	return box(unsafe.Pointer(&s.hdrs[len(s.hdrs)-1]), arrayType)
+}

@@ -1,9 +1,8 @@
 package mapping
 
-// convertTo is convert with the value boxed: a string put into an `any`
-// costs an allocation per element written, unless it is one of the
-// mapping's own strings (table codes, displays and systems, constants),
-// boxed once at Load (boxes).
+// convertTo is convert with the value boxed: in the env's slab, or, for
+// the mapping's own strings (table codes, displays and systems,
+// constants), once at Load (boxes).
 func (e *env) convertTo(k elemKind, s string) (any, error) {
 	switch k {
 	case kindBool:
