@@ -372,7 +372,7 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
 	analyzeUnbuilt(c.m)
-	link(c.m, c.tables)
+	link(c.m)
 	return c.m, nil
 }
 
