@@ -106,7 +106,7 @@ func (s *Slab) Object(n int) *Object {
 // for n keys in all.
 func (s *Slab) Resource(resourceType string, n int) *Object {
 	o := s.Object(max(n, 1))
-	o.m = append(o.m, member{"resourceType", s.String(resourceType)})
+	o.add("resourceType", s.String(resourceType))
 	return o
 }
 
