@@ -94,6 +94,11 @@ func appendValue(dst []byte, v any) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
+			// Most elements are objects: no second pass through the switch.
+			if c, ok := e.(*Object); ok {
+				dst = c.AppendJSON(dst)
+				continue
+			}
 			dst = appendValue(dst, e)
 		}
 		return append(dst, ']')
