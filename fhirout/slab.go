@@ -13,11 +13,14 @@ import "unsafe"
 // objects are independent and outlive the Slab. A Slab is not safe for
 // concurrent use; the zero value is ready.
 type Slab struct {
-	objs []Object
+	objs []Object // objs[:nobj] used
 	mems []member
 	arrs []any
-	strs []string // the strings and Numbers boxed, see box
-	hdrs [][]any  // the arrays' slice headers boxed
+	strs []string // the strings and Numbers boxed (see box), strs[:nstr] used
+	hdrs [][]any  // the arrays' slice headers boxed, hdrs[:nhdr] used
+	// Indexes rather than lengths: storing a value then writes no slice
+	// header back.
+	nobj, nstr, nhdr int
 	// Chunk sizes learnt from what was used between Resets, so a Slab
 	// reset per record allocates about one right-sized chunk of each kind.
 	sizes [5]chunkSize
@@ -55,6 +58,7 @@ const (
 // alive), so the Slab holds no reference to earlier output.
 func (s *Slab) Reset() {
 	s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil
+	s.nobj, s.nstr, s.nhdr = 0, 0, 0
 	s.learn()
 }
 
@@ -65,11 +69,12 @@ func (s *Slab) Reset() {
 // (a chunk smaller than the size learnt is replaced on its next use).
 func (s *Slab) Recycle() {
 	s.learn()
-	s.objs = rewind(s.objs, s.sizes[kObjects].next)
+	s.objs = rewindFull(s.objs, s.nobj, s.sizes[kObjects].next)
 	s.mems = rewind(s.mems, s.sizes[kMembers].next)
 	s.arrs = rewind(s.arrs, s.sizes[kArrays].next)
-	s.strs = rewind(s.strs, s.sizes[kStrings].next)
-	s.hdrs = rewind(s.hdrs, s.sizes[kHeaders].next)
+	s.strs = rewindFull(s.strs, s.nstr, s.sizes[kStrings].next)
+	s.hdrs = rewindFull(s.hdrs, s.nhdr, s.sizes[kHeaders].next)
+	s.nobj, s.nstr, s.nhdr = 0, 0, 0
 }
 
 // rewind empties chunk for reuse, or drops it when smaller than want.
@@ -79,6 +84,15 @@ func rewind[T any](chunk []T, want int) []T {
 	}
 	clear(chunk) // no reference to the last record's values stays behind
 	return chunk[:0]
+}
+
+// rewindFull is rewind for a chunk used up to n.
+func rewindFull[T any](chunk []T, n, want int) []T {
+	if len(chunk) < want {
+		return nil
+	}
+	clear(chunk[:n])
+	return chunk
 }
 
 // learn sets the next chunk sizes from what was used.
@@ -94,12 +108,14 @@ func (s *Slab) learn() {
 
 // Object returns an empty Object with room for n keys.
 func (s *Slab) Object(n int) *Object {
-	if len(s.objs) == cap(s.objs) {
-		s.objs = make([]Object, 0, s.chunk(kObjects, slabObjects, 1))
+	if s.nobj == len(s.objs) {
+		s.objs, s.nobj = make([]Object, s.chunk(kObjects, slabObjects, 1)), 0
 	}
 	s.sizes[kObjects].used++
-	s.objs = append(s.objs, Object{m: s.members(n)})
-	return &s.objs[len(s.objs)-1]
+	o := &s.objs[s.nobj]
+	s.nobj++
+	o.m = s.members(n)
+	return o
 }
 
 // Resource returns an Object whose first key is resourceType, with room
@@ -206,20 +222,24 @@ func box(p, typ unsafe.Pointer) (v any) {
 
 // str copies v into the slab.
 func (s *Slab) str(v string) unsafe.Pointer {
-	if len(s.strs) == cap(s.strs) {
-		s.strs = make([]string, 0, s.chunk(kStrings, slabStrings, 1))
+	if s.nstr == len(s.strs) {
+		s.strs, s.nstr = make([]string, s.chunk(kStrings, slabStrings, 1)), 0
 	}
 	s.sizes[kStrings].used++
-	s.strs = append(s.strs, v)
-	return unsafe.Pointer(&s.strs[len(s.strs)-1])
+	p := &s.strs[s.nstr]
+	*p = v
+	s.nstr++
+	return unsafe.Pointer(p)
 }
 
 // boxArray is any(a), boxed in the slab.
 func (s *Slab) boxArray(a []any) any {
-	if len(s.hdrs) == cap(s.hdrs) {
-		s.hdrs = make([][]any, 0, s.chunk(kHeaders, slabHeaders, 1))
+	if s.nhdr == len(s.hdrs) {
+		s.hdrs, s.nhdr = make([][]any, s.chunk(kHeaders, slabHeaders, 1)), 0
 	}
 	s.sizes[kHeaders].used++
-	s.hdrs = append(s.hdrs, a)
-	return box(unsafe.Pointer(&s.hdrs[len(s.hdrs)-1]), arrayType)
+	p := &s.hdrs[s.nhdr]
+	*p = a
+	s.nhdr++
+	return box(unsafe.Pointer(p), arrayType)
 }
