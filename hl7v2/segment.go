@@ -1,6 +1,10 @@
 package hl7v2
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // Segment is one segment view. The zero Segment (IsZero) stands for an
 // absent segment: every accessor on it returns empty values.
@@ -223,6 +227,10 @@ func (v Value) NumSubs() int {
 
 // nth returns the i-th (1-based) piece of b split at sep, or nil.
 // A zero sep means the level has no separator: b is its only piece.
+//
+// Values are short and most reads want an early piece, so b is read
+// eight bytes at a time and the separators picked out of each word (as
+// appendSeps does), not a byte or a search call per separator.
 func nth(b []byte, sep byte, i int) []byte {
 	if i < 1 || len(b) == 0 {
 		return nil
@@ -233,13 +241,13 @@ func nth(b []byte, sep byte, i int) []byte {
 		}
 		return nil
 	}
-	if len(b) > 32 {
-		return nthLong(b, sep, i)
-	}
-	// One pass over a short value beats a call per separator.
-	start := 0
-	for j, c := range b {
-		if c == sep {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	pat := uint64(sep) * 0x0101010101010101
+	start, p := 0, 0
+	for ; p+8 <= len(b); p += 8 {
+		x := binary.LittleEndian.Uint64(b[p:p+8:p+8]) ^ pat
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
+			j := p + bits.TrailingZeros64(m)>>3
 			if i == 1 {
 				return b[start:j:j]
 			}
@@ -247,25 +255,19 @@ func nth(b []byte, sep byte, i int) []byte {
 			start = j + 1
 		}
 	}
+	for ; p < len(b); p++ {
+		if b[p] == sep {
+			if i == 1 {
+				return b[start:p:p]
+			}
+			i--
+			start = p + 1
+		}
+	}
 	if i == 1 {
 		return b[start:]
 	}
 	return nil
-}
-
-// nthLong is nth with vector searches, for long values.
-func nthLong(b []byte, sep byte, i int) []byte {
-	for ; i > 1; i-- {
-		j := bytes.IndexByte(b, sep)
-		if j < 0 {
-			return nil
-		}
-		b = b[j+1:]
-	}
-	if j := bytes.IndexByte(b, sep); j >= 0 {
-		return b[:j:j]
-	}
-	return b
 }
 
 func countByte(b []byte, c byte) int {
@@ -275,9 +277,16 @@ func countByte(b []byte, c byte) int {
 	if len(b) > 64 {
 		return bytes.Count(b, []byte{c})
 	}
-	n := 0
-	for _, x := range b {
-		if x == c {
+	// Eight bytes at a time, as nth.
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	pat := uint64(c) * 0x0101010101010101
+	n, p := 0, 0
+	for ; p+8 <= len(b); p += 8 {
+		x := binary.LittleEndian.Uint64(b[p:p+8:p+8]) ^ pat
+		n += bits.OnesCount64(^((x&low7 + low7) | x | low7))
+	}
+	for ; p < len(b); p++ {
+		if b[p] == c {
 			n++
 		}
 	}

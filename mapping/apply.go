@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -27,7 +26,6 @@ type mappingImpl struct {
 	nRules    int
 	padded    bool // some target has an index > 0: Prune after building
 	consts    map[string]string
-	boxes     boxes                // see convertTo
 	reduce    map[string]Reduction // the reduce: section (reduce.go)
 	// A person mapping's declared tables (sqlpaths.go); nil otherwise.
 	sqlTables map[string]*sqlTable
@@ -51,6 +49,11 @@ type scope struct {
 	lkey     string   // group key
 	kids     []*scope // segment scopes by index, shared by foreach loops
 	row      Row      // a relational child row (foreach: CHILD); lname is its table
+	// The memo slots of the paths reading this scope, made on the first
+	// read (pathExpr.entry); fcls is their class.
+	frame    []memoEntry
+	fcls     *pathClass
+	segFrame []segSlot // the segments its paths read (env.segment)
 }
 
 // label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
@@ -110,12 +113,11 @@ type env struct {
 	// next arena's size, learnt from the last Apply.
 	arenaUsed, arenaSize int
 	slab                 fhirout.Slab
-	memo                 [memoSize]memoEntry
+	frames               []memoEntry  // chunk for scope.frame
+	gen                  uint32       // generation of the frames' slots (memoEntry.gen)
 	spare                [2]memoEntry // see pathExpr.entry
 	nScopes              int32
-	calls                [callMemoSize]callEntry
-	segs                 [segMemoSize]segEntry
-	gen                  uint64
+	segFrames            []segSlot // chunk for scope.segFrame
 	// reuse: the caller is done with an Output when it asks for the next
 	// (Applier.ReuseOutput), so the slab, the string arena and the
 	// resource list are recycled instead of allocated again.
@@ -130,9 +132,8 @@ type env struct {
 	madeLog  []madeAt
 }
 
-// envPool reuses envs (and their memo table) across Apply calls.
+// envPool reuses envs (and their memo frames) across Apply calls.
 var envPool = sync.Pool{New: func() any { return new(env) }}
-var envGen atomic.Uint64
 
 // text decodes and trims v into the env's string arena: one allocation
 // per record instead of one per value. Arena bytes are never written again
@@ -280,7 +281,7 @@ func (m *Mapping) NewApplier() *Applier { return &Applier{m: m} }
 // it: the resources an Apply returns (their Objects, slices and strings)
 // are valid only until the next Apply. Issues and traces stay valid. For
 // a worker that encodes or copies a record's resources before it maps
-// the next record: it then allocates little more than the boxed values.
+// the next record: it then allocates next to nothing.
 func (a *Applier) ReuseOutput() { a.e.reuse = true }
 
 // Apply converts one record, as Mapping.Apply.
@@ -383,7 +384,7 @@ func (e *env) record(in *Input) {
 }
 
 func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
-	// Field by field: the memo table stays (its entries die by generation).
+	// Field by field: the memo frames stay (their slots die by generation).
 	e.m, e.msg, e.row, e.in, e.out, e.trace = m, in.Msg, in.Row, in, out, trace
 	e.esc = 0
 	if in.Msg != nil {
@@ -410,6 +411,14 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
+	e.frames, e.segFrames = e.frames[:0], e.segFrames[:0]
+	// A new generation for the memo slots; when the counter wraps,
+	// slots of the Apply 2³² ago would look current: clear them all.
+	if e.gen++; e.gen == 0 {
+		clear(e.frames[:cap(e.frames)])
+		clear(e.segFrames[:cap(e.segFrames)])
+		e.gen = 1
+	}
 	if e.arenaUsed > 0 {
 		e.arenaSize = min(e.arenaUsed+e.arenaUsed/8+64, 4096)
 	}
@@ -431,7 +440,6 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	}
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0
-	e.gen = envGen.Add(1)
 	e.startRooms(m)
 }
 
@@ -779,19 +787,24 @@ func orConst(s string) string {
 func (e *env) eval(x expr, s *scope) string {
 	v, err := x.eval(e, s)
 	if err != nil {
-		var rj *rejectError
-		if errors.As(err, &rj) {
-			e.reject(rj.code, rj.msg)
-			return ""
-		}
-		el := "this element"
-		if e.rule != nil {
-			el = e.rule.element
-		}
-		e.issue("error", "value", fmt.Sprintf("%s: %s: %v; element left out", el, x.String(), err))
-		return ""
+		return e.evalFailed(x, err)
 	}
 	return v
+}
+
+// evalFailed is what eval does when evaluating x failed with err.
+func (e *env) evalFailed(x expr, err error) string {
+	var rj *rejectError
+	if errors.As(err, &rj) {
+		e.reject(rj.code, rj.msg)
+		return ""
+	}
+	el := "this element"
+	if e.rule != nil {
+		el = e.rule.element
+	}
+	e.issue("error", "value", fmt.Sprintf("%s: %s: %v; element left out", el, x.String(), err))
+	return ""
 }
 
 // evalQuiet is for ids, lets and group keys, which write no element: a

@@ -33,7 +33,6 @@ type compiler struct {
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
 	nRules  int
-	nIDs    int32 // ids handed to paths and memoized calls (memo keys)
 
 	// Who reads the variables of a resource (see unbuilt.go): slotOwner
 	// maps a resource's let and as: slots to it; curRes is the resource
@@ -42,7 +41,8 @@ type compiler struct {
 	curRes    *resourceDef
 	inner     bool
 
-	segIDs map[string]int // see segID
+	segIDs  map[string]int        // see segID
+	classes map[string]*pathClass // by cscope.classKey (see pathClass)
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -162,6 +162,33 @@ func (s *cscope) upFor(name string) int {
 	return up
 }
 
+// ownerOf is the scope that holds name's segment (see upFor).
+func (s *cscope) ownerOf(name string) *cscope {
+	for ; s != nil; s = s.parent {
+		if s.kind != scopeRep && s.owns(name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// classKey names the class of the runtime scopes s stands for: every ORDER
+// group is one class, every scope of one segment (or group of them)
+// another; all repetitions are one (relative paths read any).
+func (s *cscope) classKey() string {
+	switch s.kind {
+	case scopeRoot:
+		return "root"
+	case scopeGroup:
+		return "group"
+	case scopeSegs:
+		return "seg:" + s.seg
+	case scopeRow:
+		return "row:" + s.seg
+	}
+	return "rep"
+}
+
 func (s *cscope) inRep() bool {
 	for ; s != nil; s = s.parent {
 		if s.kind == scopeRep {
@@ -198,7 +225,7 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		comp, _ := strconv.Atoi(m[1])
 		sub, _ := strconv.Atoi(m[2])
 		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
-		x.id = c.newID()
+		c.place(x, "rep")
 		c.paths[key] = x
 		return x
 	}
@@ -214,17 +241,57 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		c.errorf(at, "%s has %d fields in v2.5.1; %s names field %d", p.Segment, n, tok, p.Field)
 		return nil
 	}
-	// One pathExpr per distinct path and scope depth, so the per-Apply
-	// memo serves every rule that reads the same field.
+	// One pathExpr per distinct path, scope depth and owner class, so the
+	// per-Apply memo serves every rule that reads the same field.
 	up := cs.upFor(p.Segment)
-	key := fmt.Sprintf("%s#%d", tok, up)
+	cls := "rep"
+	if o := cs.ownerOf(p.Segment); o != nil {
+		cls = o.classKey()
+	}
+	key := fmt.Sprintf("%s#%d#%s", tok, up, cls)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up), seg: c.segID(p)}
-	x.id = c.newID()
+	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
+	c.place(x, cls)
 	c.paths[key] = x
 	return x
+}
+
+// pathClass is a class of runtime scopes (cscope.classKey): each scope
+// of the class that paths read or memoized calls are evaluated in gets a
+// frame with one memo slot per such path and call of the class
+// (pathExpr.slot, callExpr.slot), so they find their remembered value by
+// index, not by hashing.
+type pathClass struct {
+	n     int // slots
+	nSegs int // segment occurrences (see segID)
+}
+
+// place gives x its class and its slot in the class's frames.
+func (c *compiler) place(x *pathExpr, cls string) {
+	x.cls, x.slot = c.slotIn(cls)
+	x.clsKey = cls
+	x.direct = x.rel || x.up == 0
+}
+
+// slotIn hands out the next slot of the frames of class cls.
+func (c *compiler) slotIn(cls string) (*pathClass, int32) {
+	pc := c.class(cls)
+	pc.n++
+	return pc, int32(pc.n - 1)
+}
+
+func (c *compiler) class(cls string) *pathClass {
+	if c.classes == nil {
+		c.classes = map[string]*pathClass{}
+	}
+	pc := c.classes[cls]
+	if pc == nil {
+		pc = &pathClass{}
+		c.classes[cls] = pc
+	}
+	return pc
 }
 
 // fieldPath is, for a path to a component or subcomponent, the path of
@@ -233,18 +300,18 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 // each (the default mapping reads six components of RXA-10 and ORC-12,
 // and every code_in reads three to six of its field). nil for a path to
 // a repetition, or one with [*].
-func (c *compiler) fieldPath(p hl7v2.Path, up int) *pathExpr {
+func (c *compiler) fieldPath(p hl7v2.Path, up int, cls string) *pathExpr {
 	if p.Component == 0 && p.Sub == 0 || p.Rep < 0 || p.SegOcc < 0 {
 		return nil
 	}
 	q := p
 	q.Component, q.Sub = 0, 0
-	key := fmt.Sprintf("field:%+v#%d", q, up)
+	key := fmt.Sprintf("field:%+v#%d#%s", q, up, cls)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
-	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q)}
-	x.id = c.newID()
+	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls)}
+	c.place(x, cls)
 	c.paths[key] = x
 	return x
 }
@@ -260,42 +327,37 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 			return x
 		}
 		x := &pathExpr{text: tok, rel: true, comp: k}
-		x.id = c.newID()
+		c.place(x, "rep")
 		c.paths[key] = x
 		return x
 	}
-	key := fmt.Sprintf("%s#%d", tok, p.up)
+	key := fmt.Sprintf("%s#%d#%s", tok, p.up, p.clsKey)
 	if x, ok := c.paths[key]; ok {
 		return x
 	}
 	q := p.p
 	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up), seg: c.segID(q)}
-	x.id = c.newID()
+	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
+	c.place(x, p.clsKey)
 	c.paths[key] = x
 	return x
 }
 
-// segID numbers the segment occurrence a path reads (PID, OBX[2]) for
-// the segment memo (env.segment); 0 for paths not read through it.
-func (c *compiler) segID(p hl7v2.Path) int {
+// segID numbers, from 1 in class cls, the segment occurrence a path
+// reads (PID, OBX[2]) for the segment memo (env.segment); 0 for paths
+// not read through it.
+func (c *compiler) segID(p hl7v2.Path, cls string) int {
 	if p.Component != 0 || p.Sub != 0 {
 		return 0 // read through their field (fieldPath), or expanded
 	}
-	key := fmt.Sprintf("seg:%s[%d]", p.Segment, max(p.SegOcc, 0))
+	key := fmt.Sprintf("%s|%s[%d]", cls, p.Segment, max(p.SegOcc, 0))
 	if id, ok := c.segIDs[key]; ok {
 		return id
 	}
-	id := len(c.segIDs) + 1
-	c.segIDs[key] = id
-	return id
-}
-
-// newID numbers a path or a memoized call from 1: the memo keys on it
-// (0, a hand-made path's, is never remembered).
-func (c *compiler) newID() int32 {
-	c.nIDs++
-	return c.nIDs
+	pc := c.class(cls)
+	pc.nSegs++
+	c.segIDs[key] = pc.nSegs
+	return pc.nSegs
 }
 
 func (c *compiler) checkSegment(name string, at position) bool {

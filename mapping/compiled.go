@@ -1,10 +1,6 @@
 package mapping
 
-import (
-	"maps"
-	"slices"
-	"strings"
-)
+import "strings"
 
 // After checking, a mapping is linked: every condition and rule gets a
 // closure specialised for its shape (a condition on a path reads the
@@ -19,19 +15,8 @@ type condFn func(e *env, s *scope) bool
 type ruleFn func(e *env, s *scope, n *node)
 
 func link(m *mappingImpl, tables map[string]*table) {
-	// Table outputs first (they are what rules write most), in a fixed
-	// order so that every Load keeps the same strings.
-	for _, name := range slices.Sorted(maps.Keys(tables)) {
-		t := tables[name]
-		for _, from := range slices.Sorted(maps.Keys(t.entries)) {
-			ent := t.entries[from]
-			m.boxes.add(ent.code)
-			m.boxes.add(ent.system)
-			m.boxes.add(ent.display)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.consts)) {
-		m.boxes.add(m.consts[name])
+	for _, t := range tables {
+		t.index = newCodeIndex(t.entries)
 	}
 	linkCond(m.when)
 	for _, r := range m.resources {
@@ -68,8 +53,20 @@ func linkRules(rs []*rule) {
 // valueOf is how a condition reads its expression: a path's text comes
 // from its memo slot (the same fields are tested again and again).
 func valueOf(x expr) func(e *env, s *scope) string {
-	if p, ok := x.(*pathExpr); ok {
-		return p.str
+	switch x := x.(type) {
+	case *pathExpr:
+		return x.str
+	case *varExpr:
+		slot := x.slot
+		return func(e *env, _ *scope) string { return e.vars[slot] }
+	case *callExpr:
+		return func(e *env, s *scope) string {
+			v, err := x.eval(e, s)
+			if err != nil {
+				return e.evalFailed(x, err)
+			}
+			return v
+		}
 	}
 	return func(e *env, s *scope) string { return e.eval(x, s) }
 }
@@ -96,14 +93,18 @@ func condFnOf(c *cond) condFn {
 		v := valueOf(c.x)
 		return func(e *env, s *scope) bool { return v(e, s) == "" }
 	case condEquals:
-		v, lit := valueOf(c.x), c.lits[0]
-		return func(e *env, s *scope) bool { return strings.EqualFold(v(e, s), lit) }
+		v, lit := valueOf(c.x), foldLit(c.lits[0])
+		return func(e *env, s *scope) bool { return lit.equal(v(e, s)) }
 	case condIn:
-		v, lits := valueOf(c.x), c.lits
+		v := valueOf(c.x)
+		lits := make([]foldLiteral, len(c.lits))
+		for i, l := range c.lits {
+			lits[i] = foldLit(l)
+		}
 		return func(e *env, s *scope) bool {
 			x := v(e, s)
-			for _, l := range lits {
-				if strings.EqualFold(x, l) {
+			for i := range lits {
+				if lits[i].equal(x) {
 					return true
 				}
 			}
@@ -227,6 +228,42 @@ func ruleBodyFn(r *rule) ruleFn {
 			e.set(n, r.tgt, v, r.source)
 		}
 	}
+	if x := r.value; x != nil && r.cases == nil && r.constant == nil {
+		// A computed value (ruleValue's work without its dispatch).
+		c, _ := x.(*callExpr)
+		return func(e *env, s *scope, n *node) {
+			if e.rejected || when != nil && !when(e, s) {
+				return
+			}
+			e.rule, e.scope = r, s
+			var raw string
+			var err error
+			if c != nil {
+				raw, err = c.eval(e, s)
+			} else {
+				raw, err = x.eval(e, s)
+			}
+			if err != nil {
+				raw = e.evalFailed(x, err)
+			}
+			if e.rejected {
+				return
+			}
+			if raw == "" {
+				e.noValue(r, n)
+				return
+			}
+			v, err := e.convertTo(r.kind, raw)
+			if err != nil {
+				e.badValue(r, r.source, err)
+				if r.required {
+					e.reject("required", r.element+" is required and has no value")
+				}
+				return
+			}
+			e.set(n, r.tgt, v, r.source)
+		}
+	}
 	return func(e *env, s *scope, n *node) {
 		if e.rejected || when != nil && !when(e, s) {
 			return
@@ -255,4 +292,42 @@ func (e *env) noValue(r *rule, n *node) {
 	case r.required:
 		e.reject("required", r.element+" is required and has no value")
 	}
+}
+
+// foldLiteral is a literal compared with strings.EqualFold, most often a
+// short code (RE, NA, D) against a field's value.
+type foldLiteral struct {
+	s string
+	// ascii: s is ASCII without k or s, the only ASCII letters a
+	// non-ASCII rune folds to (the Kelvin sign, the long s); only a value
+	// of the same length equal to s in ASCII case folding then folds to
+	// it, which equal tests without decoding runes.
+	ascii bool
+}
+
+func foldLit(s string) foldLiteral {
+	l := foldLiteral{s: s, ascii: true}
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; s[i] >= 0x80 || c == 'k' || c == 's' {
+			l.ascii = false
+		}
+	}
+	return l
+}
+
+// equal is strings.EqualFold(x, l.s).
+func (l *foldLiteral) equal(x string) bool {
+	if !l.ascii {
+		return strings.EqualFold(x, l.s)
+	}
+	if len(x) != len(l.s) {
+		return false
+	}
+	for i := 0; i < len(x); i++ {
+		a, b := x[i], l.s[i]
+		if a != b && (a|0x20 != b|0x20 || b|0x20 < 'a' || b|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }

@@ -39,7 +39,6 @@ func (v *varExpr) String() string                        { return "$" + v.name }
 // from the current one (decided at Load from the segment name); rel paths
 // read the nearest foreach repetition instead.
 type pathExpr struct {
-	id   int32 // memo key (compiler.newID); 0: not remembered
 	text string
 	p    hl7v2.Path
 	up   int
@@ -49,9 +48,20 @@ type pathExpr struct {
 	// field, for a path into a component, is the path of its repetition:
 	// the value is found from the field's remembered one (see fieldPath).
 	field *pathExpr
-	// seg, for a path to a repetition, numbers its segment occurrence:
-	// the segment is found once per scope (env.segment), not per field.
+	// seg, for a path to a repetition, numbers its segment occurrence
+	// in its class from 1: the segment is found once per scope
+	// (env.segment), not per field.
 	seg int
+	// cls is the class of the scopes the path reads and slot its place in
+	// their frames (see pathClass); nil for a hand-made path (tests),
+	// which is not remembered.
+	cls    *pathClass
+	clsKey string
+	slot   int32
+	// direct: a scope holding the path's value this Apply is the one the
+	// path reads when evaluated in it (relative, or up 0: the value was
+	// put there as that scope's own).
+	direct bool
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -67,24 +77,35 @@ func (p *pathExpr) value(e *env, s *scope) hl7v2.Value {
 // reads does not exist). Rules read the same fields again and again
 // (RXA-20.1 in four conditions, RXA-9.1 in six, OBX-3.1 in every OBX
 // loop): each path's value, and its text once asked for, is remembered
-// per scope for the Apply.
+// in its slot of the frame of the scope it reads, for the Apply.
 func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
-	var o *scope
-	if p.rel {
-		o = s
-		for o != nil && !o.hasItem {
-			o = o.parent
-		}
-	} else {
-		o = ownerScope(s, p.up)
+	if o := p.owner(s); o != nil {
+		return p.in(e, o)
 	}
-	if o == nil {
-		return nil
+	return nil
+}
+
+// owner is the scope the path reads from s: the nearest repetition, or
+// the segment-owning scope up levels up.
+func (p *pathExpr) owner(s *scope) *scope {
+	if p.rel {
+		for s != nil && !s.hasItem {
+			s = s.parent
+		}
+		return s
+	}
+	return ownerScope(s, p.up)
+}
+
+// in is entry for the scope o the path reads.
+func (p *pathExpr) in(e *env, o *scope) *memoEntry {
+	if o.frame == nil && p.cls != nil && o.id != 0 {
+		o.frame, o.fcls = e.newFrame(p.cls.n), p.cls
 	}
 	var slot *memoEntry
-	if p.id != 0 && o.id != 0 {
-		slot = &e.memo[memoHash(p.id, o.id)]
-		if slot.gen == e.gen && slot.pid == p.id && slot.sid == o.id {
+	if p.cls != nil && o.fcls == p.cls {
+		slot = &o.frame[p.slot]
+		if slot.gen == e.gen {
 			return slot
 		}
 	} else {
@@ -107,11 +128,7 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 	} else if p.field != nil {
 		// Segments.Value: the repetition, then the component and
 		// subcomponent (Path.inField).
-		f := p.field.entry(e, s)
-		if f == nil {
-			return nil
-		}
-		v = f.v
+		v = p.field.in(e, o).v // the field's owner is the path's
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
@@ -128,18 +145,38 @@ func (p *pathExpr) entry(e *env, s *scope) *memoEntry {
 		v = o.segs.Value(p.p)
 	}
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.gen, slot.pid, slot.sid, slot.v, slot.str, slot.hasStr = e.gen, p.id, o.id, v, "", false
+	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
 	return slot
+}
+
+// newFrame gives a frame of n slots for one Apply, from a chunk kept from
+// Apply to Apply (see newScope). Its slots are not cleared: a slot holds a
+// value only once written in this Apply (memoEntry.gen).
+func (e *env) newFrame(n int) []memoEntry {
+	if cap(e.frames)-len(e.frames) < n {
+		e.frames = make([]memoEntry, 0, max(n, 2*cap(e.frames), 256))
+	}
+	k := len(e.frames)
+	e.frames = e.frames[:k+n]
+	return e.frames[k : k+n : k+n]
 }
 
 // str is the path's value decoded and trimmed ("" when empty or null),
 // made once per scope: conditions and values that read the same field
 // share it.
 func (p *pathExpr) str(e *env, s *scope) string {
-	slot := p.entry(e, s)
-	if slot == nil {
+	// Most reads are of a text already remembered in the scope the rule
+	// runs in: found here without climbing to the owner.
+	if s.fcls == p.cls && p.direct {
+		if slot := &s.frame[p.slot]; slot.gen == e.gen && slot.hasStr {
+			return slot.str
+		}
+	}
+	o := p.owner(s)
+	if o == nil {
 		return ""
 	}
+	slot := p.in(e, o)
 	if !slot.hasStr {
 		slot.str, slot.hasStr = e.textOf(slot.v), true
 	}
@@ -227,49 +264,45 @@ func ownerScope(s *scope, up int) *scope {
 	return s
 }
 
-// memo is a small direct-mapped cache of path values for one Apply;
-// entries of earlier Applies are invalid by generation.
-const memoSize = 256
-
-// Keys are ids, not pointers: fewer pointer writes (and write barriers
-// while the collector marks) per entry.
+// memoEntry is a path's remembered value in a scope (pathExpr.entry), or
+// a call's (callExpr.eval: str only).
 type memoEntry struct {
-	gen    uint64
-	pid    int32 // pathExpr.id
-	sid    int32 // scope.id
 	v      hl7v2.Value
 	str    string // v decoded and trimmed, once hasStr
+	gen    uint32 // the entry holds a value when gen is env.gen
 	hasStr bool
 }
 
-func memoHash(pid, sid int32) int {
-	h := uint32(pid)*2654435761 ^ uint32(sid)*40503
-	return int((h ^ h>>16) % memoSize)
-}
-
-// segEntry remembers where a segment occurrence is in a scope.
-type segEntry struct {
-	gen uint64
-	sid int32 // scope.id
-	id  int
+// segSlot remembers where a segment occurrence is in a scope.
+type segSlot struct {
 	seg hl7v2.Segment
+	gen uint32 // the slot holds a segment when gen is env.gen
 	ok  bool
 }
 
-const segMemoSize = 64
-
-// segment is o.segs.Find for p's segment occurrence, remembered per
-// scope for the Apply: RXA is found once per ORDER, not once per field.
+// segment is o.segs.Find for p's segment occurrence, remembered in o for
+// the Apply: RXA is found once per ORDER, not once per field. The
+// occurrences a class of scopes is searched for are numbered at Load
+// (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
-	if o.id == 0 {
-		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
+	if o.fcls != p.cls || p.cls == nil {
+		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0)) // hand-made (tests)
 	}
-	slot := &e.segs[memoHash(int32(p.seg), o.id)%segMemoSize]
-	if slot.gen == e.gen && slot.sid == o.id && slot.id == p.seg {
+	if o.segFrame == nil {
+		n := p.cls.nSegs
+		if cap(e.segFrames)-len(e.segFrames) < n {
+			e.segFrames = make([]segSlot, 0, max(n, 2*cap(e.segFrames), 64))
+		}
+		k := len(e.segFrames)
+		e.segFrames = e.segFrames[:k+n]
+		o.segFrame = e.segFrames[k : k+n : k+n]
+	}
+	slot := &o.segFrame[p.seg-1]
+	if slot.gen == e.gen {
 		return slot.seg, slot.ok
 	}
 	seg, ok := o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
-	slot.gen, slot.sid, slot.id, slot.seg, slot.ok = e.gen, o.id, p.seg, seg, ok
+	slot.seg, slot.ok, slot.gen = seg, ok, e.gen
 	return seg, ok
 }
 
@@ -289,9 +322,16 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
-	id   int32 // memo key, when memo
+	// cls is the class of the scopes the call is evaluated in, slot its
+	// place in their frames (see pathClass), when memo.
+	cls  *pathClass
+	slot int32
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
+	// table: a table call, run by run without the argument stack;
+	// tableCode is its code argument when that is a path.
+	table     *tableRef
+	tableCode *pathExpr
 }
 
 func (c *callExpr) String() string { return c.text }
@@ -300,29 +340,22 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	if !c.memo {
 		return c.run(e, s)
 	}
-	if s.id == 0 {
+	if s.frame == nil && s.id != 0 {
+		s.frame, s.fcls = e.newFrame(c.cls.n), c.cls
+	}
+	if s.fcls != c.cls {
 		return c.run(e, s) // a hand-made scope (tests)
 	}
-	slot := &e.calls[memoHash(c.id, s.id)%callMemoSize]
-	if slot.gen == e.gen && slot.cid == c.id && slot.sid == s.id {
-		return slot.v, nil
+	slot := &s.frame[c.slot]
+	if slot.gen == e.gen {
+		return slot.str, nil
 	}
 	v, err := c.run(e, s)
 	if err == nil {
-		slot.gen, slot.cid, slot.sid, slot.v = e.gen, c.id, s.id, v
+		slot.str, slot.gen = v, e.gen
 	}
 	return v, err
 }
-
-// callEntry is one remembered call value (see memoEntry).
-type callEntry struct {
-	gen uint64
-	cid int32 // callExpr.id
-	sid int32 // scope.id
-	v   string
-}
-
-const callMemoSize = 128
 
 func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
@@ -330,6 +363,20 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	}
 	if c.choose {
 		return c.runChoice(e, s)
+	}
+	if c.table != nil {
+		// table("name", code[, field]): the code is the one argument with
+		// a value to work out (the others are literals).
+		var code string
+		if p := c.tableCode; p != nil {
+			code = p.str(e, s)
+		} else {
+			var err error
+			if code, err = c.args[1].eval(e, s); err != nil {
+				return "", err
+			}
+		}
+		return c.table.value(e, code)
 	}
 	// Arguments go on the env's stack, not a fresh slice: nested calls
 	// push above and truncate back, so one Apply reuses one array.
@@ -570,17 +617,23 @@ func (p *exprParser) parseCall(name string) expr {
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
 	call.choose = !call.lazy && (name == "if" || name == "first_nonempty")
+	if ref, ok := call.data.(*tableRef); ok && name == "table" {
+		call.table = ref
+		call.tableCode, _ = call.args[1].(*pathExpr)
+	}
 	if call.pure && !readsVars(call) {
 		// Paths are interned per scope depth, so the key tells apart the
 		// same text resolving to different segments.
 		var key strings.Builder
 		key.WriteString(call.text)
 		fingerprint(call, &key)
+		cls := p.cs.classKey()
+		key.WriteString("#" + cls)
 		if prev := p.c.calls[key.String()]; prev != nil {
 			return prev
 		}
 		call.memo = true
-		call.id = p.c.newID()
+		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
 	}
 	return call

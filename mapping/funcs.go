@@ -573,7 +573,7 @@ func pad(s string, n int) string {
 
 type codeInData struct {
 	path    *pathExpr
-	systems []string
+	systems []foldLiteral
 	text    bool
 	// comps are the paths of the field's components 1-6 (RXA-5.1 ...
 	// RXA-5.6), interned like any path: code_in and text_in over one
@@ -602,7 +602,7 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 		if !ok {
 			return errors.New("systems must be quoted literals, e.g. \"CVX\"")
 		}
-		d.systems = append(d.systems, l.s)
+		d.systems = append(d.systems, foldLit(l.s))
 	}
 	call.data = d
 	return nil
@@ -616,8 +616,8 @@ func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 			continue
 		}
 		sys := d.comps[base+2].str(e, s)
-		for _, want := range d.systems {
-			if strings.EqualFold(sys, want) {
+		for i := range d.systems {
+			if d.systems[i].equal(sys) {
 				if d.text {
 					return text, nil
 				}
@@ -676,8 +676,12 @@ type tableRef struct {
 }
 
 func fnTable(e *env, s *scope, call *callExpr, a []string) (string, error) {
-	ref := call.data.(*tableRef)
-	code := a[1]
+	return call.data.(*tableRef).value(e, a[1])
+}
+
+// value is the table's field for code, or what its policy says of an
+// unmapped code.
+func (ref *tableRef) value(e *env, code string) (string, error) {
 	if code == "" {
 		return "", nil
 	}

@@ -59,16 +59,77 @@ type table struct {
 	name    string
 	policy  *Policy
 	entries map[string]tableEntry
+	index   *codeIndex // entries, for lookup (made at link)
 }
 
 // lookup matches exactly, then case-insensitively (keys are stored as
 // sent and upper-cased).
 func (t *table) lookup(code string) (tableEntry, bool) {
-	if e, ok := t.entries[code]; ok {
+	if t.index == nil {
+		if e, ok := t.entries[code]; ok {
+			return e, true
+		}
+		e, ok := t.entries[strings.ToUpper(code)]
+		return e, ok
+	}
+	if e, ok := t.index.get(code); ok {
 		return e, true
 	}
-	e, ok := t.entries[strings.ToUpper(code)]
-	return e, ok
+	if u := strings.ToUpper(code); u != code {
+		return t.index.get(u)
+	}
+	return tableEntry{}, false
+}
+
+// codeIndex holds a table's entries in an open-addressed array hashed with
+// FNV-1a: codes are short, and a Go map spends more on hashing them and,
+// in a small map, on comparing every key of a miss.
+type codeIndex struct {
+	mask  uint32
+	slots []codeSlot // a power of two, at least twice the entries
+	ents  []tableEntry
+}
+
+type codeSlot struct {
+	key string
+	ent int32 // ents[ent-1]; 0: an empty slot
+}
+
+func newCodeIndex(entries map[string]tableEntry) *codeIndex {
+	n := 8
+	for n < 2*len(entries) {
+		n *= 2
+	}
+	x := &codeIndex{mask: uint32(n - 1), slots: make([]codeSlot, n), ents: make([]tableEntry, 0, len(entries))}
+	for k, e := range entries {
+		i := fnv(k) & x.mask
+		for x.slots[i].ent != 0 {
+			i = (i + 1) & x.mask
+		}
+		x.ents = append(x.ents, e)
+		x.slots[i] = codeSlot{key: k, ent: int32(len(x.ents))}
+	}
+	return x
+}
+
+func (x *codeIndex) get(code string) (tableEntry, bool) {
+	for i := fnv(code) & x.mask; ; i = (i + 1) & x.mask {
+		s := &x.slots[i]
+		if s.ent == 0 {
+			return tableEntry{}, false
+		}
+		if s.key == code {
+			return x.ents[s.ent-1], true
+		}
+	}
+}
+
+func fnv(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }
 
 func (t *table) add(from string, e tableEntry) {
