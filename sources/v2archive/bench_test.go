@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
 
 	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
@@ -67,6 +68,7 @@ func BenchmarkDataHash(b *testing.B) {
 //	go test -run '^$' -bench ReadSpan ./sources/v2archive
 func BenchmarkReadSpan(b *testing.B) {
 	o, _ := Options{}.normalized()
+	var p hl7v2.Parser
 	for _, family := range []string{"WRIGHT", "JOS\u00c9"} {
 		span := []byte(msg("M1", family, "\r") + strings.Repeat("OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible - Medicaid/Medicaid Managed Care^HL70064||||||F\r", 6))
 		loc := sources.Location{Source: "bench", Length: int64(len(span))}
@@ -74,7 +76,7 @@ func BenchmarkReadSpan(b *testing.B) {
 			b.SetBytes(int64(len(span)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if it := readSpan(loc, span, &o); it.Err != nil || it.Loc.ControlID != "M1" {
+				if it := readSpanWith(loc, span, &o, &p); it.Err != nil || it.Loc.ControlID != "M1" {
 					b.Fatal(it.Err, it.Loc.ControlID)
 				}
 			}

@@ -80,11 +80,25 @@ func readGzipAt(f *os.File, loc sources.Location, o *Options) (*Item, error) {
 
 // readSpan scans span, which starts at loc, and returns its first item.
 func readSpan(loc sources.Location, span []byte, o *Options) *Item {
+	return readSpanWith(loc, span, o, nil)
+}
+
+// readSpanWith is readSpan, parsing the header of a plain message with p
+// when not nil: the item's Header is then valid until p's next use.
+func readSpanWith(loc sources.Location, span []byte, o *Options, p *hl7v2.Parser) *Item {
 	if data, ok := plainMessage(span, o); ok {
 		// What the stream would collect is the span itself: skip it.
 		it := &Item{Loc: loc}
 		it.Loc.Line, it.Loc.Index = max(loc.Line, 1), max(loc.Index-1, 0)+1
-		msh, err := hl7v2.Parse(data[:headerEnd(data)])
+		var (
+			msh *hl7v2.Message
+			err error
+		)
+		if p != nil {
+			msh, err = p.Parse(data[:headerEnd(data)])
+		} else {
+			msh, err = hl7v2.Parse(data[:headerEnd(data)])
+		}
 		if err != nil {
 			it.Err = &Error{Reason: "MSH: " + err.Error()}
 			return it
