@@ -26,26 +26,29 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendKey(dst, o.m[i].key)
+		// Keys are short element names that need no escaping: one check
+		// and one copy, without a call.
+		if k := o.m[i].key; plainShort(k) {
+			dst = append(dst, '"')
+			dst = append(dst, k...)
+			dst = append(dst, '"', ':')
+		} else {
+			dst = append(appendString(dst, k), ':')
+		}
 		// Most members are strings: no call through appendValue's switch.
 		if str, ok := o.m[i].val.(string); ok {
-			dst = appendString(dst, str)
+			if len(str) < 8 && plainShort(str) { // codes, words: no call either
+				dst = append(dst, '"')
+				dst = append(dst, str...)
+				dst = append(dst, '"')
+			} else {
+				dst = appendString(dst, str)
+			}
 			continue
 		}
 		dst = appendValue(dst, o.m[i].val)
 	}
 	return append(dst, '}')
-}
-
-// appendKey appends "key": — keys are short element names that need no
-// escaping: one check and one copy, else appendString.
-func appendKey(dst []byte, k string) []byte {
-	if !plainShort(k) {
-		return append(appendString(dst, k), ':')
-	}
-	dst = append(dst, '"')
-	dst = append(dst, k...)
-	return append(dst, '"', ':')
 }
 
 // plainShort reports whether s needs no escaping, a byte at a time (for
@@ -90,6 +93,11 @@ func appendValue(dst []byte, v any) []byte {
 		for i, e := range x {
 			if i > 0 {
 				dst = append(dst, ',')
+			}
+			// Most elements are objects: no second pass through the switch.
+			if c, ok := e.(*Object); ok {
+				dst = c.AppendJSON(dst)
+				continue
 			}
 			dst = appendValue(dst, e)
 		}

@@ -60,8 +60,10 @@ func TestAppendStringEveryPosition(t *testing.T) {
 			if got := string(appendString([]byte("x"), s)); got != want {
 				t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
 			}
-			if got := string(appendKey([]byte("x"), s)); got != want+":" {
-				t.Fatalf("appendKey(%q) = %s, want %s:", s, got, want)
+			o := &Object{}
+			o.Set(s, nil)
+			if got := string(o.AppendJSON([]byte("x"))); got != "x{"+want[1:]+":null}" {
+				t.Fatalf("key %q encodes as %s, want x{%s:null}", s, got, want[1:])
 			}
 		}
 	}

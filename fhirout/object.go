@@ -18,6 +18,10 @@ import (
 // An Object is not safe for concurrent mutation.
 type Object struct {
 	m []member
+	// A bit per key (keyBit): a key whose bit is clear is absent, without
+	// comparing it to every key (Set mostly adds new keys). It depends
+	// only on the keys, so equal objects stay reflect.DeepEqual.
+	keys uint64
 }
 
 type member struct {
@@ -31,7 +35,7 @@ type Number string
 
 // NewResource returns an Object whose first key is resourceType.
 func NewResource(resourceType string) *Object {
-	o := &Object{m: make([]member, 1, 12)}
+	o := &Object{m: make([]member, 1, 12), keys: keyBit("resourceType")}
 	o.m[0] = member{"resourceType", resourceType}
 	return o
 }
@@ -77,7 +81,14 @@ func (o *Object) All() iter.Seq2[string, any] {
 	}
 }
 
+// keyBit is key's bit in Object.keys: its length's (the keys of an
+// object mostly differ in length, and it costs no load).
+func keyBit(key string) uint64 { return 1 << (uint(len(key)) & 63) }
+
 func (o *Object) index(key string) int {
+	if o.keys&keyBit(key) == 0 {
+		return -1
+	}
 	for i := range o.m {
 		if o.m[i].key == key {
 			return i
@@ -93,6 +104,7 @@ func (o *Object) add(key string, v any) {
 		o.m = make([]member, 0, 4)
 	}
 	o.m = append(o.m, member{key, v})
+	o.keys |= keyBit(key)
 }
 
 // Get returns the value at key.
@@ -116,6 +128,15 @@ func (o *Object) Set(key string, v any) {
 func (o *Object) Delete(key string) {
 	if i := o.index(key); i >= 0 {
 		o.m = slices.Delete(o.m, i, i+1)
+		o.rekey()
+	}
+}
+
+// rekey sets the key bits anew after keys were removed.
+func (o *Object) rekey() {
+	o.keys = 0
+	for i := range o.m {
+		o.keys |= keyBit(o.m[i].key)
 	}
 }
 
@@ -203,7 +224,7 @@ func (o *Object) Clone() *Object {
 	if o == nil {
 		return nil
 	}
-	c := &Object{m: make([]member, len(o.m))}
+	c := &Object{m: make([]member, len(o.m)), keys: o.keys}
 	for i, m := range o.m {
 		c.m[i] = member{m.key, cloneValue(m.val)}
 	}
@@ -248,6 +269,7 @@ func (o *Object) Prune() {
 	}
 	clear(o.m[n:])
 	o.m = o.m[:n]
+	o.rekey()
 }
 
 // pruneValue returns the pruned value and whether it is worth keeping.

@@ -217,3 +217,39 @@ func TestNumberValidity(t *testing.T) {
 		t.Fatalf("bad numbers must keep the JSON valid: %s", got)
 	}
 }
+
+// Keys of the same length share a bit of Object.keys: look-ups still
+// compare the keys. The bits are those of the keys left after Delete.
+func TestObjectKeyBits(t *testing.T) {
+	o := NewObject()
+	o.Set("code", "a")
+	o.Set("text", "b")
+	o.Set("", "e")
+	o.Delete("code")
+	if _, ok := o.Get("code"); ok {
+		t.Error("deleted key found")
+	}
+	if v, _ := o.Get("text"); v != "b" {
+		t.Errorf("text = %v", v)
+	}
+	if v, _ := o.Get(""); v != "e" {
+		t.Errorf(`"" = %v`, v)
+	}
+	if _, ok := o.Get("system"); ok {
+		t.Error("absent key found")
+	}
+	o.Set("code", "c")
+	o.Set("text", "d")
+	if got := o.String(); got != `{"text":"d","":"e","code":"c"}` {
+		t.Errorf("o = %s", got)
+	}
+	if c := o.Clone(); !reflect.DeepEqual(c, o) || c.keys != o.keys {
+		t.Errorf("clone = %s", c)
+	}
+	o.Delete("")
+	o.Set("x", "")
+	o.Prune()
+	if want := keyBit("text") | keyBit("code"); o.keys != want {
+		t.Errorf("keys = %b, want %b", o.keys, want)
+	}
+}

@@ -1,5 +1,7 @@
 package fhirout
 
+import "unsafe"
+
 // Slab makes Objects, their members and their arrays from a few shared
 // chunks instead of one heap allocation each: a mapped message builds
 // dozens of small objects, and allocating them one by one (and collecting
@@ -11,18 +13,25 @@ package fhirout
 // objects are independent and outlive the Slab. A Slab is not safe for
 // concurrent use; the zero value is ready.
 type Slab struct {
-	objs []Object
+	objs []Object // objs[:nobj] used
 	mems []member
 	arrs []any
+	strs []string // the strings and Numbers boxed (see box), strs[:nstr] used
+	hdrs [][]any  // the arrays' slice headers boxed, hdrs[:nhdr] used
+	// Indexes rather than lengths: storing a value then writes no slice
+	// header back.
+	nobj, nstr, nhdr int
 	// Chunk sizes learnt from what was used between Resets, so a Slab
 	// reset per record allocates about one right-sized chunk of each kind.
-	sizes [3]chunkSize
+	sizes [5]chunkSize
 }
 
 const (
 	kObjects = iota
 	kMembers
 	kArrays
+	kStrings
+	kHeaders
 )
 
 type chunkSize struct{ used, next int }
@@ -41,12 +50,15 @@ const (
 	slabObjects = 64
 	slabMembers = 256
 	slabArray   = 64
+	slabStrings = 64
+	slabHeaders = 32
 )
 
 // Reset lets go of the current chunks (objects already made keep theirs
 // alive), so the Slab holds no reference to earlier output.
 func (s *Slab) Reset() {
-	s.objs, s.mems, s.arrs = nil, nil, nil
+	s.objs, s.mems, s.arrs, s.strs, s.hdrs = nil, nil, nil, nil, nil
+	s.nobj, s.nstr, s.nhdr = 0, 0, 0
 	s.learn()
 }
 
@@ -57,9 +69,12 @@ func (s *Slab) Reset() {
 // (a chunk smaller than the size learnt is replaced on its next use).
 func (s *Slab) Recycle() {
 	s.learn()
-	s.objs = rewind(s.objs, s.sizes[kObjects].next)
+	s.objs = rewindFull(s.objs, s.nobj, s.sizes[kObjects].next)
 	s.mems = rewind(s.mems, s.sizes[kMembers].next)
 	s.arrs = rewind(s.arrs, s.sizes[kArrays].next)
+	s.strs = rewindFull(s.strs, s.nstr, s.sizes[kStrings].next)
+	s.hdrs = rewindFull(s.hdrs, s.nhdr, s.sizes[kHeaders].next)
+	s.nobj, s.nstr, s.nhdr = 0, 0, 0
 }
 
 // rewind empties chunk for reuse, or drops it when smaller than want.
@@ -69,6 +84,15 @@ func rewind[T any](chunk []T, want int) []T {
 	}
 	clear(chunk) // no reference to the last record's values stays behind
 	return chunk[:0]
+}
+
+// rewindFull is rewind for a chunk used up to n.
+func rewindFull[T any](chunk []T, n, want int) []T {
+	if len(chunk) < want {
+		return nil
+	}
+	clear(chunk[:n])
+	return chunk
 }
 
 // learn sets the next chunk sizes from what was used.
@@ -84,19 +108,21 @@ func (s *Slab) learn() {
 
 // Object returns an empty Object with room for n keys.
 func (s *Slab) Object(n int) *Object {
-	if len(s.objs) == cap(s.objs) {
-		s.objs = make([]Object, 0, s.chunk(kObjects, slabObjects, 1))
+	if s.nobj == len(s.objs) {
+		s.objs, s.nobj = make([]Object, s.chunk(kObjects, slabObjects, 1)), 0
 	}
 	s.sizes[kObjects].used++
-	s.objs = append(s.objs, Object{m: s.members(n)})
-	return &s.objs[len(s.objs)-1]
+	o := &s.objs[s.nobj]
+	s.nobj++
+	o.m = s.members(n)
+	return o
 }
 
 // Resource returns an Object whose first key is resourceType, with room
 // for n keys in all.
 func (s *Slab) Resource(resourceType string, n int) *Object {
 	o := s.Object(max(n, 1))
-	o.m = append(o.m, member{"resourceType", s.String(resourceType)})
+	o.add("resourceType", s.String(resourceType))
 	return o
 }
 
@@ -148,19 +174,72 @@ func (s *Slab) Append(o *Object, key string, v any, n int) {
 		if arr == nil {
 			arr = s.array(max(n, 1))
 		}
-		o.m[j].val = append(arr, v)
+		o.m[j].val = s.boxArray(append(arr, v))
 		return
 	}
-	o.add(key, append(s.array(max(n, 1)), v))
+	o.add(key, s.boxArray(append(s.array(max(n, 1)), v)))
 }
 
-// String is any(v); the empty string needs no allocation.
+// String is any(v), boxed in the slab.
 func (s *Slab) String(v string) any {
 	if v == "" {
-		return ""
+		return "" // needs no allocation
 	}
+	return box(s.str(v), stringType)
+}
+
+// Number is any(Number(v)), boxed in the slab.
+func (s *Slab) Number(v string) any { return box(s.str(v), numberType) }
+
+// Boxing. Putting a string or a slice into an interface copies it to a
+// new heap block the interface points to: most of the allocations of a
+// mapped record. The Slab keeps those copies in its chunks instead and
+// makes the interface point there, as the runtime would to its own copy.
+// The copies are never written again until Recycle, whose caller is done
+// with every value the Slab made.
+
+// eface is the layout of an empty interface: its dynamic type, and a
+// pointer to the value for types that are not pointers.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType = typeOf("")
+	numberType = typeOf(Number(""))
+	arrayType  = typeOf([]any(nil))
+)
+
+// box is an interface of type typ holding the value at p.
+func box(p, typ unsafe.Pointer) (v any) {
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, p
 	return v
 }
 
-// Number is any(Number(v)).
-func (s *Slab) Number(v string) any { return Number(v) }
+// str copies v into the slab.
+func (s *Slab) str(v string) unsafe.Pointer {
+	if s.nstr == len(s.strs) {
+		s.strs, s.nstr = make([]string, s.chunk(kStrings, slabStrings, 1)), 0
+	}
+	s.sizes[kStrings].used++
+	p := &s.strs[s.nstr]
+	*p = v
+	s.nstr++
+	return unsafe.Pointer(p)
+}
+
+// boxArray is any(a), boxed in the slab.
+func (s *Slab) boxArray(a []any) any {
+	if s.nhdr == len(s.hdrs) {
+		s.hdrs, s.nhdr = make([][]any, s.chunk(kHeaders, slabHeaders, 1)), 0
+	}
+	s.sizes[kHeaders].used++
+	p := &s.hdrs[s.nhdr]
+	*p = a
+	s.nhdr++
+	return box(unsafe.Pointer(p), arrayType)
+}

@@ -26,7 +26,6 @@ type mappingImpl struct {
 	nRules    int
 	padded    bool // some target has an index > 0: Prune after building
 	consts    map[string]string
-	boxes     boxes                // see convertTo
 	reduce    map[string]Reduction // the reduce: section (reduce.go)
 	// A person mapping's declared tables (sqlpaths.go); nil otherwise.
 	sqlTables map[string]*sqlTable
@@ -283,7 +282,7 @@ func (m *Mapping) NewApplier() *Applier { return &Applier{m: m} }
 // it: the resources an Apply returns (their Objects, slices and strings)
 // are valid only until the next Apply. Issues and traces stay valid. For
 // a worker that encodes or copies a record's resources before it maps
-// the next record: it then allocates little more than the boxed values.
+// the next record: it then allocates next to nothing.
 func (a *Applier) ReuseOutput() { a.e.reuse = true }
 
 // Apply converts one record, as Mapping.Apply.

@@ -1,10 +1,6 @@
 package mapping
 
-import (
-	"maps"
-	"slices"
-	"strings"
-)
+import "strings"
 
 // After checking, a mapping is linked: every condition and rule gets a
 // closure specialised for its shape (a condition on a path reads the
@@ -19,20 +15,8 @@ type condFn func(e *env, s *scope) bool
 type ruleFn func(e *env, s *scope, n *node)
 
 func link(m *mappingImpl, tables map[string]*table) {
-	// Table outputs first (they are what rules write most), in a fixed
-	// order so that every Load keeps the same strings.
-	for _, name := range slices.Sorted(maps.Keys(tables)) {
-		t := tables[name]
+	for _, t := range tables {
 		t.index = newCodeIndex(t.entries)
-		for _, from := range slices.Sorted(maps.Keys(t.entries)) {
-			ent := t.entries[from]
-			m.boxes.add(ent.code)
-			m.boxes.add(ent.system)
-			m.boxes.add(ent.display)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.consts)) {
-		m.boxes.add(m.consts[name])
 	}
 	linkCond(m.when)
 	for _, r := range m.resources {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 
 	"golang.org/x/text/runes"
@@ -138,6 +139,13 @@ func AllDigits(s string) bool {
 	return s != ""
 }
 
+// foldPool holds the diacritics folders of NormName: a chain allocates
+// kilobytes of buffers, and names with diacritics are common enough
+// (transform.String resets it).
+var foldPool = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
 // NormName upper-cases, folds diacritics (MÜLLER → MULLER), drops
 // punctuation and collapses spaces.
 func NormName(s string) string {
@@ -153,10 +161,11 @@ func NormName(s string) string {
 		}
 	}
 	if !ascii {
-		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+		t := foldPool.Get().(transform.Transformer)
 		if r, _, err := transform.String(t, s); err == nil {
 			s = r
 		}
+		foldPool.Put(t)
 	}
 	var b strings.Builder
 	space := false

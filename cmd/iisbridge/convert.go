@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -74,19 +73,12 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
-			return 1
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
-			return 1
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
+		return 1
 	}
+	defer stopProfile()
 	rd, err := v2archive.Open(fs.Args(), v2archive.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)

@@ -25,6 +25,13 @@ const (
 	// memoryLimit is the limit for the default two job workers and for
 	// the commands that run one stream.
 	memoryLimit = memoryBase + 2*memoryPerJob
+	// offlineMemory is the limit of index and convert, which run no
+	// export jobs beside their own work. Indexing 200k messages: 92 MB
+	// RSS for 46 collections; 96 MiB took 124 MB for 27, 48 MiB 78 MB for
+	// 84 (about 15 % more CPU). Their live heap is 10-27 MB. convert's
+	// export phase pays for it: 2.6 CPU-s more collecting for 200k
+	// messages than under 96 MiB, which peaks at 124 MB.
+	offlineMemory = 64 << 20
 )
 
 // cgroupMemoryMax is the cgroup v2 file holding the container's memory
@@ -32,11 +39,8 @@ const (
 var cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
 
 // tuneGC applies the settings above where the environment sets none.
-// An offline command (index, convert: command.Offline) runs no export
-// jobs beside its own work and gets the base limit alone: indexing 200k
-// messages then peaks at 178 MB RSS instead of 242, for 51 collections
-// instead of 37 (64 MiB took 126, about a quarter more CPU); convert's
-// export phase stays below it (a 12 MB live heap: 60 MB at GOGC=400).
+// An offline command (index, convert: command.Offline) gets
+// offlineMemory.
 func tuneGC(offline bool) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
@@ -53,7 +57,7 @@ func tuneGC(offline bool) {
 // offlineLimit is the soft limit of an offline command, capped as
 // memoryLimitFor caps a server's.
 func offlineLimit(cgroup int64) int64 {
-	l := int64(memoryBase)
+	l := int64(offlineMemory)
 	if cgroup > 0 {
 		l = min(l, cgroup/4*3)
 	}

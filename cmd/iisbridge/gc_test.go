@@ -27,8 +27,8 @@ func TestTuneGC(t *testing.T) {
 	if p := debug.SetGCPercent(100); p != gcPercent {
 		t.Errorf("offline: GOGC %d, want %d", p, gcPercent)
 	}
-	if l := debug.SetMemoryLimit(math.MaxInt64); l != memoryBase {
-		t.Errorf("offline: memory limit %d, want the base %d", l, memoryBase)
+	if l := debug.SetMemoryLimit(math.MaxInt64); l != offlineMemory {
+		t.Errorf("offline: memory limit %d, want %d", l, offlineMemory)
 	}
 
 	// The environment wins.
@@ -61,8 +61,8 @@ func TestMemoryLimitFor(t *testing.T) {
 			t.Errorf("memoryLimitFor(%d, %d) = %d, want %d", c.jobs, c.cgroup, got, c.want)
 		}
 	}
-	if got := offlineLimit(0); got != memoryBase {
-		t.Errorf("offlineLimit(0) = %d, want %d", got, memoryBase)
+	if got := offlineLimit(0); got != offlineMemory {
+		t.Errorf("offlineLimit(0) = %d, want %d", got, offlineMemory)
 	}
 	if got := offlineLimit(64 << 20); got != 48<<20 {
 		t.Errorf("offlineLimit(64 MiB) = %d, want 3/4 of it", got)

@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		Name:  "index",
 		Flags: func(fs *flag.FlagSet) { indexFlags(fs) },
-		Usage: "[--data DIR] [--identity FILE] [--groups FILE] [--mapping FILE] [--encoding E] PATH...",
+		Usage: "[--data DIR] [--identity FILE] [--groups FILE] [--mapping FILE] [--encoding E] [--cpuprofile FILE] PATH...",
 		Short: "index v2 archives (incremental: only new files and appended bytes are read; files no longer under PATH are dropped)",
 		Run:   func(args []string) int { return runIndexTo(args, os.Stdout, os.Stderr) },
 		Long: `The index goes to DIR/index: DIR is the same data directory serve and bench export
@@ -68,7 +68,7 @@ func runIndex(args []string, out io.Writer) int { return runIndexTo(args, out, o
 func runIndexTo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data, identity, mapFile, encoding, groupsFile := indexFlags(fs)
+	data, identity, mapFile, encoding, groupsFile, cpuProfile := indexFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -114,6 +114,12 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer lock.release()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "iisbridge index: %v\n", err)
+		return 1
+	}
+	defer stopProfile()
 	bar := newMeter(stderr, "indexing", "bytes")
 	x, err := openIndex(archiveSetup{IndexDir: indexDir(*data), Identity: id, Reader: v2archive.Options{Encoding: *encoding}, Progress: bar.set}, m)
 	if err != nil {
@@ -162,12 +168,13 @@ func runIndexTo(args []string, stdout, stderr io.Writer) int {
 
 // indexFlags defines the flags of `iisbridge index` (command.Flags: Run parses them;
 // help and flag reordering read them without running the command).
-func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding, groups *string) {
+func indexFlags(fs *flag.FlagSet) (data, identity, mapFile, encoding, groups, cpuProfile *string) {
 	data = fs.String("data", defaultArchiveData, "data `dir`ectory; the index is written to DIR/index")
 	identity = fs.String("identity", "", "identity rules (YAML, index.IdentityConfig); default CDC IIS rules")
 	mapFile = fs.String("mapping", "", "mapping whose identity: section names persons and organizations (checked first; default: the shipped mapping). Exports must use the same one, or the index is rebuilt")
 	encoding = fs.String("encoding", "auto", "input encoding: auto, utf-8, latin1, windows-1252")
 	groups = fs.String("groups", "", "membership policy `file` (a groups section: organizations, triggers)")
+	cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	return
 }
 
@@ -177,7 +184,7 @@ func printGroups(ctx context.Context, w io.Writer, snap *index.Snapshot, pol *me
 	members := map[string]int{}
 	var cur string
 	seen := map[string]bool{}
-	err := snap.Ledger(ctx, func(e index.LedgerEntry) error {
+	err := snap.LedgerKeys(ctx, func(e index.LedgerKey) error {
 		if e.PatientID != cur {
 			cur = e.PatientID
 			clear(seen)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -219,7 +220,9 @@ func ledgerOf(t *testing.T, x *Index, name map[string]string) []string {
 	ctx := context.Background()
 	s := openSnapshot(t, x)
 	var out []string
+	var keys []LedgerKey
 	err := s.Ledger(ctx, func(e LedgerEntry) error {
+		keys = append(keys, LedgerKey{e.PatientID, e.OrgKey, e.Facility, e.OrgName, e.Trigger})
 		who := name[e.PatientID]
 		if who == "" {
 			who = e.PatientID
@@ -230,6 +233,14 @@ func ledgerOf(t *testing.T, x *Index, name map[string]string) []string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// LedgerKeys: the same entries in the same order.
+	var got []LedgerKey
+	if err := s.LedgerKeys(ctx, func(k LedgerKey) error { got = append(got, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, keys) {
+		t.Fatalf("LedgerKeys %v, Ledger %v", got, keys)
 	}
 	sort.Strings(out)
 	return out

@@ -19,6 +19,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/iisbridge/iisbridge/sources"
@@ -141,38 +142,62 @@ func (w *writer) uncountSenders(inputID int64) error {
 }
 
 // evidenceSQL lists the evidence of messages with ids in (?1, ?2], one
-// row per (message, trigger), ordered so that rows of one ledger entry
-// are adjacent: person, sender, trigger, time. A query's evidence is the
-// QBP's (its sender, time and place) for the person its answer names;
-// the pair is new when either message is: an answer in the window, or a
-// query in the window answered by a message up to ?3 (the mark; answers
-// after it are in their own window).
+// row per message: a VXU with its evidence bits (query 0), or a query's
+// evidence (query 1), ordered so that the rows of one sender about one
+// person are adjacent, in time order (addEvidence makes the entries of
+// each trigger from them). A query's evidence is the QBP's (its sender,
+// time and place) for the person its answer names; the pair is new when
+// either message is: an answer in the window, or a query in the window
+// answered by a message up to ?3 (the mark; answers after it are in
+// their own window).
 const evidenceSQL = `
-WITH vx AS (
-	SELECT id, org_key, coalesce(facility, '') AS facility, coalesce(org_name, '') AS org_name, key_id, holds,
-		CASE WHEN at_time != 0 THEN at_time ELSE indexed_at END AS t
-	FROM messages WHERE id > ?1 AND id <= ?2 AND kind = 'P' AND holds & 8 != 0 AND org_key IS NOT NULL AND key_id IS NOT NULL),
-ev(org_key, facility, org_name, key_id, trig, t, msg) AS (
-	SELECT org_key, facility, org_name, key_id, 'vxu', t, id FROM vx
-	UNION ALL SELECT org_key, facility, org_name, key_id, 'vxu-administered', t, id FROM vx WHERE holds & 1 != 0
-	UNION ALL SELECT org_key, facility, org_name, key_id, 'vxu-historical', t, id FROM vx WHERE holds & 2 != 0
-	UNION ALL SELECT org_key, facility, org_name, key_id, 'vxu-refusal', t, id FROM vx WHERE holds & 4 != 0
-	UNION ALL SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''), r.key_id, 'query',
+WITH ev(org_key, facility, org_name, key_id, holds, query, t, msg) AS (
+	SELECT org_key, coalesce(facility, ''), coalesce(org_name, ''), key_id, holds, 0,
+		CASE WHEN at_time != 0 THEN at_time ELSE indexed_at END, id
+	FROM messages WHERE id > ?1 AND id <= ?2 AND kind = 'P' AND holds & 8 != 0 AND org_key IS NOT NULL AND key_id IS NOT NULL
+	UNION ALL SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''), r.key_id, 0, 1,
 		CASE WHEN q.at_time != 0 THEN q.at_time ELSE q.indexed_at END, q.id
 	FROM messages r JOIN messages q ON q.kind = 'Q' AND q.rec_id = r.answers
 	WHERE r.id > ?1 AND r.id <= ?2 AND r.answers IS NOT NULL AND r.kind = 'P' AND r.holds & 16 != 0 AND r.type = 'RSP^K11'
 		AND q.type = 'QBP^Q11' AND q.org_key IS NOT NULL AND r.key_id IS NOT NULL
-	UNION ALL SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''), r.key_id, 'query',
+	UNION ALL SELECT q.org_key, coalesce(q.facility, ''), coalesce(q.org_name, ''), r.key_id, 0, 1,
 		CASE WHEN q.at_time != 0 THEN q.at_time ELSE q.indexed_at END, q.id
 	FROM messages q JOIN messages r ON r.answers = q.rec_id
 	WHERE q.id > ?1 AND q.id <= ?2 AND r.id <= ?3 AND q.kind = 'Q' AND q.type = 'QBP^Q11' AND q.org_key IS NOT NULL
 		AND r.kind = 'P' AND r.holds & 16 != 0 AND r.type = 'RSP^K11' AND r.key_id IS NOT NULL)
-SELECT root.pid, root.id, ev.org_key, ev.facility, ev.org_name, ev.trig, ev.t, ev.msg
+SELECT root.pid, root.id, ev.org_key, ev.facility, ev.org_name, ev.holds, ev.query, ev.t, ev.msg
 FROM ev JOIN keys k ON k.id = ev.key_id JOIN keys root ON root.id = k.parent
-ORDER BY root.pid, ev.org_key, ev.facility, ev.trig, ev.t, ev.msg`
+ORDER BY root.pid, ev.org_key, ev.facility, ev.t, ev.msg`
+
+// ledgerTriggers are the triggers of evidenceSQL's rows in the order of
+// the ledger's key, with the evidence bits that show each (0: a query's).
+var ledgerTriggers = [...]struct {
+	trig string
+	bits sources.Evidence
+}{
+	{TriggerQuery, 0},
+	{TriggerVXU, sources.Reported},
+	{TriggerAdministered, sources.Administered},
+	{TriggerHistorical, sources.Historical},
+	{TriggerRefusal, sources.Refusal},
+}
+
+// triggersOf says which ledgerTriggers an evidenceSQL row shows (bit i:
+// ledgerTriggers[i]).
+func triggersOf(holds int64, query bool) uint8 {
+	var m uint8
+	for i, t := range ledgerTriggers {
+		if (t.bits == 0) == query && (query || sources.Evidence(holds)&t.bits != 0) {
+			m |= 1 << i
+		}
+	}
+	return m
+}
 
 const upsertLedger = `INSERT INTO ledger(pid, org_key, facility, trig, org_name, root, first_at, first_msg, last_at, last_msg, n, confidence)
-	VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
+	VALUES`
+
+const upsertLedgerConflict = `
 	ON CONFLICT(pid, org_key, facility, trig) DO UPDATE SET
 		first_msg = CASE WHEN excluded.first_at < first_at THEN excluded.first_msg ELSE first_msg END,
 		first_at = min(first_at, excluded.first_at),
@@ -189,10 +214,6 @@ type ledgerRow struct {
 	lastAt, lastMsg                int64
 	n                              int64
 	confidence                     float64
-}
-
-func (l *ledgerRow) same(o *ledgerRow) bool {
-	return l.pid == o.pid && l.org == o.org && l.facility == o.facility && l.trig == o.trig
 }
 
 // updateLedger brings the ledger in line with the messages, in tx (after
@@ -243,56 +264,129 @@ const ledgerWindow = 100000
 
 // addEvidence adds the evidence of the messages with ids in (lo, hi]
 // (mark: see evidenceSQL); entries split over windows combine in the
-// upsert.
+// upsert. Entries are written as they are complete, while the rows are
+// read (SQLite sorts them all before the first).
 func addEvidence(ctx context.Context, tx *sql.Tx, lo, hi, mark int64) error {
 	rows, err := tx.QueryContext(ctx, evidenceSQL, lo, hi, mark)
 	if err != nil {
 		return fmt.Errorf("index: ledger: %w", err)
 	}
-	var page []ledgerRow
-	var cur *ledgerRow
+	defer rows.Close()
+	lw := &ledgerWriter{ctx: ctx, tx: tx}
+	defer lw.close()
+	var (
+		// the entries of one sender about one person (who), by trigger
+		cur  [len(ledgerTriggers)]ledgerRow
+		have uint8
+		who  ledgerRow
+	)
+	flush := func() error {
+		for i := range cur {
+			if have&(1<<i) != 0 {
+				if err := lw.add(&cur[i]); err != nil {
+					return err
+				}
+			}
+		}
+		have = 0
+		return nil
+	}
+	var r ledgerRow
 	for rows.Next() {
-		var r ledgerRow
-		var t, msg int64
-		if err := rows.Scan(&r.pid, &r.root, &r.org, &r.facility, &r.name, &r.trig, &t, &msg); err != nil {
-			rows.Close()
+		var holds, t, msg int64
+		var query bool
+		if err := rows.Scan(&r.pid, &r.root, &r.org, &r.facility, &r.name, &holds, &query, &t, &msg); err != nil {
 			return fmt.Errorf("index: ledger: %w", err)
 		}
-		if cur != nil && cur.same(&r) {
-			cur.lastAt, cur.lastMsg = t, msg
-			cur.n++
-			if r.name != "" {
-				cur.name = r.name
+		if have != 0 && (r.pid != who.pid || r.org != who.org || r.facility != who.facility) {
+			if err := flush(); err != nil {
+				return err
 			}
-			continue
 		}
-		r.firstAt, r.firstMsg, r.lastAt, r.lastMsg, r.n, r.confidence = t, msg, t, msg, 1, 1
-		page = append(page, r)
-		cur = &page[len(page)-1]
+		who = r
+		for i, m := 0, triggersOf(holds, query); m != 0; i, m = i+1, m>>1 {
+			if m&1 == 0 {
+				continue
+			}
+			e := &cur[i]
+			if have&(1<<i) == 0 {
+				*e = r
+				e.trig = ledgerTriggers[i].trig
+				e.firstAt, e.firstMsg, e.lastAt, e.lastMsg, e.n, e.confidence = t, msg, t, msg, 1, 1
+				have |= 1 << i
+				continue
+			}
+			e.lastAt, e.lastMsg = t, msg
+			e.n++
+			if r.name != "" {
+				e.name = r.name
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("index: ledger: %w", err)
 	}
-	return writeLedger(ctx, tx, page)
+	if err := flush(); err != nil {
+		return err
+	}
+	return lw.flush()
 }
 
-func writeLedger(ctx context.Context, tx *sql.Tx, rs []ledgerRow) error {
-	if len(rs) == 0 {
+// ledgerRowsPerInsert is how many entries one upsert writes: fewer
+// statements to run, the same work per row.
+const ledgerRowsPerInsert = 64
+
+// ledgerWriter upserts ledger entries in statements of
+// ledgerRowsPerInsert rows (the last one shorter).
+type ledgerWriter struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	st   *sql.Stmt // the full-size statement, prepared at first use
+	args []any
+}
+
+func (lw *ledgerWriter) add(r *ledgerRow) error {
+	lw.args = append(lw.args, r.pid, r.org, r.facility, r.trig, r.name, r.root, r.firstAt, r.firstMsg,
+		r.lastAt, r.lastMsg, r.n, r.confidence)
+	if len(lw.args) < 12*ledgerRowsPerInsert {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, upsertLedger)
+	return lw.flush()
+}
+
+// flush writes the entries added since the last.
+func (lw *ledgerWriter) flush() error {
+	n := len(lw.args) / 12
+	if n == 0 {
+		return nil
+	}
+	var err error
+	if n == ledgerRowsPerInsert && lw.st == nil {
+		lw.st, err = lw.tx.PrepareContext(lw.ctx, upsertLedgerRows(n))
+	}
+	if err == nil {
+		if n == ledgerRowsPerInsert {
+			_, err = lw.st.ExecContext(lw.ctx, lw.args...)
+		} else {
+			_, err = lw.tx.ExecContext(lw.ctx, upsertLedgerRows(n), lw.args...)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("index: ledger: %w", err)
 	}
-	defer st.Close()
-	for _, r := range rs {
-		if _, err := st.ExecContext(ctx, r.pid, r.org, r.facility, r.trig, r.name, r.root, r.firstAt, r.firstMsg,
-			r.lastAt, r.lastMsg, r.n, r.confidence); err != nil {
-			return fmt.Errorf("index: ledger: %w", err)
-		}
-	}
+	lw.args = lw.args[:0]
 	return nil
+}
+
+func (lw *ledgerWriter) close() {
+	if lw.st != nil {
+		lw.st.Close()
+	}
+}
+
+// upsertLedgerRows is the upsert of n entries.
+func upsertLedgerRows(n int) string {
+	return upsertLedger + strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?),", n-1) + "(?,?,?,?,?,?,?,?,?,?,?,?)" + upsertLedgerConflict
 }
 
 // moveMerged moves the entries of persons merged away at stamp to the
@@ -328,7 +422,14 @@ func moveMerged(ctx context.Context, tx *sql.Tx, stamp int64) error {
 			return err
 		}
 	}
-	return writeLedger(ctx, tx, moved)
+	lw := &ledgerWriter{ctx: ctx, tx: tx}
+	defer lw.close()
+	for i := range moved {
+		if err := lw.add(&moved[i]); err != nil {
+			return err
+		}
+	}
+	return lw.flush()
 }
 
 // LedgerEntry is one row of the membership ledger: a sender's evidence
@@ -370,6 +471,33 @@ func (s *Snapshot) Ledger(ctx context.Context, fn func(LedgerEntry) error) error
 		e.First, e.Last = fromMicros(first), fromMicros(last)
 		e.FirstLoc.Source, e.LastLoc.Source = s.inputs[ff], s.inputs[lf]
 		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LedgerKey is a ledger entry without its evidence's times, places and
+// counts: which sender showed which kind of evidence about whom.
+type LedgerKey struct {
+	PatientID, OrgKey, Facility, OrgName, Trigger string
+}
+
+// LedgerKeys calls fn for every ledger entry in Ledger's order, reading
+// only the ledger (Ledger looks up the first and last message of each).
+func (s *Snapshot) LedgerKeys(ctx context.Context, fn func(LedgerKey) error) error {
+	rows, err := s.tx.QueryContext(ctx, `SELECT pid, org_key, facility, org_name, trig FROM ledger
+		ORDER BY pid, org_key, facility, trig`)
+	if err != nil {
+		return fmt.Errorf("index: ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k LedgerKey
+		if err := rows.Scan(&k.PatientID, &k.OrgKey, &k.Facility, &k.OrgName, &k.Trigger); err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
 			return err
 		}
 	}

@@ -2,8 +2,13 @@ package v2archive
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 
 	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
 )
@@ -53,5 +58,28 @@ func BenchmarkDataHash(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
 		DataHash(msg)
+	}
+}
+
+// BenchmarkReadSpan is the check of a re-read span after the pread: a
+// plain ~1 KB message, ASCII and with UTF-8 names (a patient's name or
+// address often has them).
+//
+//	go test -run '^$' -bench ReadSpan ./sources/v2archive
+func BenchmarkReadSpan(b *testing.B) {
+	o, _ := Options{}.normalized()
+	var p hl7v2.Parser
+	for _, family := range []string{"WRIGHT", "JOS\u00c9"} {
+		span := []byte(msg("M1", family, "\r") + strings.Repeat("OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible - Medicaid/Medicaid Managed Care^HL70064||||||F\r", 6))
+		loc := sources.Location{Source: "bench", Length: int64(len(span))}
+		b.Run(fmt.Sprintf("%s/%dB", map[bool]string{true: "ascii", false: "utf8"}[isASCII(span)], len(span)), func(b *testing.B) {
+			b.SetBytes(int64(len(span)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if it := readSpanWith(loc, span, &o, &p); it.Err != nil || it.Loc.ControlID != "M1" {
+					b.Fatal(it.Err, it.Loc.ControlID)
+				}
+			}
+		})
 	}
 }

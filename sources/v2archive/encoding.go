@@ -33,7 +33,30 @@ func (s *stream) decode(raw []byte, msh *hl7v2.Message) ([]byte, []string) {
 	if isASCII(raw) {
 		return raw, nil
 	}
-	enc := s.opts.Encoding
+	enc, warns := encodingOf(raw, msh, s.opts.Encoding)
+	switch enc {
+	case "utf-8":
+		if utf8.Valid(raw) {
+			return raw, warns
+		}
+		s.conv = append(s.conv[:0], strings.ToValidUTF8(string(raw), "\uFFFD")...)
+		return s.conv, append(warns, "invalid UTF-8 bytes replaced by U+FFFD")
+	case "latin1":
+		s.conv = s.conv[:0]
+		for _, c := range raw {
+			s.conv = utf8.AppendRune(s.conv, rune(c))
+		}
+		return s.conv, warns
+	case "latin9":
+		return s.charmap(raw, charmap.ISO8859_15), warns
+	default:
+		return s.charmap(raw, charmap.Windows1252), warns
+	}
+}
+
+// encodingOf is the encoding a non-ASCII message is read in under the
+// option enc, with warnings about the choice.
+func encodingOf(raw []byte, msh *hl7v2.Message, enc string) (string, []string) {
 	var warns []string
 	if enc == "auto" {
 		enc = ""
@@ -60,24 +83,7 @@ func (s *stream) decode(raw []byte, msh *hl7v2.Message) ([]byte, []string) {
 			}
 		}
 	}
-	switch enc {
-	case "utf-8":
-		if utf8.Valid(raw) {
-			return raw, warns
-		}
-		s.conv = append(s.conv[:0], strings.ToValidUTF8(string(raw), "\uFFFD")...)
-		return s.conv, append(warns, "invalid UTF-8 bytes replaced by U+FFFD")
-	case "latin1":
-		s.conv = s.conv[:0]
-		for _, c := range raw {
-			s.conv = utf8.AppendRune(s.conv, rune(c))
-		}
-		return s.conv, warns
-	case "latin9":
-		return s.charmap(raw, charmap.ISO8859_15), warns
-	default:
-		return s.charmap(raw, charmap.Windows1252), warns
-	}
+	return enc, warns
 }
 
 func (s *stream) charmap(raw []byte, cm *charmap.Charmap) []byte {

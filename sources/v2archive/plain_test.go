@@ -2,7 +2,9 @@ package v2archive
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,6 +35,16 @@ func TestPlainSpanFastPath(t *testing.T) {
 		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|E8|P|2.5.1\rPID|1||\x01\r",
 		"MSH^~\\&|bad\rPID|1\r",
 		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|E9|P|2.5.1\rPID|1||LAST", // no final CR
+		// Non-ASCII: read as is only as valid UTF-8 without a warning.
+		msg("U1", "JOS\u00c9", "\r"), // UTF-8, no MSH-18
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U2|P|2.5.1|||||||UNICODE UTF-8\rPID|1||\u00c9\r",
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U3|P|2.5.1|||||||8859/1\rPID|1||\u00c9\r",
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U4|P|2.5.1|||||||KOI8\rPID|1||\u00c9\r",
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U5|P|2.5.1|||||||UNICODE UTF-8\rPID|1||\xc9X\r",
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U6|P|2.5.1\rPID|1||\xe9\r",       // Latin-1
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U7|P|2.5.1\r\ufeffPID|1||X\r",    // BOM
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|U8|P|2.5.1\rPID|1||\ufffd\x7f\r", // EF not a BOM, DEL
+		"MSH|^~\\&|A|B|C|D|20240101||VXU^V04|\u00c9|P|2.5.1\rPID|1||X\r",      // MSH-10 not ASCII
 	}
 	edge := strings.Join(edges, "")
 	// Plain messages one after another, as most archives hold them, so the
@@ -139,4 +151,42 @@ func itemDiff(a, b *Item) string {
 		return fmt.Sprintf("header control id %q, want %q", ctl(a), ctl(b))
 	}
 	return ""
+}
+
+// TestPrintable8: never true for a word with a byte that is not printable
+// ASCII, and true for printable words.
+func TestPrintable8(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	word := func() []byte {
+		w := make([]byte, 8)
+		for i := range w {
+			w[i] = byte(0x20 + rnd.IntN(0x7f-0x20))
+		}
+		return w
+	}
+	for range 2000 {
+		for pos := range 8 {
+			for c := range 256 {
+				w := word()
+				w[pos] = byte(c)
+				want := c >= 0x20 && c < 0x7f
+				if got := printable8(binary.LittleEndian.Uint64(w)); got != want {
+					t.Fatalf("printable8(%q) = %v", w, got)
+				}
+			}
+		}
+	}
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(rnd.Uint32())
+		}
+		all := true
+		for _, c := range w {
+			all = all && c >= 0x20 && c < 0x7f
+		}
+		if printable8(binary.LittleEndian.Uint64(w[:])) && !all {
+			t.Fatalf("printable8(%q) = true", w)
+		}
+	}
 }

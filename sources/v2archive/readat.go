@@ -2,10 +2,12 @@ package v2archive
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
@@ -78,14 +80,31 @@ func readGzipAt(f *os.File, loc sources.Location, o *Options) (*Item, error) {
 
 // readSpan scans span, which starts at loc, and returns its first item.
 func readSpan(loc sources.Location, span []byte, o *Options) *Item {
+	return readSpanWith(loc, span, o, nil)
+}
+
+// readSpanWith is readSpan, parsing the header of a plain message with p
+// when not nil: the item's Header is then valid until p's next use.
+func readSpanWith(loc sources.Location, span []byte, o *Options, p *hl7v2.Parser) *Item {
 	if data, ok := plainMessage(span, o); ok {
 		// What the stream would collect is the span itself: skip it.
 		it := &Item{Loc: loc}
 		it.Loc.Line, it.Loc.Index = max(loc.Line, 1), max(loc.Index-1, 0)+1
-		msh, err := hl7v2.Parse(data[:headerEnd(data)])
+		var (
+			msh *hl7v2.Message
+			err error
+		)
+		if p != nil {
+			msh, err = p.Parse(data[:headerEnd(data)])
+		} else {
+			msh, err = hl7v2.Parse(data[:headerEnd(data)])
+		}
 		if err != nil {
 			it.Err = &Error{Reason: "MSH: " + err.Error()}
 			return it
+		}
+		if !isASCII(data) && !readAsIs(data, msh, o) {
+			return readSpanStream(loc, span, o) // decoded, or with warnings
 		}
 		it.Data, it.Header, it.Loc.ControlID = data, msh, msh.ControlID()
 		return it
@@ -93,10 +112,18 @@ func readSpan(loc sources.Location, span []byte, o *Options) *Item {
 	return readSpanStream(loc, span, o)
 }
 
+// readAsIs reports whether the stream would take data, not ASCII, as it
+// is: valid UTF-8 read as UTF-8, without a warning about the encoding.
+func readAsIs(data []byte, msh *hl7v2.Message, o *Options) bool {
+	enc, warns := encodingOf(data, msh, o.Encoding)
+	return enc == "utf-8" && len(warns) == 0 && utf8.Valid(data)
+}
+
 // plainMessage reports whether span is one message in the plainest form,
-// the form of nearly every re-read: ASCII without control bytes but CR,
-// starting with MSH, segments ended by CR, no blank line, no further MSH
-// or batch segment, within the size limits. Its data is then the span
+// the form of nearly every re-read: no control bytes but CR, no DEL, no
+// 0xEF (it may start a BOM, which the stream drops; other non-ASCII bytes
+// are readAsIs's to judge), starting with MSH, segments ended by CR, no
+// blank line, no further MSH or batch segment, within the size limits. Its data is then the span
 // (with a CR added when the last segment had none).
 func plainMessage(span []byte, o *Options) ([]byte, bool) {
 	if len(span) < 4 || string(span[:3]) != "MSH" || len(span) > o.MaxMessageBytes {
@@ -104,10 +131,13 @@ func plainMessage(span []byte, o *Options) ([]byte, bool) {
 	}
 	start := 0
 	for i := 0; i <= len(span); i++ {
+		for i+8 <= len(span) && printable8(binary.LittleEndian.Uint64(span[i:])) {
+			i += 8
+		}
 		if i < len(span) {
 			c := span[i]
 			if c != '\r' {
-				if c < 0x20 || c >= 0x7f {
+				if c < 0x20 || c == 0x7f || c == 0xEF {
 					return nil, false
 				}
 				continue
@@ -138,6 +168,15 @@ func plainMessage(span []byte, o *Options) ([]byte, bool) {
 		return nil, false
 	}
 	return append(span[:len(span):len(span)], '\r'), true
+}
+
+// printable8 reports whether the eight bytes of x are all printable
+// ASCII (0x20 to 0x7e). A false answer may be spurious only in a byte
+// above one that is not printable: the caller looks at bytes one by one
+// from the first of the eight.
+func printable8(x uint64) bool {
+	const ones, hi = 0x0101010101010101, 0x8080808080808080
+	return ((x-0x20*ones)|(x+ones)|x)&hi == 0
 }
 
 // readSpanStream reads span through the stream, as Next reads a file.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
 )
 
@@ -43,6 +44,12 @@ func NewRereader(opts Options) (*Rereader, error) {
 
 // ReadAt reads the message at loc again (see the package function ReadAt).
 func (r *Rereader) ReadAt(loc sources.Location) (*Item, error) {
+	return r.readAt(loc, nil)
+}
+
+// readAt is ReadAt, parsing a plain message's header with p (see
+// readSpanWith).
+func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser) (*Item, error) {
 	if err := checkSpan(loc, &r.opts); err != nil {
 		return nil, err
 	}
@@ -58,7 +65,7 @@ func (r *Rereader) ReadAt(loc sources.Location) (*Item, error) {
 	if _, err := of.f.ReadAt(span, loc.Offset); err != nil {
 		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
 	}
-	return readSpan(loc, span, &r.opts), nil
+	return readSpanWith(loc, span, &r.opts, p), nil
 }
 
 func (r *Rereader) acquire(path string) (*openFile, error) {

@@ -149,12 +149,18 @@ func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
 		v.content[loc.Source] = path
 	}
 	v.mu.Unlock()
-	it, err := v.ReadAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length})
+	// Only MSH-10 of the header is kept (a string): a pooled parser saves
+	// allocating one per message.
+	p := headerParsers.Get().(*hl7v2.Parser)
+	defer headerParsers.Put(p)
+	it, err := v.readAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length}, p)
 	if err != nil {
 		return nil, err
 	}
 	return it.Data, Verify(it, loc)
 }
+
+var headerParsers = sync.Pool{New: func() any { return new(hl7v2.Parser) }}
 
 // Verify checks a re-read item against its locator: a message with the
 // same MSH-10 and checksum. Anything else is sources.ErrChanged: the
