@@ -412,13 +412,14 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.stack, e.scratch, e.nodes = e.stack[:0], e.scratch[:0], e.nodes[:0]
-	// A chunk far beyond what the last Apply used was grown for an
-	// outsized message (hundreds of OBX): let it go rather than keep
-	// megabytes in every pooled env.
-	if cap(e.frames) > max(2*e.frameUse, 256) {
+	// A chunk grown for an outsized message (hundreds of OBX) is let go
+	// rather than kept in every pooled env; one that fits typical records
+	// is kept even after a small one, since records of an export vary in
+	// size and growing the chunk again costs a cleared allocation.
+	if cap(e.frames) > keptFrameSlots {
 		e.frames = nil
 	}
-	if cap(e.segFrames) > max(2*e.segUse, 64) {
+	if cap(e.segFrames) > keptSegSlots {
 		e.segFrames = nil
 	}
 	e.frames, e.segFrames = e.frames[:0], e.segFrames[:0]
