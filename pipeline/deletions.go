@@ -118,7 +118,7 @@ func (e *export) formerIDs(w *work, typ, pid string, errp *error) func(*doseRec)
 		res, ok := done[i]
 		if !ok {
 			if w.rec != nil {
-				res = e.m.Apply(mapping.Input{Person: w.rec, Loc: sources.Location{Source: e.rel.name, ControlID: w.rec.Key}, PatientID: pid}, false).Resources
+				res = e.apply(mapping.Input{Person: w.rec, Loc: sources.Location{Source: e.rel.name, ControlID: w.rec.Key}, PatientID: pid}).Resources
 			} else {
 				m := &w.msgs[i]
 				msg, err := e.load(m)
@@ -127,7 +127,7 @@ func (e *export) formerIDs(w *work, typ, pid string, errp *error) func(*doseRec)
 					done[i] = nil
 					return "", false
 				}
-				res = e.m.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}, false).Resources
+				res = e.apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: pid, LastUpdated: m.IndexedAt}).Resources
 			}
 			done[i] = res
 		}

@@ -120,7 +120,7 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 			issues = append(issues, is)
 		}
 	}
-	res := e.m.Apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.id, LastUpdated: m.IndexedAt}, false)
+	res := e.apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.id, LastUpdated: m.IndexedAt})
 	if fresh {
 		issues = append(issues, res.Issues...)
 	}

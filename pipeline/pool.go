@@ -6,6 +6,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/ordered"
 )
 
@@ -63,12 +64,29 @@ type scratch struct {
 	// parser parses each re-read message; the mapping copies what it
 	// keeps, so a message is dead once mapped.
 	parser hl7v2.Parser
-	doses  doseScratch // the dose reducer's (reduceDoses)
-	out    mapped      // the person's records by type (mappedOut)
+	// applier maps the worker's records with memory of its own (memo
+	// frames, scopes), kept person after person instead of taken from
+	// the mapping's pool, which the collector empties.
+	applier *mapping.Applier
+	doses   doseScratch // the dose reducer's (reduceDoses)
+	out     mapped      // the person's records by type (mappedOut)
 	// the last meta.lastUpdated formatted: a person's resources mostly
 	// share the time of their latest message
 	at    time.Time
 	atVal any // its string, boxed once for Object.Set
+}
+
+// apply maps one record with the export's mapping: through the worker's
+// Applier inside a worker. Its output stays valid after later records
+// (no ReuseOutput): a person's records live until the person is emitted.
+func (e *export) apply(in mapping.Input) mapping.Output {
+	if e.scr == nil {
+		return e.m.Apply(in, false)
+	}
+	if e.scr.applier == nil {
+		e.scr.applier = e.m.NewApplier()
+	}
+	return e.scr.applier.Apply(in, false)
 }
 
 // instant is fhirout.FormatInstant(t) as an element value, remembered

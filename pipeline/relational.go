@@ -375,7 +375,7 @@ func (e *export) rowsPerson(w *work) error {
 		issues = append(issues, problemIssue(p))
 	}
 	e.st.Problems += int64(len(rec.Problems))
-	res := e.m.Apply(mapping.Input{Person: rec, Loc: sources.Location{Source: x.name, ControlID: rec.Key}, PatientID: w.id}, false)
+	res := e.apply(mapping.Input{Person: rec, Loc: sources.Location{Source: x.name, ControlID: rec.Key}, PatientID: w.id})
 	for _, is := range res.Issues {
 		if is.Input == nil {
 			is.Input = o.input("")
