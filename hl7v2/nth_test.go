@@ -8,17 +8,15 @@ import (
 
 // nthRef is nth by splitting: the i-th piece, nil when there is none.
 func nthRef(b []byte, sep byte, i int) []byte {
-	if i < 1 || len(b) == 0 {
-		return nil
+	var parts [][]byte
+	switch {
+	case len(b) == 0:
+	case sep == 0:
+		parts = [][]byte{b} // no separator at this level: one piece
+	default:
+		parts = bytes.Split(b, []byte{sep})
 	}
-	if sep == 0 {
-		if i == 1 {
-			return b
-		}
-		return nil
-	}
-	parts := bytes.Split(b, []byte{sep})
-	if i > len(parts) {
+	if i < 1 || i > len(parts) {
 		return nil
 	}
 	return parts[i-1]

@@ -213,19 +213,7 @@ func ruleBodyFn(r *rule) ruleFn {
 				return
 			}
 			raw := p.str(e, s)
-			if raw == "" {
-				e.noValue(r, n)
-				return
-			}
-			v, err := e.convertTo(r.kind, raw)
-			if err != nil {
-				e.badValue(r, r.source, err)
-				if r.required {
-					e.reject("required", r.element+" is required and has no value")
-				}
-				return
-			}
-			e.set(n, r.tgt, v, r.source)
+			e.writeRaw(r, n, raw)
 		}
 	}
 	if x := r.value; x != nil && r.cases == nil && r.constant == nil {
@@ -249,19 +237,7 @@ func ruleBodyFn(r *rule) ruleFn {
 			if e.rejected {
 				return
 			}
-			if raw == "" {
-				e.noValue(r, n)
-				return
-			}
-			v, err := e.convertTo(r.kind, raw)
-			if err != nil {
-				e.badValue(r, r.source, err)
-				if r.required {
-					e.reject("required", r.element+" is required and has no value")
-				}
-				return
-			}
-			e.set(n, r.tgt, v, r.source)
+			e.writeRaw(r, n, raw)
 		}
 	}
 	return func(e *env, s *scope, n *node) {
@@ -330,4 +306,22 @@ func (l *foldLiteral) equal(x string) bool {
 		}
 	}
 	return true
+}
+
+// writeRaw converts a value rule's raw text to its type and writes it
+// (the direct rule shapes' ending, as ruleValue and the generic body).
+func (e *env) writeRaw(r *rule, n *node, raw string) {
+	if raw == "" {
+		e.noValue(r, n)
+		return
+	}
+	v, err := e.convertTo(r.kind, raw)
+	if err != nil {
+		e.badValue(r, r.source, err)
+		if r.required {
+			e.reject("required", r.element+" is required and has no value")
+		}
+		return
+	}
+	e.set(n, r.tgt, v, r.source)
 }
