@@ -65,11 +65,7 @@ func samePaths(t *testing.T, c *Config, opt ScanOptions) map[string]bool {
 // table of every type the text path takes, in a session whose time zone
 // is not UTC, beside one with types it leaves to database/sql.
 func TestPostgresTextPath(t *testing.T) {
-	if os.Getenv("IISBRIDGE_POSTGRES_DSN") == "" {
-		t.Skip("IISBRIDGE_POSTGRES_DSN unset")
-	}
-	tdb := newTestDB(t, "postgres")
-	loadDemo(t, tdb)
+	tdb := postgresDemo(t)
 	c := tdb.config(40)
 	how := samePaths(t, c, ScanOptions{})
 	for _, name := range []string{"persons", "immunizations", "lots", "facilities", "identifiers"} {
@@ -156,15 +152,23 @@ func TestPostgresTextPath(t *testing.T) {
 // fails the scan with the server's own error (the first statement to
 // fail aborts the snapshot's transaction, so nothing is tried again).
 func TestPostgresQueryError(t *testing.T) {
-	if os.Getenv("IISBRIDGE_POSTGRES_DSN") == "" {
-		t.Skip("IISBRIDGE_POSTGRES_DSN unset")
-	}
-	tdb := newTestDB(t, "postgres")
-	loadDemo(t, tdb)
+	tdb := postgresDemo(t)
 	c := tdb.config(0)
 	c.Children[0].Table, c.Children[0].Query = "", "SELECT *, no_such_column FROM patient_alias"
 	_, err := open(t, c).Scan(context.Background(), ScanOptions{}, func(*Record) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "no_such_column") || !strings.Contains(err.Error(), "reading "+c.Children[0].Name) {
 		t.Errorf("scan with a bad query: %v", err)
 	}
+}
+
+// postgresDemo is a PostgreSQL test database holding the demo world; the
+// test skips when no server is configured.
+func postgresDemo(t *testing.T) *testDB {
+	t.Helper()
+	if os.Getenv("IISBRIDGE_POSTGRES_DSN") == "" {
+		t.Skip("IISBRIDGE_POSTGRES_DSN unset")
+	}
+	tdb := newTestDB(t, "postgres")
+	loadDemo(t, tdb)
+	return tdb
 }
