@@ -92,8 +92,11 @@ func TestPlainSpanFastPath(t *testing.T) {
 		}
 		f.Close()
 		total++
-		if _, ok := plainMessage(span, &o); ok {
+		if data, ascii, ok := plainMessage(span, &o); ok {
 			fast++
+			if ascii != isASCII(data) {
+				t.Errorf("%s at %d: plainMessage says ascii %v", filepath.Base(it.loc.Source), it.loc.Offset, ascii)
+			}
 		}
 		got := readSpan(it.loc, bytes.Clone(span), &o)
 		want := readSpanStream(it.loc, bytes.Clone(span), &o)
@@ -106,8 +109,11 @@ func TestPlainSpanFastPath(t *testing.T) {
 	for i, one := range edges {
 		for _, span := range []string{one, strings.Join(edges[i:], "")} {
 			loc := sources.Location{Source: "edge", Offset: 10, Length: int64(len(span)), Line: 3, Index: 2}
-			if _, ok := plainMessage([]byte(span), &o); ok {
+			if data, ascii, ok := plainMessage([]byte(span), &o); ok {
 				fast++
+				if ascii != isASCII(data) {
+					t.Errorf("edge %d: plainMessage says ascii %v", i, ascii)
+				}
 			}
 			total++
 			got := readSpan(loc, []byte(span), &o)

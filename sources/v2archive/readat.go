@@ -86,7 +86,7 @@ func readSpan(loc sources.Location, span []byte, o *Options) *Item {
 // readSpanWith is readSpan, parsing the header of a plain message with p
 // when not nil: the item's Header is then valid until p's next use.
 func readSpanWith(loc sources.Location, span []byte, o *Options, p *hl7v2.Parser) *Item {
-	if data, ok := plainMessage(span, o); ok {
+	if data, ascii, ok := plainMessage(span, o); ok {
 		// What the stream would collect is the span itself: skip it.
 		it := &Item{Loc: loc}
 		it.Loc.Line, it.Loc.Index = max(loc.Line, 1), max(loc.Index-1, 0)+1
@@ -103,7 +103,7 @@ func readSpanWith(loc sources.Location, span []byte, o *Options, p *hl7v2.Parser
 			it.Err = &Error{Reason: "MSH: " + err.Error()}
 			return it
 		}
-		if !isASCII(data) && !readAsIs(data, msh, o) {
+		if !ascii && !readAsIs(data, msh, o) {
 			return readSpanStream(loc, span, o) // decoded, or with warnings
 		}
 		it.Data, it.Header, it.Loc.ControlID = data, msh, msh.ControlID()
@@ -124,12 +124,14 @@ func readAsIs(data []byte, msh *hl7v2.Message, o *Options) bool {
 // 0xEF (it may start a BOM, which the stream drops; other non-ASCII bytes
 // are readAsIs's to judge), starting with MSH, segments ended by CR, no
 // blank line, no further MSH or batch segment, within the size limits. Its data is then the span
-// (with a CR added when the last segment had none).
-func plainMessage(span []byte, o *Options) ([]byte, bool) {
+// (with a CR added when the last segment had none); ascii says it has
+// no byte above 0x7f.
+func plainMessage(span []byte, o *Options) (data []byte, ascii, ok bool) {
 	if len(span) < 4 || string(span[:3]) != "MSH" || len(span) > o.MaxMessageBytes {
-		return nil, false
+		return nil, false, false
 	}
 	start := 0
+	var high byte // OR of the bytes checked one by one (printable8's are ASCII)
 	for i := 0; i <= len(span); i++ {
 		for i+8 <= len(span) && printable8(binary.LittleEndian.Uint64(span[i:])) {
 			i += 8
@@ -138,8 +140,9 @@ func plainMessage(span []byte, o *Options) ([]byte, bool) {
 			c := span[i]
 			if c != '\r' {
 				if c < 0x20 || c == 0x7f || c == 0xEF {
-					return nil, false
+					return nil, false, false
 				}
+				high |= c
 				continue
 			}
 		}
@@ -148,26 +151,25 @@ func plainMessage(span []byte, o *Options) ([]byte, bool) {
 			if i == len(span) && start > 0 {
 				break // the last segment had its CR
 			}
-			return nil, false // a blank line ends a message
+			return nil, false, false // a blank line ends a message
 		}
 		if len(seg) > o.MaxSegmentBytes || isBlankLine(seg) {
-			return nil, false
+			return nil, false, false
 		}
-		if start > 0 {
-			t := trimIndent(seg)
-			if isSegName(t, "MSH") || batchName(t) != "" {
-				return nil, false
-			}
+		if t := trimIndent(seg); start > 0 && len(t) >= 3 && (t[0] == 'M' || t[0] == 'F' || t[0] == 'B') &&
+			(isSegName(t, "MSH") || batchName(t) != "") {
+			return nil, false, false // the names checked all start with M, F or B
 		}
 		start = i + 1
 	}
+	ascii = high < 0x80
 	if span[len(span)-1] == '\r' {
-		return span, true
+		return span, ascii, true
 	}
 	if len(span)+1 > o.MaxMessageBytes {
-		return nil, false
+		return nil, false, false
 	}
-	return append(span[:len(span):len(span)], '\r'), true
+	return append(span[:len(span):len(span)], '\r'), ascii, true
 }
 
 // printable8 reports whether the eight bytes of x are all printable
