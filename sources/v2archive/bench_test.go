@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
@@ -82,4 +86,64 @@ func BenchmarkReadSpan(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRereader re-reads every message of a 64 MB archive file in
+// random order through a new Rereader per pass, as an export does (a
+// person's messages lie anywhere in the archive): the pread, the check of
+// the span and its header. cpu-ns/msg is the figure to compare on a
+// shared machine.
+//
+//	go test -run '^$' -bench Rereader -cpu 1 ./sources/v2archive
+func BenchmarkRereader(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "a.hl7")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := archivegen.Write(f, 64<<20, 0); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	r, err := Open([]string{path}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var locs []sources.Location
+	for {
+		it, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if it.Err == nil {
+			locs = append(locs, it.Loc)
+		}
+	}
+	r.Close()
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(locs), func(i, j int) { locs[i], locs[j] = locs[j], locs[i] })
+	var p hl7v2.Parser
+	cpu0 := cpuTime()
+	for b.Loop() {
+		rr, err := NewRereader(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, loc := range locs {
+			if it, err := rr.readAt(loc, &p); err != nil || it.Err != nil {
+				b.Fatal(err, it.Err)
+			}
+		}
+		rr.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(locs)), "ns/msg")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
+}
+
+// cpuTime is the process's user + system CPU time in ns.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

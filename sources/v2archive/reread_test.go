@@ -1,7 +1,11 @@
 package v2archive
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -80,5 +84,92 @@ func TestRereader(t *testing.T) {
 	bad.Source = dir + "/missing.hl7"
 	if _, err := rr2.ReadAt(bad); err == nil {
 		t.Error("missing file read")
+	}
+}
+
+// TestRereaderFileChanges re-reads a file edited in place, grown and
+// truncated while the Rereader holds it open: every read sees the file
+// as it is now, and a truncated file gives io.EOF (the export reports
+// the message as truncated, not changed). A faster re-read (a mapping of
+// the file, say) must keep this.
+func TestRereaderFileChanges(t *testing.T) {
+	var all strings.Builder
+	for i := range 300 {
+		all.WriteString(msg(fmt.Sprintf("M%03d", i), "DOE", "\r"))
+	}
+	path := writeFile(t, t.TempDir(), "a.hl7", []byte(all.String()))
+	r, err := Open([]string{path}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := collect(t, r)
+	if len(items) != 300 || items[299].loc.Offset < 3*4096 {
+		t.Fatalf("%d items, last at %d", len(items), items[len(items)-1].loc.Offset)
+	}
+	rr, err := NewRereader(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	read := func(i int) (string, error) {
+		t.Helper()
+		it, err := rr.ReadAt(items[i].loc)
+		if err != nil {
+			return "", err
+		}
+		if it.Err != nil {
+			return "", it.Err
+		}
+		return string(it.Data), nil
+	}
+	same := func(i int) {
+		t.Helper()
+		if got, err := read(i); err != nil || got != items[i].data {
+			t.Errorf("item %d: %q %v, want it unchanged", i, got, err)
+		}
+	}
+	same(0)
+	// Edited in place: the new bytes.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("SMI"), items[5].loc.Offset+int64(strings.Index(items[5].data, "DOE"))); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(5); err != nil || got != strings.Replace(items[5].data, "DOE", "SMI", 1) {
+		t.Errorf("edited item: %q %v", got, err)
+	}
+	// Grown: the new message past the mapping is read.
+	extra := msg("X001", "ROE", "\r")
+	if _, err := f.WriteAt([]byte(extra), int64(all.Len())); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	loc := items[299].loc
+	loc.Offset, loc.Length, loc.Index, loc.Line = int64(all.Len()), int64(len(extra)), 301, 0
+	if it, err := rr.ReadAt(loc); err != nil || string(it.Data) != extra {
+		t.Errorf("appended message: %v", err)
+	}
+	// Truncated within the message of item 250: it and the ones
+	// after (in the same page or past it) are cut short.
+	cut := items[250].loc.Offset + 10
+	if err := os.Truncate(path, cut); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{250, 251, 299} {
+		if _, err := read(i); !errors.Is(err, io.EOF) {
+			t.Errorf("item %d of the truncated file: %v, want io.EOF", i, err)
+		}
+	}
+	same(249)
+	same(0)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 100} {
+		if _, err := read(i); !errors.Is(err, io.EOF) {
+			t.Errorf("item %d of the emptied file: %v, want io.EOF", i, err)
+		}
 	}
 }
