@@ -114,7 +114,7 @@ func checkSplit(t *testing.T, m *Message) {
 		for i := first; i <= s.NumFields(); i++ {
 			f := s.Field(i)
 			parts = append(parts, f.Raw())
-			if f.impl.literal {
+			if f.impl.d.literal() {
 				continue
 			}
 			var reps [][]byte
