@@ -875,8 +875,12 @@ func (e *env) newNode(parent *node, st *step) *node {
 	if len(e.nodes) == cap(e.nodes) { // see newScope
 		e.nodes = make([]node, 0, max(64, 2*cap(e.nodes)))
 	}
-	e.nodes = append(e.nodes, node{parent: parent, st: st})
-	return &e.nodes[len(e.nodes)-1]
+	// Field by field: a node is five words, which a struct literal
+	// copies through the stack.
+	e.nodes = e.nodes[:len(e.nodes)+1]
+	n := &e.nodes[len(e.nodes)-1]
+	n.parent, n.st, n.obj, n.path = parent, st, nil, ""
+	return n
 }
 
 func (e *env) made(n *node) *fhirout.Object {
