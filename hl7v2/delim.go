@@ -141,6 +141,7 @@ const (
 	levelShift         = 48
 	levelMask   delims = 0xff << levelShift
 	flagLiteral delims = 1 << 56 // MSH-1, MSH-2: never split or decoded
+	flagNoRep   delims = 1 << 57 // a Field's: no repetition separator in it
 )
 
 func (p delims) level() uint8  { return uint8(p >> levelShift) }

@@ -19,10 +19,13 @@ type segData struct {
 	seps []int32 // offsets in raw of each field separator
 	name string
 	d    delims
-	hdr  bool   // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
-	key  uint32 // nameKey(name), for fast Find
-	s0   int32  // seps is m.seps[s0:s1]
-	s1   int32
+	hdr  bool // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+	// norep: no field of the segment (beyond a header's MSH-2) holds
+	// a repetition separator, so a field is its one repetition.
+	norep bool
+	key   uint32 // nameKey(name), for fast Find
+	s0    int32  // seps is m.seps[s0:s1]
+	s1    int32
 }
 
 // IsZero reports the zero Segment, which stands for an absent one.
@@ -83,6 +86,8 @@ func (s Segment) Field(n int) Field {
 	d := si.d
 	if literal {
 		d |= flagLiteral
+	} else if si.norep {
+		d |= flagNoRep
 	}
 	return Field{fieldImpl{raw: si.raw[start:end:end], d: d}}
 }
@@ -100,7 +105,7 @@ func (f Field) NumReps() int {
 	if len(f.impl.raw) == 0 {
 		return 0
 	}
-	if f.impl.d.literal() {
+	if f.impl.d.literal() || f.impl.d&flagNoRep != 0 {
 		return 1
 	}
 	return countByte(f.impl.raw, f.impl.d.rep()) + 1
@@ -114,7 +119,15 @@ func (f Field) Rep(i int) Value {
 		}
 		return Value{}
 	}
-	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.rep(), i), d: f.impl.d.at(levelRep)}}
+	d := f.impl.d.at(levelRep) &^ flagNoRep
+	if f.impl.d&flagNoRep != 0 {
+		// nth without the scan: the field is its only piece.
+		if i != 1 || len(f.impl.raw) == 0 {
+			return Value{valueImpl{d: d}}
+		}
+		return Value{valueImpl{raw: f.impl.raw, d: d}}
+	}
+	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.rep(), i), d: d}}
 }
 
 // Raw returns the field's undecoded bytes, repetitions included.
@@ -122,7 +135,7 @@ func (f Field) Raw() []byte { return f.impl.raw }
 
 // String decodes the whole field (repetition separators kept).
 func (f Field) String() string {
-	return Value{valueImpl{raw: f.impl.raw, d: f.impl.d.at(levelRep)}}.String()
+	return Value{valueImpl{raw: f.impl.raw, d: f.impl.d.at(levelRep) &^ flagNoRep}}.String()
 }
 
 // Value is a view of one field repetition, component or subcomponent.
