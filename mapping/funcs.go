@@ -685,8 +685,8 @@ func (ref *tableRef) value(e *env, code string) (string, error) {
 	if code == "" {
 		return "", nil
 	}
-	ent, ok := ref.t.lookup(code)
-	if ok {
+	// The entry in place: a copy of three strings goes through memory.
+	if ent := ref.t.lookup(code); ent != nil {
 		switch ref.field {
 		case "display":
 			return ent.display, nil
