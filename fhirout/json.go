@@ -201,17 +201,18 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// For the word-at-a-time scan in appendString: per byte, (x-1) & ^x has
-// the high bit set when x is zero (exact while no byte has its high bit
-// set, which the same test rules out).
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
 // plainWord reports whether s[i:i+8] needs no escaping: printable ASCII
-// other than '"' and '\\'.
+// other than '"' and '\\'. Per byte, w-0x20 has its high bit set below
+// 0x20, q-1 and b-1 at '"' and '\\', w at non-ASCII. Below the lowest byte
+// that needs escaping nothing borrows, so that byte is flagged exactly;
+// flags above it (from a borrow) only repeat that the word is not plain.
+// Hence no term needs masking with ^x, as the usual zero-byte test does.
 func plainWord(s string, i int) bool {
 	w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
 	q, b := w^(ones*'"'), w^(ones*'\\')
-	return ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w)&highs == 0
+	return ((w-ones*0x20)|(q-ones)|(b-ones)|w)&highs == 0
 }
 
 func appendString(dst []byte, s string) []byte {

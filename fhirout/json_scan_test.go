@@ -2,8 +2,10 @@ package fhirout
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // appendString skips plain text eight bytes at a time; every byte value
@@ -39,5 +41,27 @@ func roundTrip(t *testing.T, s string) {
 	}
 	if want := string([]rune(s)); back != want { // invalid bytes become U+FFFD
 		t.Fatalf("%q round-trips to %q", s, back)
+	}
+}
+
+// plainWord against a byte at a time, over words mixing bytes next to
+// the bounds it tests (two offending bytes may borrow into each other).
+func TestPlainWord(t *testing.T) {
+	edge := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xa2, 0xdc, 0xff}
+	r := rand.New(rand.NewPCG(1, 2))
+	w := make([]byte, 8)
+	for range 1 << 20 {
+		want := true
+		for i := range w {
+			if r.IntN(4) == 0 {
+				w[i] = edge[r.IntN(len(edge))]
+			} else {
+				w[i] = byte('a' + r.IntN(26))
+			}
+			want = want && w[i] < utf8.RuneSelf && safeASCII[w[i]]
+		}
+		if got := plainWord(string(w), 0); got != want {
+			t.Fatalf("plainWord(%q) = %v, want %v", w, got, want)
+		}
 	}
 }

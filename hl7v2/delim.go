@@ -132,3 +132,20 @@ func (p delims) rep() byte   { return byte(p >> 16) }
 func (p delims) esc() byte   { return byte(p >> 24) }
 func (p delims) sub() byte   { return byte(p >> 32) }
 func (p delims) trunc() byte { return byte(p >> 40) }
+
+// The views' level and flag ride in the word's spare high bytes, so that
+// a Value is 32 bytes: a larger struct is never kept in registers, and
+// each copy goes through memory (a store-forwarding stall when the copy
+// reads what a call's result was just spilled to).
+const (
+	levelShift         = 48
+	levelMask   delims = 0xff << levelShift
+	flagLiteral delims = 1 << 56 // MSH-1, MSH-2: never split or decoded
+	flagNoRep   delims = 1 << 57 // a Field's: no repetition separator in it
+)
+
+func (p delims) level() uint8  { return uint8(p >> levelShift) }
+func (p delims) literal() bool { return p&flagLiteral != 0 }
+
+// at is p for a view at level (flagLiteral kept).
+func (p delims) at(level uint8) delims { return p&^levelMask | delims(level)<<levelShift }

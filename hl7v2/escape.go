@@ -14,7 +14,7 @@ func (v Value) String() string {
 	if len(r) == 0 {
 		return ""
 	}
-	if v.impl.literal {
+	if v.impl.literal() {
 		return string(r)
 	}
 	if v.IsNull() {
@@ -31,7 +31,7 @@ func (v Value) String() string {
 // it, and returns the extended buffer; it lets callers reuse one buffer.
 func (v Value) AppendDecoded(dst []byte) []byte {
 	r := v.impl.raw
-	if v.impl.literal {
+	if v.impl.literal() {
 		return append(dst, r...)
 	}
 	if len(r) == 0 || v.IsNull() {

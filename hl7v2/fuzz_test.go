@@ -114,8 +114,15 @@ func checkSplit(t *testing.T, m *Message) {
 		for i := first; i <= s.NumFields(); i++ {
 			f := s.Field(i)
 			parts = append(parts, f.Raw())
-			if f.impl.literal {
+			if f.impl.d.literal() {
 				continue
+			}
+			// Rep reads a field of a segment without repetition
+			// separators whole, without nth: the same pieces.
+			for r := 0; r <= f.NumReps()+1; r++ {
+				if got, want := f.Rep(r).Raw(), nthRef(f.Raw(), d.Repetition, r); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+					t.Fatalf("%s-%d: Rep(%d) is %q, want %q", s.Name(), i, r, got, want)
+				}
 			}
 			var reps [][]byte
 			for r := 1; r <= f.NumReps(); r++ {

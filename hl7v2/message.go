@@ -182,7 +182,16 @@ func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 			m.warnings = append(m.warnings, fmt.Sprintf("line %d: second MSH in one message", line))
 		}
 		// seps is still growing: the segment takes its slice at the end.
-		table = append(table, segData{raw: data[ls:le:le], name: nameStr, key: nameKey(nameStr), d: packed, hdr: hdr, s0: int32(s0), s1: int32(len(seps))})
+		// One vector search per segment spares Rep a scan per field read.
+		from := ls
+		if hdr {
+			from = le // MSH-2 holds the separator: after it, when sent
+			if len(seps) > s0+1 {
+				from = ls + int(seps[s0+1])
+			}
+		}
+		norep := d.Repetition == 0 || bytes.IndexByte(data[from:le], d.Repetition) < 0
+		table = append(table, segData{raw: data[ls:le:le], name: nameStr, key: nameKey(nameStr), d: packed, hdr: hdr, norep: norep, s0: int32(s0), s1: int32(len(seps))})
 	}
 	m.seps = seps
 	if cap(segs) < len(table) {

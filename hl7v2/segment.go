@@ -19,10 +19,13 @@ type segData struct {
 	seps []int32 // offsets in raw of each field separator
 	name string
 	d    delims
-	hdr  bool   // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
-	key  uint32 // nameKey(name), for fast Find
-	s0   int32  // seps is m.seps[s0:s1]
-	s1   int32
+	hdr  bool // MSH, FHS, BHS: field 1 is the separator, field 2 the encoding characters
+	// norep: no field of the segment (beyond a header's MSH-2) holds
+	// a repetition separator, so a field is its one repetition.
+	norep bool
+	key   uint32 // nameKey(name), for fast Find
+	s0    int32  // seps is m.seps[s0:s1]
+	s1    int32
 }
 
 // IsZero reports the zero Segment, which stands for an absent one.
@@ -68,7 +71,7 @@ func (s Segment) Field(n int) Field {
 	literal := false
 	if si.hdr {
 		if n == 1 {
-			return Field{fieldImpl{raw: si.raw[3:4:4], d: si.d, literal: true}}
+			return Field{fieldImpl{raw: si.raw[3:4:4], d: si.d | flagLiteral}}
 		}
 		k, literal = n-1, n == 2
 	}
@@ -80,16 +83,21 @@ func (s Segment) Field(n int) Field {
 	if k < len(seps) {
 		end = int(seps[k])
 	}
-	return Field{fieldImpl{raw: si.raw[start:end:end], d: si.d, literal: literal}}
+	d := si.d
+	if literal {
+		d |= flagLiteral
+	} else if si.norep {
+		d |= flagNoRep
+	}
+	return Field{fieldImpl{raw: si.raw[start:end:end], d: d}}
 }
 
 // Field is one field with its repetitions.
 type Field struct{ impl fieldImpl }
 
 type fieldImpl struct {
-	raw     []byte
-	d       delims
-	literal bool // MSH-1, MSH-2: never split or decoded
+	raw []byte
+	d   delims // with flagLiteral for MSH-1, MSH-2: never split or decoded
 }
 
 // NumReps counts the repetitions sent: 0 for an empty field.
@@ -97,7 +105,7 @@ func (f Field) NumReps() int {
 	if len(f.impl.raw) == 0 {
 		return 0
 	}
-	if f.impl.literal {
+	if f.impl.d.literal() || f.impl.d&flagNoRep != 0 {
 		return 1
 	}
 	return countByte(f.impl.raw, f.impl.d.rep()) + 1
@@ -105,13 +113,21 @@ func (f Field) NumReps() int {
 
 // Rep returns repetition i (1-based); empty when absent.
 func (f Field) Rep(i int) Value {
-	if f.impl.literal {
+	if f.impl.d.literal() {
 		if i == 1 {
-			return Value{valueImpl{raw: f.impl.raw, d: f.impl.d, literal: true}}
+			return Value{valueImpl{raw: f.impl.raw, d: f.impl.d}}
 		}
 		return Value{}
 	}
-	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.rep(), i), d: f.impl.d, level: levelRep}}
+	d := f.impl.d.at(levelRep) &^ flagNoRep
+	if f.impl.d&flagNoRep != 0 {
+		// nth without the scan: the field is its only piece.
+		if i != 1 || len(f.impl.raw) == 0 {
+			return Value{valueImpl{d: d}}
+		}
+		return Value{valueImpl{raw: f.impl.raw, d: d}}
+	}
+	return Value{valueImpl{raw: nth(f.impl.raw, f.impl.d.rep(), i), d: d}}
 }
 
 // Raw returns the field's undecoded bytes, repetitions included.
@@ -119,7 +135,7 @@ func (f Field) Raw() []byte { return f.impl.raw }
 
 // String decodes the whole field (repetition separators kept).
 func (f Field) String() string {
-	return Value{valueImpl{raw: f.impl.raw, d: f.impl.d, level: levelRep, literal: f.impl.literal}}.String()
+	return Value{valueImpl{raw: f.impl.raw, d: f.impl.d.at(levelRep) &^ flagNoRep}}.String()
 }
 
 // Value is a view of one field repetition, component or subcomponent.
@@ -135,11 +151,12 @@ func (f Field) String() string {
 type Value struct{ impl valueImpl }
 
 type valueImpl struct {
-	raw     []byte
-	d       delims
-	level   uint8
-	literal bool
+	raw []byte
+	d   delims // with the level and flagLiteral (see delims.at)
 }
+
+func (v *valueImpl) level() uint8  { return v.d.level() }
+func (v *valueImpl) literal() bool { return v.d.literal() }
 
 const (
 	levelRep uint8 = iota
@@ -154,14 +171,14 @@ func (v Value) Raw() []byte { return v.impl.raw }
 // lower level (as in "^^^").
 func (v Value) IsEmpty() bool {
 	r := v.impl.raw
-	if v.impl.literal || len(r) == 0 {
+	if v.impl.literal() || len(r) == 0 {
 		return len(r) == 0
 	}
 	sub, comp := v.impl.d.sub(), v.impl.d.comp()
 	for _, c := range r {
 		switch {
 		case c == sub && c != 0:
-		case c == comp && v.impl.level == levelRep:
+		case c == comp && v.impl.level() == levelRep:
 		default:
 			return false
 		}
@@ -172,26 +189,26 @@ func (v Value) IsEmpty() bool {
 // IsNull reports the explicit null "" (erase the stored value).
 func (v Value) IsNull() bool {
 	r := v.impl.raw
-	return !v.impl.literal && len(r) == 2 && r[0] == '"' && r[1] == '"'
+	return !v.impl.literal() && len(r) == 2 && r[0] == '"' && r[1] == '"'
 }
 
 // Component returns component i (1-based); see Value for the levels.
 func (v Value) Component(i int) Value {
-	if v.impl.level != levelRep || v.impl.literal {
+	if v.impl.level() != levelRep || v.impl.literal() {
 		if i == 1 {
 			return v
 		}
 		return Value{}
 	}
-	return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.comp(), i), d: v.impl.d, level: levelComp}}
+	return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.comp(), i), d: v.impl.d.at(levelComp)}}
 }
 
 // Sub returns subcomponent i (1-based); see Value for the levels.
 func (v Value) Sub(i int) Value {
 	switch {
-	case v.impl.level == levelComp && !v.impl.literal:
-		return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.sub(), i), d: v.impl.d, level: levelSub}}
-	case v.impl.level == levelRep && !v.impl.literal:
+	case v.impl.level() == levelComp && !v.impl.literal():
+		return Value{valueImpl{raw: nth(v.impl.raw, v.impl.d.sub(), i), d: v.impl.d.at(levelSub)}}
+	case v.impl.level() == levelRep && !v.impl.literal():
 		return v.Component(1).Sub(i)
 	case i == 1:
 		return v
@@ -205,7 +222,7 @@ func (v Value) NumComponents() int {
 	if len(v.impl.raw) == 0 {
 		return 0
 	}
-	if v.impl.level != levelRep || v.impl.literal {
+	if v.impl.level() != levelRep || v.impl.literal() {
 		return 1
 	}
 	return countByte(v.impl.raw, v.impl.d.comp()) + 1
@@ -217,9 +234,9 @@ func (v Value) NumSubs() int {
 	switch {
 	case len(v.impl.raw) == 0:
 		return 0
-	case v.impl.literal || v.impl.level == levelSub:
+	case v.impl.literal() || v.impl.level() == levelSub:
 		return 1
-	case v.impl.level == levelRep:
+	case v.impl.level() == levelRep:
 		return v.Component(1).NumSubs()
 	}
 	return countByte(v.impl.raw, v.impl.d.sub()) + 1

@@ -156,6 +156,18 @@ func allDigits(s string) bool {
 
 // daysIn is the number of days of month (1-12) of year (1-9999) in the
 // proleptic Gregorian calendar, as time.Date counts them.
+// IsDay reports whether s is a date of day precision, YYYYMMDD, that
+// ParseTS reads without error and without trimming (a day that exists):
+// its FHIRDate is then s as YYYY-MM-DD, and callers may write it so
+// without parsing a TS (most dates sent are such days).
+func IsDay(s string) bool {
+	if len(s) != 8 || !allDigits(s) {
+		return false
+	}
+	year, month, day := digits(s[:4]), digits(s[4:6]), digits(s[6:])
+	return year != 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month)
+}
+
 func daysIn(year, month int) int {
 	switch month {
 	case 2:

@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,36 @@ func TestParseTSErrors(t *testing.T) {
 		if len(tc.in) >= 8 && strings.Contains(err.Error(), strings.TrimSpace(tc.in)) {
 			t.Errorf("ParseTS(%q) error repeats the value: %q", tc.in, err)
 		}
+	}
+}
+
+// IsDay accepts exactly the eight-digit days ParseTS reads, whose
+// FHIRDate is the digits with dashes.
+func TestIsDay(t *testing.T) {
+	n := 0
+	for _, y := range []string{"0000", "0001", "0004", "0100", "1600", "1899", "1900", "2000", "2023", "2024", "2100", "2400", "9999"} {
+		for m := 0; m <= 13; m++ {
+			for d := 0; d <= 32; d++ {
+				s := fmt.Sprintf("%s%02d%02d", y, m, d)
+				ts, err := ParseTS(s)
+				if got, want := IsDay(s), err == nil; got != want {
+					t.Fatalf("IsDay(%q) = %v, ParseTS error %v", s, got, err)
+				}
+				if err == nil {
+					if want := s[:4] + "-" + s[4:6] + "-" + s[6:]; ts.FHIRDate() != want {
+						t.Fatalf("%q: FHIRDate %q, want %q", s, ts.FHIRDate(), want)
+					}
+					n++
+				}
+			}
+		}
+	}
+	for _, s := range []string{"", "2024031", "202403101", " 20240310", "20240310 ", "2024031a", "2024-03-", "20240310+0100"} {
+		if IsDay(s) {
+			t.Errorf("IsDay(%q) = true", s)
+		}
+	}
+	if n < 4000 {
+		t.Errorf("only %d days checked", n)
 	}
 }

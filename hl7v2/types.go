@@ -48,7 +48,7 @@ type XCN struct {
 // part returns part i of a composite: a component of a repetition, a
 // subcomponent of a component.
 func (v Value) part(i int) Value {
-	if v.impl.level == levelRep && !v.impl.literal {
+	if v.impl.level() == levelRep && !v.impl.literal() {
 		return v.Component(i)
 	}
 	return v.Sub(i)
@@ -59,7 +59,7 @@ func (v Value) partString(i int) string { return v.part(i).String() }
 // firstSub is the first subcomponent of part i (FN.1 surname in XPN.1).
 func (v Value) firstSub(i int) string {
 	p := v.part(i)
-	if p.impl.level == levelComp {
+	if p.impl.level() == levelComp {
 		return p.Sub(1).String()
 	}
 	return p.String()

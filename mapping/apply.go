@@ -617,7 +617,7 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 				is = s.kids[i]
 			}
 			if is == nil {
-				is = e.newScope(scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1], lname: fe.seg, lidx: n})
+				is = e.segScope(s, segs[i:i+1:i+1], fe.seg, n)
 				if share {
 					s.kids[i] = is
 				}
@@ -671,7 +671,7 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 			if v.IsEmpty() || v.IsNull() {
 				continue
 			}
-			e.repItems = append(e.repItems, e.newScope(scope{parent: s, hasItem: true, item: v, lname: fe.label, lidx: r}))
+			e.repItems = append(e.repItems, e.itemScope(s, v, fe.label, r))
 		}
 	}
 	// Later appends go past this slice; a grown buffer leaves it intact.
@@ -693,7 +693,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 		if segs[i].Name() != fe.seg {
 			continue
 		}
-		is := e.newScope(scope{parent: s, ownsSegs: true, segs: segs[i : i+1 : i+1]})
+		is := e.segScope(s, segs[i:i+1:i+1], "", 0)
 		if fe.where != nil && !e.test(fe.where, is) {
 			continue
 		}
@@ -716,7 +716,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 			}
 		}
 		members := e.groupSegs[start:len(e.groupSegs):len(e.groupSegs)]
-		if !e.run(&b, e.newScope(scope{parent: s, ownsSegs: true, segs: members, lname: fe.seg, lidx: -1, lkey: k})) {
+		if !e.run(&b, e.groupScope(s, members, fe.seg, k)) {
 			return false
 		}
 	}
@@ -852,13 +852,47 @@ type node struct {
 // keep pointing into the old one), and the last chunk is kept for the
 // next Apply: after a few records, a record needs no new chunk at all.
 func (e *env) newScope(v scope) *scope {
+	s := e.zeroScope()
+	v.id = s.id
+	*s = v
+	return s
+}
+
+// zeroScope is newScope of an empty scope, filled in place by segScope
+// and itemScope: a scope literal is built on the stack and copied, and
+// the copy reads what was just written as words a vector at a time (a
+// store-forwarding stall per vector).
+func (e *env) zeroScope() *scope {
 	if len(e.scopes) == cap(e.scopes) {
 		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
+	e.scopes = e.scopes[:len(e.scopes)+1]
+	s := &e.scopes[len(e.scopes)-1]
+	*s = scope{}
 	e.nScopes++
-	v.id = e.nScopes
-	e.scopes = append(e.scopes, v)
-	return &e.scopes[len(e.scopes)-1]
+	s.id = e.nScopes
+	return s
+}
+
+// segScope is a scope owning segs: a segment (foreach), an ORDER or a group.
+func (e *env) segScope(parent *scope, segs hl7v2.Segments, lname string, lidx int) *scope {
+	s := e.zeroScope()
+	s.parent, s.ownsSegs, s.segs, s.lname, s.lidx = parent, true, segs, lname, lidx
+	return s
+}
+
+// groupScope is the scope of a group_by group of segments.
+func (e *env) groupScope(parent *scope, segs hl7v2.Segments, lname, key string) *scope {
+	s := e.segScope(parent, segs, lname, -1)
+	s.lkey = key
+	return s
+}
+
+// itemScope is the scope of one repetition (foreach over a field).
+func (e *env) itemScope(parent *scope, item hl7v2.Value, lname string, lidx int) *scope {
+	s := e.zeroScope()
+	s.parent, s.hasItem, s.item, s.lname, s.lidx = parent, true, item, lname, lidx
+	return s
 }
 
 // scopeRefs gives a zeroed slice of n scope pointers for one Apply.
@@ -875,8 +909,12 @@ func (e *env) newNode(parent *node, st *step) *node {
 	if len(e.nodes) == cap(e.nodes) { // see newScope
 		e.nodes = make([]node, 0, max(64, 2*cap(e.nodes)))
 	}
-	e.nodes = append(e.nodes, node{parent: parent, st: st})
-	return &e.nodes[len(e.nodes)-1]
+	// Field by field: a node is five words, which a struct literal
+	// copies through the stack.
+	e.nodes = e.nodes[:len(e.nodes)+1]
+	n := &e.nodes[len(e.nodes)-1]
+	n.parent, n.st, n.obj, n.path = parent, st, nil, ""
+	return n
 }
 
 func (e *env) made(n *node) *fhirout.Object {

@@ -158,6 +158,9 @@ func fnDate(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if len(a) > 1 || isISO(a[0]) {
 		return isoDate(a) // sqlpaths.go
 	}
+	if hl7v2.IsDay(a[0]) {
+		return e.day(a[0]), nil
+	}
 	ts, err := hl7v2.ParseTS(a[0])
 	if err != nil {
 		return "", errors.New("not a valid v2 date")
@@ -185,6 +188,9 @@ func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	}
 	if isISO(a[0]) {
 		return isoDateTime(a[0]) // sqlpaths.go
+	}
+	if hl7v2.IsDay(a[0]) { // a date alone is read as sent, without a zone
+		return e.day(a[0]), nil
 	}
 	ts, err := hl7v2.ParseTS(a[0])
 	if err != nil {
@@ -223,6 +229,18 @@ func (e *env) fhirDate(ts hl7v2.TS) string {
 	}
 	e.arenaUsed += len(e.arena) - start
 	return unsafe.String(&e.arena[start], len(e.arena)-start)
+}
+
+// day is the FHIR date of a v2 day (hl7v2.IsDay), written into the arena
+// without parsing it into a timestamp.
+func (e *env) day(s string) string {
+	e.reserve(10)
+	start := len(e.arena)
+	e.arena = append(e.arena, s[:4]...)
+	e.arena = append(append(e.arena, '-'), s[4:6]...)
+	e.arena = append(append(e.arena, '-'), s[6:8]...)
+	e.arenaUsed += 10
+	return unsafe.String(&e.arena[start], 10)
 }
 
 // fhirDateTime is ts.FHIRDateTime(def) written into the arena, up to
@@ -685,8 +703,8 @@ func (ref *tableRef) value(e *env, code string) (string, error) {
 	if code == "" {
 		return "", nil
 	}
-	ent, ok := ref.t.lookup(code)
-	if ok {
+	// The entry in place: a copy of three strings goes through memory.
+	if ent := ref.t.lookup(code); ent != nil {
 		switch ref.field {
 		case "display":
 			return ent.display, nil

@@ -64,21 +64,24 @@ type table struct {
 
 // lookup matches exactly, then case-insensitively (keys are stored as
 // sent and upper-cased).
-func (t *table) lookup(code string) (tableEntry, bool) {
+func (t *table) lookup(code string) *tableEntry {
 	if t.index == nil {
-		if e, ok := t.entries[code]; ok {
-			return e, true
+		e, ok := t.entries[code]
+		if !ok {
+			e, ok = t.entries[strings.ToUpper(code)]
 		}
-		e, ok := t.entries[strings.ToUpper(code)]
-		return e, ok
+		if !ok {
+			return nil
+		}
+		return &e
 	}
-	if e, ok := t.index.get(code); ok {
-		return e, true
+	if e := t.index.find(code); e != nil {
+		return e
 	}
 	if u := strings.ToUpper(code); u != code {
-		return t.index.get(u)
+		return t.index.find(u)
 	}
-	return tableEntry{}, false
+	return nil
 }
 
 // codeIndex holds a table's entries in an open-addressed array hashed with
@@ -113,13 +116,21 @@ func newCodeIndex(entries map[string]tableEntry) *codeIndex {
 }
 
 func (x *codeIndex) get(code string) (tableEntry, bool) {
+	if e := x.find(code); e != nil {
+		return *e, true
+	}
+	return tableEntry{}, false
+}
+
+// find is the entry of code in place, or nil.
+func (x *codeIndex) find(code string) *tableEntry {
 	for i := fnv(code) & x.mask; ; i = (i + 1) & x.mask {
 		s := &x.slots[i]
 		if s.ent == 0 {
-			return tableEntry{}, false
+			return nil
 		}
 		if s.key == code {
-			return x.ents[s.ent-1], true
+			return &x.ents[s.ent-1]
 		}
 	}
 }

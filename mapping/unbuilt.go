@@ -208,7 +208,7 @@ func (e *env) loadOrders() {
 // orderScope is a new scope for ORDER group k (0-based) under s.
 func (e *env) orderScope(s *scope, k int) *scope {
 	e.loadOrders()
-	return e.newScope(scope{parent: s, ownsSegs: true, segs: e.orders[k].All, lname: "ORDER", lidx: k + 1})
+	return e.segScope(s, e.orders[k].All, "ORDER", k+1)
 }
 
 // settle counts the put-off instances whose when: holds, so e.started is
