@@ -16,7 +16,7 @@ type doseRec struct {
 	msg     *origin
 	ord     int    // position of the record in the person's history
 	sender  string // organization key of the message
-	fill    string // ORC-3 (FILL identifier), "" when unusable
+	fill    fillID // ORC-3 (FILL identifier)
 	cvx     string // vaccine code, CVX table form when CVX
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
@@ -24,6 +24,12 @@ type doseRec struct {
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
+
+// hasContent says content() is key, without building it.
+func (d *doseRec) hasContent(key string) bool {
+	n := len(d.cvx)
+	return len(key) == n+1+len(d.date) && key[:n] == d.cvx && key[n] == '|' && key[n+1:] == d.date
+}
 
 // dose is the reduced state of one dose of a person.
 type dose struct {
@@ -46,7 +52,7 @@ type dose struct {
 func (d *dose) idRecord() *doseRec {
 	var first *doseRec
 	for _, r := range d.records {
-		if r.content() != d.key {
+		if !r.hasContent(d.key) {
 			continue // a record of a chain later moved to this vaccine or day
 		}
 		if first == nil || r.msg.seq < first.msg.seq || r.msg.seq == first.msg.seq && r.ord < first.ord {
@@ -62,9 +68,28 @@ func (d *dose) idRecord() *doseRec {
 // unseenDelete is a D record that matches no dose.
 type unseenDelete struct{ rec *doseRec }
 
+// fillID is a dose's identifier (ORC-3): its system and value, kept
+// apart rather than joined per record; ok false when there is none or it
+// is unusable. Identifiers that print alike as system|value are one
+// (newFillID).
+type fillID struct {
+	sys, val string
+	ok       bool
+}
+
+// newFillID is the fillID of system and value: when either holds a "|",
+// the two joined as the value, so that ids printing alike stay equal.
+func newFillID(sys, val string) fillID {
+	if strings.IndexByte(sys, '|') >= 0 || strings.IndexByte(val, '|') >= 0 {
+		return fillID{val: sys + "|" + val, ok: true}
+	}
+	return fillID{sys, val, true}
+}
+
 // doseFields are what the reduction reads from one mapped Immunization.
 type doseFields struct {
-	fill, cvx, date  string
+	fill             fillID
+	cvx, date        string
 	primary, deleted bool
 }
 
@@ -125,7 +150,7 @@ func (s doseSpec) read(obj *fhirout.Object) doseFields {
 	}
 	for _, id := range s.doseID.AppendValues(room[:0], obj) {
 		io, _ := id.(*fhirout.Object)
-		d.fill = str(io, "system") + "|" + str(io, "value")
+		d.fill = newFillID(str(io, "system"), str(io, "value"))
 	}
 	d.deleted = s.deleted.Holds(obj)
 	d.primary = s.primary.Holds(obj)
@@ -135,6 +160,9 @@ func (s doseSpec) read(obj *fhirout.Object) doseFields {
 // normCVX compares CVX numerically and renders the table form (045 → 45,
 // 3 → 03).
 func normCVX(s string) string {
+	if canonCVX(s) {
+		return s // the usual code, as the table writes it: no copy
+	}
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || n < 0 {
 		return strings.TrimSpace(s)
@@ -143,6 +171,20 @@ func normCVX(s string) string {
 		return "0" + strconv.Itoa(n)
 	}
 	return strconv.Itoa(n)
+}
+
+// canonCVX says s is a CVX code in table form: two digits or more, a
+// leading 0 only before one other digit.
+func canonCVX(s string) bool {
+	if len(s) < 2 || s[0] == '0' && len(s) != 2 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // reduceDoses turns every record of one person (oldest first) into one
@@ -164,14 +206,14 @@ func reduceDoses(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
 // A fill id in one message (reduceDoses).
 type fillKey struct {
 	seq  int64
-	fill string
+	fill fillID
 }
 
 // chainKey names a chain (reduceDoses); struct keys: no string is built
 // per record.
 type chainKey struct {
 	byFill           bool
-	sender, id, date string // id: the fill id, or the CVX (with date) when none
+	sender, id, date string // the fill id's system and value, or the CVX and date when none
 }
 
 type doseChain struct{ recs []*doseRec }
@@ -254,7 +296,7 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 	// senders put the patient id there).
 	s.reset()
 	for _, r := range recs {
-		if r.fill != "" {
+		if r.fill.ok {
 			if s.seen == nil {
 				s.seen = map[fillKey]int{}
 			}
@@ -262,11 +304,11 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 		}
 	}
 	for _, r := range recs {
-		if r.fill != "" && s.seen[fillKey{r.msg.seq, r.fill}] > 1 {
-			r.fill = ""
+		if r.fill.ok && s.seen[fillKey{r.msg.seq, r.fill}] > 1 {
+			r.fill = fillID{}
 		}
-		k := chainKey{byFill: true, sender: r.sender, id: r.fill}
-		if r.fill == "" {
+		k := chainKey{byFill: true, sender: r.sender, id: r.fill.sys, date: r.fill.val}
+		if !r.fill.ok {
 			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
 		}
 		ci, ok := s.chains[k]
@@ -322,7 +364,7 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 			g := get(lastLive)
 			g.dels = append(g.dels, last)
 			g.all = append(g.all, c.recs...)
-		case last.fill == "":
+		case !last.fill.ok:
 			// A D without ORC-3 deletes by content.
 			g := get(last)
 			g.dels = append(g.dels, last)

@@ -27,26 +27,29 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 		return out
 	}
 	absentIDs, absentNames := dropAbsent(out, "identifier"), dropAbsent(out, "name")
+	// The keys out's lists hold, by list, kept from one older Patient to
+	// the next: only mergeList changes those lists here.
+	var ids, names, addrs, exts map[string]bool
 	for _, old := range newestFirst[1:] {
 		for k, v := range old.All() {
 			switch k {
 			case "resourceType", "id", "meta":
 				continue
 			case "identifier":
-				mergeList(out, k, realEntries(v), identifierKey, "")
+				mergeList(out, k, realEntries(v), identifierKey, "", &ids)
 			case "name":
 				// No real name yet: the newest older one's are current.
 				use := "old"
 				if _, ok := out.Get(k); !ok {
 					use = ""
 				}
-				mergeList(out, k, realEntries(v), nameKey, use)
+				mergeList(out, k, realEntries(v), nameKey, use, &names)
 			case "address":
-				mergeList(out, k, v, addressKey, "old")
+				mergeList(out, k, v, addressKey, "old", &addrs)
 			case "extension":
 				// Each extension (by url) is an element of its own: a
 				// message without PD1 does not drop the registry status.
-				mergeList(out, k, v, func(o *fhirout.Object) string { return str(o, "url") }, "")
+				mergeList(out, k, v, extensionKey, "", &exts)
 			case "gender":
 				if g := str(out, k); g == "" || g == "unknown" {
 					out.Set(k, v)
@@ -120,17 +123,25 @@ func dropAbsent(out *fhirout.Object, k string) any {
 }
 
 // mergeList appends the entries of older (an array of objects) that out's
-// array at k lacks, by key; use, when set, marks them non-current.
-func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Object) string, use string) {
+// array at k lacks, by key; use, when set, marks them non-current. *keys
+// is the keys of out's array: made from it on the first call, kept up to
+// date after (out's array must change only here in between).
+func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Object) string, use string, keys *map[string]bool) {
 	olds, _ := older.([]any)
-	cur, _ := out.Get(k)
-	have := map[string]bool{}
-	curs, _ := cur.([]any)
-	for _, c := range curs {
-		if o, ok := c.(*fhirout.Object); ok {
-			have[key(o)] = true
+	if len(olds) == 0 {
+		return
+	}
+	if *keys == nil {
+		*keys = map[string]bool{}
+		cur, _ := out.Get(k)
+		curs, _ := cur.([]any)
+		for _, c := range curs {
+			if o, ok := c.(*fhirout.Object); ok {
+				(*keys)[key(o)] = true
+			}
 		}
 	}
+	have := *keys
 	for _, e := range olds {
 		o, ok := e.(*fhirout.Object)
 		if !ok {
@@ -195,6 +206,8 @@ func identifierKey(o *fhirout.Object) string {
 	}
 	return str(o, "system") + "|" + str(o, "value") + "|" + t
 }
+
+func extensionKey(o *fhirout.Object) string { return str(o, "url") }
 
 func nameKey(o *fhirout.Object) string {
 	return strings.ToUpper(str(o, "family") + "|" + strs(o, "given") + "|" + strs(o, "prefix") + "|" + strs(o, "suffix"))

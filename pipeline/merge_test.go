@@ -87,7 +87,7 @@ func TestReduceDoses(t *testing.T) {
 			t.Fatalf("08: lastUpdated %v, %d records", d.lastUpdated, len(d.records))
 		}
 	}
-	if len(unseen) != 1 || unseen[0].rec.fill != "s/C|C-404" {
+	if len(unseen) != 1 || unseen[0].rec.fill != newFillID("s/C", "C-404") {
 		t.Fatalf("unseen %v", unseen)
 	}
 	// A later administered record of the same dose resurrects it.
@@ -122,5 +122,20 @@ func TestMergePatientsAbsentGivesWay(t *testing.T) {
 	got = MergePatients([]*fhirout.Object{a, b}).String()
 	if !strings.Contains(got, `"identifier":[{"_system"`) || !strings.Contains(got, `"name":[{"extension"`) || !strings.Contains(got, `"gender":"unknown"`) {
 		t.Errorf("absent-only merge lost the placeholders: %s", got)
+	}
+}
+
+// TestFillIDPrintsAlike: fill ids are one when system|value prints alike
+// (a "|" inside one of them), as when they were joined, and apart
+// otherwise.
+func TestFillIDPrintsAlike(t *testing.T) {
+	if newFillID("a|b", "c") != newFillID("a", "b|c") {
+		t.Error(`"a|b"+"c" and "a"+"b|c" are two fill ids`)
+	}
+	if newFillID("a", "b") == newFillID("", "a|b") || newFillID("a", "b") == newFillID("a", "c") {
+		t.Error("distinct fill ids are one")
+	}
+	if newFillID("a", "b") != newFillID("a", "b") {
+		t.Error("a fill id differs from itself")
 	}
 }

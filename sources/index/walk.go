@@ -35,14 +35,25 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 		return fmt.Errorf("index: walk: %w", err)
 	}
 	defer rows.Close()
-	mrows, err := s.tx.QueryContext(ctx, `SELECT r.pid, pa.pid, pa.gone_at
-		FROM keys r INDEXED BY keys_root_pid JOIN keys k ON k.parent = r.id JOIN patients pa ON pa.pid = k.pid
-		WHERE r.parent = r.id AND k.id != k.parent AND pa.gone_at > -1 AND pa.gone_at <= ? ORDER BY r.pid, pa.pid`, hi)
+	// The merged patients' query reads every key of every person before
+	// its first row (1.7 s of a 1M export): it is not run when no Patient
+	// went in the window, which a scan of the patients table tells.
+	var gone bool
+	err = s.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE gone_at > -1 AND gone_at <= ?)`, hi).Scan(&gone)
 	if err != nil {
 		return fmt.Errorf("index: walk: merged patients: %w", err)
 	}
-	defer mrows.Close()
-	merges := &mergeCursor{rows: mrows}
+	merges := &mergeCursor{done: !gone}
+	if gone {
+		mrows, err := s.tx.QueryContext(ctx, `SELECT r.pid, pa.pid, pa.gone_at
+			FROM keys r INDEXED BY keys_root_pid JOIN keys k ON k.parent = r.id JOIN patients pa ON pa.pid = k.pid
+			WHERE r.parent = r.id AND k.id != k.parent AND pa.gone_at > -1 AND pa.gone_at <= ? ORDER BY r.pid, pa.pid`, hi)
+		if err != nil {
+			return fmt.Errorf("index: walk: merged patients: %w", err)
+		}
+		defer mrows.Close()
+		merges.rows = mrows
+	}
 
 	var (
 		cur  Person
@@ -84,7 +95,7 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 type mergeCursor struct {
 	rows    *sql.Rows
 	pending bool // row below is read but not handed out
-	done    bool
+	done    bool // no more rows (rows may be nil)
 	person  string
 	row     Merged
 }
@@ -95,7 +106,10 @@ func (c *mergeCursor) take(pid string) ([]Merged, error) {
 	var out []Merged
 	for {
 		if !c.pending {
-			if c.done || !c.rows.Next() {
+			if c.done {
+				return out, nil
+			}
+			if !c.rows.Next() {
 				c.done = true
 				if err := c.rows.Err(); err != nil {
 					return nil, fmt.Errorf("index: walk: merged patients: %w", err)
