@@ -69,20 +69,22 @@ func (s *scope) label() string {
 
 // env is the state of one Apply call.
 type env struct {
-	m        *mappingImpl
-	msg      *hl7v2.Message
-	row      Row    // one-row mappings: the row; person mappings: the person row
-	person   Person // person mappings (sqlpaths.go)
-	rowLoops []rowLoop
-	colSlots []colSlot    // by colExpr.slot: its column's position per row layout (sqlpaths.go)
-	slotsOf  *mappingImpl // the mapping colSlots are of (pooled envs serve many)
-	in       *Input
-	vars     []string
-	zone     *time.Location
-	orders   []hl7v2.Order
-	ordersOK bool
-	out      *Output
-	trace    bool
+	m         *mappingImpl
+	msg       *hl7v2.Message
+	row       Row    // one-row mappings: the row; person mappings: the person row
+	person    Person // person mappings (sqlpaths.go)
+	rowLoops  []rowLoop
+	colSlots  []colSlot    // by colExpr.slot: its column's position per row layout (sqlpaths.go)
+	slotsOf   *mappingImpl // the mapping colSlots are of (pooled envs serve many)
+	in        *Input
+	vars      []string
+	zone      *time.Location
+	zoneOff   int  // zone's offset in seconds, when zoneFixed
+	zoneFixed bool // zone is a fixed offset (MSH-7's, or UTC)
+	orders    []hl7v2.Order
+	ordersOK  bool
+	out       *Output
+	trace     bool
 
 	rule     *rule // current rule, for issues
 	scope    *scope
