@@ -210,9 +210,47 @@ const ones, highs = 0x0101010101010101, 0x8080808080808080
 // flags above it (from a borrow) only repeat that the word is not plain.
 // Hence no term needs masking with ^x, as the usual zero-byte test does.
 func plainWord(s string, i int) bool {
-	w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+	return wordFlags(wordAt(unsafe.StringData(s[i:]), 0))&highs == 0
+}
+
+// wordAt is the eight bytes at p+i.
+func wordAt(p *byte, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 8))
+}
+
+// wordFlags is plainWord's test of the eight bytes of w, before the
+// mask: highs bits set when one needs escaping.
+func wordFlags(w uint64) uint64 {
 	q, b := w^(ones*'"'), w^(ones*'\\')
-	return ((w-ones*0x20)|(q-ones)|(b-ones)|w)&highs == 0
+	return (w - ones*0x20) | (q - ones) | (b - ones) | w
+}
+
+// plainWords is how many bytes from the start of s need no escaping, in
+// whole words (plainWord), or len(s) when none does (the tail checked
+// as the last eight bytes, overlapping). Two words are tested per step,
+// with the string's pointer and length in registers: most text needs no
+// escaping at all.
+func plainWords(s string) int {
+	n := len(s)
+	if n < 8 {
+		return 0
+	}
+	p := unsafe.StringData(s)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		if (wordFlags(wordAt(p, i))|wordFlags(wordAt(p, i+8)))&highs != 0 {
+			break
+		}
+	}
+	for ; i+8 <= n; i += 8 {
+		if wordFlags(wordAt(p, i))&highs != 0 {
+			return i
+		}
+	}
+	if i == n || wordFlags(wordAt(p, n-8))&highs == 0 {
+		return n
+	}
+	return i
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -224,18 +262,8 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Most text needs no escaping: skip it eight bytes at a time.
-		for ; i+8 <= len(s); i += 8 {
-			if !plainWord(s, i) {
-				break
-			}
-		}
-		if i >= len(s) {
-			break
-		}
-		// A tail shorter than a word: the last eight bytes, overlapping
-		// what was checked, are clean when it is.
-		if i+8 > len(s) && len(s) >= 8 && plainWord(s, len(s)-8) {
+		// Most text needs no escaping: skip it a word or two at a time.
+		if i += plainWords(s[i:]); i >= len(s) {
 			break
 		}
 		c := s[i]

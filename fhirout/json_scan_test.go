@@ -65,3 +65,39 @@ func TestPlainWord(t *testing.T) {
 		}
 	}
 }
+
+// plainWords against a byte at a time: the plain whole words before the
+// first byte that needs escaping, at every length and position of one
+// or two such bytes (a pair's words, a single word, the overlapping tail).
+func TestPlainWords(t *testing.T) {
+	edge := []byte{0x00, 0x1f, '"', '\\', 0x7f, 0x80, 0xff, 0x20}
+	for n := 0; n <= 40; n++ {
+		clean := strings.Repeat("a", n)
+		if got, want := plainWords(clean), n; n >= 8 && got != want || n < 8 && got != 0 {
+			t.Fatalf("plainWords(%q) = %d", clean, got)
+		}
+		for p := range n {
+			for k, b := range edge {
+				for _, q := range []int{p, p + 1 + k, n - 1} {
+					if q < p || q >= n {
+						continue
+					}
+					s := []byte(clean)
+					s[p], s[q] = b, edge[(k+q)%len(edge)]
+					first := strings.IndexFunc(string(s), func(r rune) bool { return r >= utf8.RuneSelf || !safeASCII[r] })
+					want := 0
+					switch {
+					case n < 8:
+					case first < 0:
+						want = n
+					default:
+						want = first / 8 * 8
+					}
+					if got := plainWords(string(s)); got != want {
+						t.Fatalf("plainWords(%q) = %d, want %d", s, got, want)
+					}
+				}
+			}
+		}
+	}
+}

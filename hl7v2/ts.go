@@ -168,6 +168,15 @@ func IsDay(s string) bool {
 	return year != 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month)
 }
 
+// IsSecond reports whether s is a timestamp of second precision without
+// offset, YYYYMMDDHHMMSS, that ParseTS reads without error and without
+// trimming: its FHIRDateTime in a fixed zone is then its digits with the
+// zone's offset, and callers may write it so without parsing a TS.
+func IsSecond(s string) bool {
+	return len(s) == 14 && IsDay(s[:8]) && allDigits(s[8:]) &&
+		digits(s[8:10]) <= 23 && digits(s[10:12]) <= 59 && digits(s[12:]) <= 59
+}
+
 func daysIn(year, month int) int {
 	switch month {
 	case 2:

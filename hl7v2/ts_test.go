@@ -142,3 +142,34 @@ func TestIsDay(t *testing.T) {
 		t.Errorf("only %d days checked", n)
 	}
 }
+
+// IsSecond against ParseTS: days at the bounds (IsDay's test covers the
+// rest of the calendar) times hours, minutes and seconds at theirs.
+func TestIsSecond(t *testing.T) {
+	zone := time.FixedZone("", -5*3600)
+	n := 0
+	for _, day := range []string{"00000101", "00010101", "20240229", "20230229", "20241231", "20241301", "20240100", "99991231"} {
+		for _, hms := range []string{"000000", "235959", "240000", "236000", "235960", "120000", "099999", "0a0000"} {
+			s := day + hms
+			ts, err := ParseTS(s)
+			if got, want := IsSecond(s), err == nil; got != want {
+				t.Fatalf("IsSecond(%q) = %v, ParseTS error %v", s, got, err)
+			}
+			if err == nil {
+				want := s[:4] + "-" + s[4:6] + "-" + s[6:8] + "T" + s[8:10] + ":" + s[10:12] + ":" + s[12:] + "-05:00"
+				if got := ts.FHIRDateTime(zone); got != want {
+					t.Fatalf("%q: FHIRDateTime %q, want %q", s, got, want)
+				}
+				n++
+			}
+		}
+	}
+	for _, s := range []string{"", "2024031010150", "202403101015001", " 20240310101500", "20240310101500 ", "20240310101500-0500", "20240310101500.1"} {
+		if IsSecond(s) {
+			t.Errorf("IsSecond(%q) = true", s)
+		}
+	}
+	if n < 12 {
+		t.Errorf("only %d timestamps checked", n)
+	}
+}

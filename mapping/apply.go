@@ -37,23 +37,25 @@ type mappingImpl struct {
 
 // scope is where paths resolve at run time: the message, an ORDER group,
 // one segment / OBX group, or one repetition (relative paths).
+//
+// The fields every path read looks at come first, in one cache line.
 type scope struct {
-	id       int32 // memo key, 1.. per Apply (env.newScope); 0: not remembered
+	// The memo slots of the paths reading this scope, made on the first
+	// read (pathExpr.entry); fcls is their class.
+	frame    []memoEntry
+	fcls     *pathClass
 	parent   *scope
+	id       int32 // memo key, 1.. per Apply (env.newScope); 0: not remembered
 	ownsSegs bool
-	segs     hl7v2.Segments
 	hasItem  bool
+	segFrame []segSlot // the segments its paths read (env.segment)
+	segs     hl7v2.Segments
 	item     hl7v2.Value
 	lname    string   // label: ORDER, OBX, PID-3 ...; "" at the root
 	lidx     int      // label index (1-based), or -1 for a group
 	lkey     string   // group key
 	kids     []*scope // segment scopes by index, shared by foreach loops
 	row      Row      // a relational child row (foreach: CHILD); lname is its table
-	// The memo slots of the paths reading this scope, made on the first
-	// read (pathExpr.entry); fcls is their class.
-	frame    []memoEntry
-	fcls     *pathClass
-	segFrame []segSlot // the segments its paths read (env.segment)
 }
 
 // label names the item for issues and traces: ORDER[2], OBX[3], PID-3[2].
@@ -69,20 +71,22 @@ func (s *scope) label() string {
 
 // env is the state of one Apply call.
 type env struct {
-	m        *mappingImpl
-	msg      *hl7v2.Message
-	row      Row    // one-row mappings: the row; person mappings: the person row
-	person   Person // person mappings (sqlpaths.go)
-	rowLoops []rowLoop
-	colSlots []colSlot    // by colExpr.slot: its column's position per row layout (sqlpaths.go)
-	slotsOf  *mappingImpl // the mapping colSlots are of (pooled envs serve many)
-	in       *Input
-	vars     []string
-	zone     *time.Location
-	orders   []hl7v2.Order
-	ordersOK bool
-	out      *Output
-	trace    bool
+	m         *mappingImpl
+	msg       *hl7v2.Message
+	row       Row    // one-row mappings: the row; person mappings: the person row
+	person    Person // person mappings (sqlpaths.go)
+	rowLoops  []rowLoop
+	colSlots  []colSlot    // by colExpr.slot: its column's position per row layout (sqlpaths.go)
+	slotsOf   *mappingImpl // the mapping colSlots are of (pooled envs serve many)
+	in        *Input
+	vars      []string
+	zone      *time.Location
+	zoneOff   int  // zone's offset in seconds, when zoneFixed
+	zoneFixed bool // zone is a fixed offset (MSH-7's, or UTC)
+	orders    []hl7v2.Order
+	ordersOK  bool
+	out       *Output
+	trace     bool
 
 	rule     *rule // current rule, for issues
 	scope    *scope

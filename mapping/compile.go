@@ -888,27 +888,28 @@ func (c *compiler) compileCond(n *yaml.Node, cs *cscope) *cond {
 
 // ---- rules ----
 
+// rule's fields that every run reads come first, in one cache line.
 type rule struct {
-	pos      string
-	line     int
-	tgt      *target
-	value    expr
-	constant any // typed, when const:
-	cases    []ruleCase
-	def      any // typed default
-	when     *cond
-	required bool
-	foreach  *foreachDef
-	children []*rule
-	issue    string // warn / reject message
-	reject   bool
-	code     string // issue code
-	source   string // source label for trace and issues
-	kind     elemKind
-	element  string // FHIR element path, e.g. Patient.name.family
 	// Linked (compiled.go): body runs the rule for one item, run for
 	// each item of its foreach (body itself without one).
-	body, run ruleFn
+	run, body ruleFn
+	tgt       *target
+	kind      elemKind
+	required  bool
+	reject    bool
+	def       any    // typed default
+	source    string // source label for trace and issues
+	when      *cond
+	foreach   *foreachDef
+	pos       string
+	line      int
+	value     expr
+	constant  any // typed, when const:
+	cases     []ruleCase
+	children  []*rule
+	issue     string // warn / reject message
+	code      string // issue code
+	element   string // FHIR element path, e.g. Patient.name.family
 }
 
 type ruleCase struct {

@@ -38,30 +38,32 @@ func (v *varExpr) String() string                        { return "$" + v.name }
 // pathExpr reads a v2 value. up is how many segment-owning scopes to climb
 // from the current one (decided at Load from the segment name); rel paths
 // read the nearest foreach repetition instead.
+//
+// The fields every read looks at come first, in one cache line.
 type pathExpr struct {
-	text string
-	p    hl7v2.Path
-	up   int
-	rel  bool
-	comp int // rel only
-	sub  int // rel only
-	// field, for a path into a component, is the path of its repetition:
-	// the value is found from the field's remembered one (see fieldPath).
-	field *pathExpr
-	// seg, for a path to a repetition, numbers its segment occurrence
-	// in its class from 1: the segment is found once per scope
-	// (env.segment), not per field.
-	seg int
 	// cls is the class of the scopes the path reads and slot its place in
 	// their frames (see pathClass); nil for a hand-made path (tests),
 	// which is not remembered.
-	cls    *pathClass
-	clsKey string
-	slot   int32
+	cls  *pathClass
+	slot int32
 	// direct: a scope holding the path's value this Apply is the one the
 	// path reads when evaluated in it (relative, or up 0: the value was
 	// put there as that scope's own).
 	direct bool
+	rel    bool
+	up     int
+	// field, for a path into a component, is the path of its repetition:
+	// the value is found from the field's remembered one (see fieldPath).
+	field *pathExpr
+	p     hl7v2.Path
+	// seg, for a path to a repetition, numbers its segment occurrence
+	// in its class from 1: the segment is found once per scope
+	// (env.segment), not per field.
+	seg    int
+	comp   int // rel only
+	sub    int // rel only
+	text   string
+	clsKey string
 }
 
 func (p *pathExpr) String() string { return p.text }

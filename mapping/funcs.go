@@ -192,6 +192,11 @@ func fnDateTime(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	if hl7v2.IsDay(a[0]) { // a date alone is read as sent, without a zone
 		return e.day(a[0]), nil
 	}
+	if hl7v2.IsSecond(a[0]) { // most times sent: in a fixed zone, no time.Time
+		if e.defaultZone(); e.zoneFixed {
+			return e.second(a[0], e.zoneOff), nil
+		}
+	}
 	ts, err := hl7v2.ParseTS(a[0])
 	if err != nil {
 		return "", errors.New("not a valid v2 timestamp")
@@ -274,19 +279,40 @@ func (e *env) fhirDateTime(ts hl7v2.TS, def *time.Location) string {
 	b = appendDigits(append(b, 'T'), h, 2)
 	b = appendDigits(append(b, ':'), mi, 2)
 	b = appendDigits(append(b, ':'), sec, 2)
+	e.arena = appendOffset(b, off)
+	e.arenaUsed += len(e.arena) - start
+	return unsafe.String(&e.arena[start], len(e.arena)-start)
+}
+
+// appendOffset appends a dateTime's offset of off seconds: Z for zero,
+// else ±hh:mm (layout Z07:00).
+func appendOffset(b []byte, off int) []byte {
 	if off == 0 {
-		b = append(b, 'Z')
-	} else {
-		zone, sign := off/60, byte('+') // minutes, truncated as Format does
-		if zone < 0 {
-			zone, sign = -zone, '-'
-		}
-		b = appendDigits(append(b, sign), zone/60, 2)
-		b = appendDigits(append(b, ':'), zone%60, 2)
+		return append(b, 'Z')
 	}
-	e.arena = b
-	e.arenaUsed += len(b) - start
-	return unsafe.String(&e.arena[start], len(b)-start)
+	zone, sign := off/60, byte('+') // minutes, truncated as Format does
+	if zone < 0 {
+		zone, sign = -zone, '-'
+	}
+	b = appendDigits(append(b, sign), zone/60, 2)
+	return appendDigits(append(b, ':'), zone%60, 2)
+}
+
+// second is the FHIR dateTime of a v2 time of second precision without
+// offset (hl7v2.IsSecond) in a zone of offset off seconds, written from
+// its digits (in a fixed zone the wall clock is the one sent).
+func (e *env) second(s string, off int) string {
+	e.reserve(25)
+	start := len(e.arena)
+	b := append(e.arena, s[:4]...)
+	b = append(append(b, '-'), s[4:6]...)
+	b = append(append(b, '-'), s[6:8]...)
+	b = append(append(b, 'T'), s[8:10]...)
+	b = append(append(b, ':'), s[10:12]...)
+	b = append(append(b, ':'), s[12:14]...)
+	e.arena = appendOffset(b, off)
+	e.arenaUsed += len(e.arena) - start
+	return unsafe.String(&e.arena[start], len(e.arena)-start)
 }
 
 // appendDigits appends n (0 <= n) zero-padded to width digits.
@@ -311,6 +337,7 @@ func (e *env) defaultZone() *time.Location {
 		return e.zone
 	}
 	e.zone = e.m.tz
+	e.zoneOff, e.zoneFixed = 0, e.zone == nil || e.zone == time.UTC
 	if e.msg != nil {
 		if msh, ok := e.msg.Segments().Find("MSH", 1); ok {
 			// textOf: Value.String trimmed, in the arena (no allocation);
@@ -318,6 +345,7 @@ func (e *env) defaultZone() *time.Location {
 			if ts, err := hl7v2.ParseTS(e.textOf(msh.Field(7).Rep(1).Component(1))); err == nil && ts.HasOffset {
 				_, off := ts.Time.Zone()
 				e.zone = time.FixedZone("", off)
+				e.zoneOff, e.zoneFixed = off, true
 			}
 		}
 	}
