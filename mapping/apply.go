@@ -128,7 +128,10 @@ type env struct {
 	// resource list are recycled instead of allocated again.
 	reuse     bool
 	keepArena bool // the last Output's issues and traces may point into the arena
-	resBuf    []*fhirout.Object
+	// batch: the slab is a Memory's for a batch of records (Batch), so it
+	// is not reset between them.
+	batch  *Memory
+	resBuf []*fhirout.Object
 	// Learnt room (room.go).
 	rooms    []roomUse
 	roomsOf  *mappingImpl
@@ -452,7 +455,9 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 		out.Resources = e.resBuf[:0]
 	} else {
 		e.arena = nil // its strings belong to the last output
-		e.slab.Reset()
+		if e.batch == nil {
+			e.slab.Reset()
+		}
 	}
 	e.scopes = e.scopes[:0]
 	e.nScopes = 0

@@ -81,6 +81,17 @@ type Sink interface {
 	Issue(oo *fhirout.Object) error
 }
 
+// ReleasingSink is implemented by sinks done with every Object they are
+// given when Resource or Issue returns: they encode or copy it at once and
+// keep no reference to it or to any value in it. The exporter then makes
+// later persons' resources in the memory of those already sent instead of
+// allocating it again. A sink that wraps another releases only when the
+// one it wraps does.
+type ReleasingSink interface {
+	Sink
+	ReleasesObjects()
+}
+
 // ProgressSink is implemented by sinks that show how far an export is
 // (the server's X-Progress): Progress is called after each person sent,
 // with the persons sent so far and the number the export will visit (the

@@ -50,11 +50,15 @@ func (c *Composite) Export(ctx context.Context, q Query, sink Sink) error {
 	if ps, ok := sink.(ProgressSink); ok {
 		cs.prog = ps
 	}
+	var part Sink = cs
+	if _, ok := sink.(ReleasingSink); ok {
+		part = releasingSink{cs}
+	}
 	var snap time.Time
 	reported := false
 	for _, p := range c.parts {
 		cs.part, cs.partTotal, cs.snap = 0, 0, time.Time{}
-		if err := p.Export(ctx, q, cs); err != nil {
+		if err := p.Export(ctx, q, part); err != nil {
 			return err
 		}
 		cs.doneBefore += cs.part
@@ -90,6 +94,12 @@ type compositeSink struct {
 }
 
 func (s *compositeSink) Resource(r *fhirout.Object) error { return s.Sink.Resource(r) }
+
+// releasingSink is a compositeSink over a ReleasingSink: it keeps nothing
+// itself either.
+type releasingSink struct{ *compositeSink }
+
+func (releasingSink) ReleasesObjects() {}
 
 func (s *compositeSink) Progress(done, total int64) {
 	s.part, s.partTotal = done, total

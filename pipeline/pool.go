@@ -24,6 +24,13 @@ func (e *export) persons() error {
 	scratch := make([]scratch, max(e.workers, 1))
 	// Buffers go round: the emitter hands each back once replayed.
 	free := make(chan *buffer, 4*e.workers+2)
+	// With a releasing sink, a person's resources are made in a Memory
+	// that goes round like the buffers: the emitter hands it back once
+	// the person is replayed, when the sink is done with them.
+	var mems chan *mapping.Memory
+	if _, ok := e.sink.(ReleasingSink); ok {
+		mems = make(chan *mapping.Memory, cap(free))
+	}
 	return ordered.Run(e.ctx, e.workers,
 		e.each,
 		func(ctx context.Context, worker int, w *work) result {
@@ -37,7 +44,18 @@ func (e *export) persons() error {
 				buf = &buffer{}
 			}
 			pe.sink, pe.st = buf, &Stats{}
+			if mems != nil {
+				select {
+				case buf.mem = <-mems:
+				default:
+					buf.mem = &mapping.Memory{}
+				}
+				pe.applier().Batch(buf.mem)
+			}
 			err := pe.person(w)
+			if buf.mem != nil {
+				pe.scr.applier.Batch(nil) // the person's resources stay in buf.mem
+			}
 			return result{buf, *pe.st, err}
 		},
 		func(r result) error {
@@ -47,6 +65,12 @@ func (e *export) persons() error {
 			e.st.add(r.st)
 			if err := r.buf.replay(e.sink); err != nil {
 				return err
+			}
+			if r.buf.mem != nil {
+				select {
+				case mems <- r.buf.mem:
+				default:
+				}
 			}
 			r.buf.reset()
 			select {
@@ -78,15 +102,21 @@ type scratch struct {
 
 // apply maps one record with the export's mapping: through the worker's
 // Applier inside a worker. Its output stays valid after later records
-// (no ReuseOutput): a person's records live until the person is emitted.
+// (no ReuseOutput): a person's records live until the person is emitted
+// (in the person's Memory, with a releasing sink).
 func (e *export) apply(in mapping.Input) mapping.Output {
 	if e.scr == nil {
 		return e.m.Apply(in, false)
 	}
+	return e.applier().Apply(in, false)
+}
+
+// applier is the worker's Applier.
+func (e *export) applier() *mapping.Applier {
 	if e.scr.applier == nil {
 		e.scr.applier = e.m.NewApplier()
 	}
-	return e.scr.applier.Apply(in, false)
+	return e.scr.applier
 }
 
 // instant is fhirout.FormatInstant(t) as an element value, remembered
@@ -103,7 +133,10 @@ func (e *export) instant(t time.Time) any {
 }
 
 // buffer records what one person's export sends, for in-order replay.
-type buffer struct{ items []bufItem }
+type buffer struct {
+	items []bufItem
+	mem   *mapping.Memory // what the items are made in (a releasing sink), or nil
+}
 
 type bufItem struct {
 	kind    byte // r resource, d deleted, i issue
@@ -133,6 +166,7 @@ func (b *buffer) reset() {
 	if cap(b.items) > 4096 {
 		b.items = nil
 	}
+	b.mem = nil
 }
 
 func (b *buffer) replay(s Sink) error {

@@ -649,7 +649,12 @@ func (k *jobSink) Issue(oo *fhirout.Object) error {
 	return nil
 }
 
-var _ pipeline.Sink = (*jobSink)(nil)
+// ReleasesObjects: Resource and Issue write each object before they
+// return (type limits, _typeFilter and the recent ids read it, _elements
+// trims it in place) and keep nothing of it (pipeline.ReleasingSink).
+func (k *jobSink) ReleasesObjects() {}
+
+var _ pipeline.ReleasingSink = (*jobSink)(nil)
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.Error("internal error", "request_id", info(r).id, "what", what, "err", err)

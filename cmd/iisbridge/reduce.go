@@ -33,6 +33,10 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 	return s.w.Write(r)
 }
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
+
+// ReleasesObjects: each object is written before Resource or Issue
+// returns, and issueKinds keeps only strings (pipeline.ReleasingSink).
+func (s *writerSink) ReleasesObjects() {}
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
 	s.kinds.add(oo)
