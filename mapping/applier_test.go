@@ -3,14 +3,12 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"path/filepath"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
-	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // What an Applier gave stays intact while it maps more records: its
@@ -66,35 +64,16 @@ func TestApplierReuseOutput(t *testing.T) {
 	}
 	n := 0
 	for _, f := range sum.Files {
-		r, err := v2archive.Open([]string{filepath.Join(dir, f)}, v2archive.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			it, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if it.Err != nil {
-				continue
-			}
-			msg, err := hl7v2.Parse(it.Data)
-			if err != nil {
-				continue
-			}
+		eachMessage(t, filepath.Join(dir, f), func(msg *hl7v2.Message, loc sources.Location) {
 			for _, trace := range []bool{false, true, false} {
-				in := Input{Msg: msg, Loc: it.Loc}
+				in := Input{Msg: msg, Loc: loc}
 				want, got := outputText(m.Apply(in, trace)), outputText(a.Apply(in, trace))
 				if got != want {
-					t.Fatalf("%s: reusing Applier gave\n%s\nMapping.Apply gave\n%s", it.Loc.Source, got, want)
+					t.Fatalf("%s: reusing Applier gave\n%s\nMapping.Apply gave\n%s", loc.Source, got, want)
 				}
 			}
 			n++
-		}
-		r.Close()
+		})
 	}
 	if n < 100 {
 		t.Fatalf("only %d messages compared", n)

@@ -157,7 +157,7 @@ resources:
 func TestReadsCoverWhatResourcesRead(t *testing.T) {
 	m := Default()
 	compared := map[string]int{}
-	check := func(msg *hl7v2.Message) {
+	check := func(msg *hl7v2.Message, _ sources.Location) {
 		for _, typ := range []string{"Patient", "Immunization"} {
 			d := m.ReadsOf(typ)
 			changed := changeUnread(t, msg, d)
@@ -276,8 +276,9 @@ func TestAppendMessageKey(t *testing.T) {
 	}
 }
 
-// eachMessage calls fn with every message of an archive file.
-func eachMessage(t *testing.T, path string, fn func(*hl7v2.Message)) {
+// eachMessage calls fn with every message of an archive file that
+// parses, and where it was read.
+func eachMessage(t *testing.T, path string, fn func(*hl7v2.Message, sources.Location)) {
 	t.Helper()
 	r, err := v2archive.Open([]string{path}, v2archive.Options{})
 	if err != nil {
@@ -296,7 +297,7 @@ func eachMessage(t *testing.T, path string, fn func(*hl7v2.Message)) {
 			continue
 		}
 		if msg, err := hl7v2.Parse(it.Data); err == nil {
-			fn(msg)
+			fn(msg, it.Loc)
 		}
 	}
 }

@@ -1,14 +1,12 @@
 package mapping
 
 import (
-	"errors"
-	"io"
 	"path/filepath"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
-	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // An Applier batching into Memories gives what Mapping.Apply gives: a
@@ -39,36 +37,17 @@ func TestApplierBatch(t *testing.T) {
 	}
 	n := 0
 	for _, f := range sum.Files {
-		r, err := v2archive.Open([]string{filepath.Join(dir, f)}, v2archive.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			it, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if it.Err != nil {
-				continue
-			}
-			msg, err := hl7v2.Parse(it.Data)
-			if err != nil {
-				continue
-			}
+		eachMessage(t, filepath.Join(dir, f), func(msg *hl7v2.Message, loc sources.Location) {
 			if n%5 == 0 { // a new batch, in the Memory of the one before last
 				check(last)
 				last, cur = cur, batch{}
 				a.Batch(&mems[n/5%2])
 			}
-			in := Input{Msg: msg, Loc: it.Loc}
+			in := Input{Msg: msg, Loc: loc}
 			cur.outs = append(cur.outs, a.Apply(in, n%3 == 0))
 			cur.want = append(cur.want, outputText(m.Apply(in, n%3 == 0)))
 			n++
-		}
-		r.Close()
+		})
 	}
 	a.Batch(nil)
 	check(last)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
@@ -95,12 +94,6 @@ func TestExportEqualsBaselineSynth(t *testing.T) {
 
 // The same for the shared real-world corpus (skipped without it).
 func TestExportEqualsBaselineCorpus(t *testing.T) {
-	dir := filepath.Join(corpusDir(t), "v2")
-	p, err := openV2(openOptions{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default(),
-		Now: (&clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}).now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openCorpus(t)
 	compareBaseline(t, "baseline-corpus.txt", exportDigest(t, p, Query{Provenance: true}))
 }

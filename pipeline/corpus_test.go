@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/iisbridge/iisbridge/mapping"
 )
@@ -22,6 +23,21 @@ func corpusDir(t *testing.T) string {
 		t.Skip("real-world corpus not found (set IISBRIDGE_CORPUS)")
 	}
 	return d
+}
+
+// openCorpus indexes the shared corpus's v2 messages (skipping without
+// it) with the default mapping, at a fixed indexing time so exports can be
+// compared with a baseline.
+func openCorpus(t *testing.T) *Pipeline {
+	t.Helper()
+	dir := filepath.Join(corpusDir(t), "v2")
+	p, err := openV2(openOptions{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default(),
+		Now: (&clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}).now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // TestCorpus indexes and exports every real-world sample message: no

@@ -2,13 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
-	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
@@ -94,14 +92,7 @@ func TestReleasingSinkSameExportSynth(t *testing.T) {
 }
 
 func TestReleasingSinkSameExportCorpus(t *testing.T) {
-	dir := filepath.Join(corpusDir(t), "v2")
-	p, err := openV2(openOptions{DataDir: t.TempDir(), Paths: []string{dir}, Mapping: mapping.Default(),
-		Now: (&clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}).now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	exportBoth(t, p, Query{Provenance: true})
+	exportBoth(t, openCorpus(t), Query{Provenance: true})
 }
 
 // A Composite passes the capability on only when its sink has it.
