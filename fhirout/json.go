@@ -203,30 +203,25 @@ const hexDigits = "0123456789abcdef"
 
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
-// plainWord reports whether s[i:i+8] needs no escaping: printable ASCII
-// other than '"' and '\\'. Per byte, w-0x20 has its high bit set below
-// 0x20, q-1 and b-1 at '"' and '\\', w at non-ASCII. Below the lowest byte
-// that needs escaping nothing borrows, so that byte is flagged exactly;
-// flags above it (from a borrow) only repeat that the word is not plain.
-// Hence no term needs masking with ^x, as the usual zero-byte test does.
-func plainWord(s string, i int) bool {
-	return wordFlags(wordAt(unsafe.StringData(s[i:]), 0))&highs == 0
-}
-
 // wordAt is the eight bytes at p+i.
 func wordAt(p *byte, i int) uint64 {
 	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 8))
 }
 
-// wordFlags is plainWord's test of the eight bytes of w, before the
-// mask: highs bits set when one needs escaping.
+// wordFlags tests whether the eight bytes of w need no escaping
+// (printable ASCII other than '"' and '\\'): a highs bit is set when one
+// does. Per byte, w-0x20 has its high bit set below 0x20, q-1 and b-1 at
+// '"' and '\\', w at non-ASCII. Below the lowest byte that needs escaping
+// nothing borrows, so that byte is flagged exactly; flags above it (from
+// a borrow) only repeat that the word is not plain. Hence no term needs
+// masking with ^x, as the usual zero-byte test does.
 func wordFlags(w uint64) uint64 {
 	q, b := w^(ones*'"'), w^(ones*'\\')
 	return (w - ones*0x20) | (q - ones) | (b - ones) | w
 }
 
 // plainWords is how many bytes from the start of s need no escaping, in
-// whole words (plainWord), or len(s) when none does (the tail checked
+// whole words (wordFlags), or len(s) when none does (the tail checked
 // as the last eight bytes, overlapping). Two words are tested per step,
 // with the string's pointer and length in registers: most text needs no
 // escaping at all.

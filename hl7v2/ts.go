@@ -154,8 +154,6 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// daysIn is the number of days of month (1-12) of year (1-9999) in the
-// proleptic Gregorian calendar, as time.Date counts them.
 // IsDay reports whether s is a date of day precision, YYYYMMDD, that
 // ParseTS reads without error and without trimming (a day that exists):
 // its FHIRDate is then s as YYYY-MM-DD, and callers may write it so
@@ -177,6 +175,8 @@ func IsSecond(s string) bool {
 		digits(s[8:10]) <= 23 && digits(s[10:12]) <= 59 && digits(s[12:]) <= 59
 }
 
+// daysIn is the number of days of month (1-12) of year (1-9999) in the
+// proleptic Gregorian calendar, as time.Date counts them.
 func daysIn(year, month int) int {
 	switch month {
 	case 2:

@@ -241,11 +241,16 @@ func (e *env) fhirDate(ts hl7v2.TS) string {
 func (e *env) day(s string) string {
 	e.reserve(10)
 	start := len(e.arena)
-	e.arena = append(e.arena, s[:4]...)
-	e.arena = append(append(e.arena, '-'), s[4:6]...)
-	e.arena = append(append(e.arena, '-'), s[6:8]...)
+	e.arena = appendDay(e.arena, s)
 	e.arenaUsed += 10
 	return unsafe.String(&e.arena[start], 10)
+}
+
+// appendDay appends the YYYY-MM-DD of the YYYYMMDD that s starts with.
+func appendDay(b []byte, s string) []byte {
+	b = append(b, s[:4]...)
+	b = append(append(b, '-'), s[4:6]...)
+	return append(append(b, '-'), s[6:8]...)
 }
 
 // fhirDateTime is ts.FHIRDateTime(def) written into the arena, up to
@@ -304,9 +309,7 @@ func appendOffset(b []byte, off int) []byte {
 func (e *env) second(s string, off int) string {
 	e.reserve(25)
 	start := len(e.arena)
-	b := append(e.arena, s[:4]...)
-	b = append(append(b, '-'), s[4:6]...)
-	b = append(append(b, '-'), s[6:8]...)
+	b := appendDay(e.arena, s)
 	b = append(append(b, 'T'), s[8:10]...)
 	b = append(append(b, ':'), s[10:12]...)
 	b = append(append(b, ':'), s[12:14]...)
