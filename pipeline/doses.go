@@ -21,6 +21,9 @@ type doseRec struct {
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
 	deleted bool   // RXA-21 D (status entered-in-error)
+	// firstOrd is, for the latest record of a live chain, the ord of the
+	// chain's first record (set by the reduction).
+	firstOrd int
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
@@ -216,7 +219,10 @@ type chainKey struct {
 	sender, id, date string // the fill id's system and value, or the CVX and date when none
 }
 
-type doseChain struct{ recs []*doseRec }
+type doseChain struct {
+	key  chainKey
+	recs []*doseRec
+}
 
 // doseGroup is the chains of one CVX + day.
 type doseGroup struct {
@@ -228,17 +234,21 @@ type doseGroup struct {
 
 type groupKey struct{ cvx, date string }
 
+// linearMax is the most records a person's reduction looks up by scanning
+// its chains and groups rather than hashing: a person has a handful of
+// doses, and a scan over a few beats hashing struct keys; above it the
+// maps keep a long history linear.
+const linearMax = 32
+
 // doseScratch is the memory of reduceDoses, reused by a worker person
 // after person: what it returns is valid until its next reduce.
 type doseScratch struct {
-	seen   map[fillKey]int
-	chains map[chainKey]int // index in chainBuf
-	order  []int
-	groups map[groupKey]int // index in groupBuf
-	byKey  map[string]int
-	gorder []int
-	// first: a live chain's latest record → the ord of the chain's first record
-	first    map[*doseRec]int
+	seen     map[fillKey]int
+	chains   map[chainKey]int // index in chainBuf
+	order    []int
+	groups   map[groupKey]int // index in groupBuf
+	byKey    map[string]int
+	gorder   []int
 	chainBuf []doseChain
 	groupBuf []doseGroup
 	doseBuf  []dose
@@ -267,7 +277,7 @@ func (s *doseScratch) records(n int) []*doseRec {
 func (s *doseScratch) reset() {
 	const big = 1024
 	if s.chains == nil || len(s.chains) > big || len(s.groups) > big {
-		s.seen, s.chains, s.groups, s.byKey, s.first = nil, map[chainKey]int{}, map[groupKey]int{}, map[string]int{}, map[*doseRec]int{}
+		s.seen, s.chains, s.groups, s.byKey = nil, map[chainKey]int{}, map[groupKey]int{}, map[string]int{}
 		s.chainBuf, s.groupBuf, s.doseBuf = nil, nil, nil
 	} else {
 		clear(s.doseBuf)
@@ -275,26 +285,43 @@ func (s *doseScratch) reset() {
 		clear(s.chains)
 		clear(s.groups)
 		clear(s.byKey)
-		clear(s.first)
 	}
 	s.order, s.gorder, s.doses = s.order[:0], s.gorder[:0], s.doses[:0]
 }
 
 // chain returns the i-th chain of the person, emptied.
-func (s *doseScratch) chain(i int) *doseChain {
+func (s *doseScratch) chain(i int, k chainKey) *doseChain {
 	if i == len(s.chainBuf) {
 		s.chainBuf = append(s.chainBuf, doseChain{})
 	}
 	c := &s.chainBuf[i]
 	clear(c.recs)
-	c.recs = c.recs[:0]
+	c.key, c.recs = k, c.recs[:0]
 	return c
 }
 
-func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
-	// A fill id reused by several orders of one message is no id (some
-	// senders put the patient id there).
-	s.reset()
+// dropReusedFills drops the fill id of records sharing it with another
+// order of their message: such an id is no id (some senders put the
+// patient id there).
+func (s *doseScratch) dropReusedFills(recs []*doseRec, linear bool) {
+	if linear {
+		for i, r := range recs {
+			if !r.fill.ok {
+				continue
+			}
+			// The first record of an id drops it from every other.
+			reused := false
+			for _, q := range recs[i+1:] {
+				if q.msg.seq == r.msg.seq && q.fill == r.fill {
+					q.fill, reused = fillID{}, true
+				}
+			}
+			if reused {
+				r.fill = fillID{}
+			}
+		}
+		return
+	}
 	for _, r := range recs {
 		if r.fill.ok {
 			if s.seen == nil {
@@ -307,44 +334,95 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 		if r.fill.ok && s.seen[fillKey{r.msg.seq, r.fill}] > 1 {
 			r.fill = fillID{}
 		}
+	}
+}
+
+// chainOf returns the index of the chain named k, -1 when none.
+func (s *doseScratch) chainOf(k chainKey, linear bool) int {
+	if !linear {
+		if ci, ok := s.chains[k]; ok {
+			return ci
+		}
+		return -1
+	}
+	for ci := range s.order {
+		if s.chainBuf[ci].key == k {
+			return ci
+		}
+	}
+	return -1
+}
+
+// group returns the group of r's vaccine and day, made when new.
+func (s *doseScratch) group(r *doseRec, linear bool) *doseGroup {
+	if linear {
+		// Values that print alike (a "|" in a code) are one dose, as
+		// their Immunization ids would be.
+		for _, gi := range s.gorder {
+			if g := &s.groupBuf[gi]; r.hasContent(g.key) {
+				return g
+			}
+		}
+		return s.newGroup(r.content())
+	}
+	k := groupKey{r.cvx, r.date}
+	gi, ok := s.groups[k]
+	if !ok {
+		key := r.content()
+		if gi, ok = s.byKey[key]; !ok {
+			g := s.newGroup(key)
+			gi = len(s.gorder) - 1
+			s.byKey[key] = gi
+			s.groups[k] = gi
+			return g
+		}
+		s.groups[k] = gi
+	}
+	return &s.groupBuf[gi]
+}
+
+// newGroup appends an empty group of key.
+func (s *doseScratch) newGroup(key string) *doseGroup {
+	gi := len(s.gorder)
+	if gi == len(s.groupBuf) {
+		s.groupBuf = append(s.groupBuf, doseGroup{})
+	}
+	g := &s.groupBuf[gi]
+	clear(g.live)
+	clear(g.dels)
+	clear(g.all)
+	*g = doseGroup{key: key, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
+	s.gorder = append(s.gorder, gi)
+	return g
+}
+
+func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
+	return s.reduceBy(recs, len(recs) <= linearMax)
+}
+
+// reduceBy is reduce, looking chains and groups up by scanning them when
+// linear, else in maps.
+func (s *doseScratch) reduceBy(recs []*doseRec, linear bool) (doses []*dose, unseen []unseenDelete) {
+	s.reset()
+	s.dropReusedFills(recs, linear)
+	for _, r := range recs {
 		k := chainKey{byFill: true, sender: r.sender, id: r.fill.sys, date: r.fill.val}
 		if !r.fill.ok {
 			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
 		}
-		ci, ok := s.chains[k]
-		if !ok {
+		ci := s.chainOf(k, linear)
+		if ci < 0 {
 			ci = len(s.order)
-			s.chain(ci)
-			s.chains[k] = ci
+			s.chain(ci, k)
+			if !linear {
+				s.chains[k] = ci
+			}
 			s.order = append(s.order, ci)
 		}
 		c := &s.chainBuf[ci]
 		c.recs = append(c.recs, r)
 	}
-	get := func(r *doseRec) *doseGroup {
-		k := groupKey{r.cvx, r.date}
-		gi, ok := s.groups[k]
-		if !ok {
-			// Values that print alike (a "|" in a code) are one dose, as
-			// their Immunization ids would be.
-			key := r.content()
-			if gi, ok = s.byKey[key]; !ok {
-				gi = len(s.gorder)
-				if gi == len(s.groupBuf) {
-					s.groupBuf = append(s.groupBuf, doseGroup{})
-				}
-				g := &s.groupBuf[gi]
-				clear(g.live)
-				clear(g.dels)
-				clear(g.all)
-				*g = doseGroup{key: key, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
-				s.byKey[key] = gi
-				s.gorder = append(s.gorder, gi)
-			}
-			s.groups[k] = gi
-		}
-		return &s.groupBuf[gi]
-	}
+	get := func(r *doseRec) *doseGroup { return s.group(r, linear) }
 	for _, ci := range s.order {
 		c := &s.chainBuf[ci]
 		last := c.recs[len(c.recs)-1]
@@ -358,7 +436,7 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 		case !last.deleted:
 			g := get(last)
 			g.live = append(g.live, last)
-			s.first[last] = c.recs[0].ord
+			last.firstOrd = c.recs[0].ord
 			g.all = append(g.all, c.recs...)
 		case lastLive != nil:
 			g := get(lastLive)
@@ -387,7 +465,6 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 		s.doseBuf = make([]dose, len(s.gorder))
 	}
 	s.doseBuf = s.doseBuf[:len(s.gorder)]
-	first := s.first
 	for i, gi := range s.gorder {
 		g := &s.groupBuf[gi]
 		if len(g.live) == 0 && len(g.dels) == 0 {
@@ -430,7 +507,7 @@ func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDel
 				// naming one reporter as others repeat it).
 				later := r.ord > best.ord
 				if r.rank == 1 && r.sender != best.sender {
-					later = first[r] < first[best]
+					later = r.firstOrd < best.firstOrd
 				}
 				if r.rank > best.rank || r.rank == best.rank && later {
 					best = r
