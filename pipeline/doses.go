@@ -234,27 +234,33 @@ type doseGroup struct {
 
 type groupKey struct{ cvx, date string }
 
-// linearMax is the most records a person's reduction looks up by scanning
-// its chains and groups rather than hashing: a person has a handful of
-// doses, and a scan over a few beats hashing struct keys; above it the
-// maps keep a long history linear.
-const linearMax = 32
+// scanMax is the most chains, and groups, a person's reduction finds by
+// scanning them rather than hashing: a person has a handful of doses, and
+// a scan over a few beats hashing struct keys; past it the maps keep a
+// long history linear.
+const scanMax = 24
+
+// scanRunMax is the longest run of one message's records whose reused
+// fill ids are found by comparing each with the others (dropReusedFills).
+const scanRunMax = 32
 
 // doseScratch is the memory of reduceDoses, reused by a worker person
 // after person: what it returns is valid until its next reduce.
 type doseScratch struct {
-	seen     map[fillKey]int
-	chains   map[chainKey]int // index in chainBuf
-	order    []int
-	groups   map[groupKey]int // index in groupBuf
-	byKey    map[string]int
-	gorder   []int
-	chainBuf []doseChain
-	groupBuf []doseGroup
-	doseBuf  []dose
-	doses    []*dose
-	recBuf   []doseRec
-	recs     []*doseRec
+	seen   map[fillKey]int
+	chains map[chainKey]int // index in chainBuf
+	order  []int
+	groups map[groupKey]int // index in groupBuf
+	byKey  map[string]int
+	gorder []int
+	// chainMap, groupMap: the chains (groups) are found in the maps.
+	chainMap, groupMap bool
+	chainBuf           []doseChain
+	groupBuf           []doseGroup
+	doseBuf            []dose
+	doses              []*dose
+	recBuf             []doseRec
+	recs               []*doseRec
 }
 
 // records returns n records for a person's Immunizations, valid until
@@ -303,16 +309,20 @@ func (s *doseScratch) chain(i int, k chainKey) *doseChain {
 // dropReusedFills drops the fill id of records sharing it with another
 // order of their message: such an id is no id (some senders put the
 // patient id there).
-func (s *doseScratch) dropReusedFills(recs []*doseRec, linear bool) {
-	if linear {
+func (s *doseScratch) dropReusedFills(recs []*doseRec, scan bool) {
+	if scan && messageRuns(recs) {
 		for i, r := range recs {
 			if !r.fill.ok {
 				continue
 			}
-			// The first record of an id drops it from every other.
+			// The first record of an id drops it from the others of its
+			// message, which follow it.
 			reused := false
 			for _, q := range recs[i+1:] {
-				if q.msg.seq == r.msg.seq && q.fill == r.fill {
+				if q.msg.seq != r.msg.seq {
+					break
+				}
+				if q.fill == r.fill {
 					q.fill, reused = fillID{}, true
 				}
 			}
@@ -337,9 +347,27 @@ func (s *doseScratch) dropReusedFills(recs []*doseRec, linear bool) {
 	}
 }
 
+// messageRuns says each message's records follow one another in recs, in
+// runs of at most scanRunMax.
+func messageRuns(recs []*doseRec) bool {
+	run := 0
+	for i, r := range recs {
+		if i > 0 && r.msg.seq != recs[i-1].msg.seq {
+			if r.msg.seq < recs[i-1].msg.seq {
+				return false
+			}
+			run = 0
+		}
+		if run++; run > scanRunMax {
+			return false
+		}
+	}
+	return true
+}
+
 // chainOf returns the index of the chain named k, -1 when none.
-func (s *doseScratch) chainOf(k chainKey, linear bool) int {
-	if !linear {
+func (s *doseScratch) chainOf(k chainKey) int {
+	if s.chainMap {
 		if ci, ok := s.chains[k]; ok {
 			return ci
 		}
@@ -353,17 +381,41 @@ func (s *doseScratch) chainOf(k chainKey, linear bool) int {
 	return -1
 }
 
-// group returns the group of r's vaccine and day, made when new.
-func (s *doseScratch) group(r *doseRec, linear bool) *doseGroup {
-	if linear {
-		// Values that print alike (a "|" in a code) are one dose, as
-		// their Immunization ids would be.
+// addChain appends the chain named k, the maps taking over from scanning
+// past scanMax chains.
+func (s *doseScratch) addChain(k chainKey) int {
+	ci := len(s.order)
+	if !s.chainMap && ci == scanMax {
+		for i := range s.order {
+			s.chains[s.chainBuf[i].key] = i
+		}
+		s.chainMap = true
+	}
+	s.chain(ci, k)
+	if s.chainMap {
+		s.chains[k] = ci
+	}
+	s.order = append(s.order, ci)
+	return ci
+}
+
+// group returns the group of r's vaccine and day, made when new. Values
+// that print alike (a "|" in a code) are one dose, as their Immunization
+// ids would be.
+func (s *doseScratch) group(r *doseRec) *doseGroup {
+	if !s.groupMap {
 		for _, gi := range s.gorder {
 			if g := &s.groupBuf[gi]; r.hasContent(g.key) {
 				return g
 			}
 		}
-		return s.newGroup(r.content())
+		if len(s.gorder) < scanMax {
+			return s.newGroup(r.content())
+		}
+		for _, gi := range s.gorder {
+			s.byKey[s.groupBuf[gi].key] = gi
+		}
+		s.groupMap = true
 	}
 	k := groupKey{r.cvx, r.date}
 	gi, ok := s.groups[k]
@@ -397,32 +449,28 @@ func (s *doseScratch) newGroup(key string) *doseGroup {
 }
 
 func (s *doseScratch) reduce(recs []*doseRec) (doses []*dose, unseen []unseenDelete) {
-	return s.reduceBy(recs, len(recs) <= linearMax)
+	return s.reduceBy(recs, true)
 }
 
-// reduceBy is reduce, looking chains and groups up by scanning them when
-// linear, else in maps.
-func (s *doseScratch) reduceBy(recs []*doseRec, linear bool) (doses []*dose, unseen []unseenDelete) {
+// reduceBy is reduce, finding chains and groups by scanning them when
+// scan (up to scanMax), else in the maps from the start.
+func (s *doseScratch) reduceBy(recs []*doseRec, scan bool) (doses []*dose, unseen []unseenDelete) {
 	s.reset()
-	s.dropReusedFills(recs, linear)
+	s.chainMap, s.groupMap = !scan, !scan
+	s.dropReusedFills(recs, scan)
 	for _, r := range recs {
 		k := chainKey{byFill: true, sender: r.sender, id: r.fill.sys, date: r.fill.val}
 		if !r.fill.ok {
 			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
 		}
-		ci := s.chainOf(k, linear)
+		ci := s.chainOf(k)
 		if ci < 0 {
-			ci = len(s.order)
-			s.chain(ci, k)
-			if !linear {
-				s.chains[k] = ci
-			}
-			s.order = append(s.order, ci)
+			ci = s.addChain(k)
 		}
 		c := &s.chainBuf[ci]
 		c.recs = append(c.recs, r)
 	}
-	get := func(r *doseRec) *doseGroup { return s.group(r, linear) }
+	get := s.group
 	for _, ci := range s.order {
 		c := &s.chainBuf[ci]
 		last := c.recs[len(c.recs)-1]

@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -80,10 +82,11 @@ func BenchmarkReduceDoses(b *testing.B) {
 	})
 }
 
-// mixedPerson is a person of n dose records drawn from seed: few
-// senders, fill ids reused within a message, codes that print alike
-// ("x|2" + day, "x" + "2|" day), deletes, RSP and historical copies.
-func mixedPerson(t testing.TB, seed uint64, n int) []*doseRec {
+// mixedPerson is a person of n dose records drawn from seed over days
+// days: few senders, fill ids reused within a message, codes that print
+// alike ("x|2" + day, "x" + "2|" day), deletes, RSP and historical
+// copies; sorted puts each message's records together.
+func mixedPerson(t testing.TB, seed uint64, n, days int, sorted bool) []*doseRec {
 	rnd := rand.New(rand.NewPCG(seed, 1))
 	pick := func(s ...string) string { return s[rnd.IntN(len(s))] }
 	var recs []*doseRec
@@ -93,10 +96,17 @@ func mixedPerson(t testing.TB, seed uint64, n int) []*doseRec {
 			status = "entered-in-error"
 		}
 		seq := int64(1 + rnd.IntN(n/3+1))
+		day := fmt.Sprintf("2024-01-%02d", 1+rnd.IntN(days))
+		if rnd.IntN(4) == 0 {
+			day = "2|2024-01-01"
+		}
 		r := rec(t, seq, pick("A", "B", "C"), pick("", "F1", "F2", "F3", "F4"), pick("08", "8", "20", "x|2", "x"),
-			pick("2024-01-01", "2|2024-01-01", "2024-03-01"), status, rnd.IntN(2) == 0, rnd.IntN(10) == 0)
+			day, status, rnd.IntN(2) == 0, rnd.IntN(10) == 0)
 		r.ord = int(seq)*perMessage + i
 		recs = append(recs, r)
+	}
+	if sorted {
+		slices.SortStableFunc(recs, func(a, b *doseRec) int { return cmp.Compare(a.msg.seq, b.msg.seq) })
 	}
 	return recs
 }
@@ -126,26 +136,32 @@ func indexSummary(recs []*doseRec, doses []*dose, unseen []unseenDelete) []strin
 	return out
 }
 
-// TestReduceLinearAsMaps: a person reduced by scanning (up to linearMax
-// records) is reduced as by the maps (above it), on either side of the
-// threshold, with a scratch reused across both.
-func TestReduceLinearAsMaps(t *testing.T) {
-	var lin, maps doseScratch
-	for _, n := range []int{1, 3, 8, linearMax - 1, linearMax, linearMax + 1, 2 * linearMax} {
-		for seed := range uint64(40) {
-			a, b := mixedPerson(t, seed, n), mixedPerson(t, seed, n)
-			da, ua := lin.reduceBy(a, true)
-			got := indexSummary(a, da, ua)
-			db, ub := maps.reduceBy(b, false)
-			want := indexSummary(b, db, ub)
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("%d records, seed %d: scanning gave\n%v\nthe maps\n%v", n, seed, got, want)
+// TestReduceScanAsMaps: a person whose chains and groups are found by
+// scanning (up to scanMax of them, then in the maps) is reduced as by the
+// maps alone, on either side of the threshold, with scratches reused.
+func TestReduceScanAsMaps(t *testing.T) {
+	var scan, maps doseScratch
+	chains, groups := map[int]bool{}, map[int]bool{}
+	for _, n := range []int{1, 3, 8, 20, 30, 40, 60, 100} {
+		for _, days := range []int{1, 3, 8, 12} {
+			for seed := range uint64(30) {
+				for _, sorted := range []bool{false, true} {
+					a, b := mixedPerson(t, seed, n, days, sorted), mixedPerson(t, seed, n, days, sorted)
+					da, ua := scan.reduceBy(a, true)
+					got := indexSummary(a, da, ua)
+					chains[len(scan.order)], groups[len(scan.gorder)] = true, true
+					db, ub := maps.reduceBy(b, false)
+					want := indexSummary(b, db, ub)
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%d records over %d days, seed %d, sorted %v: scanning gave\n%v\nthe maps\n%v", n, days, seed, sorted, got, want)
+					}
+				}
 			}
-			c := mixedPerson(t, seed, n)
-			dc, uc := reduceDoses(c)
-			if got := indexSummary(c, dc, uc); !reflect.DeepEqual(got, want) {
-				t.Fatalf("%d records, seed %d: reduceDoses gave\n%v\nthe maps\n%v", n, seed, got, want)
-			}
+		}
+	}
+	for _, n := range []int{scanMax - 1, scanMax, scanMax + 1} {
+		if !chains[n] || !groups[n] {
+			t.Errorf("no person of %d chains (%v) or groups (%v)", n, chains[n], groups[n])
 		}
 	}
 }
