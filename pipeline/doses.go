@@ -227,6 +227,7 @@ type doseChain struct {
 // doseGroup is the chains of one CVX + day.
 type doseGroup struct {
 	key  string     // CVX|date
+	by   groupKey   // the CVX and date of the record that made it
 	live []*doseRec // latest record of each live chain
 	dels []*doseRec // final D of each deleted chain
 	all  []*doseRec
@@ -410,10 +411,11 @@ func (s *doseScratch) group(r *doseRec) *doseGroup {
 			}
 		}
 		if len(s.gorder) < scanMax {
-			return s.newGroup(r.content())
+			return s.newGroup(r.content(), groupKey{r.cvx, r.date})
 		}
 		for _, gi := range s.gorder {
-			s.byKey[s.groupBuf[gi].key] = gi
+			g := &s.groupBuf[gi]
+			s.byKey[g.key], s.groups[g.by] = gi, gi
 		}
 		s.groupMap = true
 	}
@@ -422,7 +424,7 @@ func (s *doseScratch) group(r *doseRec) *doseGroup {
 	if !ok {
 		key := r.content()
 		if gi, ok = s.byKey[key]; !ok {
-			g := s.newGroup(key)
+			g := s.newGroup(key, k)
 			gi = len(s.gorder) - 1
 			s.byKey[key] = gi
 			s.groups[k] = gi
@@ -433,8 +435,8 @@ func (s *doseScratch) group(r *doseRec) *doseGroup {
 	return &s.groupBuf[gi]
 }
 
-// newGroup appends an empty group of key.
-func (s *doseScratch) newGroup(key string) *doseGroup {
+// newGroup appends an empty group of key, made by a record of by.
+func (s *doseScratch) newGroup(key string, by groupKey) *doseGroup {
 	gi := len(s.gorder)
 	if gi == len(s.groupBuf) {
 		s.groupBuf = append(s.groupBuf, doseGroup{})
@@ -443,7 +445,7 @@ func (s *doseScratch) newGroup(key string) *doseGroup {
 	clear(g.live)
 	clear(g.dels)
 	clear(g.all)
-	*g = doseGroup{key: key, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
+	*g = doseGroup{key: key, by: by, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
 	s.gorder = append(s.gorder, gi)
 	return g
 }
