@@ -165,3 +165,37 @@ func TestReduceScanAsMaps(t *testing.T) {
 		}
 	}
 }
+
+// TestDoseIDsScanAsMap: doses taking their ids from a rule that gives
+// some of them one id, or none, get the same ids whether the ids taken
+// are scanned (up to scanMax doses) or kept in a map (past it).
+func TestDoseIDsScanAsMap(t *testing.T) {
+	dr := doseReducer{ruleIDs: true}
+	for _, n := range []int{1, scanMax - 1, scanMax, scanMax + 1, 2 * scanMax} {
+		var doses []*dose
+		mappedID := map[*doseRec]string{}
+		for i := range n {
+			r := rec(t, int64(i+1), "A", "", fmt.Sprintf("%02d", 10+i), "2024-01-01", "completed", true, false)
+			mappedID[r] = []string{"a", "b", "", fmt.Sprintf("u%d", i), "nok"}[i%5]
+			doses = append(doses, &dose{key: r.content(), win: r, records: []*doseRec{r}})
+		}
+		mapped := func(r *doseRec) (string, bool) { return mappedID[r], mappedID[r] != "nok" }
+		got := dr.ids(doses, "P", mapped)
+		// The rule, with every id taken remembered.
+		taken := map[string]bool{}
+		for i, d := range doses {
+			id, ok := mapped(d.win)
+			want := ""
+			if ok {
+				want = id
+				if id == "" || taken[id] {
+					want = fallbackDoseID("P", d.key)
+				}
+				taken[want] = true
+			}
+			if got[i] != want {
+				t.Fatalf("%d doses: dose %d got id %q, want %q", n, i, got[i], want)
+			}
+		}
+	}
+}

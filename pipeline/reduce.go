@@ -177,19 +177,25 @@ func (dr doseReducer) ids(doses []*dose, pid string, mapped func(*doseRec) (stri
 		}
 		return out
 	}
-	taken := make(map[string]bool, len(doses))
+	// The ids taken are out[:i]'s (none is ""): a few doses are scanned.
+	var taken map[string]bool
+	if len(doses) > scanMax {
+		taken = make(map[string]bool, len(doses))
+	}
 	for i, d := range doses {
 		id, ok := mapped(d.idRecord())
 		if !ok {
 			continue
 		}
-		if id == "" || taken[id] {
+		if id == "" || taken[id] || taken == nil && slices.Contains(out[:i], id) {
 			// A rule giving two doses one id (an order id reused across
 			// vaccines, a rule without the day): the later dose, in key
 			// order, is told apart by its vaccine and day.
 			id = fallbackDoseID(pid, d.key)
 		}
-		taken[id] = true
+		if taken != nil {
+			taken[id] = true
+		}
 		out[i] = id
 	}
 	return out
@@ -240,17 +246,23 @@ func (dr doseReducer) reduce(e *export, w *work, in []record) error {
 		return err
 	}
 	// An id is listed once, and never one a live dose keeps (a rule
-	// without the Patient id gives a former Patient's dose the same id).
-	listed := make(map[string]bool, len(doses)+len(gone))
-	for i, d := range doses {
-		listed[ids[i]] = !d.deleted
+	// without the Patient id gives a former Patient's dose the same id):
+	// only former Patients' doses are told apart by it.
+	var listed map[string]bool
+	if len(gone) > 0 {
+		listed = make(map[string]bool, len(doses)+len(gone))
+		for i, d := range doses {
+			listed[ids[i]] = !d.deleted
+		}
 	}
 	for i, d := range doses {
 		id := ids[i]
 		if d.deleted {
 			if !e.q.Since.IsZero() && e.inWindow(d.deletedAt) && !onlyFormer(d, former) {
 				e.st.Deleted++
-				listed[id] = true
+				if listed != nil {
+					listed[id] = true
+				}
 				if err := e.sink.Deleted(dr.typ, id, d.deletedAt); err != nil {
 					return err
 				}
