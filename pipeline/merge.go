@@ -3,6 +3,7 @@ package pipeline
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/iisbridge/iisbridge/fhirout"
 )
@@ -30,26 +31,27 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 	// The keys out's lists hold, by list, kept from one older Patient to
 	// the next: only mergeList changes those lists here.
 	var ids, names, addrs, exts map[string]bool
+	var buf []byte // the key being built
 	for _, old := range newestFirst[1:] {
 		for k, v := range old.All() {
 			switch k {
 			case "resourceType", "id", "meta":
 				continue
 			case "identifier":
-				mergeList(out, k, realEntries(v), identifierKey, "", &ids)
+				mergeList(out, k, realEntries(v), identifierKey, "", &ids, &buf)
 			case "name":
 				// No real name yet: the newest older one's are current.
 				use := "old"
 				if _, ok := out.Get(k); !ok {
 					use = ""
 				}
-				mergeList(out, k, realEntries(v), nameKey, use, &names)
+				mergeList(out, k, realEntries(v), nameKey, use, &names, &buf)
 			case "address":
-				mergeList(out, k, v, addressKey, "old", &addrs)
+				mergeList(out, k, v, addressKey, "old", &addrs, &buf)
 			case "extension":
 				// Each extension (by url) is an element of its own: a
 				// message without PD1 does not drop the registry status.
-				mergeList(out, k, v, extensionKey, "", &exts)
+				mergeList(out, k, v, extensionKey, "", &exts, &buf)
 			case "gender":
 				if g := str(out, k); g == "" || g == "unknown" {
 					out.Set(k, v)
@@ -61,9 +63,12 @@ func MergePatients(newestFirst []*fhirout.Object) *fhirout.Object {
 			}
 		}
 	}
-	for k, absent := range map[string]any{"identifier": absentIDs, "name": absentNames} {
-		if _, ok := out.Get(k); !ok && absent != nil {
-			out.Set(k, absent)
+	for _, a := range [...]struct {
+		k      string
+		absent any
+	}{{"identifier", absentIDs}, {"name", absentNames}} {
+		if _, ok := out.Get(a.k); !ok && a.absent != nil {
+			out.Set(a.k, a.absent)
 		}
 	}
 	return out
@@ -125,8 +130,9 @@ func dropAbsent(out *fhirout.Object, k string) any {
 // mergeList appends the entries of older (an array of objects) that out's
 // array at k lacks, by key; use, when set, marks them non-current. *keys
 // is the keys of out's array: made from it on the first call, kept up to
-// date after (out's array must change only here in between).
-func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Object) string, use string, keys *map[string]bool) {
+// date after (out's array must change only here in between). key appends
+// an entry's key to *buf, a buffer reused from key to key.
+func mergeList(out *fhirout.Object, k string, older any, key func([]byte, *fhirout.Object) []byte, use string, keys *map[string]bool, buf *[]byte) {
 	olds, _ := older.([]any)
 	if len(olds) == 0 {
 		return
@@ -137,7 +143,8 @@ func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Objec
 		curs, _ := cur.([]any)
 		for _, c := range curs {
 			if o, ok := c.(*fhirout.Object); ok {
-				(*keys)[key(o)] = true
+				*buf = key((*buf)[:0], o)
+				(*keys)[string(*buf)] = true
 			}
 		}
 	}
@@ -147,11 +154,11 @@ func mergeList(out *fhirout.Object, k string, older any, key func(*fhirout.Objec
 		if !ok {
 			continue
 		}
-		kk := key(o)
-		if have[kk] {
+		*buf = key((*buf)[:0], o)
+		if have[string(*buf)] {
 			continue
 		}
-		have[kk] = true
+		have[string(*buf)] = true
 		if use != "" {
 			o.Set("use", use)
 		}
@@ -186,17 +193,38 @@ func list(o *fhirout.Object, k string) []any {
 	return l
 }
 
-func strs(o *fhirout.Object, k string) string {
-	var b []string
+func strs(o *fhirout.Object, k string) string { return string(appendStrs(nil, o, k)) }
+
+// appendStrs appends o's strings at k joined by spaces (strs).
+func appendStrs(b []byte, o *fhirout.Object, k string) []byte {
+	first := true
 	for _, v := range list(o, k) {
 		if s, ok := v.(string); ok {
-			b = append(b, s)
+			if !first {
+				b = append(b, ' ')
+			}
+			b, first = append(b, s...), false
 		}
 	}
-	return strings.Join(b, " ")
+	return b
 }
 
-func identifierKey(o *fhirout.Object) string {
+// upperFrom upper-cases b[from:] as strings.ToUpper does: in place when
+// it is ASCII.
+func upperFrom(b []byte, from int) []byte {
+	for i := from; i < len(b); i++ {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			return append(b[:from], strings.ToUpper(string(b[from:]))...)
+		}
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return b
+}
+
+func identifierKey(b []byte, o *fhirout.Object) []byte {
 	t := ""
 	for _, c := range list(child(o, "type"), "coding") {
 		if co, ok := c.(*fhirout.Object); ok {
@@ -204,16 +232,25 @@ func identifierKey(o *fhirout.Object) string {
 			break
 		}
 	}
-	return str(o, "system") + "|" + str(o, "value") + "|" + t
+	b = append(append(append(b, str(o, "system")...), '|'), str(o, "value")...)
+	return append(append(b, '|'), t...)
 }
 
-func extensionKey(o *fhirout.Object) string { return str(o, "url") }
+func extensionKey(b []byte, o *fhirout.Object) []byte { return append(b, str(o, "url")...) }
 
-func nameKey(o *fhirout.Object) string {
-	return strings.ToUpper(str(o, "family") + "|" + strs(o, "given") + "|" + strs(o, "prefix") + "|" + strs(o, "suffix"))
+func nameKey(b []byte, o *fhirout.Object) []byte {
+	from := len(b)
+	b = append(append(b, str(o, "family")...), '|')
+	b = append(appendStrs(b, o, "given"), '|')
+	b = append(appendStrs(b, o, "prefix"), '|')
+	return upperFrom(appendStrs(b, o, "suffix"), from)
 }
 
-func addressKey(o *fhirout.Object) string {
-	return strings.ToUpper(strs(o, "line") + "|" + str(o, "city") + "|" + str(o, "district") + "|" +
-		str(o, "state") + "|" + str(o, "postalCode") + "|" + str(o, "country"))
+func addressKey(b []byte, o *fhirout.Object) []byte {
+	from := len(b)
+	b = append(appendStrs(b, o, "line"), '|')
+	for _, k := range [...]string{"city", "district", "state", "postalCode"} {
+		b = append(append(b, str(o, k)...), '|')
+	}
+	return upperFrom(append(b, str(o, "country")...), from)
 }

@@ -139,3 +139,39 @@ func TestFillIDPrintsAlike(t *testing.T) {
 		t.Error("a fill id differs from itself")
 	}
 }
+
+// TestMergeKeys: the list keys are built into one reused buffer as the
+// joined, upper-cased strings they stand for, whatever was built before.
+func TestMergeKeys(t *testing.T) {
+	names := []string{
+		`{"family":"Smith","given":["ann","b"],"prefix":["dr"],"suffix":["jr"]}`,
+		`{"family":"Muñoz","given":["josé"]}`,
+		`{"family":"straße","given":["ǆx"]}`,
+		`{"given":["a"]}`,
+	}
+	addrs := []string{
+		`{"line":["1 main st","apt 2"],"city":"boston","district":"x","state":"ma","postalCode":"02110","country":"us"}`,
+		`{"line":["9 élm"],"city":"salem"}`,
+		`{}`,
+	}
+	upper := func(parts ...string) string { return strings.ToUpper(strings.Join(parts, "|")) }
+	buf := []byte("a longer key built before, which must not show through")
+	for _, s := range names {
+		o := obj(t, s)
+		want := upper(str(o, "family"), strs(o, "given"), strs(o, "prefix"), strs(o, "suffix"))
+		if buf = nameKey(buf[:0], o); string(buf) != want {
+			t.Errorf("name key of %s: %q, want %q", s, buf, want)
+		}
+	}
+	for _, s := range addrs {
+		o := obj(t, s)
+		want := upper(strs(o, "line"), str(o, "city"), str(o, "district"), str(o, "state"), str(o, "postalCode"), str(o, "country"))
+		if buf = addressKey(buf[:0], o); string(buf) != want {
+			t.Errorf("address key of %s: %q, want %q", s, buf, want)
+		}
+	}
+	id := obj(t, `{"type":{"coding":[{"code":"MR"}]},"system":"s/a","value":"A1"}`)
+	if buf = identifierKey(buf[:0], id); string(buf) != "s/a|A1|MR" {
+		t.Errorf("identifier key %q", buf)
+	}
+}
