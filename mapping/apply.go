@@ -218,7 +218,10 @@ func (e *env) keep(b []byte) string {
 // instead of IsEmpty's, IsNull's and plain's three.
 func (e *env) textOf(v hl7v2.Value) string {
 	raw := v.Raw()
-	if n := len(raw); e.textPlain.ok && n > 0 && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
+	if len(raw) == 0 {
+		return "" // a third of the values read: fields not sent
+	}
+	if n := len(raw); e.textPlain.ok && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
 		var bad byte
 		for _, c := range raw {
 			bad |= e.textPlain.tab[c]

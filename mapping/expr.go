@@ -337,6 +337,9 @@ type callExpr struct {
 	slot int32
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
+	// expand: fn.Expand and some argument is a path with [*], whose
+	// values run passes one by one.
+	expand bool
 	// table: a table call, run by run without the argument stack;
 	// tableCode is its code argument when that is a path.
 	table     *tableRef
@@ -391,7 +394,7 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	// push above and truncate back, so one Apply reuses one array.
 	base := len(e.stack)
 	for _, a := range c.args {
-		if c.fn.Expand {
+		if c.expand {
 			if p, ok := a.(*pathExpr); ok && p.wildcard() {
 				e.stack = p.appendValues(e, s, e.stack)
 				continue
@@ -626,6 +629,11 @@ func (p *exprParser) parseCall(name string) expr {
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
 	call.choose = !call.lazy && (name == "if" || name == "first_nonempty")
+	for _, a := range call.args {
+		if p, ok := a.(*pathExpr); ok && fn.Expand && p.wildcard() {
+			call.expand = true
+		}
+	}
 	if ref, ok := call.data.(*tableRef); ok && name == "table" {
 		call.table = ref
 		call.tableCode, _ = call.args[1].(*pathExpr)
