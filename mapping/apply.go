@@ -980,6 +980,13 @@ func arrayLen(obj *fhirout.Object, key string) int {
 }
 
 func (e *env) set(n *node, t *target, v any, src string) {
+	if len(t.steps) == 1 && t.steps[0].idx == -1 && !e.trace {
+		// Most targets are one key of the element (system, code,
+		// display): set without the walk and the trace's bookkeeping.
+		e.made(n).Set(t.steps[0].key, v)
+		e.sets++
+		return
+	}
 	obj := e.made(n)
 	elem := n.path
 	last := len(t.steps) - 1
