@@ -322,9 +322,10 @@ func (c *compiler) fieldPath(p hl7v2.Path, up int, cls string) *pathExpr {
 	q.Component, q.Sub = 0, 0
 	key := fmt.Sprintf("field:%+v#%d#%s", q, up, cls)
 	if x, ok := c.paths[key]; ok {
+		x.readers++
 		return x
 	}
-	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls)}
+	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls), readers: 1}
 	c.place(x, cls)
 	c.paths[key] = x
 	return x

@@ -53,7 +53,8 @@ type pathExpr struct {
 	rel    bool
 	up     int
 	// field, for a path into a component, is the path of its repetition:
-	// the value is found from the field's remembered one (see fieldPath).
+	// the value is found from the field's remembered one (see fieldPath),
+	// or read afresh when this path is the field's only reader.
 	field *pathExpr
 	p     hl7v2.Path
 	// seg, for a path to a repetition, numbers its segment occurrence
@@ -64,6 +65,9 @@ type pathExpr struct {
 	sub    int // rel only
 	text   string
 	clsKey string
+	// readers, of a field's path (fieldPath), counts the component paths
+	// reading it: with one, remembering the field saves nothing.
+	readers int
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -130,7 +134,12 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	} else if p.field != nil {
 		// Segments.Value: the repetition, then the component and
 		// subcomponent (Path.inField).
-		v = p.field.in(e, o).v // the field's owner is the path's
+		// The field's owner is the path's.
+		if f := p.field; f.readers > 1 {
+			v = f.in(e, o).v
+		} else if seg, ok := e.segment(f, o); ok {
+			v = seg.Field(f.p.Field).Rep(max(f.p.Rep, 1))
+		}
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
