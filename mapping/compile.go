@@ -233,14 +233,15 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		// calls such as table("race", .1) be one remembered call).
 		cls := cs.repClass()
 		key := "rel:" + tok + "#" + cls
-		if x, ok := c.paths[key]; ok {
-			return x
+		x, ok := c.paths[key]
+		if !ok {
+			comp, _ := strconv.Atoi(m[1])
+			sub, _ := strconv.Atoi(m[2])
+			x = &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+			c.place(x, cls)
+			c.paths[key] = x
 		}
-		comp, _ := strconv.Atoi(m[1])
-		sub, _ := strconv.Atoi(m[2])
-		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
-		c.place(x, cls)
-		c.paths[key] = x
+		x.site(cs.kind != scopeRep)
 		return x
 	}
 	p, err := hl7v2.ParsePath(tok)
@@ -263,13 +264,21 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		cls = o.classKey()
 	}
 	key := fmt.Sprintf("%s#%d#%s", tok, up, cls)
-	if x, ok := c.paths[key]; ok {
-		return x
+	x, ok := c.paths[key]
+	if !ok {
+		x = &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
+		c.place(x, cls)
+		c.paths[key] = x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
-	c.place(x, cls)
-	c.paths[key] = x
+	x.site(cs.kind == scopeRep || !cs.owns(p.Segment))
 	return x
+}
+
+// site counts a place reading x; away: from below the scope x reads.
+func (x *pathExpr) site(away bool) {
+	x.sites++
+	x.away = x.away || away
+	x.once = x.sites == 1 && !x.away
 }
 
 // pathClass is a class of runtime scopes (cscope.classKey): each scope
@@ -338,23 +347,25 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	if p.rel {
 		tok = "." + strconv.Itoa(k)
 		key := "rel:" + tok + "#" + p.clsKey
-		if x, ok := c.paths[key]; ok {
-			return x
+		x, ok := c.paths[key]
+		if !ok {
+			x = &pathExpr{text: tok, rel: true, comp: k}
+			c.place(x, p.clsKey)
+			c.paths[key] = x
 		}
-		x := &pathExpr{text: tok, rel: true, comp: k}
-		c.place(x, p.clsKey)
-		c.paths[key] = x
+		x.site(true) // read by a function, from wherever it is called
 		return x
 	}
 	key := fmt.Sprintf("%s#%d#%s", tok, p.up, p.clsKey)
-	if x, ok := c.paths[key]; ok {
-		return x
+	x, ok := c.paths[key]
+	if !ok {
+		q := p.p
+		q.Component = k
+		x = &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
+		c.place(x, p.clsKey)
+		c.paths[key] = x
 	}
-	q := p.p
-	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
-	c.place(x, p.clsKey)
-	c.paths[key] = x
+	x.site(true) // read by a function, from wherever it is called
 	return x
 }
 

@@ -51,7 +51,10 @@ type pathExpr struct {
 	// put there as that scope's own).
 	direct bool
 	rel    bool
-	up     int
+	// once: read at one place of the mapping, in the scope it reads, so
+	// at most once per scope: remembering its value would serve nothing.
+	once bool
+	up   int
 	// field, for a path into a component, is the path of its repetition:
 	// the value is found from the field's remembered one (see fieldPath),
 	// or read afresh when this path is the field's only reader.
@@ -68,6 +71,11 @@ type pathExpr struct {
 	// readers, of a field's path (fieldPath), counts the component paths
 	// reading it: with one, remembering the field saves nothing.
 	readers int
+	// sites counts the places of the mapping reading the path; away, that
+	// some place reads it from a scope below the one it reads (as each
+	// item of a loop does). See once.
+	sites int
+	away  bool
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -122,6 +130,14 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 			slot = &e.spare[1]
 		}
 	}
+	v := p.read(e, o)
+	// Field by field: cheaper than a struct copy with its write barrier.
+	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
+	return slot
+}
+
+// read finds the path's value in the scope o it reads.
+func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 	var v hl7v2.Value
 	if p.rel {
 		v = o.item
@@ -155,9 +171,7 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	} else {
 		v = o.segs.Value(p.p)
 	}
-	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
-	return slot
+	return v
 }
 
 // newFrame gives a frame of n slots for one Apply, from a chunk kept from
@@ -192,6 +206,9 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	o := p.owner(s)
 	if o == nil {
 		return ""
+	}
+	if p.once {
+		return e.textOf(p.read(e, o))
 	}
 	slot := p.in(e, o)
 	if !slot.hasStr {
@@ -303,7 +320,9 @@ type segSlot struct {
 // (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
 	if o.fcls != p.cls || p.cls == nil {
-		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0)) // hand-made (tests)
+		// A hand-made path (tests), or a scope no remembered path has
+		// given a frame yet (its reads so far were once).
+		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
 	}
 	if o.segFrame == nil {
 		n := p.cls.nSegs

@@ -1,0 +1,70 @@
+package mapping
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/iisbridge/iisbridge/hl7v2"
+)
+
+// A path is left out of the memo (once) only when one place of the
+// mapping reads it, from the scope it reads; a field's memo only when
+// more than one of its components is read. Either way the output is the
+// memo's.
+func TestPathReadOnce(t *testing.T) {
+	m := compileYAML(t, `
+messages: [VXU^V04]
+resources:
+  - resource: Immunization
+    foreach: ORDER
+    rules:
+      - {target: lotNumber, value: RXA-15}
+      - {target: expirationDate, value: RXA-16}
+      - {target: status, value: RXA-16}
+      - {target: site.text, value: RXR-2.1}
+      - {target: route.text, value: RXR-1.1}
+      - {target: route.id, value: RXR-1.2}
+      - foreach: OBX
+        target: note[]
+        rules:
+          - {target: text, value: RXA-9.1}
+          - {target: id, value: OBX-5.1}
+`, nil)
+	paths := map[string]*pathExpr{}
+	var walk func([]*rule)
+	walk = func(rs []*rule) {
+		for _, r := range rs {
+			if p, ok := r.value.(*pathExpr); ok {
+				paths[p.text] = p
+			}
+			walk(r.children)
+		}
+	}
+	walk(m.impl.resources[0].rules)
+	for text, want := range map[string]bool{"RXA-15": true, "RXA-16": false, "RXR-2.1": true, "RXR-1.1": true, "RXA-9.1": false, "OBX-5.1": true} {
+		if p := paths[text]; p == nil || p.once != want {
+			t.Errorf("%s: once %v, want %v", text, p != nil && p.once, want)
+		}
+	}
+	if f := paths["RXR-2.1"].field; f.readers != 1 {
+		t.Errorf("RXR-2 has %d readers, want 1", f.readers)
+	}
+	if f := paths["RXR-1.1"].field; f.readers != 2 {
+		t.Errorf("RXR-1 has %d readers, want 2", f.readers)
+	}
+	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\r" +
+		"RXA|0|1|20240101|20240101|08^x^CVX|0.5|||01||||||LOT1|20250101|||||A\rRXR|IM^im^HL70162|LT^lt\rOBX|1|CE|x||v1\rOBX|2|CE|y||v2\r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.Apply(Input{Msg: msg}, true)
+	if len(out.Resources) != 1 {
+		t.Fatalf("%d resources, issues %v", len(out.Resources), out.Issues)
+	}
+	got := string(out.Resources[0].AppendJSON(nil))
+	for _, want := range []string{`"lotNumber":"LOT1"`, `"expirationDate":"20250101"`, `"site":{"text":"LT"}`, `"text":"IM","id":"im"`, `{"text":"01","id":"v1"}`, `{"text":"01","id":"v2"}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+}
