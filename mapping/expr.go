@@ -359,6 +359,10 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
+	// sites counts the places of the mapping that read a memo call; at
+	// one, the call is evaluated once per scope and its memo slot is
+	// passed by (see eval).
+	sites int
 	// cls is the class of the scopes the call is evaluated in, slot its
 	// place in their frames (see pathClass), when memo.
 	cls  *pathClass
@@ -377,7 +381,7 @@ type callExpr struct {
 func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
-	if !c.memo {
+	if !c.memo || c.sites == 1 {
 		return c.run(e, s)
 	}
 	if s.frame == nil && s.id != 0 {
@@ -675,9 +679,10 @@ func (p *exprParser) parseCall(name string) expr {
 		cls := p.cs.classKey()
 		key.WriteString("#" + cls)
 		if prev := p.c.calls[key.String()]; prev != nil {
+			prev.sites++
 			return prev
 		}
-		call.memo = true
+		call.memo, call.sites = true, 1
 		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
 	}

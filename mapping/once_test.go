@@ -9,8 +9,8 @@ import (
 
 // A path is left out of the memo (once) only when one place of the
 // mapping reads it, from the scope it reads; a field's memo only when
-// more than one of its components is read. Either way the output is the
-// memo's.
+// more than one of its components is read; a call's memo when one place
+// reads it. Either way the output is the memo's.
 func TestPathReadOnce(t *testing.T) {
 	m := compileYAML(t, `
 messages: [VXU^V04]
@@ -24,6 +24,9 @@ resources:
       - {target: site.text, value: RXR-2.1}
       - {target: route.text, value: RXR-1.1}
       - {target: route.id, value: RXR-1.2}
+      - {target: site.id, value: 'concat(RXA-6, "x")'}
+      - {target: vaccineCode.text, value: 'concat(RXA-5.1, "x")'}
+      - {target: vaccineCode.id, value: 'concat(RXA-5.1, "x")', when: {present: 'concat(RXA-5.1, "x")'}}
       - foreach: OBX
         target: note[]
         rules:
@@ -31,11 +34,15 @@ resources:
           - {target: id, value: OBX-5.1}
 `, nil)
 	paths := map[string]*pathExpr{}
+	calls := map[string]*callExpr{}
 	var walk func([]*rule)
 	walk = func(rs []*rule) {
 		for _, r := range rs {
 			if p, ok := r.value.(*pathExpr); ok {
 				paths[p.text] = p
+			}
+			if c, ok := r.value.(*callExpr); ok {
+				calls[c.text] = c
 			}
 			walk(r.children)
 		}
@@ -52,6 +59,13 @@ resources:
 	if f := paths["RXR-1.1"].field; f.readers != 2 {
 		t.Errorf("RXR-1 has %d readers, want 2", f.readers)
 	}
+	// A remembered call read at one place is evaluated without its slot.
+	if c := calls[`concat(RXA-6, "x")`]; c == nil || !c.memo || c.sites != 1 {
+		t.Errorf("concat(RXA-6, \"x\"): %+v, want a memo call of one site", c)
+	}
+	if c := calls[`concat(RXA-5.1, "x")`]; c == nil || !c.memo || c.sites != 3 {
+		t.Errorf("concat(RXA-5.1, \"x\"): %+v, want a memo call of three sites", c)
+	}
 	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\r" +
 		"RXA|0|1|20240101|20240101|08^x^CVX|0.5|||01||||||LOT1|20250101|||||A\rRXR|IM^im^HL70162|LT^lt\rOBX|1|CE|x||v1\rOBX|2|CE|y||v2\r"))
 	if err != nil {
@@ -62,7 +76,7 @@ resources:
 		t.Fatalf("%d resources, issues %v", len(out.Resources), out.Issues)
 	}
 	got := string(out.Resources[0].AppendJSON(nil))
-	for _, want := range []string{`"lotNumber":"LOT1"`, `"expirationDate":"20250101"`, `"site":{"text":"LT"}`, `"text":"IM","id":"im"`, `{"text":"01","id":"v1"}`, `{"text":"01","id":"v2"}`} {
+	for _, want := range []string{`"lotNumber":"LOT1"`, `"expirationDate":"20250101"`, `"site":{"text":"LT","id":"0.5x"}`, `"text":"IM","id":"im"`, `{"text":"01","id":"v1"}`, `{"text":"01","id":"v2"}`, `"vaccineCode":{"text":"08x","id":"08x"}`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %s:\n%s", want, got)
 		}
