@@ -612,28 +612,14 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		if fe.groupBy != nil {
 			return e.groups(fe, s, segs, b)
 		}
-		// Loops over the segments of the current scope share one scope per
-		// segment, so the path memo serves every loop (OBX-3.1 is read once).
-		share := fe.up == 0 && s.ownsSegs
-		if share && s.kids == nil {
-			s.kids = e.scopeRefs(len(segs))
-		}
+		share := e.shareKids(fe, s, segs)
 		n := 0
 		for i := range segs {
 			if segs[i].Name() != fe.seg {
 				continue
 			}
 			n++
-			var is *scope
-			if share {
-				is = s.kids[i]
-			}
-			if is == nil {
-				is = e.segScope(s, segs[i:i+1:i+1], fe.seg, n)
-				if share {
-					s.kids[i] = is
-				}
-			}
+			is := e.segItem(s, segs, i, n, share)
 			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
 				return false
 			}
@@ -652,6 +638,33 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		}
 	}
 	return true
+}
+
+// shareKids reports whether the items of fe, a loop over segs in s, are
+// s's shared segment scopes (s.kids), and makes them. Loops over the
+// segments of the current scope share one scope per segment, so the path
+// memo serves every loop (OBX-3.1 is read once).
+func (e *env) shareKids(fe *foreachDef, s *scope, segs hl7v2.Segments) bool {
+	share := fe.up == 0 && s.ownsSegs
+	if share && s.kids == nil {
+		s.kids = e.scopeRefs(len(segs))
+	}
+	return share
+}
+
+// segItem is the scope of segs[i], the n-th of its name, under s.
+func (e *env) segItem(s *scope, segs hl7v2.Segments, i, n int, share bool) *scope {
+	var is *scope
+	if share {
+		is = s.kids[i]
+	}
+	if is == nil {
+		is = e.segScope(s, segs[i:i+1:i+1], segs[i].Name(), n)
+		if share {
+			s.kids[i] = is
+		}
+	}
+	return is
 }
 
 // repLoop is the item scopes of a foreach over repetitions in a scope.
@@ -701,11 +714,16 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
 	base := len(e.grouped)
 	defer func() { e.grouped = e.grouped[:base] }()
+	// The keys are worked out in the segments' scopes, shared with the
+	// loops over them (a where on OBX-3.1 reads the memo of the loops').
+	share := e.shareKids(fe, s, segs)
+	n := 0
 	for i := range segs {
 		if segs[i].Name() != fe.seg {
 			continue
 		}
-		is := e.segScope(s, segs[i:i+1:i+1], "", 0)
+		n++
+		is := e.segItem(s, segs, i, n, share)
 		if fe.where != nil && !e.test(fe.where, is) {
 			continue
 		}

@@ -779,11 +779,12 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 		if fe.kind != eachSeg {
 			c.errorf(pos(groupBy), "group_by needs a foreach over segments (e.g. foreach: OBX)")
 		} else if gs, ok := c.scalar(groupBy, "group_by"); ok {
-			// Each segment's key (and condition) is worked out in a scope
-			// of its own, the body in the group's (env.groups).
+			// Each segment's key (and condition) is worked out in the
+			// segment's scope, which loops over the same segments share
+			// (env.groups), the body in the group's.
 			c.groupBys++
 			g := strconv.Itoa(c.groupBys)
-			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls + "#key" + g}
+			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls}
 			inner.cls += "#group" + g
 			fe.groupBy = c.parseExpr(gs, pos(groupBy), itemScope)
 		}
