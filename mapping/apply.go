@@ -107,6 +107,8 @@ type env struct {
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
+	groupSets   []groupSet // see groups
+	groupScopes []*scope   // chunk for groupSet.scopes
 	groupSegs   hl7v2.Segments
 	stack       []string
 	scratch     []byte
@@ -417,6 +419,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.reps = e.reps[:0]
 	clear(e.repItems)
 	e.repItems = e.repItems[:0]
+	clear(e.groupSets)
+	e.groupSets = e.groupSets[:0]
+	clear(e.groupScopes)
+	e.groupScopes = e.groupScopes[:0]
 	clear(e.rowLoops)
 	e.rowLoops = e.rowLoops[:0]
 	clear(e.pending)
@@ -712,6 +718,11 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 // groupSegs) instead of slices of their own: a group's segments are a
 // slice of groupSegs that later appends never overwrite.
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
+	for _, g := range e.groupSets {
+		if g.parent == s && g.id == fe.groupID {
+			return e.runGroups(g.scopes, b) // an identical loop made them
+		}
+	}
 	base := len(e.grouped)
 	defer func() { e.grouped = e.grouped[:base] }()
 	// The keys are worked out in the segments' scopes, shared with the
@@ -730,6 +741,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 		e.grouped = append(e.grouped, groupItem{e.evalQuiet(fe.groupBy, is), segs[i]})
 	}
 	items := e.grouped[base:len(e.grouped):len(e.grouped)] // nested groups append past it
+	start := len(e.groupScopes)
 	for x := range items {
 		k := items[x].key
 		first := true
@@ -737,20 +749,40 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 			first = items[y].key != k
 		}
 		if !first {
-			continue // its group has run
+			continue // its group is made
 		}
-		start := len(e.groupSegs)
+		from := len(e.groupSegs)
 		for y := x; y < len(items); y++ {
 			if items[y].key == k {
 				e.groupSegs = append(e.groupSegs, items[y].seg)
 			}
 		}
-		members := e.groupSegs[start:len(e.groupSegs):len(e.groupSegs)]
-		if !e.run(&b, e.groupScope(s, members, fe.seg, k)) {
+		members := e.groupSegs[from:len(e.groupSegs):len(e.groupSegs)]
+		e.groupScopes = append(e.groupScopes, e.groupScope(s, members, fe.seg, k))
+	}
+	scopes := e.groupScopes[start:len(e.groupScopes):len(e.groupScopes)]
+	e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes})
+	return e.runGroups(scopes, b)
+}
+
+// runGroups runs b for each group scope, until b says stop.
+func (e *env) runGroups(scopes []*scope, b eachBody) bool {
+	for _, gs := range scopes {
+		if !e.run(&b, gs) {
 			return false
 		}
 	}
 	return true
+}
+
+// groupSet is the group scopes of a group_by loop in a scope: loops with
+// the same foreach, where and group_by (compiler.groupClass) share them,
+// as segment loops share their items, so the memo of the groups' paths
+// serves them all.
+type groupSet struct {
+	parent *scope
+	id     int
+	scopes []*scope
 }
 
 // groupItem is one segment of a group_by foreach with its key.

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -43,7 +44,8 @@ type compiler struct {
 
 	segIDs   map[string]int        // see segID
 	classes  map[string]*pathClass // by cscope.classKey (see pathClass)
-	groupBys int                   // group_by loops so far: each has classes of its own
+	groupBys int                   // group classes so far (groupClass)
+	groupIDs map[string]int        // group classes by loop
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -732,6 +734,7 @@ type foreachDef struct {
 	path    *pathExpr
 	where   *cond
 	groupBy expr
+	groupID int // the loop's group class (compiler.groupClass), with groupBy
 }
 
 // compileForeach returns the definition and the scope its items open.
@@ -782,10 +785,9 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 			// Each segment's key (and condition) is worked out in the
 			// segment's scope, which loops over the same segments share
 			// (env.groups), the body in the group's.
-			c.groupBys++
-			g := strconv.Itoa(c.groupBys)
+			fe.groupID = c.groupClass(s, gs, where, cs)
 			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls}
-			inner.cls += "#group" + g
+			inner.cls += "#group" + strconv.Itoa(fe.groupID)
 			fe.groupBy = c.parseExpr(gs, pos(groupBy), itemScope)
 		}
 	}
@@ -794,6 +796,46 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 	}
 	inner.fhir, inner.ftype = cs.fhir, cs.ftype
 	return fe, inner
+}
+
+// groupClass numbers the groups of a group_by loop over seg in cs. Loops
+// with the same foreach, where and group_by in one class of scopes make
+// the same groups, so they share a number (and at run time the groups,
+// env.groups); one whose where or key reads a variable, which may change
+// between the loops, gets a number of its own.
+func (c *compiler) groupClass(seg, groupBy string, where *yaml.Node, cs *cscope) int {
+	key := ""
+	if w, err := yaml.Marshal(where); err == nil && !strings.Contains(groupBy, "$") && !bytes.Contains(w, []byte("$")) && !hasAlias(where) {
+		key = seg + "\x00" + groupBy + "\x00" + string(w) + "\x00" + cs.classKey()
+		if id, ok := c.groupIDs[key]; ok {
+			return id
+		}
+	}
+	c.groupBys++
+	if key != "" {
+		if c.groupIDs == nil {
+			c.groupIDs = map[string]int{}
+		}
+		c.groupIDs[key] = c.groupBys
+	}
+	return c.groupBys
+}
+
+// hasAlias reports whether n holds an alias (*name), whose text does not
+// say what it stands for.
+func hasAlias(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		return true
+	}
+	for _, k := range n.Content {
+		if hasAlias(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- conditions ----

@@ -82,3 +82,67 @@ resources:
 		}
 	}
 }
+
+// group_by loops with the same foreach, where and group_by share their
+// groups (one group class); one whose where reads a variable or an alias
+// does not. The shared groups give what groups of their own give.
+func TestGroupClassShared(t *testing.T) {
+	yml := `
+messages: [VXU^V04]
+let:
+  code: '"a"'
+resources:
+  - resource: Immunization
+    foreach: ORDER
+    rules:
+      - foreach: OBX
+        where: {value: OBX-3.1, in: [a, b]}
+        group_by: OBX-4
+        target: note[]
+        rules:
+          - {target: text, value: 'join(",", OBX-5.1)'}
+      - foreach: OBX
+        where: {value: OBX-3.1, in: [a, b]}
+        group_by: OBX-4
+        when: {has: OBX, where: &vis {value: OBX-3.1, equals: b}}
+        target: reasonCode[]
+        rules:
+          - {target: text, value: OBX-5.1}
+      - foreach: OBX
+        where: {value: 'concat(OBX-3.1, $code)', equals: aa}
+        group_by: OBX-4
+        target: protocolApplied[]
+        rules:
+          - {target: series, value: OBX-5.1}
+      - foreach: OBX
+        where: {all: [*vis]}
+        group_by: OBX-4
+        target: education[]
+        rules:
+          - {target: documentType, value: OBX-5.1}
+`
+	m := compileYAML(t, yml, nil)
+	var ids []int
+	for _, r := range m.impl.resources[0].rules {
+		ids = append(ids, r.foreach.groupID)
+	}
+	if ids[0] != ids[1] || ids[2] == ids[0] || ids[3] == ids[0] || ids[2] == ids[3] {
+		t.Errorf("group classes %v: want the first two alike, the others apart", ids)
+	}
+	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\rRXA|0|1|20240101|20240101|08^x^CVX\r" +
+		"OBX|1|CE|a|1|v1\rOBX|2|CE|b|1|v2\rOBX|3|CE|a|2|v3\rOBX|4|CE|c|2|v4\r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.Apply(Input{Msg: msg}, true)
+	if len(out.Resources) != 1 {
+		t.Fatalf("%d resources, issues %v", len(out.Resources), out.Issues)
+	}
+	got := string(out.Resources[0].AppendJSON(nil))
+	for _, want := range []string{`"note":[{"text":"v1"},{"text":"v3"}]`, `"reasonCode":[{"text":"v1"}]`,
+		`"protocolApplied":[{"series":"v1"},{"series":"v3"}]`, `"education":[{"documentType":"v2"}]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+}
