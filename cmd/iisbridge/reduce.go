@@ -61,7 +61,8 @@ func (s *writerSink) Issue(oo *fhirout.Object) error {
 // same index and identity/history reduction as the server's $export, so
 // the output has one Patient per person and one Immunization per dose in
 // its latest state. The index lives in dataDir, or in a temporary
-// directory removed afterwards when dataDir is "".
+// directory removed afterwards when dataDir is "". It keeps no membership
+// ledger (Groups): a server that opens dataDir later builds it.
 func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, dataDir string, w resourceWriter,
 	dw *fhirout.DirWriter, sw *fhirout.StreamWriter, summary, stderr io.Writer) int {
 	if dataDir == "" {
@@ -81,7 +82,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	defer lock.release()
 	t0 := time.Now()
 	bar := newMeter(stderr, "indexing", "bytes")
-	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(dataDir), Progress: bar.set}, m, pipeline.Options{Paths: paths})
+	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(dataDir), Progress: bar.set, NoLedger: true}, m, pipeline.Options{Paths: paths})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
 		return 1

@@ -94,13 +94,40 @@ func (x *Index) finish(ctx context.Context, rebuild bool) error {
 		AND pid NOT IN (SELECT pid FROM keys WHERE parent = id)`, w.stamp); err != nil {
 		return err
 	}
-	if err := x.updateLedger(ctx, tx, w.stamp, rebuild); err != nil {
+	if x.opts.NoLedger {
+		// Emptied rather than left stale; without its mark the ledger is
+		// rebuilt whole by the next Update that keeps it (catchUpLedger).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ledger; DELETE FROM meta WHERE k = 'ledger_mark'`); err != nil {
+			return fmt.Errorf("index: ledger: %w", err)
+		}
+	} else if err := x.updateLedger(ctx, tx, w.stamp, rebuild); err != nil {
 		return err
 	}
 	// Person and key totals for Counts, kept so a summary needs no scan.
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta(k, v)
 		SELECT 'persons', count(*) FROM keys WHERE parent = id
 		UNION ALL SELECT 'keys', coalesce(max(id), 0) FROM keys`); err != nil {
+		return err
+	}
+	return w.commit()
+}
+
+// catchUpLedger builds the ledger when an Update with Options.NoLedger
+// left it behind (no mark) and no input changed since, so finish does not
+// run.
+func (x *Index) catchUpLedger(ctx context.Context) error {
+	var behind bool
+	err := x.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM meta WHERE k = 'ledger_mark')
+		AND EXISTS (SELECT 1 FROM messages)`).Scan(&behind)
+	if err != nil || !behind {
+		return err
+	}
+	w := &writer{x: x, ctx: ctx, st: &UpdateStats{}}
+	defer w.rollback()
+	if err := w.begin(); err != nil {
+		return err
+	}
+	if err := x.updateLedger(ctx, w.tx, w.stamp, true); err != nil {
 		return err
 	}
 	return w.commit()

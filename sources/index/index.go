@@ -65,6 +65,12 @@ type Options struct {
 	// inputs covered so far (unchanged ones count as covered) and their
 	// total size (sources.Change.Size): progress bars and readiness.
 	Progress func(done, total int64)
+	// NoLedger: Update does not keep the membership ledger (ledger.go),
+	// for an index that no Group is read from (convert's). It is a
+	// quarter of the update's time and serial. The next Update without
+	// NoLedger rebuilds the ledger from all the messages, whether or not
+	// an input changed.
+	NoLedger bool
 }
 
 // Index is an open on-disk index. Update and the read methods are safe

@@ -122,6 +122,10 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 		if err := x.finish(ctx, rebuild); err != nil {
 			return st, err
 		}
+	} else if !x.opts.NoLedger {
+		if err := x.catchUpLedger(ctx); err != nil {
+			return st, fmt.Errorf("index: ledger: %w", err)
+		}
 	}
 	st.Elapsed = time.Since(start)
 	return st, nil

@@ -13,7 +13,8 @@ package index
 // away move to the survivor, and any rebuild (a file rewritten or
 // dropped: persons may split, evidence may vanish) recomputes the ledger
 // from the messages that remain. The result is the same whichever way it
-// was reached: re-indexing is idempotent.
+// was reached: re-indexing is idempotent. An Update with Options.NoLedger
+// drops the mark instead, and the next one without it starts over.
 
 import (
 	"context"

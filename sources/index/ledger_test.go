@@ -90,3 +90,52 @@ func TestLedgerUpdates(t *testing.T) {
 	update()
 	check("SMITH CLINICA vxu", "SMITH CLINICA vxu-refusal", "SMITH CLINICC query")
 }
+
+// TestNoLedger: an index updated with NoLedger has no ledger, and the
+// next Update without it builds the whole ledger even when no input
+// changed, equal to one kept all along.
+func TestNoLedger(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	write(t, filepath.Join(in, "a.hl7"),
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")),
+		qbp("Q1", "CLINICC", "20240105120000"),
+		rsp("R1", "CLINICC", "Q1", "20240105120001", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", 1))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	update := func(data string, noLedger bool) []string {
+		t.Helper()
+		x, err := open(data, Options{Now: c.now, NoLedger: noLedger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		if _, err := x.Update(ctx, []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		return ledgerOf(t, x, nil)
+	}
+	want := update(filepath.Join(dir, "kept"), false)
+	if len(want) != 3 { // vxu, vxu-administered, query
+		t.Fatalf("ledger kept all along: %q", want)
+	}
+	data := filepath.Join(dir, "skipped")
+	if got := update(data, true); len(got) != 0 {
+		t.Fatalf("NoLedger index has a ledger: %q", got)
+	}
+	if got := update(data, false); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("ledger after NoLedger\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A NoLedger update of new records empties it again, and the next
+	// keeping one catches up.
+	appendTo(t, filepath.Join(in, "a.hl7"),
+		vxu("2", "CLINICB", "20240201120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240201", "08", "00")))
+	want = update(filepath.Join(dir, "kept"), false)
+	if got := update(data, true); len(got) != 0 {
+		t.Fatalf("NoLedger update left the ledger: %q", got)
+	}
+	if got := update(data, false); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("ledger after a second NoLedger update\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
