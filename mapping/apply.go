@@ -718,9 +718,13 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 // groupSegs) instead of slices of their own: a group's segments are a
 // slice of groupSegs that later appends never overwrite.
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
-	for _, g := range e.groupSets {
-		if g.parent == s && g.id == fe.groupID {
-			return e.runGroups(g.scopes, b) // an identical loop made them
+	if fe.groupShared {
+		// Newest first: a loop like this one in the same scope most
+		// often ran just before.
+		for i := len(e.groupSets) - 1; i >= 0; i-- {
+			if g := &e.groupSets[i]; g.parent == s && g.id == fe.groupID {
+				return e.runGroups(g.scopes, b) // an identical loop made them
+			}
 		}
 	}
 	base := len(e.grouped)
@@ -761,7 +765,9 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 		e.groupScopes = append(e.groupScopes, e.groupScope(s, members, fe.seg, k))
 	}
 	scopes := e.groupScopes[start:len(e.groupScopes):len(e.groupScopes)]
-	e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes})
+	if fe.groupShared {
+		e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes})
+	}
 	return e.runGroups(scopes, b)
 }
 

@@ -46,6 +46,9 @@ type compiler struct {
 	classes  map[string]*pathClass // by cscope.classKey (see pathClass)
 	groupBys int                   // group classes so far (groupClass)
 	groupIDs map[string]int        // group classes by loop
+	// The group_by loops, and how many loops each group class has.
+	groupLoops []*foreachDef
+	groupUses  map[int]int
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -462,6 +465,9 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
 	analyzeUnbuilt(c.m)
+	for _, fe := range c.groupLoops {
+		fe.groupShared = c.groupUses[fe.groupID] > 1
+	}
 	link(c.m, c.tables)
 	return c.m, nil
 }
@@ -735,6 +741,9 @@ type foreachDef struct {
 	where   *cond
 	groupBy expr
 	groupID int // the loop's group class (compiler.groupClass), with groupBy
+	// groupShared: other loops have the class: the groups are kept for
+	// them (env.groups).
+	groupShared bool
 }
 
 // compileForeach returns the definition and the scope its items open.
@@ -786,6 +795,11 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 			// segment's scope, which loops over the same segments share
 			// (env.groups), the body in the group's.
 			fe.groupID = c.groupClass(s, gs, where, cs)
+			if c.groupUses == nil {
+				c.groupUses = map[int]int{}
+			}
+			c.groupUses[fe.groupID]++
+			c.groupLoops = append(c.groupLoops, fe)
 			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls}
 			inner.cls += "#group" + strconv.Itoa(fe.groupID)
 			fe.groupBy = c.parseExpr(gs, pos(groupBy), itemScope)

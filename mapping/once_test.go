@@ -129,6 +129,11 @@ resources:
 	if ids[0] != ids[1] || ids[2] == ids[0] || ids[3] == ids[0] || ids[2] == ids[3] {
 		t.Errorf("group classes %v: want the first two alike, the others apart", ids)
 	}
+	for i, r := range m.impl.resources[0].rules {
+		if got, want := r.foreach.groupShared, i < 2; got != want {
+			t.Errorf("loop %d: groupShared %v, want %v", i, got, want)
+		}
+	}
 	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\rRXA|0|1|20240101|20240101|08^x^CVX\r" +
 		"OBX|1|CE|a|1|v1\rOBX|2|CE|b|1|v2\rOBX|3|CE|a|2|v3\rOBX|4|CE|c|2|v4\r"))
 	if err != nil {
