@@ -719,9 +719,9 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 // slice of groupSegs that later appends never overwrite.
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
 	if fe.groupShared {
-		// Newest first: a loop like this one in the same scope most
-		// often ran just before.
-		for i := len(e.groupSets) - 1; i >= 0; i-- {
+		// Newest first, back to the sets made before s was: a loop like
+		// this one in the same scope most often ran just before.
+		for i := len(e.groupSets) - 1; i >= 0 && e.groupSets[i].made >= s.id; i-- {
 			if g := &e.groupSets[i]; g.parent == s && g.id == fe.groupID {
 				return e.runGroups(g.scopes, b) // an identical loop made them
 			}
@@ -766,7 +766,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 	}
 	scopes := e.groupScopes[start:len(e.groupScopes):len(e.groupScopes)]
 	if fe.groupShared {
-		e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes})
+		e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes, e.nScopes})
 	}
 	return e.runGroups(scopes, b)
 }
@@ -789,6 +789,7 @@ type groupSet struct {
 	parent *scope
 	id     int
 	scopes []*scope
+	made   int32 // the newest scope's id when made (see newScope)
 }
 
 // groupItem is one segment of a group_by foreach with its key.
