@@ -7,6 +7,7 @@ import (
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/index"
 )
 
@@ -140,7 +141,15 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 // are the record indexed there) and parses it, with the worker's parser:
 // the message is valid until the worker's next load.
 func (e *export) load(m *index.Message) (*hl7v2.Message, error) {
-	data, err := e.rr.Reread(m.Locator())
+	var (
+		data []byte
+		err  error
+	)
+	if br, ok := e.rr.(bufferedRereader); ok && e.scr != nil {
+		data, err = br.RereadInto(m.Locator(), &e.scr.reread)
+	} else {
+		data, err = e.rr.Reread(m.Locator())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +163,12 @@ func (e *export) load(m *index.Message) (*hl7v2.Message, error) {
 		return nil, fmt.Errorf("%w: %w", errNoParse, err)
 	}
 	return msg, nil
+}
+
+// bufferedRereader is a Rereader that can read into the caller's buffer
+// (grown as needed): the bytes returned are valid until its next use.
+type bufferedRereader interface {
+	RereadInto(loc sources.Locator, buf *[]byte) ([]byte, error)
 }
 
 // lost counts a message that could not be read and reports it, whatever

@@ -88,6 +88,8 @@ type scratch struct {
 	// parser parses each re-read message; the mapping copies what it
 	// keeps, so a message is dead once mapped.
 	parser hl7v2.Parser
+	// reread holds each re-read message's bytes (see parser).
+	reread []byte
 	// applier maps the worker's records with memory of its own (memo
 	// frames, scopes), kept person after person instead of taken from
 	// the mapping's pool, which the collector empties.

@@ -155,8 +155,9 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 	}
 	defer rows.Close()
 	var out []Message
+	sc := newMessageScan()
 	for rows.Next() {
-		m, err := s.scanMessage(rows)
+		m, err := s.scan(rows, sc)
 		if err != nil {
 			return nil, err
 		}
@@ -165,27 +166,41 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 	return out, rows.Err()
 }
 
-// messageColumns are the columns scanMessage reads, in its order.
+// messageColumns are the columns messageScan reads, in its order.
 const messageColumns = `m.id, m.source_id, m.input_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
 	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
 
-// scanMessage reads messageColumns, after the columns of pre (read into
-// pre's pointers).
-func (s *Snapshot) scanMessage(rows *sql.Rows, pre ...any) (Message, error) {
-	var m Message
-	var srcID, inputID, at_time, at int64
-	dest := append(pre, &m.seq, &srcID, &inputID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-		&m.Loc.ControlID, &at_time, &m.Type, &at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
-	if err := rows.Scan(dest...); err != nil {
-		return m, err
+// messageScan reads messageColumns, after the columns of pre (read into
+// pre's pointers), row after row into the same destinations: a listing
+// scans each row without allocating them again.
+type messageScan struct {
+	m                          Message
+	srcID, inputID, atTime, at int64
+	dest                       []any
+}
+
+func newMessageScan(pre ...any) *messageScan {
+	sc := &messageScan{}
+	m := &sc.m
+	sc.dest = append(pre, &m.seq, &sc.srcID, &sc.inputID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
+		&m.Loc.ControlID, &sc.atTime, &m.Type, &sc.at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
+	return sc
+}
+
+// scan reads the current row of rows.
+func (s *Snapshot) scan(rows *sql.Rows, sc *messageScan) (Message, error) {
+	sc.m = Message{}
+	if err := rows.Scan(sc.dest...); err != nil {
+		return Message{}, err
 	}
-	in := s.inputs[inputID]
-	m.Loc.Source, m.path, m.From = in, in, s.sources[srcID]
-	if at_time != 0 {
-		m.Time = fromMicros(at_time)
+	m := &sc.m
+	in := s.inputs[sc.inputID]
+	m.Loc.Source, m.path, m.From = in, in, s.sources[sc.srcID]
+	if sc.atTime != 0 {
+		m.Time = fromMicros(sc.atTime)
 	}
-	m.IndexedAt = fromMicros(at)
-	return m, nil
+	m.IndexedAt = fromMicros(sc.at)
+	return *m, nil
 }
 
 // Problem is an input record that is not a person's message: broken input

@@ -57,7 +57,8 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 
 	var (
 		cur  Person
-		msgs []Message
+		msgs []Message // the person's so far (reused)
+		room []Message // what persons' slices are cut from
 	)
 	flush := func() error {
 		if len(msgs) == 0 {
@@ -67,13 +68,22 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 		if err != nil {
 			return err
 		}
-		err = fn(cur, msgs, merged)
-		msgs = nil
-		return err
+		// One array holds the messages of many persons instead of a
+		// slice grown for each; capped, a person's slice never reaches
+		// into the next one's.
+		if len(room) < len(msgs) {
+			room = make([]Message, max(len(msgs), walkRoom))
+		}
+		out := room[:len(msgs):len(msgs)]
+		room = room[len(msgs):]
+		copy(out, msgs)
+		msgs = msgs[:0]
+		return fn(cur, out, merged)
 	}
+	var p Person
+	sc := newMessageScan(&p.ID, &p.root)
 	for rows.Next() {
-		var p Person
-		m, err := s.scanMessage(rows, &p.ID, &p.root)
+		m, err := s.scan(rows, sc)
 		if err != nil {
 			return fmt.Errorf("index: walk: %w", err)
 		}
@@ -90,6 +100,10 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	}
 	return flush()
 }
+
+// walkRoom is how many messages the array Walk cuts persons' slices
+// from holds (about 60 KB).
+const walkRoom = 256
 
 // mergeCursor hands out the merged-patient rows of each person in turn.
 type mergeCursor struct {

@@ -63,12 +63,22 @@ func TestWalk(t *testing.T) {
 			want = append(want, person{p, msgs, merged})
 		}
 		var got []person
+		var grown [][]Message
 		err = s.Walk(ctx, asOf, func(p Person, msgs []Message, merged []Merged) error {
-			got = append(got, person{p, msgs, merged})
+			// The slices are fn's to keep: one grown and the next
+			// person's messages do not overwrite each other.
+			msgs = append(msgs, Message{Type: "appended"})
+			grown = append(grown, msgs)
+			got = append(got, person{p, msgs[:len(msgs)-1], merged})
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, msgs := range grown {
+			if last := msgs[len(msgs)-1]; last.Type != "appended" {
+				t.Errorf("a message appended by fn became %+v", last)
+			}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("as of %v: walk\n%+v\nper-person queries\n%+v", asOf, got, want)

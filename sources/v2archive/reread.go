@@ -44,12 +44,14 @@ func NewRereader(opts Options) (*Rereader, error) {
 
 // ReadAt reads the message at loc again (see the package function ReadAt).
 func (r *Rereader) ReadAt(loc sources.Location) (*Item, error) {
-	return r.readAt(loc, nil)
+	return r.readAt(loc, nil, nil)
 }
 
 // readAt is ReadAt, parsing a plain message's header with p (see
-// readSpanWith).
-func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser) (*Item, error) {
+// readSpanWith) and reading a plain file's span into *buf when buf is
+// not nil (grown as needed): the item's Data may then be *buf's, valid
+// until its next use.
+func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser, buf *[]byte) (*Item, error) {
 	if err := checkSpan(loc, &r.opts); err != nil {
 		return nil, err
 	}
@@ -61,7 +63,15 @@ func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser) (*Item, error) 
 	if of.gzip {
 		return readGzipAt(of.f, loc, &r.opts)
 	}
-	span := make([]byte, loc.Length)
+	var span []byte
+	if buf == nil {
+		span = make([]byte, loc.Length)
+	} else {
+		if int64(cap(*buf)) < loc.Length {
+			*buf = make([]byte, loc.Length)
+		}
+		span = (*buf)[:loc.Length]
+	}
 	if _, err := of.f.ReadAt(span, loc.Offset); err != nil {
 		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
 	}

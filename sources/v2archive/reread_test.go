@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/mapping"
+	"github.com/iisbridge/iisbridge/sources"
 )
 
 // TestRereader reads every item of several files, plain and gzip, again
@@ -171,5 +174,49 @@ func TestRereaderFileChanges(t *testing.T) {
 		if _, err := read(i); !errors.Is(err, io.EOF) {
 			t.Errorf("item %d of the emptied file: %v, want io.EOF", i, err)
 		}
+	}
+}
+
+// TestRereadIntoReusedBuffer re-reads messages of different lengths and
+// forms (plain, decoded from Latin-1, the last one without its final CR)
+// through one buffer, longest first: each read gives exactly the
+// message's bytes, none left over from the one before.
+func TestRereadIntoReusedBuffer(t *testing.T) {
+	long := msg("LONG", "DOE"+strings.Repeat("X", 500), "\r")
+	short := msg("S", "DOE", "\r")
+	latin := msg("L1", "M\xDCLLER", "\r")
+	last := strings.TrimSuffix(msg("END", "ROE", "\r"), "\r")
+	path := writeFile(t, t.TempDir(), "a.hl7", []byte(long+short+latin+last))
+	r, err := Open([]string{path}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := collect(t, r)
+	if len(items) != 4 {
+		t.Fatalf("%d items", len(items))
+	}
+	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := s.Rereader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	into := rr.(interface {
+		RereadInto(sources.Locator, *[]byte) ([]byte, error)
+	})
+	var buf []byte
+	for _, k := range []int{0, 1, 3, 0, 2, 1, 3} {
+		it := items[k]
+		loc := sources.Locator{Source: path, Offset: it.loc.Offset, Length: it.loc.Length, ID: it.loc.ControlID, Hash: DataHash([]byte(it.data))}
+		data, err := into.RereadInto(loc, &buf)
+		if err != nil || string(data) != it.data {
+			t.Fatalf("item %d: %q %v\nwant %q", k, data, err, it.data)
+		}
+	}
+	if cap(buf) < len(long) {
+		t.Errorf("buffer of %d bytes, want the longest message's %d kept", cap(buf), len(long))
 	}
 }

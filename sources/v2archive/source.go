@@ -142,6 +142,14 @@ type verified struct {
 // Reread reads the message at loc and checks it is the one indexed
 // there: the same MSH-10 and checksum, else sources.ErrChanged.
 func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
+	return v.RereadInto(loc, nil)
+}
+
+// RereadInto is Reread reading into *buf when buf is not nil: a caller
+// re-reading message after message (an export's worker) keeps one buffer
+// instead of allocating one per message. *buf is grown as needed; the
+// bytes returned may be *buf's, valid until its next use.
+func (v *verified) RereadInto(loc sources.Locator, buf *[]byte) ([]byte, error) {
 	v.mu.Lock()
 	path, ok := v.content[loc.Source]
 	if !ok {
@@ -153,7 +161,7 @@ func (v *verified) Reread(loc sources.Locator) ([]byte, error) {
 	// allocating one per message.
 	p := headerParsers.Get().(*hl7v2.Parser)
 	defer headerParsers.Put(p)
-	it, err := v.readAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length}, p)
+	it, err := v.readAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length}, p, buf)
 	if err != nil {
 		return nil, err
 	}
