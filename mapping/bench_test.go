@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/synth"
 	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
@@ -97,23 +98,22 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// worldBenchFile is the generated world the world benchmark reads
-// (iisbridge gen); the benchmark is skipped when it is absent.
-const worldBenchFile = "/tmp/g200/msh-01.hl7"
-
-// BenchmarkApplyWorld maps the first messages of the generated world in
-// turn through an Applier with ReuseOutput, as the export workers do: the
+// BenchmarkApplyWorld maps the messages of a generated world (the first
+// 2000 of a 20,000-message one, as BenchmarkIndex makes it) in turn
+// through an Applier with ReuseOutput, as the export workers do: the
 // variety of real records (RSP^K11 responses with many RXAs, VXUs with
 // several) that benchVXU lacks. Messages are parsed before timing and
 // resources are not encoded, so an iteration is one record's mapping.
 func BenchmarkApplyWorld(b *testing.B) {
-	if _, err := os.Stat(worldBenchFile); err != nil {
-		b.Skipf("no generated world: %v", err)
+	dir := b.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
+	if err != nil {
+		b.Fatal(err)
 	}
 	const n = 2000
 	var msgs []*hl7v2.Message
 	var locs []sources.Location
-	r, err := v2archive.Open([]string{worldBenchFile}, v2archive.Options{})
+	r, err := v2archive.Open([]string{filepath.Join(dir, sum.Files[0])}, v2archive.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
