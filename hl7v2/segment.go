@@ -313,6 +313,9 @@ func countByte(b []byte, c byte) int {
 // nameKey packs a name of up to 3 bytes (the standard length) into one
 // word; longer names get 0 and are compared as strings.
 func nameKey(name string) uint32 {
+	if len(name) == 3 { // most names: Find computes the key on every call
+		return 3<<24 | uint32(name[0]) | uint32(name[1])<<8 | uint32(name[2])<<16
+	}
 	if len(name) == 0 || len(name) > 3 {
 		return 0
 	}

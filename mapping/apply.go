@@ -107,6 +107,8 @@ type env struct {
 	grouped     []groupItem
 	reps        []repLoop // see repScopes
 	repItems    []*scope
+	groupSets   []groupSet // see groups
+	groupScopes []*scope   // chunk for groupSet.scopes
 	groupSegs   hl7v2.Segments
 	stack       []string
 	scratch     []byte
@@ -218,7 +220,10 @@ func (e *env) keep(b []byte) string {
 // instead of IsEmpty's, IsNull's and plain's three.
 func (e *env) textOf(v hl7v2.Value) string {
 	raw := v.Raw()
-	if n := len(raw); e.textPlain.ok && n > 0 && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
+	if len(raw) == 0 {
+		return "" // a third of the values read: fields not sent
+	}
+	if n := len(raw); e.textPlain.ok && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
 		var bad byte
 		for _, c := range raw {
 			bad |= e.textPlain.tab[c]
@@ -414,6 +419,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.reps = e.reps[:0]
 	clear(e.repItems)
 	e.repItems = e.repItems[:0]
+	clear(e.groupSets)
+	e.groupSets = e.groupSets[:0]
+	clear(e.groupScopes)
+	e.groupScopes = e.groupScopes[:0]
 	clear(e.rowLoops)
 	e.rowLoops = e.rowLoops[:0]
 	clear(e.pending)
@@ -609,28 +618,14 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		if fe.groupBy != nil {
 			return e.groups(fe, s, segs, b)
 		}
-		// Loops over the segments of the current scope share one scope per
-		// segment, so the path memo serves every loop (OBX-3.1 is read once).
-		share := fe.up == 0 && s.ownsSegs
-		if share && s.kids == nil {
-			s.kids = e.scopeRefs(len(segs))
-		}
+		share := e.shareKids(fe, s, segs)
 		n := 0
 		for i := range segs {
 			if segs[i].Name() != fe.seg {
 				continue
 			}
 			n++
-			var is *scope
-			if share {
-				is = s.kids[i]
-			}
-			if is == nil {
-				is = e.segScope(s, segs[i:i+1:i+1], fe.seg, n)
-				if share {
-					s.kids[i] = is
-				}
-			}
+			is := e.segItem(s, segs, i, n, share)
 			if (fe.where == nil || e.test(fe.where, is)) && !e.run(&b, is) {
 				return false
 			}
@@ -649,6 +644,33 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		}
 	}
 	return true
+}
+
+// shareKids reports whether the items of fe, a loop over segs in s, are
+// s's shared segment scopes (s.kids), and makes them. Loops over the
+// segments of the current scope share one scope per segment, so the path
+// memo serves every loop (OBX-3.1 is read once).
+func (e *env) shareKids(fe *foreachDef, s *scope, segs hl7v2.Segments) bool {
+	share := fe.up == 0 && s.ownsSegs
+	if share && s.kids == nil {
+		s.kids = e.scopeRefs(len(segs))
+	}
+	return share
+}
+
+// segItem is the scope of segs[i], the n-th of its name, under s.
+func (e *env) segItem(s *scope, segs hl7v2.Segments, i, n int, share bool) *scope {
+	var is *scope
+	if share {
+		is = s.kids[i]
+	}
+	if is == nil {
+		is = e.segScope(s, segs[i:i+1:i+1], segs[i].Name(), n)
+		if share {
+			s.kids[i] = is
+		}
+	}
+	return is
 }
 
 // repLoop is the item scopes of a foreach over repetitions in a scope.
@@ -696,19 +718,34 @@ func (e *env) repScopes(fe *foreachDef, s *scope) []*scope {
 // groupSegs) instead of slices of their own: a group's segments are a
 // slice of groupSegs that later appends never overwrite.
 func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) bool {
+	if fe.groupShared {
+		// Newest first, back to the sets made before s was: a loop like
+		// this one in the same scope most often ran just before.
+		for i := len(e.groupSets) - 1; i >= 0 && e.groupSets[i].made >= s.id; i-- {
+			if g := &e.groupSets[i]; g.parent == s && g.id == fe.groupID {
+				return e.runGroups(g.scopes, b) // an identical loop made them
+			}
+		}
+	}
 	base := len(e.grouped)
 	defer func() { e.grouped = e.grouped[:base] }()
+	// The keys are worked out in the segments' scopes, shared with the
+	// loops over them (a where on OBX-3.1 reads the memo of the loops').
+	share := e.shareKids(fe, s, segs)
+	n := 0
 	for i := range segs {
 		if segs[i].Name() != fe.seg {
 			continue
 		}
-		is := e.segScope(s, segs[i:i+1:i+1], "", 0)
+		n++
+		is := e.segItem(s, segs, i, n, share)
 		if fe.where != nil && !e.test(fe.where, is) {
 			continue
 		}
 		e.grouped = append(e.grouped, groupItem{e.evalQuiet(fe.groupBy, is), segs[i]})
 	}
 	items := e.grouped[base:len(e.grouped):len(e.grouped)] // nested groups append past it
+	start := len(e.groupScopes)
 	for x := range items {
 		k := items[x].key
 		first := true
@@ -716,20 +753,43 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 			first = items[y].key != k
 		}
 		if !first {
-			continue // its group has run
+			continue // its group is made
 		}
-		start := len(e.groupSegs)
+		from := len(e.groupSegs)
 		for y := x; y < len(items); y++ {
 			if items[y].key == k {
 				e.groupSegs = append(e.groupSegs, items[y].seg)
 			}
 		}
-		members := e.groupSegs[start:len(e.groupSegs):len(e.groupSegs)]
-		if !e.run(&b, e.groupScope(s, members, fe.seg, k)) {
+		members := e.groupSegs[from:len(e.groupSegs):len(e.groupSegs)]
+		e.groupScopes = append(e.groupScopes, e.groupScope(s, members, fe.seg, k))
+	}
+	scopes := e.groupScopes[start:len(e.groupScopes):len(e.groupScopes)]
+	if fe.groupShared {
+		e.groupSets = append(e.groupSets, groupSet{s, fe.groupID, scopes, e.nScopes})
+	}
+	return e.runGroups(scopes, b)
+}
+
+// runGroups runs b for each group scope, until b says stop.
+func (e *env) runGroups(scopes []*scope, b eachBody) bool {
+	for _, gs := range scopes {
+		if !e.run(&b, gs) {
 			return false
 		}
 	}
 	return true
+}
+
+// groupSet is the group scopes of a group_by loop in a scope: loops with
+// the same foreach, where and group_by (compiler.groupClass) share them,
+// as segment loops share their items, so the memo of the groups' paths
+// serves them all.
+type groupSet struct {
+	parent *scope
+	id     int
+	scopes []*scope
+	made   int32 // the newest scope's id when made (see newScope)
 }
 
 // groupItem is one segment of a group_by foreach with its key.
@@ -977,6 +1037,13 @@ func arrayLen(obj *fhirout.Object, key string) int {
 }
 
 func (e *env) set(n *node, t *target, v any, src string) {
+	if len(t.steps) == 1 && t.steps[0].idx == -1 && !e.trace {
+		// Most targets are one key of the element (system, code,
+		// display): set without the walk and the trace's bookkeeping.
+		e.made(n).Set(t.steps[0].key, v)
+		e.sets++
+		return
+	}
 	obj := e.made(n)
 	elem := n.path
 	last := len(t.steps) - 1

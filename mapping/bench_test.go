@@ -1,12 +1,19 @@
 package mapping
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/synth"
+	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // benchVXU is a typical ~1 KB VXU: one patient, two doses.
@@ -89,4 +96,53 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkApplyWorld maps the messages of a generated world (the first
+// 2000 of a 20,000-message one, as BenchmarkIndex makes it) in turn
+// through an Applier with ReuseOutput, as the export workers do: the
+// variety of real records (RSP^K11 responses with many RXAs, VXUs with
+// several) that benchVXU lacks. Messages are parsed before timing and
+// resources are not encoded, so an iteration is one record's mapping.
+func BenchmarkApplyWorld(b *testing.B) {
+	dir := b.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 2000
+	var msgs []*hl7v2.Message
+	var locs []sources.Location
+	r, err := v2archive.Open([]string{filepath.Join(dir, sum.Files[0])}, v2archive.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for len(msgs) < n {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if it.Err != nil {
+			continue
+		}
+		// The item's data is the reader's: parse a copy to keep.
+		if msg, err := hl7v2.Parse(bytes.Clone(it.Data)); err == nil {
+			msgs, locs = append(msgs, msg), append(locs, it.Loc)
+		}
+	}
+	r.Close()
+	a := Default().NewApplier()
+	a.ReuseOutput()
+	i := 0
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		a.Apply(Input{Msg: msgs[i], Loc: locs[i]}, false)
+		if i++; i == len(msgs) {
+			i = 0
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -43,7 +44,11 @@ type compiler struct {
 
 	segIDs   map[string]int        // see segID
 	classes  map[string]*pathClass // by cscope.classKey (see pathClass)
-	groupBys int                   // group_by loops so far: each has classes of its own
+	groupBys int                   // group classes so far (groupClass)
+	groupIDs map[string]int        // group classes by loop
+	// The group_by loops, and how many loops each group class has.
+	groupLoops []*foreachDef
+	groupUses  map[int]int
 }
 
 func (c *compiler) errorf(at position, format string, a ...any) {
@@ -233,14 +238,15 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		// calls such as table("race", .1) be one remembered call).
 		cls := cs.repClass()
 		key := "rel:" + tok + "#" + cls
-		if x, ok := c.paths[key]; ok {
-			return x
+		x, ok := c.paths[key]
+		if !ok {
+			comp, _ := strconv.Atoi(m[1])
+			sub, _ := strconv.Atoi(m[2])
+			x = &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
+			c.place(x, cls)
+			c.paths[key] = x
 		}
-		comp, _ := strconv.Atoi(m[1])
-		sub, _ := strconv.Atoi(m[2])
-		x := &pathExpr{text: tok, rel: true, comp: comp, sub: sub}
-		c.place(x, cls)
-		c.paths[key] = x
+		x.site(cs.kind != scopeRep)
 		return x
 	}
 	p, err := hl7v2.ParsePath(tok)
@@ -263,13 +269,21 @@ func (c *compiler) compilePath(tok string, at position, cs *cscope) expr {
 		cls = o.classKey()
 	}
 	key := fmt.Sprintf("%s#%d#%s", tok, up, cls)
-	if x, ok := c.paths[key]; ok {
-		return x
+	x, ok := c.paths[key]
+	if !ok {
+		x = &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
+		c.place(x, cls)
+		c.paths[key] = x
 	}
-	x := &pathExpr{text: tok, p: p, up: up, field: c.fieldPath(p, up, cls), seg: c.segID(p, cls)}
-	c.place(x, cls)
-	c.paths[key] = x
+	x.site(cs.kind == scopeRep || !cs.owns(p.Segment))
 	return x
+}
+
+// site counts a place reading x; away: from below the scope x reads.
+func (x *pathExpr) site(away bool) {
+	x.sites++
+	x.away = x.away || away
+	x.once = x.sites == 1 && !x.away
 }
 
 // pathClass is a class of runtime scopes (cscope.classKey): each scope
@@ -322,9 +336,10 @@ func (c *compiler) fieldPath(p hl7v2.Path, up int, cls string) *pathExpr {
 	q.Component, q.Sub = 0, 0
 	key := fmt.Sprintf("field:%+v#%d#%s", q, up, cls)
 	if x, ok := c.paths[key]; ok {
+		x.readers++
 		return x
 	}
-	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls)}
+	x := &pathExpr{text: q.String(), p: q, up: up, seg: c.segID(q, cls), readers: 1}
 	c.place(x, cls)
 	c.paths[key] = x
 	return x
@@ -337,23 +352,25 @@ func (c *compiler) componentPath(p *pathExpr, k int) *pathExpr {
 	if p.rel {
 		tok = "." + strconv.Itoa(k)
 		key := "rel:" + tok + "#" + p.clsKey
-		if x, ok := c.paths[key]; ok {
-			return x
+		x, ok := c.paths[key]
+		if !ok {
+			x = &pathExpr{text: tok, rel: true, comp: k}
+			c.place(x, p.clsKey)
+			c.paths[key] = x
 		}
-		x := &pathExpr{text: tok, rel: true, comp: k}
-		c.place(x, p.clsKey)
-		c.paths[key] = x
+		x.site(true) // read by a function, from wherever it is called
 		return x
 	}
 	key := fmt.Sprintf("%s#%d#%s", tok, p.up, p.clsKey)
-	if x, ok := c.paths[key]; ok {
-		return x
+	x, ok := c.paths[key]
+	if !ok {
+		q := p.p
+		q.Component = k
+		x = &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
+		c.place(x, p.clsKey)
+		c.paths[key] = x
 	}
-	q := p.p
-	q.Component = k
-	x := &pathExpr{text: tok, p: q, up: p.up, field: c.fieldPath(q, p.up, p.clsKey), seg: c.segID(q, p.clsKey)}
-	c.place(x, p.clsKey)
-	c.paths[key] = x
+	x.site(true) // read by a function, from wherever it is called
 	return x
 }
 
@@ -448,6 +465,9 @@ func compile(data []byte, file string, fsys fs.FS, dir string) (*mappingImpl, []
 	c.m.nVars = len(c.vars)
 	c.m.nRules = c.nRules
 	analyzeUnbuilt(c.m)
+	for _, fe := range c.groupLoops {
+		fe.groupShared = c.groupUses[fe.groupID] > 1
+	}
 	link(c.m, c.tables)
 	return c.m, nil
 }
@@ -720,6 +740,10 @@ type foreachDef struct {
 	path    *pathExpr
 	where   *cond
 	groupBy expr
+	groupID int // the loop's group class (compiler.groupClass), with groupBy
+	// groupShared: other loops have the class: the groups are kept for
+	// them (env.groups).
+	groupShared bool
 }
 
 // compileForeach returns the definition and the scope its items open.
@@ -767,12 +791,17 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 		if fe.kind != eachSeg {
 			c.errorf(pos(groupBy), "group_by needs a foreach over segments (e.g. foreach: OBX)")
 		} else if gs, ok := c.scalar(groupBy, "group_by"); ok {
-			// Each segment's key (and condition) is worked out in a scope
-			// of its own, the body in the group's (env.groups).
-			c.groupBys++
-			g := strconv.Itoa(c.groupBys)
-			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls + "#key" + g}
-			inner.cls += "#group" + g
+			// Each segment's key (and condition) is worked out in the
+			// segment's scope, which loops over the same segments share
+			// (env.groups), the body in the group's.
+			fe.groupID = c.groupClass(s, gs, where, cs)
+			if c.groupUses == nil {
+				c.groupUses = map[int]int{}
+			}
+			c.groupUses[fe.groupID]++
+			c.groupLoops = append(c.groupLoops, fe)
+			itemScope = &cscope{parent: cs, kind: scopeSegs, seg: s, cls: inner.cls}
+			inner.cls += "#group" + strconv.Itoa(fe.groupID)
 			fe.groupBy = c.parseExpr(gs, pos(groupBy), itemScope)
 		}
 	}
@@ -781,6 +810,46 @@ func (c *compiler) compileForeach(n, where, groupBy *yaml.Node, cs *cscope) (*fo
 	}
 	inner.fhir, inner.ftype = cs.fhir, cs.ftype
 	return fe, inner
+}
+
+// groupClass numbers the groups of a group_by loop over seg in cs. Loops
+// with the same foreach, where and group_by in one class of scopes make
+// the same groups, so they share a number (and at run time the groups,
+// env.groups); one whose where or key reads a variable, which may change
+// between the loops, gets a number of its own.
+func (c *compiler) groupClass(seg, groupBy string, where *yaml.Node, cs *cscope) int {
+	key := ""
+	if w, err := yaml.Marshal(where); err == nil && !strings.Contains(groupBy, "$") && !bytes.Contains(w, []byte("$")) && !hasAlias(where) {
+		key = seg + "\x00" + groupBy + "\x00" + string(w) + "\x00" + cs.classKey()
+		if id, ok := c.groupIDs[key]; ok {
+			return id
+		}
+	}
+	c.groupBys++
+	if key != "" {
+		if c.groupIDs == nil {
+			c.groupIDs = map[string]int{}
+		}
+		c.groupIDs[key] = c.groupBys
+	}
+	return c.groupBys
+}
+
+// hasAlias reports whether n holds an alias (*name), whose text does not
+// say what it stands for.
+func hasAlias(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		return true
+	}
+	for _, k := range n.Content {
+		if hasAlias(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- conditions ----

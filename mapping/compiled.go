@@ -85,6 +85,11 @@ func linkCond(c *cond) {
 }
 
 func condFnOf(c *cond) condFn {
+	if p, ok := c.x.(*pathExpr); ok {
+		if fn := pathCondFn(c, p); fn != nil {
+			return fn
+		}
+	}
 	switch c.kind {
 	case condPresent:
 		v := valueOf(c.x)
@@ -141,6 +146,36 @@ func condFnOf(c *cond) condFn {
 		}
 	}
 	return func(*env, *scope) bool { return false }
+}
+
+// pathCondFn is condFnOf for the tests of a path's text, the most
+// common conditions: p.str is called directly, not through valueOf's
+// method value (a wrapper call per test). nil for other kinds.
+func pathCondFn(c *cond, p *pathExpr) condFn {
+	switch c.kind {
+	case condPresent:
+		return func(e *env, s *scope) bool { return p.str(e, s) != "" }
+	case condEmpty:
+		return func(e *env, s *scope) bool { return p.str(e, s) == "" }
+	case condEquals:
+		lit := foldLit(c.lits[0])
+		return func(e *env, s *scope) bool { return lit.equal(p.str(e, s)) }
+	case condIn:
+		lits := make([]foldLiteral, len(c.lits))
+		for i, l := range c.lits {
+			lits[i] = foldLit(l)
+		}
+		return func(e *env, s *scope) bool {
+			x := p.str(e, s)
+			for i := range lits {
+				if lits[i].equal(x) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return nil
 }
 
 // ruleBodyFn is what a rule does for one item (its foreach aside).
@@ -279,20 +314,51 @@ type foldLiteral struct {
 	// of the same length equal to s in ASCII case folding then folds to
 	// it, which equal tests without decoding runes.
 	ascii bool
+	// exact: s is ASCII without letters (a code such as 998 or 30963-3),
+	// which only the same bytes fold to: equal is a string comparison.
+	exact bool
+	// head and tail: the first and last four bytes of an exact literal of
+	// 4 to 8 bytes (most codes), compared as two words instead of by a
+	// call comparing bytes.
+	head, tail uint32
+}
+
+// word4 reads four bytes of s from i on as one word.
+func word4(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 func foldLit(s string) foldLiteral {
-	l := foldLiteral{s: s, ascii: true}
+	l := foldLiteral{s: s, ascii: true, exact: true}
 	for i := 0; i < len(s); i++ {
-		if c := s[i] | 0x20; s[i] >= 0x80 || c == 'k' || c == 's' {
+		c := s[i] | 0x20
+		if s[i] >= 0x80 || c == 'k' || c == 's' {
 			l.ascii = false
 		}
+		if s[i] >= 0x80 || c >= 'a' && c <= 'z' {
+			l.exact = false
+		}
+	}
+	if n := len(s); l.exact && n >= 4 && n <= 8 {
+		l.head, l.tail = word4(s, 0), word4(s, n-4)
 	}
 	return l
 }
 
 // equal is strings.EqualFold(x, l.s).
 func (l *foldLiteral) equal(x string) bool {
+	if l.exact {
+		if n := len(x); n == len(l.s) && n >= 4 && n <= 8 {
+			return word4(x, 0) == l.head && word4(x, n-4) == l.tail
+		}
+		return x == l.s
+	}
+	return l.fold(x)
+}
+
+// fold is equal for a literal with letters.
+func (l *foldLiteral) fold(x string) bool {
 	if !l.ascii {
 		return strings.EqualFold(x, l.s)
 	}

@@ -51,9 +51,13 @@ type pathExpr struct {
 	// put there as that scope's own).
 	direct bool
 	rel    bool
-	up     int
+	// once: read at one place of the mapping, in the scope it reads, so
+	// at most once per scope: remembering its value would serve nothing.
+	once bool
+	up   int
 	// field, for a path into a component, is the path of its repetition:
-	// the value is found from the field's remembered one (see fieldPath).
+	// the value is found from the field's remembered one (see fieldPath),
+	// or read afresh when this path is the field's only reader.
 	field *pathExpr
 	p     hl7v2.Path
 	// seg, for a path to a repetition, numbers its segment occurrence
@@ -64,6 +68,14 @@ type pathExpr struct {
 	sub    int // rel only
 	text   string
 	clsKey string
+	// readers, of a field's path (fieldPath), counts the component paths
+	// reading it: with one, remembering the field saves nothing.
+	readers int
+	// sites counts the places of the mapping reading the path; away, that
+	// some place reads it from a scope below the one it reads (as each
+	// item of a loop does). See once.
+	sites int
+	away  bool
 }
 
 func (p *pathExpr) String() string { return p.text }
@@ -118,6 +130,14 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 			slot = &e.spare[1]
 		}
 	}
+	v := p.read(e, o)
+	// Field by field: cheaper than a struct copy with its write barrier.
+	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
+	return slot
+}
+
+// read finds the path's value in the scope o it reads.
+func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 	var v hl7v2.Value
 	if p.rel {
 		v = o.item
@@ -130,7 +150,12 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	} else if p.field != nil {
 		// Segments.Value: the repetition, then the component and
 		// subcomponent (Path.inField).
-		v = p.field.in(e, o).v // the field's owner is the path's
+		// The field's owner is the path's.
+		if f := p.field; f.readers > 1 {
+			v = f.in(e, o).v
+		} else if seg, ok := e.segment(f, o); ok {
+			v = seg.Field(f.p.Field).Rep(max(f.p.Rep, 1))
+		}
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
@@ -146,9 +171,7 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	} else {
 		v = o.segs.Value(p.p)
 	}
-	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
-	return slot
+	return v
 }
 
 // newFrame gives a frame of n slots for one Apply, from a chunk kept from
@@ -183,6 +206,9 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	o := p.owner(s)
 	if o == nil {
 		return ""
+	}
+	if p.once {
+		return e.textOf(p.read(e, o))
 	}
 	slot := p.in(e, o)
 	if !slot.hasStr {
@@ -294,7 +320,9 @@ type segSlot struct {
 // (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
 	if o.fcls != p.cls || p.cls == nil {
-		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0)) // hand-made (tests)
+		// A hand-made path (tests), or a scope no remembered path has
+		// given a frame yet (its reads so far were once).
+		return o.segs.Find(p.p.Segment, max(p.p.SegOcc, 0))
 	}
 	if o.segFrame == nil {
 		n := p.cls.nSegs
@@ -331,12 +359,19 @@ type callExpr struct {
 	// calls share one callExpr (code_in(RXA-5, "CVX") in a condition, a
 	// let and a rule is worked out once per ORDER).
 	memo bool
+	// sites counts the places of the mapping that read a memo call; at
+	// one, the call is evaluated once per scope and its memo slot is
+	// passed by (see eval).
+	sites int
 	// cls is the class of the scopes the call is evaluated in, slot its
 	// place in their frames (see pathClass), when memo.
 	cls  *pathClass
 	slot int32
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
+	// expand: fn.Expand and some argument is a path with [*], whose
+	// values run passes one by one.
+	expand bool
 	// table: a table call, run by run without the argument stack;
 	// tableCode is its code argument when that is a path.
 	table     *tableRef
@@ -346,7 +381,7 @@ type callExpr struct {
 func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
-	if !c.memo {
+	if !c.memo || c.sites == 1 {
 		return c.run(e, s)
 	}
 	if s.frame == nil && s.id != 0 {
@@ -391,7 +426,7 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 	// push above and truncate back, so one Apply reuses one array.
 	base := len(e.stack)
 	for _, a := range c.args {
-		if c.fn.Expand {
+		if c.expand {
 			if p, ok := a.(*pathExpr); ok && p.wildcard() {
 				e.stack = p.appendValues(e, s, e.stack)
 				continue
@@ -626,6 +661,11 @@ func (p *exprParser) parseCall(name string) expr {
 	call.pure = args && (fn.pure || fn.pureCall != nil && fn.pureCall(call))
 	call.lazy = args && fn.lazy != nil
 	call.choose = !call.lazy && (name == "if" || name == "first_nonempty")
+	for _, a := range call.args {
+		if p, ok := a.(*pathExpr); ok && fn.Expand && p.wildcard() {
+			call.expand = true
+		}
+	}
 	if ref, ok := call.data.(*tableRef); ok && name == "table" {
 		call.table = ref
 		call.tableCode, _ = call.args[1].(*pathExpr)
@@ -639,9 +679,10 @@ func (p *exprParser) parseCall(name string) expr {
 		cls := p.cs.classKey()
 		key.WriteString("#" + cls)
 		if prev := p.c.calls[key.String()]; prev != nil {
+			prev.sites++
 			return prev
 		}
-		call.memo = true
+		call.memo, call.sites = true, 1
 		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
 	}

@@ -29,7 +29,9 @@ func TestFoldLiteralMatchesEqualFold(t *testing.T) {
 			t.Fatalf("foldLit(%q).equal(%q) = %v, EqualFold %v", lit, x, got, want)
 		}
 	}
-	for _, c := range [][2]string{{"RE", "re"}, {"NA", "Na"}, {"D", "d"}, {"CP", "PA"}, {"Y", "y "}, {"998", "998"}} {
+	for _, c := range [][2]string{{"RE", "re"}, {"NA", "Na"}, {"D", "d"}, {"CP", "PA"}, {"Y", "y "}, {"998", "998"},
+		{"30963-3", "30963-3"}, {"30963-3", "30963-4"}, {"30963-3", "40963-3"}, {"1234", "1234"}, {"1234", "1235"},
+		{"12345678", "12345678"}, {"12345678", "12345679"}, {"123456789", "123456789"}, {"9999", "99999"}} {
 		l := foldLit(c[0])
 		if got, want := l.equal(c[1]), strings.EqualFold(c[1], c[0]); got != want {
 			t.Errorf("%q %q: %v, want %v", c[0], c[1], got, want)
