@@ -65,7 +65,8 @@ func (s *writerSink) Issue(oo *fhirout.Object) error {
 // ledger (Groups): a server that opens dataDir later builds it.
 func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, dataDir string, w resourceWriter,
 	dw *fhirout.DirWriter, sw *fhirout.StreamWriter, summary, stderr io.Writer) int {
-	if dataDir == "" {
+	scratch := dataDir == ""
+	if scratch {
 		tmp, err := os.MkdirTemp("", "iisbridge-convert-")
 		if err != nil {
 			fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
@@ -82,7 +83,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	defer lock.release()
 	t0 := time.Now()
 	bar := newMeter(stderr, "indexing", "bytes")
-	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(dataDir), Progress: bar.set, NoLedger: true}, m, pipeline.Options{Paths: paths})
+	p, idx, err := openPipeline(archiveSetup{IndexDir: indexDir(dataDir), Progress: bar.set, NoLedger: true, Scratch: scratch}, m, pipeline.Options{Paths: paths})
 	if err != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", err)
 		return 1

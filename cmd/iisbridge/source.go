@@ -18,6 +18,7 @@ type archiveSetup struct {
 	Reader   v2archive.Options
 	Progress func(done, total int64) // bytes indexed, for progress bars
 	NoLedger bool                    // no Group is read from it (index.Options.NoLedger)
+	Scratch  bool                    // removed after one use (index.Options.Scratch)
 }
 
 // openIndex opens (creating) the index over v2 archives, whose persons
@@ -34,7 +35,7 @@ func openIndex(s archiveSetup, m *mapping.Mapping) (*index.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return index.Open(s.IndexDir, index.Options{Identity: s.Identity, Source: src, Progress: s.Progress, NoLedger: s.NoLedger})
+	return index.Open(s.IndexDir, index.Options{Identity: s.Identity, Source: src, Progress: s.Progress, NoLedger: s.NoLedger, Scratch: s.Scratch})
 }
 
 // openPipeline opens the index and returns the pipeline over it (which

@@ -71,6 +71,9 @@ type Options struct {
 	// NoLedger rebuilds the ledger from all the messages, whether or not
 	// an input changed.
 	NoLedger bool
+	// Scratch: the index is removed after one use (convert's temporary
+	// one), so its writes are not synced to disk.
+	Scratch bool
 }
 
 // Index is an open on-disk index. Update and the read methods are safe
@@ -173,8 +176,12 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
+	sync := "NORMAL"
+	if opts.Scratch {
+		sync = "OFF"
+	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
-		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(30000)" +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(30000)" +
 		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

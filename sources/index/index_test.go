@@ -406,3 +406,22 @@ func openSnapshot(t *testing.T, x *Index) *Snapshot {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestScratch: a scratch index does not sync its writes; any other does
+// (synchronous NORMAL, under WAL: durable at each checkpoint).
+func TestScratch(t *testing.T) {
+	for _, scratch := range []bool{false, true} {
+		x, err := open(t.TempDir(), Options{Scratch: scratch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sync int
+		if err := x.db.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		x.Close()
+		if want := map[bool]int{false: 1, true: 0}[scratch]; sync != want {
+			t.Errorf("Scratch %v: synchronous %d, want %d", scratch, sync, want)
+		}
+	}
+}
