@@ -120,3 +120,16 @@ func TestValuesExpand(t *testing.T) {
 		}
 	}
 }
+
+// Is agrees with Name() == name, for packed and longer names alike.
+func TestSegmentIs(t *testing.T) {
+	m := mustParse(t, "MSH|^~\\&|A\rPID|1\rZX|2\rZLONG|3\r")
+	names := []string{"MSH", "PID", "ZX", "ZLONG", "", "P", "PI", "PIDX", "pid", "ZXX"}
+	for _, seg := range append(m.Segments(), Segment{}) {
+		for _, name := range names {
+			if got, want := seg.Is(name), !seg.IsZero() && seg.Name() == name; got != want {
+				t.Errorf("%q.Is(%q) = %v, want %v", seg.Name(), name, got, want)
+			}
+		}
+	}
+}

@@ -39,6 +39,20 @@ func (s Segment) Name() string {
 	return s.impl.name
 }
 
+// Is reports whether the segment is named name, as Name() == name but
+// for a three-letter name through the packed key (nameKey) instead of a
+// string compare: loops over a message's segments call it per segment.
+func (s Segment) Is(name string) bool {
+	sd := s.impl.segData
+	if sd == nil {
+		return false
+	}
+	if len(name) == 3 {
+		return sd.key == 3<<24|uint32(name[0])|uint32(name[1])<<8|uint32(name[2])<<16
+	}
+	return sd.name == name
+}
+
 // NumFields counts the fields sent, trailing empty ones included (for MSH,
 // MSH-1 and MSH-2 count).
 func (s Segment) NumFields() int {

@@ -621,7 +621,7 @@ func (e *env) each(fe *foreachDef, s *scope, b eachBody) bool {
 		share := e.shareKids(fe, s, segs)
 		n := 0
 		for i := range segs {
-			if segs[i].Name() != fe.seg {
+			if !segs[i].Is(fe.seg) {
 				continue
 			}
 			n++
@@ -734,7 +734,7 @@ func (e *env) groups(fe *foreachDef, s *scope, segs hl7v2.Segments, b eachBody) 
 	share := e.shareKids(fe, s, segs)
 	n := 0
 	for i := range segs {
-		if segs[i].Name() != fe.seg {
+		if !segs[i].Is(fe.seg) {
 			continue
 		}
 		n++

@@ -238,7 +238,7 @@ func (p *pathExpr) appendValues(e *env, s *scope, dst []string) []string {
 		return p.appendFrom(e, seg, dst)
 	}
 	for _, seg := range segs {
-		if !seg.IsZero() && seg.Name() == p.p.Segment {
+		if seg.Is(p.p.Segment) {
 			dst = p.appendFrom(e, seg, dst)
 		}
 	}
