@@ -132,7 +132,7 @@ func (p *pathExpr) in(e *env, o *scope) *memoEntry {
 	}
 	v := p.read(e, o)
 	// Field by field: cheaper than a struct copy with its write barrier.
-	slot.v, slot.str, slot.gen, slot.hasStr = v, "", e.gen, false
+	slot.v, slot.gen, slot.strGen = v, e.gen, 0
 	return slot
 }
 
@@ -199,7 +199,7 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	// Most reads are of a text already remembered in the scope the rule
 	// runs in: found here without climbing to the owner.
 	if s.fcls == p.cls && p.direct {
-		if slot := &s.frame[p.slot]; slot.gen == e.gen && slot.hasStr {
+		if slot := &s.frame[p.slot]; slot.strGen == e.gen {
 			return slot.str
 		}
 	}
@@ -211,8 +211,8 @@ func (p *pathExpr) str(e *env, s *scope) string {
 		return e.textOf(p.read(e, o))
 	}
 	slot := p.in(e, o)
-	if !slot.hasStr {
-		slot.str, slot.hasStr = e.textOf(slot.v), true
+	if slot.strGen != e.gen {
+		slot.str, slot.strGen = e.textOf(slot.v), e.gen
 	}
 	return slot.str
 }
@@ -301,10 +301,12 @@ func ownerScope(s *scope, up int) *scope {
 // memoEntry is a path's remembered value in a scope (pathExpr.entry), or
 // a call's (callExpr.eval: str only).
 type memoEntry struct {
-	v      hl7v2.Value
-	str    string // v decoded and trimmed, once hasStr
-	gen    uint32 // the entry holds a value when gen is env.gen
-	hasStr bool
+	v   hl7v2.Value
+	str string // v decoded and trimmed, when strGen is env.gen
+	gen uint32 // the entry holds a value when gen is env.gen
+	// strGen is gen once str is made: a text is found current with one
+	// compare (gen is never 0: strGen 0 marks str stale).
+	strGen uint32
 }
 
 // segSlot remembers where a segment occurrence is in a scope.
