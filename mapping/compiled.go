@@ -127,6 +127,14 @@ func condFnOf(c *cond) condFn {
 			subs[i] = sub.fn
 		}
 		want := c.kind == condAny // the value that decides
+		if len(subs) == 2 {
+			// Most all/any have two parts: tested without the loop.
+			a, b := subs[0], subs[1]
+			if want {
+				return func(e *env, s *scope) bool { return a(e, s) || b(e, s) }
+			}
+			return func(e *env, s *scope) bool { return a(e, s) && b(e, s) }
+		}
 		return func(e *env, s *scope) bool {
 			for _, sub := range subs {
 				if sub(e, s) == want {
