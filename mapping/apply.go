@@ -798,11 +798,10 @@ type groupItem struct {
 	seg hl7v2.Segment
 }
 
+// rules runs rs; a rule's run checks itself that the record is not
+// rejected (linkRules), so the loop does not check it again.
 func (e *env) rules(rs []*rule, s *scope, n *node) {
 	for _, r := range rs {
-		if e.rejected {
-			return
-		}
 		r.run(e, s, n)
 	}
 }

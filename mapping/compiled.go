@@ -40,11 +40,15 @@ func linkRules(rs []*rule) {
 			linkCond(c.when)
 		}
 		linkRules(r.children)
+		// Every run, as every body, does nothing once the record is
+		// rejected (env.rules calls them without checking).
 		r.body = ruleBodyFn(r)
 		r.run = r.body
 		if r.foreach != nil {
 			r.run = func(e *env, s *scope, n *node) {
-				e.each(r.foreach, s, eachBody{kind: bodyRule, r: r, n: n})
+				if !e.rejected {
+					e.each(r.foreach, s, eachBody{kind: bodyRule, r: r, n: n})
+				}
 			}
 		}
 	}
