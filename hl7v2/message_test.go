@@ -133,3 +133,25 @@ func TestSegmentIs(t *testing.T) {
 		}
 	}
 }
+
+// FieldRep gives what Field(n).Rep(rep) gives, for segments with and
+// without repetitions, headers, and fields past the last.
+func TestFieldRep(t *testing.T) {
+	msgs := []string{
+		"MSH|^~\\&|A|B||\rPID|1||123^^^X~456^^^Y||DOE^JOHN||\rZX|a||c^d|\"\"|\rOBX|1|CE|x^y^z||~|\r",
+		string(readTestdata(t, "vxu_v04.hl7")),
+	}
+	for _, data := range msgs {
+		m := mustParse(t, data)
+		for _, seg := range append(m.Segments(), Segment{}) {
+			for n := -1; n <= seg.NumFields()+2; n++ {
+				for rep := 0; rep <= 3; rep++ {
+					got, want := seg.FieldRep(n, rep), seg.Field(n).Rep(rep)
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("%s.FieldRep(%d, %d) = %#v, want %#v", seg.Name(), n, rep, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -106,6 +106,28 @@ func (s Segment) Field(n int) Field {
 	return Field{fieldImpl{raw: si.raw[start:end:end], d: d}}
 }
 
+// FieldRep is s.Field(n).Rep(rep), without making the Field for a field
+// of an ordinary segment that holds no repetition separator (most fields
+// read, one call instead of two).
+func (s Segment) FieldRep(n, rep int) Value {
+	si := s.impl.segData
+	if si == nil || si.hdr || !si.norep || n < 1 {
+		return s.Field(n).Rep(rep)
+	}
+	if n > len(si.seps) {
+		return Value{}
+	}
+	start, end := int(si.seps[n-1])+1, len(si.raw)
+	if n < len(si.seps) {
+		end = int(si.seps[n])
+	}
+	d := si.d.at(levelRep) &^ flagNoRep
+	if rep != 1 || start == end {
+		return Value{valueImpl{d: d}}
+	}
+	return Value{valueImpl{raw: si.raw[start:end:end], d: d}}
+}
+
 // Field is one field with its repetitions.
 type Field struct{ impl fieldImpl }
 

@@ -154,7 +154,7 @@ func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 		if f := p.field; f.readers > 1 {
 			v = f.in(e, o).v
 		} else if seg, ok := e.segment(f, o); ok {
-			v = seg.Field(f.p.Field).Rep(max(f.p.Rep, 1))
+			v = seg.FieldRep(f.p.Field, max(f.p.Rep, 1))
 		}
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
@@ -166,7 +166,7 @@ func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 		// Segments.Value of a path without component: the segment's
 		// field's repetition.
 		if seg, ok := e.segment(p, o); ok {
-			v = seg.Field(p.p.Field).Rep(max(p.p.Rep, 1))
+			v = seg.FieldRep(p.p.Field, max(p.p.Rep, 1))
 		}
 	} else {
 		v = o.segs.Value(p.p)
