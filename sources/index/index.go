@@ -67,7 +67,7 @@ type Options struct {
 	Progress func(done, total int64)
 	// NoLedger: Update does not keep the membership ledger (ledger.go),
 	// for an index that no Group is read from (convert's). It is a
-	// quarter of the update's time and serial. The next Update without
+	// quarter of the update's CPU, on one core. The next Update without
 	// NoLedger rebuilds the ledger from all the messages, whether or not
 	// an input changed.
 	NoLedger bool
