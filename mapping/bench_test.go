@@ -1,9 +1,6 @@
 package mapping
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,7 +10,6 @@ import (
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
-	"github.com/iisbridge/iisbridge/sources/v2archive"
 )
 
 // benchVXU is a typical ~1 KB VXU: one patient, two doses.
@@ -113,27 +109,11 @@ func BenchmarkApplyWorld(b *testing.B) {
 	const n = 2000
 	var msgs []*hl7v2.Message
 	var locs []sources.Location
-	r, err := v2archive.Open([]string{filepath.Join(dir, sum.Files[0])}, v2archive.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for len(msgs) < n {
-		it, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	eachMessage(b, filepath.Join(dir, sum.Files[0]), func(msg *hl7v2.Message, loc sources.Location) {
+		if len(msgs) < n {
+			msgs, locs = append(msgs, msg), append(locs, loc)
 		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if it.Err != nil {
-			continue
-		}
-		// The item's data is the reader's: parse a copy to keep.
-		if msg, err := hl7v2.Parse(bytes.Clone(it.Data)); err == nil {
-			msgs, locs = append(msgs, msg), append(locs, it.Loc)
-		}
-	}
-	r.Close()
+	})
 	a := Default().NewApplier()
 	a.ReuseOutput()
 	i := 0

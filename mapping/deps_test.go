@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -278,7 +279,7 @@ func TestAppendMessageKey(t *testing.T) {
 
 // eachMessage calls fn with every message of an archive file that
 // parses, and where it was read.
-func eachMessage(t *testing.T, path string, fn func(*hl7v2.Message, sources.Location)) {
+func eachMessage(t testing.TB, path string, fn func(*hl7v2.Message, sources.Location)) {
 	t.Helper()
 	r, err := v2archive.Open([]string{path}, v2archive.Options{})
 	if err != nil {
@@ -296,7 +297,8 @@ func eachMessage(t *testing.T, path string, fn func(*hl7v2.Message, sources.Loca
 		if it.Err != nil {
 			continue
 		}
-		if msg, err := hl7v2.Parse(it.Data); err == nil {
+		// The item's data is the reader's: a copy is parsed, for fn to keep.
+		if msg, err := hl7v2.Parse(bytes.Clone(it.Data)); err == nil {
 			fn(msg, it.Loc)
 		}
 	}

@@ -66,16 +66,8 @@ resources:
 	if c := calls[`concat(RXA-5.1, "x")`]; c == nil || !c.memo || c.sites != 3 {
 		t.Errorf("concat(RXA-5.1, \"x\"): %+v, want a memo call of three sites", c)
 	}
-	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\r" +
-		"RXA|0|1|20240101|20240101|08^x^CVX|0.5|||01||||||LOT1|20250101|||||A\rRXR|IM^im^HL70162|LT^lt\rOBX|1|CE|x||v1\rOBX|2|CE|y||v2\r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := m.Apply(Input{Msg: msg}, true)
-	if len(out.Resources) != 1 {
-		t.Fatalf("%d resources, issues %v", len(out.Resources), out.Issues)
-	}
-	got := string(out.Resources[0].AppendJSON(nil))
+	got := applyOne(t, m, "MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\r"+
+		"RXA|0|1|20240101|20240101|08^x^CVX|0.5|||01||||||LOT1|20250101|||||A\rRXR|IM^im^HL70162|LT^lt\rOBX|1|CE|x||v1\rOBX|2|CE|y||v2\r")
 	for _, want := range []string{`"lotNumber":"LOT1"`, `"expirationDate":"20250101"`, `"site":{"text":"LT","id":"0.5x"}`, `"text":"IM","id":"im"`, `{"text":"01","id":"v1"}`, `{"text":"01","id":"v2"}`, `"vaccineCode":{"text":"08x","id":"08x"}`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %s:\n%s", want, got)
@@ -134,8 +126,21 @@ resources:
 			t.Errorf("loop %d: groupShared %v, want %v", i, got, want)
 		}
 	}
-	msg, err := hl7v2.Parse([]byte("MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\rRXA|0|1|20240101|20240101|08^x^CVX\r" +
-		"OBX|1|CE|a|1|v1\rOBX|2|CE|b|1|v2\rOBX|3|CE|a|2|v3\rOBX|4|CE|c|2|v4\r"))
+	got := applyOne(t, m, "MSH|^~\\&|A|B|C|D|20240101||VXU^V04|1|P|2.5.1\rPID|1\rORC|RE\rRXA|0|1|20240101|20240101|08^x^CVX\r"+
+		"OBX|1|CE|a|1|v1\rOBX|2|CE|b|1|v2\rOBX|3|CE|a|2|v3\rOBX|4|CE|c|2|v4\r")
+	for _, want := range []string{`"note":[{"text":"v1"},{"text":"v3"}]`, `"reasonCode":[{"text":"v1"}]`,
+		`"protocolApplied":[{"series":"v1"},{"series":"v3"}]`, `"education":[{"documentType":"v2"}]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+}
+
+// applyOne maps raw (with its trace) and returns its one resource's
+// JSON.
+func applyOne(t *testing.T, m *Mapping, raw string) string {
+	t.Helper()
+	msg, err := hl7v2.Parse([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +148,5 @@ resources:
 	if len(out.Resources) != 1 {
 		t.Fatalf("%d resources, issues %v", len(out.Resources), out.Issues)
 	}
-	got := string(out.Resources[0].AppendJSON(nil))
-	for _, want := range []string{`"note":[{"text":"v1"},{"text":"v3"}]`, `"reasonCode":[{"text":"v1"}]`,
-		`"protocolApplied":[{"series":"v1"},{"series":"v3"}]`, `"education":[{"documentType":"v2"}]`} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %s:\n%s", want, got)
-		}
-	}
+	return string(out.Resources[0].AppendJSON(nil))
 }
