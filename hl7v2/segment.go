@@ -48,7 +48,7 @@ func (s Segment) Is(name string) bool {
 		return false
 	}
 	if len(name) == 3 {
-		return sd.key == 3<<24|uint32(name[0])|uint32(name[1])<<8|uint32(name[2])<<16
+		return sd.key == nameKey(name)
 	}
 	return sd.name == name
 }
