@@ -193,9 +193,7 @@ func list(o *fhirout.Object, k string) []any {
 	return l
 }
 
-func strs(o *fhirout.Object, k string) string { return string(appendStrs(nil, o, k)) }
-
-// appendStrs appends o's strings at k joined by spaces (strs).
+// appendStrs appends o's strings at k joined by spaces.
 func appendStrs(b []byte, o *fhirout.Object, k string) []byte {
 	first := true
 	for _, v := range list(o, k) {

@@ -175,3 +175,6 @@ func TestMergeKeys(t *testing.T) {
 		t.Errorf("identifier key %q", buf)
 	}
 }
+
+// strs is o's strings at k joined by spaces, as the merge keys hold them.
+func strs(o *fhirout.Object, k string) string { return string(appendStrs(nil, o, k)) }
