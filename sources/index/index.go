@@ -133,21 +133,26 @@ CREATE TABLE IF NOT EXISTS messages(
 	answers TEXT,                -- the rec_id of the query this record answers
 	err TEXT,                    -- E: the reason
 	indexed_at INTEGER NOT NULL); -- unix µs, as every time below
-CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
-CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
 CREATE TABLE IF NOT EXISTS keys(
 	id INTEGER PRIMARY KEY,
 	key TEXT NOT NULL UNIQUE,
 	parent INTEGER NOT NULL,
 	pid TEXT NOT NULL);          -- Patient id if this key is the root
-CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
-CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
 CREATE TABLE IF NOT EXISTS counts(kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS patients(
 	pid TEXT PRIMARY KEY,
 	first_at INTEGER NOT NULL,
 	gone_at INTEGER) WITHOUT ROWID;
+` + lookupIndexes
+
+// lookupIndexes are the schema's secondary indexes: reads need them, the
+// writing of new records does not (bulk.go).
+const lookupIndexes = `
+CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
+CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
+CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
 `
 
 // Open opens (creating) the index in dir.

@@ -88,6 +88,10 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 	if err := tally(changes, rows, &st); err != nil {
 		return st, err
 	}
+	bulk, err := x.prepareLoad(ctx)
+	if err != nil {
+		return st, err
+	}
 	w := &writer{x: x, ctx: ctx, st: &st}
 	defer w.rollback()
 	w.sizes(changes)
@@ -116,6 +120,11 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 	}
 	if err := w.commit(); err != nil {
 		return st, err
+	}
+	if bulk {
+		if err := x.buildLookups(ctx); err != nil {
+			return st, err
+		}
 	}
 	// An input only moved changed no record: no links to redo.
 	if st.New+st.Appended+st.Rewritten+st.Dropped > 0 || st.Messages > 0 {

@@ -1,0 +1,108 @@
+package index
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// lookupCount is how many of the lookup indexes x has now.
+func lookupCount(t *testing.T, x *Index) int {
+	t.Helper()
+	n := 0
+	for _, name := range lookupIndexNames {
+		var have bool
+		if err := x.db.QueryRow(`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?)`, name).Scan(&have); err != nil {
+			t.Fatal(err)
+		}
+		if have {
+			n++
+		}
+	}
+	return n
+}
+
+// A first load runs without the lookup indexes and ends with all of
+// them; later loads keep them; one a stopped load left out is built by
+// the next Update; and the persons are those of a load kept up row by row.
+func TestFirstLoadBuildsLookupsAfter(t *testing.T) {
+	if len(lookupIndexNames) != 5 {
+		t.Fatalf("lookup indexes %v: lookupIndexes and its names disagree", lookupIndexNames)
+	}
+	dir := t.TempDir()
+	msgs := []string{
+		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")),
+		vxu("2", "CLINICB", "20240102120000", "B7^^^CLINICB^MR", "Smith^John", "20200101", "M", rxa("20240101", "08", "01")),
+		vxu("3", "CLINICA", "20240103120000", "A2^^^CLINICA^MR", "DOE^BABY GIRL", "20231201", "F"),
+		vxu("4", "CLINICC", "20240104120000", "C9^^^CLINICC^MR", "DOE^BABY GIRL", "20231201", "F"),
+		qbp("Q1", "CLINICC", "20240105120000"),
+		rsp("R1", "CLINICC", "Q1", "20240105120001", "C9^^^CLINICC^MR~S200^^^MYIIS^SR", "DOE^BABY GIRL", "20231201", "F", 1),
+		vxu("5", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S200^^^MYIIS^SR", "DOE^JANE", "20231201", "F", rxa("20240106", "20", "00")),
+	}
+	ctx := context.Background()
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+	// All at once: one bulk load.
+	bulkArch := filepath.Join(dir, "bulk.hl7")
+	write(t, bulkArch, msgs...)
+	seen := -1
+	var x *Index
+	x, err := open(filepath.Join(dir, "bulkdata"), Options{Now: c.now, BatchSize: 2, Progress: func(done, total int64) {
+		if seen < 0 {
+			seen = lookupCount(t, x)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if _, err := x.Update(ctx, []string{bulkArch}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 0 {
+		t.Errorf("first load ran with %d lookup indexes, want none", seen)
+	}
+	if n := lookupCount(t, x); n != 5 {
+		t.Fatalf("after the first load: %d lookup indexes, want 5", n)
+	}
+	bulk := persons(t, x)
+
+	// The same messages one first, the rest appended: kept up row by row.
+	rowArch := filepath.Join(dir, "rows.hl7")
+	write(t, rowArch, msgs[0])
+	y := openTest(t, filepath.Join(dir, "rowdata"), c)
+	if _, err := y.Update(ctx, []string{rowArch}); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, rowArch, msgs[1:]...)
+	seen = -1
+	y.opts.Progress = func(done, total int64) {
+		if seen < 0 {
+			seen = lookupCount(t, y)
+		}
+	}
+	if _, err := y.Update(ctx, []string{rowArch}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 5 {
+		t.Errorf("a load into a non-empty index ran with %d lookup indexes, want all 5", seen)
+	}
+	if rows := persons(t, y); !maps.Equal(bulk, rows) {
+		t.Errorf("persons loaded at once %v, row by row %v", bulk, rows)
+	}
+
+	// A load stopped before the build leaves an index out: the next
+	// Update builds it.
+	if _, err := y.db.Exec(`DROP INDEX keys_parent`); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, rowArch, vxu("6", "CLINICA", "20240107120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M"))
+	if _, err := y.Update(ctx, []string{rowArch}); err != nil {
+		t.Fatal(err)
+	}
+	if n := lookupCount(t, y); n != 5 {
+		t.Errorf("after an Update following a stopped load: %d lookup indexes, want 5", n)
+	}
+}
