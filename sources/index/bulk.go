@@ -6,7 +6,7 @@ import (
 	"regexp"
 )
 
-// An Update into an index that holds no record yet (convert's temporary
+// An Update into an index that holds nothing yet (convert's temporary
 // index, the first indexing of an archive) stores its records without
 // the lookup indexes and builds them once, from the finished tables,
 // before finish needs them: SQLite sorts a table's keys into an index in
@@ -24,11 +24,13 @@ var lookupIndexNames = func() []string {
 	return names
 }()
 
-// prepareLoad drops the lookup indexes when the index holds no record
-// (bulk: build them with buildLookups after the load) and builds any that
-// are missing otherwise.
+// prepareLoad drops the lookup indexes when the index holds no record and
+// never held a person (bulk: build them with buildLookups after the load)
+// and builds any that are missing otherwise. Once a Patient is gone,
+// Walk's query names keys_root_pid, which must then exist.
 func (x *Index) prepareLoad(ctx context.Context) (bulk bool, err error) {
-	if err := x.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM messages)`).Scan(&bulk); err != nil {
+	err = x.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM messages) AND NOT EXISTS (SELECT 1 FROM patients)`).Scan(&bulk)
+	if err != nil {
 		return false, fmt.Errorf("index: %w", err)
 	}
 	if !bulk {

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"maps"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -104,5 +105,39 @@ func TestFirstLoadBuildsLookupsAfter(t *testing.T) {
 	}
 	if n := lookupCount(t, y); n != 5 {
 		t.Errorf("after an Update following a stopped load: %d lookup indexes, want 5", n)
+	}
+}
+
+// An index whose records were all dropped still knows its former
+// Patients (gone): a load into it keeps the lookup indexes, which Walk's
+// query for them names.
+func TestLoadAfterAllDroppedKeepsLookups(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.hl7"), filepath.Join(dir, "b.hl7")
+	write(t, a, vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")))
+	write(t, b, vxu("2", "CLINICB", "20240102120000", "B7^^^CLINICB^MR", "ROE^ANN", "20200202", "F", rxa("20240102", "03", "00")))
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := openTest(t, filepath.Join(dir, "data"), c)
+	ctx := context.Background()
+	if _, err := x.Update(ctx, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := x.Update(ctx, []string{a}); err != nil || st.Dropped != 1 {
+		t.Fatalf("dropping %s: %+v, %v", a, st, err)
+	}
+	seen := -1
+	x.opts.Progress = func(done, total int64) {
+		if seen < 0 {
+			seen = lookupCount(t, x)
+		}
+	}
+	if _, err := x.Update(ctx, []string{b}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(lookupIndexNames) {
+		t.Errorf("load after all records were dropped ran with %d lookup indexes, want all %d", seen, len(lookupIndexNames))
 	}
 }
