@@ -33,15 +33,8 @@ func TestFirstLoadBuildsLookupsAfter(t *testing.T) {
 		t.Fatalf("lookup indexes %v: lookupIndexes and its names disagree", lookupIndexNames)
 	}
 	dir := t.TempDir()
-	msgs := []string{
-		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")),
-		vxu("2", "CLINICB", "20240102120000", "B7^^^CLINICB^MR", "Smith^John", "20200101", "M", rxa("20240101", "08", "01")),
-		vxu("3", "CLINICA", "20240103120000", "A2^^^CLINICA^MR", "DOE^BABY GIRL", "20231201", "F"),
-		vxu("4", "CLINICC", "20240104120000", "C9^^^CLINICC^MR", "DOE^BABY GIRL", "20231201", "F"),
-		qbp("Q1", "CLINICC", "20240105120000"),
-		rsp("R1", "CLINICC", "Q1", "20240105120001", "C9^^^CLINICC^MR~S200^^^MYIIS^SR", "DOE^BABY GIRL", "20231201", "F", 1),
-		vxu("5", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S200^^^MYIIS^SR", "DOE^JANE", "20231201", "F", rxa("20240106", "20", "00")),
-	}
+	msgs := append(linkedRecords(),
+		vxu("5", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S200^^^MYIIS^SR", "DOE^JANE", "20231201", "F", rxa("20240106", "20", "00")))
 	ctx := context.Background()
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 

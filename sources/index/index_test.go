@@ -105,11 +105,10 @@ func persons(t *testing.T, x *Index) map[string]int {
 	}
 }
 
-func TestIdentityLinks(t *testing.T) {
-	dir := t.TempDir()
-	arch := filepath.Join(dir, "a.hl7")
-	write(t, arch,
-		"this is not a message\n",
+// linkedRecords are three persons' records, two of them linked across
+// clinics: TestIdentityLinks follows them.
+func linkedRecords() []string {
+	return []string{
 		vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")),
 		// Same person at another clinic, no shared id, same demographics.
 		vxu("2", "CLINICB", "20240102120000", "B7^^^CLINICB^MR", "Smith^John", "20200101", "M", rxa("20240101", "08", "01")),
@@ -120,7 +119,13 @@ func TestIdentityLinks(t *testing.T) {
 		// The IIS answers CLINICC with C9 and the SR id; a later VXU from
 		// CLINICA carries A2 with the same SR: C9 and A2 join.
 		rsp("R1", "CLINICC", "Q1", "20240105120001", "C9^^^CLINICC^MR~S200^^^MYIIS^SR", "DOE^BABY GIRL", "20231201", "F", 1),
-	)
+	}
+}
+
+func TestIdentityLinks(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, append([]string{"this is not a message\n"}, linkedRecords()...)...)
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	x := openTest(t, filepath.Join(dir, "data"), c)
 	ctx := context.Background()
