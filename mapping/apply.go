@@ -1036,10 +1036,15 @@ func arrayLen(obj *fhirout.Object, key string) int {
 }
 
 func (e *env) set(n *node, t *target, v any, src string) {
-	if len(t.steps) == 1 && t.steps[0].idx == -1 && !e.trace {
+	if t.key != "" && !e.trace {
 		// Most targets are one key of the element (system, code,
-		// display): set without the walk and the trace's bookkeeping.
-		e.made(n).Set(t.steps[0].key, v)
+		// display): set without the walk and the trace's bookkeeping,
+		// most often into an element already made.
+		obj := n.obj
+		if obj == nil {
+			obj = e.made(n)
+		}
+		obj.Set(t.key, v)
 		e.sets++
 		return
 	}

@@ -1198,6 +1198,9 @@ type target struct {
 	text   string
 	plain  string // without indices, for validation and Expression
 	steps  []step
+	// key, of a target that is one key of the element (system, code,
+	// display: most targets), is that key: set writes it without a walk.
+	key string
 }
 
 var stepRE = regexp.MustCompile(`^(_?[A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
@@ -1227,6 +1230,9 @@ func parseTarget(s string) (*target, error) {
 		plain = append(plain, m[1])
 	}
 	t.plain = strings.Join(plain, ".")
+	if len(t.steps) == 1 && t.steps[0].idx == -1 {
+		t.key = t.steps[0].key
+	}
 	return t, nil
 }
 
