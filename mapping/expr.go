@@ -199,9 +199,21 @@ func (p *pathExpr) str(e *env, s *scope) string {
 	// Most reads are of a text already remembered in the scope the rule
 	// runs in: found here without climbing to the owner.
 	if s.fcls == p.cls && p.direct {
-		if slot := &s.frame[p.slot]; slot.strGen == e.gen {
+		// s is the scope the path reads, and has its frame: what owner
+		// and in would find.
+		slot := &s.frame[p.slot]
+		if slot.strGen == e.gen {
 			return slot.str
 		}
+		if p.once {
+			return e.textOf(p.read(e, s))
+		}
+		if slot.gen != e.gen {
+			v := p.read(e, s)
+			slot.v, slot.gen = v, e.gen
+		}
+		slot.str, slot.strGen = e.textOf(slot.v), e.gen
+		return slot.str
 	}
 	o := p.owner(s)
 	if o == nil {
