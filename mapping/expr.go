@@ -156,6 +156,12 @@ func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 		} else if seg, ok := e.segment(f, o); ok {
 			v = seg.FieldRep(f.p.Field, max(f.p.Rep, 1))
 		}
+		if len(v.Raw()) == 0 {
+			// A field not sent: its components are empty too. Only the
+			// Value's level differs from Component's, and readers look
+			// at its text (textOf), not its level.
+			return v
+		}
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
