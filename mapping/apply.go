@@ -32,6 +32,7 @@ type mappingImpl struct {
 	sqlOrder  []string
 	nColSlots int          // relational paths, each with a slot in env.colSlots
 	nSites    int          // places objects and arrays are made at (numberSites)
+	nRecCalls int          // calls remembered for the record (callExpr.rec)
 	identity  *identityDef // the identity: section (identity.go)
 }
 
@@ -111,10 +112,14 @@ type env struct {
 	groupScopes []*scope   // chunk for groupSet.scopes
 	groupSegs   hl7v2.Segments
 	stack       []string
-	scratch     []byte
-	nodes       []node
-	scopes      []scope
-	arena       []byte // string arena of the current Apply (see text)
+	// recCalls holds the values of calls over the record's variables
+	// alone (callExpr.rec), by slot, once recOK (the variables are set).
+	recCalls []recCall
+	recOK    bool
+	scratch  []byte
+	nodes    []node
+	scopes   []scope
+	arena    []byte // string arena of the current Apply (see text)
 	// arenaUsed counts the arena bytes of this Apply; arenaSize is the
 	// next arena's size, learnt from the last Apply.
 	arenaUsed, arenaSize int
@@ -406,6 +411,12 @@ func (e *env) record(in *Input) {
 	for _, l := range impl.lets {
 		e.vars[l.slot] = e.evalQuiet(l.x, root)
 	}
+	// The record's variables are set: calls over them alone are
+	// remembered for the record from here on.
+	if len(e.recCalls) < impl.nRecCalls {
+		e.recCalls = make([]recCall, impl.nRecCalls)
+	}
+	e.recOK = true
 	for _, r := range impl.resources {
 		e.resource(r, root)
 	}
@@ -424,6 +435,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
+	e.recOK = false
 	clear(e.nodes) // drop references to the last message and its output
 	clear(e.scopes)
 	clear(e.refs)
@@ -460,6 +472,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	if e.gen++; e.gen == 0 {
 		clear(e.frames[:cap(e.frames)])
 		clear(e.segFrames[:cap(e.segFrames)])
+		clear(e.recCalls)
 		e.gen = 1
 	}
 	if e.arenaUsed > 0 {

@@ -387,6 +387,13 @@ type callExpr struct {
 	// place in their frames (see pathClass), when memo.
 	cls  *pathClass
 	slot int32
+	// rec: pure, and reading only literals and variables set once per
+	// record (the mapping's own lets, $input.*), so its value is the
+	// same all through the record's resources: remembered for the
+	// record in env.recCalls[slot] (identical calls share one callExpr).
+	// concat($sid_base, "sender/", slug($sender), "/fill") is worked out
+	// once per record, not once per dose.
+	rec bool
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
 	// expand: fn.Expand and some argument is a path with [*], whose
@@ -402,6 +409,9 @@ func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	if !c.memo || c.sites == 1 {
+		if c.rec && e.recOK {
+			return c.evalRec(e, s)
+		}
 		return c.run(e, s)
 	}
 	if s.frame == nil && s.id != 0 {
@@ -417,6 +427,26 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	v, err := c.run(e, s)
 	if err == nil {
 		slot.str, slot.gen = v, e.gen
+	}
+	return v, err
+}
+
+// recCall is a rec call's value in env.recCalls, current when gen is
+// env.gen.
+type recCall struct {
+	s   string
+	gen uint32
+}
+
+// evalRec is eval of a rec call.
+func (c *callExpr) evalRec(e *env, s *scope) (string, error) {
+	slot := &e.recCalls[c.slot]
+	if slot.gen == e.gen {
+		return slot.s, nil
+	}
+	v, err := c.run(e, s)
+	if err == nil {
+		slot.s, slot.gen = v, e.gen
 	}
 	return v, err
 }
@@ -705,8 +735,35 @@ func (p *exprParser) parseCall(name string) expr {
 		call.memo, call.sites = true, 1
 		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
+	} else if call.pure && p.c.recordCall(call) {
+		key := "record#" + call.text
+		if prev := p.c.calls[key]; prev != nil {
+			return prev
+		}
+		call.rec, call.slot = true, int32(p.c.m.nRecCalls)
+		p.c.m.nRecCalls++
+		p.c.calls[key] = call
 	}
 	return call
+}
+
+// recordCall reports whether x reads only literals and variables set
+// once per record (see callExpr.rec).
+func (c *compiler) recordCall(x expr) bool {
+	switch x := x.(type) {
+	case *litExpr:
+		return true
+	case *varExpr:
+		return x.slot < c.recordVars
+	case *callExpr:
+		for _, a := range x.args {
+			if !c.recordCall(a) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func argsText(args []expr) string {
