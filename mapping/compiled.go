@@ -164,21 +164,44 @@ func condFnOf(c *cond) condFn {
 // common conditions: p.str is called directly, not through valueOf's
 // method value (a wrapper call per test). nil for other kinds.
 func pathCondFn(c *cond, p *pathExpr) condFn {
+	// p.str, with its first test (known) inlined: most tests read a text
+	// already remembered.
 	switch c.kind {
 	case condPresent:
-		return func(e *env, s *scope) bool { return p.str(e, s) != "" }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return x != ""
+		}
 	case condEmpty:
-		return func(e *env, s *scope) bool { return p.str(e, s) == "" }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return x == ""
+		}
 	case condEquals:
 		lit := foldLit(c.lits[0])
-		return func(e *env, s *scope) bool { return lit.equal(p.str(e, s)) }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return lit.equal(x)
+		}
 	case condIn:
 		lits := make([]foldLiteral, len(c.lits))
 		for i, l := range c.lits {
 			lits[i] = foldLit(l)
 		}
 		return func(e *env, s *scope) bool {
-			x := p.str(e, s)
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
 			for i := range lits {
 				if lits[i].equal(x) {
 					return true
@@ -259,7 +282,10 @@ func ruleBodyFn(r *rule) ruleFn {
 			if e.rejected {
 				return
 			}
-			raw := p.str(e, s)
+			raw, ok := p.known(e, s)
+			if !ok {
+				raw = p.strMiss(e, s)
+			}
 			e.writeRaw(r, n, raw)
 		}
 	}

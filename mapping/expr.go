@@ -202,15 +202,31 @@ func (e *env) newFrame(n int) []memoEntry {
 // made once per scope: conditions and values that read the same field
 // share it.
 func (p *pathExpr) str(e *env, s *scope) string {
-	// Most reads are of a text already remembered in the scope the rule
-	// runs in: found here without climbing to the owner.
+	if v, ok := p.known(e, s); ok {
+		return v
+	}
+	return p.strMiss(e, s)
+}
+
+// known is str of a text already remembered in the scope the rule runs
+// in (most reads), found without climbing to the owner. Small enough to
+// be inlined: the most frequent callers test it first and call strMiss,
+// not str, when it fails.
+func (p *pathExpr) known(e *env, s *scope) (string, bool) {
+	if s.fcls == p.cls && p.direct {
+		if slot := &s.frame[p.slot]; slot.strGen == e.gen {
+			return slot.str, true
+		}
+	}
+	return "", false
+}
+
+// strMiss is str when known fails.
+func (p *pathExpr) strMiss(e *env, s *scope) string {
 	if s.fcls == p.cls && p.direct {
 		// s is the scope the path reads, and has its frame: what owner
 		// and in would find.
 		slot := &s.frame[p.slot]
-		if slot.strGen == e.gen {
-			return slot.str
-		}
 		if p.once {
 			return e.textOf(p.read(e, s))
 		}
@@ -236,7 +252,10 @@ func (p *pathExpr) str(e *env, s *scope) string {
 }
 
 func (p *pathExpr) eval(e *env, s *scope) (string, error) {
-	return p.str(e, s), nil
+	if v, ok := p.known(e, s); ok {
+		return v, nil
+	}
+	return p.strMiss(e, s), nil
 }
 
 // appendValues expands [*] in the path (join, first_nonempty), appending
@@ -463,7 +482,10 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 		// a value to work out (the others are literals).
 		var code string
 		if p := c.tableCode; p != nil {
-			code = p.str(e, s)
+			var ok bool
+			if code, ok = p.known(e, s); !ok {
+				code = p.strMiss(e, s)
+			}
 		} else {
 			var err error
 			if code, err = c.args[1].eval(e, s); err != nil {
