@@ -436,8 +436,8 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
 	e.recOK = false
-	clear(e.nodes) // drop references to the last message and its output
-	clear(e.scopes)
+	clear(e.nodes)  // drop references to the last message and its output
+	clear(e.scopes) // and zero them for the next (zeroScope)
 	clear(e.refs)
 	e.refs = e.refs[:0]
 	clear(e.groupSegs)
@@ -962,9 +962,11 @@ func (e *env) zeroScope() *scope {
 	if len(e.scopes) == cap(e.scopes) {
 		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
+	// The scope is zero already: a new chunk is, and reset clears the
+	// scopes the last Apply used; scopes are never handed out twice in
+	// one Apply.
 	e.scopes = e.scopes[:len(e.scopes)+1]
 	s := &e.scopes[len(e.scopes)-1]
-	*s = scope{}
 	e.nScopes++
 	s.id = e.nScopes
 	return s
