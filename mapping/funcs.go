@@ -247,10 +247,10 @@ func (e *env) day(s string) string {
 }
 
 // appendDay appends the YYYY-MM-DD of the YYYYMMDD that s starts with.
+// Byte by byte: one append, not five (three of them copy calls).
 func appendDay(b []byte, s string) []byte {
-	b = append(b, s[:4]...)
-	b = append(append(b, '-'), s[4:6]...)
-	return append(append(b, '-'), s[6:8]...)
+	s = s[:8]
+	return append(b, s[0], s[1], s[2], s[3], '-', s[4], s[5], '-', s[6], s[7])
 }
 
 // fhirDateTime is ts.FHIRDateTime(def) written into the arena, up to
@@ -310,9 +310,8 @@ func (e *env) second(s string, off int) string {
 	e.reserve(25)
 	start := len(e.arena)
 	b := appendDay(e.arena, s)
-	b = append(append(b, 'T'), s[8:10]...)
-	b = append(append(b, ':'), s[10:12]...)
-	b = append(append(b, ':'), s[12:14]...)
+	s = s[:14]
+	b = append(b, 'T', s[8], s[9], ':', s[10], s[11], ':', s[12], s[13])
 	e.arena = appendOffset(b, off)
 	e.arenaUsed += len(e.arena) - start
 	return unsafe.String(&e.arena[start], len(e.arena)-start)
