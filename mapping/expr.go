@@ -358,6 +358,13 @@ type segSlot struct {
 // occurrences a class of scopes is searched for are numbered at Load
 // (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
+	if len(o.segs) == 1 && p.p.SegOcc <= 1 {
+		// A segment's own scope (foreach OBX): Find without the memo.
+		if seg := o.segs[0]; seg.Is(p.p.Segment) {
+			return seg, true
+		}
+		return hl7v2.Segment{}, false
+	}
 	if o.fcls != p.cls || p.cls == nil {
 		// A hand-made path (tests), or a scope no remembered path has
 		// given a frame yet (its reads so far were once).
