@@ -251,6 +251,14 @@ func (e *env) textOf(v hl7v2.Value) string {
 		if bad == 0 {
 			return e.keep(raw)
 		}
+		if bad == plainDelim {
+			// Plain but for delimiters (a component's subcomponents):
+			// text would keep it as it is, unless it is empty ("^^").
+			if v.IsEmpty() {
+				return ""
+			}
+			return e.keep(raw)
+		}
 	}
 	if v.IsEmpty() || v.IsNull() {
 		return ""
@@ -259,8 +267,9 @@ func (e *env) textOf(v hl7v2.Value) string {
 }
 
 // plainTable flags the bytes that keep a value off textOf's fast path:
-// those plain refuses (controls, non-ASCII, the escape character) and
-// the delimiters (a value holding one may be empty, as "^^" is).
+// those plain refuses (controls, non-ASCII, the escape character) with
+// plainRefused, and the delimiters (a value holding one may be empty, as
+// "^^" is) with plainDelim.
 type plainTable struct {
 	d   hl7v2.Delimiters // the table's delimiters
 	ok  bool             // tab is built for d
@@ -276,17 +285,24 @@ func (t *plainTable) set(d hl7v2.Delimiters) {
 	for c := range t.tab {
 		t.tab[c] = 0
 		if c < 0x20 || c > 0x7e {
-			t.tab[c] = 1
+			t.tab[c] = plainRefused
 		}
+	}
+	for _, c := range []byte{d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
+		t.tab[c] |= plainDelim
 	}
 	esc := d.Escape
 	if esc == 0 {
 		esc = '\\' // as plain: refusing a byte is always safe
 	}
-	for _, c := range []byte{esc, d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
-		t.tab[c] = 1 // 0 is a control character already
-	}
+	t.tab[esc] |= plainRefused
 }
+
+// The flags of plainTable.
+const (
+	plainRefused = 1 << iota
+	plainDelim
+)
 
 func (m *Mapping) apply(in Input, trace bool) Output {
 	if m.impl == nil {
