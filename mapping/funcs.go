@@ -669,12 +669,21 @@ func compileCodeIn(c *compiler, call *callExpr) error {
 
 func fnCodeIn(e *env, s *scope, call *callExpr, _ []string) (string, error) {
 	d := call.data.(*codeInData)
+	// The components' texts are most often remembered (every code_in of
+	// a field reads the same ones): str's first test inlined.
+	comp := func(i int) string {
+		p := d.comps[i]
+		if v, ok := p.known(e, s); ok {
+			return v
+		}
+		return p.strMiss(e, s)
+	}
 	for _, base := range [2]int{0, 3} {
-		code, text := d.comps[base].str(e, s), d.comps[base+1].str(e, s)
+		code, text := comp(base), comp(base+1)
 		if code == "" && text == "" {
 			continue
 		}
-		sys := d.comps[base+2].str(e, s)
+		sys := comp(base + 2)
 		for i := range d.systems {
 			if d.systems[i].equal(sys) {
 				if d.text {
