@@ -42,15 +42,19 @@ func (s Segment) Name() string {
 // Is reports whether the segment is named name, as Name() == name but
 // for a three-letter name through the packed key (nameKey) instead of a
 // string compare: loops over a message's segments call it per segment.
+//
+// Small enough to be inlined into such loops; other names go to isName.
 func (s Segment) Is(name string) bool {
+	if sd := s.impl.segData; sd != nil && len(name) == 3 {
+		return sd.key == nameKey3(name)
+	}
+	return s.isName(name)
+}
+
+// isName is Is for a name not of three letters, or the zero Segment.
+func (s Segment) isName(name string) bool {
 	sd := s.impl.segData
-	if sd == nil {
-		return false
-	}
-	if len(name) == 3 {
-		return sd.key == nameKey(name)
-	}
-	return sd.name == name
+	return sd != nil && sd.name == name
 }
 
 // NumFields counts the fields sent, trailing empty ones included (for MSH,
@@ -346,11 +350,16 @@ func countByte(b []byte, c byte) int {
 	return n
 }
 
+// nameKey3 is nameKey of a three-letter name (Is inlines it).
+func nameKey3(name string) uint32 {
+	return 3<<24 | uint32(name[0]) | uint32(name[1])<<8 | uint32(name[2])<<16
+}
+
 // nameKey packs a name of up to 3 bytes (the standard length) into one
 // word; longer names get 0 and are compared as strings.
 func nameKey(name string) uint32 {
 	if len(name) == 3 { // most names: Find computes the key on every call
-		return 3<<24 | uint32(name[0]) | uint32(name[1])<<8 | uint32(name[2])<<16
+		return nameKey3(name)
 	}
 	if len(name) == 0 || len(name) > 3 {
 		return 0

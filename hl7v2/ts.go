@@ -158,11 +158,25 @@ func allDigits(s string) bool {
 // ParseTS reads without error and without trimming (a day that exists):
 // its FHIRDate is then s as YYYY-MM-DD, and callers may write it so
 // without parsing a TS (most dates sent are such days).
+//
+// The eight bytes are read as one word, tested and split into digits
+// all at once: date() and datetime() of a mapping ask for every value.
 func IsDay(s string) bool {
-	if len(s) != 8 || !allDigits(s) {
+	if len(s) != 8 {
 		return false
 	}
-	year, month, day := digits(s[:4]), digits(s[4:6]), digits(s[6:])
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	// Digits: every byte is 0x30-0x3f, and still is with 6 added (no
+	// carry leaves a byte: its low half is at most 0xf).
+	const hi, threes, sixes = 0xf0f0f0f0f0f0f0f0, 0x3030303030303030, 0x0606060606060606
+	if w&hi != threes || (w+sixes)&hi != threes {
+		return false
+	}
+	d := w - threes // byte i: digit i of s
+	dig := func(i int) int { return int(d >> (8 * i) & 0xff) }
+	year := dig(0)*1000 + dig(1)*100 + dig(2)*10 + dig(3)
+	month, day := dig(4)*10+dig(5), dig(6)*10+dig(7)
 	return year != 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month)
 }
 

@@ -2,6 +2,7 @@ package hl7v2
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,33 @@ func TestIsSecond(t *testing.T) {
 	}
 	if n < 12 {
 		t.Errorf("only %d timestamps checked", n)
+	}
+}
+
+// isDayRef is IsDay digit by digit.
+func isDayRef(s string) bool {
+	if len(s) != 8 || !allDigits(s) {
+		return false
+	}
+	year, month, day := digits(s[:4]), digits(s[4:6]), digits(s[6:])
+	return year != 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month)
+}
+
+// IsDay agrees with isDayRef on strings of digits and the bytes next to
+// them (those a word-wide test could let through).
+func TestIsDayBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("0123456789/:;?@ \x00\xff\x29\x3a\x3f\x40\x99\xb0\xb9")
+	for range 200000 {
+		b := []byte(fmt.Sprintf("%04d%02d%02d", r.IntN(10000), r.IntN(14), r.IntN(33)))
+		if r.IntN(2) == 0 {
+			b[r.IntN(8)] = alphabet[r.IntN(len(alphabet))]
+		}
+		if r.IntN(20) == 0 {
+			b = b[:r.IntN(9)]
+		}
+		if got, want := IsDay(string(b)), isDayRef(string(b)); got != want {
+			t.Fatalf("IsDay(%q) = %v, want %v", b, got, want)
+		}
 	}
 }

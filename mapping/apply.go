@@ -32,6 +32,7 @@ type mappingImpl struct {
 	sqlOrder  []string
 	nColSlots int          // relational paths, each with a slot in env.colSlots
 	nSites    int          // places objects and arrays are made at (numberSites)
+	nRecCalls int          // calls remembered for the record (callExpr.rec)
 	identity  *identityDef // the identity: section (identity.go)
 }
 
@@ -111,10 +112,14 @@ type env struct {
 	groupScopes []*scope   // chunk for groupSet.scopes
 	groupSegs   hl7v2.Segments
 	stack       []string
-	scratch     []byte
-	nodes       []node
-	scopes      []scope
-	arena       []byte // string arena of the current Apply (see text)
+	// recCalls holds the values of calls over the record's variables
+	// alone (callExpr.rec), by slot, once recOK (the variables are set).
+	recCalls []recCall
+	recOK    bool
+	scratch  []byte
+	nodes    []node
+	scopes   []scope
+	arena    []byte // string arena of the current Apply (see text)
 	// arenaUsed counts the arena bytes of this Apply; arenaSize is the
 	// next arena's size, learnt from the last Apply.
 	arenaUsed, arenaSize int
@@ -224,11 +229,34 @@ func (e *env) textOf(v hl7v2.Value) string {
 		return "" // a third of the values read: fields not sent
 	}
 	if n := len(raw); e.textPlain.ok && n <= 1024 && raw[0] != ' ' && raw[n-1] != ' ' && raw[0] != '"' {
+		// Four bytes a step (a loop's own work is most of a byte's), the
+		// last four overlapping the ones before.
+		tab := &e.textPlain.tab
 		var bad byte
-		for _, c := range raw {
-			bad |= e.textPlain.tab[c]
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			b := raw[i : i+4 : i+4]
+			bad |= tab[b[0]] | tab[b[1]] | tab[b[2]] | tab[b[3]]
+		}
+		if i < n {
+			if n >= 4 {
+				b := raw[n-4 : n : n]
+				bad |= tab[b[0]] | tab[b[1]] | tab[b[2]] | tab[b[3]]
+			} else {
+				for _, c := range raw {
+					bad |= tab[c]
+				}
+			}
 		}
 		if bad == 0 {
+			return e.keep(raw)
+		}
+		if bad == plainDelim {
+			// Plain but for delimiters (a component's subcomponents):
+			// text would keep it as it is, unless it is empty ("^^").
+			if v.IsEmpty() {
+				return ""
+			}
 			return e.keep(raw)
 		}
 	}
@@ -239,8 +267,9 @@ func (e *env) textOf(v hl7v2.Value) string {
 }
 
 // plainTable flags the bytes that keep a value off textOf's fast path:
-// those plain refuses (controls, non-ASCII, the escape character) and
-// the delimiters (a value holding one may be empty, as "^^" is).
+// those plain refuses (controls, non-ASCII, the escape character) with
+// plainRefused, and the delimiters (a value holding one may be empty, as
+// "^^" is) with plainDelim.
 type plainTable struct {
 	d   hl7v2.Delimiters // the table's delimiters
 	ok  bool             // tab is built for d
@@ -256,17 +285,24 @@ func (t *plainTable) set(d hl7v2.Delimiters) {
 	for c := range t.tab {
 		t.tab[c] = 0
 		if c < 0x20 || c > 0x7e {
-			t.tab[c] = 1
+			t.tab[c] = plainRefused
 		}
+	}
+	for _, c := range []byte{d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
+		t.tab[c] |= plainDelim
 	}
 	esc := d.Escape
 	if esc == 0 {
 		esc = '\\' // as plain: refusing a byte is always safe
 	}
-	for _, c := range []byte{esc, d.Field, d.Component, d.Repetition, d.Subcomponent, d.Truncation} {
-		t.tab[c] = 1 // 0 is a control character already
-	}
+	t.tab[esc] |= plainRefused
 }
+
+// The flags of plainTable.
+const (
+	plainRefused = 1 << iota
+	plainDelim
+)
 
 func (m *Mapping) apply(in Input, trace bool) Output {
 	if m.impl == nil {
@@ -391,6 +427,12 @@ func (e *env) record(in *Input) {
 	for _, l := range impl.lets {
 		e.vars[l.slot] = e.evalQuiet(l.x, root)
 	}
+	// The record's variables are set: calls over them alone are
+	// remembered for the record from here on.
+	if len(e.recCalls) < impl.nRecCalls {
+		e.recCalls = make([]recCall, impl.nRecCalls)
+	}
+	e.recOK = true
 	for _, r := range impl.resources {
 		e.resource(r, root)
 	}
@@ -409,8 +451,9 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	}
 	e.zone, e.orders, e.ordersOK = nil, nil, false
 	e.rule, e.scope, e.rejected, e.sets, e.started, e.quiet = nil, nil, false, 0, 0, false
-	clear(e.nodes) // drop references to the last message and its output
-	clear(e.scopes)
+	e.recOK = false
+	clear(e.nodes)  // drop references to the last message and its output
+	clear(e.scopes) // and zero them for the next (zeroScope)
 	clear(e.refs)
 	e.refs = e.refs[:0]
 	clear(e.groupSegs)
@@ -445,6 +488,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 	if e.gen++; e.gen == 0 {
 		clear(e.frames[:cap(e.frames)])
 		clear(e.segFrames[:cap(e.segFrames)])
+		clear(e.recCalls)
 		e.gen = 1
 	}
 	if e.arenaUsed > 0 {
@@ -934,9 +978,11 @@ func (e *env) zeroScope() *scope {
 	if len(e.scopes) == cap(e.scopes) {
 		e.scopes = make([]scope, 0, max(32, 2*cap(e.scopes)))
 	}
+	// The scope is zero already: a new chunk is, and reset clears the
+	// scopes the last Apply used; scopes are never handed out twice in
+	// one Apply.
 	e.scopes = e.scopes[:len(e.scopes)+1]
 	s := &e.scopes[len(e.scopes)-1]
-	*s = scope{}
 	e.nScopes++
 	s.id = e.nScopes
 	return s
@@ -1036,10 +1082,15 @@ func arrayLen(obj *fhirout.Object, key string) int {
 }
 
 func (e *env) set(n *node, t *target, v any, src string) {
-	if len(t.steps) == 1 && t.steps[0].idx == -1 && !e.trace {
+	if t.key != "" && !e.trace {
 		// Most targets are one key of the element (system, code,
-		// display): set without the walk and the trace's bookkeeping.
-		e.made(n).Set(t.steps[0].key, v)
+		// display): set without the walk and the trace's bookkeeping,
+		// most often into an element already made.
+		obj := n.obj
+		if obj == nil {
+			obj = e.made(n)
+		}
+		obj.Set(t.key, v)
 		e.sets++
 		return
 	}

@@ -33,7 +33,10 @@ type compiler struct {
 	columns map[string]bool
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
-	nRules  int
+	// recordVars: the variables of slots below it are set once per
+	// record, before any resource (see recordCall); 0 until known.
+	recordVars int
+	nRules     int
 
 	// Who reads the variables of a resource (see unbuilt.go): slotOwner
 	// maps a resource's let and as: slots to it; curRes is the resource
@@ -536,6 +539,7 @@ func (c *compiler) top(n *yaml.Node) {
 		c.m.lets = c.compileLets(n, root)
 	}
 	c.compileIdentity(f["identity"], f["let"], f["constants"], root) // identity.go
+	c.recordVars = len(c.vars)                                       // $input.* and the lets above (see recordCall)
 	rn := f["resources"]
 	if rn == nil {
 		c.errorf(pos(n), "no resources: list")
@@ -1198,6 +1202,9 @@ type target struct {
 	text   string
 	plain  string // without indices, for validation and Expression
 	steps  []step
+	// key, of a target that is one key of the element (system, code,
+	// display: most targets), is that key: set writes it without a walk.
+	key string
 }
 
 var stepRE = regexp.MustCompile(`^(_?[A-Za-z][A-Za-z0-9]*)(?:\[([0-9]*)\])?$`)
@@ -1227,6 +1234,9 @@ func parseTarget(s string) (*target, error) {
 		plain = append(plain, m[1])
 	}
 	t.plain = strings.Join(plain, ".")
+	if len(t.steps) == 1 && t.steps[0].idx == -1 {
+		t.key = t.steps[0].key
+	}
 	return t, nil
 }
 

@@ -164,21 +164,44 @@ func condFnOf(c *cond) condFn {
 // common conditions: p.str is called directly, not through valueOf's
 // method value (a wrapper call per test). nil for other kinds.
 func pathCondFn(c *cond, p *pathExpr) condFn {
+	// p.str, with its first test (known) inlined: most tests read a text
+	// already remembered.
 	switch c.kind {
 	case condPresent:
-		return func(e *env, s *scope) bool { return p.str(e, s) != "" }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return x != ""
+		}
 	case condEmpty:
-		return func(e *env, s *scope) bool { return p.str(e, s) == "" }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return x == ""
+		}
 	case condEquals:
 		lit := foldLit(c.lits[0])
-		return func(e *env, s *scope) bool { return lit.equal(p.str(e, s)) }
+		return func(e *env, s *scope) bool {
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
+			return lit.equal(x)
+		}
 	case condIn:
 		lits := make([]foldLiteral, len(c.lits))
 		for i, l := range c.lits {
 			lits[i] = foldLit(l)
 		}
 		return func(e *env, s *scope) bool {
-			x := p.str(e, s)
+			x, ok := p.known(e, s)
+			if !ok {
+				x = p.strMiss(e, s)
+			}
 			for i := range lits {
 				if lits[i].equal(x) {
 					return true
@@ -259,7 +282,10 @@ func ruleBodyFn(r *rule) ruleFn {
 			if e.rejected {
 				return
 			}
-			raw := p.str(e, s)
+			raw, ok := p.known(e, s)
+			if !ok {
+				raw = p.strMiss(e, s)
+			}
 			e.writeRaw(r, n, raw)
 		}
 	}
@@ -329,10 +355,16 @@ type foldLiteral struct {
 	// exact: s is ASCII without letters (a code such as 998 or 30963-3),
 	// which only the same bytes fold to: equal is a string comparison.
 	exact bool
-	// head and tail: the first and last four bytes of an exact literal of
-	// 4 to 8 bytes (most codes), compared as two words instead of by a
-	// call comparing bytes.
-	head, tail uint32
+	// short: s is ascii or exact, of 1 to 8 bytes (most codes). equal
+	// then compares words of the value with head and tail, s's words
+	// with its letters in lower case, after setting the case bit (0x20)
+	// of the value's bytes where s has letters (hmask, tmask): a byte
+	// with that bit set is a lower-case letter only if it was that
+	// letter or its upper case. The words are the first and last four
+	// bytes, or (shorter) the first, middle and last bytes.
+	short        bool
+	head, tail   uint32
+	hmask, tmask uint32
 }
 
 // word4 reads four bytes of s from i on as one word.
@@ -341,8 +373,15 @@ func word4(s string, i int) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
+// word3 reads s's first, middle and last bytes as one word (s is 1 to 3
+// bytes: each byte is one of them).
+func word3(s string) uint32 {
+	return uint32(s[0]) | uint32(s[len(s)/2])<<8 | uint32(s[len(s)-1])<<16
+}
+
 func foldLit(s string) foldLiteral {
 	l := foldLiteral{s: s, ascii: true, exact: true}
+	lower, mask := []byte(s), make([]byte, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i] | 0x20
 		if s[i] >= 0x80 || c == 'k' || c == 's' {
@@ -351,19 +390,36 @@ func foldLit(s string) foldLiteral {
 		if s[i] >= 0x80 || c >= 'a' && c <= 'z' {
 			l.exact = false
 		}
+		if s[i] < 0x80 && c >= 'a' && c <= 'z' {
+			lower[i], mask[i] = c, 0x20
+		}
 	}
-	if n := len(s); l.exact && n >= 4 && n <= 8 {
-		l.head, l.tail = word4(s, 0), word4(s, n-4)
+	switch n := len(s); {
+	case !l.ascii && !l.exact || n == 0 || n > 8:
+	case n >= 4:
+		l.short = true
+		l.head, l.tail = word4(string(lower), 0), word4(string(lower), n-4)
+		l.hmask, l.tmask = word4(string(mask), 0), word4(string(mask), n-4)
+	default:
+		l.short = true
+		l.head, l.hmask = word3(string(lower)), word3(string(mask))
 	}
 	return l
 }
 
 // equal is strings.EqualFold(x, l.s).
 func (l *foldLiteral) equal(x string) bool {
-	if l.exact {
-		if n := len(x); n == len(l.s) && n >= 4 && n <= 8 {
-			return word4(x, 0) == l.head && word4(x, n-4) == l.tail
+	if l.short {
+		n := len(x)
+		if n != len(l.s) {
+			return false
 		}
+		if n >= 4 {
+			return word4(x, 0)|l.hmask == l.head && word4(x, n-4)|l.tmask == l.tail
+		}
+		return word3(x)|l.hmask == l.head
+	}
+	if l.exact {
 		return x == l.s
 	}
 	return l.fold(x)

@@ -156,6 +156,12 @@ func (p *pathExpr) read(e *env, o *scope) hl7v2.Value {
 		} else if seg, ok := e.segment(f, o); ok {
 			v = seg.FieldRep(f.p.Field, max(f.p.Rep, 1))
 		}
+		if len(v.Raw()) == 0 {
+			// A field not sent: its components are empty too. Only the
+			// Value's level differs from Component's, and readers look
+			// at its text (textOf), not its level.
+			return v
+		}
 		if p.p.Component > 0 {
 			v = v.Component(p.p.Component)
 		}
@@ -196,12 +202,40 @@ func (e *env) newFrame(n int) []memoEntry {
 // made once per scope: conditions and values that read the same field
 // share it.
 func (p *pathExpr) str(e *env, s *scope) string {
-	// Most reads are of a text already remembered in the scope the rule
-	// runs in: found here without climbing to the owner.
+	if v, ok := p.known(e, s); ok {
+		return v
+	}
+	return p.strMiss(e, s)
+}
+
+// known is str of a text already remembered in the scope the rule runs
+// in (most reads), found without climbing to the owner. Small enough to
+// be inlined: the most frequent callers test it first and call strMiss,
+// not str, when it fails.
+func (p *pathExpr) known(e *env, s *scope) (string, bool) {
 	if s.fcls == p.cls && p.direct {
 		if slot := &s.frame[p.slot]; slot.strGen == e.gen {
-			return slot.str
+			return slot.str, true
 		}
+	}
+	return "", false
+}
+
+// strMiss is str when known fails.
+func (p *pathExpr) strMiss(e *env, s *scope) string {
+	if s.fcls == p.cls && p.direct {
+		// s is the scope the path reads, and has its frame: what owner
+		// and in would find.
+		slot := &s.frame[p.slot]
+		if p.once {
+			return e.textOf(p.read(e, s))
+		}
+		if slot.gen != e.gen {
+			v := p.read(e, s)
+			slot.v, slot.gen = v, e.gen
+		}
+		slot.str, slot.strGen = e.textOf(slot.v), e.gen
+		return slot.str
 	}
 	o := p.owner(s)
 	if o == nil {
@@ -218,7 +252,10 @@ func (p *pathExpr) str(e *env, s *scope) string {
 }
 
 func (p *pathExpr) eval(e *env, s *scope) (string, error) {
-	return p.str(e, s), nil
+	if v, ok := p.known(e, s); ok {
+		return v, nil
+	}
+	return p.strMiss(e, s), nil
 }
 
 // appendValues expands [*] in the path (join, first_nonempty), appending
@@ -321,6 +358,13 @@ type segSlot struct {
 // occurrences a class of scopes is searched for are numbered at Load
 // (compiler.segID), so the slot is an index.
 func (e *env) segment(p *pathExpr, o *scope) (hl7v2.Segment, bool) {
+	if len(o.segs) == 1 && p.p.SegOcc <= 1 {
+		// A segment's own scope (foreach OBX): Find without the memo.
+		if seg := o.segs[0]; seg.Is(p.p.Segment) {
+			return seg, true
+		}
+		return hl7v2.Segment{}, false
+	}
 	if o.fcls != p.cls || p.cls == nil {
 		// A hand-made path (tests), or a scope no remembered path has
 		// given a frame yet (its reads so far were once).
@@ -369,6 +413,13 @@ type callExpr struct {
 	// place in their frames (see pathClass), when memo.
 	cls  *pathClass
 	slot int32
+	// rec: pure, and reading only literals and variables set once per
+	// record (the mapping's own lets, $input.*), so its value is the
+	// same all through the record's resources: remembered for the
+	// record in env.recCalls[slot] (identical calls share one callExpr).
+	// concat($sid_base, "sender/", slug($sender), "/fill") is worked out
+	// once per record, not once per dose.
+	rec bool
 	// choose: an if or first_nonempty that is not lazy (runChoice).
 	choose bool
 	// expand: fn.Expand and some argument is a path with [*], whose
@@ -384,6 +435,9 @@ func (c *callExpr) String() string { return c.text }
 
 func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	if !c.memo || c.sites == 1 {
+		if c.rec && e.recOK {
+			return c.evalRec(e, s)
+		}
 		return c.run(e, s)
 	}
 	if s.frame == nil && s.id != 0 {
@@ -403,6 +457,26 @@ func (c *callExpr) eval(e *env, s *scope) (string, error) {
 	return v, err
 }
 
+// recCall is a rec call's value in env.recCalls, current when gen is
+// env.gen.
+type recCall struct {
+	s   string
+	gen uint32
+}
+
+// evalRec is eval of a rec call.
+func (c *callExpr) evalRec(e *env, s *scope) (string, error) {
+	slot := &e.recCalls[c.slot]
+	if slot.gen == e.gen {
+		return slot.s, nil
+	}
+	v, err := c.run(e, s)
+	if err == nil {
+		slot.s, slot.gen = v, e.gen
+	}
+	return v, err
+}
+
 func (c *callExpr) run(e *env, s *scope) (string, error) {
 	if c.lazy {
 		return c.fn.lazy(e, s, c)
@@ -415,7 +489,10 @@ func (c *callExpr) run(e *env, s *scope) (string, error) {
 		// a value to work out (the others are literals).
 		var code string
 		if p := c.tableCode; p != nil {
-			code = p.str(e, s)
+			var ok bool
+			if code, ok = p.known(e, s); !ok {
+				code = p.strMiss(e, s)
+			}
 		} else {
 			var err error
 			if code, err = c.args[1].eval(e, s); err != nil {
@@ -687,8 +764,35 @@ func (p *exprParser) parseCall(name string) expr {
 		call.memo, call.sites = true, 1
 		call.cls, call.slot = p.c.slotIn(cls)
 		p.c.calls[key.String()] = call
+	} else if call.pure && p.c.recordCall(call) {
+		key := "record#" + call.text
+		if prev := p.c.calls[key]; prev != nil {
+			return prev
+		}
+		call.rec, call.slot = true, int32(p.c.m.nRecCalls)
+		p.c.m.nRecCalls++
+		p.c.calls[key] = call
 	}
 	return call
+}
+
+// recordCall reports whether x reads only literals and variables set
+// once per record (see callExpr.rec).
+func (c *compiler) recordCall(x expr) bool {
+	switch x := x.(type) {
+	case *litExpr:
+		return true
+	case *varExpr:
+		return x.slot < c.recordVars
+	case *callExpr:
+		for _, a := range x.args {
+			if !c.recordCall(a) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func argsText(args []expr) string {

@@ -91,3 +91,48 @@ resources:
 		t.Error("a call reading $code is remembered")
 	}
 }
+
+// A pure call over literals and the record's own variables (the mapping's
+// lets, $input.*) is remembered for the record: each ORDER gets the same
+// value, worked out once; one over a resource's variable (its lets, an
+// as:) or a path is not.
+func TestCallMemoPerRecord(t *testing.T) {
+	m := compileYAML(t, `
+let:
+  sender: 'first_nonempty(MSH-4.1, "unknown")'
+resources:
+  - resource: Patient
+    as: patient
+    id: 'hash("p", PID-3.1)'
+    rules:
+      - {target: gender, value: 'concat("s-", upper($sender))'}
+  - resource: Immunization
+    foreach: ORDER
+    let:
+      code: 'code_in(RXA-5, "CVX")'
+    rules:
+      - {target: status, const: completed}
+      - {target: lotNumber, value: 'concat("s-", upper($sender))'}
+      - {target: 'note[0].text', value: 'concat($patient, "/", $code)'}
+      - {target: patient.display, value: 'concat(upper($sender), RXA-5.1)'}
+`, nil)
+	out := apply(m, msg(t, engineMsg))
+	imms := byType(t, out, "Immunization")
+	if len(imms) != 2 {
+		t.Fatalf("%d Immunizations", len(imms))
+	}
+	for i, code := range []string{"08", "03"} {
+		want(t, imms[i], "lotNumber", "s-CLINIC-A")
+		want(t, imms[i], "patient.display", "CLINIC-A"+code)
+	}
+	want(t, byType(t, out, "Patient")[0], "gender", "s-CLINIC-A")
+	rules := m.impl.resources[1].rules
+	if c := rules[1].value.(*callExpr); !c.rec || c != m.impl.resources[0].rules[0].value {
+		t.Error("concat(\"s-\", upper($sender)) is not one call remembered for the record")
+	}
+	for _, i := range []int{2, 3} {
+		if c := rules[i].value.(*callExpr); c.rec {
+			t.Errorf("%s is remembered for the record", c.text)
+		}
+	}
+}
