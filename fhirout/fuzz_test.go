@@ -1,6 +1,7 @@
 package fhirout
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -25,6 +26,9 @@ func FuzzRoundTrip(f *testing.F) {
 		out := o.AppendJSON(nil)
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON out of %q: %s", data, out)
+		}
+		if bytes.IndexByte(out, '\n') >= 0 { // DirWriter.Write relies on it
+			t.Fatalf("a newline out of %q: %s", data, out)
 		}
 		var a, b any
 		if err := json.Unmarshal(data, &a); err != nil {

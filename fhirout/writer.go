@@ -111,8 +111,14 @@ func (w *DirWriter) Write(r *Object) error {
 	if d.err != nil {
 		return d.err
 	}
+	t := r.ResourceType()
+	if err := checkType(t); err != nil {
+		return err
+	}
+	// Not checkLine's scan for a newline: AppendJSON escapes every
+	// control character, and its line is never empty.
 	d.buf = r.AppendJSON(d.buf[:0])
-	return w.WriteLine(r.ResourceType(), d.buf)
+	return d.writeLine(t, d.buf)
 }
 
 // WriteLine appends already-encoded JSON (no newline) as a resource of type t.
@@ -124,6 +130,11 @@ func (w *DirWriter) WriteLine(t string, line []byte) error {
 	if err := checkLine(t, line); err != nil {
 		return err
 	}
+	return d.writeLine(t, line)
+}
+
+// writeLine is WriteLine once the line is checked.
+func (d *dirWriterImpl) writeLine(t string, line []byte) error {
 	n := int64(len(line)) + 1
 	tf := d.open[t]
 	if tf != nil && tf.count > 0 &&
@@ -231,14 +242,22 @@ func (w *DirWriter) Close() ([]FileInfo, error) {
 // checkLine refuses what would break NDJSON: a bad type name, an empty
 // line or one holding a newline (pretty-printed JSON).
 func checkLine(t string, line []byte) error {
-	if !validType(t) {
-		return fmt.Errorf("fhirout: resource type %q is not a FHIR resource type name", t)
+	if err := checkType(t); err != nil {
+		return err
 	}
 	if len(line) == 0 {
 		return fmt.Errorf("fhirout: empty %s line", t)
 	}
 	if bytes.IndexByte(line, '\n') >= 0 {
 		return fmt.Errorf("fhirout: %s line holds a newline: NDJSON needs one resource per line", t)
+	}
+	return nil
+}
+
+// checkType refuses a bad type name (validType).
+func checkType(t string) error {
+	if !validType(t) {
+		return fmt.Errorf("fhirout: resource type %q is not a FHIR resource type name", t)
 	}
 	return nil
 }

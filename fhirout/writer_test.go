@@ -282,3 +282,46 @@ func BenchmarkDirWriter(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// prettyValue marshals itself over several lines.
+type prettyValue struct{}
+
+func (prettyValue) MarshalJSON() ([]byte, error) { return []byte("{\n  \"a\": 1\n}"), nil }
+
+// Write sends one line per resource without looking for newlines in it:
+// newlines in keys and values, and a value's own pretty JSON, come out
+// escaped or compacted.
+func TestDirWriterWriteOneLine(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewDirWriter(dir, RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewResource("Patient")
+	r.Set("id", "a\nb")
+	r.Set("k\n", "v\r\n")
+	r.Set("pretty", prettyValue{})
+	r.Child("meta").Append("tag", "x\ny")
+	if err := w.Write(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(NewResource("Patient")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "Patient.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"resourceType":"Patient","id":"a\nb","k\n":"v\r\n","pretty":{"a":1},"meta":{"tag":["x\ny"]}}` + "\n" +
+		`{"resourceType":"Patient"}` + "\n"
+	if string(data) != want {
+		t.Errorf("file:\n%s\nwant\n%s", data, want)
+	}
+	w2, _ := NewDirWriter(t.TempDir(), RotateOptions{})
+	if err := w2.Write(NewResource("../x")); err == nil || !strings.Contains(err.Error(), "not a FHIR resource type") {
+		t.Errorf("bad type name: %v", err)
+	}
+}

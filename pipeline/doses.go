@@ -89,6 +89,11 @@ func newFillID(sys, val string) fillID {
 	return fillID{sys, val, true}
 }
 
+// is says f == o, comparing the values first: a person's fill ids
+// mostly share their system and differ in their value, which == (field
+// by field, a call) compares last.
+func (f fillID) is(o fillID) bool { return f.val == o.val && f.sys == o.sys && f.ok == o.ok }
+
 // doseFields are what the reduction reads from one mapped Immunization.
 type doseFields struct {
 	fill             fillID
@@ -219,6 +224,12 @@ type chainKey struct {
 	sender, id, date string // the fill id's system and value, or the CVX and date when none
 }
 
+// is says k == o, comparing the field that tells a person's chains
+// apart first (see fillID.is).
+func (k chainKey) is(o chainKey) bool {
+	return k.date == o.date && k.id == o.id && k.sender == o.sender && k.byFill == o.byFill
+}
+
 type doseChain struct {
 	key  chainKey
 	recs []*doseRec
@@ -323,7 +334,7 @@ func (s *doseScratch) dropReusedFills(recs []*doseRec, scan bool) {
 				if q.msg.seq != r.msg.seq {
 					break
 				}
-				if q.fill == r.fill {
+				if q.fill.is(r.fill) {
 					q.fill, reused = fillID{}, true
 				}
 			}
@@ -375,7 +386,7 @@ func (s *doseScratch) chainOf(k chainKey) int {
 		return -1
 	}
 	for ci := range s.order {
-		if s.chainBuf[ci].key == k {
+		if s.chainBuf[ci].key.is(k) {
 			return ci
 		}
 	}

@@ -52,18 +52,28 @@ func (r *Rereader) ReadAt(loc sources.Location) (*Item, error) {
 // not nil (grown as needed): the item's Data may then be *buf's, valid
 // until its next use.
 func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser, buf *[]byte) (*Item, error) {
+	span, gz, err := r.span(loc, buf)
+	if err != nil || gz != nil {
+		return gz, err
+	}
+	return readSpanWith(loc, span, &r.opts, p), nil
+}
+
+// span reads the bytes at loc of a plain file, into *buf when buf is not
+// nil (grown as needed); of a gzip file it reads the item (gz) instead.
+func (r *Rereader) span(loc sources.Location, buf *[]byte) (span []byte, gz *Item, err error) {
 	if err := checkSpan(loc, &r.opts); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	of, err := r.acquire(loc.Source)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.release(of)
 	if of.gzip {
-		return readGzipAt(of.f, loc, &r.opts)
+		gz, err = readGzipAt(of.f, loc, &r.opts)
+		return nil, gz, err
 	}
-	var span []byte
 	if buf == nil {
 		span = make([]byte, loc.Length)
 	} else {
@@ -73,9 +83,9 @@ func (r *Rereader) readAt(loc sources.Location, p *hl7v2.Parser, buf *[]byte) (*
 		span = (*buf)[:loc.Length]
 	}
 	if _, err := of.f.ReadAt(span, loc.Offset); err != nil {
-		return nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
+		return nil, nil, fmt.Errorf("v2archive: ReadAt %s at offset %d: %w", loc.Source, loc.Offset, err)
 	}
-	return readSpanWith(loc, span, &r.opts, p), nil
+	return span, nil, nil
 }
 
 func (r *Rereader) acquire(path string) (*openFile, error) {

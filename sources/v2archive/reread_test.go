@@ -220,3 +220,48 @@ func TestRereadIntoReusedBuffer(t *testing.T) {
 		t.Errorf("buffer of %d bytes, want the longest message's %d kept", cap(buf), len(long))
 	}
 }
+
+// TestRereadIntoRefusesChanges re-reads by locator: the message indexed
+// comes back; one edited in place (same length, same MSH-10) or with
+// another checksum is sources.ErrChanged.
+func TestRereadIntoRefusesChanges(t *testing.T) {
+	a, b := msg("A1", "DOE", "\r"), msg("B1", "ROE", "\r")
+	path := writeFile(t, t.TempDir(), "a.hl7", []byte(a+b))
+	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := s.Rereader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	into := rr.(interface {
+		RereadInto(sources.Locator, *[]byte) ([]byte, error)
+	})
+	locA := sources.Locator{Source: path, Offset: 0, Length: int64(len(a)), ID: "A1", Hash: DataHash([]byte(a))}
+	locB := sources.Locator{Source: path, Offset: int64(len(a)), Length: int64(len(b)), ID: "B1", Hash: DataHash([]byte(b))}
+	var buf []byte
+	if data, err := into.RereadInto(locA, &buf); err != nil || string(data) != a {
+		t.Fatalf("unchanged message: %q %v", data, err)
+	}
+	other := locA
+	other.Hash++
+	if _, err := into.RereadInto(other, &buf); !errors.Is(err, sources.ErrChanged) {
+		t.Errorf("another checksum: %v, want ErrChanged", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("SMI"), locB.Offset+int64(strings.Index(b, "ROE"))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := into.RereadInto(locB, &buf); !errors.Is(err, sources.ErrChanged) {
+		t.Errorf("edited message: %v, want ErrChanged", err)
+	}
+	if data, err := into.RereadInto(locA, &buf); err != nil || string(data) != a {
+		t.Errorf("message next to the edit: %q %v", data, err)
+	}
+}

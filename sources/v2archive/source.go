@@ -157,13 +157,23 @@ func (v *verified) RereadInto(loc sources.Locator, buf *[]byte) ([]byte, error) 
 		v.content[loc.Source] = path
 	}
 	v.mu.Unlock()
-	// Only MSH-10 of the header is kept (a string): a pooled parser saves
-	// allocating one per message.
-	p := headerParsers.Get().(*hl7v2.Parser)
-	defer headerParsers.Put(p)
-	it, err := v.readAt(sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length}, p, buf)
+	l := sources.Location{Source: path, Offset: loc.Offset, Length: loc.Length}
+	span, it, err := v.span(l, buf)
 	if err != nil {
 		return nil, err
+	}
+	if it == nil {
+		if loc.Hash != 0 && DataHash(span) == loc.Hash {
+			// The span is the message's data as indexed, byte for byte,
+			// MSH-10 and all: nothing to learn from reading it through
+			// the stream again (nearly every re-read).
+			return span, nil
+		}
+		// Only MSH-10 of the header is kept (a string): a pooled parser
+		// saves allocating one per message.
+		p := headerParsers.Get().(*hl7v2.Parser)
+		defer headerParsers.Put(p)
+		it = readSpanWith(l, span, &v.opts, p)
 	}
 	return it.Data, Verify(it, loc)
 }
