@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"encoding/hex"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -276,15 +275,6 @@ func TestMemoPathsMatchValue(t *testing.T) {
 		for i, o := range m.Orders() {
 			e.gen++ // scopes of a new Apply, as far as the memo knows
 			check(group, &scope{parent: rs, ownsSegs: true, segs: o.All, lname: "ORDER", lidx: i + 1}, o.All)
-		}
-	}
-}
-
-// hexPairs writes what hex.Encode writes (fnHash's digits).
-func TestHexPairs(t *testing.T) {
-	for b := range 256 {
-		if got, want := string(hexPairs[b][:]), hex.EncodeToString([]byte{byte(b)}); got != want {
-			t.Fatalf("%d: %q, want %q", b, got, want)
 		}
 	}
 }

@@ -371,24 +371,13 @@ func fnHash(e *env, _ *scope, _ *callExpr, a []string) (string, error) {
 	}
 	sum := sha256.Sum256(buf)
 	var out [32]byte
-	for i, b := range sum[:16] {
-		*(*[2]byte)(out[2*i : 2*i+2]) = hexPairs[b] // hex.Encode, a pair at a time
-	}
+	hex.Encode(out[:], sum[:16])
 	if e == nil {
 		return string(out[:]), nil
 	}
 	e.scratch = buf
 	return e.keep(out[:]), nil
 }
-
-// hexPairs[b] is b in two lower-case hex digits, as hex.Encode writes it.
-var hexPairs = func() (t [256][2]byte) {
-	const digits = "0123456789abcdef"
-	for b := range t {
-		t[b] = [2]byte{digits[b>>4], digits[b&15]}
-	}
-	return t
-}()
 
 // uuidNamespace is fixed so ids are stable across versions.
 var uuidNamespace = []byte("iisbridge.mapping.uuid")
