@@ -2,10 +2,12 @@ package index
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
@@ -50,4 +52,64 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkWalk walks the index of a generated world of
+// IISBRIDGE_WALK_BENCH_MESSAGES messages (200,000 by default), as a
+// system export reads it, with nothing done per person. Figures: ms to
+// the first person (the sort, before which an export's workers wait) and
+// CPU time per message walked.
+//
+//	go test -run '^$' -bench BenchmarkWalk -benchtime 5x ./sources/index
+func BenchmarkWalk(b *testing.B) {
+	n := 200000
+	if v := os.Getenv("IISBRIDGE_WALK_BENCH_MESSAGES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: n, Framings: []string{"msh"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var paths []string
+	for _, f := range sum.Files {
+		paths = append(paths, filepath.Join(dir, f))
+	}
+	x, err := open(filepath.Join(dir, "data"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	ctx := context.Background()
+	if _, err := x.Update(ctx, paths); err != nil {
+		b.Fatal(err)
+	}
+	var first time.Duration
+	walked := 0
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		s, err := x.Snapshot(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start, seen := time.Now(), false
+		err = s.Walk(ctx, time.Time{}, func(_ Person, msgs []Message, _ []Merged) error {
+			if !seen {
+				first += time.Since(start)
+				seen = true
+			}
+			walked += len(msgs)
+			return nil
+		})
+		s.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(first.Milliseconds())/float64(b.N), "ms-to-first")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(walked), "cpu-ns/msg")
 }
