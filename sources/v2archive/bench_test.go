@@ -97,31 +97,11 @@ func BenchmarkReadSpan(b *testing.B) {
 //
 //	go test -run '^$' -bench Rereader -cpu 1 ./sources/v2archive
 func BenchmarkRereader(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "a.hl7")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
+	msgs := shuffledArchive(b)
+	locs := make([]sources.Location, len(msgs))
+	for i, m := range msgs {
+		locs[i] = m.loc
 	}
-	if _, err := archivegen.Write(f, 64<<20, 0); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	r, err := Open([]string{path}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var locs []sources.Location
-	for {
-		it, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if it.Err == nil {
-			locs = append(locs, it.Loc)
-		}
-	}
-	r.Close()
-	rand.New(rand.NewPCG(1, 2)).Shuffle(len(locs), func(i, j int) { locs[i], locs[j] = locs[j], locs[i] })
 	var p hl7v2.Parser
 	var buf []byte // one per worker, as an export keeps
 	cpu0 := cpuTime()
@@ -156,32 +136,11 @@ func cpuTime() int64 {
 //
 //	go test -run '^$' -bench VerifiedReread -cpu 1 ./sources/v2archive
 func BenchmarkVerifiedReread(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "a.hl7")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
+	msgs := shuffledArchive(b)
+	locs := make([]sources.Locator, len(msgs))
+	for i, m := range msgs {
+		locs[i] = sources.Locator{Source: m.loc.Source, Offset: m.loc.Offset, Length: m.loc.Length, ID: m.loc.ControlID, Hash: m.hash}
 	}
-	if _, err := archivegen.Write(f, 64<<20, 0); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	r, err := Open([]string{path}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var locs []sources.Locator
-	for {
-		it, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if it.Err == nil {
-			locs = append(locs, sources.Locator{Source: path, Offset: it.Loc.Offset, Length: it.Loc.Length,
-				ID: it.Loc.ControlID, Hash: DataHash(it.Data)})
-		}
-	}
-	r.Close()
-	rand.New(rand.NewPCG(1, 2)).Shuffle(len(locs), func(i, j int) { locs[i], locs[j] = locs[j], locs[i] })
 	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
 	if err != nil {
 		b.Fatal(err)
@@ -205,4 +164,45 @@ func BenchmarkVerifiedReread(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(locs)), "ns/msg")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
+}
+
+// archived is a message of shuffledArchive's: where it is, its checksum.
+type archived struct {
+	loc  sources.Location
+	hash uint64
+}
+
+// shuffledArchive writes a 64 MB generated archive file and returns its
+// messages in random order (an export's re-reads: a person's messages lie
+// anywhere in the archive).
+func shuffledArchive(b *testing.B) []archived {
+	path := filepath.Join(b.TempDir(), "a.hl7")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := archivegen.Write(f, 64<<20, 0); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	r, err := Open([]string{path}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var msgs []archived
+	for {
+		it, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if it.Err == nil {
+			msgs = append(msgs, archived{it.Loc, DataHash(it.Data)})
+		}
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	return msgs
 }

@@ -195,18 +195,7 @@ func TestRereadIntoReusedBuffer(t *testing.T) {
 	if len(items) != 4 {
 		t.Fatalf("%d items", len(items))
 	}
-	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := s.Rereader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Close()
-	into := rr.(interface {
-		RereadInto(sources.Locator, *[]byte) ([]byte, error)
-	})
+	into := intoRereader(t)
 	var buf []byte
 	for _, k := range []int{0, 1, 3, 0, 2, 1, 3} {
 		it := items[k]
@@ -227,18 +216,7 @@ func TestRereadIntoReusedBuffer(t *testing.T) {
 func TestRereadIntoRefusesChanges(t *testing.T) {
 	a, b := msg("A1", "DOE", "\r"), msg("B1", "ROE", "\r")
 	path := writeFile(t, t.TempDir(), "a.hl7", []byte(a+b))
-	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := s.Rereader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Close()
-	into := rr.(interface {
-		RereadInto(sources.Locator, *[]byte) ([]byte, error)
-	})
+	into := intoRereader(t)
 	locA := sources.Locator{Source: path, Offset: 0, Length: int64(len(a)), ID: "A1", Hash: DataHash([]byte(a))}
 	locB := sources.Locator{Source: path, Offset: int64(len(a)), Length: int64(len(b)), ID: "B1", Hash: DataHash([]byte(b))}
 	var buf []byte
@@ -264,4 +242,24 @@ func TestRereadIntoRefusesChanges(t *testing.T) {
 	if data, err := into.RereadInto(locA, &buf); err != nil || string(data) != a {
 		t.Errorf("message next to the edit: %q %v", data, err)
 	}
+}
+
+// intoRereader is a v2 source's verified re-reader as an export worker
+// calls it: by locator, into a buffer of its own.
+func intoRereader(t *testing.T) interface {
+	RereadInto(sources.Locator, *[]byte) ([]byte, error)
+} {
+	t.Helper()
+	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := s.Rereader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rr.Close() })
+	return rr.(interface {
+		RereadInto(sources.Locator, *[]byte) ([]byte, error)
+	})
 }
