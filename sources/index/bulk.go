@@ -10,8 +10,8 @@ import (
 // index, the first indexing of an archive) stores its records without
 // the lookup indexes and builds them once, from the finished tables,
 // before finish needs them: SQLite sorts a table's keys into an index in
-// a fraction of what keeping it up row by row costs. Any Update starts by
-// building what a stopped one left missing. A snapshot taken between the
+// a fraction of what keeping it up row by row costs. Open (the schema) and
+// any Update that reads records build what a stopped load left missing. A snapshot taken between the
 // first load's batches (a server whose archive was empty at start) reads
 // the batches committed so far without the lookups: slower, same answers.
 

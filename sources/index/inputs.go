@@ -88,9 +88,13 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 	if err := tally(changes, rows, &st); err != nil {
 		return st, err
 	}
-	bulk, err := x.prepareLoad(ctx)
-	if err != nil {
-		return st, err
+	// Only an Update that reads records needs the load prepared: an
+	// unchanged archive's Update stays a few queries.
+	var bulk bool
+	if st.New+st.Appended+st.Rewritten > 0 {
+		if bulk, err = x.prepareLoad(ctx); err != nil {
+			return st, err
+		}
 	}
 	w := &writer{x: x, ctx: ctx, st: &st}
 	defer w.rollback()
