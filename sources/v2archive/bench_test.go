@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources"
+	"github.com/iisbridge/iisbridge/sources/synth"
 
 	"github.com/iisbridge/iisbridge/sources/v2archive/internal/archivegen"
 )
@@ -205,4 +207,68 @@ func shuffledArchive(b *testing.B) []archived {
 	}
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
 	return msgs
+}
+
+// BenchmarkScan classifies the records of a generated world's archive
+// (10,000 messages, one after the other, as `iisbridge index` of a world
+// reads them) as Scan reads a file: counted and checksummed, framed,
+// parsed, classified and hashed; an iteration is one record. The world
+// is made once per process, so a count of instructions of the whole
+// test binary at two -benchtime values gives the cost of a record.
+//
+//	go test -run '^$' -bench 'Scan$' ./sources/v2archive
+func BenchmarkScan(b *testing.B) {
+	data := scanWorld(b)
+	s, err := NewSource(Options{}, sources.DefaultIdentity(), mapping.Default())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var recs []*sources.Record
+	read := func() {
+		recs = recs[:0]
+		err := s.records("bench", &countReader{r: bytes.NewReader(data)}, func(r *sources.Record) error {
+			recs = append(recs, r)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	read()
+	n := len(recs)
+	b.SetBytes(int64(len(data)) / int64(n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += n {
+		read()
+	}
+}
+
+var scanArchive struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// scanWorld is the archive of a generated world, made on first use.
+func scanWorld(b *testing.B) []byte {
+	a := &scanArchive
+	a.once.Do(func() {
+		dir, err := os.MkdirTemp("", "scanworld")
+		if err != nil {
+			a.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: 10000, Framings: []string{"msh"}})
+		if err != nil {
+			a.err = err
+			return
+		}
+		a.data, a.err = os.ReadFile(filepath.Join(dir, sum.Files[0]))
+	})
+	if a.err != nil {
+		b.Fatal(a.err)
+	}
+	return a.data
 }
