@@ -44,12 +44,14 @@ func TestCorpus(t *testing.T) {
 		t.Skipf("no *.hl7 files under %s", dir)
 	}
 	msgs, orders, warned := 0, 0, 0
+	var lazy Parser
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, raw := range splitMessages(b) {
+			checkLazy(t, &lazy, raw)
 			m, err := Parse(raw)
 			startsMSH := bytes.HasPrefix(raw[skipLeader(raw):], []byte("MSH"))
 			if err != nil {

@@ -44,7 +44,7 @@ const maxMessage = math.MaxInt32
 // a warning, or fails Parse when it holds binary control bytes.
 func Parse(data []byte) (*Message, error) {
 	var impl messageImpl
-	return impl.parse(data, nil)
+	return impl.parse(data, nil, false)
 }
 
 // A Parser parses messages into memory it reuses: the Message its Parse
@@ -58,18 +58,35 @@ type Parser struct {
 	table []segData
 	segs  Segments
 	seps  []int32
-	used  int // segments of the last message in table
+	room  []int32 // ParseLazy's: the segments' seps, found when read
+	used  int     // segments of the last message in table
 }
 
 // Parse is the package's Parse, into p's memory.
 func (p *Parser) Parse(data []byte) (*Message, error) {
 	var impl messageImpl
-	return impl.parse(data, p)
+	return impl.parse(data, p, false)
+}
+
+// ParseLazy is Parse for a reader of a few segments (an index's scan
+// reads MSH, PID and the RXAs of a 20-40 line message): the fields of a
+// segment are found when it is first read, not all at parse time. The
+// segments, warnings and errors are Parse's, and so is every value read.
+// Reading a segment's fields writes to the message: unlike Parse's, the
+// Message is not safe for concurrent reads. p keeps room for 4 bytes per
+// byte of the largest message it parsed lazily.
+func (p *Parser) ParseLazy(data []byte) (*Message, error) {
+	var impl messageImpl
+	return impl.parse(data, p, true)
 }
 
 // parse fills m (a local of Parse) and returns it copied into the Message
 // allocated with its segment tables, or into p's when p is not nil.
-func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
+//
+// lazy (with p) finds only the first field separator of each line (where
+// its name ends) and leaves each segment's seps empty, with room for one
+// separator per byte, for split to fill on the first read.
+func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error) {
 	if len(data) > maxMessage {
 		return nil, fmt.Errorf("hl7v2: message of %d bytes is too large", len(data))
 	}
@@ -91,10 +108,13 @@ func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 	packed := pack(d)
 	// Exact (or, with CRLF, close) table sizes cost three vector scans and
 	// save regrowing.
-	nSeps := bytes.Count(rest, []byte{fs})
 	lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
 	if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
 		lines++ // a last line without terminator
+	}
+	nSeps := lines // lazy: one per line at most
+	if !lazy {
+		nSeps = bytes.Count(rest, []byte{fs})
 	}
 	var (
 		seps  []int32
@@ -141,7 +161,11 @@ func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 		}
 		le := min(nextCR, nextLF)
 		pos = le
-		seps = appendSeps(seps, data, ls, le, fs)
+		if !lazy {
+			seps = appendSeps(seps, data, ls, le, fs)
+		} else if i := bytes.IndexByte(data[ls:le], fs); i >= 0 {
+			seps = append(seps, int32(i))
+		}
 		if le > ls && data[le-1] == 0x1c { // MLLP end block without \r
 			le--
 		}
@@ -185,12 +209,9 @@ func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 		// One vector search per segment spares Rep a scan per field read.
 		from := ls
 		if hdr {
-			from = le // MSH-2 holds the separator: after it, when sent
-			if len(seps) > s0+1 {
-				from = ls + int(seps[s0+1])
-			}
+			from += repFrom(seps[s0:], le-ls)
 		}
-		norep := d.Repetition == 0 || bytes.IndexByte(data[from:le], d.Repetition) < 0
+		norep := !lazy && (d.Repetition == 0 || bytes.IndexByte(data[from:le], d.Repetition) < 0)
 		table = append(table, segData{raw: data[ls:le:le], name: nameStr, key: nameKey(nameStr), d: packed, hdr: hdr, norep: norep, s0: int32(s0), s1: int32(len(seps))})
 	}
 	m.seps = seps
@@ -198,16 +219,60 @@ func (m *messageImpl) parse(data []byte, p *Parser) (*Message, error) {
 		segs = make(Segments, len(table))
 	}
 	m.segs = segs[:len(table):len(table)]
-	for i := range table {
-		t := &table[i]
-		t.seps = seps[t.s0:t.s1:t.s1]
-		m.segs[i].impl.segData = t
+	if lazy {
+		p.lazyRoom(table, m.segs, len(data))
+	} else {
+		for i := range table {
+			t := &table[i]
+			t.seps = seps[t.s0:t.s1:t.s1]
+			m.segs[i].impl.segData = t
+		}
 	}
 	msg.impl = *m
 	if p != nil {
 		p.table, p.segs, p.seps, p.used = table[:0], segs[:0], seps[:0], len(table)
 	}
 	return msg, nil
+}
+
+// lazyRoom gives each segment of a lazily parsed message of n bytes its
+// room in p.room (a segment has at most one field separator per byte)
+// and its place in segs.
+func (p *Parser) lazyRoom(table []segData, segs Segments, n int) {
+	if cap(p.room) < n {
+		p.room = make([]int32, n)
+	}
+	at := 0
+	for i := range table {
+		t := &table[i]
+		end := at + len(t.raw)
+		t.seps, t.lazy = p.room[at:at:end], true
+		at = end
+		segs[i].impl.segData = t
+	}
+}
+
+// repFrom is where the fields of a header segment (MSH) of n bytes with
+// field separators seps may hold a repetition separator (norep): after
+// MSH-2, which holds it.
+func repFrom(seps []int32, n int) int {
+	if len(seps) > 1 {
+		return int(seps[1])
+	}
+	return n // MSH-2 is the last field
+}
+
+// split finds the field separators of a segment of a lazily parsed
+// message on its first read, in the room parse left in its seps.
+func (sd *segData) split() {
+	sd.seps = appendSeps(sd.seps[:0], sd.raw, 0, len(sd.raw), sd.d.field())
+	from := 0
+	if sd.hdr {
+		from = repFrom(sd.seps, len(sd.raw))
+	}
+	rep := sd.d.rep()
+	sd.norep = rep == 0 || bytes.IndexByte(sd.raw[from:], rep) < 0
+	sd.lazy = false
 }
 
 // reuse hands out p's tables for a message of lines lines and nSeps field

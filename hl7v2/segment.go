@@ -23,9 +23,13 @@ type segData struct {
 	// norep: no field of the segment (beyond a header's MSH-2) holds
 	// a repetition separator, so a field is its one repetition.
 	norep bool
-	key   uint32 // nameKey(name), for fast Find
-	s0    int32  // seps is m.seps[s0:s1]
-	s1    int32
+	// lazy: seps is not found yet (Parser.ParseLazy), split finds it.
+	// Field looks only past the last field found, where a lazy seps
+	// leads every read: the reads of a fully parsed message do not test it.
+	lazy bool
+	key  uint32 // nameKey(name), for fast Find
+	s0   int32  // seps is m.seps[s0:s1]
+	s1   int32
 }
 
 // IsZero reports the zero Segment, which stands for an absent one.
@@ -63,6 +67,9 @@ func (s Segment) NumFields() int {
 	if s.impl.segData == nil {
 		return 0
 	}
+	if s.impl.lazy {
+		s.impl.split()
+	}
 	if s.impl.hdr {
 		return len(s.impl.seps) + 1
 	}
@@ -95,6 +102,10 @@ func (s Segment) Field(n int) Field {
 	}
 	seps := si.seps
 	if k > len(seps) {
+		if si.lazy {
+			si.split()
+			return s.Field(n)
+		}
 		return Field{}
 	}
 	start, end := int(seps[k-1])+1, len(si.raw)
@@ -119,7 +130,7 @@ func (s Segment) FieldRep(n, rep int) Value {
 		return s.Field(n).Rep(rep)
 	}
 	if n > len(si.seps) {
-		return Value{}
+		return Value{} // a lazy segment is not norep: not here
 	}
 	start, end := int(si.seps[n-1])+1, len(si.raw)
 	if n < len(si.seps) {
