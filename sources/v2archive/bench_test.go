@@ -251,7 +251,7 @@ var scanArchive struct {
 }
 
 // scanWorld is the archive of a generated world, made on first use.
-func scanWorld(b *testing.B) []byte {
+func scanWorld(b testing.TB) []byte {
 	a := &scanArchive
 	a.once.Do(func() {
 		dir, err := os.MkdirTemp("", "scanworld")

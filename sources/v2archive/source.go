@@ -102,7 +102,9 @@ func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity) *sourc
 	case len(it.Data) == 0:
 		r.Kind, r.Err = sources.Warning, strings.Join(it.Warnings, "; ")
 	default:
-		m, err := p.Parse(it.Data)
+		// Lazily: classify reads a few segments of each message (MSH,
+		// PID, RXA); the export parses it again whole.
+		m, err := p.ParseLazy(it.Data)
 		if err != nil {
 			r.Err = err.Error()
 			break
