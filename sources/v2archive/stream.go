@@ -24,6 +24,9 @@ type stream struct {
 	opts *Options
 	buf  []byte
 	conv []byte // decoded message when the input was not UTF-8
+	// hp parses the headers of Items: Item.Header, like Data, is valid
+	// only until the next item, so one Parser serves them all.
+	hp hl7v2.Parser
 
 	held      token // a token read ahead and not yet processed
 	hasHeld   bool
@@ -68,8 +71,10 @@ func newStream(name string, sc *scanner, opts *Options, buf []byte) *stream {
 	return &stream{name: name, sc: sc, opts: opts, buf: buf[:0]}
 }
 
+// isSegName reports a segment named name (three bytes), byte by byte:
+// called on every segment, a string compare would call memequal.
 func isSegName(b []byte, name string) bool {
-	return len(b) >= 3 && string(b[:3]) == name && (len(b) == 3 || !isAlnum(b[3]))
+	return len(b) >= 3 && b[0] == name[0] && b[1] == name[1] && b[2] == name[2] && (len(b) == 3 || !isAlnum(b[3]))
 }
 
 func isAlnum(c byte) bool {
@@ -77,6 +82,9 @@ func isAlnum(c byte) bool {
 }
 
 func batchName(b []byte) string {
+	if len(b) < 3 || b[0] != 'F' && b[0] != 'B' { // most segments: one test
+		return ""
+	}
 	for _, n := range [...]string{"FHS", "BHS", "BTS", "FTS"} {
 		if isSegName(b, n) {
 			return n
@@ -295,7 +303,7 @@ func (s *stream) close(dataEnd int, end int64, reason string) *Item {
 	if reason != "" {
 		it.Err = &Error{Reason: reason}
 		if m.mshEnd > 0 {
-			if msh, err := hl7v2.Parse(s.buf[m.start:m.mshEnd]); err == nil {
+			if msh, err := s.hp.Parse(s.buf[m.start:m.mshEnd]); err == nil {
 				it.Loc.ControlID = printable(msh.ControlID())
 			}
 		}
@@ -305,7 +313,7 @@ func (s *stream) close(dataEnd int, end int64, reason string) *Item {
 	// callers that only route or count; the full parse is the caller's.
 	raw := s.buf[m.start:dataEnd]
 	hdr := headerEnd(raw)
-	msh, err := hl7v2.Parse(raw[:hdr])
+	msh, err := s.hp.Parse(raw[:hdr])
 	if err != nil {
 		it.Err = &Error{Reason: "MSH: " + err.Error()}
 		return it
@@ -313,7 +321,7 @@ func (s *stream) close(dataEnd int, end int64, reason string) *Item {
 	data, warns := s.decode(raw, msh)
 	if len(data) > 0 && &data[0] != &raw[0] && !isASCII(raw[:hdr]) {
 		// the header itself was re-encoded: parse the UTF-8 form
-		if msh, err = hl7v2.Parse(data[:headerEnd(data)]); err != nil {
+		if msh, err = s.hp.Parse(data[:headerEnd(data)]); err != nil {
 			it.Err = &Error{Reason: "MSH: " + err.Error()}
 			return it
 		}
