@@ -2,6 +2,7 @@ package v2archive
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 
@@ -12,31 +13,42 @@ import (
 
 // isASCII reports whether b has no byte >= 0x80; then every supported
 // encoding reads it the same way.
-func isASCII(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
-			return false
+func isASCII(b []byte) bool { return asciiPrefix(b) == len(b) }
+
+// asciiPrefix is the length of b's leading bytes < 0x80, read 16 bytes a
+// step: every message is read through, and most are ASCII.
+func asciiPrefix(b []byte) int {
+	const hi = 0x8080808080808080
+	i := 0
+	for ; i+16 <= len(b); i += 16 {
+		w := b[i : i+16 : i+16]
+		if (binary.LittleEndian.Uint64(w)|binary.LittleEndian.Uint64(w[8:]))&hi != 0 {
+			break
 		}
-		b = b[8:]
 	}
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
+	for ; i+8 <= len(b); i += 8 {
+		if m := binary.LittleEndian.Uint64(b[i:i+8:i+8]) & hi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
-	return true
+	for ; i < len(b) && b[i] < 0x80; i++ {
+	}
+	return i
 }
 
 // decode returns raw as UTF-8 (raw itself when nothing changes, else a
 // buffer reused across messages) and warnings about the choice made.
 func (s *stream) decode(raw []byte, msh *hl7v2.Message) ([]byte, []string) {
-	if isASCII(raw) {
+	i := asciiPrefix(raw)
+	if i == len(raw) {
 		return raw, nil
 	}
-	enc, warns := encodingOf(raw, msh, s.opts.Encoding)
+	// raw[:i] is ASCII: raw is valid UTF-8 when raw[i:] is, which is
+	// all encodingOf and the check below read.
+	enc, warns := encodingOf(raw[i:], msh, s.opts.Encoding)
 	switch enc {
 	case "utf-8":
-		if utf8.Valid(raw) {
+		if utf8.Valid(raw[i:]) {
 			return raw, warns
 		}
 		s.conv = append(s.conv[:0], strings.ToValidUTF8(string(raw), "\uFFFD")...)
@@ -55,7 +67,9 @@ func (s *stream) decode(raw []byte, msh *hl7v2.Message) ([]byte, []string) {
 }
 
 // encodingOf is the encoding a non-ASCII message is read in under the
-// option enc, with warnings about the choice.
+// option enc, with warnings about the choice. raw is the message, or
+// its part from the first byte >= 0x80 on: only its validity as UTF-8
+// counts.
 func encodingOf(raw []byte, msh *hl7v2.Message, enc string) (string, []string) {
 	var warns []string
 	if enc == "auto" {
