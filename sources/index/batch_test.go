@@ -12,12 +12,13 @@ import (
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
-// Records are written msgBatch to an INSERT: whatever the batch and
-// transaction boundaries (a full last batch, a partial one, a
-// transaction of fewer records than a batch, one not a multiple of it,
-// an input's end), every table holds what writing them one by one
-// leaves, queries' demographics (asked) under their own message's id
-// included.
+// Records are written msgBatch to an INSERT, and a first load's new
+// identity keys keyBatch to one: whatever the batch and transaction
+// boundaries (a full last batch, a partial one, a transaction of fewer
+// records than a batch, one not a multiple of it, an input's end, keys
+// written as they come once the cache lost some), every table holds
+// what writing them one by one leaves, queries' demographics (asked)
+// under their own message's id included.
 func TestBatchedInsertsAsOneByOne(t *testing.T) {
 	dir := t.TempDir()
 	sum, err := synth.Generate(dir, synth.Config{Seed: 3, Messages: 1000, UnansweredQueries: 0.5})
@@ -44,12 +45,16 @@ func TestBatchedInsertsAsOneByOne(t *testing.T) {
 		st.Elapsed = 0
 		return dumpTables(t, x.db), st
 	}
-	want, wantSt := dump(10000, 1, 0)
+	// A cache of one key loses keys from the third on: they are written
+	// one by one, as they come.
+	want, wantSt := dump(10000, 1, 1)
 	if !strings.Contains(want, "asked:") || wantSt.Messages != sum.Messages {
 		t.Fatalf("the reference holds no query demographics or not every record: %+v", wantSt)
 	}
 	for _, c := range []struct{ batchSize, cacheSize int }{
 		{1, 0}, {5, 0}, {msgBatch, 0}, {msgBatch + 1, 0}, {3*msgBatch - 1, 0}, {10000, 0},
+		// Keys batched until the cache loses some in the middle of the load.
+		{10000, 200}, {3*msgBatch - 1, 200},
 	} {
 		got, st := dump(c.batchSize, msgBatch, c.cacheSize)
 		if got != want {

@@ -101,9 +101,7 @@ func (w *writer) rollback() {
 		w.tx.Rollback()
 		w.tx = nil
 		w.pend, w.pendRec = w.pend[:0], w.pendRec[:0]
-		w.x.uf.ids.reset()
-		w.x.uf.nodes.reset()
-		w.x.uf.next = 0
+		w.x.uf.abort()
 		w.x.commitMu.Unlock()
 	}
 }
@@ -113,6 +111,9 @@ func (w *writer) commit() error {
 		return nil
 	}
 	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.x.uf.flush(); err != nil {
 		return err
 	}
 	for k, n := range w.kinds {
@@ -129,9 +130,7 @@ func (w *writer) commit() error {
 	w.tx = nil
 	w.x.commitMu.Unlock()
 	if err != nil {
-		w.x.uf.ids.reset()
-		w.x.uf.nodes.reset()
-		w.x.uf.next = 0
+		w.x.uf.abort()
 		return fmt.Errorf("index: commit: %w", err)
 	}
 	return nil
