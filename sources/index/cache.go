@@ -7,10 +7,13 @@ package index
 type genCache[K comparable, V any] struct {
 	size       int
 	young, old map[K]V
+	// lost: entries were dropped (or never known: a new or reset cache)
+	// since the owner last said the cache held everything
+	lost bool
 }
 
 func newGenCache[K comparable, V any](size int) *genCache[K, V] {
-	return &genCache[K, V]{size: size, young: make(map[K]V, size)}
+	return &genCache[K, V]{size: size, young: make(map[K]V, size), lost: true}
 }
 
 func (c *genCache[K, V]) get(k K) (V, bool) {
@@ -27,11 +30,12 @@ func (c *genCache[K, V]) get(k K) (V, bool) {
 
 func (c *genCache[K, V]) put(k K, v V) {
 	if _, ok := c.young[k]; !ok && len(c.young) >= c.size {
+		c.lost = c.lost || len(c.old) > 0
 		c.old, c.young = c.young, make(map[K]V, c.size)
 	}
 	c.young[k] = v
 }
 
 func (c *genCache[K, V]) reset() {
-	c.young, c.old = make(map[K]V, c.size), nil
+	c.young, c.old, c.lost = make(map[K]V, c.size), nil, true
 }

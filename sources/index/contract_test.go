@@ -268,16 +268,24 @@ func TestSourceCursorContract(t *testing.T) {
 }
 
 // An update stopped in the middle of an input leaves the partial cursor
-// Change gave with the records committed so far: the source then reads
-// the input again whole, and no record is indexed twice.
+// Change gave with the records committed so far, whole transactions (of
+// fewer records than one INSERT writes, or of several INSERTs and a part
+// of one): the source then reads the input again whole, and no record is
+// indexed twice.
 func TestSourcePartialCursor(t *testing.T) {
+	for _, batchSize := range []int{2, 3*msgBatch + 4} {
+		t.Run(fmt.Sprint(batchSize), func(t *testing.T) { testSourcePartialCursor(t, batchSize) })
+	}
+}
+
+func testSourcePartialCursor(t *testing.T, batchSize int) {
 	const n = 600
 	rows := make([]string, n)
 	for i := range rows {
 		rows[i] = fmt.Sprintf("P%03d", i)
 	}
 	src := &tableSource{tables: map[string]*table{"iis.shots": {rows: rows}}}
-	x, err := Open(filepath.Join(t.TempDir(), "data"), Options{Source: src, BatchSize: 2})
+	x, err := Open(filepath.Join(t.TempDir(), "data"), Options{Source: src, BatchSize: batchSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +309,8 @@ func TestSourcePartialCursor(t *testing.T) {
 		t.Fatal("stopped update: no error")
 	}
 	var k int
-	if err := x.db.QueryRow(`SELECT count(*) FROM messages`).Scan(&k); err != nil || k == 0 || k >= n {
-		t.Fatalf("a batch should be committed before the stop: %d records %v", k, err)
+	if err := x.db.QueryRow(`SELECT count(*) FROM messages`).Scan(&k); err != nil || k == 0 || k >= n || k%batchSize != 0 {
+		t.Fatalf("whole batches should be committed before the stop: %d records %v", k, err)
 	}
 	src.stopAfter = 0
 	st, err := x.Update(context.Background(), []string{"iis.shots"})

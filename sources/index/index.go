@@ -94,6 +94,9 @@ type Index struct {
 	rebuilt     string
 	rebuiltTold bool
 	sourceID    int64 // the source's row in the sources table
+	// msgBatch is the records one INSERT writes (msgBatch; a test sets 1,
+	// the record-by-record reference)
+	msgBatch int
 }
 
 // 5: source-neutral rows (sources.Record); 6: the source of each record,
@@ -192,7 +195,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	x := &Index{db: db, dir: dir, opts: opts, uf: newUnionFind(opts.Identity, opts.CacheSize)}
+	x := &Index{db: db, dir: dir, opts: opts, uf: newUnionFind(opts.Identity, opts.CacheSize), msgBatch: msgBatch}
 	if err := x.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index: %s: %w", dir, err)

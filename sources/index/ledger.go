@@ -531,8 +531,13 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 	return rows.Err()
 }
 
-// storeAsked records what query msg asks about.
-func (w *writer) storeAsked(msg int64, d *sources.Demographics) error {
+// storeAsked records what query r, stored as message msg, asks about
+// (nothing for another record).
+func (w *writer) storeAsked(msg int64, r *sources.Record) error {
+	d := r.Asked
+	if d == nil || r.Kind != sources.Query {
+		return nil
+	}
 	_, err := w.insAsked.Exec(msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)
 	if err != nil {
 		return fmt.Errorf("index: query demographics: %w", err)

@@ -4,24 +4,38 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // unionFind is the persistent union-find over identity keys (table keys:
 // id, key, parent, pid). The root of a component is always its smallest
 // key, so the Patient id (hash of the root key) does not depend on the
 // order in which links were learned. Nodes are cached in bounded
-// generational maps; every change is written through to the open
-// transaction.
+// generational maps; every change is written to the open transaction,
+// new keys in rows of keyBatch while the cache holds every key (pend).
 type unionFind struct {
 	cfg   IdentityConfig
 	tx    *sql.Tx
-	stmts struct{ byKey, byID, insert, setParent *sql.Stmt }
+	stmts struct{ byKey, byID, insert, insertMany, setParent *sql.Stmt }
 	ids   *genCache[string, int64]
 	nodes *genCache[int64, ufNode]
 	next  int64 // id of the next key (0 = read max(id) first)
 	added int64 // keys created
 	joins int64 // unions that merged two components
+	// pend holds the keys created since the last flush (keyCols values
+	// each: key, parent, pid), ids from pendFrom on: while ids has lost
+	// nothing since the table was empty, a key it misses is new, and
+	// waits for a multi-row INSERT (as a first load's keys do)
+	pend     []any
+	pendFrom int64
 }
+
+// keyCols are the values of a pending key; keyBatch the keys one INSERT
+// writes.
+const (
+	keyCols  = 3
+	keyBatch = 32
+)
 
 type ufNode struct {
 	parent int64
@@ -47,8 +61,19 @@ func (u *unionFind) begin(ctx context.Context, tx *sql.Tx) error {
 	u.stmts.byKey = prep(`SELECT id FROM keys WHERE key = ?`)
 	u.stmts.byID = prep(`SELECT parent, key FROM keys WHERE id = ?`)
 	u.stmts.insert = prep(`INSERT INTO keys(id, key, parent, pid) VALUES(?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`)
+	// Without ids and OR IGNORE: a statement of several rows that may
+	// fail half-way (an id not an integer, a NULL, a key there already)
+	// has SQLite save each page it changes first, here about one of the
+	// key index per row, to a file past 64 KiB. The ids SQLite gives
+	// (one past the largest) and every row's going in are checked.
+	u.stmts.insertMany = prep(`INSERT OR IGNORE INTO keys(key, parent, pid) VALUES(?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?)`, keyBatch-1))
 	if err == nil && u.next == 0 {
 		err = tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM keys`).Scan(&u.next)
+		if err == nil && u.next == 1 && len(u.ids.young) == 0 && u.ids.old == nil {
+			// No key yet: the empty cache holds them all.
+			u.ids.lost = false
+		}
 	}
 	u.stmts.setParent = prep(`UPDATE keys SET parent = ? WHERE id = ?`)
 	return err
@@ -92,14 +117,33 @@ func (u *unionFind) join(a int64, key string) (int64, error) {
 
 // add returns the node of a key missing from the cache, creating it when
 // it is new (created): a root of its own, or a child of root under (0:
-// none). Most keys missing from the cache are new: one INSERT that does
-// nothing on a known key, then a look-up only for those. Ids are handed
-// out here (one writer at a time).
+// none). While the cache holds every key it is new, and waits in pend.
+// Otherwise most keys missing from the cache are new still: one INSERT
+// that does nothing on a known key, then a look-up only for those. Ids
+// are handed out here (one writer at a time).
 func (u *unionFind) add(key string, under int64) (id int64, created bool, err error) {
 	id = u.next
 	parent := id
 	if under != 0 {
 		parent = under
+	}
+	if !u.ids.lost {
+		if len(u.pend) == 0 {
+			u.pendFrom = id
+		}
+		u.pend = append(u.pend, key, parent, u.cfg.PatientID(key))
+		u.next++
+		u.added++
+		u.nodes.put(id, ufNode{parent: parent, key: key})
+		u.ids.put(key, id)
+		if len(u.pend) == keyBatch*keyCols {
+			return id, true, u.flush()
+		}
+		return id, true, nil
+	}
+	// A pending key the cache lost would be created twice.
+	if err := u.flush(); err != nil {
+		return 0, false, err
 	}
 	res, err := u.stmts.insert.Exec(id, key, parent, u.cfg.PatientID(key))
 	if err != nil {
@@ -120,9 +164,64 @@ func (u *unionFind) add(key string, under int64) (id int64, created bool, err er
 	return id, n == 1, nil
 }
 
+// flush writes the pending keys: keyBatch in one statement, fewer one
+// by one.
+func (u *unionFind) flush() error {
+	if len(u.pend) == 0 {
+		return nil
+	}
+	defer func() {
+		clear(u.pend)
+		u.pend = u.pend[:0]
+	}()
+	if len(u.pend) == keyBatch*keyCols {
+		res, err := u.stmts.insertMany.Exec(u.pend...)
+		if err != nil {
+			return fmt.Errorf("add identity keys: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("add identity keys: %w", err)
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("add identity keys: %w", err)
+		}
+		if want := u.pendFrom + keyBatch - 1; n != keyBatch || last != want {
+			return fmt.Errorf("add identity keys %d-%d: %d written, the last as %d", u.pendFrom, want, n, last)
+		}
+		return nil
+	}
+	for i := 0; i < len(u.pend); i += keyCols {
+		id := u.pendFrom + int64(i/keyCols)
+		res, err := u.stmts.insert.Exec(id, u.pend[i], u.pend[i+1], u.pend[i+2])
+		if err != nil {
+			return fmt.Errorf("add identity key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("add identity key %d: known already (%v)", id, err)
+		}
+	}
+	return nil
+}
+
+// abort forgets what the union-find knows of the table (its transaction
+// was rolled back).
+func (u *unionFind) abort() {
+	u.ids.reset()
+	u.nodes.reset()
+	u.next = 0
+	clear(u.pend)
+	u.pend = u.pend[:0]
+}
+
 func (u *unionFind) node(id int64) (ufNode, error) {
 	if n, ok := u.nodes.get(id); ok {
 		return n, nil
+	}
+	// The key may be pending.
+	if err := u.flush(); err != nil {
+		return ufNode{}, err
 	}
 	var n ufNode
 	if err := u.stmts.byID.QueryRow(id).Scan(&n.parent, &n.key); err != nil {
@@ -138,6 +237,10 @@ func (u *unionFind) setParent(id int64, n ufNode, parent int64) error {
 	}
 	n.parent = parent
 	u.nodes.put(id, n)
+	if i := id - u.pendFrom; len(u.pend) > 0 && i >= 0 {
+		u.pend[i*keyCols+1] = parent // not written yet
+		return nil
+	}
 	_, err := u.stmts.setParent.Exec(parent, id)
 	return err
 }

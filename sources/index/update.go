@@ -21,6 +21,14 @@ type writer struct {
 	n      int
 	stamp  int64
 	insMsg *sql.Stmt
+	// insMsgs inserts x.msgBatch records at once; pend holds the records
+	// store has taken and not yet written (msgCols parameters each, and
+	// the record), written by flush
+	insMsgs *sql.Stmt
+	pend    []any
+	pendRec []*sources.Record
+	stampV  any    // stamp, converted once
+	links   []byte // store's, reused
 	// insAsked: prepared once per batch, as insMsg (a query's
 	// demographics, storeAsked)
 	insAsked *sql.Stmt
@@ -67,9 +75,12 @@ func (w *writer) begin() error {
 	w.tx, w.n = tx, 0
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
-	if w.insMsg, err = tx.PrepareContext(w.ctx, `INSERT INTO messages(source_id, input_id, off, len, line, idx,
-		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+	w.stampV = w.stamp
+	if w.insMsg, err = tx.PrepareContext(w.ctx, insertMessages(1)); err != nil {
+		w.rollback()
+		return err
+	}
+	if w.insMsgs, err = tx.PrepareContext(w.ctx, insertMessages(w.x.msgBatch)); err != nil {
 		w.rollback()
 		return err
 	}
@@ -89,9 +100,8 @@ func (w *writer) rollback() {
 	if w.tx != nil {
 		w.tx.Rollback()
 		w.tx = nil
-		w.x.uf.ids.reset()
-		w.x.uf.nodes.reset()
-		w.x.uf.next = 0
+		w.pend, w.pendRec = w.pend[:0], w.pendRec[:0]
+		w.x.uf.abort()
 		w.x.commitMu.Unlock()
 	}
 }
@@ -99,6 +109,12 @@ func (w *writer) rollback() {
 func (w *writer) commit() error {
 	if w.tx == nil {
 		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.x.uf.flush(); err != nil {
+		return err
 	}
 	for k, n := range w.kinds {
 		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO counts(kind, n) VALUES(?, ?)
@@ -114,9 +130,7 @@ func (w *writer) commit() error {
 	w.tx = nil
 	w.x.commitMu.Unlock()
 	if err != nil {
-		w.x.uf.ids.reset()
-		w.x.uf.nodes.reset()
-		w.x.uf.next = 0
+		w.x.uf.abort()
 		return fmt.Errorf("index: commit: %w", err)
 	}
 	return nil
@@ -205,6 +219,9 @@ func (w *writer) read(c *sources.Change, r *inputRow) error {
 		return fmt.Errorf("index: %w", scanErr)
 	}
 	w.st.Bytes += sc.Bytes
+	if err := w.flush(); err != nil {
+		return err
+	}
 	if sc.Cursor == nil {
 		return nil
 	}
@@ -215,12 +232,38 @@ func (w *writer) read(c *sources.Change, r *inputRow) error {
 	return err
 }
 
-// store writes one record with its identity keys.
+// msgCols is the number of columns insertMessages writes per record;
+// msgBatch the records one INSERT writes: database/sql's and SQLite's
+// work per statement (arguments, statement set-up and reset, result) is
+// paid once for them all.
+const (
+	msgCols  = 21
+	msgBatch = 32
+)
+
+// insertMessages is the INSERT of n records (msgCols parameters each, in
+// store's order).
+func insertMessages(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO messages(source_id, input_id, off, len, line, idx,
+		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
+		VALUES`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?" + strings.Repeat(",?", msgCols-1) + ")")
+	}
+	return b.String()
+}
+
+// store takes one record with its identity keys (written now) for the
+// next flush.
 func (w *writer) store(inputID int64, r *sources.Record) error {
 	loc := &r.Loc
 	var keyID, links any
 	if len(r.Keys) > 0 {
-		ids := make([]string, 0, len(r.Keys))
+		b := w.links[:0]
 		var first int64
 		for i, k := range r.Keys {
 			if i == 0 {
@@ -235,12 +278,16 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 			if err != nil {
 				return err
 			}
-			ids = append(ids, strconv.FormatInt(id, 10))
+			if len(b) > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, id, 10)
 		}
 		keyID = first
-		if len(ids) > 0 {
-			links = strings.Join(ids, ",")
+		if len(b) > 0 {
+			links = string(b)
 		}
+		w.links = b
 	}
 	if w.kinds == nil {
 		w.kinds = map[string]int64{}
@@ -256,15 +303,59 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 	if r.Kind != sources.Broken && r.Kind != sources.Warning {
 		hash = int64(r.Hash)
 	}
-	res, err := w.insMsg.Exec(w.x.sourceID, inputID, loc.Offset, loc.Length, loc.Line, loc.Index,
+	// Ints as int64: database/sql converts other types by reflection.
+	w.pend = append(w.pend, w.x.sourceID, inputID, loc.Offset, loc.Length, int64(loc.Line), int64(loc.Index),
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stamp, hash, r.Warn, nullStr(r.Facility))
-	if err != nil {
-		return fmt.Errorf("index: %s: %w", loc, err)
+		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stampV, hash, int64(r.Warn), nullStr(r.Facility))
+	w.pendRec = append(w.pendRec, r)
+	if len(w.pendRec) == w.x.msgBatch {
+		return w.flush()
 	}
-	if r.Asked != nil && r.Kind == sources.Query {
-		id, _ := res.LastInsertId()
-		return w.storeAsked(id, r.Asked)
+	return nil
+}
+
+// flush writes the records store took: x.msgBatch of them in one
+// statement, fewer one by one (the end of a transaction or an input).
+func (w *writer) flush() error {
+	recs := w.pendRec
+	if len(recs) == 0 {
+		return nil
+	}
+	defer func() {
+		clear(w.pend)
+		clear(w.pendRec)
+		w.pend, w.pendRec = w.pend[:0], w.pendRec[:0]
+	}()
+	if len(recs) == w.x.msgBatch {
+		res, err := w.insMsgs.Exec(w.pend...)
+		if err != nil {
+			return fmt.Errorf("index: %s to %s: %w", &recs[0].Loc, &recs[len(recs)-1].Loc, err)
+		}
+		// A new row's id is one past the table's largest: the rows got
+		// consecutive ids, the last one's last.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for i, r := range recs {
+			if err := w.storeAsked(last-int64(len(recs)-1-i), r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, r := range recs {
+		res, err := w.insMsg.Exec(w.pend[i*msgCols : (i+1)*msgCols]...)
+		if err != nil {
+			return fmt.Errorf("index: %s: %w", &r.Loc, err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if err := w.storeAsked(id, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }
