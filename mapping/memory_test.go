@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
@@ -54,5 +55,102 @@ func TestApplierBatch(t *testing.T) {
 	check(cur)
 	if n < 100 {
 		t.Fatalf("only %d messages compared", n)
+	}
+}
+
+// A Memory's string arena lives as long as the Memory: a batch's strings
+// stay intact until it is handed back, handing it back reuses its
+// chunks, and strings an Output's issues or traces may hold are never in
+// a chunk that is reused.
+func TestMemoryArena(t *testing.T) {
+	m := Default()
+	dir := t.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 5, People: 20, Start: differentialWorld.Start, End: differentialWorld.End})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Records without issues first: their chunks are reused.
+	var ins, issued []Input
+	for _, f := range sum.Files {
+		eachMessage(t, filepath.Join(dir, f), func(msg *hl7v2.Message, loc sources.Location) {
+			in := Input{Msg: msg, Loc: loc}
+			if len(m.Apply(in, false).Issues) > 0 {
+				issued = append(issued, in)
+			} else {
+				ins = append(ins, in)
+			}
+		})
+	}
+	if len(ins) < 40 || len(issued) == 0 {
+		t.Fatalf("only %d messages, %d with issues", len(ins), len(issued))
+	}
+	ins = append(ins, issued...)
+	a := m.NewApplier()
+	var mem, other Memory
+	// run maps ins[from:to] in mem as one batch, with traces when trace.
+	run := func(mem *Memory, from, to int, trace bool) (got, want []string) {
+		a.Batch(mem)
+		for _, in := range ins[from:to] {
+			got = append(got, outputText(a.Apply(in, trace)))
+			want = append(want, outputText(m.Apply(in, trace)))
+		}
+		a.Batch(nil)
+		return got, want
+	}
+	chunks := func(mem *Memory) (ps []*byte) {
+		for _, c := range mem.chunks {
+			ps = append(ps, &c[:1][0])
+		}
+		return ps
+	}
+	outs := make([]Output, 0, 20)
+	a.Batch(&mem)
+	for _, in := range ins[:20] {
+		outs = append(outs, a.Apply(in, false))
+	}
+	a.Batch(nil)
+	run(&other, 20, 40, false) // another Memory: mem's strings untouched
+	for i, out := range outs {
+		if got, want := outputText(out), outputText(m.Apply(ins[i], false)); got != want {
+			t.Fatalf("record %d before its Memory was handed back:\n%s\nwant\n%s", i, got, want)
+		}
+	}
+	// The same records again in mem: they fill the same chunks.
+	before := chunks(&mem)
+	if len(before) == 0 {
+		t.Fatal("no arena chunk in the Memory")
+	}
+	got, want := run(&mem, 0, 20, false)
+	if after := chunks(&mem); !slices.Equal(after, before) {
+		t.Errorf("a recycled Memory used arena chunks %p, not its own %p", after, before)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("record %d in a recycled Memory:\n%s\nwant\n%s", i, got[i], want[i])
+		}
+	}
+	// Issues and traces outlive the Memory: their chunks leave it.
+	var fresh Memory
+	a.Batch(&fresh)
+	var kept []Output
+	for i, in := range ins[len(ins)-len(issued):] {
+		kept = append(kept, a.Apply(in, false), a.Apply(ins[i], true))
+	}
+	a.Batch(nil)
+	if len(fresh.chunks) != 0 {
+		t.Errorf("%d arena chunks stay in the Memory after Applies with issues or traces", len(fresh.chunks))
+	}
+	run(&fresh, 0, len(ins), false)
+	for i, out := range kept {
+		in := ins[i/2]
+		if i%2 == 0 {
+			in = issued[i/2]
+		}
+		out.Resources = nil
+		want := m.Apply(in, i%2 == 1)
+		want.Resources = nil
+		if got, want := outputText(out), outputText(want); got != want {
+			t.Fatalf("issues or trace of record %d after its Memory was reused:\n%s\nwant\n%s", i, got, want)
+		}
 	}
 }
