@@ -39,7 +39,24 @@ func (a *Applier) Batch(m *Memory) {
 	if m != nil {
 		e.slab, m.slab = m.slab, fhirout.Slab{}
 		e.slab.Recycle()
+		if poisoning {
+			m.poison()
+		}
 		m.next = 0
+	}
+}
+
+// poisonByte fills recycled arena chunks when poisoning: never in the
+// UTF-8 text the arena holds.
+const poisonByte = 0xff
+
+// poison overwrites all of m's arena chunks with poisonByte.
+func (m *Memory) poison() {
+	for _, c := range m.chunks {
+		c = c[:cap(c)]
+		for i := range c {
+			c[i] = poisonByte
+		}
 	}
 }
 

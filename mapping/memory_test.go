@@ -3,8 +3,11 @@ package mapping
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
+	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
@@ -153,4 +156,94 @@ func TestMemoryArena(t *testing.T) {
 			t.Fatalf("issues or trace of record %d after its Memory was reused:\n%s\nwant\n%s", i, got, want)
 		}
 	}
+}
+
+// Handing a Memory back to Batch overwrites its arena chunks with
+// poisonByte when poisoning (the iisbridge_poison build tag), so that a
+// string kept past its Memory shows at once; without the tag it writes
+// nothing. Strings that left the Memory (an Apply's with issues) are
+// never poisoned.
+func TestMemoryPoison(t *testing.T) {
+	m := Default()
+	dir := t.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 5, People: 10, Start: differentialWorld.Start, End: differentialWorld.End})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.NewApplier()
+	var mem Memory
+	a.Batch(&mem)
+	var strs []string
+	issued := 0
+	for _, f := range sum.Files {
+		eachMessage(t, filepath.Join(dir, f), func(msg *hl7v2.Message, loc sources.Location) {
+			out := a.Apply(Input{Msg: msg, Loc: loc}, false)
+			if len(out.Issues) > 0 {
+				issued++
+			}
+			for _, r := range out.Resources {
+				strs = appendStrings(strs, r)
+			}
+		})
+	}
+	a.Batch(nil)
+	inChunk := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		for _, c := range mem.chunks {
+			b := uintptr(unsafe.Pointer(unsafe.SliceData(c[:1])))
+			if p >= b && p < b+uintptr(cap(c)) {
+				return true
+			}
+		}
+		return false
+	}
+	var inMem, was []string
+	others := 0
+	for _, s := range strs {
+		if s == "" {
+			continue
+		}
+		if inChunk(s) {
+			inMem = append(inMem, s)
+		} else {
+			others++
+		}
+		was = append(was, strings.Clone(s))
+	}
+	if len(inMem) == 0 || others == 0 || issued == 0 {
+		t.Fatalf("%d strings in the Memory's chunks, %d elsewhere, %d records with issues", len(inMem), others, issued)
+	}
+	a.Batch(&mem) // handed back: recycled
+	defer a.Batch(nil)
+	i := 0
+	for _, s := range strs {
+		if s == "" {
+			continue
+		}
+		want := was[i]
+		i++
+		if poisoning && inChunk(s) {
+			want = strings.Repeat(string([]byte{poisonByte}), len(s))
+		}
+		if s != want {
+			t.Fatalf("after the Memory was handed back, %q reads %q (poisoning %v)", want, s, poisoning)
+		}
+	}
+}
+
+// appendStrings appends the strings of o's values, at any depth.
+func appendStrings(dst []string, v any) []string {
+	switch v := v.(type) {
+	case string:
+		dst = append(dst, v)
+	case *fhirout.Object:
+		for _, x := range v.All() {
+			dst = appendStrings(dst, x)
+		}
+	case []any:
+		for _, x := range v {
+			dst = appendStrings(dst, x)
+		}
+	}
+	return dst
 }
