@@ -85,8 +85,11 @@ type Sink interface {
 // given when Resource or Issue returns: they encode or copy it at once and
 // keep no reference to it or to any value in it. The exporter then makes
 // later persons' resources in the memory of those already sent instead of
-// allocating it again. A sink that wraps another releases only when the
-// one it wraps does.
+// allocating it again (a mapping.Memory), their strings included: a
+// string of an Object, or an id Deleted is given, is valid only until the
+// call returns, and a sink that keeps one longer keeps a copy
+// (strings.Clone). Resource types are the mapping's own strings. A sink
+// that wraps another releases only when the one it wraps does.
 type ReleasingSink interface {
 	Sink
 	ReleasesObjects()

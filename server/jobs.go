@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -619,7 +620,9 @@ func (k *jobSink) Deleted(t, id string, at time.Time) error {
 		k.dups++
 		return nil // never in both output and deleted
 	}
-	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: id, At: at})
+	// The id is kept for its Bundle, past the call: a copy
+	// (pipeline.ReleasingSink).
+	k.pending = append(k.pending, fhirout.Deleted{Type: t, ID: strings.Clone(id), At: at})
 	if len(k.pending) >= deletedPerBundle {
 		return k.flushDeleted()
 	}

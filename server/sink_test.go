@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/iisbridge/iisbridge/fhirout"
 )
 
 // The window must behave exactly like "the last n distinct ids": checked
@@ -102,5 +105,33 @@ func BenchmarkDedup(b *testing.B) {
 		if r.add(idHash("Immunization", ids[i&(len(ids)-1)]) ^ uint64(i>>12)) {
 			b.Fatal("repeat reported")
 		}
+	}
+}
+
+// encodedWriter keeps what is written to it, encoded at once.
+type encodedWriter struct{ lines []string }
+
+func (w *encodedWriter) Write(r *fhirout.Object) error {
+	w.lines = append(w.lines, string(r.AppendJSON(nil)))
+	return nil
+}
+func (w *encodedWriter) Close() ([]fhirout.FileInfo, error) { return nil, nil }
+
+// The job sink keeps deleted ids for their Bundle past the call, and so
+// past the person's memory they may point into (a releasing sink's
+// strings live only as long as the call): it must copy them.
+func TestJobSinkDeletedIDsOutliveTheCall(t *testing.T) {
+	del := &encodedWriter{}
+	k := &jobSink{ctx: t.Context(), del: del, types: []string{"Immunization"}, seen: newRecentIDs(16)}
+	mem := []byte("imm-1")
+	if err := k.Deleted("Immunization", unsafe.String(&mem[0], len(mem)), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	copy(mem, "XXXXX") // the person's memory, reused for another
+	if err := k.flushDeleted(); err != nil {
+		t.Fatal(err)
+	}
+	if len(del.lines) != 1 || !strings.Contains(del.lines[0], `"url":"Immunization/imm-1"`) {
+		t.Fatalf("deleted Bundle %q, want Immunization/imm-1", del.lines)
 	}
 }

@@ -35,7 +35,10 @@ func (s *writerSink) Resource(r *fhirout.Object) error {
 func (s *writerSink) Deleted(string, string, time.Time) error { return nil }
 
 // ReleasesObjects: each object is written before Resource or Issue
-// returns, and issueKinds keeps only strings (pipeline.ReleasingSink).
+// returns (pipeline.ReleasingSink). What outlives the call is counts, by
+// resource type (the mapping's strings) and by issue kind (strings
+// issueKinds makes) and rule (a mapping's issue, never made in the
+// person's memory: mapping.Memory).
 func (s *writerSink) ReleasesObjects() {}
 func (s *writerSink) Issue(oo *fhirout.Object) error {
 	s.counts["OperationOutcome"]++
