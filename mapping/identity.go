@@ -44,7 +44,10 @@ type identityDef struct {
 	ids                           []identifierDef
 	family, given, birthDate, sex expr
 	orgKey, orgName               expr
-	fingerprint                   string
+	// lets are the root lets the section reads, directly or through
+	// other lets, in file order: Identity evaluates only these.
+	lets        []letDef
+	fingerprint string
 }
 
 type identifierDef struct {
@@ -116,6 +119,7 @@ func (c *compiler) compileIdentity(n, lets, consts *yaml.Node, root *cscope) {
 	if f["organization_name"] != nil && f["organization"] == nil {
 		c.errorf(pos(f["organization_name"]), "identity: organization_name without organization")
 	}
+	def.lets = def.readLets(c.m)
 	// Comments and layout do not count: the values, decoded.
 	var parts [3]any
 	for i, x := range []*yaml.Node{n, lets, consts} {
@@ -127,6 +131,30 @@ func (c *compiler) compileIdentity(n, lets, consts *yaml.Node, root *cscope) {
 	h := sha256.Sum256(b)
 	def.fingerprint = fmt.Sprintf("%x", h[:8])
 	c.m.identity = def
+}
+
+// readLets lists the root lets of impl that d reads, as Reads works out
+// what a resource reads (deps.go: a variable is followed to its let).
+func (d *identityDef) readLets(impl *mappingImpl) []letDef {
+	w := depWalk{impl: impl, seen: map[int]bool{}, set: map[string]bool{}}
+	for i := range d.ids {
+		id := &d.ids[i]
+		s := w.foreach(id.foreach, &depScope{}, loopRule)
+		w.cond(id.when, s)
+		for _, x := range []expr{id.id, id.typ, id.authority, id.authorityID, id.facility} {
+			w.expr(x, s)
+		}
+	}
+	for _, x := range []expr{d.family, d.given, d.birthDate, d.sex, d.orgKey, d.orgName} {
+		w.expr(x, &depScope{})
+	}
+	var out []letDef
+	for _, l := range impl.lets {
+		if w.seen[l.slot] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 var _ sources.Identifier = (*Mapping)(nil)
@@ -170,8 +198,9 @@ func (m *Mapping) Identify(rec any, dst *sources.Identity) error {
 
 // Identity evaluates the identity: section on in (outside Apply: the
 // mapping's messages: and when: do not apply), filling dst. Expressions
-// are quiet: a value a function refuses is empty. It never panics on bad
-// input.
+// are quiet: a value a function refuses is empty. Of the root lets, only
+// those the section reads are evaluated (the others cannot change dst).
+// It never panics on bad input.
 func (m *Mapping) Identity(in Input, dst *sources.Identity) (err error) {
 	dst.Reset()
 	impl := m.identityImpl()
@@ -205,10 +234,10 @@ func (m *Mapping) Identity(in Input, dst *sources.Identity) (err error) {
 	}
 	e.vars = e.vars[:impl.nVars]
 	clear(e.vars)
-	for _, l := range impl.lets {
+	def := impl.identity
+	for _, l := range def.lets {
 		e.vars[l.slot] = e.evalQuiet(l.x, root)
 	}
-	def := impl.identity
 	val := func(x expr, s *scope) string {
 		if x == nil {
 			return ""

@@ -152,3 +152,50 @@ func BenchmarkIdentity(b *testing.B) {
 		}
 	}
 }
+
+// Identity evaluates the root lets its section reads, through other lets
+// and conditions too, and no other: a let it does not read (here $unread,
+// whose value would be a dozen segment reads per record) costs nothing.
+func TestIdentityReadsItsLets(t *testing.T) {
+	m := compileYAML(t, `
+let:
+  owner: 'first_nonempty(MSH-4.1, MSH-3.1)'
+  fac: 'concat($owner, "/", MSH-4.2)'
+  unread: 'concat(PID-11.1, $owner)'
+  gate: '"MR"'
+identity:
+  identifiers:
+    - foreach: 'PID-3[*]'
+      when: {all: [{value: .5, equals: MR}, {present: $gate}]}
+      id: .1
+      type: .5
+      facility: $fac
+  family: PID-5.1
+resources:
+  - resource: Patient
+    id: hash(PID-3.1)
+`, nil)
+	impl := m.impl
+	var got []int
+	for _, l := range impl.identity.lets {
+		got = append(got, l.slot)
+	}
+	want := []int{impl.lets[0].slot, impl.lets[1].slot, impl.lets[3].slot}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("identity lets: slots %v, want %v (owner, fac, gate)", got, want)
+	}
+	var id sources.Identity
+	if err := m.Identify(msg(t, "MSH|^~\\&|APP|CLIN^1.2|IIS||20240101||VXU^V04|1|P|2.5.1\r"+
+		"PID|1||M1^^^^MR~S9^^^^SR||Ng^Ann"), &id); err != nil {
+		t.Fatal(err)
+	}
+	want2 := []sources.PersonID{{ID: "M1", Type: "MR", Facility: "CLIN/1.2"}}
+	if !reflect.DeepEqual(id.IDs, want2) || id.Family != "Ng" {
+		t.Errorf("identity %+v, want IDs %+v and family Ng", id, want2)
+	}
+	// The default section reads $mrn_owner alone.
+	d := Default().impl
+	if l := d.identity.lets; len(l) != 1 || l[0].x.String() != "if(except(MSH-9.1, \"RSP\"), first_nonempty(MSH-4.1, MSH-4.2), first_nonempty(MSH-6.1, MSH-6.2))" {
+		t.Errorf("default identity lets: %v", l)
+	}
+}

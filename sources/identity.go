@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -120,8 +122,15 @@ func ContainsFold(list []string, a, b string) bool {
 // Placeholder says whether a normalized given name is no name (BABY BOY,
 // TWIN A).
 func (c IdentityConfig) Placeholder(given string) bool {
-	for _, w := range strings.FieldsFunc(given, func(r rune) bool { return r == ' ' || r == '-' }) {
-		if len(w) == 1 || AllDigits(w) || ContainsFold(c.PlaceholderNames, w, "") {
+	for given != "" {
+		i := strings.IndexAny(given, " -")
+		w := given
+		if i >= 0 {
+			w, given = given[:i], given[i+1:]
+		} else {
+			given = ""
+		}
+		if w == "" || len(w) == 1 || AllDigits(w) || ContainsFold(c.PlaceholderNames, w, "") {
 			continue
 		}
 		return false
@@ -149,39 +158,63 @@ var foldPool = sync.Pool{New: func() any {
 // NormName upper-cases, folds diacritics (MÜLLER → MULLER), drops
 // punctuation and collapses spaces.
 func NormName(s string) string {
+	var a [64]byte
+	b := appendNormName(a[:0], s)
+	if string(b) == s {
+		return s // already normal (most names): no copy
+	}
+	return string(b)
+}
+
+// appendNormName appends NormName(s) to dst.
+func appendNormName(dst []byte, s string) []byte {
 	s = strings.TrimSpace(s)
 	if s == "" || s == `""` {
-		return ""
+		return dst
 	}
-	ascii := true
+	start, space := len(dst), false
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			ascii = false
-			break
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return appendNormUnicode(dst[:start], s)
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+			fallthrough
+		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			if space && len(dst) > start {
+				dst = append(dst, ' ')
+			}
+			space = false
+			dst = append(dst, c)
+		case c == ' ' || c == '-' || c == '\t':
+			space = true
 		}
 	}
-	if !ascii {
-		t := foldPool.Get().(transform.Transformer)
-		if r, _, err := transform.String(t, s); err == nil {
-			s = r
-		}
-		foldPool.Put(t)
+	return dst
+}
+
+// appendNormUnicode is appendNormName of a trimmed s that is not ASCII.
+func appendNormUnicode(dst []byte, s string) []byte {
+	t := foldPool.Get().(transform.Transformer)
+	if r, _, err := transform.String(t, s); err == nil {
+		s = r
 	}
-	var b strings.Builder
-	space := false
+	foldPool.Put(t)
+	start, space := len(dst), false
 	for _, r := range strings.ToUpper(s) {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if space && b.Len() > 0 {
-				b.WriteByte(' ')
+			if space && len(dst) > start {
+				dst = append(dst, ' ')
 			}
 			space = false
-			b.WriteRune(r)
+			dst = utf8.AppendRune(dst, r)
 		case r == ' ' || r == '-' || r == '\t':
 			space = true
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // Identity is what one record says of whom it is about and who made it,
@@ -231,7 +264,14 @@ type Identifier interface {
 // (normalized family, given, birth date and sex, all present and the
 // given name not a placeholder).
 func (c IdentityConfig) Keys(id *Identity, dst []string) []string {
-	iis, mrn := c.Has("iis"), c.Has("mrn")
+	var iis, mrn, demo bool
+	for _, r := range c.Rules {
+		iis = iis || strings.EqualFold(r, "iis")
+		mrn = mrn || strings.EqualFold(r, "mrn")
+		demo = demo || strings.EqualFold(r, "demographics")
+	}
+	in := dst
+	dst = slices.Grow(dst, len(id.IDs)+1) // one allocation for most records
 	for _, p := range id.IDs {
 		v := strings.TrimSpace(p.ID)
 		if v == "" || v == `""` {
@@ -256,19 +296,20 @@ func (c IdentityConfig) Keys(id *Identity, dst []string) []string {
 			dst = append(dst, PrefixMRN+fac+"|"+typ+"|"+v)
 		}
 	}
-	if c.Has("demographics") {
+	if demo {
 		if k := c.demoKey(id); k != "" {
 			dst = append(dst, k)
 		}
 	}
+	if len(dst) == len(in) {
+		return in // no key: dst as it came (nil stays nil)
+	}
 	return dst
 }
 
+// demoKey is "C:" family|given|birth date|sex, normalized, built in one
+// buffer: one allocation, the key's.
 func (c IdentityConfig) demoKey(id *Identity) string {
-	family, given := NormName(id.Family), NormName(id.Given)
-	if family == "" || given == "" || c.Placeholder(given) {
-		return ""
-	}
 	dob := strings.TrimSpace(id.BirthDate)
 	if len(dob) < 8 || !AllDigits(dob[:8]) {
 		return ""
@@ -277,5 +318,17 @@ func (c IdentityConfig) demoKey(id *Identity) string {
 	if sex == "" || sex == `""` {
 		return ""
 	}
-	return PrefixDemo + family + "|" + given + "|" + dob[:8] + "|" + sex
+	var a [128]byte
+	b := append(a[:0], PrefixDemo...)
+	n := len(b)
+	if b = appendNormName(b, id.Family); len(b) == n {
+		return ""
+	}
+	b = append(b, '|')
+	n = len(b)
+	if b = appendNormName(b, id.Given); len(b) == n || c.Placeholder(string(b[n:])) {
+		return ""
+	}
+	b = append(append(b, '|'), dob[:8]...)
+	return string(append(append(b, '|'), sex...))
 }

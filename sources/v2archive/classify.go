@@ -1,6 +1,7 @@
 package v2archive
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"strings"
@@ -17,9 +18,8 @@ import (
 func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message, data []byte, r *sources.Record, who *sources.Identity) error {
 	segs := m.Segments()
 	msh := segs[0]
-	code, trigger, _ := m.Type()
-	code, trigger = strings.ToUpper(code), strings.ToUpper(trigger)
-	r.Type = code + "^" + trigger
+	var code, trigger string
+	r.Type, code, trigger = msgType(msh)
 	if ts, err := hl7v2.ParseTS(msh.Field(7).Rep(1).Component(1).String()); err == nil {
 		r.Time = ts.Time
 	}
@@ -27,21 +27,18 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		return err
 	}
 	r.OrgKey, r.OrgName = who.OrgKey, who.OrgName
-	if f := facilityOf(msh); f != r.OrgKey {
-		r.Facility = f // MSH-4 beside another org key (MSH-22): an organizations table may list either
+	var fb [64]byte
+	if f := appendFacility(fb[:0], msh); string(f) != r.OrgKey {
+		r.Facility = string(f) // MSH-4 beside another org key (MSH-22): an organizations table may list either
 	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
 		r.Keys = c.Keys(who, r.Keys)
-		for _, o := range m.Orders() {
-			if o.RXA.IsZero() {
-				continue
+		for _, s := range segs { // each RXA is one ORDER group's (m.Orders)
+			if s.Is("RXA") {
+				r.Evidence |= rxaEvidence(s)
 			}
-			val := func(f int) string {
-				return strings.ToUpper(strings.TrimSpace(o.RXA.Field(f).Rep(1).Component(1).String()))
-			}
-			r.Evidence |= rowEvidence(val(5), val(9), val(20), val(21))
 		}
 		r.Evidence |= sources.Reported
 		r.Holds = r.Evidence&sources.Administered != 0
@@ -73,20 +70,74 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 	return nil
 }
 
-// rowEvidence is what one RXA shows: an administered dose (RXA-9 00,
-// not refused or not given, RXA-20 RE/NA), a historical one (RXA-9 other
-// than 00), a refusal (RXA-20 RE); nothing for a deletion (RXA-21 D), a
-// not-given row or CVX 998 (no vaccine administered).
-func rowEvidence(cvx, source, status, action string) sources.Evidence {
-	if action == "D" || cvx == "998" || status == "NA" {
+// msgType reads MSH-9: "CODE^TRIGGER" and its two parts, upper-cased,
+// in one string.
+func msgType(msh hl7v2.Segment) (typ, code, trigger string) {
+	v := msh.Field(9).Rep(1)
+	var a [32]byte
+	b := v.Component(1).AppendDecoded(a[:0])
+	n := len(b)
+	b = v.Component(2).AppendDecoded(append(b, '^'))
+	if !isASCII(b) {
+		code, trigger = strings.ToUpper(string(b[:n])), strings.ToUpper(string(b[n+1:]))
+		return code + "^" + trigger, code, trigger
+	}
+	upperASCII(b)
+	typ = string(b)
+	return typ, typ[:n], typ[n+1:]
+}
+
+// upperASCII upper-cases the ASCII letters of b in place (strings.ToUpper
+// when b is ASCII).
+func upperASCII(b []byte) {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+}
+
+// appendTrimmed appends v.String() without the white space around it
+// (strings.TrimSpace) to dst.
+func appendTrimmed(dst []byte, v hl7v2.Value) []byte {
+	n := len(dst)
+	dst = v.AppendDecoded(dst)
+	return dst[:n+copy(dst[n:], bytes.TrimSpace(dst[n:]))]
+}
+
+// rxaEvidence is rowEvidence of an RXA's CVX (RXA-5), source (RXA-9),
+// completion status (RXA-20) and action code (RXA-21), read into a
+// buffer on the stack.
+func rxaEvidence(rxa hl7v2.Segment) sources.Evidence {
+	var a [64]byte
+	var at [5]int
+	b := a[:0]
+	for i, f := range [4]int{5, 9, 20, 21} {
+		b = appendTrimmed(b, rxa.FieldRep(f, 1).Component(1))
+		at[i+1] = len(b)
+	}
+	// ASCII letters only: a value with other letters upper-cases to none
+	// of the codes rowEvidence tests (they hold no I or S, the only ASCII
+	// capitals of other letters: ı, ſ).
+	upperASCII(b)
+	return rowEvidence(b[at[0]:at[1]], b[at[1]:at[2]], b[at[2]:at[3]], b[at[3]:at[4]])
+}
+
+// rowEvidence is what one RXA shows (its codes trimmed, upper-cased): an
+// administered dose (RXA-9 00, not refused or not given, RXA-20 RE/NA),
+// a historical one (RXA-9 other than 00), a refusal (RXA-20 RE); nothing
+// for a deletion (RXA-21 D), a not-given row or CVX 998 (no vaccine
+// administered).
+func rowEvidence(cvx, source, status, action []byte) sources.Evidence {
+	if string(action) == "D" || string(cvx) == "998" || string(status) == "NA" {
 		return 0
 	}
 	switch {
-	case status == "RE":
+	case string(status) == "RE":
 		return sources.Refusal
-	case source == "00":
+	case string(source) == "00":
 		return sources.Administered
-	case source != "":
+	case len(source) != 0:
 		return sources.Historical
 	}
 	return 0
@@ -130,15 +181,16 @@ func single(segs hl7v2.Segments, msh hl7v2.Segment) bool {
 	return true
 }
 
-// facilityOf is MSH-4 as "namespace|universal id" ("namespace" alone
-// without one).
-func facilityOf(msh hl7v2.Segment) string {
-	hd := hl7v2.ParseHD(msh.Field(4).Rep(1))
-	key := strings.TrimSpace(hd.Namespace)
-	if u := strings.TrimSpace(hd.UniversalID); u != "" {
-		key += "|" + u
+// appendFacility appends MSH-4 as "namespace|universal id" ("namespace"
+// alone without one) to dst.
+func appendFacility(dst []byte, msh hl7v2.Segment) []byte {
+	hd := msh.Field(4).Rep(1) // HD: namespace ^ universal id ^ its type
+	dst = appendTrimmed(dst, hd.Component(1))
+	n := len(dst)
+	if dst = appendTrimmed(append(dst, '|'), hd.Component(2)); len(dst) == n+1 {
+		dst = dst[:n]
 	}
-	return key
+	return dst
 }
 
 // asked reads the person a CDC QBP^Q11 (Z34/Z44) asks about: QPD-4 name,
