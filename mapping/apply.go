@@ -139,11 +139,6 @@ type env struct {
 	// is not reset between them.
 	batch  *Memory
 	resBuf []*fhirout.Object
-	// Batching, the arena is a chunk of the Memory: arenaKept says it is
-	// the Memory's last chunk in use, batchFrom is the first of its
-	// chunks the current Apply writes in.
-	arenaKept bool
-	batchFrom int
 	// Learnt room (room.go).
 	rooms    []roomUse
 	roomsOf  *mappingImpl
@@ -158,8 +153,7 @@ var envPool = sync.Pool{New: func() any { return new(env) }}
 // text decodes and trims v into the env's string arena: one allocation
 // per record instead of one per value. Arena bytes are never written again
 // once handed out (values are appended after them; a full arena is
-// replaced, not reused, but for a batch's Memory handed back: see
-// Memory), so the strings stay valid wherever they end up.
+// replaced, not reused), so the strings stay valid wherever they end up.
 func (e *env) text(v hl7v2.Value) string {
 	raw := v.Raw()
 	if len(raw) > 1024 {
@@ -204,14 +198,9 @@ func plain(raw []byte, esc byte) bool {
 }
 
 // reserve makes room for n more bytes in the arena. A new arena has the
-// size the last record needed, so a record costs about one allocation;
-// batching, it is the Memory's next chunk, allocated once per Memory.
+// size the last record needed, so a record costs about one allocation.
 func (e *env) reserve(n int) {
 	if cap(e.arena)-len(e.arena) < n {
-		if e.batch != nil && !e.reuse {
-			e.arena, e.arenaKept = e.batch.chunk(n)
-			return
-		}
 		e.arena = make([]byte, 0, max(e.arenaSize, n, 256))
 	}
 }
@@ -371,9 +360,6 @@ func (e *env) apply(impl *mappingImpl, in Input, trace bool) (out Output) {
 		if e.reuse {
 			e.resBuf = out.Resources
 			e.keepArena = len(out.Issues) > 0 || len(out.Trace) > 0
-		} else if e.batch != nil && (len(out.Issues) > 0 || len(out.Trace) > 0) {
-			e.batch.retain(e.batchFrom)
-			e.arenaKept = false
 		}
 		e.inv, e.outv = Input{}, Output{}
 		e.msg, e.row, e.in, e.out, e.rule, e.scope, e.person = nil, nil, nil, nil, nil, nil, nil
@@ -520,15 +506,10 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 		}
 		clear(e.resBuf)
 		out.Resources = e.resBuf[:0]
-	} else if e.batch == nil {
-		e.arena = nil // its strings belong to the last output
-		e.slab.Reset()
 	} else {
-		// The batch's records share the Memory's arena chunks; this
-		// Apply's strings go in its chunks from batchFrom on.
-		e.batchFrom = e.batch.next
-		if e.arenaKept {
-			e.batchFrom--
+		e.arena = nil // its strings belong to the last output
+		if e.batch == nil {
+			e.slab.Reset()
 		}
 	}
 	e.scopes = e.scopes[:0]
