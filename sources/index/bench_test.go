@@ -18,15 +18,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkIndex -benchtime 3x ./sources/index
 func BenchmarkIndex(b *testing.B) {
-	dir := b.TempDir()
-	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var paths []string
-	for _, f := range sum.Files {
-		paths = append(paths, filepath.Join(dir, f))
-	}
+	dir, sum, paths := benchWorld(b, 20000)
 	b.SetBytes(sum.Bytes)
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -53,15 +45,7 @@ func BenchmarkIndex(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkStore -benchtime 3x ./sources/index
 func BenchmarkStore(b *testing.B) {
-	dir := b.TempDir()
-	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: 20000, Framings: []string{"msh"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var paths []string
-	for _, f := range sum.Files {
-		paths = append(paths, filepath.Join(dir, f))
-	}
+	dir, sum, paths := benchWorld(b, 20000)
 	x, err := open(filepath.Join(dir, "data"), Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -122,6 +106,21 @@ func (s *replaySource) Scan(ctx context.Context, c *sources.Change, fn func(*sou
 }
 
 // cpuTime is the process's user + system CPU time in ns.
+// benchWorld generates a world of n messages (seed 1, msh framing) in a
+// temporary directory: the directory, its summary and its files.
+func benchWorld(b *testing.B, n int) (string, *synth.Summary, []string) {
+	dir := b.TempDir()
+	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: n, Framings: []string{"msh"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var paths []string
+	for _, f := range sum.Files {
+		paths = append(paths, filepath.Join(dir, f))
+	}
+	return dir, sum, paths
+}
+
 func cpuTime() int64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
@@ -145,15 +144,7 @@ func BenchmarkWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	dir := b.TempDir()
-	sum, err := synth.Generate(dir, synth.Config{Seed: 1, Messages: n, Framings: []string{"msh"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var paths []string
-	for _, f := range sum.Files {
-		paths = append(paths, filepath.Join(dir, f))
-	}
+	dir, _, paths := benchWorld(b, n)
 	x, err := open(filepath.Join(dir, "data"), Options{})
 	if err != nil {
 		b.Fatal(err)
