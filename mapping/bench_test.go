@@ -3,11 +3,10 @@ package mapping
 import (
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/internal/cputime"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
@@ -78,20 +77,12 @@ func benchConvert(b *testing.B, parse func([]byte) (*hl7v2.Message, error), appl
 // other processes held the CPU; CPU time does not. Call as
 // defer reportCPU(b)().
 func reportCPU(b *testing.B) func() {
-	start := cpuTime()
+	start := cputime.Process()
 	return func() {
 		if b.N > 0 {
-			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkApplyWorld maps the messages of a generated world (the first

@@ -4,11 +4,11 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/internal/cputime"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
@@ -52,7 +52,7 @@ func BenchmarkExport(b *testing.B) {
 	var msgs int64
 	b.ReportAllocs()
 	b.ResetTimer() // B/op and allocs/op are the exports'
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		if err := p.Export(ctx, Query{}, &discard{}); err != nil {
 			b.Fatal(err)
@@ -62,14 +62,5 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
 	// On a shared machine wall time also counts other processes'
 	// turns; CPU time per message is the figure to compare.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(msgs), "cpu-ns/msg")
-}
-
-// cpuTime is the process's user + system CPU time in ns.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(msgs), "cpu-ns/msg")
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iisbridge/iisbridge/internal/cputime"
 	"github.com/iisbridge/iisbridge/match"
 )
 
@@ -70,7 +71,7 @@ func BenchmarkRoster(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for range b.N {
 		var ev Evaluator
 		i, compared := 0, 0
@@ -91,7 +92,7 @@ func BenchmarkRoster(b *testing.B) {
 		rep := ev.Report()
 		b.ReportMetric(float64(rows)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 		b.ReportMetric(float64(compared)/float64(rows), "compared/row")
-		b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+		b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		b.ReportMetric(rep.Precision, "precision")
 		b.ReportMetric(rep.Recall, "recall")
 		if i := b.N; i == 1 {

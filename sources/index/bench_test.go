@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/iisbridge/iisbridge/internal/cputime"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
@@ -21,7 +21,7 @@ func BenchmarkIndex(b *testing.B) {
 	dir, sum, paths := benchWorld(b, 20000)
 	b.SetBytes(sum.Bytes)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		x, err := open(filepath.Join(dir, "data"+strconv.Itoa(i)), Options{})
 		if err != nil {
@@ -35,7 +35,7 @@ func BenchmarkIndex(b *testing.B) {
 	b.ReportMetric(float64(sum.Messages)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	// On a shared machine wall time also counts other processes' turns;
 	// CPU time per message is the figure to compare.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(sum.Messages)/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(sum.Messages)/float64(b.N), "cpu-ns/msg")
 }
 
 // BenchmarkStore indexes the records of a generated archive of 20,000
@@ -69,7 +69,7 @@ func BenchmarkStore(b *testing.B) {
 	}
 	x.Close()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		x, err := Open(filepath.Join(dir, "data"+strconv.Itoa(i)), Options{Source: src})
 		if err != nil {
@@ -80,7 +80,7 @@ func BenchmarkStore(b *testing.B) {
 		}
 		x.Close()
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(sum.Messages)/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(sum.Messages)/float64(b.N), "cpu-ns/msg")
 }
 
 // replaySource is a source whose Scan passes the records another read
@@ -121,14 +121,6 @@ func benchWorld(b *testing.B, n int) (string, *synth.Summary, []string) {
 	return dir, sum, paths
 }
 
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 // BenchmarkWalk walks the index of a generated world of
 // IISBRIDGE_WALK_BENCH_MESSAGES messages (200,000 by default), as a
 // system export reads it, with nothing done per person. Figures: ms to
@@ -157,7 +149,7 @@ func BenchmarkWalk(b *testing.B) {
 	var first time.Duration
 	walked := 0
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		s, err := x.Snapshot(ctx)
 		if err != nil {
@@ -178,5 +170,5 @@ func BenchmarkWalk(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(first.Milliseconds())/float64(b.N), "ms-to-first")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(walked), "cpu-ns/msg")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(walked), "cpu-ns/msg")
 }

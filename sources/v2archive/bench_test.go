@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/hl7v2"
+	"github.com/iisbridge/iisbridge/internal/cputime"
 	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
@@ -106,7 +106,7 @@ func BenchmarkRereader(b *testing.B) {
 	}
 	var p hl7v2.Parser
 	var buf []byte // one per worker, as an export keeps
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		rr, err := NewRereader(Options{})
 		if err != nil {
@@ -120,16 +120,7 @@ func BenchmarkRereader(b *testing.B) {
 		rr.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(locs)), "ns/msg")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
-}
-
-// cpuTime is the process's user + system CPU time in ns.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
 }
 
 // BenchmarkVerifiedReread is BenchmarkRereader through the source's
@@ -148,7 +139,7 @@ func BenchmarkVerifiedReread(b *testing.B) {
 		b.Fatal(err)
 	}
 	var buf []byte
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		rr, err := s.Rereader()
 		if err != nil {
@@ -165,7 +156,7 @@ func BenchmarkVerifiedReread(b *testing.B) {
 		rr.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(locs)), "ns/msg")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*len(locs)), "cpu-ns/msg")
 }
 
 // archived is a message of shuffledArchive's: where it is, its checksum.
