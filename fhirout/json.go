@@ -26,18 +26,46 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		// Keys are short element names that need no escaping: one check
-		// and one copy, without a call.
-		if k := o.m[i].key; plainShort(k) {
+		// Keys are short element names that need no escaping: checked and
+		// copied as two words or half words (quoteShort, written out here:
+		// as a call it cost about what it saved), or a byte at a time when
+		// shorter.
+		k := o.m[i].key
+		if n, l := len(k), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 19 {
+			p, d := unsafe.StringData(k), dst[l:l+19]
+			if n >= 8 {
+				a, b := wordAt(p, 0), wordAt(p, n-8)
+				if (wordFlags(a)|wordFlags(b))&highs == 0 {
+					binary.LittleEndian.PutUint64(d[1:], a)
+					binary.LittleEndian.PutUint64(d[n-7:], b)
+					d[0], d[n+1], d[n+2] = '"', '"', ':'
+					dst = dst[:l+n+3]
+					goto value
+				}
+			} else {
+				a, b := halfAt(p, 0), halfAt(p, n-4)
+				if wordFlags(uint64(a)|uint64(b)<<32)&highs == 0 {
+					binary.LittleEndian.PutUint32(d[1:], a)
+					binary.LittleEndian.PutUint32(d[n-3:], b)
+					d[0], d[n+1], d[n+2] = '"', '"', ':'
+					dst = dst[:l+n+3]
+					goto value
+				}
+			}
+		}
+		if len(k) < 4 && plainShort(k) {
 			dst = append(dst, '"')
 			dst = append(dst, k...)
 			dst = append(dst, '"', ':')
 		} else {
 			dst = append(appendString(dst, k), ':')
 		}
+	value:
 		// Most members are strings: no call through appendValue's switch.
 		if str, ok := o.m[i].val.(string); ok {
-			if len(str) < 8 && plainShort(str) { // codes, words: no call either
+			if d, ok := quoteShort(dst, str); ok { // codes, words, dates
+				dst = d
+			} else if len(str) < 4 && plainShort(str) {
 				dst = append(dst, '"')
 				dst = append(dst, str...)
 				dst = append(dst, '"')
@@ -60,6 +88,42 @@ func plainShort(s string) bool {
 		bad |= needsEscape[s[i]]
 	}
 	return bad == 0
+}
+
+// quoteShort appends s quoted if it is 4 to 16 bytes that need no
+// escaping and dst has room for them: s is read as two words (two half
+// words below 8 bytes, overlapping), tested with wordFlags and stored as
+// read, instead of a byte loop and a copy. ok false: dst is unchanged,
+// the caller encodes s its usual way. AppendJSON writes it out for keys.
+func quoteShort(dst []byte, s string) (_ []byte, ok bool) {
+	n, l := len(s), len(dst)
+	if n < 4 || n > 16 || cap(dst)-l < 18 {
+		return dst, false
+	}
+	p := unsafe.StringData(s)
+	d := dst[l : l+18]
+	if n >= 8 {
+		a, b := wordAt(p, 0), wordAt(p, n-8)
+		if (wordFlags(a)|wordFlags(b))&highs != 0 {
+			return dst, false
+		}
+		binary.LittleEndian.PutUint64(d[1:], a)
+		binary.LittleEndian.PutUint64(d[n-7:], b)
+	} else {
+		a, b := halfAt(p, 0), halfAt(p, n-4)
+		if wordFlags(uint64(a)|uint64(b)<<32)&highs != 0 {
+			return dst, false
+		}
+		binary.LittleEndian.PutUint32(d[1:], a)
+		binary.LittleEndian.PutUint32(d[n-3:], b)
+	}
+	d[0], d[n+1] = '"', '"'
+	return dst[:l+n+2], true
+}
+
+// halfAt is the four bytes at p+i.
+func halfAt(p *byte, i int) uint32 {
+	return binary.LittleEndian.Uint32(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 4))
 }
 
 // needsEscape[c] is 1 when byte c is not printable ASCII other than '"'
