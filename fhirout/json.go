@@ -22,7 +22,11 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '{')
-	for i := range o.m {
+	// The members through one pointer each, taken once: o.m[i] would be
+	// loaded and bounds-checked again for the value after every call.
+	ms := o.m
+	for i := range ms {
+		m := &ms[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -30,7 +34,7 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		// copied as two words or half words (quoteShort, written out here:
 		// as a call it cost about what it saved), or a byte at a time when
 		// shorter.
-		k := o.m[i].key
+		k := m.key
 		if n, l := len(k), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 19 {
 			p, d := unsafe.StringData(k), dst[l:l+19]
 			if n >= 8 {
@@ -62,7 +66,7 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		}
 	value:
 		// Most members are strings: no call through appendValue's switch.
-		if str, ok := o.m[i].val.(string); ok {
+		if str, ok := m.val.(string); ok {
 			if d, ok := quoteShort(dst, str); ok { // codes, words, dates
 				dst = d
 			} else if len(str) < 4 && plainShort(str) {
@@ -74,7 +78,7 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 			}
 			continue
 		}
-		dst = appendValue(dst, o.m[i].val)
+		dst = appendValue(dst, m.val)
 	}
 	return append(dst, '}')
 }
