@@ -30,10 +30,11 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		// Keys are short element names that need no escaping: checked and
-		// copied as two words or half words (quoteShort, written out here:
-		// as a call it cost about what it saved), or a byte at a time when
-		// shorter.
+		// Keys are short element names that need no escaping. One of 4 to
+		// 16 bytes, with room in dst, is read as two words (two half words
+		// below 8 bytes, overlapping), tested with wordFlags and stored as
+		// read; a shorter one is checked a byte at a time. Written out
+		// here: as a call, this cost about what it saved.
 		k := m.key
 		if n, l := len(k), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 19 {
 			p, d := unsafe.StringData(k), dst[l:l+19]
@@ -67,9 +68,30 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 	value:
 		// Most members are strings: no call through appendValue's switch.
 		if str, ok := m.val.(string); ok {
-			if d, ok := quoteShort(dst, str); ok { // codes, words, dates
-				dst = d
-			} else if len(str) < 4 && plainShort(str) {
+			// Codes, words, dates: as the keys.
+			if n, l := len(str), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 18 {
+				p, d := unsafe.StringData(str), dst[l:l+18]
+				if n >= 8 {
+					a, b := wordAt(p, 0), wordAt(p, n-8)
+					if (wordFlags(a)|wordFlags(b))&highs == 0 {
+						binary.LittleEndian.PutUint64(d[1:], a)
+						binary.LittleEndian.PutUint64(d[n-7:], b)
+						d[0], d[n+1] = '"', '"'
+						dst = dst[:l+n+2]
+						continue
+					}
+				} else {
+					a, b := halfAt(p, 0), halfAt(p, n-4)
+					if wordFlags(uint64(a)|uint64(b)<<32)&highs == 0 {
+						binary.LittleEndian.PutUint32(d[1:], a)
+						binary.LittleEndian.PutUint32(d[n-3:], b)
+						d[0], d[n+1] = '"', '"'
+						dst = dst[:l+n+2]
+						continue
+					}
+				}
+			}
+			if len(str) < 4 && plainShort(str) {
 				dst = append(dst, '"')
 				dst = append(dst, str...)
 				dst = append(dst, '"')
@@ -92,37 +114,6 @@ func plainShort(s string) bool {
 		bad |= needsEscape[s[i]]
 	}
 	return bad == 0
-}
-
-// quoteShort appends s quoted if it is 4 to 16 bytes that need no
-// escaping and dst has room for them: s is read as two words (two half
-// words below 8 bytes, overlapping), tested with wordFlags and stored as
-// read, instead of a byte loop and a copy. ok false: dst is unchanged,
-// the caller encodes s its usual way. AppendJSON writes it out for keys.
-func quoteShort(dst []byte, s string) (_ []byte, ok bool) {
-	n, l := len(s), len(dst)
-	if n < 4 || n > 16 || cap(dst)-l < 18 {
-		return dst, false
-	}
-	p := unsafe.StringData(s)
-	d := dst[l : l+18]
-	if n >= 8 {
-		a, b := wordAt(p, 0), wordAt(p, n-8)
-		if (wordFlags(a)|wordFlags(b))&highs != 0 {
-			return dst, false
-		}
-		binary.LittleEndian.PutUint64(d[1:], a)
-		binary.LittleEndian.PutUint64(d[n-7:], b)
-	} else {
-		a, b := halfAt(p, 0), halfAt(p, n-4)
-		if wordFlags(uint64(a)|uint64(b)<<32)&highs != 0 {
-			return dst, false
-		}
-		binary.LittleEndian.PutUint32(d[1:], a)
-		binary.LittleEndian.PutUint32(d[n-3:], b)
-	}
-	d[0], d[n+1] = '"', '"'
-	return dst[:l+n+2], true
 }
 
 // halfAt is the four bytes at p+i.

@@ -66,7 +66,7 @@ func TestAppendStringEveryPosition(t *testing.T) {
 				t.Fatalf("key %q encodes as %s, want x{%s:null}", s, got, want[1:])
 			}
 			// With room to spare in dst, short keys and values take
-			// quoteShort's word path.
+			// AppendJSON's word path.
 			roomy := append(make([]byte, 0, 256), 'x')
 			if got := string(o.AppendJSON(roomy)); got != "x{"+want[1:]+":null}" {
 				t.Fatalf("key %q encodes as %s into a roomy buffer, want x{%s:null}", s, got, want[1:])
