@@ -118,7 +118,7 @@ func plainShort(s string) bool {
 
 // halfAt is the four bytes at p+i.
 func halfAt(p *byte, i int) uint32 {
-	return binary.LittleEndian.Uint32(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 4))
+	return binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(unsafe.Pointer(p), i))[:])
 }
 
 // needsEscape[c] is 1 when byte c is not printable ASCII other than '"'
@@ -262,9 +262,10 @@ const hexDigits = "0123456789abcdef"
 
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
-// wordAt is the eight bytes at p+i.
+// wordAt is the eight bytes at p+i (through an array pointer: an
+// unsafe.Slice would check its length each time).
 func wordAt(p *byte, i int) uint64 {
-	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 8))
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(unsafe.Pointer(p), i))[:])
 }
 
 // wordFlags tests whether the eight bytes of w need no escaping
