@@ -22,22 +22,76 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '{')
-	for i := range o.m {
+	// The members through one pointer each, taken once: o.m[i] would be
+	// loaded and bounds-checked again for the value after every call.
+	ms := o.m
+	for i := range ms {
+		m := &ms[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		// Keys are short element names that need no escaping: one check
-		// and one copy, without a call.
-		if k := o.m[i].key; plainShort(k) {
+		// Keys are short element names that need no escaping. One of 4 to
+		// 16 bytes, with room in dst, is read as two words (two half words
+		// below 8 bytes, overlapping), tested with wordFlags and stored as
+		// read; a shorter one is checked a byte at a time. Written out
+		// here: as a call, this cost about what it saved.
+		k := m.key
+		if n, l := len(k), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 19 {
+			p, d := unsafe.StringData(k), dst[l:l+19]
+			if n >= 8 {
+				a, b := wordAt(p, 0), wordAt(p, n-8)
+				if (wordFlags(a)|wordFlags(b))&highs == 0 {
+					binary.LittleEndian.PutUint64(d[1:], a)
+					binary.LittleEndian.PutUint64(d[n-7:], b)
+					d[0], d[n+1], d[n+2] = '"', '"', ':'
+					dst = dst[:l+n+3]
+					goto value
+				}
+			} else {
+				a, b := halfAt(p, 0), halfAt(p, n-4)
+				if wordFlags(uint64(a)|uint64(b)<<32)&highs == 0 {
+					binary.LittleEndian.PutUint32(d[1:], a)
+					binary.LittleEndian.PutUint32(d[n-3:], b)
+					d[0], d[n+1], d[n+2] = '"', '"', ':'
+					dst = dst[:l+n+3]
+					goto value
+				}
+			}
+		}
+		if len(k) < 4 && plainShort(k) {
 			dst = append(dst, '"')
 			dst = append(dst, k...)
 			dst = append(dst, '"', ':')
 		} else {
 			dst = append(appendString(dst, k), ':')
 		}
+	value:
 		// Most members are strings: no call through appendValue's switch.
-		if str, ok := o.m[i].val.(string); ok {
-			if len(str) < 8 && plainShort(str) { // codes, words: no call either
+		if str, ok := m.val.(string); ok {
+			// Codes, words, dates: as the keys.
+			if n, l := len(str), len(dst); n >= 4 && n <= 16 && cap(dst)-l >= 18 {
+				p, d := unsafe.StringData(str), dst[l:l+18]
+				if n >= 8 {
+					a, b := wordAt(p, 0), wordAt(p, n-8)
+					if (wordFlags(a)|wordFlags(b))&highs == 0 {
+						binary.LittleEndian.PutUint64(d[1:], a)
+						binary.LittleEndian.PutUint64(d[n-7:], b)
+						d[0], d[n+1] = '"', '"'
+						dst = dst[:l+n+2]
+						continue
+					}
+				} else {
+					a, b := halfAt(p, 0), halfAt(p, n-4)
+					if wordFlags(uint64(a)|uint64(b)<<32)&highs == 0 {
+						binary.LittleEndian.PutUint32(d[1:], a)
+						binary.LittleEndian.PutUint32(d[n-3:], b)
+						d[0], d[n+1] = '"', '"'
+						dst = dst[:l+n+2]
+						continue
+					}
+				}
+			}
+			if len(str) < 4 && plainShort(str) {
 				dst = append(dst, '"')
 				dst = append(dst, str...)
 				dst = append(dst, '"')
@@ -46,7 +100,7 @@ func (o *Object) AppendJSON(dst []byte) []byte {
 			}
 			continue
 		}
-		dst = appendValue(dst, o.m[i].val)
+		dst = appendValue(dst, m.val)
 	}
 	return append(dst, '}')
 }
@@ -60,6 +114,11 @@ func plainShort(s string) bool {
 		bad |= needsEscape[s[i]]
 	}
 	return bad == 0
+}
+
+// halfAt is the four bytes at p+i.
+func halfAt(p *byte, i int) uint32 {
+	return binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(unsafe.Pointer(p), i))[:])
 }
 
 // needsEscape[c] is 1 when byte c is not printable ASCII other than '"'
@@ -203,9 +262,10 @@ const hexDigits = "0123456789abcdef"
 
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
-// wordAt is the eight bytes at p+i.
+// wordAt is the eight bytes at p+i (through an array pointer: an
+// unsafe.Slice would check its length each time).
 func wordAt(p *byte, i int) uint64 {
-	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), i)), 8))
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(unsafe.Pointer(p), i))[:])
 }
 
 // wordFlags tests whether the eight bytes of w need no escaping

@@ -65,6 +65,16 @@ func TestAppendStringEveryPosition(t *testing.T) {
 			if got := string(o.AppendJSON([]byte("x"))); got != "x{"+want[1:]+":null}" {
 				t.Fatalf("key %q encodes as %s, want x{%s:null}", s, got, want[1:])
 			}
+			// With room to spare in dst, short keys and values take
+			// AppendJSON's word path.
+			roomy := append(make([]byte, 0, 256), 'x')
+			if got := string(o.AppendJSON(roomy)); got != "x{"+want[1:]+":null}" {
+				t.Fatalf("key %q encodes as %s into a roomy buffer, want x{%s:null}", s, got, want[1:])
+			}
+			o.Set("k", s)
+			if got := string(o.AppendJSON(roomy)); got != "x{"+want[1:]+":null,\"k\":"+want[1:]+"}" {
+				t.Fatalf("value %q encodes as %s into a roomy buffer", s, got)
+			}
 		}
 	}
 }

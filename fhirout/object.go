@@ -89,8 +89,9 @@ func (o *Object) index(key string) int {
 	if o.keys&keyBit(key) == 0 {
 		return -1
 	}
-	for i := range o.m {
-		if o.m[i].key == key {
+	ms := o.m // not loaded from o again after a memequal that failed
+	for i := range ms {
+		if ms[i].key == key {
 			return i
 		}
 	}

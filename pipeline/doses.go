@@ -21,12 +21,47 @@ type doseRec struct {
 	date    string // occurrence day
 	rank    int    // 2 administered (00) in a VXU, 1 historical VXU, 0 RSP copy
 	deleted bool   // RXA-21 D (status entered-in-error)
+	// keyTail is tailWord(content()): records of other vaccines or days
+	// mostly differ in it, so groups are told apart without comparing
+	// strings.
+	keyTail uint64
 	// firstOrd is, for the latest record of a live chain, the ord of the
 	// chain's first record (set by the reduction).
 	firstOrd int
 }
 
 func (d *doseRec) content() string { return d.cvx + "|" + d.date }
+
+// contentTail is tailWord(d.content()), without building it.
+func (d *doseRec) contentTail() uint64 {
+	if len(d.date) >= 8 {
+		return tailWord(d.date)
+	}
+	var b [17]byte // the last 8 bytes of the CVX, "|" and a date under 8
+	n := copy(b[:], d.cvx[max(len(d.cvx)-8, 0):])
+	b[n] = '|'
+	n += 1 + copy(b[n+1:], d.date)
+	return tailWord(string(b[max(n-8, 0):n]))
+}
+
+// tailWord is the last eight bytes of s (all of s when shorter) as a
+// number: strings that differ mostly differ in it (ORC-3 ids and dates
+// of one person mostly share their length, and differ at the end), so
+// comparing it first spares most string comparisons. Equal strings have
+// equal tails.
+func tailWord(s string) uint64 {
+	n := len(s)
+	if n < 8 {
+		var w uint64
+		for i := 0; i < n; i++ {
+			w = w<<8 | uint64(s[i])
+		}
+		return w
+	}
+	s = s[n-8:]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
 
 // hasContent says content() is key, without building it.
 func (d *doseRec) hasContent(key string) bool {
@@ -78,21 +113,25 @@ type unseenDelete struct{ rec *doseRec }
 type fillID struct {
 	sys, val string
 	ok       bool
+	tail     uint64 // tailWord(val)
 }
 
 // newFillID is the fillID of system and value: when either holds a "|",
 // the two joined as the value, so that ids printing alike stay equal.
 func newFillID(sys, val string) fillID {
 	if strings.IndexByte(sys, '|') >= 0 || strings.IndexByte(val, '|') >= 0 {
-		return fillID{val: sys + "|" + val, ok: true}
+		val = sys + "|" + val
+		return fillID{val: val, ok: true, tail: tailWord(val)}
 	}
-	return fillID{sys, val, true}
+	return fillID{sys, val, true, tailWord(val)}
 }
 
-// is says f == o, comparing the values first: a person's fill ids
-// mostly share their system and differ in their value, which == (field
-// by field, a call) compares last.
-func (f fillID) is(o fillID) bool { return f.val == o.val && f.sys == o.sys && f.ok == o.ok }
+// is says f == o, comparing the values' tails first, then the values: a
+// person's fill ids mostly share their system and differ at the end of
+// their value, which == (field by field, a call) compares last.
+func (f fillID) is(o fillID) bool {
+	return f.tail == o.tail && f.val == o.val && f.sys == o.sys && f.ok == o.ok
+}
 
 // doseFields are what the reduction reads from one mapped Immunization.
 type doseFields struct {
@@ -110,6 +149,7 @@ func (f doseFields) rec(obj *fhirout.Object, m *origin, ord int, rsp bool) *dose
 // fillRec sets *d to the record rec returns.
 func (f doseFields) fillRec(d *doseRec, obj *fhirout.Object, m *origin, ord int, rsp bool) {
 	*d = doseRec{obj: obj, msg: m, ord: ord, sender: m.orgKey, fill: f.fill, cvx: f.cvx, date: f.date, deleted: f.deleted}
+	d.keyTail = d.contentTail()
 	switch {
 	case rsp:
 		d.rank = 0
@@ -222,12 +262,15 @@ type fillKey struct {
 type chainKey struct {
 	byFill           bool
 	sender, id, date string // the fill id's system and value, or the CVX and date when none
+	// tail is the fill id's, or the record's keyTail when none (each a
+	// function of the fields above)
+	tail uint64
 }
 
-// is says k == o, comparing the field that tells a person's chains
+// is says k == o, comparing the fields that tell a person's chains
 // apart first (see fillID.is).
 func (k chainKey) is(o chainKey) bool {
-	return k.date == o.date && k.id == o.id && k.sender == o.sender && k.byFill == o.byFill
+	return k.tail == o.tail && k.date == o.date && k.id == o.id && k.sender == o.sender && k.byFill == o.byFill
 }
 
 type doseChain struct {
@@ -238,6 +281,7 @@ type doseChain struct {
 // doseGroup is the chains of one CVX + day.
 type doseGroup struct {
 	key  string     // CVX|date
+	tail uint64     // tailWord(key)
 	by   groupKey   // the CVX and date of the record that made it
 	live []*doseRec // latest record of each live chain
 	dels []*doseRec // final D of each deleted chain
@@ -417,12 +461,12 @@ func (s *doseScratch) addChain(k chainKey) int {
 func (s *doseScratch) group(r *doseRec) *doseGroup {
 	if !s.groupMap {
 		for _, gi := range s.gorder {
-			if g := &s.groupBuf[gi]; r.hasContent(g.key) {
+			if g := &s.groupBuf[gi]; g.tail == r.keyTail && r.hasContent(g.key) {
 				return g
 			}
 		}
 		if len(s.gorder) < scanMax {
-			return s.newGroup(r.content(), groupKey{r.cvx, r.date})
+			return s.newGroup(r.content(), r.keyTail, groupKey{r.cvx, r.date})
 		}
 		for _, gi := range s.gorder {
 			g := &s.groupBuf[gi]
@@ -435,7 +479,7 @@ func (s *doseScratch) group(r *doseRec) *doseGroup {
 	if !ok {
 		key := r.content()
 		if gi, ok = s.byKey[key]; !ok {
-			g := s.newGroup(key, k)
+			g := s.newGroup(key, r.keyTail, k)
 			gi = len(s.gorder) - 1
 			s.byKey[key] = gi
 			s.groups[k] = gi
@@ -446,8 +490,9 @@ func (s *doseScratch) group(r *doseRec) *doseGroup {
 	return &s.groupBuf[gi]
 }
 
-// newGroup appends an empty group of key, made by a record of by.
-func (s *doseScratch) newGroup(key string, by groupKey) *doseGroup {
+// newGroup appends an empty group of key (tail its tailWord), made by a
+// record of by.
+func (s *doseScratch) newGroup(key string, tail uint64, by groupKey) *doseGroup {
 	gi := len(s.gorder)
 	if gi == len(s.groupBuf) {
 		s.groupBuf = append(s.groupBuf, doseGroup{})
@@ -456,7 +501,7 @@ func (s *doseScratch) newGroup(key string, by groupKey) *doseGroup {
 	clear(g.live)
 	clear(g.dels)
 	clear(g.all)
-	*g = doseGroup{key: key, by: by, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
+	*g = doseGroup{key: key, tail: tail, by: by, live: g.live[:0], dels: g.dels[:0], all: g.all[:0]}
 	s.gorder = append(s.gorder, gi)
 	return g
 }
@@ -472,9 +517,9 @@ func (s *doseScratch) reduceBy(recs []*doseRec, scan bool) (doses []*dose, unsee
 	s.chainMap, s.groupMap = !scan, !scan
 	s.dropReusedFills(recs, scan)
 	for _, r := range recs {
-		k := chainKey{byFill: true, sender: r.sender, id: r.fill.sys, date: r.fill.val}
+		k := chainKey{byFill: true, sender: r.sender, id: r.fill.sys, date: r.fill.val, tail: r.fill.tail}
 		if !r.fill.ok {
-			k = chainKey{sender: r.sender, id: r.cvx, date: r.date}
+			k = chainKey{sender: r.sender, id: r.cvx, date: r.date, tail: r.keyTail}
 		}
 		ci := s.chainOf(k)
 		if ci < 0 {

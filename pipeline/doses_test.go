@@ -199,3 +199,24 @@ func TestDoseIDsScanAsMap(t *testing.T) {
 		}
 	}
 }
+
+// TestContentTail: a record's keyTail is the tail of its content as
+// printed, so records whose vaccine and day print alike share it, short
+// days included.
+func TestContentTail(t *testing.T) {
+	for _, cvx := range []string{"", "8", "08", "x|2", "x", "http://x#123456789"} {
+		for _, date := range []string{"", "2", "2|d", "d", "2|2024", "2024-01-01", "2|2024-01-01", "2024-01-01T10:00:00"} {
+			d := &doseRec{cvx: cvx, date: date}
+			if got, want := d.contentTail(), tailWord(d.content()); got != want {
+				t.Errorf("cvx %q, date %q: contentTail %x, want %x", cvx, date, got, want)
+			}
+		}
+	}
+	a, b := &doseRec{cvx: "x|2", date: "d"}, &doseRec{cvx: "x", date: "2|d"}
+	if a.content() != b.content() || a.contentTail() != b.contentTail() {
+		t.Errorf("%q and %q print alike but their tails differ", a.content(), b.content())
+	}
+	if tailWord("2024-01-01") == tailWord("2024-01-02") || tailWord("F1") == tailWord("F2") {
+		t.Error("tails of strings differing at their end are equal")
+	}
+}
