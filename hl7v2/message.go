@@ -380,30 +380,47 @@ func newMessage(n int) (*Message, []segData, Segments) {
 // appendSeps appends the offsets, relative to ls, of every fs in
 // data[ls:le]. Fields are short (a VXU has one separator every 5-8 bytes),
 // so a search call per separator costs more than reading the line eight
-// bytes at a time and picking the matches out of each word. Words may
-// extend past le into data: matches there are masked off.
+// bytes at a time and picking the matches out of each word. The line's
+// last bytes are one word too (tailWord), not a word masked past le in
+// every step, nor a byte at a time at the end of data.
 func appendSeps(seps []int32, data []byte, ls, le int, fs byte) []int32 {
 	const low7 = 0x7f7f7f7f7f7f7f7f
 	pat := uint64(fs) * 0x0101010101010101
+	line := data[:le]
 	p := ls
-	for ; p < le && p+8 <= len(data); p += 8 {
-		x := binary.LittleEndian.Uint64(data[p:p+8:p+8]) ^ pat
+	for ; p+8 <= len(line); p += 8 {
+		x := binary.LittleEndian.Uint64(line[p:p+8:p+8]) ^ pat
 		// The high bit of each zero byte of x, exactly (no carries
 		// cross bytes: (x&0x7f)+0x7f stays within the byte).
-		m := ^((x&low7 + low7) | x | low7)
-		if r := le - p; r < 8 {
-			m &= 1<<(8*uint(r)) - 1
-		}
-		for ; m != 0; m &= m - 1 {
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
 			seps = append(seps, int32(p-ls+bits.TrailingZeros64(m)>>3))
 		}
 	}
-	for ; p < le; p++ {
-		if data[p] == fs {
-			seps = append(seps, int32(p-ls))
+	if p < len(line) {
+		x := tailWord(line, p) ^ pat
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
+			seps = append(seps, int32(p-ls+bits.TrailingZeros64(m)>>3))
 		}
 	}
 	return seps
+}
+
+// tailWord is b[p:], fewer than 8 bytes, as a little-endian word padded
+// with zero bytes (which match no delimiter): a line's last bytes in one
+// word step. The loads overlap bytes already read or each other.
+func tailWord(b []byte, p int) uint64 {
+	n := len(b) - p
+	if len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b[len(b)-8:]) >> (8 * uint(8-n) & 63)
+	}
+	c := b[p:]
+	switch {
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(c)) | uint64(binary.LittleEndian.Uint32(c[n-4:]))<<(8*uint(n-4)&63)
+	case n >= 2:
+		return uint64(binary.LittleEndian.Uint16(c)) | uint64(binary.LittleEndian.Uint16(c[n-2:]))<<(8*uint(n-2)&63)
+	}
+	return uint64(c[0])
 }
 
 // indexFrom is the index of c in b at or after from, or len(b).
