@@ -106,16 +106,6 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 	}
 	fs := d.Field
 	packed := pack(d)
-	// Exact (or, with CRLF, close) table sizes cost three vector scans and
-	// save regrowing.
-	lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
-	if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
-		lines++ // a last line without terminator
-	}
-	nSeps := lines // lazy: one per line at most
-	if !lazy {
-		nSeps = bytes.Count(rest, []byte{fs})
-	}
 	var (
 		seps  []int32
 		msg   *Message
@@ -123,9 +113,18 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 		segs  Segments
 	)
 	if p != nil {
-		seps, msg, table, segs = p.reuse(nSeps, lines)
+		// p's tables keep the room of the largest message it parsed:
+		// they grow while a message needs it, and its lines and
+		// separators are not counted first.
+		seps, msg, table, segs = p.reuse()
 	} else {
-		seps = make([]int32, 0, nSeps)
+		// Exact (or, with CRLF, close) table sizes cost three vector
+		// scans and save regrowing.
+		lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
+		if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
+			lines++ // a last line without terminator
+		}
+		seps = make([]int32, 0, bytes.Count(rest, []byte{fs}))
 		msg, table, segs = newMessage(lines)
 	}
 	line := 1
@@ -216,7 +215,7 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 	}
 	m.seps = seps
 	if cap(segs) < len(table) {
-		segs = make(Segments, len(table))
+		segs = make(Segments, len(table), cap(table))
 	}
 	m.segs = segs[:len(table):len(table)]
 	if lazy {
@@ -275,20 +274,19 @@ func (sd *segData) split() {
 	sd.lazy = false
 }
 
-// reuse hands out p's tables for a message of lines lines and nSeps field
-// separators, made anew when too small, and a cleared Message.
-func (p *Parser) reuse(nSeps, lines int) ([]int32, *Message, []segData, Segments) {
-	if p.msg == nil || cap(p.table) < lines {
-		p.msg, p.table, p.segs = newMessage(lines)
-	}
-	if cap(p.seps) < nSeps {
-		p.seps = make([]int32, 0, nSeps)
+// reuse hands out p's tables, empty, and a cleared Message.
+func (p *Parser) reuse() ([]int32, *Message, []segData, Segments) {
+	if p.msg == nil {
+		p.msg, p.table, p.segs = newMessage(parserLines)
 	}
 	*p.msg = Message{}
 	clear(p.table[:p.used]) // no reference to the last message stays behind
 	p.used = 0
 	return p.seps[:0], p.msg, p.table[:0], p.segs
 }
+
+// parserLines is the room for segments a Parser starts with.
+const parserLines = 32
 
 // Message blocks: a Message with room for n segments in its segment
 // table and its Segments, in one allocation instead of three. Sizes step
