@@ -106,16 +106,6 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 	}
 	fs := d.Field
 	packed := pack(d)
-	// Exact (or, with CRLF, close) table sizes cost three vector scans and
-	// save regrowing.
-	lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
-	if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
-		lines++ // a last line without terminator
-	}
-	nSeps := lines // lazy: one per line at most
-	if !lazy {
-		nSeps = bytes.Count(rest, []byte{fs})
-	}
 	var (
 		seps  []int32
 		msg   *Message
@@ -123,9 +113,18 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 		segs  Segments
 	)
 	if p != nil {
-		seps, msg, table, segs = p.reuse(nSeps, lines)
+		// p's tables keep the room of the largest message it parsed:
+		// they grow while a message needs it, and its lines and
+		// separators are not counted first.
+		seps, msg, table, segs = p.reuse()
 	} else {
-		seps = make([]int32, 0, nSeps)
+		// Exact (or, with CRLF, close) table sizes cost three vector
+		// scans and save regrowing.
+		lines := max(bytes.Count(rest, []byte{'\r'}), bytes.Count(rest, []byte{'\n'}))
+		if c := rest[len(rest)-1]; c != '\r' && c != '\n' {
+			lines++ // a last line without terminator
+		}
+		seps = make([]int32, 0, bytes.Count(rest, []byte{fs}))
 		msg, table, segs = newMessage(lines)
 	}
 	line := 1
@@ -216,7 +215,7 @@ func (m *messageImpl) parse(data []byte, p *Parser, lazy bool) (*Message, error)
 	}
 	m.seps = seps
 	if cap(segs) < len(table) {
-		segs = make(Segments, len(table))
+		segs = make(Segments, len(table), cap(table))
 	}
 	m.segs = segs[:len(table):len(table)]
 	if lazy {
@@ -275,20 +274,19 @@ func (sd *segData) split() {
 	sd.lazy = false
 }
 
-// reuse hands out p's tables for a message of lines lines and nSeps field
-// separators, made anew when too small, and a cleared Message.
-func (p *Parser) reuse(nSeps, lines int) ([]int32, *Message, []segData, Segments) {
-	if p.msg == nil || cap(p.table) < lines {
-		p.msg, p.table, p.segs = newMessage(lines)
-	}
-	if cap(p.seps) < nSeps {
-		p.seps = make([]int32, 0, nSeps)
+// reuse hands out p's tables, empty, and a cleared Message.
+func (p *Parser) reuse() ([]int32, *Message, []segData, Segments) {
+	if p.msg == nil {
+		p.msg, p.table, p.segs = newMessage(parserLines)
 	}
 	*p.msg = Message{}
 	clear(p.table[:p.used]) // no reference to the last message stays behind
 	p.used = 0
 	return p.seps[:0], p.msg, p.table[:0], p.segs
 }
+
+// parserLines is the room for segments a Parser starts with.
+const parserLines = 32
 
 // Message blocks: a Message with room for n segments in its segment
 // table and its Segments, in one allocation instead of three. Sizes step
@@ -380,30 +378,47 @@ func newMessage(n int) (*Message, []segData, Segments) {
 // appendSeps appends the offsets, relative to ls, of every fs in
 // data[ls:le]. Fields are short (a VXU has one separator every 5-8 bytes),
 // so a search call per separator costs more than reading the line eight
-// bytes at a time and picking the matches out of each word. Words may
-// extend past le into data: matches there are masked off.
+// bytes at a time and picking the matches out of each word. The line's
+// last bytes are one word too (tailWord), not a word masked past le in
+// every step, nor a byte at a time at the end of data.
 func appendSeps(seps []int32, data []byte, ls, le int, fs byte) []int32 {
 	const low7 = 0x7f7f7f7f7f7f7f7f
 	pat := uint64(fs) * 0x0101010101010101
+	line := data[:le]
 	p := ls
-	for ; p < le && p+8 <= len(data); p += 8 {
-		x := binary.LittleEndian.Uint64(data[p:p+8:p+8]) ^ pat
+	for ; p+8 <= len(line); p += 8 {
+		x := binary.LittleEndian.Uint64(line[p:p+8:p+8]) ^ pat
 		// The high bit of each zero byte of x, exactly (no carries
 		// cross bytes: (x&0x7f)+0x7f stays within the byte).
-		m := ^((x&low7 + low7) | x | low7)
-		if r := le - p; r < 8 {
-			m &= 1<<(8*uint(r)) - 1
-		}
-		for ; m != 0; m &= m - 1 {
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
 			seps = append(seps, int32(p-ls+bits.TrailingZeros64(m)>>3))
 		}
 	}
-	for ; p < le; p++ {
-		if data[p] == fs {
-			seps = append(seps, int32(p-ls))
+	if p < len(line) {
+		x := tailWord(line, p) ^ pat
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
+			seps = append(seps, int32(p-ls+bits.TrailingZeros64(m)>>3))
 		}
 	}
 	return seps
+}
+
+// tailWord is b[p:], fewer than 8 bytes, as a little-endian word padded
+// with zero bytes (which match no delimiter): a line's last bytes in one
+// word step. The loads overlap bytes already read or each other.
+func tailWord(b []byte, p int) uint64 {
+	n := len(b) - p
+	if len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b[len(b)-8:]) >> (8 * uint(8-n) & 63)
+	}
+	c := b[p:]
+	switch {
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(c)) | uint64(binary.LittleEndian.Uint32(c[n-4:]))<<(8*uint(n-4)&63)
+	case n >= 2:
+		return uint64(binary.LittleEndian.Uint16(c)) | uint64(binary.LittleEndian.Uint16(c[n-2:]))<<(8*uint(n-2)&63)
+	}
+	return uint64(c[0])
 }
 
 // indexFrom is the index of c in b at or after from, or len(b).

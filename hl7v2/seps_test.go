@@ -33,3 +33,24 @@ func TestAppendSeps(t *testing.T) {
 		}
 	}
 }
+
+// TestTailWord checks tailWord against the word built byte by byte, for
+// every start in slices of up to 20 bytes (the overlapping loads).
+func TestTailWord(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for round := 0; round < 200; round++ {
+		b := make([]byte, r.IntN(21))
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+		}
+		for p := max(len(b)-7, 0); p < len(b); p++ {
+			var want uint64
+			for i := len(b) - 1; i >= p; i-- {
+				want = want<<8 | uint64(b[i])
+			}
+			if got := tailWord(b, p); got != want {
+				t.Fatalf("tailWord(%x, %d) = %#x, want %#x", b, p, got, want)
+			}
+		}
+	}
+}

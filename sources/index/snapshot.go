@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -172,18 +173,35 @@ const messageColumns = `m.id, m.source_id, m.input_id, m.off, m.len, m.line, m.i
 
 // messageScan reads messageColumns, after the columns of pre (read into
 // pre's pointers), row after row into the same destinations: a listing
-// scans each row without allocating them again.
+// scans each row without allocating them again. The integer columns are
+// scanned into interfaces, which database/sql copies as the driver gives
+// them: into an *int64 it converts each one through reflection.
 type messageScan struct {
-	m                          Message
-	srcID, inputID, atTime, at int64
-	dest                       []any
+	m    Message
+	ints [messageInts]any
+	dest []any
 }
+
+// The integer columns of messageColumns, in their order (ints).
+const (
+	colSeq = iota
+	colSource
+	colInput
+	colOff
+	colLen
+	colLine
+	colIdx
+	colAtTime
+	colIndexedAt
+	colHash
+	messageInts
+)
 
 func newMessageScan(pre ...any) *messageScan {
 	sc := &messageScan{}
-	m := &sc.m
-	sc.dest = append(pre, &m.seq, &sc.srcID, &sc.inputID, &m.Loc.Offset, &m.Loc.Length, &m.Loc.Line, &m.Loc.Index,
-		&m.Loc.ControlID, &sc.atTime, &m.Type, &sc.at, &m.OrgKey, &m.OrgName, &m.Warnings, &m.hash)
+	m, v := &sc.m, &sc.ints
+	sc.dest = append(pre, &v[colSeq], &v[colSource], &v[colInput], &v[colOff], &v[colLen], &v[colLine], &v[colIdx],
+		&m.Loc.ControlID, &v[colAtTime], &m.Type, &v[colIndexedAt], &m.OrgKey, &m.OrgName, &m.Warnings, &v[colHash])
 	return sc
 }
 
@@ -194,13 +212,44 @@ func (s *Snapshot) scan(rows *sql.Rows, sc *messageScan) (Message, error) {
 		return Message{}, err
 	}
 	m := &sc.m
-	in := s.inputs[sc.inputID]
-	m.Loc.Source, m.path, m.From = in, in, s.sources[sc.srcID]
-	if sc.atTime != 0 {
-		m.Time = fromMicros(sc.atTime)
+	var n [messageInts]int64
+	for i, v := range sc.ints[:colHash] {
+		var err error
+		if n[i], err = asInt64(v); err != nil {
+			return Message{}, fmt.Errorf("column %d: %w", i, err)
+		}
 	}
-	m.IndexedAt = fromMicros(sc.at)
+	if v := sc.ints[colHash]; v != nil {
+		h, err := asInt64(v)
+		if err != nil {
+			return Message{}, fmt.Errorf("hash: %w", err)
+		}
+		m.hash = sql.NullInt64{Int64: h, Valid: true}
+	}
+	m.seq, m.Loc.Offset, m.Loc.Length, m.Loc.Line, m.Loc.Index = n[colSeq], n[colOff], n[colLen], int(n[colLine]), int(n[colIdx])
+	in := s.inputs[n[colInput]]
+	m.Loc.Source, m.path, m.From = in, in, s.sources[n[colSource]]
+	if n[colAtTime] != 0 {
+		m.Time = fromMicros(n[colAtTime])
+	}
+	m.IndexedAt = fromMicros(n[colIndexedAt])
 	return *m, nil
+}
+
+// asInt64 is an integer column's value as database/sql would scan it
+// into an int64: the driver's int64, else converted (NULL is an error).
+func asInt64(v any) (int64, error) {
+	if n, ok := v.(int64); ok {
+		return n, nil
+	}
+	var n sql.NullInt64
+	if err := n.Scan(v); err != nil {
+		return 0, err
+	}
+	if !n.Valid {
+		return 0, errors.New("converting NULL to int64 is unsupported")
+	}
+	return n.Int64, nil
 }
 
 // Problem is an input record that is not a person's message: broken input

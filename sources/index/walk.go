@@ -80,10 +80,16 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 		msgs = msgs[:0]
 		return fn(cur, out, merged)
 	}
-	var p Person
-	sc := newMessageScan(&p.ID, &p.root)
+	var (
+		p    Person
+		root any // p.root, scanned as messageScan scans integers
+	)
+	sc := newMessageScan(&p.ID, &root)
 	for rows.Next() {
 		m, err := s.scan(rows, sc)
+		if err == nil {
+			p.root, err = asInt64(root)
+		}
 		if err != nil {
 			return fmt.Errorf("index: walk: %w", err)
 		}

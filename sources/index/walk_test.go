@@ -96,3 +96,19 @@ func TestWalk(t *testing.T) {
 		t.Errorf("%d merged Patients seen, want 1 (the test needs a merge)", merges)
 	}
 }
+
+// TestAsInt64 checks the integer columns' conversion against what
+// database/sql's Scan into an int64 gives: the driver's int64 as it is,
+// a number stored as text converted, NULL refused.
+func TestAsInt64(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want int64
+		ok   bool
+	}{{int64(-7), -7, true}, {int64(1) << 62, 1 << 62, true}, {"42", 42, true}, {[]byte("9"), 9, true}, {nil, 0, false}, {"x", 0, false}} {
+		got, err := asInt64(c.v)
+		if got != c.want || (err == nil) != c.ok {
+			t.Errorf("asInt64(%#v) = %d, %v; want %d, ok %v", c.v, got, err, c.want, c.ok)
+		}
+	}
+}
