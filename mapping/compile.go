@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"gopkg.in/yaml.v3"
 
@@ -1220,7 +1221,7 @@ func parseTarget(s string) (*target, error) {
 		if m == nil {
 			return nil, fmt.Errorf("malformed element %q (want name, name[0] or name[])", part)
 		}
-		st := step{key: m[1], idx: -1}
+		st := step{key: elementName(m[1]), idx: -1}
 		switch {
 		case strings.HasSuffix(part, "[]"):
 			st.idx = -2
@@ -1239,6 +1240,11 @@ func parseTarget(s string) (*target, error) {
 	}
 	return t, nil
 }
+
+// elementName is name interned: the objects a mapping makes and reads
+// hold its element names as one string each, so looking a key up
+// (fhirout's Object.index) mostly compares the same pointer, not bytes.
+func elementName(name string) string { return unique.Make(name).Value() }
 
 func stripIdx(s string) string {
 	t, err := parseTarget(s)

@@ -2,7 +2,9 @@ package mapping
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/iisbridge/iisbridge/fhirout"
 )
@@ -135,5 +137,29 @@ func BenchmarkElementPath(b *testing.B) {
 		el["dose_id"].AppendValues(room[:0], o)
 		el["deleted"].Holds(o)
 		el["primary"].Holds(o)
+	}
+}
+
+// TestElementNamesInterned checks that a name in targets and element
+// paths parsed from different texts is one string: objects the mapping
+// makes and reads then find their keys by pointer (Object.index).
+func TestElementNamesInterned(t *testing.T) {
+	a, err := parseTarget(strings.Clone("coding[].system"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := parseTarget(strings.Clone("identifier[].system"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseElementPath(strings.Clone("vaccineCode.coding[system=x].system"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{a.steps[1].key, b.steps[1].key, p.alts[0][2].name, p.alts[0][1].filterSteps[0].name}
+	for _, n := range names {
+		if n != "system" || unsafe.StringData(n) != unsafe.StringData(names[0]) {
+			t.Errorf("%q at %p, want \"system\" at %p", n, unsafe.StringData(n), unsafe.StringData(names[0]))
+		}
 	}
 }

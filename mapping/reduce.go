@@ -201,9 +201,9 @@ func ParseElementPath(s string) (*ElementPath, error) {
 				if !ok || fp == "" {
 					return nil, fmt.Errorf("element path %q: a filter is [path=value]", s)
 				}
-				st := pathStep{name: seg, filter: strings.Split(fp, "."), filterWant: fv}
+				st := pathStep{name: elementName(seg), filter: strings.Split(fp, "."), filterWant: fv}
 				for _, n := range st.filter {
-					st.filterSteps = append(st.filterSteps, pathStep{name: n})
+					st.filterSteps = append(st.filterSteps, pathStep{name: elementName(n)})
 				}
 				steps = append(steps, st)
 				rest = strings.TrimPrefix(rest[end+1:], ".")
@@ -212,7 +212,7 @@ func ParseElementPath(s string) (*ElementPath, error) {
 			if seg == "" {
 				return nil, fmt.Errorf("element path %q: empty element name", s)
 			}
-			steps = append(steps, pathStep{name: seg})
+			steps = append(steps, pathStep{name: elementName(seg)})
 		}
 		if len(steps) == 0 {
 			return nil, fmt.Errorf("element path %q: empty alternative", s)
