@@ -102,8 +102,10 @@ type Index struct {
 // 5: source-neutral rows (sources.Record); 6: the source of each record,
 // spools kept by the source; 7: membership ledger, evidence bits,
 // senders, query demographics (ledger.go); 8: inputs with the source's
-// cursors instead of files with their stat and checksums.
-const schemaVersion = "8"
+// cursors instead of files with their stat and checksums; 9: a person's
+// message's walk record (walkRecord) instead of its checksum column; a
+// message's source is its input's.
+const schemaVersion = "9"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -118,14 +120,14 @@ CREATE TABLE IF NOT EXISTS inputs(
 	UNIQUE(source_id, name));
 CREATE TABLE IF NOT EXISTS messages(
 	id INTEGER PRIMARY KEY,      -- arrival order
-	source_id INTEGER NOT NULL,  -- sources.id: the adapter that read it
-	input_id INTEGER NOT NULL,   -- inputs.id
+	input_id INTEGER NOT NULL,   -- inputs.id (its source_id: the adapter that read it)
 	off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL, idx INTEGER NOT NULL,
 	rec_id TEXT NOT NULL,        -- the record's own id (MSH-10, row key)
 	rkey TEXT,                   -- locator of a table row (NULL for files: off, len)
 	at_time INTEGER NOT NULL,    -- when the record says it was made: unix µs, 0 = unknown
 	warn INTEGER NOT NULL DEFAULT 0, -- warning issues an export reports about it as read (reader, parser)
-	hash INTEGER,                -- checksum (sources.DataHash) of the message as read re-reads are checked against it
+	walk BLOB,                   -- a person's message (key_id): what Walk reads of it, with the checksum
+	                             -- (sources.DataHash) re-reads are checked against (walkRecord)
 	kind TEXT NOT NULL,          -- sources.Kind: P person, Q query, C candidates/none, S skipped, E error, W warnings only
 	type TEXT NOT NULL,          -- the record's type (VXU^V04, a table name)
 	key_id INTEGER,              -- first identity key (P)

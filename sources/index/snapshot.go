@@ -167,73 +167,53 @@ func (s *Snapshot) Messages(ctx context.Context, p Person, asOf time.Time) ([]Me
 	return out, rows.Err()
 }
 
-// messageColumns are the columns messageScan reads, in its order.
-const messageColumns = `m.id, m.source_id, m.input_id, m.off, m.len, m.line, m.idx, m.rec_id, m.at_time,
-	m.type, m.indexed_at, coalesce(m.org_key, ''), coalesce(m.org_name, ''), coalesce(m.err, ''), m.hash`
+// messageColumns are the columns messageScan reads, in its order: the
+// arrival order and the walk record (walkRecord).
+const messageColumns = `m.id, m.walk`
 
 // messageScan reads messageColumns, after the columns of pre (read into
-// pre's pointers), row after row into the same destinations: a listing
-// scans each row without allocating them again. The integer columns are
-// scanned into interfaces, which database/sql copies as the driver gives
-// them: into an *int64 it converts each one through reflection.
+// pre's pointers), row after row into the same destinations. The arrival
+// order is scanned into an interface, which database/sql copies as the
+// driver gives it (into an *int64 it converts it through reflection), the
+// walk record into RawBytes, which it does not copy.
 type messageScan struct {
-	m    Message
-	ints [messageInts]any
+	seq  any
+	rec  sql.RawBytes
 	dest []any
 }
 
-// The integer columns of messageColumns, in their order (ints).
-const (
-	colSeq = iota
-	colSource
-	colInput
-	colOff
-	colLen
-	colLine
-	colIdx
-	colAtTime
-	colIndexedAt
-	colHash
-	messageInts
-)
-
 func newMessageScan(pre ...any) *messageScan {
 	sc := &messageScan{}
-	m, v := &sc.m, &sc.ints
-	sc.dest = append(pre, &v[colSeq], &v[colSource], &v[colInput], &v[colOff], &v[colLen], &v[colLine], &v[colIdx],
-		&m.Loc.ControlID, &v[colAtTime], &m.Type, &v[colIndexedAt], &m.OrgKey, &m.OrgName, &m.Warnings, &v[colHash])
+	sc.dest = append(pre, &sc.seq, &sc.rec)
 	return sc
 }
 
 // scan reads the current row of rows.
 func (s *Snapshot) scan(rows *sql.Rows, sc *messageScan) (Message, error) {
-	sc.m = Message{}
 	if err := rows.Scan(sc.dest...); err != nil {
 		return Message{}, err
 	}
-	m := &sc.m
-	var n [messageInts]int64
-	for i, v := range sc.ints[:colHash] {
-		var err error
-		if n[i], err = asInt64(v); err != nil {
-			return Message{}, fmt.Errorf("column %d: %w", i, err)
-		}
+	var m Message
+	var err error
+	if m.seq, err = asInt64(sc.seq); err != nil {
+		return Message{}, fmt.Errorf("column 0: %w", err)
 	}
-	if v := sc.ints[colHash]; v != nil {
-		h, err := asInt64(v)
-		if err != nil {
-			return Message{}, fmt.Errorf("hash: %w", err)
-		}
-		m.hash = sql.NullInt64{Int64: h, Valid: true}
+	r, err := readWalkRecord(sc.rec)
+	if err != nil {
+		return Message{}, fmt.Errorf("message %d: %w", m.seq, err)
 	}
-	m.seq, m.Loc.Offset, m.Loc.Length, m.Loc.Line, m.Loc.Index = n[colSeq], n[colOff], n[colLen], int(n[colLine]), int(n[colIdx])
-	in := s.inputs[n[colInput]]
-	m.Loc.Source, m.path, m.From = in, in, s.sources[n[colSource]]
-	if n[colAtTime] != 0 {
-		m.Time = fromMicros(n[colAtTime])
+	m.Loc.Offset, m.Loc.Length, m.Loc.Line, m.Loc.Index = r.off, r.len, int(r.line), int(r.idx)
+	m.Loc.ControlID, m.Type, m.OrgKey, m.OrgName, m.Warnings = r.recID, r.typ, r.orgKey, r.orgName, r.err
+	in := s.inputs[r.input]
+	m.Loc.Source, m.path, m.From = in, in, s.sources[r.source]
+	if r.atTime != 0 {
+		m.Time = fromMicros(r.atTime)
 	}
-	m.IndexedAt = fromMicros(n[colIndexedAt])
-	return *m, nil
+	m.IndexedAt = fromMicros(r.indexed)
+	if r.hasHash {
+		m.hash = sql.NullInt64{Int64: int64(r.hash), Valid: true}
+	}
+	return m, nil
 }
 
 // asInt64 is an integer column's value as database/sql would scan it

@@ -29,6 +29,7 @@ type writer struct {
 	pendRec []*sources.Record
 	stampV  any    // stamp, converted once
 	links   []byte // store's, reused
+	walks   []byte // the walk records of pend (reused once written)
 	// insAsked: prepared once per batch, as insMsg (a query's
 	// demographics, storeAsked)
 	insAsked *sql.Stmt
@@ -237,7 +238,7 @@ func (w *writer) read(c *sources.Change, r *inputRow) error {
 // work per statement (arguments, statement set-up and reset, result) is
 // paid once for them all.
 const (
-	msgCols  = 21
+	msgCols  = 20
 	msgBatch = 32
 )
 
@@ -245,8 +246,8 @@ const (
 // store's order).
 func insertMessages(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO messages(source_id, input_id, off, len, line, idx,
-		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, hash, warn, facility)
+	b.WriteString(`INSERT INTO messages(input_id, off, len, line, idx,
+		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, walk, warn, facility)
 		VALUES`)
 	for i := range n {
 		if i > 0 {
@@ -299,14 +300,23 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 	if !r.Time.IsZero() {
 		at = micros(r.Time)
 	}
-	var hash any
-	if r.Kind != sources.Broken && r.Kind != sources.Warning {
-		hash = int64(r.Hash)
+	// A person's message (a first key) is what Walk reads: its walk record.
+	var walk any
+	if keyID != nil {
+		wr := walkRecord{source: w.x.sourceID, input: inputID, off: loc.Offset, len: loc.Length,
+			line: int64(loc.Line), idx: int64(loc.Index), atTime: at, indexed: w.stamp,
+			recID: loc.ControlID, typ: r.Type, orgKey: r.OrgKey, orgName: r.OrgName, err: r.Err}
+		if r.Kind != sources.Broken && r.Kind != sources.Warning {
+			wr.hasHash, wr.hash = true, r.Hash
+		}
+		n := len(w.walks)
+		w.walks = appendWalkRecord(w.walks, &wr)
+		walk = w.walks[n:len(w.walks):len(w.walks)]
 	}
 	// Ints as int64: database/sql converts other types by reflection.
-	w.pend = append(w.pend, w.x.sourceID, inputID, loc.Offset, loc.Length, int64(loc.Line), int64(loc.Index),
+	w.pend = append(w.pend, inputID, loc.Offset, loc.Length, int64(loc.Line), int64(loc.Index),
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stampV, hash, int64(r.Warn), nullStr(r.Facility))
+		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stampV, walk, int64(r.Warn), nullStr(r.Facility))
 	w.pendRec = append(w.pendRec, r)
 	if len(w.pendRec) == w.x.msgBatch {
 		return w.flush()
@@ -324,7 +334,7 @@ func (w *writer) flush() error {
 	defer func() {
 		clear(w.pend)
 		clear(w.pendRec)
-		w.pend, w.pendRec = w.pend[:0], w.pendRec[:0]
+		w.pend, w.pendRec, w.walks = w.pend[:0], w.pendRec[:0], w.walks[:0]
 	}()
 	if len(recs) == w.x.msgBatch {
 		res, err := w.insMsgs.Exec(w.pend...)

@@ -112,3 +112,27 @@ func TestAsInt64(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkRecord: a walk record reads back as written, and a truncated
+// or longer one is refused.
+func TestWalkRecord(t *testing.T) {
+	for _, r := range []walkRecord{
+		{},
+		{source: 1, input: 2, off: 1 << 40, len: 300, line: -1, idx: 70000, atTime: -62135596800000000, indexed: 1796611831856000,
+			hasHash: true, hash: 1<<64 - 1, recID: "M1", typ: "VXU^V04", orgKey: "2.16.840.1.113883.19.5.4", orgName: "JOS\u00c9 \x00\r", err: string(make([]byte, 300))},
+	} {
+		b := appendWalkRecord(nil, &r)
+		got, err := readWalkRecord(b)
+		if err != nil || got != r {
+			t.Fatalf("read %+v, %v; want %+v", got, err, r)
+		}
+		for n := range len(b) {
+			if _, err := readWalkRecord(b[:n]); err == nil {
+				t.Fatalf("%d of %d bytes read", n, len(b))
+			}
+		}
+		if _, err := readWalkRecord(append(b, 0)); err == nil {
+			t.Fatal("a longer record read")
+		}
+	}
+}
