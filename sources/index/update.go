@@ -27,7 +27,6 @@ type writer struct {
 	insMsgs *sql.Stmt
 	pend    []any
 	pendRec []*sources.Record
-	stampV  any    // stamp, converted once
 	links   []byte // store's, reused
 	walks   []byte // the walk records of pend (reused once written)
 	// insAsked: prepared once per batch, as insMsg (a query's
@@ -76,12 +75,11 @@ func (w *writer) begin() error {
 	w.tx, w.n = tx, 0
 	// Millisecond stamps: FHIR instants carry ms, so _since round-trips.
 	w.stamp = micros(w.x.opts.Now().Truncate(time.Millisecond))
-	w.stampV = w.stamp
-	if w.insMsg, err = tx.PrepareContext(w.ctx, insertMessages(1)); err != nil {
+	if w.insMsg, err = tx.PrepareContext(w.ctx, insertMessages(1, w.stamp)); err != nil {
 		w.rollback()
 		return err
 	}
-	if w.insMsgs, err = tx.PrepareContext(w.ctx, insertMessages(w.x.msgBatch)); err != nil {
+	if w.insMsgs, err = tx.PrepareContext(w.ctx, insertMessages(w.x.msgBatch, w.stamp)); err != nil {
 		w.rollback()
 		return err
 	}
@@ -233,27 +231,31 @@ func (w *writer) read(c *sources.Change, r *inputRow) error {
 	return err
 }
 
-// msgCols is the number of columns insertMessages writes per record;
+// msgCols is the number of parameters insertMessages takes per record;
 // msgBatch the records one INSERT writes: database/sql's and SQLite's
 // work per statement (arguments, statement set-up and reset, result) is
 // paid once for them all.
 const (
-	msgCols  = 20
+	msgCols  = 19
 	msgBatch = 32
 )
 
 // insertMessages is the INSERT of n records (msgCols parameters each, in
-// store's order).
-func insertMessages(n int) string {
+// store's order) indexed at stamp: the batch's one indexed-at time is a
+// literal of the statements prepared for it, not an argument of every
+// record (each costs about 500 instructions in database/sql and the
+// driver).
+func insertMessages(n int, stamp int64) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO messages(input_id, off, len, line, idx,
-		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, indexed_at, walk, warn, facility)
+		rec_id, at_time, kind, type, key_id, links, org_key, org_name, holds, answers, err, walk, warn, facility, indexed_at)
 		VALUES`)
+	row := "(?" + strings.Repeat(",?", msgCols-1) + "," + strconv.FormatInt(stamp, 10) + ")"
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?" + strings.Repeat(",?", msgCols-1) + ")")
+		b.WriteString(row)
 	}
 	return b.String()
 }
@@ -316,7 +318,7 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 	// Ints as int64: database/sql converts other types by reflection.
 	w.pend = append(w.pend, inputID, loc.Offset, loc.Length, int64(loc.Line), int64(loc.Index),
 		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), w.stampV, walk, int64(r.Warn), nullStr(r.Facility))
+		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), walk, int64(r.Warn), nullStr(r.Facility))
 	w.pendRec = append(w.pendRec, r)
 	if len(w.pendRec) == w.x.msgBatch {
 		return w.flush()
