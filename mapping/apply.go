@@ -145,6 +145,8 @@ type env struct {
 	records  int
 	learning bool
 	madeLog  []madeAt
+
+	lastTable lastLookup // see tableRef.last
 }
 
 // envPool reuses envs (and their memo frames) across Apply calls.
@@ -489,6 +491,7 @@ func (e *env) reset(m *mappingImpl, in *Input, out *Output, trace bool) {
 		clear(e.frames[:cap(e.frames)])
 		clear(e.segFrames[:cap(e.segFrames)])
 		clear(e.recCalls)
+		e.lastTable = lastLookup{}
 		e.gen = 1
 	}
 	if e.arenaUsed > 0 {

@@ -34,6 +34,9 @@ type compiler struct {
 	columns map[string]bool
 	paths   map[string]*pathExpr // interned absolute paths
 	calls   map[string]*callExpr // interned memoized calls (see callExpr.memo)
+	// tableReads: the table calls by table and code argument (see
+	// tableRef.last).
+	tableReads map[string][]*tableRef
 	// recordVars: the variables of slots below it are set once per
 	// record, before any resource (see recordCall); 0 until known.
 	recordVars int

@@ -230,11 +230,17 @@ func (p *pathExpr) strMiss(e *env, s *scope) string {
 		if p.once {
 			return e.textOf(p.read(e, s))
 		}
-		if slot.gen != e.gen {
-			v := p.read(e, s)
+		if slot.gen == e.gen {
+			slot.str, slot.strGen = e.textOf(slot.v), e.gen
+			return slot.str
+		}
+		v := p.read(e, s)
+		// Only the components of a field read with others (fieldPath)
+		// read its Value again; other paths, their text alone.
+		if p.readers > 1 {
 			slot.v, slot.gen = v, e.gen
 		}
-		slot.str, slot.strGen = e.textOf(slot.v), e.gen
+		slot.str, slot.strGen = e.textOf(v), e.gen
 		return slot.str
 	}
 	o := p.owner(s)
@@ -243,6 +249,12 @@ func (p *pathExpr) strMiss(e *env, s *scope) string {
 	}
 	if p.once {
 		return e.textOf(p.read(e, o))
+	}
+	if o.fcls == p.cls && p.cls != nil {
+		// Its text may be remembered without its Value (above).
+		if slot := &o.frame[p.slot]; slot.strGen == e.gen {
+			return slot.str
+		}
 	}
 	slot := p.in(e, o)
 	if slot.strGen != e.gen {

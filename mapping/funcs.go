@@ -723,13 +723,37 @@ func compileTable(c *compiler, call *callExpr) error {
 		}
 		field = f.s
 	}
-	call.data = &tableRef{t: t, field: field}
+	ref := &tableRef{t: t, field: field}
+	call.data = ref
+	// Calls reading other fields of the same table for the same code
+	// find one entry (tableRef.last).
+	var key strings.Builder
+	key.WriteString(l.s + "\x00" + call.args[1].String())
+	fingerprint(call.args[1], &key)
+	if c.tableReads == nil {
+		c.tableReads = map[string][]*tableRef{}
+	}
+	refs := append(c.tableReads[key.String()], ref)
+	c.tableReads[key.String()] = refs
+	for _, r := range refs {
+		if r.field != field {
+			for _, r := range refs {
+				r.last = true
+			}
+			break
+		}
+	}
 	return nil
 }
 
 type tableRef struct {
 	t     *table
 	field string
+	// last: other calls read another field of this table for the same
+	// code argument, one after the other: the entry found is kept in
+	// env.lastTable for them (codes are strings of the current Apply,
+	// unchanged until its end).
+	last bool
 }
 
 func fnTable(e *env, s *scope, call *callExpr, a []string) (string, error) {
@@ -743,7 +767,18 @@ func (ref *tableRef) value(e *env, code string) (string, error) {
 		return "", nil
 	}
 	// The entry in place: a copy of three strings goes through memory.
-	if ent := ref.t.lookup(code); ent != nil {
+	// The same code is most often the same string (a path's text,
+	// remembered in its scope): compared by address, without a call.
+	var ent *tableEntry
+	if m := &e.lastTable; ref.last && m.t == ref.t && m.gen == e.gen && unsafe.StringData(m.code) == unsafe.StringData(code) && len(m.code) == len(code) {
+		ent = m.ent
+	} else {
+		ent = ref.t.lookup(code)
+		if ref.last {
+			m.t, m.code, m.ent, m.gen = ref.t, code, ent, e.gen
+		}
+	}
+	if ent != nil {
 		switch ref.field {
 		case "display":
 			return ent.display, nil

@@ -62,6 +62,16 @@ type table struct {
 	index   *codeIndex // entries, for lookup (made at link)
 }
 
+// lastLookup is the last lookup of a table whose code is read for
+// several fields (tableRef.last): code's entry in t (nil: not in it),
+// current when gen is env.gen.
+type lastLookup struct {
+	t    *table
+	code string
+	ent  *tableEntry
+	gen  uint32
+}
+
 // lookup matches exactly, then case-insensitively (keys are stored as
 // sent and upper-cased).
 func (t *table) lookup(code string) *tableEntry {
