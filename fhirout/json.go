@@ -308,11 +308,61 @@ func plainWords(s string) int {
 	return i
 }
 
+// copyPlain copies the n >= 8 bytes at p to q a word at a time as each
+// is tested (wordFlags), the last word overlapping, and says whether all
+// of them need no escaping: one pass over the text instead of
+// plainWords' test and then a copy. When not, what it copied is not to
+// be used; it lies within the bytes the escaped text then takes (never
+// shorter than the text).
+// Only the two pointers, the count and the word are live in the loop:
+// the compiler keeps them in registers.
+func copyPlain(q, p *byte, n int) bool {
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		a, b := wordAt(p, i), wordAt(p, i+8)
+		if (wordFlags(a)|wordFlags(b))&highs != 0 {
+			return false
+		}
+		putWordAt(q, i, a)
+		putWordAt(q, i+8, b)
+	}
+	if i+8 <= n {
+		a := wordAt(p, i)
+		if wordFlags(a)&highs != 0 {
+			return false
+		}
+		putWordAt(q, i, a)
+		i += 8
+	}
+	if i < n {
+		a := wordAt(p, n-8)
+		if wordFlags(a)&highs != 0 {
+			return false
+		}
+		putWordAt(q, n-8, a)
+	}
+	return true
+}
+
+// putWordAt stores w as the eight bytes at p+i (see wordAt).
+func putWordAt(p *byte, i int, w uint64) {
+	binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(unsafe.Pointer(p), i))[:], w)
+}
+
 func appendString(dst []byte, s string) []byte {
 	if len(s) < 8 && plainShort(s) {
 		dst = append(dst, '"')
 		dst = append(dst, s...)
 		return append(dst, '"')
+	}
+	// Most text needs no escaping: with room in dst, it is copied as it
+	// is tested, in one pass.
+	if n, l := len(s), len(dst); n >= 8 && cap(dst)-l >= n+2 {
+		d := dst[l : l+n+2]
+		if copyPlain(&d[1], unsafe.StringData(s), n) {
+			d[0], d[n+1] = '"', '"'
+			return dst[:l+n+2]
+		}
 	}
 	dst = append(dst, '"')
 	start := 0

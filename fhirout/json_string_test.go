@@ -40,12 +40,12 @@ func appendStringRef(dst []byte, s string) []byte {
 }
 
 // TestAppendStringEveryPosition puts each kind of byte needing care at
-// every position of strings of 0 to 26 bytes, around the 8-byte word and
-// overlapping-tail boundaries, as value and as key.
+// every position of strings of 0 to 40 bytes, around the 8-byte word,
+// 16-byte step and overlapping-tail boundaries, as value and as key.
 func TestAppendStringEveryPosition(t *testing.T) {
 	specials := []string{"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "é", "\u2028", "\xff", "\xe2\x80", "漢", "😀"}
-	for n := 0; n <= 26; n++ {
-		base := strings.Repeat("abcdefgh", 4)[:n]
+	for n := 0; n <= 40; n++ {
+		base := strings.Repeat("abcdefgh", 5)[:n]
 		cases := []string{base}
 		for p := 0; p <= n; p++ {
 			for _, sp := range specials {
@@ -59,6 +59,15 @@ func TestAppendStringEveryPosition(t *testing.T) {
 			want := string(appendStringRef([]byte("x"), s))
 			if got := string(appendString([]byte("x"), s)); got != want {
 				t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+			}
+			// With room in dst, text of 8 bytes or more is copied as it
+			// is tested (copyPlain), and left to the slow path when not
+			// plain after all.
+			if got := string(appendString(append(make([]byte, 0, 256), 'x'), s)); got != want {
+				t.Fatalf("appendString(%q) into a roomy buffer = %s, want %s", s, got, want)
+			}
+			if got := string(appendString(append(make([]byte, 0, 1+len(s)+2), 'x'), s)); got != want {
+				t.Fatalf("appendString(%q) into a buffer with room for it plain = %s, want %s", s, got, want)
 			}
 			o := &Object{}
 			o.Set(s, nil)
