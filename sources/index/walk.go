@@ -24,10 +24,11 @@ func (s *Snapshot) Walk(ctx context.Context, asOf time.Time, fn func(p Person, m
 	if !asOf.IsZero() {
 		hi = micros(asOf)
 	}
-	// Messages are read in table order and sorted by person: seeking each
-	// person's messages instead (roots in pid order, their keys, their
-	// messages) read the table at random and cost twice as much. SQLite's
-	// sorter keeps bounded memory and spills to temporary files.
+	// Messages are read key by key (messages_key) and sorted by person:
+	// seeking each person's messages instead (roots in pid order, their
+	// keys, their messages) read the table at random and cost twice as
+	// much. SQLite's sorter keeps bounded memory and spills to temporary
+	// files.
 	rows, err := s.tx.QueryContext(ctx, `SELECT r.pid, r.id, `+messageColumns+`
 		FROM messages m JOIN keys k ON k.id = m.key_id JOIN keys r ON r.id = k.parent
 		WHERE m.key_id IS NOT NULL AND m.indexed_at <= ? ORDER BY r.pid, m.at_time, m.id`, hi)
