@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,10 +56,28 @@ func (m *Mapping) ResourceType(i int) string { return m.impl.resources[i].typ }
 
 // Reads says what resource definition i (in file order) reads. The lists
 // are sorted and hold each entry once.
-func (m *Mapping) Reads(i int) Dependencies {
+func (m *Mapping) Reads(i int) Dependencies { return m.ReadsExcept(i) }
+
+// ReadsExcept is Reads for a caller that overwrites some elements of the
+// resource whatever the mapping gave them, such as a reducer setting id
+// and meta.lastUpdated: what only the rules of those elements read (or
+// only the id rule, for "id") is left out. elements are paths below the
+// resource ("meta.lastUpdated"), without indexes. A rule that can report
+// (warn:, reject:, required:) is kept: its issues depend on what it reads.
+func (m *Mapping) ReadsExcept(i int, elements ...string) Dependencies {
 	impl := m.impl
 	r := impl.resources[i]
 	d := depWalk{impl: impl, seen: map[int]bool{}, set: map[string]bool{}}
+	for _, el := range elements {
+		if el == "id" {
+			d.noID = true
+			continue
+		}
+		if d.skip == nil {
+			d.skip = map[string]bool{}
+		}
+		d.skip[r.typ+"."+el] = true
+	}
 	d.out.Resource = r.typ
 	d.out.PerOrder = r.foreach != nil && r.foreach.kind == eachOrder
 	// What decides whether the record maps at all.
@@ -68,7 +87,7 @@ func (m *Mapping) Reads(i int) Dependencies {
 	}
 	d.cond(impl.when, nil)
 	d.resource(r)
-	d.out.DefaultID = r.id == nil || !neverEmpty(r.id)
+	d.out.DefaultID = !d.noID && (r.id == nil || !neverEmpty(r.id))
 	for _, l := range [][]string{d.out.Order, d.out.Message, d.out.Columns, d.out.Inputs, d.out.Refs} {
 		slices.Sort(l)
 	}
@@ -105,6 +124,9 @@ type depWalk struct {
 	seen map[int]bool    // variable slots followed
 	set  map[string]bool // "o:"/"m:"/"c:"/"i:" + entry
 	out  Dependencies
+	// ReadsExcept: the id rule and the rules of these elements are left out.
+	noID bool
+	skip map[string]bool
 }
 
 // depScope is the compile-time place an expression is read in: inside an
@@ -145,12 +167,17 @@ func (d *depWalk) resource(r *resourceDef) {
 	for _, l := range r.lets {
 		d.expr(l.x, s)
 	}
-	d.expr(r.id, s)
+	if !d.noID {
+		d.expr(r.id, s)
+	}
 	d.rules(r.rules, s)
 }
 
 func (d *depWalk) rules(rs []*rule, s *depScope) {
 	for _, r := range rs {
+		if d.skip[r.element] && r.tgt != nil && r.issue == "" && !r.required {
+			continue
+		}
 		rs := d.foreach(r.foreach, s, loopRule)
 		d.cond(r.when, rs)
 		d.expr(r.value, rs)
@@ -301,43 +328,102 @@ func pathEntry(seg string, field, comp int) string {
 // group content and the same d.Inputs, so a memo keyed by it, the group's
 // segments and the inputs is exact (unless d.DefaultID). A field named by
 // a component path is keyed whole, every occurrence of its segment.
+// d.MessageKey().Append is the same, with the paths worked out once.
 func (d Dependencies) AppendMessageKey(dst []byte, msg *hl7v2.Message) []byte {
-	dl := msg.Delimiters()
-	dst = append(dst, dl.Field, dl.Component, dl.Repetition, dl.Escape, dl.Subcomponent, dl.Truncation)
-	segs := msg.Segments()
-	for _, ent := range d.Message {
-		name, rest, _ := strings.Cut(ent, "-")
-		switch {
-		case strings.HasSuffix(name, "[*]"):
-			name = strings.TrimSuffix(name, "[*]")
-			n := 0
-			for _, s := range segs {
-				if s.Name() == name {
-					n++
-				}
-			}
-			dst = strconv.AppendInt(dst, int64(n), 10)
-		case rest == "":
-			_, ok := segs.Find(name, 1)
-			dst = strconv.AppendBool(dst, ok)
-		case ent == zoneEntry:
-			if msh, ok := segs.Find("MSH", 1); ok {
-				ts, err := hl7v2.ParseTS(strings.TrimSpace(msh.Field(7).Rep(1).Component(1).String()))
-				if err == nil && ts.HasOffset {
-					_, off := ts.Time.Zone()
-					dst = strconv.AppendInt(dst, int64(off), 10)
-				}
-			}
-		default:
-			f, _, _ := strings.Cut(rest, ".")
-			field, _ := strconv.Atoi(f)
-			for _, s := range segs {
-				if s.Name() == name {
-					dst = append(append(dst, s.Field(field).Raw()...), 0)
-				}
+	return d.MessageKey().Append(dst, msg)
+}
+
+// MessageKey is AppendMessageKey prepared for many messages.
+type MessageKey struct {
+	segs []keySeg // the segments d.Message names
+	zone bool     // MSH-7's offset
+}
+
+// keySeg is what a key holds of the segments of one name.
+type keySeg struct {
+	name   string
+	fields []int // keyed whole, in every occurrence
+	// every: each occurrence counts (it has fields, or SEG[*] counts
+	// them); else only whether there is one.
+	every bool
+}
+
+// MessageKey prepares the key of d.Message.
+func (d Dependencies) MessageKey() *MessageKey {
+	k := &MessageKey{}
+	seg := func(name string) *keySeg {
+		for i := range k.segs {
+			if k.segs[i].name == name {
+				return &k.segs[i]
 			}
 		}
-		dst = append(dst, 1)
+		k.segs = append(k.segs, keySeg{name: name})
+		return &k.segs[len(k.segs)-1]
+	}
+	for _, ent := range d.Message {
+		if ent == zoneEntry {
+			k.zone = true
+			continue
+		}
+		name, rest, _ := strings.Cut(ent, "-")
+		if n, ok := strings.CutSuffix(name, "[*]"); ok {
+			seg(n).every = true
+			continue
+		}
+		ks := seg(name)
+		if rest == "" {
+			continue // whether there is one
+		}
+		f, _, _ := strings.Cut(rest, ".")
+		field, _ := strconv.Atoi(f)
+		if !slices.Contains(ks.fields, field) {
+			ks.fields = append(ks.fields, field)
+		}
+		ks.every = true
+	}
+	return k
+}
+
+// Append appends msg's key to dst. It holds, segment by segment in the
+// message's order, the keyed fields of each segment it names (each with
+// its length) or the first occurrence of one read only for whether it is
+// there: equal keys mean equal values at every path of d.Message, equal
+// counts and presence.
+func (k *MessageKey) Append(dst []byte, msg *hl7v2.Message) []byte {
+	dl := msg.Delimiters()
+	dst = append(dst, dl.Field, dl.Component, dl.Repetition, dl.Escape, dl.Subcomponent, dl.Truncation)
+	var seen uint64 // the segs a presence-only occurrence was keyed for
+	for _, s := range msg.Segments() {
+		for i := range k.segs {
+			ks := &k.segs[i]
+			if !s.Is(ks.name) {
+				continue
+			}
+			if !ks.every && i < 64 { // past 64, every occurrence: stricter
+				if seen&(1<<i) != 0 {
+					break
+				}
+				seen |= 1 << i
+			}
+			dst = append(dst, byte(i+1))
+			for _, f := range ks.fields {
+				raw := s.Field(f).Raw()
+				dst = binary.AppendUvarint(dst, uint64(len(raw)))
+				dst = append(dst, raw...)
+			}
+			break
+		}
+	}
+	dst = append(dst, 0)
+	if k.zone {
+		if msh, ok := msg.Segments().Find("MSH", 1); ok {
+			var b [32]byte
+			ts, err := hl7v2.ParseTS(strings.TrimSpace(string(msh.Field(7).Rep(1).Component(1).AppendDecoded(b[:0]))))
+			if err == nil && ts.HasOffset {
+				_, off := ts.Time.Zone()
+				dst = binary.AppendVarint(dst, int64(off))
+			}
+		}
 	}
 	return dst
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/hl7v2"
 	"github.com/iisbridge/iisbridge/sources"
 	"github.com/iisbridge/iisbridge/sources/synth"
@@ -315,4 +316,82 @@ func corpusDir() string {
 		return ""
 	}
 	return v2
+}
+
+// ReadsExcept leaves out what only the id rule and the rules of the
+// elements named read, and misses nothing else: over the generated world
+// and the corpus, a message changed in every field its lists do not name
+// keys alike (MessageKey) and, mapped with another time and place, gives
+// the same resources but for id and meta.lastUpdated.
+func TestReadsExceptCoversTheRest(t *testing.T) {
+	m := Default()
+	except := []string{"id", "meta.lastUpdated"}
+	d := m.ReadsExcept(0, except...)
+	full := m.Reads(0)
+	if d.Resource != "Patient" || !slices.Contains(full.Message, "MSH-10") || slices.Contains(d.Message, "MSH-10") ||
+		!slices.Contains(full.Inputs, "$input.last_updated") || !slices.Equal(d.Inputs, []string{"$input.patient_id"}) || d.DefaultID {
+		t.Fatalf("ReadsExcept(0, %q) = %+v\nReads(0) = %+v", except, d, full)
+	}
+	for _, e := range d.Message {
+		if !slices.Contains(full.Message, e) {
+			t.Fatalf("ReadsExcept lists %s, which Reads does not", e)
+		}
+	}
+	strip := func(r *fhirout.Object) string {
+		r.Delete("id")
+		if meta := r.Child("meta"); meta != nil {
+			meta.Delete("lastUpdated")
+		}
+		return string(r.AppendJSON(nil))
+	}
+	compared := 0
+	check := func(msg *hl7v2.Message, _ sources.Location) {
+		for i := 0; i < m.NumResources(); i++ {
+			d := m.ReadsExcept(i, except...)
+			if d.PerOrder {
+				continue // the recall keys whole messages
+			}
+			changed := changeUnread(t, msg, d)
+			key := d.MessageKey()
+			if string(key.Append(nil, msg)) != string(key.Append(nil, changed)) {
+				t.Fatalf("%s: changing unread fields changed the key of\n%s", d.Resource, msg.Raw())
+			}
+			typ := d.Resource
+			want := func(rt string, _ int) bool { return rt == typ }
+			a := m.Apply(Input{Msg: msg, PatientID: "p-1", LastUpdated: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+				Loc: sources.Location{Source: "x", ControlID: "c"}, Want: want}, false)
+			b := m.Apply(Input{Msg: changed, PatientID: "p-1", LastUpdated: time.Date(2027, 6, 7, 8, 9, 10, 0, time.UTC),
+				Loc: sources.Location{Source: "y", ControlID: "d", Line: 9}, Want: want}, false)
+			if len(a.Resources) != len(b.Resources) || len(a.Issues) != len(b.Issues) {
+				t.Errorf("%s: %d resources and %d issues, %d and %d once unread fields changed:\n%s\n%s", typ,
+					len(a.Resources), len(a.Issues), len(b.Resources), len(b.Issues), msg.Raw(), changed.Raw())
+				continue
+			}
+			compared++
+			for k := range a.Resources {
+				if x, y := strip(a.Resources[k]), strip(b.Resources[k]); x != y {
+					t.Errorf("%s changed with fields ReadsExcept does not list:\n%s\n%s\nmessage:\n%s", typ, x, y, changed.Raw())
+				}
+			}
+		}
+	}
+	dir := t.TempDir()
+	sum, err := synth.Generate(dir, differentialWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sum.Files {
+		eachMessage(t, filepath.Join(dir, f), check)
+	}
+	if corpus := corpusDir(); corpus != "" {
+		filepath.WalkDir(corpus, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && !de.IsDir() && !strings.HasSuffix(p, ".md") {
+				eachMessage(t, p, check)
+			}
+			return err
+		})
+	}
+	if compared < 800 {
+		t.Errorf("only %d compared", compared)
+	}
 }
