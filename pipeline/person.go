@@ -43,8 +43,9 @@ func (e *export) person(w *work) error {
 		return nil
 	}
 	out := e.mappedOut()
+	rec := e.recallFrom(w)
 	for i := range w.msgs {
-		if err := e.loadAndMap(w, i, out); err != nil {
+		if err := e.loadAndMap(w, i, out, rec); err != nil {
 			return err
 		}
 	}
@@ -99,7 +100,9 @@ func (e *export) changed(msgs []index.Message) bool {
 // loadAndMap re-reads message i of the person through the source, maps
 // it, sends its issues and adds its resources to out. A message that
 // cannot be read is left out with an error issue (the export's Loss).
-func (e *export) loadAndMap(w *work, i int, out mapped) error {
+// With rec, a resource of the recalled type made already for the person
+// is taken instead of mapped again (recall.go).
+func (e *export) loadAndMap(w *work, i int, out mapped, rec *recalled) error {
 	m := &w.msgs[i]
 	o := fromMessage(m)
 	fresh := e.fresh(m.IndexedAt)
@@ -121,7 +124,21 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 			issues = append(issues, is)
 		}
 	}
-	res := e.apply(mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.id, LastUpdated: m.IndexedAt})
+	in := mapping.Input{Msg: msg, Loc: m.Loc, PatientID: w.id, LastUpdated: m.IndexedAt}
+	var (
+		made *fhirout.Object
+		hit  bool
+	)
+	if rec != nil {
+		if made, hit = rec.lookup(e.recall, msg); hit {
+			in.Want = e.recall.refuse
+			e.st.Recalled++
+		}
+	}
+	res := e.apply(in)
+	if rec != nil && !hit {
+		rec.keep(e.recall, res)
+	}
 	if fresh {
 		issues = append(issues, res.Issues...)
 	}
@@ -130,9 +147,15 @@ func (e *export) loadAndMap(w *work, i int, out mapped) error {
 			return err
 		}
 	}
+	// A recalled resource takes the place it would have had: the first.
+	first := 0
+	if made != nil {
+		out[e.recall.typ] = append(out[e.recall.typ], record{obj: made, msg: o, ord: i * perMessage})
+		first = 1
+	}
 	for j, r := range res.Resources {
 		t := r.ResourceType()
-		out[t] = append(out[t], record{obj: r, msg: o, ord: i*perMessage + j})
+		out[t] = append(out[t], record{obj: r, msg: o, ord: i*perMessage + first + j})
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ type Stats struct {
 	Issues        int64 // OperationOutcomes sent to the sink
 	Problems      int64 // of them: broken input recorded by the index (relational: bad rows)
 	Unchanged     int64 // persons skipped: nothing indexed after Since
+	Recalled      int64 // messages whose Patient was taken from an earlier one of the person (recall.go)
 	// Relational sources: persons soft-deleted or merged into another
 	// (exported as deletions only), and every row read by table.
 	Gone   int64
@@ -279,6 +280,7 @@ func newExport(ctx context.Context, m *mapping.Mapping, q Query, sink Sink, work
 	if e.reducers, err = reducers(e.m); err != nil {
 		return nil, err
 	}
+	e.recall = newRecall(e.m, e.reducers)
 	return e, nil
 }
 
@@ -345,8 +347,11 @@ type export struct {
 	types   map[string]bool
 	// reducers reduce each resource type of the mapping (reduce.go).
 	reducers []typedReducer
-	st       *Stats   // the copy per worker gets its own
-	scr      *scratch // the worker's reused memory (nil outside a worker)
+	// recall maps each distinct Patient of a person once (recall.go);
+	// nil when the mapping does not allow it.
+	recall *recall
+	st     *Stats   // the copy per worker gets its own
+	scr    *scratch // the worker's reused memory (nil outside a worker)
 	// prog is set when the sink is a ProgressSink; a pointer, as workers
 	// copy the export (only the goroutine feeding the sink ticks)
 	prog *progress

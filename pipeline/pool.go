@@ -95,7 +95,9 @@ type scratch struct {
 	// the mapping's pool, which the collector empties.
 	applier *mapping.Applier
 	doses   doseScratch // the dose reducer's (reduceDoses)
-	out     mapped      // the person's records by type (mappedOut)
+	// recalled: the person's resources of the recalled type (recall.go)
+	recalled recalled
+	out      mapped // the person's records by type (mappedOut)
 	// the last meta.lastUpdated formatted: a person's resources mostly
 	// share the time of their latest message
 	at    time.Time
@@ -203,6 +205,7 @@ func (s *Stats) add(o Stats) {
 	s.Issues += o.Issues
 	s.Problems += o.Problems
 	s.Unchanged += o.Unchanged
+	s.Recalled += o.Recalled
 	s.Gone += o.Gone
 	for k, n := range o.Lost {
 		if s.Lost == nil {

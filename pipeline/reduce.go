@@ -73,7 +73,7 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 		return nil
 	}
 	slices.Reverse(pats)
-	pat := MergePatients(pats)
+	pat := MergePatients(onceEach(pats))
 	pat.Set("id", w.id)
 	pat.Child("meta").Set("lastUpdated", e.instant(at))
 	if err := e.emit(pat, msgs, at); err != nil {
@@ -81,6 +81,30 @@ func (pm patientMerge) reduce(e *export, w *work, recs []record) error {
 	}
 	e.st.Patients++
 	return nil
+}
+
+// onceEach drops the later occurrences of an object in objs: a recalled
+// Patient (recall.go) counts once, where it came newest; merging it again
+// where it came before would add nothing.
+func onceEach(objs []*fhirout.Object) []*fhirout.Object {
+	if len(objs) <= 32 {
+		out := objs[:0]
+		for _, o := range objs {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	seen := make(map[*fhirout.Object]bool, len(objs))
+	out := objs[:0]
+	for _, o := range objs {
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // newestByID keeps, for each id the mapping gave, the resource of the
