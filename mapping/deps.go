@@ -337,6 +337,9 @@ func (d Dependencies) AppendMessageKey(dst []byte, msg *hl7v2.Message) []byte {
 type MessageKey struct {
 	segs []keySeg // the segments d.Message names
 	zone bool     // MSH-7's offset
+	// lead marks the first letters of their names: most of a message's
+	// segments (OBX, ORC) are passed by at one test.
+	lead [256]bool
 }
 
 // keySeg is what a key holds of the segments of one name.
@@ -366,6 +369,9 @@ func (d Dependencies) MessageKey() *MessageKey {
 			continue
 		}
 		name, rest, _ := strings.Cut(ent, "-")
+		if name != "" {
+			k.lead[name[0]] = true
+		}
 		if n, ok := strings.CutSuffix(name, "[*]"); ok {
 			seg(n).every = true
 			continue
@@ -394,6 +400,9 @@ func (k *MessageKey) Append(dst []byte, msg *hl7v2.Message) []byte {
 	dst = append(dst, dl.Field, dl.Component, dl.Repetition, dl.Escape, dl.Subcomponent, dl.Truncation)
 	var seen uint64 // the segs a presence-only occurrence was keyed for
 	for _, s := range msg.Segments() {
+		if name := s.Name(); name == "" || !k.lead[name[0]] {
+			continue
+		}
 		for i := range k.segs {
 			ks := &k.segs[i]
 			if !s.Is(ks.name) {
