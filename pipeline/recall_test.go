@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iisbridge/iisbridge/mapping"
 	"github.com/iisbridge/iisbridge/sources/synth"
 )
 
@@ -59,7 +60,7 @@ func sameExport(t *testing.T, what string, a, b [3][]string) {
 // _since export included), and the recall takes a share of the Patients.
 func TestRecallIsExact(t *testing.T) {
 	p, _ := genWorld(t, synth.Config{Seed: 7, Messages: 2000, Framings: []string{"msh", "mllp"}})
-	for _, q := range []Query{{Provenance: true}, {Since: time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)}} {
+	for name, q := range map[string]Query{"full": {Provenance: true}, "_since": {Since: time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)}} {
 		var out [2][3][]string
 		var recalled [2]int64
 		withRecall(t, func(on bool) {
@@ -71,11 +72,11 @@ func TestRecallIsExact(t *testing.T) {
 			out[k] = [3][]string{res, del, iss}
 			recalled[k] = st.Recalled
 		})
-		sameExport(t, "generated world", out[0], out[1])
+		sameExport(t, name, out[0], out[1])
 		if recalled[0] == 0 || recalled[1] != 0 {
 			t.Fatalf("recalled %d Patients with the recall on, %d with it off", recalled[0], recalled[1])
 		}
-		t.Logf("%+v: %d messages' Patients recalled", q, recalled[0])
+		t.Logf("%s: %d messages' Patients recalled", name, recalled[0])
 	}
 }
 
@@ -118,5 +119,46 @@ func TestRecallOrderAndIssues(t *testing.T) {
 	}
 	if iss := out[0][2]; len(iss) != 2 || !strings.Contains(iss[0], "MSH-10 C4 field PID-7") || !strings.Contains(iss[1], "MSH-10 C5 field PID-7") {
 		t.Fatalf("want the bad birth date reported for both messages, got %q", iss)
+	}
+}
+
+// The recall follows what the mapping says, not which mapping it is: a
+// renamed copy of the default recalls its Patient; a Patient that reads
+// an input of its record (the control id) in a rule, or a mapping with a
+// second Patient definition, is not recalled.
+func TestRecallFollowsTheMapping(t *testing.T) {
+	reds := func(m *mapping.Mapping) []typedReducer {
+		r, err := reducers(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if rc := newRecall(mapping.Default(), reds(mapping.Default())); rc == nil || rc.typ != "Patient" {
+		t.Fatalf("the default mapping's recall: %+v", rc)
+	}
+	copied := copyDefault(t, "jurisdiction.yaml", "")
+	if rc := newRecall(copied, reds(copied)); rc == nil || rc.typ != "Patient" {
+		t.Fatalf("a renamed copy's recall: %+v", rc)
+	}
+	const lastUpdated = "      - target: meta.lastUpdated\n        value: $input.last_updated\n"
+	for name, edit := range map[string]func(string) string{
+		"a rule reading $input.control_id": func(s string) string {
+			return strings.Replace(s, lastUpdated, lastUpdated+"      - {target: meta.source, value: $input.control_id}\n", 1)
+		},
+		"a second Patient": func(s string) string {
+			return s + "  - resource: Patient\n    when: {value: MSH-9.1, equals: ZZZ}\n    rules:\n      - {target: gender, const: unknown}\n"
+		},
+	} {
+		m := copyDefaultEdited(t, "edited.yaml", func(b []byte) []byte {
+			s := edit(string(b))
+			if s == string(b) {
+				t.Fatalf("%s: the edit changed nothing", name)
+			}
+			return []byte(s)
+		})
+		if rc := newRecall(m, reds(m)); rc != nil {
+			t.Errorf("%s: recalled %s", name, rc.typ)
+		}
 	}
 }
