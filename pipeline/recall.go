@@ -85,14 +85,19 @@ type recalled struct {
 // recallFrom starts the recall memory for person w: nil when nothing is
 // recalled (no recall, outside a worker, a person of one message).
 func (e *export) recallFrom(w *work) *recalled {
-	if e.recall == nil || e.scr == nil || len(w.msgs) < 2 {
+	if e.recall == nil || e.scr == nil {
 		return nil
 	}
+	// The last person's resources are let go of even when this one
+	// recalls nothing: their Memory is recycled.
 	r := &e.scr.recalled
 	if len(r.made) > 256 {
 		r.made = nil // an outsized person's room is not kept
 	}
 	clear(r.made)
+	if len(w.msgs) < 2 {
+		return nil
+	}
 	return r
 }
 
