@@ -42,6 +42,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +161,13 @@ CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
 CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
 `
 
+// sorterThreads is how many helper threads SQLite's sorter may start:
+// an export's workers wait for the walk's sort of every message by person
+// (Snapshot.Walk), and the cores they leave idle then sort with it (the
+// first person of a 1M index after 1.8-2.0 s instead of 2.7-3.1 on two
+// cores). A few MB of sorter memory each.
+func sorterThreads() int { return max(min(runtime.GOMAXPROCS(0)-1, 4), 0) }
+
 // Open opens (creating) the index in dir.
 func Open(dir string, opts Options) (*Index, error) {
 	if opts.Source == nil {
@@ -192,7 +200,8 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(30000)" +
-		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)"
+		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)" +
+		"&_pragma=threads(" + strconv.Itoa(sorterThreads()) + ")"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -428,5 +429,25 @@ func TestScratch(t *testing.T) {
 		if want := map[bool]int{false: 1, true: 0}[scratch]; sync != want {
 			t.Errorf("Scratch %v: synchronous %d, want %d", scratch, sync, want)
 		}
+	}
+}
+
+// Every connection of the index lets SQLite's sorter use the other cores
+// (the walk's sort holds up an export's workers), none on one core.
+func TestSorterThreads(t *testing.T) {
+	x, err := open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	var n int
+	if err := x.db.QueryRow(`PRAGMA threads`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if want := sorterThreads(); n != want {
+		t.Errorf("PRAGMA threads %d, want %d", n, want)
+	}
+	if runtime.GOMAXPROCS(0) > 1 && n < 1 {
+		t.Errorf("PRAGMA threads %d on %d cores", n, runtime.GOMAXPROCS(0))
 	}
 }
