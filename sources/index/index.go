@@ -73,7 +73,9 @@ type Options struct {
 	// an input changed.
 	NoLedger bool
 	// Scratch: the index is removed after one use (convert's temporary
-	// one), so its writes are not synced to disk.
+	// one), so its writes are neither synced nor journaled (a failed
+	// Update leaves it to be removed), and with NoLedger it keeps no
+	// query demographics (table asked), which only Groups read.
 	Scratch bool
 }
 
@@ -194,12 +196,12 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	sync := "NORMAL"
+	sync, journal := "NORMAL", "WAL"
 	if opts.Scratch {
-		sync = "OFF"
+		sync, journal = "OFF", "OFF"
 	}
 	dsn := "file:" + filepath.Join(dir, "index.db") +
-		"?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(30000)" +
+		"?_pragma=journal_mode(" + journal + ")&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(30000)" +
 		"&_pragma=cache_size(" + strconv.Itoa(cacheKB) + ")&_pragma=temp_store(FILE)" +
 		"&_pragma=threads(" + strconv.Itoa(sorterThreads()) + ")"
 	db, err := sql.Open("sqlite", dsn)

@@ -413,8 +413,9 @@ func openSnapshot(t *testing.T, x *Index) *Snapshot {
 	return s
 }
 
-// TestScratch: a scratch index does not sync its writes; any other does
-// (synchronous NORMAL, under WAL: durable at each checkpoint).
+// TestScratch: a scratch index neither syncs nor journals its writes;
+// any other does (synchronous NORMAL, under WAL: durable at each
+// checkpoint).
 func TestScratch(t *testing.T) {
 	for _, scratch := range []bool{false, true} {
 		x, err := open(t.TempDir(), Options{Scratch: scratch})
@@ -422,12 +423,19 @@ func TestScratch(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sync int
+		var journal string
 		if err := x.db.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.db.QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil {
 			t.Fatal(err)
 		}
 		x.Close()
 		if want := map[bool]int{false: 1, true: 0}[scratch]; sync != want {
 			t.Errorf("Scratch %v: synchronous %d, want %d", scratch, sync, want)
+		}
+		if want := map[bool]string{false: "wal", true: "off"}[scratch]; journal != want {
+			t.Errorf("Scratch %v: journal_mode %s, want %s", scratch, journal, want)
 		}
 	}
 }

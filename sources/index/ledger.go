@@ -535,7 +535,7 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 // (nothing for another record).
 func (w *writer) storeAsked(msg int64, r *sources.Record) error {
 	d := r.Asked
-	if d == nil || r.Kind != sources.Query {
+	if d == nil || r.Kind != sources.Query || w.x.opts.Scratch && w.x.opts.NoLedger {
 		return nil
 	}
 	_, err := w.insAsked.Exec(msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)

@@ -139,3 +139,32 @@ func TestNoLedger(t *testing.T) {
 		t.Fatalf("ledger after a second NoLedger update\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestScratchAsksNothing: a scratch index without a ledger keeps no query
+// demographics (nobody reads its Groups); an index without a ledger that
+// stays keeps them, for the ledger a later Update builds.
+func TestScratchAsksNothing(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.hl7")
+	write(t, in, qbp("Q1", "CLINICC", "20240105120000"), qbp("Q2", "CLINICD", "20240105130000"))
+	for _, o := range []struct {
+		opts Options
+		want int
+	}{{Options{NoLedger: true}, 2}, {Options{NoLedger: true, Scratch: true}, 0}, {Options{Scratch: true}, 2}} {
+		x, err := open(filepath.Join(t.TempDir(), "data"), o.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Update(context.Background(), []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := x.db.QueryRow(`SELECT count(*) FROM asked`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		x.Close()
+		if n != o.want {
+			t.Errorf("NoLedger %v, Scratch %v: %d queries' demographics kept, want %d", o.opts.NoLedger, o.opts.Scratch, n, o.want)
+		}
+	}
+}
