@@ -39,3 +39,8 @@ func (c *genCache[K, V]) put(k K, v V) {
 func (c *genCache[K, V]) reset() {
 	c.young, c.old, c.lost = make(map[K]V, c.size), nil, true
 }
+
+// drop empties the cache and lets go of its memory.
+func (c *genCache[K, V]) drop() {
+	c.young, c.old, c.lost = map[K]V{}, nil, true
+}

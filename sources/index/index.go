@@ -74,8 +74,9 @@ type Options struct {
 	NoLedger bool
 	// Scratch: the index is removed after one use (convert's temporary
 	// one), so its writes are neither synced nor journaled (a failed
-	// Update leaves it to be removed), and with NoLedger it keeps no
-	// query demographics (table asked), which only Groups read.
+	// Update leaves it to be removed), it lets go of its cached identity
+	// keys after an Update, and with NoLedger it keeps no query
+	// demographics (table asked), which only Groups read.
 	Scratch bool
 }
 

@@ -440,6 +440,44 @@ func TestScratch(t *testing.T) {
 	}
 }
 
+// TestScratchDropsKeys: a scratch index lets go of the identity keys it
+// cached once its Update is done (its export's collector would mark them
+// all), any other keeps them for the next Update; a scratch index
+// updated again still joins a person's new message to its keys.
+func TestScratchDropsKeys(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.hl7")
+	write(t, in, vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")))
+	var keys int64 // the kept index's
+	for _, scratch := range []bool{false, true} {
+		x, err := open(filepath.Join(t.TempDir(), "data"), Options{Scratch: scratch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		ctx := context.Background()
+		if _, err := x.Update(ctx, []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		if cached := len(x.uf.ids.young) + len(x.uf.ids.old); (cached == 0) != scratch {
+			t.Errorf("Scratch %v: %d identity keys cached after the Update", scratch, cached)
+		}
+		appendTo(t, in, vxu("2", "CLINICB", "20240201120000", "A1^^^CLINICA^MR~B7^^^CLINICB^MR", "SMITH^JOHN", "20200101", "M", rxa("20240201", "08", "00")))
+		if _, err := x.Update(ctx, []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := openSnapshot(t, x).Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Persons != 1 || keys != 0 && c.Keys != keys {
+			t.Errorf("Scratch %v: %d persons, %d keys after the second Update, want 1 and %d", scratch, c.Persons, c.Keys, keys)
+		}
+		keys = c.Keys
+		write(t, in, vxu("1", "CLINICA", "20240101120000", "A1^^^CLINICA^MR", "SMITH^JOHN", "20200101", "M", rxa("20240101", "08", "00")))
+	}
+}
+
 // Every connection of the index lets SQLite's sorter use the other cores
 // (the walk's sort holds up an export's workers), none on one core.
 func TestSorterThreads(t *testing.T) {

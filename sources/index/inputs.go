@@ -140,6 +140,11 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 			return st, fmt.Errorf("index: ledger: %w", err)
 		}
 	}
+	// A scratch index has no next Update for the cached keys to serve,
+	// and its export's collector would mark them at every cycle.
+	if x.opts.Scratch {
+		x.uf.drop()
+	}
 	st.Elapsed = time.Since(start)
 	return st, nil
 }

@@ -205,6 +205,12 @@ func (u *unionFind) flush() error {
 	return nil
 }
 
+// drop lets go of the caches' memory.
+func (u *unionFind) drop() {
+	u.ids.drop()
+	u.nodes.drop()
+}
+
 // abort forgets what the union-find knows of the table (its transaction
 // was rolled back).
 func (u *unionFind) abort() {
