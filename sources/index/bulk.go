@@ -44,9 +44,15 @@ func (x *Index) prepareLoad(ctx context.Context) (bulk bool, err error) {
 	return true, nil
 }
 
-// buildLookups creates the lookup indexes that are missing.
+// buildLookups creates the lookup indexes that are missing, but for the
+// ledger's in a scratch index without one: nothing would read them, and
+// each is a scan of the messages table on the update's one core.
 func (x *Index) buildLookups(ctx context.Context) error {
-	if _, err := x.db.ExecContext(ctx, lookupIndexes); err != nil {
+	q := lookupIndexes
+	if x.opts.Scratch && x.opts.NoLedger {
+		q = exportLookups
+	}
+	if _, err := x.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("index: build lookup indexes: %w", err)
 	}
 	return nil

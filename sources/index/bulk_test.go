@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -132,5 +133,38 @@ func TestLoadAfterAllDroppedKeepsLookups(t *testing.T) {
 	}
 	if seen != len(lookupIndexNames) {
 		t.Errorf("load after all records were dropped ran with %d lookup indexes, want all %d", seen, len(lookupIndexNames))
+	}
+}
+
+// A scratch index without a ledger builds the lookups exports read and
+// not the ledger's; its export's persons are a kept index's.
+func TestScratchBuildsExportLookups(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, linkedRecords()...)
+	ctx := context.Background()
+	var persons [2][]Person
+	for i, o := range []Options{{}, {Scratch: true, NoLedger: true}} {
+		x, err := open(filepath.Join(dir, "data"+string(rune('0'+i))), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		if _, err := x.Update(ctx, []string{arch}); err != nil {
+			t.Fatal(err)
+		}
+		want := len(lookupIndexNames)
+		if o.Scratch {
+			want = 3 // messages_key, keys_parent, keys_root_pid
+		}
+		if n := lookupCount(t, x); n != want {
+			t.Errorf("Scratch %v: %d lookup indexes after the first load, want %d", o.Scratch, n, want)
+		}
+		if persons[i], err = openSnapshot(t, x).Persons(ctx, "", 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(persons[0]) == 0 || fmt.Sprint(persons[0]) != fmt.Sprint(persons[1]) {
+		t.Errorf("persons of the scratch index %v, of the kept one %v", persons[1], persons[0])
 	}
 }

@@ -156,12 +156,20 @@ CREATE TABLE IF NOT EXISTS patients(
 
 // lookupIndexes are the schema's secondary indexes: reads need them, the
 // writing of new records does not (bulk.go).
-const lookupIndexes = `
+const lookupIndexes = exportLookups + ledgerLookups
+
+// exportLookups are the lookups exports and updates read.
+const exportLookups = `
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
-CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
 CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
 CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
+`
+
+// ledgerLookups pair queries and answers: only the ledger reads them
+// (ledger.go).
+const ledgerLookups = `
+CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
+CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
 `
 
 // sorterThreads is how many helper threads SQLite's sorter may start:
