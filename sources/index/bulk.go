@@ -45,11 +45,11 @@ func (x *Index) prepareLoad(ctx context.Context) (bulk bool, err error) {
 }
 
 // buildLookups creates the lookup indexes that are missing, but for the
-// ledger's in a scratch index without one: nothing would read them, and
-// each is a scan of the messages table on the update's one core.
+// ledger's in a groupless index: nothing would read them, and each is a
+// scan of the messages table on the update's one core.
 func (x *Index) buildLookups(ctx context.Context) error {
 	q := lookupIndexes
-	if x.opts.Scratch && x.opts.NoLedger {
+	if x.groupless() {
 		q = exportLookups
 	}
 	if _, err := x.db.ExecContext(ctx, q); err != nil {

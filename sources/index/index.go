@@ -74,9 +74,9 @@ type Options struct {
 	NoLedger bool
 	// Scratch: the index is removed after one use (convert's temporary
 	// one), so its writes are neither synced nor journaled (a failed
-	// Update leaves it to be removed), it lets go of its cached identity
-	// keys after an Update, and with NoLedger it keeps no query
-	// demographics (table asked), which only Groups read.
+	// Update leaves it to be removed), and it lets go of its cached
+	// identity keys after an Update. With NoLedger as well, nothing will
+	// read its Groups (groupless).
 	Scratch bool
 }
 
@@ -368,6 +368,12 @@ func (x *Index) fingerprint() string {
 
 // Identity is the identity configuration in force.
 func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
+
+// groupless: no Group will be read from the index (used once, without
+// a ledger: convert's), so it keeps nothing that only Groups read: query
+// demographics (table asked), sender counts (senders) and the lookups
+// that pair queries with answers.
+func (x *Index) groupless() bool { return x.opts.Scratch && x.opts.NoLedger }
 
 // Source is the source the index reads (exports re-read through it).
 func (x *Index) Source() sources.Source { return x.opts.Source }

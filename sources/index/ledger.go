@@ -79,7 +79,7 @@ type senderCount struct {
 // countSender counts a record that can be membership evidence from its
 // sender: a VXU (Reported) or a query.
 func (w *writer) countSender(r *sources.Record) {
-	if r.OrgKey == "" || (r.Kind != sources.Query && r.Evidence&sources.Reported == 0) {
+	if r.OrgKey == "" || (r.Kind != sources.Query && r.Evidence&sources.Reported == 0) || w.x.groupless() {
 		return
 	}
 	if w.senders == nil {
@@ -535,7 +535,7 @@ func (s *Snapshot) Senders(ctx context.Context, fn func(Sender) error) error {
 // (nothing for another record).
 func (w *writer) storeAsked(msg int64, r *sources.Record) error {
 	d := r.Asked
-	if d == nil || r.Kind != sources.Query || w.x.opts.Scratch && w.x.opts.NoLedger {
+	if d == nil || r.Kind != sources.Query || w.x.groupless() {
 		return nil
 	}
 	_, err := w.insAsked.Exec(msg, d.Given, d.Middle, d.Family, d.BirthDate, d.Sex, d.Postal, d.Phone)

@@ -141,8 +141,9 @@ func TestNoLedger(t *testing.T) {
 }
 
 // TestScratchAsksNothing: a scratch index without a ledger keeps no query
-// demographics (nobody reads its Groups); an index without a ledger that
-// stays keeps them, for the ledger a later Update builds.
+// demographics and no sender counts (nobody reads its Groups); an index
+// without a ledger that stays keeps them, for the ledger a later Update
+// builds.
 func TestScratchAsksNothing(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "a.hl7")
@@ -158,13 +159,13 @@ func TestScratchAsksNothing(t *testing.T) {
 		if _, err := x.Update(context.Background(), []string{in}); err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := x.db.QueryRow(`SELECT count(*) FROM asked`).Scan(&n); err != nil {
+		var n, senders int
+		if err := x.db.QueryRow(`SELECT count(*), (SELECT coalesce(sum(n), 0) FROM senders) FROM asked`).Scan(&n, &senders); err != nil {
 			t.Fatal(err)
 		}
 		x.Close()
-		if n != o.want {
-			t.Errorf("NoLedger %v, Scratch %v: %d queries' demographics kept, want %d", o.opts.NoLedger, o.opts.Scratch, n, o.want)
+		if n != o.want || senders != o.want {
+			t.Errorf("NoLedger %v, Scratch %v: %d queries' demographics kept, %d counted by sender, want %d", o.opts.NoLedger, o.opts.Scratch, n, senders, o.want)
 		}
 	}
 }
