@@ -259,6 +259,61 @@ func min6(a, b string) [2]string {
 	return [2]string{a[:6], b[:6]}
 }
 
+// A person's keys learned newest-smallest form a chain in the union-find
+// (each new key becomes the root above the last): after an Update every
+// key points at its root, on a first load and on a later one that makes
+// the chain deeper.
+func TestDeepChainCompressed(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	// MRNs M8 and M9 first, then M7 with M8, M6 with M7, ...: M9 ends
+	// eight levels below the root M1 before compression. The shared
+	// demographics are one more key.
+	msg := func(i int) string {
+		lo, hi := string(rune('0'+9-i)), string(rune('0'+10-i))
+		return vxu(fmt.Sprint(i), "CLINICA", fmt.Sprintf("202401%02d120000", i),
+			"M"+hi+"^^^CLINICA^MR~M"+lo+"^^^CLINICA^MR", "DOE^JANE", "20231201", "F")
+	}
+	var msgs []string
+	for i := 1; i <= 5; i++ {
+		msgs = append(msgs, msg(i))
+	}
+	write(t, arch, msgs...)
+	x := openTest(t, filepath.Join(dir, "data"), &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
+	ctx := context.Background()
+	check := func(keys, messages int) {
+		t.Helper()
+		var n, roots, deep int
+		if err := x.db.QueryRow(`SELECT count(*), sum(parent = id),
+			sum(EXISTS (SELECT 1 FROM keys p WHERE p.id = keys.parent AND p.parent != p.id)) FROM keys`).Scan(&n, &roots, &deep); err != nil {
+			t.Fatal(err)
+		}
+		if n != keys || roots != 1 || deep != 0 {
+			t.Fatalf("keys %d (want %d), roots %d (want 1), keys under a non-root %d (want 0)", n, keys, roots, deep)
+		}
+		got := persons(t, x)
+		if len(got) != 1 {
+			t.Fatalf("persons %v, want one", got)
+		}
+		for id, m := range got {
+			if m != messages {
+				t.Fatalf("person %s has %d messages, want %d", id, m, messages)
+			}
+		}
+	}
+	if _, err := x.Update(ctx, []string{arch}); err != nil {
+		t.Fatal(err)
+	}
+	check(7, 5)
+	for i := 6; i <= 8; i++ {
+		appendTo(t, arch, msg(i))
+	}
+	if _, err := x.Update(ctx, []string{arch}); err != nil {
+		t.Fatal(err)
+	}
+	check(10, 8)
+}
+
 func TestIncremental(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")

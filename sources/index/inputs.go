@@ -132,7 +132,7 @@ func (x *Index) Update(ctx context.Context, args []string) (UpdateStats, error) 
 	}
 	// An input only moved changed no record: no links to redo.
 	if st.New+st.Appended+st.Rewritten+st.Dropped > 0 || st.Messages > 0 {
-		if err := x.finish(ctx, rebuild); err != nil {
+		if err := x.finish(ctx, rebuild, bulk); err != nil {
 			return st, err
 		}
 	} else if !x.opts.NoLedger {
