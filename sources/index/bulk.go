@@ -44,15 +44,9 @@ func (x *Index) prepareLoad(ctx context.Context) (bulk bool, err error) {
 	return true, nil
 }
 
-// buildLookups creates the lookup indexes that are missing, but for the
-// ledger's in a groupless index: nothing would read them, and each is a
-// scan of the messages table on the update's one core.
+// buildLookups creates the lookup indexes that are missing.
 func (x *Index) buildLookups(ctx context.Context) error {
-	q := lookupIndexes
-	if x.groupless() {
-		q = exportLookups
-	}
-	if _, err := x.db.ExecContext(ctx, q); err != nil {
+	if _, err := x.db.ExecContext(ctx, lookupIndexes); err != nil {
 		return fmt.Errorf("index: build lookup indexes: %w", err)
 	}
 	return nil

@@ -155,21 +155,14 @@ CREATE TABLE IF NOT EXISTS patients(
 ` + lookupIndexes
 
 // lookupIndexes are the schema's secondary indexes: reads need them, the
-// writing of new records does not (bulk.go).
-const lookupIndexes = exportLookups + ledgerLookups
-
-// exportLookups are the lookups exports and updates read.
-const exportLookups = `
+// writing of new records does not (bulk.go). messages_query and
+// messages_answers pair queries with answers for the ledger (ledger.go).
+const lookupIndexes = `
 CREATE INDEX IF NOT EXISTS messages_key ON messages(key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
-CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
-`
-
-// ledgerLookups pair queries and answers: only the ledger reads them
-// (ledger.go).
-const ledgerLookups = `
 CREATE INDEX IF NOT EXISTS messages_query ON messages(rec_id) WHERE kind = 'Q';
 CREATE INDEX IF NOT EXISTS messages_answers ON messages(answers) WHERE answers IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keys_parent ON keys(parent);
+CREATE INDEX IF NOT EXISTS keys_root_pid ON keys(pid) WHERE parent = id;
 `
 
 // sorterThreads is how many helper threads SQLite's sorter may start:
@@ -370,9 +363,11 @@ func (x *Index) fingerprint() string {
 func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
 
 // groupless: no Group will be read from the index (used once, without
-// a ledger: convert's), so it keeps nothing that only Groups read: query
-// demographics (table asked), sender counts (senders) and the lookups
-// that pair queries with answers.
+// a ledger: convert's, whose one read is a system export's Walk), so it
+// keeps nothing that only Groups or lookups by person read: query
+// demographics (table asked), sender counts (senders) and, after its
+// first load, lookup indexes (Update). Person, Messages and MergedInto
+// still answer, by scans.
 func (x *Index) groupless() bool { return x.opts.Scratch && x.opts.NoLedger }
 
 // Source is the source the index reads (exports re-read through it).

@@ -11,8 +11,15 @@ import (
 // TestWalk: the one-pass walk gives, person by person, exactly what the
 // per-person queries give (Persons, Messages, MergedInto), for the whole
 // index and as of a moment between two updates; persons without messages
-// in the window are left out.
+// in the window are left out. So it does in a groupless index (convert's:
+// no lookups after its first load, all after a later Update, which here
+// merges two persons).
 func TestWalk(t *testing.T) {
+	t.Run("kept", func(t *testing.T) { testWalk(t, Options{}) })
+	t.Run("groupless", func(t *testing.T) { testWalk(t, Options{Scratch: true, NoLedger: true}) })
+}
+
+func testWalk(t *testing.T, o Options) {
 	dir := t.TempDir()
 	arch := filepath.Join(dir, "a.hl7")
 	const girl, dob = "DOE^BABY GIRL", "20231201"
@@ -21,10 +28,18 @@ func TestWalk(t *testing.T) {
 		vxu("2", "CLINICA", "20240102120000", "A2^^^CLINICA^MR", girl, dob, "F", rxa("20240102", "10", "00")),
 		vxu("3", "CLINICB", "20240102130000", "B7^^^CLINICB^MR", "ROE^ANN", "20200202", "F", rxa("20240102", "03", "00")))
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	x := openTest(t, filepath.Join(dir, "data"), c)
+	o.Now, o.BatchSize = c.now, 2
+	x, err := open(filepath.Join(dir, "data"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
 	ctx := context.Background()
 	if _, err := x.Update(ctx, []string{arch}); err != nil {
 		t.Fatal(err)
+	}
+	if n, want := lookupCount(t, x), len(lookupIndexNames); x.groupless() && n != 0 || !x.groupless() && n != want {
+		t.Errorf("%d lookup indexes after the first load (groupless %v)", n, x.groupless())
 	}
 	between := c.t.Add(time.Millisecond)
 	appendTo(t, arch,
@@ -33,6 +48,9 @@ func TestWalk(t *testing.T) {
 		vxu("6", "CLINICA", "20240106120000", "A2^^^CLINICA^MR~S1^^^MYIIS^SR", girl, dob, "F"))
 	if _, err := x.Update(ctx, []string{arch}); err != nil {
 		t.Fatal(err)
+	}
+	if n := lookupCount(t, x); n != len(lookupIndexNames) {
+		t.Errorf("%d lookup indexes after the second load, want all %d", n, len(lookupIndexNames))
 	}
 	s := openSnapshot(t, x)
 	type person struct {
