@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -179,5 +180,49 @@ func TestScratchFirstLoadBuildsNoLookups(t *testing.T) {
 	}
 	if got[0] == "" || got[0] != got[1] {
 		t.Errorf("persons of the scratch index\n%s\nof the kept one\n%s", got[1], got[0])
+	}
+}
+
+// Problems reads messages_problems, not every message, in a kept index
+// and in a groupless one (which builds no lookups), and lists the broken
+// records a load kept it up with.
+func TestProblemsReadTheirIndex(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "a.hl7")
+	write(t, arch, append([]string{"this is not a message\n"}, linkedRecords()...)...)
+	ctx := context.Background()
+	for i, o := range []Options{{}, {Scratch: true, NoLedger: true}} {
+		x, err := open(filepath.Join(dir, "data"+string(rune('0'+i))), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		if _, err := x.Update(ctx, []string{arch}); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := x.db.Query(`EXPLAIN QUERY PLAN `+problemsQuery, noLower, noUpper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, "USING INDEX messages_problems") {
+			t.Errorf("Scratch %v: Problems' plan %q does not read messages_problems", o.Scratch, p)
+		}
+		n := 0
+		if err := openSnapshot(t, x).Problems(ctx, time.Time{}, time.Time{}, func(Problem) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("Scratch %v: %d problems, want the one broken record", o.Scratch, n)
+		}
 	}
 }

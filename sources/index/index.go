@@ -152,6 +152,10 @@ CREATE TABLE IF NOT EXISTS patients(
 	pid TEXT PRIMARY KEY,
 	first_at INTEGER NOT NULL,
 	gone_at INTEGER) WITHOUT ROWID;
+-- Problems, which every export reads before its first person, without a
+-- scan of every message (40 ms at 200k, one core). Kept up while loading:
+-- it holds only the few broken and warned records.
+CREATE INDEX IF NOT EXISTS messages_problems ON messages(indexed_at) WHERE kind IN ('E', 'W');
 ` + lookupIndexes
 
 // lookupIndexes are the schema's secondary indexes: reads need them, the
