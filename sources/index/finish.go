@@ -88,8 +88,10 @@ func (x *Index) finish(ctx context.Context, rebuild, fresh bool) error {
 	}
 	x.uf.nodes.reset()
 	// Patients: new roots are recorded, vanished ones are gone (merged).
+	// In pid order, the table's: a first load's 46k Patients (200k
+	// messages) go in in 0.043 s instead of 0.064 (sqlite3).
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO patients(pid, first_at)
-		SELECT pid, ? FROM keys WHERE parent = id`, w.stamp); err != nil {
+		SELECT pid, ? FROM keys WHERE parent = id ORDER BY pid`, w.stamp); err != nil {
 		return err
 	}
 	// Each of the two updates below gathers every root's pid before it
