@@ -141,7 +141,8 @@ func TestNoLedger(t *testing.T) {
 }
 
 // TestScratchAsksNothing: a scratch index without a ledger keeps no query
-// demographics and no sender counts (nobody reads its Groups); an index
+// demographics, no sender counts and no record's sender (nobody reads its
+// Groups); an index
 // without a ledger that stays keeps them, for the ledger a later Update
 // builds.
 func TestScratchAsksNothing(t *testing.T) {
@@ -159,13 +160,15 @@ func TestScratchAsksNothing(t *testing.T) {
 		if _, err := x.Update(context.Background(), []string{in}); err != nil {
 			t.Fatal(err)
 		}
-		var n, senders int
-		if err := x.db.QueryRow(`SELECT count(*), (SELECT coalesce(sum(n), 0) FROM senders) FROM asked`).Scan(&n, &senders); err != nil {
+		var n, senders, orgs int
+		if err := x.db.QueryRow(`SELECT count(*), (SELECT coalesce(sum(n), 0) FROM senders),
+			(SELECT count(*) FROM messages WHERE org_key IS NOT NULL) FROM asked`).Scan(&n, &senders, &orgs); err != nil {
 			t.Fatal(err)
 		}
 		x.Close()
-		if n != o.want || senders != o.want {
-			t.Errorf("NoLedger %v, Scratch %v: %d queries' demographics kept, %d counted by sender, want %d", o.opts.NoLedger, o.opts.Scratch, n, senders, o.want)
+		if n != o.want || senders != o.want || orgs != o.want {
+			t.Errorf("NoLedger %v, Scratch %v: %d queries' demographics kept, %d counted by sender, %d stored with their sender, want %d",
+				o.opts.NoLedger, o.opts.Scratch, n, senders, orgs, o.want)
 		}
 	}
 }

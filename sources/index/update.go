@@ -315,10 +315,18 @@ func (w *writer) store(inputID int64, r *sources.Record) error {
 		w.walks = appendWalkRecord(w.walks, &wr)
 		walk = w.walks[n:len(w.walks):len(w.walks)]
 	}
+	// The organization, evidence and query columns are the ledger's and
+	// the senders' (ledger.go): a groupless index leaves them empty.
+	var org, orgName, answers, facility any
+	var holds int64
+	if !w.x.groupless() {
+		org, orgName, answers, facility = nullStr(r.OrgKey), nullStr(r.OrgName), nullStr(r.Answers), nullStr(r.Facility)
+		holds = evidenceOf(r)
+	}
 	// Ints as int64: database/sql converts other types by reflection.
 	w.pend = append(w.pend, inputID, loc.Offset, loc.Length, int64(loc.Line), int64(loc.Index),
-		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, nullStr(r.OrgKey), nullStr(r.OrgName),
-		evidenceOf(r), nullStr(r.Answers), nullStr(r.Err), walk, int64(r.Warn), nullStr(r.Facility))
+		loc.ControlID, at, string(r.Kind), r.Type, keyID, links, org, orgName,
+		holds, answers, nullStr(r.Err), walk, int64(r.Warn), facility)
 	w.pendRec = append(w.pendRec, r)
 	if len(w.pendRec) == w.x.msgBatch {
 		return w.flush()
