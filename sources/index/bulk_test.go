@@ -146,21 +146,13 @@ func TestScratchFirstLoadBuildsNoLookups(t *testing.T) {
 	write(t, arch, linkedRecords()...)
 	ctx := context.Background()
 	var got [2]string
-	for i, o := range []Options{{}, {Scratch: true, NoLedger: true}} {
-		x, err := open(filepath.Join(dir, "data"+string(rune('0'+i))), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer x.Close()
-		if _, err := x.Update(ctx, []string{arch}); err != nil {
-			t.Fatal(err)
-		}
+	for i, x := range loadKeptAndGroupless(t, dir, arch) {
 		want := len(lookupIndexNames)
-		if o.Scratch {
+		if x.groupless() {
 			want = 0
 		}
 		if n := lookupCount(t, x); n != want {
-			t.Errorf("Scratch %v: %d lookup indexes after the first load, want %d", o.Scratch, n, want)
+			t.Errorf("groupless %v: %d lookup indexes after the first load, want %d", x.groupless(), n, want)
 		}
 		s := openSnapshot(t, x)
 		ps, err := s.Persons(ctx, "", 100)
@@ -191,15 +183,7 @@ func TestProblemsReadTheirIndex(t *testing.T) {
 	arch := filepath.Join(dir, "a.hl7")
 	write(t, arch, append([]string{"this is not a message\n"}, linkedRecords()...)...)
 	ctx := context.Background()
-	for i, o := range []Options{{}, {Scratch: true, NoLedger: true}} {
-		x, err := open(filepath.Join(dir, "data"+string(rune('0'+i))), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer x.Close()
-		if _, err := x.Update(ctx, []string{arch}); err != nil {
-			t.Fatal(err)
-		}
+	for _, x := range loadKeptAndGroupless(t, dir, arch) {
 		rows, err := x.db.Query(`EXPLAIN QUERY PLAN `+problemsQuery, noLower, noUpper)
 		if err != nil {
 			t.Fatal(err)
@@ -215,14 +199,33 @@ func TestProblemsReadTheirIndex(t *testing.T) {
 		}
 		rows.Close()
 		if p := strings.Join(plan, "; "); !strings.Contains(p, "USING INDEX messages_problems") {
-			t.Errorf("Scratch %v: Problems' plan %q does not read messages_problems", o.Scratch, p)
+			t.Errorf("groupless %v: Problems' plan %q does not read messages_problems", x.groupless(), p)
 		}
 		n := 0
 		if err := openSnapshot(t, x).Problems(ctx, time.Time{}, time.Time{}, func(Problem) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if n != 1 {
-			t.Errorf("Scratch %v: %d problems, want the one broken record", o.Scratch, n)
+			t.Errorf("groupless %v: %d problems, want the one broken record", x.groupless(), n)
 		}
 	}
+}
+
+// loadKeptAndGroupless indexes arch into a kept index and into a
+// groupless one (scratch, without a ledger), under dir, in that order.
+func loadKeptAndGroupless(t *testing.T, dir, arch string) [2]*Index {
+	t.Helper()
+	var xs [2]*Index
+	for i, o := range []Options{{}, {Scratch: true, NoLedger: true}} {
+		x, err := open(filepath.Join(dir, "data"+string(rune('0'+i))), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		if _, err := x.Update(context.Background(), []string{arch}); err != nil {
+			t.Fatal(err)
+		}
+		xs[i] = x
+	}
+	return xs
 }
