@@ -368,10 +368,10 @@ func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
 
 // groupless: no Group will be read from the index (used once, without
 // a ledger: convert's, whose one read is a system export's Walk), so it
-// keeps nothing that only Groups or lookups by person read: query
-// demographics (table asked), sender counts (senders) and, after its
-// first load, lookup indexes (Update). Person, Messages and MergedInto
-// still answer, by scans.
+// keeps nothing only Groups read: query demographics (table asked),
+// sender counts (senders), a record's sender and evidence columns
+// (writer.store); and its first load builds no lookup index (Update):
+// Person, Messages and MergedInto still answer, by scans.
 func (x *Index) groupless() bool { return x.opts.Scratch && x.opts.NoLedger }
 
 // Source is the source the index reads (exports re-read through it).
