@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/fhirout"
+	"github.com/iisbridge/iisbridge/sources/index"
 )
 
 // failSink fails at its n-th resource, or cancels the export there.
@@ -76,5 +78,58 @@ func samePrefix(t *testing.T, workers int, got, full []*fhirout.Object) {
 		if k, w := r.ResourceType()+"/"+r.ID(), full[i].ResourceType()+"/"+full[i].ID(); k != w {
 			t.Fatalf("workers %d: resource %d is %s, the full export's is %s", workers, i, k, w)
 		}
+	}
+}
+
+// Persons go to the workers in batches of a few, in order, each person
+// once: a batch ends at batchPersons persons or batchMessages messages,
+// the last one short; an error of the listing or of a submit stops it.
+func TestBatches(t *testing.T) {
+	sizes := []int{1, 2, 30, 1, 1, 1, 1, 1, 5, 5, 5, 0, 7}
+	persons := make([]*work, len(sizes))
+	for i, n := range sizes {
+		persons[i] = &work{id: string(rune('a' + i)), msgs: make([]index.Message, n)}
+	}
+	e := &export{each: func(fn func(*work) error) error {
+		for _, w := range persons {
+			if err := fn(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	var got [][]string
+	err := e.batches(func(b []*work) error {
+		var ids []string
+		for _, w := range b {
+			ids = append(ids, w.id)
+		}
+		got = append(got, ids)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1+2+30 reaches 16 messages at c; then four persons; then
+	// 1+5+5+5 reaches 16 at k; the rest.
+	want := [][]string{{"a", "b", "c"}, {"d", "e", "f", "g"}, {"h", "i", "j", "k"}, {"l", "m"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("batches %v, want %v", got, want)
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err = e.batches(func([]*work) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("a failing submit: err %v after %d calls, want stop after 1", err, calls)
+	}
+	e.each = func(fn func(*work) error) error {
+		fn(persons[0])
+		return stop
+	}
+	calls = 0
+	err = e.batches(func([]*work) error { calls++; return nil })
+	if !errors.Is(err, stop) || calls != 0 {
+		t.Errorf("a failing listing: err %v after %d submits, want stop and none", err, calls)
 	}
 }
