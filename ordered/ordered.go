@@ -8,13 +8,19 @@ import (
 	"sync"
 )
 
+// Window is how many inputs per worker are in flight at most: callers
+// that give each input a buffer keep that many per worker. Two keep the
+// workers as busy as four when each input is a batch of persons or
+// messages (convert of 200k messages), with half the memory in flight.
+const Window = 2
+
 // Run calls produce, which calls submit once per input in order; work
 // turns each input into a result on one of workers goroutines (worker is
 // 0..workers-1, for per-worker state such as a mapping.Applier; ctx is
 // cancelled once the run stops, so long work can give up); emit is
 // called on the calling goroutine with the results in input order.
 //
-// At most 4×workers inputs are in flight. The first error of emit or
+// At most Window×workers inputs are in flight. The first error of emit or
 // produce, or the cancellation of ctx, stops the run (submit then
 // returns the context's error) and is returned; results after it are
 // not emitted. With workers <= 1
@@ -41,7 +47,7 @@ func Run[In, Out any](ctx context.Context, workers int,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	window := 4 * workers
+	window := Window * workers
 	jobs := make(chan job)
 	results := make(chan result, window)
 	sem := make(chan struct{}, window)

@@ -54,8 +54,8 @@ func TestRunKeepsOrder(t *testing.T) {
 				t.Fatalf("workers %d: result %d is %d, want %d (out of order)", workers, i, v, 2*i)
 			}
 		}
-		if workers > 1 && most.Load() > int64(4*workers) {
-			t.Errorf("workers %d: %d inputs in flight, window is %d", workers, most.Load(), 4*workers)
+		if workers > 1 && most.Load() > int64(Window*workers) {
+			t.Errorf("workers %d: %d inputs in flight, window is %d", workers, most.Load(), Window*workers)
 		}
 	}
 }
@@ -88,9 +88,9 @@ func TestRunStopsAtEmitError(t *testing.T) {
 	if emitted != 10 {
 		t.Errorf("emitted %d results before the error, want 10", emitted)
 	}
-	// Inputs 0..10 emitted or failing, a window of 12 behind them, and
-	// one more a send may have won over the cancellation.
-	if n := produced.Load(); n > 11+4*3+1 {
+	// Inputs 0..10 emitted or failing, a window behind them, and one
+	// more a send may have won over the cancellation.
+	if n := produced.Load(); n > 11+Window*3+1 {
 		t.Errorf("producer went on to %d inputs after the error", n)
 	}
 }

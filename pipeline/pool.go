@@ -24,7 +24,7 @@ func (e *export) persons() error {
 	}
 	scratch := make([]scratch, max(e.workers, 1))
 	// Buffers go round: the emitter hands each back once replayed.
-	free := make(chan *buffer, 4*e.workers+2)
+	free := make(chan *buffer, ordered.Window*e.workers+2)
 	// With a releasing sink, a batch's resources are made in a Memory
 	// that goes round like the buffers: the emitter hands it back once
 	// the batch is replayed, when the sink is done with them.

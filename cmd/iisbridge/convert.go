@@ -171,7 +171,7 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// Batches go round: the writer hands each back for the reader to
 	// fill again, so their buffers are allocated once per run.
-	free := make(chan *convertBatch, 4*workers+2)
+	free := make(chan *convertBatch, ordered.Window*workers+2)
 	var readErr error
 	werr := ordered.Run(ctx, workers,
 		func(submit func(*convertBatch) error) error {
