@@ -18,13 +18,20 @@ const Window = 2
 // turns each input into a result on one of workers goroutines (worker is
 // 0..workers-1, for per-worker state such as a mapping.Applier; ctx is
 // cancelled once the run stops, so long work can give up); emit is
-// called on the calling goroutine with the results in input order.
+// called with the results in input order, one call at a time.
 //
 // At most Window×workers inputs are in flight. The first error of emit or
 // produce, or the cancellation of ctx, stops the run (submit then
 // returns the context's error) and is returned; results after it are
-// not emitted. With workers <= 1
-// everything runs on the calling goroutine.
+// not emitted.
+// With workers <= 1 everything runs on the calling goroutine.
+//
+// Nothing waits for a hand-over: produce runs ahead into a buffer as far
+// as the window allows, and the worker that finishes the oldest result
+// in flight emits it and whatever finished after it. Handing each input
+// over unbuffered and each result to an emitting goroutine woke a parked
+// thread at each step; on a 200k convert one of two workers waited for
+// its next input a sixth of the time.
 func Run[In, Out any](ctx context.Context, workers int,
 	produce func(submit func(In) error) error,
 	work func(ctx context.Context, worker int, in In) Out,
@@ -37,20 +44,17 @@ func Run[In, Out any](ctx context.Context, workers int,
 			return emit(work(ctx, 0, in))
 		})
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	window := Window * workers
+	r := &run[Out]{ctx: ctx, cancel: cancel, emit: emit, pending: map[int]Out{}, sem: make(chan struct{}, window)}
 	type job struct {
 		seq int
 		in  In
 	}
-	type result struct {
-		seq int
-		out Out
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	window := Window * workers
-	jobs := make(chan job)
-	results := make(chan result, window)
-	sem := make(chan struct{}, window)
+	// Buffered: a worker takes its next input without the producer
+	// running at that moment.
+	jobs := make(chan job, window)
 	var prodErr error
 	go func() {
 		defer close(jobs)
@@ -60,15 +64,11 @@ func Run[In, Out any](ctx context.Context, workers int,
 				return err // a select below may pick a ready send over Done
 			}
 			select {
-			case sem <- struct{}{}:
+			case r.sem <- struct{}{}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			select {
-			case jobs <- job{seq, in}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			jobs <- job{seq, in} // never blocks: the window bounds what is in jobs
 			seq++
 			return nil
 		})
@@ -79,39 +79,63 @@ func Run[In, Out any](ctx context.Context, workers int,
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				results <- result{j.seq, work(ctx, w, j.in)}
+				r.done(j.seq, work(ctx, w, j.in))
 			}
 		}()
 	}
-	go func() { wg.Wait(); close(results) }()
-	pending := map[int]Out{}
-	next := 0
-	var err error
-	for r := range results {
-		pending[r.seq] = r.out
-		for {
-			out, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			<-sem
-			if err == nil {
-				// A cancelled run emits nothing more, though the window
-				// may hold finished results.
-				if err = ctx.Err(); err == nil {
-					err = emit(out)
-				}
-				if err != nil {
-					cancel()
-				}
-			}
+	wg.Wait()
+	// jobs is closed: the producer has returned.
+	if r.err != nil {
+		return r.err
+	}
+	return prodErr
+}
+
+// run is the emitting state of one Run with several workers.
+type run[Out any] struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	emit   func(Out) error
+	sem    chan struct{} // a place in the window, held from submit to emit
+
+	mu       sync.Mutex // guards what follows
+	pending  map[int]Out
+	emitted  int  // results emitted (or dropped after an error)
+	emitting bool // a worker is emitting: others leave their result to it
+	err      error
+}
+
+// done takes the result of input seq and, unless another worker is at
+// it, emits every result now in order.
+func (r *run[Out]) done(seq int, out Out) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending[seq] = out
+	if r.emitting {
+		return
+	}
+	r.emitting = true
+	for {
+		out, ok := r.pending[r.emitted]
+		if !ok {
+			break
+		}
+		delete(r.pending, r.emitted)
+		r.emitted++
+		<-r.sem
+		if r.err != nil {
+			continue // after an error results are dropped
+		}
+		r.mu.Unlock()
+		err := r.ctx.Err() // a cancelled run emits nothing more
+		if err == nil {
+			err = r.emit(out)
+		}
+		r.mu.Lock()
+		if err != nil && r.err == nil {
+			r.err = err
+			r.cancel()
 		}
 	}
-	// results is closed: the producer has returned (jobs was closed).
-	if err == nil {
-		err = prodErr
-	}
-	return err
+	r.emitting = false
 }

@@ -119,9 +119,9 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	kinds := newIssueKinds() // records per warning kind, after the summary
 	progress := newMeter(stderr, "converting", "bytes")
 
-	// read → parse → map → JSON → write: the reader and the writer on one
-	// goroutine each, parsing, mapping and encoding on every core, results
-	// written in archive order. Messages go to the workers in batches (a
+	// read → parse → map → JSON → write: the reader on a goroutine of its
+	// own, parsing, mapping and encoding on every core, results written
+	// in archive order (ordered.Run). Messages go to the workers in batches (a
 	// message is tens of µs of work: one hand-off each would cost more
 	// than it spreads on a busy machine); at most a window of batches is
 	// in flight, so memory stays flat whatever the archive size.
