@@ -101,6 +101,11 @@ type Change struct {
 	// State is the source's own (what to read from where); the index
 	// passes it back to Scan untouched.
 	State any
+	// Groupless, set by the reader before Scan, says it keeps no Group
+	// membership (an index without a ledger: convert's): a source may
+	// leave its records' Facility, Holds, Evidence, Answers and Asked
+	// empty.
+	Groupless bool
 }
 
 // Scanned is what Scan read.

@@ -30,6 +30,7 @@ type tableSource struct {
 	stopAfter int
 	stop      func()
 	scans     []string // "op name" of every Scan
+	groupless []bool   // Change.Groupless of every Scan
 }
 
 type table struct {
@@ -99,6 +100,7 @@ func contains(m map[string][]byte, k string) bool { _, ok := m[k]; return ok }
 
 func (s *tableSource) Scan(ctx context.Context, c *sources.Change, fn func(*sources.Record) error) (sources.Scanned, error) {
 	s.scans = append(s.scans, opName(c.Op)+" "+c.Name)
+	s.groupless = append(s.groupless, c.Groupless)
 	switch c.Op {
 	case sources.Dropped, sources.Unreadable, sources.Unchanged:
 		return sources.Scanned{}, nil
@@ -358,4 +360,26 @@ type badSource struct {
 
 func (s *badSource) Changes(context.Context, sources.Scope) (*sources.Changes, error) {
 	return &sources.Changes{Inputs: []sources.Change{s.change}}, nil
+}
+
+// An index without Groups (scratch, no ledger) tells its source so
+// (Change.Groupless), which may then leave out what only Groups read;
+// any other index asks for everything.
+func TestScanToldGroupless(t *testing.T) {
+	for _, o := range []Options{{}, {Scratch: true}, {NoLedger: true}, {Scratch: true, NoLedger: true}} {
+		src := &tableSource{tables: map[string]*table{"iis.shots": {rows: []string{"A", "B"}}}}
+		o.Source = src
+		x, err := Open(filepath.Join(t.TempDir(), "data"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Update(context.Background(), []string{"iis.shots"}); err != nil {
+			t.Fatal(err)
+		}
+		x.Close()
+		want := o.Scratch && o.NoLedger
+		if len(src.groupless) != 1 || src.groupless[0] != want {
+			t.Errorf("Scratch %v, NoLedger %v: scans told groupless %v, want [%v]", o.Scratch, o.NoLedger, src.groupless, want)
+		}
+	}
 }

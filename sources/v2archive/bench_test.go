@@ -217,7 +217,7 @@ func BenchmarkScan(b *testing.B) {
 	var recs []*sources.Record
 	read := func() {
 		recs = recs[:0]
-		err := s.records("bench", &countReader{r: bytes.NewReader(data)}, func(r *sources.Record) error {
+		err := s.records("bench", &countReader{r: bytes.NewReader(data)}, false, func(r *sources.Record) error {
 			recs = append(recs, r)
 			return nil
 		})

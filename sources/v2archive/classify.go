@@ -15,7 +15,10 @@ import (
 // RXA-5/9/20/21 (what the message types mean), its identity keys and
 // organization from the mapping's identity: section (id, under the
 // identity rules c). It is the whole of what "v2" means to the index.
-func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message, data []byte, r *sources.Record, who *sources.Identity) error {
+// For a groupless reader (sources.Change.Groupless) it leaves out what
+// only Groups read: the facility, the evidence, the query answered and
+// what a query asks (a VXU's RXA segments are then not split at all).
+func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message, data []byte, r *sources.Record, who *sources.Identity, groupless bool) error {
 	segs := m.Segments()
 	msh := segs[0]
 	var code, trigger string
@@ -27,14 +30,19 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		return err
 	}
 	r.OrgKey, r.OrgName = who.OrgKey, who.OrgName
-	var fb [64]byte
-	if f := appendFacility(fb[:0], msh); string(f) != r.OrgKey {
-		r.Facility = string(f) // MSH-4 beside another org key (MSH-22): an organizations table may list either
+	if !groupless {
+		var fb [64]byte
+		if f := appendFacility(fb[:0], msh); string(f) != r.OrgKey {
+			r.Facility = string(f) // MSH-4 beside another org key (MSH-22): an organizations table may list either
+		}
 	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
 		r.Keys = c.Keys(who, r.Keys)
+		if groupless {
+			break
+		}
 		for _, s := range segs { // each RXA is one ORDER group's (m.Orders)
 			if s.Is("RXA") {
 				r.Evidence |= rxaEvidence(s)
@@ -43,9 +51,11 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		r.Evidence |= sources.Reported
 		r.Holds = r.Evidence&sources.Administered != 0
 	case "RSP":
-		r.Answers = msaControl(segs)
+		if !groupless {
+			r.Answers = msaControl(segs)
+		}
 		if single(segs, msh) {
-			if qakStatus(segs) == "OK" {
+			if !groupless && qakStatus(segs) == "OK" {
 				r.Evidence |= sources.AnswerOK
 			}
 			r.Kind = sources.Person
@@ -55,7 +65,7 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		}
 	case "QBP":
 		r.Kind = sources.Query
-		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" {
+		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" && !groupless {
 			r.Asked = asked(qpd)
 		}
 	default:

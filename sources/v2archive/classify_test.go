@@ -32,7 +32,7 @@ func TestClassifyAsBefore(t *testing.T) {
 		}
 		var got, want sources.Record
 		var who sources.Identity
-		errGot := classify(s.identity, s.who, m, data, &got, &who)
+		errGot := classify(s.identity, s.who, m, data, &got, &who, false)
 		m, _ = hl7v2.Parse(data)
 		errWant := classifyBefore(s.identity, s.who, m, data, &want, &who)
 		if fmt.Sprint(errGot) != fmt.Sprint(errWant) || !reflect.DeepEqual(got, want) {

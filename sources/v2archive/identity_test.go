@@ -20,7 +20,7 @@ func classifyText(t *testing.T, cfg sources.IdentityConfig, text string) *source
 	}
 	var r sources.Record
 	var who sources.Identity
-	if err := classify(cfg.WithDefaults(), mapping.Default(), m, []byte(text), &r, &who); err != nil {
+	if err := classify(cfg.WithDefaults(), mapping.Default(), m, []byte(text), &r, &who, false); err != nil {
 		t.Fatal(err)
 	}
 	return &r

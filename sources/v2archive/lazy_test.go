@@ -30,7 +30,7 @@ func fullRecord(s *Source, it *Item) *sources.Record {
 			r.Err = err.Error()
 			break
 		}
-		if err := classify(s.identity, s.who, m, it.Data, r, &who); err != nil {
+		if err := classify(s.identity, s.who, m, it.Data, r, &who, false); err != nil {
 			*r = sources.Record{Loc: it.Loc, Kind: sources.Broken, Err: err.Error()}
 			break
 		}
@@ -46,7 +46,8 @@ func fullRecord(s *Source, it *Item) *sources.Record {
 
 // checkLazyRecords reads the items of r and checks that each record the
 // scan makes of it (a lazily parsed message, one Parser for all) is the
-// record of the message parsed whole.
+// record of the message parsed whole, and so is a groupless reader's but
+// for what only Groups read.
 func checkLazyRecords(t *testing.T, s *Source, r *Reader) int {
 	t.Helper()
 	var (
@@ -62,9 +63,16 @@ func checkLazyRecords(t *testing.T, s *Source, r *Reader) int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := s.record(it, &p, &who), fullRecord(s, it)
+		got, want := s.record(it, &p, &who, false), fullRecord(s, it)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: scanned\n%+v\nparsed whole\n%+v", it.Loc, got, want)
+		}
+		// A groupless reader (sources.Change.Groupless) gets the same
+		// record without what only Groups read.
+		lean := s.record(it, &p, &who, true)
+		want.Facility, want.Holds, want.Evidence, want.Answers, want.Asked = "", false, 0, "", nil
+		if !reflect.DeepEqual(lean, want) {
+			t.Fatalf("%v: scanned for a groupless reader\n%+v\nwant\n%+v", it.Loc, lean, want)
 		}
 		n++
 	}

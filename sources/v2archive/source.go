@@ -63,8 +63,8 @@ func (s *Source) Fingerprint() string {
 }
 
 // records reads the messages of r (the content of file name, from a
-// cursor on) and classifies each.
-func (s *Source) records(name string, r io.Reader, fn func(*sources.Record) error) error {
+// cursor on) and classifies each (groupless: sources.Change.Groupless).
+func (s *Source) records(name string, r io.Reader, groupless bool, fn func(*sources.Record) error) error {
 	rd, err := OpenReader(name, r, s.opts)
 	if err != nil {
 		return err
@@ -87,14 +87,14 @@ func (s *Source) records(name string, r io.Reader, fn func(*sources.Record) erro
 		if it.Err == nil && len(it.Data) == 0 && len(it.Warnings) == 0 {
 			continue
 		}
-		if err := fn(s.record(it, &p, &who)); err != nil {
+		if err := fn(s.record(it, &p, &who, groupless)); err != nil {
 			return err
 		}
 	}
 }
 
 // record classifies one item.
-func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity) *sources.Record {
+func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity, groupless bool) *sources.Record {
 	r := &sources.Record{Loc: it.Loc, Kind: sources.Broken}
 	switch {
 	case it.Err != nil:
@@ -109,7 +109,7 @@ func (s *Source) record(it *Item, p *hl7v2.Parser, who *sources.Identity) *sourc
 			r.Err = err.Error()
 			break
 		}
-		if err := classify(s.identity, s.who, m, it.Data, r, who); err != nil {
+		if err := classify(s.identity, s.who, m, it.Data, r, who, groupless); err != nil {
 			*r = sources.Record{Loc: it.Loc, Kind: sources.Broken, Err: err.Error()}
 			break
 		}

@@ -486,7 +486,7 @@ func (s *Source) Scan(ctx context.Context, c *sources.Change, fn func(*sources.R
 		cur.Stat, cur.Checked = p.stat, p.checked
 		return sources.Scanned{Cursor: cur.encode()}, nil
 	}
-	return s.read(ctx, p, c.Op == sources.Appended, fn)
+	return s.read(ctx, p, c.Op == sources.Appended, c.Groupless, fn)
 }
 
 // place makes the file's fresh copy the one re-reads use, or (no longer
@@ -525,7 +525,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // read reads the records of p's content, after what was indexed when
 // appended, and returns the cursor that ends them.
-func (s *Source) read(ctx context.Context, p *plan, appended bool, fn func(*sources.Record) error) (sources.Scanned, error) {
+func (s *Source) read(ctx context.Context, p *plan, appended, groupless bool, fn func(*sources.Record) error) (sources.Scanned, error) {
 	cur := cursor{Stat: p.stat, Checked: p.checked, Line: 1}
 	var crc uint64
 	if appended {
@@ -543,7 +543,7 @@ func (s *Source) read(ctx context.Context, p *plan, appended bool, fn func(*sour
 			return sources.Scanned{}, fmt.Errorf("v2archive: %s: %w", p.path, err)
 		}
 		cr := &countReader{r: in, crc: crc}
-		err = s.records(p.path, cr, func(r *sources.Record) error {
+		err = s.records(p.path, cr, groupless, func(r *sources.Record) error {
 			r.Loc.Offset += from
 			r.Loc.Line += int(baseLine) - 1
 			r.Loc.Index += int(baseIndex)

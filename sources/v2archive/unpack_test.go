@@ -54,7 +54,7 @@ func TestSpool(t *testing.T) {
 	}
 	var rec *sources.Record
 	f, _ := os.Open(u.path)
-	err = s.records(in, f, func(r *sources.Record) error { rec = r; return nil })
+	err = s.records(in, f, false, func(r *sources.Record) error { rec = r; return nil })
 	f.Close()
 	if err != nil || rec == nil {
 		t.Fatal(err)
