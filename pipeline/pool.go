@@ -12,9 +12,8 @@ import (
 
 // persons exports every person through the ordered worker window: the
 // work items (e.each), in batches of a few persons, are read, mapped and
-// reduced by workers into a buffer each, which this goroutine replays to
-// the sink in order; at most a window of batches is in flight, so memory
-// stays flat. The first error (a person's, the sink's, or the listing's)
+// reduced by workers into a buffer each, replayed to the sink in order;
+// at most a window of batches is in flight, so memory stays flat. The first error (a person's, the sink's, or the listing's)
 // stops the export after the persons before it.
 func (e *export) persons() error {
 	type result struct {
@@ -111,8 +110,7 @@ const (
 )
 
 // batches lists e.each's work items in batches, in order: a batch ends
-// at batchPersons persons or once it holds batchMessages messages. A
-// batch that fails sends nothing.
+// at batchPersons persons or once it holds batchMessages messages.
 func (e *export) batches(submit func([]*work) error) error {
 	var b []*work
 	msgs := 0
