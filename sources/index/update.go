@@ -164,10 +164,10 @@ func (w *writer) read(c *sources.Change, r *inputRow) error {
 		sc      sources.Scanned
 		scanErr error
 	)
+	c.Groupless = w.x.groupless()
 	go func() {
 		defer close(chunks)
 		chunk := make([]*sources.Record, 0, 256)
-		c.Groupless = w.x.groupless()
 		sc, scanErr = w.x.opts.Source.Scan(ctx, c, func(r *sources.Record) error {
 			chunk = append(chunk, r)
 			if len(chunk) == cap(chunk) {
