@@ -57,7 +57,15 @@ func TestMetricsExposition(t *testing.T) {
 	h.s.SetMapping(MappingInfo{Path: "/etc/iisbridge/my-mapping.yaml", SHA256: "feedface"})
 	h.done(h.accepted(h.kick("/Patient/$export", "")))
 	h.do("GET", h.url("/fhir/Group/no-such-group"), "")
-	fams := scrape(t, body(t, h.do("GET", h.url("/metrics"), "")))
+	// The job's counters are recorded just after its state, which the
+	// status poll above saw: a scrape in between misses them.
+	var fams map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		fams = scrape(t, body(t, h.do("GET", h.url("/metrics"), "")))
+		if sample(fams, "iisbridge_jobs_ended_total", map[string]string{"state": "done"}) != nil || time.Now().After(deadline) {
+			break
+		}
+	}
 
 	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds", "process_open_fds"} {
 		if fams[name] == nil {
