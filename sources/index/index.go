@@ -370,8 +370,10 @@ func (x *Index) Identity() IdentityConfig { return x.opts.Identity }
 // a ledger: convert's, whose one read is a system export's Walk), so it
 // keeps nothing only Groups read: query demographics (table asked),
 // sender counts (senders), a record's sender and evidence columns
-// (writer.store); and its first load builds no lookup index (Update):
-// Person, Messages and MergedInto still answer, by scans.
+// (writer.store), and tells its source so (sources.Change.Groupless),
+// which may then not read them at all; and its first load builds no
+// lookup index (Update): Person, Messages and MergedInto still answer,
+// by scans.
 func (x *Index) groupless() bool { return x.opts.Scratch && x.opts.NoLedger }
 
 // Source is the source the index reads (exports re-read through it).
