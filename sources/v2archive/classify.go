@@ -16,8 +16,8 @@ import (
 // organization from the mapping's identity: section (id, under the
 // identity rules c). It is the whole of what "v2" means to the index.
 // For a groupless reader (sources.Change.Groupless) it leaves out what
-// only Groups read: the facility, the evidence, the query answered and
-// what a query asks (a VXU's RXA segments are then not split at all).
+// only Groups read (groupEvidence: a VXU's RXA segments are then not
+// split at all).
 func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message, data []byte, r *sources.Record, who *sources.Identity, groupless bool) error {
 	segs := m.Segments()
 	msh := segs[0]
@@ -30,34 +30,12 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		return err
 	}
 	r.OrgKey, r.OrgName = who.OrgKey, who.OrgName
-	if !groupless {
-		var fb [64]byte
-		if f := appendFacility(fb[:0], msh); string(f) != r.OrgKey {
-			r.Facility = string(f) // MSH-4 beside another org key (MSH-22): an organizations table may list either
-		}
-	}
 	switch code {
 	case "VXU":
 		r.Kind = sources.Person
 		r.Keys = c.Keys(who, r.Keys)
-		if groupless {
-			break
-		}
-		for _, s := range segs { // each RXA is one ORDER group's (m.Orders)
-			if s.Is("RXA") {
-				r.Evidence |= rxaEvidence(s)
-			}
-		}
-		r.Evidence |= sources.Reported
-		r.Holds = r.Evidence&sources.Administered != 0
 	case "RSP":
-		if !groupless {
-			r.Answers = msaControl(segs)
-		}
 		if single(segs, msh) {
-			if !groupless && qakStatus(segs) == "OK" {
-				r.Evidence |= sources.AnswerOK
-			}
 			r.Kind = sources.Person
 			r.Keys = c.Keys(who, r.Keys)
 		} else {
@@ -65,11 +43,11 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		}
 	case "QBP":
 		r.Kind = sources.Query
-		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" && !groupless {
-			r.Asked = asked(qpd)
-		}
 	default:
 		r.Kind = sources.Skipped
+	}
+	if !groupless {
+		groupEvidence(segs, code, trigger, r)
 	}
 	if r.Kind == sources.Person && len(r.Keys) == 0 {
 		// No usable key: the message is a person of its own, named by
@@ -78,6 +56,35 @@ func classify(c sources.IdentityConfig, id sources.Identifier, m *hl7v2.Message,
 		r.Keys = append(r.Keys, fmt.Sprintf("%s%x", sources.PrefixLone, h[:16]))
 	}
 	return nil
+}
+
+// groupEvidence reads what only Groups use of a message classified as r:
+// the facility, the evidence bits, the query an answer answers and what
+// a query asks.
+func groupEvidence(segs hl7v2.Segments, code, trigger string, r *sources.Record) {
+	var fb [64]byte
+	if f := appendFacility(fb[:0], segs[0]); string(f) != r.OrgKey {
+		r.Facility = string(f) // MSH-4 beside another org key (MSH-22): an organizations table may list either
+	}
+	switch code {
+	case "VXU":
+		for _, s := range segs { // each RXA is one ORDER group's (m.Orders)
+			if s.Is("RXA") {
+				r.Evidence |= rxaEvidence(s)
+			}
+		}
+		r.Evidence |= sources.Reported
+		r.Holds = r.Evidence&sources.Administered != 0
+	case "RSP":
+		r.Answers = msaControl(segs)
+		if r.Kind == sources.Person && qakStatus(segs) == "OK" {
+			r.Evidence |= sources.AnswerOK
+		}
+	case "QBP":
+		if qpd, ok := segs.Find("QPD", 1); ok && trigger == "Q11" {
+			r.Asked = asked(qpd)
+		}
+	}
 }
 
 // msgType reads MSH-9: "CODE^TRIGGER" and its two parts, upper-cased,
