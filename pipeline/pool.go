@@ -13,8 +13,9 @@ import (
 // persons exports every person through the ordered worker window: the
 // work items (e.each), in batches of a few persons, are read, mapped and
 // reduced by workers into a buffer each, replayed to the sink in order;
-// at most a window of batches is in flight, so memory stays flat. The first error (a person's, the sink's, or the listing's)
-// stops the export after the persons before it.
+// at most a window of batches is in flight, so memory stays flat. The
+// first error (a person's, the sink's, or the listing's) stops the
+// export after the persons before it.
 func (e *export) persons() error {
 	type result struct {
 		buf *buffer
