@@ -384,7 +384,11 @@ func newID() string {
 }
 
 // Handler returns the HTTP handler with every route.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.observe(s.router()) }
+
+// router holds every route: open (discovery, health, token), behind
+// s.authorize, or behind s.authorizeFile.
+func (s *Server) router() *mux.Router {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusNotFound, "not-found", "no such endpoint")
@@ -419,7 +423,7 @@ func (s *Server) Handler() http.Handler {
 	files := r.NewRoute().Subrouter()
 	files.Use(s.authorizeFile)
 	files.HandleFunc(p+"/bulkfiles/{job}/{kind}/{file}", s.download).Methods(http.MethodGet, http.MethodHead)
-	return s.observe(r)
+	return r
 }
 
 // allowedMethods lists the methods some route serves at req's path,
