@@ -37,11 +37,17 @@ import (
 // both; it also runs at cleanup.
 func startBridge(t *testing.T, cfg *config.Config, demo bool) (b *bridge, c *bulkClient, stop func()) {
 	t.Helper()
+	return startBridgeLog(t, cfg, demo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startBridgeLog is startBridge logging to log.
+func startBridgeLog(t *testing.T, cfg *config.Config, demo bool, log *slog.Logger) (b *bridge, c *bulkClient, stop func()) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	addr := ts.Listener.Addr().String()
 	cfg.Listen, cfg.BaseURL = addr, "http://"+addr+"/fhir"
 	cfg.Jobs.RetryAfter.Duration = time.Second // the shortest the server advises
-	b, err := openBridge(cfg, demo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := openBridge(cfg, demo, log)
 	if err != nil {
 		ts.Close()
 		t.Fatal(err)
