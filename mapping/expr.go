@@ -609,12 +609,11 @@ func check(e *env, s *scope, x expr) error {
 // ---- parsing ----
 
 type exprParser struct {
-	c    *compiler
-	src  string
-	pos  int
-	at   position
-	cs   *cscope
-	errs int
+	c   *compiler
+	src string
+	pos int
+	at  position
+	cs  *cscope
 }
 
 // parseExpr parses text; problems are reported at `at`.

@@ -27,7 +27,7 @@ func jaro(a, b []rune) float64 {
 	window := max(len(a), len(b))/2 - 1
 	window = max(window, 0)
 	var ma, mb [64]bool // names are short; longer strings fall back to slices
-	matchA, matchB := ma[:0], mb[:0]
+	var matchA, matchB []bool
 	if len(a) > 64 || len(b) > 64 {
 		matchA, matchB = make([]bool, len(a)), make([]bool, len(b))
 	} else {

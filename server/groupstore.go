@@ -150,18 +150,6 @@ func (s *store) activeMembers(ctx context.Context, gid string) (int, error) {
 	return n, err
 }
 
-// memberIDs lists the active members' Patient ids.
-func (s *store) memberIDs(ctx context.Context, gid string) ([]string, error) {
-	ids := []string{}
-	err := s.eachMember(ctx, gid, func(m member) error {
-		if !m.Inactive {
-			ids = append(ids, m.PatientID)
-		}
-		return nil
-	})
-	return ids, err
-}
-
 // newMember is a member as a client adds it.
 type newMember struct {
 	PatientID  string

@@ -240,10 +240,6 @@ func (p *person) refreshASCII() {
 	}
 }
 
-func (p *person) demoKey() string {
-	return "demo|" + strings.ToUpper(p.nm.Family) + "|" + strings.ToUpper(p.nm.Given) + "|" + isoDate(p.dob) + "|" + string(p.sex)
-}
-
 // mrnAt returns (assigning if needed) the person's MRN at facility f.
 // MRNs are injective in the person index per facility, so two persons
 // never share (facility, MR).

@@ -66,7 +66,6 @@ type scanner struct {
 	off    int64 // stream offset of buf[r]
 	line   int   // line number at buf[r]
 	err    error // sticky: io.EOF or a read error
-	bomOK  bool  // a BOM may still be skipped (segment start)
 	nbytes int64 // bytes consumed
 }
 
