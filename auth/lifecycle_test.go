@@ -103,16 +103,6 @@ func TestHotReload(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if f() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting: %s", what)
-}
-
 // TestRotateKey: after a rotation new tokens use the new key and tokens of
 // the previous key stay valid; a second rotation retires the oldest.
 func TestRotateKey(t *testing.T) {
@@ -149,7 +139,7 @@ func TestRotateKey(t *testing.T) {
 
 func kidOf(t *testing.T, tok string) string {
 	t.Helper()
-	obj, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	obj, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 			}
 			jws, _ := signer.Sign([]byte("payload"))
 			compact, _ := jws.CompactSerialize()
-			parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+			parsed, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 			if err != nil {
 				t.Fatal(err)
 			}

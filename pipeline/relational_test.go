@@ -333,19 +333,6 @@ func crossSourceEquality(t *testing.T, cfg synth.Config) {
 
 const registryStatusURL = "http://iisbridge.dev/fhir/StructureDefinition/immunization-registry-status"
 
-// slug is the mapping function's: lower case, all but a-z 0-9 . - as -.
-func slug(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-':
-			return r
-		}
-		return '-'
-	}, s)
-}
-
 // detailCheck verifies, per truth person, the element values the truth
 // implies beyond truthCheck's (registry status, guardian, each given
 // dose's administration) in an export's leaves.

@@ -229,8 +229,7 @@ func TestRestartKeepsFinishedFailsInterrupted(t *testing.T) {
 
 // failingWriter fails after n writes, like a full disk.
 type failingWriter struct {
-	n   int
-	dir string
+	n int
 }
 
 func (w *failingWriter) Write(r *fhirout.Object) error {

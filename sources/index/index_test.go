@@ -252,13 +252,6 @@ func ledgerOf(t *testing.T, x *Index, name map[string]string) []string {
 	return out
 }
 
-func min6(a, b string) [2]string {
-	if a > b {
-		a, b = b, a
-	}
-	return [2]string{a[:6], b[:6]}
-}
-
 // A person's keys learned newest-smallest form a chain in the union-find
 // (each new key becomes the root above the last): after an Update every
 // key points at its root, on a first load and on a later one that makes
