@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"regexp"
 	"slices"
@@ -52,5 +53,66 @@ func TestREADMECommandTable(t *testing.T) {
 	}
 	if len(want) < 10 {
 		t.Fatalf("only %d commands registered: is the registry filled before tests run?", len(want))
+	}
+}
+
+// docCommand finds a command line in the Markdown docs: the binary (as
+// `iisbridge`, `./iisbridge` or `go run ./cmd/iisbridge`) and what follows
+// on the line.
+var docCommand = regexp.MustCompile(`(?:^|[\s(` + "`" + `])(?:go run \./cmd/iisbridge|\./iisbridge|iisbridge) ([a-z0-9 ][^\n` + "`" + `]*)`)
+
+// TestDocFlagsExist keeps the command lines of the Markdown docs on flags
+// their commands define: a reader pasting one must not be told "flag
+// provided but not defined".
+func TestDocFlagsExist(t *testing.T) {
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	// "mapping check" before "mapping": the longest name that fits.
+	slices.SortFunc(names, func(a, b string) int { return len(b) - len(a) })
+	checked := 0
+	for _, doc := range []string{"../../README.md", "../../mapping/README.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(b), "\n") {
+			for _, m := range docCommand.FindAllStringSubmatch(line, -1) {
+				rest := m[1]
+				var c *command
+				for _, name := range names {
+					if rest == name || strings.HasPrefix(rest, name+" ") {
+						c, rest = commands[name], rest[len(name):]
+						break
+					}
+				}
+				if c == nil {
+					continue // prose: "iisbridge is", "iisbridge reads"
+				}
+				// The command's own words end at a shell operator or comment.
+				if k := strings.IndexAny(rest, "|;&>#"); k >= 0 {
+					rest = rest[:k]
+				}
+				fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+				if c.Flags != nil {
+					c.Flags(fs)
+				}
+				for _, w := range strings.Fields(rest) {
+					if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
+						continue
+					}
+					name, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
+					name = strings.TrimRight(name, ".,)]")
+					checked++
+					if fs.Lookup(name) == nil && name != "log-format" && name != "log-level" && name != "help" {
+						t.Errorf("%s:%d: %s has no flag --%s: %s", strings.TrimPrefix(doc, "../../"), n+1, c.Name, name, strings.TrimSpace(line))
+					}
+				}
+			}
+		}
+	}
+	if checked < 30 {
+		t.Fatalf("checked only %d flags in the docs: is docCommand still right?", checked)
 	}
 }
