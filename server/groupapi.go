@@ -53,6 +53,9 @@ import (
 //     $member-add/$member-remove. PUT never creates (404: create with POST).
 //     If-Match (W/"versionId", as the read's ETag) makes it conditional:
 //     412 when the Group moved on.
+//   - Only the current version is kept: Group/[id]/_history/[vid], the
+//     Location of a create or update, reads it while it is current and is
+//     404 once the Group moved on.
 //   - Prefer: respond-async on create and update follows the FHIR
 //     asynchronous interaction pattern: 202 and Content-Location
 //     [base]/groupstatus/[task]; polling answers 202 while running, then 200
@@ -330,6 +333,25 @@ func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `W/"`+strconv.FormatInt(g.Version, 10)+`"`)
 	}
 	writeResource(w, http.StatusOK, o)
+}
+
+// vreadGroup handles GET [base]/Group/[id]/_history/[vid], the URL in the
+// Location of a create or update. Only the current version of a Group is
+// kept, so it is the only one read; an earlier one, or a version of a
+// Group learned from the logs (which has none), is 404.
+func (s *Server) vreadGroup(w http.ResponseWriter, r *http.Request) {
+	if !s.mayReadGroups(w, r) {
+		return
+	}
+	g := s.visibleGroup(w, r, mux.Vars(r)["id"])
+	if g == nil {
+		return
+	}
+	if g.Owner == "" || mux.Vars(r)["vid"] != strconv.FormatInt(g.Version, 10) {
+		s.outcome(w, r, http.StatusNotFound, "not-found", "only the current version of a Group is kept: read it at Group/"+g.ID)
+		return
+	}
+	s.readGroup(w, r)
 }
 
 // groupSearch is a parsed GET Group query.
@@ -860,7 +882,7 @@ func (s *Server) groupCapability(res *fhirout.Object) {
 		"Learned Groups: one per organization (MSH-22, else MSH-4, through the configured organizations table); member.period.start is the first evidence; "+
 		"members without evidence within the configured window are inactive.",
 		strings.Join(s.cohortTypes(), " and "), maxMemberPage))
-	for _, code := range []string{"read", "search-type", "create", "update", "delete"} {
+	for _, code := range []string{"read", "vread", "search-type", "create", "update", "delete"} {
 		in := fhirout.NewObject()
 		in.Set("code", code)
 		res.Append("interaction", in)

@@ -87,9 +87,13 @@ func TestClientManagedGroup(t *testing.T) {
 	validate(t, []byte(b))
 	g := decode(t, b)
 	id := g["id"].(string)
-	if loc := r.Header.Get("Location"); loc != h.url("/fhir/Group/"+id+"/_history/1") {
+	loc := r.Header.Get("Location")
+	if loc != h.url("/fhir/Group/"+id+"/_history/1") {
 		t.Errorf("Location %q", loc)
 	}
+	// The Location reads the Group (vread of its current version).
+	expectStatus(t, h.do("GET", loc, "", payer...), 200, `"versionId":"1"`)
+	expectStatus(t, h.do("GET", loc, "", other...), 404, "")
 	if got := memberRefs(g); !slices.Equal(got, []string{"Patient/p1", "Patient/p2"}) {
 		t.Errorf("members %v (p2 by its MRN)", got)
 	}
@@ -125,7 +129,13 @@ func TestClientManagedGroup(t *testing.T) {
 
 	// Update: a new name and member list.
 	upd := strings.Replace(groupJSON("Plan members 2026", "Patient/p3"), `"type"`, `"id":"`+id+`","type"`, 1)
-	b = expectStatus(t, h.do("PUT", h.url("/fhir/Group/"+id), upd, payer...), 200, `"versionId":"2"`)
+	r = h.do("PUT", h.url("/fhir/Group/"+id), upd, payer...)
+	b = expectStatus(t, r, 200, `"versionId":"2"`)
+	if r.Header.Get("Location") != h.url("/fhir/Group/"+id+"/_history/2") {
+		t.Errorf("Location after PUT %q", r.Header.Get("Location"))
+	}
+	expectStatus(t, h.do("GET", r.Header.Get("Location"), "", payer...), 200, `"versionId":"2"`)
+	expectStatus(t, h.do("GET", loc, "", payer...), 404, "current version")
 	if got := memberRefs(decode(t, b)); !slices.Equal(got, []string{"Patient/p3"}) {
 		t.Errorf("after PUT members %v", got)
 	}
