@@ -31,7 +31,7 @@ func init() {
 	register(&command{
 		Name:    "bench export",
 		Flags:   func(fs *flag.FlagSet) { benchExportFlags(fs) },
-		Usage:   "[--data DIR] [--config FILE] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [PATH...]",
+		Usage:   "[--data DIR] [--config FILE] [--concurrent N] [--workers N] [--type T,...] [--auth] [--storage CONFIG] [--encoding E] [--max-resources-per-file N] [--cpuprofile FILE] [PATH...]",
 		Short:   "measure system-level $export over HTTP on an indexed archive (or a config's sql sources): time to manifest, peak RSS, exact counts",
 		Run:     runBenchExport,
 		Streams: true,

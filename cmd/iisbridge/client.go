@@ -23,7 +23,8 @@ func init() {
 		Name:  "client export",
 		Flags: func(fs *flag.FlagSet) { clientExportFlags(fs) },
 		Usage: "--server BASE [--client-id ID --key KEY.pem] [--group ID | --patient-level | --system] " +
-			"[--type T,...] [--since T] [--type-filter Q]... [--param NAME=VALUE]... [--out DIR] [--scope S] [--job STATUS_URL] [--keep-job] [--json]",
+			"[--type T,...] [--since T] [--type-filter Q]... [--param NAME=VALUE]... [--out DIR] [--scope S] [--job STATUS_URL] [--keep-job] [--json] " +
+			"[--kid KID] [--token-url URL] [--parallel N] [--timeout D]",
 		Short: "a Bulk Data client for any server: SMART Backend Services token, $export, polling, resumable downloads checked against the manifest",
 		Run:   runClientExport,
 	})

@@ -17,7 +17,7 @@ func init() {
 	register(&command{
 		Name:  "gen",
 		Flags: func(fs *flag.FlagSet) { genFlags(fs) },
-		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--roster N] [--sql DSN [--driver D]]",
+		Usage: "[--seed N] [--people N] [--facilities N] [--messages N] [--framing F[,F]] [--files-per-framing N] [--out DIR] [--truth FILE] [--roster N] [--sql DSN [--driver D]]",
 		Short: "write a synthetic IIS message archive, and its truth beside it in DIR.truth.json (demo data, benchmark fixture)",
 		Run:   runGen,
 		Long: `The archive folder holds only archives (so it can be indexed or served as it is);

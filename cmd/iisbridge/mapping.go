@@ -20,14 +20,14 @@ func init() {
 	register(&command{
 		Name:  "mapping check",
 		Flags: func(fs *flag.FlagSet) { addSQLFlags(fs) },
-		Usage: "FILE | [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN)",
+		Usage: "FILE | [FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) [--driver D]",
 		Short: "validate a mapping file and its tables (with a relational source: its tables and columns in the live database); list every problem with file:line:column",
 		Run:   func(args []string) int { return mappingCheck(args, os.Stdout, os.Stderr) },
 	})
 	register(&command{
 		Name:  "mapping preview",
 		Flags: func(fs *flag.FlagSet) { mappingPreviewFlags(fs) },
-		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) --key K",
+		Usage: "[--mapping FILE] [--index N] [--wide] [--trace-only] MESSAGE.hl7 | [--mapping FILE] (--config SERVER.yaml [--source NAME] | --source DESCRIPTION | --dsn DSN) [--driver D] --key K",
 		Short: "show the FHIR resources one message (or one person of a relational source) becomes, and which rule and source value made each element",
 		Run:   func(args []string) int { return mappingPreview(args, os.Stdout, os.Stderr) },
 	})

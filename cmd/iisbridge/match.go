@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		Name:  "match",
 		Flags: func(fs *flag.FlagSet) { matchFlags(fs) },
-		Usage: "--roster FILE.csv (--patients Patient.ndjson [--config match.yaml] [--truth FILE.roster.truth.csv --world FILE.truth.json] | --server BASE [--group ID | --name NAME] [--replace] [--client-id ID --key KEY.pem] [--out DIR])",
+		Usage: "--roster FILE.csv (--patients Patient.ndjson [--config match.yaml] [--store FILE] [--workers N] [--truth FILE.roster.truth.csv --world FILE.truth.json] | --server BASE [--group ID | --name NAME] [--replace] [--client-id ID --key KEY.pem] [--out DIR])",
 		Short: "match a roster of demographics against the bridge's Patients; one NDJSON result per row",
 		Run:   runMatch,
 		Long: `Each roster row (CSV: id, given, family, birth_date, sex, postal_code, phone,

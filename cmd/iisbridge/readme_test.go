@@ -116,3 +116,21 @@ func TestDocFlagsExist(t *testing.T) {
 		t.Fatalf("checked only %d flags in the docs: is docCommand still right?", checked)
 	}
 }
+
+// TestUsageNamesEveryFlag keeps each command's one-line usage (which the
+// README's table and `help` show) complete: every flag the command
+// defines is in it.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	for name, c := range commands {
+		if c.Flags == nil {
+			continue
+		}
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		c.Flags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !regexp.MustCompile(`--` + regexp.QuoteMeta(f.Name) + `\b`).MatchString(c.Usage) {
+				t.Errorf("%s: the usage %q lacks --%s", name, c.Usage, f.Name)
+			}
+		})
+	}
+}

@@ -34,7 +34,7 @@ func init() {
 	register(&command{
 		Name:    "serve",
 		Flags:   func(fs *flag.FlagSet) { serveFlags(fs) },
-		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [PATH...]",
+		Usage:   "[--config FILE] [--addr HOST:PORT] [--data DIR] [--admin HOST:PORT] [PATH...]",
 		Short:   "serve FHIR Bulk Data $export (without --config or PATHs: demo data generated into the data dir)",
 		Run:     runServe,
 		Streams: true,
