@@ -307,6 +307,11 @@ func pageParams(q url.Values, allowed ...string) (memberPage, error) {
 	return pg, nil
 }
 
+// readGroup handles GET [base]/Group/[id] and, for the Location a create
+// or update answers with, GET [base]/Group/[id]/_history/[vid]. Only the
+// current version of a Group is kept, so it is the only one read; an
+// earlier one, or a version of a Group learned from the logs (which has
+// none), is 404.
 func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
 	if !s.mayReadGroups(w, r) {
 		return
@@ -318,6 +323,10 @@ func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	g := s.visibleGroup(w, r, mux.Vars(r)["id"])
 	if g == nil {
+		return
+	}
+	if vid, ok := mux.Vars(r)["vid"]; ok && (g.Owner == "" || vid != strconv.FormatInt(g.Version, 10)) {
+		s.outcome(w, r, http.StatusNotFound, "not-found", "only the current version of a Group is kept: read it at Group/"+g.ID)
 		return
 	}
 	o, next, err := s.groupResource(r.Context(), *g, pg)
@@ -333,25 +342,6 @@ func (s *Server) readGroup(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `W/"`+strconv.FormatInt(g.Version, 10)+`"`)
 	}
 	writeResource(w, http.StatusOK, o)
-}
-
-// vreadGroup handles GET [base]/Group/[id]/_history/[vid], the URL in the
-// Location of a create or update. Only the current version of a Group is
-// kept, so it is the only one read; an earlier one, or a version of a
-// Group learned from the logs (which has none), is 404.
-func (s *Server) vreadGroup(w http.ResponseWriter, r *http.Request) {
-	if !s.mayReadGroups(w, r) {
-		return
-	}
-	g := s.visibleGroup(w, r, mux.Vars(r)["id"])
-	if g == nil {
-		return
-	}
-	if g.Owner == "" || mux.Vars(r)["vid"] != strconv.FormatInt(g.Version, 10) {
-		s.outcome(w, r, http.StatusNotFound, "not-found", "only the current version of a Group is kept: read it at Group/"+g.ID)
-		return
-	}
-	s.readGroup(w, r)
 }
 
 // groupSearch is a parsed GET Group query.

@@ -417,7 +417,7 @@ func (s *Server) router() *mux.Router {
 	sec.HandleFunc(p+"/Group/{id}/$export", s.kickoff(levelGroup)).Methods(http.MethodGet, http.MethodPost)
 	sec.HandleFunc(p+"/Group", s.searchGroups).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/Group/{id}", s.readGroup).Methods(http.MethodGet)
-	sec.HandleFunc(p+"/Group/{id}/_history/{vid}", s.vreadGroup).Methods(http.MethodGet)
+	sec.HandleFunc(p+"/Group/{id}/_history/{vid}", s.readGroup).Methods(http.MethodGet)
 	s.groupRoutes(sec)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.status).Methods(http.MethodGet)
 	sec.HandleFunc(p+"/bulkstatus/{job}", s.deleteJob).Methods(http.MethodDelete)
