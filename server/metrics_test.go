@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,7 @@ func TestMetricsExposition(t *testing.T) {
 	if m := sample(fams, "iisbridge_job_duration_seconds", nil); m == nil || m.GetHistogram().GetSampleCount() != 1 {
 		t.Errorf("job duration histogram: %v", m)
 	}
+	checkREADMEMetrics(t, fams)
 
 	// The live mapping is named in the CapabilityStatement by base name
 	// and hash, never by its server path.
@@ -200,5 +203,37 @@ func TestStartingHandlerGuardsMetrics(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != 503 {
 		t.Errorf("/metrics while starting with auth: %d, want 503", r.StatusCode)
+	}
+}
+
+// checkREADMEMetrics keeps the README's table of metrics equal to what
+// /metrics serves: every iisbridge_ family scraped is in the table, and
+// every name in the table is scraped.
+func checkREADMEMetrics(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "\n| metric | what |\n")
+	if i < 0 {
+		t.Fatal("README.md has no table of metrics")
+	}
+	table := s[i+1:]
+	if j := strings.Index(table, "\n\n"); j >= 0 {
+		table = table[:j]
+	}
+	documented := map[string]bool{}
+	for _, n := range regexp.MustCompile(`iisbridge_[a-z_]+`).FindAllString(table, -1) {
+		documented[n] = true
+		if fams[n] == nil {
+			t.Errorf("README.md documents the metric %s, which /metrics does not serve", n)
+		}
+	}
+	for n := range fams {
+		if strings.HasPrefix(n, "iisbridge_") && !documented[n] {
+			t.Errorf("/metrics serves %s, which README.md's table of metrics does not list", n)
+		}
 	}
 }
