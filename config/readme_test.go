@@ -1,9 +1,10 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/internal/doctest"
 )
 
 // TestREADMEConfigKeys keeps the README's examples of the server
@@ -13,38 +14,20 @@ import (
 // unset environment variable, a file the example names, a "..." to fill
 // in) belong to the reader's machine, not to the example.
 func TestREADMEConfigKeys(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
 	checked := 0
-	for i := 0; i < len(lines); i++ {
-		indent := len(lines[i]) - len(strings.TrimLeft(lines[i], " "))
-		if strings.TrimSpace(lines[i]) != "```yaml" {
-			continue
-		}
-		start, j := i+1, i+1
-		var block []string
-		for ; j < len(lines) && strings.TrimSpace(lines[j]) != "```"; j++ {
-			block = append(block, strings.TrimPrefix(lines[j], strings.Repeat(" ", indent)))
-		}
-		i = j
-		if len(block) == 0 {
-			continue
-		}
-		key, _, _ := strings.Cut(block[0], ":")
+	for _, b := range doctest.Blocks(doctest.Read(t, "../README.md"), "yaml") {
+		key, _, _ := strings.Cut(b.Text, ":")
 		if _, ok := schema[key]; !ok {
 			continue // a mapping, a reader's description, a matcher config
 		}
 		checked++
-		_, err := Parse("README.md", []byte(strings.Join(block, "\n")))
+		_, err := Parse("README.md", []byte(b.Text))
 		if err == nil {
 			continue
 		}
 		for _, p := range strings.Split(err.Error(), "\n") {
 			if strings.Contains(p, "unknown key") {
-				t.Errorf("the configuration example at README.md:%d: %s", start, p)
+				t.Errorf("the configuration example at README.md:%d: %s", b.Line, p)
 			}
 		}
 	}

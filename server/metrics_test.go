@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/iisbridge/iisbridge/internal/doctest"
 	"github.com/iisbridge/iisbridge/pipeline"
 )
 
@@ -211,19 +211,7 @@ func TestStartingHandlerGuardsMetrics(t *testing.T) {
 // every name in the table is scraped.
 func checkREADMEMetrics(t *testing.T, fams map[string]*dto.MetricFamily) {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n| metric | what |\n")
-	if i < 0 {
-		t.Fatal("README.md has no table of metrics")
-	}
-	table := s[i+1:]
-	if j := strings.Index(table, "\n\n"); j >= 0 {
-		table = table[:j]
-	}
+	table := doctest.Table(t, doctest.Read(t, "../README.md"), "| metric | what |")
 	documented := map[string]bool{}
 	for _, n := range regexp.MustCompile(`iisbridge_[a-z_]+`).FindAllString(table, -1) {
 		documented[n] = true

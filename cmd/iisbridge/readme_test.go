@@ -2,11 +2,12 @@ package main
 
 import (
 	"flag"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/internal/doctest"
 )
 
 // readmeCommandRow is a row of the README's command table: its first
@@ -18,19 +19,7 @@ var readmeCommandRow = regexp.MustCompile("(?m)^\\| `([^`]+)` \\|")
 // text above the table names) has a row that shows its name and usage as
 // `help` prints them, and every row is a command.
 func TestREADMECommandTable(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n| command | what it is for |\n")
-	if i < 0 {
-		t.Fatal("README.md has no command table")
-	}
-	table := s[i+1:]
-	if j := strings.Index(table, "\n\n"); j >= 0 {
-		table = table[:j]
-	}
+	table := doctest.Table(t, doctest.Read(t, "../../README.md"), "| command | what it is for |")
 	rows := map[string]bool{}
 	for _, m := range readmeCommandRow.FindAllStringSubmatch(table, -1) {
 		rows[strings.ReplaceAll(m[1], `\|`, "|")] = true
@@ -73,11 +62,7 @@ func TestDocFlagsExist(t *testing.T) {
 	slices.SortFunc(names, func(a, b string) int { return len(b) - len(a) })
 	checked := 0
 	for _, doc := range []string{"../../README.md", "../../mapping/README.md"} {
-		b, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for n, line := range strings.Split(string(b), "\n") {
+		for n, line := range strings.Split(doctest.Read(t, doc), "\n") {
 			for _, m := range docCommand.FindAllStringSubmatch(line, -1) {
 				rest := m[1]
 				var c *command
