@@ -35,6 +35,15 @@ type ObjectStore struct {
 	URLTTL   time.Duration // lifetime of each pre-signed URL; default DefaultURLTTL
 }
 
+// URLMode is how the manifest points at o's files: FileURLs, or
+// FileURLsPresigned when it is not set.
+func (o *ObjectStore) URLMode() string {
+	if o.FileURLs == "" {
+		return FileURLsPresigned
+	}
+	return o.FileURLs
+}
+
 // storeDefault names Options.Storage in the job table; a client's own
 // store is named by its client id after storeClient.
 const (
@@ -80,9 +89,7 @@ func checkObjectStore(o *ObjectStore, what string) error {
 	if _, local := o.Store.(storage.Opener); local {
 		return fmt.Errorf("server: %s: a local store is the data directory: leave Store nil", what)
 	}
-	switch o.FileURLs {
-	case "":
-		o.FileURLs = FileURLsPresigned
+	switch o.FileURLs = o.URLMode(); o.FileURLs {
 	case FileURLsPresigned, FileURLsRedirect:
 	default:
 		return fmt.Errorf("server: %s.FileURLs %q: want %s or %s", what, o.FileURLs, FileURLsPresigned, FileURLsRedirect)

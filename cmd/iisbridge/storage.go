@@ -47,6 +47,7 @@ func openObjectStore(ctx context.Context, c *config.Storage, what string, log *s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	log.Info("export files go to an object store", "where", what, "kind", c.Kind, "bucket", c.Bucket+c.Container, "prefix", c.Prefix, "file_urls", c.FileURLs)
-	return &server.ObjectStore{Store: st, FileURLs: c.FileURLs, URLTTL: c.URLTTL.Duration}, nil
+	o := &server.ObjectStore{Store: st, FileURLs: c.FileURLs, URLTTL: c.URLTTL.Duration}
+	log.Info("export files go to an object store", "where", what, "kind", c.Kind, "bucket", c.Bucket+c.Container, "prefix", c.Prefix, "file_urls", o.URLMode())
+	return o, nil
 }

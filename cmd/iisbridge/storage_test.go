@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/iisbridge/iisbridge/config"
@@ -89,5 +91,18 @@ func TestClientExportFromObjectStore(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The start-up line names the file URL mode in force, the default too.
+func TestObjectStoreLogNamesURLMode(t *testing.T) {
+	var log lockedBuf
+	sc := storagetest.Config(t, storagetest.Kinds[0])
+	o, err := openObjectStore(context.Background(), &config.Storage{Config: sc}, "storage", slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.URLMode() != "presigned" || !strings.Contains(log.String(), "file_urls=presigned") {
+		t.Errorf("mode %q, log %q", o.URLMode(), log.String())
 	}
 }
