@@ -3,10 +3,11 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/iisbridge/iisbridge/internal/doctest"
 )
 
 // readmeURL finds the README's examples of this server's URLs: the demo's
@@ -19,14 +20,11 @@ var readmePlaceholder = regexp.MustCompile(`<[^>]*>|\[[^\]]*\]`)
 // TestREADMEPathsAreRoutes keeps the README's example URLs on routes the
 // server serves: a reader who pastes one must not get "no such endpoint".
 func TestREADMEPathsAreRoutes(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := doctest.Read(t, "../README.md")
 	h := newHarness(t, nil)
 	handler := h.s.Handler()
 	seen := map[string]bool{}
-	for _, m := range readmeURL.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range readmeURL.FindAllStringSubmatch(doc, -1) {
 		path := readmePlaceholder.ReplaceAllString(m[1], "x")
 		if seen[path] {
 			continue
