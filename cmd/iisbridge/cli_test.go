@@ -102,6 +102,26 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestBuiltWithDefaultPGO: go build, go install and go test of this
+// package compile it with default.pgo (README: Figures), and version says
+// so. A build with -pgo=off has no profile to name and skips; a missing or
+// renamed default.pgo fails, with the README's figures then wrong.
+func TestBuiltWithDefaultPGO(t *testing.T) {
+	if _, err := os.Stat("default.pgo"); err != nil {
+		t.Fatalf("the profile builds are optimised with: %v", err)
+	}
+	b := readBuildInfo()
+	if b.PGO == "" {
+		t.Skip("built with -pgo=off: no profile to check")
+	}
+	if b.PGO != "default.pgo" {
+		t.Errorf("built with profile %q, want this package's default.pgo", b.PGO)
+	}
+	if _, out, _ := runMain(t, "version"); !strings.Contains(out, "profile-guided build: default.pgo\n") {
+		t.Errorf("version does not name the profile:\n%s", out)
+	}
+}
+
 func TestDidYouMean(t *testing.T) {
 	cases := []struct {
 		args []string

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 )
@@ -19,6 +20,10 @@ type buildInfo struct {
 	Revision string // VCS revision, "unknown" when not stamped
 	Modified bool   // the work tree had local changes
 	Go       string
+	// PGO is the file name of the profile the build was optimised with
+	// (default.pgo beside main.go, picked by go build; README: Figures),
+	// "" for a build without one.
+	PGO string
 }
 
 func readBuildInfo() buildInfo {
@@ -33,6 +38,8 @@ func readBuildInfo() buildInfo {
 				b.Revision = s.Value
 			case "vcs.modified":
 				b.Modified = s.Value == "true"
+			case "-pgo":
+				b.PGO = filepath.Base(s.Value)
 			}
 		}
 	}
@@ -51,5 +58,9 @@ func printVersion(w io.Writer) {
 	if b.Modified {
 		mod = " (modified)"
 	}
-	fmt.Fprintf(w, "iisbridge %s\nrevision %s%s\n%s %s/%s\n", b.Version, b.Revision, mod, b.Go, runtime.GOOS, runtime.GOARCH)
+	pgo := b.PGO
+	if pgo == "" {
+		pgo = "off"
+	}
+	fmt.Fprintf(w, "iisbridge %s\nrevision %s%s\n%s %s/%s\nprofile-guided build: %s\n", b.Version, b.Revision, mod, b.Go, runtime.GOOS, runtime.GOARCH, pgo)
 }
