@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -77,6 +78,17 @@ func TestDockerfile(t *testing.T) {
 	if !built {
 		t.Error("no static go build of ./cmd/iisbridge in the build stage")
 	}
+	// The image's binary is the profile-guided one (README: Figures): the
+	// build takes default.pgo as go build does, unless the build turns it
+	// off or the context leaves it out.
+	for _, in := range build {
+		if in.cmd == "RUN" && strings.Contains(in.args, "-pgo") {
+			t.Errorf("the build stage chooses its own profile: %s", in.args)
+		}
+	}
+	if p := dockerIgnored(t, "../../.dockerignore", "cmd/iisbridge/default.pgo"); p != "" {
+		t.Errorf(".dockerignore leaves the profile out of the build context (%s)", p)
+	}
 	final := stages[len(stages)-1]
 	has := func(cmd string, pred func(string) bool) bool {
 		for _, in := range final {
@@ -113,6 +125,81 @@ func TestDockerfile(t *testing.T) {
 				words = append(words, a[1])
 			}
 			checkServeArgs(t, "Dockerfile CMD", words)
+		}
+	}
+}
+
+// dockerIgnored is the .dockerignore pattern that leaves path out of the
+// build context ("" when none does, or there is no .dockerignore). As
+// Docker reads them: relative to the context's root, a pattern matching a
+// folder leaves out what is in it, "**/" matches any folders, and a later
+// "!pattern" takes a path back in.
+func dockerIgnored(t *testing.T, ignore, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(ignore)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(path, "/")
+	matches := func(pat string) bool {
+		pat = strings.TrimPrefix(pat, "/")
+		anywhere := false
+		for {
+			rest, ok := strings.CutPrefix(pat, "**/")
+			if !ok {
+				break
+			}
+			pat, anywhere = rest, true
+		}
+		for i := range parts {
+			for j := i + 1; j <= len(parts); j++ {
+				if i > 0 && !anywhere {
+					break
+				}
+				if ok, _ := filepath.Match(pat, strings.Join(parts[i:j], "/")); ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	by := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if neg, ok := strings.CutPrefix(l, "!"); ok {
+			if matches(neg) {
+				by = ""
+			}
+		} else if matches(l) {
+			by = l
+		}
+	}
+	return by
+}
+
+func TestDockerIgnored(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ ignore, want string }{
+		{".git\n*.prof\n", ""},
+		{"*.pgo\n", ""}, // anchored at the root
+		{"**/*.pgo\n", "**/*.pgo"},
+		{"cmd\n", "cmd"},
+		{"cmd/*/default.pgo\n", "cmd/*/default.pgo"},
+		{"**/*.pgo\n!cmd/iisbridge/default.pgo\n", ""},
+		{"# cmd\n", ""},
+	} {
+		f := filepath.Join(dir, "ignore")
+		if err := os.WriteFile(f, []byte(c.ignore), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := dockerIgnored(t, f, "cmd/iisbridge/default.pgo"); got != c.want {
+			t.Errorf("%q: %q, want %q", c.ignore, got, c.want)
 		}
 	}
 }
