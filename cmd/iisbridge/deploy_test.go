@@ -154,11 +154,14 @@ func dockerIgnored(t *testing.T, ignore, path string) string {
 			}
 			pat, anywhere = rest, true
 		}
-		for i := range parts {
+		// The path and the folders above it, from the root; with "**/"
+		// from any folder down.
+		from := 1
+		if anywhere {
+			from = len(parts)
+		}
+		for i := range from {
 			for j := i + 1; j <= len(parts); j++ {
-				if i > 0 && !anywhere {
-					break
-				}
 				if ok, _ := filepath.Match(pat, strings.Join(parts[i:j], "/")); ok {
 					return true
 				}
