@@ -156,11 +156,13 @@ func (m *Metrics) exported(t string, n int64) { m.resources.WithLabelValues(t).A
 
 func (m *Metrics) served(n int64) { m.bytesServed.Add(float64(n)) }
 
+// jobEnded records a job's end: its duration first, so a scrape that
+// counts the job ended also has its duration.
 func (m *Metrics) jobEnded(state string, d time.Duration) {
-	m.jobsEnded.WithLabelValues(state).Inc()
 	if state == stateDone {
 		m.jobDuration.Observe(d.Seconds())
 	}
+	m.jobsEnded.WithLabelValues(state).Inc()
 }
 
 // attach makes the job-state gauge read s's store (one Server at a time).
