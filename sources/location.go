@@ -1,5 +1,8 @@
-// Package sources holds what every source adapter shares: where a record
-// came from. Adapters live in sub-packages (v2archive, later sql).
+// Package sources holds what every source adapter shares: the contract
+// the index reads through (Source, Record, Locator), identity keys, and
+// where a record came from (Location). Adapters live in sub-packages:
+// v2archive implements Source; sql streams a database's persons from one
+// snapshot, with no index (its package says how it meets the contract).
 package sources
 
 import (

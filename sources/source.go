@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Source is the contract every input adapter implements (v2 archives
-// today, SQL tables next). It follows its own inputs from one update to
+// Source is the contract an indexed input adapter implements
+// (v2archive). It follows its own inputs from one update to
 // the next through cursors the index keeps for it, opaque to the index:
 // Changes compares the inputs with those cursors and says what changed
 // (new, grown, rewritten, moved, gone), Scan reads the records a change
