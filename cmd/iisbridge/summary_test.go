@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -59,5 +60,53 @@ func TestSummariesCountWhatTheFilesHold(t *testing.T) {
 	gi := regexp.MustCompile(`(\d+) warnings;`).FindStringSubmatch(b.String())
 	if gi == nil || gi[1] == "0" {
 		t.Errorf("index summary counts no warnings:\n%s", b.String())
+	}
+}
+
+// A reduced convert's summary counts every type it wrote, one the
+// reduction has no figure of too: a Z42 answer's forecast is an
+// ImmunizationRecommendation, and on standard output no file line names
+// it.
+func TestReducedSummaryCountsEveryType(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.hl7")
+	vxu := "MSH|^~\\&|EHR|CLINIC|IIS|MYIIS|20200102120000-0500||VXU^V04^VXU_V04|V1|P|2.5.1\r" +
+		"PID|1||M1^^^CLINIC^MR||ROE^ANN||20200101|F\r" +
+		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001||||||L1||MSD^Merck^MVX|||CP|A\r"
+	z42 := "MSH|^~\\&|MYIIS|MYIIS|EHR|CLINIC|20200301120000-0500||RSP^K11^RSP_K11|R1|P|2.5.1|||||||||Z42^CDCPHINVS\r" +
+		"MSA|AA|QR1\rQAK|QR1|OK|Z44^Request Evaluated History and Forecast^CDCPHINVS\r" +
+		"PID|1||M1^^^CLINIC^MR~S77^^^MYIIS^SR||ROE^ANN||20200101|F\r" +
+		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001\r" +
+		"ORC|RE||9999^MYIIS\rRXA|0|1|20200301|20200301|998^No Vaccine Administered^CVX|999\r" +
+		"OBX|1|CE|30979-9^Vaccines Due Next^LN|1|20^vaccine^CVX||||||F\r" +
+		"OBX|2|TS|30980-7^Date Vaccine Due^LN|1|20200401||||||F\r" +
+		"OBX|3|CE|59783-1^Status in immunization series^LN|1|P^status^STC0002||||||F\r"
+	os.WriteFile(in, []byte(vxu+"\r\n"+z42+"\r\n"), 0o644)
+	code, out, errs := runCmd(t, convCmd, "--out", "-", in)
+	if code != 0 {
+		t.Fatalf("convert: %d %s", code, errs)
+	}
+	written := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct{ ResourceType string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		written[r.ResourceType]++
+	}
+	if written["ImmunizationRecommendation"] != 1 {
+		t.Fatalf("want one ImmunizationRecommendation on standard output, got %v", written)
+	}
+	g := regexp.MustCompile(`(?m)^resources:((?: \w+ \d+)+)$`).FindStringSubmatch(errs)
+	if g == nil {
+		t.Fatalf("no resources line in the summary:\n%s", errs)
+	}
+	said := map[string]int{}
+	f := strings.Fields(g[1])
+	for i := 0; i+1 < len(f); i += 2 {
+		said[f[i]], _ = strconv.Atoi(f[i+1])
+	}
+	if !maps.Equal(said, written) {
+		t.Errorf("summary says %v, standard output holds %v", said, written)
 	}
 }
