@@ -199,11 +199,10 @@ func runBenchExport(args []string) int {
 		}
 		var parts []string
 		var sum int64
-		for _, t := range []string{"Group", "Patient", "Immunization", "Provenance"} {
-			if c, found := r.counts[t]; found {
-				parts = append(parts, fmt.Sprintf("%s=%d", t, c))
-				sum += c
-			}
+		// Every type of the manifest: the mapping decides which there are.
+		for _, t := range sortedKeys(r.counts) {
+			parts = append(parts, fmt.Sprintf("%s=%d", t, r.counts[t]))
+			sum += r.counts[t]
 		}
 		fmt.Printf("export %d: manifest after %.1fs, downloaded after %.1fs, %d files, %d resources (%s), counts exact\n", i+1, r.manifest.Seconds(), r.wall.Seconds(), r.files, sum, strings.Join(parts, " "))
 	}

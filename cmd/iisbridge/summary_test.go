@@ -68,20 +68,7 @@ func TestSummariesCountWhatTheFilesHold(t *testing.T) {
 // ImmunizationRecommendation, and on standard output no file line names
 // it.
 func TestReducedSummaryCountsEveryType(t *testing.T) {
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.hl7")
-	vxu := "MSH|^~\\&|EHR|CLINIC|IIS|MYIIS|20200102120000-0500||VXU^V04^VXU_V04|V1|P|2.5.1\r" +
-		"PID|1||M1^^^CLINIC^MR||ROE^ANN||20200101|F\r" +
-		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001||||||L1||MSD^Merck^MVX|||CP|A\r"
-	z42 := "MSH|^~\\&|MYIIS|MYIIS|EHR|CLINIC|20200301120000-0500||RSP^K11^RSP_K11|R1|P|2.5.1|||||||||Z42^CDCPHINVS\r" +
-		"MSA|AA|QR1\rQAK|QR1|OK|Z44^Request Evaluated History and Forecast^CDCPHINVS\r" +
-		"PID|1||M1^^^CLINIC^MR~S77^^^MYIIS^SR||ROE^ANN||20200101|F\r" +
-		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001\r" +
-		"ORC|RE||9999^MYIIS\rRXA|0|1|20200301|20200301|998^No Vaccine Administered^CVX|999\r" +
-		"OBX|1|CE|30979-9^Vaccines Due Next^LN|1|20^vaccine^CVX||||||F\r" +
-		"OBX|2|TS|30980-7^Date Vaccine Due^LN|1|20200401||||||F\r" +
-		"OBX|3|CE|59783-1^Status in immunization series^LN|1|P^status^STC0002||||||F\r"
-	os.WriteFile(in, []byte(vxu+"\r\n"+z42+"\r\n"), 0o644)
+	in := forecastArchive(t)
 	code, out, errs := runCmd(t, convCmd, "--out", "-", in)
 	if code != 0 {
 		t.Fatalf("convert: %d %s", code, errs)
@@ -108,5 +95,42 @@ func TestReducedSummaryCountsEveryType(t *testing.T) {
 	}
 	if !maps.Equal(said, written) {
 		t.Errorf("summary says %v, standard output holds %v", said, written)
+	}
+}
+
+// forecastArchive writes an archive of a VXU and a Z42 answer with one
+// forecast for the same person: a Patient, an Immunization and an
+// ImmunizationRecommendation under the default mapping.
+func forecastArchive(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.hl7")
+	vxu := "MSH|^~\\&|EHR|CLINIC|IIS|MYIIS|20200102120000-0500||VXU^V04^VXU_V04|V1|P|2.5.1\r" +
+		"PID|1||M1^^^CLINIC^MR||ROE^ANN||20200101|F\r" +
+		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001||||||L1||MSD^Merck^MVX|||CP|A\r"
+	z42 := "MSH|^~\\&|MYIIS|MYIIS|EHR|CLINIC|20200301120000-0500||RSP^K11^RSP_K11|R1|P|2.5.1|||||||||Z42^CDCPHINVS\r" +
+		"MSA|AA|QR1\rQAK|QR1|OK|Z44^Request Evaluated History and Forecast^CDCPHINVS\r" +
+		"PID|1||M1^^^CLINIC^MR~S77^^^MYIIS^SR||ROE^ANN||20200101|F\r" +
+		"ORC|RE||C-1^CLINIC\rRXA|0|1|20200102||08^HepB^CVX|0.5|mL^mL^UCUM||00^new^NIP001\r" +
+		"ORC|RE||9999^MYIIS\rRXA|0|1|20200301|20200301|998^No Vaccine Administered^CVX|999\r" +
+		"OBX|1|CE|30979-9^Vaccines Due Next^LN|1|20^vaccine^CVX||||||F\r" +
+		"OBX|2|TS|30980-7^Date Vaccine Due^LN|1|20200401||||||F\r" +
+		"OBX|3|CE|59783-1^Status in immunization series^LN|1|P^status^STC0002||||||F\r"
+	if err := os.WriteFile(in, []byte(vxu+"\r\n"+z42+"\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// bench export reports every type of the manifest, as the mapping names
+// them.
+func TestBenchExportCountsEveryType(t *testing.T) {
+	in := forecastArchive(t)
+	code, out, errs := runMain(t, "bench", "export", "--data", filepath.Join(t.TempDir(), "d"), in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "3 resources (Immunization=1 ImmunizationRecommendation=1 Patient=1), counts exact") {
+		t.Errorf("bench export's report:\n%s", out)
 	}
 }
