@@ -16,6 +16,7 @@ package r4
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,25 @@ func Known(typeName string) bool { return findType(typeName) != nil }
 func IsResource(name string) bool {
 	t := findType(name)
 	return t != nil && t.resource
+}
+
+// IsR4Resource reports whether name is a resource type of FHIR R4, one
+// the table keeps the elements of (IsResource) or not.
+func IsR4Resource(name string) bool {
+	_, found := slices.BinarySearch(r4Resources, name)
+	return found
+}
+
+// Resources lists the resource types the table keeps the elements of,
+// sorted: the ones a mapping can build.
+func Resources() []string {
+	var out []string
+	for _, t := range typeTable {
+		if t.resource {
+			out = append(out, t.name)
+		}
+	}
+	return out
 }
 
 // Primitive returns the JSON kind of a FHIR primitive type.

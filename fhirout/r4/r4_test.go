@@ -105,6 +105,18 @@ func TestTypesAndPrimitives(t *testing.T) {
 	if !Known("Timing") || Known("Observation") || Known("string") {
 		t.Error("Known wrong")
 	}
+	// Every FHIR R4 resource type is one, whether the table keeps its
+	// elements or not; a datatype or a misspelling is not.
+	for name, want := range map[string]bool{"Observation": true, "Account": true, "VisionPrescription": true, "Patient": true,
+		"ImmunizationRecommendation": true, "HumanName": false, "Immunisation": false, "Resource": false, "": false} {
+		if IsR4Resource(name) != want {
+			t.Errorf("IsR4Resource(%q) = %v", name, !want)
+		}
+	}
+	if got := strings.Join(Resources(), " "); got != "Bundle CapabilityStatement Group Immunization ImmunizationRecommendation Location "+
+		"OperationOutcome Organization Parameters Patient Practitioner Provenance RelatedPerson" {
+		t.Errorf("Resources() = %s", got)
+	}
 	for typ, want := range map[string]Kind{"string": JSONString, "boolean": JSONBool, "decimal": JSONNumber, "positiveInt": JSONNumber,
 		"unsignedInt": JSONNumber, "integer": JSONNumber, "dateTime": JSONString, "code": JSONString, "xhtml": JSONString} {
 		if k, ok := Primitive(typ); !ok || k != want {

@@ -174,6 +174,13 @@ func generate(path string) ([]byte, error) {
 		fmt.Fprintf(&b, "\t%q: %s,\n", p, kindOf(prims[p]))
 	}
 	b.WriteString("}\n\n")
+	b.WriteString("// r4Resources names every resource type of FHIR R4 (the schema's\n")
+	b.WriteString("// ResourceList), sorted, whether or not typeTable keeps its elements.\n")
+	b.WriteString("var r4Resources = []string{\n")
+	for _, r := range sortedKeys(resources) {
+		fmt.Fprintf(&b, "\t%q,\n", r)
+	}
+	b.WriteString("}\n\n")
 	b.WriteString("// typeTable lists every kept resource and datatype, sorted by name,\n")
 	b.WriteString("// with its elements sorted by name.\n")
 	b.WriteString("var typeTable = []typeDef{\n")
