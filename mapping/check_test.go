@@ -33,7 +33,7 @@ func TestCheckPaths(t *testing.T) {
 		`paths.yaml:11:18: Patient.gender does not repeat: no [] or index allowed`,
 		`paths.yaml:12:33: Patient.active is boolean: "yes" is not true or false`,
 		`paths.yaml:13:18: Patient.name repeats: write name[] (append) or name[0]`,
-		`paths.yaml:14:15: unknown FHIR R4 resource type "Immunisation"`,
+		`paths.yaml:14:15: unknown FHIR R4 resource type "Immunisation"; did you mean "Immunization"?`,
 	)
 }
 

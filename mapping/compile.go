@@ -684,8 +684,8 @@ func (c *compiler) compileResource(n *yaml.Node, root *cscope) *resourceDef {
 		c.errorf(pos(n), "resource: missing (the FHIR resource type, e.g. Patient)")
 		return nil
 	}
-	if !knownResourceType(r.typ) {
-		c.errorf(pos(f["resource"]), "unknown FHIR R4 resource type %q", r.typ)
+	if msg := resourceTypeProblem(r.typ); msg != "" {
+		c.errorf(pos(f["resource"]), "%s", msg)
 		return nil
 	}
 	c.curRes, c.inner = r, false

@@ -97,8 +97,8 @@ func compileExclude(n *yaml.Node, file string) (*exclusion, []Problem) {
 		}
 		steps := strings.Split(it.Value, ".")
 		typ := steps[0]
-		if !r4.IsResource(typ) {
-			bad(it, "exclude: unknown FHIR R4 resource type %q%s", typ, diag.DidYouMean(typ, []string{"Patient", "Immunization"}))
+		if msg := resourceTypeProblem(typ); msg != "" {
+			bad(it, "exclude: %s", msg)
 			continue
 		}
 		if len(steps) < 2 {

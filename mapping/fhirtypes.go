@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iisbridge/iisbridge/diag"
 	"github.com/iisbridge/iisbridge/fhirout"
 	"github.com/iisbridge/iisbridge/fhirout/r4"
 )
@@ -35,7 +36,19 @@ func (k elemKind) String() string {
 	return "string"
 }
 
-func knownResourceType(t string) bool { return r4.IsResource(t) }
+// resourceTypeProblem says why a mapping cannot build resources of type t,
+// or "" when it can: the types whose elements fhirout/r4 keeps. Another
+// FHIR R4 type is named as such, with what a developer does to add it.
+func resourceTypeProblem(t string) string {
+	switch {
+	case r4.IsResource(t):
+		return ""
+	case r4.IsR4Resource(t):
+		return fmt.Sprintf("FHIR R4 resource type %q is not one this build can map (it maps %s; a developer adds a type to the roots of fhirout/r4/gen and runs go generate ./fhirout/r4)",
+			t, strings.Join(r4.Resources(), ", "))
+	}
+	return fmt.Sprintf("unknown FHIR R4 resource type %q%s", t, diag.DidYouMean(t, r4.Resources()))
+}
 
 // resolveTarget checks a target's steps from the FHIR type typ: every
 // element exists, repeating elements are indexed ([0] or []) and others
