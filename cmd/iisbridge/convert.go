@@ -98,6 +98,22 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	return directConvert(ctx, rd, m, w, dw, sw, summary, stderr)
 }
 
+// printWritten ends a convert's summary, the same in both modes: the
+// resources written by type as the mapping names them (on standard output
+// no file line says how many of a type there are), the issues by
+// severity, and the files.
+func printWritten(w io.Writer, resources map[string]int64, warnings, errors int64, files []fhirout.FileInfo) {
+	fmt.Fprintf(w, "resources:")
+	for _, k := range sortedKeys(resources) {
+		fmt.Fprintf(w, " %s %d", k, resources[k])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "issues: %d warning(s), %d error(s)\n", warnings, errors)
+	for _, f := range files {
+		fmt.Fprintf(w, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
+	}
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -117,6 +133,15 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// closeOutput ends a finished convert's output: the folder's files, closed
+// and listed, or standard output flushed.
+func closeOutput(dw *fhirout.DirWriter, sw *fhirout.StreamWriter) ([]fhirout.FileInfo, error) {
+	if dw != nil {
+		return dw.Close()
+	}
+	return nil, sw.Flush()
 }
 
 // discardPartial ends an interrupted convert: files written to a folder

@@ -156,14 +156,8 @@ func directConvert(ctx context.Context, rd *v2archive.Reader, m *mapping.Mapping
 	c := rd.Counts()
 	st.bytes, st.inputFiles = c.Bytes, c.Files
 
-	var files []fhirout.FileInfo
-	if dw != nil {
-		var cerr error
-		files, cerr = dw.Close()
-		werr = errors.Join(werr, cerr)
-	} else {
-		werr = errors.Join(werr, sw.Flush())
-	}
+	files, cerr := closeOutput(dw, sw)
+	werr = errors.Join(werr, cerr)
 	st.print(summary, files)
 	kinds.print(summary)
 	if werr != nil {
@@ -206,15 +200,7 @@ func (st *convertStats) print(w io.Writer, files []fhirout.FileInfo) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  unparsable: %d\n", st.unparsed)
 	fmt.Fprintf(w, "broken input (not messages): %d\n", st.inputErrs)
-	fmt.Fprintf(w, "resources:")
-	for _, k := range sortedKeys(st.resources) {
-		fmt.Fprintf(w, " %s %d", k, st.resources[k])
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "issues: %d warning(s), %d error(s)\n", st.warnings, st.errors)
-	for _, f := range files {
-		fmt.Fprintf(w, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
-	}
+	printWritten(w, st.resources, int64(st.warnings), int64(st.errors), files)
 }
 
 // convertBatch is a run of archive items on its way through a worker:

@@ -109,14 +109,8 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	if ctx.Err() != nil {
 		return discardPartial(dw, sw, stderr)
 	}
-	var files []fhirout.FileInfo
-	if dw != nil {
-		var cerr error
-		files, cerr = dw.Close()
-		werr = errors.Join(werr, cerr)
-	} else {
-		werr = errors.Join(werr, sw.Flush())
-	}
+	files, cerr := closeOutput(dw, sw)
+	werr = errors.Join(werr, cerr)
 	st := p.Stats()
 	snap, err := idx.Snapshot(ctx)
 	if err == nil {
@@ -127,18 +121,7 @@ func reduceConvert(ctx context.Context, paths []string, m *mapping.Mapping, data
 	}
 	fmt.Fprintf(summary, "reduced %d person message(s) (%d unreadable) to %d Patient(s) and %d Immunization(s) from %d dose record(s); %d unmatched deletion(s); %d OperationOutcome(s) in %s\n",
 		st.Messages, st.ReadErrors, st.Patients, st.Immunizations, st.DoseRecords, st.UnseenDeletes, st.Issues, time.Since(t1).Round(time.Millisecond))
-	// Every type written, as the mapping named it: a type the reduction
-	// has no figure of (a forecast's ImmunizationRecommendation) is still
-	// counted, on standard output too, where no file line says it.
-	fmt.Fprintf(summary, "resources:")
-	for _, k := range sortedKeys(sink.counts) {
-		fmt.Fprintf(summary, " %s %d", k, sink.counts[k])
-	}
-	fmt.Fprintln(summary)
-	fmt.Fprintf(summary, "issues: %d warning(s), %d error(s)\n", sink.warnings, sink.errors)
-	for _, f := range files {
-		fmt.Fprintf(summary, "wrote %s (%d lines, %s)\n", f.Path, f.Count, humanBytes(f.Bytes))
-	}
+	printWritten(summary, sink.counts, sink.warnings, sink.errors, files)
 	sink.kinds.print(summary)
 	if werr != nil {
 		fmt.Fprintf(stderr, "iisbridge convert: %v\n", werr)
