@@ -16,7 +16,7 @@ func init() {
 		Name:    "convert",
 		Flags:   func(fs *flag.FlagSet) { convertFlags(fs) },
 		Usage:   "[--mapping FILE] [--out DIR|-] [--max-resources N] [--data DIR] [--no-reduce] [--cpuprofile FILE] PATH...",
-		Short:   "convert v2 message archives to FHIR NDJSON (Patient, Immunization, OperationOutcome for problems)",
+		Short:   "convert v2 message archives to FHIR NDJSON (a file per resource type the mapping emits, OperationOutcome for problems)",
 		Run:     func(args []string) int { return convertCmd(args, os.Stdout, os.Stderr) },
 		Streams: true,
 		Offline: true,
